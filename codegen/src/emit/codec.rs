@@ -1,0 +1,480 @@
+//! The `StructCodec` implementation of one struct: read, write and size, with only the
+//! version checks each field needs.
+
+use proc_macro2::{Ident, Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use super::types::{condition_expr, default_value, version_condition};
+use crate::model::{Field, Message, Struct, Type};
+use crate::naming::{snake, type_ident};
+use crate::versions::Versions;
+
+/// Emits code for the fields of one struct of one message.
+pub struct CodecEmitter<'a> {
+    message: &'a Message,
+    strukt: &'a Struct,
+}
+
+impl<'a> CodecEmitter<'a> {
+    /// An emitter for `strukt`, a struct of `message`.
+    pub fn new(message: &'a Message, strukt: &'a Struct) -> Self {
+        CodecEmitter { message, strukt }
+    }
+
+    fn valid(&self) -> Versions {
+        self.message.valid
+    }
+
+    fn has_tags(&self) -> bool {
+        self.message.has_flexible()
+    }
+
+    /// `let flexible = ...;` for the message's flexible versions.
+    fn flexible_binding(&self) -> TokenStream {
+        let flexible = condition_expr(&version_condition(self.message.flexible, self.valid()));
+        quote!(let flexible = #flexible;)
+    }
+
+    /// The expression telling whether this field uses compact encodings.
+    fn compact(&self, field: &Field) -> TokenStream {
+        match field.flexible_override {
+            Some(range) => condition_expr(&version_condition(range, self.valid())),
+            None => quote!(flexible),
+        }
+    }
+
+    fn path(&self, field: &Field) -> String {
+        format!("{}.{}", self.strukt.name, snake(&field.name))
+    }
+
+    fn tagged_fields(&self) -> Vec<&'a Field> {
+        let mut tagged: Vec<&Field> =
+            self.strukt.fields.iter().filter(|f| f.tag.is_some() && !f.tagged.is_empty()).collect();
+        tagged.sort_by_key(|f| f.tag);
+        tagged
+    }
+
+    /// The complete `impl StructCodec`.
+    pub fn emit(&self) -> TokenStream {
+        let name = type_ident(&self.strukt.name);
+        let read = self.emit_read();
+        let write = self.emit_write();
+        let size = self.emit_size();
+        quote! {
+            impl StructCodec for #name {
+                fn read(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> { #read }
+                fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> { #write }
+                fn size(&self, version: i16) -> usize { #size }
+            }
+        }
+    }
+
+    // ---- reading ----
+
+    fn emit_read(&self) -> TokenStream {
+        let flexible = self.flexible_binding();
+        let mut body = Vec::new();
+        let mut inits = Vec::new();
+        for field in &self.strukt.fields {
+            let local = local_ident(field);
+            let member = super::field_member(field);
+            let default = default_value(field);
+            let tagged = field.tag.is_some() && !field.tagged.is_empty();
+            let mutability = if tagged { quote!(mut) } else { quote!() };
+            let value = match version_condition(field.regular, self.valid()) {
+                _ if field.regular.is_empty() => default,
+                None => self.read_field(field),
+                Some(cond) => {
+                    let read = self.read_field(field);
+                    quote!(if #cond { #read } else { #default })
+                }
+            };
+            body.push(quote!(let #mutability #local = #value;));
+            inits.push(quote!(#member: #local));
+        }
+        if self.has_tags() {
+            let arms = self.tagged_fields().into_iter().map(|field| {
+                let tag = Literal::u32_unsuffixed(field.tag.unwrap_or_default());
+                let guard = version_condition(field.tagged, self.valid()).map(|c| quote!(if #c));
+                let local = local_ident(field);
+                let read = self.read_field(field);
+                let path = self.path(field);
+                quote! {
+                    #tag #guard => {
+                        let before = buf.len();
+                        #local = #read;
+                        codec::check_tagged_size(tag, size, before - buf.len()).map_err(|e| e.at(#path))?;
+                    }
+                }
+            });
+            let struct_name = &self.strukt.name;
+            body.push(quote! {
+                let mut unknown_tagged_fields = Vec::new();
+                if flexible {
+                    let count = codec::read_unsigned_varint(buf).map_err(|e| e.at(#struct_name))?;
+                    for _ in 0..count {
+                        let tag = codec::read_unsigned_varint(buf).map_err(|e| e.at(#struct_name))?;
+                        let size = codec::read_unsigned_varint(buf).map_err(|e| e.at(#struct_name))? as usize;
+                        match tag {
+                            #(#arms)*
+                            _ => unknown_tagged_fields.push(
+                                codec::read_raw_tagged_field(buf, tag, size).map_err(|e| e.at(#struct_name))?,
+                            ),
+                        }
+                    }
+                }
+            });
+            inits.push(quote!(unknown_tagged_fields));
+        }
+        quote! {
+            #flexible
+            #(#body)*
+            Ok(Self { #(#inits),* })
+        }
+    }
+
+    /// Reads a present field, honouring the versions in which it may be null.
+    fn read_field(&self, field: &Field) -> TokenStream {
+        let compact = self.compact(field);
+        let path = self.path(field);
+        if !field.is_optional() {
+            return read_value(&field.ty, &compact, &path);
+        }
+        let nullable = read_nullable(&field.ty, &compact, &path);
+        match version_condition(field.nullable, field.versions) {
+            None => nullable,
+            Some(cond) => {
+                let plain = read_value(&field.ty, &compact, &path);
+                quote!(if #cond { #nullable } else { Some(#plain) })
+            }
+        }
+    }
+
+    // ---- writing ----
+
+    fn emit_write(&self) -> TokenStream {
+        let flexible = self.flexible_binding();
+        let mut body = Vec::new();
+        for field in &self.strukt.fields {
+            let member = super::field_member(field);
+            let path = self.path(field);
+            if let Some(cond) = version_condition(field.versions, self.valid()) {
+                if !field.ignorable {
+                    let default = default_value(field);
+                    body.push(quote! {
+                        if !(#cond) && self.#member != #default {
+                            return Err(EncodeError::non_default_field(#path, version));
+                        }
+                    });
+                }
+            }
+            if field.regular.is_empty() {
+                continue;
+            }
+            let write = self.write_field(field, quote!(&self.#member));
+            match version_condition(field.regular, self.valid()) {
+                None => body.push(write),
+                Some(cond) => body.push(quote!(if #cond { #write })),
+            }
+        }
+        if self.has_tags() {
+            let tagged = self.tagged_fields();
+            let presence: Vec<TokenStream> = tagged
+                .iter()
+                .map(|field| {
+                    let member = super::field_member(field);
+                    let present = present_ident(field);
+                    let cond = condition_expr(&version_condition(field.tagged, self.valid()));
+                    let default = default_value(field);
+                    quote! {
+                        let #present = #cond && self.#member != #default;
+                        if #present { count += 1; }
+                    }
+                })
+                .collect();
+            let writes = tagged.iter().map(|field| {
+                let member = super::field_member(field);
+                let present = present_ident(field);
+                let tag = Literal::u32_unsuffixed(field.tag.unwrap_or_default());
+                let size = self.size_field(field, quote!(&self.#member));
+                let write = self.write_field(field, quote!(&self.#member));
+                quote! {
+                    if #present {
+                        codec::write_unknown_tags_before(buf, &mut unknown, #tag);
+                        codec::write_unsigned_varint(buf, #tag);
+                        codec::write_unsigned_varint(buf, (#size) as u32);
+                        #write
+                    }
+                }
+            });
+            let mutability = if tagged.is_empty() { quote!() } else { quote!(mut) };
+            body.push(quote! {
+                if flexible {
+                    let #mutability count = self.unknown_tagged_fields.len();
+                    #(#presence)*
+                    codec::write_unsigned_varint(buf, count as u32);
+                    let mut unknown = self.unknown_tagged_fields.iter().peekable();
+                    #(#writes)*
+                    codec::write_unknown_tags_before(buf, &mut unknown, u32::MAX);
+                }
+            });
+        }
+        quote! {
+            #flexible
+            #(#body)*
+            Ok(())
+        }
+    }
+
+    /// Writes a field's value (`value` is an expression of type `&FieldType`).
+    fn write_field(&self, field: &Field, value: TokenStream) -> TokenStream {
+        let compact = self.compact(field);
+        let path = self.path(field);
+        if !field.is_optional() {
+            return write_value(&field.ty, &value, &compact, &path);
+        }
+        let nullable_cond = version_condition(field.nullable, field.versions);
+        let null_allowed = condition_expr(&nullable_cond);
+        let inner = write_value(&field.ty, &quote!(inner), &compact, &path);
+        let marker = match field.ty {
+            Type::Struct(_) => quote! { if #null_allowed { codec::write_struct_presence(buf, true); } },
+            _ => quote!(),
+        };
+        let null = write_null(&field.ty, &compact);
+        quote! {
+            match #value {
+                Some(inner) => { #marker #inner }
+                None => {
+                    if #null_allowed { #null } else {
+                        return Err(EncodeError::null_not_allowed(#path, version));
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- sizing ----
+
+    fn emit_size(&self) -> TokenStream {
+        let flexible = self.flexible_binding();
+        let mut body = Vec::new();
+        for field in &self.strukt.fields {
+            if field.regular.is_empty() {
+                continue;
+            }
+            let member = super::field_member(field);
+            let size = self.size_field(field, quote!(&self.#member));
+            match version_condition(field.regular, self.valid()) {
+                None => body.push(quote!(len += #size;)),
+                Some(cond) => body.push(quote!(if #cond { len += #size; })),
+            }
+        }
+        if self.has_tags() {
+            let fields = self.tagged_fields();
+            let mutability = if fields.is_empty() { quote!() } else { quote!(mut) };
+            let tagged = fields.into_iter().map(|field| {
+                let member = super::field_member(field);
+                let cond = condition_expr(&version_condition(field.tagged, self.valid()));
+                let default = default_value(field);
+                let tag = Literal::u32_unsuffixed(field.tag.unwrap_or_default());
+                let size = self.size_field(field, quote!(&self.#member));
+                quote! {
+                    if #cond && self.#member != #default {
+                        let size = #size;
+                        count += 1;
+                        len += codec::unsigned_varint_len(#tag) + codec::unsigned_varint_len(size as u32) + size;
+                    }
+                }
+            });
+            body.push(quote! {
+                if flexible {
+                    let #mutability count = self.unknown_tagged_fields.len();
+                    len += codec::raw_tagged_fields_len(&self.unknown_tagged_fields);
+                    #(#tagged)*
+                    len += codec::unsigned_varint_len(count as u32);
+                }
+            });
+        }
+        quote! {
+            #flexible
+            let mut len = 0usize;
+            #(#body)*
+            len
+        }
+    }
+
+    /// The encoded size of a field's value (`value` has type `&FieldType`).
+    fn size_field(&self, field: &Field, value: TokenStream) -> TokenStream {
+        let compact = self.compact(field);
+        if !field.is_optional() {
+            return size_value(&field.ty, &value, &compact);
+        }
+        let null_allowed = condition_expr(&version_condition(field.nullable, field.versions));
+        let inner = size_value(&field.ty, &quote!(inner), &compact);
+        let marker = match field.ty {
+            Type::Struct(_) => quote!(usize::from(#null_allowed) + ),
+            _ => quote!(),
+        };
+        let null = null_size(&field.ty, &compact);
+        quote! {
+            match #value {
+                Some(inner) => #marker #inner,
+                None => #null,
+            }
+        }
+    }
+}
+
+/// The local variable holding a field while a struct is read (prefixed so that a field
+/// named `Version` or `Buf` cannot shadow the codec's own variables).
+fn local_ident(field: &Field) -> Ident {
+    format_ident!("f_{}", snake(&field.name))
+}
+
+fn present_ident(field: &Field) -> Ident {
+    format_ident!("present_{}", snake(&field.name))
+}
+
+fn error_context(path: &str) -> TokenStream {
+    quote!(.map_err(|e| e.at(#path))?)
+}
+
+/// Reads a non-null value of `ty`.
+fn read_value(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
+    let ctx = error_context(path);
+    match ty {
+        Type::Bool => quote!(codec::read_bool(buf)#ctx),
+        Type::Int8 => quote!(codec::read_i8(buf)#ctx),
+        Type::Int16 => quote!(codec::read_i16(buf)#ctx),
+        Type::Uint16 => quote!(codec::read_u16(buf)#ctx),
+        Type::Int32 => quote!(codec::read_i32(buf)#ctx),
+        Type::Uint32 => quote!(codec::read_u32(buf)#ctx),
+        Type::Int64 => quote!(codec::read_i64(buf)#ctx),
+        Type::Float64 => quote!(codec::read_f64(buf)#ctx),
+        Type::Uuid => quote!(codec::read_uuid(buf)#ctx),
+        Type::String => quote!(codec::read_string(buf, #compact)#ctx),
+        Type::Bytes | Type::Records => quote!(codec::read_bytes(buf, #compact)#ctx),
+        Type::Struct(name) => {
+            let name = type_ident(name);
+            quote!(<#name as StructCodec>::read(buf, version)#ctx)
+        }
+        Type::Array(element) => {
+            let element = read_value(element, compact, path);
+            quote! {{
+                let count = codec::read_array_len(buf, #compact)#ctx;
+                let mut items = Vec::with_capacity(count);
+                for _ in 0..count { items.push(#element); }
+                items
+            }}
+        }
+    }
+}
+
+/// Reads a value of `ty` that may be null, as an `Option`.
+fn read_nullable(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
+    let ctx = error_context(path);
+    match ty {
+        Type::String => quote!(codec::read_nullable_string(buf, #compact)#ctx),
+        Type::Bytes | Type::Records => quote!(codec::read_nullable_bytes(buf, #compact)#ctx),
+        Type::Struct(_) => {
+            let value = read_value(ty, compact, path);
+            quote!(if codec::read_struct_presence(buf)#ctx { Some(#value) } else { None })
+        }
+        Type::Array(element) => {
+            let element = read_value(element, compact, path);
+            quote! {
+                match codec::read_nullable_array_len(buf, #compact)#ctx {
+                    None => None,
+                    Some(count) => {
+                        let mut items = Vec::with_capacity(count);
+                        for _ in 0..count { items.push(#element); }
+                        Some(items)
+                    }
+                }
+            }
+        }
+        // The model only allows nullable strings, bytes, records, structs and arrays.
+        _ => {
+            let value = read_value(ty, compact, path);
+            quote!(Some(#value))
+        }
+    }
+}
+
+/// Writes a non-null value; `value` is an expression of type `&T`.
+fn write_value(ty: &Type, value: &TokenStream, compact: &TokenStream, path: &str) -> TokenStream {
+    let ctx = error_context(path);
+    match ty {
+        Type::Bool => quote!(codec::write_bool(buf, *#value);),
+        Type::Int8 => quote!(codec::write_i8(buf, *#value);),
+        Type::Int16 => quote!(codec::write_i16(buf, *#value);),
+        Type::Uint16 => quote!(codec::write_u16(buf, *#value);),
+        Type::Int32 => quote!(codec::write_i32(buf, *#value);),
+        Type::Uint32 => quote!(codec::write_u32(buf, *#value);),
+        Type::Int64 => quote!(codec::write_i64(buf, *#value);),
+        Type::Float64 => quote!(codec::write_f64(buf, *#value);),
+        Type::Uuid => quote!(codec::write_uuid(buf, #value);),
+        Type::String => quote!(codec::write_string(buf, #value, #compact)#ctx;),
+        Type::Bytes | Type::Records => quote!(codec::write_bytes(buf, #value, #compact)#ctx;),
+        Type::Struct(_) => quote!(StructCodec::write(#value, buf, version)#ctx;),
+        Type::Array(element) => {
+            let element = write_value(element, &quote!(item), compact, path);
+            quote! {
+                codec::write_array_len(buf, (#value).len(), #compact)#ctx;
+                for item in (#value).iter() { #element }
+            }
+        }
+    }
+}
+
+fn write_null(ty: &Type, compact: &TokenStream) -> TokenStream {
+    match ty {
+        Type::String => quote!(codec::write_null_string(buf, #compact);),
+        Type::Struct(_) => quote!(codec::write_struct_presence(buf, false);),
+        // Bytes, records and arrays share the null encoding.
+        _ => quote!(codec::write_null_bytes(buf, #compact);),
+    }
+}
+
+/// The fixed size of a scalar type.
+fn fixed_size(ty: &Type) -> Option<usize> {
+    Some(match ty {
+        Type::Bool | Type::Int8 => 1,
+        Type::Int16 | Type::Uint16 => 2,
+        Type::Int32 | Type::Uint32 => 4,
+        Type::Int64 | Type::Float64 => 8,
+        Type::Uuid => 16,
+        _ => return None,
+    })
+}
+
+/// The size of a non-null value; `value` is an expression of type `&T`.
+fn size_value(ty: &Type, value: &TokenStream, compact: &TokenStream) -> TokenStream {
+    if let Some(size) = fixed_size(ty) {
+        return quote!(#size);
+    }
+    match ty {
+        Type::String => quote!(codec::string_len(#value, #compact)),
+        Type::Bytes | Type::Records => quote!(codec::bytes_len((#value).len(), #compact)),
+        Type::Struct(_) => quote!(StructCodec::size(#value, version)),
+        Type::Array(element) => {
+            let items = match fixed_size(element) {
+                Some(size) => quote!((#value).len() * #size),
+                None => {
+                    let element = size_value(element, &quote!(item), compact);
+                    quote!((#value).iter().map(|item| #element).sum::<usize>())
+                }
+            };
+            quote!(codec::array_len_len((#value).len(), #compact) + #items)
+        }
+        _ => unreachable!("scalar types have fixed sizes"),
+    }
+}
+
+fn null_size(ty: &Type, compact: &TokenStream) -> TokenStream {
+    match ty {
+        Type::String => quote!(codec::null_string_len(#compact)),
+        Type::Struct(_) => quote!(1usize),
+        _ => quote!(codec::null_bytes_len(#compact)),
+    }
+}

@@ -1,0 +1,445 @@
+//! The primitive encodings of the Kafka protocol, as the generated code calls them.
+//!
+//! Readers take `&mut Bytes` and advance it; they check every length against the bytes
+//! remaining before allocating or slicing, so malformed input is an error, never a panic or
+//! a large allocation. `bytes`, `records` and string values share the input buffer.
+//! Writers append to `BytesMut`; `*_len` functions give the exact encoded sizes.
+//!
+//! "Compact" encodings (flexible versions) use unsigned varints holding length + 1, with 0
+//! for null; the classic ones use int16 (strings) or int32 (bytes, arrays) with -1 for null.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytestring::ByteString;
+use uuid::Uuid;
+
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::varint;
+
+/// A tagged field that no definition describes, kept as raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawTaggedField {
+    /// The tag number.
+    pub tag: u32,
+    /// The field's encoded value.
+    pub data: Bytes,
+}
+
+fn truncated(buf: &Bytes, needed: usize) -> DecodeError {
+    DecodeError::new(DecodeErrorKind::Truncated { needed: needed - buf.len() }, buf.len())
+}
+
+#[inline]
+fn ensure(buf: &Bytes, needed: usize) -> Result<(), DecodeError> {
+    if buf.len() < needed { Err(truncated(buf, needed)) } else { Ok(()) }
+}
+
+macro_rules! fixed_readers {
+    ($($(#[$doc:meta])* $name:ident -> $ty:ty = $get:ident, $size:expr;)*) => {$(
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(buf: &mut Bytes) -> Result<$ty, DecodeError> {
+            ensure(buf, $size)?;
+            Ok(buf.$get())
+        }
+    )*};
+}
+
+fixed_readers! {
+    /// Reads an int8.
+    read_i8 -> i8 = get_i8, 1;
+    /// Reads an int16.
+    read_i16 -> i16 = get_i16, 2;
+    /// Reads a uint16.
+    read_u16 -> u16 = get_u16, 2;
+    /// Reads an int32.
+    read_i32 -> i32 = get_i32, 4;
+    /// Reads a uint32.
+    read_u32 -> u32 = get_u32, 4;
+    /// Reads an int64.
+    read_i64 -> i64 = get_i64, 8;
+    /// Reads a float64.
+    read_f64 -> f64 = get_f64, 8;
+}
+
+/// Reads a boolean (any non-zero byte is true, as Kafka reads it).
+#[inline]
+pub fn read_bool(buf: &mut Bytes) -> Result<bool, DecodeError> {
+    read_i8(buf).map(|b| b != 0)
+}
+
+/// Reads a 16-byte UUID.
+#[inline]
+pub fn read_uuid(buf: &mut Bytes) -> Result<Uuid, DecodeError> {
+    ensure(buf, 16)?;
+    let mut bytes = [0u8; 16];
+    buf.copy_to_slice(&mut bytes);
+    Ok(Uuid::from_bytes(bytes))
+}
+
+/// Reads an unsigned varint.
+#[inline]
+pub fn read_unsigned_varint(buf: &mut Bytes) -> Result<u32, DecodeError> {
+    match varint::decode_unsigned_varint(buf) {
+        Ok((value, len)) => {
+            buf.advance(len);
+            Ok(value)
+        }
+        Err(varint::VarintError::Truncated) => Err(truncated(buf, buf.len() + 1)),
+        Err(varint::VarintError::TooLong) => {
+            Err(DecodeError::new(DecodeErrorKind::InvalidVarint, buf.len()))
+        }
+    }
+}
+
+/// Reads a length prefix; `None` is null. Compact lengths are varints holding length + 1.
+#[inline]
+fn read_length(buf: &mut Bytes, compact: bool, classic_i16: bool) -> Result<Option<usize>, DecodeError> {
+    let length: i64 = if compact {
+        i64::from(read_unsigned_varint(buf)?) - 1
+    } else if classic_i16 {
+        i64::from(read_i16(buf)?)
+    } else {
+        i64::from(read_i32(buf)?)
+    };
+    match length {
+        -1 => Ok(None),
+        len if len < 0 => Err(DecodeError::new(DecodeErrorKind::NegativeLength(len), buf.len())),
+        len => Ok(Some(len as usize)),
+    }
+}
+
+/// Splits off `length` bytes after checking that they are there.
+#[inline]
+fn take(buf: &mut Bytes, length: usize) -> Result<Bytes, DecodeError> {
+    if length > buf.len() {
+        return Err(DecodeError::new(
+            DecodeErrorKind::LengthPastEnd { length, remaining: buf.len() },
+            buf.len(),
+        ));
+    }
+    Ok(buf.split_to(length))
+}
+
+fn utf8(buf: &Bytes, bytes: Bytes) -> Result<ByteString, DecodeError> {
+    ByteString::try_from(bytes)
+        .map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8, buf.len()))
+}
+
+fn not_null<T>(buf: &Bytes, value: Option<T>) -> Result<T, DecodeError> {
+    value.ok_or_else(|| DecodeError::new(DecodeErrorKind::UnexpectedNull, buf.len()))
+}
+
+/// Reads a nullable string (int16 or compact length).
+#[inline]
+pub fn read_nullable_string(buf: &mut Bytes, compact: bool) -> Result<Option<ByteString>, DecodeError> {
+    match read_length(buf, compact, true)? {
+        None => Ok(None),
+        Some(length) => {
+            let bytes = take(buf, length)?;
+            utf8(buf, bytes).map(Some)
+        }
+    }
+}
+
+/// Reads a string that may not be null.
+#[inline]
+pub fn read_string(buf: &mut Bytes, compact: bool) -> Result<ByteString, DecodeError> {
+    let value = read_nullable_string(buf, compact)?;
+    not_null(buf, value)
+}
+
+/// Reads nullable bytes (int32 or compact length); shares the input buffer.
+#[inline]
+pub fn read_nullable_bytes(buf: &mut Bytes, compact: bool) -> Result<Option<Bytes>, DecodeError> {
+    match read_length(buf, compact, false)? {
+        None => Ok(None),
+        Some(length) => take(buf, length).map(Some),
+    }
+}
+
+/// Reads bytes that may not be null; shares the input buffer.
+#[inline]
+pub fn read_bytes(buf: &mut Bytes, compact: bool) -> Result<Bytes, DecodeError> {
+    let value = read_nullable_bytes(buf, compact)?;
+    not_null(buf, value)
+}
+
+/// Reads a nullable array length. A length larger than the bytes remaining is rejected
+/// before anything is allocated (every element takes at least one byte).
+#[inline]
+pub fn read_nullable_array_len(buf: &mut Bytes, compact: bool) -> Result<Option<usize>, DecodeError> {
+    let length = read_length(buf, compact, false)?;
+    if let Some(length) = length {
+        if length > buf.len() {
+            return Err(DecodeError::new(
+                DecodeErrorKind::LengthPastEnd { length, remaining: buf.len() },
+                buf.len(),
+            ));
+        }
+    }
+    Ok(length)
+}
+
+/// Reads an array length that may not be null.
+#[inline]
+pub fn read_array_len(buf: &mut Bytes, compact: bool) -> Result<usize, DecodeError> {
+    let value = read_nullable_array_len(buf, compact)?;
+    not_null(buf, value)
+}
+
+/// Reads the presence marker of a nullable struct (-1 null, otherwise present).
+#[inline]
+pub fn read_struct_presence(buf: &mut Bytes) -> Result<bool, DecodeError> {
+    read_i8(buf).map(|marker| marker >= 0)
+}
+
+/// Reads the value of an unknown tagged field.
+#[inline]
+pub fn read_raw_tagged_field(buf: &mut Bytes, tag: u32, size: usize) -> Result<RawTaggedField, DecodeError> {
+    take(buf, size).map(|data| RawTaggedField { tag, data })
+}
+
+/// Checks that a known tagged field took exactly the size its header declared.
+#[inline]
+pub fn check_tagged_size(tag: u32, declared: usize, consumed: usize) -> Result<(), DecodeError> {
+    if declared == consumed {
+        Ok(())
+    } else {
+        Err(DecodeError::new(DecodeErrorKind::TaggedFieldSize { tag, declared, consumed }, 0))
+    }
+}
+
+/// Writes a boolean.
+#[inline]
+pub fn write_bool(buf: &mut BytesMut, value: bool) {
+    buf.put_u8(u8::from(value));
+}
+
+macro_rules! fixed_writers {
+    ($($(#[$doc:meta])* $name:ident($ty:ty) = $put:ident;)*) => {$(
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(buf: &mut BytesMut, value: $ty) {
+            buf.$put(value);
+        }
+    )*};
+}
+
+fixed_writers! {
+    /// Writes an int8.
+    write_i8(i8) = put_i8;
+    /// Writes an int16.
+    write_i16(i16) = put_i16;
+    /// Writes a uint16.
+    write_u16(u16) = put_u16;
+    /// Writes an int32.
+    write_i32(i32) = put_i32;
+    /// Writes a uint32.
+    write_u32(u32) = put_u32;
+    /// Writes an int64.
+    write_i64(i64) = put_i64;
+    /// Writes a float64.
+    write_f64(f64) = put_f64;
+}
+
+/// Writes a UUID.
+#[inline]
+pub fn write_uuid(buf: &mut BytesMut, value: &Uuid) {
+    buf.put_slice(value.as_bytes());
+}
+
+/// Writes an unsigned varint.
+#[inline]
+pub fn write_unsigned_varint(buf: &mut BytesMut, value: u32) {
+    varint::put_unsigned_varint(buf, value);
+}
+
+fn too_long(length: usize) -> EncodeError {
+    EncodeError::TooLong { field: "", length }
+}
+
+#[inline]
+fn write_length(buf: &mut BytesMut, length: usize, compact: bool, max: usize) -> Result<(), EncodeError> {
+    if compact {
+        let value = u32::try_from(length + 1).map_err(|_| too_long(length))?;
+        write_unsigned_varint(buf, value);
+    } else if length > max {
+        return Err(too_long(length));
+    } else if max == i16::MAX as usize {
+        buf.put_i16(length as i16);
+    } else {
+        buf.put_i32(length as i32);
+    }
+    Ok(())
+}
+
+/// Writes a non-null string.
+#[inline]
+pub fn write_string(buf: &mut BytesMut, value: &str, compact: bool) -> Result<(), EncodeError> {
+    write_length(buf, value.len(), compact, i16::MAX as usize)?;
+    buf.put_slice(value.as_bytes());
+    Ok(())
+}
+
+/// Writes a null string.
+#[inline]
+pub fn write_null_string(buf: &mut BytesMut, compact: bool) {
+    if compact { buf.put_u8(0) } else { buf.put_i16(-1) }
+}
+
+/// Writes non-null bytes.
+#[inline]
+pub fn write_bytes(buf: &mut BytesMut, value: &[u8], compact: bool) -> Result<(), EncodeError> {
+    write_length(buf, value.len(), compact, i32::MAX as usize)?;
+    buf.put_slice(value);
+    Ok(())
+}
+
+/// Writes null bytes, records or array (they share the encoding).
+#[inline]
+pub fn write_null_bytes(buf: &mut BytesMut, compact: bool) {
+    if compact { buf.put_u8(0) } else { buf.put_i32(-1) }
+}
+
+/// Writes an array length.
+#[inline]
+pub fn write_array_len(buf: &mut BytesMut, length: usize, compact: bool) -> Result<(), EncodeError> {
+    write_length(buf, length, compact, i32::MAX as usize)
+}
+
+/// Writes the presence marker of a nullable struct.
+#[inline]
+pub fn write_struct_presence(buf: &mut BytesMut, present: bool) {
+    buf.put_i8(if present { 1 } else { -1 });
+}
+
+/// Writes the unknown tagged fields whose tags come before `tag`, keeping tag order.
+#[inline]
+pub fn write_unknown_tags_before<'a>(
+    buf: &mut BytesMut,
+    unknown: &mut std::iter::Peekable<impl Iterator<Item = &'a RawTaggedField>>,
+    tag: u32,
+) {
+    while let Some(field) = unknown.next_if(|field| field.tag < tag || tag == u32::MAX) {
+        write_unsigned_varint(buf, field.tag);
+        write_unsigned_varint(buf, field.data.len() as u32);
+        buf.put_slice(&field.data);
+    }
+}
+
+/// Encoded size of an unsigned varint.
+#[inline]
+pub const fn unsigned_varint_len(value: u32) -> usize {
+    varint::unsigned_varint_len(value)
+}
+
+#[inline]
+fn length_len(length: usize, compact: bool, classic: usize) -> usize {
+    if compact { unsigned_varint_len((length + 1) as u32) } else { classic }
+}
+
+/// Encoded size of a non-null string.
+#[inline]
+pub fn string_len(value: &str, compact: bool) -> usize {
+    length_len(value.len(), compact, 2) + value.len()
+}
+
+/// Encoded size of a null string.
+#[inline]
+pub const fn null_string_len(compact: bool) -> usize {
+    if compact { 1 } else { 2 }
+}
+
+/// Encoded size of non-null bytes of `length`.
+#[inline]
+pub fn bytes_len(length: usize, compact: bool) -> usize {
+    length_len(length, compact, 4) + length
+}
+
+/// Encoded size of null bytes, records or array.
+#[inline]
+pub const fn null_bytes_len(compact: bool) -> usize {
+    if compact { 1 } else { 4 }
+}
+
+/// Encoded size of an array length prefix.
+#[inline]
+pub fn array_len_len(length: usize, compact: bool) -> usize {
+    length_len(length, compact, 4)
+}
+
+/// Encoded size of unknown tagged fields (tags, sizes and data).
+#[inline]
+pub fn raw_tagged_fields_len(fields: &[RawTaggedField]) -> usize {
+    fields
+        .iter()
+        .map(|f| {
+            unsigned_varint_len(f.tag) + unsigned_varint_len(f.data.len() as u32) + f.data.len()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_both_ways() {
+        let mut out = BytesMut::new();
+        write_string(&mut out, "héllo", false).unwrap();
+        write_string(&mut out, "x", true).unwrap();
+        write_null_string(&mut out, false);
+        write_null_string(&mut out, true);
+        assert_eq!(out.len(), string_len("héllo", false) + string_len("x", true) + 3);
+        let mut buf = out.freeze();
+        assert_eq!(read_string(&mut buf, false).unwrap(), "héllo");
+        assert_eq!(read_string(&mut buf, true).unwrap(), "x");
+        assert_eq!(read_nullable_string(&mut buf, false).unwrap(), None);
+        assert_eq!(read_nullable_string(&mut buf, true).unwrap(), None);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn malformed_lengths_are_errors() {
+        // Negative length other than -1.
+        let err = read_bytes(&mut Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe]), false).unwrap_err();
+        assert_eq!(err.kind(), &DecodeErrorKind::NegativeLength(-2));
+        // Length past the end.
+        let err = read_bytes(&mut Bytes::from_static(&[0, 0, 0, 9, 1]), false).unwrap_err();
+        assert!(matches!(err.kind(), DecodeErrorKind::LengthPastEnd { length: 9, remaining: 1 }));
+        // Null where not allowed.
+        let err = read_string(&mut Bytes::from_static(&[0xff, 0xff]), false).unwrap_err();
+        assert_eq!(err.kind(), &DecodeErrorKind::UnexpectedNull);
+        // Invalid UTF-8.
+        let err = read_string(&mut Bytes::from_static(&[0, 1, 0xc3]), false).unwrap_err();
+        assert_eq!(err.kind(), &DecodeErrorKind::InvalidUtf8);
+        // Huge array count with few bytes: rejected before allocating.
+        let err = read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false).unwrap_err();
+        assert!(matches!(err.kind(), DecodeErrorKind::LengthPastEnd { .. }));
+        // Truncated fixed-size value.
+        let err = read_i32(&mut Bytes::from_static(&[0, 1])).unwrap_err();
+        assert_eq!(err.kind(), &DecodeErrorKind::Truncated { needed: 2 });
+    }
+
+    #[test]
+    fn strings_longer_than_int16_are_refused() {
+        let long = "x".repeat(i16::MAX as usize + 1);
+        assert!(matches!(write_string(&mut BytesMut::new(), &long, false), Err(EncodeError::TooLong { .. })));
+        assert!(write_string(&mut BytesMut::new(), &long, true).is_ok());
+    }
+
+    #[test]
+    fn unknown_tags_keep_order() {
+        let fields = [
+            RawTaggedField { tag: 1, data: Bytes::from_static(b"a") },
+            RawTaggedField { tag: 5, data: Bytes::from_static(b"bc") },
+        ];
+        let mut out = BytesMut::new();
+        let mut iter = fields.iter().peekable();
+        write_unknown_tags_before(&mut out, &mut iter, 3);
+        assert_eq!(&out[..], &[1, 1, b'a']);
+        write_unknown_tags_before(&mut out, &mut iter, u32::MAX);
+        assert_eq!(&out[3..], &[5, 2, b'b', b'c']);
+        assert_eq!(raw_tagged_fields_len(&fields), out.len());
+    }
+}

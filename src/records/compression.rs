@@ -1,0 +1,290 @@
+//! The four Kafka compression codecs, with bounded decompression.
+//!
+//! * gzip: RFC 1952 members (several concatenated members are accepted).
+//! * snappy: Java clients write the xerial framing (a 16-byte header, then blocks each
+//!   prefixed by a big-endian i32 length); librdkafka writes one raw snappy block. Both are
+//!   read (told apart by the xerial magic); the xerial framing is written, as Java does.
+//! * lz4: the LZ4 frame format, 64 KiB independent blocks, no checksums (as Kafka writes).
+//! * zstd: zstd frames, decoded as a stream so a frame without a content size works.
+//!
+//! Every decompression takes a limit and fails with
+//! [`RecordsError::DecompressedTooLarge`] rather than producing more, so a small hostile
+//! batch cannot make the reader allocate without bound.
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::error::RecordsError;
+
+/// Default cap on the decompressed size of one batch (or legacy wrapper message): 256 MiB.
+///
+/// Kafka bounds the *compressed* size of a batch (`message.max.bytes`, 1 MiB by default) and
+/// the producer bounds the uncompressed size of what it batches (`batch.size`, and
+/// `max.request.size` for a single large record), so real batches decompress to a few MiB at
+/// most, and deployments that raise those limits rarely go past 100 MiB. 256 MiB leaves
+/// ample head room for those while keeping the worst case of a decompression bomb (a 1 MiB
+/// zstd batch can expand to gigabytes) to a fixed, survivable allocation per batch being
+/// decoded. Callers who know their limits can pass their own to the `*_with_limit` methods.
+pub const DEFAULT_MAX_DECOMPRESSED_SIZE: usize = 256 * 1024 * 1024;
+
+/// The codec of a record batch (attribute bits 0-2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Compression {
+    /// No compression (id 0).
+    #[default]
+    None,
+    /// gzip (id 1).
+    Gzip,
+    /// snappy (id 2).
+    Snappy,
+    /// LZ4 frame format (id 3).
+    Lz4,
+    /// zstd (id 4; record batch v2 only).
+    Zstd,
+}
+
+impl Compression {
+    /// The codec for an attribute id (0-4), or `None` for an unknown id.
+    pub fn from_id(id: u8) -> Option<Compression> {
+        Some(match id {
+            0 => Compression::None,
+            1 => Compression::Gzip,
+            2 => Compression::Snappy,
+            3 => Compression::Lz4,
+            4 => Compression::Zstd,
+            _ => return None,
+        })
+    }
+
+    /// The codec's id as stored in the attributes.
+    pub fn id(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        })
+    }
+}
+
+/// The 8-byte magic that opens a xerial snappy stream.
+pub(crate) const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+/// Magic, version (i32) and minimum compatible version (i32).
+const XERIAL_HEADER_LEN: usize = 16;
+/// Uncompressed bytes per xerial block, the xerial library's default.
+const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
+/// zstd level Kafka uses by default.
+const ZSTD_LEVEL: i32 = 3;
+/// Never reserve more than this up front from a size the data itself claims.
+const MAX_INITIAL_RESERVE: usize = 16 * 1024 * 1024;
+
+/// Compresses `input` with `codec`, appending the result to `out`.
+///
+/// [`Compression::None`] appends `input` unchanged.
+pub fn compress(codec: Compression, input: &[u8], out: &mut BytesMut) -> Result<(), RecordsError> {
+    let io_err = |e: std::io::Error| RecordsError::Compression {
+        codec,
+        reason: e.to_string(),
+    };
+    match codec {
+        Compression::None => out.extend_from_slice(input),
+        Compression::Gzip => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
+            encoder.write_all(input).map_err(io_err)?;
+            encoder.finish().map_err(io_err)?;
+        }
+        Compression::Snappy => snappy_xerial_compress(input, out)?,
+        Compression::Lz4 => {
+            let info = lz4_flex::frame::FrameInfo::new()
+                .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, out.writer());
+            encoder.write_all(input).map_err(io_err)?;
+            encoder.finish().map_err(|e| RecordsError::Compression {
+                codec,
+                reason: e.to_string(),
+            })?;
+        }
+        Compression::Zstd => {
+            let mut encoder = zstd::stream::write::Encoder::new(out.writer(), ZSTD_LEVEL)
+                .map_err(io_err)?;
+            // Record the content size in the frame header so readers can size their buffer.
+            encoder
+                .set_pledged_src_size(Some(input.len() as u64))
+                .map_err(io_err)?;
+            encoder.include_contentsize(true).map_err(io_err)?;
+            encoder.write_all(input).map_err(io_err)?;
+            encoder.finish().map_err(io_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decompresses `input`, refusing to produce more than `limit` bytes.
+///
+/// [`Compression::None`] copies `input` (still subject to the limit).
+pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Bytes, RecordsError> {
+    let out = match codec {
+        Compression::None => {
+            if input.len() > limit {
+                return Err(RecordsError::DecompressedTooLarge { codec, limit });
+            }
+            input.to_vec()
+        }
+        Compression::Gzip => {
+            let hint = gzip_size_hint(input);
+            read_bounded(codec, flate2::read::MultiGzDecoder::new(input), hint, limit)?
+        }
+        Compression::Snappy => {
+            if input.starts_with(&XERIAL_MAGIC) {
+                snappy_xerial_decompress(input, limit)?
+            } else {
+                snappy_raw_decompress(input, limit)?
+            }
+        }
+        Compression::Lz4 => read_bounded(
+            codec,
+            lz4_flex::frame::FrameDecoder::new(input),
+            input.len().saturating_mul(4),
+            limit,
+        )?,
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(input)
+                .map_err(|e| decompression_error(codec, &e))?;
+            let hint = match zstd::zstd_safe::get_frame_content_size(input) {
+                Ok(Some(size)) => usize::try_from(size).unwrap_or(usize::MAX),
+                _ => input.len().saturating_mul(4),
+            };
+            read_bounded(codec, decoder, hint, limit)?
+        }
+    };
+    Ok(Bytes::from(out))
+}
+
+fn decompression_error(codec: Compression, e: &dyn fmt::Display) -> RecordsError {
+    RecordsError::Decompression {
+        codec,
+        reason: e.to_string(),
+    }
+}
+
+/// Reads a decoder to its end, failing once it yields more than `limit` bytes.
+///
+/// `hint` (what the data claims or a guess) only sizes the first allocation, and is itself
+/// capped, so a lying header cannot force a large reservation.
+fn read_bounded(
+    codec: Compression,
+    reader: impl Read,
+    hint: usize,
+    limit: usize,
+) -> Result<Vec<u8>, RecordsError> {
+    let initial = hint.min(limit).min(MAX_INITIAL_RESERVE).saturating_add(1);
+    let mut out = Vec::with_capacity(initial);
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| decompression_error(codec, &e))?;
+    if out.len() > limit {
+        return Err(RecordsError::DecompressedTooLarge { codec, limit });
+    }
+    Ok(out)
+}
+
+/// gzip's trailer stores the uncompressed size modulo 2^32 (of the last member only).
+fn gzip_size_hint(input: &[u8]) -> usize {
+    match input.len().checked_sub(4).map(|at| &input[at..]) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => 0,
+    }
+}
+
+fn snappy_raw_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError> {
+    let mut out = Vec::new();
+    snappy_block_into(input, &mut out, limit)?;
+    Ok(out)
+}
+
+/// Decompresses one raw snappy block, appending to `out`, keeping `out` within `limit`.
+fn snappy_block_into(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), RecordsError> {
+    let codec = Compression::Snappy;
+    let len = snap::raw::decompress_len(block).map_err(|e| decompression_error(codec, &e))?;
+    if len > limit.saturating_sub(out.len()) {
+        return Err(RecordsError::DecompressedTooLarge { codec, limit });
+    }
+    let start = out.len();
+    out.resize(start + len, 0);
+    let written = snap::raw::Decoder::new()
+        .decompress(block, &mut out[start..])
+        .map_err(|e| decompression_error(codec, &e))?;
+    out.truncate(start + written);
+    Ok(())
+}
+
+fn snappy_xerial_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError> {
+    let codec = Compression::Snappy;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < input.len() {
+        let rest = &input[pos..];
+        // A stream may be a concatenation of xerial streams, each with its own header.
+        // A block length never starts with 0x82 (it would be negative), so this is exact.
+        if rest.starts_with(&XERIAL_MAGIC) {
+            if rest.len() < XERIAL_HEADER_LEN {
+                return Err(decompression_error(codec, &"truncated xerial header"));
+            }
+            pos += XERIAL_HEADER_LEN;
+            continue;
+        }
+        let Some(&[a, b, c, d]) = rest.get(..4) else {
+            return Err(decompression_error(codec, &"truncated xerial block length"));
+        };
+        let len = i32::from_be_bytes([a, b, c, d]);
+        let len = usize::try_from(len)
+            .map_err(|_| decompression_error(codec, &"negative xerial block length"))?;
+        let Some(block) = rest.get(4..4 + len) else {
+            return Err(decompression_error(codec, &"xerial block runs past the end"));
+        };
+        snappy_block_into(block, &mut out, limit)?;
+        pos += 4 + len;
+    }
+    Ok(out)
+}
+
+fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<(), RecordsError> {
+    out.reserve(XERIAL_HEADER_LEN + snap::raw::max_compress_len(input.len()) + 16);
+    out.put_slice(&XERIAL_MAGIC);
+    out.put_i32(1); // version
+    out.put_i32(1); // minimum compatible version
+    let mut encoder = snap::raw::Encoder::new();
+    for chunk in input.chunks(XERIAL_BLOCK_SIZE) {
+        let at = out.len();
+        out.resize(at + 4 + snap::raw::max_compress_len(chunk.len()), 0);
+        let written = encoder
+            .compress(chunk, &mut out[at + 4..])
+            .map_err(|e| RecordsError::Compression {
+                codec: Compression::Snappy,
+                reason: e.to_string(),
+            })?;
+        out.truncate(at + 4 + written);
+        // A block of at most 32 KiB compresses to far less than 2 GiB.
+        out[at..at + 4].copy_from_slice(&(written as i32).to_be_bytes());
+    }
+    Ok(())
+}

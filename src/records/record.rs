@@ -1,0 +1,262 @@
+//! One record of a v2 batch and its headers, and the record decoder.
+
+use bytes::Bytes;
+
+use super::control::ControlRecordKey;
+use super::error::{RecordLocation, RecordsError};
+use crate::varint::{decode_varint, decode_varlong};
+
+/// How a timestamp was assigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum TimestampType {
+    /// No timestamp at all (legacy magic 0 messages).
+    NoTimestamp,
+    /// Set by the producer when the record was created (attribute bit 3 clear).
+    #[default]
+    CreateTime,
+    /// Set by the broker when the batch was appended to the log (attribute bit 3 set).
+    LogAppendTime,
+}
+
+/// A record header: a UTF-8 key and an optional value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Header {
+    /// The key; Kafka requires UTF-8 but the bytes are handed over unchecked
+    /// (see [`Header::key_str`]).
+    pub key: Bytes,
+    /// The value, `None` when null on the wire.
+    pub value: Option<Bytes>,
+}
+
+impl Header {
+    /// A header from a key and an optional value.
+    pub fn new(key: impl Into<Bytes>, value: Option<Bytes>) -> Header {
+        Header {
+            key: key.into(),
+            value,
+        }
+    }
+
+    /// The key as a string, if it is valid UTF-8.
+    pub fn key_str(&self) -> Result<&str, std::str::Utf8Error> {
+        std::str::from_utf8(&self.key)
+    }
+}
+
+/// One decoded record. Keys, values and header values share the batch's buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// Absolute offset: the batch's base offset plus `offset_delta`.
+    pub offset: i64,
+    /// Absolute timestamp: the batch's base timestamp plus `timestamp_delta`, or the batch's
+    /// max timestamp when the batch uses log append time (as Kafka reports it).
+    pub timestamp: i64,
+    /// Offset relative to the batch's base offset.
+    pub offset_delta: i32,
+    /// Timestamp relative to the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// Record attributes (unused by Kafka so far, normally 0).
+    pub attributes: i8,
+    /// The key, `None` when null.
+    pub key: Option<Bytes>,
+    /// The value, `None` when null.
+    pub value: Option<Bytes>,
+    /// The headers in wire order (an empty `Vec` does not allocate).
+    pub headers: Vec<Header>,
+}
+
+impl Record {
+    /// The absolute offset (base offset + offset delta).
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The absolute timestamp (base timestamp + delta, or the log append time).
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// Parses the key of a control record (only meaningful in a control batch).
+    pub fn control_key(&self) -> Result<ControlRecordKey, RecordsError> {
+        match &self.key {
+            Some(key) => ControlRecordKey::parse(key),
+            None => Err(RecordsError::InvalidControlRecord {
+                reason: "control record has a null key",
+            }),
+        }
+    }
+}
+
+/// What a record needs from its batch to compute absolute values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordContext {
+    pub base_offset: i64,
+    pub base_timestamp: i64,
+    /// `Some(max_timestamp)` when the batch uses log append time.
+    pub log_append_time: Option<i64>,
+    pub last_offset_delta: i32,
+}
+
+/// Reads fields inside one record body; errors are static reasons.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn varint(&mut self, what: &'static str) -> Result<i32, &'static str> {
+        let (value, len) = decode_varint(&self.buf[self.pos..]).map_err(|_| what)?;
+        self.pos += len;
+        Ok(value)
+    }
+
+    #[inline]
+    fn varlong(&mut self, what: &'static str) -> Result<i64, &'static str> {
+        let (value, len) = decode_varlong(&self.buf[self.pos..]).map_err(|_| what)?;
+        self.pos += len;
+        Ok(value)
+    }
+
+    /// Skips `len` bytes, returning their range in the body.
+    #[inline]
+    fn range(&mut self, len: usize, what: &'static str) -> Result<(usize, usize), &'static str> {
+        let start = self.pos;
+        if len > self.buf.len() - start {
+            return Err(what);
+        }
+        self.pos = start + len;
+        Ok((start, self.pos))
+    }
+
+    /// A varint length (-1 = null) followed by that many bytes.
+    #[inline]
+    fn nullable(
+        &mut self,
+        len_err: &'static str,
+        neg_err: &'static str,
+        short_err: &'static str,
+    ) -> Result<Option<(usize, usize)>, &'static str> {
+        let len = self.varint(len_err)?;
+        match len {
+            -1 => Ok(None),
+            len if len < 0 => Err(neg_err),
+            len => self.range(len as usize, short_err).map(Some),
+        }
+    }
+}
+
+/// Slices `data[body + start .. body + end]`, sharing the buffer.
+#[inline]
+fn share(data: &Bytes, body: usize, (start, end): (usize, usize)) -> Bytes {
+    data.slice(body + start..body + end)
+}
+
+/// Decodes the record starting at `pos` in `data`; returns it and the position after it.
+///
+/// `location` describes `pos` for error reports.
+#[inline]
+pub(crate) fn decode_record(
+    data: &Bytes,
+    pos: usize,
+    ctx: &RecordContext,
+    location: RecordLocation,
+) -> Result<(Record, usize), RecordsError> {
+    let malformed = |reason| RecordsError::MalformedRecord { location, reason };
+    let rest = &data[pos..];
+    let (body_len, len_len) = decode_varint(rest).map_err(|_| malformed("bad record length"))?;
+    if body_len < 0 {
+        return Err(malformed("negative record length"));
+    }
+    let body_len = body_len as usize;
+    if body_len > rest.len() - len_len {
+        return Err(RecordsError::TruncatedRecord {
+            location,
+            length: len_len + body_len,
+            available: rest.len(),
+        });
+    }
+    let body = pos + len_len;
+    let mut cur = Cursor {
+        buf: &rest[len_len..len_len + body_len],
+        pos: 0,
+    };
+
+    let attributes = match cur.buf.first() {
+        Some(&b) => b as i8,
+        None => return Err(malformed("empty record body")),
+    };
+    cur.pos = 1;
+    let timestamp_delta = cur.varlong("bad timestamp delta").map_err(malformed)?;
+    let offset_delta = cur.varint("bad offset delta").map_err(malformed)?;
+    if offset_delta < 0 || offset_delta > ctx.last_offset_delta {
+        return Err(RecordsError::OffsetDeltaOutOfRange {
+            location,
+            offset_delta,
+            last_offset_delta: ctx.last_offset_delta,
+        });
+    }
+    let key = cur
+        .nullable(
+            "bad key length",
+            "negative key length",
+            "key runs past the record",
+        )
+        .map_err(malformed)?;
+    let value = cur
+        .nullable(
+            "bad value length",
+            "negative value length",
+            "value runs past the record",
+        )
+        .map_err(malformed)?;
+    let header_count = cur.varint("bad header count").map_err(malformed)?;
+    if header_count < 0 {
+        return Err(malformed("negative header count"));
+    }
+    let mut headers = Vec::new();
+    if header_count > 0 {
+        // Each header takes at least two bytes: never reserve beyond what the body can hold.
+        let room = (cur.buf.len() - cur.pos) / 2;
+        headers.reserve((header_count as usize).min(room));
+        for _ in 0..header_count {
+            let key_len = cur.varint("bad header key length").map_err(malformed)?;
+            if key_len < 0 {
+                return Err(malformed("negative header key length"));
+            }
+            let hkey = cur
+                .range(key_len as usize, "header key runs past the record")
+                .map_err(malformed)?;
+            let hvalue = cur
+                .nullable(
+                    "bad header value length",
+                    "negative header value length",
+                    "header value runs past the record",
+                )
+                .map_err(malformed)?;
+            headers.push(Header {
+                key: share(data, body, hkey),
+                value: hvalue.map(|r| share(data, body, r)),
+            });
+        }
+    }
+    if cur.pos != body_len {
+        return Err(malformed("record length does not match its fields"));
+    }
+
+    let timestamp = match ctx.log_append_time {
+        Some(t) => t,
+        None => ctx.base_timestamp.wrapping_add(timestamp_delta),
+    };
+    let record = Record {
+        offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
+        timestamp,
+        offset_delta,
+        timestamp_delta,
+        attributes,
+        key: key.map(|r| share(data, body, r)),
+        value: value.map(|r| share(data, body, r)),
+        headers,
+    };
+    Ok((record, body + body_len))
+}

@@ -5,7 +5,9 @@
 //!   prefixed by a big-endian i32 length); librdkafka writes one raw snappy block. Both are
 //!   read (told apart by the xerial magic); the xerial framing is written, as Java does.
 //! * lz4: the LZ4 frame format, 64 KiB independent blocks, no checksums (as Kafka writes).
-//! * zstd: zstd frames, decoded as a stream so a frame without a content size works.
+//! * zstd: zstd frames, decoded as a stream so a frame without a content size works. The
+//!   decoder keeps libzstd's default window limit (128 MiB), the one allocation a frame
+//!   header can ask for beyond the output limit.
 //!
 //! Every decompression takes a limit and fails with
 //! [`RecordsError::DecompressedTooLarge`] rather than producing more, so a small hostile
@@ -90,6 +92,8 @@ const XERIAL_HEADER_LEN: usize = 16;
 const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
 /// zstd level Kafka uses by default.
 const ZSTD_LEVEL: i32 = 3;
+/// Upper bound on snappy's expansion ratio (64-byte copies from 3-byte elements), rounded up.
+const SNAPPY_MAX_EXPANSION: usize = 32;
 /// Never reserve more than this up front from a size the data itself claims.
 const MAX_INITIAL_RESERVE: usize = 16 * 1024 * 1024;
 
@@ -122,8 +126,8 @@ pub fn compress(codec: Compression, input: &[u8], out: &mut BytesMut) -> Result<
             })?;
         }
         Compression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(out.writer(), ZSTD_LEVEL)
-                .map_err(io_err)?;
+            let mut encoder =
+                zstd::stream::write::Encoder::new(out.writer(), ZSTD_LEVEL).map_err(io_err)?;
             // Record the content size in the frame header so readers can size their buffer.
             encoder
                 .set_pledged_src_size(Some(input.len() as u64))
@@ -225,6 +229,14 @@ fn snappy_raw_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordsE
 fn snappy_block_into(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), RecordsError> {
     let codec = Compression::Snappy;
     let len = snap::raw::decompress_len(block).map_err(|e| decompression_error(codec, &e))?;
+    // No snappy element expands more than 64/3 times, so a block cannot honestly claim
+    // more than ~22 bytes per input byte: refuse before allocating for a lying header.
+    if len / SNAPPY_MAX_EXPANSION > block.len() {
+        return Err(decompression_error(
+            codec,
+            &"snappy block claims an impossible decompressed length",
+        ));
+    }
     if len > limit.saturating_sub(out.len()) {
         return Err(RecordsError::DecompressedTooLarge { codec, limit });
     }
@@ -259,7 +271,10 @@ fn snappy_xerial_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, Recor
         let len = usize::try_from(len)
             .map_err(|_| decompression_error(codec, &"negative xerial block length"))?;
         let Some(block) = rest.get(4..4 + len) else {
-            return Err(decompression_error(codec, &"xerial block runs past the end"));
+            return Err(decompression_error(
+                codec,
+                &"xerial block runs past the end",
+            ));
         };
         snappy_block_into(block, &mut out, limit)?;
         pos += 4 + len;
@@ -276,12 +291,13 @@ fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<(), Record
     for chunk in input.chunks(XERIAL_BLOCK_SIZE) {
         let at = out.len();
         out.resize(at + 4 + snap::raw::max_compress_len(chunk.len()), 0);
-        let written = encoder
-            .compress(chunk, &mut out[at + 4..])
-            .map_err(|e| RecordsError::Compression {
-                codec: Compression::Snappy,
-                reason: e.to_string(),
-            })?;
+        let written =
+            encoder
+                .compress(chunk, &mut out[at + 4..])
+                .map_err(|e| RecordsError::Compression {
+                    codec: Compression::Snappy,
+                    reason: e.to_string(),
+                })?;
         out.truncate(at + 4 + written);
         // A block of at most 32 KiB compresses to far less than 2 GiB.
         out[at..at + 4].copy_from_slice(&(written as i32).to_be_bytes());

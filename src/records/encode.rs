@@ -315,9 +315,10 @@ impl<'a> RecordBatchWriter<'a> {
         }
         let start = self.start;
         let size = self.out.len() - start;
-        let batch_length = i32::try_from(size - LOG_OVERHEAD).map_err(|_| RecordsError::TooLarge {
-            what: "batch length",
-        })?;
+        let batch_length =
+            i32::try_from(size - LOG_OVERHEAD).map_err(|_| RecordsError::TooLarge {
+                what: "batch length",
+            })?;
         let max_timestamp = self.settings.log_append_time.unwrap_or(self.max_timestamp);
         let base_timestamp = self.base_timestamp.unwrap_or(NO_TIMESTAMP);
         let batch = &mut self.out[start..];

@@ -228,10 +228,16 @@ impl fmt::Display for RecordsError {
                 "CRC mismatch in batch at byte {position}: stored {stored:#010x}, computed {computed:#010x}"
             ),
             InvalidRecordCount { position, count } => {
-                write!(f, "negative record count {count} in batch at byte {position}")
+                write!(
+                    f,
+                    "negative record count {count} in batch at byte {position}"
+                )
             }
             UnknownCompression { position, codec } => {
-                write!(f, "unknown compression codec {codec} in batch at byte {position}")
+                write!(
+                    f,
+                    "unknown compression codec {codec} in batch at byte {position}"
+                )
             }
             RecordCountMismatch {
                 location,

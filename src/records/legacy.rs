@@ -280,7 +280,10 @@ fn nullable(
     if len == -1 {
         return Ok(None);
     }
-    let Some(len) = usize::try_from(len).ok().filter(|&l| l <= entry.len() - *pos) else {
+    let Some(len) = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= entry.len() - *pos)
+    else {
         return Err(Problem::Malformed(invalid));
     };
     let bytes = entry.slice(*pos..*pos + len);
@@ -321,7 +324,10 @@ pub(crate) fn xxh32_short(input: &[u8]) -> u32 {
     let mut chunks = input.chunks_exact(4);
     for chunk in &mut chunks {
         let word = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
-        h = h.wrapping_add(word.wrapping_mul(P3)).rotate_left(17).wrapping_mul(P4);
+        h = h
+            .wrapping_add(word.wrapping_mul(P3))
+            .rotate_left(17)
+            .wrapping_mul(P4);
     }
     for &byte in chunks.remainder() {
         h = h

@@ -21,7 +21,9 @@
 //! * Reading a fetch response or a log segment: [`RecordBatches`] yields each [`Batch`]:
 //!   [`RecordBatch`] (magic 2) or [`LegacyMessage`] (magic 0/1), and stops quietly at a
 //!   trailing partial batch ([`RecordBatches::is_truncated`]).
-//! * Reading records: [`RecordBatch::records`] yields [`Record`]s lazily;
+//! * Reading records: [`RecordBatch::records`] yields owned [`Record`]s lazily (their
+//!   `Bytes` share the buffer); [`RecordBatch::section`] then [`RecordsSection::iter`] yields
+//!   borrowed [`RecordRef`]s, faster still (no reference counting, no allocation);
 //!   [`RecordBatch::validate`] checks the CRC and every record.
 //! * Writing: [`RecordBatchBuilder`] sets batch fields, [`RecordBatchWriter`] appends
 //!   [`NewRecord`]s into a `BytesMut` and back-patches the header.
@@ -35,6 +37,7 @@ mod encode;
 mod error;
 mod legacy;
 mod record;
+mod section;
 mod set;
 
 #[cfg(test)]
@@ -42,7 +45,7 @@ mod tests;
 
 pub use batch::{
     BatchHeader, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
-    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, Records,
+    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch,
 };
 pub use compression::{Compression, DEFAULT_MAX_DECOMPRESSED_SIZE, compress, decompress};
 pub use control::{ControlRecordKey, ControlRecordType, EndTxnMarker};
@@ -53,4 +56,5 @@ pub use encode::{
 pub use error::{RecordLocation, RecordsError};
 pub use legacy::{LEGACY_MESSAGE_OVERHEAD_V0, LEGACY_MESSAGE_OVERHEAD_V1, LegacyMessage};
 pub use record::{Header, Record, TimestampType};
+pub use section::{HeaderRefs, RecordRef, RecordRefs, Records, RecordsSection};
 pub use set::{Batch, RecordBatches};

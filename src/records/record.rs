@@ -97,6 +97,38 @@ pub(crate) struct RecordContext {
     pub last_offset_delta: i32,
 }
 
+/// A byte range `start..end` in the records data.
+pub(crate) type Span = (usize, usize);
+
+/// The fixed fields of a record and where its variable parts are, as ranges of the data.
+pub(crate) struct RawRecord {
+    pub attributes: i8,
+    pub timestamp_delta: i64,
+    pub offset_delta: i32,
+    pub key: Option<Span>,
+    pub value: Option<Span>,
+    /// Start of the first header (the headers run to `end`).
+    pub headers_start: usize,
+    pub header_count: usize,
+    /// Position after the record.
+    pub end: usize,
+}
+
+impl RawRecord {
+    /// Absolute offset and timestamp.
+    #[inline]
+    pub fn absolute(&self, ctx: &RecordContext) -> (i64, i64) {
+        let timestamp = match ctx.log_append_time {
+            Some(t) => t,
+            None => ctx.base_timestamp.wrapping_add(self.timestamp_delta),
+        };
+        (
+            ctx.base_offset.wrapping_add(i64::from(self.offset_delta)),
+            timestamp,
+        )
+    }
+}
+
 /// Reads fields inside one record body; errors are static reasons.
 struct Cursor<'a> {
     buf: &'a [u8],
@@ -120,7 +152,7 @@ impl Cursor<'_> {
 
     /// Skips `len` bytes, returning their range in the body.
     #[inline]
-    fn range(&mut self, len: usize, what: &'static str) -> Result<(usize, usize), &'static str> {
+    fn range(&mut self, len: usize, what: &'static str) -> Result<Span, &'static str> {
         let start = self.pos;
         if len > self.buf.len() - start {
             return Err(what);
@@ -136,7 +168,7 @@ impl Cursor<'_> {
         len_err: &'static str,
         neg_err: &'static str,
         short_err: &'static str,
-    ) -> Result<Option<(usize, usize)>, &'static str> {
+    ) -> Result<Option<Span>, &'static str> {
         let len = self.varint(len_err)?;
         match len {
             -1 => Ok(None),
@@ -144,24 +176,41 @@ impl Cursor<'_> {
             len => self.range(len as usize, short_err).map(Some),
         }
     }
+
+    /// One header: key (non-null) and nullable value.
+    #[inline]
+    fn header(&mut self) -> Result<(Span, Option<Span>), &'static str> {
+        let key_len = self.varint("bad header key length")?;
+        if key_len < 0 {
+            return Err("negative header key length");
+        }
+        let key = self.range(key_len as usize, "header key runs past the record")?;
+        let value = self.nullable(
+            "bad header value length",
+            "negative header value length",
+            "header value runs past the record",
+        )?;
+        Ok((key, value))
+    }
 }
 
-/// Slices `data[body + start .. body + end]`, sharing the buffer.
 #[inline]
-fn share(data: &Bytes, body: usize, (start, end): (usize, usize)) -> Bytes {
-    data.slice(body + start..body + end)
+fn shift(offset: usize, (start, end): Span) -> Span {
+    (offset + start, offset + end)
 }
 
-/// Decodes the record starting at `pos` in `data`; returns it and the position after it.
+/// Parses and checks the record starting at `pos` in `data`, calling `on_header` with the
+/// key and value ranges of each header (and, for the first, a safe capacity for all).
 ///
-/// `location` describes `pos` for error reports.
+/// `location` describes `pos` for error reports. Ranges are positions in `data`.
 #[inline]
-pub(crate) fn decode_record(
-    data: &Bytes,
+pub(crate) fn parse_record(
+    data: &[u8],
     pos: usize,
     ctx: &RecordContext,
     location: RecordLocation,
-) -> Result<(Record, usize), RecordsError> {
+    mut on_header: impl FnMut(usize, Span, Option<Span>),
+) -> Result<RawRecord, RecordsError> {
     let malformed = |reason| RecordsError::MalformedRecord { location, reason };
     let rest = &data[pos..];
     let (body_len, len_len) = decode_varint(rest).map_err(|_| malformed("bad record length"))?;
@@ -214,49 +263,73 @@ pub(crate) fn decode_record(
     if header_count < 0 {
         return Err(malformed("negative header count"));
     }
-    let mut headers = Vec::new();
-    if header_count > 0 {
-        // Each header takes at least two bytes: never reserve beyond what the body can hold.
-        let room = (cur.buf.len() - cur.pos) / 2;
-        headers.reserve((header_count as usize).min(room));
-        for _ in 0..header_count {
-            let key_len = cur.varint("bad header key length").map_err(malformed)?;
-            if key_len < 0 {
-                return Err(malformed("negative header key length"));
-            }
-            let hkey = cur
-                .range(key_len as usize, "header key runs past the record")
-                .map_err(malformed)?;
-            let hvalue = cur
-                .nullable(
-                    "bad header value length",
-                    "negative header value length",
-                    "header value runs past the record",
-                )
-                .map_err(malformed)?;
-            headers.push(Header {
-                key: share(data, body, hkey),
-                value: hvalue.map(|r| share(data, body, r)),
-            });
-        }
+    let headers_start = cur.pos;
+    // Each header takes at least two bytes: never trust the count for a capacity.
+    let capacity = (header_count as usize).min((body_len - headers_start) / 2);
+    for _ in 0..header_count {
+        let (hkey, hvalue) = cur.header().map_err(malformed)?;
+        on_header(
+            capacity,
+            shift(body, hkey),
+            hvalue.map(|span| shift(body, span)),
+        );
     }
     if cur.pos != body_len {
         return Err(malformed("record length does not match its fields"));
     }
-
-    let timestamp = match ctx.log_append_time {
-        Some(t) => t,
-        None => ctx.base_timestamp.wrapping_add(timestamp_delta),
-    };
-    let record = Record {
-        offset: ctx.base_offset.wrapping_add(i64::from(offset_delta)),
-        timestamp,
-        offset_delta,
-        timestamp_delta,
+    Ok(RawRecord {
         attributes,
-        key: key.map(|r| share(data, body, r)),
-        value: value.map(|r| share(data, body, r)),
+        timestamp_delta,
+        offset_delta,
+        key: key.map(|span| shift(body, span)),
+        value: value.map(|span| shift(body, span)),
+        headers_start: body + headers_start,
+        header_count: header_count as usize,
+        end: body + body_len,
+    })
+}
+
+/// Reads one header of an already checked header section; `None` at its end.
+#[inline]
+pub(crate) fn next_header(section: &[u8], pos: &mut usize) -> Option<(Span, Option<Span>)> {
+    let mut cur = Cursor {
+        buf: section,
+        pos: *pos,
+    };
+    let header = cur.header().ok()?;
+    *pos = cur.pos;
+    Some(header)
+}
+
+/// Decodes the record starting at `pos` in `data` into an owned [`Record`] that shares
+/// `data`; returns it and the position after it.
+#[inline]
+pub(crate) fn decode_record(
+    data: &Bytes,
+    pos: usize,
+    ctx: &RecordContext,
+    location: RecordLocation,
+) -> Result<(Record, usize), RecordsError> {
+    let mut headers = Vec::new();
+    let raw = parse_record(data, pos, ctx, location, |capacity, key, value| {
+        if headers.capacity() == 0 {
+            headers.reserve_exact(capacity);
+        }
+        headers.push(Header {
+            key: data.slice(key.0..key.1),
+            value: value.map(|(start, end)| data.slice(start..end)),
+        });
+    })?;
+    let (offset, timestamp) = raw.absolute(ctx);
+    let record = Record {
+        offset,
+        timestamp,
+        offset_delta: raw.offset_delta,
+        timestamp_delta: raw.timestamp_delta,
+        attributes: raw.attributes,
+        key: raw.key.map(|(start, end)| data.slice(start..end)),
+        value: raw.value.map(|(start, end)| data.slice(start..end)),
         headers,
     };
-    Ok((record, body + body_len))
+    Ok((record, raw.end))
 }

@@ -295,6 +295,9 @@ impl<'a> CodecEmitter<'a> {
                 }
             });
         }
+        if body.is_empty() {
+            return quote!(0);
+        }
         quote! {
             #flexible
             let mut len = 0usize;

@@ -22,10 +22,18 @@ pub fn generate(messages: &[Message]) -> String {
     let modules = messages.iter().map(message_module);
     let api = api::emit(messages);
     let records = records::emit(messages);
+    let paths = messages.iter().map(type_path);
     let file = quote! {
         #(#modules)*
         #api
         #records
+
+        /// Calls `$callback!` with the path of every generated message type, relative to
+        /// `gregor_protocol::messages` (for tests and tools that cover every message).
+        #[macro_export]
+        macro_rules! for_each_message {
+            ($callback:ident) => { $callback!(#(#paths),*); };
+        }
     };
     let syntax: syn::File = match syn::parse2(file) {
         Ok(file) => file,

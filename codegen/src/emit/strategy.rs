@@ -62,6 +62,9 @@ fn emit_struct(message: &Message, strukt: &Struct) -> TokenStream {
 
 /// Groups (pattern, strategy) pairs into nested tuples no larger than proptest supports.
 fn nest(items: Vec<(TokenStream, TokenStream)>) -> (TokenStream, TokenStream) {
+    if items.is_empty() {
+        return (quote!(()), quote!(Just(())));
+    }
     if items.len() <= TUPLE_LIMIT {
         let (patterns, strategies): (Vec<_>, Vec<_>) = items.into_iter().unzip();
         // A one-element tuple needs its trailing comma.

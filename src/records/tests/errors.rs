@@ -12,17 +12,29 @@ fn edited(bytes: &Bytes, edit: impl FnOnce(&mut [u8])) -> Bytes {
     Bytes::from(copy)
 }
 
+/// The first error of iterating `batch`, the same by value and by reference.
 fn first_error(batch: &RecordBatch) -> RecordsError {
-    batch.records().find_map(Result::err).expect("an error")
+    let owned = batch.records().find_map(Result::err).expect("an error");
+    let section = batch.section().unwrap();
+    let borrowed = section.iter().find_map(Result::err).expect("an error");
+    assert_eq!(owned, borrowed);
+    owned
 }
 
 #[test]
 fn corrupt_crc() {
-    let bad = edited(&golden(), |b| b[75] ^= 0x01); // a byte of the value
+    let bad = edited(&golden(), |b| b[72] ^= 0x01); // a byte of the value
     let batch = RecordBatch::parse(bad).unwrap();
     let error = batch.validate().unwrap_err();
     assert!(
-        matches!(error, RecordsError::CrcMismatch { position: 0, stored: 0x15dd_06f6, .. }),
+        matches!(
+            error,
+            RecordsError::CrcMismatch {
+                position: 0,
+                stored: 0x15dd_06f6,
+                ..
+            }
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("CRC mismatch"));
@@ -39,7 +51,10 @@ fn bad_magic() {
     let bad = edited(&golden(), |b| b[16] = 3);
     assert_eq!(
         RecordBatch::parse(bad.clone()).unwrap_err(),
-        RecordsError::BadMagic { position: 0, magic: 3 }
+        RecordsError::BadMagic {
+            position: 0,
+            magic: 3
+        }
     );
     let mut buf = golden().to_vec();
     buf.extend_from_slice(&bad);
@@ -48,11 +63,17 @@ fn bad_magic() {
     assert!(results[0].is_ok());
     assert_eq!(
         results[1].as_ref().unwrap_err(),
-        &RecordsError::BadMagic { position: 82, magic: 3 }
+        &RecordsError::BadMagic {
+            position: 82,
+            magic: 3
+        }
     );
     // Legacy magic is not a v2 batch.
     let legacy = edited(&golden(), |b| b[16] = 1);
-    assert!(matches!(RecordBatch::parse(legacy), Err(RecordsError::BadMagic { magic: 1, .. })));
+    assert!(matches!(
+        RecordBatch::parse(legacy),
+        Err(RecordsError::BadMagic { magic: 1, .. })
+    ));
 }
 
 #[test]
@@ -60,21 +81,37 @@ fn truncated_buffers() {
     let full = golden();
     assert!(matches!(
         RecordBatch::parse(full.slice(..10)),
-        Err(RecordsError::Truncated { position: 0, needed: 17, available: 10 })
+        Err(RecordsError::Truncated {
+            position: 0,
+            needed: 17,
+            available: 10
+        })
     ));
     assert!(matches!(
         RecordBatch::parse(full.slice(..40)),
-        Err(RecordsError::Truncated { needed: 61, available: 40, .. })
+        Err(RecordsError::Truncated {
+            needed: 61,
+            available: 40,
+            ..
+        })
     ));
     assert_eq!(
         RecordBatch::parse(full.slice(..70)).unwrap_err(),
-        RecordsError::BatchLengthMismatch { position: 0, declared: 82, available: 70 }
+        RecordsError::BatchLengthMismatch {
+            position: 0,
+            declared: 82,
+            available: 70
+        }
     );
     let mut longer = full.to_vec();
     longer.push(0);
     assert!(matches!(
         RecordBatch::parse(Bytes::from(longer)),
-        Err(RecordsError::BatchLengthMismatch { declared: 82, available: 83, .. })
+        Err(RecordsError::BatchLengthMismatch {
+            declared: 82,
+            available: 83,
+            ..
+        })
     ));
     let short_length = edited(&full, |b| b[8..12].copy_from_slice(&48i32.to_be_bytes()));
     assert!(matches!(
@@ -128,9 +165,14 @@ fn record_count_mismatch() {
     });
     let batch = RecordBatch::parse(fewer).unwrap();
     let error = first_error(&batch);
-    assert!(matches!(error, RecordsError::TrailingRecordBytes { declared: 2, .. }), "{error}");
+    assert!(
+        matches!(error, RecordsError::TrailingRecordBytes { declared: 2, .. }),
+        "{error}"
+    );
 
-    let negative = edited(&three, |b| b[57..61].copy_from_slice(&(-1i32).to_be_bytes()));
+    let negative = edited(&three, |b| {
+        b[57..61].copy_from_slice(&(-1i32).to_be_bytes())
+    });
     assert!(matches!(
         RecordBatch::parse(negative),
         Err(RecordsError::InvalidRecordCount { count: -1, .. })
@@ -194,7 +236,10 @@ fn truncated_and_malformed_records() {
     let key = edited(&golden(), |b| b[65] = 0x7e);
     assert!(matches!(
         first_error(&RecordBatch::parse(key).unwrap()),
-        RecordsError::MalformedRecord { reason: "key runs past the record", .. }
+        RecordsError::MalformedRecord {
+            reason: "key runs past the record",
+            ..
+        }
     ));
     // Header count 2 with one header present.
     let headers = edited(&golden(), |b| b[75] = 0x04);
@@ -203,9 +248,12 @@ fn truncated_and_malformed_records() {
         RecordsError::MalformedRecord { .. }
     ));
     // A huge header count must not allocate: it fails on the data instead.
-    let section = [0x0e, 0, 0, 0, 1, 1, 0xfe, 0xff, 0xff, 0xff, 0x07];
-    let batch = RecordBatch::parse(raw_batch(0, 1, 0, &section[..8])).unwrap();
-    assert!(matches!(first_error(&batch), RecordsError::MalformedRecord { .. }));
+    let section = [0x14, 0, 0, 0, 1, 1, 0xfe, 0xff, 0xff, 0xff, 0x07];
+    let batch = RecordBatch::parse(raw_batch(0, 1, 0, &section)).unwrap();
+    assert!(matches!(
+        first_error(&batch),
+        RecordsError::MalformedRecord { .. }
+    ));
     // Record length shorter than its fields.
     let short = edited(&golden(), |b| {
         b[61] = 0x26;
@@ -229,18 +277,36 @@ fn unknown_codec() {
 #[test]
 fn decompression_bomb_with_explicit_limit() {
     let zeros = vec![0u8; 2 << 20];
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let mut packed = BytesMut::new();
         compress(codec, &zeros, &mut packed).unwrap();
         assert_eq!(
             decompress(codec, &packed, 1 << 20).unwrap_err(),
-            RecordsError::DecompressedTooLarge { codec, limit: 1 << 20 },
+            RecordsError::DecompressedTooLarge {
+                codec,
+                limit: 1 << 20
+            },
             "{codec}"
         );
         assert_eq!(decompress(codec, &packed, 2 << 20).unwrap().len(), 2 << 20);
         let batch = RecordBatch::parse(raw_batch(codec.id().into(), 1, 0, &packed)).unwrap();
-        let error = batch.records_with_limit(1 << 20).next().unwrap().unwrap_err();
-        assert_eq!(error, RecordsError::DecompressedTooLarge { codec, limit: 1 << 20 });
+        let error = batch
+            .records_with_limit(1 << 20)
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            error,
+            RecordsError::DecompressedTooLarge {
+                codec,
+                limit: 1 << 20
+            }
+        );
         assert!(batch.validate_with_limit(1 << 20).is_err());
     }
 }
@@ -270,20 +336,42 @@ fn decompression_bomb_with_default_limit() {
 
 #[test]
 fn snappy_claimed_length_is_checked_before_allocating() {
-    // A raw snappy block whose varint header claims 4 GiB - 1.
+    // A raw snappy block whose varint header claims 4 GiB - 1: refused even without a
+    // limit, before anything is allocated.
     let block = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
     assert!(matches!(
-        decompress(Compression::Snappy, &block, 1 << 20),
-        Err(RecordsError::DecompressedTooLarge { .. }) | Err(RecordsError::Decompression { .. })
+        decompress(Compression::Snappy, &block, usize::MAX),
+        Err(RecordsError::Decompression { .. })
     ));
+    // A plausible claim over the limit is refused by the limit.
+    let mut packed = BytesMut::new();
+    compress(Compression::Snappy, &[7u8; 100_000], &mut packed).unwrap();
+    let raw = snap::raw::Encoder::new()
+        .compress_vec(&[7u8; 100_000])
+        .unwrap();
+    for data in [&packed[..], &raw[..]] {
+        assert!(matches!(
+            decompress(Compression::Snappy, data, 50_000),
+            Err(RecordsError::DecompressedTooLarge { limit: 50_000, .. })
+        ));
+    }
 }
 
 #[test]
 fn garbage_compressed_section() {
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-        let batch = RecordBatch::parse(raw_batch(codec.id().into(), 1, 0, b"not compressed")).unwrap();
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let batch =
+            RecordBatch::parse(raw_batch(codec.id().into(), 1, 0, b"not compressed")).unwrap();
         let error = batch.records().next().unwrap().unwrap_err();
-        assert!(matches!(error, RecordsError::Decompression { .. }), "{codec}: {error}");
+        assert!(
+            matches!(error, RecordsError::Decompression { .. }),
+            "{codec}: {error}"
+        );
     }
 }
 
@@ -304,7 +392,10 @@ fn explicit_offset_deltas_must_increase() {
     writer.append_with_offset_delta(3, &sample(0)).unwrap();
     assert_eq!(
         writer.append_with_offset_delta(3, &sample(1)).unwrap_err(),
-        RecordsError::OffsetDeltaNotIncreasing { offset_delta: 3, previous: 3 }
+        RecordsError::OffsetDeltaNotIncreasing {
+            offset_delta: 3,
+            previous: 3
+        }
     );
     assert_eq!(writer.append(&sample(2)).unwrap(), 4);
     writer.finish().unwrap();
@@ -317,8 +408,11 @@ fn explicit_offset_deltas_must_increase() {
 
 #[test]
 fn in_place_rewrites_on_non_v2_fail() {
-    let mut legacy = legacy_entry(0, 1, 0, 0, None, Some(b"v"));
-    assert!(matches!(set_base_offset(&mut legacy, 1), Err(RecordsError::BadMagic { magic: 1, .. })));
+    let mut legacy = legacy_entry(0, 1, 0, 0, None, Some(&[0u8; 64]));
+    assert!(matches!(
+        set_base_offset(&mut legacy, 1),
+        Err(RecordsError::BadMagic { magic: 1, .. })
+    ));
     assert!(matches!(
         set_partition_leader_epoch(&mut [0u8; 20], 1),
         Err(RecordsError::Truncated { .. })
@@ -331,9 +425,20 @@ fn exercise(buf: Bytes) {
         match batch {
             Ok(Batch::V2(batch)) => {
                 let _ = batch.validate();
-                for record in batch.records_with_limit(1 << 20) {
-                    if let Ok(record) = record {
-                        let _ = record.control_key();
+                let owned: Vec<_> = batch.records_with_limit(1 << 20).collect();
+                if let Ok(section) = batch.section_with_limit(1 << 20) {
+                    let borrowed: Vec<_> = section.iter().collect();
+                    assert_eq!(owned.len(), borrowed.len());
+                    for (a, b) in owned.iter().zip(&borrowed) {
+                        match (a, b) {
+                            (Ok(a), Ok(b)) => {
+                                assert_eq!(a.key.as_deref(), b.key);
+                                assert_eq!(a.headers.len(), b.headers().count());
+                                let _ = a.control_key();
+                            }
+                            (Err(a), Err(b)) => assert_eq!(a, b),
+                            _ => panic!("owned and borrowed iteration disagree"),
+                        }
                     }
                 }
             }
@@ -379,7 +484,8 @@ proptest! {
     fn random_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..300), magic in 0u8..3) {
         if bytes.len() > 16 {
             bytes[16] = magic;
-            bytes[8..12].copy_from_slice(&((bytes.len() - 12) as i32).to_be_bytes());
+            let length = (bytes.len() - 12) as i32;
+            bytes[8..12].copy_from_slice(&length.to_be_bytes());
         }
         exercise(Bytes::from(bytes));
     }

@@ -78,7 +78,10 @@ fn golden_batch_fields() {
     assert_eq!((r.offset_delta, r.timestamp_delta, r.attributes), (0, 0, 0));
     assert_eq!(r.key.as_deref(), Some(&b"key"[..]));
     assert_eq!(r.value.as_deref(), Some(&b"value"[..]));
-    assert_eq!(r.headers, vec![Header::new(&b"hk"[..], Some(Bytes::from_static(b"hv")))]);
+    assert_eq!(
+        r.headers,
+        vec![Header::new(&b"hk"[..], Some(Bytes::from_static(b"hv")))]
+    );
     assert_eq!(r.headers[0].key_str(), Ok("hk"));
 
     // Zero copy: the key and value point into the input buffer.
@@ -107,7 +110,9 @@ fn builder_reproduces_golden_bytes() {
 #[test]
 fn golden_through_record_batches() {
     let mut batches = RecordBatches::new(golden());
-    let Some(Ok(Batch::V2(batch))) = batches.next() else { panic!("expected a v2 batch") };
+    let Some(Ok(Batch::V2(batch))) = batches.next() else {
+        panic!("expected a v2 batch")
+    };
     assert_eq!(batch.position(), 0);
     assert!(batches.next().is_none());
     assert!(!batches.is_truncated());
@@ -118,7 +123,13 @@ fn control_batch_commit_marker() {
     let marker = NewRecord {
         timestamp: 42,
         key: Some(ControlRecordKey::new(ControlRecordType::Commit).encode()),
-        value: Some(EndTxnMarker { version: 0, coordinator_epoch: 9 }.encode()),
+        value: Some(
+            EndTxnMarker {
+                version: 0,
+                coordinator_epoch: 9,
+            }
+            .encode(),
+        ),
         headers: Vec::new(),
     };
     let bytes = RecordBatchBuilder::new()
@@ -132,10 +143,19 @@ fn control_batch_commit_marker() {
     batch.validate().unwrap();
     assert!(batch.is_control() && batch.is_transactional());
     assert_eq!(batch.header().attributes, 0x30);
-    assert_eq!((batch.header().producer_id, batch.header().producer_epoch), (1234, 3));
+    assert_eq!(
+        (batch.header().producer_id, batch.header().producer_epoch),
+        (1234, 3)
+    );
     let record = all_records(&batch).remove(0);
     let key = record.control_key().unwrap();
-    assert_eq!(key, ControlRecordKey { version: 0, record_type: ControlRecordType::Commit });
+    assert_eq!(
+        key,
+        ControlRecordKey {
+            version: 0,
+            record_type: ControlRecordType::Commit
+        }
+    );
     let value = EndTxnMarker::parse(record.value.as_ref().unwrap()).unwrap();
     assert_eq!(value.coordinator_epoch, 9);
 }
@@ -155,11 +175,16 @@ fn control_record_keys() {
         let key = ControlRecordKey::parse(&[0, 0, 0, wire as u8]).unwrap();
         assert_eq!(key.record_type, kind);
         assert_eq!(kind.as_i16(), wire);
-        assert_eq!(ControlRecordKey::new(kind).encode().as_ref(), &[0, 0, 0, wire as u8]);
+        assert_eq!(
+            ControlRecordKey::new(kind).encode().as_ref(),
+            &[0, 0, 0, wire as u8]
+        );
     }
     // A newer key version with extra bytes still parses.
     assert_eq!(
-        ControlRecordKey::parse(&[0, 1, 0, 0, 0xff]).unwrap().record_type,
+        ControlRecordKey::parse(&[0, 1, 0, 0, 0xff])
+            .unwrap()
+            .record_type,
         ControlRecordType::Abort
     );
     assert!(matches!(

@@ -17,7 +17,7 @@ pub(super) fn hex(text: &str) -> Vec<u8> {
         .filter(|b| b.is_ascii_hexdigit())
         .map(|b| (b as char).to_digit(16).unwrap() as u8)
         .collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
     digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect()
 }
 
@@ -32,7 +32,10 @@ pub(super) fn sample(i: usize) -> NewRecord {
         timestamp: 1_700_000_000_000 + i as i64,
         key: Some(Bytes::from(format!("key-{i}"))),
         value: Some(Bytes::from(format!("value-{i}-{}", "x".repeat(i % 7)))),
-        headers: vec![Header::new(Bytes::from_static(b"h"), Some(Bytes::from(vec![i as u8])))],
+        headers: vec![Header::new(
+            Bytes::from_static(b"h"),
+            Some(Bytes::from(vec![i as u8])),
+        )],
     }
 }
 
@@ -85,7 +88,12 @@ pub(super) fn legacy_entry(
 }
 
 /// Composes a v2 batch by hand around an arbitrary records section (CRC fixed).
-pub(super) fn raw_batch(attributes: i16, count: i32, last_offset_delta: i32, section: &[u8]) -> Bytes {
+pub(super) fn raw_batch(
+    attributes: i16,
+    count: i32,
+    last_offset_delta: i32,
+    section: &[u8],
+) -> Bytes {
     let mut out = BytesMut::new();
     out.put_i64(0); // base offset
     out.put_i32((49 + section.len()) as i32);

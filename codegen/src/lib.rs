@@ -35,8 +35,8 @@ pub fn generate(dirs: &[PathBuf]) -> Result<Generated, Vec<Error>> {
     Ok(Generated { code: emit::generate(&messages), inputs })
 }
 
-/// Generates code for a single definition given as text (used by snapshot tests).
+/// Generates the module of a single definition given as text (used by snapshot tests).
 pub fn generate_one(path: &Path, text: &str) -> Result<String, Vec<Error>> {
     let message = model::build(path, text)?;
-    Ok(emit::generate(std::slice::from_ref(&message)))
+    Ok(emit::generate_module(&message))
 }

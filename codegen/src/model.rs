@@ -250,6 +250,7 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Message>, Vec<Error>> {
         }
     }
     check_unique_names(&messages, &mut errors);
+    check_pairs(&messages, &mut errors);
     if errors.is_empty() { Ok(messages) } else { Err(errors) }
 }
 
@@ -279,6 +280,28 @@ fn check_unique_names(messages: &[Message], errors: &mut Vec<Error>) {
                     format!("api key {key} is also used by {}", first.display()),
                 ));
             }
+        }
+    }
+}
+
+/// Every request needs the response of the same API key, and the other way round.
+fn check_pairs(messages: &[Message], errors: &mut Vec<Error>) {
+    for message in messages {
+        let partner = match message.kind {
+            SpecKind::Request => SpecKind::Response,
+            SpecKind::Response => SpecKind::Request,
+            _ => continue,
+        };
+        let found = messages.iter().any(|m| m.kind == partner && m.api_key == message.api_key);
+        if !found {
+            errors.push(file_error(
+                &message.path,
+                format!(
+                    "{} has api key {} but no {partner:?} definition has that key",
+                    message.name,
+                    message.api_key.unwrap_or_default()
+                ),
+            ));
         }
     }
 }
@@ -770,7 +793,7 @@ mod tests {
     fn assert_error(fields: &str, needle: &str) {
         let errors = errors_of(&message(fields));
         assert!(
-            errors.iter().any(|e| e.contains(needle) && e.starts_with("Test.json: TestRequest")),
+            errors.iter().any(|e| e.contains(needle) && e.starts_with("Test.json: ")),
             "expected an error containing {needle:?}, got {errors:?}"
         );
     }

@@ -35,6 +35,15 @@ pub fn generate(messages: &[Message]) -> String {
             ($callback:ident) => { $callback!(#(#paths),*); };
         }
     };
+    print(file)
+}
+
+/// Generates the module of a single message (no `ApiKey` or record enums).
+pub fn generate_module(message: &Message) -> String {
+    print(message_module(message))
+}
+
+fn print(file: TokenStream) -> String {
     let syntax: syn::File = match syn::parse2(file) {
         Ok(file) => file,
         Err(err) => panic!("generated code does not parse (a generator bug): {err}"),

@@ -245,6 +245,16 @@ impl<'a> RecordBatchWriter<'a> {
         self.count
     }
 
+    /// Size the batch would have uncompressed: the 61-byte header plus the records so far
+    /// (what a producer compares with its `batch.size`).
+    pub fn uncompressed_size(&self) -> usize {
+        RECORD_BATCH_OVERHEAD
+            + match &self.staged {
+                Some(staged) => staged.len(),
+                None => self.out.len() - self.start - RECORD_BATCH_OVERHEAD,
+            }
+    }
+
     /// Appends a record with the next offset delta (one after the previous record's);
     /// returns the delta used.
     pub fn append(&mut self, record: &NewRecord) -> Result<i32, RecordsError> {

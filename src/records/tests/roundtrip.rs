@@ -185,7 +185,11 @@ proptest! {
             prop_assert_eq!(writer.append(record).unwrap(), i as i32);
         }
         prop_assert_eq!(writer.record_count() as usize, records.len());
+        let uncompressed = writer.uncompressed_size();
         let size = writer.finish().unwrap();
+        if s.compression == Compression::None {
+            prop_assert_eq!(uncompressed, size);
+        }
         // The size reported is exactly what was written, and what the header says.
         prop_assert_eq!(out.len(), prefix.len() + size);
         prop_assert_eq!(&out[..prefix.len()], &prefix[..]);

@@ -10,7 +10,10 @@ fn main() {
         Some(list) => env::split_paths(&list).collect(),
         None => vec![PathBuf::from("schemas")],
     };
-    let dirs: Vec<PathBuf> = roots.iter().flat_map(|root| definition_dirs(root)).collect();
+    let dirs: Vec<PathBuf> = roots
+        .iter()
+        .flat_map(|root| definition_dirs(root))
+        .collect();
     for dir in &dirs {
         // A new or removed file changes the directory.
         println!("cargo:rerun-if-changed={}", dir.display());
@@ -21,7 +24,10 @@ fn main() {
             for error in &errors {
                 println!("cargo:warning={error}");
             }
-            panic!("{} error(s) in the message definitions (listed above)", errors.len());
+            panic!(
+                "{} error(s) in the message definitions (listed above)",
+                errors.len()
+            );
         }
     };
     for input in &generated.inputs {
@@ -49,6 +55,8 @@ fn definition_dirs(root: &Path) -> Vec<PathBuf> {
 
 fn has_json(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "json"))
+        entries
+            .filter_map(Result::ok)
+            .any(|e| e.path().extension().is_some_and(|x| x == "json"))
     })
 }

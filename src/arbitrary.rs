@@ -18,9 +18,9 @@ pub trait VersionedStrategy: Sized + std::fmt::Debug {
 /// What the generated strategies use.
 #[doc(hidden)]
 pub mod prelude {
-    pub use super::{array, bytes, float64, nullable, some, string, unknown_tags, uuid};
     pub use super::VersionedStrategy;
-    pub use proptest::prelude::{any, BoxedStrategy, Just, Strategy};
+    pub use super::{array, bytes, float64, nullable, some, string, unknown_tags, uuid};
+    pub use proptest::prelude::{BoxedStrategy, Just, Strategy, any};
 }
 
 /// Short strings, including multi-byte characters.
@@ -30,7 +30,9 @@ pub fn string() -> BoxedStrategy<ByteString> {
 
 /// Short byte arrays.
 pub fn bytes() -> BoxedStrategy<Bytes> {
-    proptest::collection::vec(any::<u8>(), 0..12).prop_map(Bytes::from).boxed()
+    proptest::collection::vec(any::<u8>(), 0..12)
+        .prop_map(Bytes::from)
+        .boxed()
 }
 
 /// Any UUID.
@@ -68,7 +70,10 @@ pub fn some<T: std::fmt::Debug + 'static>(value: BoxedStrategy<T>) -> BoxedStrat
 pub fn unknown_tags(first_free: u32) -> BoxedStrategy<Vec<RawTaggedField>> {
     proptest::collection::btree_map(first_free..first_free + 200, bytes(), 0..2)
         .prop_map(|fields| {
-            fields.into_iter().map(|(tag, data)| RawTaggedField { tag, data }).collect()
+            fields
+                .into_iter()
+                .map(|(tag, data)| RawTaggedField { tag, data })
+                .collect()
         })
         .boxed()
 }

@@ -25,12 +25,21 @@ pub struct RawTaggedField {
 }
 
 fn truncated(buf: &Bytes, needed: usize) -> DecodeError {
-    DecodeError::new(DecodeErrorKind::Truncated { needed: needed - buf.len() }, buf.len())
+    DecodeError::new(
+        DecodeErrorKind::Truncated {
+            needed: needed - buf.len(),
+        },
+        buf.len(),
+    )
 }
 
 #[inline]
 fn ensure(buf: &Bytes, needed: usize) -> Result<(), DecodeError> {
-    if buf.len() < needed { Err(truncated(buf, needed)) } else { Ok(()) }
+    if buf.len() < needed {
+        Err(truncated(buf, needed))
+    } else {
+        Ok(())
+    }
 }
 
 macro_rules! fixed_readers {
@@ -93,7 +102,11 @@ pub fn read_unsigned_varint(buf: &mut Bytes) -> Result<u32, DecodeError> {
 
 /// Reads a length prefix; `None` is null. Compact lengths are varints holding length + 1.
 #[inline]
-fn read_length(buf: &mut Bytes, compact: bool, classic_i16: bool) -> Result<Option<usize>, DecodeError> {
+fn read_length(
+    buf: &mut Bytes,
+    compact: bool,
+    classic_i16: bool,
+) -> Result<Option<usize>, DecodeError> {
     let length: i64 = if compact {
         i64::from(read_unsigned_varint(buf)?) - 1
     } else if classic_i16 {
@@ -103,7 +116,10 @@ fn read_length(buf: &mut Bytes, compact: bool, classic_i16: bool) -> Result<Opti
     };
     match length {
         -1 => Ok(None),
-        len if len < 0 => Err(DecodeError::new(DecodeErrorKind::NegativeLength(len), buf.len())),
+        len if len < 0 => Err(DecodeError::new(
+            DecodeErrorKind::NegativeLength(len),
+            buf.len(),
+        )),
         len => Ok(Some(len as usize)),
     }
 }
@@ -113,7 +129,10 @@ fn read_length(buf: &mut Bytes, compact: bool, classic_i16: bool) -> Result<Opti
 fn take(buf: &mut Bytes, length: usize) -> Result<Bytes, DecodeError> {
     if length > buf.len() {
         return Err(DecodeError::new(
-            DecodeErrorKind::LengthPastEnd { length, remaining: buf.len() },
+            DecodeErrorKind::LengthPastEnd {
+                length,
+                remaining: buf.len(),
+            },
             buf.len(),
         ));
     }
@@ -131,7 +150,10 @@ fn not_null<T>(buf: &Bytes, value: Option<T>) -> Result<T, DecodeError> {
 
 /// Reads a nullable string (int16 or compact length).
 #[inline]
-pub fn read_nullable_string(buf: &mut Bytes, compact: bool) -> Result<Option<ByteString>, DecodeError> {
+pub fn read_nullable_string(
+    buf: &mut Bytes,
+    compact: bool,
+) -> Result<Option<ByteString>, DecodeError> {
     match read_length(buf, compact, true)? {
         None => Ok(None),
         Some(length) => {
@@ -167,12 +189,18 @@ pub fn read_bytes(buf: &mut Bytes, compact: bool) -> Result<Bytes, DecodeError> 
 /// Reads a nullable array length. A length larger than the bytes remaining is rejected
 /// before anything is allocated (every element takes at least one byte).
 #[inline]
-pub fn read_nullable_array_len(buf: &mut Bytes, compact: bool) -> Result<Option<usize>, DecodeError> {
+pub fn read_nullable_array_len(
+    buf: &mut Bytes,
+    compact: bool,
+) -> Result<Option<usize>, DecodeError> {
     let length = read_length(buf, compact, false)?;
     if let Some(length) = length {
         if length > buf.len() {
             return Err(DecodeError::new(
-                DecodeErrorKind::LengthPastEnd { length, remaining: buf.len() },
+                DecodeErrorKind::LengthPastEnd {
+                    length,
+                    remaining: buf.len(),
+                },
                 buf.len(),
             ));
         }
@@ -195,7 +223,11 @@ pub fn read_struct_presence(buf: &mut Bytes) -> Result<bool, DecodeError> {
 
 /// Reads the value of an unknown tagged field.
 #[inline]
-pub fn read_raw_tagged_field(buf: &mut Bytes, tag: u32, size: usize) -> Result<RawTaggedField, DecodeError> {
+pub fn read_raw_tagged_field(
+    buf: &mut Bytes,
+    tag: u32,
+    size: usize,
+) -> Result<RawTaggedField, DecodeError> {
     take(buf, size).map(|data| RawTaggedField { tag, data })
 }
 
@@ -205,7 +237,14 @@ pub fn check_tagged_size(tag: u32, declared: usize, consumed: usize) -> Result<(
     if declared == consumed {
         Ok(())
     } else {
-        Err(DecodeError::new(DecodeErrorKind::TaggedFieldSize { tag, declared, consumed }, 0))
+        Err(DecodeError::new(
+            DecodeErrorKind::TaggedFieldSize {
+                tag,
+                declared,
+                consumed,
+            },
+            0,
+        ))
     }
 }
 
@@ -259,7 +298,12 @@ fn too_long(length: usize) -> EncodeError {
 }
 
 #[inline]
-fn write_length(buf: &mut BytesMut, length: usize, compact: bool, max: usize) -> Result<(), EncodeError> {
+fn write_length(
+    buf: &mut BytesMut,
+    length: usize,
+    compact: bool,
+    max: usize,
+) -> Result<(), EncodeError> {
     if compact {
         let value = u32::try_from(length + 1).map_err(|_| too_long(length))?;
         write_unsigned_varint(buf, value);
@@ -284,7 +328,11 @@ pub fn write_string(buf: &mut BytesMut, value: &str, compact: bool) -> Result<()
 /// Writes a null string.
 #[inline]
 pub fn write_null_string(buf: &mut BytesMut, compact: bool) {
-    if compact { buf.put_u8(0) } else { buf.put_i16(-1) }
+    if compact {
+        buf.put_u8(0)
+    } else {
+        buf.put_i16(-1)
+    }
 }
 
 /// Writes non-null bytes.
@@ -298,12 +346,20 @@ pub fn write_bytes(buf: &mut BytesMut, value: &[u8], compact: bool) -> Result<()
 /// Writes null bytes, records or array (they share the encoding).
 #[inline]
 pub fn write_null_bytes(buf: &mut BytesMut, compact: bool) {
-    if compact { buf.put_u8(0) } else { buf.put_i32(-1) }
+    if compact {
+        buf.put_u8(0)
+    } else {
+        buf.put_i32(-1)
+    }
 }
 
 /// Writes an array length.
 #[inline]
-pub fn write_array_len(buf: &mut BytesMut, length: usize, compact: bool) -> Result<(), EncodeError> {
+pub fn write_array_len(
+    buf: &mut BytesMut,
+    length: usize,
+    compact: bool,
+) -> Result<(), EncodeError> {
     write_length(buf, length, compact, i32::MAX as usize)
 }
 
@@ -335,7 +391,11 @@ pub const fn unsigned_varint_len(value: u32) -> usize {
 
 #[inline]
 fn length_len(length: usize, compact: bool, classic: usize) -> usize {
-    if compact { unsigned_varint_len((length + 1) as u32) } else { classic }
+    if compact {
+        unsigned_varint_len((length + 1) as u32)
+    } else {
+        classic
+    }
 }
 
 /// Encoded size of a non-null string.
@@ -390,7 +450,10 @@ mod tests {
         write_string(&mut out, "x", true).unwrap();
         write_null_string(&mut out, false);
         write_null_string(&mut out, true);
-        assert_eq!(out.len(), string_len("héllo", false) + string_len("x", true) + 3);
+        assert_eq!(
+            out.len(),
+            string_len("héllo", false) + string_len("x", true) + 3
+        );
         let mut buf = out.freeze();
         assert_eq!(read_string(&mut buf, false).unwrap(), "héllo");
         assert_eq!(read_string(&mut buf, true).unwrap(), "x");
@@ -402,11 +465,18 @@ mod tests {
     #[test]
     fn malformed_lengths_are_errors() {
         // Negative length other than -1.
-        let err = read_bytes(&mut Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe]), false).unwrap_err();
+        let err =
+            read_bytes(&mut Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe]), false).unwrap_err();
         assert_eq!(err.kind(), &DecodeErrorKind::NegativeLength(-2));
         // Length past the end.
         let err = read_bytes(&mut Bytes::from_static(&[0, 0, 0, 9, 1]), false).unwrap_err();
-        assert!(matches!(err.kind(), DecodeErrorKind::LengthPastEnd { length: 9, remaining: 1 }));
+        assert!(matches!(
+            err.kind(),
+            DecodeErrorKind::LengthPastEnd {
+                length: 9,
+                remaining: 1
+            }
+        ));
         // Null where not allowed.
         let err = read_string(&mut Bytes::from_static(&[0xff, 0xff]), false).unwrap_err();
         assert_eq!(err.kind(), &DecodeErrorKind::UnexpectedNull);
@@ -414,7 +484,8 @@ mod tests {
         let err = read_string(&mut Bytes::from_static(&[0, 1, 0xc3]), false).unwrap_err();
         assert_eq!(err.kind(), &DecodeErrorKind::InvalidUtf8);
         // Huge array count with few bytes: rejected before allocating.
-        let err = read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false).unwrap_err();
+        let err =
+            read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false).unwrap_err();
         assert!(matches!(err.kind(), DecodeErrorKind::LengthPastEnd { .. }));
         // Truncated fixed-size value.
         let err = read_i32(&mut Bytes::from_static(&[0, 1])).unwrap_err();
@@ -424,15 +495,24 @@ mod tests {
     #[test]
     fn strings_longer_than_int16_are_refused() {
         let long = "x".repeat(i16::MAX as usize + 1);
-        assert!(matches!(write_string(&mut BytesMut::new(), &long, false), Err(EncodeError::TooLong { .. })));
+        assert!(matches!(
+            write_string(&mut BytesMut::new(), &long, false),
+            Err(EncodeError::TooLong { .. })
+        ));
         assert!(write_string(&mut BytesMut::new(), &long, true).is_ok());
     }
 
     #[test]
     fn unknown_tags_keep_order() {
         let fields = [
-            RawTaggedField { tag: 1, data: Bytes::from_static(b"a") },
-            RawTaggedField { tag: 5, data: Bytes::from_static(b"bc") },
+            RawTaggedField {
+                tag: 1,
+                data: Bytes::from_static(b"a"),
+            },
+            RawTaggedField {
+                tag: 5,
+                data: Bytes::from_static(b"bc"),
+            },
         ];
         let mut out = BytesMut::new();
         let mut iter = fields.iter().peekable();

@@ -61,8 +61,15 @@ impl fmt::Display for DecodeErrorKind {
             Self::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             Self::UnexpectedNull => f.write_str("null in a field that cannot be null"),
             Self::InvalidVarint => f.write_str("malformed varint"),
-            Self::TaggedFieldSize { tag, declared, consumed } => {
-                write!(f, "tagged field {tag} declared {declared} bytes but its value took {consumed}")
+            Self::TaggedFieldSize {
+                tag,
+                declared,
+                consumed,
+            } => {
+                write!(
+                    f,
+                    "tagged field {tag} declared {declared} bytes but its value took {consumed}"
+                )
             }
             Self::UnsupportedVersion { message, version } => {
                 write!(f, "{message} has no version {version}")
@@ -95,13 +102,16 @@ pub struct DecodeError {
 impl DecodeError {
     /// An error of `kind` with `remaining` bytes left in the input.
     pub fn new(kind: DecodeErrorKind, remaining: usize) -> Self {
-        DecodeError { kind, position: Position::Remaining(remaining), path: Vec::new() }
+        DecodeError {
+            kind,
+            position: Position::Remaining(remaining),
+            path: Vec::new(),
+        }
     }
 
     /// The message has no such version.
     pub fn unsupported_version(message: &'static str, version: i16) -> Self {
-        DecodeError::new(DecodeErrorKind::UnsupportedVersion { message, version }, 0)
-            .with_offset(0)
+        DecodeError::new(DecodeErrorKind::UnsupportedVersion { message, version }, 0).with_offset(0)
     }
 
     /// A record type no definition describes.
@@ -231,7 +241,10 @@ impl EncodeError {
     #[doc(hidden)]
     pub fn at(self, path: &'static str) -> Self {
         match self {
-            EncodeError::TooLong { field: "", length } => EncodeError::TooLong { field: path, length },
+            EncodeError::TooLong { field: "", length } => EncodeError::TooLong {
+                field: path,
+                length,
+            },
             other => other,
         }
     }
@@ -244,7 +257,10 @@ impl fmt::Display for EncodeError {
                 write!(f, "{message} has no version {version}")
             }
             Self::NonDefaultField { field, version } => {
-                write!(f, "{field} has a non-default value but version {version} does not have the field")
+                write!(
+                    f,
+                    "{field} has a non-default value but version {version} does not have the field"
+                )
             }
             Self::NullNotAllowed { field, version } => {
                 write!(f, "{field} is null but cannot be null in version {version}")

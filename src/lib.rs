@@ -41,11 +41,11 @@ pub use uuid::Uuid;
 /// Names the generated code imports in every module.
 #[doc(hidden)]
 pub mod generated_prelude {
+    #[cfg(feature = "proptest")]
+    pub use crate::arbitrary::prelude::*;
     pub use crate::codec::{self, RawTaggedField};
     pub use crate::error::{DecodeError, EncodeError};
     pub use crate::message::{Decodable, Encodable, Message, Request, StructCodec, VersionRange};
-    #[cfg(feature = "proptest")]
-    pub use crate::arbitrary::prelude::*;
     pub use bytes::{Bytes, BytesMut};
     pub use bytestring::ByteString;
     pub use uuid::Uuid;

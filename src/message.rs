@@ -4,8 +4,8 @@ use std::fmt::Debug;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::error::{DecodeError, EncodeError};
 use crate::ApiKey;
+use crate::error::{DecodeError, EncodeError};
 
 /// An inclusive range of versions; empty when `min > max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,9 +32,21 @@ impl VersionRange {
 
     /// The versions in both ranges.
     pub const fn intersect(self, other: VersionRange) -> VersionRange {
-        let min = if self.min > other.min { self.min } else { other.min };
-        let max = if self.max < other.max { self.max } else { other.max };
-        if min > max { VersionRange::NONE } else { VersionRange { min, max } }
+        let min = if self.min > other.min {
+            self.min
+        } else {
+            other.min
+        };
+        let max = if self.max < other.max {
+            self.max
+        } else {
+            other.max
+        };
+        if min > max {
+            VersionRange::NONE
+        } else {
+            VersionRange { min, max }
+        }
     }
 
     /// Every version in the range, lowest first.
@@ -71,7 +83,9 @@ pub trait Decodable: Sized {
 }
 
 /// A top-level definition: a request, response, header, record or data structure.
-pub trait Message: Encodable + Decodable + Default + Clone + Debug + PartialEq + Send + Sync + 'static {
+pub trait Message:
+    Encodable + Decodable + Default + Clone + Debug + PartialEq + Send + Sync + 'static
+{
     /// The definition's name.
     const NAME: &'static str;
     /// The versions it has.

@@ -4,9 +4,9 @@
 
 use bytes::{Bytes, BytesMut};
 
+use crate::MetadataRecord;
 use crate::codec;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
-use crate::MetadataRecord;
 
 /// The frame version Kafka writes and reads.
 pub const FRAME_VERSION: u32 = 1;
@@ -26,15 +26,20 @@ impl MetadataRecord {
         let start = buf.len();
         let frame = codec::read_unsigned_varint(buf).map_err(|e| e.at("frame_version"))?;
         if frame != FRAME_VERSION {
-            return Err(DecodeError::new(DecodeErrorKind::UnsupportedFrameVersion(frame), buf.len())
-                .finish(start));
+            return Err(DecodeError::new(
+                DecodeErrorKind::UnsupportedFrameVersion(frame),
+                buf.len(),
+            )
+            .finish(start));
         }
         let record_type = read_small(buf, "record_type").map_err(|e| e.finish(start))?;
         let version = read_small(buf, "record_version").map_err(|e| e.finish(start))?;
         let record = MetadataRecord::decode_body(record_type, version, buf)?;
         if !buf.is_empty() {
-            return Err(DecodeError::new(DecodeErrorKind::TrailingBytes(buf.len()), buf.len())
-                .finish(start));
+            return Err(
+                DecodeError::new(DecodeErrorKind::TrailingBytes(buf.len()), buf.len())
+                    .finish(start),
+            );
         }
         Ok(VersionedRecord { version, record })
     }

@@ -181,7 +181,10 @@ mod tests {
     #[test]
     fn malformed_input() {
         assert_eq!(decode_unsigned_varint(&[]), Err(VarintError::Truncated));
-        assert_eq!(decode_unsigned_varint(&[0x80, 0x80]), Err(VarintError::Truncated));
+        assert_eq!(
+            decode_unsigned_varint(&[0x80, 0x80]),
+            Err(VarintError::Truncated)
+        );
         assert_eq!(
             decode_unsigned_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
             Err(VarintError::TooLong)

@@ -18,11 +18,23 @@ fn h(text: &str) -> Vec<u8> {
     hex::decode(digits).expect("valid hex")
 }
 
-fn check<T: Encodable + Decodable + PartialEq + std::fmt::Debug>(value: &T, version: i16, expected: &[u8]) {
+fn check<T: Encodable + Decodable + PartialEq + std::fmt::Debug>(
+    value: &T,
+    version: i16,
+    expected: &[u8],
+) {
     let mut buf = BytesMut::new();
     value.encode(&mut buf, version).expect("encode");
-    assert_eq!(hex::encode(&buf), hex::encode(expected), "encoding at version {version}");
-    assert_eq!(value.encoded_len(version), expected.len(), "encoded_len at version {version}");
+    assert_eq!(
+        hex::encode(&buf),
+        hex::encode(expected),
+        "encoding at version {version}"
+    );
+    assert_eq!(
+        value.encoded_len(version),
+        expected.len(),
+        "encoded_len at version {version}"
+    );
     let mut input = Bytes::copy_from_slice(expected);
     let decoded = T::decode(&mut input, version).expect("decode");
     assert!(input.is_empty(), "bytes left after decoding");
@@ -39,7 +51,12 @@ fn topic_id() -> Uuid {
 }
 
 fn api(key: i16, min: i16, max: i16) -> ApiVersion {
-    ApiVersion { api_key: key, min_version: min, max_version: max, ..Default::default() }
+    ApiVersion {
+        api_key: key,
+        min_version: min,
+        max_version: max,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -90,10 +107,8 @@ fn api_versions_response_v4_tags_in_order_defaults_omitted() {
         zk_migration_ready: true,
         ..Default::default()
     };
-    let expected = h(
-        "0000 | 03 0003 0000 000d 00 0012 0000 0004 00 | 00000064 \
-         | 02 | 01 08 0000000000000009 | 03 01 01",
-    );
+    let expected = h("0000 | 03 0003 0000 000d 00 0012 0000 0004 00 | 00000064 \
+         | 02 | 01 08 0000000000000009 | 03 01 01");
     check(&value, 4, &expected);
 }
 
@@ -159,7 +174,11 @@ fn describe_topic_partitions_response_v0_with_cursor() {
             topic_authorized_operations: 0x0df8,
             ..Default::default()
         }],
-        next_cursor: Some(Cursor { topic_name: "events".into(), partition_index: 1, ..Default::default() }),
+        next_cursor: Some(Cursor {
+            topic_name: "events".into(),
+            partition_index: 1,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let expected = h(&format!(
@@ -183,7 +202,11 @@ fn fetch_response() -> FetchResponse {
                     high_watermark: 10,
                     last_stable_offset: 10,
                     log_start_offset: 0,
-                    current_leader: LeaderIdAndEpoch { leader_id: 1, leader_epoch: 5, ..Default::default() },
+                    current_leader: LeaderIdAndEpoch {
+                        leader_id: 1,
+                        leader_epoch: 5,
+                        ..Default::default()
+                    },
                     aborted_transactions: None,
                     records: Some(Bytes::from_static(&[1, 2, 3, 4])),
                     ..Default::default()
@@ -289,22 +312,39 @@ fn produce_request_v11() {
 #[test]
 fn strict_encoding_refuses_to_lose_data() {
     // Topic ids do not exist before Fetch v13 and the field is ignorable: dropped silently.
-    let without_endpoints = FetchResponse { node_endpoints: vec![], ..fetch_response() };
+    let without_endpoints = FetchResponse {
+        node_endpoints: vec![],
+        ..fetch_response()
+    };
     let mut buf = BytesMut::new();
-    without_endpoints.encode(&mut buf, 12).expect("ignorable field is dropped");
+    without_endpoints
+        .encode(&mut buf, 12)
+        .expect("ignorable field is dropped");
     let decoded = FetchResponse::decode(&mut buf.freeze(), 12).unwrap();
     assert_eq!(decoded.responses[0].topic_id, Uuid::nil());
     // Node endpoints are not ignorable and do not exist before v16.
-    let err = fetch_response().encode(&mut BytesMut::new(), 15).unwrap_err();
-    assert_eq!(err.to_string(), "FetchResponse.node_endpoints has a non-default value but version 15 does not have the field");
+    let err = fetch_response()
+        .encode(&mut BytesMut::new(), 15)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "FetchResponse.node_endpoints has a non-default value but version 15 does not have the field"
+    );
     // Null names are only allowed from Metadata v12.
     let response = MetadataResponse {
-        topics: vec![MetadataResponseTopic { name: None, ..Default::default() }],
+        topics: vec![MetadataResponseTopic {
+            name: None,
+            ..Default::default()
+        }],
         ..Default::default()
     };
     assert!(response.encode(&mut BytesMut::new(), 12).is_ok());
     let err = response.encode(&mut BytesMut::new(), 11).unwrap_err();
-    assert!(err.to_string().contains("MetadataResponseTopic.name is null"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("MetadataResponseTopic.name is null"),
+        "{err}"
+    );
     // A version the message does not have.
     let err = response.encode(&mut BytesMut::new(), 14).unwrap_err();
     assert_eq!(err.to_string(), "MetadataResponse has no version 14");
@@ -321,6 +361,10 @@ fn decode_errors_say_where() {
     assert_eq!(err.offset(), Some(86));
     assert_eq!(
         err.path().collect::<Vec<_>>(),
-        ["FetchResponse.responses", "FetchableTopicResponse.partitions", "PartitionData.high_watermark"]
+        [
+            "FetchResponse.responses",
+            "FetchableTopicResponse.partitions",
+            "PartitionData.high_watermark"
+        ]
     );
 }

@@ -4,23 +4,31 @@
 //! With `GREGOR_SCHEMAS` pointing at Kafka's own definitions this covers all of them.
 
 use bytes::BytesMut;
+use gregor_protocol::Message;
 use gregor_protocol::arbitrary::VersionedStrategy;
 use gregor_protocol::messages::*;
-use gregor_protocol::Message;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Round-trips random values of `T` at every version; returns a failure description.
 fn check<T: Message + VersionedStrategy>(failures: &mut Vec<String>, covered: &mut usize) {
     for version in T::VALID_VERSIONS.iter() {
         *covered += 1;
-        let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config {
+            cases: cases(),
+            failure_persistence: None,
+            ..Config::default()
+        });
         let result = runner.run(&T::strategy(version), |value| {
             let mut buf = BytesMut::new();
             value
                 .encode(&mut buf, version)
                 .map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
             let written = buf.len();
-            proptest::prop_assert_eq!(value.encoded_len(version), written, "computed size != bytes written");
+            proptest::prop_assert_eq!(
+                value.encoded_len(version),
+                written,
+                "computed size != bytes written"
+            );
             let mut input = buf.freeze();
             let decoded = T::decode(&mut input, version)
                 .map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
@@ -35,7 +43,10 @@ fn check<T: Message + VersionedStrategy>(failures: &mut Vec<String>, covered: &m
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48)
 }
 
 macro_rules! check_all {
@@ -53,5 +64,10 @@ fn every_message_every_version_round_trips() {
     let (failures, messages, versions) = gregor_protocol::for_each_message!(check_all);
     println!("{messages} messages, {versions} message versions checked");
     assert!(messages > 0);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

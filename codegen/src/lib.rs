@@ -32,7 +32,10 @@ pub struct Generated {
 pub fn generate(dirs: &[PathBuf]) -> Result<Generated, Vec<Error>> {
     let messages = model::load(dirs)?;
     let inputs = messages.iter().map(|m| m.path.clone()).collect();
-    Ok(Generated { code: emit::generate(&messages), inputs })
+    Ok(Generated {
+        code: emit::generate(&messages),
+        inputs,
+    })
 }
 
 /// Generates the module of a single definition given as text (used by snapshot tests).

@@ -24,7 +24,13 @@ impl fmt::Display for Error {
         if self.location.is_empty() {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}: {}: {}", self.file.display(), self.location, self.message)
+            write!(
+                f,
+                "{}: {}: {}",
+                self.file.display(),
+                self.location,
+                self.message
+            )
         }
     }
 }
@@ -199,7 +205,10 @@ impl Type {
     }
 
     fn can_be_map_key(&self) -> bool {
-        !matches!(self, Type::Bytes | Type::Records | Type::Array(_) | Type::Struct(_))
+        !matches!(
+            self,
+            Type::Bytes | Type::Records | Type::Array(_) | Type::Struct(_)
+        )
     }
 }
 
@@ -251,11 +260,19 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Message>, Vec<Error>> {
     }
     check_unique_names(&messages, &mut errors);
     check_pairs(&messages, &mut errors);
-    if errors.is_empty() { Ok(messages) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(messages)
+    } else {
+        Err(errors)
+    }
 }
 
 fn file_error(path: &Path, message: String) -> Error {
-    Error { file: path.to_path_buf(), location: String::new(), message }
+    Error {
+        file: path.to_path_buf(),
+        location: String::new(),
+        message,
+    }
 }
 
 fn check_unique_names(messages: &[Message], errors: &mut Vec<Error>) {
@@ -265,7 +282,11 @@ fn check_unique_names(messages: &[Message], errors: &mut Vec<Error>) {
         if let Some(first) = seen.insert(&message.name, &message.path) {
             errors.push(file_error(
                 &message.path,
-                format!("message name {} is also defined in {}", message.name, first.display()),
+                format!(
+                    "message name {} is also defined in {}",
+                    message.name,
+                    first.display()
+                ),
             ));
         }
         if let Some(key) = message.api_key {
@@ -292,7 +313,9 @@ fn check_pairs(messages: &[Message], errors: &mut Vec<Error>) {
             SpecKind::Response => SpecKind::Request,
             _ => continue,
         };
-        let found = messages.iter().any(|m| m.kind == partner && m.api_key == message.api_key);
+        let found = messages
+            .iter()
+            .any(|m| m.kind == partner && m.api_key == message.api_key);
         if !found {
             errors.push(file_error(
                 &message.path,
@@ -365,24 +388,35 @@ impl Builder {
             Some(text) => self.versions(&name, "flexibleVersions", text),
             None if self.valid.is_empty() => Versions::NONE,
             None => {
-                self.error(&name, "flexibleVersions is required (use \"0+\" for new messages)");
+                self.error(
+                    &name,
+                    "flexibleVersions is required (use \"0+\" for new messages)",
+                );
                 Versions::NONE
             }
         };
         if !self.flexible.is_empty() && !self.flexible.is_open_ended() {
-            self.error(&name, "flexibleVersions must be \"none\" or an open-ended range (\"N+\")");
+            self.error(
+                &name,
+                "flexibleVersions must be \"none\" or an open-ended range (\"N+\")",
+            );
         }
         let needs_key = !matches!(spec.kind, SpecKind::Header | SpecKind::Data);
         match (needs_key, spec.api_key) {
             (true, None) => self.error(&name, "apiKey is required for this type"),
-            (false, Some(_)) => self.error(&name, "apiKey is only allowed on requests, responses and records"),
+            (false, Some(_)) => self.error(
+                &name,
+                "apiKey is only allowed on requests, responses and records",
+            ),
             (_, Some(key)) if key < 0 => self.error(&name, format!("negative apiKey {key}")),
             _ => {}
         }
 
         let pending = self.collect_structs(&spec);
-        let structs: Vec<Struct> =
-            pending.iter().map(|p| self.build_struct(p, &pending)).collect();
+        let structs: Vec<Struct> = pending
+            .iter()
+            .map(|p| self.build_struct(p, &pending))
+            .collect();
 
         if !self.errors.is_empty() {
             return Err(self.errors);
@@ -431,7 +465,11 @@ impl Builder {
             for field in fields {
                 let Some(inner) = &field.fields else { continue };
                 let location = format!("{owner}.{}", field.name);
-                match Type::parse(&field.ty).ok().as_ref().and_then(Type::struct_name) {
+                match Type::parse(&field.ty)
+                    .ok()
+                    .as_ref()
+                    .and_then(Type::struct_name)
+                {
                     Some(struct_name) => {
                         let versions = field
                             .versions
@@ -493,7 +531,10 @@ impl Builder {
             if let Some(field) = self.build_field(&location, spec, pending, all) {
                 if let Some(tag) = field.tag {
                     if !tags.insert(tag) {
-                        self.error(&location, format!("duplicate tag {tag}; tags must be unique"));
+                        self.error(
+                            &location,
+                            format!("duplicate tag {tag}; tags must be unique"),
+                        );
                     }
                 }
                 fields.push(field);
@@ -554,7 +595,10 @@ impl Builder {
         if !declared.is_empty() && !self.valid.is_empty() && declared.lowest > self.valid.highest {
             self.error(
                 location,
-                format!("versions {declared} start after the message's valid versions {}", self.valid),
+                format!(
+                    "versions {declared} start after the message's valid versions {}",
+                    self.valid
+                ),
             );
         }
         let versions = declared.intersect(self.valid);
@@ -572,14 +616,20 @@ impl Builder {
         let regular = match declared.subtract(tagged) {
             Some(regular) => regular.intersect(self.valid),
             None => {
-                self.error(location, "tagged versions split the field's versions in two");
+                self.error(
+                    location,
+                    "tagged versions split the field's versions in two",
+                );
                 Versions::NONE
             }
         };
 
         let flexible_override = spec.flexible_versions.as_deref().map(|text| {
             if !matches!(ty, Type::String | Type::Bytes) {
-                self.error(location, "only string and bytes fields can override flexibleVersions");
+                self.error(
+                    location,
+                    "only string and bytes fields can override flexibleVersions",
+                );
             }
             self.versions(location, "flexibleVersions", text)
         });
@@ -587,17 +637,26 @@ impl Builder {
             self.error(location, "zeroCopy is only valid on bytes fields");
         }
         if spec.fields.is_some() && ty.struct_name().is_none() {
-            self.error(location, "only struct and struct-array fields can have \"fields\"");
+            self.error(
+                location,
+                "only struct and struct-array fields can have \"fields\"",
+            );
         }
         if spec.map_key {
             if !owner.in_array {
-                self.error(location, "mapKey is only valid in a struct used as array elements");
+                self.error(
+                    location,
+                    "mapKey is only valid in a struct used as array elements",
+                );
             }
             if tag.is_some() {
                 self.error(location, "tagged fields cannot be map keys");
             }
             if !ty.can_be_map_key() {
-                self.error(location, format!("a field of type {} cannot be a map key", spec.ty));
+                self.error(
+                    location,
+                    format!("a field of type {} cannot be a map key", spec.ty),
+                );
             }
         }
         let default = self.parse_default(location, spec, &ty, declared, declared_nullable);
@@ -640,14 +699,23 @@ impl Builder {
             return None;
         };
         if tagged.is_empty() {
-            self.error(location, format!("tag {tag} is set but taggedVersions is missing"));
+            self.error(
+                location,
+                format!("tag {tag} is set but taggedVersions is missing"),
+            );
             return None;
         }
         if !tagged.is_open_ended() {
-            self.error(location, format!("taggedVersions {tagged} must be open-ended (\"N+\")"));
+            self.error(
+                location,
+                format!("taggedVersions {tagged} must be open-ended (\"N+\")"),
+            );
         }
         if !versions.contains_all(tagged) {
-            self.error(location, format!("taggedVersions {tagged} are not within versions {versions}"));
+            self.error(
+                location,
+                format!("taggedVersions {tagged} are not within versions {versions}"),
+            );
         }
         if !self.flexible.contains_all(tagged) {
             self.error(
@@ -660,7 +728,10 @@ impl Builder {
         }
         let nullable_tagged = nullable.intersect(tagged);
         if !nullable_tagged.is_empty() && nullable_tagged != tagged {
-            self.error(location, "either every tagged version is nullable or none is");
+            self.error(
+                location,
+                "either every tagged version is nullable or none is",
+            );
         }
         Some(tag)
     }
@@ -689,12 +760,18 @@ impl Builder {
         }
         if text == "null" && ty.can_be_nullable() {
             if !nullable.contains_all(versions) {
-                self.error(location, "default null requires the field to be nullable in all its versions");
+                self.error(
+                    location,
+                    "default null requires the field to be nullable in all its versions",
+                );
             }
             return Default::Null;
         }
         let invalid = |b: &mut Builder| {
-            b.error(location, format!("invalid default {text:?} for type {}", spec.ty));
+            b.error(
+                location,
+                format!("invalid default {text:?} for type {}", spec.ty),
+            );
             Default::Implicit
         };
         match ty {
@@ -728,7 +805,10 @@ impl Builder {
                 }
                 Default::Int(value as i64)
             }
-            Type::Float64 => text.parse().map(Default::Float).unwrap_or_else(|_| invalid(self)),
+            Type::Float64 => text
+                .parse()
+                .map(Default::Float)
+                .unwrap_or_else(|_| invalid(self)),
             Type::String => Default::Str(text),
             Type::Uuid => match decode_base64_uuid(&text) {
                 Some(bytes) => Default::Uuid(bytes),
@@ -741,7 +821,8 @@ impl Builder {
 }
 
 fn is_identifier(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_alphabetic()) && name.chars().all(|c| c.is_ascii_alphanumeric())
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// Decodes Kafka's text form of a UUID: 22 characters of unpadded URL-safe base64.
@@ -793,7 +874,9 @@ mod tests {
     fn assert_error(fields: &str, needle: &str) {
         let errors = errors_of(&message(fields));
         assert!(
-            errors.iter().any(|e| e.contains(needle) && e.starts_with("Test.json: ")),
+            errors
+                .iter()
+                .any(|e| e.contains(needle) && e.starts_with("Test.json: ")),
             "expected an error containing {needle:?}, got {errors:?}"
         );
     }
@@ -812,17 +895,26 @@ mod tests {
         let extra = &message.root().fields[1];
         assert_eq!(extra.default, Default::Int(-1));
         assert!(extra.regular.is_empty());
-        assert_eq!(message.root().fields[0].nullable, Versions::parse("1-3").unwrap());
+        assert_eq!(
+            message.root().fields[0].nullable,
+            Versions::parse("1-3").unwrap()
+        );
     }
 
     #[test]
     fn unknown_types_are_named() {
-        assert_error(r#"{ "name": "A", "type": "int128", "versions": "0+" }"#, "TestRequest.A: unknown type");
+        assert_error(
+            r#"{ "name": "A", "type": "int128", "versions": "0+" }"#,
+            "TestRequest.A: unknown type",
+        );
     }
 
     #[test]
     fn unresolved_structs_are_named() {
-        assert_error(r#"{ "name": "A", "type": "[]Missing", "versions": "0+" }"#, "unresolved struct type Missing");
+        assert_error(
+            r#"{ "name": "A", "type": "[]Missing", "versions": "0+" }"#,
+            "unresolved struct type Missing",
+        );
     }
 
     #[test]
@@ -848,17 +940,26 @@ mod tests {
 
     #[test]
     fn nullable_needs_a_nullable_type() {
-        assert_error(r#"{ "name": "A", "type": "int32", "versions": "0+", "nullableVersions": "0+" }"#, "cannot be nullable");
+        assert_error(
+            r#"{ "name": "A", "type": "int32", "versions": "0+", "nullableVersions": "0+" }"#,
+            "cannot be nullable",
+        );
     }
 
     #[test]
     fn versions_must_meet_the_message() {
-        assert_error(r#"{ "name": "A", "type": "int32", "versions": "7+" }"#, "start after the message's valid versions");
+        assert_error(
+            r#"{ "name": "A", "type": "int32", "versions": "7+" }"#,
+            "start after the message's valid versions",
+        );
     }
 
     #[test]
     fn map_key_misuse() {
-        assert_error(r#"{ "name": "A", "type": "int32", "versions": "0+", "mapKey": true }"#, "mapKey is only valid");
+        assert_error(
+            r#"{ "name": "A", "type": "int32", "versions": "0+", "mapKey": true }"#,
+            "mapKey is only valid",
+        );
         assert_error(
             r#"{ "name": "T", "type": "[]T", "versions": "0+", "fields": [
                  { "name": "K", "type": "bytes", "versions": "0+", "mapKey": true } ] }"#,
@@ -868,8 +969,14 @@ mod tests {
 
     #[test]
     fn bad_defaults() {
-        assert_error(r#"{ "name": "A", "type": "int8", "versions": "0+", "default": "300" }"#, "invalid default");
-        assert_error(r#"{ "name": "A", "type": "string", "versions": "0+", "nullableVersions": "1+", "default": "null" }"#, "nullable in all");
+        assert_error(
+            r#"{ "name": "A", "type": "int8", "versions": "0+", "default": "300" }"#,
+            "invalid default",
+        );
+        assert_error(
+            r#"{ "name": "A", "type": "string", "versions": "0+", "nullableVersions": "1+", "default": "null" }"#,
+            "nullable in all",
+        );
     }
 
     #[test]
@@ -882,7 +989,12 @@ mod tests {
                { "name": "E", "type": "uuid", "versions": "0+", "default": "AAAAAAAAAAAAAAAAAAAAAQ" }"#,
         );
         let message = build(Path::new("Test.json"), &json).unwrap();
-        let defaults: Vec<_> = message.root().fields.iter().map(|f| f.default.clone()).collect();
+        let defaults: Vec<_> = message
+            .root()
+            .fields
+            .iter()
+            .map(|f| f.default.clone())
+            .collect();
         let mut uuid = [0u8; 16];
         uuid[15] = 1;
         assert_eq!(
@@ -899,7 +1011,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_file() {
-        let errors = errors_of(r#"{ "type": "data", "name": "X", "validVersions": "0", "flexibleVersions": "none", "extra": 1 }"#);
-        assert!(errors[0].starts_with("Test.json: unknown field `extra`"), "{errors:?}");
+        let errors = errors_of(
+            r#"{ "type": "data", "name": "X", "validVersions": "0", "flexibleVersions": "none", "extra": 1 }"#,
+        );
+        assert!(
+            errors[0].starts_with("Test.json: unknown field `extra`"),
+            "{errors:?}"
+        );
     }
 }

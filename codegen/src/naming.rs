@@ -48,7 +48,10 @@ pub fn ident(name: &str) -> Ident {
 /// The variant name for a message in an enum, without the given suffix
 /// (`MetadataRequest` -> `Metadata`, `TopicRecord` -> `Topic`).
 pub fn variant_ident(name: &str, suffix: &str) -> Ident {
-    let stem = name.strip_suffix(suffix).filter(|s| !s.is_empty()).unwrap_or(name);
+    let stem = name
+        .strip_suffix(suffix)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(name);
     type_ident(stem)
 }
 
@@ -80,7 +83,10 @@ mod tests {
 
     #[test]
     fn variants_drop_suffixes() {
-        assert_eq!(variant_ident("MetadataRequest", "Request").to_string(), "Metadata");
+        assert_eq!(
+            variant_ident("MetadataRequest", "Request").to_string(),
+            "Metadata"
+        );
         assert_eq!(variant_ident("TopicRecord", "Record").to_string(), "Topic");
         assert_eq!(variant_ident("Record", "Record").to_string(), "Record");
         assert_eq!(camel_from_dir("group-coordinator"), "GroupCoordinator");

@@ -116,7 +116,13 @@ pub struct FieldSpec {
 /// file's own line numbers.
 pub fn strip_comments(text: &str) -> String {
     text.lines()
-        .map(|line| if line.trim_start().starts_with("//") { "" } else { line })
+        .map(|line| {
+            if line.trim_start().starts_with("//") {
+                ""
+            } else {
+                line
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -132,7 +138,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let text = r#"{ "type": "data", "name": "X", "validVersions": "0", "bogus": 1, "fields": [] }"#;
+        let text =
+            r#"{ "type": "data", "name": "X", "validVersions": "0", "bogus": 1, "fields": [] }"#;
         let err = parse(text).unwrap_err().to_string();
         assert!(err.contains("bogus"), "{err}");
         let text = r#"{ "type": "data", "name": "X", "validVersions": "0",

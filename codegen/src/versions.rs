@@ -13,9 +13,15 @@ pub struct Versions {
 
 impl Versions {
     /// The empty range (`"none"`).
-    pub const NONE: Versions = Versions { lowest: 0, highest: -1 };
+    pub const NONE: Versions = Versions {
+        lowest: 0,
+        highest: -1,
+    };
     /// Every version (`"0+"`).
-    pub const ALL: Versions = Versions { lowest: 0, highest: i16::MAX };
+    pub const ALL: Versions = Versions {
+        lowest: 0,
+        highest: i16::MAX,
+    };
 
     /// Parses `"none"`, `"N"`, `"N-M"` or `"N+"`.
     pub fn parse(text: &str) -> Result<Versions, String> {
@@ -31,17 +37,28 @@ impl Versions {
             return Ok(Versions::NONE);
         }
         if let Some(low) = text.strip_suffix('+') {
-            return Ok(Versions { lowest: number(low)?, highest: i16::MAX });
+            return Ok(Versions {
+                lowest: number(low)?,
+                highest: i16::MAX,
+            });
         }
         if let Some((low, high)) = text.split_once('-') {
-            let range = Versions { lowest: number(low)?, highest: number(high)? };
+            let range = Versions {
+                lowest: number(low)?,
+                highest: number(high)?,
+            };
             if range.is_empty() {
-                return Err(format!("invalid version range {text:?}: lowest above highest"));
+                return Err(format!(
+                    "invalid version range {text:?}: lowest above highest"
+                ));
             }
             return Ok(range);
         }
         let single = number(text)?;
-        Ok(Versions { lowest: single, highest: single })
+        Ok(Versions {
+            lowest: single,
+            highest: single,
+        })
     }
 
     /// True when no version is in the range.
@@ -65,7 +82,11 @@ impl Versions {
             lowest: self.lowest.max(other.lowest),
             highest: self.highest.min(other.highest),
         };
-        if range.is_empty() { Versions::NONE } else { range }
+        if range.is_empty() {
+            Versions::NONE
+        } else {
+            range
+        }
     }
 
     /// The versions of `self` that are not in `other`, when that is one range.
@@ -79,9 +100,15 @@ impl Versions {
         } else if overlap == self {
             Some(Versions::NONE)
         } else if overlap.lowest == self.lowest {
-            Some(Versions { lowest: overlap.highest + 1, highest: self.highest })
+            Some(Versions {
+                lowest: overlap.highest + 1,
+                highest: self.highest,
+            })
         } else if overlap.highest == self.highest {
-            Some(Versions { lowest: self.lowest, highest: overlap.lowest - 1 })
+            Some(Versions {
+                lowest: self.lowest,
+                highest: overlap.lowest - 1,
+            })
         } else {
             None
         }
@@ -118,9 +145,27 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert!(v("none").is_empty());
-        assert_eq!(v("3"), Versions { lowest: 3, highest: 3 });
-        assert_eq!(v("1-4"), Versions { lowest: 1, highest: 4 });
-        assert_eq!(v("2+"), Versions { lowest: 2, highest: i16::MAX });
+        assert_eq!(
+            v("3"),
+            Versions {
+                lowest: 3,
+                highest: 3
+            }
+        );
+        assert_eq!(
+            v("1-4"),
+            Versions {
+                lowest: 1,
+                highest: 4
+            }
+        );
+        assert_eq!(
+            v("2+"),
+            Versions {
+                lowest: 2,
+                highest: i16::MAX
+            }
+        );
         for bad in ["", "x", "4-1", "-1", "1-", "+"] {
             assert!(Versions::parse(bad).is_err(), "{bad:?} should not parse");
         }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn temp_dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gregor-codegen-cli-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("gregor-codegen-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     for (file, text) in files {
@@ -15,7 +16,10 @@ fn temp_dir(name: &str, files: &[(&str, &str)]) -> PathBuf {
 }
 
 fn run(dir: &PathBuf) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_gregor-codegen")).arg(dir).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gregor-codegen"))
+        .arg(dir)
+        .output()
+        .unwrap();
     (
         output.status.success(),
         String::from_utf8(output.stdout).unwrap(),
@@ -55,7 +59,10 @@ fn reports_every_error_with_its_location() {
         "BadRequest.json: Item.B: duplicate tag 0",
         "BadRequest.json: BadRequest.Early: tagged fields are only allowed in flexible versions",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
 }
 
@@ -66,12 +73,18 @@ fn requests_need_their_responses() {
     let dir = temp_dir("pair", &[("LonelyRequest.json", lonely)]);
     let (ok, _, stderr) = run(&dir);
     assert!(!ok);
-    assert!(stderr.contains("LonelyRequest.json: LonelyRequest has api key 7 but no Response definition"), "{stderr}");
+    assert!(
+        stderr
+            .contains("LonelyRequest.json: LonelyRequest has api key 7 but no Response definition"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn usage_without_arguments() {
-    let output = Command::new(env!("CARGO_BIN_EXE_gregor-codegen")).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_gregor-codegen"))
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage"));
 }

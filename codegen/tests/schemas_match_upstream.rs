@@ -197,7 +197,10 @@ fn compare_file(ours_path: &Path, upstream_path: &Path) -> Vec<String> {
 
     for (number, line) in ours_text.lines().enumerate() {
         if is_comment_line(line) {
-            errors.push(format!("line {}: `//` comment line in our file", number + 1));
+            errors.push(format!(
+                "line {}: `//` comment line in our file",
+                number + 1
+            ));
         }
     }
 
@@ -270,7 +273,11 @@ fn schemas_match_upstream() {
             .unwrap_or(ours_path)
             .display()
             .to_string();
-        let name = ours_path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = ours_path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let Some(upstream_path) = upstream_by_name.get(&name) else {
             failures.push(format!("{shown}: no upstream file named {name}"));
             continue;

@@ -30,7 +30,11 @@ fn apis(messages: &[Message]) -> Vec<Api<'_>> {
             let response = messages
                 .iter()
                 .find(|m| m.kind == SpecKind::Response && m.api_key == Some(key))?;
-            Some(Api { key, request, response })
+            Some(Api {
+                key,
+                request,
+                response,
+            })
         })
         .collect();
     apis.sort_by_key(|api| api.key);
@@ -40,12 +44,23 @@ fn apis(messages: &[Message]) -> Vec<Api<'_>> {
 /// Emits `ApiKey`, `RequestBody`, `ResponseBody` and the `Request` impls.
 pub fn emit(messages: &[Message]) -> TokenStream {
     let apis = apis(messages);
-    let variants: Vec<_> = apis.iter().map(|a| variant_ident(&a.request.name, "Request")).collect();
-    let keys: Vec<_> = apis.iter().map(|a| Literal::i16_unsuffixed(a.key)).collect();
+    let variants: Vec<_> = apis
+        .iter()
+        .map(|a| variant_ident(&a.request.name, "Request"))
+        .collect();
+    let keys: Vec<_> = apis
+        .iter()
+        .map(|a| Literal::i16_unsuffixed(a.key))
+        .collect();
     let names: Vec<String> = variants.iter().map(ToString::to_string).collect();
-    let valid: Vec<_> = apis.iter().map(|a| version_range(a.request.valid)).collect();
-    let flexible: Vec<_> =
-        apis.iter().map(|a| version_range(a.request.flexible.intersect(a.request.valid))).collect();
+    let valid: Vec<_> = apis
+        .iter()
+        .map(|a| version_range(a.request.valid))
+        .collect();
+    let flexible: Vec<_> = apis
+        .iter()
+        .map(|a| version_range(a.request.flexible.intersect(a.request.valid)))
+        .collect();
     let unstable: Vec<_> = apis.iter().map(|a| a.request.latest_unstable).collect();
     let listeners: Vec<_> = apis
         .iter()
@@ -60,7 +75,14 @@ pub fn emit(messages: &[Message]) -> TokenStream {
     let responses: Vec<_> = apis.iter().map(|a| type_path(a.response)).collect();
     let docs: Vec<String> = apis
         .iter()
-        .map(|a| format!(" {} (key {}), versions {}.", names_of(a), a.key, a.request.valid))
+        .map(|a| {
+            format!(
+                " {} (key {}), versions {}.",
+                names_of(a),
+                a.key,
+                a.request.valid
+            )
+        })
         .collect();
 
     quote! {
@@ -224,10 +246,16 @@ fn request_header_version(api: &Api<'_>) -> TokenStream {
 /// Response header v1 in flexible versions, v0 otherwise; ApiVersions always uses v0.
 fn response_header_version(api: &Api<'_>) -> TokenStream {
     if api.key == API_VERSIONS_KEY {
-        return quote!({ let _ = version; 0 });
+        return quote!({
+            let _ = version;
+            0
+        });
     }
     match flexible_from(api.response) {
         Some(first) => quote!(if version >= #first { 1 } else { 0 }),
-        None => quote!({ let _ = version; 0 }),
+        None => quote!({
+            let _ = version;
+            0
+        }),
     }
 }

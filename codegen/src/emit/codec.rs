@@ -48,8 +48,12 @@ impl<'a> CodecEmitter<'a> {
     }
 
     fn tagged_fields(&self) -> Vec<&'a Field> {
-        let mut tagged: Vec<&Field> =
-            self.strukt.fields.iter().filter(|f| f.tag.is_some() && !f.tagged.is_empty()).collect();
+        let mut tagged: Vec<&Field> = self
+            .strukt
+            .fields
+            .iter()
+            .filter(|f| f.tag.is_some() && !f.tagged.is_empty())
+            .collect();
         tagged.sort_by_key(|f| f.tag);
         tagged
     }
@@ -207,7 +211,11 @@ impl<'a> CodecEmitter<'a> {
                     }
                 }
             });
-            let mutability = if tagged.is_empty() { quote!() } else { quote!(mut) };
+            let mutability = if tagged.is_empty() {
+                quote!()
+            } else {
+                quote!(mut)
+            };
             body.push(quote! {
                 if flexible {
                     let #mutability count = self.unknown_tagged_fields.len();
@@ -237,7 +245,9 @@ impl<'a> CodecEmitter<'a> {
         let null_allowed = condition_expr(&nullable_cond);
         let inner = write_value(&field.ty, &quote!(inner), &compact, &path);
         let marker = match field.ty {
-            Type::Struct(_) => quote! { if #null_allowed { codec::write_struct_presence(buf, true); } },
+            Type::Struct(_) => {
+                quote! { if #null_allowed { codec::write_struct_presence(buf, true); } }
+            }
             _ => quote!(),
         };
         let null = write_null(&field.ty, &compact);
@@ -271,7 +281,11 @@ impl<'a> CodecEmitter<'a> {
         }
         if self.has_tags() {
             let fields = self.tagged_fields();
-            let mutability = if fields.is_empty() { quote!() } else { quote!(mut) };
+            let mutability = if fields.is_empty() {
+                quote!()
+            } else {
+                quote!(mut)
+            };
             let tagged = fields.into_iter().map(|field| {
                 let member = super::field_member(field);
                 let cond = condition_expr(&version_condition(field.tagged, self.valid()));

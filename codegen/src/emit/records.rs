@@ -33,13 +33,25 @@ fn sorted<'a>(messages: impl Iterator<Item = &'a Message>) -> Vec<&'a Message> {
 
 fn metadata_enum(messages: &[Message]) -> TokenStream {
     let records = sorted(messages.iter().filter(|m| m.kind == SpecKind::Metadata));
-    let variants: Vec<Ident> = records.iter().map(|m| variant_ident(&m.name, "Record")).collect();
+    let variants: Vec<Ident> = records
+        .iter()
+        .map(|m| variant_ident(&m.name, "Record"))
+        .collect();
     let types: Vec<TokenStream> = records.iter().map(|m| type_path(m)).collect();
-    let keys: Vec<Literal> =
-        records.iter().map(|m| Literal::i16_unsuffixed(m.api_key.unwrap_or_default())).collect();
+    let keys: Vec<Literal> = records
+        .iter()
+        .map(|m| Literal::i16_unsuffixed(m.api_key.unwrap_or_default()))
+        .collect();
     let docs: Vec<String> = records
         .iter()
-        .map(|m| format!(" `{}` (type {}), versions {}.", m.name, m.api_key.unwrap_or_default(), m.valid))
+        .map(|m| {
+            format!(
+                " `{}` (type {}), versions {}.",
+                m.name,
+                m.api_key.unwrap_or_default(),
+                m.valid
+            )
+        })
         .collect();
     quote! {
         /// Any KRaft metadata record, by record type.
@@ -83,7 +95,11 @@ fn metadata_enum(messages: &[Message]) -> TokenStream {
 
 fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
     let in_group = |kind: SpecKind| {
-        sorted(messages.iter().filter(move |m| m.kind == kind && m.group == group))
+        sorted(
+            messages
+                .iter()
+                .filter(move |m| m.kind == kind && m.group == group),
+        )
     };
     let keys = in_group(SpecKind::CoordinatorKey);
     let values = in_group(SpecKind::CoordinatorValue);
@@ -95,15 +111,25 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
 
     let key_variants: Vec<Ident> = keys.iter().map(|m| variant_ident(&m.name, "Key")).collect();
     let key_types: Vec<TokenStream> = keys.iter().map(|m| type_path(m)).collect();
-    let key_numbers: Vec<Literal> =
-        keys.iter().map(|m| Literal::i16_unsuffixed(m.api_key.unwrap_or_default())).collect();
+    let key_numbers: Vec<Literal> = keys
+        .iter()
+        .map(|m| Literal::i16_unsuffixed(m.api_key.unwrap_or_default()))
+        .collect();
     // A key is written at its record type but its schema has one version: read it at that.
-    let key_versions: Vec<Literal> = keys.iter().map(|m| Literal::i16_unsuffixed(m.valid.lowest)).collect();
+    let key_versions: Vec<Literal> = keys
+        .iter()
+        .map(|m| Literal::i16_unsuffixed(m.valid.lowest))
+        .collect();
 
-    let value_variants: Vec<Ident> = values.iter().map(|m| variant_ident(&m.name, "Value")).collect();
+    let value_variants: Vec<Ident> = values
+        .iter()
+        .map(|m| variant_ident(&m.name, "Value"))
+        .collect();
     let value_types: Vec<TokenStream> = values.iter().map(|m| type_path(m)).collect();
-    let value_numbers: Vec<Literal> =
-        values.iter().map(|m| Literal::i16_unsuffixed(m.api_key.unwrap_or_default())).collect();
+    let value_numbers: Vec<Literal> = values
+        .iter()
+        .map(|m| Literal::i16_unsuffixed(m.api_key.unwrap_or_default()))
+        .collect();
 
     quote! {
         #[doc = #key_doc]

@@ -36,7 +36,12 @@ fn emit_struct(message: &Message, strukt: &Struct) -> TokenStream {
     }
     if message.has_flexible() {
         let flexible = version_condition(message.flexible, message.valid).unwrap_or(quote!(true));
-        let first_free = strukt.fields.iter().filter_map(|f| f.tag).max().map_or(0, |t| t + 1);
+        let first_free = strukt
+            .fields
+            .iter()
+            .filter_map(|f| f.tag)
+            .max()
+            .map_or(0, |t| t + 1);
         lets.push(quote! {
             let unknown_tagged_fields = if #flexible {
                 unknown_tags(#first_free)

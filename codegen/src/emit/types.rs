@@ -35,7 +35,11 @@ pub fn base_type(ty: &Type) -> TokenStream {
 /// The Rust type of a field: `Option<T>` when it is nullable in some version.
 pub fn field_type(field: &Field) -> TokenStream {
     let base = base_type(&field.ty);
-    if field.is_optional() { quote!(Option<#base>) } else { base }
+    if field.is_optional() {
+        quote!(Option<#base>)
+    } else {
+        base
+    }
 }
 
 /// The zero value of a type when no default is given.
@@ -74,7 +78,11 @@ pub fn default_value(field: &Field) -> TokenStream {
         Default::Str(s) => quote!(ByteString::from_static(#s)),
         Default::Uuid(bytes) => quote!(Uuid::from_bytes([#(#bytes),*])),
     };
-    if field.is_optional() { quote!(Some(#value)) } else { value }
+    if field.is_optional() {
+        quote!(Some(#value))
+    } else {
+        value
+    }
 }
 
 fn int_literal(ty: &Type, value: i64) -> TokenStream {
@@ -101,7 +109,10 @@ pub fn version_condition(range: Versions, valid: Versions) -> Option<TokenStream
     }
     let low = range.lowest > valid.lowest;
     let high = range.highest < valid.highest;
-    let (lo, hi) = (Literal::i16_unsuffixed(range.lowest), Literal::i16_unsuffixed(range.highest));
+    let (lo, hi) = (
+        Literal::i16_unsuffixed(range.lowest),
+        Literal::i16_unsuffixed(range.highest),
+    );
     match (low, high) {
         (false, false) => None,
         (true, false) => Some(quote!(version >= #lo)),

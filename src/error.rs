@@ -44,6 +44,8 @@ pub enum DecodeErrorKind {
     },
     /// A record or frame type that no definition describes.
     UnknownRecordType(i16),
+    /// An API key that no definition describes.
+    UnknownApiKey(i16),
     /// A record frame version other than the one Kafka writes.
     UnsupportedFrameVersion(u32),
     /// Bytes left over after a value that should fill its input.
@@ -75,6 +77,7 @@ impl fmt::Display for DecodeErrorKind {
                 write!(f, "{message} has no version {version}")
             }
             Self::UnknownRecordType(t) => write!(f, "unknown record type {t}"),
+            Self::UnknownApiKey(key) => write!(f, "unknown API key {key}"),
             Self::UnsupportedFrameVersion(v) => write!(f, "unsupported record frame version {v}"),
             Self::TrailingBytes(n) => write!(f, "{n} unexpected bytes after the value"),
         }

@@ -23,6 +23,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod frame;
 pub mod message;
 pub mod metadata_frame;
 pub mod records;

@@ -3,17 +3,18 @@
 //! Readers take `&mut Bytes` and advance it; they check every length against the bytes
 //! remaining before allocating or slicing, so malformed input is an error, never a panic or
 //! a large allocation. `bytes`, `records` and string values share the input buffer.
-//! Writers append to `BytesMut`; `*_len` functions give the exact encoded sizes.
+//! Writers append to any [`WriteBuf`]; `*_len` functions give the exact encoded sizes.
 //!
 //! "Compact" encodings (flexible versions) use unsigned varints holding length + 1, with 0
 //! for null; the classic ones use int16 (strings) or int32 (bytes, arrays) with -1 for null.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use bytestring::ByteString;
 use uuid::Uuid;
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::varint;
+use crate::write_buf::WriteBuf;
 
 /// A tagged field that no definition describes, kept as raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -250,47 +251,54 @@ pub fn check_tagged_size(tag: u32, declared: usize, consumed: usize) -> Result<(
 
 /// Writes a boolean.
 #[inline]
-pub fn write_bool(buf: &mut BytesMut, value: bool) {
+pub fn write_bool(buf: &mut impl WriteBuf, value: bool) {
     buf.put_u8(u8::from(value));
 }
 
 macro_rules! fixed_writers {
-    ($($(#[$doc:meta])* $name:ident($ty:ty) = $put:ident;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident($ty:ty);)*) => {$(
         $(#[$doc])*
         #[inline]
-        pub fn $name(buf: &mut BytesMut, value: $ty) {
-            buf.$put(value);
+        pub fn $name(buf: &mut impl WriteBuf, value: $ty) {
+            buf.put_slice(&value.to_be_bytes());
         }
     )*};
 }
 
 fixed_writers! {
     /// Writes an int8.
-    write_i8(i8) = put_i8;
+    write_i8(i8);
     /// Writes an int16.
-    write_i16(i16) = put_i16;
+    write_i16(i16);
     /// Writes a uint16.
-    write_u16(u16) = put_u16;
+    write_u16(u16);
     /// Writes an int32.
-    write_i32(i32) = put_i32;
+    write_i32(i32);
     /// Writes a uint32.
-    write_u32(u32) = put_u32;
+    write_u32(u32);
     /// Writes an int64.
-    write_i64(i64) = put_i64;
+    write_i64(i64);
     /// Writes a float64.
-    write_f64(f64) = put_f64;
+    write_f64(f64);
 }
 
 /// Writes a UUID.
 #[inline]
-pub fn write_uuid(buf: &mut BytesMut, value: &Uuid) {
+pub fn write_uuid(buf: &mut impl WriteBuf, value: &Uuid) {
     buf.put_slice(value.as_bytes());
 }
 
 /// Writes an unsigned varint.
 #[inline]
-pub fn write_unsigned_varint(buf: &mut BytesMut, value: u32) {
-    varint::put_unsigned_varint(buf, value);
+pub fn write_unsigned_varint(buf: &mut impl WriteBuf, value: u32) {
+    if value < 0x80 {
+        buf.put_u8(value as u8);
+    } else {
+        let mut bytes = [0u8; 5];
+        let mut slice = &mut bytes[..];
+        varint::put_unsigned_varint(&mut slice, value);
+        buf.put_slice(&bytes[..unsigned_varint_len(value)]);
+    }
 }
 
 fn too_long(length: usize) -> EncodeError {
@@ -299,7 +307,7 @@ fn too_long(length: usize) -> EncodeError {
 
 #[inline]
 fn write_length(
-    buf: &mut BytesMut,
+    buf: &mut impl WriteBuf,
     length: usize,
     compact: bool,
     max: usize,
@@ -310,16 +318,20 @@ fn write_length(
     } else if length > max {
         return Err(too_long(length));
     } else if max == i16::MAX as usize {
-        buf.put_i16(length as i16);
+        write_i16(buf, length as i16);
     } else {
-        buf.put_i32(length as i32);
+        write_i32(buf, length as i32);
     }
     Ok(())
 }
 
 /// Writes a non-null string.
 #[inline]
-pub fn write_string(buf: &mut BytesMut, value: &str, compact: bool) -> Result<(), EncodeError> {
+pub fn write_string(
+    buf: &mut impl WriteBuf,
+    value: &str,
+    compact: bool,
+) -> Result<(), EncodeError> {
     write_length(buf, value.len(), compact, i16::MAX as usize)?;
     buf.put_slice(value.as_bytes());
     Ok(())
@@ -327,36 +339,40 @@ pub fn write_string(buf: &mut BytesMut, value: &str, compact: bool) -> Result<()
 
 /// Writes a null string.
 #[inline]
-pub fn write_null_string(buf: &mut BytesMut, compact: bool) {
+pub fn write_null_string(buf: &mut impl WriteBuf, compact: bool) {
     if compact {
         buf.put_u8(0)
     } else {
-        buf.put_i16(-1)
+        write_i16(buf, -1)
     }
 }
 
-/// Writes non-null bytes.
+/// Writes non-null bytes (or records), sharing them where the buffer can.
 #[inline]
-pub fn write_bytes(buf: &mut BytesMut, value: &[u8], compact: bool) -> Result<(), EncodeError> {
+pub fn write_bytes(
+    buf: &mut impl WriteBuf,
+    value: &Bytes,
+    compact: bool,
+) -> Result<(), EncodeError> {
     write_length(buf, value.len(), compact, i32::MAX as usize)?;
-    buf.put_slice(value);
+    buf.put_shared(value);
     Ok(())
 }
 
 /// Writes null bytes, records or array (they share the encoding).
 #[inline]
-pub fn write_null_bytes(buf: &mut BytesMut, compact: bool) {
+pub fn write_null_bytes(buf: &mut impl WriteBuf, compact: bool) {
     if compact {
         buf.put_u8(0)
     } else {
-        buf.put_i32(-1)
+        write_i32(buf, -1)
     }
 }
 
 /// Writes an array length.
 #[inline]
 pub fn write_array_len(
-    buf: &mut BytesMut,
+    buf: &mut impl WriteBuf,
     length: usize,
     compact: bool,
 ) -> Result<(), EncodeError> {
@@ -365,14 +381,14 @@ pub fn write_array_len(
 
 /// Writes the presence marker of a nullable struct.
 #[inline]
-pub fn write_struct_presence(buf: &mut BytesMut, present: bool) {
-    buf.put_i8(if present { 1 } else { -1 });
+pub fn write_struct_presence(buf: &mut impl WriteBuf, present: bool) {
+    write_i8(buf, if present { 1 } else { -1 });
 }
 
 /// Writes the unknown tagged fields whose tags come before `tag`, keeping tag order.
 #[inline]
 pub fn write_unknown_tags_before<'a>(
-    buf: &mut BytesMut,
+    buf: &mut impl WriteBuf,
     unknown: &mut std::iter::Peekable<impl Iterator<Item = &'a RawTaggedField>>,
     tag: u32,
 ) {
@@ -442,6 +458,8 @@ pub fn raw_tagged_fields_len(fields: &[RawTaggedField]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use bytes::BytesMut;
 
     #[test]
     fn strings_both_ways() {

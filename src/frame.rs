@@ -1,17 +1,18 @@
 //! Framing of requests and responses on a connection: an int32 size, the header (whose
 //! version follows from the API key and version), then the body.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::ApiKey;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::message::{Decodable, Encodable, Request};
 use crate::messages::request_header::RequestHeader;
 use crate::messages::response_header::ResponseHeader;
+use crate::write_buf::WriteBuf;
 
 /// Appends a whole request frame (size, header, body) for `body` at `version`.
 pub fn encode_request<R: Request>(
-    buf: &mut BytesMut,
+    buf: &mut impl WriteBuf,
     body: &R,
     version: i16,
     correlation_id: i32,
@@ -25,16 +26,17 @@ pub fn encode_request<R: Request>(
         ..Default::default()
     };
     let header_version = R::API_KEY.request_header_version(version);
-    let start = buf.len();
-    buf.put_i32(0);
-    header.encode(buf, header_version)?;
-    body.encode(buf, version)?;
-    patch_size(buf, start)
+    let size = header.encoded_len(header_version) + body.encoded_len(version);
+    write_size(buf, size)?;
+    header.encode_to(buf, header_version)?;
+    body.encode_to(buf, version)
 }
 
 /// Appends a whole response frame (size, header, body) answering `correlation_id`.
+///
+/// With a [`crate::ChunkedBuf`], large `records` in the body are not copied.
 pub fn encode_response<B: Encodable>(
-    buf: &mut BytesMut,
+    buf: &mut impl WriteBuf,
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
@@ -44,20 +46,19 @@ pub fn encode_response<B: Encodable>(
         correlation_id,
         ..Default::default()
     };
-    let start = buf.len();
-    buf.put_i32(0);
-    header.encode(buf, api_key.response_header_version(version))?;
-    body.encode(buf, version)?;
-    patch_size(buf, start)
+    let header_version = api_key.response_header_version(version);
+    let size = header.encoded_len(header_version) + body.encoded_len(version);
+    write_size(buf, size)?;
+    header.encode_to(buf, header_version)?;
+    body.encode_to(buf, version)
 }
 
-fn patch_size(buf: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
-    let size = buf.len() - start - 4;
+fn write_size(buf: &mut impl WriteBuf, size: usize) -> Result<(), EncodeError> {
     let size = i32::try_from(size).map_err(|_| EncodeError::TooLong {
         field: "frame",
         length: size,
     })?;
-    buf[start..start + 4].copy_from_slice(&size.to_be_bytes());
+    buf.put_slice(&size.to_be_bytes());
     Ok(())
 }
 
@@ -103,6 +104,7 @@ mod tests {
     use crate::messages::api_versions_request::ApiVersionsRequest;
     use crate::messages::api_versions_response::ApiVersionsResponse;
     use crate::messages::metadata_request::MetadataRequest;
+    use bytes::BytesMut;
 
     #[test]
     fn request_frames_carry_size_and_header() {

@@ -28,6 +28,7 @@ pub mod message;
 pub mod metadata_frame;
 pub mod records;
 pub mod varint;
+pub mod write_buf;
 
 #[cfg(feature = "proptest")]
 pub mod arbitrary;
@@ -38,6 +39,7 @@ pub use codec::RawTaggedField;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use message::{Decodable, Encodable, Message, Request, VersionRange};
 pub use uuid::Uuid;
+pub use write_buf::{ChunkedBuf, WriteBuf};
 
 /// Names the generated code imports in every module.
 #[doc(hidden)]
@@ -47,6 +49,7 @@ pub mod generated_prelude {
     pub use crate::codec::{self, RawTaggedField};
     pub use crate::error::{DecodeError, EncodeError};
     pub use crate::message::{Decodable, Encodable, Message, Request, StructCodec, VersionRange};
+    pub use crate::write_buf::WriteBuf;
     pub use bytes::{Bytes, BytesMut};
     pub use bytestring::ByteString;
     pub use uuid::Uuid;

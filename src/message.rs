@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::ApiKey;
 use crate::error::{DecodeError, EncodeError};
+use crate::write_buf::WriteBuf;
 
 /// An inclusive range of versions; empty when `min > max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,12 +58,18 @@ impl VersionRange {
 
 /// Writes a value at a version.
 pub trait Encodable {
-    /// Appends the encoding at `version` to `buf`.
+    /// Appends the encoding at `version` to `buf` (a `BytesMut`, or a
+    /// [`crate::write_buf::ChunkedBuf`] that shares large records instead of copying).
     ///
     /// Fails for a version the message does not have, a non-default value in a field the
     /// version lacks (unless the field is ignorable), a null where the version forbids it,
     /// or a length that does not fit its prefix.
-    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError>;
+    fn encode_to<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError>;
+
+    /// [`Encodable::encode_to`] a `BytesMut`.
+    fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        self.encode_to(buf, version)
+    }
 
     /// The exact number of bytes `encode` writes at `version`.
     fn encoded_len(&self, version: i16) -> usize;
@@ -111,7 +118,7 @@ pub trait StructCodec: Sized {
     /// Reads the struct at `version`.
     fn read(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError>;
     /// Writes the struct at `version`.
-    fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError>;
+    fn write<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError>;
     /// The encoded size at `version`.
     fn size(&self, version: i16) -> usize;
 }

@@ -2,11 +2,12 @@
 //! frame version (1), the record type and the record version (unsigned varints), then the
 //! record body at that version.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::MetadataRecord;
 use crate::codec;
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
+use crate::write_buf::WriteBuf;
 
 /// The frame version Kafka writes and reads.
 pub const FRAME_VERSION: u32 = 1;
@@ -45,7 +46,7 @@ impl MetadataRecord {
     }
 
     /// Appends the framed record at `version`.
-    pub fn encode_framed(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+    pub fn encode_framed(&self, buf: &mut impl WriteBuf, version: i16) -> Result<(), EncodeError> {
         codec::write_unsigned_varint(buf, FRAME_VERSION);
         codec::write_unsigned_varint(buf, self.record_type() as u32);
         codec::write_unsigned_varint(buf, version as u32);

@@ -180,8 +180,8 @@ pub fn emit(messages: &[Message]) -> TokenStream {
                 match self { #(RequestBody::#variants(_) => ApiKey::#variants,)* }
             }
             /// Encodes the body at `version`.
-            pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-                match self { #(RequestBody::#variants(body) => body.encode(buf, version),)* }
+            pub fn encode<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
+                match self { #(RequestBody::#variants(body) => body.encode_to(buf, version),)* }
             }
             /// The encoded size of the body at `version`.
             pub fn encoded_len(&self, version: i16) -> usize {
@@ -201,8 +201,8 @@ pub fn emit(messages: &[Message]) -> TokenStream {
                 match self { #(ResponseBody::#variants(_) => ApiKey::#variants,)* }
             }
             /// Encodes the body at `version`.
-            pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-                match self { #(ResponseBody::#variants(body) => body.encode(buf, version),)* }
+            pub fn encode<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
+                match self { #(ResponseBody::#variants(body) => body.encode_to(buf, version),)* }
             }
             /// The encoded size of the body at `version`.
             pub fn encoded_len(&self, version: i16) -> usize {

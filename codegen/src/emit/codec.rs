@@ -67,7 +67,7 @@ impl<'a> CodecEmitter<'a> {
         quote! {
             impl StructCodec for #name {
                 fn read(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> { #read }
-                fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> { #write }
+                fn write<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> { #write }
                 fn size(&self, version: i16) -> usize { #size }
             }
         }

@@ -210,7 +210,7 @@ fn emit_struct(message: &Message, strukt: &Struct) -> TokenStream {
 fn nested_impls(name: &Ident) -> TokenStream {
     quote! {
         impl Encodable for #name {
-            fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+            fn encode_to<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
                 StructCodec::write(self, buf, version)
             }
             fn encoded_len(&self, version: i16) -> usize { StructCodec::size(self, version) }
@@ -239,7 +239,7 @@ fn emit_message_impls(message: &Message) -> TokenStream {
             const LATEST_VERSION_UNSTABLE: bool = #unstable;
         }
         impl Encodable for #name {
-            fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+            fn encode_to<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
                 if !Self::VALID_VERSIONS.contains(version) {
                     return Err(EncodeError::unsupported_version(#name_str, version));
                 }

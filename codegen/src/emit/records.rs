@@ -75,8 +75,8 @@ fn metadata_enum(messages: &[Message]) -> TokenStream {
             }
 
             /// Encodes the body (without the frame) at `version`.
-            pub fn encode_body(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
-                match self { #(MetadataRecord::#variants(record) => record.encode(buf, version),)* }
+            pub fn encode_body<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
+                match self { #(MetadataRecord::#variants(record) => record.encode_to(buf, version),)* }
             }
 
             /// The size of the body (without the frame) at `version`.
@@ -154,9 +154,9 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
             }
 
             /// Encodes the record type and the key.
-            pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+            pub fn encode<W: WriteBuf>(&self, buf: &mut W) -> Result<(), EncodeError> {
                 codec::write_i16(buf, self.record_type());
-                match self { #(#key_enum::#key_variants(key) => key.encode(buf, #key_versions),)* }
+                match self { #(#key_enum::#key_variants(key) => key.encode_to(buf, #key_versions),)* }
             }
         }
 
@@ -183,9 +183,9 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
             }
 
             /// Encodes the version and the value at it.
-            pub fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+            pub fn encode<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
                 codec::write_i16(buf, version);
-                match self { #(#value_enum::#value_variants(value) => value.encode(buf, version),)* }
+                match self { #(#value_enum::#value_variants(value) => value.encode_to(buf, version),)* }
             }
         }
     }

@@ -88,7 +88,11 @@ pub mod counter_record {
                 unknown_tagged_fields,
             })
         }
-        fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn write<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             let flexible = true;
             codec::write_string(buf, &self.name, flexible)
                 .map_err(|e| e.at("CounterRecord.name"))?;
@@ -217,7 +221,11 @@ pub mod counter_record {
                 unknown_tagged_fields,
             })
         }
-        fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn write<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             let flexible = true;
             if !(version >= 1) && self.id != 0 {
                 return Err(EncodeError::non_default_field("Owner.id", version));
@@ -275,7 +283,11 @@ pub mod counter_record {
         }
     }
     impl Encodable for Owner {
-        fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn encode_to<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             StructCodec::write(self, buf, version)
         }
         fn encoded_len(&self, version: i16) -> usize {
@@ -295,7 +307,11 @@ pub mod counter_record {
         const LATEST_VERSION_UNSTABLE: bool = false;
     }
     impl Encodable for CounterRecord {
-        fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn encode_to<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             if !Self::VALID_VERSIONS.contains(version) {
                 return Err(EncodeError::unsupported_version("CounterRecord", version));
             }

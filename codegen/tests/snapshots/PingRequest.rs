@@ -104,7 +104,11 @@ pub mod ping_request {
                 unknown_tagged_fields,
             })
         }
-        fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn write<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             let flexible = version >= 2;
             match &self.label {
                 Some(inner) => {
@@ -244,7 +248,11 @@ pub mod ping_request {
                 unknown_tagged_fields,
             })
         }
-        fn write(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn write<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             let flexible = version >= 2;
             codec::write_string(buf, &self.host, flexible)
                 .map_err(|e| e.at("PingTarget.host"))?;
@@ -278,7 +286,11 @@ pub mod ping_request {
         }
     }
     impl Encodable for PingTarget {
-        fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn encode_to<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             StructCodec::write(self, buf, version)
         }
         fn encoded_len(&self, version: i16) -> usize {
@@ -298,7 +310,11 @@ pub mod ping_request {
         const LATEST_VERSION_UNSTABLE: bool = false;
     }
     impl Encodable for PingRequest {
-        fn encode(&self, buf: &mut BytesMut, version: i16) -> Result<(), EncodeError> {
+        fn encode_to<W: WriteBuf>(
+            &self,
+            buf: &mut W,
+            version: i16,
+        ) -> Result<(), EncodeError> {
             if !Self::VALID_VERSIONS.contains(version) {
                 return Err(EncodeError::unsupported_version("PingRequest", version));
             }

@@ -14,6 +14,11 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
+step "install the real Kafka clients the tests drive (kcat, kafka-python, confluent-kafka)"
+# Sets GREGOR_CLIENTS_VENV and GREGOR_KCAT for the broker's client tests.
+source scripts/install-test-clients.sh
+export GREGOR_REQUIRE_CLIENTS=1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -6,7 +6,8 @@
 //!
 //! * `decode/<row>`: bytes -> value (the value is dropped inside the timed loop, for both).
 //! * `encode/<row>`: value -> exactly sized buffer (our `to_bytes`; kafka-protocol's
-//!   `compute_size` + `encode` into a buffer of that capacity).
+//!   `compute_size` + `encode` into a buffer of that capacity). Fetch and Produce also time
+//!   `gregor-chunked`, our zero-copy encoding into a [`ChunkedBuf`].
 //! * `records_decode/<codec>`: a 1000-record batch: check the CRC, decompress, and iterate
 //!   every record touching its key and value. kafka-protocol's `RecordBatchDecoder` checks
 //!   the CRC and builds a `Vec<Record>`; ours is measured with owned records
@@ -16,6 +17,8 @@
 //!
 //! `cargo bench --bench codec` (about 4 minutes on 2 cores); pass a filter to run a subset,
 //! e.g. `cargo bench --bench codec -- records_decode`.
+
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -38,7 +41,7 @@ use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::records::{
     Batch, Compression, NewRecord, RecordBatch, RecordBatchBuilder, RecordBatches,
 };
-use gregor_protocol::{Message, Uuid};
+use gregor_protocol::{ChunkedBuf, Message, Uuid};
 use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable as KpDecodable, Encodable as KpEncodable};
 use kafka_protocol::records as kpr;
@@ -248,7 +251,10 @@ fn config() -> Criterion {
 }
 
 /// The `decode/<name>` and `encode/<name>` rows of one message.
-fn message_row<O, T>(c: &mut Criterion, name: &str, value: &O, version: i16)
+/// With `chunked`, the encode row also times `gregor-chunked`: encoding into a
+/// [`ChunkedBuf`] that shares the records instead of copying them (what a broker sending a
+/// fetch response does; kafka-protocol has no equivalent).
+fn message_row<O, T>(c: &mut Criterion, name: &str, value: &O, version: i16, chunked: bool)
 where
     O: Message,
     T: KpEncodable + KpDecodable,
@@ -280,15 +286,27 @@ where
             buf.freeze()
         })
     });
+    if chunked {
+        let mut buf = ChunkedBuf::new(4096);
+        value.encode_to(&mut buf, version).unwrap();
+        assert_eq!(buf.into_chunks().concat(), bytes.to_vec(), "{name}: chunked encoding differs");
+        group.bench_function("gregor-chunked", |b| {
+            b.iter(|| {
+                let mut buf = ChunkedBuf::new(4096);
+                black_box(value).encode_to(&mut buf, version).unwrap();
+                buf.into_chunks()
+            })
+        });
+    }
     group.finish();
 }
 
 fn messages(c: &mut Criterion) {
-    message_row::<_, kp::MetadataResponse>(c, "metadata_response_v12", &metadata_response(), 12);
-    message_row::<_, kp::FetchResponse>(c, "fetch_response_v16", &fetch_response(), 16);
-    message_row::<_, kp::ProduceRequest>(c, "produce_request_v11", &produce_request(), 11);
-    message_row::<_, kp::ApiVersionsResponse>(c, "api_versions_response_v4", &api_versions_response(), 4);
-    message_row::<_, kp::RequestHeader>(c, "request_header_v2", &request_header(), 2);
+    message_row::<_, kp::MetadataResponse>(c, "metadata_response_v12", &metadata_response(), 12, false);
+    message_row::<_, kp::FetchResponse>(c, "fetch_response_v16", &fetch_response(), 16, true);
+    message_row::<_, kp::ProduceRequest>(c, "produce_request_v11", &produce_request(), 11, true);
+    message_row::<_, kp::ApiVersionsResponse>(c, "api_versions_response_v4", &api_versions_response(), 4, false);
+    message_row::<_, kp::RequestHeader>(c, "request_header_v2", &request_header(), 2, false);
 }
 
 /// 1000 records of a click stream: 11-byte keys, JSON values of about 110 bytes, no headers.

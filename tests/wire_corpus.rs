@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
-use gregor_protocol::{ApiKey, RequestBody, ResponseBody};
+use gregor_protocol::{ApiKey, Encodable, RequestBody, ResponseBody};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

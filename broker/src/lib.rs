@@ -1,11 +1,16 @@
 //! `gregor-broker`: a Kafka broker that speaks the wire protocol with the generated types
 //! of `gregor-protocol` and keeps its data in Kafka's own on-disk formats.
 //!
-//! Start-up: [`config`] reads `server.properties`; [`cluster`] replays the KRaft
-//! `__cluster_metadata` log into a [`cluster::MetadataImage`]; [`storage`] opens the partition
-//! logs; [`server`] accepts connections, and each [`connection`] reads frames and hands them
-//! to [`handlers`], one module per API.
+//! Start-up: [`config`] reads `server.properties`; [`broker::Broker::open`] formats or opens
+//! the data directory, replays the KRaft `__cluster_metadata` log ([`cluster`]) and opens the
+//! partition logs ([`storage`]); [`server`] accepts connections, and each [`connection`]
+//! reads frames and hands them to [`handlers`], one module per API.
 
+pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod connection;
+pub mod handlers;
+pub mod server;
 pub mod storage;
+pub mod topic_names;

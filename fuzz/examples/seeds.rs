@@ -23,6 +23,21 @@ use gregor_protocol::records::{
 };
 use gregor_protocol::{ApiKey, Encodable, Message, MetadataRecord, VersionRange};
 
+/// The default value of one message type at each of its versions.
+struct MessageDefault {
+    versions: VersionRange,
+    encode: fn(i16) -> Option<Bytes>,
+}
+
+macro_rules! defaults {
+    ($($message:path),* $(,)?) => {
+        vec![$(MessageDefault {
+            versions: <$message as Message>::VALID_VERSIONS,
+            encode: |version| <$message>::default().to_bytes(version).ok(),
+        }),*]
+    };
+}
+
 fn main() {
     let fuzz_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = fuzz_dir.join("corpus");
@@ -115,23 +130,8 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The default value of one message type at each of its versions.
-struct Default_ {
-    versions: VersionRange,
-    encode: fn(i16) -> Option<Bytes>,
-}
-
-macro_rules! defaults {
-    ($($message:path),* $(,)?) => {
-        vec![$(Default_ {
-            versions: <$message as Message>::VALID_VERSIONS,
-            encode: |version| <$message>::default().to_bytes(version).ok(),
-        }),*]
-    };
-}
-
 /// Every (message default, version) encoding.
-fn encodings(defaults: &[Default_]) -> Vec<(i16, Bytes)> {
+fn encodings(defaults: &[MessageDefault]) -> Vec<(i16, Bytes)> {
     let mut all = Vec::new();
     for d in defaults {
         for version in d.versions.iter() {
@@ -152,7 +152,7 @@ fn uvarint(out: &mut Vec<u8>, mut value: u32) {
 }
 
 /// One framed record per (record type, version) that some default encoding decodes as.
-fn metadata_records(defaults: &[Default_], out: &Path, written: &mut BTreeMap<&'static str, usize>) {
+fn metadata_records(defaults: &[MessageDefault], out: &Path, written: &mut BTreeMap<&'static str, usize>) {
     let mut seen = std::collections::BTreeSet::new();
     for (version, body) in encodings(defaults) {
         for record_type in 0..64u32 {
@@ -175,11 +175,10 @@ fn metadata_records(defaults: &[Default_], out: &Path, written: &mut BTreeMap<&'
 
 /// `key length | key | value` for each value record type and version that a default
 /// encoding decodes as, with the key of that type when one decodes.
-fn coordinator_records(defaults: &[Default_], out: &Path, written: &mut BTreeMap<&'static str, usize>) {
+fn coordinator_records(defaults: &[MessageDefault], out: &Path, written: &mut BTreeMap<&'static str, usize>) {
     let all = encodings(defaults);
     let mut keys: BTreeMap<i16, Vec<u8>> = BTreeMap::new();
-    for (version, body) in all.iter().filter(|(v, _)| *v == 0) {
-        let _ = version;
+    for (_, body) in all.iter().filter(|(v, _)| *v == 0) {
         for record_type in 0..32i16 {
             if keys.contains_key(&record_type) {
                 continue;

@@ -3,8 +3,8 @@
 //! big-endian u16 key length, the key, then the value (empty = tombstone). The value is
 //! decoded with the record type of the key, or, when the key does not decode, with the key's
 //! first two bytes as record type, so values are fuzzed either way. Must never panic; a
-//! decoded key or value must encode again, decode back equal, and re-encode to the same
-//! bytes.
+//! decoded key or value must encode again (the same into a `ChunkedBuf`), decode back
+//! equal, and re-encode to the same bytes. (The enums have no `encoded_len` to check.)
 #![no_main]
 
 use gregor_protocol::bytes::Bytes;

@@ -1,7 +1,7 @@
 //! `MetadataRecord::decode_framed` on any bytes (a record value of the KRaft
 //! `__cluster_metadata` log). Must never panic; a record that decodes must re-frame with
-//! `encode_framed` to exactly `framed_len` bytes, decode back to the same version and an
-//! equal record, and re-frame to the same bytes.
+//! `encode_framed` to exactly `framed_len` bytes (the same into a `ChunkedBuf`), decode back
+//! to the same version and an equal record, and re-frame to the same bytes.
 #![no_main]
 
 use gregor_protocol::MetadataRecord;

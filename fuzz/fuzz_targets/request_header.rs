@@ -3,7 +3,8 @@
 //! the rest of the input is also read with `frame::decode_request_header` (which picks the
 //! header version from the API key and version) and, if the API key is known and the version
 //! valid, the body that follows is decoded. Must never panic. Checks: a decoded header and
-//! body each round-trip (size = bytes written, decode back equal, same bytes again), and
+//! body each round-trip (size = bytes written, same bytes into a `ChunkedBuf`, decode back
+//! equal, same bytes again), and
 //! both header reads agree when they used the same header version.
 #![no_main]
 
@@ -26,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         round_trip(
             &format!("RequestHeader v{header_version}"),
             header,
-            |h, out| h.encode(out, header_version),
+            |h, out| h.encode_to(out, header_version),
             Some(&|h: &RequestHeader| h.encoded_len(header_version)),
             |input| RequestHeader::decode(input, header_version),
         );

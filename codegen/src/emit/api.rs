@@ -179,12 +179,13 @@ pub fn emit(messages: &[Message]) -> TokenStream {
             pub const fn api_key(&self) -> ApiKey {
                 match self { #(RequestBody::#variants(_) => ApiKey::#variants,)* }
             }
-            /// Encodes the body at `version`.
-            pub fn encode<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
+        }
+
+        impl Encodable for RequestBody {
+            fn encode_to<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
                 match self { #(RequestBody::#variants(body) => body.encode_to(buf, version),)* }
             }
-            /// The encoded size of the body at `version`.
-            pub fn encoded_len(&self, version: i16) -> usize {
+            fn encoded_len(&self, version: i16) -> usize {
                 match self { #(RequestBody::#variants(body) => body.encoded_len(version),)* }
             }
         }
@@ -200,12 +201,13 @@ pub fn emit(messages: &[Message]) -> TokenStream {
             pub const fn api_key(&self) -> ApiKey {
                 match self { #(ResponseBody::#variants(_) => ApiKey::#variants,)* }
             }
-            /// Encodes the body at `version`.
-            pub fn encode<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
+        }
+
+        impl Encodable for ResponseBody {
+            fn encode_to<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
                 match self { #(ResponseBody::#variants(body) => body.encode_to(buf, version),)* }
             }
-            /// The encoded size of the body at `version`.
-            pub fn encoded_len(&self, version: i16) -> usize {
+            fn encoded_len(&self, version: i16) -> usize {
                 match self { #(ResponseBody::#variants(body) => body.encoded_len(version),)* }
             }
         }

@@ -1,0 +1,191 @@
+//! One client connection: read size-prefixed frames, answer each request in order, and
+//! close the connection (never the broker) on bad input, with a log line saying why.
+//!
+//! Frames are read into one growing buffer; a frame larger than `socket.request.max.bytes`
+//! is refused from its size prefix alone, before anything is allocated for it. Requests are
+//! processed one at a time, in order, as Kafka does; pipelined requests wait in the read
+//! buffer and their responses are written together before one flush.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use gregor_protocol::frame::peek_request_api;
+use gregor_protocol::messages::request_header::RequestHeader;
+use gregor_protocol::{ApiKey, ChunkedBuf, Decodable, RequestBody};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::handlers::{self, RequestContext};
+
+/// Values of at least this size go to the socket from their own buffer, uncopied.
+const SHARED_CHUNK_MIN: usize = 16 * 1024;
+
+/// Why a connection was closed by the broker.
+#[derive(Debug)]
+pub enum CloseReason {
+    /// The size prefix is negative or above `socket.request.max.bytes`.
+    FrameTooLarge(i32, i32),
+    /// The frame is too short to hold a request header.
+    ShortFrame(usize),
+    /// The API key is not defined.
+    UnknownApiKey(i16),
+    /// This broker does not serve this version of the API.
+    UnsupportedVersion(ApiKey, i16),
+    /// The header or body did not decode.
+    Malformed(String),
+    /// The response could not be encoded (a broker bug, logged loudly).
+    Encode(String),
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::FrameTooLarge(size, max) => {
+                write!(f, "frame size {size} is outside 0..={max} (socket.request.max.bytes)")
+            }
+            Self::ShortFrame(len) => write!(f, "frame of {len} bytes is too short for a request header"),
+            Self::UnknownApiKey(key) => write!(f, "unknown API key {key}"),
+            Self::UnsupportedVersion(api, version) => {
+                let range = handlers::supported_versions(*api);
+                match range {
+                    Some(r) => write!(f, "unsupported {} version {version} (this broker serves {}-{})", api.name(), r.min, r.max),
+                    None => write!(f, "{} is not served by this broker", api.name()),
+                }
+            }
+            Self::Malformed(err) => write!(f, "malformed request: {err}"),
+            Self::Encode(err) => write!(f, "could not encode the response: {err}"),
+        }
+    }
+}
+
+/// Serves one connection until the client closes it, it misbehaves, or shutdown.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: String, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, writer) = stream.into_split();
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let max = broker.config.socket_request_max_bytes;
+    loop {
+        // Answer every complete frame already buffered, then flush once.
+        let mut wrote = false;
+        loop {
+            let frame = match next_frame(&mut buf, max) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(reason) => return close(peer, reason),
+            };
+            let ctx = RequestContext { broker: broker.clone(), peer, listener: listener.clone() };
+            match handle_frame(&ctx, frame).await {
+                Ok(Some(chunks)) => {
+                    for chunk in chunks {
+                        if writer.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    wrote = true;
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    let _ = writer.flush().await;
+                    return close(peer, reason);
+                }
+            }
+        }
+        if wrote && writer.flush().await.is_err() {
+            return;
+        }
+        tokio::select! {
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+fn close(peer: SocketAddr, reason: CloseReason) {
+    match reason {
+        CloseReason::Encode(_) => tracing::error!("closing connection from {peer}: {reason}"),
+        _ => tracing::warn!("closing connection from {peer}: {reason}"),
+    }
+}
+
+/// Splits the next complete frame (without its size prefix) off the buffer, reserving room
+/// for a partial one only after its size has been checked.
+fn next_frame(buf: &mut BytesMut, max: i32) -> Result<Option<Bytes>, CloseReason> {
+    if buf.len() < 4 {
+        return Ok(None);
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if size < 0 || size > max {
+        return Err(CloseReason::FrameTooLarge(size, max));
+    }
+    let total = 4 + size as usize;
+    if buf.len() < total {
+        buf.reserve(total - buf.len());
+        return Ok(None);
+    }
+    let mut frame = buf.split_to(total);
+    frame.advance(4);
+    Ok(Some(frame.freeze()))
+}
+
+/// Decodes one request, runs its handler and encodes the response frame as chunks.
+/// `Ok(None)` means no response is due (a Produce with acks=0).
+async fn handle_frame(ctx: &RequestContext, mut frame: Bytes) -> Result<Option<Vec<Bytes>>, CloseReason> {
+    let (key, version) = peek_request_api(&frame).ok_or(CloseReason::ShortFrame(frame.len()))?;
+    let api_key = ApiKey::from_i16(key).ok_or(CloseReason::UnknownApiKey(key))?;
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(|e| CloseReason::Malformed(format!("{} v{version} header: {e}", api_key.name())))?;
+    let correlation_id = header.correlation_id;
+    let supported = handlers::supported_versions(api_key).is_some_and(|r| r.contains(version));
+    if !supported {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer with UNSUPPORTED_VERSION in a v0 body listing what we serve.
+            let body = handlers::api_versions::unsupported_version_response();
+            return encode(api_key, 0, correlation_id, &body.into()).map(Some);
+        }
+        return Err(CloseReason::UnsupportedVersion(api_key, version));
+    }
+    let body = RequestBody::decode(api_key, version, &mut frame)
+        .map_err(|e| CloseReason::Malformed(format!("{} v{version}: {e}", api_key.name())))?;
+    tracing::debug!(peer = %ctx.peer, api = api_key.name(), version, correlation_id, client = ?header.client_id, "request");
+    match handlers::dispatch(ctx, &header, version, body).await {
+        Some(response) => encode(api_key, version, correlation_id, &response).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn encode(api_key: ApiKey, version: i16, correlation_id: i32, body: &gregor_protocol::ResponseBody) -> Result<Vec<Bytes>, CloseReason> {
+    let mut out = ChunkedBuf::new(SHARED_CHUNK_MIN);
+    gregor_protocol::frame::encode_response(&mut out, api_key, version, correlation_id, body)
+        .map_err(|e| CloseReason::Encode(format!("{} v{version}: {e}", api_key.name())))?;
+    Ok(out.into_chunks())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_split_only_when_complete() {
+        let mut buf = BytesMut::from(&[0, 0, 0, 3, 1, 2][..]);
+        assert!(next_frame(&mut buf, 100).unwrap().is_none());
+        buf.extend_from_slice(&[3, 0, 0]);
+        assert_eq!(&next_frame(&mut buf, 100).unwrap().unwrap()[..], &[1, 2, 3]);
+        assert_eq!(buf.len(), 2);
+    }
+
+    #[test]
+    fn oversized_and_negative_sizes_are_refused_before_allocating() {
+        let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(next_frame(&mut buf, 1024), Err(CloseReason::FrameTooLarge(_, 1024))));
+        assert!(buf.capacity() < 1024);
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert!(matches!(next_frame(&mut buf, 1024), Err(CloseReason::FrameTooLarge(-1, _))));
+    }
+}

@@ -1,0 +1,71 @@
+//! ApiVersions: the APIs and versions this broker serves (derived from the handlers), and
+//! the features finalized in the metadata log.
+
+use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
+use gregor_protocol::messages::api_versions_response::{
+    ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
+};
+use gregor_protocol::VersionRange;
+
+use super::{HANDLED, RequestContext, error_code};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
+
+/// The lowest `metadata.version` level this broker reads (3.3-IV3, the first KRaft
+/// production level).
+const MIN_METADATA_VERSION: i16 = 7;
+
+/// Answers with every handled API and the finalized features.
+pub fn handle(ctx: &RequestContext, version: i16, request: ApiVersionsRequest) -> ApiVersionsResponse {
+    let _ = (version, request);
+    let image = ctx.broker.image();
+    let finalized: Vec<FinalizedFeatureKey> = image
+        .features()
+        .map(|(name, level)| FinalizedFeatureKey {
+            name: name.into(),
+            max_version_level: level,
+            min_version_level: level,
+            ..Default::default()
+        })
+        .collect();
+    let mut supported = vec![SupportedFeatureKey {
+        name: "metadata.version".into(),
+        min_version: MIN_METADATA_VERSION,
+        max_version: image.metadata_version().unwrap_or(MIN_METADATA_VERSION).max(MIN_METADATA_VERSION),
+        ..Default::default()
+    }];
+    supported.extend(image.features().filter(|(name, _)| *name != "metadata.version").map(|(name, level)| {
+        SupportedFeatureKey { name: name.into(), min_version: 0, max_version: level, ..Default::default() }
+    }));
+    ApiVersionsResponse {
+        error_code: error_code::NONE,
+        api_keys: api_keys(),
+        throttle_time_ms: 0,
+        supported_features: supported,
+        finalized_features_epoch: image.last_offset(),
+        finalized_features: finalized,
+        zk_migration_ready: false,
+        ..Default::default()
+    }
+}
+
+/// The v0-shaped answer to an ApiVersions version this broker does not serve (KIP-511):
+/// the error and the API list, so the client can pick a version both sides know.
+pub fn unsupported_version_response() -> ApiVersionsResponse {
+    ApiVersionsResponse { error_code: error_code::UNSUPPORTED_VERSION, api_keys: api_keys(), ..Default::default() }
+}
+
+fn api_keys() -> Vec<ApiVersion> {
+    let mut keys: Vec<ApiVersion> = HANDLED
+        .iter()
+        .map(|(api, versions)| ApiVersion {
+            api_key: api.key(),
+            min_version: versions.min,
+            max_version: versions.max,
+            ..Default::default()
+        })
+        .collect();
+    keys.sort_by_key(|k| k.api_key);
+    keys
+}

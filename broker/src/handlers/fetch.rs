@@ -1,0 +1,201 @@
+//! Fetch: whole record batches from the partition logs, by topic name (before v13) or id.
+//!
+//! Limits follow Kafka: `partition_max_bytes` per partition and `max_bytes` in all, except
+//! that the first batch of the first partition with data is returned whole even when it is
+//! larger (KIP-74), so a consumer always progresses. An empty partition gets a zero-length
+//! `records`, never null. When less than `min_bytes` is available the request waits up to
+//! `max_wait_ms` for any of its partitions to grow.
+//!
+//! Fetch sessions (KIP-227): sessionless requests (session id 0) are served; this broker
+//! does not create sessions, answering session id 0, which tells clients to keep sending
+//! full requests. An incremental request for a session id gets FETCH_SESSION_ID_NOT_FOUND,
+//! from which clients recover by starting over with a full request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gregor_protocol::messages::fetch_request::FetchRequest;
+use gregor_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use gregor_protocol::{Uuid, VersionRange};
+use tokio::time::Instant;
+
+use super::{RequestContext, error_code};
+use crate::storage::{PartitionLog, ReadError};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 18 };
+
+/// Longest wait honoured, whatever the client asks (Kafka clients ask for 500 ms).
+const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
+/// `isolation_level` of READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
+/// One requested partition, resolved against the logs.
+struct Wanted {
+    topic: usize,
+    partition: i32,
+    fetch_offset: i64,
+    max_bytes: usize,
+    log: Result<Arc<PartitionLog>, i16>,
+}
+
+/// Answers a Fetch request, waiting for data when asked to.
+pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -> FetchResponse {
+    if request.session_id != 0 {
+        return session_error(error_code::FETCH_SESSION_ID_NOT_FOUND);
+    }
+    if request.session_epoch > 0 {
+        return session_error(INVALID_FETCH_SESSION_EPOCH);
+    }
+    let (topics, wanted) = resolve(ctx, version, &request);
+    let read_committed = request.isolation_level == READ_COMMITTED;
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
+    let deadline = Instant::now() + wait;
+    let wanted = Arc::new(wanted);
+
+    loop {
+        // Subscribe before reading, so growth during the read still wakes us.
+        let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|log| log.subscribe())).collect();
+        let reads = {
+            let wanted = wanted.clone();
+            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes)).await
+        };
+        let reads = match reads {
+            Ok(reads) => reads,
+            Err(err) => {
+                tracing::error!("fetch read task failed: {err}");
+                Vec::new()
+            }
+        };
+        let total: usize = reads.iter().map(|r| r.records.len()).sum();
+        let has_error = reads.iter().any(|r| r.error != error_code::NONE);
+        if total >= min_bytes || has_error || wait.is_zero() || Instant::now() >= deadline || watches.is_empty() {
+            return response(version, &topics, &wanted, reads, read_committed);
+        }
+        let changed = futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Kafka's INVALID_FETCH_SESSION_EPOCH.
+const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+
+fn session_error(code: i16) -> FetchResponse {
+    FetchResponse { error_code: code, session_id: 0, ..Default::default() }
+}
+
+/// (name, id) of each requested topic, and every requested partition with its log.
+fn resolve(ctx: &RequestContext, version: i16, request: &FetchRequest) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
+    let image = ctx.broker.image();
+    let mut topics = Vec::new();
+    let mut wanted = Vec::new();
+    for (index, topic) in request.topics.iter().enumerate() {
+        let found = if version >= 13 {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone()).ok_or(error_code::UNKNOWN_TOPIC_ID)
+        } else {
+            let name = topic.topic.to_string();
+            if image.topic(&name).is_some() { Ok(name) } else { Err(error_code::UNKNOWN_TOPIC_OR_PARTITION) }
+        };
+        let name = found.clone().unwrap_or_else(|_| topic.topic.to_string());
+        topics.push((name.clone(), topic.topic_id));
+        for partition in &topic.partitions {
+            let log = found.clone().and_then(|name| {
+                ctx.broker.logs.get(&name, partition.partition).ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+            });
+            wanted.push(Wanted {
+                topic: index,
+                partition: partition.partition,
+                fetch_offset: partition.fetch_offset,
+                max_bytes: usize::try_from(partition.partition_max_bytes).unwrap_or(0),
+                log,
+            });
+        }
+    }
+    (topics, wanted)
+}
+
+/// What one partition read produced.
+struct PartitionRead {
+    error: i16,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+    records: Bytes,
+}
+
+/// Reads every partition in request order within the byte budgets (blocking file I/O).
+fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
+    let mut budget = max_bytes;
+    let mut have_data = false;
+    wanted
+        .iter()
+        .map(|w| {
+            let log = match &w.log {
+                Ok(log) => log,
+                Err(code) => return failed(*code, -1, -1, -1),
+            };
+            let limit = w.max_bytes.min(budget);
+            match log.read(w.fetch_offset, limit, !have_data) {
+                Ok(read) => {
+                    budget = budget.saturating_sub(read.records.len());
+                    have_data |= !read.records.is_empty();
+                    PartitionRead {
+                        error: error_code::NONE,
+                        high_watermark: read.high_watermark,
+                        last_stable_offset: read.last_stable_offset,
+                        log_start_offset: read.log_start_offset,
+                        records: read.records,
+                    }
+                }
+                Err(ReadError::OffsetOutOfRange { log_start, log_end }) => {
+                    failed(error_code::OFFSET_OUT_OF_RANGE, log_end, log_end, log_start)
+                }
+                Err(err) => {
+                    tracing::error!("reading {:?} at {}: {err}", log.name(), w.fetch_offset);
+                    failed(UNKNOWN_SERVER_ERROR, -1, -1, -1)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Kafka's UNKNOWN_SERVER_ERROR.
+const UNKNOWN_SERVER_ERROR: i16 = -1;
+
+fn failed(error: i16, high_watermark: i64, last_stable_offset: i64, log_start_offset: i64) -> PartitionRead {
+    PartitionRead { error, high_watermark, last_stable_offset, log_start_offset, records: Bytes::new() }
+}
+
+fn response(version: i16, topics: &[(String, Uuid)], wanted: &[Wanted], reads: Vec<PartitionRead>, read_committed: bool) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .iter()
+        .map(|(name, id)| FetchableTopicResponse {
+            topic: if version < 13 { name.as_str().into() } else { Default::default() },
+            topic_id: if version >= 13 { *id } else { Uuid::nil() },
+            partitions: Vec::new(),
+            ..Default::default()
+        })
+        .collect();
+    for (w, read) in wanted.iter().zip(reads) {
+        responses[w.topic].partitions.push(PartitionData {
+            partition_index: w.partition,
+            error_code: read.error,
+            high_watermark: read.high_watermark,
+            last_stable_offset: read.last_stable_offset,
+            log_start_offset: read.log_start_offset,
+            // READ_COMMITTED readers get the (empty) list of aborted transactions.
+            aborted_transactions: read_committed.then(Vec::new),
+            preferred_read_replica: -1,
+            records: Some(read.records),
+            ..Default::default()
+        });
+    }
+    FetchResponse { throttle_time_ms: 0, error_code: error_code::NONE, session_id: 0, responses, ..Default::default() }
+}

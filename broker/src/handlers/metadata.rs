@@ -1,0 +1,128 @@
+//! Metadata: this broker (on the listener the client used), the cluster id, the controller,
+//! and topics with their partitions, by name or by topic id.
+
+use gregor_protocol::Uuid;
+use gregor_protocol::messages::metadata_request::MetadataRequest;
+use gregor_protocol::messages::metadata_response::{
+    MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use gregor_protocol::VersionRange;
+
+use super::{RequestContext, error_code};
+use crate::cluster::{MetadataImage, TopicImage};
+use crate::topic_names;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 13 };
+
+/// Kafka's "authorized operations not requested" marker.
+pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+/// Every topic operation (no authorizer): READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS, as a bit set of Kafka's ACL operation codes.
+pub const TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+/// Every cluster operation: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE_TOKENS, DESCRIBE_TOKENS.
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14);
+
+/// Answers a Metadata request.
+pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> MetadataResponse {
+    let broker = &ctx.broker;
+    let image = broker.image();
+    let (host, port) = broker.advertised_endpoint(&ctx.listener);
+    let brokers = vec![MetadataResponseBroker {
+        node_id: broker.node_id,
+        host: host.into(),
+        port: i32::from(port),
+        rack: broker.config.broker_rack.clone().map(Into::into),
+        ..Default::default()
+    }];
+    let include_ops = request.include_topic_authorized_operations;
+    // v0 asks for all topics with an empty list; v1+ with null.
+    let all = match &request.topics {
+        None => true,
+        Some(topics) => topics.is_empty() && version == 0,
+    };
+    let topics = if all {
+        image.topics().map(|t| topic_response(&image, t, include_ops)).collect()
+    } else {
+        request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|wanted| match (&wanted.name, wanted.topic_id) {
+                (Some(name), _) if !name.is_empty() => match image.topic(name) {
+                    Some(topic) => topic_response(&image, topic, include_ops),
+                    None => error_topic(Some(name), Uuid::nil(), unknown_name_error(name)),
+                },
+                (_, id) if !id.is_nil() => match image.topic_by_id(&id) {
+                    Some(topic) => topic_response(&image, topic, include_ops),
+                    None => error_topic(None, id, error_code::UNKNOWN_TOPIC_ID),
+                },
+                (name, id) => error_topic(name.as_deref(), id, error_code::INVALID_TOPIC_EXCEPTION),
+            })
+            .collect()
+    };
+    MetadataResponse {
+        throttle_time_ms: 0,
+        brokers,
+        cluster_id: Some(broker.cluster_id.as_str().into()),
+        controller_id: broker.node_id,
+        topics,
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
+        error_code: error_code::NONE,
+        ..Default::default()
+    }
+}
+
+/// UNKNOWN_TOPIC_OR_PARTITION for a legal name, INVALID_TOPIC_EXCEPTION otherwise.
+fn unknown_name_error(name: &str) -> i16 {
+    if topic_names::validate(name).is_ok() {
+        error_code::UNKNOWN_TOPIC_OR_PARTITION
+    } else {
+        error_code::INVALID_TOPIC_EXCEPTION
+    }
+}
+
+fn error_topic(name: Option<&str>, id: Uuid, error: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic {
+        error_code: error,
+        name: name.map(Into::into),
+        topic_id: id,
+        topic_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+        ..Default::default()
+    }
+}
+
+fn topic_response(image: &MetadataImage, topic: &TopicImage, include_ops: bool) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|(index, p)| {
+            let offline: Vec<i32> = p.replicas.iter().copied().filter(|id| !image.is_broker_alive(*id)).collect();
+            MetadataResponsePartition {
+                error_code: if p.leader < 0 { error_code::LEADER_NOT_AVAILABLE } else { error_code::NONE },
+                partition_index: *index,
+                leader_id: p.leader,
+                leader_epoch: p.leader_epoch,
+                replica_nodes: p.replicas.clone(),
+                isr_nodes: p.isr.clone(),
+                offline_replicas: offline,
+                ..Default::default()
+            }
+        })
+        .collect();
+    MetadataResponseTopic {
+        error_code: error_code::NONE,
+        name: Some(topic.name.as_str().into()),
+        topic_id: topic.id,
+        is_internal: topic_names::is_internal(&topic.name),
+        partitions,
+        topic_authorized_operations: if include_ops { TOPIC_OPERATIONS } else { AUTHORIZED_OPERATIONS_OMITTED },
+        ..Default::default()
+    }
+}

@@ -1,0 +1,78 @@
+//! One module per API. Each declares the versions it serves (within the schema's) and an
+//! async `handle` from the request type to the response type; [`dispatch`] routes to them
+//! and [`supported_versions`] is what ApiVersions advertises.
+
+pub mod api_versions;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod metadata;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gregor_protocol::messages::request_header::RequestHeader;
+use gregor_protocol::{ApiKey, RequestBody, ResponseBody, VersionRange};
+
+use crate::broker::Broker;
+
+/// What a handler knows about the request besides its body.
+#[derive(Clone)]
+pub struct RequestContext {
+    /// Shared broker state.
+    pub broker: Arc<Broker>,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The name of the listener the request arrived on (e.g. `PLAINTEXT`).
+    pub listener: String,
+}
+
+/// Every API this broker serves, with the versions it serves.
+pub const HANDLED: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::Metadata, metadata::VERSIONS),
+    (ApiKey::ApiVersions, api_versions::VERSIONS),
+    (ApiKey::DescribeTopicPartitions, describe_topic_partitions::VERSIONS),
+];
+
+/// The versions of `api_key` this broker serves, if any.
+pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
+    HANDLED.iter().find(|(key, _)| *key == api_key).map(|(_, versions)| *versions)
+}
+
+/// Runs the handler of `body`. `None` means no response is sent.
+pub async fn dispatch(ctx: &RequestContext, header: &RequestHeader, version: i16, body: RequestBody) -> Option<ResponseBody> {
+    let _ = header;
+    Some(match body {
+        RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),
+        RequestBody::Metadata(request) => metadata::handle(ctx, version, request).into(),
+        RequestBody::DescribeTopicPartitions(request) => {
+            describe_topic_partitions::handle(ctx, version, request).into()
+        }
+        RequestBody::Fetch(request) => fetch::handle(ctx, version, request).await.into(),
+        other => {
+            // The connection checks `supported_versions` first, so this is a broker bug.
+            tracing::error!("no handler for {}", other.api_key().name());
+            return None;
+        }
+    })
+}
+
+/// Kafka's error codes used by the handlers.
+pub mod error_code {
+    /// No error.
+    pub const NONE: i16 = 0;
+    /// The fetch offset is outside the log.
+    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
+    /// The topic or partition does not exist.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The partition has no leader.
+    pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    /// The topic name is not legal.
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// The version of the API is not supported.
+    pub const UNSUPPORTED_VERSION: i16 = 35;
+    /// The fetch session is not known.
+    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+    /// No topic has this id.
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}

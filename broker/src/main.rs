@@ -1,0 +1,81 @@
+//! `gregor [PATH/server.properties] [--override key=value ...]`: runs the broker.
+//!
+//! Without a file it uses an embedded default equivalent to Kafka's KRaft quickstart
+//! configuration (PLAINTEXT on :9092, data under /tmp/kraft-combined-logs).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use gregor_broker::config::Config;
+use tracing_subscriber::EnvFilter;
+
+/// Command line, following kafka-server-start.sh.
+#[derive(Parser, Debug)]
+#[command(name = "gregor", version, about = "A Kafka broker on Kafka's own wire protocol and data layout")]
+struct Cli {
+    /// Kafka server.properties file (Kafka's keys); an embedded default when omitted.
+    config: Option<PathBuf>,
+    /// Overrides a property of the file, as `key=value` (repeatable).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
+    let cli = Cli::parse();
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!("cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(gregor_broker::server::run(config, gregor_broker::server::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let config = match &cli.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => {
+            tracing::info!("no configuration file given: using the embedded default (KRaft quickstart)");
+            Config::embedded_default()
+        }
+    };
+    let mut pairs = Vec::new();
+    for item in &cli.overrides {
+        let (key, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--override {item:?}: expected key=value"))?;
+        pairs.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    let config = if pairs.is_empty() {
+        config
+    } else {
+        config.with_overrides(&pairs).map_err(|e| e.to_string())?
+    };
+    for key in &config.unknown_keys {
+        tracing::warn!("unknown configuration key {key:?} ignored");
+    }
+    for key in &config.ignored_keys {
+        tracing::debug!("configuration key {key:?} accepted but has no effect here");
+    }
+    Ok(config)
+}

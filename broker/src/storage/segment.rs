@@ -1,0 +1,269 @@
+//! One segment file (`<20-digit base offset>.log`) and the scan that indexes its batches.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gregor_protocol::records::{
+    BatchHeader, LOG_OVERHEAD, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
+};
+
+/// Largest segment file this module writes or indexes: Kafka's own limit (`segment.bytes`
+/// is an `int`, positions in its indexes are 32-bit).
+pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
+
+/// Suffix of segment files.
+const LOG_SUFFIX: &str = ".log";
+/// Byte position of the magic byte (same in every format).
+const MAGIC_AT: usize = 16;
+/// Smallest length field of a v2 batch (header minus offset and length).
+const MIN_V2_LENGTH: i32 = (RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32;
+/// Smallest length field of a legacy magic 0 message.
+const MIN_V0_LENGTH: i32 = 14;
+/// Smallest length field of a legacy magic 1 message.
+const MIN_V1_LENGTH: i32 = 22;
+/// Legacy message attributes and timestamp positions.
+const LEGACY_ATTRIBUTES_AT: usize = 17;
+const LEGACY_TIMESTAMP_AT: usize = 18;
+const LEGACY_CODEC_MASK: u8 = 0x07;
+
+/// The file name of the segment starting at `base_offset`: 20 zero-padded digits and `.log`,
+/// as Kafka names them.
+pub fn segment_file_name(base_offset: i64) -> String {
+    format!("{base_offset:020}{LOG_SUFFIX}")
+}
+
+/// The base offset a segment file name (exactly 20 digits and `.log`, so that no two names
+/// give the same offset) encodes; `None` for any other file (`.index`, `.timeindex`,
+/// `.snapshot`, `.log.deleted`, `.log.swap`, checkpoints, ...).
+pub(crate) fn parse_segment_file_name(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(LOG_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One batch of a segment, as indexed in memory when the segment is opened or appended to.
+///
+/// For a legacy compressed wrapper (magic 0/1) the base offset is not in the header: it is
+/// taken as the offset after the previous entry, so the entry covers every offset up to its
+/// last one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BatchEntry {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// Byte position of the batch in its segment file.
+    pub position: u32,
+    /// Size of the whole batch in bytes (length field + 12).
+    pub size: u32,
+    /// Largest timestamp of the batch ([`NO_TIMESTAMP`] if none), for time lookups.
+    pub max_timestamp: i64,
+    /// Format of the batch: 2, or 0/1 for a legacy message.
+    pub magic: i8,
+}
+
+impl BatchEntry {
+    /// Byte position just after the batch.
+    pub fn end_position(&self) -> u64 {
+        u64::from(self.position) + u64::from(self.size)
+    }
+}
+
+/// Where and why the scan of a segment stopped before the end of its file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ScanStop {
+    /// Byte position of the first byte not served.
+    pub(crate) position: u64,
+    /// What was found there.
+    pub(crate) reason: &'static str,
+}
+
+/// An open segment: its read handle and the index of its batches.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    /// Offset the file is named after; every batch in it is at or above it.
+    pub(crate) base_offset: i64,
+    /// The `.log` file.
+    pub(crate) path: PathBuf,
+    /// Read handle, shared with readers that copied a range out of the index (the file
+    /// stays readable for them even if the segment is deleted meanwhile).
+    pub(crate) file: Arc<File>,
+    /// Batches in file order: positions contiguous from 0, offsets increasing.
+    pub(crate) batches: Vec<BatchEntry>,
+    /// Bytes of whole, indexed batches: where the next append goes.
+    pub(crate) valid_len: u64,
+    /// Size of the file when it was scanned (above `valid_len` after a torn tail, until an
+    /// append truncates it).
+    pub(crate) file_len: u64,
+}
+
+impl Segment {
+    /// A new empty segment for a file just created.
+    pub(crate) fn empty(base_offset: i64, path: PathBuf, file: Arc<File>) -> Segment {
+        Segment {
+            base_offset,
+            path,
+            file,
+            batches: Vec::new(),
+            valid_len: 0,
+            file_len: 0,
+        }
+    }
+
+    /// The offset after the last batch, or the base offset of an empty segment.
+    pub(crate) fn next_offset(&self) -> i64 {
+        self.batches
+            .last()
+            .map_or(self.base_offset, |batch| batch.last_offset + 1)
+    }
+
+    /// Largest batch max timestamp in the segment ([`NO_TIMESTAMP`] if none).
+    pub(crate) fn max_timestamp(&self) -> i64 {
+        self.batches
+            .iter()
+            .map(|batch| batch.max_timestamp)
+            .max()
+            .unwrap_or(NO_TIMESTAMP)
+    }
+
+    /// Opens the segment at `path` and indexes its batches by reading each header.
+    ///
+    /// Batches must chain: every offset at or above `max(base_offset, min_offset)`, each
+    /// batch above the previous one, all below `upper` (the next segment's base offset).
+    /// The scan stops at the first batch that is cut short by the end of the file or breaks
+    /// these rules; nothing from there on is indexed.
+    pub(crate) fn open(
+        path: PathBuf,
+        base_offset: i64,
+        min_offset: i64,
+        upper: Option<i64>,
+    ) -> io::Result<(Segment, Option<ScanStop>)> {
+        let file = File::open(&path)?;
+        let file_len = file.metadata()?.len();
+        let (batches, valid_len, stop) = scan(&file, file_len, base_offset.max(min_offset), upper)?;
+        let segment = Segment {
+            base_offset,
+            path,
+            file: Arc::new(file),
+            batches,
+            valid_len,
+            file_len,
+        };
+        Ok((segment, stop))
+    }
+
+    /// The path of the segment of `base_offset` in `dir`.
+    pub(crate) fn path_in(dir: &Path, base_offset: i64) -> PathBuf {
+        dir.join(segment_file_name(base_offset))
+    }
+}
+
+/// Reads the batch headers of `file` from position 0: returns the entries, the number of
+/// bytes they cover and, if the scan stopped early, why.
+fn scan(
+    file: &File,
+    file_len: u64,
+    mut next_offset: i64,
+    upper: Option<i64>,
+) -> io::Result<(Vec<BatchEntry>, u64, Option<ScanStop>)> {
+    let mut batches = Vec::new();
+    let mut position = 0u64;
+    let mut header = [0u8; RECORD_BATCH_OVERHEAD];
+    let stop = loop {
+        let remaining = file_len - position;
+        if remaining == 0 {
+            break None;
+        }
+        let stop = |reason| Some(ScanStop { position, reason });
+        let available = remaining.min(RECORD_BATCH_OVERHEAD as u64) as usize;
+        let buf = &mut header[..available];
+        match file.read_exact_at(buf, position) {
+            Ok(()) => {}
+            // The file shrank since its length was taken.
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                break stop("file shrank while being read");
+            }
+            Err(error) => return Err(error),
+        }
+        let buf = &header[..available];
+        if available <= MAGIC_AT {
+            break stop("partial batch header at the end of the file");
+        }
+        let offset = i64::from_be_bytes(buf[0..8].try_into().expect("8 bytes"));
+        let length = i32::from_be_bytes(buf[8..12].try_into().expect("4 bytes"));
+        if buf.iter().all(|&b| b == 0) {
+            break stop("zeros (preallocated or unwritten space)");
+        }
+        let magic = buf[MAGIC_AT] as i8;
+        let min_length = match magic {
+            MAGIC_V2 => MIN_V2_LENGTH,
+            0 => MIN_V0_LENGTH,
+            1 => MIN_V1_LENGTH,
+            _ => break stop("unknown magic byte"),
+        };
+        if length < min_length {
+            break stop("batch length below the minimum for its format");
+        }
+        let size = length as u64 + LOG_OVERHEAD as u64;
+        if size > remaining {
+            break stop("batch cut short by the end of the file");
+        }
+        if position + size > MAX_SEGMENT_BYTES {
+            break stop("segment larger than 2 GiB");
+        }
+        let (base, last, max_timestamp) = if magic == MAGIC_V2 {
+            // `size >= 61` and `remaining >= size`, so the whole header was read.
+            let header = BatchHeader::decode(buf).expect("61 bytes read");
+            if header.last_offset_delta < 0 {
+                break stop("negative last offset delta");
+            }
+            let Some(last) = offset.checked_add(i64::from(header.last_offset_delta)) else {
+                break stop("last offset overflows");
+            };
+            (offset, last, header.max_timestamp)
+        } else {
+            let compressed = buf[LEGACY_ATTRIBUTES_AT] & LEGACY_CODEC_MASK != 0;
+            let timestamp = if magic == 1 {
+                i64::from_be_bytes(
+                    buf[LEGACY_TIMESTAMP_AT..LEGACY_TIMESTAMP_AT + 8]
+                        .try_into()
+                        .expect("8 bytes"),
+                )
+            } else {
+                NO_TIMESTAMP
+            };
+            // A compressed wrapper carries the offset of its last inner message.
+            let base = if compressed {
+                next_offset.min(offset)
+            } else {
+                offset
+            };
+            (base, offset, timestamp)
+        };
+        if base < next_offset {
+            break stop("offsets do not increase");
+        }
+        if upper.is_some_and(|upper| last >= upper) {
+            break stop("offset at or above the next segment's base offset");
+        }
+        let Some(next) = last.checked_add(1) else {
+            break stop("last offset overflows");
+        };
+        batches.push(BatchEntry {
+            base_offset: base,
+            last_offset: last,
+            position: position as u32,
+            size: size as u32,
+            max_timestamp,
+            magic,
+        });
+        next_offset = next;
+        position += size;
+    };
+    Ok((batches, position, stop))
+}

@@ -58,25 +58,31 @@ impl Broker {
     /// `kafka-storage.sh format` would), the metadata log, and the partition logs.
     pub fn open(config: Config) -> Result<Arc<Broker>, StartError> {
         let dir = config.primary_log_dir().to_path_buf();
-        let data_dir_error = |message: String| StartError::DataDir { path: dir.display().to_string(), message };
-        std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(e.to_string()))?;
-        let meta = match MetaProperties::read(&dir).map_err(|e| data_dir_error(e.to_string()))? {
-            Some(meta) => meta,
-            None => {
-                let meta = MetaProperties::generate(config.node_id);
-                meta.write(&dir).map_err(|e| data_dir_error(e.to_string()))?;
-                tracing::info!("formatted {} with new cluster id {}", dir.display(), meta.cluster_id);
-                meta
-            }
+        let data_dir_error = |message: String| StartError::DataDir {
+            path: dir.display().to_string(),
+            message,
         };
-        if meta.node_id != config.node_id {
-            return Err(data_dir_error(format!(
-                "meta.properties has node.id {} but the configuration says {}",
-                meta.node_id, config.node_id
-            )));
+        std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(e.to_string()))?;
+        // Like `kafka-storage.sh format` on first start; node.id must match afterwards.
+        let (meta, formatted) = MetaProperties::load_or_format(&dir, config.node_id, None)
+            .map_err(|e| data_dir_error(e.to_string()))?;
+        if formatted {
+            tracing::info!(
+                "formatted {} with new cluster id {}",
+                dir.display(),
+                meta.cluster_id
+            );
         }
-        let loaded = cluster::replay::load(&dir).map_err(|e| StartError::Metadata(e.to_string()))?;
-        let logs = LogManager::open(&config.log_dirs).map_err(|e| StartError::Storage(e.to_string()))?;
+        let loaded =
+            cluster::replay::load(&dir).map_err(|e| StartError::Metadata(e.to_string()))?;
+        if let Some((file, position)) = &loaded.truncate_at {
+            tracing::warn!(
+                "metadata log {} ends with a torn batch at byte {position}; records after it are ignored",
+                file.display()
+            );
+        }
+        let logs =
+            LogManager::open(&config.log_dirs).map_err(|e| StartError::Storage(e.to_string()))?;
         Ok(Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -93,7 +99,10 @@ impl Broker {
 
     /// The host and port clients should use, for the listener a request arrived on.
     pub fn advertised_endpoint(&self, listener: &str) -> (String, u16) {
-        let advertised = self.config.advertised_listener_for(listener).or_else(|| self.config.broker_listeners().next());
+        let advertised = self
+            .config
+            .advertised_listener_for(listener)
+            .or_else(|| self.config.broker_listeners().next());
         match advertised {
             Some(l) if !l.host.is_empty() => (l.host.clone(), l.port),
             Some(l) => ("localhost".to_string(), l.port),

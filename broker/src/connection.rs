@@ -44,14 +44,25 @@ impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::FrameTooLarge(size, max) => {
-                write!(f, "frame size {size} is outside 0..={max} (socket.request.max.bytes)")
+                write!(
+                    f,
+                    "frame size {size} is outside 0..={max} (socket.request.max.bytes)"
+                )
             }
-            Self::ShortFrame(len) => write!(f, "frame of {len} bytes is too short for a request header"),
+            Self::ShortFrame(len) => {
+                write!(f, "frame of {len} bytes is too short for a request header")
+            }
             Self::UnknownApiKey(key) => write!(f, "unknown API key {key}"),
             Self::UnsupportedVersion(api, version) => {
                 let range = handlers::supported_versions(*api);
                 match range {
-                    Some(r) => write!(f, "unsupported {} version {version} (this broker serves {}-{})", api.name(), r.min, r.max),
+                    Some(r) => write!(
+                        f,
+                        "unsupported {} version {version} (this broker serves {}-{})",
+                        api.name(),
+                        r.min,
+                        r.max
+                    ),
                     None => write!(f, "{} is not served by this broker", api.name()),
                 }
             }
@@ -62,7 +73,13 @@ impl std::fmt::Display for CloseReason {
 }
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: String, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: String,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, writer) = stream.into_split();
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
@@ -77,7 +94,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, listener: String, broker
                 Ok(None) => break,
                 Err(reason) => return close(peer, reason),
             };
-            let ctx = RequestContext { broker: broker.clone(), peer, listener: listener.clone() };
+            let ctx = RequestContext {
+                broker: broker.clone(),
+                peer,
+                listener: listener.clone(),
+            };
             match handle_frame(&ctx, frame).await {
                 Ok(Some(chunks)) => {
                     for chunk in chunks {
@@ -136,11 +157,16 @@ fn next_frame(buf: &mut BytesMut, max: i32) -> Result<Option<Bytes>, CloseReason
 
 /// Decodes one request, runs its handler and encodes the response frame as chunks.
 /// `Ok(None)` means no response is due (a Produce with acks=0).
-async fn handle_frame(ctx: &RequestContext, mut frame: Bytes) -> Result<Option<Vec<Bytes>>, CloseReason> {
+async fn handle_frame(
+    ctx: &RequestContext,
+    mut frame: Bytes,
+) -> Result<Option<Vec<Bytes>>, CloseReason> {
     let (key, version) = peek_request_api(&frame).ok_or(CloseReason::ShortFrame(frame.len()))?;
     let api_key = ApiKey::from_i16(key).ok_or(CloseReason::UnknownApiKey(key))?;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
-        .map_err(|e| CloseReason::Malformed(format!("{} v{version} header: {e}", api_key.name())))?;
+        .map_err(|e| {
+            CloseReason::Malformed(format!("{} v{version} header: {e}", api_key.name()))
+        })?;
     let correlation_id = header.correlation_id;
     let supported = handlers::supported_versions(api_key).is_some_and(|r| r.contains(version));
     if !supported {
@@ -160,7 +186,12 @@ async fn handle_frame(ctx: &RequestContext, mut frame: Bytes) -> Result<Option<V
     }
 }
 
-fn encode(api_key: ApiKey, version: i16, correlation_id: i32, body: &gregor_protocol::ResponseBody) -> Result<Vec<Bytes>, CloseReason> {
+fn encode(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &gregor_protocol::ResponseBody,
+) -> Result<Vec<Bytes>, CloseReason> {
     let mut out = ChunkedBuf::new(SHARED_CHUNK_MIN);
     gregor_protocol::frame::encode_response(&mut out, api_key, version, correlation_id, body)
         .map_err(|e| CloseReason::Encode(format!("{} v{version}: {e}", api_key.name())))?;
@@ -183,9 +214,15 @@ mod tests {
     #[test]
     fn oversized_and_negative_sizes_are_refused_before_allocating() {
         let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(next_frame(&mut buf, 1024), Err(CloseReason::FrameTooLarge(_, 1024))));
+        assert!(matches!(
+            next_frame(&mut buf, 1024),
+            Err(CloseReason::FrameTooLarge(_, 1024))
+        ));
         assert!(buf.capacity() < 1024);
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(next_frame(&mut buf, 1024), Err(CloseReason::FrameTooLarge(-1, _))));
+        assert!(matches!(
+            next_frame(&mut buf, 1024),
+            Err(CloseReason::FrameTooLarge(-1, _))
+        ));
     }
 }

@@ -12,7 +12,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Command line, following kafka-server-start.sh.
 #[derive(Parser, Debug)]
-#[command(name = "gregor", version, about = "A Kafka broker on Kafka's own wire protocol and data layout")]
+#[command(
+    name = "gregor",
+    version,
+    about = "A Kafka broker on Kafka's own wire protocol and data layout"
+)]
 struct Cli {
     /// Kafka server.properties file (Kafka's keys); an embedded default when omitted.
     config: Option<PathBuf>,
@@ -23,7 +27,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
@@ -35,14 +41,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             tracing::error!("cannot start the runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(gregor_broker::server::run(config, gregor_broker::server::shutdown_signal())) {
+    match runtime.block_on(gregor_broker::server::run(
+        config,
+        gregor_broker::server::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err}");
@@ -55,7 +67,9 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     let config = match &cli.config {
         Some(path) => Config::load(path).map_err(|e| e.to_string())?,
         None => {
-            tracing::info!("no configuration file given: using the embedded default (KRaft quickstart)");
+            tracing::info!(
+                "no configuration file given: using the embedded default (KRaft quickstart)"
+            );
             Config::embedded_default()
         }
     };

@@ -17,11 +17,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut listeners = Vec::new();
     for listener in broker.config.broker_listeners() {
         let address = listener.bind_address();
-        let socket = TcpListener::bind(&address).await.map_err(|source| StartError::Bind {
-            listener: listener.name.clone(),
-            address: address.clone(),
-            source,
-        })?;
+        let socket = TcpListener::bind(&address)
+            .await
+            .map_err(|source| StartError::Bind {
+                listener: listener.name.clone(),
+                address: address.clone(),
+                source,
+            })?;
         listeners.push((listener.name.clone(), socket));
     }
     let names: Vec<String> = listeners
@@ -54,7 +56,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-async fn accept_loop(socket: TcpListener, listener: String, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    socket: TcpListener,
+    listener: String,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -81,13 +88,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

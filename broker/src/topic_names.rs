@@ -5,7 +5,11 @@
 pub const MAX_LENGTH: usize = 249;
 
 /// Topics Kafka treats as internal.
-pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
+pub const INTERNAL_TOPICS: &[&str] = &[
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
 
 /// Why a name is not a legal topic name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +29,15 @@ impl std::fmt::Display for InvalidName {
         match self {
             Self::Empty => f.write_str("topic name is empty"),
             Self::Dots => f.write_str("topic name cannot be \".\" or \"..\""),
-            Self::TooLong(len) => write!(f, "topic name is {len} characters long; the limit is {MAX_LENGTH}"),
+            Self::TooLong(len) => write!(
+                f,
+                "topic name is {len} characters long; the limit is {MAX_LENGTH}"
+            ),
             Self::IllegalCharacter(c) => {
-                write!(f, "topic name contains {c:?}; legal characters are ASCII letters, digits, '.', '_' and '-'")
+                write!(
+                    f,
+                    "topic name contains {c:?}; legal characters are ASCII letters, digits, '.', '_' and '-'"
+                )
             }
         }
     }
@@ -44,7 +54,10 @@ pub fn validate(name: &str) -> Result<(), InvalidName> {
     if name.len() > MAX_LENGTH {
         return Err(InvalidName::TooLong(name.len()));
     }
-    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    match name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         Some(c) => Err(InvalidName::IllegalCharacter(c)),
         None => Ok(()),
     }

@@ -4,8 +4,8 @@
 //! header version from the API key and version) and, if the API key is known and the version
 //! valid, the body that follows is decoded. Must never panic. Checks: a decoded header and
 //! body each round-trip (size = bytes written, same bytes into a `ChunkedBuf`, decode back
-//! equal, same bytes again), and
-//! both header reads agree when they used the same header version.
+//! equal, same bytes again), and both header reads agree when they used the same header
+//! version.
 #![no_main]
 
 use gregor_protocol::bytes::Bytes;

@@ -1,11 +1,11 @@
 //! ApiVersions: the APIs and versions this broker serves (derived from the handlers), and
 //! the features finalized in the metadata log.
 
+use gregor_protocol::VersionRange;
 use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
 use gregor_protocol::messages::api_versions_response::{
     ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
 };
-use gregor_protocol::VersionRange;
 
 use super::{HANDLED, RequestContext, error_code};
 
@@ -17,7 +17,11 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 const MIN_METADATA_VERSION: i16 = 7;
 
 /// Answers with every handled API and the finalized features.
-pub fn handle(ctx: &RequestContext, version: i16, request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     let _ = (version, request);
     let image = ctx.broker.image();
     let finalized: Vec<FinalizedFeatureKey> = image
@@ -32,12 +36,23 @@ pub fn handle(ctx: &RequestContext, version: i16, request: ApiVersionsRequest) -
     let mut supported = vec![SupportedFeatureKey {
         name: "metadata.version".into(),
         min_version: MIN_METADATA_VERSION,
-        max_version: image.metadata_version().unwrap_or(MIN_METADATA_VERSION).max(MIN_METADATA_VERSION),
+        max_version: image
+            .metadata_version()
+            .unwrap_or(MIN_METADATA_VERSION)
+            .max(MIN_METADATA_VERSION),
         ..Default::default()
     }];
-    supported.extend(image.features().filter(|(name, _)| *name != "metadata.version").map(|(name, level)| {
-        SupportedFeatureKey { name: name.into(), min_version: 0, max_version: level, ..Default::default() }
-    }));
+    supported.extend(
+        image
+            .features()
+            .filter(|(name, _)| *name != "metadata.version")
+            .map(|(name, level)| SupportedFeatureKey {
+                name: name.into(),
+                min_version: 0,
+                max_version: level,
+                ..Default::default()
+            }),
+    );
     ApiVersionsResponse {
         error_code: error_code::NONE,
         api_keys: api_keys(),
@@ -53,7 +68,11 @@ pub fn handle(ctx: &RequestContext, version: i16, request: ApiVersionsRequest) -
 /// The v0-shaped answer to an ApiVersions version this broker does not serve (KIP-511):
 /// the error and the API list, so the client can pick a version both sides know.
 pub fn unsupported_version_response() -> ApiVersionsResponse {
-    ApiVersionsResponse { error_code: error_code::UNSUPPORTED_VERSION, api_keys: api_keys(), ..Default::default() }
+    ApiVersionsResponse {
+        error_code: error_code::UNSUPPORTED_VERSION,
+        api_keys: api_keys(),
+        ..Default::default()
+    }
 }
 
 fn api_keys() -> Vec<ApiVersion> {

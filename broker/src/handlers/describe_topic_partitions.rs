@@ -2,12 +2,12 @@
 //! most `response_partition_limit` partitions per response, and a cursor to continue from.
 
 use gregor_protocol::Uuid;
+use gregor_protocol::VersionRange;
 use gregor_protocol::messages::describe_topic_partitions_request::DescribeTopicPartitionsRequest;
 use gregor_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponse, DescribeTopicPartitionsResponsePartition,
     DescribeTopicPartitionsResponseTopic,
 };
-use gregor_protocol::VersionRange;
 
 use super::metadata::TOPIC_OPERATIONS;
 use super::{RequestContext, error_code};
@@ -21,12 +21,21 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
 pub const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 
 /// Answers a DescribeTopicPartitions request.
-pub fn handle(ctx: &RequestContext, version: i16, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+pub fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
     let _ = version;
     let image = ctx.broker.image();
-    let limit = request.response_partition_limit.clamp(1, MAX_PARTITIONS_PER_RESPONSE) as usize;
+    let limit = request
+        .response_partition_limit
+        .clamp(1, MAX_PARTITIONS_PER_RESPONSE) as usize;
     let (cursor_topic, cursor_partition) = match &request.cursor {
-        Some(cursor) => (Some(cursor.topic_name.to_string()), cursor.partition_index.max(0)),
+        Some(cursor) => (
+            Some(cursor.topic_name.to_string()),
+            cursor.partition_index.max(0),
+        ),
         None => (None, 0),
     };
 
@@ -54,7 +63,11 @@ pub fn handle(ctx: &RequestContext, version: i16, request: DescribeTopicPartitio
             next_cursor = Some(cursor(name, 0));
             break;
         }
-        let start = if cursor_topic.as_deref() == Some(name.as_str()) { cursor_partition } else { 0 };
+        let start = if cursor_topic.as_deref() == Some(name.as_str()) {
+            cursor_partition
+        } else {
+            0
+        };
         let (response, next_partition) = describe(&image, topic, start, &mut remaining);
         topics.push(response);
         if let Some(partition) = next_partition {
@@ -69,11 +82,20 @@ pub fn handle(ctx: &RequestContext, version: i16, request: DescribeTopicPartitio
             break;
         }
     }
-    DescribeTopicPartitionsResponse { throttle_time_ms: 0, topics, next_cursor, ..Default::default() }
+    DescribeTopicPartitionsResponse {
+        throttle_time_ms: 0,
+        topics,
+        next_cursor,
+        ..Default::default()
+    }
 }
 
 fn cursor(topic: &str, partition: i32) -> Cursor {
-    Cursor { topic_name: topic.into(), partition_index: partition, ..Default::default() }
+    Cursor {
+        topic_name: topic.into(),
+        partition_index: partition,
+        ..Default::default()
+    }
 }
 
 fn unknown_topic(name: &str) -> DescribeTopicPartitionsResponseTopic {
@@ -110,7 +132,12 @@ fn describe(
             isr_nodes: p.isr.clone(),
             eligible_leader_replicas: Some(p.eligible_leader_replicas.clone()),
             last_known_elr: Some(p.last_known_elr.clone()),
-            offline_replicas: p.replicas.iter().copied().filter(|id| !image.is_broker_alive(*id)).collect(),
+            offline_replicas: p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|id| !image.is_broker_alive(*id))
+                .collect(),
             ..Default::default()
         });
     }

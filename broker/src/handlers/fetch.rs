@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gregor_protocol::messages::fetch_request::FetchRequest;
-use gregor_protocol::messages::fetch_response::{FetchResponse, FetchableTopicResponse, PartitionData};
+use gregor_protocol::messages::fetch_response::{
+    FetchResponse, FetchableTopicResponse, PartitionData,
+};
 use gregor_protocol::{Uuid, VersionRange};
 use tokio::time::Instant;
 
@@ -53,13 +55,17 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
-    let wait = Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
+    let wait =
+        Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
     let wanted = Arc::new(wanted);
 
     loop {
         // Subscribe before reading, so growth during the read still wakes us.
-        let mut watches: Vec<_> = wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|log| log.subscribe())).collect();
+        let mut watches: Vec<_> = wanted
+            .iter()
+            .filter_map(|w| w.log.as_ref().ok().map(|log| log.subscribe()))
+            .collect();
         let reads = {
             let wanted = wanted.clone();
             tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes)).await
@@ -73,10 +79,16 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
         };
         let total: usize = reads.iter().map(|r| r.records.len()).sum();
         let has_error = reads.iter().any(|r| r.error != error_code::NONE);
-        if total >= min_bytes || has_error || wait.is_zero() || Instant::now() >= deadline || watches.is_empty() {
+        if total >= min_bytes
+            || has_error
+            || wait.is_zero()
+            || Instant::now() >= deadline
+            || watches.is_empty()
+        {
             return response(version, &topics, &wanted, reads, read_committed);
         }
-        let changed = futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        let changed =
+            futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         tokio::select! {
             _ = changed => {}
             _ = tokio::time::sleep_until(deadline) => {}
@@ -88,26 +100,44 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
 const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 
 fn session_error(code: i16) -> FetchResponse {
-    FetchResponse { error_code: code, session_id: 0, ..Default::default() }
+    FetchResponse {
+        error_code: code,
+        session_id: 0,
+        ..Default::default()
+    }
 }
 
 /// (name, id) of each requested topic, and every requested partition with its log.
-fn resolve(ctx: &RequestContext, version: i16, request: &FetchRequest) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
+fn resolve(
+    ctx: &RequestContext,
+    version: i16,
+    request: &FetchRequest,
+) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
     let image = ctx.broker.image();
     let mut topics = Vec::new();
     let mut wanted = Vec::new();
     for (index, topic) in request.topics.iter().enumerate() {
         let found = if version >= 13 {
-            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone()).ok_or(error_code::UNKNOWN_TOPIC_ID)
+            image
+                .topic_by_id(&topic.topic_id)
+                .map(|t| t.name.clone())
+                .ok_or(error_code::UNKNOWN_TOPIC_ID)
         } else {
             let name = topic.topic.to_string();
-            if image.topic(&name).is_some() { Ok(name) } else { Err(error_code::UNKNOWN_TOPIC_OR_PARTITION) }
+            if image.topic(&name).is_some() {
+                Ok(name)
+            } else {
+                Err(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+            }
         };
         let name = found.clone().unwrap_or_else(|_| topic.topic.to_string());
         topics.push((name.clone(), topic.topic_id));
         for partition in &topic.partitions {
             let log = found.clone().and_then(|name| {
-                ctx.broker.logs.get(&name, partition.partition).ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+                ctx.broker
+                    .logs
+                    .get(&name, partition.partition)
+                    .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
             });
             wanted.push(Wanted {
                 topic: index,
@@ -169,15 +199,36 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
 /// Kafka's UNKNOWN_SERVER_ERROR.
 const UNKNOWN_SERVER_ERROR: i16 = -1;
 
-fn failed(error: i16, high_watermark: i64, last_stable_offset: i64, log_start_offset: i64) -> PartitionRead {
-    PartitionRead { error, high_watermark, last_stable_offset, log_start_offset, records: Bytes::new() }
+fn failed(
+    error: i16,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+) -> PartitionRead {
+    PartitionRead {
+        error,
+        high_watermark,
+        last_stable_offset,
+        log_start_offset,
+        records: Bytes::new(),
+    }
 }
 
-fn response(version: i16, topics: &[(String, Uuid)], wanted: &[Wanted], reads: Vec<PartitionRead>, read_committed: bool) -> FetchResponse {
+fn response(
+    version: i16,
+    topics: &[(String, Uuid)],
+    wanted: &[Wanted],
+    reads: Vec<PartitionRead>,
+    read_committed: bool,
+) -> FetchResponse {
     let mut responses: Vec<FetchableTopicResponse> = topics
         .iter()
         .map(|(name, id)| FetchableTopicResponse {
-            topic: if version < 13 { name.as_str().into() } else { Default::default() },
+            topic: if version < 13 {
+                name.as_str().into()
+            } else {
+                Default::default()
+            },
             topic_id: if version >= 13 { *id } else { Uuid::nil() },
             partitions: Vec::new(),
             ..Default::default()
@@ -197,5 +248,11 @@ fn response(version: i16, topics: &[(String, Uuid)], wanted: &[Wanted], reads: V
             ..Default::default()
         });
     }
-    FetchResponse { throttle_time_ms: 0, error_code: error_code::NONE, session_id: 0, responses, ..Default::default() }
+    FetchResponse {
+        throttle_time_ms: 0,
+        error_code: error_code::NONE,
+        session_id: 0,
+        responses,
+        ..Default::default()
+    }
 }

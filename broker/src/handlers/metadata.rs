@@ -2,11 +2,11 @@
 //! and topics with their partitions, by name or by topic id.
 
 use gregor_protocol::Uuid;
+use gregor_protocol::VersionRange;
 use gregor_protocol::messages::metadata_request::MetadataRequest;
 use gregor_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use gregor_protocol::VersionRange;
 
 use super::{RequestContext, error_code};
 use crate::cluster::{MetadataImage, TopicImage};
@@ -19,11 +19,19 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 13 };
 pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 /// Every topic operation (no authorizer): READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, as a bit set of Kafka's ACL operation codes.
-pub const TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+pub const TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// Every cluster operation: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
 /// ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE_TOKENS, DESCRIBE_TOKENS.
-pub const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14);
+pub const CLUSTER_OPERATIONS: i32 = (1 << 5)
+    | (1 << 7)
+    | (1 << 8)
+    | (1 << 9)
+    | (1 << 10)
+    | (1 << 11)
+    | (1 << 12)
+    | (1 << 13)
+    | (1 << 14);
 
 /// Answers a Metadata request.
 pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> MetadataResponse {
@@ -44,7 +52,10 @@ pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> M
         Some(topics) => topics.is_empty() && version == 0,
     };
     let topics = if all {
-        image.topics().map(|t| topic_response(&image, t, include_ops)).collect()
+        image
+            .topics()
+            .map(|t| topic_response(&image, t, include_ops))
+            .collect()
     } else {
         request
             .topics
@@ -98,14 +109,27 @@ fn error_topic(name: Option<&str>, id: Uuid, error: i16) -> MetadataResponseTopi
     }
 }
 
-fn topic_response(image: &MetadataImage, topic: &TopicImage, include_ops: bool) -> MetadataResponseTopic {
+fn topic_response(
+    image: &MetadataImage,
+    topic: &TopicImage,
+    include_ops: bool,
+) -> MetadataResponseTopic {
     let partitions = topic
         .partitions
         .iter()
         .map(|(index, p)| {
-            let offline: Vec<i32> = p.replicas.iter().copied().filter(|id| !image.is_broker_alive(*id)).collect();
+            let offline: Vec<i32> = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|id| !image.is_broker_alive(*id))
+                .collect();
             MetadataResponsePartition {
-                error_code: if p.leader < 0 { error_code::LEADER_NOT_AVAILABLE } else { error_code::NONE },
+                error_code: if p.leader < 0 {
+                    error_code::LEADER_NOT_AVAILABLE
+                } else {
+                    error_code::NONE
+                },
                 partition_index: *index,
                 leader_id: p.leader,
                 leader_epoch: p.leader_epoch,
@@ -122,7 +146,11 @@ fn topic_response(image: &MetadataImage, topic: &TopicImage, include_ops: bool) 
         topic_id: topic.id,
         is_internal: topic_names::is_internal(&topic.name),
         partitions,
-        topic_authorized_operations: if include_ops { TOPIC_OPERATIONS } else { AUTHORIZED_OPERATIONS_OMITTED },
+        topic_authorized_operations: if include_ops {
+            TOPIC_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
         ..Default::default()
     }
 }

@@ -31,16 +31,27 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Fetch, fetch::VERSIONS),
     (ApiKey::Metadata, metadata::VERSIONS),
     (ApiKey::ApiVersions, api_versions::VERSIONS),
-    (ApiKey::DescribeTopicPartitions, describe_topic_partitions::VERSIONS),
+    (
+        ApiKey::DescribeTopicPartitions,
+        describe_topic_partitions::VERSIONS,
+    ),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
 pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
-    HANDLED.iter().find(|(key, _)| *key == api_key).map(|(_, versions)| *versions)
+    HANDLED
+        .iter()
+        .find(|(key, _)| *key == api_key)
+        .map(|(_, versions)| *versions)
 }
 
 /// Runs the handler of `body`. `None` means no response is sent.
-pub async fn dispatch(ctx: &RequestContext, header: &RequestHeader, version: i16, body: RequestBody) -> Option<ResponseBody> {
+pub async fn dispatch(
+    ctx: &RequestContext,
+    header: &RequestHeader,
+    version: i16,
+    body: RequestBody,
+) -> Option<ResponseBody> {
     let _ = header;
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),

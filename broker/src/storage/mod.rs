@@ -28,6 +28,7 @@
 //! partitions never wait on each other. Long-polling fetches wait for the end offset to grow
 //! with [`PartitionLog::subscribe`] or [`PartitionLog::changed`].
 
+mod config;
 mod manager;
 mod partition;
 mod segment;
@@ -38,6 +39,7 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use manager::{DirError, LogManager, parse_partition_dir_name};
 pub use partition::{
     AppendInfo, LogRead, MAX_SEGMENTS_PER_READ, PartitionLog, SegmentInfo, TornTail,

@@ -1,0 +1,66 @@
+//! The settings of one partition log: the broker's `log.*` defaults, overridden per topic by
+//! the topic's configs (`segment.bytes`, `retention.ms`, ...).
+
+/// How record timestamps are set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's timestamps are kept.
+    #[default]
+    CreateTime,
+    /// The broker stamps each batch with the time it appends it.
+    LogAppendTime,
+}
+
+/// What happens to old data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct CleanupPolicy {
+    /// Whole old segments are deleted by time and size (`delete`).
+    pub delete: bool,
+    /// Compaction by key (`compact`; accepted, not performed by this broker).
+    pub compact: bool,
+}
+
+/// Settings of one partition log, with Kafka's defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll a new segment beyond this size.
+    pub segment_bytes: i64,
+    /// `segment.ms`: roll a new segment when the active one is this old.
+    pub segment_ms: i64,
+    /// `retention.ms`: delete segments older than this (-1: keep forever).
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest segments beyond this size (-1: no limit).
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: the largest record batch accepted.
+    pub max_message_bytes: i32,
+    /// `message.timestamp.type`.
+    pub timestamp_type: TimestampType,
+    /// `cleanup.policy`.
+    pub cleanup_policy: CleanupPolicy,
+    /// `index.interval.bytes`: bytes between offset index entries.
+    pub index_interval_bytes: i32,
+    /// `segment.index.bytes`: the largest index file; a full index rolls the segment.
+    pub segment_index_bytes: i32,
+    /// `flush.messages`: fsync after this many messages (i64::MAX: leave it to the OS).
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the oldest unflushed data is this old (i64::MAX: never).
+    pub flush_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 3600 * 1000,
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: 1_048_588,
+            timestamp_type: TimestampType::CreateTime,
+            cleanup_policy: CleanupPolicy { delete: true, compact: false },
+            index_interval_bytes: 4096,
+            segment_index_bytes: 10 * 1024 * 1024,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+        }
+    }
+}

@@ -18,6 +18,7 @@ use crate::write_buf::WriteBuf;
 
 /// A tagged field that no definition describes, kept as raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RawTaggedField {
     /// The tag number.
     pub tag: u32,

@@ -368,3 +368,13 @@ fn decode_errors_say_where() {
         ]
     );
 }
+
+#[test]
+fn serde_json_round_trip() {
+    // The `serde` feature: every generated type serializes (for `--json` output in tools).
+    let response = fetch_response();
+    let json = serde_json::to_string(&response).unwrap();
+    assert!(json.contains("\"node_endpoints\""), "{json}");
+    let back: FetchResponse = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, response);
+}

@@ -88,6 +88,7 @@ pub fn emit(messages: &[Message]) -> TokenStream {
     quote! {
         /// Every API key with a request and a response definition.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[repr(i16)]
         pub enum ApiKey {
             #(#[doc = #docs] #variants = #keys,)*
@@ -158,12 +159,14 @@ pub fn emit(messages: &[Message]) -> TokenStream {
 
         /// Any request body, by API key.
         #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub enum RequestBody {
             #(#[doc = #docs] #variants(#requests),)*
         }
 
         /// Any response body, by API key.
         #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub enum ResponseBody {
             #(#[doc = #docs] #variants(#responses),)*
         }

@@ -195,6 +195,7 @@ fn emit_struct(message: &Message, strukt: &Struct) -> TokenStream {
     quote! {
         #doc
         #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub struct #name { #(#members,)* }
 
         impl Default for #name {

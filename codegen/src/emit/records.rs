@@ -56,6 +56,7 @@ fn metadata_enum(messages: &[Message]) -> TokenStream {
     quote! {
         /// Any KRaft metadata record, by record type.
         #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub enum MetadataRecord {
             #(#[doc = #docs] #variants(#types),)*
         }
@@ -134,6 +135,7 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
     quote! {
         #[doc = #key_doc]
         #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub enum #key_enum {
             #(#[doc = concat!(" `", stringify!(#key_variants), "` key.")] #key_variants(#key_types),)*
         }
@@ -162,6 +164,7 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
 
         #[doc = #value_doc]
         #[derive(Clone, Debug, PartialEq)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         pub enum #value_enum {
             #(#[doc = concat!(" `", stringify!(#value_variants), "` value.")] #value_variants(#value_types),)*
         }

@@ -7,6 +7,7 @@ pub mod counter_record {
     ///
     /// Versions: 0-1 (flexible 0+).
     #[derive(Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct CounterRecord {
         /// Counter name.
         ///
@@ -161,6 +162,7 @@ pub mod counter_record {
     ///
     /// Versions: 1+ (flexible 0+).
     #[derive(Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct Owner {
         /// Owner id.
         ///

@@ -7,6 +7,7 @@ pub mod ping_request {
     ///
     /// Versions: 0-3 (flexible 2+).
     #[derive(Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct PingRequest {
         /// A free-form label, null from version 1.
         ///
@@ -191,6 +192,7 @@ pub mod ping_request {
     ///
     /// Versions: 0+ (flexible 2+).
     #[derive(Clone, Debug, PartialEq)]
+    #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
     pub struct PingTarget {
         /// Host name.
         ///

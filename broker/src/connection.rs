@@ -99,7 +99,12 @@ pub async fn serve(
                 peer,
                 listener: listener.clone(),
             };
-            match handle_frame(&ctx, frame).await {
+            // A long-polling fetch must not hold up shutdown.
+            let outcome = tokio::select! {
+                outcome = handle_frame(&ctx, frame) => outcome,
+                _ = shutdown.changed() => return,
+            };
+            match outcome {
                 Ok(Some(chunks)) => {
                     for chunk in chunks {
                         if writer.write_all(&chunk).await.is_err() {
@@ -120,7 +125,21 @@ pub async fn serve(
         }
         tokio::select! {
             read = reader.read_buf(&mut buf) => match read {
-                Ok(0) | Err(_) => return,
+                Ok(0) if buf.is_empty() => {
+                    tracing::debug!("connection from {peer} closed by the client");
+                    return;
+                }
+                Ok(0) => {
+                    tracing::info!(
+                        "connection from {peer} closed by the client in the middle of a frame ({} bytes unread)",
+                        buf.len()
+                    );
+                    return;
+                }
+                Err(err) => {
+                    tracing::info!("connection from {peer} failed: {err}");
+                    return;
+                }
                 Ok(_) => {}
             },
             _ = shutdown.changed() => return,
@@ -171,7 +190,7 @@ async fn handle_frame(
     let supported = handlers::supported_versions(api_key).is_some_and(|r| r.contains(version));
     if !supported {
         if api_key == ApiKey::ApiVersions {
-            // KIP-511: answer with UNSUPPORTED_VERSION in a v0 body listing what we serve.
+            // KIP-511: UNSUPPORTED_VERSION in a v0 body with our ApiVersions range.
             let body = handlers::api_versions::unsupported_version_response();
             return encode(api_key, 0, correlation_id, &body.into()).map(Some);
         }

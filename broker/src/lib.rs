@@ -13,4 +13,5 @@ pub mod connection;
 pub mod handlers;
 pub mod server;
 pub mod storage;
+pub mod topic_config;
 pub mod topic_names;

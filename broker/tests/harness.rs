@@ -308,6 +308,14 @@ fn api_versions_request() -> ApiVersionsRequest {
     }
 }
 
+/// A Metadata request for every topic (null topics; an empty list asks for none).
+fn all_topics() -> MetadataRequest {
+    MetadataRequest {
+        topics: None,
+        ..Default::default()
+    }
+}
+
 fn fetch_request(topic: &support::WrittenTopic, partition: i32, offset: i64) -> FetchRequest {
     FetchRequest {
         replica_id: -1,
@@ -347,9 +355,7 @@ fn raw_client_reads_what_the_fixture_wrote() {
     let (_, metadata_max) = served(ApiKey::Metadata).expect("Metadata served");
     let (_, fetch_max) = served(ApiKey::Fetch).expect("Fetch served");
 
-    let metadata = client
-        .call(&MetadataRequest::default(), metadata_max.min(12))
-        .unwrap();
+    let metadata = client.call(&all_topics(), metadata_max.min(12)).unwrap();
     let mut names: Vec<String> = metadata
         .topics
         .iter()
@@ -410,7 +416,7 @@ fn raw_client_reads_what_the_fixture_wrote() {
         let response = client.recv::<ApiVersionsRequest>().unwrap();
         assert_eq!(response.body.error_code, 0);
     }
-    client.send(&MetadataRequest::default(), 9).unwrap();
+    client.send(&all_topics(), 9).unwrap();
     client.send(&fetch_request(topic, 0, 0), version).unwrap();
     assert_eq!(
         client.recv::<MetadataRequest>().unwrap().body.topics.len(),

@@ -83,6 +83,25 @@ fn bounds(broker: &Broker) -> Bounds {
     }
 }
 
+/// librdkafka (every version: kcat's 2.0.2 and confluent-kafka's) gives a Fetch request a
+/// version only when the broker's ApiVersions enable its `MsgVer2` feature (Produce v3 and
+/// Fetch v4 advertised; failing that `MsgVer1`, Produce v2 and Fetch v2, or `ThrottleTime`,
+/// Produce and Fetch v1-2). Otherwise the request stays at version 0, which it then refuses
+/// to send to a broker without Fetch v0 ("request not supported by broker"), retrying
+/// forever without reporting an error. Fails at once with that reason rather than after a
+/// client time-out.
+fn assert_librdkafka_can_fetch(broker: &Broker) {
+    let produce = advertised_versions(broker.addr(), ApiKey::Produce);
+    let fetch = advertised_versions(broker.addr(), ApiKey::Fetch);
+    assert!(
+        produce.is_some_and(|(_, max)| max >= 3) && fetch.is_some_and(|(_, max)| max >= 4),
+        "librdkafka cannot fetch from this broker: it advertises Produce {produce:?} and Fetch \
+         {fetch:?} in ApiVersions, and librdkafka only versions its Fetch requests when \
+         Produce v3+ and Fetch v4+ are both advertised (feature MsgVer2); without them it \
+         loops on 'Failing FetchResponse (v0): request not supported by broker'"
+    );
+}
+
 fn print_versions() {
     if let Some(version) = kcat_version() {
         println!("client: {version}");
@@ -409,6 +428,9 @@ fn kcat_consumes_every_record() {
         Bounds::FetchOnly => "0",
     };
     let topic = data.topic("records");
+    if support::kcat_version().is_some() {
+        assert_librdkafka_can_fetch(&broker);
+    }
     let Some(out) = kcat(&[
         "-C", "-b", &bootstrap, "-t", "records", "-o", start, "-e", "-J", "-q", "-m", "15",
     ]) else {
@@ -474,7 +496,7 @@ fn kcat_consumes_every_record() {
 }
 
 fn driver_args<'a>(bootstrap: &'a str, bounds: Bounds, until_fetch: &'a str) -> Vec<&'a str> {
-    let mut args = vec!["--bootstrap", bootstrap, "--timeout", "90"];
+    let mut args = vec!["--bootstrap", bootstrap, "--timeout", "60"];
     match bounds {
         Bounds::ListOffsets => args.extend(["--from", "beginning", "--until", "end-offsets"]),
         Bounds::FetchOnly => args.extend(["--from", "0", "--until", until_fetch]),
@@ -506,6 +528,9 @@ fn confluent_consumes_every_record() {
     let bootstrap = broker.bootstrap();
     let mut args = driver_args(&bootstrap, bounds(&broker), "eof");
     args.extend(["--topic", "records"]);
+    if support::clients::venv_path().is_some() {
+        assert_librdkafka_can_fetch(&broker);
+    }
     let Some(out) = python("consume_confluent.py", &args) else {
         return;
     };
@@ -549,6 +574,7 @@ fn consumers_read_with_fetch_limits_below_a_batch() {
     let mut args = driver_args(&bootstrap, bounds, "eof");
     args.extend(["--topic", "records"]);
     args.extend(limits);
+    assert_librdkafka_can_fetch(&broker);
     let out = python("consume_confluent.py", &args).expect("venv");
     out.assert_success();
     let consumed = parse_driver_records(&out);
@@ -558,4 +584,26 @@ fn consumers_read_with_fetch_limits_below_a_batch() {
         Some(&[0, 2, 3]),
         &consumed,
     );
+}
+
+/// Not a test: serves the consumer fixture for a person with a client at hand
+/// (`GREGOR_SERVE_SECONDS`, default 300; `RUST_LOG` passes through), e.g.
+/// `cargo test -p gregor-broker --test real_clients -- --ignored --nocapture serve_fixture`.
+#[test]
+#[ignore = "serves a broker for manual debugging"]
+fn serve_fixture() {
+    let data = records_fixture();
+    let log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string());
+    let broker = Broker::start_with_env(&data, &[], &[("RUST_LOG", &log)]);
+    let seconds: u64 = std::env::var("GREGOR_SERVE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    println!(
+        "serving {} (data {}, log {}) for {seconds}s",
+        broker.bootstrap(),
+        data.path().display(),
+        broker.work_dir().join("broker.log").display()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(seconds));
 }

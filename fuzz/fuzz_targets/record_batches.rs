@@ -85,10 +85,10 @@ fn check_v2(batch: &RecordBatch, bytes: Bytes) {
             }
             if batch.is_control() {
                 for record in owned.iter().flatten() {
-                    if let Ok(key) = record.control_key() {
-                        if matches!(key.record_type, ControlRecordType::Commit | ControlRecordType::Abort) {
-                            let _ = record.value.as_deref().map(EndTxnMarker::parse);
-                        }
+                    if let Ok(key) = record.control_key()
+                        && matches!(key.record_type, ControlRecordType::Commit | ControlRecordType::Abort)
+                    {
+                        let _ = record.value.as_deref().map(EndTxnMarker::parse);
                     }
                 }
             }
@@ -194,9 +194,9 @@ fn check_legacy(message: &LegacyMessage, bytes: Bytes) {
         assert!(m.verify_crc().is_ok(), "inner message with a bad CRC was accepted");
         let _ = (m.key.as_deref().map(<[u8]>::len), m.value.as_deref().map(<[u8]>::len));
     }
-    if message.magic == 1 {
-        if let Some(last) = inner.last() {
-            assert_eq!(last.offset, message.offset, "last inner offset != wrapper offset");
-        }
+    if message.magic == 1
+        && let Some(last) = inner.last()
+    {
+        assert_eq!(last.offset, message.offset, "last inner offset != wrapper offset");
     }
 }

@@ -9,14 +9,29 @@
 //!   record changes it.
 //! * [`replay`]: [`load`] rebuilds the image at start-up from the newest snapshot and the
 //!   segments of `__cluster_metadata-0`.
+//! * [`metadata_log`]: [`MetadataLog`], the appender of `__cluster_metadata-0` (new epoch
+//!   per start, one fsync'd batch per change, segments and indexes in Kafka's format).
+//! * [`controller`]: [`Controller`], this node as its own KRaft controller: it owns the log
+//!   and the current image, and creates and deletes topics, adds partitions and alters
+//!   topic configs with Kafka's checks.
+//! * [`reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
+//!   to create or delete at start-up so that the disk matches the image.
 
+pub mod controller;
 pub mod image;
 pub mod meta_properties;
+pub mod metadata_log;
+pub mod reconcile;
 pub mod replay;
 
 #[cfg(test)]
+mod controller_tests;
+#[cfg(test)]
 mod tests;
 
+pub use controller::{
+    ApiError, Applied, Controller, ControllerError, ControllerOptions, StartupReport, TopicDelta,
+};
 pub use image::{
     BrokerRegistration, ConfigResource, ControllerRegistration, Endpoint, ImageError,
     LeaderRecoveryState, MetadataImage, PartitionImage, TopicImage,
@@ -25,4 +40,6 @@ pub use meta_properties::{
     Base64UuidError, MetaProperties, MetaPropertiesError, random_cluster_id, random_uuid,
     uuid_from_base64, uuid_to_base64,
 };
+pub use metadata_log::{MetadataLog, MetadataLogError, MetadataLogOptions};
+pub use reconcile::{PartitionDir, PartitionMetadata, Reconciliation, reconcile};
 pub use replay::{LoadedMetadata, ReplayError, SnapshotId, load};

@@ -1,11 +1,11 @@
 //! ApiVersions: the APIs and versions this broker serves (derived from the handlers), and
 //! the features finalized in the metadata log.
 
-use gregor_protocol::VersionRange;
 use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
 use gregor_protocol::messages::api_versions_response::{
     ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
 };
+use gregor_protocol::{ApiKey, VersionRange};
 
 use super::{HANDLED, RequestContext, error_code};
 
@@ -22,7 +22,16 @@ pub fn handle(
     version: i16,
     request: ApiVersionsRequest,
 ) -> ApiVersionsResponse {
-    let _ = (version, request);
+    // From v3 the client names itself; Kafka refuses names outside its pattern.
+    if version >= 3
+        && !(valid_software_field(&request.client_software_name)
+            && valid_software_field(&request.client_software_version))
+    {
+        return ApiVersionsResponse {
+            error_code: error_code::INVALID_REQUEST,
+            ..Default::default()
+        };
+    }
     let image = ctx.broker.image();
     let finalized: Vec<FinalizedFeatureKey> = image
         .features()
@@ -66,12 +75,34 @@ pub fn handle(
 }
 
 /// The v0-shaped answer to an ApiVersions version this broker does not serve (KIP-511):
-/// the error and the API list, so the client can pick a version both sides know.
+/// the error and, as Kafka does, only the ApiVersions range, so the client can retry at a
+/// version both sides know.
 pub fn unsupported_version_response() -> ApiVersionsResponse {
+    let api_versions = api_keys()
+        .into_iter()
+        .filter(|k| k.api_key == ApiKey::ApiVersions.key())
+        .collect();
     ApiVersionsResponse {
         error_code: error_code::UNSUPPORTED_VERSION,
-        api_keys: api_keys(),
+        api_keys: api_versions,
         ..Default::default()
+    }
+}
+
+/// Kafka's pattern for client software names and versions:
+/// `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+fn valid_software_field(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let edge = |b: &u8| b.is_ascii_alphanumeric();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) => {
+            edge(first)
+                && edge(last)
+                && bytes
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.')
+        }
+        _ => false,
     }
 }
 
@@ -87,4 +118,25 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect();
     keys.sort_by_key(|k| k.api_key);
     keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_software_field;
+
+    #[test]
+    fn client_software_pattern() {
+        for ok in [
+            "librdkafka",
+            "apache-kafka-java",
+            "2.0.2",
+            "a",
+            "kafka-python.3",
+        ] {
+            assert!(valid_software_field(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", ".", "a b", "é"] {
+            assert!(!valid_software_field(bad), "{bad}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use gregor_protocol::messages::describe_topic_partitions_response::{
     DescribeTopicPartitionsResponseTopic,
 };
 
-use super::metadata::TOPIC_OPERATIONS;
+use super::metadata::{TOPIC_OPERATIONS, unknown_name_error};
 use super::{RequestContext, error_code};
 use crate::cluster::{MetadataImage, TopicImage};
 
@@ -31,40 +31,47 @@ pub fn handle(
     let limit = request
         .response_partition_limit
         .clamp(1, MAX_PARTITIONS_PER_RESPONSE) as usize;
-    let (cursor_topic, cursor_partition) = match &request.cursor {
-        Some(cursor) => (
-            Some(cursor.topic_name.to_string()),
-            cursor.partition_index.max(0),
-        ),
-        None => (None, 0),
-    };
+    let describe_all = request.topics.is_empty();
 
-    // The names to describe, sorted, from the cursor's topic on.
-    let mut names: Vec<String> = if request.topics.is_empty() {
+    // The names to describe, sorted and unique.
+    let mut names: Vec<String> = if describe_all {
         image.topics().map(|t| t.name.clone()).collect()
     } else {
         request.topics.iter().map(|t| t.name.to_string()).collect()
     };
     names.sort();
     names.dedup();
-    if let Some(first) = &cursor_topic {
-        names.retain(|name| name >= first);
+
+    // A cursor must point into the requested topics, at a partition index >= 0.
+    let mut start_partition = 0;
+    if let Some(cursor) = &request.cursor {
+        let listed = describe_all || names.iter().any(|n| *n == *cursor.topic_name);
+        if !listed || cursor.partition_index < 0 {
+            return invalid_request(&names);
+        }
+        names.retain(|name| **name >= *cursor.topic_name);
+        start_partition = cursor.partition_index;
     }
+    let cursor_topic = request.cursor.as_ref().map(|c| c.topic_name.to_string());
 
     let mut remaining = limit;
     let mut topics = Vec::new();
     let mut next_cursor = None;
-    for (i, name) in names.iter().enumerate() {
-        let Some(topic) = image.topic(name) else {
-            topics.push(unknown_topic(name));
-            continue;
-        };
+    for name in &names {
         if remaining == 0 {
+            // The next page starts at this topic, whether or not it exists.
             next_cursor = Some(cursor(name, 0));
             break;
         }
+        let Some(topic) = image.topic(name) else {
+            // Listing everything only names existing topics; named ones get an error.
+            if !describe_all {
+                topics.push(error_topic(name));
+            }
+            continue;
+        };
         let start = if cursor_topic.as_deref() == Some(name.as_str()) {
-            cursor_partition
+            start_partition
         } else {
             0
         };
@@ -74,18 +81,27 @@ pub fn handle(
             next_cursor = Some(cursor(name, partition));
             break;
         }
-        if remaining == 0 {
-            // Continue with the next existing topic, if any.
-            if let Some(next) = names[i + 1..].iter().find(|n| image.topic(n).is_some()) {
-                next_cursor = Some(cursor(next, 0));
-            }
-            break;
-        }
     }
     DescribeTopicPartitionsResponse {
         throttle_time_ms: 0,
         topics,
         next_cursor,
+        ..Default::default()
+    }
+}
+
+/// Every requested topic answered with INVALID_REQUEST (Kafka's error response).
+fn invalid_request(names: &[String]) -> DescribeTopicPartitionsResponse {
+    let topics = names
+        .iter()
+        .map(|name| DescribeTopicPartitionsResponseTopic {
+            error_code: error_code::INVALID_REQUEST,
+            name: Some(name.as_str().into()),
+            ..Default::default()
+        })
+        .collect();
+    DescribeTopicPartitionsResponse {
+        topics,
         ..Default::default()
     }
 }
@@ -98,11 +114,15 @@ fn cursor(topic: &str, partition: i32) -> Cursor {
     }
 }
 
-fn unknown_topic(name: &str) -> DescribeTopicPartitionsResponseTopic {
+/// UNKNOWN_TOPIC_OR_PARTITION (or INVALID_TOPIC_EXCEPTION for an illegal name) with the
+/// all-zero topic id.
+fn error_topic(name: &str) -> DescribeTopicPartitionsResponseTopic {
     DescribeTopicPartitionsResponseTopic {
-        error_code: error_code::UNKNOWN_TOPIC_OR_PARTITION,
+        error_code: unknown_name_error(name),
         name: Some(name.into()),
         topic_id: Uuid::nil(),
+        is_internal: crate::topic_names::is_internal(name),
+        topic_authorized_operations: TOPIC_OPERATIONS,
         ..Default::default()
     }
 }

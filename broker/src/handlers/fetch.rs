@@ -6,9 +6,9 @@
 //! `records`, never null. When less than `min_bytes` is available the request waits up to
 //! `max_wait_ms` for any of its partitions to grow.
 //!
-//! Fetch sessions (KIP-227): sessionless requests (session id 0) are served; this broker
-//! does not create sessions, answering session id 0, which tells clients to keep sending
-//! full requests. An incremental request for a session id gets FETCH_SESSION_ID_NOT_FOUND,
+//! Fetch sessions (KIP-227): full requests (epoch 0 or -1) are served; this broker does not
+//! create sessions, answering session id 0, which tells clients to keep sending full
+//! requests. An incremental request (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND,
 //! from which clients recover by starting over with a full request.
 
 use std::sync::Arc;
@@ -45,11 +45,11 @@ struct Wanted {
 
 /// Answers a Fetch request, waiting for data when asked to.
 pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -> FetchResponse {
-    if request.session_id != 0 {
+    // Epoch 0 (open a session) and -1 (no session) are full requests, whatever the id
+    // (Kafka drops the named session first). Anything else continues a session, and this
+    // broker keeps none.
+    if request.session_epoch != 0 && request.session_epoch != -1 {
         return session_error(error_code::FETCH_SESSION_ID_NOT_FOUND);
-    }
-    if request.session_epoch > 0 {
-        return session_error(INVALID_FETCH_SESSION_EPOCH);
     }
     let (topics, wanted) = resolve(ctx, version, &request);
     let read_committed = request.isolation_level == READ_COMMITTED;
@@ -95,9 +95,6 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
         }
     }
 }
-
-/// Kafka's INVALID_FETCH_SESSION_EPOCH.
-const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 
 fn session_error(code: i16) -> FetchResponse {
     FetchResponse {
@@ -184,8 +181,9 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
                         records: read.records,
                     }
                 }
-                Err(ReadError::OffsetOutOfRange { log_start, log_end }) => {
-                    failed(error_code::OFFSET_OUT_OF_RANGE, log_end, log_end, log_start)
+                // Kafka reports unknown offsets (-1) with OFFSET_OUT_OF_RANGE.
+                Err(ReadError::OffsetOutOfRange { .. }) => {
+                    failed(error_code::OFFSET_OUT_OF_RANGE, -1, -1, -1)
                 }
                 Err(err) => {
                     tracing::error!("reading {:?} at {}: {err}", log.name(), w.fetch_offset);

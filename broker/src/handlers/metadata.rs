@@ -22,16 +22,9 @@ pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 pub const TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 /// Every cluster operation: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS, IDEMPOTENT_WRITE, CREATE_TOKENS, DESCRIBE_TOKENS.
-pub const CLUSTER_OPERATIONS: i32 = (1 << 5)
-    | (1 << 7)
-    | (1 << 8)
-    | (1 << 9)
-    | (1 << 10)
-    | (1 << 11)
-    | (1 << 12)
-    | (1 << 13)
-    | (1 << 14);
+/// ALTER_CONFIGS, IDEMPOTENT_WRITE.
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Answers a Metadata request.
 pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> MetadataResponse {
@@ -51,16 +44,34 @@ pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> M
         None => true,
         Some(topics) => topics.is_empty() && version == 0,
     };
+    let wanted = request.topics.unwrap_or_default();
+    // Topic ids in requests arrived with v12 (null names); Kafka refuses them before.
+    let ids_too_early = version < 12
+        && wanted
+            .iter()
+            .any(|t| t.name.is_none() || !t.topic_id.is_nil());
     let topics = if all {
         image
             .topics()
             .map(|t| topic_response(&image, t, include_ops))
             .collect()
+    } else if ids_too_early {
+        wanted
+            .iter()
+            .map(|t| {
+                error_topic(
+                    Some(t.name.as_deref().unwrap_or("")),
+                    t.topic_id,
+                    error_code::INVALID_REQUEST,
+                )
+            })
+            .collect()
     } else {
-        request
-            .topics
-            .unwrap_or_default()
+        // Kafka treats the requested topics as a set: each is answered once.
+        let mut seen = std::collections::HashSet::new();
+        wanted
             .into_iter()
+            .filter(|t| seen.insert((t.name.clone(), t.topic_id)))
             .map(|wanted| match (&wanted.name, wanted.topic_id) {
                 (Some(name), _) if !name.is_empty() => match image.topic(name) {
                     Some(topic) => topic_response(&image, topic, include_ops),
@@ -91,7 +102,7 @@ pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> M
 }
 
 /// UNKNOWN_TOPIC_OR_PARTITION for a legal name, INVALID_TOPIC_EXCEPTION otherwise.
-fn unknown_name_error(name: &str) -> i16 {
+pub fn unknown_name_error(name: &str) -> i16 {
     if topic_names::validate(name).is_ok() {
         error_code::UNKNOWN_TOPIC_OR_PARTITION
     } else {

@@ -80,6 +80,8 @@ pub mod error_code {
     pub const LEADER_NOT_AVAILABLE: i16 = 5;
     /// The topic name is not legal.
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// The request is not valid (beyond what decoding checks).
+    pub const INVALID_REQUEST: i16 = 42;
     /// The version of the API is not supported.
     pub const UNSUPPORTED_VERSION: i16 = 35;
     /// The fetch session is not known.

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::json::Json;
 
-/// Default time limit of one client run.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default time limit of one client run (drivers get a shorter `--timeout` of their own, so
+/// they report what they saw before this kills them).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a client run printed, and how it ended.
 #[derive(Debug)]
@@ -96,7 +97,16 @@ fn missing(client: &str, why: &str) {
         );
     }
     println!("skipped: {client} not installed (run scripts/test.sh)");
-    eprintln!("skipped: {client} not installed ({why}; run scripts/test.sh)");
+}
+
+/// Why a client named by `variable` (a path) was not found.
+fn not_found(variable: &str, fallback: &str) -> String {
+    match env::var_os(variable) {
+        Some(value) if !value.is_empty() => {
+            format!("{variable}={} is not there", value.to_string_lossy())
+        }
+        _ => format!("{variable} unset and {fallback}"),
+    }
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
@@ -142,7 +152,7 @@ pub fn kcat(args: &[&str]) -> Option<ClientOutput> {
 /// [`kcat`] with a time limit.
 pub fn kcat_with_timeout(args: &[&str], timeout: Duration) -> Option<ClientOutput> {
     let Some(path) = kcat_path() else {
-        missing("kcat", "GREGOR_KCAT unset and no kcat on PATH");
+        missing("kcat", &not_found("GREGOR_KCAT", "no kcat on PATH"));
         return None;
     };
     Some(run(Command::new(path).args(args), timeout))
@@ -160,7 +170,7 @@ pub fn python_with_timeout(script: &str, args: &[&str], timeout: Duration) -> Op
     let Some(python) = python_path() else {
         missing(
             "the Python clients' virtualenv",
-            "GREGOR_CLIENTS_VENV unset and no target/clients-venv",
+            &not_found("GREGOR_CLIENTS_VENV", "no target/clients-venv"),
         );
         return None;
     };

@@ -1,0 +1,1908 @@
+//! [`Controller`]: this node as its own single-node KRaft controller. It owns the metadata
+//! log ([`MetadataLog`]) and the current [`MetadataImage`], which is the source of truth the
+//! handlers read ([`Controller::image`]), and performs the metadata operations with the
+//! checks of Kafka's controller (`ReplicationControlManager`,
+//! `ConfigurationControlManager`, `ControllerApis`): create and delete topics, add
+//! partitions, alter and describe topic configs. Each returns one result per item with
+//! Kafka's error codes and messages ([`ApiError`]).
+//!
+//! # Start-up
+//!
+//! [`Controller::open`] takes what [`replay::load`](super::replay::load) read, opens the log
+//! (torn tail truncated, new epoch, unfinished transaction aborted), and then writes what
+//! `kafka-storage.sh format` and a first start would: on a log without `metadata.version`,
+//! the bootstrap records in a metadata transaction (`BeginTransactionRecord` "Bootstrap
+//! records", `FeatureLevelRecord` `metadata.version` = [`METADATA_VERSION`] (4.0-IV3),
+//! `EndTransactionRecord`); then, when this broker's registration is missing or differs
+//! from the configured one (endpoints, rack, supported features, log directories, fenced),
+//! a new `RegisterBrokerRecord` (broker epoch = its offset, random incarnation id, not
+//! fenced); and likewise a `RegisterControllerRecord` for the controller listeners.
+//! `kraft.version` stays 0 (a static quorum): Kafka writes no record for it.
+//!
+//! # Operations
+//!
+//! Operations are serialized by a lock around the log. Each one validates against the
+//! current image, builds the records, applies them to a copy of the image (which checks
+//! them, nothing is written if that fails), appends them to the log as **one batch** (so
+//! a request's changes are atomic, as Kafka's `ControllerResult.atomicOf`) and fsyncs it,
+//! and only then publishes the new image and returns a [`TopicDelta`] listing the
+//! partitions created, the topics deleted and the topics whose configs changed, for the
+//! broker to act on its partition logs. `validate_only` requests run every check and write
+//! nothing. The operations are blocking (file I/O and fsync): call them from
+//! `spawn_blocking`, or through [`Controller::run`].
+//!
+//! # Crash safety
+//!
+//! Records are durable before anything else changes, so a crash can only leave the
+//! directories behind the metadata, never ahead of it:
+//!
+//! * crash before the fsync completes: the batch is whole (the change happened) or torn
+//!   (its CRC fails, replay drops it and [`MetadataLog::open`] truncates it: the change
+//!   never happened, and no directory was touched);
+//! * crash after the fsync but before the image was published or the directories were
+//!   changed: replay rebuilds the image with the change, and at start-up the broker runs
+//!   [`reconcile`](super::reconcile::reconcile) on the image and the directories on disk:
+//!   it creates the missing directories of existing partitions, and deletes the
+//!   directories of topics that no longer exist or whose `partition.metadata` names
+//!   another topic id (a topic deleted and created again).
+//!
+//! The client may not have had its answer in the second case; as with Kafka, a retry then
+//! sees the result of the first attempt (`TOPIC_ALREADY_EXISTS`, say).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+use gregor_protocol::messages::begin_transaction_record::BeginTransactionRecord;
+use gregor_protocol::messages::config_record::ConfigRecord;
+use gregor_protocol::messages::end_transaction_record::EndTransactionRecord;
+use gregor_protocol::messages::feature_level_record::FeatureLevelRecord;
+use gregor_protocol::messages::partition_record::PartitionRecord;
+use gregor_protocol::messages::register_broker_record::{
+    BrokerEndpoint, BrokerFeature, RegisterBrokerRecord,
+};
+use gregor_protocol::messages::register_controller_record::{
+    ControllerEndpoint, ControllerFeature, RegisterControllerRecord,
+};
+use gregor_protocol::messages::remove_topic_record::RemoveTopicRecord;
+use gregor_protocol::messages::topic_record::TopicRecord;
+use gregor_protocol::metadata_frame::VersionedRecord;
+use gregor_protocol::{MetadataRecord, VersionRange};
+use uuid::Uuid;
+
+use super::image::{
+    ConfigResource, DIRECTORY_MIGRATING, DIRECTORY_UNASSIGNED, Endpoint, ImageError,
+    METADATA_VERSION_FEATURE, MetadataImage,
+};
+use super::meta_properties::{MetaProperties, random_uuid};
+use super::metadata_log::{
+    DEFAULT_SEGMENT_BYTES, MetadataLog, MetadataLogError, MetadataLogOptions, OpenReport,
+};
+use super::replay::LoadedMetadata;
+use crate::config::Config;
+use crate::config::{Listener, SecurityProtocol};
+use crate::topic_config::{self, BrokerConfigs, DescribedConfig};
+use crate::topic_names::{self, InvalidName};
+
+/// The `metadata.version` level this controller writes: 25, Kafka 4.0-IV3 (the level
+/// Kafka 4.0's `kafka-storage.sh format` picks). Its records are those of
+/// [`PARTITION_RECORD_VERSION`] and [`REGISTER_BROKER_RECORD_VERSION`]; levels 23 to 29
+/// (4.0-IV1 to 4.2-IV1) write the same records, 30 (4.3-IV0) would need
+/// `RegisterBrokerRecord` v4 (cordoned log directories), which Kafka before 4.3 cannot read.
+pub const METADATA_VERSION: i16 = 25;
+/// Kafka's name of [`METADATA_VERSION`].
+pub const METADATA_VERSION_NAME: &str = "4.0-IV3";
+/// The lowest `metadata.version` this broker reads (3.3-IV3, Kafka 4's minimum).
+pub const MIN_METADATA_VERSION: i16 = 7;
+/// The KRaft version feature (0 for a static quorum, never written as a record).
+pub const KRAFT_VERSION_FEATURE: &str = "kraft.version";
+/// `PartitionRecord` version at [`METADATA_VERSION`] (directories; ELR fields, left null).
+pub const PARTITION_RECORD_VERSION: i16 = 2;
+/// `RegisterBrokerRecord` version at [`METADATA_VERSION`] (log directories).
+pub const REGISTER_BROKER_RECORD_VERSION: i16 = 3;
+/// `RegisterControllerRecord` version.
+pub const REGISTER_CONTROLLER_RECORD_VERSION: i16 = 0;
+/// Kafka's limit of partitions created by one request (`MAX_PARTITIONS_PER_BATCH`).
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+/// Name of the bootstrap transaction, as Kafka's controller writes it.
+pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
+
+/// Kafka error codes the controller returns.
+pub mod error_codes {
+    /// No error.
+    pub const NONE: i16 = 0;
+    /// An unexpected server error.
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
+    /// The topic does not exist.
+    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+    /// The topic name is not legal (or collides with an existing topic).
+    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// The topic already exists.
+    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
+    /// The number of partitions is invalid.
+    pub const INVALID_PARTITIONS: i16 = 37;
+    /// The replication factor is invalid or cannot be met.
+    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
+    /// The manual replica assignment is invalid.
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
+    /// A config name or value is invalid.
+    pub const INVALID_CONFIG: i16 = 40;
+    /// The request is malformed (duplicates, missing names, ...).
+    pub const INVALID_REQUEST: i16 = 42;
+    /// The request violates a policy (too many partitions at once).
+    pub const POLICY_VIOLATION: i16 = 44;
+    /// A disk error.
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    /// `delete.topic.enable` is false.
+    pub const TOPIC_DELETION_DISABLED: i16 = 73;
+    /// No topic with this id.
+    pub const UNKNOWN_TOPIC_ID: i16 = 100;
+}
+
+use error_codes::*;
+
+/// A Kafka error code and message for one item of a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    /// The error code.
+    pub code: i16,
+    /// The message (Kafka's default message of the code when the check has none).
+    pub message: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a message.
+    pub fn new(code: i16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: Some(message.into()),
+        }
+    }
+
+    /// An error with Kafka's default message for `code`.
+    pub fn with_default_message(code: i16) -> ApiError {
+        let message = match code {
+            UNKNOWN_TOPIC_OR_PARTITION => "This server does not host this topic-partition.",
+            UNKNOWN_TOPIC_ID => "This server does not host this topic ID.",
+            TOPIC_DELETION_DISABLED => "Topic deletion is disabled.",
+            _ => {
+                return ApiError {
+                    code,
+                    message: None,
+                };
+            }
+        };
+        ApiError::new(code, message)
+    }
+}
+
+/// An operation that failed as a whole (nothing was changed, unless the log reports an
+/// fsync failure, after which the log refuses appends until restart).
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The metadata log could not be written.
+    #[error(transparent)]
+    Log(#[from] MetadataLogError),
+    /// The records built do not apply to the image (a bug).
+    #[error("internal error: {0}")]
+    Image(#[from] ImageError),
+}
+
+impl ControllerError {
+    /// The error code to give every item of the failed request.
+    pub fn code(&self) -> i16 {
+        match self {
+            ControllerError::Log(MetadataLogError::Io { .. } | MetadataLogError::Failed(_)) => {
+                KAFKA_STORAGE_ERROR
+            }
+            _ => UNKNOWN_SERVER_ERROR,
+        }
+    }
+
+    /// The error for every item of the failed request.
+    pub fn to_api_error(&self) -> ApiError {
+        ApiError::new(self.code(), self.to_string())
+    }
+}
+
+/// What the controller needs to know about this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerOptions {
+    /// This node's id (`node.id`).
+    pub node_id: i32,
+    /// The directory holding `__cluster_metadata-0` (`metadata.log.dir`, else the first
+    /// `log.dirs`).
+    pub metadata_log_dir: PathBuf,
+    /// The directory ids of every log directory (`directory.id` of their
+    /// `meta.properties`), registered as the broker's log directories.
+    pub directory_ids: Vec<Uuid>,
+    /// The broker's advertised endpoints (registered; clients get them in Metadata).
+    pub endpoints: Vec<Endpoint>,
+    /// The controller listeners (registered with `RegisterControllerRecord`; none skips
+    /// the controller registration).
+    pub controller_endpoints: Vec<Endpoint>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// `num.partitions`: the partition count of topics created with -1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`: the replication factor of topics created with -1.
+    pub default_replication_factor: i16,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+    /// `metadata.log.segment.bytes`.
+    pub metadata_segment_bytes: u64,
+    /// The static broker configs (`server.properties` with overrides), for the defaults
+    /// and synonyms of topic configs.
+    pub static_configs: BTreeMap<String, String>,
+}
+
+/// Kafka's id of a security protocol.
+fn security_protocol_id(protocol: Option<SecurityProtocol>) -> i16 {
+    match protocol {
+        None | Some(SecurityProtocol::Plaintext) => 0,
+        Some(SecurityProtocol::Ssl) => 1,
+        Some(SecurityProtocol::SaslPlaintext) => 2,
+        Some(SecurityProtocol::SaslSsl) => 3,
+    }
+}
+
+impl ControllerOptions {
+    /// The options of a broker configured by `config` whose metadata log directory has
+    /// `meta` (`directory_ids` holds its directory id only: add those of the other log
+    /// directories). Listeners with an empty host are registered as `localhost`; a port 0
+    /// should be replaced by the bound port (see [`Controller::update_broker_registration`]).
+    pub fn from_config(config: &Config, meta: &MetaProperties) -> ControllerOptions {
+        let endpoint = |l: &Listener| Endpoint {
+            listener: l.name.clone(),
+            host: if l.host.is_empty() {
+                "localhost".to_string()
+            } else {
+                l.host.clone()
+            },
+            port: l.port,
+            security_protocol: security_protocol_id(config.security_protocol_for(&l.name)),
+        };
+        let segment_bytes = config
+            .get("metadata.log.segment.bytes")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|v| *v >= 1024 * 1024)
+            .unwrap_or(DEFAULT_SEGMENT_BYTES);
+        ControllerOptions {
+            node_id: config.node_id,
+            metadata_log_dir: config.effective_metadata_log_dir().to_path_buf(),
+            directory_ids: meta.directory_id.into_iter().collect(),
+            endpoints: config.broker_advertised_listeners().map(endpoint).collect(),
+            controller_endpoints: if config.is_controller() {
+                config.controller_listeners().map(endpoint).collect()
+            } else {
+                Vec::new()
+            },
+            rack: config.broker_rack.clone(),
+            num_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+            delete_topic_enable: config.delete_topic_enable,
+            metadata_segment_bytes: segment_bytes,
+            static_configs: config.properties().clone(),
+        }
+    }
+
+    /// Options for tests and tools: node `node_id`, metadata in `metadata_log_dir`, one
+    /// log directory `directory_id`, a PLAINTEXT endpoint `localhost:9092`, Kafka's
+    /// defaults otherwise.
+    pub fn new(node_id: i32, metadata_log_dir: PathBuf, directory_id: Uuid) -> ControllerOptions {
+        ControllerOptions {
+            node_id,
+            metadata_log_dir,
+            directory_ids: vec![directory_id],
+            endpoints: vec![Endpoint {
+                listener: "PLAINTEXT".to_string(),
+                host: "localhost".to_string(),
+                port: 9092,
+                security_protocol: 0,
+            }],
+            controller_endpoints: Vec::new(),
+            rack: None,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            delete_topic_enable: true,
+            metadata_segment_bytes: DEFAULT_SEGMENT_BYTES,
+            static_configs: BTreeMap::new(),
+        }
+    }
+}
+
+/// The features this node supports, as registered: `metadata.version` from
+/// [`MIN_METADATA_VERSION`] to [`METADATA_VERSION`], `kraft.version` 0.
+pub fn supported_features() -> BTreeMap<String, VersionRange> {
+    BTreeMap::from([
+        (
+            KRAFT_VERSION_FEATURE.to_string(),
+            VersionRange { min: 0, max: 0 },
+        ),
+        (
+            METADATA_VERSION_FEATURE.to_string(),
+            VersionRange {
+                min: MIN_METADATA_VERSION,
+                max: METADATA_VERSION,
+            },
+        ),
+    ])
+}
+
+/// What [`Controller::open`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartupReport {
+    /// What opening the log did (truncation, new epoch, aborted transaction).
+    pub log: OpenReport,
+    /// Whether the bootstrap records were written (a fresh log).
+    pub bootstrapped: bool,
+    /// Offset of the `RegisterBrokerRecord` written, if the registration changed.
+    pub registered_broker: Option<i64>,
+    /// Offset of the `RegisterControllerRecord` written, if the registration changed.
+    pub registered_controller: Option<i64>,
+    /// The finalized `metadata.version`.
+    pub metadata_version: i16,
+}
+
+// ---------------------------------------------------------------------------------------
+// Requests and results
+// ---------------------------------------------------------------------------------------
+
+/// A manual assignment of a partition's replicas (CreateTopics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaAssignment {
+    /// The partition index.
+    pub partition: i32,
+    /// The brokers holding its replicas, the first is the preferred leader.
+    pub broker_ids: Vec<i32>,
+}
+
+/// A topic to create (CreateTopics' `CreatableTopic`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewTopic {
+    /// The name.
+    pub name: String,
+    /// The partition count, -1 for `num.partitions` (must be -1 with assignments).
+    pub num_partitions: i32,
+    /// The replication factor, -1 for `default.replication.factor` (must be -1 with
+    /// assignments).
+    pub replication_factor: i16,
+    /// Manual assignments (empty for automatic placement).
+    pub assignments: Vec<ReplicaAssignment>,
+    /// Topic configs; null values are ignored, as Kafka's controller does.
+    pub configs: Vec<(String, Option<String>)>,
+}
+
+impl NewTopic {
+    /// A topic with automatic placement and no configs.
+    pub fn new(name: impl Into<String>, num_partitions: i32, replication_factor: i16) -> NewTopic {
+        NewTopic {
+            name: name.into(),
+            num_partitions,
+            replication_factor,
+            assignments: Vec::new(),
+            configs: Vec::new(),
+        }
+    }
+
+    /// The same topic with config `key` set to `value`.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> NewTopic {
+        self.configs.push((key.into(), Some(value.into())));
+        self
+    }
+}
+
+/// The result for one topic of [`Controller::create_topics`] (CreateTopics'
+/// `CreatableTopicResult`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateTopicResult {
+    /// The name.
+    pub name: String,
+    /// The error, `None` on success.
+    pub error: Option<ApiError>,
+    /// The new topic's id (nil on error and for `validate_only`).
+    pub topic_id: Uuid,
+    /// The partition count (-1 on error).
+    pub num_partitions: i32,
+    /// The replication factor (-1 on error).
+    pub replication_factor: i16,
+    /// Every topic config with its value and source (empty on error).
+    pub configs: Vec<DescribedConfig>,
+}
+
+impl CreateTopicResult {
+    fn failed(name: &str, error: ApiError) -> CreateTopicResult {
+        CreateTopicResult {
+            name: name.to_string(),
+            error: Some(error),
+            topic_id: Uuid::nil(),
+            num_partitions: -1,
+            replication_factor: -1,
+            configs: Vec::new(),
+        }
+    }
+}
+
+/// A topic to delete, by name or by id (DeleteTopics).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TopicRef {
+    /// By name.
+    Name(String),
+    /// By id.
+    Id(Uuid),
+}
+
+/// The result for one topic of [`Controller::delete_topics`] (DeleteTopics'
+/// `DeletableTopicResult`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteTopicResult {
+    /// The name (`None` when given by an id that does not resolve).
+    pub name: Option<String>,
+    /// The id (nil when given by a name that does not resolve).
+    pub topic_id: Uuid,
+    /// The error, `None` on success.
+    pub error: Option<ApiError>,
+}
+
+/// Partitions to add to a topic (CreatePartitions' `CreatePartitionsTopic`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewPartitions {
+    /// The topic.
+    pub topic: String,
+    /// The new total partition count.
+    pub count: i32,
+    /// Replicas of each new partition, or `None` for automatic placement.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// The result for one topic of [`Controller::create_partitions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatePartitionsResult {
+    /// The topic.
+    pub topic: String,
+    /// The error, `None` on success.
+    pub error: Option<ApiError>,
+}
+
+/// An IncrementalAlterConfigs operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AlterConfigOp {
+    /// Set the value (0).
+    Set,
+    /// Remove the override (1).
+    Delete,
+    /// Add items to a list (2).
+    Append,
+    /// Remove items from a list (3).
+    Subtract,
+}
+
+impl AlterConfigOp {
+    /// The operation for a wire value.
+    pub fn from_i8(value: i8) -> Option<AlterConfigOp> {
+        match value {
+            0 => Some(AlterConfigOp::Set),
+            1 => Some(AlterConfigOp::Delete),
+            2 => Some(AlterConfigOp::Append),
+            3 => Some(AlterConfigOp::Subtract),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            AlterConfigOp::Set => "SET",
+            AlterConfigOp::Delete => "DELETE",
+            AlterConfigOp::Append => "APPEND",
+            AlterConfigOp::Subtract => "SUBTRACT",
+        }
+    }
+}
+
+/// One config change of a resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigChange {
+    /// The config name.
+    pub name: String,
+    /// The operation.
+    pub op: AlterConfigOp,
+    /// The value (ignored by DELETE).
+    pub value: Option<String>,
+}
+
+/// The config changes of one resource (IncrementalAlterConfigs' `AlterConfigsResource`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterConfigsResource {
+    /// The resource type ([`ConfigResource::TOPIC`] is the only one supported).
+    pub resource_type: i8,
+    /// The resource name (the topic).
+    pub name: String,
+    /// The changes.
+    pub changes: Vec<ConfigChange>,
+}
+
+/// The result for one resource of [`Controller::incremental_alter_configs`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlterConfigsResult {
+    /// The resource type.
+    pub resource_type: i8,
+    /// The resource name.
+    pub name: String,
+    /// The error, `None` on success.
+    pub error: Option<ApiError>,
+}
+
+/// A partition the broker must now create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreatedPartition {
+    /// The topic name.
+    pub topic: String,
+    /// The topic id (for `partition.metadata`).
+    pub topic_id: Uuid,
+    /// The partition index.
+    pub partition: i32,
+    /// The topic's config overrides (see [`topic_config::log_config`]).
+    pub config: BTreeMap<String, String>,
+}
+
+/// A topic whose partitions the broker must now delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletedTopic {
+    /// The name.
+    pub name: String,
+    /// The id.
+    pub id: Uuid,
+    /// Its partition indexes.
+    pub partitions: Vec<i32>,
+}
+
+/// A topic whose config overrides changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReconfiguredTopic {
+    /// The name.
+    pub name: String,
+    /// The id.
+    pub id: Uuid,
+    /// Its overrides now.
+    pub config: BTreeMap<String, String>,
+}
+
+/// The topic changes an operation made durable, for the broker to apply to its partition
+/// logs. Empty for `validate_only` and failed operations.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TopicDelta {
+    /// Partitions created (new topics and added partitions).
+    pub created: Vec<CreatedPartition>,
+    /// Topics deleted.
+    pub deleted: Vec<DeletedTopic>,
+    /// Topics whose configs changed.
+    pub reconfigured: Vec<ReconfiguredTopic>,
+}
+
+impl TopicDelta {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty() && self.deleted.is_empty() && self.reconfigured.is_empty()
+    }
+}
+
+/// The outcome of an operation: one result per item, and what changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied<T> {
+    /// One result per item (duplicates get one result).
+    pub results: Vec<T>,
+    /// What changed.
+    pub delta: TopicDelta,
+    /// Offsets of the first and last record written, if anything was written.
+    pub offsets: Option<(i64, i64)>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The controller
+// ---------------------------------------------------------------------------------------
+
+/// This node's KRaft controller (see the module docs).
+#[derive(Debug)]
+pub struct Controller {
+    options: ControllerOptions,
+    log: Mutex<MetadataLog>,
+    image: ArcSwap<MetadataImage>,
+}
+
+/// Applies `records` to `image` at the log's next offsets (checking them), appends them as
+/// one batch and fsyncs it; `image` is changed only when everything succeeded.
+fn commit_to(
+    log: &mut MetadataLog,
+    image: &mut MetadataImage,
+    records: Vec<VersionedRecord>,
+) -> Result<(i64, i64), ControllerError> {
+    let mut next = image.clone();
+    let base = log.next_offset();
+    let epoch = log.epoch();
+    for (i, versioned) in records.iter().enumerate() {
+        next.apply_with_epoch(base + i as i64, epoch, &versioned.record)?;
+    }
+    let appended = log.append(&records)?;
+    debug_assert_eq!(appended.base_offset, base);
+    *image = next;
+    Ok((appended.base_offset, appended.last_offset))
+}
+
+fn v0(record: MetadataRecord) -> VersionedRecord {
+    VersionedRecord { version: 0, record }
+}
+
+/// The bootstrap records of a fresh log.
+fn bootstrap_records() -> Vec<VersionedRecord> {
+    vec![
+        v0(MetadataRecord::BeginTransaction(BeginTransactionRecord {
+            name: Some(BOOTSTRAP_TRANSACTION.into()),
+            ..Default::default()
+        })),
+        v0(MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: METADATA_VERSION_FEATURE.into(),
+            feature_level: METADATA_VERSION,
+            ..Default::default()
+        })),
+        v0(MetadataRecord::EndTransaction(
+            EndTransactionRecord::default(),
+        )),
+    ]
+}
+
+/// A new `RegisterBrokerRecord` for this node at `offset`, unless the image already has
+/// an unfenced registration with the same endpoints, rack, features and directories.
+fn broker_registration(
+    options: &ControllerOptions,
+    endpoints: &[Endpoint],
+    image: &MetadataImage,
+    offset: i64,
+) -> Option<VersionedRecord> {
+    let features = supported_features();
+    if let Some(current) = image.broker(options.node_id)
+        && !current.fenced
+        && !current.in_controlled_shutdown
+        && current.endpoints == endpoints
+        && current.rack == options.rack
+        && current.supported_features == features
+        && current.directories == options.directory_ids
+    {
+        return None;
+    }
+    let record = RegisterBrokerRecord {
+        broker_id: options.node_id,
+        is_migrating_zk_broker: false,
+        incarnation_id: random_uuid(),
+        broker_epoch: offset,
+        end_points: endpoints
+            .iter()
+            .map(|e| BrokerEndpoint {
+                name: e.listener.as_str().into(),
+                host: e.host.as_str().into(),
+                port: e.port,
+                security_protocol: e.security_protocol,
+                ..Default::default()
+            })
+            .collect(),
+        features: features
+            .iter()
+            .map(|(name, range)| BrokerFeature {
+                name: name.as_str().into(),
+                min_supported_version: range.min,
+                max_supported_version: range.max,
+                ..Default::default()
+            })
+            .collect(),
+        rack: options.rack.as_deref().map(Into::into),
+        fenced: false,
+        in_controlled_shutdown: false,
+        log_dirs: options.directory_ids.clone(),
+        cordoned_log_dirs: None,
+        ..Default::default()
+    };
+    Some(VersionedRecord {
+        version: REGISTER_BROKER_RECORD_VERSION,
+        record: MetadataRecord::RegisterBroker(record),
+    })
+}
+
+/// A new `RegisterControllerRecord` for this node, unless the image has the same one.
+fn controller_registration(
+    options: &ControllerOptions,
+    image: &MetadataImage,
+) -> Option<VersionedRecord> {
+    if options.controller_endpoints.is_empty() {
+        return None;
+    }
+    let features = supported_features();
+    if let Some(current) = image.controllers().get(&options.node_id)
+        && current.endpoints == options.controller_endpoints
+        && current.supported_features == features
+    {
+        return None;
+    }
+    let record = RegisterControllerRecord {
+        controller_id: options.node_id,
+        incarnation_id: random_uuid(),
+        zk_migration_ready: false,
+        end_points: options
+            .controller_endpoints
+            .iter()
+            .map(|e| ControllerEndpoint {
+                name: e.listener.as_str().into(),
+                host: e.host.as_str().into(),
+                port: e.port,
+                security_protocol: e.security_protocol,
+                ..Default::default()
+            })
+            .collect(),
+        features: features
+            .iter()
+            .map(|(name, range)| ControllerFeature {
+                name: name.as_str().into(),
+                min_supported_version: range.min,
+                max_supported_version: range.max,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    Some(VersionedRecord {
+        version: REGISTER_CONTROLLER_RECORD_VERSION,
+        record: MetadataRecord::RegisterController(record),
+    })
+}
+
+/// Kafka's `Topic.validate` message for an illegal name.
+pub fn invalid_topic_message(name: &str, error: &InvalidName) -> String {
+    match error {
+        InvalidName::Empty => "Topic name is illegal, it can't be empty".to_string(),
+        InvalidName::Dots => "Topic name cannot be \".\" or \"..\"".to_string(),
+        InvalidName::TooLong(_) => format!(
+            "Topic name is illegal, it can't be longer than {} characters, Topic name: {name}",
+            topic_names::MAX_LENGTH
+        ),
+        InvalidName::IllegalCharacter(_) => format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII \
+             alphanumerics, '.', '_' and '-'"
+        ),
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), ApiError> {
+    topic_names::validate(name)
+        .map_err(|e| ApiError::new(INVALID_TOPIC_EXCEPTION, invalid_topic_message(name, &e)))
+}
+
+/// Whether broker `id` can lead and be in ISRs (registered, unfenced, not shutting down).
+fn is_active(image: &MetadataImage, id: i32) -> bool {
+    image
+        .broker(id)
+        .is_some_and(|b| !b.fenced && !b.in_controlled_shutdown)
+}
+
+/// Kafka's `ClusterControlManager.defaultDir`: the broker's only directory, `MIGRATING`
+/// if it has none, `UNASSIGNED` if it has several (it picks one itself) or is unknown.
+fn default_dir(image: &MetadataImage, broker: i32) -> Uuid {
+    match image.broker(broker) {
+        None => DIRECTORY_UNASSIGNED,
+        Some(b) if b.directories.is_empty() => DIRECTORY_MIGRATING,
+        Some(b) if b.directories.len() == 1 => b.directories[0],
+        Some(_) => DIRECTORY_UNASSIGNED,
+    }
+}
+
+/// Places `count` partitions starting at index `start`, `replication_factor` replicas
+/// each, on the registered brokers (a simplification of Kafka's `StripedReplicaPlacer`:
+/// active brokers first, round robin); the error is the placer's message.
+fn place_replicas(
+    image: &MetadataImage,
+    start: i32,
+    count: i32,
+    replication_factor: i16,
+) -> Result<Vec<Vec<i32>>, String> {
+    if replication_factor <= 0 {
+        return Err(format!(
+            "Invalid replication factor {replication_factor}: the replication factor must be \
+             positive."
+        ));
+    }
+    let registered = image.brokers().len();
+    if registered < replication_factor as usize {
+        return Err(format!(
+            "The target replication factor of {replication_factor} cannot be reached because \
+             only {registered} broker(s) are registered."
+        ));
+    }
+    let mut brokers: Vec<i32> = image
+        .brokers()
+        .keys()
+        .copied()
+        .filter(|b| is_active(image, *b))
+        .collect();
+    if brokers.is_empty() {
+        return Err("All brokers are currently fenced.".to_string());
+    }
+    brokers.extend(
+        image
+            .brokers()
+            .keys()
+            .copied()
+            .filter(|b| !is_active(image, *b)),
+    );
+    let n = brokers.len();
+    Ok((0..count)
+        .map(|i| {
+            let first = (start as usize + i as usize) % n;
+            (0..replication_factor as usize)
+                .map(|r| brokers[(first + r) % n])
+                .collect()
+        })
+        .collect())
+}
+
+/// Kafka's `validateManualPartitionAssignment`.
+fn validate_manual_assignment(
+    image: &MetadataImage,
+    replicas: &[i32],
+    replication_factor: Option<usize>,
+) -> Result<(), ApiError> {
+    let fail = |message: String| Err(ApiError::new(INVALID_REPLICA_ASSIGNMENT, message));
+    if replicas.is_empty() {
+        return fail("The manual partition assignment includes an empty replica list.".into());
+    }
+    let mut sorted = replicas.to_vec();
+    sorted.sort_unstable();
+    let mut previous = None;
+    for broker in sorted {
+        if image.broker(broker).is_none() {
+            return fail(format!(
+                "The manual partition assignment includes broker {broker}, but no such broker \
+                 is registered."
+            ));
+        }
+        if previous == Some(broker) {
+            return fail(format!(
+                "The manual partition assignment includes the broker {broker} more than once."
+            ));
+        }
+        previous = Some(broker);
+    }
+    if let Some(rf) = replication_factor
+        && replicas.len() != rf
+    {
+        return fail(format!(
+            "The manual partition assignment includes a partition with {} replica(s), but this \
+             is not consistent with previous partitions, which have {rf} replica(s).",
+            replicas.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The `PartitionRecord` of a new partition: leader the first active replica of the ISR,
+/// epochs 0, each replica in its broker's default directory.
+fn partition_record(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+) -> VersionedRecord {
+    let directories = replicas.iter().map(|b| default_dir(image, *b)).collect();
+    let leader = isr.first().copied().unwrap_or(-1);
+    VersionedRecord {
+        version: PARTITION_RECORD_VERSION,
+        record: MetadataRecord::Partition(PartitionRecord {
+            partition_id: partition,
+            topic_id,
+            replicas,
+            isr,
+            removing_replicas: Vec::new(),
+            adding_replicas: Vec::new(),
+            leader,
+            leader_recovery_state: 0,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            directories,
+            eligible_leader_replicas: None,
+            last_known_elr: None,
+            ..Default::default()
+        }),
+    }
+}
+
+fn config_record(topic: &str, key: &str, value: Option<&str>) -> VersionedRecord {
+    v0(MetadataRecord::Config(ConfigRecord {
+        resource_type: ConfigResource::TOPIC,
+        resource_name: topic.into(),
+        name: key.into(),
+        value: value.map(Into::into),
+        ..Default::default()
+    }))
+}
+
+/// The existing topic whose name differs from `name` only by `.` and `_`.
+fn colliding_topic<'a>(image: &'a MetadataImage, name: &str) -> Option<&'a str> {
+    let key = topic_names::collision_key(name);
+    image
+        .topics()
+        .map(|t| t.name.as_str())
+        .find(|existing| *existing != name && topic_names::collision_key(existing) == key)
+}
+
+/// A topic that passed every check.
+struct TopicPlan {
+    records: Vec<VersionedRecord>,
+    result: CreateTopicResult,
+    partitions: Vec<i32>,
+    config: BTreeMap<String, String>,
+}
+
+/// Names that appear more than once, and the first occurrence of each name.
+fn split_duplicates<'a, T>(
+    items: &'a [T],
+    name: impl Fn(&'a T) -> &'a str,
+) -> (Vec<&'a T>, BTreeSet<&'a str>) {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for item in items {
+        *counts.entry(name(item)).or_default() += 1;
+    }
+    let mut seen = BTreeSet::new();
+    let firsts = items
+        .iter()
+        .filter(|item| seen.insert(name(item)))
+        .collect();
+    let duplicates = counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(name, _)| name)
+        .collect();
+    (firsts, duplicates)
+}
+
+impl Controller {
+    /// Opens the controller on what replay `loaded` from `options.metadata_log_dir`:
+    /// opens the log (see [`MetadataLog::open`]), writes the bootstrap records on a fresh
+    /// log and this node's registrations when they changed (see the module docs).
+    /// Blocking file I/O.
+    pub fn open(
+        options: ControllerOptions,
+        loaded: LoadedMetadata,
+    ) -> Result<(Controller, StartupReport), ControllerError> {
+        let log_options = MetadataLogOptions {
+            segment_bytes: options.metadata_segment_bytes,
+            ..MetadataLogOptions::new(options.node_id)
+        };
+        let (mut log, open_report) =
+            MetadataLog::open(&options.metadata_log_dir, &loaded, log_options)?;
+        let mut image = loaded.image;
+        if let Some(aborted) = open_report.aborted_transaction {
+            // The image never held the transaction's records; it now reflects the abort.
+            image.set_provenance(aborted.abort_offset, open_report.epoch);
+        }
+        let mut bootstrapped = false;
+        match image.metadata_version() {
+            None => {
+                commit_to(&mut log, &mut image, bootstrap_records())?;
+                tracing::info!(
+                    metadata_version = METADATA_VERSION,
+                    "wrote the bootstrap records (metadata.version {METADATA_VERSION_NAME})"
+                );
+                bootstrapped = true;
+            }
+            Some(level) if level > METADATA_VERSION => tracing::warn!(
+                level,
+                "the metadata log has a newer metadata.version than this broker writes \
+                 ({METADATA_VERSION}); new records are written at {METADATA_VERSION}"
+            ),
+            Some(level) if level < MIN_METADATA_VERSION => tracing::warn!(
+                level,
+                "the metadata log has a metadata.version older than {MIN_METADATA_VERSION}"
+            ),
+            Some(_) => {}
+        }
+        let mut registered_broker = None;
+        if let Some(record) =
+            broker_registration(&options, &options.endpoints, &image, log.next_offset())
+        {
+            let (offset, _) = commit_to(&mut log, &mut image, vec![record])?;
+            tracing::info!(
+                broker = options.node_id,
+                epoch = offset,
+                "registered the broker"
+            );
+            registered_broker = Some(offset);
+        }
+        let mut registered_controller = None;
+        if let Some(record) = controller_registration(&options, &image) {
+            let (offset, _) = commit_to(&mut log, &mut image, vec![record])?;
+            registered_controller = Some(offset);
+        }
+        let report = StartupReport {
+            log: open_report,
+            bootstrapped,
+            registered_broker,
+            registered_controller,
+            metadata_version: image.metadata_version().unwrap_or(METADATA_VERSION),
+        };
+        let controller = Controller {
+            options,
+            log: Mutex::new(log),
+            image: ArcSwap::from_pointee(image),
+        };
+        Ok((controller, report))
+    }
+
+    /// The current metadata image (what every handler reads).
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image.load_full()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.options.node_id
+    }
+
+    /// The options the controller was opened with.
+    pub fn options(&self) -> &ControllerOptions {
+        &self.options
+    }
+
+    /// The broker configs topic configs default to, for `image`.
+    pub fn broker_configs<'a>(&'a self, image: &'a MetadataImage) -> BrokerConfigs<'a> {
+        BrokerConfigs::new(image, self.options.node_id, &self.options.static_configs)
+    }
+
+    /// Offset the next record written gets.
+    pub fn next_offset(&self) -> i64 {
+        self.lock().next_offset()
+    }
+
+    /// The current epoch of the metadata log.
+    pub fn epoch(&self) -> i32 {
+        self.lock().epoch()
+    }
+
+    /// Runs `f` on a blocking thread (the operations do file I/O and fsync) and returns
+    /// its result: `controller.run(move |c| c.create_topics(&topics, false)).await`.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> T
+    where
+        F: FnOnce(&Controller) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let this = Arc::clone(self);
+        match tokio::task::spawn_blocking(move || f(&this)).await {
+            Ok(value) => value,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("controller task failed: {e}"),
+            },
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MetadataLog> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commits `records` (see the module docs) and publishes the new image. The caller
+    /// holds the log lock.
+    fn commit(
+        &self,
+        log: &mut MetadataLog,
+        records: Vec<VersionedRecord>,
+    ) -> Result<Option<(i64, i64)>, ControllerError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let mut image = MetadataImage::clone(&self.image.load());
+        let offsets = commit_to(log, &mut image, records)?;
+        self.image.store(Arc::new(image));
+        Ok(Some(offsets))
+    }
+
+    /// Registers this broker again with `endpoints` (after binding listeners on port 0,
+    /// say) if they differ from the current registration; returns the new broker epoch.
+    pub fn update_broker_registration(
+        &self,
+        endpoints: Vec<Endpoint>,
+    ) -> Result<Option<i64>, ControllerError> {
+        let mut log = self.lock();
+        let image = self.image.load_full();
+        match broker_registration(&self.options, &endpoints, &image, log.next_offset()) {
+            None => Ok(None),
+            Some(record) => Ok(self
+                .commit(&mut log, vec![record])?
+                .map(|(offset, _)| offset)),
+        }
+    }
+
+    /// Creates topics as Kafka's CreateTopics does (see the module docs for the checks and
+    /// their order: duplicates in the request, the total partition count, the name,
+    /// collisions, existence, configs, assignments, partition count and replication
+    /// factor). All accepted topics are written in one batch: `TopicRecord`, its
+    /// `ConfigRecord`s, then a `PartitionRecord` per partition.
+    pub fn create_topics(
+        &self,
+        topics: &[NewTopic],
+        validate_only: bool,
+    ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        let mut log = self.lock();
+        let image = self.image.load_full();
+        let (firsts, duplicates) = split_duplicates(topics, |t| t.name.as_str());
+        let total: i64 = firsts
+            .iter()
+            .filter(|t| !duplicates.contains(t.name.as_str()))
+            .map(|t| {
+                if !t.assignments.is_empty() {
+                    t.assignments.len() as i64
+                } else if t.num_partitions == -1 {
+                    i64::from(self.options.num_partitions)
+                } else {
+                    i64::from(t.num_partitions.max(0))
+                }
+            })
+            .sum();
+        let too_many = total > MAX_PARTITIONS_PER_REQUEST;
+        let mut results = Vec::with_capacity(firsts.len());
+        let mut records = Vec::new();
+        let mut plans = Vec::new();
+        let mut pending_names: Vec<&str> = Vec::new();
+        for topic in firsts {
+            let name = topic.name.as_str();
+            if duplicates.contains(name) {
+                results.push(CreateTopicResult::failed(
+                    name,
+                    ApiError::new(INVALID_REQUEST, "Duplicate topic name."),
+                ));
+                continue;
+            }
+            if too_many {
+                results.push(CreateTopicResult::failed(
+                    name,
+                    ApiError::new(
+                        POLICY_VIOLATION,
+                        "Excessively large number of partitions per request.",
+                    ),
+                ));
+                continue;
+            }
+            // A topic this request creates counts as existing for the collision check.
+            let key = topic_names::collision_key(name);
+            if let Some(other) = pending_names
+                .iter()
+                .find(|other| topic_names::collision_key(other) == key)
+            {
+                results.push(CreateTopicResult::failed(
+                    name,
+                    ApiError::new(
+                        INVALID_TOPIC_EXCEPTION,
+                        format!("Topic '{name}' collides with existing topic: {other}"),
+                    ),
+                ));
+                continue;
+            }
+            match self.plan_topic(&image, topic, validate_only) {
+                Ok(plan) => {
+                    pending_names.push(name);
+                    results.push(plan.result.clone());
+                    records.extend(plan.records.iter().cloned());
+                    plans.push(plan);
+                }
+                Err(error) => results.push(CreateTopicResult::failed(name, error)),
+            }
+        }
+        if validate_only {
+            return Ok(Applied {
+                results,
+                delta: TopicDelta::default(),
+                offsets: None,
+            });
+        }
+        let offsets = self.commit(&mut log, records)?;
+        let mut delta = TopicDelta::default();
+        for plan in plans {
+            for partition in plan.partitions {
+                delta.created.push(CreatedPartition {
+                    topic: plan.result.name.clone(),
+                    topic_id: plan.result.topic_id,
+                    partition,
+                    config: plan.config.clone(),
+                });
+            }
+            tracing::info!(
+                topic = %plan.result.name,
+                id = %plan.result.topic_id,
+                partitions = plan.result.num_partitions,
+                "created topic"
+            );
+        }
+        Ok(Applied {
+            results,
+            delta,
+            offsets,
+        })
+    }
+
+    /// Checks one topic of CreateTopics and builds its records.
+    fn plan_topic(
+        &self,
+        image: &MetadataImage,
+        topic: &NewTopic,
+        validate_only: bool,
+    ) -> Result<TopicPlan, ApiError> {
+        let name = topic.name.as_str();
+        validate_name(name)?;
+        if image.topic(name).is_some() {
+            return Err(ApiError::new(
+                TOPIC_ALREADY_EXISTS,
+                format!("Topic '{name}' already exists."),
+            ));
+        }
+        if let Some(existing) = colliding_topic(image, name) {
+            return Err(ApiError::new(
+                INVALID_TOPIC_EXCEPTION,
+                format!("Topic '{name}' collides with existing topic: {existing}"),
+            ));
+        }
+        let config: BTreeMap<String, String> = topic
+            .configs
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.clone(), v.clone())))
+            .collect();
+        let broker = self.broker_configs(image);
+        topic_config::validate(&config, &broker)
+            .map_err(|e| ApiError::new(INVALID_CONFIG, e.message))?;
+
+        // (replicas, isr) by partition index.
+        let mut partitions: BTreeMap<i32, (Vec<i32>, Vec<i32>)> = BTreeMap::new();
+        if !topic.assignments.is_empty() {
+            if topic.replication_factor != -1 {
+                return Err(ApiError::new(
+                    INVALID_REQUEST,
+                    "A manual partition assignment was specified, but replication factor was \
+                     not set to -1.",
+                ));
+            }
+            if topic.num_partitions != -1 {
+                return Err(ApiError::new(
+                    INVALID_REQUEST,
+                    "A manual partition assignment was specified, but numPartitions was not set \
+                     to -1.",
+                ));
+            }
+            let mut replication_factor = None;
+            for assignment in &topic.assignments {
+                if partitions.contains_key(&assignment.partition) {
+                    return Err(ApiError::new(
+                        INVALID_REPLICA_ASSIGNMENT,
+                        format!(
+                            "Found multiple manual partition assignments for partition {}",
+                            assignment.partition
+                        ),
+                    ));
+                }
+                validate_manual_assignment(image, &assignment.broker_ids, replication_factor)?;
+                replication_factor = Some(assignment.broker_ids.len());
+                let isr: Vec<i32> = assignment
+                    .broker_ids
+                    .iter()
+                    .copied()
+                    .filter(|b| is_active(image, *b))
+                    .collect();
+                if isr.is_empty() {
+                    return Err(ApiError::new(
+                        INVALID_REPLICA_ASSIGNMENT,
+                        format!(
+                            "All brokers specified in the manual partition assignment for \
+                             partition {} are fenced or in controlled shutdown.",
+                            assignment.partition
+                        ),
+                    ));
+                }
+                partitions.insert(assignment.partition, (assignment.broker_ids.clone(), isr));
+            }
+            if (0..partitions.len() as i32).any(|i| !partitions.contains_key(&i)) {
+                return Err(ApiError::new(
+                    INVALID_REPLICA_ASSIGNMENT,
+                    "partitions should be a consecutive 0-based integer sequence",
+                ));
+            }
+        } else if topic.replication_factor < -1 || topic.replication_factor == 0 {
+            return Err(ApiError::new(
+                INVALID_REPLICATION_FACTOR,
+                "Replication factor must be larger than 0, or -1 to use the default value.",
+            ));
+        } else if topic.num_partitions < -1 || topic.num_partitions == 0 {
+            return Err(ApiError::new(
+                INVALID_PARTITIONS,
+                "Number of partitions was set to an invalid non-positive value.",
+            ));
+        } else {
+            let count = if topic.num_partitions == -1 {
+                self.options.num_partitions
+            } else {
+                topic.num_partitions
+            };
+            let replication_factor = if topic.replication_factor == -1 {
+                self.options.default_replication_factor
+            } else {
+                topic.replication_factor
+            };
+            let unable = |reason: String| {
+                ApiError::new(
+                    INVALID_REPLICATION_FACTOR,
+                    format!(
+                        "Unable to replicate the partition {replication_factor} time(s): {reason}"
+                    ),
+                )
+            };
+            let placements = place_replicas(image, 0, count, replication_factor).map_err(unable)?;
+            for (index, replicas) in placements.into_iter().enumerate() {
+                let isr: Vec<i32> = replicas
+                    .iter()
+                    .copied()
+                    .filter(|b| is_active(image, *b))
+                    .collect();
+                if isr.is_empty() {
+                    return Err(unable(
+                        "All brokers are currently fenced or in controlled shutdown.".to_string(),
+                    ));
+                }
+                partitions.insert(index as i32, (replicas, isr));
+            }
+        }
+
+        let topic_id = if validate_only {
+            Uuid::nil()
+        } else {
+            loop {
+                let id = random_uuid();
+                if image.topic_by_id(&id).is_none() {
+                    break id;
+                }
+            }
+        };
+        let replication_factor = partitions.values().next().map_or(0, |(r, _)| r.len()) as i16;
+        let mut records = vec![v0(MetadataRecord::Topic(TopicRecord {
+            name: name.into(),
+            topic_id,
+            ..Default::default()
+        }))];
+        for (key, value) in &config {
+            records.push(config_record(name, key, Some(value)));
+        }
+        let indexes: Vec<i32> = partitions.keys().copied().collect();
+        for (index, (replicas, isr)) in partitions {
+            records.push(partition_record(image, topic_id, index, replicas, isr));
+        }
+        let result = CreateTopicResult {
+            name: name.to_string(),
+            error: None,
+            topic_id,
+            num_partitions: indexes.len() as i32,
+            replication_factor,
+            configs: topic_config::describe(&config, &broker, false, false),
+        };
+        Ok(TopicPlan {
+            records,
+            result,
+            partitions: indexes,
+            config,
+        })
+    }
+
+    /// Deletes topics as Kafka's DeleteTopics does: `TOPIC_DELETION_DISABLED` for every
+    /// topic when `delete.topic.enable` is false; `INVALID_REQUEST` for names or ids given
+    /// twice and for a name that resolves to an id also given; `UNKNOWN_TOPIC_OR_PARTITION`
+    /// and `UNKNOWN_TOPIC_ID` for unknown ones. Internal topics may be deleted (as with
+    /// Kafka's KRaft controller). One `RemoveTopicRecord` per topic, in one batch.
+    pub fn delete_topics(
+        &self,
+        topics: &[TopicRef],
+    ) -> Result<Applied<DeleteTopicResult>, ControllerError> {
+        let mut log = self.lock();
+        let image = self.image.load_full();
+        let result = |name: Option<&str>, id: Uuid, error: Option<ApiError>| DeleteTopicResult {
+            name: name.map(str::to_string),
+            topic_id: id,
+            error,
+        };
+        let mut results = Vec::new();
+        if !self.options.delete_topic_enable {
+            let disabled = ApiError::with_default_message(TOPIC_DELETION_DISABLED);
+            for topic in topics {
+                results.push(match topic {
+                    TopicRef::Name(name) => result(Some(name), Uuid::nil(), Some(disabled.clone())),
+                    TopicRef::Id(id) => result(None, *id, Some(disabled.clone())),
+                });
+            }
+            return Ok(Applied {
+                results,
+                delta: TopicDelta::default(),
+                offsets: None,
+            });
+        }
+        let mut counts: HashMap<&TopicRef, usize> = HashMap::new();
+        for topic in topics {
+            *counts.entry(topic).or_default() += 1;
+        }
+        let mut seen = BTreeSet::new();
+        let mut deleting: BTreeMap<Uuid, usize> = BTreeMap::new(); // id -> result index
+        for topic in topics {
+            if !seen.insert(topic) {
+                continue;
+            }
+            let duplicate = counts[topic] > 1;
+            match topic {
+                TopicRef::Name(name) if duplicate => results.push(result(
+                    Some(name),
+                    Uuid::nil(),
+                    Some(ApiError::new(INVALID_REQUEST, "Duplicate topic name.")),
+                )),
+                TopicRef::Id(id) if duplicate => results.push(result(
+                    None,
+                    *id,
+                    Some(ApiError::new(INVALID_REQUEST, "Duplicate topic id.")),
+                )),
+                TopicRef::Id(id) if id.is_nil() => results.push(result(
+                    None,
+                    *id,
+                    Some(ApiError::new(
+                        INVALID_REQUEST,
+                        "Neither topic name nor id were specified.",
+                    )),
+                )),
+                TopicRef::Id(id) => match image.topic_by_id(id) {
+                    None => results.push(result(
+                        None,
+                        *id,
+                        Some(ApiError::with_default_message(UNKNOWN_TOPIC_ID)),
+                    )),
+                    Some(t) => {
+                        if let Some(&other) = deleting.get(id) {
+                            results[other].error = Some(ApiError::new(
+                                INVALID_REQUEST,
+                                "The provided topic name maps to an ID that was already supplied.",
+                            ));
+                            deleting.remove(id);
+                            results.push(result(Some(&t.name), *id, results[other].error.clone()));
+                        } else {
+                            deleting.insert(*id, results.len());
+                            results.push(result(Some(&t.name), *id, None));
+                        }
+                    }
+                },
+                TopicRef::Name(name) => match image.topic(name) {
+                    None => results.push(result(
+                        Some(name),
+                        Uuid::nil(),
+                        Some(ApiError::with_default_message(UNKNOWN_TOPIC_OR_PARTITION)),
+                    )),
+                    Some(t) => {
+                        if let Some(&other) = deleting.get(&t.id) {
+                            let error = ApiError::new(
+                                INVALID_REQUEST,
+                                "The provided topic name maps to an ID that was already supplied.",
+                            );
+                            results[other].error = Some(error.clone());
+                            deleting.remove(&t.id);
+                            results.push(result(Some(name), t.id, Some(error)));
+                        } else {
+                            deleting.insert(t.id, results.len());
+                            results.push(result(Some(name), t.id, None));
+                        }
+                    }
+                },
+            }
+        }
+        let mut records = Vec::new();
+        let mut delta = TopicDelta::default();
+        for id in deleting.keys() {
+            let Some(topic) = image.topic_by_id(id) else {
+                continue;
+            };
+            records.push(v0(MetadataRecord::RemoveTopic(RemoveTopicRecord {
+                topic_id: *id,
+                ..Default::default()
+            })));
+            delta.deleted.push(DeletedTopic {
+                name: topic.name.clone(),
+                id: *id,
+                partitions: topic.partitions.keys().copied().collect(),
+            });
+        }
+        let offsets = self.commit(&mut log, records)?;
+        for deleted in &delta.deleted {
+            tracing::info!(topic = %deleted.name, id = %deleted.id, "deleted topic");
+        }
+        Ok(Applied {
+            results,
+            delta,
+            offsets,
+        })
+    }
+
+    /// Adds partitions as Kafka's CreatePartitions does: `UNKNOWN_TOPIC_OR_PARTITION`,
+    /// `INVALID_PARTITIONS` unless the count grows, `INVALID_REPLICA_ASSIGNMENT` for
+    /// assignments of the wrong number, size or brokers, `INVALID_REQUEST` for a topic given
+    /// twice. The new partitions have the replication factor of the topic's first partition.
+    pub fn create_partitions(
+        &self,
+        topics: &[NewPartitions],
+        validate_only: bool,
+    ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
+        let mut log = self.lock();
+        let image = self.image.load_full();
+        let (firsts, duplicates) = split_duplicates(topics, |t| t.topic.as_str());
+        let mut results = Vec::new();
+        let mut records = Vec::new();
+        let mut delta = TopicDelta::default();
+        let mut total_added: i64 = 0;
+        for topic in firsts {
+            let outcome = if duplicates.contains(topic.topic.as_str()) {
+                Err(ApiError::new(INVALID_REQUEST, "Duplicate topic name."))
+            } else {
+                self.plan_partitions(&image, topic, &mut total_added)
+            };
+            match outcome {
+                Ok((mut new_records, created)) => {
+                    records.append(&mut new_records);
+                    delta.created.extend(created);
+                    results.push(CreatePartitionsResult {
+                        topic: topic.topic.clone(),
+                        error: None,
+                    });
+                }
+                Err(error) => results.push(CreatePartitionsResult {
+                    topic: topic.topic.clone(),
+                    error: Some(error),
+                }),
+            }
+        }
+        if validate_only {
+            return Ok(Applied {
+                results,
+                delta: TopicDelta::default(),
+                offsets: None,
+            });
+        }
+        let offsets = self.commit(&mut log, records)?;
+        Ok(Applied {
+            results,
+            delta,
+            offsets,
+        })
+    }
+
+    /// Checks one topic of CreatePartitions and builds its records.
+    fn plan_partitions(
+        &self,
+        image: &MetadataImage,
+        request: &NewPartitions,
+        total_added: &mut i64,
+    ) -> Result<(Vec<VersionedRecord>, Vec<CreatedPartition>), ApiError> {
+        let Some(topic) = image.topic(&request.topic) else {
+            return Err(ApiError::with_default_message(UNKNOWN_TOPIC_OR_PARTITION));
+        };
+        let current = topic.partitions.len() as i32;
+        if request.count == current {
+            return Err(ApiError::new(
+                INVALID_PARTITIONS,
+                format!("Topic already has {current} partition(s)."),
+            ));
+        }
+        if request.count < current {
+            return Err(ApiError::new(
+                INVALID_PARTITIONS,
+                format!(
+                    "The topic {} currently has {current} partition(s); {} would not be an \
+                     increase.",
+                    request.topic, request.count
+                ),
+            ));
+        }
+        let additional = request.count - current;
+        if let Some(assignments) = &request.assignments
+            && assignments.len() != additional as usize
+        {
+            return Err(ApiError::new(
+                INVALID_REPLICA_ASSIGNMENT,
+                format!(
+                    "Attempted to add {additional} additional partition(s), but only {} \
+                     assignment(s) were specified.",
+                    assignments.len()
+                ),
+            ));
+        }
+        if *total_added + i64::from(additional) > MAX_PARTITIONS_PER_REQUEST {
+            return Err(ApiError::new(
+                POLICY_VIOLATION,
+                "Excessively large number of partitions per request.",
+            ));
+        }
+        let Some(first) = topic.partitions.values().next() else {
+            return Err(ApiError::new(
+                UNKNOWN_SERVER_ERROR,
+                format!(
+                    "Invalid state: topic {} appears to have no partitions.",
+                    request.topic
+                ),
+            ));
+        };
+        let replication_factor = first.replicas.len();
+        let start = topic.partitions.keys().max().map_or(0, |m| m + 1);
+        let mut placements = Vec::new();
+        match &request.assignments {
+            Some(assignments) => {
+                for (i, replicas) in assignments.iter().enumerate() {
+                    validate_manual_assignment(image, replicas, Some(replication_factor))?;
+                    let isr: Vec<i32> = replicas
+                        .iter()
+                        .copied()
+                        .filter(|b| is_active(image, *b))
+                        .collect();
+                    if isr.is_empty() {
+                        return Err(ApiError::new(
+                            INVALID_REPLICA_ASSIGNMENT,
+                            format!(
+                                "All brokers specified in the manual partition assignment for \
+                                 partition {} are fenced or in controlled shutdown.",
+                                start + i as i32
+                            ),
+                        ));
+                    }
+                    placements.push((replicas.clone(), isr));
+                }
+            }
+            None => {
+                let rf = replication_factor as i16;
+                let placed = place_replicas(image, start, additional, rf).map_err(|reason| {
+                    ApiError::new(
+                        INVALID_REPLICATION_FACTOR,
+                        format!("Unable to replicate the partition {rf} time(s): {reason}"),
+                    )
+                })?;
+                for replicas in placed {
+                    let isr = replicas
+                        .iter()
+                        .copied()
+                        .filter(|b| is_active(image, *b))
+                        .collect();
+                    placements.push((replicas, isr));
+                }
+            }
+        }
+        *total_added += i64::from(additional);
+        let config = image.topic_config(&topic.name).cloned().unwrap_or_default();
+        let mut records = Vec::new();
+        let mut created = Vec::new();
+        for (i, (replicas, isr)) in placements.into_iter().enumerate() {
+            let index = start + i as i32;
+            records.push(partition_record(image, topic.id, index, replicas, isr));
+            created.push(CreatedPartition {
+                topic: topic.name.clone(),
+                topic_id: topic.id,
+                partition: index,
+                config: config.clone(),
+            });
+        }
+        Ok((records, created))
+    }
+
+    /// Alters topic configs as Kafka's IncrementalAlterConfigs does: SET, DELETE, APPEND
+    /// and SUBTRACT (the last two on LIST configs only, starting from Kafka's default when
+    /// the topic does not set the config), then [`topic_config::validate`] on the topic's
+    /// resulting configs (`INVALID_CONFIG`), then the topic must exist
+    /// (`UNKNOWN_TOPIC_OR_PARTITION`). A `ConfigRecord` per changed key, all resources in
+    /// one batch. Resources other than topics get `INVALID_REQUEST`.
+    pub fn incremental_alter_configs(
+        &self,
+        resources: &[AlterConfigsResource],
+        validate_only: bool,
+    ) -> Result<Applied<AlterConfigsResult>, ControllerError> {
+        let mut log = self.lock();
+        let image = self.image.load_full();
+        let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
+        for r in resources {
+            *counts
+                .entry((r.resource_type, r.name.as_str()))
+                .or_default() += 1;
+        }
+        let mut seen = BTreeSet::new();
+        let mut results = Vec::new();
+        let mut records = Vec::new();
+        let mut delta = TopicDelta::default();
+        for resource in resources {
+            let key = (resource.resource_type, resource.name.as_str());
+            if !seen.insert(key) {
+                continue;
+            }
+            let outcome = if counts[&key] > 1 {
+                Err(ApiError::new(INVALID_REQUEST, "Duplicate resource."))
+            } else if resource.resource_type != ConfigResource::TOPIC {
+                Err(ApiError::new(
+                    INVALID_REQUEST,
+                    format!(
+                        "Altering configs of resource type {} is not supported by this broker.",
+                        resource.resource_type
+                    ),
+                ))
+            } else {
+                self.plan_alter_topic(&image, resource)
+            };
+            match outcome {
+                Ok((mut new_records, changed)) => {
+                    records.append(&mut new_records);
+                    delta.reconfigured.extend(changed);
+                    results.push(AlterConfigsResult {
+                        resource_type: resource.resource_type,
+                        name: resource.name.clone(),
+                        error: None,
+                    });
+                }
+                Err(error) => results.push(AlterConfigsResult {
+                    resource_type: resource.resource_type,
+                    name: resource.name.clone(),
+                    error: Some(error),
+                }),
+            }
+        }
+        if validate_only {
+            return Ok(Applied {
+                results,
+                delta: TopicDelta::default(),
+                offsets: None,
+            });
+        }
+        let offsets = self.commit(&mut log, records)?;
+        Ok(Applied {
+            results,
+            delta,
+            offsets,
+        })
+    }
+
+    /// Checks the config changes of one topic and builds their records.
+    fn plan_alter_topic(
+        &self,
+        image: &MetadataImage,
+        resource: &AlterConfigsResource,
+    ) -> Result<(Vec<VersionedRecord>, Option<ReconfiguredTopic>), ApiError> {
+        let name = resource.name.as_str();
+        let mut names = BTreeSet::new();
+        if resource
+            .changes
+            .iter()
+            .any(|c| !names.insert(c.name.as_str()))
+        {
+            return Err(ApiError::new(
+                INVALID_REQUEST,
+                "Error due to duplicate config keys",
+            ));
+        }
+        let null: Vec<&str> = resource
+            .changes
+            .iter()
+            .filter(|c| c.op != AlterConfigOp::Delete && c.value.is_none())
+            .map(|c| c.name.as_str())
+            .collect();
+        if !null.is_empty() {
+            return Err(ApiError::new(
+                INVALID_REQUEST,
+                format!("Null value not supported for : {}", null.join(", ")),
+            ));
+        }
+        let current = image.topic_config(name).cloned().unwrap_or_default();
+        let mut next = current.clone();
+        for change in &resource.changes {
+            let key = change.name.as_str();
+            let value = change.value.as_deref().unwrap_or_default();
+            match change.op {
+                AlterConfigOp::Set => {
+                    next.insert(key.to_string(), value.to_string());
+                }
+                AlterConfigOp::Delete => {
+                    next.remove(key);
+                }
+                AlterConfigOp::Append | AlterConfigOp::Subtract => {
+                    let Some(def) = topic_config::definition(key).filter(|d| d.is_list()) else {
+                        return Err(ApiError::new(
+                            INVALID_CONFIG,
+                            format!(
+                                "Can't {} to key {key} because its type is not LIST.",
+                                change.op.name()
+                            ),
+                        ));
+                    };
+                    let old = next.get(key).map_or(def.default, String::as_str);
+                    let mut items: Vec<String> = java_split(old)
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    for item in java_split(value) {
+                        if change.op == AlterConfigOp::Append {
+                            if !items.iter().any(|i| i == item) {
+                                items.push(item.to_string());
+                            }
+                        } else if let Some(at) = items.iter().position(|i| i == item) {
+                            items.remove(at);
+                        }
+                    }
+                    next.insert(key.to_string(), items.join(","));
+                }
+            }
+        }
+        if name.is_empty() {
+            return Err(ApiError::new(
+                INVALID_REQUEST,
+                "Default topic resources are not allowed.",
+            ));
+        }
+        validate_name(name)?;
+        topic_config::validate(&next, &self.broker_configs(image))
+            .map_err(|e| ApiError::new(INVALID_CONFIG, e.message))?;
+        let Some(topic) = image.topic(name) else {
+            return Err(ApiError::new(
+                UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        let keys: BTreeSet<&String> = current.keys().chain(next.keys()).collect();
+        let records: Vec<VersionedRecord> = keys
+            .into_iter()
+            .filter(|k| current.get(*k) != next.get(*k))
+            .map(|k| config_record(name, k, next.get(k).map(String::as_str)))
+            .collect();
+        let changed = (!records.is_empty()).then(|| ReconfiguredTopic {
+            name: name.to_string(),
+            id: topic.id,
+            config: next,
+        });
+        Ok((records, changed))
+    }
+
+    /// Describes the configs of topic `name` as Kafka's DescribeConfigs does (every topic
+    /// config, or only `keys`; see [`topic_config::describe`]); `INVALID_TOPIC_EXCEPTION`
+    /// for an illegal name, `UNKNOWN_TOPIC_OR_PARTITION` for a missing topic. Reads the
+    /// image only (no lock, no I/O).
+    pub fn describe_topic_configs(
+        &self,
+        name: &str,
+        keys: Option<&[String]>,
+        include_synonyms: bool,
+        include_documentation: bool,
+    ) -> Result<Vec<DescribedConfig>, ApiError> {
+        validate_name(name)?;
+        let image = self.image();
+        if image.topic(name).is_none() {
+            return Err(ApiError::new(
+                UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ));
+        }
+        let empty = BTreeMap::new();
+        let overrides = image.topic_config(name).unwrap_or(&empty);
+        let mut configs = topic_config::describe(
+            overrides,
+            &self.broker_configs(&image),
+            include_synonyms,
+            include_documentation,
+        );
+        if let Some(keys) = keys {
+            configs.retain(|c| keys.iter().any(|k| k == c.name));
+        }
+        Ok(configs)
+    }
+}
+
+/// Java's `String.split(",")`: trailing empty strings are dropped.
+fn java_split(text: &str) -> Vec<&str> {
+    let mut parts: Vec<&str> = text.split(',').collect();
+    while parts.last().is_some_and(|p| p.is_empty()) {
+        parts.pop();
+    }
+    parts
+}

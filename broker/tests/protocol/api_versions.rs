@@ -1,0 +1,194 @@
+//! ApiVersions (key 18): the served APIs and versions, finalized features, the v0 response
+//! header of every version, and KIP-511's answer to a version the broker does not know.
+
+use gregor_protocol::ApiKey;
+use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
+use gregor_protocol::messages::api_versions_response::ApiVersionsResponse;
+
+use crate::support::{Broker, DataDir, METADATA_VERSION, TopicSpec};
+use crate::{api_versions_request, connect, decode_frame, error, raw_request};
+
+/// Exactly what the broker serves: (key, min, max), sorted by key.
+const SERVED: &[(i16, i16, i16)] = &[(1, 4, 18), (3, 0, 13), (18, 0, 4), (75, 0, 0)];
+
+fn fixture() -> DataDir {
+    DataDir::builder()
+        .feature("group.version", 1)
+        .topic(TopicSpec::new("t", 1).records(5))
+        .build()
+}
+
+fn listed(response: &ApiVersionsResponse) -> Vec<(i16, i16, i16)> {
+    response
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect()
+}
+
+#[test]
+fn every_version_lists_exactly_the_served_apis_sorted_by_key() {
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    for version in 0..=4 {
+        let response = client
+            .call(&api_versions_request(), version)
+            .unwrap_or_else(|e| panic!("ApiVersions v{version}: {e}"));
+        assert_eq!(response.error_code, error::NONE, "v{version}");
+        assert_eq!(listed(&response), SERVED, "v{version}");
+        assert_eq!(response.throttle_time_ms, 0, "v{version}");
+    }
+}
+
+#[test]
+fn finalized_features_come_from_the_metadata_log() {
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    // The last record of the fixture's metadata log (its NoOpRecord).
+    let last_offset = data.metadata_batches.last().copied().expect("batches") - 1;
+    for version in [3, 4] {
+        let response = client.call(&api_versions_request(), version).unwrap();
+        let finalized: Vec<(String, i16, i16)> = response
+            .finalized_features
+            .iter()
+            .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+            .collect();
+        // Kafka reports each finalized level as both min and max
+        // (ApiVersionsResponse.createApiVersionsResponse). Kafka 3.9+ may add kraft.version,
+        // which the fixture does not finalize, so only the written features are required.
+        for (name, level) in [("metadata.version", METADATA_VERSION), ("group.version", 1)] {
+            assert!(
+                finalized.contains(&(name.to_string(), level, level)),
+                "v{version}: finalized features {finalized:?} lack {name}={level}"
+            );
+        }
+        // The epoch of the finalized features is the offset of the metadata image
+        // (KRaftMetadataCache.features: image.highestOffsetAndEpoch().offset).
+        assert_eq!(
+            response.finalized_features_epoch, last_offset,
+            "v{version}: finalized_features_epoch"
+        );
+        let metadata_version = response
+            .supported_features
+            .iter()
+            .find(|f| &*f.name == "metadata.version")
+            .unwrap_or_else(|| panic!("v{version}: metadata.version not among supported features"));
+        assert!(
+            metadata_version.min_version <= METADATA_VERSION
+                && METADATA_VERSION <= metadata_version.max_version,
+            "v{version}: supported metadata.version {}-{} excludes the finalized level",
+            metadata_version.min_version,
+            metadata_version.max_version
+        );
+        assert!(!response.zk_migration_ready, "v{version}");
+    }
+}
+
+#[test]
+fn response_header_is_v0_even_for_flexible_versions() {
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    for version in [3, 4] {
+        let (pending, frame) = client.encode(&api_versions_request(), version);
+        client.send_raw(&frame).unwrap();
+        let response = client.read_frame().unwrap();
+        // Response header v0: the correlation id only; the body (error code 0, then the
+        // compact array length 4 + 1) follows at once, without a tag buffer.
+        assert_eq!(
+            &response[..4],
+            &pending.correlation_id.to_be_bytes(),
+            "v{version}: correlation id"
+        );
+        assert_eq!(
+            &response[4..7],
+            &[0, 0, SERVED.len() as u8 + 1],
+            "v{version}: the body must start right after the correlation id"
+        );
+        let body = decode_frame::<ApiVersionsRequest>(response, pending);
+        assert_eq!(listed(&body), SERVED);
+    }
+}
+
+/// An ApiVersions request at `version` with a v2 header and an empty v3-shaped body.
+fn api_versions_frame(version: i16, correlation_id: i32) -> Vec<u8> {
+    // Body: client_software_name "" and client_software_version "" (compact strings), no tags.
+    raw_request(
+        ApiKey::ApiVersions.key(),
+        version,
+        correlation_id,
+        2,
+        &[1, 1, 0],
+    )
+}
+
+#[test]
+fn unsupported_version_gets_error_35_in_a_v0_body_and_the_connection_stays_open() {
+    let data = fixture();
+    let mut broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    for (i, version) in [5i16, 127, i16::MAX].into_iter().enumerate() {
+        let correlation_id = 1000 + i as i32;
+        client
+            .send_raw(&api_versions_frame(version, correlation_id))
+            .unwrap();
+        let frame = client.read_frame().unwrap_or_else(|e| {
+            panic!(
+                "no answer to ApiVersions v{version}: {e}\n{}",
+                broker.log_text()
+            )
+        });
+        let pending = crate::support::client::Pending {
+            correlation_id,
+            api_key: ApiKey::ApiVersions,
+            version: 0,
+        };
+        let body = decode_frame::<ApiVersionsRequest>(frame, pending);
+        assert_eq!(body.error_code, error::UNSUPPORTED_VERSION, "v{version}");
+        // KIP-511: the list says which ApiVersions versions to retry with. Kafka lists only
+        // ApiVersions itself (ApiVersionsRequest.getErrorResponse); the whole list is as good
+        // for clients, which look up key 18.
+        let api_versions = body
+            .api_keys
+            .iter()
+            .find(|k| k.api_key == ApiKey::ApiVersions.key())
+            .unwrap_or_else(|| panic!("v{version}: ApiVersions missing from {:?}", body.api_keys));
+        assert_eq!((api_versions.min_version, api_versions.max_version), (0, 4));
+        // The connection is still usable.
+        let response = client.call(&api_versions_request(), 3).unwrap();
+        assert_eq!(response.error_code, error::NONE, "after v{version}");
+        assert_eq!(listed(&response), SERVED);
+    }
+    assert!(broker.try_exit().is_none());
+}
+
+#[test]
+fn kafka_parity_v3_requests_must_name_the_client_software() {
+    // KafkaApis.handleApiVersionsRequest answers INVALID_REQUEST (42) when a v3+ request's
+    // client_software_name or client_software_version does not match
+    // `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?` (ApiVersionsRequest.isValid); the empty
+    // strings of an older client's default do not match either.
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    for (name, version) in [
+        ("", ""),
+        ("bad name!", "1.0"),
+        ("client", "-1.0"),
+        ("client", "1.0+x"),
+    ] {
+        let request = ApiVersionsRequest {
+            client_software_name: name.into(),
+            client_software_version: version.into(),
+            ..Default::default()
+        };
+        let response = client.call(&request, 3).unwrap();
+        assert_eq!(
+            response.error_code,
+            error::INVALID_REQUEST,
+            "client software {name:?} {version:?}"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use gregor_protocol::records::{
 };
 use gregor_protocol::{ApiKey, Decodable, MetadataRecord, Uuid};
 use support::{
-    Broker, DataDir, Json, RawClient, TopicSpec, WrittenPartition, kafka_uuid_string,
+    Broker, DataDir, RawClient, TopicSpec, WrittenPartition, kafka_uuid_string,
     server_properties,
 };
 
@@ -277,26 +277,6 @@ fn server_properties_name_the_fixture() {
     assert_eq!(text.matches("num.io.threads").count(), 1);
 }
 
-#[test]
-fn json_reader() {
-    let doc = Json::parse(
-        r#" {"a": [1, -2.5e3, "x\"y\u00e9\ud83d\ude00"], "b": null, "c": {"d": true}} "#,
-    )
-    .unwrap();
-    let a = doc.field("a").as_array().unwrap();
-    assert_eq!(a[0].as_i64(), Some(1));
-    assert_eq!(a[2].as_str(), Some("x\"y\u{e9}\u{1f600}"));
-    assert!(doc.field("b").is_null());
-    assert_eq!(doc.field("c").field("d"), &Json::Bool(true));
-    assert!(Json::parse("[1,]").is_err());
-    assert!(Json::parse("{} x").is_err());
-    assert!(Json::parse("\"open").is_err());
-    assert_eq!(Json::parse_lines("1\n\n[2]\n").unwrap().len(), 2);
-    assert_eq!(
-        Json::parse("9007199254740993").unwrap().as_i64(),
-        Some(9_007_199_254_740_993)
-    );
-}
 
 // --- against the binary -------------------------------------------------------------------
 

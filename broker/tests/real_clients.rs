@@ -15,7 +15,7 @@ mod support;
 use gregor_protocol::ApiKey;
 use gregor_protocol::records::Compression;
 use support::{
-    Broker, DataDir, Json, TopicSpec, advertised_versions, assert_consumed_all, kcat, kcat_version,
+    Broker, DataDir, Json, JsonExt, TopicSpec, advertised_versions, assert_consumed_all, kcat, kcat_version,
     parse_driver_records, parse_kcat_json_records, python, python_client_versions,
 };
 

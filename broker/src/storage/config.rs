@@ -45,6 +45,12 @@ pub struct LogConfig {
     pub flush_messages: i64,
     /// `flush.ms`: fsync when the oldest unflushed data is this old (i64::MAX: never).
     pub flush_ms: i64,
+    /// `message.timestamp.before.max.ms`: how far in the past a `CreateTime` timestamp may be
+    /// (i64::MAX: no limit).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far in the future a `CreateTime` timestamp may be
+    /// (Kafka 4.0's default: one hour).
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -56,14 +62,55 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
-            cleanup_policy: CleanupPolicy {
-                delete: true,
-                compact: false,
-            },
+            cleanup_policy: CleanupPolicy { delete: true, compact: false },
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
         }
+    }
+}
+
+impl LogConfig {
+    /// The broker's defaults for every topic, from its `log.*` keys: `log.segment.bytes`,
+    /// `log.roll.ms`/`hours`, `log.retention.*`, `message.max.bytes`,
+    /// `log.message.timestamp.*`, `log.cleanup.policy`, `log.index.interval.bytes`,
+    /// `log.index.size.max.bytes` and `log.flush.interval.messages`/`ms` (the latter falling
+    /// back to `log.flush.scheduler.interval.ms`, as Kafka does).
+    pub fn from_broker(config: &crate::config::Config) -> LogConfig {
+        use crate::config::{CleanupPolicy as BrokerPolicy, TimestampType as BrokerTimestamp};
+        LogConfig {
+            segment_bytes: i64::from(config.log_segment_bytes),
+            segment_ms: config.log_roll_ms,
+            retention_ms: config.log_retention_ms,
+            retention_bytes: config.log_retention_bytes,
+            max_message_bytes: config.message_max_bytes,
+            timestamp_type: match config.log_message_timestamp_type {
+                BrokerTimestamp::CreateTime => TimestampType::CreateTime,
+                BrokerTimestamp::LogAppendTime => TimestampType::LogAppendTime,
+            },
+            cleanup_policy: CleanupPolicy {
+                delete: config.log_cleanup_policy.contains(&BrokerPolicy::Delete),
+                compact: config.log_cleanup_policy.contains(&BrokerPolicy::Compact),
+            },
+            index_interval_bytes: config.log_index_interval_bytes,
+            segment_index_bytes: config.log_index_size_max_bytes,
+            flush_messages: config.log_flush_interval_messages,
+            flush_ms: config.effective_log_flush_interval_ms(),
+            message_timestamp_before_max_ms: config.log_message_timestamp_before_max_ms,
+            message_timestamp_after_max_ms: config.log_message_timestamp_after_max_ms,
+        }
+    }
+
+    /// Most entries of a segment's offset index (`segment.index.bytes` / 8).
+    pub fn max_offset_index_entries(&self) -> usize {
+        usize::try_from(self.segment_index_bytes).unwrap_or(0) / super::index::OFFSET_ENTRY_SIZE
+    }
+
+    /// Most entries of a segment's time index (`segment.index.bytes` / 12).
+    pub fn max_time_index_entries(&self) -> usize {
+        usize::try_from(self.segment_index_bytes).unwrap_or(0) / super::index::TIME_ENTRY_SIZE
     }
 }

@@ -1,12 +1,17 @@
-//! Every partition log of the broker's log directories.
+//! Every partition log of the broker's log directories, their per-topic configs, and the
+//! directory-wide work: checkpoints, the clean shutdown marker, flushing and retention.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
-use super::partition::{PartitionLog, partition_dir_name};
+use super::checkpoint::{self, LogStartOffsets, Offsets};
+use super::config::LogConfig;
+use super::partition::{OpenParams, PartitionLog, partition_dir_name};
+use super::segment::now_ms;
 use super::{StorageError, unpoison};
 
 /// The KRaft metadata log's topic, whose directory the `cluster` module reads.
@@ -56,6 +61,65 @@ struct Candidate {
     log_dir: PathBuf,
     topic: String,
     partition: i32,
+    params: OpenParams,
+}
+
+/// What a log directory's files say, read once at start-up.
+#[derive(Debug, Default)]
+struct DirFiles {
+    clean_shutdown: bool,
+    recovery_points: Offsets,
+    log_start_offsets: Offsets,
+}
+
+impl DirFiles {
+    /// Reads the clean shutdown marker and the checkpoints of `log_dir` (a checkpoint that
+    /// cannot be read counts as missing: its partitions are recovered from the start).
+    fn read(log_dir: &Path) -> DirFiles {
+        let read = |name: &str| {
+            let path = log_dir.join(name);
+            checkpoint::read_checkpoint(&path)
+                .unwrap_or_else(|error| {
+                    tracing::warn!(file = %path.display(), %error, "ignoring an unreadable checkpoint");
+                    None
+                })
+                .unwrap_or_default()
+        };
+        DirFiles {
+            clean_shutdown: checkpoint::has_clean_shutdown(log_dir),
+            recovery_points: read(checkpoint::RECOVERY_POINT_CHECKPOINT),
+            log_start_offsets: read(checkpoint::LOG_START_OFFSET_CHECKPOINT),
+        }
+    }
+}
+
+/// How often [`LogManager::spawn_background_tasks`] runs each job (milliseconds; `None`
+/// never).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaintenanceSchedule {
+    /// `log.flush.scheduler.interval.ms`: how often logs are checked against `flush.ms`.
+    pub flush_check_interval_ms: Option<u64>,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub retention_check_interval_ms: Option<u64>,
+    /// `log.flush.offset.checkpoint.interval.ms` (Kafka's default 60000): how often the
+    /// checkpoint files are written.
+    pub checkpoint_interval_ms: Option<u64>,
+}
+
+/// Intervals beyond this (about 31 years) mean "never", like Kafka's `Long.MAX_VALUE`.
+const NEVER_MS: i64 = 1 << 40;
+
+impl MaintenanceSchedule {
+    /// Kafka's schedule from the broker config (`log.flush.scheduler.interval.ms`,
+    /// `log.retention.check.interval.ms`, and a 60 s checkpoint interval).
+    pub fn from_broker(config: &crate::config::Config) -> MaintenanceSchedule {
+        let interval = |ms: i64| u64::try_from(ms).ok().filter(|&ms| ms > 0 && ms < NEVER_MS as u64);
+        MaintenanceSchedule {
+            flush_check_interval_ms: interval(config.log_flush_scheduler_interval_ms),
+            retention_check_interval_ms: interval(config.log_retention_check_interval_ms),
+            checkpoint_interval_ms: Some(60_000),
+        }
+    }
 }
 
 /// Partition logs by topic name, then partition index (looked up without allocating).
@@ -65,6 +129,9 @@ type LogMap = HashMap<String, HashMap<i32, Arc<PartitionLog>>>;
 ///
 /// Lookups ([`Self::get`]) take a read lock for a hash lookup and an `Arc` clone; creating
 /// and removing logs do their file system work outside that lock.
+///
+/// Every log gets its topic's config ([`Self::set_topic_config`]) or the default one.
+/// Methods doing file I/O are blocking (`spawn_blocking` from async code).
 #[derive(Debug)]
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
@@ -72,6 +139,10 @@ pub struct LogManager {
     /// Serialises [`Self::create`] and [`Self::remove`].
     admin: Mutex<()>,
     errors: Vec<DirError>,
+    default_config: RwLock<LogConfig>,
+    topic_configs: RwLock<HashMap<String, LogConfig>>,
+    /// Per log directory (same order as `log_dirs`).
+    log_starts: Vec<Arc<LogStartOffsets>>,
 }
 
 impl LogManager {
@@ -84,14 +155,52 @@ impl LogManager {
     /// cannot be read is logged and reported by [`Self::errors`]; the rest is opened. Fails
     /// only when no log directory is usable.
     ///
+    /// Every log gets the default [`LogConfig`]; see [`Self::open_with`].
+    ///
     /// Blocking: call it at start-up or from a blocking context.
     pub fn open(log_dirs: &[PathBuf]) -> Result<LogManager, StorageError> {
+        LogManager::open_with(log_dirs, LogConfig::default(), HashMap::new())
+    }
+
+    /// [`Self::open`] with the broker's default config ([`LogConfig::from_broker`]) and the
+    /// topics' own configs (used from the start: recovery rebuilds indexes with the topic's
+    /// `index.interval.bytes`).
+    ///
+    /// Each log directory's clean shutdown marker and checkpoints are read first: with the
+    /// marker, logs are opened without recovery; without it, each partition is recovered
+    /// from its recovery point (see [`PartitionLog::open_with_config`]). The marker is
+    /// deleted once every log is open, as Kafka does.
+    pub fn open_with(
+        log_dirs: &[PathBuf],
+        default_config: LogConfig,
+        topic_configs: HashMap<String, LogConfig>,
+    ) -> Result<LogManager, StorageError> {
         let mut errors = Vec::new();
         let mut usable = Vec::new();
         let mut candidates = Vec::new();
+        let mut log_starts = Vec::new();
         for log_dir in log_dirs {
+            let first = candidates.len();
             match list_log_dir(log_dir, &mut candidates, &mut errors) {
-                Ok(()) => usable.push(log_dir.clone()),
+                Ok(()) => {
+                    let files = DirFiles::read(log_dir);
+                    let starts = Arc::new(LogStartOffsets::new(log_dir));
+                    for candidate in &mut candidates[first..] {
+                        let key = (candidate.topic.clone(), candidate.partition);
+                        candidate.params = OpenParams {
+                            config: topic_configs
+                                .get(&candidate.topic)
+                                .unwrap_or(&default_config)
+                                .clone(),
+                            clean_shutdown: files.clean_shutdown,
+                            recovery_point: files.recovery_points.get(&key).copied(),
+                            log_start_offset: files.log_start_offsets.get(&key).copied(),
+                            log_starts: Some(Arc::clone(&starts)),
+                        };
+                    }
+                    usable.push(log_dir.clone());
+                    log_starts.push(starts);
+                }
                 Err(error) => errors.push(DirError {
                     path: log_dir.clone(),
                     error,
@@ -139,6 +248,11 @@ impl LogManager {
         for error in &errors {
             tracing::warn!(path = %error.path.display(), error = %error.error, "log directory problem");
         }
+        for log_dir in &usable {
+            if let Err(error) = checkpoint::delete_clean_shutdown(log_dir) {
+                tracing::warn!(dir = %log_dir.display(), %error, "could not delete the clean shutdown marker");
+            }
+        }
         tracing::info!(
             partitions = count,
             log_dirs = usable.len(),
@@ -150,6 +264,9 @@ impl LogManager {
             logs: RwLock::new(logs),
             admin: Mutex::new(()),
             errors,
+            default_config: RwLock::new(default_config),
+            topic_configs: RwLock::new(topic_configs),
+            log_starts,
         })
     }
 
@@ -206,8 +323,13 @@ impl LogManager {
         if let Some(log) = self.get(topic, partition) {
             return Ok(log);
         }
-        let log_dir = self.least_loaded_log_dir();
-        let log = Arc::new(PartitionLog::create(log_dir, topic, partition)?);
+        let log_dir = self.least_loaded_log_dir().to_owned();
+        let mut params =
+            OpenParams::from_log_dir(&log_dir, topic, partition, self.config_for(topic));
+        // The directory is new to this manager: nothing to recover, whatever the marker said.
+        params.clean_shutdown = false;
+        params.log_starts = self.log_starts_of(&log_dir);
+        let log = Arc::new(PartitionLog::create_with(&log_dir, topic, partition, params)?);
         unpoison(self.logs.write())
             .entry(topic.to_owned())
             .or_default()
@@ -237,6 +359,12 @@ impl LogManager {
         ));
         fs::rename(log.dir(), &doomed).map_err(|e| StorageError::io(log.dir(), e))?;
         log.mark_deleted();
+        if let Some(starts) = self.log_starts_of(log.log_dir()) {
+            starts.remove(topic, partition);
+            if let Err(error) = starts.persist() {
+                tracing::warn!(dir = %log.log_dir().display(), %error, "could not write the log start offset checkpoint");
+            }
+        }
         {
             let mut logs = unpoison(self.logs.write());
             if let Some(partitions) = logs.get_mut(topic) {
@@ -251,6 +379,260 @@ impl LogManager {
         }
         tracing::info!(topic, partition, "removed partition log");
         Ok(Some(log))
+    }
+
+    /// The config a log of `topic` gets: the topic's own, else the default.
+    pub fn config_for(&self, topic: &str) -> LogConfig {
+        unpoison(self.topic_configs.read())
+            .get(topic)
+            .cloned()
+            .unwrap_or_else(|| unpoison(self.default_config.read()).clone())
+    }
+
+    /// Sets `topic`'s config (its defaults merged with its overrides, built by the caller)
+    /// and applies it to the topic's open logs.
+    pub fn set_topic_config(&self, topic: &str, config: LogConfig) {
+        for log in self.topic_logs(topic) {
+            log.set_config(config.clone());
+        }
+        unpoison(self.topic_configs.write()).insert(topic.to_owned(), config);
+    }
+
+    /// Forgets `topic`'s own config: its logs go back to the default.
+    pub fn clear_topic_config(&self, topic: &str) {
+        unpoison(self.topic_configs.write()).remove(topic);
+        let config = unpoison(self.default_config.read()).clone();
+        for log in self.topic_logs(topic) {
+            log.set_config(config.clone());
+        }
+    }
+
+    /// Replaces the default config (a broker config change) and applies it to the logs of
+    /// topics without their own.
+    pub fn set_default_config(&self, config: LogConfig) {
+        *unpoison(self.default_config.write()) = config.clone();
+        let topic_configs = unpoison(self.topic_configs.read());
+        for log in self.all_logs() {
+            if !topic_configs.contains_key(log.topic()) {
+                log.set_config(config.clone());
+            }
+        }
+    }
+
+    /// Flushes every log whose `flush.ms` has passed since its last flush (Kafka's
+    /// `flushDirtyLogs`); returns how many were flushed. A failing log is logged and
+    /// skipped. Blocking file I/O.
+    pub fn flush_due(&self, now_ms: i64) -> usize {
+        let mut flushed = 0;
+        for log in self.all_logs() {
+            match log.flush_if_due(now_ms) {
+                Ok(done) => flushed += usize::from(done),
+                Err(error) => tracing::error!(log = %log.name(), %error, "flush failed"),
+            }
+        }
+        flushed
+    }
+
+    /// Syncs every log to disk. Blocking file I/O.
+    pub fn flush_all(&self) -> Result<(), StorageError> {
+        for log in self.all_logs() {
+            log.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Runs retention on every log (see [`PartitionLog::enforce_retention`]) at wall-clock
+    /// time `now_ms`, then persists the log start offsets that moved; returns the number of
+    /// segments deleted. A failing log is logged and skipped. Blocking file I/O.
+    pub fn enforce_retention(&self, now_ms: i64) -> usize {
+        let mut deleted = 0;
+        let mut touched = vec![false; self.log_dirs.len()];
+        for log in self.all_logs() {
+            match log.enforce_retention(now_ms) {
+                Ok(0) => {}
+                Ok(count) => {
+                    deleted += count;
+                    if let Some(i) = self.log_dirs.iter().position(|d| d == log.log_dir()) {
+                        touched[i] = true;
+                    }
+                }
+                Err(error) => tracing::error!(log = %log.name(), %error, "retention failed"),
+            }
+        }
+        for (starts, _) in self.log_starts.iter().zip(&touched).filter(|(_, t)| **t) {
+            if let Err(error) = starts.persist() {
+                tracing::warn!(%error, "could not write the log start offset checkpoint");
+            }
+        }
+        deleted
+    }
+
+    /// DeleteRecords on one partition (see [`PartitionLog::delete_records_before`]; the new
+    /// log start offset is persisted). `Ok(None)` if there is no such log.
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Option<i64>, StorageError> {
+        self.get(topic, partition)
+            .map(|log| log.delete_records_before(offset))
+            .transpose()
+    }
+
+    /// Writes Kafka's checkpoint files in every log directory: the recovery points
+    /// (`recovery-point-offset-checkpoint`), the log start offsets
+    /// (`log-start-offset-checkpoint`) and the high watermarks
+    /// (`replication-offset-checkpoint`). Blocking file I/O.
+    pub fn checkpoint(&self) -> Result<(), StorageError> {
+        let logs = self.all_logs();
+        for (log_dir, starts) in self.log_dirs.iter().zip(&self.log_starts) {
+            let in_dir: Vec<&Arc<PartitionLog>> =
+                logs.iter().filter(|log| log.log_dir() == log_dir).collect();
+            let entries = |offset: &dyn Fn(&PartitionLog) -> i64| -> Vec<(String, i32, i64)> {
+                in_dir
+                    .iter()
+                    .map(|log| (log.topic().to_owned(), log.partition(), offset(log)))
+                    .collect()
+            };
+            for (name, offsets) in [
+                (
+                    checkpoint::RECOVERY_POINT_CHECKPOINT,
+                    entries(&PartitionLog::recovery_point),
+                ),
+                (
+                    checkpoint::REPLICATION_OFFSET_CHECKPOINT,
+                    entries(&PartitionLog::high_watermark),
+                ),
+            ] {
+                let path = log_dir.join(name);
+                checkpoint::write_checkpoint(&path, &offsets)
+                    .map_err(|e| StorageError::io(path, e))?;
+            }
+            for log in &in_dir {
+                starts.set(log.topic(), log.partition(), log.log_start_offset());
+            }
+            starts.persist().map_err(|e| {
+                StorageError::io(log_dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT), e)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Shuts the logs down cleanly, as Kafka's `LogManager.shutdown`: closes every log
+    /// (closing time index entries, everything synced, later appends refused), writes the
+    /// checkpoints, then Kafka's clean shutdown marker (`.kafka_cleanshutdown`) in each log
+    /// directory whose logs all closed, so that the next start skips recovery. Blocking file
+    /// I/O.
+    pub fn shutdown(&self) -> Result<(), StorageError> {
+        let mut failed_dirs: Vec<PathBuf> = Vec::new();
+        let mut first_error = None;
+        for log in self.all_logs() {
+            if let Err(error) = log.close() {
+                tracing::error!(log = %log.name(), %error, "could not close a log");
+                failed_dirs.push(log.log_dir().to_owned());
+                first_error.get_or_insert(error);
+            }
+        }
+        self.checkpoint()?;
+        for log_dir in &self.log_dirs {
+            if failed_dirs.contains(log_dir) {
+                continue;
+            }
+            checkpoint::write_clean_shutdown(log_dir, -1)
+                .map_err(|e| StorageError::io(log_dir.join(checkpoint::CLEAN_SHUTDOWN_FILE), e))?;
+        }
+        tracing::info!(log_dirs = self.log_dirs.len(), "partition logs shut down cleanly");
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Starts the periodic jobs on the current tokio runtime: flushing by `flush.ms`,
+    /// retention, and checkpoints, each at its [`MaintenanceSchedule`] interval and on the
+    /// blocking thread pool. The manager is reached through `owner` (for example the
+    /// broker, with `|broker| &broker.logs`), held weakly: the task ends once `owner` is
+    /// dropped (or when the returned handle is aborted).
+    pub fn spawn_background_tasks<T: Send + Sync + 'static>(
+        owner: &Arc<T>,
+        logs: fn(&T) -> &LogManager,
+        schedule: MaintenanceSchedule,
+    ) -> tokio::task::JoinHandle<()> {
+        let owner: Weak<T> = Arc::downgrade(owner);
+        tokio::spawn(async move {
+            let jobs: [(Option<u64>, Job); 3] = [
+                (schedule.flush_check_interval_ms, Job::Flush),
+                (schedule.retention_check_interval_ms, Job::Retention),
+                (schedule.checkpoint_interval_ms, Job::Checkpoint),
+            ];
+            let mut timers: Vec<(tokio::time::Interval, Job)> = jobs
+                .into_iter()
+                .filter_map(|(ms, job)| {
+                    let period = Duration::from_millis(ms?.max(1));
+                    let mut timer =
+                        tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+                    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    Some((timer, job))
+                })
+                .collect();
+            if timers.is_empty() {
+                return;
+            }
+            loop {
+                let ticks = timers.iter_mut().map(|(timer, job)| {
+                    let job = *job;
+                    Box::pin(async move {
+                        timer.tick().await;
+                        job
+                    })
+                });
+                let (job, _, _) = futures_util::future::select_all(ticks).await;
+                let Some(owner) = owner.upgrade() else {
+                    return;
+                };
+                let run = tokio::task::spawn_blocking(move || {
+                    let manager = logs(&owner);
+                    match job {
+                        Job::Flush => {
+                            manager.flush_due(now_ms());
+                        }
+                        Job::Retention => {
+                            manager.enforce_retention(now_ms());
+                        }
+                        Job::Checkpoint => {
+                            if let Err(error) = manager.checkpoint() {
+                                tracing::error!(%error, "could not write the checkpoints");
+                            }
+                        }
+                    }
+                });
+                if let Err(error) = run.await {
+                    tracing::error!(%error, "a log maintenance job failed");
+                }
+            }
+        })
+    }
+
+    /// Every open log.
+    fn all_logs(&self) -> Vec<Arc<PartitionLog>> {
+        unpoison(self.logs.read())
+            .values()
+            .flat_map(|partitions| partitions.values().cloned())
+            .collect()
+    }
+
+    /// The open logs of `topic`.
+    fn topic_logs(&self, topic: &str) -> Vec<Arc<PartitionLog>> {
+        unpoison(self.logs.read())
+            .get(topic)
+            .map(|partitions| partitions.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The log start offsets of `log_dir`.
+    fn log_starts_of(&self, log_dir: &Path) -> Option<Arc<LogStartOffsets>> {
+        self.log_dirs
+            .iter()
+            .position(|dir| dir == log_dir)
+            .map(|i| Arc::clone(&self.log_starts[i]))
     }
 
     /// The usable log directory holding the fewest partitions (the first on ties).
@@ -304,6 +686,7 @@ fn list_log_dir(
                 log_dir: log_dir.to_owned(),
                 topic: topic.to_owned(),
                 partition,
+                params: OpenParams::default(),
             }),
             None => errors.push(DirError {
                 path: path.clone(),
@@ -316,7 +699,9 @@ fn list_log_dir(
 
 /// Opens the candidates on a few threads; results in candidate order.
 fn open_all(candidates: &[Candidate]) -> Vec<Result<PartitionLog, StorageError>> {
-    let open = |c: &Candidate| PartitionLog::open(&c.log_dir, &c.topic, c.partition);
+    let open = |c: &Candidate| {
+        PartitionLog::open_with(&c.log_dir, &c.topic, c.partition, c.params.clone())
+    };
     let threads = std::thread::available_parallelism()
         .map_or(4, usize::from)
         .min(MAX_OPEN_THREADS)
@@ -352,4 +737,12 @@ fn open_all(candidates: &[Candidate]) -> Vec<Result<PartitionLog, StorageError>>
         });
     results.sort_unstable_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, result)| result).collect()
+}
+
+/// A periodic job of [`LogManager::spawn_background_tasks`].
+#[derive(Clone, Copy, Debug)]
+enum Job {
+    Flush,
+    Retention,
+    Checkpoint,
 }

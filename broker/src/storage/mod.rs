@@ -28,10 +28,13 @@
 //! partitions never wait on each other. Long-polling fetches wait for the end offset to grow
 //! with [`PartitionLog::subscribe`] or [`PartitionLog::changed`].
 
+mod checkpoint;
 mod config;
+mod index;
 mod manager;
 mod partition;
 mod segment;
+mod validate;
 
 #[cfg(test)]
 mod tests;
@@ -41,11 +44,21 @@ use std::path::PathBuf;
 
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use manager::{DirError, LogManager, parse_partition_dir_name};
+pub use checkpoint::{
+    CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
+    REPLICATION_OFFSET_CHECKPOINT,
+};
+pub use index::{OffsetIndexEntry, TimeIndexEntry};
 pub use partition::{
-    AppendInfo, LogRead, MAX_SEGMENTS_PER_READ, PartitionLog, SegmentInfo, TornTail,
-    partition_dir_name,
+    AppendInfo, LogRead, MAX_SEGMENTS_PER_READ, OpenReport, PartitionLog, SegmentInfo,
+    TimestampOffset, TornTail, partition_dir_name,
 };
 pub use segment::{BatchEntry, MAX_SEGMENT_BYTES, segment_file_name};
+pub use validate::{
+    CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
+    RecordError, UNSUPPORTED_COMPRESSION_TYPE, ValidatedBatch, ValidatedRecords, ValidationError,
+    validate_records,
+};
 
 /// Errors opening, creating, appending to or removing partition logs.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +115,15 @@ pub enum StorageError {
     /// The log was removed by [`LogManager::remove`]; it no longer accepts appends.
     #[error("the log of {topic}-{partition} was deleted")]
     Deleted {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+    },
+    /// The log was closed by [`PartitionLog::close`] (broker shutdown); it no longer accepts
+    /// appends.
+    #[error("the log of {topic}-{partition} is closed")]
+    Closed {
         /// Topic name.
         topic: String,
         /// Partition index.

@@ -1,26 +1,40 @@
-//! One partition's log: its segments, reads with Fetch semantics, appends, and the end
-//! offset watch that wakes long-polling fetches.
+//! One partition's log: its segments and their Kafka index files, recovery when opened,
+//! reads with Fetch semantics, validated appends with segment rolls, flushes, retention,
+//! timestamp lookups, and the end offset watch that wakes long-polling fetches.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::records::{
-    BatchHeader, LOG_OVERHEAD, MAGIC_V2, RECORD_BATCH_OVERHEAD, set_base_offset,
+    BatchHeader, LOG_OVERHEAD, LegacyMessage, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
+    RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
 use tokio::sync::watch;
 
-use super::segment::{BatchEntry, MAX_SEGMENT_BYTES, Segment, parse_segment_file_name};
+use super::checkpoint::{self, LogStartOffsets};
+use super::config::{LogConfig, TimestampType};
+use super::index::{self, IndexAppend, IndexBuilder};
+use super::segment::{
+    BatchEntry, MAX_SEGMENT_BYTES, Segment, now_ms, parse_segment_file_name, segment_file_name,
+};
+use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 /// Most segments one [`PartitionLog::read`] spans; a read that would cross more returns the
 /// batches of the first ones (the client fetches the rest next). Kafka itself never crosses
 /// a segment boundary in one read.
 pub const MAX_SEGMENTS_PER_READ: usize = 16;
+
+/// Suffix Kafka (and this module) gives files being deleted; leftovers are removed on open.
+const DELETED_SUFFIX: &str = ".deleted";
+/// The files of a segment besides the `.log`, removed with it.
+const SEGMENT_SIDE_FILES: [&str; 3] = ["index", "timeindex", "txnindex"];
 
 /// The name of a partition's directory: `<topic>-<partition>`.
 pub fn partition_dir_name(topic: &str, partition: i32) -> String {
@@ -42,7 +56,8 @@ pub struct LogRead {
     pub last_stable_offset: i64,
 }
 
-/// What [`PartitionLog::append_batch`] did.
+/// What [`PartitionLog::append`] (or [`PartitionLog::append_batch`]) did: the fields of a
+/// Produce response partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendInfo {
     /// Offset assigned to the first record.
@@ -51,6 +66,22 @@ pub struct AppendInfo {
     pub last_offset: i64,
     /// The log end offset after the append.
     pub log_end_offset: i64,
+    /// The time stamped on the batches when the topic uses `LogAppendTime`, else -1.
+    pub log_append_time: i64,
+    /// The log start offset at the time of the append.
+    pub log_start_offset: i64,
+}
+
+/// A record found by [`PartitionLog::offset_for_timestamp`] or
+/// [`PartitionLog::max_timestamp`], as ListOffsets answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// The record's offset.
+    pub offset: i64,
+    /// The record's timestamp.
+    pub timestamp: i64,
+    /// The partition leader epoch of its batch (-1 if unknown).
+    pub leader_epoch: i32,
 }
 
 /// A summary of one segment, from [`PartitionLog::segments`].
@@ -70,32 +101,99 @@ pub struct SegmentInfo {
     pub path: PathBuf,
 }
 
-/// Where [`PartitionLog::open`] stopped serving a log early: a partial batch at the end of a
-/// segment (a crash mid-write), or bytes that are not a batch chaining on the previous one.
-/// Nothing from `position` on is served, nor any later segment.
+/// Where [`PartitionLog::open`] found the log to end early: a partial batch at the end of a
+/// segment (a crash mid-write), bytes that are not a batch chaining on the previous one, or
+/// (when recovering) a batch failing its CRC. The segment was truncated at `position` and
+/// the later segments removed, as Kafka's recovery does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// The segment file.
     pub path: PathBuf,
     /// Its base offset.
     pub segment_base_offset: i64,
-    /// Byte position where the served data ends.
+    /// Byte position where the data ends (the file's size now).
     pub position: u64,
     /// Size of the file when it was opened.
     pub file_len: u64,
     /// What was found at `position`.
     pub reason: &'static str,
-    /// Later segment files that were not opened.
+    /// Later segment files that were removed.
     pub dropped_segments: Vec<PathBuf>,
 }
 
-/// One partition's log in Kafka's layout: `<log dir>/<topic>-<partition>/<base>.log`.
+/// What [`PartitionLog::open`] did to make the log consistent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Whether the log directory held Kafka's clean shutdown marker (no recovery needed).
+    pub clean_shutdown: bool,
+    /// Segments whose every batch was read and checked (CRC) because they may hold data
+    /// written after the last flush (from the recovery point on, after an unclean
+    /// shutdown).
+    pub verified_segments: usize,
+    /// Segments whose `.index`/`.timeindex` files were missing, did not match the segment
+    /// or were rebuilt by the recovery.
+    pub rebuilt_indexes: usize,
+    /// Bytes cut off the end of the log (torn or corrupt tail and removed segments).
+    pub truncated_bytes: u64,
+}
+
+/// How to open a log: its config and what the log directory's files say about it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OpenParams {
+    /// The partition's settings.
+    pub(crate) config: LogConfig,
+    /// Whether the log directory holds the clean shutdown marker.
+    pub(crate) clean_shutdown: bool,
+    /// The partition's entry in `recovery-point-offset-checkpoint`.
+    pub(crate) recovery_point: Option<i64>,
+    /// The partition's entry in `log-start-offset-checkpoint`.
+    pub(crate) log_start_offset: Option<i64>,
+    /// Where the log directory's log start offsets are persisted.
+    pub(crate) log_starts: Option<Arc<LogStartOffsets>>,
+}
+
+impl OpenParams {
+    /// Reads the marker and the checkpoints of `log_dir` for one partition (a checkpoint
+    /// that cannot be read counts as missing).
+    pub(crate) fn from_log_dir(
+        log_dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> OpenParams {
+        let key = (topic.to_owned(), partition);
+        let entry = |name: &str| {
+            let path = log_dir.join(name);
+            match checkpoint::read_checkpoint(&path) {
+                Ok(offsets) => offsets.and_then(|o| o.get(&key).copied()),
+                Err(error) => {
+                    tracing::warn!(file = %path.display(), %error, "ignoring an unreadable checkpoint");
+                    None
+                }
+            }
+        };
+        OpenParams {
+            config,
+            clean_shutdown: checkpoint::has_clean_shutdown(log_dir),
+            recovery_point: entry(checkpoint::RECOVERY_POINT_CHECKPOINT),
+            log_start_offset: entry(checkpoint::LOG_START_OFFSET_CHECKPOINT),
+            log_starts: None,
+        }
+    }
+}
+
+/// One partition's log in Kafka's layout: `<log dir>/<topic>-<partition>/<base>.log` with
+/// its `.index` and `.timeindex`.
 ///
 /// Shared as `Arc<PartitionLog>`. The segment list and its batch index sit behind an
-/// `RwLock` that readers hold only to look up offsets, never during file I/O; appends are
-/// serialised by a separate writer lock and take the `RwLock` for writing only to publish
-/// a batch already written, so they never wait for a read's I/O, and readers never see a
-/// batch before it is whole in the file.
+/// `RwLock` that readers hold only to look up offsets, never during file I/O; appends (and
+/// rolls, retention, DeleteRecords) are serialised by a separate writer lock and take the
+/// `RwLock` for writing only to publish batches already written, so they never wait for a
+/// read's I/O, and readers never see a batch before it is whole in the file. Each partition
+/// has its own locks: partitions never wait on each other.
+///
+/// Every method doing file I/O is blocking: async code calls them inside
+/// `tokio::task::spawn_blocking` (or uses [`Self::read_async`]).
 #[derive(Debug)]
 pub struct PartitionLog {
     topic: String,
@@ -106,7 +204,15 @@ pub struct PartitionLog {
     writer: Mutex<Option<ActiveWriter>>,
     end_offset: watch::Sender<i64>,
     torn_tail: Option<TornTail>,
+    report: OpenReport,
     deleted: AtomicBool,
+    closed: AtomicBool,
+    config: ArcSwap<LogConfig>,
+    /// Offsets below this are synced to disk (Kafka's recovery point).
+    recovery_point: AtomicI64,
+    /// Wall-clock time of the last flush, for `flush.ms`.
+    last_flush_ms: AtomicI64,
+    log_starts: Option<Arc<LogStartOffsets>>,
 }
 
 /// What readers look up.
@@ -118,13 +224,16 @@ struct LogState {
     log_end_offset: i64,
 }
 
-/// The write handle of the active (last) segment.
+/// The write handles of the active (last) segment and its index files.
 #[derive(Debug)]
 struct ActiveWriter {
     base_offset: i64,
     file: Arc<File>,
     /// Where the next batch goes.
     position: u64,
+    offset_index: Arc<File>,
+    time_index: Arc<File>,
+    index: IndexBuilder,
 }
 
 /// One contiguous byte range of one segment, planned under the lock and read after it.
@@ -136,70 +245,137 @@ struct ReadRange {
     len: usize,
 }
 
+/// How an append treats the batches.
+#[derive(Clone, Copy, Debug)]
+struct AppendMode {
+    /// Set as the partition leader epoch of every batch.
+    leader_epoch: Option<i32>,
+    /// Stamped as the log append time of every batch.
+    log_append_time: Option<i64>,
+}
+
 impl PartitionLog {
     /// Opens the log of `topic`/`partition` in the log directory `dir` (the directory
-    /// holding `<topic>-<partition>/`, which must exist).
+    /// holding `<topic>-<partition>/`, which must exist) with the default [`LogConfig`]; see
+    /// [`Self::open_with_config`].
+    pub fn open(dir: &Path, topic: &str, partition: i32) -> Result<PartitionLog, StorageError> {
+        PartitionLog::open_with_config(dir, topic, partition, LogConfig::default())
+    }
+
+    /// Opens the log of `topic`/`partition` in the log directory `dir` with `config`,
+    /// recovering it as Kafka does. `dir`'s clean shutdown marker and checkpoint files are
+    /// read (not changed: [`super::LogManager`] deletes the marker).
     ///
-    /// Lists the `<20 digits>.log` segment files (other files are ignored), sorts them by
-    /// base offset and indexes each one's batches by reading their headers only. The first
-    /// torn or non-chaining batch ends the log: it is logged, reported by
-    /// [`Self::torn_tail`], and neither it nor anything after it (later segments included)
-    /// is served. The first append after a torn tail truncates the file there.
+    /// Lists the `<20 digits>.log` segment files (other files are ignored, leftover
+    /// `*.deleted` files removed), sorts them by base offset and indexes each one's batches
+    /// by reading their headers. Without the clean shutdown marker, the segments from the
+    /// recovery point on (all of them without a checkpoint) are also read whole and every
+    /// batch's CRC checked. The first torn, non-chaining or corrupt batch ends the log:
+    /// the segment is truncated there and later segments removed; this is logged and
+    /// reported by [`Self::torn_tail`]. Each segment's `.index` and `.timeindex` are checked
+    /// against its batches and rebuilt if missing or wrong (always for recovered segments).
     ///
     /// Blocking: call it from a blocking context.
-    pub fn open(dir: &Path, topic: &str, partition: i32) -> Result<PartitionLog, StorageError> {
+    pub fn open_with_config(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<PartitionLog, StorageError> {
+        let params = OpenParams::from_log_dir(dir, topic, partition, config);
+        PartitionLog::open_with(dir, topic, partition, params)
+    }
+
+    /// [`Self::open_with_config`] with what the caller read from the log directory.
+    pub(crate) fn open_with(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        params: OpenParams,
+    ) -> Result<PartitionLog, StorageError> {
         let part_dir = dir.join(partition_dir_name(topic, partition));
-        let mut found = Vec::new();
-        let entries = fs::read_dir(&part_dir).map_err(|e| StorageError::io(&part_dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| StorageError::io(&part_dir, e))?;
-            let Some(base) = entry.file_name().to_str().and_then(parse_segment_file_name) else {
-                continue;
-            };
-            let path = entry.path();
-            // Follows symbolic links, as Kafka does.
-            let metadata = fs::metadata(&path).map_err(|e| StorageError::io(&path, e))?;
-            if metadata.is_file() {
-                found.push((base, path));
-            }
-        }
-        found.sort_unstable_by_key(|(base, _)| *base);
+        let found = list_segment_files(&part_dir)?;
+        let recovery_point = params.recovery_point.unwrap_or(0);
+        let clean = params.clean_shutdown;
+        let mut report = OpenReport {
+            clean_shutdown: clean,
+            ..OpenReport::default()
+        };
 
         let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
+        let mut verified = Vec::with_capacity(found.len());
         let mut torn_tail = None;
         for (i, (base, path)) in found.iter().enumerate() {
             let upper = found.get(i + 1).map(|(next, _)| *next);
             let min_offset = segments.last().map_or(*base, Segment::next_offset);
-            let (segment, stop) = Segment::open(path.clone(), *base, min_offset, upper)
+            // Kafka recovers the segment holding the recovery point and every later one.
+            let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
+            let (segment, stop) = Segment::open(path.clone(), *base, min_offset, upper, verify)
                 .map_err(|e| StorageError::io(path, e))?;
+            report.verified_segments += usize::from(verify);
             let file_len = segment.file_len;
+            let valid_len = segment.valid_len;
             segments.push(segment);
+            verified.push(verify);
             if let Some(stop) = stop {
+                let dropped: Vec<PathBuf> = found[i + 1..].iter().map(|(_, p)| p.clone()).collect();
+                let dropped_bytes = truncate_tail(path, valid_len, &dropped)?;
+                report.truncated_bytes = file_len - valid_len + dropped_bytes;
+                let last = segments.last_mut().expect("just pushed");
+                last.file_len = valid_len;
                 let tail = TornTail {
                     path: path.clone(),
                     segment_base_offset: *base,
                     position: stop.position,
                     file_len,
                     reason: stop.reason,
-                    dropped_segments: found[i + 1..].iter().map(|(_, p)| p.clone()).collect(),
+                    dropped_segments: dropped,
                 };
                 tracing::warn!(
                     segment = %tail.path.display(),
                     position = tail.position,
                     file_len = tail.file_len,
                     reason = tail.reason,
-                    dropped_segments = tail.dropped_segments.len(),
-                    "log ends early: not serving bytes past a torn or corrupt batch"
+                    next_offset = last.next_offset(),
+                    truncated_bytes = report.truncated_bytes,
+                    removed_segments = tail.dropped_segments.len(),
+                    "truncated the log at a torn or corrupt batch"
                 );
                 torn_tail = Some(tail);
                 break;
             }
         }
+        let truncated_at = torn_tail.as_ref().map(|t| t.segment_base_offset);
+        for (segment, verified) in segments.iter().zip(&verified) {
+            let force = *verified || truncated_at == Some(segment.base_offset);
+            match load_or_rebuild_indexes(&part_dir, segment, &params.config, force) {
+                Ok((_, rebuilt)) => report.rebuilt_indexes += usize::from(rebuilt),
+                // The broker reads through its in-memory index: a missing Kafka index only
+                // matters to Kafka's tools, so it does not stop the log from opening.
+                Err(error) => tracing::warn!(
+                    segment = %segment.path.display(),
+                    %error,
+                    "could not write the segment's index files"
+                ),
+            }
+        }
 
-        let log_start_offset = segments.first().map_or(0, |s| s.base_offset);
+        let first_base = segments.first().map(|s| s.base_offset);
         let log_end_offset = segments
             .last()
-            .map_or(log_start_offset, Segment::next_offset);
+            .map_or(params.log_start_offset.unwrap_or(0).max(0), Segment::next_offset);
+        let log_start_offset = first_base
+            .unwrap_or(log_end_offset)
+            .max(params.log_start_offset.unwrap_or(i64::MIN))
+            .min(log_end_offset);
+        let recovery_point = if clean {
+            log_end_offset
+        } else {
+            recovery_point.min(log_end_offset)
+        };
+        if let Some(log_starts) = &params.log_starts {
+            log_starts.set(topic, partition, log_start_offset);
+        }
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(
             topic,
@@ -207,6 +383,9 @@ impl PartitionLog {
             segments = segments.len(),
             log_start_offset,
             log_end_offset,
+            recovery_point,
+            verified_segments = report.verified_segments,
+            rebuilt_indexes = report.rebuilt_indexes,
             "opened partition log"
         );
         Ok(PartitionLog {
@@ -222,17 +401,45 @@ impl PartitionLog {
             writer: Mutex::new(None),
             end_offset,
             torn_tail,
+            report,
             deleted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            config: ArcSwap::from_pointee(params.config),
+            recovery_point: AtomicI64::new(recovery_point),
+            last_flush_ms: AtomicI64::new(now_ms()),
+            log_starts: params.log_starts,
         })
     }
 
     /// Creates the directory of `topic`/`partition` in the log directory `dir` if needed
-    /// and opens the log; a log without segments gets an empty first segment
-    /// (`00000000000000000000.log`), as Kafka creates it.
+    /// and opens the log with the default [`LogConfig`] (see [`Self::create_with_config`]).
     pub fn create(dir: &Path, topic: &str, partition: i32) -> Result<PartitionLog, StorageError> {
+        PartitionLog::create_with_config(dir, topic, partition, LogConfig::default())
+    }
+
+    /// Creates the directory of `topic`/`partition` in the log directory `dir` if needed
+    /// and opens the log; a log without segments gets an empty first segment
+    /// (`00000000000000000000.log` with its index files), as Kafka creates it.
+    pub fn create_with_config(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<PartitionLog, StorageError> {
+        let params = OpenParams::from_log_dir(dir, topic, partition, config);
+        PartitionLog::create_with(dir, topic, partition, params)
+    }
+
+    /// [`Self::create_with_config`] with what the caller read from the log directory.
+    pub(crate) fn create_with(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        params: OpenParams,
+    ) -> Result<PartitionLog, StorageError> {
         let part_dir = dir.join(partition_dir_name(topic, partition));
         fs::create_dir_all(&part_dir).map_err(|e| StorageError::io(&part_dir, e))?;
-        let log = PartitionLog::open(dir, topic, partition)?;
+        let log = PartitionLog::open_with(dir, topic, partition, params)?;
         let empty = unpoison(log.state.read()).segments.is_empty();
         if empty {
             let mut writer = unpoison(log.writer.lock());
@@ -240,6 +447,33 @@ impl PartitionLog {
             log.new_segment(&mut writer, base)?;
         }
         Ok(log)
+    }
+
+    /// The partition's settings.
+    pub fn config(&self) -> Arc<LogConfig> {
+        self.config.load_full()
+    }
+
+    /// Replaces the partition's settings (a topic config change); the next append uses
+    /// them.
+    pub fn set_config(&self, config: LogConfig) {
+        self.config.store(Arc::new(config));
+    }
+
+    /// What opening the log did (recovery, rebuilt indexes, truncation).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Offsets below this are synced to disk (Kafka's recovery point).
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    /// Messages appended since the last flush (the log end offset minus the recovery
+    /// point), which `flush.messages` bounds.
+    pub fn unflushed_messages(&self) -> i64 {
+        (self.log_end_offset() - self.recovery_point()).max(0)
     }
 
     /// The topic name.
@@ -429,61 +663,237 @@ impl PartitionLog {
         }
     }
 
-    /// Appends one encoded v2 batch at the log end offset (rewriting its base offset in
-    /// place; the CRC does not cover it), publishes it to readers and wakes subscribers.
-    /// Rolls to a new segment when the active one would exceed [`MAX_SEGMENT_BYTES`].
+
+    /// Appends one partition's validated records (see
+    /// [`validate_records`](super::validate_records)) at the log end offset, in one write:
     ///
-    /// This is the minimal write path (no validation of the records, no leader epoch or log
-    /// append time, no fsync); the Produce path builds on it. Blocking file I/O.
+    /// * each batch gets its base offset (rewritten in place; the CRC does not cover it) and
+    ///   `leader_epoch` as its partition leader epoch;
+    /// * with `message.timestamp.type=LogAppendTime` each batch is stamped with `now_ms`
+    ///   (CRC recomputed); with `CreateTime` a header max timestamp that disagrees with the
+    ///   records is corrected, as Kafka does;
+    /// * a new segment is rolled first when the active one would exceed `segment.bytes`, is
+    ///   older than `segment.ms` (by its first batch's timestamp against the new records',
+    ///   or by its creation time without timestamps), or its index is full;
+    /// * the `.index` and `.timeindex` entries are written, then the batches are published
+    ///   to readers and subscribers woken;
+    /// * with `flush.messages` reached, the log is synced before returning.
+    ///
+    /// The records' buffer is reused if nothing else shares it, else copied once. Blocking
+    /// file I/O (`spawn_blocking` from async code).
+    pub fn append(
+        &self,
+        validated: ValidatedRecords,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
+        let (records, batches) = validated.into_parts();
+        let mut buf = records
+            .try_into_mut()
+            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        let config = self.config();
+        let mode = AppendMode {
+            leader_epoch: Some(leader_epoch),
+            log_append_time: (config.timestamp_type == TimestampType::LogAppendTime)
+                .then_some(now_ms),
+        };
+        self.append_buffer(&mut buf, &batches, mode, now_ms, &config)
+    }
+
+    /// Appends one encoded v2 batch as it is, without validating its records: only its base
+    /// offset is rewritten (in `batch` itself), not its leader epoch or timestamps. For tools
+    /// and tests; the Produce path uses [`super::validate_records`] and [`Self::append`].
+    /// Rolls and flushes as [`Self::append`] does. Blocking file I/O.
     pub fn append_batch(&self, batch: &mut [u8]) -> Result<AppendInfo, StorageError> {
         let header = check_batch(batch)?;
-        let size = batch.len() as u64;
+        let described = [ValidatedBatch::from_header(&header, 0, batch.len())];
+        let mode = AppendMode {
+            leader_epoch: None,
+            log_append_time: None,
+        };
+        self.append_buffer(batch, &described, mode, now_ms(), &self.config())
+    }
+
+    /// The write path shared by [`Self::append`] and [`Self::append_batch`]: `buf` holds
+    /// exactly the described batches.
+    fn append_buffer(
+        &self,
+        buf: &mut [u8],
+        batches: &[ValidatedBatch],
+        mode: AppendMode,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> Result<AppendInfo, StorageError> {
+        let record_count: i64 = batches.iter().map(|b| i64::from(b.record_count)).sum();
+        if batches.is_empty() || record_count <= 0 {
+            return Err(StorageError::InvalidBatch("no records"));
+        }
+        let size = buf.len() as u64;
         let mut writer = unpoison(self.writer.lock());
-        self.check_not_deleted()?;
+        self.check_writable()?;
+        self.prepare_writer(&mut writer)?;
         let base_offset = self.log_end_offset();
         let last_offset = base_offset
-            .checked_add(i64::from(header.last_offset_delta))
+            .checked_add(record_count - 1)
             .filter(|last| *last < i64::MAX)
             .ok_or(StorageError::InvalidBatch("offsets overflow"))?;
-        self.prepare_writer(&mut writer)?;
-        let position = writer.as_ref().map_or(0, |active| active.position);
-        if position > 0 && position + size > MAX_SEGMENT_BYTES {
-            self.new_segment(&mut writer, base_offset)?;
+        let max_timestamp = mode.log_append_time.unwrap_or_else(|| {
+            batches
+                .iter()
+                .map(|b| b.max_timestamp)
+                .max()
+                .unwrap_or(NO_TIMESTAMP)
+        });
+        let active = writer.as_ref().expect("the writer is set");
+        if self.should_roll(active, config, size, max_timestamp, last_offset, now_ms) {
+            self.roll_locked(&mut writer, base_offset)?;
         }
         let active = writer.as_mut().expect("the writer is set");
-        set_base_offset(batch, base_offset)
-            .map_err(|_| StorageError::InvalidBatch("not a v2 batch"))?;
-        if let Err(error) = active.file.write_all_at(batch, active.position) {
+
+        let mut entries = Vec::with_capacity(batches.len());
+        let mut next = base_offset;
+        for batch in batches {
+            let bytes = &mut buf[batch.position..batch.position + batch.size];
+            let not_v2 = |_| StorageError::InvalidBatch("not a v2 batch");
+            set_base_offset(bytes, next).map_err(not_v2)?;
+            if let Some(epoch) = mode.leader_epoch {
+                set_partition_leader_epoch(bytes, epoch).map_err(not_v2)?;
+            }
+            let batch_max_timestamp = match mode.log_append_time {
+                Some(time) => {
+                    set_log_append_time(bytes, time).map_err(not_v2)?;
+                    time
+                }
+                None => {
+                    if batch.max_timestamp != batch.header_max_timestamp {
+                        set_max_timestamp(bytes, batch.max_timestamp);
+                    }
+                    batch.max_timestamp
+                }
+            };
+            let last = next + i64::from(batch.record_count) - 1;
+            entries.push(BatchEntry {
+                base_offset: next,
+                last_offset: last,
+                position: (active.position + batch.position as u64) as u32,
+                size: batch.size as u32,
+                max_timestamp: batch_max_timestamp,
+                magic: MAGIC_V2,
+            });
+            next = last + 1;
+        }
+
+        let path = self.segment_path(active.base_offset);
+        if let Err(error) = active.file.write_all_at(buf, active.position) {
             // Do not leave part of a batch behind; the next append overwrites it anyway.
             let _ = active.file.set_len(active.position);
-            let path = self.segment_path(active.base_offset);
             return Err(StorageError::io(path, error));
         }
-        let entry = BatchEntry {
-            base_offset,
-            last_offset,
-            position: active.position as u32,
-            size: size as u32,
-            max_timestamp: header.max_timestamp,
-            magic: MAGIC_V2,
-        };
+        let mut index = active.index.clone();
+        let mut index_append = IndexAppend::default();
+        let interval = u64::try_from(config.index_interval_bytes).unwrap_or(0);
+        let (max_offset_entries, max_time_entries) = (
+            config.max_offset_index_entries(),
+            config.max_time_index_entries(),
+        );
+        for entry in &entries {
+            index.add(
+                entry,
+                interval,
+                max_offset_entries,
+                max_time_entries,
+                &mut index_append,
+            );
+        }
+        if let Err(error) = self.write_index_entries(active, &index_append) {
+            let _ = active.file.set_len(active.position);
+            return Err(error);
+        }
+        active.index = index;
         active.position += size;
-        let log_end_offset = last_offset + 1;
-        {
+        let log_start_offset = {
             let mut state = unpoison(self.state.write());
             let segment = state.segments.last_mut().expect("the writer's segment");
-            segment.batches.push(entry);
-            segment.valid_len = active.position;
-            segment.file_len = active.position;
-            state.log_end_offset = log_end_offset;
-        }
+            for entry in entries {
+                segment.push(entry);
+            }
+            state.log_end_offset = next;
+            state.log_start_offset
+        };
         drop(writer);
-        self.end_offset.send_replace(log_end_offset);
+        self.end_offset.send_replace(next);
+        if self.unflushed_messages() >= config.flush_messages {
+            self.flush()?;
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset,
-            log_end_offset,
+            log_end_offset: next,
+            log_append_time: mode.log_append_time.unwrap_or(-1),
+            log_start_offset,
         })
+    }
+
+    /// Appends encoded index entries at the end of the active segment's index files.
+    fn write_index_entries(
+        &self,
+        active: &ActiveWriter,
+        entries: &IndexAppend,
+    ) -> Result<(), StorageError> {
+        let base = active.base_offset;
+        if !entries.offset_bytes.is_empty() {
+            active
+                .offset_index
+                .write_all_at(&entries.offset_bytes, active.index.offset_index_len())
+                .map_err(|e| StorageError::io(index::offset_index_path(&self.dir, base), e))?;
+        }
+        if !entries.time_bytes.is_empty() {
+            active
+                .time_index
+                .write_all_at(&entries.time_bytes, active.index.time_index_len())
+                .map_err(|e| StorageError::io(index::time_index_path(&self.dir, base), e))?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's `LogSegment.shouldRoll` for an append of `size` bytes whose largest
+    /// timestamp is `max_timestamp` and last offset `last_offset`.
+    fn should_roll(
+        &self,
+        active: &ActiveWriter,
+        config: &LogConfig,
+        size: u64,
+        max_timestamp: i64,
+        last_offset: i64,
+        now_ms: i64,
+    ) -> bool {
+        if active.position == 0 {
+            return false;
+        }
+        let segment_bytes = u64::try_from(config.segment_bytes)
+            .unwrap_or(0)
+            .min(MAX_SEGMENT_BYTES);
+        if active.position + size > segment_bytes {
+            return true;
+        }
+        let (rolling_timestamp, created_ms) = {
+            let state = unpoison(self.state.read());
+            let active_segment = state.segments.last().expect("the writer's segment");
+            (
+                active_segment.rolling_timestamp(),
+                active_segment.created_ms,
+            )
+        };
+        let waited = match rolling_timestamp {
+            Some(first) if first >= 0 => max_timestamp.saturating_sub(first),
+            _ => now_ms.saturating_sub(created_ms).max(0),
+        };
+        waited > config.segment_ms
+            || active.index.is_full(
+                config.max_offset_index_entries(),
+                config.max_time_index_entries(),
+            )
+            || last_offset - active.base_offset > i64::from(i32::MAX)
     }
 
     /// Starts a new, empty segment at the log end offset (after syncing the previous one to
@@ -491,7 +901,7 @@ impl PartitionLog {
     /// and starts there.
     pub fn roll_segment(&self) -> Result<i64, StorageError> {
         let mut writer = unpoison(self.writer.lock());
-        self.check_not_deleted()?;
+        self.check_writable()?;
         self.prepare_writer(&mut writer)?;
         let (end, done) = {
             let state = unpoison(self.state.read());
@@ -503,37 +913,367 @@ impl PartitionLog {
             (end, done)
         };
         if !done {
-            self.new_segment(&mut writer, end)?;
+            self.roll_locked(&mut writer, end)?;
         }
         Ok(end)
     }
 
-    /// Writes the active segment's data to disk (`fdatasync`).
-    pub fn flush(&self) -> Result<(), StorageError> {
-        let writer = unpoison(self.writer.lock());
-        if let Some(active) = writer.as_ref() {
-            active
-                .file
-                .sync_data()
-                .map_err(|e| StorageError::io(self.segment_path(active.base_offset), e))?;
+    /// Rolls under the writer lock: closes the active segment's time index (Kafka's last
+    /// entry), syncs every segment not yet synced, creates the new segment at `base_offset`
+    /// and moves the recovery point to it.
+    fn roll_locked(
+        &self,
+        writer: &mut Option<ActiveWriter>,
+        base_offset: i64,
+    ) -> Result<(), StorageError> {
+        if let Some(previous) = writer.as_mut() {
+            self.finish_segment(previous)?;
+        }
+        self.sync_segments_from(self.recovery_point())?;
+        self.new_segment(writer, base_offset)?;
+        self.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
+        tracing::debug!(
+            topic = %self.topic,
+            partition = self.partition,
+            base_offset,
+            "rolled a new segment"
+        );
+        Ok(())
+    }
+
+    /// Adds the time index's closing entry of the active segment (Kafka's
+    /// `onBecomeInactiveSegment`) and syncs its log and index files.
+    fn finish_segment(&self, active: &mut ActiveWriter) -> Result<(), StorageError> {
+        let mut closing = IndexAppend::default();
+        let mut index = active.index.clone();
+        index.maybe_add_time_entry(&mut closing);
+        self.write_index_entries(active, &closing)?;
+        active.index = index;
+        let base = active.base_offset;
+        active
+            .file
+            .sync_data()
+            .map_err(|e| StorageError::io(self.segment_path(base), e))?;
+        active
+            .offset_index
+            .sync_data()
+            .map_err(|e| StorageError::io(index::offset_index_path(&self.dir, base), e))?;
+        active
+            .time_index
+            .sync_data()
+            .map_err(|e| StorageError::io(index::time_index_path(&self.dir, base), e))
+    }
+
+    /// Syncs the segment files that may hold offsets at or above `from`.
+    fn sync_segments_from(&self, from: i64) -> Result<(), StorageError> {
+        let files: Vec<(Arc<File>, PathBuf)> = {
+            let state = unpoison(self.state.read());
+            state
+                .segments
+                .iter()
+                .filter(|s| s.next_offset() > from || s.batches.is_empty())
+                .map(|s| (Arc::clone(&s.file), s.path.clone()))
+                .collect()
+        };
+        for (file, path) in files {
+            file.sync_data().map_err(|e| StorageError::io(path, e))?;
         }
         Ok(())
     }
 
-    /// Raises the log start offset to `offset` (DeleteRecords, retention), if it is higher;
-    /// returns the log start offset. Offsets below it are no longer served; segments are not
-    /// deleted here. An offset above the log end offset is an error.
+    /// Syncs everything appended so far to disk (the segments from the recovery point on
+    /// and the active segment's index files: `fdatasync`) and moves the recovery point to
+    /// the log end offset. Appends continue meanwhile. Blocking file I/O.
+    pub fn flush(&self) -> Result<(), StorageError> {
+        let (end, index_files) = {
+            let writer = unpoison(self.writer.lock());
+            let index_files = writer.as_ref().map(|active| {
+                (
+                    Arc::clone(&active.offset_index),
+                    Arc::clone(&active.time_index),
+                    active.base_offset,
+                )
+            });
+            (self.log_end_offset(), index_files)
+        };
+        let recovery_point = self.recovery_point();
+        if end > recovery_point {
+            self.sync_segments_from(recovery_point)?;
+            if let Some((offset_index, time_index, base)) = index_files {
+                offset_index
+                    .sync_data()
+                    .map_err(|e| StorageError::io(index::offset_index_path(&self.dir, base), e))?;
+                time_index
+                    .sync_data()
+                    .map_err(|e| StorageError::io(index::time_index_path(&self.dir, base), e))?;
+            }
+            self.recovery_point.fetch_max(end, Ordering::AcqRel);
+        }
+        self.last_flush_ms.store(now_ms(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Flushes if `flush.ms` has passed since the last flush and something is unflushed
+    /// (Kafka's periodic flusher); returns whether it flushed.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<bool, StorageError> {
+        let flush_ms = self.config().flush_ms;
+        if flush_ms == i64::MAX || self.unflushed_messages() == 0 {
+            return Ok(false);
+        }
+        let since = now_ms.saturating_sub(self.last_flush_ms.load(Ordering::Acquire));
+        if since < flush_ms {
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Closes the log for shutdown: adds the active segment's closing time index entry,
+    /// syncs everything and refuses later appends ([`StorageError::Closed`]); reads keep
+    /// working. Blocking file I/O.
+    pub fn close(&self) -> Result<(), StorageError> {
+        {
+            let mut writer = unpoison(self.writer.lock());
+            self.closed.store(true, Ordering::Release);
+            if let Some(active) = writer.as_mut() {
+                self.finish_segment(active)?;
+            }
+        }
+        self.flush()
+    }
+
+    /// Raises the log start offset to `offset` (DeleteRecords, retention), if it is higher,
+    /// and deletes the segments wholly below it; returns the log start offset. Offsets below
+    /// it are no longer served. An offset above the log end offset is an error.
     pub fn advance_log_start_offset(&self, offset: i64) -> Result<i64, StorageError> {
-        let mut state = unpoison(self.state.write());
-        if offset > state.log_end_offset {
+        let mut writer = unpoison(self.writer.lock());
+        let (start, end) = {
+            let state = unpoison(self.state.read());
+            (state.log_start_offset, state.log_end_offset)
+        };
+        if offset > end {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
-                log_start: state.log_start_offset,
-                log_end: state.log_end_offset,
+                log_start: start,
+                log_end: end,
             });
         }
-        state.log_start_offset = state.log_start_offset.max(offset);
-        Ok(state.log_start_offset)
+        self.raise_log_start_locked(&mut writer, offset)
+    }
+
+    /// DeleteRecords: makes `offset` the log start offset (-1 means the high watermark) if
+    /// it is higher, deletes the segments wholly below it and persists it in the log
+    /// directory's `log-start-offset-checkpoint` (when the log belongs to a
+    /// [`super::LogManager`]). Returns the new log start offset (Kafka's low watermark).
+    /// An offset above the high watermark, or negative other than -1, is
+    /// [`StorageError::OffsetOutOfRange`] (Kafka's `OFFSET_OUT_OF_RANGE`). Blocking file I/O.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, StorageError> {
+        let mut writer = unpoison(self.writer.lock());
+        let (start, high_watermark) = {
+            let state = unpoison(self.state.read());
+            (state.log_start_offset, state.log_end_offset)
+        };
+        let target = if offset == -1 { high_watermark } else { offset };
+        if target < 0 || target > high_watermark {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start: start,
+                log_end: high_watermark,
+            });
+        }
+        self.raise_log_start_locked(&mut writer, target)
+    }
+
+    /// Raises the log start offset to `offset` (at most the log end offset), deletes the
+    /// segments below it and persists it; under the writer lock.
+    fn raise_log_start_locked(
+        &self,
+        writer: &mut Option<ActiveWriter>,
+        offset: i64,
+    ) -> Result<i64, StorageError> {
+        let (start, raised) = {
+            let mut state = unpoison(self.state.write());
+            let raised = offset > state.log_start_offset;
+            state.log_start_offset = state.log_start_offset.max(offset);
+            (state.log_start_offset, raised)
+        };
+        if raised {
+            tracing::info!(
+                topic = %self.topic,
+                partition = self.partition,
+                log_start_offset = start,
+                "raised the log start offset"
+            );
+            self.delete_leading_segments(writer, 0)?;
+            self.persist_log_start()?;
+        }
+        Ok(start)
+    }
+
+    /// Writes the log directory's `log-start-offset-checkpoint` with this log's log start
+    /// offset (nothing for a log opened outside a [`super::LogManager`]).
+    fn persist_log_start(&self) -> Result<(), StorageError> {
+        if let Some(log_starts) = &self.log_starts {
+            log_starts.set(&self.topic, self.partition, self.log_start_offset());
+            log_starts.persist().map_err(|e| {
+                StorageError::io(
+                    self.log_dir.join(checkpoint::LOG_START_OFFSET_CHECKPOINT),
+                    e,
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Kafka's `deleteOldSegments` at wall-clock time `now_ms`: deletes the oldest segments
+    /// wholly below the log start offset and, when `cleanup.policy` has `delete`, those
+    /// beyond `retention.bytes` (oldest first while the rest still exceeds it) and those whose
+    /// largest timestamp (the file's modification time without timestamps) is older than
+    /// `retention.ms`. Never deletes data above the high watermark or the last segment if it
+    /// is empty; when every segment goes, a new empty one is rolled first. The log start
+    /// offset moves to the first segment left. Returns the number of segments deleted.
+    /// Blocking file I/O.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let mut writer = unpoison(self.writer.lock());
+        if self.deleted.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let config = self.config();
+        let count = {
+            let state = unpoison(self.state.read());
+            retention_count(&state, &config, now_ms)
+        };
+        if count == 0 {
+            return Ok(0);
+        }
+        let deleted = self.delete_leading_segments(&mut writer, count)?;
+        if deleted > 0 {
+            tracing::info!(
+                topic = %self.topic,
+                partition = self.partition,
+                segments = deleted,
+                log_start_offset = self.log_start_offset(),
+                "deleted segments by retention"
+            );
+            if let Some(log_starts) = &self.log_starts {
+                log_starts.set(&self.topic, self.partition, self.log_start_offset());
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the first `at_least` segments, and then any further segment wholly below
+    /// the log start offset (Kafka's rule: the next segment starts at or below it); rolls
+    /// first if that would delete every segment. Raises the log start offset to the first
+    /// segment left. Returns how many were deleted.
+    fn delete_leading_segments(
+        &self,
+        writer: &mut Option<ActiveWriter>,
+        at_least: usize,
+    ) -> Result<usize, StorageError> {
+        let (count, all) = {
+            let state = unpoison(self.state.read());
+            let segments = &state.segments;
+            let mut count = at_least.min(segments.len());
+            while count + 1 < segments.len()
+                && segments[count + 1].base_offset <= state.log_start_offset
+            {
+                count += 1;
+            }
+            (count, count > 0 && count == segments.len())
+        };
+        if count == 0 {
+            return Ok(0);
+        }
+        if all {
+            self.prepare_writer(writer)?;
+            let end = self.log_end_offset();
+            self.roll_locked(writer, end)?;
+        }
+        let removed: Vec<Segment> = {
+            let mut state = unpoison(self.state.write());
+            let removed: Vec<Segment> = state.segments.drain(..count).collect();
+            let first = state.segments.first().map_or(state.log_end_offset, |s| s.base_offset);
+            state.log_start_offset = state.log_start_offset.max(first);
+            removed
+        };
+        for segment in &removed {
+            delete_segment_files(&self.dir, segment.base_offset)
+                .map_err(|e| StorageError::io(&segment.path, e))?;
+        }
+        Ok(removed.len())
+    }
+
+    /// The earliest record (at or after the log start offset) whose timestamp is at least
+    /// `timestamp`, for ListOffsets: the first batch whose max timestamp reaches it (from
+    /// the in-memory batch index, finer than the `.timeindex`), then a scan of its records.
+    /// `None` if there is none. Blocking file I/O.
+    pub fn offset_for_timestamp(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampOffset>, ReadError> {
+        let mut from = self.log_start_offset();
+        loop {
+            let candidate = {
+                let state = unpoison(self.state.read());
+                from = from.max(state.log_start_offset);
+                find_batch_from(&state.segments, from, |b| b.max_timestamp >= timestamp)
+            };
+            let Some((file, segment_base_offset, entry)) = candidate else {
+                return Ok(None);
+            };
+            let found = first_record(&file, segment_base_offset, &entry, |offset, ts| {
+                offset >= from && ts >= timestamp
+            })?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            from = entry.last_offset + 1;
+        }
+    }
+
+    /// The record with the largest timestamp (the first one carrying it), for ListOffsets
+    /// with timestamp -3 (`MAX_TIMESTAMP`); `None` for a log without timestamps. Blocking
+    /// file I/O.
+    pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, ReadError> {
+        let candidate = {
+            let state = unpoison(self.state.read());
+            let start = state.log_start_offset;
+            let max = state
+                .segments
+                .iter()
+                .filter(|s| s.next_offset() > start)
+                .map(|s| {
+                    if s.base_offset >= start {
+                        s.max_timestamp()
+                    } else {
+                        s.batches
+                            .iter()
+                            .filter(|b| b.last_offset >= start)
+                            .map(|b| b.max_timestamp)
+                            .max()
+                            .unwrap_or(NO_TIMESTAMP)
+                    }
+                })
+                .max()
+                .unwrap_or(NO_TIMESTAMP);
+            if max < 0 {
+                return Ok(None);
+            }
+            find_batch_from(&state.segments, start, |b| b.max_timestamp == max)
+                .map(|found| (found, max, start))
+        };
+        let Some(((file, segment_base_offset, entry), max, start)) = candidate else {
+            return Ok(None);
+        };
+        let found = first_record(&file, segment_base_offset, &entry, |offset, ts| {
+            offset >= start && ts == max
+        })?;
+        Ok(Some(found.unwrap_or(TimestampOffset {
+            offset: entry.last_offset,
+            timestamp: max,
+            leader_epoch: -1,
+        })))
     }
 
     /// Marks the log deleted: later appends and rolls fail. Taken under the writer lock so
@@ -543,9 +1283,15 @@ impl PartitionLog {
         self.deleted.store(true, Ordering::Release);
     }
 
-    fn check_not_deleted(&self) -> Result<(), StorageError> {
+    fn check_writable(&self) -> Result<(), StorageError> {
         if self.deleted.load(Ordering::Acquire) {
             return Err(StorageError::Deleted {
+                topic: self.topic.clone(),
+                partition: self.partition,
+            });
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed {
                 topic: self.topic.clone(),
                 partition: self.partition,
             });
@@ -558,8 +1304,8 @@ impl PartitionLog {
     }
 
     /// Makes sure `writer` writes at the end of the last segment: creates the first segment
-    /// of an empty log, opens the active segment for writing after `open`, and truncates a
-    /// torn tail.
+    /// of an empty log, or opens the active segment and its index files for writing after
+    /// `open` (truncating anything past the last whole batch).
     fn prepare_writer(&self, writer: &mut Option<ActiveWriter>) -> Result<(), StorageError> {
         let active = {
             let state = unpoison(self.state.read());
@@ -578,9 +1324,6 @@ impl PartitionLog {
         {
             return Ok(());
         }
-        if writer.is_none() {
-            self.set_aside_dropped_segments()?;
-        }
         let path = self.segment_path(base_offset);
         let file = OpenOptions::new()
             .write(true)
@@ -591,7 +1334,7 @@ impl PartitionLog {
                 segment = %path.display(),
                 valid_len,
                 file_len,
-                "truncating the torn tail before appending"
+                "truncating bytes past the last whole batch before appending"
             );
             file.set_len(valid_len)
                 .map_err(|e| StorageError::io(&path, e))?;
@@ -600,48 +1343,51 @@ impl PartitionLog {
                 last.file_len = valid_len;
             }
         }
+        let builder = {
+            let state = unpoison(self.state.read());
+            let segment = state.segments.last().expect("checked above");
+            load_or_rebuild_indexes(&self.dir, segment, &self.config(), false)
+                .map_err(|e| StorageError::io(index::offset_index_path(&self.dir, base_offset), e))?
+                .0
+        };
+        let (offset_index, time_index) = self.open_index_files(base_offset, false)?;
         *writer = Some(ActiveWriter {
             base_offset,
             file: Arc::new(file),
             position: valid_len,
+            offset_index,
+            time_index,
+            index: builder,
         });
         Ok(())
     }
 
-    /// Renames the segment files after a torn tail (never opened) to `<name>.deleted`, which
-    /// Kafka and [`Self::open`] ignore, before the first append: appended offsets would
-    /// otherwise collide with theirs when the log is opened again.
-    fn set_aside_dropped_segments(&self) -> Result<(), StorageError> {
-        let Some(torn) = &self.torn_tail else {
-            return Ok(());
-        };
-        for path in &torn.dropped_segments {
-            let mut aside = path.clone().into_os_string();
-            aside.push(".deleted");
-            match fs::rename(path, &aside) {
-                Ok(()) => {
-                    tracing::warn!(segment = %path.display(), "set aside a segment after a torn tail");
-                }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                Err(error) => return Err(StorageError::io(path, error)),
+    /// Opens (creating, and with `truncate` emptying) the index files of a segment.
+    fn open_index_files(
+        &self,
+        base_offset: i64,
+        truncate: bool,
+    ) -> Result<(Arc<File>, Arc<File>), StorageError> {
+        let open = |path: PathBuf| {
+            let file = index::open_index_for_write(&path).map_err(|e| StorageError::io(&path, e))?;
+            if truncate {
+                file.set_len(0).map_err(|e| StorageError::io(&path, e))?;
             }
-        }
-        Ok(())
+            Ok::<_, StorageError>(Arc::new(file))
+        };
+        Ok((
+            open(index::offset_index_path(&self.dir, base_offset))?,
+            open(index::time_index_path(&self.dir, base_offset))?,
+        ))
     }
 
-    /// Creates the segment file of `base_offset` (which must not exist), publishes it as the
-    /// last segment and makes it the writer's; syncs the previous active segment first.
+    /// Creates the segment file of `base_offset` (which must not exist) and its empty index
+    /// files, publishes it as the last segment and makes it the writer's.
     fn new_segment(
         &self,
         writer: &mut Option<ActiveWriter>,
         base_offset: i64,
     ) -> Result<(), StorageError> {
-        if let Some(previous) = writer.as_ref() {
-            previous
-                .file
-                .sync_data()
-                .map_err(|e| StorageError::io(self.segment_path(previous.base_offset), e))?;
-        }
         let path = self.segment_path(base_offset);
         let file = OpenOptions::new()
             .read(true)
@@ -649,6 +1395,8 @@ impl PartitionLog {
             .create_new(true)
             .open(&path)
             .map_err(|e| StorageError::io(&path, e))?;
+        let (offset_index, time_index) = self.open_index_files(base_offset, true)?;
+        checkpoint::sync_dir(&self.dir).map_err(|e| StorageError::io(&self.dir, e))?;
         let file = Arc::new(file);
         unpoison(self.state.write()).segments.push(Segment::empty(
             base_offset,
@@ -659,9 +1407,273 @@ impl PartitionLog {
             base_offset,
             file,
             position: 0,
+            offset_index,
+            time_index,
+            index: IndexBuilder::new(base_offset),
         });
         Ok(())
     }
+}
+
+/// The `<20 digits>.log` files of a partition directory, sorted by base offset; removes
+/// leftover `*.deleted` files (deletions that did not finish).
+fn list_segment_files(part_dir: &Path) -> Result<Vec<(i64, PathBuf)>, StorageError> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(part_dir).map_err(|e| StorageError::io(part_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io(part_dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let path = entry.path();
+        if name.ends_with(DELETED_SUFFIX) {
+            if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                match fs::remove_file(&path) {
+                    Ok(()) => tracing::debug!(file = %path.display(), "removed a leftover deleted file"),
+                    Err(error) => tracing::warn!(file = %path.display(), %error, "could not remove a deleted file"),
+                }
+            }
+            continue;
+        }
+        let Some(base) = parse_segment_file_name(name) else {
+            continue;
+        };
+        // Follows symbolic links, as Kafka does.
+        let metadata = fs::metadata(&path).map_err(|e| StorageError::io(&path, e))?;
+        if metadata.is_file() {
+            found.push((base, path));
+        }
+    }
+    found.sort_unstable_by_key(|(base, _)| *base);
+    Ok(found)
+}
+
+/// Truncates the segment at `path` to `valid_len` and deletes the `dropped` later
+/// segments (with their index files); returns the bytes the dropped segments held.
+fn truncate_tail(path: &Path, valid_len: u64, dropped: &[PathBuf]) -> Result<u64, StorageError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    file.set_len(valid_len)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StorageError::io(path, e))?;
+    let mut dropped_bytes = 0;
+    for segment in dropped {
+        dropped_bytes += fs::metadata(segment).map_or(0, |m| m.len());
+        let base = segment
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_segment_file_name)
+            .expect("a listed segment file");
+        let dir = segment.parent().expect("a file in a partition directory");
+        delete_segment_files(dir, base).map_err(|e| StorageError::io(segment, e))?;
+    }
+    if let Some(dir) = path.parent() {
+        checkpoint::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    Ok(dropped_bytes)
+}
+
+/// Deletes a segment's files as Kafka does: the `.log` is first renamed to `.log.deleted`
+/// (so that a crash midway never leaves a half-deleted segment in use), then the index
+/// files and the renamed log are removed.
+fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
+    let log = Segment::path_in(dir, base_offset);
+    let doomed = dir.join(format!("{}{DELETED_SUFFIX}", segment_file_name(base_offset)));
+    match fs::rename(&log, &doomed) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    for suffix in SEGMENT_SIDE_FILES {
+        match fs::remove_file(dir.join(format!("{base_offset:020}.{suffix}"))) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    match fs::remove_file(&doomed) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    tracing::debug!(segment = %log.display(), "deleted a segment");
+    Ok(())
+}
+
+/// Loads a segment's `.index` and `.timeindex` and checks them against its batches,
+/// rebuilding both (as Kafka's recovery would write them) if either is missing or wrong, or
+/// if `force`. Returns the state to keep appending with and whether they were rebuilt.
+fn load_or_rebuild_indexes(
+    dir: &Path,
+    segment: &Segment,
+    config: &LogConfig,
+    force: bool,
+) -> io::Result<(IndexBuilder, bool)> {
+    let base = segment.base_offset;
+    let offset_path = index::offset_index_path(dir, base);
+    let time_path = index::time_index_path(dir, base);
+    if !force {
+        let offset_index = index::read_index_file(&offset_path)?
+            .and_then(|bytes| index::decode_offset_index(&bytes, base));
+        let time_index = index::read_index_file(&time_path)?
+            .and_then(|bytes| index::decode_time_index(&bytes, base));
+        let problem = match (&offset_index, &time_index) {
+            (Some(offsets), Some(times)) => index::check_offset_index(offsets, &segment.batches)
+                .and_then(|()| index::check_time_index(times, &segment.batches))
+                .err(),
+            _ => Some("missing or not a whole number of entries"),
+        };
+        match problem {
+            None => {
+                let builder = IndexBuilder::resume(
+                    base,
+                    &segment.batches,
+                    offset_index.as_deref().unwrap_or_default(),
+                    time_index.as_deref().unwrap_or_default(),
+                );
+                return Ok((builder, false));
+            }
+            Some(reason) => tracing::info!(
+                segment = %segment.path.display(),
+                reason,
+                "rebuilding the segment's index files"
+            ),
+        }
+    }
+    let (files, builder) = index::build_indexes(
+        base,
+        &segment.batches,
+        u64::try_from(config.index_interval_bytes).unwrap_or(0),
+        config.max_offset_index_entries(),
+        config.max_time_index_entries(),
+    );
+    index::write_index_file(&offset_path, &files.offset_bytes)?;
+    index::write_index_file(&time_path, &files.time_bytes)?;
+    Ok((builder, true))
+}
+
+/// How many of the oldest segments Kafka's retention would delete now (see
+/// [`PartitionLog::enforce_retention`]).
+fn retention_count(state: &LogState, config: &LogConfig, now_ms: i64) -> usize {
+    let segments = &state.segments;
+    let high_watermark = state.log_end_offset;
+    let deletable = |i: usize| {
+        let segment: &Segment = &segments[i];
+        let upper = segments
+            .get(i + 1)
+            .map_or(state.log_end_offset, |next| next.base_offset);
+        let last_and_empty = i + 1 == segments.len() && segment.batches.is_empty();
+        upper <= high_watermark && !last_and_empty
+    };
+    let mut count = 0;
+    while count + 1 < segments.len() && segments[count + 1].base_offset <= state.log_start_offset
+    {
+        count += 1;
+    }
+    if !config.cleanup_policy.delete {
+        return count;
+    }
+    if let Ok(limit) = u64::try_from(config.retention_bytes) {
+        let total: u64 = segments[count..].iter().map(|s| s.valid_len).sum();
+        if total >= limit {
+            let mut excess = total - limit;
+            while count < segments.len() && deletable(count) && excess >= segments[count].valid_len
+            {
+                excess -= segments[count].valid_len;
+                count += 1;
+            }
+        }
+    }
+    if config.retention_ms >= 0 {
+        while count < segments.len()
+            && deletable(count)
+            && now_ms.saturating_sub(largest_timestamp(&segments[count])) > config.retention_ms
+        {
+            count += 1;
+        }
+    }
+    count
+}
+
+/// Kafka's `LogSegment.largestTimestamp`: the largest batch timestamp, or the file's
+/// modification time if the segment has none.
+fn largest_timestamp(segment: &Segment) -> i64 {
+    let max = segment.max_timestamp();
+    if max >= 0 {
+        return max;
+    }
+    fs::metadata(&segment.path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The first batch with a record at or after `from` that satisfies `wanted`, with its
+/// segment's file and base offset.
+fn find_batch_from(
+    segments: &[Segment],
+    from: i64,
+    wanted: impl Fn(&BatchEntry) -> bool,
+) -> Option<(Arc<File>, i64, BatchEntry)> {
+    let first = segments.partition_point(|s| s.next_offset() <= from);
+    segments[first..].iter().find_map(|segment| {
+        let start = segment.batches.partition_point(|b| b.last_offset < from);
+        segment.batches[start..]
+            .iter()
+            .find(|b| wanted(b))
+            .map(|b| (Arc::clone(&segment.file), segment.base_offset, *b))
+    })
+}
+
+/// Reads one batch and returns its first record for which `wanted(offset, timestamp)`.
+fn first_record(
+    file: &File,
+    segment_base_offset: i64,
+    entry: &BatchEntry,
+    wanted: impl Fn(i64, i64) -> bool,
+) -> Result<Option<TimestampOffset>, ReadError> {
+    let io_error = |source| ReadError::Io {
+        segment_base_offset,
+        source,
+    };
+    let mut buf = vec![0u8; entry.size as usize];
+    file.read_exact_at(&mut buf, u64::from(entry.position))
+        .map_err(io_error)?;
+    let invalid = |error: gregor_protocol::records::RecordsError| {
+        io_error(io::Error::new(io::ErrorKind::InvalidData, error))
+    };
+    let buf = Bytes::from(buf);
+    if entry.magic == MAGIC_V2 {
+        let batch = RecordBatch::parse(buf).map_err(invalid)?;
+        let leader_epoch = batch.header().partition_leader_epoch;
+        let section = batch.section().map_err(invalid)?;
+        for record in section.iter() {
+            let record = record.map_err(invalid)?;
+            if wanted(record.offset, record.timestamp) {
+                return Ok(Some(TimestampOffset {
+                    offset: record.offset,
+                    timestamp: record.timestamp,
+                    leader_epoch,
+                }));
+            }
+        }
+    } else {
+        let message = LegacyMessage::parse(buf).map_err(invalid)?;
+        for inner in message.messages().map_err(invalid)? {
+            if wanted(inner.offset, inner.timestamp) {
+                return Ok(Some(TimestampOffset {
+                    offset: inner.offset,
+                    timestamp: inner.timestamp,
+                    leader_epoch: -1,
+                }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Checks that `batch` is exactly one v2 batch and returns its header.

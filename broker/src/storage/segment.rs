@@ -6,8 +6,10 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use gregor_protocol::records::{
-    BatchHeader, LOG_OVERHEAD, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
+    BatchHeader, LOG_OVERHEAD, LegacyMessage, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
+    RecordBatch,
 };
 
 /// Largest segment file this module writes or indexes: Kafka's own limit (`segment.bytes`
@@ -93,13 +95,21 @@ pub(crate) struct Segment {
     /// Read handle, shared with readers that copied a range out of the index (the file
     /// stays readable for them even if the segment is deleted meanwhile).
     pub(crate) file: Arc<File>,
-    /// Batches in file order: positions contiguous from 0, offsets increasing.
+    /// Batches in file order: positions contiguous from 0, offsets increasing. Appended to
+    /// only through [`Segment::push`].
     pub(crate) batches: Vec<BatchEntry>,
     /// Bytes of whole, indexed batches: where the next append goes.
     pub(crate) valid_len: u64,
     /// Size of the file when it was scanned (above `valid_len` after a torn tail, until an
     /// append truncates it).
     pub(crate) file_len: u64,
+    /// Largest batch max timestamp ([`NO_TIMESTAMP`] if none).
+    max_timestamp: i64,
+    /// Last offset of the first batch carrying `max_timestamp`.
+    offset_of_max_timestamp: i64,
+    /// Wall-clock time (ms) the segment was created or opened: Kafka's `created`, used for
+    /// time-based rolls when the batches carry no timestamp.
+    pub(crate) created_ms: i64,
 }
 
 impl Segment {
@@ -112,6 +122,9 @@ impl Segment {
             batches: Vec::new(),
             valid_len: 0,
             file_len: 0,
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: base_offset,
+            created_ms: now_ms(),
         }
     }
 
@@ -124,36 +137,65 @@ impl Segment {
 
     /// Largest batch max timestamp in the segment ([`NO_TIMESTAMP`] if none).
     pub(crate) fn max_timestamp(&self) -> i64 {
-        self.batches
-            .iter()
-            .map(|batch| batch.max_timestamp)
-            .max()
-            .unwrap_or(NO_TIMESTAMP)
+        self.max_timestamp
     }
 
-    /// Opens the segment at `path` and indexes its batches by reading each header.
+    /// Kafka's `rollingBasedTimestamp`: the first batch's max timestamp.
+    pub(crate) fn rolling_timestamp(&self) -> Option<i64> {
+        self.batches.first().map(|batch| batch.max_timestamp)
+    }
+
+    /// Adds a batch written at the end of the file.
+    pub(crate) fn push(&mut self, entry: BatchEntry) {
+        if entry.max_timestamp > self.max_timestamp {
+            self.max_timestamp = entry.max_timestamp;
+            self.offset_of_max_timestamp = entry.last_offset;
+        }
+        self.valid_len = entry.end_position();
+        self.file_len = self.file_len.max(self.valid_len);
+        self.batches.push(entry);
+    }
+
+    /// Opens the segment at `path` and indexes its batches by reading each header, and
+    /// with `verify` each whole batch to check its CRC (recovery after an unclean
+    /// shutdown).
     ///
     /// Batches must chain: every offset at or above `max(base_offset, min_offset)`, each
     /// batch above the previous one, all below `upper` (the next segment's base offset).
-    /// The scan stops at the first batch that is cut short by the end of the file or breaks
-    /// these rules; nothing from there on is indexed.
+    /// The scan stops at the first batch that is cut short by the end of the file, breaks
+    /// these rules or (with `verify`) is corrupt; nothing from there on is indexed.
     pub(crate) fn open(
         path: PathBuf,
         base_offset: i64,
         min_offset: i64,
         upper: Option<i64>,
+        verify: bool,
     ) -> io::Result<(Segment, Option<ScanStop>)> {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
-        let (batches, valid_len, stop) = scan(&file, file_len, base_offset.max(min_offset), upper)?;
-        let segment = Segment {
+        let (batches, valid_len, stop) = scan(
+            &file,
+            file_len,
+            base_offset.max(min_offset),
+            upper,
+            verify,
+        )?;
+        let mut segment = Segment {
             base_offset,
             path,
             file: Arc::new(file),
-            batches,
-            valid_len,
+            batches: Vec::with_capacity(batches.len()),
+            valid_len: 0,
             file_len,
+            max_timestamp: NO_TIMESTAMP,
+            offset_of_max_timestamp: base_offset,
+            created_ms: now_ms(),
         };
+        for batch in batches {
+            segment.push(batch);
+        }
+        debug_assert_eq!(segment.valid_len, valid_len);
+        segment.valid_len = valid_len;
         Ok((segment, stop))
     }
 
@@ -163,6 +205,13 @@ impl Segment {
     }
 }
 
+/// The wall clock in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Reads the batch headers of `file` from position 0: returns the entries, the number of
 /// bytes they cover and, if the scan stopped early, why.
 fn scan(
@@ -170,6 +219,7 @@ fn scan(
     file_len: u64,
     mut next_offset: i64,
     upper: Option<i64>,
+    verify: bool,
 ) -> io::Result<(Vec<BatchEntry>, u64, Option<ScanStop>)> {
     let mut batches = Vec::new();
     let mut position = 0u64;
@@ -254,6 +304,18 @@ fn scan(
         let Some(next) = last.checked_add(1) else {
             break stop("last offset overflows");
         };
+        if verify {
+            match verify_batch(file, position, size as usize, magic) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+                    break stop("corrupt batch (CRC mismatch or malformed)");
+                }
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    break stop("file shrank while being read");
+                }
+                Err(error) => return Err(error),
+            }
+        }
         batches.push(BatchEntry {
             base_offset: base,
             last_offset: last,
@@ -266,4 +328,19 @@ fn scan(
         position += size;
     };
     Ok((batches, position, stop))
+}
+
+/// Reads the whole batch at `position` and checks it as Kafka's recovery does
+/// (`ensureValid`: the CRC32C of a v2 batch, the CRC32 of a legacy message); an
+/// `InvalidData` error if it is corrupt.
+fn verify_batch(file: &File, position: u64, size: usize, magic: i8) -> io::Result<()> {
+    let mut buf = vec![0u8; size];
+    file.read_exact_at(&mut buf, position)?;
+    let buf = Bytes::from(buf);
+    let checked = if magic == MAGIC_V2 {
+        RecordBatch::parse(buf).and_then(|batch| batch.verify_crc())
+    } else {
+        LegacyMessage::parse(buf).and_then(|message| message.verify_crc())
+    };
+    checked.map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))
 }

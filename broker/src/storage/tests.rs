@@ -607,7 +607,17 @@ fn torn_middle_segment_drops_later_segments_and_append_recovers() {
         Err(ReadError::OffsetOutOfRange { log_end: 15, .. })
     ));
 
-    // Appending truncates the torn bytes and sets the dropped segment aside.
+    // Opening truncated the torn bytes and removed the later segment, as Kafka's recovery.
+    let on_disk = fs::read(part_dir.join(segment_file_name(11))).expect("read");
+    assert_eq!(on_disk.as_slice(), &fx.files[1][..b11]);
+    assert!(!part_dir.join(segment_file_name(19)).exists());
+    assert!(!part_dir.join("00000000000000000019.index").exists());
+    assert_eq!(
+        log.open_report().truncated_bytes,
+        100 + fx.files[2].len() as u64
+    );
+
+    // Appends continue at the torn position.
     let mut new_batch = batch(0, 2, 10, 5_000);
     let info = log.append_batch(&mut new_batch).expect("append");
     assert_eq!(
@@ -618,8 +628,6 @@ fn torn_middle_segment_drops_later_segments_and_append_recovers() {
     assert_eq!(on_disk.len(), b11 + new_batch.len());
     assert_eq!(&on_disk[..b11], &fx.files[1][..b11]);
     assert_eq!(&on_disk[b11..], new_batch.as_slice());
-    assert!(!part_dir.join(segment_file_name(19)).exists());
-    assert!(part_dir.join("00000000000000000019.log.deleted").exists());
 
     let reopened = fx.open();
     assert!(reopened.torn_tail().is_none());
@@ -664,7 +672,10 @@ fn legacy_message_sets_are_served_as_they_are() {
     ];
     let bytes: Vec<u8> = entries.concat();
     fs::write(dir.join(segment_file_name(0)), &bytes).expect("write");
+    // The test messages carry no valid CRC: open as after a clean shutdown (no recovery).
+    fs::write(tmp.path().join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
     let log = PartitionLog::open(tmp.path(), "old", 0).expect("open");
+    assert_eq!(log.open_report().verified_segments, 0);
     assert!(log.torn_tail().is_none());
     assert_eq!(log.log_end_offset(), 10);
     let entry = |o| log.find_batch(o).expect("entry");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::json::Json;
+use super::json::{Json, JsonExt};
 
 /// Default time limit of one client run (drivers get a shorter `--timeout` of their own, so
 /// they report what they saw before this kills them).

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::clients::ClientOutput;
 use super::datadir::{WrittenRecord, WrittenTopic};
-use super::json::Json;
+use super::json::{Json, JsonExt};
 
 /// One record as a client reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]

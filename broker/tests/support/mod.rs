@@ -36,7 +36,7 @@ pub use datadir::{
     DataDir, DataDirBuilder, METADATA_VERSION, TopicSpec, WrittenPartition, WrittenRecord,
     WrittenTopic, free_port, kafka_uuid_string, random_uuid, sample_record,
 };
-pub use json::Json;
+pub use json::{Json, JsonExt};
 
 /// Lowercase hex of `bytes` (how the Python drivers print keys, values and headers).
 pub fn hex(bytes: &[u8]) -> String {

@@ -166,7 +166,9 @@ fn collect_dir(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<()> {
 pub fn run(context: &Context, args: &Args) -> Result<()> {
     let mut paths = args.paths.clone();
     paths.extend(args.files.iter().cloned());
-    for path in expand(&paths)? {
+    let files = expand(&paths)?;
+    let several = files.len() > 1;
+    for path in files {
         let Some(kind) = kind_of(&path) else {
             return Err(Error::Usage(format!(
                 "{}: not a .log, .index, .timeindex or .checkpoint file",
@@ -180,6 +182,9 @@ pub fn run(context: &Context, args: &Args) -> Result<()> {
         let structured = context.json || decoder != Decoder::Plain;
         if !structured {
             output::line(&format!("Dumping {}", path.display()))?;
+        } else if several {
+            // Keep stdout pure JSON lines; say which file on stderr.
+            eprintln!("Dumping {}", path.display());
         }
         match kind {
             Kind::Segment | Kind::Snapshot => dump_batches(&path, decoder, context.json, args)?,

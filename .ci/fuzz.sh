@@ -70,6 +70,7 @@ for target in "${targets[@]}"; do
         # The panic message or sanitizer report, its stack trace, and the input.
         if grep -qE 'panicked at|==ERROR|ERROR: libFuzzer' "$logs/$target.log"; then
             sed -nE '/panicked at|==ERROR|ERROR: libFuzzer/,$p' "$logs/$target.log" | head -n 150 >&2
+            grep -E '^(0x[0-9a-f]+,|Base64: )' "$logs/$target.log" | tail -n 2 >&2 || true
         else
             tail -n 80 "$logs/$target.log" >&2
         fi

@@ -1,15 +1,22 @@
-//! The state every handler shares: configuration, identity, the current metadata image and
-//! the partition logs.
+//! The state every handler shares: configuration, identity, the controller (which owns the
+//! metadata log and the current metadata image) and the partition logs.
+//!
+//! Start-up order: `meta.properties` (formatted on first start, as `kafka-storage.sh
+//! format` would), replay of `__cluster_metadata`, the controller (bootstrap records and
+//! this broker's registration), then the partition directories are reconciled with the
+//! image (topics created or deleted before a crash finish here), then the logs are opened.
 
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
+use crate::cluster::controller::{ApiError, Controller, ControllerOptions, NewTopic, TopicDelta};
 use crate::cluster::meta_properties::MetaProperties;
+use crate::cluster::reconcile::{PartitionDir, PartitionMetadata, reconcile};
 use crate::cluster::{self, MetadataImage};
 use crate::config::Config;
-use crate::storage::LogManager;
+use crate::storage::{LogConfig, LogManager, parse_partition_dir_name};
+use crate::topic_config;
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +29,7 @@ pub enum StartError {
         /// What is wrong.
         message: String,
     },
-    /// Replaying the metadata log failed.
+    /// Replaying or opening the metadata log failed.
     #[error("cannot load the metadata log: {0}")]
     Metadata(String),
     /// Opening the partition logs failed.
@@ -48,61 +55,65 @@ pub struct Broker {
     pub node_id: i32,
     /// The cluster id from `meta.properties`.
     pub cluster_id: String,
+    /// The single-node KRaft controller: metadata log and image.
+    pub controller: Arc<Controller>,
     /// The partition logs.
     pub logs: LogManager,
-    image: ArcSwap<MetadataImage>,
+    /// The broker's defaults for partition logs (`log.*` keys).
+    pub default_log_config: LogConfig,
 }
 
 impl Broker {
-    /// Opens the data directory: `meta.properties` (written on first start, as
-    /// `kafka-storage.sh format` would), the metadata log, and the partition logs.
+    /// Opens the data directory (blocking file I/O; call before serving).
     pub fn open(config: Config) -> Result<Arc<Broker>, StartError> {
         let dir = config.primary_log_dir().to_path_buf();
-        let data_dir_error = |message: String| StartError::DataDir {
-            path: dir.display().to_string(),
-            message,
-        };
+        let data_dir_error = |message: String| StartError::DataDir { path: dir.display().to_string(), message };
         std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(e.to_string()))?;
-        // Like `kafka-storage.sh format` on first start; node.id must match afterwards.
-        let (meta, formatted) = MetaProperties::load_or_format(&dir, config.node_id, None)
-            .map_err(|e| data_dir_error(e.to_string()))?;
+        let (meta, formatted) =
+            MetaProperties::load_or_format(&dir, config.node_id, None).map_err(|e| data_dir_error(e.to_string()))?;
         if formatted {
-            tracing::info!(
-                "formatted {} with new cluster id {}",
-                dir.display(),
-                meta.cluster_id
-            );
+            tracing::info!("formatted {} with new cluster id {}", dir.display(), meta.cluster_id);
         }
-        let loaded =
-            cluster::replay::load(&dir).map_err(|e| StartError::Metadata(e.to_string()))?;
-        if let Some((file, position)) = &loaded.truncate_at {
-            tracing::warn!(
-                "metadata log {} ends with a torn batch at byte {position}; records after it are ignored",
-                file.display()
-            );
+        let metadata_dir = config.effective_metadata_log_dir().to_path_buf();
+        let loaded = cluster::load(&metadata_dir).map_err(|e| StartError::Metadata(e.to_string()))?;
+        let options = ControllerOptions::from_config(&config, &meta);
+        let (controller, report) = Controller::open(options, loaded).map_err(|e| StartError::Metadata(e.to_string()))?;
+        tracing::debug!(?report, "controller ready");
+        let controller = Arc::new(controller);
+        let image = controller.image();
+
+        reconcile_directories(&config, &image).map_err(StartError::Storage)?;
+        let default_log_config = LogConfig::from_broker(&config);
+        let topic_configs: HashMap<String, LogConfig> = image
+            .topics()
+            .filter_map(|topic| {
+                let overrides = image.topic_config(&topic.name)?;
+                Some((topic.name.clone(), topic_config::log_config(&default_log_config, overrides)))
+            })
+            .collect();
+        let logs = LogManager::open_with(&config.log_dirs, default_log_config.clone(), topic_configs)
+            .map_err(|e| StartError::Storage(e.to_string()))?;
+        for problem in logs.errors() {
+            tracing::warn!("{problem:?}");
         }
-        let logs =
-            LogManager::open(&config.log_dirs).map_err(|e| StartError::Storage(e.to_string()))?;
         Ok(Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
             config,
+            controller,
             logs,
-            image: ArcSwap::from_pointee(loaded.image),
+            default_log_config,
         }))
     }
 
     /// The current metadata image.
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.image.load_full()
+        self.controller.image()
     }
 
     /// The host and port clients should use, for the listener a request arrived on.
     pub fn advertised_endpoint(&self, listener: &str) -> (String, u16) {
-        let advertised = self
-            .config
-            .advertised_listener_for(listener)
-            .or_else(|| self.config.broker_listeners().next());
+        let advertised = self.config.advertised_listener_for(listener).or_else(|| self.config.broker_listeners().next());
         match advertised {
             Some(l) if !l.host.is_empty() => (l.host.clone(), l.port),
             Some(l) => ("localhost".to_string(), l.port),
@@ -110,8 +121,114 @@ impl Broker {
         }
     }
 
-    /// The data directory holding the metadata log and `meta.properties`.
+    /// The data directory holding `meta.properties`.
     pub fn data_dir(&self) -> &Path {
         self.config.primary_log_dir()
     }
+
+    /// Applies what a controller operation made durable to the partition logs: creates the
+    /// new partitions (with `partition.metadata`), deletes the removed topics' partitions,
+    /// and updates the configs of reconfigured topics. Blocking file I/O.
+    pub fn apply_delta(&self, delta: &TopicDelta) {
+        for created in &delta.created {
+            let config = topic_config::log_config(&self.default_log_config, &created.config);
+            self.logs.set_topic_config(&created.topic, config);
+            match self.logs.create(&created.topic, created.partition) {
+                Ok(log) => {
+                    if let Err(err) = PartitionMetadata::new(created.topic_id).write(log.dir()) {
+                        tracing::warn!("{err}");
+                    }
+                }
+                Err(err) => tracing::error!("cannot create partition {}-{}: {err}", created.topic, created.partition),
+            }
+        }
+        for deleted in &delta.deleted {
+            for partition in &deleted.partitions {
+                if let Err(err) = self.logs.remove(&deleted.name, *partition) {
+                    tracing::error!("cannot delete partition {}-{partition}: {err}", deleted.name);
+                }
+            }
+            self.logs.clear_topic_config(&deleted.name);
+        }
+        for topic in &delta.reconfigured {
+            let config = topic_config::log_config(&self.default_log_config, &topic.config);
+            self.logs.set_topic_config(&topic.name, config);
+        }
+    }
+
+    /// Creates topics with the broker's defaults (`num.partitions`, replication 1), as
+    /// auto-creation does; returns the error of each topic that could not be created.
+    pub async fn auto_create_topics(self: &Arc<Self>, names: Vec<String>) -> BTreeMap<String, ApiError> {
+        if names.is_empty() {
+            return BTreeMap::new();
+        }
+        let topics: Vec<NewTopic> = names.iter().map(|name| NewTopic::new(name.clone(), -1, -1)).collect();
+        let broker = self.clone();
+        let applied = self
+            .controller
+            .run(move |controller| {
+                let applied = controller.create_topics(&topics, false);
+                if let Ok(applied) = &applied {
+                    broker.apply_delta(&applied.delta);
+                }
+                applied
+            })
+            .await;
+        match applied {
+            Ok(applied) => {
+                for created in applied.results.iter().filter(|r| r.error.is_none()) {
+                    tracing::info!("auto-created topic {}", created.name);
+                }
+                applied
+                    .results
+                    .into_iter()
+                    .filter_map(|r| r.error.map(|e| (r.name, e)))
+                    .collect()
+            }
+            Err(err) => names.into_iter().map(|name| (name, err.to_api_error())).collect(),
+        }
+    }
+
+    /// Flushes every log and writes the clean-shutdown markers (blocking).
+    pub fn shutdown(&self) {
+        if let Err(err) = self.logs.shutdown() {
+            tracing::error!("flushing the logs at shutdown: {err}");
+        }
+    }
+}
+
+/// Makes the partition directories match the image: the metadata log is durable before any
+/// directory changes, so after a crash a created topic may lack directories and a deleted
+/// one may still have them.
+fn reconcile_directories(config: &Config, image: &MetadataImage) -> Result<(), String> {
+    let mut dirs = Vec::new();
+    for log_dir in &config.log_dirs {
+        let Ok(entries) = std::fs::read_dir(log_dir) else { continue };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some((topic, partition)) = parse_partition_dir_name(&name) {
+                dirs.push(PartitionDir::read(path.clone(), topic, partition));
+            }
+        }
+    }
+    let plan = reconcile(image, config.node_id, &dirs);
+    for (dir, reason) in &plan.to_delete {
+        tracing::warn!("deleting partition directory {} ({reason:?})", dir.path.display());
+        std::fs::remove_dir_all(&dir.path).map_err(|e| format!("{}: {e}", dir.path.display()))?;
+    }
+    let first_dir: &PathBuf = config.log_dirs.first().ok_or("no log.dirs configured")?;
+    for missing in &plan.to_create {
+        let path = first_dir.join(crate::storage::partition_dir_name(&missing.topic, missing.partition));
+        tracing::info!("creating missing partition directory {}", path.display());
+        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        PartitionMetadata::new(missing.topic_id).write(&path).map_err(|e| e.to_string())?;
+    }
+    for (path, id) in &plan.to_stamp {
+        PartitionMetadata::new(*id).write(path).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

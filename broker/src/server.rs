@@ -10,10 +10,13 @@ use tokio::task::JoinSet;
 use crate::broker::{Broker, StartError};
 use crate::config::Config;
 use crate::connection;
+use crate::storage::{LogManager, MaintenanceSchedule};
 
 /// Runs the broker until `shutdown` completes, then closes every connection.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let broker = Broker::open(config)?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+        .await
+        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
     let mut listeners = Vec::new();
     for listener in broker.config.broker_listeners() {
         let address = listener.bind_address();
@@ -43,6 +46,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         broker.image().topics().count(),
     );
 
+    let maintenance = LogManager::spawn_background_tasks(&broker, |b| &b.logs, MaintenanceSchedule::from_broker(&broker.config));
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (name, socket) in listeners {
@@ -52,6 +57,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    maintenance.abort();
+    let closing = broker.clone();
+    let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
     tracing::info!("stopped");
     Ok(())
 }

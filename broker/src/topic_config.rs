@@ -1066,7 +1066,8 @@ fn describe_one(
 /// broker's defaults (`LogConfig::from_broker`) with these topic configs applied:
 /// `cleanup.policy`, `retention.ms`, `retention.bytes`, `segment.bytes`, `segment.ms`,
 /// `max.message.bytes`, `message.timestamp.type`, `index.interval.bytes`,
-/// `segment.index.bytes`, `flush.messages` and `flush.ms`. Other configs have no effect
+/// `segment.index.bytes`, `flush.messages`, `flush.ms`, `message.timestamp.before.max.ms`
+/// and `message.timestamp.after.max.ms`. Other configs have no effect
 /// here; invalid values (which the controller never writes) are ignored with a warning.
 pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let mut config = broker_defaults.clone();
@@ -1102,6 +1103,12 @@ pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, Stri
             ("segment.index.bytes", ConfigValue::Int(v)) => config.segment_index_bytes = v,
             ("flush.messages", ConfigValue::Long(v)) => config.flush_messages = v,
             ("flush.ms", ConfigValue::Long(v)) => config.flush_ms = v,
+            ("message.timestamp.before.max.ms", ConfigValue::Long(v)) => {
+                config.message_timestamp_before_max_ms = v;
+            }
+            ("message.timestamp.after.max.ms", ConfigValue::Long(v)) => {
+                config.message_timestamp_after_max_ms = v;
+            }
             _ => {}
         }
     }
@@ -1313,6 +1320,8 @@ mod tests {
             ("segment.index.bytes", "200"),
             ("flush.messages", "5"),
             ("flush.ms", "6"),
+            ("message.timestamp.before.max.ms", "7"),
+            ("message.timestamp.after.max.ms", "8"),
             ("min.insync.replicas", "2"),
             ("retention.bytes.bogus", "x"),
         ]);
@@ -1334,6 +1343,8 @@ mod tests {
         assert_eq!(config.segment_index_bytes, 200);
         assert_eq!(config.flush_messages, 5);
         assert_eq!(config.flush_ms, 6);
+        assert_eq!(config.message_timestamp_before_max_ms, 7);
+        assert_eq!(config.message_timestamp_after_max_ms, 8);
         // Invalid values keep the default.
         let config = log_config(&defaults, &map(&[("retention.ms", "x")]));
         assert_eq!(config, defaults);

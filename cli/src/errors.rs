@@ -198,30 +198,15 @@ const HINTS: &[(i16, &str)] = &[
         19,
         "fewer in-sync replicas than min.insync.replicas; bring replicas back or lower acks",
     ),
-    (
-        21,
-        "acks must be -1 (all), 0 or 1",
-    ),
-    (
-        22,
-        "the group moved to a new generation; rejoin the group",
-    ),
+    (21, "acks must be -1 (all), 0 or 1"),
+    (22, "the group moved to a new generation; rejoin the group"),
     (
         25,
         "the coordinator does not know this member; rejoin the group",
     ),
-    (
-        27,
-        "the group is rebalancing; rejoin and retry",
-    ),
-    (
-        29,
-        "not authorized for this topic; check the ACLs",
-    ),
-    (
-        30,
-        "not authorized for this group; check the ACLs",
-    ),
+    (27, "the group is rebalancing; rejoin and retry"),
+    (29, "not authorized for this topic; check the ACLs"),
+    (30, "not authorized for this group; check the ACLs"),
     (
         31,
         "not authorized for this cluster operation; check the ACLs",
@@ -254,18 +239,12 @@ const HINTS: &[(i16, &str)] = &[
         42,
         "the broker judged the request malformed; see the broker log",
     ),
-    (
-        44,
-        "the request violates a policy configured on the broker",
-    ),
+    (44, "the request violates a policy configured on the broker"),
     (
         56,
         "the broker failed to read or write its log directory; check its disk",
     ),
-    (
-        68,
-        "the group still has members; stop its consumers first",
-    ),
+    (68, "the group still has members; stop its consumers first"),
     (
         69,
         "no group has this id; check the name (gregorctl groups list)",
@@ -286,14 +265,8 @@ const HINTS: &[(i16, &str)] = &[
         87,
         "the broker rejected a record (e.g. a null key on a compacted topic)",
     ),
-    (
-        89,
-        "a quota was exceeded; slow down and retry",
-    ),
-    (
-        100,
-        "no topic has this id; it may have been deleted",
-    ),
+    (89, "a quota was exceeded; slow down and retry"),
+    (100, "no topic has this id; it may have been deleted"),
 ];
 
 /// Kafka's name for an error code, `UNKNOWN_ERROR_CODE` for one it does not define.
@@ -336,7 +309,12 @@ mod tests {
     #[test]
     fn names_are_sorted_unique_and_contiguous() {
         for pair in NAMES.windows(2) {
-            assert_eq!(pair[0].0 + 1, pair[1].0, "gap or disorder after {:?}", pair[0]);
+            assert_eq!(
+                pair[0].0 + 1,
+                pair[1].0,
+                "gap or disorder after {:?}",
+                pair[0]
+            );
         }
         assert_eq!(NAMES.first().map(|n| n.0), Some(-1));
         let mut names: Vec<_> = NAMES.iter().map(|n| n.1).collect();

@@ -133,12 +133,12 @@ pub fn kafka_uuid(id: &Uuid) -> String {
     out
 }
 
-/// A list of ids as `1,2,3`.
+/// A list of ids as `1,2,3` (`-` when empty).
 pub fn id_list(ids: &[i32]) -> String {
-    ids.iter()
-        .map(i32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    if ids.is_empty() {
+        return "-".into();
+    }
+    ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Bytes as text when they are UTF-8, else as `0x` and hex.

@@ -118,6 +118,8 @@ pub mod error_codes {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     /// The topic name is not legal (or collides with an existing topic).
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
+    /// An unknown resource type (IncrementalAlterConfigs).
+    pub const UNSUPPORTED_VERSION: i16 = 35;
     /// The topic already exists.
     pub const TOPIC_ALREADY_EXISTS: i16 = 36;
     /// The number of partitions is invalid.
@@ -1696,7 +1698,9 @@ impl Controller {
     /// the topic does not set the config), then [`topic_config::validate`] on the topic's
     /// resulting configs (`INVALID_CONFIG`), then the topic must exist
     /// (`UNKNOWN_TOPIC_OR_PARTITION`). A `ConfigRecord` per changed key, all resources in
-    /// one batch. Resources other than topics get `INVALID_REQUEST`.
+    /// one batch. Resources of other known types get `INVALID_REQUEST` (not supported
+    /// here), of unknown types `UNSUPPORTED_VERSION`; a resource given twice
+    /// `INVALID_REQUEST`.
     pub fn incremental_alter_configs(
         &self,
         resources: &[AlterConfigsResource],
@@ -1721,6 +1725,19 @@ impl Controller {
             }
             let outcome = if counts[&key] > 1 {
                 Err(ApiError::new(INVALID_REQUEST, "Duplicate resource."))
+            } else if ![
+                ConfigResource::TOPIC,
+                ConfigResource::BROKER,
+                ConfigResource::BROKER_LOGGER,
+                ConfigResource::CLIENT_METRICS,
+                ConfigResource::GROUP,
+            ]
+            .contains(&resource.resource_type)
+            {
+                Err(ApiError::new(
+                    UNSUPPORTED_VERSION,
+                    format!("Unknown resource type {}.", resource.resource_type),
+                ))
             } else if resource.resource_type != ConfigResource::TOPIC {
                 Err(ApiError::new(
                     INVALID_REQUEST,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use gregor_protocol::messages::begin_transaction_record::BeginTransactionRecord;
@@ -124,7 +125,12 @@ fn read_log(dir: &Path) -> Vec<ReadBatch> {
             }
             out.push(read);
         }
-        assert_eq!(batches.position(), len, "trailing bytes in {}", path.display());
+        assert_eq!(
+            batches.position(),
+            len,
+            "trailing bytes in {}",
+            path.display()
+        );
     }
     out
 }
@@ -187,7 +193,11 @@ fn fresh_log_bootstrap_and_registration() {
     let message = LeaderChangeMessage::decode(&mut value.clone(), 0).unwrap();
     assert_eq!(message.leader_id, NODE);
     assert_eq!(
-        message.voters.iter().map(|v| v.voter_id).collect::<Vec<_>>(),
+        message
+            .voters
+            .iter()
+            .map(|v| v.voter_id)
+            .collect::<Vec<_>>(),
         [NODE]
     );
     assert_eq!(
@@ -260,7 +270,10 @@ fn restart_starts_a_new_epoch_and_reregisters_only_on_change() {
     assert_eq!(report.log.leader_change_offset, 5);
     assert_eq!(report.registered_broker, None);
     assert_eq!(second.epoch(), 2);
-    assert_eq!(second.image().broker(NODE).unwrap().incarnation_id, incarnation);
+    assert_eq!(
+        second.image().broker(NODE).unwrap().incarnation_id,
+        incarnation
+    );
     drop(second);
 
     // New endpoints: a new registration at a new epoch.
@@ -430,7 +443,10 @@ fn interrupted_bootstrap_is_aborted_and_redone() {
     let (controller, report) = open(dir.path());
     assert!(report.log.aborted_transaction.is_some());
     assert!(report.bootstrapped);
-    assert_eq!(controller.image().metadata_version(), Some(METADATA_VERSION));
+    assert_eq!(
+        controller.image().metadata_version(),
+        Some(METADATA_VERSION)
+    );
     drop(controller);
     let loaded = load(dir.path()).unwrap();
     assert_eq!(loaded.image.metadata_version(), Some(METADATA_VERSION));
@@ -443,7 +459,10 @@ fn segments_roll_and_indexes_point_at_batches() {
     opts.metadata_segment_bytes = 12 * 1024;
     let (controller, _) = open_with(opts.clone());
     for i in 0..150 {
-        ok(&create(&controller, NewTopic::new(format!("topic-{i}"), 3, 1)));
+        ok(&create(
+            &controller,
+            NewTopic::new(format!("topic-{i}"), 3, 1),
+        ));
     }
     drop(controller);
     let segs = segments(dir.path());
@@ -456,7 +475,11 @@ fn segments_roll_and_indexes_point_at_batches() {
     // Every segment is named after its first batch.
     for (base, _) in &segs {
         assert_eq!(
-            batches.iter().find(|b| b.segment == *base).unwrap().base_offset,
+            batches
+                .iter()
+                .find(|b| b.segment == *base)
+                .unwrap()
+                .base_offset,
             *base
         );
     }
@@ -484,9 +507,11 @@ fn segments_roll_and_indexes_point_at_batches() {
             let timestamp = i64::from_be_bytes(entry[..8].try_into().unwrap());
             let relative = i32::from_be_bytes(entry[8..].try_into().unwrap());
             assert!(timestamp > 1_600_000_000_000);
-            assert!(batches
-                .iter()
-                .any(|b| b.segment == *base && b.last_offset == base + i64::from(relative)));
+            assert!(
+                batches
+                    .iter()
+                    .any(|b| b.segment == *base && b.last_offset == base + i64::from(relative))
+            );
         }
     }
     assert!(entries > 0);
@@ -566,9 +591,15 @@ fn create_topics_writes_kafka_records() {
     let batches = read_log(dir.path());
     let batch = batches.last().unwrap();
     assert_eq!(batch.records.len(), 6);
-    assert!(matches!(&batch.records[0], MetadataRecord::Topic(t) if &*t.name == "events" && t.topic_id == result.topic_id));
-    assert!(matches!(&batch.records[1], MetadataRecord::Config(c) if &*c.name == "cleanup.policy" && c.resource_type == ConfigResource::TOPIC));
-    assert!(matches!(&batch.records[2], MetadataRecord::Config(c) if &*c.name == "retention.ms" && c.value.as_deref() == Some("1000")));
+    assert!(
+        matches!(&batch.records[0], MetadataRecord::Topic(t) if &*t.name == "events" && t.topic_id == result.topic_id)
+    );
+    assert!(
+        matches!(&batch.records[1], MetadataRecord::Config(c) if &*c.name == "cleanup.policy" && c.resource_type == ConfigResource::TOPIC)
+    );
+    assert!(
+        matches!(&batch.records[2], MetadataRecord::Config(c) if &*c.name == "retention.ms" && c.value.as_deref() == Some("1000"))
+    );
     let directory = controller.options().directory_ids[0];
     for (i, record) in batch.records[3..].iter().enumerate() {
         let MetadataRecord::Partition(p) = record else {
@@ -594,11 +625,17 @@ fn create_topics_writes_kafka_records() {
     let topic = image.topic("events").unwrap();
     assert_eq!(topic.id, result.topic_id);
     assert_eq!(topic.partitions.len(), 3);
-    assert_eq!(image.topic_config("events").unwrap()["cleanup.policy"], "compact");
+    assert_eq!(
+        image.topic_config("events").unwrap()["cleanup.policy"],
+        "compact"
+    );
     drop(controller);
     let loaded = load(dir.path()).unwrap();
     assert_eq!(loaded.image.topic("events"), Some(topic));
-    assert_eq!(loaded.image.topic_config("events"), image.topic_config("events"));
+    assert_eq!(
+        loaded.image.topic_config("events"),
+        image.topic_config("events")
+    );
 }
 
 #[test]
@@ -639,7 +676,13 @@ fn create_topics_validation() {
          alphanumerics, '.', '_' and '-'"
     );
     let (code, message) = create_err(&controller, NewTopic::new("", 1, 1));
-    assert_eq!((code, message.as_str()), (INVALID_TOPIC_EXCEPTION, "Topic name is illegal, it can't be empty"));
+    assert_eq!(
+        (code, message.as_str()),
+        (
+            INVALID_TOPIC_EXCEPTION,
+            "Topic name is illegal, it can't be empty"
+        )
+    );
     let (code, _) = create_err(&controller, NewTopic::new("..", 1, 1));
     assert_eq!(code, INVALID_TOPIC_EXCEPTION);
     let long = "x".repeat(250);
@@ -650,7 +693,10 @@ fn create_topics_validation() {
 
     assert_eq!(
         create_err(&controller, NewTopic::new("exists", 1, 1)),
-        (TOPIC_ALREADY_EXISTS, "Topic 'exists' already exists.".to_string())
+        (
+            TOPIC_ALREADY_EXISTS,
+            "Topic 'exists' already exists.".to_string()
+        )
     );
     assert_eq!(
         create_err(&controller, NewTopic::new("a_b", 1, 1)),
@@ -666,7 +712,10 @@ fn create_topics_validation() {
             "Number of partitions was set to an invalid non-positive value.".to_string()
         )
     );
-    assert_eq!(create_err(&controller, NewTopic::new("p1", -2, 1)).0, INVALID_PARTITIONS);
+    assert_eq!(
+        create_err(&controller, NewTopic::new("p1", -2, 1)).0,
+        INVALID_PARTITIONS
+    );
     assert_eq!(
         create_err(&controller, NewTopic::new("r0", 1, 0)),
         (
@@ -674,7 +723,10 @@ fn create_topics_validation() {
             "Replication factor must be larger than 0, or -1 to use the default value.".to_string()
         )
     );
-    assert_eq!(create_err(&controller, NewTopic::new("r1", 1, -3)).0, INVALID_REPLICATION_FACTOR);
+    assert_eq!(
+        create_err(&controller, NewTopic::new("r1", 1, -3)).0,
+        INVALID_REPLICATION_FACTOR
+    );
     assert_eq!(
         create_err(&controller, NewTopic::new("r2", 1, 3)),
         (
@@ -695,8 +747,14 @@ fn create_topics_validation() {
         "Invalid value abc for configuration retention.ms: Not a number of type LONG"
     );
     assert_eq!(
-        create_err(&controller, NewTopic::new("c2", 1, 1).with_config("bogus", "1")),
-        (INVALID_CONFIG, "Unknown topic config name: bogus".to_string())
+        create_err(
+            &controller,
+            NewTopic::new("c2", 1, 1).with_config("bogus", "1")
+        ),
+        (
+            INVALID_CONFIG,
+            "Unknown topic config name: bogus".to_string()
+        )
     );
     // Null config values are ignored.
     let mut nulls = NewTopic::new("c3", 1, 1);
@@ -764,7 +822,10 @@ fn create_topics_manual_assignments() {
             .collect(),
         ..NewTopic::new(name, -1, -1)
     };
-    let result = create(&controller, manual("m", vec![(1, vec![NODE]), (0, vec![NODE])]));
+    let result = create(
+        &controller,
+        manual("m", vec![(1, vec![NODE]), (0, vec![NODE])]),
+    );
     ok(&result);
     assert_eq!(result.num_partitions, 2);
     assert_eq!(controller.image().topic("m").unwrap().partitions.len(), 2);
@@ -815,13 +876,12 @@ fn validate_only_changes_nothing() {
     ok(&create(&controller, NewTopic::new("t", 1, 1)));
     let offset = controller.next_offset();
     let image = controller.image();
-    let segment_len = fs::metadata(&segments(dir.path()).pop().unwrap().1).unwrap().len();
+    let segment_len = fs::metadata(&segments(dir.path()).pop().unwrap().1)
+        .unwrap()
+        .len();
 
     let applied = controller
-        .create_topics(
-            &[NewTopic::new("v", 2, 1), NewTopic::new("t", 1, 1)],
-            true,
-        )
+        .create_topics(&[NewTopic::new("v", 2, 1), NewTopic::new("t", 1, 1)], true)
         .unwrap();
     ok(&applied.results[0]);
     assert_eq!(applied.results[0].num_partitions, 2);
@@ -862,14 +922,14 @@ fn validate_only_changes_nothing() {
     assert_eq!(controller.next_offset(), offset);
     assert!(Arc::ptr_eq(&image, &controller.image()));
     assert_eq!(
-        fs::metadata(&segments(dir.path()).pop().unwrap().1).unwrap().len(),
+        fs::metadata(&segments(dir.path()).pop().unwrap().1)
+            .unwrap()
+            .len(),
         segment_len
     );
     assert!(controller.image().topic("v").is_none());
     assert_eq!(controller.image().topic("t").unwrap().partitions.len(), 1);
 }
-
-use std::sync::Arc;
 
 // ---------------------------------------------------------------------------------------
 // DeleteTopics
@@ -879,9 +939,14 @@ use std::sync::Arc;
 fn delete_then_create_gives_a_new_id() {
     let dir = tempdir();
     let (controller, _) = open(dir.path());
-    let first = create(&controller, NewTopic::new("t", 2, 1).with_config("retention.ms", "5"));
+    let first = create(
+        &controller,
+        NewTopic::new("t", 2, 1).with_config("retention.ms", "5"),
+    );
     ok(&first);
-    let applied = controller.delete_topics(&[TopicRef::Name("t".into())]).unwrap();
+    let applied = controller
+        .delete_topics(&[TopicRef::Name("t".into())])
+        .unwrap();
     assert_eq!(applied.results[0].error, None);
     assert_eq!(applied.results[0].topic_id, first.topic_id);
     assert_eq!(applied.delta.deleted.len(), 1);
@@ -890,7 +955,9 @@ fn delete_then_create_gives_a_new_id() {
     assert!(controller.image().topic("t").is_none());
     assert!(controller.image().topic_config("t").is_none());
     let batches = read_log(dir.path());
-    assert!(matches!(&batches.last().unwrap().records[..], [MetadataRecord::RemoveTopic(r)] if r.topic_id == first.topic_id));
+    assert!(
+        matches!(&batches.last().unwrap().records[..], [MetadataRecord::RemoveTopic(r)] if r.topic_id == first.topic_id)
+    );
 
     let second = create(&controller, NewTopic::new("t", 1, 1));
     ok(&second);
@@ -940,11 +1007,21 @@ fn delete_topics_errors() {
         ]
     );
     assert_eq!(
-        applied.results[0].error.as_ref().unwrap().message.as_deref(),
+        applied.results[0]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .as_deref(),
         Some("This server does not host this topic-partition.")
     );
     assert_eq!(
-        applied.results[1].error.as_ref().unwrap().message.as_deref(),
+        applied.results[1]
+            .error
+            .as_ref()
+            .unwrap()
+            .message
+            .as_deref(),
         Some("This server does not host this topic ID.")
     );
     let image = controller.image();
@@ -961,13 +1038,19 @@ fn deletion_disabled_and_internal_topics() {
     let mut opts = options(dir.path());
     opts.delete_topic_enable = false;
     let (controller, _) = open_with(opts.clone());
-    ok(&create(&controller, NewTopic::new("__consumer_offsets", 1, 1)));
+    ok(&create(
+        &controller,
+        NewTopic::new("__consumer_offsets", 1, 1),
+    ));
     let applied = controller
         .delete_topics(&[TopicRef::Name("__consumer_offsets".into())])
         .unwrap();
     let error = applied.results[0].error.clone().unwrap();
     assert_eq!(error.code, TOPIC_DELETION_DISABLED);
-    assert_eq!(error.message.as_deref(), Some("Topic deletion is disabled."));
+    assert_eq!(
+        error.message.as_deref(),
+        Some("Topic deletion is disabled.")
+    );
     drop(controller);
     opts.delete_topic_enable = true;
     let (controller, _) = open_with(opts);
@@ -985,7 +1068,10 @@ fn deletion_disabled_and_internal_topics() {
 fn create_partitions() {
     let dir = tempdir();
     let (controller, _) = open(dir.path());
-    let t = create(&controller, NewTopic::new("t", 2, 1).with_config("retention.ms", "7"));
+    let t = create(
+        &controller,
+        NewTopic::new("t", 2, 1).with_config("retention.ms", "7"),
+    );
     let grow = |topic: &str, count: i32, assignments: Option<Vec<Vec<i32>>>| NewPartitions {
         topic: topic.into(),
         count,
@@ -1010,7 +1096,10 @@ fn create_partitions() {
     };
     assert_eq!(
         error(grow("t", 4, None)),
-        (INVALID_PARTITIONS, "Topic already has 4 partition(s).".to_string())
+        (
+            INVALID_PARTITIONS,
+            "Topic already has 4 partition(s).".to_string()
+        )
     );
     assert_eq!(
         error(grow("t", 3, None)),
@@ -1028,7 +1117,10 @@ fn create_partitions() {
                 .to_string()
         )
     );
-    assert_eq!(error(grow("t", 5, Some(vec![vec![9]]))).0, INVALID_REPLICA_ASSIGNMENT);
+    assert_eq!(
+        error(grow("t", 5, Some(vec![vec![9]]))).0,
+        INVALID_REPLICA_ASSIGNMENT
+    );
     assert_eq!(
         error(grow("t", 5, Some(vec![vec![NODE, NODE]]))).0,
         INVALID_REPLICA_ASSIGNMENT
@@ -1042,9 +1134,21 @@ fn create_partitions() {
         .create_partitions(&[grow("t", 7, None), grow("t", 8, None)], false)
         .unwrap();
     assert_eq!(applied.results.len(), 1);
-    assert_eq!(applied.results[0].error.as_ref().unwrap().code, INVALID_REQUEST);
+    assert_eq!(
+        applied.results[0].error.as_ref().unwrap().code,
+        INVALID_REQUEST
+    );
     drop(controller);
-    assert_eq!(load(dir.path()).unwrap().image.topic("t").unwrap().partitions.len(), 5);
+    assert_eq!(
+        load(dir.path())
+            .unwrap()
+            .image
+            .topic("t")
+            .unwrap()
+            .partitions
+            .len(),
+        5
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1081,7 +1185,10 @@ fn incremental_alter_configs() {
     use AlterConfigOp::*;
     let dir = tempdir();
     let (controller, _) = open(dir.path());
-    ok(&create(&controller, NewTopic::new("t", 1, 1).with_config("retention.ms", "100")));
+    ok(&create(
+        &controller,
+        NewTopic::new("t", 1, 1).with_config("retention.ms", "100"),
+    ));
     let config = |c: &Controller| c.image().topic_config("t").cloned().unwrap_or_default();
 
     let (error, delta) = alter(
@@ -1107,7 +1214,11 @@ fn incremental_alter_configs() {
     assert_eq!(records.len(), 3);
     assert!(records.iter().any(|r| matches!(r, MetadataRecord::Config(c) if &*c.name == "retention.ms" && c.value.is_none())));
 
-    let (error, _) = alter(&controller, "t", &[("cleanup.policy", Subtract, Some("delete"))]);
+    let (error, _) = alter(
+        &controller,
+        "t",
+        &[("cleanup.policy", Subtract, Some("delete"))],
+    );
     assert_eq!(error, None);
     assert_eq!(config(&controller)["cleanup.policy"], "compact");
     // No change: no record.
@@ -1136,12 +1247,18 @@ fn incremental_alter_configs() {
             "Invalid value x for configuration retention.ms: Not a number of type LONG".to_string()
         )
     );
-    assert_eq!(code(&[("cleanup.policy", Append, Some("bogus"))]).0, INVALID_CONFIG);
+    assert_eq!(
+        code(&[("cleanup.policy", Append, Some("bogus"))]).0,
+        INVALID_CONFIG
+    );
     assert_eq!(code(&[("bogus", Set, Some("1"))]).0, INVALID_CONFIG);
     assert_eq!(code(&[("segment.ms", Set, None)]).0, INVALID_REQUEST);
     assert_eq!(
         code(&[("segment.ms", Set, Some("1")), ("segment.ms", Delete, None)]),
-        (INVALID_REQUEST, "Error due to duplicate config keys".to_string())
+        (
+            INVALID_REQUEST,
+            "Error due to duplicate config keys".to_string()
+        )
     );
     let (error, _) = alter(&controller, "missing", &[("segment.ms", Set, Some("1"))]);
     assert_eq!(
@@ -1165,6 +1282,11 @@ fn incremental_alter_configs() {
                     changes: Vec::new(),
                 },
                 AlterConfigsResource {
+                    resource_type: 99,
+                    name: "x".into(),
+                    changes: Vec::new(),
+                },
+                AlterConfigsResource {
                     resource_type: ConfigResource::TOPIC,
                     name: "t".into(),
                     changes: Vec::new(),
@@ -1178,15 +1300,25 @@ fn incremental_alter_configs() {
             false,
         )
         .unwrap();
-    assert_eq!(applied.results.len(), 2);
-    assert_eq!(applied.results[0].error.as_ref().unwrap().code, INVALID_REQUEST);
+    assert_eq!(applied.results.len(), 3);
     assert_eq!(
-        applied.results[1].error,
+        applied.results[0].error.as_ref().unwrap().code,
+        INVALID_REQUEST
+    );
+    assert_eq!(
+        applied.results[1].error.as_ref().unwrap().code,
+        UNSUPPORTED_VERSION
+    );
+    assert_eq!(
+        applied.results[2].error,
         Some(ApiError::new(INVALID_REQUEST, "Duplicate resource."))
     );
     drop(controller);
     let loaded = load(dir.path()).unwrap();
-    assert_eq!(loaded.image.topic_config("t").unwrap()["cleanup.policy"], "compact");
+    assert_eq!(
+        loaded.image.topic_config("t").unwrap()["cleanup.policy"],
+        "compact"
+    );
 }
 
 #[test]
@@ -1195,13 +1327,19 @@ fn describe_topic_configs() {
     let mut opts = options(dir.path());
     opts.static_configs = BTreeMap::from([("log.retention.hours".to_string(), "168".to_string())]);
     let (controller, _) = open_with(opts);
-    ok(&create(&controller, NewTopic::new("t", 1, 1).with_config("segment.bytes", "2097152")));
+    ok(&create(
+        &controller,
+        NewTopic::new("t", 1, 1).with_config("segment.bytes", "2097152"),
+    ));
     let configs = controller
         .describe_topic_configs("t", None, true, false)
         .unwrap();
     assert_eq!(configs.len(), crate::topic_config::TOPIC_CONFIGS.len());
     let get = |name: &str| configs.iter().find(|c| c.name == name).unwrap();
-    assert_eq!(get("segment.bytes").source, ConfigSource::DynamicTopicConfig);
+    assert_eq!(
+        get("segment.bytes").source,
+        ConfigSource::DynamicTopicConfig
+    );
     assert_eq!(get("segment.bytes").value.as_deref(), Some("2097152"));
     assert_eq!(get("retention.ms").source, ConfigSource::StaticBrokerConfig);
     assert_eq!(get("retention.ms").value.as_deref(), Some("604800000"));
@@ -1242,7 +1380,10 @@ fn partition_metadata_files() {
     let metadata = PartitionMetadata::new(id);
     assert_eq!(
         metadata.to_file_string(),
-        format!("version: 0\ntopic_id: {}\n", super::meta_properties::uuid_to_base64(id))
+        format!(
+            "version: 0\ntopic_id: {}\n",
+            super::meta_properties::uuid_to_base64(id)
+        )
     );
     assert_eq!(PartitionMetadata::read(dir.path()).unwrap(), None);
     metadata.write(dir.path()).unwrap();
@@ -1385,11 +1526,16 @@ fn crash_after_append_before_publish_is_recovered_from_disk() {
         }]
     );
     // A retry of the same request sees the first attempt.
-    assert_eq!(create_err(&controller, NewTopic::new("t", 1, 1)).0, TOPIC_ALREADY_EXISTS);
+    assert_eq!(
+        create_err(&controller, NewTopic::new("t", 1, 1)).0,
+        TOPIC_ALREADY_EXISTS
+    );
 
     // Deleted and created again, with the old directory still on disk.
     let old = existing(data.path(), "t", 0, Some(id));
-    controller.delete_topics(&[TopicRef::Name("t".into())]).unwrap();
+    controller
+        .delete_topics(&[TopicRef::Name("t".into())])
+        .unwrap();
     let new = create(&controller, NewTopic::new("t", 1, 1));
     drop(controller);
     let (controller, _) = open(dir.path());
@@ -1399,12 +1545,14 @@ fn crash_after_append_before_publish_is_recovered_from_disk() {
 }
 
 #[test]
-fn fsync_failure_poisons_nothing_on_validation_errors() {
-    // A batch that cannot be applied to the image is not written.
+fn nothing_is_written_when_nothing_changes() {
+    // Requests that change nothing write nothing.
     let dir = tempdir();
     let (controller, _) = open(dir.path());
     let offset = controller.next_offset();
-    let applied = controller.delete_topics(&[TopicRef::Name("none".into())]).unwrap();
+    let applied = controller
+        .delete_topics(&[TopicRef::Name("none".into())])
+        .unwrap();
     assert_eq!(applied.offsets, None);
     assert_eq!(controller.next_offset(), offset);
 }
@@ -1431,4 +1579,64 @@ async fn run_on_a_blocking_thread() {
     check_continuity(&read_log(dir.path()));
     let loaded = load(dir.path()).unwrap();
     assert_eq!(loaded.image.topic_count(), 8);
+}
+
+#[test]
+fn options_from_the_broker_config() {
+    let dir = tempdir();
+    let data = dir.path().display().to_string();
+    let config = crate::config::Config::embedded_default()
+        .with_overrides(&[
+            ("log.dirs", data.as_str()),
+            ("broker.rack", "r2"),
+            ("num.partitions", "3"),
+            ("delete.topic.enable", "false"),
+            ("metadata.log.segment.bytes", "16777216"),
+        ])
+        .unwrap();
+    let (meta, _) = MetaProperties::load_or_format(dir.path(), config.node_id, None).unwrap();
+    let opts = ControllerOptions::from_config(&config, &meta);
+    assert_eq!(opts.node_id, 1);
+    assert_eq!(opts.metadata_log_dir, dir.path());
+    assert_eq!(opts.directory_ids, [meta.directory_id.unwrap()]);
+    assert_eq!(
+        opts.endpoints,
+        [Endpoint {
+            listener: "PLAINTEXT".into(),
+            host: "localhost".into(),
+            port: 9092,
+            security_protocol: 0
+        }]
+    );
+    assert_eq!(opts.controller_endpoints.len(), 1);
+    assert_eq!(opts.controller_endpoints[0].listener, "CONTROLLER");
+    assert_eq!(opts.controller_endpoints[0].port, 9093);
+    assert_eq!(opts.rack.as_deref(), Some("r2"));
+    assert_eq!(opts.num_partitions, 3);
+    assert!(!opts.delete_topic_enable);
+    assert_eq!(opts.metadata_segment_bytes, 16 * 1024 * 1024);
+    assert_eq!(opts.static_configs["log.retention.hours"], "168");
+
+    let (controller, report) = open_with(opts);
+    assert!(report.registered_controller.is_some());
+    let result = create(&controller, NewTopic::new("t", -1, -1));
+    ok(&result);
+    assert_eq!(result.num_partitions, 3);
+    let retention = result
+        .configs
+        .iter()
+        .find(|c| c.name == "retention.ms")
+        .unwrap();
+    assert_eq!(retention.source, ConfigSource::StaticBrokerConfig);
+}
+
+#[test]
+fn default_replication_factor_beyond_the_cluster() {
+    let dir = tempdir();
+    let mut opts = options(dir.path());
+    opts.default_replication_factor = 3;
+    let (controller, _) = open_with(opts);
+    let (code, message) = create_err(&controller, NewTopic::new("t", 1, -1));
+    assert_eq!(code, INVALID_REPLICATION_FACTOR);
+    assert!(message.starts_with("Unable to replicate the partition 3 time(s)"));
 }

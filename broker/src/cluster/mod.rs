@@ -14,7 +14,7 @@
 //! * [`controller`]: [`Controller`], this node as its own KRaft controller: it owns the log
 //!   and the current image, and creates and deletes topics, adds partitions and alters
 //!   topic configs with Kafka's checks.
-//! * [`reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
+//! * [`mod@reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
 //!   to create or delete at start-up so that the disk matches the image.
 
 pub mod controller;

@@ -62,7 +62,10 @@ impl Default for LogConfig {
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
             timestamp_type: TimestampType::CreateTime,
-            cleanup_policy: CleanupPolicy { delete: true, compact: false },
+            cleanup_policy: CleanupPolicy {
+                delete: true,
+                compact: false,
+            },
             index_interval_bytes: 4096,
             segment_index_bytes: 10 * 1024 * 1024,
             flush_messages: i64::MAX,

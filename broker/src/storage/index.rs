@@ -95,7 +95,9 @@ pub(crate) fn decode_time_index(bytes: &[u8], base_offset: i64) -> Option<Vec<Ti
             .map(|entry| TimeIndexEntry {
                 timestamp: i64::from_be_bytes(entry[0..8].try_into().expect("8 bytes")),
                 offset: base_offset
-                    + i64::from(i32::from_be_bytes(entry[8..12].try_into().expect("4 bytes"))),
+                    + i64::from(i32::from_be_bytes(
+                        entry[8..12].try_into().expect("4 bytes"),
+                    )),
             })
             .collect(),
     )
@@ -337,8 +339,7 @@ pub(crate) fn check_time_index(
         let Some(holder) = batches.get(at) else {
             return Err("time index entry with an offset outside the segment");
         };
-        if max_before >= entry.timestamp || max_before.max(holder.max_timestamp) < entry.timestamp
-        {
+        if max_before >= entry.timestamp || max_before.max(holder.max_timestamp) < entry.timestamp {
             return Err("time index entry does not match the batch timestamps");
         }
         previous = Some(*entry);

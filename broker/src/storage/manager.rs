@@ -32,6 +32,13 @@ pub struct DirError {
     pub error: StorageError,
 }
 
+impl std::fmt::Display for DirError {
+    /// `<path>: <error>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.error)
+    }
+}
+
 /// Splits a partition directory name `<topic>-<partition>` at its last `-` (topic names may
 /// contain `-` and `.`). `None` unless the partition is a non-negative decimal `i32` and the
 /// topic a name Kafka accepts.
@@ -113,7 +120,11 @@ impl MaintenanceSchedule {
     /// Kafka's schedule from the broker config (`log.flush.scheduler.interval.ms`,
     /// `log.retention.check.interval.ms`, and a 60 s checkpoint interval).
     pub fn from_broker(config: &crate::config::Config) -> MaintenanceSchedule {
-        let interval = |ms: i64| u64::try_from(ms).ok().filter(|&ms| ms > 0 && ms < NEVER_MS as u64);
+        let interval = |ms: i64| {
+            u64::try_from(ms)
+                .ok()
+                .filter(|&ms| ms > 0 && ms < NEVER_MS as u64)
+        };
         MaintenanceSchedule {
             flush_check_interval_ms: interval(config.log_flush_scheduler_interval_ms),
             retention_check_interval_ms: interval(config.log_retention_check_interval_ms),
@@ -201,10 +212,13 @@ impl LogManager {
                     usable.push(log_dir.clone());
                     log_starts.push(starts);
                 }
-                Err(error) => errors.push(DirError {
-                    path: log_dir.clone(),
-                    error,
-                }),
+                Err(error) => {
+                    candidates.truncate(first);
+                    errors.push(DirError {
+                        path: log_dir.clone(),
+                        error,
+                    });
+                }
             }
         }
         if usable.is_empty() {
@@ -231,6 +245,10 @@ impl LogManager {
             };
             let partitions = logs.entry(candidate.topic.clone()).or_default();
             if let Some(kept) = partitions.get(&candidate.partition) {
+                if let Some(starts) = &candidate.params.log_starts {
+                    // Keep the checkpoint of the duplicate's directory about its own logs.
+                    starts.remove(&candidate.topic, candidate.partition);
+                }
                 errors.push(DirError {
                     path: log.dir().to_owned(),
                     error: StorageError::DuplicatePartition {
@@ -329,7 +347,9 @@ impl LogManager {
         // The directory is new to this manager: nothing to recover, whatever the marker said.
         params.clean_shutdown = false;
         params.log_starts = self.log_starts_of(&log_dir);
-        let log = Arc::new(PartitionLog::create_with(&log_dir, topic, partition, params)?);
+        let log = Arc::new(PartitionLog::create_with(
+            &log_dir, topic, partition, params,
+        )?);
         unpoison(self.logs.write())
             .entry(topic.to_owned())
             .or_default()
@@ -542,7 +562,10 @@ impl LogManager {
             checkpoint::write_clean_shutdown(log_dir, -1)
                 .map_err(|e| StorageError::io(log_dir.join(checkpoint::CLEAN_SHUTDOWN_FILE), e))?;
         }
-        tracing::info!(log_dirs = self.log_dirs.len(), "partition logs shut down cleanly");
+        tracing::info!(
+            log_dirs = self.log_dirs.len(),
+            "partition logs shut down cleanly"
+        );
         first_error.map_or(Ok(()), Err)
     }
 

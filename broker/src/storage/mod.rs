@@ -1,32 +1,50 @@
-//! Partition logs in Kafka's own on-disk layout.
+//! Partition logs in Kafka's own on-disk layout and formats.
 //!
 //! ```text
 //! <log.dir>/
+//!   recovery-point-offset-checkpoint     synced offset per partition   (Kafka's text format)
+//!   log-start-offset-checkpoint          log start offset per partition
+//!   replication-offset-checkpoint        high watermark per partition
+//!   .kafka_cleanshutdown                 written by a clean shutdown, deleted on start-up
 //!   <topic>-<partition>/                 one directory per partition (topic may contain '-')
 //!     00000000000000000000.log           segment: record batches, named by base offset
-//!     00000000000000000000.index         offset index      (Kafka's; ignored for now)
-//!     00000000000000000000.timeindex     time index        (Kafka's; ignored for now)
-//!     00000000000000001234.snapshot      producer state    (ignored for now)
-//!     leader-epoch-checkpoint, partition.metadata           (ignored for now)
+//!     00000000000000000000.index         offset index (8-byte entries)
+//!     00000000000000000000.timeindex     time index (12-byte entries)
+//!     00000000000000001234.snapshot      producer state    (ignored)
+//!     leader-epoch-checkpoint, partition.metadata           (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
 //!   <topic>-<partition>.<uuid>-delete/   being deleted (skipped)
 //!   <topic>-<partition>.<uuid>-stray/    stray replica (skipped)
 //! ```
 //!
+//! * [`validate_records`]: Kafka's checks of a Produce request's records for one partition,
+//!   with Kafka's error codes ([`ValidationError`]); the result ([`ValidatedRecords`])
+//!   shares the request's bytes.
 //! * [`PartitionLog`]: one partition. [`PartitionLog::open`] lists the segments and scans
-//!   only the batch headers (one positional 61-byte read per batch) into an in-memory
-//!   index; a torn or corrupt tail ends the log there and is reported
-//!   ([`PartitionLog::torn_tail`]). [`PartitionLog::read`] serves whole batches with Fetch
-//!   semantics, one file read per contiguous range straight into the result buffer.
+//!   the batch headers (one positional 61-byte read per batch) into an in-memory index;
+//!   after an unclean shutdown the segments from the recovery point on are read whole and
+//!   every CRC checked. A torn or corrupt tail is truncated (later segments removed) and
+//!   reported ([`PartitionLog::torn_tail`]); index files that are missing or do not match
+//!   are rebuilt. [`PartitionLog::read`] serves whole batches with Fetch semantics, one file
+//!   read per contiguous range straight into the result buffer. [`PartitionLog::append`]
+//!   assigns offsets, leader epoch and log append time in place, writes all of a request's
+//!   batches in one write, maintains the Kafka index files and rolls segments by size, age
+//!   and full index. Flushes follow `flush.messages`/`flush.ms`; retention and
+//!   DeleteRecords delete whole segments and raise the log start offset;
+//!   [`PartitionLog::offset_for_timestamp`] and [`PartitionLog::max_timestamp`] answer
+//!   ListOffsets.
 //! * [`LogManager`]: every partition of the configured log directories, keyed by topic
-//!   name and partition index.
+//!   name and partition index, with per-topic [`LogConfig`]s; it reads and writes the
+//!   checkpoints and the clean shutdown marker, and runs the periodic flush, retention and
+//!   checkpoint jobs ([`LogManager::spawn_background_tasks`]).
 //!
-//! Reads are blocking file I/O: async code calls [`PartitionLog::read_async`] (or
-//! [`PartitionLog::read`] inside `tokio::task::spawn_blocking`). A [`PartitionLog`] is
-//! shared as `Arc<PartitionLog>`; its segment list sits behind its own `RwLock`, held only
-//! to look offsets up (never during file I/O), so appends proceed while readers read and
-//! partitions never wait on each other. Long-polling fetches wait for the end offset to grow
-//! with [`PartitionLog::subscribe`] or [`PartitionLog::changed`].
+//! File I/O is blocking: async code calls these methods inside
+//! `tokio::task::spawn_blocking` (or uses [`PartitionLog::read_async`]). A [`PartitionLog`]
+//! is shared as `Arc<PartitionLog>`; its segment list sits behind its own `RwLock`, held
+//! only to look offsets up (never during reads' file I/O), and appends are ordered by its
+//! own writer lock, so appends proceed while readers read and partitions never wait on each
+//! other. Long-polling fetches wait for the end offset to grow with
+//! [`PartitionLog::subscribe`] or [`PartitionLog::changed`].
 
 mod checkpoint;
 mod config;
@@ -38,17 +56,19 @@ mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod write_tests;
 
 use std::io;
 use std::path::PathBuf;
 
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
-pub use manager::{DirError, LogManager, parse_partition_dir_name};
 pub use checkpoint::{
     CLEAN_SHUTDOWN_FILE, LOG_START_OFFSET_CHECKPOINT, RECOVERY_POINT_CHECKPOINT,
     REPLICATION_OFFSET_CHECKPOINT,
 };
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use index::{OffsetIndexEntry, TimeIndexEntry};
+pub use manager::{DirError, LogManager, MaintenanceSchedule, parse_partition_dir_name};
 pub use partition::{
     AppendInfo, LogRead, MAX_SEGMENTS_PER_READ, OpenReport, PartitionLog, SegmentInfo,
     TimestampOffset, TornTail, partition_dir_name,

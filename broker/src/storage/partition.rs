@@ -361,9 +361,10 @@ impl PartitionLog {
         }
 
         let first_base = segments.first().map(|s| s.base_offset);
-        let log_end_offset = segments
-            .last()
-            .map_or(params.log_start_offset.unwrap_or(0).max(0), Segment::next_offset);
+        let log_end_offset = segments.last().map_or(
+            params.log_start_offset.unwrap_or(0).max(0),
+            Segment::next_offset,
+        );
         let log_start_offset = first_base
             .unwrap_or(log_end_offset)
             .max(params.log_start_offset.unwrap_or(i64::MIN))
@@ -662,7 +663,6 @@ impl PartitionLog {
             Err(_) => self.log_end_offset(),
         }
     }
-
 
     /// Appends one partition's validated records (see
     /// [`validate_records`](super::validate_records)) at the log end offset, in one write:
@@ -1193,7 +1193,10 @@ impl PartitionLog {
         let removed: Vec<Segment> = {
             let mut state = unpoison(self.state.write());
             let removed: Vec<Segment> = state.segments.drain(..count).collect();
-            let first = state.segments.first().map_or(state.log_end_offset, |s| s.base_offset);
+            let first = state
+                .segments
+                .first()
+                .map_or(state.log_end_offset, |s| s.base_offset);
             state.log_start_offset = state.log_start_offset.max(first);
             removed
         };
@@ -1232,11 +1235,11 @@ impl PartitionLog {
         }
     }
 
-    /// The record with the largest timestamp (the first one carrying it), for ListOffsets
-    /// with timestamp -3 (`MAX_TIMESTAMP`); `None` for a log without timestamps. Blocking
-    /// file I/O.
+    /// The record with the largest timestamp (the first one carrying it, at or after the
+    /// log start offset), for ListOffsets with timestamp -3 (`MAX_TIMESTAMP`); `None` for a
+    /// log without timestamps. Blocking file I/O.
     pub fn max_timestamp(&self) -> Result<Option<TimestampOffset>, ReadError> {
-        let candidate = {
+        let (max, start) = {
             let state = unpoison(self.state.read());
             let start = state.log_start_offset;
             let max = state
@@ -1257,23 +1260,47 @@ impl PartitionLog {
                 })
                 .max()
                 .unwrap_or(NO_TIMESTAMP);
-            if max < 0 {
-                return Ok(None);
-            }
-            find_batch_from(&state.segments, start, |b| b.max_timestamp == max)
-                .map(|found| (found, max, start))
+            (max, start)
         };
-        let Some(((file, segment_base_offset, entry), max, start)) = candidate else {
+        if max < 0 {
             return Ok(None);
-        };
-        let found = first_record(&file, segment_base_offset, &entry, |offset, ts| {
-            offset >= start && ts == max
-        })?;
-        Ok(Some(found.unwrap_or(TimestampOffset {
-            offset: entry.last_offset,
-            timestamp: max,
-            leader_epoch: -1,
-        })))
+        }
+        let mut from = start;
+        let mut first_candidate = None;
+        loop {
+            let candidate = {
+                let state = unpoison(self.state.read());
+                from = from.max(state.log_start_offset);
+                find_batch_from(&state.segments, from, |b| b.max_timestamp == max)
+            };
+            let Some((file, segment_base_offset, entry)) = candidate else {
+                // Only records below the log start offset carry it: answer with the batch.
+                return Ok(first_candidate.map(|last_offset| TimestampOffset {
+                    offset: last_offset,
+                    timestamp: max,
+                    leader_epoch: -1,
+                }));
+            };
+            first_candidate.get_or_insert(entry.last_offset);
+            let found = first_record(&file, segment_base_offset, &entry, |offset, ts| {
+                offset >= from && ts == max
+            })?;
+            if found.is_some() {
+                return Ok(found);
+            }
+            from = entry.last_offset + 1;
+        }
+    }
+
+    /// The in-memory batch index of the segment starting at `base_offset`.
+    #[cfg(test)]
+    pub(crate) fn segment_batches(&self, base_offset: i64) -> Vec<BatchEntry> {
+        unpoison(self.state.read())
+            .segments
+            .iter()
+            .find(|s| s.base_offset == base_offset)
+            .map(|s| s.batches.clone())
+            .unwrap_or_default()
     }
 
     /// Marks the log deleted: later appends and rolls fail. Taken under the writer lock so
@@ -1369,7 +1396,8 @@ impl PartitionLog {
         truncate: bool,
     ) -> Result<(Arc<File>, Arc<File>), StorageError> {
         let open = |path: PathBuf| {
-            let file = index::open_index_for_write(&path).map_err(|e| StorageError::io(&path, e))?;
+            let file =
+                index::open_index_for_write(&path).map_err(|e| StorageError::io(&path, e))?;
             if truncate {
                 file.set_len(0).map_err(|e| StorageError::io(&path, e))?;
             }
@@ -1430,8 +1458,12 @@ fn list_segment_files(part_dir: &Path) -> Result<Vec<(i64, PathBuf)>, StorageErr
         if name.ends_with(DELETED_SUFFIX) {
             if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                 match fs::remove_file(&path) {
-                    Ok(()) => tracing::debug!(file = %path.display(), "removed a leftover deleted file"),
-                    Err(error) => tracing::warn!(file = %path.display(), %error, "could not remove a deleted file"),
+                    Ok(()) => {
+                        tracing::debug!(file = %path.display(), "removed a leftover deleted file")
+                    }
+                    Err(error) => {
+                        tracing::warn!(file = %path.display(), %error, "could not remove a deleted file")
+                    }
                 }
             }
             continue;
@@ -1481,7 +1513,10 @@ fn truncate_tail(path: &Path, valid_len: u64, dropped: &[PathBuf]) -> Result<u64
 /// files and the renamed log are removed.
 fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
     let log = Segment::path_in(dir, base_offset);
-    let doomed = dir.join(format!("{}{DELETED_SUFFIX}", segment_file_name(base_offset)));
+    let doomed = dir.join(format!(
+        "{}{DELETED_SUFFIX}",
+        segment_file_name(base_offset)
+    ));
     match fs::rename(&log, &doomed) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
@@ -1569,8 +1604,7 @@ fn retention_count(state: &LogState, config: &LogConfig, now_ms: i64) -> usize {
         upper <= high_watermark && !last_and_empty
     };
     let mut count = 0;
-    while count + 1 < segments.len() && segments[count + 1].base_offset <= state.log_start_offset
-    {
+    while count + 1 < segments.len() && segments[count + 1].base_offset <= state.log_start_offset {
         count += 1;
     }
     if !config.cleanup_policy.delete {

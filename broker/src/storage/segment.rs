@@ -173,13 +173,8 @@ impl Segment {
     ) -> io::Result<(Segment, Option<ScanStop>)> {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
-        let (batches, valid_len, stop) = scan(
-            &file,
-            file_len,
-            base_offset.max(min_offset),
-            upper,
-            verify,
-        )?;
+        let (batches, valid_len, stop) =
+            scan(&file, file_len, base_offset.max(min_offset), upper, verify)?;
         let mut segment = Segment {
             base_offset,
             path,

@@ -493,7 +493,12 @@ fn check_records(
         let shown: Vec<String> = record_errors
             .iter()
             .take(SHOWN_RECORD_ERRORS)
-            .map(|e| format!("RecordError(batchIndex={}, message={})", e.batch_index, e.message))
+            .map(|e| {
+                format!(
+                    "RecordError(batchIndex={}, message={})",
+                    e.batch_index, e.message
+                )
+            })
             .collect();
         (
             INVALID_RECORD,
@@ -529,7 +534,7 @@ pub(crate) fn set_max_timestamp(batch: &mut [u8], timestamp: i64) {
 
 /// CRC32C (Castagnoli), bitwise-table implementation for the rare header rewrite above
 /// (the protocol library checks CRCs with a hardware-accelerated one).
-fn crc32c(data: &[u8]) -> u32 {
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
     const TABLE: [u32; 256] = {
         let mut table = [0u32; 256];
         let mut i = 0;

@@ -636,7 +636,7 @@ fn the_start_up_line_names_listeners_data_directory_and_topic_count() {
     let data = fixture();
     let broker = Broker::start(&data);
     let line = broker
-        .wait_for_log(" started", CLOSE_TIMEOUT)
+        .wait_for_log(" started: node", CLOSE_TIMEOUT)
         .unwrap_or_else(|| panic!("no start-up line\n{}", broker.log_text()));
     for part in [
         format!("PLAINTEXT://127.0.0.1:{}", data.ports.plaintext),

@@ -110,7 +110,11 @@ impl Cluster {
             allow_auto_topic_creation: version < 4,
             ..Default::default()
         };
-        let response = connection.dispatch_at(&request, version).await?.wait().await?;
+        let response = connection
+            .dispatch_at(&request, version)
+            .await?
+            .wait()
+            .await?;
         self.remember(&response, topics.is_none());
         Ok(response)
     }

@@ -158,18 +158,17 @@ impl Connection {
             addr: addr.to_string(),
             reason,
         };
-        let stream = match tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr))
-            .await
-        {
-            Err(_) => {
-                return Err(connect_error(format!(
-                    "timed out after {:?}",
-                    options.connect_timeout
-                )));
-            }
-            Ok(Err(e)) => return Err(connect_error(io_reason(&e))),
-            Ok(Ok(stream)) => stream,
-        };
+        let stream =
+            match tokio::time::timeout(options.connect_timeout, TcpStream::connect(addr)).await {
+                Err(_) => {
+                    return Err(connect_error(format!(
+                        "timed out after {:?}",
+                        options.connect_timeout
+                    )));
+                }
+                Ok(Err(e)) => return Err(connect_error(io_reason(&e))),
+                Ok(Ok(stream)) => stream,
+            };
         // Requests are small and latency matters (acks are measured): no Nagle delay.
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();

@@ -141,11 +141,7 @@ pub fn io_reason(error: &io::Error) -> String {
         _ => {
             let text = error.to_string();
             // "No route to host (os error 113)" -> "no route to host"
-            let text = text
-                .split(" (os error")
-                .next()
-                .unwrap_or(&text)
-                .to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
             let mut chars = text.chars();
             match chars.next() {
                 Some(first) => first.to_lowercase().chain(chars).collect(),

@@ -31,7 +31,11 @@ pub async fn run(context: &Context) -> Result<()> {
                     Ok(v) => v.to_string(),
                     Err(_) => "none".into(),
                 };
-                (api.name().to_string(), format!("{}-{}", ours.min, ours.max), used)
+                (
+                    api.name().to_string(),
+                    format!("{}-{}", ours.min, ours.max),
+                    used,
+                )
             }
             None => ("(unknown)".into(), "-".into(), "-".into()),
         };

@@ -75,7 +75,11 @@ pub struct Args {
 
 /// Where each partition starts when nothing is committed.
 fn default_reset(args: &Args) -> i64 {
-    if args.from_beginning { EARLIEST } else { LATEST }
+    if args.from_beginning {
+        EARLIEST
+    } else {
+        LATEST
+    }
 }
 
 /// Start offsets for `partitions`.
@@ -195,7 +199,15 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         ),
     };
     let mut positions = start_offsets(&cluster, &topic, &partitions, args, &committed).await?;
-    let result = consume_loop(context, args, &cluster, &topic, &mut positions, member.as_ref()).await;
+    let result = consume_loop(
+        context,
+        args,
+        &cluster,
+        &topic,
+        &mut positions,
+        member.as_ref(),
+    )
+    .await;
     if let Some(member) = &member {
         let committed = member.commit(&topic, &positions).await;
         member.leave().await;
@@ -274,7 +286,9 @@ async fn consume_loop(
                 response = pending.wait() => response?,
                 _ = &mut ctrl_c => return Ok(count),
             };
-            Error::check(response.error_code, None, || format!("fetch {}", topic.name))?;
+            Error::check(response.error_code, None, || {
+                format!("fetch {}", topic.name)
+            })?;
             for (partition, data) in fetch_partitions(&response, topic) {
                 match data.error_code {
                     0 => {}

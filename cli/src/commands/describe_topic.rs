@@ -25,7 +25,9 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     let connection = cluster.any();
     if !connection.supports(ApiKey::DescribeTopicPartitions) {
         // Older brokers: the same facts from Metadata.
-        let response = cluster.metadata(Some(std::slice::from_ref(&args.topic))).await?;
+        let response = cluster
+            .metadata(Some(std::slice::from_ref(&args.topic)))
+            .await?;
         let topic = response.topics.first();
         if let Some(t) = topic {
             Error::check(t.error_code, None, || format!("topic {:?}", args.topic))?;
@@ -36,7 +38,15 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         let Some(t) = topic else {
             return Err(Error::Protocol("the broker returned no topic".into()));
         };
-        let mut table = Table::new(&["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "OFFLINE", "ERROR"]);
+        let mut table = Table::new(&[
+            "PARTITION",
+            "LEADER",
+            "EPOCH",
+            "REPLICAS",
+            "ISR",
+            "OFFLINE",
+            "ERROR",
+        ]);
         for p in &t.partitions {
             table.row(vec![
                 p.partition_index.to_string(),
@@ -106,7 +116,16 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         topic.partitions.len(),
         topic.is_internal
     ))?;
-    let mut table = Table::new(&["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ELR", "OFFLINE", "ERROR"]);
+    let mut table = Table::new(&[
+        "PARTITION",
+        "LEADER",
+        "EPOCH",
+        "REPLICAS",
+        "ISR",
+        "ELR",
+        "OFFLINE",
+        "ERROR",
+    ]);
     for p in &topic.partitions {
         table.row(vec![
             p.partition_index.to_string(),
@@ -114,7 +133,10 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
             p.leader_epoch.to_string(),
             id_list(&p.replica_nodes),
             id_list(&p.isr_nodes),
-            p.eligible_leader_replicas.as_deref().map(id_list).unwrap_or_else(|| "-".into()),
+            p.eligible_leader_replicas
+                .as_deref()
+                .map(id_list)
+                .unwrap_or_else(|| "-".into()),
             id_list(&p.offline_replicas),
             error_cell(p.error_code),
         ]);

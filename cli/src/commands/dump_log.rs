@@ -556,13 +556,20 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value> {
 
 /// A KRaft control record value. These structs begin with their own int16 `version`
 /// field, which is also the version they are decoded at (clamped to the schema's range).
-fn control_value<T: Decodable + Message + Serialize>(value: &Option<Bytes>) -> Result<(i16, Value)> {
+fn control_value<T: Decodable + Message + Serialize>(
+    value: &Option<Bytes>,
+) -> Result<(i16, Value)> {
     let Some(buf) = value.clone() else {
         return Ok((-1, Value::Null));
     };
     let version = match buf.get(..2) {
         Some(b) => i16::from_be_bytes([b[0], b[1]]),
-        None => return Err(Error::Protocol(format!("{} value shorter than its version", T::NAME))),
+        None => {
+            return Err(Error::Protocol(format!(
+                "{} value shorter than its version",
+                T::NAME
+            )));
+        }
     };
     let at = version.clamp(T::VALID_VERSIONS.min, T::VALID_VERSIONS.max);
     let decoded = T::decode(&mut buf.clone(), at)
@@ -572,23 +579,37 @@ fn control_value<T: Decodable + Message + Serialize>(value: &Option<Bytes>) -> R
 
 fn control_json(key: ControlRecordKey, value: &Option<Bytes>) -> Result<(String, i16, Value)> {
     let (name, (version, record)) = match key.record_type {
-        ControlRecordType::LeaderChange => ("LEADER_CHANGE", control_value::<LeaderChangeMessage>(value)?),
-        ControlRecordType::SnapshotHeader => {
-            ("SNAPSHOT_HEADER", control_value::<SnapshotHeaderRecord>(value)?)
+        ControlRecordType::LeaderChange => (
+            "LEADER_CHANGE",
+            control_value::<LeaderChangeMessage>(value)?,
+        ),
+        ControlRecordType::SnapshotHeader => (
+            "SNAPSHOT_HEADER",
+            control_value::<SnapshotHeaderRecord>(value)?,
+        ),
+        ControlRecordType::SnapshotFooter => (
+            "SNAPSHOT_FOOTER",
+            control_value::<SnapshotFooterRecord>(value)?,
+        ),
+        ControlRecordType::KRaftVersion => {
+            ("KRAFT_VERSION", control_value::<KRaftVersionRecord>(value)?)
         }
-        ControlRecordType::SnapshotFooter => {
-            ("SNAPSHOT_FOOTER", control_value::<SnapshotFooterRecord>(value)?)
-        }
-        ControlRecordType::KRaftVersion => ("KRAFT_VERSION", control_value::<KRaftVersionRecord>(value)?),
         ControlRecordType::KRaftVoters => ("KRAFT_VOTERS", control_value::<VotersRecord>(value)?),
         ControlRecordType::Abort | ControlRecordType::Commit => {
-            let name = if key.record_type == ControlRecordType::Abort { "ABORT" } else { "COMMIT" };
+            let name = if key.record_type == ControlRecordType::Abort {
+                "ABORT"
+            } else {
+                "COMMIT"
+            };
             let marker = value
                 .as_deref()
                 .map(EndTxnMarker::parse)
                 .transpose()
                 .map_err(|e| Error::Protocol(e.to_string()))?;
-            let record = marker.map_or(Value::Null, |m| json!({ "coordinator_epoch": m.coordinator_epoch }));
+            let record = marker.map_or(
+                Value::Null,
+                |m| json!({ "coordinator_epoch": m.coordinator_epoch }),
+            );
             (name, (marker.map_or(-1, |m| m.version), record))
         }
         ControlRecordType::Unknown(t) => {
@@ -677,10 +698,12 @@ fn print_offsets_batch(path: &Path, batch: &Batch) -> Result<()> {
         let (key_type, key_json) = split_variant(to_json(&key)?);
         let (value_version, value_json) = match record.value.clone() {
             None => (Value::Null, Value::Null),
-            Some(mut value) => match GroupCoordinatorRecordValue::decode(key.record_type(), &mut value) {
-                Ok((value, version)) => (json!(version), split_variant(to_json(&value)?).1),
-                Err(e) => (Value::Null, json!({ "error": e.to_string() })),
-            },
+            Some(mut value) => {
+                match GroupCoordinatorRecordValue::decode(key.record_type(), &mut value) {
+                    Ok((value, version)) => (json!(version), split_variant(to_json(&value)?).1),
+                    Err(e) => (Value::Null, json!({ "error": e.to_string() })),
+                }
+            }
         };
         output::json(&json!({
             "offset": record.offset,
@@ -778,15 +801,15 @@ mod tests {
 
     #[test]
     fn base_offsets_come_from_file_names() {
-        assert_eq!(
-            base_offset_of(Path::new("/x/00000000000000000042.log")),
-            42
-        );
+        assert_eq!(base_offset_of(Path::new("/x/00000000000000000042.log")), 42);
         assert_eq!(
             base_offset_of(Path::new("00000000000000004096-0000000003.checkpoint")),
             4096
         );
-        assert_eq!(kind_of(Path::new("a/00000000000000000000.timeindex")), Some(Kind::TimeIndex));
+        assert_eq!(
+            kind_of(Path::new("a/00000000000000000000.timeindex")),
+            Some(Kind::TimeIndex)
+        );
         assert_eq!(kind_of(Path::new("leader-epoch-checkpoint")), None);
     }
 }

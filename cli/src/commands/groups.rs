@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use gregor_protocol::messages::consumer_protocol_assignment::{
-    self, ConsumerProtocolAssignment,
-};
+use gregor_protocol::messages::consumer_protocol_assignment::{self, ConsumerProtocolAssignment};
 use gregor_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
 use gregor_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use gregor_protocol::messages::describe_groups_response::DescribedGroup;
@@ -24,10 +22,9 @@ use gregor_protocol::messages::offset_commit_request::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use gregor_protocol::messages::offset_fetch_request::{
-    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic,
-    OffsetFetchRequestTopics,
+    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
 };
-use gregor_protocol::messages::sync_group_request::{SyncGroupRequestAssignment, SyncGroupRequest};
+use gregor_protocol::messages::sync_group_request::{SyncGroupRequest, SyncGroupRequestAssignment};
 use gregor_protocol::{ApiKey, Decodable, Encodable, Message};
 use serde::Serialize;
 
@@ -137,7 +134,9 @@ async fn describe(context: &Context, args: &DescribeArgs) -> Result<()> {
         })
         .await?;
     let Some(group) = response.groups.into_iter().next() else {
-        return Err(Error::Protocol("DescribeGroups answered without a group".into()));
+        return Err(Error::Protocol(
+            "DescribeGroups answered without a group".into(),
+        ));
     };
     Error::check(group.error_code, group.error_message.as_deref(), || {
         format!("describe group {:?}", args.group)
@@ -200,7 +199,13 @@ async fn describe(context: &Context, args: &DescribeArgs) -> Result<()> {
     if !members.is_empty() {
         members.print()?;
     }
-    let mut table = Table::new(&["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG"]);
+    let mut table = Table::new(&[
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+    ]);
     for o in &offsets {
         let show = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
         table.row(vec![
@@ -233,7 +238,11 @@ pub async fn find_coordinator(cluster: &Cluster, group: &str) -> Result<Arc<Conn
             ..Default::default()
         }
     };
-    let response = connection.dispatch_at(&request, version).await?.wait().await?;
+    let response = connection
+        .dispatch_at(&request, version)
+        .await?
+        .wait()
+        .await?;
     let (code, message, node) = match response.coordinators.first() {
         Some(c) if version >= 4 => (c.error_code, c.error_message.clone(), c.node_id),
         _ => (
@@ -285,7 +294,11 @@ pub async fn fetch_committed(
             ..Default::default()
         }
     };
-    let response = coordinator.dispatch_at(&request, version).await?.wait().await?;
+    let response = coordinator
+        .dispatch_at(&request, version)
+        .await?
+        .wait()
+        .await?;
     let context = || format!("fetch the committed offsets of group {group:?}");
     let mut out = Vec::new();
     if version >= 8 {
@@ -344,7 +357,10 @@ fn encode_versioned<T: Encodable>(value: &T, version: i16) -> Result<Bytes> {
 fn decode_versioned<T: Decodable + Message>(bytes: &Bytes) -> Result<T> {
     let mut buf = bytes.clone();
     if buf.len() < 2 {
-        return Err(Error::Protocol(format!("{} shorter than its version", T::NAME)));
+        return Err(Error::Protocol(format!(
+            "{} shorter than its version",
+            T::NAME
+        )));
     }
     let version = i16::from_be_bytes([buf[0], buf[1]]);
     let _ = bytes::Buf::get_i16(&mut buf);
@@ -453,7 +469,9 @@ impl GroupMember {
                 member_id = response.member_id.to_string();
                 continue;
             }
-            Error::check(response.error_code, None, || format!("join group {group:?}"))?;
+            Error::check(response.error_code, None, || {
+                format!("join group {group:?}")
+            })?;
             member_id = response.member_id.to_string();
             let generation = response.generation_id;
             let assignments = if *response.leader == *member_id {
@@ -534,11 +552,13 @@ impl GroupMember {
                 topic_id: topic.id,
                 partitions: offsets
                     .iter()
-                    .map(|(&partition_index, &committed_offset)| OffsetCommitRequestPartition {
-                        partition_index,
-                        committed_offset,
-                        ..Default::default()
-                    })
+                    .map(
+                        |(&partition_index, &committed_offset)| OffsetCommitRequestPartition {
+                            partition_index,
+                            committed_offset,
+                            ..Default::default()
+                        },
+                    )
                     .collect(),
                 ..Default::default()
             }],
@@ -609,10 +629,12 @@ fn leader_assignments(
             let assignment = ConsumerProtocolAssignment {
                 assigned_partitions: topics
                     .into_iter()
-                    .map(|(topic, partitions)| consumer_protocol_assignment::TopicPartition {
-                        topic: topic.into(),
-                        partitions,
-                    })
+                    .map(
+                        |(topic, partitions)| consumer_protocol_assignment::TopicPartition {
+                            topic: topic.into(),
+                            partitions,
+                        },
+                    )
                     .collect(),
                 ..Default::default()
             };

@@ -38,7 +38,14 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     brokers.print()?;
     output::line("")?;
     let mut topics = Table::new(&[
-        "TOPIC", "ID", "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "ERROR",
+        "TOPIC",
+        "ID",
+        "PARTITION",
+        "LEADER",
+        "EPOCH",
+        "REPLICAS",
+        "ISR",
+        "ERROR",
     ]);
     for t in &response.topics {
         let name = t.name.as_deref().unwrap_or("-").to_string();

@@ -99,7 +99,10 @@ pub async fn list_offsets(
     timestamp: i64,
 ) -> Result<BTreeMap<i32, PartitionOffset>> {
     let mut out = BTreeMap::new();
-    for (leader, partitions) in cluster.partitions_by_leader(&topic.name, partitions).await? {
+    for (leader, partitions) in cluster
+        .partitions_by_leader(&topic.name, partitions)
+        .await?
+    {
         let connection = cluster.broker(leader).await?;
         if connection.supports(ApiKey::ListOffsets) {
             out.extend(list_offsets_on(&connection, topic, &partitions, timestamp).await?);
@@ -142,7 +145,11 @@ async fn list_offsets_on(
         timeout_ms: 30_000,
         ..Default::default()
     };
-    let response = connection.dispatch_at(&request, version).await?.wait().await?;
+    let response = connection
+        .dispatch_at(&request, version)
+        .await?
+        .wait()
+        .await?;
     let mut out = Vec::new();
     for t in &response.topics {
         for p in &t.partitions {
@@ -304,12 +311,7 @@ pub fn decode_fetched(
                         headers: record
                             .headers
                             .iter()
-                            .map(|h| {
-                                (
-                                    text_or_hex(&h.key),
-                                    h.value.as_deref().map(text_or_hex),
-                                )
-                            })
+                            .map(|h| (text_or_hex(&h.key), h.value.as_deref().map(text_or_hex)))
                             .collect(),
                     });
                 }

@@ -48,7 +48,12 @@ pub struct Args {
     #[arg(long, default_value = "none", value_name = "CODEC")]
     pub compression_codec: String,
     /// Acknowledgements: -1 or all (every in-sync replica), 1 (the leader), 0 (none).
-    #[arg(long = "acks", alias = "request-required-acks", default_value = "-1", allow_hyphen_values = true)]
+    #[arg(
+        long = "acks",
+        alias = "request-required-acks",
+        default_value = "-1",
+        allow_hyphen_values = true
+    )]
     pub acks: String,
     /// Records per batch.
     #[arg(long, default_value_t = 1000)]
@@ -159,9 +164,11 @@ pub fn produce_request(
     }
 }
 
-/// The outcome per partition of a produce response: base offset, or the error code (and
-/// message).
-pub fn produce_results(response: &ProduceResponse) -> Vec<(i32, Result<i64, (i16, Option<String>)>)> {
+/// A partition's produce outcome: the base offset, or the error code and message.
+pub type PartitionOutcome = Result<i64, (i16, Option<String>)>;
+
+/// The outcome per partition of a produce response.
+pub fn produce_results(response: &ProduceResponse) -> Vec<(i32, PartitionOutcome)> {
     response
         .responses
         .iter()
@@ -194,11 +201,17 @@ async fn send_batches(
     acks: i16,
     mut batches: Vec<(i32, Bytes, usize)>,
 ) -> Result<()> {
-    let timeout_ms = context.options.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+    let timeout_ms = context
+        .options
+        .request_timeout
+        .as_millis()
+        .min(i32::MAX as u128) as i32;
     for attempt in 0..5 {
         let topic = cluster.topic(topic_name, attempt > 0).await?;
         let partitions: Vec<i32> = batches.iter().map(|b| b.0).collect();
-        let by_leader = cluster.partitions_by_leader(topic_name, &partitions).await?;
+        let by_leader = cluster
+            .partitions_by_leader(topic_name, &partitions)
+            .await?;
         let mut retry = Vec::new();
         for (leader, partitions) in by_leader {
             let connection = cluster.broker(leader).await?;
@@ -218,12 +231,13 @@ async fn send_batches(
                 connection.send_without_response(&request, version).await?;
                 continue;
             }
-            let response = connection.dispatch_at(&request, version).await?.wait().await?;
+            let response = connection
+                .dispatch_at(&request, version)
+                .await?
+                .wait()
+                .await?;
             for (partition, result) in produce_results(&response) {
-                let count = mine
-                    .iter()
-                    .find(|b| b.0 == partition)
-                    .map_or(0, |b| b.2);
+                let count = mine.iter().find(|b| b.0 == partition).map_or(0, |b| b.2);
                 match result {
                     Ok(base_offset) => {
                         if context.json {
@@ -263,7 +277,9 @@ fn parse_header_list(text: &str) -> Vec<Header> {
     text.split(',')
         .filter(|h| !h.is_empty())
         .map(|h| match h.split_once(':') {
-            Some((k, v)) => Header::new(Bytes::from(k.to_string()), Some(Bytes::from(v.to_string()))),
+            Some((k, v)) => {
+                Header::new(Bytes::from(k.to_string()), Some(Bytes::from(v.to_string())))
+            }
             None => Header::new(Bytes::from(h.to_string()), None),
         })
         .collect()
@@ -286,6 +302,12 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     let cluster = context.cluster().await?;
     let topic = cluster.topic(&args.topic, false).await?;
     let partition_count = topic.partitions.len();
+    if partition_count == 0 {
+        return Err(Error::Protocol(format!(
+            "topic {:?} has no partitions",
+            args.topic
+        )));
+    }
     if let Some(p) = args.partition {
         super::select_partitions(&topic, &[p])?;
     }
@@ -352,7 +374,9 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
                 if deadline.is_none() {
                     deadline = Some(tokio::time::Instant::now() + linger);
                 }
-                let full = pending.values().any(|records| records.len() >= args.batch_size.max(1));
+                let full = pending
+                    .values()
+                    .any(|records| records.len() >= args.batch_size.max(1));
                 if !full {
                     continue;
                 }

@@ -113,13 +113,19 @@ async fn create(context: &Context, args: &CreateArgs) -> Result<()> {
             configs,
             ..Default::default()
         }],
-        timeout_ms: context.options.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+        timeout_ms: context
+            .options
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32,
         validate_only: args.validate_only,
         ..Default::default()
     };
     let response = cluster.any().send(&request).await?;
     let Some(result) = response.topics.first() else {
-        return Err(Error::Protocol("CreateTopics answered without a topic".into()));
+        return Err(Error::Protocol(
+            "CreateTopics answered without a topic".into(),
+        ));
     };
     if result.error_code == TOPIC_ALREADY_EXISTS && args.if_not_exists {
         if context.json {
@@ -133,7 +139,11 @@ async fn create(context: &Context, args: &CreateArgs) -> Result<()> {
     if context.json {
         return output::json_pretty(&response);
     }
-    let verb = if args.validate_only { "Validated" } else { "Created" };
+    let verb = if args.validate_only {
+        "Validated"
+    } else {
+        "Created"
+    };
     output::line(&format!(
         "{verb} topic {} (id {}, {} partitions, replication factor {}).",
         args.topic,
@@ -162,12 +172,22 @@ async fn delete(context: &Context, args: &DeleteArgs) -> Result<()> {
         }
     };
     let request = DeleteTopicsRequest {
-        timeout_ms: context.options.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+        timeout_ms: context
+            .options
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32,
         ..request
     };
-    let response = connection.dispatch_at(&request, version).await?.wait().await?;
+    let response = connection
+        .dispatch_at(&request, version)
+        .await?
+        .wait()
+        .await?;
     let Some(result) = response.responses.first() else {
-        return Err(Error::Protocol("DeleteTopics answered without a topic".into()));
+        return Err(Error::Protocol(
+            "DeleteTopics answered without a topic".into(),
+        ));
     };
     if result.error_code == UNKNOWN_TOPIC_OR_PARTITION && args.if_exists {
         if context.json {
@@ -231,13 +251,20 @@ async fn alter(context: &Context, args: &AlterArgs) -> Result<()> {
             assignments: None,
             ..Default::default()
         }],
-        timeout_ms: context.options.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+        timeout_ms: context
+            .options
+            .request_timeout
+            .as_millis()
+            .min(i32::MAX as u128) as i32,
         ..Default::default()
     };
     let response = cluster.any().send(&request).await?;
     for result in &response.results {
         Error::check(result.error_code, result.error_message.as_deref(), || {
-            format!("alter topic {:?} to {} partitions", args.topic, args.partitions)
+            format!(
+                "alter topic {:?} to {} partitions",
+                args.topic, args.partitions
+            )
         })?;
     }
     if context.json {

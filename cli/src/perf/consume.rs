@@ -164,7 +164,9 @@ impl Worker {
                 .wait()
                 .await?;
             let elapsed = sent.elapsed();
-            Error::check(response.error_code, None, || format!("fetch {}", self.topic.name))?;
+            Error::check(response.error_code, None, || {
+                format!("fetch {}", self.topic.name)
+            })?;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.stats.record_latency(elapsed, 1);
             for (partition, data) in fetch_partitions(&response, &self.topic) {
@@ -272,7 +274,8 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     }
     let mut failure = None;
     while let Some(result) = tasks.join_next().await {
-        let result = result.unwrap_or_else(|e| Err(Error::Protocol(format!("a worker failed: {e}"))));
+        let result =
+            result.unwrap_or_else(|e| Err(Error::Protocol(format!("a worker failed: {e}"))));
         if let Err(e) = result {
             failure.get_or_insert(e);
             tasks.abort_all();
@@ -289,7 +292,11 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         bytes,
         fetches: stats.requests.load(Ordering::Relaxed),
         duration_s: round2(elapsed),
-        records_per_sec: round2(if elapsed > 0.0 { records as f64 / elapsed } else { 0.0 }),
+        records_per_sec: round2(if elapsed > 0.0 {
+            records as f64 / elapsed
+        } else {
+            0.0
+        }),
         mb_per_sec: round2(mib_per_sec(bytes, elapsed)),
         fetch_latency_ms: stats.latency(),
         connections: args.connections,

@@ -1,8 +1,9 @@
 //! `gregorctl perf produce`: kafka-producer-perf-test.sh on gregor's client.
 //!
 //! `--connections` connections to each partition leader, one worker each; a worker builds
-//! batches of `batch.size` bytes of `--record-size` records (one random payload, as
-//! Kafka's tool uses) for its partitions in turn and pipelines up to
+//! batches of `batch.size` bytes of `--record-size` records (random uppercase payloads as
+//! Kafka's tool makes them, but up to 256 different ones in turn so that compression is
+//! not flattered, and null keys) for its partitions in turn and pipelines up to
 //! `max.in.flight.requests.per.connection` Produce requests. With `--throughput R` the
 //! records are due at an even rate (R split over the workers) and a batch is sent once
 //! `linger.ms` has passed since its first record was due (or it is full); latency is
@@ -20,11 +21,15 @@ use gregor_protocol::records::{Compression, NewRecord, RECORD_BATCH_OVERHEAD, Re
 use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::{Latency, Stats, mib_per_sec, parse_props, prop_number, round2, spawn_progress, stop_progress};
+use super::{
+    Latency, Stats, mib_per_sec, parse_props, prop_number, round2, spawn_progress, stop_progress,
+};
 use crate::client::cluster::TopicInfo;
 use crate::client::{Connection, Error, Result};
 use crate::commands::Context;
-use crate::commands::produce::{now_ms, parse_acks, parse_compression, produce_request, produce_results};
+use crate::commands::produce::{
+    now_ms, parse_acks, parse_compression, produce_request, produce_results,
+};
 use crate::errors;
 use crate::output;
 
@@ -119,13 +124,17 @@ fn settings(args: &Args) -> Result<(Settings, Compression)> {
     let codec = parse_compression(&compression_name)?;
     let max_in_flight = args.max_in_flight.unwrap_or(max_in_flight).max(1);
     if args.num_records.is_none() && args.duration.is_none() {
-        return Err(Error::Usage("give --num-records, --duration, or both".into()));
+        return Err(Error::Usage(
+            "give --num-records, --duration, or both".into(),
+        ));
     }
     if args.connections == 0 {
         return Err(Error::Usage("--connections must be at least 1".into()));
     }
     if args.throughput == 0.0 {
-        return Err(Error::Usage("--throughput must be positive, or -1 for unthrottled".into()));
+        return Err(Error::Usage(
+            "--throughput must be positive, or -1 for unthrottled".into(),
+        ));
     }
     // A record's framing around its value: length, attributes, timestamp and offset
     // deltas, null key, value length, header count (about 10 bytes).
@@ -140,7 +149,11 @@ fn settings(args: &Args) -> Result<(Settings, Compression)> {
             acks,
             connections: args.connections,
             max_in_flight,
-            throughput: if args.throughput < 0.0 { -1.0 } else { args.throughput },
+            throughput: if args.throughput < 0.0 {
+                -1.0
+            } else {
+                args.throughput
+            },
             records_per_batch,
         },
         codec,
@@ -199,18 +212,25 @@ impl Due {
     }
 }
 
-/// A random payload of uppercase letters, as Kafka's tool makes one.
-fn payload(size: usize) -> Bytes {
+/// Random payloads of uppercase letters, as Kafka's tool makes its one payload; several
+/// different ones (up to 256, at most 16 MiB in all) cycle over the records so that
+/// compression sees realistic data rather than one record repeated.
+fn payloads(size: usize) -> Vec<Bytes> {
+    let count = (16 * 1024 * 1024 / size.max(1)).clamp(1, 256);
     let mut state = 0x2545_f491_4f6c_dd1du64 ^ size as u64;
-    (0..size)
+    (0..count)
         .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            b'A' + (state % 26) as u8
+            (0..size)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    b'A' + (state % 26) as u8
+                })
+                .collect::<Vec<u8>>()
+                .into()
         })
-        .collect::<Vec<u8>>()
-        .into()
+        .collect()
 }
 
 /// What one worker needs.
@@ -223,7 +243,7 @@ struct Worker {
     codec: Compression,
     /// Records/s for this worker, `None` unthrottled.
     rate: Option<f64>,
-    payload: Bytes,
+    payloads: Arc<Vec<Bytes>>,
     budget: Arc<Budget>,
     stats: Arc<Stats>,
     timeout_ms: i32,
@@ -278,7 +298,7 @@ impl Worker {
             issued += due.count;
             let partition = self.partitions[turn % self.partitions.len()];
             turn += 1;
-            let batch = self.batch(due.count)?;
+            let batch = self.batch(due.count, issued)?;
             let request = produce_request(
                 &self.topic,
                 self.settings.acks,
@@ -308,7 +328,9 @@ impl Worker {
                     Ok(response) => {
                         let results = produce_results(&response);
                         if results.is_empty() {
-                            stats.record_error(due.count, || "a produce response without the partition".into());
+                            stats.record_error(due.count, || {
+                                "a produce response without the partition".into()
+                            });
                         }
                         for (p, result) in results {
                             match result {
@@ -335,16 +357,18 @@ impl Worker {
         Ok(())
     }
 
-    fn batch(&self, count: u64) -> Result<Bytes> {
+    /// A batch of `count` records; `first` picks where in the payload cycle it starts.
+    fn batch(&self, count: u64, first: u64) -> Result<Bytes> {
         let timestamp = now_ms();
-        let record = NewRecord::new(timestamp, None, Some(self.payload.clone()));
         let mut out = BytesMut::with_capacity(
             RECORD_BATCH_OVERHEAD + count as usize * (self.settings.record_size + 10),
         );
         let mut writer = RecordBatchBuilder::new()
             .compression(self.codec)
             .writer(&mut out);
-        for _ in 0..count {
+        for i in 0..count {
+            let payload = &self.payloads[((first + i) % self.payloads.len() as u64) as usize];
+            let record = NewRecord::new(timestamp, None, Some(payload.clone()));
             writer
                 .append(&record)
                 .map_err(|e| Error::Usage(format!("cannot encode a batch: {e}")))?;
@@ -396,12 +420,19 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     let topic = Arc::new(cluster.topic(&args.topic, false).await?);
     let all: Vec<i32> = topic.partitions.keys().copied().collect();
     if all.is_empty() {
-        return Err(Error::Protocol(format!("topic {:?} has no partitions", args.topic)));
+        return Err(Error::Protocol(format!(
+            "topic {:?} has no partitions",
+            args.topic
+        )));
     }
     let by_leader = cluster.partitions_by_leader(&topic.name, &all).await?;
     let workers = by_leader.len() * settings.connections;
-    let payload = payload(settings.record_size);
-    let timeout_ms = context.options.request_timeout.as_millis().min(i32::MAX as u128) as i32;
+    let payloads = Arc::new(payloads(settings.record_size));
+    let timeout_ms = context
+        .options
+        .request_timeout
+        .as_millis()
+        .min(i32::MAX as u128) as i32;
     // Connect everything first, so connection set-up is not part of the measurement.
     let mut prepared = Vec::new();
     for (leader, partitions) in &by_leader {
@@ -414,7 +445,11 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
                 .filter(|(i, _)| i % settings.connections == c)
                 .map(|(_, p)| *p)
                 .collect();
-            let mine = if mine.is_empty() { partitions.clone() } else { mine };
+            let mine = if mine.is_empty() {
+                partitions.clone()
+            } else {
+                mine
+            };
             prepared.push((connection, version, mine));
         }
     }
@@ -437,7 +472,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
             settings: settings.clone(),
             codec,
             rate,
-            payload: payload.clone(),
+            payloads: payloads.clone(),
             budget: budget.clone(),
             stats: stats.clone(),
             timeout_ms,
@@ -446,7 +481,8 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     }
     let mut failure = None;
     while let Some(result) = tasks.join_next().await {
-        let result = result.unwrap_or_else(|e| Err(Error::Protocol(format!("a worker failed: {e}"))));
+        let result =
+            result.unwrap_or_else(|e| Err(Error::Protocol(format!("a worker failed: {e}"))));
         if let Err(e) = result {
             failure.get_or_insert(e);
             budget.remaining.store(0, Ordering::Relaxed);
@@ -465,7 +501,11 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         requests: stats.requests.load(Ordering::Relaxed),
         bytes,
         duration_s: round2(elapsed),
-        records_per_sec: round2(if elapsed > 0.0 { records as f64 / elapsed } else { 0.0 }),
+        records_per_sec: round2(if elapsed > 0.0 {
+            records as f64 / elapsed
+        } else {
+            0.0
+        }),
         mb_per_sec: round2(mib_per_sec(bytes, elapsed)),
         latency_ms: stats.latency(),
         settings,

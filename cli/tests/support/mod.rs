@@ -14,6 +14,8 @@
 //! * [`gregorctl`]: runs the CLI under test with a time limit (a hang fails the test).
 #![allow(dead_code)]
 
+pub mod mock;
+
 use std::fs;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -163,7 +165,9 @@ pub fn fixture_record(p: i32, i: usize) -> NewRecord {
 
 /// A temporary data directory in Kafka's layout.
 pub struct DataDir {
-    dir: TempDir,
+    /// Deleted on drop, unless `GREGORCTL_KEEP_DATA` is set (then only `path` is kept).
+    dir: Option<TempDir>,
+    path: PathBuf,
     /// The node id it is written for.
     pub node_id: i32,
     /// The PLAINTEXT port the broker registration names.
@@ -177,11 +181,21 @@ pub struct DataDir {
 impl DataDir {
     /// An empty directory (the broker formats it).
     pub fn empty() -> DataDir {
+        let dir = tempfile::Builder::new()
+            .prefix("gregorctl-data-")
+            .tempdir()
+            .expect("create a data directory");
+        let (dir, path) = if std::env::var_os("GREGORCTL_KEEP_DATA").is_some() {
+            let path = dir.keep();
+            eprintln!("keeping the data directory {}", path.display());
+            (None, path)
+        } else {
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        };
         DataDir {
-            dir: tempfile::Builder::new()
-                .prefix("gregorctl-data-")
-                .tempdir()
-                .expect("create a data directory"),
+            dir,
+            path,
             node_id: 1,
             port: free_port(),
             controller_port: free_port(),
@@ -204,7 +218,7 @@ impl DataDir {
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.path
     }
 
     fn write_metadata_log(&self) {
@@ -227,7 +241,11 @@ impl DataDir {
         let control = NewRecord::new(
             BASE_TIMESTAMP,
             Some(ControlRecordKey::new(ControlRecordType::LeaderChange).encode()),
-            Some(leader_change.to_bytes(0).expect("encode LeaderChangeMessage")),
+            Some(
+                leader_change
+                    .to_bytes(0)
+                    .expect("encode LeaderChangeMessage"),
+            ),
         );
         log.extend_from_slice(
             &RecordBatchBuilder::new()
@@ -242,7 +260,9 @@ impl DataDir {
                 .iter()
                 .map(|(record, version)| {
                     let mut value = BytesMut::new();
-                    record.encode_framed(&mut value, *version).expect("a record");
+                    record
+                        .encode_framed(&mut value, *version)
+                        .expect("a record");
                     NewRecord::new(BASE_TIMESTAMP, None, Some(value.freeze()))
                 })
                 .collect();
@@ -374,7 +394,11 @@ pub fn kafka_uuid(id: &Uuid) -> String {
     let bytes = id.as_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
@@ -436,7 +460,10 @@ impl Broker {
                 return broker;
             }
             if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!("gregor exited ({status}) before listening:\n{}", broker.log());
+                panic!(
+                    "gregor exited ({status}) before listening:\n{}",
+                    broker.log()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -566,7 +593,10 @@ impl Run {
     /// stdout parsed as one JSON document.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout of {:?} is not JSON ({e}):\n{}", self.args, self.stdout)
+            panic!(
+                "stdout of {:?} is not JSON ({e}):\n{}",
+                self.args, self.stdout
+            )
         })
     }
 
@@ -588,7 +618,11 @@ pub fn gregorctl(args: &[&str], stdin: Option<&str>) -> Run {
     let start = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gregorctl"))
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -67,17 +67,26 @@ impl Broker {
     /// Opens the data directory (blocking file I/O; call before serving).
     pub fn open(config: Config) -> Result<Arc<Broker>, StartError> {
         let dir = config.primary_log_dir().to_path_buf();
-        let data_dir_error = |message: String| StartError::DataDir { path: dir.display().to_string(), message };
+        let data_dir_error = |message: String| StartError::DataDir {
+            path: dir.display().to_string(),
+            message,
+        };
         std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(e.to_string()))?;
-        let (meta, formatted) =
-            MetaProperties::load_or_format(&dir, config.node_id, None).map_err(|e| data_dir_error(e.to_string()))?;
+        let (meta, formatted) = MetaProperties::load_or_format(&dir, config.node_id, None)
+            .map_err(|e| data_dir_error(e.to_string()))?;
         if formatted {
-            tracing::info!("formatted {} with new cluster id {}", dir.display(), meta.cluster_id);
+            tracing::info!(
+                "formatted {} with new cluster id {}",
+                dir.display(),
+                meta.cluster_id
+            );
         }
         let metadata_dir = config.effective_metadata_log_dir().to_path_buf();
-        let loaded = cluster::load(&metadata_dir).map_err(|e| StartError::Metadata(e.to_string()))?;
+        let loaded =
+            cluster::load(&metadata_dir).map_err(|e| StartError::Metadata(e.to_string()))?;
         let options = ControllerOptions::from_config(&config, &meta);
-        let (controller, report) = Controller::open(options, loaded).map_err(|e| StartError::Metadata(e.to_string()))?;
+        let (controller, report) =
+            Controller::open(options, loaded).map_err(|e| StartError::Metadata(e.to_string()))?;
         tracing::debug!(?report, "controller ready");
         let controller = Arc::new(controller);
         let image = controller.image();
@@ -88,11 +97,15 @@ impl Broker {
             .topics()
             .filter_map(|topic| {
                 let overrides = image.topic_config(&topic.name)?;
-                Some((topic.name.clone(), topic_config::log_config(&default_log_config, overrides)))
+                Some((
+                    topic.name.clone(),
+                    topic_config::log_config(&default_log_config, overrides),
+                ))
             })
             .collect();
-        let logs = LogManager::open_with(&config.log_dirs, default_log_config.clone(), topic_configs)
-            .map_err(|e| StartError::Storage(e.to_string()))?;
+        let logs =
+            LogManager::open_with(&config.log_dirs, default_log_config.clone(), topic_configs)
+                .map_err(|e| StartError::Storage(e.to_string()))?;
         for problem in logs.errors() {
             tracing::warn!("{problem:?}");
         }
@@ -113,7 +126,10 @@ impl Broker {
 
     /// The host and port clients should use, for the listener a request arrived on.
     pub fn advertised_endpoint(&self, listener: &str) -> (String, u16) {
-        let advertised = self.config.advertised_listener_for(listener).or_else(|| self.config.broker_listeners().next());
+        let advertised = self
+            .config
+            .advertised_listener_for(listener)
+            .or_else(|| self.config.broker_listeners().next());
         match advertised {
             Some(l) if !l.host.is_empty() => (l.host.clone(), l.port),
             Some(l) => ("localhost".to_string(), l.port),
@@ -139,13 +155,20 @@ impl Broker {
                         tracing::warn!("{err}");
                     }
                 }
-                Err(err) => tracing::error!("cannot create partition {}-{}: {err}", created.topic, created.partition),
+                Err(err) => tracing::error!(
+                    "cannot create partition {}-{}: {err}",
+                    created.topic,
+                    created.partition
+                ),
             }
         }
         for deleted in &delta.deleted {
             for partition in &deleted.partitions {
                 if let Err(err) = self.logs.remove(&deleted.name, *partition) {
-                    tracing::error!("cannot delete partition {}-{partition}: {err}", deleted.name);
+                    tracing::error!(
+                        "cannot delete partition {}-{partition}: {err}",
+                        deleted.name
+                    );
                 }
             }
             self.logs.clear_topic_config(&deleted.name);
@@ -158,11 +181,17 @@ impl Broker {
 
     /// Creates topics with the broker's defaults (`num.partitions`, replication 1), as
     /// auto-creation does; returns the error of each topic that could not be created.
-    pub async fn auto_create_topics(self: &Arc<Self>, names: Vec<String>) -> BTreeMap<String, ApiError> {
+    pub async fn auto_create_topics(
+        self: &Arc<Self>,
+        names: Vec<String>,
+    ) -> BTreeMap<String, ApiError> {
         if names.is_empty() {
             return BTreeMap::new();
         }
-        let topics: Vec<NewTopic> = names.iter().map(|name| NewTopic::new(name.clone(), -1, -1)).collect();
+        let topics: Vec<NewTopic> = names
+            .iter()
+            .map(|name| NewTopic::new(name.clone(), -1, -1))
+            .collect();
         let broker = self.clone();
         let applied = self
             .controller
@@ -185,7 +214,10 @@ impl Broker {
                     .filter_map(|r| r.error.map(|e| (r.name, e)))
                     .collect()
             }
-            Err(err) => names.into_iter().map(|name| (name, err.to_api_error())).collect(),
+            Err(err) => names
+                .into_iter()
+                .map(|name| (name, err.to_api_error()))
+                .collect(),
         }
     }
 
@@ -203,7 +235,9 @@ impl Broker {
 fn reconcile_directories(config: &Config, image: &MetadataImage) -> Result<(), String> {
     let mut dirs = Vec::new();
     for log_dir in &config.log_dirs {
-        let Ok(entries) = std::fs::read_dir(log_dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(log_dir) else {
+            continue;
+        };
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
             if !path.is_dir() {
@@ -217,18 +251,28 @@ fn reconcile_directories(config: &Config, image: &MetadataImage) -> Result<(), S
     }
     let plan = reconcile(image, config.node_id, &dirs);
     for (dir, reason) in &plan.to_delete {
-        tracing::warn!("deleting partition directory {} ({reason:?})", dir.path.display());
+        tracing::warn!(
+            "deleting partition directory {} ({reason:?})",
+            dir.path.display()
+        );
         std::fs::remove_dir_all(&dir.path).map_err(|e| format!("{}: {e}", dir.path.display()))?;
     }
     let first_dir: &PathBuf = config.log_dirs.first().ok_or("no log.dirs configured")?;
     for missing in &plan.to_create {
-        let path = first_dir.join(crate::storage::partition_dir_name(&missing.topic, missing.partition));
+        let path = first_dir.join(crate::storage::partition_dir_name(
+            &missing.topic,
+            missing.partition,
+        ));
         tracing::info!("creating missing partition directory {}", path.display());
         std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        PartitionMetadata::new(missing.topic_id).write(&path).map_err(|e| e.to_string())?;
+        PartitionMetadata::new(missing.topic_id)
+            .write(&path)
+            .map_err(|e| e.to_string())?;
     }
     for (path, id) in &plan.to_stamp {
-        PartitionMetadata::new(*id).write(path).map_err(|e| e.to_string())?;
+        PartitionMetadata::new(*id)
+            .write(path)
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -46,7 +46,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         broker.image().topics().count(),
     );
 
-    let maintenance = LogManager::spawn_background_tasks(&broker, |b| &b.logs, MaintenanceSchedule::from_broker(&broker.config));
+    let maintenance = LogManager::spawn_background_tasks(
+        &broker,
+        |b| &b.logs,
+        MaintenanceSchedule::from_broker(&broker.config),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();

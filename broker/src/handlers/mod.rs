@@ -6,6 +6,7 @@ pub mod api_versions;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod metadata;
+pub mod produce;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct RequestContext {
 
 /// Every API this broker serves, with the versions it serves.
 pub const HANDLED: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::Produce, produce::VERSIONS),
     (ApiKey::Fetch, fetch::VERSIONS),
     (ApiKey::Metadata, metadata::VERSIONS),
     (ApiKey::ApiVersions, api_versions::VERSIONS),
@@ -60,6 +62,7 @@ pub async fn dispatch(
             describe_topic_partitions::handle(ctx, version, request).into()
         }
         RequestBody::Fetch(request) => fetch::handle(ctx, version, request).await.into(),
+        RequestBody::Produce(request) => produce::handle(ctx, version, request).await?.into(),
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.
             tracing::error!("no handler for {}", other.api_key().name());
@@ -78,6 +81,18 @@ pub mod error_code {
     pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
     /// The partition has no leader.
     pub const LEADER_NOT_AVAILABLE: i16 = 5;
+    /// This broker does not lead the partition (retriable).
+    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
+    /// `acks` other than -1, 0 or 1.
+    pub const INVALID_REQUIRED_ACKS: i16 = 21;
+    /// The transaction state does not allow the operation.
+    pub const INVALID_TXN_STATE: i16 = 48;
+    /// The log directory failed.
+    pub const KAFKA_STORAGE_ERROR: i16 = 56;
+    /// The compression codec is not allowed.
+    pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+    /// A record is invalid.
+    pub const INVALID_RECORD: i16 = 87;
     /// The topic name is not legal.
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     /// The request is not valid (beyond what decoding checks).

@@ -1,0 +1,255 @@
+//! Produce: validate every partition's batches before anything is written, assign offsets,
+//! append, and answer per partition. One bad partition never fails the others.
+//!
+//! Single node: the in-sync replica set is this broker, so `acks=-1` and `acks=1` are both
+//! answered once the append returns; `acks=0` gets no response at all.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use gregor_protocol::messages::produce_request::ProduceRequest;
+use gregor_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+};
+use gregor_protocol::{Uuid, VersionRange};
+
+use super::{RequestContext, error_code};
+use crate::broker::Broker;
+use crate::storage::{PartitionLog, StorageError, validate_records};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };
+
+/// One partition's data, resolved against the image and the logs.
+struct Target {
+    topic: usize,
+    index: i32,
+    records: Option<Bytes>,
+    log: Result<(Arc<PartitionLog>, i32), i16>,
+}
+
+/// Appends the request's records; `None` for `acks=0`.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let acks = request.acks;
+    let broker = ctx.broker.clone();
+    if version < 13 {
+        auto_create(&broker, &request).await;
+    }
+    let (topics, targets) = resolve(&broker, version, request);
+    let fixed_error = if !matches!(acks, -1..=1) {
+        Some(error_code::INVALID_REQUIRED_ACKS)
+    } else {
+        None
+    };
+    let results = tokio::task::spawn_blocking(move || append_all(targets, fixed_error, version))
+        .await
+        .unwrap_or_else(|err| {
+            tracing::error!("produce task failed: {err}");
+            Vec::new()
+        });
+    if acks == 0 {
+        return None;
+    }
+    let mut responses: Vec<TopicProduceResponse> = topics
+        .into_iter()
+        .map(|(name, id)| TopicProduceResponse {
+            name: if version < 13 {
+                name.as_str().into()
+            } else {
+                Default::default()
+            },
+            topic_id: if version >= 13 { id } else { Uuid::nil() },
+            ..Default::default()
+        })
+        .collect();
+    for (topic, response) in results {
+        responses[topic].partition_responses.push(response);
+    }
+    Some(ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+        ..Default::default()
+    })
+}
+
+/// Creates unknown topics named in the request when `auto.create.topics.enable` is on.
+async fn auto_create(broker: &Arc<Broker>, request: &ProduceRequest) {
+    if !broker.config.auto_create_topics_enable {
+        return;
+    }
+    let image = broker.image();
+    let mut missing: Vec<String> = request
+        .topic_data
+        .iter()
+        .map(|t| t.name.to_string())
+        .filter(|name| image.topic(name).is_none() && crate::topic_names::validate(name).is_ok())
+        .filter(|name| !crate::topic_names::is_internal(name))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    for (name, error) in broker.auto_create_topics(missing).await {
+        tracing::warn!("auto-creating topic {name} failed: {error:?}");
+    }
+}
+
+/// (name, id) per requested topic, and each partition's target log and leader epoch.
+fn resolve(
+    broker: &Broker,
+    version: i16,
+    request: ProduceRequest,
+) -> (Vec<(String, Uuid)>, Vec<Target>) {
+    let image = broker.image();
+    let mut topics = Vec::new();
+    let mut targets = Vec::new();
+    for (index, topic) in request.topic_data.into_iter().enumerate() {
+        let found = if version >= 13 {
+            image
+                .topic_by_id(&topic.topic_id)
+                .ok_or(error_code::UNKNOWN_TOPIC_ID)
+        } else {
+            image
+                .topic(&topic.name)
+                .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+        };
+        let name = found
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|_| topic.name.to_string());
+        topics.push((name.clone(), topic.topic_id));
+        // A transactional produce needs a transaction coordinator, which this broker lacks.
+        let transactional = request
+            .transactional_id
+            .as_deref()
+            .is_some_and(|id| !id.is_empty());
+        for partition in topic.partition_data {
+            let log = match (&found, transactional) {
+                (_, true) => Err(error_code::INVALID_TXN_STATE),
+                (Err(code), _) => Err(*code),
+                (Ok(t), _) => match (
+                    t.partitions.get(&partition.index),
+                    broker.logs.get(&name, partition.index),
+                ) {
+                    (Some(p), Some(log)) => Ok((log, p.leader_epoch)),
+                    _ => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
+                },
+            };
+            targets.push(Target {
+                topic: index,
+                index: partition.index,
+                records: partition.records,
+                log,
+            });
+        }
+    }
+    (topics, targets)
+}
+
+/// Validates and appends every partition (blocking file I/O).
+fn append_all(
+    targets: Vec<Target>,
+    fixed_error: Option<i16>,
+    version: i16,
+) -> Vec<(usize, PartitionProduceResponse)> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    targets
+        .into_iter()
+        .map(|target| {
+            let response = match (fixed_error, target.log) {
+                (Some(code), _) | (None, Err(code)) => failed(target.index, code, None),
+                (None, Ok((log, leader_epoch))) => append(
+                    &log,
+                    target.index,
+                    target.records,
+                    leader_epoch,
+                    now_ms,
+                    version,
+                ),
+            };
+            (target.topic, response)
+        })
+        .collect()
+}
+
+fn append(
+    log: &PartitionLog,
+    index: i32,
+    records: Option<Bytes>,
+    leader_epoch: i32,
+    now_ms: i64,
+    version: i16,
+) -> PartitionProduceResponse {
+    let Some(records) = records else {
+        return failed(
+            index,
+            error_code::INVALID_RECORD,
+            Some("records must not be null".into()),
+        );
+    };
+    let config = log.config();
+    let validated = match validate_records(records, &config, now_ms) {
+        Ok(validated) => validated,
+        Err(err) => {
+            let mut response = failed(index, err.code, Some(err.message.clone()));
+            response.record_errors = err
+                .record_errors
+                .into_iter()
+                .map(|e| BatchIndexAndErrorMessage {
+                    batch_index: e.batch_index,
+                    batch_index_error_message: Some(e.message.into()),
+                    ..Default::default()
+                })
+                .collect();
+            response.log_start_offset = log.log_start_offset();
+            return response;
+        }
+    };
+    // zstd arrived with Produce v7 (KIP-110): older requests may not carry it.
+    if version < 7 && validated.uses_zstd() {
+        let message = "zstd compression needs Produce v7 or later";
+        return failed(
+            index,
+            error_code::UNSUPPORTED_COMPRESSION_TYPE,
+            Some(message.into()),
+        );
+    }
+    match log.append(validated, leader_epoch, now_ms) {
+        Ok(info) => PartitionProduceResponse {
+            index,
+            error_code: error_code::NONE,
+            base_offset: info.base_offset,
+            log_append_time_ms: info.log_append_time,
+            log_start_offset: info.log_start_offset,
+            ..Default::default()
+        },
+        Err(StorageError::Closed { .. }) => failed(index, error_code::NOT_LEADER_OR_FOLLOWER, None),
+        Err(StorageError::Deleted { .. }) => {
+            failed(index, error_code::UNKNOWN_TOPIC_OR_PARTITION, None)
+        }
+        Err(err) => {
+            tracing::error!("appending to {}: {err}", log.name());
+            failed(
+                index,
+                error_code::KAFKA_STORAGE_ERROR,
+                Some(err.to_string()),
+            )
+        }
+    }
+}
+
+fn failed(index: i32, code: i16, message: Option<String>) -> PartitionProduceResponse {
+    PartitionProduceResponse {
+        index,
+        error_code: code,
+        base_offset: -1,
+        log_append_time_ms: -1,
+        log_start_offset: -1,
+        error_message: message.map(Into::into),
+        ..Default::default()
+    }
+}

@@ -27,8 +27,17 @@ pub const CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Answers a Metadata request.
-pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> MetadataResponse {
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: MetadataRequest,
+) -> MetadataResponse {
     let broker = &ctx.broker;
+    // Before v4 every Metadata request allowed auto-creation.
+    let allow_create = version < 4 || request.allow_auto_topic_creation;
+    if allow_create && broker.config.auto_create_topics_enable {
+        auto_create(broker, &request).await;
+    }
     let image = broker.image();
     let (host, port) = broker.advertised_endpoint(&ctx.listener);
     let brokers = vec![MetadataResponseBroker {
@@ -98,6 +107,26 @@ pub fn handle(ctx: &RequestContext, version: i16, request: MetadataRequest) -> M
         },
         error_code: error_code::NONE,
         ..Default::default()
+    }
+}
+
+/// Creates the requested topics that do not exist (legal, non-internal names only).
+async fn auto_create(broker: &std::sync::Arc<crate::broker::Broker>, request: &MetadataRequest) {
+    let Some(topics) = &request.topics else {
+        return;
+    };
+    let image = broker.image();
+    let mut missing: Vec<String> = topics
+        .iter()
+        .filter_map(|t| t.name.as_deref())
+        .filter(|name| image.topic(name).is_none())
+        .filter(|name| topic_names::validate(name).is_ok() && !topic_names::is_internal(name))
+        .map(str::to_string)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    for (name, error) in broker.auto_create_topics(missing).await {
+        tracing::warn!("auto-creating topic {name} failed: {error:?}");
     }
 }
 

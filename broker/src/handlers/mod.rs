@@ -5,6 +5,7 @@
 pub mod api_versions;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 
@@ -31,6 +32,7 @@ pub struct RequestContext {
 pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Produce, produce::VERSIONS),
     (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::ListOffsets, list_offsets::VERSIONS),
     (ApiKey::Metadata, metadata::VERSIONS),
     (ApiKey::ApiVersions, api_versions::VERSIONS),
     (
@@ -57,11 +59,14 @@ pub async fn dispatch(
     let _ = header;
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),
-        RequestBody::Metadata(request) => metadata::handle(ctx, version, request).into(),
+        RequestBody::Metadata(request) => metadata::handle(ctx, version, request).await.into(),
         RequestBody::DescribeTopicPartitions(request) => {
             describe_topic_partitions::handle(ctx, version, request).into()
         }
         RequestBody::Fetch(request) => fetch::handle(ctx, version, request).await.into(),
+        RequestBody::ListOffsets(request) => {
+            list_offsets::handle(ctx, version, request).await.into()
+        }
         RequestBody::Produce(request) => produce::handle(ctx, version, request).await?.into(),
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.
@@ -97,6 +102,10 @@ pub mod error_code {
     pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
     /// The request is not valid (beyond what decoding checks).
     pub const INVALID_REQUEST: i16 = 42;
+    /// The client's leader epoch is older than the partition's.
+    pub const FENCED_LEADER_EPOCH: i16 = 74;
+    /// The client's leader epoch is newer than the partition's.
+    pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
     /// The version of the API is not supported.
     pub const UNSUPPORTED_VERSION: i16 = 35;
     /// The fetch session is not known.

@@ -160,6 +160,11 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
                 codec::write_i16(buf, self.record_type());
                 match self { #(#key_enum::#key_variants(key) => key.encode_to(buf, #key_versions),)* }
             }
+
+            /// The size `encode` writes.
+            pub fn encoded_len(&self) -> usize {
+                2 + match self { #(#key_enum::#key_variants(key) => key.encoded_len(#key_versions),)* }
+            }
         }
 
         #[doc = #value_doc]
@@ -189,6 +194,11 @@ fn coordinator_enums(messages: &[Message], group: &str) -> TokenStream {
             pub fn encode<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> {
                 codec::write_i16(buf, version);
                 match self { #(#value_enum::#value_variants(value) => value.encode_to(buf, version),)* }
+            }
+
+            /// The size `encode` writes at `version`.
+            pub fn encoded_len(&self, version: i16) -> usize {
+                2 + match self { #(#value_enum::#value_variants(value) => value.encoded_len(version),)* }
             }
         }
     }

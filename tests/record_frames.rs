@@ -86,10 +86,7 @@ fn offset_commit_key_and_value_golden_bytes() {
 
 #[test]
 fn group_metadata_key_uses_record_type_two() {
-    let key = GroupCoordinatorRecordKey::GroupMetadata(GroupMetadataKey {
-        group: "g".into(),
-        ..Default::default()
-    });
+    let key = GroupCoordinatorRecordKey::GroupMetadata(GroupMetadataKey { group: "g".into() });
     assert_eq!(key.record_type(), 2);
     let mut buf = BytesMut::new();
     key.encode(&mut buf).unwrap();
@@ -107,7 +104,6 @@ impl OffsetCommitKeyExt for GroupCoordinatorRecordKey {
             group: group.into(),
             topic: topic.into(),
             partition,
-            ..Default::default()
         })
     }
 }

@@ -16,8 +16,7 @@ use gregor_protocol::records::{
 };
 use gregor_protocol::{ApiKey, Decodable, MetadataRecord, Uuid};
 use support::{
-    Broker, DataDir, RawClient, TopicSpec, WrittenPartition, kafka_uuid_string,
-    server_properties,
+    Broker, DataDir, RawClient, TopicSpec, WrittenPartition, kafka_uuid_string, server_properties,
 };
 
 fn read_log(path: &std::path::Path) -> Vec<gregor_protocol::records::RecordBatch> {
@@ -276,7 +275,6 @@ fn server_properties_name_the_fixture() {
     }
     assert_eq!(text.matches("num.io.threads").count(), 1);
 }
-
 
 // --- against the binary -------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ mod support;
 use gregor_protocol::ApiKey;
 use gregor_protocol::records::Compression;
 use support::{
-    Broker, DataDir, Json, JsonExt, TopicSpec, advertised_versions, assert_consumed_all, kcat, kcat_version,
-    parse_driver_records, parse_kcat_json_records, python, python_client_versions,
+    Broker, DataDir, Json, JsonExt, TopicSpec, advertised_versions, assert_consumed_all, kcat,
+    kcat_version, parse_driver_records, parse_kcat_json_records, python, python_client_versions,
 };
 
 /// Three topics for the metadata tests: records, an empty one, one with configs.

@@ -99,7 +99,11 @@ pub async fn handle(
     };
     if version < 4 {
         // Leader epochs arrived with v4; the field must keep its default before.
-        for partition in response.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+        for partition in response
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
             partition.leader_epoch = -1;
         }
     }

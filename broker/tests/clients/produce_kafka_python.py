@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Produces records 0..count-1 of _records.py to a topic with kafka-python's KafkaProducer
-(acks=all by default; keys spread over the partitions by its murmur2 partitioner), flushes,
+(acks=all by default; keys spread over the partitions by its murmur2 partitioner; no null
+header values, which kafka-python refuses), flushes,
 and prints one line per acknowledged record, in index order:
 
     <i> <partition> <offset>
@@ -75,7 +76,7 @@ def main():
                 args.topic,
                 key=_records.key(i, args.tag),
                 value=_records.value(i, args.tag),
-                headers=_records.headers(i, args.tag),
+                headers=_records.headers(i, args.tag, with_null=False),
                 timestamp_ms=args.base_ts + i,
             )
         except Exception as e:  # noqa: BLE001

@@ -175,7 +175,7 @@ impl<'a> CodecEmitter<'a> {
             if field.regular.is_empty() {
                 continue;
             }
-            let write = self.write_field(field, quote!(&self.#member));
+            let write = self.write_field(field, &Value::field(&member));
             match version_condition(field.regular, self.valid()) {
                 None => body.push(write),
                 Some(cond) => body.push(quote!(if #cond { #write })),
@@ -200,8 +200,8 @@ impl<'a> CodecEmitter<'a> {
                 let member = super::field_member(field);
                 let present = present_ident(field);
                 let tag = Literal::u32_unsuffixed(field.tag.unwrap_or_default());
-                let size = self.size_field(field, quote!(&self.#member));
-                let write = self.write_field(field, quote!(&self.#member));
+                let size = self.size_field(field, &Value::field(&member));
+                let write = self.write_field(field, &Value::field(&member));
                 quote! {
                     if #present {
                         codec::write_unknown_tags_before(buf, &mut unknown, #tag);
@@ -234,16 +234,16 @@ impl<'a> CodecEmitter<'a> {
         }
     }
 
-    /// Writes a field's value (`value` is an expression of type `&FieldType`).
-    fn write_field(&self, field: &Field, value: TokenStream) -> TokenStream {
+    /// Writes a field's value.
+    fn write_field(&self, field: &Field, value: &Value) -> TokenStream {
         let compact = self.compact(field);
         let path = self.path(field);
         if !field.is_optional() {
-            return write_value(&field.ty, &value, &compact, &path);
+            return write_value(&field.ty, value, &compact, &path);
         }
         let nullable_cond = version_condition(field.nullable, field.versions);
         let null_allowed = condition_expr(&nullable_cond);
-        let inner = write_value(&field.ty, &quote!(inner), &compact, &path);
+        let inner = write_value(&field.ty, &Value::binding("inner"), &compact, &path);
         let marker = match field.ty {
             Type::Struct(_) => {
                 quote! { if #null_allowed { codec::write_struct_presence(buf, true); } }
@@ -251,6 +251,7 @@ impl<'a> CodecEmitter<'a> {
             _ => quote!(),
         };
         let null = write_null(&field.ty, &compact);
+        let value = value.by_ref();
         quote! {
             match #value {
                 Some(inner) => { #marker #inner }
@@ -273,7 +274,7 @@ impl<'a> CodecEmitter<'a> {
                 continue;
             }
             let member = super::field_member(field);
-            let size = self.size_field(field, quote!(&self.#member));
+            let size = self.size_field(field, &Value::field(&member));
             match version_condition(field.regular, self.valid()) {
                 None => body.push(quote!(len += #size;)),
                 Some(cond) => body.push(quote!(if #cond { len += #size; })),
@@ -291,7 +292,7 @@ impl<'a> CodecEmitter<'a> {
                 let cond = condition_expr(&version_condition(field.tagged, self.valid()));
                 let default = default_value(field);
                 let tag = Literal::u32_unsuffixed(field.tag.unwrap_or_default());
-                let size = self.size_field(field, quote!(&self.#member));
+                let size = self.size_field(field, &Value::field(&member));
                 quote! {
                     if #cond && self.#member != #default {
                         let size = #size;
@@ -320,24 +321,75 @@ impl<'a> CodecEmitter<'a> {
         }
     }
 
-    /// The encoded size of a field's value (`value` has type `&FieldType`).
-    fn size_field(&self, field: &Field, value: TokenStream) -> TokenStream {
+    /// The encoded size of a field's value.
+    fn size_field(&self, field: &Field, value: &Value) -> TokenStream {
         let compact = self.compact(field);
         if !field.is_optional() {
-            return size_value(&field.ty, &value, &compact);
+            return size_value(&field.ty, value, &compact);
         }
         let null_allowed = condition_expr(&version_condition(field.nullable, field.versions));
-        let inner = size_value(&field.ty, &quote!(inner), &compact);
+        let inner = size_value(&field.ty, &Value::binding("inner"), &compact);
         let marker = match field.ty {
             Type::Struct(_) => quote!(usize::from(#null_allowed) + ),
             _ => quote!(),
         };
         let null = null_size(&field.ty, &compact);
+        let value = value.by_ref();
         quote! {
             match #value {
                 Some(inner) => #marker #inner,
                 None => #null,
             }
+        }
+    }
+}
+
+/// A value being written or sized: a field of `self` (a place) or a reference bound by a
+/// loop or a match (`item`, `inner`), so the emitted code needs no `*&` or `(&x).len()`.
+#[derive(Clone)]
+struct Value {
+    tokens: TokenStream,
+    is_ref: bool,
+}
+
+impl Value {
+    fn field(member: &Ident) -> Value {
+        Value {
+            tokens: quote!(self.#member),
+            is_ref: false,
+        }
+    }
+
+    fn binding(name: &str) -> Value {
+        let ident = format_ident!("{name}");
+        Value {
+            tokens: quote!(#ident),
+            is_ref: true,
+        }
+    }
+
+    /// For method calls (`.len()`, `.iter()`): auto-deref handles both forms.
+    fn place(&self) -> &TokenStream {
+        &self.tokens
+    }
+
+    /// A reference to the value.
+    fn by_ref(&self) -> TokenStream {
+        let tokens = &self.tokens;
+        if self.is_ref {
+            quote!(#tokens)
+        } else {
+            quote!(&#tokens)
+        }
+    }
+
+    /// The value itself, for `Copy` scalars.
+    fn copied(&self) -> TokenStream {
+        let tokens = &self.tokens;
+        if self.is_ref {
+            quote!(*#tokens)
+        } else {
+            quote!(#tokens)
         }
     }
 }
@@ -418,27 +470,28 @@ fn read_nullable(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
     }
 }
 
-/// Writes a non-null value; `value` is an expression of type `&T`.
-fn write_value(ty: &Type, value: &TokenStream, compact: &TokenStream, path: &str) -> TokenStream {
+/// Writes a non-null value.
+fn write_value(ty: &Type, value: &Value, compact: &TokenStream, path: &str) -> TokenStream {
     let ctx = error_context(path);
+    let (copied, by_ref, place) = (value.copied(), value.by_ref(), value.place());
     match ty {
-        Type::Bool => quote!(codec::write_bool(buf, *#value);),
-        Type::Int8 => quote!(codec::write_i8(buf, *#value);),
-        Type::Int16 => quote!(codec::write_i16(buf, *#value);),
-        Type::Uint16 => quote!(codec::write_u16(buf, *#value);),
-        Type::Int32 => quote!(codec::write_i32(buf, *#value);),
-        Type::Uint32 => quote!(codec::write_u32(buf, *#value);),
-        Type::Int64 => quote!(codec::write_i64(buf, *#value);),
-        Type::Float64 => quote!(codec::write_f64(buf, *#value);),
-        Type::Uuid => quote!(codec::write_uuid(buf, #value);),
-        Type::String => quote!(codec::write_string(buf, #value, #compact)#ctx;),
-        Type::Bytes | Type::Records => quote!(codec::write_bytes(buf, #value, #compact)#ctx;),
-        Type::Struct(_) => quote!(StructCodec::write(#value, buf, version)#ctx;),
+        Type::Bool => quote!(codec::write_bool(buf, #copied);),
+        Type::Int8 => quote!(codec::write_i8(buf, #copied);),
+        Type::Int16 => quote!(codec::write_i16(buf, #copied);),
+        Type::Uint16 => quote!(codec::write_u16(buf, #copied);),
+        Type::Int32 => quote!(codec::write_i32(buf, #copied);),
+        Type::Uint32 => quote!(codec::write_u32(buf, #copied);),
+        Type::Int64 => quote!(codec::write_i64(buf, #copied);),
+        Type::Float64 => quote!(codec::write_f64(buf, #copied);),
+        Type::Uuid => quote!(codec::write_uuid(buf, #by_ref);),
+        Type::String => quote!(codec::write_string(buf, #by_ref, #compact)#ctx;),
+        Type::Bytes | Type::Records => quote!(codec::write_bytes(buf, #by_ref, #compact)#ctx;),
+        Type::Struct(_) => quote!(StructCodec::write(#by_ref, buf, version)#ctx;),
         Type::Array(element) => {
-            let element = write_value(element, &quote!(item), compact, path);
+            let element = write_value(element, &Value::binding("item"), compact, path);
             quote! {
-                codec::write_array_len(buf, (#value).len(), #compact)#ctx;
-                for item in (#value).iter() { #element }
+                codec::write_array_len(buf, #place.len(), #compact)#ctx;
+                for item in #place.iter() { #element }
             }
         }
     }
@@ -465,24 +518,25 @@ fn fixed_size(ty: &Type) -> Option<usize> {
     })
 }
 
-/// The size of a non-null value; `value` is an expression of type `&T`.
-fn size_value(ty: &Type, value: &TokenStream, compact: &TokenStream) -> TokenStream {
+/// The size of a non-null value.
+fn size_value(ty: &Type, value: &Value, compact: &TokenStream) -> TokenStream {
     if let Some(size) = fixed_size(ty) {
         return quote!(#size);
     }
+    let (by_ref, place) = (value.by_ref(), value.place());
     match ty {
-        Type::String => quote!(codec::string_len(#value, #compact)),
-        Type::Bytes | Type::Records => quote!(codec::bytes_len((#value).len(), #compact)),
-        Type::Struct(_) => quote!(StructCodec::size(#value, version)),
+        Type::String => quote!(codec::string_len(#by_ref, #compact)),
+        Type::Bytes | Type::Records => quote!(codec::bytes_len(#place.len(), #compact)),
+        Type::Struct(_) => quote!(StructCodec::size(#by_ref, version)),
         Type::Array(element) => {
             let items = match fixed_size(element) {
-                Some(size) => quote!((#value).len() * #size),
+                Some(size) => quote!(#place.len() * #size),
                 None => {
-                    let element = size_value(element, &quote!(item), compact);
-                    quote!((#value).iter().map(|item| #element).sum::<usize>())
+                    let element = size_value(element, &Value::binding("item"), compact);
+                    quote!(#place.iter().map(|item| #element).sum::<usize>())
                 }
             };
-            quote!(codec::array_len_len((#value).len(), #compact) + #items)
+            quote!(codec::array_len_len(#place.len(), #compact) + #items)
         }
         _ => unreachable!("scalar types have fixed sizes"),
     }

@@ -97,7 +97,7 @@ pub mod counter_record {
             let flexible = true;
             codec::write_string(buf, &self.name, flexible)
                 .map_err(|e| e.at("CounterRecord.name"))?;
-            codec::write_i64(buf, *&self.value);
+            codec::write_i64(buf, self.value);
             if !(version >= 1) && self.owner != None {
                 return Err(
                     EncodeError::non_default_field("CounterRecord.owner", version),
@@ -126,7 +126,7 @@ pub mod counter_record {
                     }
                 }
             }
-            codec::write_bool(buf, *&self.enabled);
+            codec::write_bool(buf, self.enabled);
             if flexible {
                 let count = self.unknown_tagged_fields.len();
                 codec::write_unsigned_varint(buf, count as u32);
@@ -233,7 +233,7 @@ pub mod counter_record {
                 return Err(EncodeError::non_default_field("Owner.id", version));
             }
             if version >= 1 {
-                codec::write_i32(buf, *&self.id);
+                codec::write_i32(buf, self.id);
             }
             if !(version >= 1) && self.payload != Some(Bytes::new()) {
                 return Err(EncodeError::non_default_field("Owner.payload", version));
@@ -272,7 +272,7 @@ pub mod counter_record {
             if version >= 1 {
                 len
                     += match &self.payload {
-                        Some(inner) => codec::bytes_len((inner).len(), flexible),
+                        Some(inner) => codec::bytes_len(inner.len(), flexible),
                         None => codec::null_bytes_len(flexible),
                     };
             }

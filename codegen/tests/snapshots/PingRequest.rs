@@ -126,14 +126,14 @@ pub mod ping_request {
                     }
                 }
             }
-            codec::write_array_len(buf, (&self.targets).len(), flexible)
+            codec::write_array_len(buf, self.targets.len(), flexible)
                 .map_err(|e| e.at("PingRequest.targets"))?;
-            for item in (&self.targets).iter() {
+            for item in self.targets.iter() {
                 StructCodec::write(item, buf, version)
                     .map_err(|e| e.at("PingRequest.targets"))?;
             }
             if version >= 3 {
-                codec::write_i32(buf, *&self.timeout_ms);
+                codec::write_i32(buf, self.timeout_ms);
             }
             if !(version >= 2) && self.trace != Uuid::nil() {
                 return Err(EncodeError::non_default_field("PingRequest.trace", version));
@@ -165,8 +165,9 @@ pub mod ping_request {
                     None => codec::null_string_len(flexible),
                 };
             len
-                += codec::array_len_len((&self.targets).len(), flexible)
-                    + (&self.targets)
+                += codec::array_len_len(self.targets.len(), flexible)
+                    + self
+                        .targets
                         .iter()
                         .map(|item| StructCodec::size(item, version))
                         .sum::<usize>();
@@ -262,7 +263,7 @@ pub mod ping_request {
                 return Err(EncodeError::non_default_field("PingTarget.port", version));
             }
             if version >= 1 {
-                codec::write_i32(buf, *&self.port);
+                codec::write_i32(buf, self.port);
             }
             if flexible {
                 let count = self.unknown_tagged_fields.len();

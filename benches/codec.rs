@@ -24,7 +24,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
 use gregor_protocol::messages::api_versions_response::{
     ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
 };
@@ -73,7 +75,14 @@ fn metadata_response() -> MetadataResponse {
     let topics = (0..100)
         .map(|t| MetadataResponseTopic {
             error_code: 0,
-            name: Some(format!("{}-events-v{}", ["orders", "payments", "clicks", "audit"][t % 4], t).into()),
+            name: Some(
+                format!(
+                    "{}-events-v{}",
+                    ["orders", "payments", "clicks", "audit"][t % 4],
+                    t
+                )
+                .into(),
+            ),
             topic_id: uuid(t as u64),
             is_internal: false,
             partitions: (0..10)
@@ -114,15 +123,26 @@ fn partition_records(partition: i64) -> Bytes {
     let value = |len: usize| Some(Bytes::from(vec![b'x'; len]));
     let mut records = Vec::new();
     loop {
-        records.push(NewRecord::new(1_700_000_000_000 + records.len() as i64, None, value(1024)));
+        records.push(NewRecord::new(
+            1_700_000_000_000 + records.len() as i64,
+            None,
+            value(1024),
+        ));
         let len = RecordBatchBuilder::new().build(&records).unwrap().len();
         if len + 1100 > RECORDS_PER_PARTITION_BYTES {
             // Size the last record's value so the batch is exactly 64 KiB.
             let short = RECORDS_PER_PARTITION_BYTES - len;
             for extra in 0..64 {
                 let mut last = records.clone();
-                last.push(NewRecord::new(1_700_000_000_000, None, value(short - 16 + extra)));
-                let bytes = RecordBatchBuilder::new().base_offset(partition * 1000).build(&last).unwrap();
+                last.push(NewRecord::new(
+                    1_700_000_000_000,
+                    None,
+                    value(short - 16 + extra),
+                ));
+                let bytes = RecordBatchBuilder::new()
+                    .base_offset(partition * 1000)
+                    .build(&last)
+                    .unwrap();
                 if bytes.len() == RECORDS_PER_PARTITION_BYTES {
                     return bytes;
                 }
@@ -184,17 +204,73 @@ fn produce_request() -> ProduceRequest {
 fn api_versions_response() -> ApiVersionsResponse {
     // (api key, min version, max version)
     const KEYS: [(i16, i16, i16); 60] = [
-        (0, 3, 13), (1, 4, 18), (2, 1, 10), (3, 0, 13), (8, 2, 10), (9, 1, 10), (10, 0, 6),
-        (11, 0, 9), (12, 0, 4), (13, 0, 5), (14, 0, 5), (15, 0, 6), (16, 0, 5), (17, 0, 1),
-        (18, 0, 4), (19, 2, 7), (20, 1, 6), (21, 0, 2), (22, 0, 6), (23, 2, 4), (24, 0, 6),
-        (25, 0, 5), (26, 0, 5), (27, 0, 1), (28, 0, 5), (29, 1, 3), (30, 1, 3), (31, 1, 3),
-        (32, 1, 4), (33, 0, 2), (34, 1, 2), (35, 1, 4), (36, 0, 2), (37, 0, 3), (38, 1, 3),
-        (39, 1, 2), (40, 1, 2), (41, 1, 3), (42, 0, 2), (43, 0, 2), (44, 0, 1), (45, 0, 0),
-        (46, 0, 0), (47, 0, 0), (48, 0, 1), (49, 0, 1), (50, 0, 0), (51, 0, 0), (55, 0, 2),
-        (57, 0, 2), (60, 0, 2), (61, 0, 0), (64, 0, 0), (65, 0, 0), (66, 0, 1), (68, 0, 1),
-        (69, 0, 1), (71, 0, 0), (72, 0, 0), (74, 0, 0),
+        (0, 3, 13),
+        (1, 4, 18),
+        (2, 1, 10),
+        (3, 0, 13),
+        (8, 2, 10),
+        (9, 1, 10),
+        (10, 0, 6),
+        (11, 0, 9),
+        (12, 0, 4),
+        (13, 0, 5),
+        (14, 0, 5),
+        (15, 0, 6),
+        (16, 0, 5),
+        (17, 0, 1),
+        (18, 0, 4),
+        (19, 2, 7),
+        (20, 1, 6),
+        (21, 0, 2),
+        (22, 0, 6),
+        (23, 2, 4),
+        (24, 0, 6),
+        (25, 0, 5),
+        (26, 0, 5),
+        (27, 0, 1),
+        (28, 0, 5),
+        (29, 1, 3),
+        (30, 1, 3),
+        (31, 1, 3),
+        (32, 1, 4),
+        (33, 0, 2),
+        (34, 1, 2),
+        (35, 1, 4),
+        (36, 0, 2),
+        (37, 0, 3),
+        (38, 1, 3),
+        (39, 1, 2),
+        (40, 1, 2),
+        (41, 1, 3),
+        (42, 0, 2),
+        (43, 0, 2),
+        (44, 0, 1),
+        (45, 0, 0),
+        (46, 0, 0),
+        (47, 0, 0),
+        (48, 0, 1),
+        (49, 0, 1),
+        (50, 0, 0),
+        (51, 0, 0),
+        (55, 0, 2),
+        (57, 0, 2),
+        (60, 0, 2),
+        (61, 0, 0),
+        (64, 0, 0),
+        (65, 0, 0),
+        (66, 0, 1),
+        (68, 0, 1),
+        (69, 0, 1),
+        (71, 0, 0),
+        (72, 0, 0),
+        (74, 0, 0),
     ];
-    let features = [("group.version", 0, 1), ("kraft.version", 0, 1), ("metadata.version", 7, 27), ("transaction.version", 0, 2)];
+    let features = [
+        ("group.version", 0, 1),
+        ("kraft.version", 0, 1),
+        ("metadata.version", 7, 27),
+        ("transaction.version", 0, 2),
+    ];
     ApiVersionsResponse {
         error_code: 0,
         api_keys: KEYS
@@ -263,7 +339,10 @@ where
     let theirs = T::decode(&mut bytes.clone(), version).unwrap();
     let mut check = BytesMut::new();
     theirs.encode(&mut check, version).unwrap();
-    assert_eq!(check, bytes, "{name}: kafka-protocol re-encodes differently");
+    assert_eq!(
+        check, bytes,
+        "{name}: kafka-protocol re-encodes differently"
+    );
 
     let mut group = c.benchmark_group(format!("decode/{name}"));
     group.throughput(Throughput::Bytes(bytes.len() as u64));
@@ -277,7 +356,9 @@ where
 
     let mut group = c.benchmark_group(format!("encode/{name}"));
     group.throughput(Throughput::Bytes(bytes.len() as u64));
-    group.bench_function("gregor", |b| b.iter(|| black_box(value).to_bytes(version).unwrap()));
+    group.bench_function("gregor", |b| {
+        b.iter(|| black_box(value).to_bytes(version).unwrap())
+    });
     group.bench_function("kafka-protocol", |b| {
         b.iter(|| {
             let value = black_box(&theirs);
@@ -289,7 +370,11 @@ where
     if chunked {
         let mut buf = ChunkedBuf::new(4096);
         value.encode_to(&mut buf, version).unwrap();
-        assert_eq!(buf.into_chunks().concat(), bytes.to_vec(), "{name}: chunked encoding differs");
+        assert_eq!(
+            buf.into_chunks().concat(),
+            bytes.to_vec(),
+            "{name}: chunked encoding differs"
+        );
         group.bench_function("gregor-chunked", |b| {
             b.iter(|| {
                 let mut buf = ChunkedBuf::new(4096);
@@ -302,10 +387,22 @@ where
 }
 
 fn messages(c: &mut Criterion) {
-    message_row::<_, kp::MetadataResponse>(c, "metadata_response_v12", &metadata_response(), 12, false);
+    message_row::<_, kp::MetadataResponse>(
+        c,
+        "metadata_response_v12",
+        &metadata_response(),
+        12,
+        false,
+    );
     message_row::<_, kp::FetchResponse>(c, "fetch_response_v16", &fetch_response(), 16, true);
     message_row::<_, kp::ProduceRequest>(c, "produce_request_v11", &produce_request(), 11, true);
-    message_row::<_, kp::ApiVersionsResponse>(c, "api_versions_response_v4", &api_versions_response(), 4, false);
+    message_row::<_, kp::ApiVersionsResponse>(
+        c,
+        "api_versions_response_v4",
+        &api_versions_response(),
+        4,
+        false,
+    );
     message_row::<_, kp::RequestHeader>(c, "request_header_v2", &request_header(), 2, false);
 }
 
@@ -320,7 +417,11 @@ fn new_records() -> Vec<NewRecord> {
                 (i * 31) % 5000,
                 (i * 17) % 900
             );
-            NewRecord::new(1_700_000_000_000 + i64::from(i) * 3, Some(key.into()), Some(value.into()))
+            NewRecord::new(
+                1_700_000_000_000 + i64::from(i) * 3,
+                Some(key.into()),
+                Some(value.into()),
+            )
         })
         .collect()
 }
@@ -329,11 +430,14 @@ fn new_records() -> Vec<NewRecord> {
 fn gregor_owned(bytes: &Bytes) -> usize {
     let mut touched = 0;
     for batch in RecordBatches::new(bytes.clone()) {
-        let Batch::V2(batch) = batch.unwrap() else { unreachable!() };
+        let Batch::V2(batch) = batch.unwrap() else {
+            unreachable!()
+        };
         batch.verify_crc().unwrap();
         for record in batch.records() {
             let record = record.unwrap();
-            touched += record.key.as_ref().map_or(0, |k| usize::from(k[0])) + record.value.map_or(0, |v| v.len());
+            touched += record.key.as_ref().map_or(0, |k| usize::from(k[0]))
+                + record.value.map_or(0, |v| v.len());
         }
     }
     touched
@@ -343,12 +447,15 @@ fn gregor_owned(bytes: &Bytes) -> usize {
 fn gregor_borrowed(bytes: &Bytes) -> usize {
     let mut touched = 0;
     for batch in RecordBatches::new(bytes.clone()) {
-        let Batch::V2(batch) = batch.unwrap() else { unreachable!() };
+        let Batch::V2(batch) = batch.unwrap() else {
+            unreachable!()
+        };
         batch.verify_crc().unwrap();
         let section = batch.section().unwrap();
         for record in section.iter() {
             let record = record.unwrap();
-            touched += record.key.map_or(0, |k| usize::from(k[0])) + record.value.map_or(0, |v| v.len());
+            touched +=
+                record.key.map_or(0, |k| usize::from(k[0])) + record.value.map_or(0, |v| v.len());
         }
     }
     touched
@@ -359,7 +466,8 @@ fn kafka_protocol_decode(bytes: &Bytes) -> usize {
     let mut touched = 0;
     for set in kpr::RecordBatchDecoder::decode_all(&mut bytes.clone()).unwrap() {
         for record in set.records {
-            touched += record.key.as_ref().map_or(0, |k| usize::from(k[0])) + record.value.map_or(0, |v| v.len());
+            touched += record.key.as_ref().map_or(0, |k| usize::from(k[0]))
+                + record.value.map_or(0, |v| v.len());
         }
     }
     touched
@@ -370,7 +478,9 @@ fn record_batches(c: &mut Criterion) {
     // kafka-protocol's records, decoded from our uncompressed batch (same offsets,
     // timestamps, sequence numbers).
     let plain = RecordBatchBuilder::new().build(&records).unwrap();
-    let theirs: Vec<kpr::Record> = kpr::RecordBatchDecoder::decode(&mut plain.clone()).unwrap().records;
+    let theirs: Vec<kpr::Record> = kpr::RecordBatchDecoder::decode(&mut plain.clone())
+        .unwrap()
+        .records;
     assert_eq!(theirs.len(), 1000);
 
     for (name, ours_codec, their_codec) in [
@@ -380,6 +490,10 @@ fn record_batches(c: &mut Criterion) {
     ] {
         let builder = RecordBatchBuilder::new().compression(ours_codec);
         let bytes = builder.build(&records).unwrap();
+        eprintln!(
+            "records_{name}: one batch of 1000 records, {} bytes",
+            bytes.len()
+        );
         let batch = RecordBatch::parse(bytes.clone()).unwrap();
         batch.validate().unwrap();
         let expected = gregor_owned(&bytes);
@@ -389,20 +503,38 @@ fn record_batches(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("records_decode/1000_{name}"));
         group.throughput(Throughput::Elements(1000));
         group.bench_function("gregor", |b| b.iter(|| gregor_owned(black_box(&bytes))));
-        group.bench_function("kafka-protocol", |b| b.iter(|| kafka_protocol_decode(black_box(&bytes))));
-        group.bench_function("gregor-borrowed", |b| b.iter(|| gregor_borrowed(black_box(&bytes))));
+        group.bench_function("kafka-protocol", |b| {
+            b.iter(|| kafka_protocol_decode(black_box(&bytes)))
+        });
+        group.bench_function("gregor-borrowed", |b| {
+            b.iter(|| gregor_borrowed(black_box(&bytes)))
+        });
         group.finish();
 
-        let options = kpr::RecordEncodeOptions { version: 2, compression: their_codec };
+        let options = kpr::RecordEncodeOptions {
+            version: 2,
+            compression: their_codec,
+        };
         let mut check = BytesMut::new();
         kpr::RecordBatchEncoder::encode(&mut check, &theirs, &options).unwrap();
         let check = check.freeze();
-        assert_eq!(RecordBatches::new(check.clone()).count(), 1, "kafka-protocol wrote one batch");
+        eprintln!(
+            "records_{name}: kafka-protocol encodes them in {} bytes",
+            check.len()
+        );
+        assert_eq!(
+            RecordBatches::new(check.clone()).count(),
+            1,
+            "kafka-protocol wrote one batch"
+        );
         assert_eq!(gregor_owned(&check), expected);
 
-        let mut group: BenchmarkGroup<'_, WallTime> = c.benchmark_group(format!("records_encode/1000_{name}"));
+        let mut group: BenchmarkGroup<'_, WallTime> =
+            c.benchmark_group(format!("records_encode/1000_{name}"));
         group.throughput(Throughput::Elements(1000));
-        group.bench_function("gregor", |b| b.iter(|| builder.build(black_box(&records)).unwrap()));
+        group.bench_function("gregor", |b| {
+            b.iter(|| builder.build(black_box(&records)).unwrap())
+        });
         group.bench_function("kafka-protocol", |b| {
             b.iter(|| {
                 let mut buf = BytesMut::new();

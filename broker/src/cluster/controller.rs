@@ -59,6 +59,7 @@ use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::messages::end_transaction_record::EndTransactionRecord;
 use gregor_protocol::messages::feature_level_record::FeatureLevelRecord;
 use gregor_protocol::messages::partition_record::PartitionRecord;
+use gregor_protocol::messages::producer_ids_record::ProducerIdsRecord;
 use gregor_protocol::messages::register_broker_record::{
     BrokerEndpoint, BrokerFeature, RegisterBrokerRecord,
 };
@@ -105,6 +106,8 @@ pub const REGISTER_BROKER_RECORD_VERSION: i16 = 3;
 pub const REGISTER_CONTROLLER_RECORD_VERSION: i16 = 0;
 /// Kafka's limit of partitions created by one request (`MAX_PARTITIONS_PER_BATCH`).
 pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+/// Producer ids per block (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 /// Name of the bootstrap transaction, as Kafka's controller writes it.
 pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 
@@ -610,6 +613,8 @@ pub struct Controller {
     options: ControllerOptions,
     log: Mutex<MetadataLog>,
     image: ArcSwap<MetadataImage>,
+    /// The rest of the producer-id block this node handed out last: `[next, end)`.
+    producer_ids: Mutex<Option<(i64, i64)>>,
 }
 
 /// Applies `records` to `image` at the log's next offsets (checking them), appends them as
@@ -1033,6 +1038,7 @@ impl Controller {
             options,
             log: Mutex::new(log),
             image: ArcSwap::from_pointee(image),
+            producer_ids: Mutex::new(None),
         };
         Ok((controller, report))
     }
@@ -1118,6 +1124,48 @@ impl Controller {
                 .commit(&mut log, vec![record])?
                 .map(|(offset, _)| offset)),
         }
+    }
+
+    /// A new producer id for an idempotent producer (InitProducerId without a transactional
+    /// id). Ids come from blocks of [`PRODUCER_ID_BLOCK_SIZE`] that this node takes, as
+    /// Kafka's `ProducerIdControlManager` hands them to brokers: taking a block appends a
+    /// `ProducerIdsRecord` (this broker, its epoch, the first id of the next block), so ids
+    /// are never reused across restarts; the rest of a block is lost at shutdown, as in
+    /// Kafka. `UNKNOWN_SERVER_ERROR` when the ids are exhausted.
+    pub fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        let mut block = self
+            .producer_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((next, end)) = block.as_mut()
+            && *next < *end
+        {
+            let id = *next;
+            *next += 1;
+            return Ok(id);
+        }
+        let mut log = self.lock();
+        let image = self.image.load_full();
+        let first = image.next_producer_id().unwrap_or(0);
+        if first > i64::MAX - PRODUCER_ID_BLOCK_SIZE {
+            return Err(ApiError::new(
+                UNKNOWN_SERVER_ERROR,
+                "Exhausted all producerIds as the next block's end producerId has exceeded \
+                 the int64 type limit",
+            ));
+        }
+        let end = first + PRODUCER_ID_BLOCK_SIZE;
+        let record = v0(MetadataRecord::ProducerIds(ProducerIdsRecord {
+            broker_id: self.options.node_id,
+            broker_epoch: image.broker(self.options.node_id).map_or(-1, |b| b.epoch),
+            next_producer_id: end,
+            ..Default::default()
+        }));
+        self.commit(&mut log, vec![record])
+            .map_err(|e| e.to_api_error())?;
+        tracing::debug!(first, end, "took a block of producer ids");
+        *block = Some((first + 1, end));
+        Ok(first)
     }
 
     /// Creates topics as Kafka's CreateTopics does (see the module docs for the checks and

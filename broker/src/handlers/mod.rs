@@ -3,8 +3,17 @@
 //! and [`supported_versions`] is what ApiVersions advertises.
 
 pub mod api_versions;
+pub mod broker_configs;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -39,6 +48,17 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         ApiKey::DescribeTopicPartitions,
         describe_topic_partitions::VERSIONS,
     ),
+    (ApiKey::CreateTopics, create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    (ApiKey::DeleteRecords, delete_records::VERSIONS),
+    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        incremental_alter_configs::VERSIONS,
+    ),
+    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -68,6 +88,32 @@ pub async fn dispatch(
             list_offsets::handle(ctx, version, request).await.into()
         }
         RequestBody::Produce(request) => produce::handle(ctx, version, request).await?.into(),
+        RequestBody::CreateTopics(request) => {
+            create_topics::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DeleteTopics(request) => {
+            delete_topics::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DeleteRecords(request) => {
+            delete_records::handle(ctx, version, request).await.into()
+        }
+        RequestBody::InitProducerId(request) => {
+            init_producer_id::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DescribeConfigs(request) => {
+            describe_configs::handle(ctx, version, request).into()
+        }
+        RequestBody::CreatePartitions(request) => create_partitions::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::IncrementalAlterConfigs(request) => {
+            incremental_alter_configs::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::DescribeCluster(request) => {
+            describe_cluster::handle(ctx, version, request).into()
+        }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.
             tracing::error!("no handler for {}", other.api_key().name());
@@ -78,6 +124,8 @@ pub async fn dispatch(
 
 /// Kafka's error codes used by the handlers.
 pub mod error_code {
+    /// An unexpected server error.
+    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
     /// No error.
     pub const NONE: i16 = 0;
     /// The fetch offset is outside the log.
@@ -112,4 +160,49 @@ pub mod error_code {
     pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
     /// No topic has this id.
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
+    /// The request's deadline passed before it was carried out.
+    pub const REQUEST_TIMED_OUT: i16 = 7;
+    /// The request violates a policy (DeleteRecords on a compacted topic).
+    pub const POLICY_VIOLATION: i16 = 44;
+    /// Not authorized to use the transactional id.
+    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+    /// `delete.topic.enable` is false (DeleteTopics v3+).
+    pub const TOPIC_DELETION_DISABLED: i16 = 73;
+    /// DescribeCluster sent to an endpoint of another type.
+    pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+    /// DescribeCluster with an endpoint type Kafka does not know.
+    pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
+}
+
+/// Kafka's default message of an error code, for the codes the handlers send with it.
+pub fn default_message(code: i16) -> Option<&'static str> {
+    Some(match code {
+        error_code::INVALID_REQUEST => {
+            "This most likely occurs because of a request being malformed by the client \
+             library or the message was sent to an incompatible broker. See the broker logs \
+             for more details."
+        }
+        error_code::UNKNOWN_TOPIC_OR_PARTITION => "This server does not host this topic-partition.",
+        error_code::UNKNOWN_TOPIC_ID => "This server does not host this topic ID.",
+        error_code::TOPIC_DELETION_DISABLED => "Topic deletion is disabled.",
+        _ => return None,
+    })
+}
+
+/// The error every item of a request gets when a controller operation failed as a whole
+/// (the metadata log could not be written), as Kafka's `getErrorResponse` reports an
+/// exception: `ApiError.fromThrowable` keeps no message for UNKNOWN_SERVER_ERROR.
+pub fn controller_failure(
+    err: &crate::cluster::ControllerError,
+) -> crate::cluster::controller::ApiError {
+    let error = err.to_api_error();
+    if error.code == error_code::UNKNOWN_SERVER_ERROR {
+        tracing::error!("controller operation failed: {err}");
+        crate::cluster::controller::ApiError {
+            code: error.code,
+            message: None,
+        }
+    } else {
+        error
+    }
 }

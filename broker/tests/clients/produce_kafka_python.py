@@ -28,7 +28,7 @@ def main():
     p.add_argument("--base-ts", type=int, required=True, help="timestamp of record 0 (ms)")
     p.add_argument("--acks", default="all", choices=["all", "1", "0"])
     p.add_argument("--compression", default=None,
-                   help="gzip, snappy, lz4 or zstd (default: none)")
+                   help="none, gzip, snappy, lz4 or zstd (default: none)")
     p.add_argument("--idempotence", action="store_true",
                    help="enable_idempotence (needs InitProducerId); off by default")
     p.add_argument("--max-in-flight", type=int, default=5)
@@ -42,7 +42,7 @@ def main():
             client_id=args.client_id,
             acks=acks,
             enable_idempotence=args.idempotence,
-            compression_type=args.compression,
+            compression_type=None if args.compression in (None, "none") else args.compression,
             linger_ms=args.linger_ms,
             batch_size=64 * 1024,
             max_request_size=4 * 1024 * 1024,

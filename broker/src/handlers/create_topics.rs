@@ -1,0 +1,182 @@
+//! CreateTopics: new topics through the controller, as Kafka's `ControllerApis.createTopics`
+//! and `ReplicationControlManager.createTopics` answer them.
+//!
+//! * A name given more than once gets one `INVALID_REQUEST` "Duplicate topic name." and is
+//!   not created; the other topics are processed.
+//! * `__cluster_metadata` gets `TOPIC_AUTHORIZATION_FAILED` "Authorization failed." (Kafka
+//!   keeps it out of the controller's hands the same way).
+//! * `timeout_ms` is the controller's deadline: 0 or less has passed before the operation
+//!   runs, so every topic gets `REQUEST_TIMED_OUT` and nothing is created (Kafka's KRaft
+//!   behaviour); a positive timeout is always met here (one node, nothing to wait for).
+//! * Results come in request order, then the duplicates, then the refused names. Created
+//!   topics carry their id (v7+; a random one for `validate_only`, as Kafka), and from v5
+//!   their partition count, replication factor and every topic config with its source.
+//!
+//! The partitions are created on disk in the same controller call, right after the records
+//! are durable.
+
+use std::collections::HashMap;
+
+use gregor_protocol::messages::create_topics_request::CreateTopicsRequest;
+use gregor_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
+};
+use gregor_protocol::{Uuid, VersionRange};
+
+use super::{RequestContext, controller_failure, error_code};
+use crate::cluster::controller::{ApiError, CreateTopicResult, NewTopic, ReplicaAssignment};
+use crate::cluster::random_uuid;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
+
+/// Kafka's metadata topic, which clients may not create.
+const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// Kafka's `TOPIC_AUTHORIZATION_FAILED`.
+const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+
+/// Answers a CreateTopics request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let _ = version;
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for topic in &request.topics {
+        *counts.entry(topic.name.as_ref()).or_default() += 1;
+    }
+    let mut duplicates: Vec<String> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    let mut topics: Vec<NewTopic> = Vec::new();
+    for topic in &request.topics {
+        let name: &str = topic.name.as_ref();
+        if counts[name] > 1 {
+            if !duplicates.iter().any(|d| d == name) {
+                duplicates.push(name.to_string());
+            }
+        } else if name == CLUSTER_METADATA_TOPIC {
+            refused.push(name.to_string());
+        } else {
+            topics.push(NewTopic {
+                name: name.to_string(),
+                num_partitions: topic.num_partitions,
+                replication_factor: topic.replication_factor,
+                assignments: topic
+                    .assignments
+                    .iter()
+                    .map(|a| ReplicaAssignment {
+                        partition: a.partition_index,
+                        broker_ids: a.broker_ids.clone(),
+                    })
+                    .collect(),
+                configs: topic
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string())))
+                    .collect(),
+            });
+        }
+    }
+    let every_topic_fails = |error: ApiError| CreateTopicsResponse {
+        throttle_time_ms: 0,
+        topics: request
+            .topics
+            .iter()
+            .map(|t| failed(t.name.as_ref(), &error))
+            .collect(),
+        ..Default::default()
+    };
+    if !topics.is_empty() && request.timeout_ms <= 0 {
+        return every_topic_fails(ApiError {
+            code: error_code::REQUEST_TIMED_OUT,
+            message: None,
+        });
+    }
+    let validate_only = request.validate_only;
+    let mut results = Vec::new();
+    if !topics.is_empty() {
+        let broker = ctx.broker.clone();
+        let applied = ctx
+            .broker
+            .controller
+            .run(move |controller| {
+                let applied = controller.create_topics(&topics, validate_only);
+                if let Ok(applied) = &applied {
+                    broker.apply_delta(&applied.delta);
+                }
+                applied
+            })
+            .await;
+        match applied {
+            Ok(applied) => results.extend(
+                applied
+                    .results
+                    .into_iter()
+                    .map(|r| topic_result(r, validate_only)),
+            ),
+            Err(err) => return every_topic_fails(controller_failure(&err)),
+        }
+    }
+    let duplicate = ApiError::new(error_code::INVALID_REQUEST, "Duplicate topic name.");
+    results.extend(duplicates.iter().map(|name| failed(name, &duplicate)));
+    let unauthorized = ApiError::new(TOPIC_AUTHORIZATION_FAILED, "Authorization failed.");
+    results.extend(refused.iter().map(|name| failed(name, &unauthorized)));
+    CreateTopicsResponse {
+        throttle_time_ms: 0,
+        topics: results,
+        ..Default::default()
+    }
+}
+
+/// The wire result of one topic the controller handled.
+fn topic_result(result: CreateTopicResult, validate_only: bool) -> CreatableTopicResult {
+    if let Some(error) = &result.error {
+        return failed(&result.name, error);
+    }
+    let topic_id = if validate_only && result.topic_id.is_nil() {
+        // Kafka draws the id before it knows the records will be dropped.
+        random_uuid()
+    } else {
+        result.topic_id
+    };
+    CreatableTopicResult {
+        name: result.name.as_str().into(),
+        topic_id,
+        error_code: error_code::NONE,
+        error_message: None,
+        topic_config_error_code: error_code::NONE,
+        num_partitions: result.num_partitions,
+        replication_factor: result.replication_factor,
+        configs: Some(
+            result
+                .configs
+                .into_iter()
+                .map(|c| CreatableTopicConfigs {
+                    name: c.name.into(),
+                    value: c.value.map(Into::into),
+                    read_only: c.read_only,
+                    config_source: c.source.id(),
+                    is_sensitive: c.is_sensitive,
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// A topic that was not created: no id, -1 counts, no configs.
+fn failed(name: &str, error: &ApiError) -> CreatableTopicResult {
+    CreatableTopicResult {
+        name: name.into(),
+        topic_id: Uuid::nil(),
+        error_code: error.code,
+        error_message: error.message.as_deref().map(Into::into),
+        num_partitions: -1,
+        replication_factor: -1,
+        configs: Some(Vec::new()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,89 @@
+//! DescribeCluster: this broker as the cluster's one node, on the listener the client used,
+//! as Kafka's `handleDescribeCluster` answers brokers' endpoints (`EndpointType` BROKER):
+//! the cluster id, the controller id (an alive broker, as Kafka hides its controllers from
+//! clients: this node), the brokers (unfenced only unless `include_fenced_brokers`, v2+) and
+//! the cluster authorized operations when asked. An endpoint type other than BROKER (v1+)
+//! gets `MISMATCHED_ENDPOINT_TYPE` (CONTROLLER) or `UNSUPPORTED_ENDPOINT_TYPE` (unknown),
+//! `INVALID_REQUEST` at v0, with Kafka's messages.
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::messages::describe_cluster_request::DescribeClusterRequest;
+use gregor_protocol::messages::describe_cluster_response::{
+    DescribeClusterBroker, DescribeClusterResponse,
+};
+
+use super::metadata::{AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_OPERATIONS};
+use super::{RequestContext, error_code};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
+
+/// Kafka's `EndpointType`: BROKER.
+const ENDPOINT_BROKER: i8 = 1;
+/// Kafka's `EndpointType`: CONTROLLER.
+const ENDPOINT_CONTROLLER: i8 = 2;
+
+/// Answers a DescribeCluster request.
+pub fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let broker = &ctx.broker;
+    let requested = request.endpoint_type;
+    if requested != ENDPOINT_BROKER {
+        let (code, message) = if requested == ENDPOINT_CONTROLLER {
+            (
+                error_code::MISMATCHED_ENDPOINT_TYPE,
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint \
+                 of type CONTROLLER"
+                    .to_string(),
+            )
+        } else {
+            (
+                error_code::UNSUPPORTED_ENDPOINT_TYPE,
+                format!("Unsupported endpoint type {requested}"),
+            )
+        };
+        return DescribeClusterResponse {
+            error_code: if version == 0 {
+                error_code::INVALID_REQUEST
+            } else {
+                code
+            },
+            error_message: Some(message.into()),
+            ..Default::default()
+        };
+    }
+    let image = broker.image();
+    let fenced = image.broker(broker.node_id).is_some_and(|b| b.fenced);
+    let (host, port) = broker.advertised_endpoint(&ctx.listener);
+    let mut brokers = Vec::new();
+    if !fenced || request.include_fenced_brokers {
+        brokers.push(DescribeClusterBroker {
+            broker_id: broker.node_id,
+            host: host.into(),
+            port: i32::from(port),
+            rack: broker.config.broker_rack.clone().map(Into::into),
+            // A v2 field: v0 and v1 never list fenced brokers, so it stays false there.
+            is_fenced: fenced,
+            ..Default::default()
+        });
+    }
+    DescribeClusterResponse {
+        throttle_time_ms: 0,
+        error_code: error_code::NONE,
+        error_message: None,
+        endpoint_type: ENDPOINT_BROKER,
+        cluster_id: broker.cluster_id.as_str().into(),
+        // An alive (unfenced) broker stands for the controller, -1 when there is none.
+        controller_id: if fenced { -1 } else { broker.node_id },
+        brokers,
+        cluster_authorized_operations: if request.include_cluster_authorized_operations {
+            CLUSTER_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        },
+        ..Default::default()
+    }
+}

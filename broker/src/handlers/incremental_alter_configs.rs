@@ -1,0 +1,187 @@
+//! IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT on topic configs through the
+//! controller, with what Kafka's broker checks first (`ConfigAdminManager.preprocess`) and
+//! its answer in request order (`reassembleIncrementalResponse`):
+//!
+//! * a resource given twice: `INVALID_REQUEST` "Each resource must appear at most once."
+//!   for every occurrence;
+//! * a config name given twice in a resource: "Error due to duplicate config keys"; a null
+//!   value for anything but DELETE: "Null value not supported for : a, b"; an operation
+//!   other than 0-3: "Unknown operations type N";
+//! * resource types Kafka does not know: "Unknown resource type N"; BROKER and
+//!   BROKER_LOGGER resources must name this node (or, for BROKER, be empty);
+//! * then the controller (see [`crate::cluster::Controller::incremental_alter_configs`]):
+//!   topic configs are validated as Kafka does (`INVALID_CONFIG`), the topic must exist
+//!   (`UNKNOWN_TOPIC_OR_PARTITION`); `validate_only` changes nothing.
+//!
+//! Dynamic broker configs, logger levels, client-metrics and group configs are not
+//! supported: such resources get `INVALID_REQUEST` with a message saying so. The new
+//! configs of altered topics apply to their partition logs at once (retention,
+//! `max.message.bytes`, segment settings, ...).
+
+use std::collections::HashMap;
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
+use gregor_protocol::messages::incremental_alter_configs_response::{
+    AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
+};
+
+use super::{RequestContext, controller_failure, error_code};
+use crate::cluster::ConfigResource;
+use crate::cluster::controller::{AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
+
+/// Answers an IncrementalAlterConfigs request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let _ = version;
+    let node_id = ctx.broker.node_id;
+    let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
+    for r in &request.resources {
+        *counts
+            .entry((r.resource_type, &*r.resource_name))
+            .or_default() += 1;
+    }
+    // One outcome per request resource: decided here, or the index of its controller result.
+    let mut outcomes: Vec<Result<usize, ApiError>> = Vec::new();
+    let mut forwarded: Vec<AlterConfigsResource> = Vec::new();
+    for resource in &request.resources {
+        let name: &str = &resource.resource_name;
+        let outcome = if counts[&(resource.resource_type, name)] > 1 {
+            Err(ApiError::new(
+                error_code::INVALID_REQUEST,
+                "Each resource must appear at most once.",
+            ))
+        } else {
+            preprocess(resource, node_id).map(|changes| {
+                forwarded.push(AlterConfigsResource {
+                    resource_type: resource.resource_type,
+                    name: name.to_string(),
+                    changes,
+                });
+                forwarded.len() - 1
+            })
+        };
+        outcomes.push(outcome);
+    }
+    let mut results = Vec::new();
+    if !forwarded.is_empty() {
+        let validate_only = request.validate_only;
+        let broker = ctx.broker.clone();
+        let applied = ctx
+            .broker
+            .controller
+            .run(move |controller| {
+                let applied = controller.incremental_alter_configs(&forwarded, validate_only);
+                if let Ok(applied) = &applied {
+                    broker.apply_delta(&applied.delta);
+                }
+                applied
+            })
+            .await;
+        match applied {
+            Ok(applied) => results = applied.results,
+            Err(err) => {
+                let error = controller_failure(&err);
+                for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
+                    *outcome = Err(error.clone());
+                }
+            }
+        }
+    }
+    let responses = request
+        .resources
+        .iter()
+        .zip(outcomes)
+        .map(|(resource, outcome)| {
+            let error = match outcome {
+                Ok(at) => results.get(at).map_or(
+                    Some(ApiError {
+                        code: error_code::UNKNOWN_SERVER_ERROR,
+                        message: None,
+                    }),
+                    |r| r.error.clone(),
+                ),
+                Err(error) => Some(error),
+            };
+            let (code, message) = match error {
+                None => (error_code::NONE, None),
+                Some(e) => (e.code, e.message),
+            };
+            AlterConfigsResourceResponse {
+                error_code: code,
+                error_message: message.map(Into::into),
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name.clone(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    IncrementalAlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses,
+        ..Default::default()
+    }
+}
+
+/// Kafka's broker-side checks of one resource; its changes for the controller.
+fn preprocess(
+    resource: &gregor_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
+    node_id: i32,
+) -> Result<Vec<ConfigChange>, ApiError> {
+    let invalid = |message: String| ApiError::new(error_code::INVALID_REQUEST, message);
+    let mut names: Vec<&str> = Vec::new();
+    for config in &resource.configs {
+        if names.contains(&&*config.name) {
+            return Err(invalid("Error due to duplicate config keys".into()));
+        }
+        names.push(&config.name);
+    }
+    let nulls: Vec<&str> = resource
+        .configs
+        .iter()
+        .filter(|c| c.config_operation != 1 && c.value.is_none())
+        .map(|c| &*c.name)
+        .collect();
+    if !nulls.is_empty() {
+        return Err(invalid(format!(
+            "Null value not supported for : {}",
+            nulls.join(", ")
+        )));
+    }
+    let name: &str = &resource.resource_name;
+    match resource.resource_type {
+        ConfigResource::TOPIC | ConfigResource::CLIENT_METRICS | ConfigResource::GROUP => {}
+        ConfigResource::BROKER if name.is_empty() => {}
+        ConfigResource::BROKER | ConfigResource::BROKER_LOGGER => {
+            let id: i32 = name
+                .parse()
+                .map_err(|_| invalid(format!("Node id must be an integer, but it is: {name}")))?;
+            if id != node_id {
+                return Err(invalid(format!(
+                    "Unexpected broker id, expected {node_id}, but received {name}"
+                )));
+            }
+        }
+        other => return Err(invalid(format!("Unknown resource type {other}"))),
+    }
+    resource
+        .configs
+        .iter()
+        .map(|c| {
+            let op = AlterConfigOp::from_i8(c.config_operation).ok_or_else(|| {
+                invalid(format!("Unknown operations type {}", c.config_operation))
+            })?;
+            Ok(ConfigChange {
+                name: c.name.to_string(),
+                op,
+                value: c.value.as_ref().map(|v| v.to_string()),
+            })
+        })
+        .collect()
+}

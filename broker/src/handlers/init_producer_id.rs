@@ -1,0 +1,79 @@
+//! InitProducerId for idempotent producers: a new producer id with epoch 0, from the
+//! blocks of 1000 ids this node takes from the metadata log
+//! ([`crate::cluster::Controller::allocate_producer_id`], a `ProducerIdsRecord` per block,
+//! as Kafka's `ProducerIdControlManager`), so ids are unique across restarts.
+//!
+//! As Kafka's `KafkaApis` and `TransactionCoordinator`: a producer id without an epoch (or
+//! the reverse, v3+) is `INVALID_REQUEST`; an empty transactional id is `INVALID_REQUEST`.
+//!
+//! This broker has no transaction coordinator, so a transactional id gets
+//! `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`: the error both common clients give up on at
+//! once with a clear exception (the Java producer's `initTransactions()` throws
+//! `TransactionalIdAuthorizationException`; librdkafka raises a fatal error), where
+//! `COORDINATOR_NOT_AVAILABLE` or `NOT_COORDINATOR` would have them look for a coordinator
+//! and retry until their timeout. Produce likewise refuses transactional batches.
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
+use gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse;
+
+use super::{RequestContext, error_code};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
+
+/// Kafka's `RecordBatch.NO_PRODUCER_ID`.
+const NO_PRODUCER_ID: i64 = -1;
+/// Kafka's `RecordBatch.NO_PRODUCER_EPOCH`.
+const NO_PRODUCER_EPOCH: i16 = -1;
+
+/// Answers an InitProducerId request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let _ = version;
+    let transactional_id = request.transactional_id.as_deref();
+    if transactional_id.is_some_and(|id| !id.is_empty()) {
+        return failed(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    }
+    // Before v3 the fields are absent and decode as -1.
+    let given_id = request.producer_id != NO_PRODUCER_ID;
+    let given_epoch = request.producer_epoch != NO_PRODUCER_EPOCH;
+    if given_id != given_epoch {
+        return failed(error_code::INVALID_REQUEST);
+    }
+    if transactional_id.is_some() {
+        // An empty transactional id (the producer client refuses it as well).
+        return failed(error_code::INVALID_REQUEST);
+    }
+    match ctx
+        .broker
+        .controller
+        .run(|controller| controller.allocate_producer_id())
+        .await
+    {
+        Ok(producer_id) => InitProducerIdResponse {
+            throttle_time_ms: 0,
+            error_code: error_code::NONE,
+            producer_id,
+            producer_epoch: 0,
+            ..Default::default()
+        },
+        Err(error) => {
+            tracing::error!("allocating a producer id: {error:?}");
+            failed(error.code)
+        }
+    }
+}
+
+fn failed(code: i16) -> InitProducerIdResponse {
+    InitProducerIdResponse {
+        throttle_time_ms: 0,
+        error_code: code,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        ..Default::default()
+    }
+}

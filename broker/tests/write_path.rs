@@ -22,10 +22,14 @@ mod support;
 
 #[path = "write_path/clients.rs"]
 mod clients;
+#[path = "write_path/concurrency.rs"]
+mod concurrency;
 #[path = "write_path/crash.rs"]
 mod crash;
 #[path = "write_path/disk.rs"]
 mod disk;
+#[path = "write_path/idempotence.rs"]
+mod idempotence;
 #[path = "write_path/kcat.rs"]
 mod kcat;
 #[path = "write_path/records.rs"]
@@ -34,5 +38,7 @@ mod records;
 mod recovery;
 #[path = "write_path/retention.rs"]
 mod retention;
+#[path = "write_path/topic_configs.rs"]
+mod topic_configs;
 #[path = "write_path/wire.rs"]
 mod wire;

@@ -6,7 +6,7 @@
 //!   api-versions | metadata | describe-topic TOPIC
 //!   topics create|delete|list|alter     configs describe|alter     groups list|describe
 //!   get-offsets --topic T               produce TOPIC     consume TOPIC
-//!   dump-log PATH...                    perf produce|consume
+//!   dump-log PATH...                    perf produce|consume|requests
 //! ```
 //!
 //! Flags follow Kafka's own tools (`kafka-topics.sh`, `kafka-configs.sh`,
@@ -85,7 +85,7 @@ enum Command {
     Consume(commands::consume::Args),
     /// Decode log segments, indexes and KRaft metadata logs (kafka-dump-log.sh).
     DumpLog(commands::dump_log::Args),
-    /// Load generator (kafka-producer-perf-test.sh, kafka-consumer-perf-test.sh).
+    /// Load generator (kafka-producer-perf-test.sh, kafka-consumer-perf-test.sh, request rates).
     #[command(subcommand)]
     Perf(perf::Command),
 }

@@ -333,3 +333,71 @@ pub fn describe(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(static_configs: &[(&str, &str)]) -> Layers<'static> {
+        Layers {
+            dynamic_broker: None,
+            dynamic_default: None,
+            static_configs: static_configs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn names(synonyms: &[(String, Option<String>, ConfigSource)]) -> Vec<(&str, ConfigSource)> {
+        synonyms.iter().map(|(n, _, s)| (n.as_str(), *s)).collect()
+    }
+
+    #[test]
+    fn the_table_is_sorted_and_has_kafkas_defaults() {
+        let names: Vec<&str> = BROKER_CONFIGS.iter().map(|d| d.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        assert_eq!(
+            definition("num.partitions").and_then(|d| d.default),
+            Some("1")
+        );
+        assert!(definition("log.retention.ms").is_some_and(|d| d.dynamic));
+        assert!(definition("log.retention.hours").is_some_and(|d| !d.dynamic));
+    }
+
+    #[test]
+    fn synonyms_start_at_the_config_itself() {
+        let both = layers(&[("log.retention.ms", "1000"), ("log.retention.hours", "2")]);
+        assert_eq!(
+            names(&both.synonyms("log.retention.ms", false)),
+            [
+                ("log.retention.ms", ConfigSource::StaticBrokerConfig),
+                ("log.retention.hours", ConfigSource::StaticBrokerConfig),
+                ("log.retention.hours", ConfigSource::DefaultConfig),
+            ]
+        );
+        assert_eq!(
+            names(&both.synonyms("log.retention.hours", false)),
+            [
+                ("log.retention.hours", ConfigSource::StaticBrokerConfig),
+                ("log.retention.hours", ConfigSource::DefaultConfig),
+            ]
+        );
+        // Only hours set: log.retention.ms has no synonym of its own (null, default).
+        let hours = layers(&[("log.retention.hours", "2")]);
+        assert!(hours.synonyms("log.retention.ms", false).is_empty());
+        let secret = layers(&[("num.partitions", "3")]).synonyms("num.partitions", true);
+        assert!(secret.iter().all(|(_, v, _)| v.is_none()));
+    }
+
+    #[test]
+    fn values_are_normalized_as_kafka_prints_them() {
+        assert_eq!(normalize(" a , b,, c ", Some(List)), "a,b,c");
+        assert_eq!(normalize("TRUE", Some(Boolean)), "true");
+        assert_eq!(normalize("+0012", Some(Int)), "12");
+        assert_eq!(normalize(" x ", None), "x");
+    }
+}

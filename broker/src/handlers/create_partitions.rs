@@ -26,10 +26,9 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 3 };
 /// Answers a CreatePartitions request.
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    _version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let _ = version;
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *counts.entry(&*topic.name).or_default() += 1;

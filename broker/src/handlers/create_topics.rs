@@ -39,10 +39,9 @@ const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 /// Answers a CreateTopics request.
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    _version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let _ = version;
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *counts.entry(topic.name.as_ref()).or_default() += 1;

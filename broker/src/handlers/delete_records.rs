@@ -32,10 +32,9 @@ const INVALID_LOW_WATERMARK: i64 = -1;
 /// Answers a DeleteRecords request.
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    _version: i16,
     request: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let _ = version;
     // (topic, [(partition, offset)]) in order of first appearance, the last offset winning.
     let mut topics: Vec<(String, Vec<(i32, i64)>)> = Vec::new();
     let mut index: HashMap<(String, i32), (usize, usize)> = HashMap::new();

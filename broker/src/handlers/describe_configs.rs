@@ -37,10 +37,9 @@ pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
 /// Answers a DescribeConfigs request.
 pub fn handle(
     ctx: &RequestContext,
-    version: i16,
+    _version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
-    let _ = version;
     let known = [
         ConfigResource::TOPIC,
         ConfigResource::BROKER,

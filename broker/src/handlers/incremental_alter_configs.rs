@@ -36,10 +36,9 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 /// Answers an IncrementalAlterConfigs request.
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    _version: i16,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let _ = version;
     let node_id = ctx.broker.node_id;
     let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
     for r in &request.resources {

@@ -30,10 +30,9 @@ const NO_PRODUCER_EPOCH: i16 = -1;
 /// Answers an InitProducerId request.
 pub async fn handle(
     ctx: &RequestContext,
-    version: i16,
+    _version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
-    let _ = version;
     let transactional_id = request.transactional_id.as_deref();
     if transactional_id.is_some_and(|id| !id.is_empty()) {
         return failed(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);

@@ -8,8 +8,33 @@ use gregor_protocol::messages::api_versions_response::ApiVersionsResponse;
 use crate::support::{Broker, DataDir, METADATA_VERSION, TopicSpec};
 use crate::{api_versions_request, connect, decode_frame, error, raw_request};
 
-/// Exactly what the broker serves: (key, min, max), sorted by key.
-const SERVED: &[(i16, i16, i16)] = &[(1, 4, 18), (3, 0, 13), (18, 0, 4), (75, 0, 0)];
+/// What the broker's handlers declare: (key, min, max), sorted by key. ApiVersions must
+/// list exactly this.
+fn served() -> Vec<(i16, i16, i16)> {
+    let mut served: Vec<_> = gregor_broker::handlers::HANDLED
+        .iter()
+        .map(|(api, versions)| (api.key(), versions.min, versions.max))
+        .collect();
+    served.sort();
+    served
+}
+
+/// The ranges the issue requires, at least: Produce 3-13, Fetch 4-18, ListOffsets 1-11,
+/// Metadata 0-13, ApiVersions 0-4, DescribeTopicPartitions 0.
+#[test]
+fn the_required_ranges_are_served() {
+    let served = served();
+    for required in [
+        (0, 3, 13),
+        (1, 4, 18),
+        (2, 1, 11),
+        (3, 0, 13),
+        (18, 0, 4),
+        (75, 0, 0),
+    ] {
+        assert!(served.contains(&required), "{required:?} not in {served:?}");
+    }
+}
 
 fn fixture() -> DataDir {
     DataDir::builder()
@@ -36,7 +61,7 @@ fn every_version_lists_exactly_the_served_apis_sorted_by_key() {
             .call(&api_versions_request(), version)
             .unwrap_or_else(|e| panic!("ApiVersions v{version}: {e}"));
         assert_eq!(response.error_code, error::NONE, "v{version}");
-        assert_eq!(listed(&response), SERVED, "v{version}");
+        assert_eq!(listed(&response), served(), "v{version}");
         assert_eq!(response.throttle_time_ms, 0, "v{version}");
     }
 }
@@ -107,11 +132,11 @@ fn response_header_is_v0_even_for_flexible_versions() {
         );
         assert_eq!(
             &response[4..7],
-            &[0, 0, SERVED.len() as u8 + 1],
+            &[0, 0, served().len() as u8 + 1],
             "v{version}: the body must start right after the correlation id"
         );
         let body = decode_frame::<ApiVersionsRequest>(response, pending);
-        assert_eq!(listed(&body), SERVED);
+        assert_eq!(listed(&body), served());
     }
 }
 
@@ -150,9 +175,9 @@ fn unsupported_version_gets_error_35_in_a_v0_body_and_the_connection_stays_open(
         };
         let body = decode_frame::<ApiVersionsRequest>(frame, pending);
         assert_eq!(body.error_code, error::UNSUPPORTED_VERSION, "v{version}");
-        // KIP-511: the list says which ApiVersions versions to retry with. Kafka lists only
-        // ApiVersions itself (ApiVersionsRequest.getErrorResponse); the whole list is as good
-        // for clients, which look up key 18.
+        // KIP-511: the list says which ApiVersions versions to retry with; like Kafka
+        // (ApiVersionsRequest.getErrorResponse) it holds only ApiVersions itself.
+        assert_eq!(body.api_keys.len(), 1, "v{version}");
         let api_versions = body
             .api_keys
             .iter()
@@ -162,7 +187,7 @@ fn unsupported_version_gets_error_35_in_a_v0_body_and_the_connection_stays_open(
         // The connection is still usable.
         let response = client.call(&api_versions_request(), 3).unwrap();
         assert_eq!(response.error_code, error::NONE, "after v{version}");
-        assert_eq!(listed(&response), SERVED);
+        assert_eq!(listed(&response), served());
     }
     assert!(broker.try_exit().is_none());
 }

@@ -340,15 +340,22 @@ fn round_trip(client: Client) {
             "{topic}-{p}: high watermark after restarts"
         );
         assert_eq!(log.log_start_offset, 0, "{topic}-{p}: log start offset");
-        for batch in &log.batches {
-            assert_eq!(
-                batch.compression(),
-                compression,
-                "{topic}-{p}: batch at {} not stored as {} sent it",
-                batch.base_offset(),
-                client.name()
-            );
-        }
+        // As sent: compressed, or not when compressing did not make the batch smaller.
+        let compressed = log
+            .batches
+            .iter()
+            .filter(|batch| {
+                let stored = batch.compression();
+                assert!(
+                    stored == compression || stored == Compression::None,
+                    "{topic}-{p}: batch at {} stored as {stored}, {} sent {codec}",
+                    batch.base_offset(),
+                    client.name()
+                );
+                stored == compression
+            })
+            .count();
+        assert!(compressed > 0, "{topic}-{p}: no batch stored as {codec}");
         for record in log.records() {
             let i = by_offset[&(p, record.offset)];
             let want = expected(i);
@@ -485,8 +492,8 @@ fn python_clients_produce_with_every_codec() {
                 &acks,
                 |i| records::generate(&pattern, &topic, base_ts, i, null_headers),
             );
-            // librdkafka sends a batch uncompressed when compressing does not make it
-            // smaller (the values are mostly random bytes); the others always compress.
+            // Both clients send a batch uncompressed when compressing does not make it
+            // smaller (the values are mostly random bytes: a batch holding one 20 KB value).
             let mut compressed = 0;
             for (&p, &n) in &counts {
                 let log = wire::fetch_all(&mut raw, &topic, p, 0);
@@ -496,8 +503,7 @@ fn python_clients_produce_with_every_codec() {
                     let allowed = if downgraded {
                         stored == Compression::None
                     } else {
-                        stored == compression
-                            || (matches!(client, Client::Confluent) && stored == Compression::None)
+                        stored == compression || stored == Compression::None
                     };
                     assert!(
                         allowed,

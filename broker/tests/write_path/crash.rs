@@ -19,8 +19,59 @@ use crate::wire::{self, error};
 const TOPIC: &str = "crash";
 const PARTITIONS: i32 = 3;
 
-/// Acknowledged Produce requests (over all partitions) before each kill.
-const KILL_AFTER: [usize; 4] = [30, 240, 90, 400];
+/// Acknowledged Produce requests (over all partitions) before each kill, before the
+/// jitter of [`kill_points`].
+const KILL_AFTER: [usize; 6] = [30, 240, 90, 400, 12, 160];
+
+/// The round after whose kill the index files are damaged too.
+const DAMAGE_INDEXES_ROUND: usize = 1;
+
+/// [`KILL_AFTER`] plus up to 50% jitter from `GREGOR_CRASH_SEED` (default: the clock),
+/// printed so that a failure can be replayed.
+fn kill_points() -> Vec<usize> {
+    let seed: u64 = std::env::var("GREGOR_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| wire::now_ms() as u64 % 1_000_003);
+    println!("crash test: GREGOR_CRASH_SEED={seed}");
+    let mut x = seed;
+    KILL_AFTER
+        .iter()
+        .map(|&base| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            base + ((x >> 33) as usize) % (base / 2 + 1)
+        })
+        .collect()
+}
+
+/// Damages the index files of the active segments the way a crash or an operator can:
+/// partition 0 loses both, partition 1's offset index gets an entry past the end of the
+/// log, partition 2's time index is cut to a partial entry.
+fn damage_indexes(data: &std::path::Path) {
+    for partition in 0..PARTITIONS {
+        let dir = disk::partition_dir(data, TOPIC, partition);
+        let base = *disk::segment_bases(&dir).last().expect("a segment");
+        let index = disk::segment_file(&dir, base, "index");
+        let timeindex = disk::segment_file(&dir, base, "timeindex");
+        match partition {
+            0 => {
+                let _ = std::fs::remove_file(&index);
+                let _ = std::fs::remove_file(&timeindex);
+            }
+            1 => {
+                let mut bytes = std::fs::read(&index).unwrap_or_default();
+                bytes.extend_from_slice(&1_000_000i32.to_be_bytes());
+                bytes.extend_from_slice(&(u32::MAX / 2).to_be_bytes());
+                std::fs::write(&index, bytes).expect("write the offset index");
+            }
+            _ => {
+                std::fs::write(&timeindex, [0xff; 5]).expect("write the time index");
+            }
+        }
+    }
+}
 
 const PROPS: &[(&str, &str)] = &[
     ("num.partitions", "3"),
@@ -148,14 +199,14 @@ fn produce_until_broken(
 
 /// Checks partition `partition` against `model` (the batches it must hold, in order), and
 /// accepts the in-flight batch after them if it is there (adding it to the model). Returns
-/// the high watermark.
+/// the high watermark and whether the in-flight batch was there.
 fn check_partition(
     client: &mut crate::support::RawClient,
     partition: i32,
     model: &mut Vec<(i64, SentBatch)>,
     in_flight: Option<SentBatch>,
     context: &str,
-) -> i64 {
+) -> (i64, bool) {
     let log = wire::fetch_all(client, TOPIC, partition, 0);
     let fetched: Vec<_> = log.batches.iter().collect();
     let expected_end = model
@@ -195,10 +246,11 @@ fn check_partition(
         assert_eq!(got.compression(), sent.codec, "{} (codec)", describe(n));
     }
     let extra = &fetched[model.len()..];
-    match (extra, in_flight) {
-        ([], _) => {}
+    let found = match (extra, in_flight) {
+        ([], _) => false,
         ([got], Some(sent)) if got.base_offset() == expected_end && same(got, &sent) => {
             model.push((expected_end, sent));
+            true
         }
         (extra, in_flight) => panic!(
             "{}: {} unexpected batches after the acknowledged ones (first at offset {}); the \
@@ -208,7 +260,7 @@ fn check_partition(
             extra[0].base_offset(),
             in_flight.map(|b| b.records.len())
         ),
-    }
+    };
     assert_eq!(
         wire::list_offset_ok(client, TOPIC, partition, wire::LATEST).0,
         log.high_watermark,
@@ -219,7 +271,7 @@ fn check_partition(
         0,
         "{context}: ListOffsets earliest of partition {partition}"
     );
-    log.high_watermark
+    (log.high_watermark, found)
 }
 
 #[test]
@@ -239,7 +291,8 @@ fn acknowledged_records_survive_kill9_mid_stream() {
     let version = wire::PRODUCE_BY_NAME;
     let mut model: Vec<Vec<(i64, SentBatch)>> = vec![Vec::new(); PARTITIONS as usize];
     let started = Instant::now();
-    for (round, &kill_after) in KILL_AFTER.iter().enumerate() {
+    let mut found_in_flight = 0;
+    for (round, kill_after) in kill_points().into_iter().enumerate() {
         // Requests by name, and by topic id (v13) every other round.
         let by_id =
             advertised_versions(broker.addr(), ApiKey::Produce).is_some_and(|(_, max)| max >= 13);
@@ -271,6 +324,9 @@ fn acknowledged_records_survive_kill9_mid_stream() {
             thread::sleep(Duration::from_millis(1));
         }
         broker.kill9();
+        if round == DAMAGE_INDEXES_ROUND {
+            damage_indexes(data.path());
+        }
         stop.store(true, Ordering::Relaxed);
         let logs: Vec<ProducerLog> = producers
             .into_iter()
@@ -307,13 +363,15 @@ fn acknowledged_records_survive_kill9_mid_stream() {
         for (partition, in_flight) in in_flight.into_iter().enumerate() {
             let context =
                 format!("round {round} (kill -9 after {kill_after} acknowledged requests)");
-            ends.push(check_partition(
+            let (end, found) = check_partition(
                 &mut client,
                 partition as i32,
                 &mut model[partition],
                 in_flight,
                 &context,
-            ));
+            );
+            ends.push(end);
+            found_in_flight += usize::from(found);
         }
         // The files on disk: whole batches and indexes that match them.
         for partition in 0..PARTITIONS {
@@ -326,7 +384,8 @@ fn acknowledged_records_survive_kill9_mid_stream() {
     }
     broker.stop();
     println!(
-        "crash test: {} rounds in {:?}",
+        "crash test: {} rounds in {:?}; {found_in_flight} unacknowledged in-flight batches \
+         were on disk after a restart",
         KILL_AFTER.len(),
         started.elapsed()
     );

@@ -269,3 +269,31 @@ pub fn corrupt_batch(dir: &Path, from_end: usize) -> DiskBatch {
     fs::write(&path, bytes).expect("write the segment");
     target
 }
+
+/// The offset a Kafka checkpoint file in `data` (e.g. `recovery-point-offset-checkpoint`)
+/// holds for `topic`-`partition`, if the file and the entry exist.
+pub fn checkpoint_offset(data: &Path, file: &str, topic: &str, partition: i32) -> Option<i64> {
+    let text = fs::read_to_string(data.join(file)).ok()?;
+    text.lines().skip(2).find_map(|line| {
+        let mut parts = line.split(' ');
+        let (t, p, o) = (parts.next()?, parts.next()?, parts.next()?);
+        (t == topic && p.parse::<i32>().ok()? == partition)
+            .then(|| o.parse().ok())
+            .flatten()
+    })
+}
+
+/// Kafka's clean shutdown marker in a log directory.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".kafka_cleanshutdown";
+
+/// Flips one byte inside the records of batch `index` of segment `base` in `dir`;
+/// returns that batch.
+pub fn corrupt_batch_in(dir: &Path, base: i64, index: usize) -> DiskBatch {
+    let target = read_segment(dir, base)[index];
+    let path = segment_file(dir, base, "log");
+    let mut bytes = fs::read(&path).expect("read the segment");
+    let at = (target.position + 61 + (target.size - 61) / 2) as usize;
+    bytes[at] ^= 0x5a;
+    fs::write(&path, bytes).expect("write the segment");
+    target
+}

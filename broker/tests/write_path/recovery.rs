@@ -16,14 +16,14 @@ const TOPIC: &str = "damaged";
 /// Batches produced before the crash.
 const BATCHES: usize = 30;
 
-fn records(n: usize) -> Vec<NewRecord> {
-    let now = wire::now_ms();
+/// The records of batch `n`: 1 to 6, stamped `base_ts + 10 n + j` (later batches later).
+fn records(base_ts: i64, n: usize) -> Vec<NewRecord> {
     (0..1 + n % 6)
         .map(|j| {
             let mut value = format!("batch-{n}-record-{j}:").into_bytes();
             value.extend((0..(n * 53 + j * 101) % 700).map(|x| (x ^ n) as u8));
             NewRecord {
-                timestamp: now + j as i64,
+                timestamp: base_ts + 10 * n as i64 + j as i64,
                 key: Some(Bytes::from(format!("k{n}-{j}"))),
                 value: Some(Bytes::from(value)),
                 headers: vec![Header::new("n", Some(Bytes::from(n.to_string())))],
@@ -65,8 +65,9 @@ fn recover_from(name: &str, damage: impl Fn(&Path) -> DiskBatch) {
     let topic_id = wire::wait_for_topic(&broker, TOPIC, 1, created.is_none());
     let mut client = wire::connect(&broker);
     let mut sent: Vec<(i64, Vec<NewRecord>)> = Vec::new();
+    let base_ts = wire::now_ms() - 3_600_000;
     for n in 0..BATCHES {
-        let batch = records(n);
+        let batch = records(base_ts, n);
         // The oldest Produce versions: v3, and v7 for zstd (KIP-110).
         let version = if codec(n) == Compression::Zstd { 7 } else { 3 };
         let response = wire::produce_ok(
@@ -88,8 +89,11 @@ fn recover_from(name: &str, damage: impl Fn(&Path) -> DiskBatch) {
         .iter()
         .filter(|(base, _)| *base < damaged.base_offset)
         .collect();
+    let end = sent
+        .last()
+        .map_or(0, |(base, batch)| base + batch.len() as i64);
     assert!(
-        kept.len() < sent.len(),
+        kept.len() < sent.len() || damaged.base_offset == end,
         "{name}: the damaged batch at {} was not one of ours",
         damaged.base_offset
     );
@@ -125,6 +129,25 @@ fn recover_from(name: &str, damage: impl Fn(&Path) -> DiskBatch) {
         damaged.base_offset,
         "{name}: ListOffsets latest after recovery"
     );
+    // Timestamps: the largest is the last record kept, and nothing is found at or after
+    // the first timestamp of the damaged batch.
+    let (last_base, last_batch) = kept.last().expect("a batch kept");
+    let last = last_batch.last().expect("a record");
+    assert_eq!(
+        wire::list_offset_ok(&mut client, TOPIC, 0, wire::MAX_TIMESTAMP),
+        (*last_base + last_batch.len() as i64 - 1, last.timestamp),
+        "{name}: ListOffsets max timestamp after recovery"
+    );
+    if let Some(damaged_n) = sent
+        .iter()
+        .position(|(base, _)| *base == damaged.base_offset)
+    {
+        assert_eq!(
+            wire::list_offset_ok(&mut client, TOPIC, 0, base_ts + 10 * damaged_n as i64),
+            (-1, -1),
+            "{name}: ListOffsets for the damaged batch's timestamp after recovery"
+        );
+    }
     let (code, ..) = wire::fetch_once(&mut client, TOPIC, 0, damaged.base_offset + 1, 1 << 20);
     assert_eq!(
         code,
@@ -134,7 +157,7 @@ fn recover_from(name: &str, damage: impl Fn(&Path) -> DiskBatch) {
     disk::check_partition_dir(&dir);
 
     // New appends go where the damaged batch was.
-    let batch = records(1000);
+    let batch = records(base_ts, 1000);
     let response = wire::produce_ok(
         &mut client,
         wire::PRODUCE_BY_NAME,
@@ -167,6 +190,42 @@ fn recover_from(name: &str, damage: impl Fn(&Path) -> DiskBatch) {
     );
 }
 
+/// Appends `bytes` to the active segment; returns a pseudo batch for them (at the end).
+fn append_to_active(dir: &Path, bytes: &[u8]) -> DiskBatch {
+    use std::io::Write as _;
+    let base = *disk::segment_bases(dir).last().expect("a segment");
+    let last = *disk::read_segment(dir, base).last().expect("a batch");
+    let path = disk::segment_file(dir, base, "log");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("open the segment");
+    file.write_all(bytes).expect("append to the segment");
+    DiskBatch {
+        position: last.position + last.size,
+        size: bytes.len() as u64,
+        base_offset: last.last_offset + 1,
+        last_offset: last.last_offset,
+        max_timestamp: -1,
+    }
+}
+
+#[test]
+fn recovery_drops_a_partial_batch_header_at_the_end() {
+    // The first 7 bytes of a batch header: the base offset, cut short.
+    recover_from("partial header at the end", |dir| {
+        append_to_active(dir, &[0, 0, 0, 0, 0, 0, 0x01])
+    });
+}
+
+#[test]
+fn recovery_drops_zeros_after_the_last_batch() {
+    // What a file system can leave after a crash: the file extended with zeros.
+    recover_from("zeros after the last batch", |dir| {
+        append_to_active(dir, &[0; 4096])
+    });
+}
+
 #[test]
 fn recovery_truncates_a_torn_last_batch() {
     recover_from("torn last batch", disk::truncate_last_batch);
@@ -182,4 +241,195 @@ fn recovery_drops_everything_from_a_corrupt_batch_on() {
     recover_from("corrupt batch in the middle", |dir| {
         disk::corrupt_batch(dir, 12)
     });
+}
+
+/// A corrupt batch in the first of several segments: Kafka recovers every segment from
+/// the recovery point on, truncates at the first corrupt batch and deletes the segments
+/// after it (`LogLoader.recoverLog`).
+#[test]
+fn recovery_truncates_at_a_corrupt_batch_in_an_older_segment() {
+    let data = DataDir::builder().build();
+    let props = [("log.segment.bytes", "1048576")];
+    let mut broker = Broker::start_with(&data, &props);
+    let created = wire::create_topic(&broker, TOPIC, 1, &[]);
+    if let Some((code, message)) = &created {
+        assert_eq!(*code, error::NONE, "CreateTopics: {message:?}");
+    }
+    let topic_id = wire::wait_for_topic(&broker, TOPIC, 1, created.is_none());
+    let mut client = wire::connect(&broker);
+    let mut sent: Vec<(i64, Vec<NewRecord>)> = Vec::new();
+    let base_ts = wire::now_ms() - 3_600_000;
+    // ~100 KB batches: about ten per 1 MiB segment, three segments or more.
+    for n in 0..32 {
+        let batch: Vec<NewRecord> = (0..10)
+            .map(|j| {
+                let mut value = format!("batch-{n}-record-{j}:").into_bytes();
+                value.extend((0..10_000).map(|x| (x * 13 + n + j) as u8));
+                NewRecord::new(
+                    base_ts + 10 * n as i64 + j as i64,
+                    Some(Bytes::from(format!("k{n}-{j}"))),
+                    Some(Bytes::from(value)),
+                )
+            })
+            .collect();
+        let response = wire::produce_ok(
+            &mut client,
+            wire::PRODUCE_BY_NAME,
+            TOPIC,
+            topic_id,
+            0,
+            wire::batch(&batch, Compression::None),
+        );
+        sent.push((response.base_offset, batch));
+    }
+    drop(client);
+    broker.kill9();
+    assert!(
+        !data.path().join(disk::CLEAN_SHUTDOWN_MARKER).exists(),
+        "a clean shutdown marker after kill -9"
+    );
+
+    let dir = disk::partition_dir(data.path(), TOPIC, 0);
+    let bases = disk::segment_bases(&dir);
+    assert!(bases.len() >= 3, "segments: {bases:?}");
+    let damaged = disk::corrupt_batch_in(&dir, bases[0], 4);
+    let recovery_point = disk::checkpoint_offset(
+        data.path(),
+        "recovery-point-offset-checkpoint",
+        TOPIC,
+        0,
+    );
+    if recovery_point.is_some_and(|rp| rp > damaged.last_offset) {
+        // Kafka does not look at segments wholly below the recovery point.
+        println!(
+            "note: the recovery point {recovery_point:?} covers the damaged batch at {}: \
+             nothing to check",
+            damaged.base_offset
+        );
+        return;
+    }
+
+    let broker = Broker::start_with(&data, &props);
+    let mut client = wire::connect(&broker);
+    let log = wire::fetch_all(&mut client, TOPIC, 0, 0);
+    assert_eq!(
+        log.high_watermark, damaged.base_offset,
+        "the log should end where the corrupt batch of the first segment began (recovery \
+         point {recovery_point:?})"
+    );
+    let kept: Vec<_> = sent
+        .iter()
+        .filter(|(base, _)| *base < damaged.base_offset)
+        .collect();
+    assert_eq!(log.batches.len(), kept.len());
+    for (got, (base, batch)) in log.batches.iter().zip(&kept) {
+        assert_eq!(got.base_offset(), *base);
+        assert!(same_records(got, batch), "batch at {base} changed by recovery");
+    }
+    assert_eq!(
+        disk::segment_bases(&dir),
+        vec![bases[0]],
+        "the segments after the corrupt batch should be deleted"
+    );
+    disk::check_partition_dir(&dir);
+    let batch = records(base_ts, 2000);
+    let response = wire::produce_ok(
+        &mut client,
+        wire::PRODUCE_BY_NAME,
+        TOPIC,
+        topic_id,
+        0,
+        wire::batch(&batch, Compression::Lz4),
+    );
+    assert_eq!(response.base_offset, damaged.base_offset);
+    let mut broker = broker;
+    broker.stop();
+    assert!(
+        data.path().join(disk::CLEAN_SHUTDOWN_MARKER).exists(),
+        "no clean shutdown marker after a clean stop"
+    );
+    disk::check_partition_dir(&dir);
+}
+
+/// After a clean stop, the index files of older segments are lost or damaged (an operator,
+/// a backup tool): the broker rebuilds them at start-up (Kafka rebuilds a missing index and
+/// one that fails its sanity check) and answers ListOffsets by timestamp correctly.
+#[test]
+fn damaged_index_files_are_rebuilt_after_a_clean_stop() {
+    let data = DataDir::builder().build();
+    let props = [("log.segment.bytes", "1048576")];
+    let mut broker = Broker::start_with(&data, &props);
+    let created = wire::create_topic(&broker, TOPIC, 1, &[]);
+    if let Some((code, message)) = &created {
+        assert_eq!(*code, error::NONE, "CreateTopics: {message:?}");
+    }
+    let topic_id = wire::wait_for_topic(&broker, TOPIC, 1, created.is_none());
+    let mut client = wire::connect(&broker);
+    let base_ts = wire::now_ms() - 3_600_000;
+    let mut firsts = Vec::new();
+    for n in 0..36 {
+        let batch: Vec<NewRecord> = (0..10)
+            .map(|j| {
+                let mut value = format!("batch-{n}-record-{j}:").into_bytes();
+                value.extend((0..10_000).map(|x| (x * 13 + n + j) as u8));
+                NewRecord::new(
+                    base_ts + 100 * n as i64 + j as i64,
+                    Some(Bytes::from(format!("k{n}-{j}"))),
+                    Some(Bytes::from(value)),
+                )
+            })
+            .collect();
+        let response = wire::produce_ok(
+            &mut client,
+            wire::PRODUCE_BY_NAME,
+            TOPIC,
+            topic_id,
+            0,
+            wire::batch(&batch, Compression::None),
+        );
+        firsts.push((response.base_offset, base_ts + 100 * n as i64));
+    }
+    drop(client);
+    broker.stop();
+    let dir = disk::partition_dir(data.path(), TOPIC, 0);
+    let bases = disk::segment_bases(&dir);
+    assert!(bases.len() >= 3, "segments: {bases:?}");
+    // Segment 0: no index files at all.
+    std::fs::remove_file(disk::segment_file(&dir, bases[0], "index")).expect("remove .index");
+    std::fs::remove_file(disk::segment_file(&dir, bases[0], "timeindex"))
+        .expect("remove .timeindex");
+    // Segment 1: an offset index entry pointing past the file, a time index entry claiming
+    // a far-future timestamp at the segment's first offset.
+    let index = disk::segment_file(&dir, bases[1], "index");
+    let mut bytes = std::fs::read(&index).expect("read .index");
+    bytes.extend_from_slice(&500i32.to_be_bytes());
+    bytes.extend_from_slice(&50_000_000u32.to_be_bytes());
+    std::fs::write(&index, bytes).expect("write .index");
+    let timeindex = disk::segment_file(&dir, bases[1], "timeindex");
+    let mut bogus = (base_ts + 1_000_000_000).to_be_bytes().to_vec();
+    bogus.extend_from_slice(&0i32.to_be_bytes());
+    std::fs::write(&timeindex, bogus).expect("write .timeindex");
+
+    let broker = Broker::start_with(&data, &props);
+    let mut client = wire::connect(&broker);
+    for &(offset, ts) in &firsts {
+        assert_eq!(
+            wire::list_offset_ok(&mut client, TOPIC, 0, ts),
+            (offset, ts),
+            "ListOffsets for timestamp {ts} after the index files were damaged"
+        );
+    }
+    let (last_offset, last_ts) = *firsts.last().expect("a batch");
+    assert_eq!(
+        wire::list_offset_ok(&mut client, TOPIC, 0, wire::MAX_TIMESTAMP),
+        (last_offset + 9, last_ts + 9),
+        "ListOffsets max timestamp after the index files were damaged"
+    );
+    let log = wire::fetch_all(&mut client, TOPIC, 0, 0);
+    assert_eq!(log.high_watermark, last_offset + 10);
+    disk::check_partition_dir(&dir);
+    drop(client);
+    let mut broker = broker;
+    broker.stop();
+    disk::check_partition_dir(&dir);
 }

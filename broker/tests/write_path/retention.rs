@@ -16,14 +16,15 @@ const TOPIC: &str = "short-lived";
 /// `retention.ms`: five minutes; old records are stamped an hour ago.
 const RETENTION_MS: &str = "300000";
 
-const SEGMENT_BYTES: &str = "16384";
+/// Kafka 4's smallest `segment.bytes` (KIP-1030).
+const SEGMENT_BYTES: &str = "1048576";
 
 fn batch(first: usize, timestamp: i64) -> (Bytes, usize) {
     let records: Vec<NewRecord> = (0..20)
         .map(|j| {
             let n = first + j;
             let mut value = format!("record-{n}:").into_bytes();
-            value.extend((0..80).map(|x| (x * 7 + n) as u8));
+            value.extend((0..8000).map(|x| (x * 7 + n) as u8));
             NewRecord::new(
                 timestamp,
                 Some(Bytes::from(format!("key-{n}"))),
@@ -71,7 +72,7 @@ fn retention_deletes_old_segments_and_advances_the_log_start_offset() {
     let topic_id = wire::wait_for_topic(&broker, TOPIC, 1, true);
     let mut client = wire::connect(&broker);
 
-    // ~2 KiB batches: 40 stamped an hour ago fill several 16 KiB segments, then 10
+    // ~160 KB batches: 40 stamped an hour ago fill several 1 MiB segments, then 10
     // stamped now.
     let old = wire::now_ms() - 3_600_000;
     let mut next = 0usize;
@@ -205,4 +206,45 @@ fn retention_deletes_old_segments_and_advances_the_log_start_offset() {
         "retention: {} of {end} records deleted in segments before {keep}",
         earliest
     );
+
+    // DeleteRecords moves the log start offset to any offset, inside a batch too; past the
+    // high watermark it is refused.
+    let target = earliest + 25;
+    let Some((code, low_watermark)) = wire::delete_records(&broker, TOPIC, 0, target) else {
+        println!("note: the broker does not serve DeleteRecords yet");
+        return;
+    };
+    assert_eq!(
+        (code, low_watermark),
+        (error::NONE, target),
+        "DeleteRecords before {target}"
+    );
+    assert_eq!(
+        wire::delete_records(&broker, TOPIC, 0, end + 1),
+        Some((error::OFFSET_OUT_OF_RANGE, -1)),
+        "DeleteRecords past the high watermark {end}"
+    );
+    assert_eq!(
+        wire::list_offset_ok(&mut client, TOPIC, 0, wire::EARLIEST).0,
+        target,
+        "ListOffsets earliest after DeleteRecords"
+    );
+    let (code, ..) = wire::fetch_once(&mut client, TOPIC, 0, target - 1, 1 << 20);
+    assert_eq!(code, error::OFFSET_OUT_OF_RANGE, "Fetch below the log start");
+    let log = wire::fetch_all(&mut client, TOPIC, 0, target);
+    assert_eq!(log.log_start_offset, target, "Fetch log_start_offset after DeleteRecords");
+    assert_eq!(log.high_watermark, end);
+    drop(client);
+    let mut broker = broker;
+    broker.stop();
+    let broker = Broker::start_with(&data, &props);
+    let mut client = wire::connect(&broker);
+    assert_eq!(
+        wire::list_offset_ok(&mut client, TOPIC, 0, wire::EARLIEST).0,
+        target,
+        "ListOffsets earliest after DeleteRecords and a restart"
+    );
+    let log = wire::fetch_all(&mut client, TOPIC, 0, target);
+    assert_eq!(log.log_start_offset, target);
+    assert_eq!(log.high_watermark, end);
 }

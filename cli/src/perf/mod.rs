@@ -1,5 +1,6 @@
-//! `gregorctl perf produce|consume`: the load generator, with the flags of Kafka's
-//! kafka-producer-perf-test.sh and kafka-consumer-perf-test.sh.
+//! `gregorctl perf produce|consume|requests`: the load generator, with the flags of Kafka's
+//! kafka-producer-perf-test.sh and kafka-consumer-perf-test.sh, and a request-rate mode
+//! (ApiVersions or Metadata over pipelined connections).
 //!
 //! Both report records/s, MB/s (MiB, as Kafka's tools compute it) and latency
 //! percentiles from an HDR histogram (microsecond precision): for produce the time from
@@ -9,6 +10,7 @@
 
 pub mod consume;
 pub mod produce;
+pub mod requests;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +30,8 @@ pub enum Command {
     Produce(produce::Args),
     /// Consume load (kafka-consumer-perf-test.sh).
     Consume(consume::Args),
+    /// Request-rate load: ApiVersions or Metadata over pipelined connections.
+    Requests(requests::Args),
 }
 
 /// Runs a perf subcommand.
@@ -35,6 +39,7 @@ pub async fn run(context: &Context, command: &Command) -> Result<()> {
     match command {
         Command::Produce(args) => produce::run(context, args).await,
         Command::Consume(args) => consume::run(context, args).await,
+        Command::Requests(args) => requests::run(context, args).await,
     }
 }
 

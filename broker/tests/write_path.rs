@@ -1,22 +1,33 @@
 //! End-to-end tests of the write path against the real `gregor` binary on 127.0.0.1:
 //! producers (kcat with every codec, kafka-python and confluent-kafka with 100,000 records,
-//! the raw client), restarts, kill -9 in the middle of a stream, damaged segments, and
-//! retention, each read back with consumers, Fetch, ListOffsets and the files on disk.
+//! the raw client), restarts, kill -9 in the middle of a stream, damaged segments and
+//! indexes, and retention, each read back with consumers, Fetch, ListOffsets and the files
+//! on disk.
 //!
 //! * `kcat`: kcat produces and consumes with none, gzip, snappy, lz4 and zstd.
 //! * `clients`: kafka-python and confluent-kafka create a 3-partition topic, produce
 //!   100,000 keyed records with headers (acks=all), and read them back across clean
-//!   restarts; list offsets; delete the topic.
-//! * `crash`: acks=-1 with `log.flush.interval.messages=1`, kill -9 mid-stream, restart:
-//!   every acknowledged record is there exactly once, in order.
-//! * `recovery`: after a kill -9, a torn or corrupt batch in the active segment; the
-//!   broker serves what precedes it and nothing after, and appends at the right offset.
-//! * `retention`: old segments go, the log start offset advances.
+//!   restarts; list offsets; delete the topic. Both also produce with every codec.
+//! * `crash`: acks=-1 with `log.flush.interval.messages=1`, kill -9 mid-stream (several
+//!   kill points, `GREGOR_CRASH_SEED`), restart: every acknowledged record is there exactly
+//!   once, in order; damaged index files are rebuilt.
+//! * `recovery`: after a kill -9, a torn, corrupt or zero-filled tail, or a corrupt batch
+//!   in an older segment; the broker serves what precedes the damage and nothing after,
+//!   and appends at the right offset. Index files lost after a clean stop are rebuilt.
+//! * `retention`: old segments go, the log start offset advances; DeleteRecords.
+//! * `concurrency`: several connections appending to one partition.
+//! * `topic_configs`: LogAppendTime and max.message.bytes, before and after a restart.
+//! * `idempotence`: a retried idempotent batch is not appended twice (KIP-98).
+//!
+//! `disk` reads segments and checks offset and time indexes by Kafka's rules; `wire` holds
+//! the raw requests; `records` regenerates what the Python producers sent
+//! (`tests/clients/_records.py`).
 //!
 //! The real clients come from `scripts/install-test-clients.sh`; their tests print
 //! `skipped: ...` without them (unless `GREGOR_REQUIRE_CLIENTS=1`). Where the broker does
-//! not serve an admin API yet (CreateTopics, DeleteTopics), the tests fall back to
-//! auto-creation and say so (`note: ...`). No speed assertions: every wait is generous.
+//! not serve an admin API (CreateTopics, DeleteTopics, DeleteRecords, InitProducerId), the
+//! tests fall back to auto-creation or skip that part and say so (`note: ...`). No speed
+//! assertions: every wait is generous.
 
 mod support;
 

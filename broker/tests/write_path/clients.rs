@@ -457,8 +457,20 @@ fn python_clients_produce_with_every_codec() {
         ] {
             let topic = format!("codec-{codec}-{}", client.suffix().replace('_', "-"));
             let mut args = vec![
-                "--bootstrap", &bootstrap, "--timeout", "60", "--topic", &topic, "--count",
-                &count, "--tag", &topic, "--base-ts", &base, "--compression", codec,
+                "--bootstrap",
+                &bootstrap,
+                "--timeout",
+                "60",
+                "--topic",
+                &topic,
+                "--count",
+                &count,
+                "--tag",
+                &topic,
+                "--base-ts",
+                &base,
+                "--compression",
+                codec,
             ];
             if matches!(client, Client::Confluent) {
                 // librdkafka's `msg` log says when it decides not to compress.
@@ -480,7 +492,14 @@ fn python_clients_produce_with_every_codec() {
             let out = run(
                 client,
                 "consume_digest",
-                &["--bootstrap", &bootstrap, "--timeout", "60", "--topic", &topic],
+                &[
+                    "--bootstrap",
+                    &bootstrap,
+                    "--timeout",
+                    "60",
+                    "--topic",
+                    &topic,
+                ],
             )
             .expect("the virtualenv");
             out.assert_success();

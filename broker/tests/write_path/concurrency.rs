@@ -78,7 +78,10 @@ fn concurrent_producers_to_one_partition_keep_every_batch_whole() {
         }
         for &(offset, n, count) in list {
             let previous = by_offset.insert(offset, (producer, n, count));
-            assert!(previous.is_none(), "two batches acknowledged at offset {offset}");
+            assert!(
+                previous.is_none(),
+                "two batches acknowledged at offset {offset}"
+            );
         }
     }
     let total: usize = by_offset.values().map(|(_, _, c)| c).sum();

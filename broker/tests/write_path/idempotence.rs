@@ -59,7 +59,14 @@ fn idempotent_retries_are_not_appended_twice() {
     assert!(pid >= 0, "producer id {pid}");
 
     let first = idempotent_batch(pid, epoch, 0, 5);
-    let response = wire::produce_ok(&mut client, wire::PRODUCE_BY_NAME, TOPIC, topic_id, 0, first.clone());
+    let response = wire::produce_ok(
+        &mut client,
+        wire::PRODUCE_BY_NAME,
+        TOPIC,
+        topic_id,
+        0,
+        first.clone(),
+    );
     assert_eq!(response.base_offset, 0);
     // The same batch again, as a producer retries after a lost response.
     let request = wire::produce_request(TOPIC, topic_id, -1, vec![(0, first)]);
@@ -67,7 +74,14 @@ fn idempotent_retries_are_not_appended_twice() {
         .expect("Produce")
         .remove(0);
     let second = idempotent_batch(pid, epoch, 5, 3);
-    let next = wire::produce_ok(&mut client, wire::PRODUCE_BY_NAME, TOPIC, topic_id, 0, second);
+    let next = wire::produce_ok(
+        &mut client,
+        wire::PRODUCE_BY_NAME,
+        TOPIC,
+        topic_id,
+        0,
+        second,
+    );
     let gap = idempotent_batch(pid, epoch, 20, 2);
     let request = wire::produce_request(TOPIC, topic_id, -1, vec![(0, gap)]);
     let gapped = wire::produce(&mut client, wire::PRODUCE_BY_NAME, &request)
@@ -76,7 +90,11 @@ fn idempotent_retries_are_not_appended_twice() {
     let log = wire::fetch_all(&mut client, TOPIC, 0, 0);
     println!(
         "retry: {:?} base {}; next: base {}; gap: {:?}; high watermark {}",
-        retried.error_code, retried.base_offset, next.base_offset, gapped.error_code, log.high_watermark
+        retried.error_code,
+        retried.base_offset,
+        next.base_offset,
+        gapped.error_code,
+        log.high_watermark
     );
     assert_eq!(
         (retried.error_code, retried.base_offset),
@@ -88,5 +106,8 @@ fn idempotent_retries_are_not_appended_twice() {
         gapped.error_code, OUT_OF_ORDER_SEQUENCE_NUMBER,
         "a sequence gap (expected 8, got 20)"
     );
-    assert_eq!(log.high_watermark, 8, "5 + 3 records, the retry not appended");
+    assert_eq!(
+        log.high_watermark, 8,
+        "5 + 3 records, the retry not appended"
+    );
 }

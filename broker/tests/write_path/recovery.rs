@@ -293,12 +293,8 @@ fn recovery_truncates_at_a_corrupt_batch_in_an_older_segment() {
     let bases = disk::segment_bases(&dir);
     assert!(bases.len() >= 3, "segments: {bases:?}");
     let damaged = disk::corrupt_batch_in(&dir, bases[0], 4);
-    let recovery_point = disk::checkpoint_offset(
-        data.path(),
-        "recovery-point-offset-checkpoint",
-        TOPIC,
-        0,
-    );
+    let recovery_point =
+        disk::checkpoint_offset(data.path(), "recovery-point-offset-checkpoint", TOPIC, 0);
     if recovery_point.is_some_and(|rp| rp > damaged.last_offset) {
         // Kafka does not look at segments wholly below the recovery point.
         println!(
@@ -324,7 +320,10 @@ fn recovery_truncates_at_a_corrupt_batch_in_an_older_segment() {
     assert_eq!(log.batches.len(), kept.len());
     for (got, (base, batch)) in log.batches.iter().zip(&kept) {
         assert_eq!(got.base_offset(), *base);
-        assert!(same_records(got, batch), "batch at {base} changed by recovery");
+        assert!(
+            same_records(got, batch),
+            "batch at {base} changed by recovery"
+        );
     }
     assert_eq!(
         disk::segment_bases(&dir),

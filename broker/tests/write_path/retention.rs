@@ -230,9 +230,16 @@ fn retention_deletes_old_segments_and_advances_the_log_start_offset() {
         "ListOffsets earliest after DeleteRecords"
     );
     let (code, ..) = wire::fetch_once(&mut client, TOPIC, 0, target - 1, 1 << 20);
-    assert_eq!(code, error::OFFSET_OUT_OF_RANGE, "Fetch below the log start");
+    assert_eq!(
+        code,
+        error::OFFSET_OUT_OF_RANGE,
+        "Fetch below the log start"
+    );
     let log = wire::fetch_all(&mut client, TOPIC, 0, target);
-    assert_eq!(log.log_start_offset, target, "Fetch log_start_offset after DeleteRecords");
+    assert_eq!(
+        log.log_start_offset, target,
+        "Fetch log_start_offset after DeleteRecords"
+    );
     assert_eq!(log.high_watermark, end);
     drop(client);
     let mut broker = broker;

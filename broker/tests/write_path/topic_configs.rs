@@ -30,7 +30,14 @@ fn check_configs(broker: &Broker, topic_id: gregor_protocol::Uuid, context: &str
     let mut client = wire::connect(broker);
     let before = wire::now_ms();
     let small = wire::batch(&records(3, 100), Compression::None);
-    let response = wire::produce_ok(&mut client, wire::PRODUCE_BY_NAME, TOPIC, topic_id, 0, small);
+    let response = wire::produce_ok(
+        &mut client,
+        wire::PRODUCE_BY_NAME,
+        TOPIC,
+        topic_id,
+        0,
+        small,
+    );
     let after = wire::now_ms();
     assert!(
         (before..=after).contains(&response.log_append_time_ms),
@@ -64,12 +71,19 @@ fn check_configs(broker: &Broker, topic_id: gregor_protocol::Uuid, context: &str
         );
         for record in batch.records() {
             let record = record.expect("a record");
-            assert_eq!(record.timestamp, header.max_timestamp, "{context}: record timestamp");
+            assert_eq!(
+                record.timestamp, header.max_timestamp,
+                "{context}: record timestamp"
+            );
         }
     }
     let last = log.batches.last().expect("a batch");
     assert_eq!(last.base_offset(), response.base_offset);
-    assert_eq!(last.header().max_timestamp, response.log_append_time_ms, "{context}");
+    assert_eq!(
+        last.header().max_timestamp,
+        response.log_append_time_ms,
+        "{context}"
+    );
 }
 
 #[test]

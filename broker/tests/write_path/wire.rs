@@ -1,6 +1,6 @@
 //! The requests the write-path tests send with the raw client: Produce, Fetch (whole
 //! partitions, every batch decoded and checked), ListOffsets, Metadata, CreateTopics and
-//! DeleteTopics.
+//! DeleteRecords.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,6 @@ use gregor_protocol::messages::create_topics_request::{
 use gregor_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic,
 };
-use gregor_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use gregor_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use gregor_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,

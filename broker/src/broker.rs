@@ -61,6 +61,8 @@ pub struct Broker {
     pub logs: LogManager,
     /// The broker's defaults for partition logs (`log.*` keys).
     pub default_log_config: LogConfig,
+    /// The group coordinator (consumer groups and committed offsets).
+    pub groups: crate::groups::GroupCoordinator,
 }
 
 impl Broker {
@@ -109,14 +111,18 @@ impl Broker {
         for problem in logs.errors() {
             tracing::warn!("{problem:?}");
         }
-        Ok(Arc::new(Broker {
+        let groups = crate::groups::GroupCoordinator::new(&config);
+        let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
             config,
             controller,
             logs,
             default_log_config,
-        }))
+            groups,
+        });
+        broker.groups.start(&broker);
+        Ok(broker)
     }
 
     /// The current metadata image.

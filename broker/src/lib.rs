@@ -10,6 +10,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod groups;
 pub mod handlers;
 pub mod server;
 pub mod storage;

@@ -17,6 +17,7 @@
 //! * `retention`: old segments go, the log start offset advances; DeleteRecords.
 //! * `concurrency`: several connections appending to one partition.
 //! * `topic_configs`: LogAppendTime and max.message.bytes, before and after a restart.
+//! * `lifecycle`: a topic deleted and created again starts empty; partitions added later.
 //! * `idempotence`: a retried idempotent batch is not appended twice (KIP-98).
 //!
 //! `disk` reads segments and checks offset and time indexes by Kafka's rules; `wire` holds
@@ -43,6 +44,8 @@ mod disk;
 mod idempotence;
 #[path = "write_path/kcat.rs"]
 mod kcat;
+#[path = "write_path/lifecycle.rs"]
+mod lifecycle;
 #[path = "write_path/records.rs"]
 mod records;
 #[path = "write_path/recovery.rs"]

@@ -106,14 +106,31 @@ fn valid_software_field(value: &str) -> bool {
     }
 }
 
+/// The range advertised for an API: what its handler serves, except Produce, which Kafka
+/// advertises from v0 although it refuses v0-v2 (KAFKA-18659): librdkafka before 2.10 only
+/// compresses when the broker lists Produce v0-v2.
+pub fn advertised(api: ApiKey, served: VersionRange) -> VersionRange {
+    if api == ApiKey::Produce {
+        VersionRange {
+            min: 0,
+            max: served.max,
+        }
+    } else {
+        served
+    }
+}
+
 fn api_keys() -> Vec<ApiVersion> {
     let mut keys: Vec<ApiVersion> = HANDLED
         .iter()
-        .map(|(api, versions)| ApiVersion {
-            api_key: api.key(),
-            min_version: versions.min,
-            max_version: versions.max,
-            ..Default::default()
+        .map(|(api, served)| {
+            let versions = advertised(*api, *served);
+            ApiVersion {
+                api_key: api.key(),
+                min_version: versions.min,
+                max_version: versions.max,
+                ..Default::default()
+            }
         })
         .collect();
     keys.sort_by_key(|k| k.api_key);

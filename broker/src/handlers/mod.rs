@@ -6,17 +6,27 @@ pub mod api_versions;
 pub mod broker_configs;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,6 +69,16 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         incremental_alter_configs::VERSIONS,
     ),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
+    (ApiKey::JoinGroup, join_group::VERSIONS),
+    (ApiKey::SyncGroup, sync_group::VERSIONS),
+    (ApiKey::Heartbeat, heartbeat::VERSIONS),
+    (ApiKey::LeaveGroup, leave_group::VERSIONS),
+    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
+    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
+    (ApiKey::ListGroups, list_groups::VERSIONS),
+    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
+    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -113,6 +133,28 @@ pub async fn dispatch(
         }
         RequestBody::DescribeCluster(request) => {
             describe_cluster::handle(ctx, version, request).into()
+        }
+        RequestBody::FindCoordinator(request) => {
+            find_coordinator::handle(ctx, version, request).await.into()
+        }
+        RequestBody::JoinGroup(request) => join_group::handle(ctx, header, version, request)
+            .await
+            .into(),
+        RequestBody::SyncGroup(request) => sync_group::handle(ctx, version, request).await.into(),
+        RequestBody::Heartbeat(request) => heartbeat::handle(ctx, version, request).await.into(),
+        RequestBody::LeaveGroup(request) => leave_group::handle(ctx, version, request).await.into(),
+        RequestBody::OffsetCommit(request) => {
+            offset_commit::handle(ctx, version, request).await.into()
+        }
+        RequestBody::OffsetFetch(request) => {
+            offset_fetch::handle(ctx, version, request).await.into()
+        }
+        RequestBody::ListGroups(request) => list_groups::handle(ctx, version, request).await.into(),
+        RequestBody::DescribeGroups(request) => {
+            describe_groups::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DeleteGroups(request) => {
+            delete_groups::handle(ctx, version, request).await.into()
         }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.

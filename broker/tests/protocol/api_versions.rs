@@ -13,19 +13,28 @@ use crate::{api_versions_request, connect, decode_frame, error, raw_request};
 fn served() -> Vec<(i16, i16, i16)> {
     let mut served: Vec<_> = gregor_broker::handlers::HANDLED
         .iter()
-        .map(|(api, versions)| (api.key(), versions.min, versions.max))
+        .map(|(api, versions)| {
+            // Produce is advertised from v0, as Kafka does (KAFKA-18659), though v0-v2 are
+            // refused (see `produce_below_v3_is_advertised_but_refused`).
+            let min = if *api == ApiKey::Produce {
+                0
+            } else {
+                versions.min
+            };
+            (api.key(), min, versions.max)
+        })
         .collect();
     served.sort();
     served
 }
 
-/// The ranges the issue requires, at least: Produce 3-13, Fetch 4-18, ListOffsets 1-11,
+/// The ranges the issues require, at least: Produce 3-13 (advertised from 0), Fetch 4-18, ListOffsets 1-11,
 /// Metadata 0-13, ApiVersions 0-4, DescribeTopicPartitions 0.
 #[test]
 fn the_required_ranges_are_served() {
     let served = served();
     for required in [
-        (0, 3, 13),
+        (0, 0, 13),
         (1, 4, 18),
         (2, 1, 11),
         (3, 0, 13),
@@ -235,4 +244,32 @@ fn last_metadata_offset(data: &DataDir) -> i64 {
         }
     }
     last
+}
+
+#[test]
+fn produce_below_v3_is_advertised_but_refused() {
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    let response = client.call(&api_versions_request(), 3).unwrap();
+    let produce = response
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == 0)
+        .expect("Produce listed");
+    assert_eq!(
+        produce.min_version, 0,
+        "Kafka lists Produce from v0 for old librdkafka"
+    );
+    // A Produce v2 request closes the connection, as an unsupported version does.
+    client
+        .send_raw(&raw_request(
+            0,
+            2,
+            7,
+            1,
+            &[0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0],
+        ))
+        .unwrap();
+    assert!(client.is_closed_by_peer(std::time::Duration::from_secs(10)));
 }

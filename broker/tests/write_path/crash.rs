@@ -76,8 +76,9 @@ fn damage_indexes(data: &std::path::Path) {
 const PROPS: &[(&str, &str)] = &[
     ("num.partitions", "3"),
     ("log.flush.interval.messages", "1"),
-    // Small segments: the stream rolls a few, so the crash may come right after a roll.
-    ("log.segment.bytes", "131072"),
+    // Small segments (Kafka 4's smallest, KIP-1030): the partitions roll a few, so a
+    // crash may come right after a roll.
+    ("log.segment.bytes", "1048576"),
 ];
 
 /// One record as sent.

@@ -1,16 +1,21 @@
 //! kcat (librdkafka 2.0.2) produces keyed records with headers with each compression codec
-//! and consumes them back.
+//! and consumes them back, after batches of the same codec written with the raw client (so
+//! that kcat reads every codec even where its librdkafka does not compress).
 
 use std::collections::BTreeMap;
 use std::fs;
 
-use gregor_protocol::records::Compression;
+use bytes::Bytes;
+use gregor_protocol::records::{Compression, Header, NewRecord};
 
 use crate::support::{Broker, DataDir, kcat, kcat_version, parse_kcat_json_records};
-use crate::wire;
+use crate::wire::{self, error};
 
-/// Records per codec.
+/// Records kcat produces per codec.
 const RECORDS: usize = 600;
+
+/// Records written first with the raw client, per codec (partition `i % 3`, 25 a batch).
+const RAW: usize = 150;
 
 /// Line `i` of kcat's input: `key:value` (keys repeat, so each partition gets many; values
 /// of 0 to ~900 characters).
@@ -44,8 +49,50 @@ fn kcat_produces_and_consumes_with_every_codec() {
     ] {
         let topic = format!("kcat-{codec}");
         let input = input_dir.path().join(format!("{codec}.txt"));
-        let lines: Vec<(String, String)> = (0..RECORDS).map(|i| line(codec, i)).collect();
-        let text: String = lines.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
+        let total = RAW + RECORDS;
+        let lines: Vec<(String, String)> = (0..total).map(|i| line(codec, i)).collect();
+
+        // Records 0..RAW with the raw client, compressed with the codec.
+        let created = wire::create_topic(&broker, &topic, 3, &[]);
+        if let Some((code, message)) = &created {
+            assert_eq!(*code, error::NONE, "CreateTopics {topic}: {message:?}");
+        }
+        let topic_id = wire::wait_for_topic(&broker, &topic, 3, created.is_none());
+        let mut client = wire::connect(&broker);
+        let mut raw_counts = [0i64; 3];
+        for (p, raw_count) in raw_counts.iter_mut().enumerate() {
+            let mine: Vec<usize> = (0..RAW).filter(|i| i % 3 == p).collect();
+            for chunk in mine.chunks(25) {
+                let records: Vec<NewRecord> = chunk
+                    .iter()
+                    .map(|&i| NewRecord {
+                        timestamp: wire::now_ms(),
+                        key: Some(Bytes::from(lines[i].0.clone())),
+                        value: Some(Bytes::from(lines[i].1.clone())),
+                        headers: vec![
+                            Header::new("k", Some(Bytes::from_static(b"v"))),
+                            Header::new("codec", Some(Bytes::from(codec.to_string()))),
+                        ],
+                    })
+                    .collect();
+                let batch = wire::batch(&records, compression);
+                wire::produce_ok(
+                    &mut client,
+                    wire::PRODUCE_BY_NAME,
+                    &topic,
+                    topic_id,
+                    p as i32,
+                    batch,
+                );
+                *raw_count += chunk.len() as i64;
+            }
+        }
+
+        // Records RAW.. with kcat.
+        let text: String = lines[RAW..]
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}\n"))
+            .collect();
         fs::write(&input, text).expect("write kcat's input");
         let header = format!("codec={codec}");
         let input_path = input.to_string_lossy().into_owned();
@@ -109,13 +156,13 @@ fn kcat_produces_and_consumes_with_every_codec() {
         let consumed = parse_kcat_json_records(&out);
         assert_eq!(
             consumed.len(),
-            RECORDS,
-            "kcat -C read {} records of {topic}, {RECORDS} were produced",
+            total,
+            "kcat -C read {} records of {topic}, {total} were produced",
             consumed.len()
         );
         // Each record once, as produced; each partition's offsets 0..n in the order the
         // records were sent.
-        let mut seen = vec![false; RECORDS];
+        let mut seen = vec![false; total];
         let mut by_partition: BTreeMap<i32, Vec<(i64, usize)>> = BTreeMap::new();
         for record in &consumed {
             let value = String::from_utf8(record.value.clone().expect("a value")).expect("UTF-8");
@@ -124,7 +171,7 @@ fn kcat_produces_and_consumes_with_every_codec() {
                 .nth(1)
                 .and_then(|n| n.parse().ok())
                 .unwrap_or_else(|| panic!("{topic}: unexpected value {value:?}"));
-            assert!(i < RECORDS && !seen[i], "{topic}: record {i} read twice");
+            assert!(i < total && !seen[i], "{topic}: record {i} read twice");
             seen[i] = true;
             let (key, expected_value) = &lines[i];
             assert_eq!(
@@ -160,9 +207,8 @@ fn kcat_produces_and_consumes_with_every_codec() {
             }
         }
 
-        // The broker keeps the producer's batches as they came: compressed with the codec
+        // The broker keeps the producers' batches as they came: compressed with the codec
         // the producer used.
-        let mut client = wire::connect(&broker);
         let (mut batches, mut compressed) = (0, 0);
         for partition in by_partition.keys() {
             let log = wire::fetch_all(&mut client, &topic, *partition, 0);
@@ -175,6 +221,15 @@ fn kcat_produces_and_consumes_with_every_codec() {
             // smaller (a batch of one short record).
             for batch in &log.batches {
                 let stored = batch.compression();
+                if batch.base_offset() < raw_counts[*partition as usize] {
+                    assert_eq!(
+                        stored,
+                        compression,
+                        "{topic}-{partition}: raw batch at {}",
+                        batch.base_offset()
+                    );
+                    continue;
+                }
                 assert!(
                     stored == sent || stored == Compression::None,
                     "{topic}-{partition}: batch at offset {} stored as {stored}, kcat sent {sent}",
@@ -186,7 +241,8 @@ fn kcat_produces_and_consumes_with_every_codec() {
         }
         assert!(compressed > 0, "{topic}: no batch stored as {sent}");
         println!(
-            "kcat -z {codec}: {RECORDS} records in {batches} {sent} batches over {} partitions",
+            "kcat -z {codec}: {RECORDS} records from kcat and {RAW} raw {codec} ones in \
+             {batches} batches ({compressed} from kcat as {sent}) over {} partitions",
             by_partition.len()
         );
     }

@@ -1,16 +1,20 @@
 //! The requests the write-path tests send with the raw client: Produce, Fetch (whole
-//! partitions, every batch decoded and checked), ListOffsets, Metadata, CreateTopics and
-//! DeleteRecords.
+//! partitions, every batch decoded and checked), ListOffsets, Metadata, CreateTopics,
+//! DeleteTopics, CreatePartitions and DeleteRecords.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gregor_protocol::messages::create_partitions_request::{
+    CreatePartitionsRequest, CreatePartitionsTopic,
+};
 use gregor_protocol::messages::create_topics_request::{
     CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
 };
 use gregor_protocol::messages::delete_records_request::{
     DeleteRecordsPartition, DeleteRecordsRequest, DeleteRecordsTopic,
 };
+use gregor_protocol::messages::delete_topics_request::{DeleteTopicState, DeleteTopicsRequest};
 use gregor_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use gregor_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
@@ -495,4 +499,66 @@ pub fn delete_records(
         .expect("DeleteRecords request");
     let p = &response.topics[0].partitions[0];
     Some((p.error_code, p.low_watermark))
+}
+
+/// Deletes `topic` with DeleteTopics; `None` when the broker does not serve it, else the
+/// topic's error code.
+pub fn delete_topic(broker: &Broker, topic: &str) -> Option<i16> {
+    let version = version_for(broker, ApiKey::DeleteTopics, 6)?;
+    let request = if version >= 6 {
+        DeleteTopicsRequest {
+            topics: vec![DeleteTopicState {
+                name: Some(topic.into()),
+                ..Default::default()
+            }],
+            timeout_ms: 30_000,
+            ..Default::default()
+        }
+    } else {
+        DeleteTopicsRequest {
+            topic_names: vec![topic.into()],
+            timeout_ms: 30_000,
+            ..Default::default()
+        }
+    };
+    let response = connect(broker)
+        .call(&request, version)
+        .expect("DeleteTopics request");
+    let result = response
+        .responses
+        .first()
+        .unwrap_or_else(|| panic!("no result in {response:?}"));
+    Some(result.error_code)
+}
+
+/// Raises `topic` to `count` partitions with CreatePartitions; `None` when the broker does
+/// not serve it, else the error code and message.
+pub fn create_partitions(
+    broker: &Broker,
+    topic: &str,
+    count: i32,
+) -> Option<(i16, Option<String>)> {
+    let version = version_for(broker, ApiKey::CreatePartitions, 3)?;
+    let request = CreatePartitionsRequest {
+        topics: vec![CreatePartitionsTopic {
+            name: topic.into(),
+            count,
+            assignments: None,
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        validate_only: false,
+        ..Default::default()
+    };
+    let response = connect(broker)
+        .call(&request, version)
+        .expect("CreatePartitions request");
+    let result = response
+        .results
+        .first()
+        .unwrap_or_else(|| panic!("no result in {response:?}"));
+    Some((
+        result.error_code,
+        result.error_message.as_ref().map(|m| m.to_string()),
+    ))
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use gregor_protocol::ApiKey;
@@ -130,6 +130,8 @@ struct Worker {
     fetch_size: i32,
     stats: Arc<Stats>,
     limits: Arc<Limits>,
+    /// Bytes of the `records` fields received (whole batches, as on the wire).
+    batch_bytes: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -177,6 +179,8 @@ impl Worker {
                     continue;
                 };
                 let records = data.records.clone().unwrap_or_default();
+                self.batch_bytes
+                    .fetch_add(records.len() as u64, Ordering::Relaxed);
                 let (count, bytes, next) = count_records(records, from)?;
                 if count > 0 {
                     self.stats.records.fetch_add(count, Ordering::Relaxed);
@@ -200,6 +204,10 @@ struct Summary {
     duration_s: f64,
     records_per_sec: f64,
     mb_per_sec: f64,
+    /// Bytes of record batches received (the `records` fields: framing, headers and values).
+    batch_bytes: u64,
+    /// MiB per second of record batches.
+    batch_mb_per_sec: f64,
     fetch_latency_ms: Latency,
     connections: usize,
     fetch_size: i32,
@@ -256,6 +264,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         idle: Duration::from_millis(args.timeout_ms),
         last_record: std::sync::Mutex::new(Instant::now()),
     });
+    let batch_bytes = Arc::new(AtomicU64::new(0));
     let progress = spawn_progress(stats.clone(), "read");
     let mut tasks = JoinSet::new();
     for (connection, positions) in prepared {
@@ -268,6 +277,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
                 fetch_size: args.fetch_size,
                 stats: stats.clone(),
                 limits: limits.clone(),
+                batch_bytes: batch_bytes.clone(),
             }
             .run(),
         );
@@ -298,6 +308,8 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
             0.0
         }),
         mb_per_sec: round2(mib_per_sec(bytes, elapsed)),
+        batch_bytes: batch_bytes.load(Ordering::Relaxed),
+        batch_mb_per_sec: round2(mib_per_sec(batch_bytes.load(Ordering::Relaxed), elapsed)),
         fetch_latency_ms: stats.latency(),
         connections: args.connections,
         fetch_size: args.fetch_size,

@@ -248,7 +248,9 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
                 .await?
                 .wait()
                 .await?;
-            Error::check(response.error_code, None, || format!("ApiVersions v{version}"))?;
+            Error::check(response.error_code, None, || {
+                format!("ApiVersions v{version}")
+            })?;
             None
         }
         Api::Metadata => {
@@ -257,7 +259,9 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
                 .await?
                 .wait()
                 .await?;
-            Error::check(response.error_code(), None, || format!("Metadata v{version}"))?;
+            Error::check(response.error_code(), None, || {
+                format!("Metadata v{version}")
+            })?;
             Some(response.topics.len())
         }
     };

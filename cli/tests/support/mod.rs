@@ -7,14 +7,16 @@
 //!   that is right for any target directory (`CARGO_TARGET_DIR`, `--target-dir`, a
 //!   `--target` triple) and never runs a stale binary. `GREGOR_BROKER_BIN=/path/to/gregor`
 //!   skips the build (to test another build, or while broker/ does not compile).
-//! * [`Broker`]: that binary on free 127.0.0.1 ports and a [`DataDir`], killed on drop.
-//! * [`DataDir`]: a temporary data directory in Kafka's layout written with
-//!   gregor-protocol (metadata log with topics, partition segments, index files), for
-//!   brokers that cannot create topics or take records yet.
+//! * [`Broker`]: that binary on free 127.0.0.1 ports and its own [`DataDir`]: stopped
+//!   cleanly with SIGTERM by [`Broker::stop`], killed on drop. Its helpers create topics,
+//!   produce and read offsets through gregorctl itself, so every record a test checks was
+//!   written by the broker's own write path.
+//! * [`DataDir`]: a temporary data directory; empty (the broker formats it), or
+//!   ([`DataDir::with_topics`]) written with gregor-protocol in Apache Kafka's layout
+//!   (metadata log with topics, partition segments, index files), to check that the broker
+//!   serves a directory it did not write itself.
 //! * [`gregorctl`]: runs the CLI under test with a time limit (a hang fails the test).
 #![allow(dead_code)]
-
-pub mod mock;
 
 use std::fs;
 use std::io::Write;
@@ -407,17 +409,31 @@ pub fn kafka_uuid(id: &Uuid) -> String {
     out
 }
 
-/// A running `gregor`, killed on drop (its log printed if the test failed).
+/// Longest wait for the broker to start listening or to stop.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running `gregor` on its own data directory, killed on drop (its log printed if the
+/// test failed).
 pub struct Broker {
     child: Child,
     work: TempDir,
+    /// Dropped after the process is gone (fields drop after `Drop::drop`); taken by
+    /// [`Broker::restart`].
+    data: Option<DataDir>,
+    /// Whether [`Broker::stop`] ran.
+    stopped: bool,
     /// `127.0.0.1:<port>`.
     pub bootstrap: String,
 }
 
 impl Broker {
-    /// Starts the broker on `data` and waits (up to 30 s) until it accepts connections.
-    pub fn start(data: &DataDir) -> Broker {
+    /// Starts the broker on a new empty data directory.
+    pub fn start_empty() -> Broker {
+        Broker::start(DataDir::empty())
+    }
+
+    /// Starts the broker on `data` and waits until it accepts connections.
+    pub fn start(data: DataDir) -> Broker {
         let work = tempfile::Builder::new()
             .prefix("gregorctl-broker-")
             .tempdir()
@@ -451,10 +467,12 @@ impl Broker {
         let mut broker = Broker {
             child,
             work,
+            data: Some(data),
+            stopped: false,
             bootstrap: format!("127.0.0.1:{port}"),
         };
         let addr: SocketAddr = broker.bootstrap.parse().expect("an address");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + BROKER_TIMEOUT;
         loop {
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return broker;
@@ -467,11 +485,62 @@ impl Broker {
             }
             assert!(
                 Instant::now() < deadline,
-                "gregor did not listen within 30 s:\n{}",
+                "gregor did not listen within {BROKER_TIMEOUT:?}:\n{}",
                 broker.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The broker's data directory (`log.dirs`).
+    pub fn data_dir(&self) -> &Path {
+        self.data().path()
+    }
+
+    /// The data directory's settings (ports, node id, topics of a fixture).
+    pub fn data(&self) -> &DataDir {
+        self.data.as_ref().expect("the data directory")
+    }
+
+    /// Stops the broker (if [`Broker::stop`] has not) and starts it again on the same
+    /// data directory and ports.
+    pub fn restart(mut self) -> Broker {
+        if !self.stopped {
+            self.stop();
+        }
+        let data = self.data.take().expect("the data directory");
+        Broker::start(data)
+    }
+
+    /// Stops the broker as an operator does (SIGTERM) and waits for a clean exit, so its
+    /// files are complete (segments flushed, indexes trimmed). The data directory stays
+    /// until the `Broker` is dropped.
+    pub fn stop(&mut self) {
+        assert!(!self.stopped, "stopped twice");
+        self.stopped = true;
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + BROKER_TIMEOUT;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("poll gregor") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gregor did not stop within {BROKER_TIMEOUT:?} of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "gregor exited with {status} on SIGTERM:\n{}",
+            self.log()
+        );
     }
 
     /// What the broker printed.
@@ -491,6 +560,83 @@ impl Broker {
         let mut all = vec!["--bootstrap-server", self.bootstrap.as_str()];
         all.extend_from_slice(args);
         gregorctl(&all, Some(stdin))
+    }
+
+    /// `gregorctl topics create` with `partitions` (and `extra` flags); must succeed.
+    pub fn create_topic(&self, topic: &str, partitions: i32, extra: &[&str]) {
+        let partitions = partitions.to_string();
+        let mut args = vec![
+            "topics",
+            "create",
+            "--topic",
+            topic,
+            "--partitions",
+            partitions.as_str(),
+            "--replication-factor",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        let run = self.ctl(&args);
+        assert!(
+            run.ok().starts_with(&format!("Created topic {topic} ")),
+            "{}",
+            run.stdout
+        );
+    }
+
+    /// `gregorctl produce` of `stdin` with `args` (after the topic); must succeed.
+    pub fn produce(&self, topic: &str, args: &[&str], stdin: &str) -> Run {
+        let mut all = vec!["produce", topic];
+        all.extend_from_slice(args);
+        let run = self.ctl_stdin(&all, stdin);
+        run.ok();
+        run
+    }
+
+    /// The latest offset of each partition (`get-offsets --json`), by partition.
+    pub fn end_offsets(&self, topic: &str) -> Vec<i64> {
+        let json = self
+            .ctl(&["get-offsets", "--topic", topic, "--json"])
+            .json();
+        let mut offsets: Vec<(i64, i64)> = json
+            .as_array()
+            .expect("an array of offsets")
+            .iter()
+            .map(|o| {
+                (
+                    o["partition"].as_i64().expect("partition"),
+                    o["offset"].as_i64().expect("offset"),
+                )
+            })
+            .collect();
+        offsets.sort();
+        offsets.into_iter().map(|(_, o)| o).collect()
+    }
+
+    /// Records stored in `topic`: the sum of its latest offsets (nothing deleted yet).
+    pub fn stored(&self, topic: &str) -> i64 {
+        self.end_offsets(topic).iter().sum()
+    }
+
+    /// Waits (up to [`BROKER_TIMEOUT`]) until `topic` stores `expected` records: with
+    /// acks=0 the producer is done before the broker has appended; fails on more.
+    pub fn wait_stored(&self, topic: &str, expected: i64) {
+        let deadline = Instant::now() + BROKER_TIMEOUT;
+        loop {
+            let stored = self.stored(topic);
+            assert!(
+                stored <= expected,
+                "{topic} stores {stored} records, more than the {expected} produced"
+            );
+            if stored == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{topic} stores {stored} records after {BROKER_TIMEOUT:?}, not {expected}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Whether `gregorctl api-versions` lists `api` (e.g. "Produce").
@@ -516,29 +662,13 @@ impl Drop for Broker {
     }
 }
 
-/// Kafka's API key of an API name used in the tests.
+/// Kafka's API key of an API by name (`"Produce"` is 0).
 pub fn api_key(api: &str) -> i64 {
-    match api {
-        "Produce" => 0,
-        "Fetch" => 1,
-        "ListOffsets" => 2,
-        "Metadata" => 3,
-        "OffsetCommit" => 8,
-        "OffsetFetch" => 9,
-        "FindCoordinator" => 10,
-        "JoinGroup" => 11,
-        "DescribeGroups" => 15,
-        "ListGroups" => 16,
-        "ApiVersions" => 18,
-        "CreateTopics" => 19,
-        "DeleteTopics" => 20,
-        "DeleteRecords" => 21,
-        "DescribeConfigs" => 32,
-        "CreatePartitions" => 37,
-        "IncrementalAlterConfigs" => 44,
-        "DescribeTopicPartitions" => 75,
-        other => panic!("no API key for {other}"),
-    }
+    gregor_protocol::ApiKey::ALL
+        .iter()
+        .find(|k| k.name() == api)
+        .map(|k| i64::from(k.key()))
+        .unwrap_or_else(|| panic!("no API named {api}"))
 }
 
 /// One finished gregorctl run.

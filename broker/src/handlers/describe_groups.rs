@@ -1,0 +1,79 @@
+//! DescribeGroups v0-v6: state, protocol and members of each group (member metadata and
+//! assignments only when Stable, as Kafka). An unknown group is "Dead": with
+//! `GROUP_ID_NOT_FOUND` from v6, without an error before.
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::messages::describe_groups_request::DescribeGroupsRequest;
+use gregor_protocol::messages::describe_groups_response::{
+    DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
+};
+
+use super::metadata::AUTHORIZED_OPERATIONS_OMITTED;
+use super::{RequestContext, error_code};
+use crate::groups::errors::GROUP_ID_NOT_FOUND;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
+
+/// Every group operation (no authorizer): READ, DELETE, DESCRIBE, as a bit set of Kafka's
+/// ACL operation codes.
+pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+/// Answers a DescribeGroups request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let include_ops = version >= 3 && request.include_authorized_operations;
+    let mut groups = Vec::with_capacity(request.groups.len());
+    for group_id in request.groups {
+        let mut described = match ctx.broker.groups.describe_group(&group_id).await {
+            Some(group) => DescribedGroup {
+                error_code: error_code::NONE,
+                group_id: group_id.clone(),
+                group_state: group.state.into(),
+                protocol_type: group.protocol_type.into(),
+                protocol_data: group.protocol.into(),
+                members: group
+                    .members
+                    .into_iter()
+                    .map(|m| DescribedGroupMember {
+                        member_id: m.member_id.into(),
+                        group_instance_id: m.group_instance_id.map(Into::into),
+                        client_id: m.client_id.into(),
+                        client_host: m.client_host.into(),
+                        member_metadata: m.metadata,
+                        member_assignment: m.assignment,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            None if version >= 6 => DescribedGroup {
+                error_code: GROUP_ID_NOT_FOUND,
+                error_message: Some(format!("Group {group_id} not found.").into()),
+                group_id: group_id.clone(),
+                group_state: "Dead".into(),
+                ..Default::default()
+            },
+            None => DescribedGroup {
+                error_code: error_code::NONE,
+                group_id: group_id.clone(),
+                group_state: "Dead".into(),
+                ..Default::default()
+            },
+        };
+        described.authorized_operations = if include_ops && described.error_code == error_code::NONE
+        {
+            GROUP_OPERATIONS
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        };
+        groups.push(described);
+    }
+    DescribeGroupsResponse {
+        groups,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,89 @@
+//! FindCoordinator: this broker coordinates every group, on the listener the request came
+//! in on. `__consumer_offsets` is created on first use; while it cannot be (a replication
+//! factor above the broker count, say) the answer is `COORDINATOR_NOT_AVAILABLE`, as Kafka
+//! answers. There is no transaction coordinator: transactional ids get
+//! `COORDINATOR_NOT_AVAILABLE` (retriable, so a transactional producer times out as it
+//! would against a cluster whose `__transaction_state` cannot be created). Share
+//! coordinators are not supported (`INVALID_REQUEST`).
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use gregor_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+
+use super::{RequestContext, error_code};
+use crate::groups::errors::{self, COORDINATOR_NOT_AVAILABLE};
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
+
+/// Key type of a consumer group.
+pub const KEY_TYPE_GROUP: i8 = 0;
+/// Key type of a transactional id.
+pub const KEY_TYPE_TRANSACTION: i8 = 1;
+/// Key type of a share group state partition.
+pub const KEY_TYPE_SHARE: i8 = 2;
+
+/// Answers a FindCoordinator request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let key_type = if version >= 1 {
+        request.key_type
+    } else {
+        KEY_TYPE_GROUP
+    };
+    let keys: Vec<String> = if version >= 4 {
+        request
+            .coordinator_keys
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    } else {
+        vec![request.key.to_string()]
+    };
+    let (host, port) = ctx.broker.advertised_endpoint(&ctx.listener);
+    let node = (ctx.broker.node_id, host, i32::from(port));
+    let error = match key_type {
+        KEY_TYPE_GROUP => match ctx.broker.groups.ensure_offsets_topic().await {
+            Ok(()) => error_code::NONE,
+            Err(code) => code,
+        },
+        KEY_TYPE_TRANSACTION => COORDINATOR_NOT_AVAILABLE,
+        _ => error_code::INVALID_REQUEST,
+    };
+    let (node_id, host, port) = if error == error_code::NONE {
+        node
+    } else {
+        (-1, String::new(), -1)
+    };
+    if version >= 4 {
+        // Kafka sets a message only when the whole request fails (an unknown key type).
+        let message = (error == error_code::INVALID_REQUEST).then(|| errors::message(error));
+        FindCoordinatorResponse {
+            coordinators: keys
+                .into_iter()
+                .map(|key| Coordinator {
+                    key: key.into(),
+                    node_id,
+                    host: host.as_str().into(),
+                    port,
+                    error_code: error,
+                    error_message: message.clone().map(Into::into),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    } else {
+        FindCoordinatorResponse {
+            error_code: error,
+            error_message: Some(errors::message(error).into()),
+            node_id,
+            host: host.into(),
+            port,
+            ..Default::default()
+        }
+    }
+}

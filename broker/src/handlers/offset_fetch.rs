@@ -1,0 +1,184 @@
+//! OffsetFetch v1-v10: one group (v1-v7) or several (v8+), some topics or all of them
+//! (null), by name or by id (v10). Partitions without a committed offset, and unknown
+//! groups, get offset -1 without an error, as Kafka answers. Nothing is transactional here,
+//! so `require_stable` (v7+) changes nothing.
+
+use gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest;
+use gregor_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions, OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use gregor_protocol::{Uuid, VersionRange};
+
+use super::{RequestContext, error_code};
+use crate::groups::FetchedOffset;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 10 };
+
+/// One requested topic: name (or id) and partitions.
+struct Wanted {
+    name: Option<String>,
+    id: Uuid,
+    partitions: Vec<i32>,
+}
+
+/// Answers an OffsetFetch request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let image = ctx.broker.image();
+    let use_ids = version >= 10;
+    let groups: Vec<(String, Option<Vec<Wanted>>)> = if version >= 8 {
+        request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| Wanted {
+                            name: if use_ids {
+                                image.topic_by_id(&t.topic_id).map(|i| i.name.clone())
+                            } else {
+                                Some(t.name.to_string())
+                            },
+                            id: t.topic_id,
+                            partitions: t.partition_indexes,
+                        })
+                        .collect()
+                });
+                (g.group_id.to_string(), topics)
+            })
+            .collect()
+    } else {
+        let topics = request.topics.map(|topics| {
+            topics
+                .into_iter()
+                .map(|t| Wanted {
+                    name: Some(t.name.to_string()),
+                    id: Uuid::nil(),
+                    partitions: t.partition_indexes,
+                })
+                .collect()
+        });
+        vec![(request.group_id.to_string(), topics)]
+    };
+    let mut answers = Vec::with_capacity(groups.len());
+    for (group_id, wanted) in groups {
+        let topics: Vec<(String, Uuid, Vec<FetchedOffset>)> = match wanted {
+            None => ctx
+                .broker
+                .groups
+                .fetch_offsets(&group_id, None)
+                .await
+                .into_iter()
+                .map(|(name, offsets)| {
+                    let id = image.topic(&name).map_or(Uuid::nil(), |t| t.id);
+                    (name, id, offsets)
+                })
+                .collect(),
+            Some(wanted) => {
+                let known: Vec<(String, Vec<i32>)> = wanted
+                    .iter()
+                    .filter_map(|w| Some((w.name.clone()?, w.partitions.clone())))
+                    .collect();
+                let mut fetched = ctx
+                    .broker
+                    .groups
+                    .fetch_offsets(&group_id, Some(&known))
+                    .await
+                    .into_iter();
+                wanted
+                    .into_iter()
+                    .map(|w| match w.name {
+                        Some(name) => {
+                            let offsets = fetched.next().map(|(_, o)| o).unwrap_or_default();
+                            (name, w.id, offsets)
+                        }
+                        None => {
+                            let offsets = w
+                                .partitions
+                                .iter()
+                                .map(|&partition| FetchedOffset {
+                                    partition,
+                                    offset: -1,
+                                    leader_epoch: -1,
+                                    metadata: String::new(),
+                                    error_code: error_code::UNKNOWN_TOPIC_ID,
+                                })
+                                .collect();
+                            (String::new(), w.id, offsets)
+                        }
+                    })
+                    .collect()
+            }
+        };
+        answers.push((group_id, topics));
+    }
+    if version >= 8 {
+        return OffsetFetchResponse {
+            groups: answers
+                .into_iter()
+                .map(|(group_id, topics)| OffsetFetchResponseGroup {
+                    group_id: group_id.into(),
+                    topics: topics
+                        .into_iter()
+                        .map(|(name, id, offsets)| OffsetFetchResponseTopics {
+                            name: if use_ids {
+                                Default::default()
+                            } else {
+                                name.into()
+                            },
+                            topic_id: if use_ids { id } else { Uuid::nil() },
+                            partitions: offsets
+                                .into_iter()
+                                .map(|o| OffsetFetchResponsePartitions {
+                                    partition_index: o.partition,
+                                    committed_offset: o.offset,
+                                    committed_leader_epoch: o.leader_epoch,
+                                    metadata: Some(o.metadata.into()),
+                                    error_code: o.error_code,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    error_code: error_code::NONE,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
+    let topics = answers
+        .into_iter()
+        .next()
+        .map(|(_, topics)| topics)
+        .unwrap_or_default();
+    OffsetFetchResponse {
+        topics: topics
+            .into_iter()
+            .map(|(name, _, offsets)| OffsetFetchResponseTopic {
+                name: name.into(),
+                partitions: offsets
+                    .into_iter()
+                    .map(|o| OffsetFetchResponsePartition {
+                        partition_index: o.partition,
+                        committed_offset: o.offset,
+                        committed_leader_epoch: o.leader_epoch,
+                        metadata: Some(o.metadata.into()),
+                        error_code: o.error_code,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        error_code: error_code::NONE,
+        ..Default::default()
+    }
+}

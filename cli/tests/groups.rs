@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{Broker, Run};
@@ -96,7 +97,7 @@ fn consume_with_a_group_commits_and_resumes() {
 
     // The next member resumes at the committed offsets (no --from-beginning needed):
     // together the two runs read every record once.
-    let rest = values(&broker.ctl(&["consume", "g", "--group", "readers", "--timeout-ms", "2000"]));
+    let rest = values(&broker.ctl(&["consume", "g", "--group", "readers", "--max-messages", "13"]));
     assert_eq!(rest.len(), 13, "{rest:?}");
     let all: BTreeSet<String> = first.iter().chain(&rest).cloned().collect();
     assert_eq!(all, (0..20).map(|i| format!("v{i}")).collect());
@@ -128,7 +129,8 @@ fn consume_with_a_group_commits_and_resumes() {
             "LAG"
         ]
     );
-    let late = values(&broker.ctl(&["consume", "g", "--group", "readers", "--timeout-ms", "2000"]));
+    // Until 3 s pass without a record: it commits on the way out all the same.
+    let late = values(&broker.ctl(&["consume", "g", "--group", "readers", "--timeout-ms", "3000"]));
     assert_eq!(late, ["late1", "late2", "late3"]);
 
     // Another group starts on its own (from the beginning) and does not move the first.
@@ -139,7 +141,7 @@ fn consume_with_a_group_commits_and_resumes() {
         "others",
         "--from-beginning",
         "--timeout-ms",
-        "2000",
+        "3000",
     ]));
     assert_eq!(other.len(), 23);
     let described = broker
@@ -198,4 +200,80 @@ fn groups_list_on_a_broker_without_groups() {
     let broker = Broker::start_empty();
     let list = broker.ctl(&["groups", "list", "--json"]).json();
     assert_eq!(list, Value::Array(Vec::new()));
+}
+
+#[test]
+fn describe_shows_a_member_while_it_consumes() {
+    let broker = Broker::start_empty();
+    broker.create_topic("live", 3, &[]);
+    std::thread::scope(|scope| {
+        // A member that waits for 3 records, which are produced only once the group
+        // shows it as a stable member (from the beginning: it may look up its start
+        // offsets after that).
+        let member = scope.spawn(|| {
+            broker.ctl(&[
+                "consume",
+                "live",
+                "--group",
+                "watchers",
+                "--from-beginning",
+                "--max-messages",
+                "3",
+                "--client-id",
+                "watcher-1",
+            ])
+        });
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let described = loop {
+            let run = broker.ctl(&["groups", "describe", "--group", "watchers", "--json"]);
+            if run.code == Some(0) {
+                let json = run.json();
+                if json["group"]["group_state"] == "Stable" {
+                    break json;
+                }
+            } else {
+                // Not known to the coordinator until the member has joined.
+                assert!(run.stderr.contains("GROUP_ID_NOT_FOUND"), "{run:?}");
+            }
+            assert!(
+                Instant::now() < deadline && !member.is_finished(),
+                "the group never became stable: {run:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let members = described["group"]["members"].as_array().unwrap();
+        assert_eq!(members.len(), 1, "{described}");
+        assert_eq!(members[0]["client_id"], "watcher-1");
+        assert_eq!(described["group"]["protocol_type"], "consumer");
+        assert_eq!(described["group"]["protocol_data"], "range");
+        // The table decodes the member's assignment: every partition to the one member.
+        let table = broker.ctl(&["groups", "describe", "--group", "watchers"]);
+        let text = table.ok();
+        assert!(
+            text.starts_with("group watchers  state Stable  protocol range (consumer)  members 1"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.contains("watcher-1"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.trim_end().ends_with(" live:0,1,2"), "{row}");
+
+        broker.produce("live", &["--partition", "1"], "a\nb\nc\n");
+        let run = member.join().unwrap();
+        assert_eq!(run.ok(), "a\nb\nc\n");
+    });
+    // It committed and left.
+    let described = broker
+        .ctl(&["groups", "describe", "--group", "watchers", "--json"])
+        .json();
+    assert_eq!(described["group"]["group_state"], "Empty", "{described}");
+    let committed: Vec<i64> = described["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["partition"] == 1)
+        .map(|o| o["committed_offset"].as_i64().unwrap())
+        .collect();
+    assert_eq!(committed, [3], "{described}");
 }

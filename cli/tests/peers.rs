@@ -170,9 +170,10 @@ fn serve(mut stream: TcpStream, ranges: &[(i16, i16, i16)], seen: &Mutex<Vec<(i1
     }
 }
 
-/// Version ranges of a broker of Kafka 2.0's age, less its group APIs and configs:
-/// Produce and CreateTopics only in versions older than gregorctl speaks, Fetch and
-/// Metadata overlapping gregorctl's ranges.
+/// Old version ranges, picked for the checks rather than copied from one Kafka release:
+/// Produce, CreateTopics and DeleteTopics only in versions older than gregorctl speaks,
+/// Fetch and Metadata overlapping gregorctl's ranges, no group or config APIs, and an API
+/// key gregorctl does not know.
 const OLD_RANGES: &[(i16, i16, i16)] = &[
     (0, 0, 2),  // Produce
     (1, 0, 8),  // Fetch

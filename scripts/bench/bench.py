@@ -401,10 +401,11 @@ def render(results, machine):
         w("")
         w(
             "The broker is restarted under `scripts/bench/copycount.c`, an `LD_PRELOAD` library "
-            "that counts the bytes passed to `memcpy`, `memmove`, `memset` and moving "
-            "`realloc`s (every user-space copy of a runtime-sized buffer in a Rust program "
-            "goes through one of them), and the kernel's `/proc/PID/io` counts the bytes read "
-            "from files (`rchar`). Snapshots are taken before and after each phase. \"Per "
+            "that counts the bytes passed to `memcpy`, `memmove` and moving `realloc`s (every "
+            "user-space copy of a runtime-sized buffer in a Rust program goes through one of "
+            "them), and the bytes zero-filled by `memset` and by `calloc` of 4 KiB or more "
+            "(`vec![0; n]`, `BytesMut::zeroed`); the kernel's `/proc/PID/io` counts the bytes "
+            "read from files (`rchar`). Snapshots are taken before and after each phase. \"Per "
             "byte\" divides by the record-batch bytes the phase served (fetch) or received "
             "(produce). The produce phase is the control: it shows the counter sees copies "
             "where there are some."
@@ -412,7 +413,7 @@ def render(results, machine):
         w("")
         w(
             "| phase | batch bytes | user-space copies per byte | of which copies ≥ 4 KiB "
-            "| memset per byte | file bytes read per byte | MB/s under the counter |"
+            "| zero-filled per byte | file bytes read per byte | MB/s under the counter |"
         )
         w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for c in copies:
@@ -420,9 +421,10 @@ def render(results, machine):
             served = max(c["served_bytes"], 1)
             every = sum(d.get(f"{k}_bytes", 0) for k in ("memcpy", "memmove", "realloc"))
             large = sum(d.get(f"{k}_large_bytes", 0) for k in ("memcpy", "memmove", "realloc"))
+            zeroed = d.get("memset_bytes", 0) + d.get("calloc_large_bytes", 0)
             w(
                 f"| {c['phase']} | {c['served_bytes']:,} | **{every / served:.4f}** "
-                f"| {large / served:.4f} | {d.get('memset_bytes', 0) / served:.4f} "
+                f"| {large / served:.4f} | {zeroed / served:.4f} "
                 f"| {d.get('rchar', 0) / served:.3f} | {fmt(c.get('mib_per_sec'))} |"
             )
         w("")

@@ -2,8 +2,9 @@
  * copycount: an LD_PRELOAD library that counts the bytes a process copies in user space.
  *
  * It interposes memcpy, memmove, memset and realloc (the calls a Rust program makes for
- * every copy of a runtime-sized buffer; the compiler inlines only small fixed-size ones)
- * and keeps per-call-kind totals in atomic counters. The counters are written as one line
+ * every copy of a runtime-sized buffer; the compiler inlines only small fixed-size ones),
+ * and calloc (zero-filled allocations: `vec![0; n]`, `BytesMut::zeroed`), and keeps
+ * per-call-kind totals in atomic counters. The counters are written as one line
  * of `key=value` pairs to $COPYCOUNT_OUT (appended) whenever the process receives SIGUSR2,
  * so a benchmark can take a snapshot before and after the phase it measures.
  *
@@ -14,7 +15,8 @@
  * Forwarding goes to glibc's own entry points (__memcpy_chk and friends, __libc_realloc),
  * so no dlsym is needed and nothing recurses. A realloc that moves a block is counted as a
  * copy of min(old usable size, new size) bytes: an upper bound, as glibc moves large
- * mmapped blocks with mremap without copying them.
+ * mmapped blocks with mremap without copying them. calloc counts the bytes asked for;
+ * glibc zero-fills them with its internal memset unless they come fresh from mmap.
  *
  * Copies of at least LARGE bytes are also counted separately: record batches are copied in
  * large pieces, request and response headers in small ones.
@@ -37,9 +39,10 @@ extern void *real_memmove(void *dst, const void *src, size_t len, size_t dstlen)
     __asm__("__memmove_chk");
 extern void *real_memset(void *dst, int c, size_t len, size_t dstlen) __asm__("__memset_chk");
 extern void *real_realloc(void *ptr, size_t size) __asm__("__libc_realloc");
+extern void *real_calloc(size_t count, size_t size) __asm__("__libc_calloc");
 
-enum { MEMCPY, MEMMOVE, MEMSET, REALLOC, KINDS };
-static const char *const NAMES[KINDS] = {"memcpy", "memmove", "memset", "realloc"};
+enum { MEMCPY, MEMMOVE, MEMSET, REALLOC, CALLOC, KINDS };
+static const char *const NAMES[KINDS] = {"memcpy", "memmove", "memset", "realloc", "calloc"};
 
 static uint64_t calls[KINDS], bytes[KINDS], large_calls[KINDS], large_bytes[KINDS];
 
@@ -71,6 +74,12 @@ void *realloc(void *ptr, size_t size) {
     size_t old = ptr ? malloc_usable_size(ptr) : 0;
     void *out = real_realloc(ptr, size);
     if (ptr && out && out != ptr) count(REALLOC, old < size ? old : size);
+    return out;
+}
+
+void *calloc(size_t n, size_t size) {
+    void *out = real_calloc(n, size);
+    if (out) count(CALLOC, n * size);
     return out;
 }
 

@@ -2038,6 +2038,28 @@ impl ClassicGroup {
         all_expired
     }
 
+    /// Queues tombstones for the offsets of deleted topics (Kafka's `onTopicsDeleted`);
+    /// false if the group has none.
+    pub fn delete_topic_offsets(&mut self, topics: &[String]) -> bool {
+        let deleted: Vec<(String, i32)> = topics
+            .iter()
+            .filter_map(|topic| Some((topic, self.offsets.get(topic)?)))
+            .flat_map(|(topic, partitions)| partitions.keys().map(|p| (topic.clone(), *p)))
+            .collect();
+        if deleted.is_empty() {
+            return false;
+        }
+        for (topic, partition) in &deleted {
+            self.effects.records.push(Record::Offset {
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            });
+        }
+        self.effects.after_append = Some(AfterAppend::Expire(deleted));
+        true
+    }
+
     /// Kafka's `validateDeleteGroup`.
     pub fn validate_delete(&self) -> Result<(), i16> {
         match self.state {

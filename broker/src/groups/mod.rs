@@ -272,6 +272,7 @@ impl GroupCoordinator {
             self.map().insert(id, cell);
         }
         self.spawn_expiration();
+        self.spawn_topic_watch(broker);
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<GroupCell>>> {
@@ -525,6 +526,58 @@ impl GroupCoordinator {
                 broker.groups.expire_offsets().await;
             }
         });
+    }
+
+    /// Watches the metadata image for deleted topics (every second, when the image
+    /// changed) and deletes their committed offsets, as Kafka's coordinator does on a
+    /// metadata update. A topic deleted and created again gets new offsets too.
+    fn spawn_topic_watch(&self, broker: &Arc<Broker>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(broker);
+        let mut last = broker.image();
+        let mut known: HashMap<String, gregor_protocol::Uuid> =
+            last.topics().map(|t| (t.name.clone(), t.id)).collect();
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(broker) = weak.upgrade() else {
+                    return;
+                };
+                let image = broker.image();
+                if Arc::ptr_eq(&image, &last) {
+                    continue;
+                }
+                let current: HashMap<String, gregor_protocol::Uuid> =
+                    image.topics().map(|t| (t.name.clone(), t.id)).collect();
+                let deleted: Vec<String> = known
+                    .iter()
+                    .filter(|(name, id)| current.get(*name) != Some(*id))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                known = current;
+                last = image;
+                if !deleted.is_empty() {
+                    broker.groups.on_topics_deleted(&deleted).await;
+                }
+            }
+        });
+    }
+
+    /// Deletes the committed offsets of `topics` in every group.
+    pub async fn on_topics_deleted(&self, topics: &[String]) {
+        let cells: Vec<Arc<GroupCell>> = self.map().values().cloned().collect();
+        for cell in cells {
+            let mut group = cell.state.lock().await;
+            if group.state() != GroupState::Dead && group.delete_topic_offsets(topics) {
+                tracing::info!(
+                    group = %group.group_id(),
+                    "deleting the offsets of deleted topics {topics:?}"
+                );
+                self.finish(&cell, &mut group).await;
+            }
+        }
     }
 
     /// Expires committed offsets and deletes empty groups left without offsets (Kafka's

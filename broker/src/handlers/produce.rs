@@ -3,6 +3,14 @@
 //!
 //! Single node: the in-sync replica set is this broker, so `acks=-1` and `acks=1` are both
 //! answered once the append returns; `acks=0` gets no response at all.
+//!
+//! Idempotent producers (KIP-98): the partition log checks each batch's producer epoch and
+//! sequence when it assigns offsets ([`crate::storage::producer_state`]). A retried batch
+//! is not appended again and is answered as Kafka does: `NONE`, the offset it was first
+//! appended at, its max timestamp as `log_append_time_ms`, and the log start offset. An
+//! older epoch is `INVALID_PRODUCER_EPOCH` (47), a sequence gap or a new epoch not starting
+//! at 0 `OUT_OF_ORDER_SEQUENCE_NUMBER` (45), with the log start offset and a message
+//! (Kafka leaves it null); nothing of the partition's records is appended then.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -219,14 +227,29 @@ fn append(
         );
     }
     match log.append(validated, leader_epoch, now_ms) {
-        Ok(info) => PartitionProduceResponse {
-            index,
-            error_code: error_code::NONE,
-            base_offset: info.base_offset,
-            log_append_time_ms: info.log_append_time,
-            log_start_offset: info.log_start_offset,
-            ..Default::default()
-        },
+        Ok(info) => {
+            if info.duplicate {
+                tracing::debug!(
+                    partition = %log.name(),
+                    base_offset = info.base_offset,
+                    "a retried idempotent batch was already appended"
+                );
+            }
+            PartitionProduceResponse {
+                index,
+                error_code: error_code::NONE,
+                base_offset: info.base_offset,
+                log_append_time_ms: info.log_append_time,
+                log_start_offset: info.log_start_offset,
+                ..Default::default()
+            }
+        }
+        Err(StorageError::Producer(err)) => {
+            tracing::debug!(partition = %log.name(), "refused an idempotent batch: {err}");
+            let mut response = failed(index, err.code(), Some(err.to_string()));
+            response.log_start_offset = log.log_start_offset();
+            response
+        }
         Err(StorageError::Closed { .. }) => failed(index, error_code::NOT_LEADER_OR_FOLLOWER, None),
         Err(StorageError::Deleted { .. }) => {
             failed(index, error_code::UNKNOWN_TOPIC_OR_PARTITION, None)

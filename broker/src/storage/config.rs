@@ -51,6 +51,9 @@ pub struct LogConfig {
     /// `message.timestamp.after.max.ms`: how far in the future a `CreateTime` timestamp may be
     /// (Kafka 4.0's default: one hour).
     pub message_timestamp_after_max_ms: i64,
+    /// The broker's `producer.id.expiration.ms` (not a topic config): an idempotent
+    /// producer's state is dropped once its last batch's timestamp is this old.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -72,6 +75,7 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 3_600_000,
+            producer_id_expiration_ms: super::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS,
         }
     }
 }
@@ -81,7 +85,8 @@ impl LogConfig {
     /// `log.roll.ms`/`hours`, `log.retention.*`, `message.max.bytes`,
     /// `log.message.timestamp.*`, `log.cleanup.policy`, `log.index.interval.bytes`,
     /// `log.index.size.max.bytes` and `log.flush.interval.messages`/`ms` (the latter falling
-    /// back to `log.flush.scheduler.interval.ms`, as Kafka does).
+    /// back to `log.flush.scheduler.interval.ms`, as Kafka does), and
+    /// `producer.id.expiration.ms`.
     pub fn from_broker(config: &crate::config::Config) -> LogConfig {
         use crate::config::{CleanupPolicy as BrokerPolicy, TimestampType as BrokerTimestamp};
         LogConfig {
@@ -104,6 +109,7 @@ impl LogConfig {
             flush_ms: config.effective_log_flush_interval_ms(),
             message_timestamp_before_max_ms: config.log_message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: config.log_message_timestamp_after_max_ms,
+            producer_id_expiration_ms: i64::from(config.producer_id_expiration_ms),
         }
     }
 

@@ -10,7 +10,7 @@
 //!     00000000000000000000.log           segment: record batches, named by base offset
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
-//!     00000000000000001234.snapshot      producer state    (ignored)
+//!     00000000000000001234.snapshot      producer state    (ignored: rebuilt from the log)
 //!     leader-epoch-checkpoint, partition.metadata           (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
 //!   <topic>-<partition>.<uuid>-delete/   being deleted (skipped)
@@ -27,7 +27,9 @@
 //!   reported ([`PartitionLog::torn_tail`]); index files that are missing or do not match
 //!   are rebuilt. [`PartitionLog::read`] serves whole batches with Fetch semantics, one file
 //!   read per contiguous range straight into the result buffer. [`PartitionLog::append`]
-//!   assigns offsets, leader epoch and log append time in place, writes all of a request's
+//!   checks idempotent producers' epochs and sequences (duplicates are answered with the
+//!   original offsets, not appended; see [`producer_state`]), assigns offsets, leader epoch
+//!   and log append time in place, writes all of a request's
 //!   batches in one write, maintains the Kafka index files and rolls segments by size, age
 //!   and full index. Flushes follow `flush.messages`/`flush.ms`; retention and
 //!   DeleteRecords delete whole segments and raise the log start offset;
@@ -51,9 +53,12 @@ mod config;
 mod index;
 mod manager;
 mod partition;
+pub mod producer_state;
 mod segment;
 mod validate;
 
+#[cfg(test)]
+mod producer_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -72,6 +77,10 @@ pub use manager::{DirError, LogManager, MaintenanceSchedule, parse_partition_dir
 pub use partition::{
     AppendInfo, LogRead, MAX_SEGMENTS_PER_READ, OpenReport, PartitionLog, SegmentInfo,
     TimestampOffset, TornTail, partition_dir_name,
+};
+pub use producer_state::{
+    BatchMetadata, INVALID_PRODUCER_EPOCH, NUM_BATCHES_TO_RETAIN, OUT_OF_ORDER_SEQUENCE_NUMBER,
+    ProducerEntry, ProducerStateError,
 };
 pub use segment::{BatchEntry, MAX_SEGMENT_BYTES, segment_file_name};
 pub use validate::{
@@ -152,6 +161,10 @@ pub enum StorageError {
     /// [`LogManager::open`] was given no log directory, or none of them could be used.
     #[error("no usable log directory")]
     NoLogDirs,
+    /// An idempotent producer's batch was refused by the partition's producer state (an
+    /// old epoch or a sequence out of order); nothing of the request was appended.
+    #[error(transparent)]
+    Producer(#[from] ProducerStateError),
 }
 
 impl StorageError {

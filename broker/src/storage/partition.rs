@@ -1,6 +1,7 @@
 //! One partition's log: its segments and their Kafka index files, recovery when opened,
-//! reads with Fetch semantics, validated appends with segment rolls, flushes, retention,
-//! timestamp lookups, and the end offset watch that wakes long-polling fetches.
+//! reads with Fetch semantics, validated appends with segment rolls and idempotent producer
+//! checks, flushes, retention, timestamp lookups, and the end offset watch that wakes
+//! long-polling fetches.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use super::checkpoint::{self, LogStartOffsets};
 use super::config::{LogConfig, TimestampType};
 use super::index::{self, IndexAppend, IndexBuilder};
+use super::producer_state::{ProducerBatch, ProducerCheck, ProducerEntry, ProducerStateManager};
 use super::segment::{
     BatchEntry, MAX_SEGMENT_BYTES, Segment, now_ms, parse_segment_file_name, segment_file_name,
 };
@@ -70,6 +72,10 @@ pub struct AppendInfo {
     pub log_append_time: i64,
     /// The log start offset at the time of the append.
     pub log_start_offset: i64,
+    /// Whether nothing was appended because a batch was a duplicate of one of its
+    /// producer's last batches (a retry): the offsets are the original batch's, and
+    /// `log_append_time` is its max timestamp, as Kafka answers duplicates.
+    pub duplicate: bool,
 }
 
 /// A record found by [`PartitionLog::offset_for_timestamp`] or
@@ -213,6 +219,9 @@ pub struct PartitionLog {
     /// Wall-clock time of the last flush, for `flush.ms`.
     last_flush_ms: AtomicI64,
     log_starts: Option<Arc<LogStartOffsets>>,
+    /// Idempotent producers' epochs and last batches. Changed only under the writer lock
+    /// (always taken first), so that checks, offsets and updates are atomic with appends.
+    producers: Mutex<ProducerStateManager>,
 }
 
 /// What readers look up.
@@ -252,6 +261,9 @@ struct AppendMode {
     leader_epoch: Option<i32>,
     /// Stamped as the log append time of every batch.
     log_append_time: Option<i64>,
+    /// Whether batches with a producer id are checked against the producer state (client
+    /// appends) or only recorded in it (trusted appends).
+    check_producers: bool,
 }
 
 impl PartitionLog {
@@ -305,13 +317,22 @@ impl PartitionLog {
         let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
         let mut verified = Vec::with_capacity(found.len());
         let mut torn_tail = None;
+        // The producer state is rebuilt from every batch header the scan indexes (the whole
+        // log: the scan reads every header anyway), as Kafka rebuilds it without snapshots.
+        let mut producers = ProducerStateManager::default();
+        let mut replay = |header: &BatchHeader| {
+            if let Some(batch) = ProducerBatch::from_header(header) {
+                producers.replay(&batch);
+            }
+        };
         for (i, (base, path)) in found.iter().enumerate() {
             let upper = found.get(i + 1).map(|(next, _)| *next);
             let min_offset = segments.last().map_or(*base, Segment::next_offset);
             // Kafka recovers the segment holding the recovery point and every later one.
             let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
-            let (segment, stop) = Segment::open(path.clone(), *base, min_offset, upper, verify)
-                .map_err(|e| StorageError::io(path, e))?;
+            let (segment, stop) =
+                Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
+                    .map_err(|e| StorageError::io(path, e))?;
             report.verified_segments += usize::from(verify);
             let file_len = segment.file_len;
             let valid_len = segment.valid_len;
@@ -377,6 +398,7 @@ impl PartitionLog {
         if let Some(log_starts) = &params.log_starts {
             log_starts.set(topic, partition, log_start_offset);
         }
+        producers.remove_expired(now_ms(), params.config.producer_id_expiration_ms);
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(
             topic,
@@ -409,6 +431,7 @@ impl PartitionLog {
             recovery_point: AtomicI64::new(recovery_point),
             last_flush_ms: AtomicI64::new(now_ms()),
             log_starts: params.log_starts,
+            producers: Mutex::new(producers),
         })
     }
 
@@ -545,6 +568,18 @@ impl PartitionLog {
             .collect()
     }
 
+    /// What this partition knows of idempotent producer `producer_id`: its epoch and last
+    /// batches (`None` if it never wrote here, or expired).
+    pub fn producer_state(&self, producer_id: i64) -> Option<ProducerEntry> {
+        unpoison(self.producers.lock()).get(producer_id).cloned()
+    }
+
+    /// Every idempotent producer this partition knows, by producer id (DescribeProducers'
+    /// view).
+    pub fn producer_states(&self) -> Vec<(i64, ProducerEntry)> {
+        unpoison(self.producers.lock()).entries()
+    }
+
     /// The index entry of the batch holding `offset`, or of the first batch after it if
     /// `offset` falls in a gap; `None` past the last batch.
     pub fn find_batch(&self, offset: i64) -> Option<BatchEntry> {
@@ -679,6 +714,14 @@ impl PartitionLog {
     ///   to readers and subscribers woken;
     /// * with `flush.messages` reached, the log is synced before returning.
     ///
+    /// Batches with a producer id are first checked against the partition's producer state
+    /// (see [`super::producer_state`]), under the writer lock with the offsets they would
+    /// get: an older epoch or a sequence out of order is [`StorageError::Producer`] and
+    /// nothing is appended; a retried batch (same producer, epoch and sequences as one of
+    /// the producer's last 5) is not appended again but answered with the original batch's
+    /// offsets ([`AppendInfo::duplicate`]). The state is updated once the batches are
+    /// written.
+    ///
     /// The records' buffer is reused if nothing else shares it, else copied once. Blocking
     /// file I/O (`spawn_blocking` from async code).
     pub fn append(
@@ -696,13 +739,16 @@ impl PartitionLog {
             leader_epoch: Some(leader_epoch),
             log_append_time: (config.timestamp_type == TimestampType::LogAppendTime)
                 .then_some(now_ms),
+            check_producers: true,
         };
         self.append_buffer(&mut buf, &batches, mode, now_ms, &config)
     }
 
     /// Appends one encoded v2 batch as it is, without validating its records: only its base
-    /// offset is rewritten (in `batch` itself), not its leader epoch or timestamps. For tools
-    /// and tests; the Produce path uses [`super::validate_records`] and [`Self::append`].
+    /// offset is rewritten (in `batch` itself), not its leader epoch or timestamps, and its
+    /// producer id, epoch and sequence are recorded in the producer state without checks
+    /// (as Kafka does for replicated batches). For tools and tests; the Produce path uses
+    /// [`super::validate_records`] and [`Self::append`].
     /// Rolls and flushes as [`Self::append`] does. Blocking file I/O.
     pub fn append_batch(&self, batch: &mut [u8]) -> Result<AppendInfo, StorageError> {
         let header = check_batch(batch)?;
@@ -710,6 +756,7 @@ impl PartitionLog {
         let mode = AppendMode {
             leader_epoch: None,
             log_append_time: None,
+            check_producers: false,
         };
         self.append_buffer(batch, &described, mode, now_ms(), &self.config())
     }
@@ -731,8 +778,27 @@ impl PartitionLog {
         let size = buf.len() as u64;
         let mut writer = unpoison(self.writer.lock());
         self.check_writable()?;
-        self.prepare_writer(&mut writer)?;
         let base_offset = self.log_end_offset();
+        let producer_batches = producer_batches(batches, base_offset, mode.log_append_time);
+        let producer_update = if mode.check_producers && !producer_batches.is_empty() {
+            let checked = unpoison(self.producers.lock()).check(&producer_batches)?;
+            match checked {
+                ProducerCheck::Append(update) => Some(update),
+                ProducerCheck::Duplicate(original) => {
+                    return Ok(AppendInfo {
+                        base_offset: original.first_offset,
+                        last_offset: original.last_offset,
+                        log_end_offset: base_offset,
+                        log_append_time: original.max_timestamp,
+                        log_start_offset: self.log_start_offset(),
+                        duplicate: true,
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        self.prepare_writer(&mut writer)?;
         let last_offset = base_offset
             .checked_add(record_count - 1)
             .filter(|last| *last < i64::MAX)
@@ -820,6 +886,13 @@ impl PartitionLog {
             state.log_end_offset = next;
             state.log_start_offset
         };
+        if !producer_batches.is_empty() {
+            let mut producers = unpoison(self.producers.lock());
+            match producer_update {
+                Some(update) => producers.apply(update),
+                None => producer_batches.iter().for_each(|b| producers.replay(b)),
+            }
+        }
         drop(writer);
         self.end_offset.send_replace(next);
         if self.unflushed_messages() >= config.flush_messages {
@@ -831,6 +904,7 @@ impl PartitionLog {
             log_end_offset: next,
             log_append_time: mode.log_append_time.unwrap_or(-1),
             log_start_offset,
+            duplicate: false,
         })
     }
 
@@ -1132,13 +1206,27 @@ impl PartitionLog {
     /// `retention.ms`. Never deletes data above the high watermark or the last segment if it
     /// is empty; when every segment goes, a new empty one is rolled first. The log start
     /// offset moves to the first segment left. Returns the number of segments deleted.
-    /// Blocking file I/O.
+    ///
+    /// Also expires idempotent producers whose last batch's timestamp is
+    /// `producer.id.expiration.ms` old (Kafka's periodic producer expiration); deleting a
+    /// producer's batches does not remove its state by itself, as in Kafka. Blocking file
+    /// I/O.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         let mut writer = unpoison(self.writer.lock());
         if self.deleted.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
             return Ok(0);
         }
         let config = self.config();
+        let expired = unpoison(self.producers.lock())
+            .remove_expired(now_ms, config.producer_id_expiration_ms);
+        if expired > 0 {
+            tracing::debug!(
+                topic = %self.topic,
+                partition = self.partition,
+                producers = expired,
+                "expired idempotent producers"
+            );
+        }
         let count = {
             let state = unpoison(self.state.read());
             retention_count(&state, &config, now_ms)
@@ -1708,6 +1796,32 @@ fn first_record(
         }
     }
     Ok(None)
+}
+
+/// The batches with a producer id (control batches aside) of an append at `base_offset`,
+/// with the offsets and max timestamps they get; empty (no allocation) without any.
+fn producer_batches(
+    batches: &[ValidatedBatch],
+    base_offset: i64,
+    log_append_time: Option<i64>,
+) -> Vec<ProducerBatch> {
+    let mut found = Vec::new();
+    let mut next = base_offset;
+    for batch in batches {
+        let first = next;
+        next = next.saturating_add(i64::from(batch.record_count));
+        if batch.producer_id >= 0 && !batch.control {
+            found.push(ProducerBatch {
+                producer_id: batch.producer_id,
+                epoch: batch.producer_epoch,
+                base_sequence: batch.base_sequence,
+                first_offset: first,
+                last_offset: next - 1,
+                max_timestamp: log_append_time.unwrap_or(batch.max_timestamp),
+            });
+        }
+    }
+    found
 }
 
 /// Checks that `batch` is exactly one v2 batch and returns its header.

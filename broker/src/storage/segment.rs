@@ -164,17 +164,27 @@ impl Segment {
     /// batch above the previous one, all below `upper` (the next segment's base offset).
     /// The scan stops at the first batch that is cut short by the end of the file, breaks
     /// these rules or (with `verify`) is corrupt; nothing from there on is indexed.
+    ///
+    /// `on_v2_batch` sees the header of every v2 batch indexed, in order (the producer state
+    /// is rebuilt from them).
     pub(crate) fn open(
         path: PathBuf,
         base_offset: i64,
         min_offset: i64,
         upper: Option<i64>,
         verify: bool,
+        on_v2_batch: &mut dyn FnMut(&BatchHeader),
     ) -> io::Result<(Segment, Option<ScanStop>)> {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
-        let (batches, valid_len, stop) =
-            scan(&file, file_len, base_offset.max(min_offset), upper, verify)?;
+        let (batches, valid_len, stop) = scan(
+            &file,
+            file_len,
+            base_offset.max(min_offset),
+            upper,
+            verify,
+            on_v2_batch,
+        )?;
         let mut segment = Segment {
             base_offset,
             path,
@@ -208,13 +218,15 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Reads the batch headers of `file` from position 0: returns the entries, the number of
-/// bytes they cover and, if the scan stopped early, why.
+/// bytes they cover and, if the scan stopped early, why. Each v2 batch indexed is shown to
+/// `on_v2_batch`.
 fn scan(
     file: &File,
     file_len: u64,
     mut next_offset: i64,
     upper: Option<i64>,
     verify: bool,
+    on_v2_batch: &mut dyn FnMut(&BatchHeader),
 ) -> io::Result<(Vec<BatchEntry>, u64, Option<ScanStop>)> {
     let mut batches = Vec::new();
     let mut position = 0u64;
@@ -261,7 +273,7 @@ fn scan(
         if position + size > MAX_SEGMENT_BYTES {
             break stop("segment larger than 2 GiB");
         }
-        let (base, last, max_timestamp) = if magic == MAGIC_V2 {
+        let (base, last, max_timestamp, v2_header) = if magic == MAGIC_V2 {
             // `size >= 61` and `remaining >= size`, so the whole header was read.
             let header = BatchHeader::decode(buf).expect("61 bytes read");
             if header.last_offset_delta < 0 {
@@ -270,7 +282,7 @@ fn scan(
             let Some(last) = offset.checked_add(i64::from(header.last_offset_delta)) else {
                 break stop("last offset overflows");
             };
-            (offset, last, header.max_timestamp)
+            (offset, last, header.max_timestamp, Some(header))
         } else {
             let compressed = buf[LEGACY_ATTRIBUTES_AT] & LEGACY_CODEC_MASK != 0;
             let timestamp = if magic == 1 {
@@ -288,7 +300,7 @@ fn scan(
             } else {
                 offset
             };
-            (base, offset, timestamp)
+            (base, offset, timestamp, None)
         };
         if base < next_offset {
             break stop("offsets do not increase");
@@ -310,6 +322,9 @@ fn scan(
                 }
                 Err(error) => return Err(error),
             }
+        }
+        if let Some(header) = &v2_header {
+            on_v2_batch(header);
         }
         batches.push(BatchEntry {
             base_offset: base,

@@ -36,7 +36,9 @@
 //!   producer's codec.
 //!
 //! Producer ids, epochs and sequences are only checked for sanity here; duplicate and
-//! out-of-order detection belongs to the producer state of the Produce path.
+//! out-of-order detection is done by the partition's producer state
+//! ([`super::producer_state`]) when [`PartitionLog::append`](super::PartitionLog::append)
+//! assigns offsets.
 
 use bytes::Bytes;
 use gregor_protocol::records::{
@@ -127,6 +129,9 @@ pub struct ValidatedBatch {
     pub base_sequence: i32,
     /// Whether the batch belongs to a transaction.
     pub transactional: bool,
+    /// Whether it is a control batch (never from clients: only trusted appends carry them;
+    /// the producer state ignores them).
+    pub(crate) control: bool,
     /// The max timestamp the header claims (rewritten to `max_timestamp` on append, as
     /// Kafka does, if it differs).
     pub(crate) header_max_timestamp: i64,
@@ -147,6 +152,7 @@ impl ValidatedBatch {
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
             transactional: header.is_transactional(),
+            control: header.is_control(),
             header_max_timestamp: header.max_timestamp,
         }
     }
@@ -363,6 +369,7 @@ fn validate_batch(
         producer_epoch: header.producer_epoch,
         base_sequence: header.base_sequence,
         transactional: header.is_transactional(),
+        control: false,
         header_max_timestamp: header.max_timestamp,
     })
 }

@@ -421,6 +421,7 @@ fn appends_assign_offsets_epochs_and_stamp_log_append_time() {
             log_end_offset: 5,
             log_append_time: -1,
             log_start_offset: 0,
+            duplicate: false,
         }
     );
     log.set_config(LogConfig {
@@ -1348,6 +1349,7 @@ fn manager_configs_and_background_tasks() {
         ("log.flush.interval.messages", "10"),
         ("log.flush.scheduler.interval.ms", "500"),
         ("log.message.timestamp.before.max.ms", "60000"),
+        ("producer.id.expiration.ms", "120000"),
     ])
     .expect("config");
     let from_broker = LogConfig::from_broker(&config);
@@ -1370,6 +1372,7 @@ fn manager_configs_and_background_tasks() {
             flush_ms: 500,
             message_timestamp_before_max_ms: 60_000,
             message_timestamp_after_max_ms: 3_600_000,
+            producer_id_expiration_ms: 120_000,
         }
     );
     assert_eq!(

@@ -55,13 +55,17 @@ class Progress:
         self.deadline = _driver.start_watchdog(args.timeout)
 
     def on_assignment(self, partitions):
-        """Records a new assignment (list of partition indexes)."""
+        """Records a new assignment (list of partition indexes). A partition assigned again
+        is read again from its committed offset."""
         self.current = sorted(partitions)
+        for p in self.current:
+            self.next_offsets.pop(p, None)
         self.assignments.append(self.current)
         self.assigned_at = time.monotonic()
 
     def on_record(self, partition, offset):
-        """Records one consumed record; returns False if it is a duplicate offset."""
+        """Records one consumed record; returns False if the offset went back within one
+        assignment."""
         self.count += 1
         self.last_record_at = time.monotonic()
         previous = self.next_offsets.get(partition)

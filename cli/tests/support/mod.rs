@@ -432,8 +432,28 @@ impl Broker {
         Broker::start(DataDir::empty())
     }
 
-    /// Starts the broker on `data` and waits until it accepts connections.
-    pub fn start(data: DataDir) -> Broker {
+    /// Starts the broker on `data` and waits until it accepts connections. The ports are
+    /// free when picked, but another process may take one before the broker binds it (a
+    /// client's ephemeral port, say): then the broker starts again on new ports.
+    pub fn start(mut data: DataDir) -> Broker {
+        for attempt in 1.. {
+            let mut broker = Broker::launch(data);
+            match broker.wait_listening() {
+                Ok(()) => return broker,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => {
+                    eprintln!("gregor could not bind its ports; again on others");
+                    data = broker.data.take().expect("the data directory");
+                    data.port = free_port();
+                    data.controller_port = free_port();
+                }
+                Err(log) => panic!("gregor did not start:\n{log}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Writes `server.properties` for `data` and spawns the broker.
+    fn launch(data: DataDir) -> Broker {
         let work = tempfile::Builder::new()
             .prefix("gregorctl-broker-")
             .tempdir()
@@ -464,29 +484,34 @@ impl Broker {
             .stderr(log)
             .spawn()
             .expect("start gregor");
-        let mut broker = Broker {
+        Broker {
             child,
             work,
             data: Some(data),
             stopped: false,
             bootstrap: format!("127.0.0.1:{port}"),
-        };
-        let addr: SocketAddr = broker.bootstrap.parse().expect("an address");
+        }
+    }
+
+    /// Waits until the broker accepts connections; its log if it exits first.
+    fn wait_listening(&mut self) -> Result<(), String> {
+        let addr: SocketAddr = self.bootstrap.parse().expect("an address");
         let deadline = Instant::now() + BROKER_TIMEOUT;
         loop {
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return broker;
-            }
-            if let Ok(Some(status)) = broker.child.try_wait() {
-                panic!(
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.stopped = true;
+                return Err(format!(
                     "gregor exited ({status}) before listening:\n{}",
-                    broker.log()
-                );
+                    self.log()
+                ));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
                 "gregor did not listen within {BROKER_TIMEOUT:?}:\n{}",
-                broker.log()
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }

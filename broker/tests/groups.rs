@@ -1,0 +1,28 @@
+//! The group coordinator against the real `gregor` binary on 127.0.0.1: the classic
+//! consumer group protocol and committed offsets, byte-exact with the raw client, then with
+//! the real clients.
+//!
+//! * `membership`: FindCoordinator; JoinGroup, SyncGroup, Heartbeat and LeaveGroup at low
+//!   and high versions (MEMBER_ID_REQUIRED, rebalances of two members, protocol selection,
+//!   static members, session timeouts, the initial rebalance delay) and their error codes.
+//! * `offsets`: OffsetCommit v2-v10 and OffsetFetch v1-v10 (simple and generation-checked
+//!   commits, topic ids, several groups), DescribeGroups, ListGroups, DeleteGroups, the
+//!   records in `__consumer_offsets` (Kafka's key and value versions, tombstones) and what
+//!   survives a restart.
+//! * `clients`: kafka-python and confluent-kafka consumers with a `group_id` consume,
+//!   commit and resume; two members split the partitions; offsets survive a restart;
+//!   `kcat -G`; `gregorctl groups list|describe` and `consume --group`.
+//!
+//! The real clients come from `scripts/install-test-clients.sh`; their tests print
+//! `skipped: ...` without them (unless `GREGOR_REQUIRE_CLIENTS=1`).
+
+mod support;
+
+#[path = "groups/clients.rs"]
+mod clients;
+#[path = "groups/membership.rs"]
+mod membership;
+#[path = "groups/offsets.rs"]
+mod offsets;
+#[path = "groups/wire.rs"]
+mod wire;

@@ -16,8 +16,9 @@ use gregor_protocol::records::Compression;
 use serde_json::Value;
 use support::{Broker, DataDir, Run, TopicSpec, gregorctl, kafka_uuid, topic_id};
 
-/// Kafka's default partitioner for a key (murmur2, positive, modulo the partition count);
-/// checked against Kafka's own values in the unit tests of `commands::produce`.
+/// Kafka's default partitioner for a key (murmur2, positive, modulo the partition count),
+/// written out here so the test does not trust gregorctl's own copy; checked against a
+/// value of Kafka's UtilsTest below.
 fn partition_for(key: &str, partitions: i64) -> i64 {
     const SEED: u32 = 0x9747_b28c;
     const M: u32 = 0x5bd1_e995;
@@ -967,7 +968,7 @@ fn dump_log_reads_the_data_directory_the_broker_wrote() {
             .all(|e| (0..2000).contains(&e["offset"].as_i64().unwrap()))
     );
 
-    // The same segment as Kafka's text.
+    // A segment as Kafka's text.
     let segment = data.join("written-1").join("00000000000000000000.log");
     let run = gregorctl(
         &["dump-log", segment.to_str().unwrap(), "--print-data-log"],
@@ -1044,7 +1045,7 @@ fn dump_log_reads_the_data_directory_the_broker_wrote() {
     let removed = of_type("REMOVE_TOPIC_RECORD");
     assert_eq!(removed.len(), 1, "{}", run.stdout);
     assert_eq!(removed[0]["topic_id"], gone_id);
-    // Offsets are dense and increasing over the whole log.
+    // Offsets increase over the whole log.
     let offsets: Vec<i64> = records
         .iter()
         .map(|r| r["offset"].as_i64().unwrap())

@@ -26,7 +26,7 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (workspace)"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 schemas="${KAFKA_SCHEMAS:-../shared/kafka-schemas}"
 if [ -d "$schemas" ]; then

@@ -333,9 +333,13 @@ def render(results, machine):
         w("")
         w(
             "| record | acks | producers | MB/s | runs | records/s | p50 ms | p99 ms "
-            "| broker CPU | client CPU | of loopback | of disk (direct) | of disk (fdatasync) |"
+            "| broker CPU | broker CPU µs/request | client CPU | of loopback | of disk (direct) "
+            "| of disk (fdatasync) |"
         )
-        w("| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        w(
+            "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+            "| ---: | ---: |"
+        )
         for key in sorted(produce, key=produce_order):
             rs = ok(produce[key])
             size, acks, producers = key.split("/")
@@ -345,10 +349,12 @@ def render(results, machine):
             p99 = median([r["summary"]["latency_ms"]["p99"] for r in rs])
             bcpu = median([cores(r["broker_cpu_s"], r["summary"]["duration_s"]) for r in rs])
             ccpu = median([cores(r["client_cpu_s"], r["summary"]["duration_s"]) for r in rs])
+            per = median([per_request(r) for r in rs])
             m = median(mb)
             w(
                 f"| {size_name(size)} | {acks} | {producers} | **{fmt(m)}** | {spread_f(mb)} "
-                f"| {fmt(rec, 0)} | {ms(p50)} | {ms(p99)} | {fmt(bcpu, 2)} | {fmt(ccpu, 2)} "
+                f"| {fmt(rec, 0)} | {ms(p50)} | {ms(p99)} | {fmt(bcpu, 2)} | {fmt(per, 1)} "
+                f"| {fmt(ccpu, 2)} "
                 f"| {pct(m, loop)} | {pct(m, disk)} | {pct(m, disk_sync)} |"
                 + failures(produce[key])
             )
@@ -438,8 +444,8 @@ def render(results, machine):
             f"{machine['in_flight']} --duration {machine['seconds']}`: N connections to "
             f"the broker, each keeping {machine['in_flight']} requests outstanding (the "
             "oldest is awaited, then replaced); every response decoded and checked. "
-            "ApiVersions at the highest common version (v4), Metadata v13 for every topic "
-            "(the prepared fetch topics). Client and broker share the machine's cores, so "
+            "Each API at the highest version both sides support; Metadata for every topic "
+            "(the two prepared fetch topics). Client and broker share the machine's cores, so "
             "the client's CPU is part of the ceiling here: the broker's CPU per request is "
             "the figure to compare across changes."
         )
@@ -452,16 +458,13 @@ def render(results, machine):
         for key in sorted(requests, key=requests_order):
             rs = ok(requests[key])
             api, conns = key.split("/")
+            versions = sorted({r["summary"]["version"] for r in rs})
+            if rs:
+                api = f"{rs[0]['summary']['api']} v{'/'.join(str(v) for v in versions)}"
             rate = [r["summary"]["requests_per_sec"] for r in rs]
             p50 = median([r["summary"]["latency_ms"]["p50"] for r in rs])
             p99 = median([r["summary"]["latency_ms"]["p99"] for r in rs])
-            per = median(
-                [
-                    1e6 * r["broker_cpu_s"] / r["summary"]["requests"]
-                    for r in rs
-                    if r["broker_cpu_s"] is not None and r["summary"]["requests"]
-                ]
-            )
+            per = median([per_request(r) for r in rs])
             bcpu = median([cores(r["broker_cpu_s"], r["summary"]["duration_s"]) for r in rs])
             ccpu = median([cores(r["client_cpu_s"], r["summary"]["duration_s"]) for r in rs])
             w(
@@ -473,6 +476,14 @@ def render(results, machine):
 
     w(END)
     return "\n".join(out)
+
+
+def per_request(r):
+    """Broker CPU microseconds per request of a run."""
+    requests = r["summary"].get("requests")
+    if r["broker_cpu_s"] is None or not requests:
+        return None
+    return 1e6 * r["broker_cpu_s"] / requests
 
 
 def cores(cpu_s, duration_s):

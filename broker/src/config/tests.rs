@@ -2,190 +2,104 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-/// Kafka 4.x `config/server.properties` (the quickstart file), unchanged.
-const KAFKA_4_SERVER_PROPERTIES: &str = r#"# Licensed to the Apache Software Foundation (ASF) under one or more
-# contributor license agreements.  See the NOTICE file distributed with
-# this work for additional information regarding copyright ownership.
-# The ASF licenses this file to You under the Apache License, Version 2.0
-# (the "License"); you may not use this file except in compliance with
-# the License.  You may obtain a copy of the License at
-#
-#    http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+/// The settings of Kafka 4.x's `config/server.properties` (the quickstart file), with
+/// comments of our own.
+const KAFKA_4_SERVER_PROPERTIES: &str = r#"# The keys and values of Kafka 4.x's quickstart config/server.properties
+# (the comments are ours; the file's comment syntax is exercised all the same).
 
-############################# Server Basics #############################
-
-# The role of this server. Setting this puts us in KRaft mode
+# Roles and identity of this node
 process.roles=broker,controller
 
-# The node id associated with this instance's roles
 node.id=1
 
-# List of controller endpoints used connect to the controller cluster
 controller.quorum.bootstrap.servers=localhost:9093
 
-############################# Socket Server Settings #############################
-
-# The address the socket server listens on.
-# Combined nodes (i.e. those with `process.roles=broker,controller`) must list the controller listener here at a minimum.
-# If the broker listener is not defined, the default listener will use a host name that is equal to the value of java.net.InetAddress.getCanonicalHostName(),
-# with PLAINTEXT listener name, and port 9092.
-#   FORMAT:
-#     listeners = listener_name://host_name:port
-#   EXAMPLE:
-#     listeners = PLAINTEXT://your.host.name:9092
+# Where the node listens, and what it tells clients
 listeners=PLAINTEXT://:9092,CONTROLLER://:9093
 
-# Name of listener used for communication between brokers.
 inter.broker.listener.name=PLAINTEXT
 
-# Listener name, hostname and port the broker or the controller will advertise to clients.
-# If not set, it uses the value for "listeners".
 advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
 
-# A comma-separated list of the names of the listeners used by the controller.
-# If no explicit mapping set in `listener.security.protocol.map`, default will be using PLAINTEXT protocol
-# This is required if running in KRaft mode.
 controller.listener.names=CONTROLLER
 
-# Maps listener names to security protocols, the default is for them to be the same. See the config documentation for more details
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 
-# The number of threads that the server uses for receiving requests from the network and sending responses to the network
+# Socket server tuning (accepted, no effect here)
 num.network.threads=3
 
-# The number of threads that the server uses for processing requests, which may include disk I/O
 num.io.threads=8
 
-# The send buffer (SO_SNDBUF) used by the socket server
 socket.send.buffer.bytes=102400
 
-# The receive buffer (SO_RCVBUF) used by the socket server
 socket.receive.buffer.bytes=102400
 
-# The maximum size of a request that the socket server will accept (protection against OOM)
 socket.request.max.bytes=104857600
 
-
-############################# Log Basics #############################
-
-# A comma separated list of directories under which to store log files
+# Data directories and log defaults
 log.dirs=/tmp/kraft-combined-logs
 
-# The default number of log partitions per topic. More partitions allow greater
-# parallelism for consumption, but this will also result in more files across
-# the brokers.
 num.partitions=1
 
-# The number of threads per data directory to be used for log recovery at startup and flushing at shutdown.
-# This value is recommended to be increased for installations with data dirs located in RAID array.
 num.recovery.threads.per.data.dir=1
 
-############################# Internal Topic Settings  #############################
-# The replication factor for the group metadata internal topics "__consumer_offsets", "__share_group_state" and "__transaction_state"
-# For anything other than development testing, a value greater than 1 is recommended to ensure availability such as 3.
+# Internal topics (single node: replication 1)
 offsets.topic.replication.factor=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 
-############################# Log Flush Policy #############################
-
-# Messages are immediately written to the filesystem but by default we only fsync() to sync
-# the OS cache lazily. The following configurations control the flush of data to disk.
-# There are a few important trade-offs here:
-#    1. Durability: Unflushed data may be lost if you are not using replication.
-#    2. Latency: Very large flush intervals may lead to latency spikes when the flush does occur as there will be a lot of data to flush.
-#    3. Throughput: The flush is generally the most expensive operation, and a small flush interval may lead to excessive seeks.
-# The settings below allow one to configure the flush policy to flush data after a period of time or
-# every N messages (or both). This can be done globally and overridden on a per-topic basis.
-
-# The number of messages to accept before forcing a flush of data to disk
-#log.flush.interval.messages=10000
-
-# The maximum amount of time a message can sit in a log before we force a flush
-#log.flush.interval.ms=1000
-
-############################# Log Retention Policy #############################
-
-# The following configurations control the disposal of log segments. The policy can
-# be set to delete segments after a period of time, or after a given size has accumulated.
-# A segment will be deleted whenever *either* of these criteria are met. Deletion always happens
-# from the end of the log.
-
-# The minimum age of a log file to be eligible for deletion due to age
+# Retention and segments
 log.retention.hours=168
 
-# A size-based retention policy for logs. Segments are pruned from the log unless the remaining
-# segments drop below log.retention.bytes. Functions independently of log.retention.hours.
-#log.retention.bytes=1073741824
-
-# The maximum size of a log segment file. When this size is reached a new log segment will be created.
 log.segment.bytes=1073741824
 
-# The interval at which log segments are checked to see if they can be deleted according
-# to the retention policies
 log.retention.check.interval.ms=300000
 "#;
 
-/// Kafka 3.x `config/kraft/server.properties` (static voters, ZooKeeper-era comments).
-const KAFKA_3_KRAFT_SERVER_PROPERTIES: &str = r#"#
-# This configuration file is intended for use in KRaft mode, where
-# Apache ZooKeeper is not present.
-#
+/// The settings of Kafka 3.x's `config/kraft/server.properties` (static voters), with
+/// comments of our own.
+const KAFKA_3_KRAFT_SERVER_PROPERTIES: &str = r#"# The keys and values of Kafka 3.x's config/kraft/server.properties
+# (the comments are ours).
 
-############################# Server Basics #############################
-
-# The role of this server. Setting this puts us in KRaft mode
+# Roles and identity of this node
 process.roles=broker,controller
 
-# The node id associated with this instance's roles
 node.id=1
 
-# The connect string for the controller quorum
 controller.quorum.voters=1@localhost:9093
 
-############################# Socket Server Settings #############################
-
+# Where the node listens, and what it tells clients
 listeners=PLAINTEXT://:9092,CONTROLLER://:9093
 
-# Name of listener used for communication between brokers.
 inter.broker.listener.name=PLAINTEXT
 
-# Listener name, hostname and port the broker will advertise to clients.
-# If not set, it uses the value for "listeners".
 advertised.listeners=PLAINTEXT://localhost:9092
 
-# A comma-separated list of the names of the listeners used by the controller.
-# If no explicit mapping set in `listener.security.protocol.map`, default will be using PLAINTEXT protocol
-# This is required if running in KRaft mode.
 controller.listener.names=CONTROLLER
 
-# Maps listener names to security protocols, the default is for them to be the same. See the config documentation for more details
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 
+# Socket server tuning (accepted, no effect here)
 num.network.threads=3
 num.io.threads=8
 socket.send.buffer.bytes=102400
 socket.receive.buffer.bytes=102400
 socket.request.max.bytes=104857600
 
+# Data directories and log defaults
 log.dirs=/tmp/kraft-combined-logs
 num.partitions=1
 num.recovery.threads.per.data.dir=1
+
+# Internal topics (single node: replication 1)
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
-#log.flush.interval.messages=10000
-#log.flush.interval.ms=1000
+
+# Retention and segments
 log.retention.hours=168
-#log.retention.bytes=1073741824
 log.segment.bytes=1073741824
 log.retention.check.interval.ms=300000
 "#;

@@ -64,7 +64,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
     "$PY" -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 GREGOR="$target_dir/release/gregor"
 CTL="$target_dir/release/gregorctl"
-[ -x "$GREGOR" ] && [ -x "$CTL" ] || die "release binaries not found in $target_dir/release"
+if [ ! -x "$GREGOR" ] || [ ! -x "$CTL" ]; then
+    die "release binaries not found in $target_dir/release"
+fi
 
 WORK=$(mktemp -d "$BENCH_DIR/gregor-bench.XXXXXX")
 DATA="$WORK/data"
@@ -97,7 +99,6 @@ if command -v cc >/dev/null 2>&1; then
 fi
 [ -n "$COPYCOUNT" ] || echo "bench.sh: no C compiler: the zero-copy measurement is skipped" >&2
 
-LOOPBACK_METHOD=""
 if ! command -v iperf3 >/dev/null 2>&1 && [ "$BENCH_INSTALL" = 1 ] && [ "$(id -u)" = 0 ] &&
     command -v apt-get >/dev/null 2>&1; then
     step "install iperf3 (loopback ceiling)"
@@ -132,8 +133,8 @@ ctl() { "$CTL" --bootstrap-server "$BOOT" "$@"; }
 start_broker() {
     env RUST_LOG=warn "$@" "$GREGOR" "$WORK/server.properties" >>"$WORK/broker.log" 2>&1 &
     BROKER_PID=$!
-    local i
-    for i in $(seq 1 300); do
+    local _
+    for _ in $(seq 1 300); do
         if ctl api-versions >/dev/null 2>&1; then
             return 0
         fi
@@ -146,8 +147,8 @@ start_broker() {
 stop_broker() {
     if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
         kill -TERM "$BROKER_PID" 2>/dev/null || true
-        local i
-        for i in $(seq 1 100); do
+        local _
+        for _ in $(seq 1 100); do
             kill -0 "$BROKER_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -256,10 +257,10 @@ fetch_runs() {
 # snapshot: the copy counter's totals and the broker's /proc io, as one line of SNAPSHOTS;
 # prints "SNAPSHOTS:LINE".
 snapshot() {
-    local before after i
+    local before after _
     before=$(wc -l 2>/dev/null <"$WORK/copycount.out" || echo 0)
     kill -USR2 "$BROKER_PID"
-    for i in $(seq 1 50); do
+    for _ in $(seq 1 50); do
         after=$(wc -l 2>/dev/null <"$WORK/copycount.out" || echo 0)
         [ "$after" -gt "$before" ] && break
         sleep 0.05

@@ -30,6 +30,12 @@ import time
 BEGIN = "<!-- bench.sh:begin -->"
 END = "<!-- bench.sh:end -->"
 TICKS = os.sysconf("SC_CLK_TCK")
+INTRO = (
+    "The real release binaries (`gregor`, `gregorctl perf produce|consume|requests`) on one "
+    "machine, client and broker together: `scripts/bench.sh` (about 6 minutes after the "
+    "build; `BENCH_SECONDS` and `BENCH_RUNS` shorten or lengthen it, the header of the "
+    "script lists every setting) rewrites the section between the markers below."
+)
 
 
 def proc_cpu_seconds(pid):
@@ -269,7 +275,7 @@ def render(results, machine):
         "tools compute it."
     )
     w("")
-    w("### Machine")
+    w("## Machine")
     w("")
     w("| | |")
     w("| --- | --- |")
@@ -294,7 +300,7 @@ def render(results, machine):
     )
     w("")
 
-    w("### Ceilings (measured in the same run)")
+    w("## Ceilings (measured in the same run)")
     w("")
     w("| ceiling | MB/s | runs | how |")
     w("| --- | ---: | --- | --- |")
@@ -319,7 +325,7 @@ def render(results, machine):
 
     produce = by_key("produce")
     if produce:
-        w("### Produce (issue 4)")
+        w("## Produce (issue 4)")
         w("")
         w(
             "`gregorctl perf produce --record-size B --acks A --connections P --duration "
@@ -367,7 +373,7 @@ def render(results, machine):
 
     fetch = by_key("fetch")
     if fetch:
-        w("### Fetch (issue 3)")
+        w("## Fetch (issue 3)")
         w("")
         w(
             f"`gregorctl perf consume` reads a prepared {machine['fetch_mib']} MiB log (one "
@@ -403,7 +409,7 @@ def render(results, machine):
         w("")
 
     if copies:
-        w("### Zero copy on the fetch path (issue 3)")
+        w("## Zero copy on the fetch path (issue 3)")
         w("")
         w(
             "The broker is restarted under `scripts/bench/copycount.c`, an `LD_PRELOAD` library "
@@ -437,7 +443,7 @@ def render(results, machine):
 
     requests = by_key("requests")
     if requests:
-        w("### Request rate (issue 3)")
+        w("## Request rate (issue 3)")
         w("")
         w(
             "`gregorctl perf requests --api A --connections N --in-flight "
@@ -523,6 +529,8 @@ def cmd_report(args):
         text = (
             text.rstrip("\n")
             + "\n\n# Broker benchmarks: `scripts/bench.sh`\n\n"
+            + INTRO
+            + "\n\n"
             + section
             + "\n"
         )

@@ -20,8 +20,6 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 const SKIPPED_SUFFIXES: [&str; 3] = ["-delete", "-stray", "-future"];
 /// Most threads opening partition directories at start-up.
 const MAX_OPEN_THREADS: usize = 16;
-/// Kafka's longest topic name.
-const MAX_TOPIC_LENGTH: usize = 249;
 
 /// A directory that could not be used, with the reason.
 #[derive(Debug)]
@@ -51,15 +49,9 @@ pub fn parse_partition_dir_name(name: &str) -> Option<(&str, i32)> {
     is_valid_topic_name(topic).then_some((topic, partition))
 }
 
-/// Kafka's topic name rule: 1 to 249 ASCII letters, digits, `.`, `_` or `-`, not `.` or `..`.
+/// Kafka's topic name rule (see [`crate::topic_names::validate`]).
 pub(crate) fn is_valid_topic_name(topic: &str) -> bool {
-    !topic.is_empty()
-        && topic.len() <= MAX_TOPIC_LENGTH
-        && topic != "."
-        && topic != ".."
-        && topic
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    crate::topic_names::validate(topic).is_ok()
 }
 
 /// A partition directory found at start-up.

@@ -27,6 +27,7 @@ pub mod frame;
 pub mod message;
 pub mod metadata_frame;
 pub mod records;
+pub mod uuid_text;
 pub mod varint;
 pub mod write_buf;
 

@@ -34,74 +34,19 @@ pub const META_PROPERTIES_VERSION: i32 = 1;
 /// prints as `AAAAAAAAAAAAAAAAAAAAAQ`); never handed out by [`random_uuid`].
 pub const METADATA_TOPIC_ID: Uuid = Uuid::from_u64_pair(0, 1);
 
-const BASE64_URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/// Kafka's text form of a UUID (`Uuid.toString`): URL-safe base64 of the 16 bytes, without
-/// padding; always 22 characters.
+/// Kafka's text form of a UUID (see [`gregor_protocol::uuid_text`]).
 pub fn uuid_to_base64(id: Uuid) -> String {
-    let mut out = String::with_capacity(22);
-    for chunk in id.as_bytes().chunks(3) {
-        let mut group = [0u8; 3];
-        group[..chunk.len()].copy_from_slice(chunk);
-        let bits = u32::from(group[0]) << 16 | u32::from(group[1]) << 8 | u32::from(group[2]);
-        for i in 0..=chunk.len() {
-            let index = (bits >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(BASE64_URL[index as usize]));
-        }
-    }
-    out
+    gregor_protocol::uuid_text::to_text(&id)
 }
 
 /// A string that is not Kafka's base64 form of a UUID.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{input:?} is not a base64 UUID: {reason}")]
-pub struct Base64UuidError {
-    /// The text that was parsed (cut to 30 characters).
-    pub input: String,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
+#[error("{0}")]
+pub struct Base64UuidError(#[from] pub gregor_protocol::uuid_text::UuidTextError);
 
-/// Parses Kafka's text form of a UUID (`Uuid.fromString`): URL-safe base64 decoding to
-/// exactly 16 bytes (22 characters, or 24 with `==` padding, which Java's decoder accepts).
-/// Like Java's decoder, it ignores the 4 unused bits of the last character.
+/// Parses Kafka's text form of a UUID (see [`gregor_protocol::uuid_text::parse`]).
 pub fn uuid_from_base64(text: &str) -> Result<Uuid, Base64UuidError> {
-    let fail = |reason| Base64UuidError {
-        input: text.chars().take(30).collect(),
-        reason,
-    };
-    if text.len() > 24 {
-        return Err(fail("too long (more than 24 characters)"));
-    }
-    let digits = text.strip_suffix("==").unwrap_or(text);
-    if digits.len() != 22 {
-        return Err(fail("does not decode to 16 bytes"));
-    }
-    let mut bytes = [0u8; 16];
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    let mut at = 0;
-    for c in digits.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return Err(fail("character outside the URL-safe base64 alphabet")),
-        };
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            if at < bytes.len() {
-                bytes[at] = (acc >> bits) as u8;
-                at += 1;
-            }
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(Uuid::from_bytes(bytes))
+    Ok(gregor_protocol::uuid_text::parse(text)?)
 }
 
 /// A random UUID as Kafka's `Uuid.randomUuid` makes them: version 4, never one of the

@@ -67,22 +67,7 @@ pub fn random_uuid() -> Uuid {
 /// A Kafka id as Kafka prints it: the 16 bytes in URL-safe base64 without padding (22
 /// characters), as in `meta.properties` and `partition.metadata`.
 pub fn kafka_uuid_string(id: Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = id.as_bytes();
-    let mut out = String::with_capacity(22);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-        }
-    }
-    out
+    gregor_protocol::uuid_text::to_text(&id)
 }
 
 /// The record the default generator writes at index `i` of a partition: a key (null every

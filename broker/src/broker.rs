@@ -21,6 +21,10 @@ use crate::topic_config;
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration cannot be served as it is written (security it asks for and this
+    /// broker does not implement).
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
     /// The data directory is not usable.
     #[error("data directory {path}: {message}")]
     DataDir {

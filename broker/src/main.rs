@@ -85,6 +85,15 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     } else {
         config.with_overrides(&pairs).map_err(|e| e.to_string())?
     };
+    // Before anything is opened or bound: a listener must never be served with less
+    // security than the configuration names.
+    config.check_enforceable().map_err(|e| match &cli.config {
+        Some(path) => format!("{}: {e}", path.display()),
+        None => e.to_string(),
+    })?;
+    for key in config.inert_security_keys() {
+        tracing::warn!("configuration key {key:?} has no effect: no listener uses TLS or SASL");
+    }
     for key in &config.unknown_keys {
         tracing::warn!("unknown configuration key {key:?} ignored");
     }

@@ -13,7 +13,11 @@ use crate::connection;
 use crate::storage::{LogManager, MaintenanceSchedule};
 
 /// Runs the broker until `shutdown` completes, then closes every connection.
+///
+/// Refuses a configuration that asks for security the broker does not enforce
+/// ([`Config::check_enforceable`]) before opening anything.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    config.check_enforceable()?;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await
         .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;

@@ -22,6 +22,8 @@ mod connections;
 mod describe_topic_partitions;
 #[path = "protocol/fetch.rs"]
 mod fetch;
+#[path = "protocol/listener_security.rs"]
+mod listener_security;
 #[path = "protocol/metadata.rs"]
 mod metadata;
 

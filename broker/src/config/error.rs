@@ -64,6 +64,15 @@ pub enum ConfigError {
     /// listener is not one of the listeners).
     #[error("{0}")]
     Inconsistent(String),
+    /// The configuration asks for security this broker does not implement (a TLS or SASL
+    /// listener, an authorizer, ...): one message per request, each naming the listener and
+    /// its protocol or the key. See [`Config::check_enforceable`](super::Config::check_enforceable).
+    #[error(
+        "refusing to start: {}; serving this configuration would give clients less security \
+         than it names",
+        .0.join("; ")
+    )]
+    Unenforceable(Vec<String>),
     /// A `--override` argument that is not `key=value`.
     #[error("invalid override {0:?}: expected key=value")]
     Override(String),

@@ -42,6 +42,7 @@ mod error;
 mod keys;
 mod listener;
 mod properties;
+mod security;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +53,7 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use keys::{IGNORED_KEY_PREFIXES, IGNORED_KEYS, is_ignored_key};
 pub use listener::{HostPort, Listener, QuorumVoter, SecurityProtocol};
+pub use security::{ENFORCED_PROTOCOLS, Unenforceable};
 
 /// The embedded default configuration: Kafka's KRaft quickstart (`config/server.properties`)
 /// for a single combined broker and controller, without the keys that have no effect here

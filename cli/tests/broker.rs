@@ -652,9 +652,6 @@ fn produce_keys_and_headers_then_consume_them_back() {
         )
         .fails_with("line 1: no key separator");
     broker
-        .ctl_stdin(&["produce", "missing"], "x\n")
-        .fails_with("topic \"missing\": UNKNOWN_TOPIC_OR_PARTITION (3)");
-    broker
         .ctl_stdin(&["produce", "t", "--partition", "7"], "x\n")
         .fails_with("UNKNOWN_TOPIC_OR_PARTITION");
     broker
@@ -1140,4 +1137,22 @@ fn a_data_directory_in_kafkas_layout_is_served() {
     // And takes new records after the ones it found.
     broker.produce("events", &["--partition", "0"], "more\n");
     assert_eq!(broker.end_offsets("events"), [26, 25, 25]);
+}
+
+#[test]
+fn produce_creates_a_missing_topic_only_where_the_broker_allows_it() {
+    // As Kafka's console producer: Metadata with allow_auto_topic_creation=true, so the
+    // broker's auto.create.topics.enable decides; a Produce itself never creates a topic.
+    let broker = Broker::start_empty();
+    broker.produce("fresh", &[], "a\nb\n");
+    assert_eq!(broker.end_offsets("fresh"), [2]);
+
+    let broker =
+        Broker::start(DataDir::empty().broker_config("auto.create.topics.enable", "false"));
+    broker
+        .ctl_stdin(&["produce", "missing"], "x\n")
+        .fails_with("topic \"missing\": UNKNOWN_TOPIC_OR_PARTITION (3)");
+    broker
+        .ctl(&["describe-topic", "missing"])
+        .fails_with("UNKNOWN_TOPIC_OR_PARTITION (3)");
 }

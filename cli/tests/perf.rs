@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Broker, Run};
+use support::{Broker, DataDir, Run};
 
 /// The JSON summary (the last stdout line) of a perf run, which must have succeeded.
 fn summary(run: &Run) -> Value {
@@ -215,13 +215,42 @@ fn perf_consume_stops_at_a_count_or_a_duration() {
 
     // The user's errors.
     broker
-        .ctl(&["perf", "produce", "--topic", "nope", "--num-records", "1"])
-        .fails_with("topic \"nope\": UNKNOWN_TOPIC_OR_PARTITION (3)");
-    broker
         .ctl(&["perf", "produce", "--topic", "read"])
         .fails_with("give --num-records, --duration, or both");
     broker
         .ctl(&["perf", "consume", "--topic", "nope"])
         .fails_with("UNKNOWN_TOPIC_OR_PARTITION (3)");
     assert_eq!(broker.stored("read"), 4000);
+}
+
+#[test]
+fn perf_produce_creates_a_missing_topic_only_where_the_broker_allows_it() {
+    // As Kafka's perf tool: Metadata with allow_auto_topic_creation, so the broker's
+    // auto.create.topics.enable decides (num.partitions=1 in the test broker).
+    let broker = Broker::start_empty();
+    let s = summary(&broker.ctl(&[
+        "perf",
+        "produce",
+        "--topic",
+        "created",
+        "--num-records",
+        "100",
+        "--record-size",
+        "10",
+        "--throughput",
+        "-1",
+    ]));
+    assert_eq!(count(&s["records"]), 100, "{s}");
+    assert_eq!(broker.end_offsets("created"), [100]);
+
+    let broker =
+        Broker::start(DataDir::empty().broker_config("auto.create.topics.enable", "false"));
+    broker
+        .ctl(&["perf", "produce", "--topic", "nope", "--num-records", "1"])
+        .fails_with("topic \"nope\": UNKNOWN_TOPIC_OR_PARTITION (3)");
+    broker
+        .ctl(&["topics", "list"])
+        .ok()
+        .lines()
+        .for_each(|line| assert!(!line.contains("nope"), "{line}"));
 }

@@ -45,9 +45,9 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
     let broker = ctx.broker.clone();
-    if version < 13 {
-        auto_create(&broker, &request).await;
-    }
+    // Kafka never creates a topic from a Produce: producers create topics through Metadata
+    // with allow_auto_topic_creation (KafkaApis.handleProduceRequest answers
+    // UNKNOWN_TOPIC_OR_PARTITION whatever auto.create.topics.enable says).
     let (topics, targets) = resolve(&broker, version, request);
     let fixed_error = if !matches!(acks, -1..=1) {
         Some(error_code::INVALID_REQUIRED_ACKS)
@@ -83,26 +83,6 @@ pub async fn handle(
         throttle_time_ms: 0,
         ..Default::default()
     })
-}
-
-/// Creates unknown topics named in the request when `auto.create.topics.enable` is on.
-async fn auto_create(broker: &Arc<Broker>, request: &ProduceRequest) {
-    if !broker.config.auto_create_topics_enable {
-        return;
-    }
-    let image = broker.image();
-    let mut missing: Vec<String> = request
-        .topic_data
-        .iter()
-        .map(|t| t.name.to_string())
-        .filter(|name| image.topic(name).is_none() && crate::topic_names::validate(name).is_ok())
-        .filter(|name| !crate::topic_names::is_internal(name))
-        .collect();
-    missing.sort();
-    missing.dedup();
-    for (name, error) in broker.auto_create_topics(missing).await {
-        tracing::warn!("auto-creating topic {name} failed: {error:?}");
-    }
 }
 
 /// (name, id) per requested topic, and each partition's target log and leader epoch.

@@ -240,3 +240,40 @@ fn acknowledged_topic_changes_survive_kill9() {
         "the new {TOPIC} is empty"
     );
 }
+
+#[test]
+fn produce_never_creates_a_topic_whatever_auto_create_says() {
+    // Kafka answers UNKNOWN_TOPIC_OR_PARTITION to a Produce for a missing topic; only
+    // Metadata with allow_auto_topic_creation (and FindCoordinator) creates topics.
+    let data = DataDir::builder().build();
+    let broker = Broker::start_with(&data, &[("auto.create.topics.enable", "true")]);
+    let mut client = wire::connect(&broker);
+    for version in [3, wire::PRODUCE_BY_NAME] {
+        let topic = format!("never-made-v{version}");
+        let request = wire::produce_request(
+            &topic,
+            gregor_protocol::Uuid::nil(),
+            -1,
+            vec![(0, batch("x", 3)), (1, batch("y", 3))],
+        );
+        let responses = wire::produce(&mut client, version, &request).expect("Produce");
+        for response in &responses {
+            assert_eq!(
+                response.error_code,
+                error::UNKNOWN_TOPIC_OR_PARTITION,
+                "v{version}: {response:?}"
+            );
+            assert_eq!(response.base_offset, -1, "v{version}: {response:?}");
+        }
+        assert_eq!(
+            wire::topic_error(&broker, &topic),
+            error::UNKNOWN_TOPIC_OR_PARTITION,
+            "v{version}: the Produce created {topic}"
+        );
+        assert!(!data.path().join(format!("{topic}-0")).exists());
+    }
+    // Metadata that allows it does create the topic (num.partitions of the fixture).
+    let response = wire::metadata(&mut client, &["made-by-metadata"], true);
+    assert_eq!(response.topics[0].error_code, error::NONE, "{response:?}");
+    assert_eq!(wire::topic_error(&broker, "made-by-metadata"), error::NONE);
+}

@@ -13,6 +13,13 @@ use tokio::sync::Mutex;
 use super::connection::{ConnectOptions, Connection};
 use super::{Error, Result};
 
+/// Kafka's UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist (yet).
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+/// Kafka's LEADER_NOT_AVAILABLE: a new topic's partitions have no leader yet.
+const LEADER_NOT_AVAILABLE: i16 = 5;
+/// How long [`Cluster::topic_for_writing`] waits for an auto-created topic to appear.
+const CREATION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A partition as Metadata describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PartitionInfo {
@@ -88,8 +95,19 @@ impl Cluster {
         &self.bootstrap
     }
 
-    /// Sends Metadata for `topics` (every topic for `None`) and remembers the answer.
+    /// Sends Metadata for `topics` (every topic for `None`) and remembers the answer. Never
+    /// creates a topic (from v4 on, where the request can say so).
     pub async fn metadata(&self, topics: Option<&[String]>) -> Result<MetadataResponse> {
+        self.metadata_request(topics, false).await
+    }
+
+    /// Sends Metadata for `topics` with `allow_auto_topic_creation` as given (before v4 every
+    /// Metadata request allows it), and remembers the answer.
+    async fn metadata_request(
+        &self,
+        topics: Option<&[String]>,
+        allow_auto_topic_creation: bool,
+    ) -> Result<MetadataResponse> {
         let connection = &self.bootstrap;
         let version = connection.version(gregor_protocol::ApiKey::Metadata)?;
         let request = MetadataRequest {
@@ -106,8 +124,7 @@ impl Cluster {
                         .collect(),
                 ),
             },
-            // Tools must not create topics by asking about them.
-            allow_auto_topic_creation: version < 4,
+            allow_auto_topic_creation: allow_auto_topic_creation || version < 4,
             ..Default::default()
         };
         let response = connection
@@ -181,9 +198,51 @@ impl Cluster {
         }
         self.known_topic(name).ok_or_else(|| Error::Kafka {
             context: format!("topic {name:?}"),
-            code: 3,
+            code: UNKNOWN_TOPIC_OR_PARTITION,
             message: None,
         })
+    }
+
+    /// The topic to write to, as Kafka's producers look it up: Metadata with
+    /// `allow_auto_topic_creation=true`, so a broker with `auto.create.topics.enable=true`
+    /// creates it (a Produce never does), asked again while the answer is retriable
+    /// (LEADER_NOT_AVAILABLE while a new topic gets its leaders, for at most the request
+    /// timeout, as the Java producer waits up to `max.block.ms`; UNKNOWN_TOPIC_OR_PARTITION
+    /// for at most [`CREATION_GRACE`], the time a creation takes to reach the broker's
+    /// metadata, so a broker that does not auto-create gets a prompt error).
+    pub async fn topic_for_writing(&self, name: &str) -> Result<TopicInfo> {
+        if let Some(topic) = self.known_topic(name) {
+            return Ok(topic);
+        }
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.options.request_timeout;
+        let names = [name.to_string()];
+        loop {
+            let response = self.metadata_request(Some(&names), true).await?;
+            let error = response
+                .topics
+                .iter()
+                .find(|t| t.name.as_deref() == Some(name))
+                .map_or(UNKNOWN_TOPIC_OR_PARTITION, |t| t.error_code);
+            let leaderless = self
+                .known_topic(name)
+                .is_some_and(|t| t.partitions.values().any(|p| p.leader < 0));
+            let retriable = match error {
+                LEADER_NOT_AVAILABLE => true,
+                UNKNOWN_TOPIC_OR_PARTITION => started.elapsed() < CREATION_GRACE,
+                0 => leaderless,
+                _ => false,
+            };
+            if !retriable || tokio::time::Instant::now() >= deadline {
+                Error::check(error, None, || format!("topic {name:?}"))?;
+                return self.known_topic(name).ok_or_else(|| Error::Kafka {
+                    context: format!("topic {name:?}"),
+                    code: UNKNOWN_TOPIC_OR_PARTITION,
+                    message: None,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     fn known_topic(&self, name: &str) -> Option<TopicInfo> {

@@ -207,7 +207,11 @@ async fn send_batches(
         .as_millis()
         .min(i32::MAX as u128) as i32;
     for attempt in 0..5 {
-        let topic = cluster.topic(topic_name, attempt > 0).await?;
+        let topic = if attempt == 0 {
+            cluster.topic_for_writing(topic_name).await?
+        } else {
+            cluster.topic(topic_name, true).await?
+        };
         let partitions: Vec<i32> = batches.iter().map(|b| b.0).collect();
         let by_leader = cluster
             .partitions_by_leader(topic_name, &partitions)
@@ -300,7 +304,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         static_headers.push(Header::new(Bytes::from(key), Some(Bytes::from(value))));
     }
     let cluster = context.cluster().await?;
-    let topic = cluster.topic(&args.topic, false).await?;
+    let topic = cluster.topic_for_writing(&args.topic).await?;
     let partition_count = topic.partitions.len();
     if partition_count == 0 {
         return Err(Error::Protocol(format!(

@@ -417,7 +417,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
     options.max_in_flight = settings.max_in_flight;
     let cluster = crate::client::Cluster::connect(&context.bootstrap, options).await?;
     cluster.any().version(ApiKey::Produce)?;
-    let topic = Arc::new(cluster.topic(&args.topic, false).await?);
+    let topic = Arc::new(cluster.topic_for_writing(&args.topic).await?);
     let all: Vec<i32> = topic.partitions.keys().copied().collect();
     if all.is_empty() {
         return Err(Error::Protocol(format!(

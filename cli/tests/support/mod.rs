@@ -178,6 +178,8 @@ pub struct DataDir {
     pub controller_port: u16,
     /// The topics written.
     pub topics: Vec<TopicSpec>,
+    /// Extra `server.properties` lines for the broker started on it.
+    pub broker_config: Vec<(String, String)>,
 }
 
 impl DataDir {
@@ -202,7 +204,15 @@ impl DataDir {
             port: free_port(),
             controller_port: free_port(),
             topics: Vec::new(),
+            broker_config: Vec::new(),
         }
+    }
+
+    /// The same directory, with `key=value` added to the broker's `server.properties`.
+    pub fn broker_config(mut self, key: &str, value: &str) -> DataDir {
+        self.broker_config
+            .push((key.to_string(), value.to_string()));
+        self
     }
 
     /// A directory with these topics: metadata log, partition segments with index files.
@@ -447,6 +457,11 @@ impl Broker {
         let config = work.path().join("server.properties");
         let node = data.node_id;
         let (port, controller) = (data.port, data.controller_port);
+        let extra: String = data
+            .broker_config
+            .iter()
+            .map(|(key, value)| format!("{key}={value}\n"))
+            .collect();
         fs::write(
             &config,
             format!(
@@ -456,7 +471,7 @@ impl Broker {
                  advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
                  controller.listener.names=CONTROLLER\n\
                  listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
-                 log.dirs={}\nnum.partitions=1\noffsets.topic.replication.factor=1\n",
+                 log.dirs={}\nnum.partitions=1\noffsets.topic.replication.factor=1\n{extra}",
                 data.path().display()
             ),
         )

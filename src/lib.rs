@@ -23,6 +23,7 @@
 
 pub mod codec;
 pub mod error;
+pub mod error_code;
 pub mod frame;
 pub mod message;
 pub mod metadata_frame;
@@ -38,6 +39,7 @@ pub use bytes;
 pub use bytestring::ByteString;
 pub use codec::RawTaggedField;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use error_code::ErrorCode;
 pub use message::{Decodable, Encodable, Message, Request, VersionRange};
 pub use uuid::Uuid;
 pub use write_buf::{ChunkedBuf, WriteBuf};

@@ -650,3 +650,118 @@ fn records_for(tag: &str) -> Vec<NewRecord> {
         })
         .collect()
 }
+
+#[test]
+fn recovery_drops_a_garbage_header_at_the_end() {
+    // A header that is not one: a wrong magic byte and a length past the end of the file.
+    let mut header = vec![0u8; 61];
+    header[..8].copy_from_slice(&77i64.to_be_bytes());
+    header[8..12].copy_from_slice(&0x7f00_0000i32.to_be_bytes());
+    header[16] = 0xc3;
+    recover_from("garbage header at the end", |dir| {
+        append_to_active(dir, &header)
+    });
+}
+
+/// kill -9 in the middle of a metadata log append leaves bytes that are not a batch at the
+/// end of its last segment: the broker starts (Kafka's `LogSegment.recover` truncates at
+/// the first invalid batch, and Kafka recovers the metadata log at every start), says what
+/// it dropped at WARN, keeps every batch before it and appends after it.
+#[test]
+fn a_garbage_tail_of_the_metadata_log_is_truncated_after_kill9() {
+    let mut wrong_magic = vec![0u8; 40];
+    wrong_magic[..8].copy_from_slice(&1_000i64.to_be_bytes());
+    wrong_magic[8..12].copy_from_slice(&500i32.to_be_bytes());
+    wrong_magic[16] = 0x7b;
+    let mut past_the_end = wrong_magic.clone();
+    past_the_end[8..12].copy_from_slice(&0x4000_0000i32.to_be_bytes());
+    past_the_end[16] = 2;
+    for (what, garbage) in [
+        ("a wrong magic byte", wrong_magic),
+        ("a length past the end of the file", past_the_end),
+    ] {
+        let data = DataDir::builder()
+            .topic(TopicSpec::new("before", 2).records(10))
+            .build();
+        let mut broker = Broker::start(&data);
+        let created = wire::create_topic(&broker, "acked", 1, &[]);
+        let Some((code, message)) = created else {
+            println!("note: CreateTopics is not served: nothing to check");
+            return;
+        };
+        assert_eq!(code, error::NONE, "CreateTopics: {message:?}");
+        let acked_id = wire::wait_for_topic(&broker, "acked", 1, false);
+        broker.kill9();
+
+        let dir = data.path().join("__cluster_metadata-0");
+        let base = *disk::segment_bases(&dir).last().expect("a metadata segment");
+        let segment = disk::segment_file(&dir, base, "log");
+        let good = metadata_log_offsets(data.path());
+        let good_len = std::fs::metadata(&segment).expect("the segment").len();
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&segment)
+                .expect("open the metadata segment");
+            file.write_all(&garbage).expect("append garbage");
+        }
+
+        let mut broker = Broker::start(&data);
+        let line = broker
+            .wait_for_log("truncated the damaged tail of the metadata log", METADATA_LOG_WAIT)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}: no WARN about the truncation\n{}",
+                    broker.log_text()
+                )
+            });
+        assert!(line.contains("WARN"), "{what}: {line}");
+        assert!(
+            line.contains(&format!("position={good_len}"))
+                && line.contains(&format!("dropped_bytes={}", garbage.len())),
+            "{what}: the log line names the position and the bytes dropped: {line}"
+        );
+        let described = describe_topics(&broker, &["acked", "before"]);
+        assert_eq!(
+            described,
+            vec![
+                ("acked".to_string(), error::NONE, acked_id, 1),
+                (
+                    "before".to_string(),
+                    error::NONE,
+                    data.topic("before").id,
+                    2
+                ),
+            ],
+            "{what}: the topics after recovery"
+        );
+        let created = wire::create_topic(&broker, "later", 3, &[]);
+        assert_eq!(created.map(|c| c.0), Some(error::NONE), "{what}: CreateTopics");
+        let later_id = wire::wait_for_topic(&broker, "later", 3, false);
+        broker.stop();
+
+        let offsets = metadata_log_offsets(data.path());
+        assert_eq!(
+            offsets[..good.len()],
+            good[..],
+            "{what}: every batch before the garbage is kept"
+        );
+        for pair in offsets.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1 + 1, "{what}: no gap: {offsets:?}");
+        }
+        let broker = Broker::start(&data);
+        let described = describe_topics(&broker, &["acked", "later"]);
+        assert_eq!(
+            described,
+            vec![
+                ("acked".to_string(), error::NONE, acked_id, 1),
+                ("later".to_string(), error::NONE, later_id, 3),
+            ],
+            "{what}: the topics after a second restart"
+        );
+    }
+}
+
+/// How long to wait for the broker's log line about the metadata log.
+const METADATA_LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

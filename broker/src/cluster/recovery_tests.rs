@@ -90,7 +90,12 @@ fn course_log(log_dir: &Path) -> (PathBuf, i64) {
         batch(1, &[feature()]),
         batch(
             2,
-            &[topic("a", 1), partition(1, 0), partition(1, 1), partition(1, 2)],
+            &[
+                topic("a", 1),
+                partition(1, 0),
+                partition(1, 1),
+                partition(1, 2),
+            ],
         ),
         batch(6, &[topic("b", 2), partition(2, 0)]),
     ];
@@ -117,7 +122,11 @@ fn batch_offsets(log_dir: &Path) -> Vec<(i64, i64)> {
             batch.validate().unwrap();
             out.push((batch.base_offset(), batch.last_offset()));
         }
-        assert!(!batches.is_truncated(), "{} ends in a partial batch", path.display());
+        assert!(
+            !batches.is_truncated(),
+            "{} ends in a partial batch",
+            path.display()
+        );
     }
     out
 }
@@ -182,9 +191,15 @@ fn a_first_segment_past_zero_needs_a_snapshot() {
 #[test]
 fn gaps_and_overlaps_between_batches_are_errors_wherever_the_log_starts() {
     for (batches, expected) in [
-        (vec![batch(1, &[feature()]), batch(3, &[topic("a", 1)])], "missing"),
         (
-            vec![batch(1, &[feature(), topic("a", 1)]), batch(2, &[topic("b", 2)])],
+            vec![batch(1, &[feature()]), batch(3, &[topic("a", 1)])],
+            "missing",
+        ),
+        (
+            vec![
+                batch(1, &[feature(), topic("a", 1)]),
+                batch(2, &[topic("b", 2)]),
+            ],
             "overlaps",
         ),
     ] {
@@ -263,7 +278,11 @@ fn a_garbage_tail_is_truncated_and_the_log_continues_after_it() {
             let (mut log, report) =
                 MetadataLog::open(dir.path(), &loaded, MetadataLogOptions::new(NODE))
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
-            assert_eq!(report.truncated, Some((segment.clone(), good_len)), "{what}");
+            assert_eq!(
+                report.truncated,
+                Some((segment.clone(), good_len)),
+                "{what}"
+            );
             assert_eq!(report.leader_change_offset, end, "{what}");
             log.append(&[record(topic("c", 3))]).unwrap();
             drop(log);

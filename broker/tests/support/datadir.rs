@@ -531,9 +531,15 @@ impl DataDir {
             text
         };
         for (name, text) in [
-            ("recovery-point-offset-checkpoint", file(&|p| p.end_offset())),
+            (
+                "recovery-point-offset-checkpoint",
+                file(&|p| p.end_offset()),
+            ),
             ("replication-offset-checkpoint", file(&|p| p.end_offset())),
-            ("log-start-offset-checkpoint", file(&|p| p.log_start_offset())),
+            (
+                "log-start-offset-checkpoint",
+                file(&|p| p.log_start_offset()),
+            ),
         ] {
             fs::write(self.path().join(name), text).expect("write checkpoint");
         }

@@ -1,6 +1,8 @@
-//! Recovery with damage: after a kill -9, the active segment is cut in the middle of its
-//! last batch, or a byte of a batch is flipped; on restart the broker serves every batch
-//! before the damage and none from it on, and appends new batches at the right offset.
+//! Start-up recovery. With damage: after a kill -9, the active segment is cut in the
+//! middle of its last batch, ends in zeros or a garbage header, or a byte of a batch is
+//! flipped; on restart the broker serves every batch before the damage and none from it
+//! on, and appends new batches at the right offset; the same for the metadata log. Without
+//! damage: logs that do not start at offset 0 are served and continued.
 
 use std::path::Path;
 
@@ -9,9 +11,7 @@ use gregor_protocol::Uuid;
 use gregor_protocol::messages::describe_topic_partitions_request::{
     DescribeTopicPartitionsRequest, TopicRequest,
 };
-use gregor_protocol::records::{
-    Batch, Compression, Header, NewRecord, RecordBatch, RecordBatches,
-};
+use gregor_protocol::records::{Batch, Compression, Header, NewRecord, RecordBatch, RecordBatches};
 
 use crate::disk::{self, DiskBatch};
 use crate::support::{Broker, DataDir, TopicSpec};
@@ -533,8 +533,7 @@ fn logs_that_do_not_start_at_offset_zero_are_served() {
             let start = partition.log_start_offset();
             let end = partition.end_offset();
             assert_eq!(
-                wire::list_offset_ok(&mut client, &topic.name, partition.index, wire::EARLIEST)
-                    .0,
+                wire::list_offset_ok(&mut client, &topic.name, partition.index, wire::EARLIEST).0,
                 start,
                 "{at}: ListOffsets earliest is the first segment's base offset"
             );
@@ -557,7 +556,12 @@ fn logs_that_do_not_start_at_offset_zero_are_served() {
                 partition.first_offset,
                 "{at}: first batch fetched"
             );
-            let log = wire::fetch_all(&mut client, &topic.name, partition.index, partition.first_offset);
+            let log = wire::fetch_all(
+                &mut client,
+                &topic.name,
+                partition.index,
+                partition.first_offset,
+            );
             assert_eq!(log.log_start_offset, start, "{at}: Fetch log start offset");
             assert_eq!(log.high_watermark, end, "{at}: Fetch high watermark");
             let records = log.records();
@@ -570,9 +574,18 @@ fn logs_that_do_not_start_at_offset_zero_are_served() {
                 );
             }
             if start > 0 {
-                let (code, ..) =
-                    wire::fetch_once(&mut client, &topic.name, partition.index, start - 1, 1 << 20);
-                assert_eq!(code, error::OFFSET_OUT_OF_RANGE, "{at}: Fetch below the log start");
+                let (code, ..) = wire::fetch_once(
+                    &mut client,
+                    &topic.name,
+                    partition.index,
+                    start - 1,
+                    1 << 20,
+                );
+                assert_eq!(
+                    code,
+                    error::OFFSET_OUT_OF_RANGE,
+                    "{at}: Fetch below the log start"
+                );
             }
             let batch = records_for(&at);
             let response = wire::produce_ok(
@@ -694,7 +707,9 @@ fn a_garbage_tail_of_the_metadata_log_is_truncated_after_kill9() {
         broker.kill9();
 
         let dir = data.path().join("__cluster_metadata-0");
-        let base = *disk::segment_bases(&dir).last().expect("a metadata segment");
+        let base = *disk::segment_bases(&dir)
+            .last()
+            .expect("a metadata segment");
         let segment = disk::segment_file(&dir, base, "log");
         let good = metadata_log_offsets(data.path());
         let good_len = std::fs::metadata(&segment).expect("the segment").len();
@@ -709,7 +724,10 @@ fn a_garbage_tail_of_the_metadata_log_is_truncated_after_kill9() {
 
         let mut broker = Broker::start(&data);
         let line = broker
-            .wait_for_log("truncated the damaged tail of the metadata log", METADATA_LOG_WAIT)
+            .wait_for_log(
+                "truncated the damaged tail of the metadata log",
+                METADATA_LOG_WAIT,
+            )
             .unwrap_or_else(|| {
                 panic!(
                     "{what}: no WARN about the truncation\n{}",
@@ -737,7 +755,11 @@ fn a_garbage_tail_of_the_metadata_log_is_truncated_after_kill9() {
             "{what}: the topics after recovery"
         );
         let created = wire::create_topic(&broker, "later", 3, &[]);
-        assert_eq!(created.map(|c| c.0), Some(error::NONE), "{what}: CreateTopics");
+        assert_eq!(
+            created.map(|c| c.0),
+            Some(error::NONE),
+            "{what}: CreateTopics"
+        );
         let later_id = wire::wait_for_topic(&broker, "later", 3, false);
         broker.stop();
 

@@ -11,9 +11,11 @@
 //! * `crash`: acks=-1 with `log.flush.interval.messages=1`, kill -9 mid-stream (several
 //!   kill points, `GREGOR_CRASH_SEED`), restart: every acknowledged record is there exactly
 //!   once, in order; damaged index files are rebuilt.
-//! * `recovery`: after a kill -9, a torn, corrupt or zero-filled tail, or a corrupt batch
-//!   in an older segment; the broker serves what precedes the damage and nothing after,
-//!   and appends at the right offset. Index files lost after a clean stop are rebuilt.
+//! * `recovery`: after a kill -9, a torn, corrupt, zero-filled or garbage tail, or a
+//!   corrupt batch in an older segment; the broker serves what precedes the damage and
+//!   nothing after, and appends at the right offset. The same for a garbage tail of the
+//!   metadata log. Index files lost after a clean stop are rebuilt. Logs that do not start
+//!   at offset 0 (the "Build your own Kafka" layout) are served and continued.
 //! * `retention`: old segments go, the log start offset advances; DeleteRecords.
 //! * `concurrency`: several connections appending to one partition.
 //! * `topic_configs`: LogAppendTime and max.message.bytes, before and after a restart.

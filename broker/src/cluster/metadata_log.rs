@@ -549,9 +549,15 @@ impl MetadataLog {
                 .write(true)
                 .open(path)
                 .map_err(io_error(path))?;
+            let file_len = file.metadata().map_err(io_error(path))?.len();
             file.set_len(*position).map_err(io_error(path))?;
             file.sync_all().map_err(io_error(path))?;
-            tracing::warn!(file = %path.display(), position, "truncated the torn tail of the metadata log");
+            tracing::warn!(
+                file = %path.display(),
+                position,
+                dropped_bytes = file_len.saturating_sub(*position),
+                "truncated the damaged tail of the metadata log"
+            );
             truncated = Some((path.clone(), *position));
         }
         let active = Self::open_active(&dir, loaded.next_offset, options.index_interval_bytes)?;

@@ -27,6 +27,8 @@ pub mod replay;
 #[cfg(test)]
 mod controller_tests;
 #[cfg(test)]
+mod recovery_tests;
+#[cfg(test)]
 mod tests;
 
 pub use controller::{

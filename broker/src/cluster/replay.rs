@@ -14,12 +14,33 @@
 //! of the log (leader changes, KRaft version and voters records) are skipped but count for
 //! the next offset and the epoch. Every batch's CRC is checked.
 //!
-//! A partial or corrupt batch that ends the last segment is what an unclean shutdown
-//! leaves: it is tolerated with a warning, and [`LoadedMetadata::truncate_at`] says where the
-//! log should be truncated before anything is appended (this function never modifies
-//! files). Corruption anywhere else is an error naming the file and the byte position.
-//! Partial files Kafka leaves behind (`*.checkpoint.part`, `*.deleted`, `*.swap`,
-//! `*.cleaned`) and indexes are ignored.
+//! # Where the log starts
+//!
+//! As in Kafka's `LogLoader`, the log starts at the base offset of its first segment, and
+//! its first batch may be past it: the "Build your own Kafka" course writes
+//! `00000000000000000000.log` with a first batch at offset 1, and Kafka 4 serves that log.
+//! A first segment past offset 0 means older segments were deleted, which Kafka only does
+//! below a snapshot: without a snapshot reaching it, that is an error (Kafka's
+//! `KafkaMetadataLog.recoverSnapshots`: "Inconsistent snapshot state"). From the first batch
+//! on (or from the snapshot's end offset), every batch must start right after the one
+//! before: a gap or an overlap between consecutive batches is an error.
+//!
+//! # Recovery of the tail
+//!
+//! Kafka recovers the metadata log at every start (`KafkaMetadataLog` opens it with
+//! `lastShutdownClean = false` and recovery point 0), and `LogSegment.recover` truncates at
+//! the first batch that is not whole and valid. What an interrupted append leaves at the
+//! end of the last segment is tolerated the same way, clean shutdown marker or not: a
+//! partial batch, zeros, a garbage header (a wrong magic byte, a length past the end of the
+//! file) or a batch failing its CRC. It is logged (file, position, bytes dropped) and
+//! [`LoadedMetadata::truncate_at`] says where the log must be truncated before anything is
+//! appended (this function never modifies files). Two rules keep committed metadata, where
+//! Kafka would truncate (and delete the later segments): damage in a segment that is not
+//! the last one, and damage followed (at the position its length field gives) by a valid
+//! batch, cannot be an interrupted append; they are errors naming the file and the byte
+//! position. Dropping committed records would make start-up delete the directories of the
+//! topics they created. Partial files Kafka leaves behind (`*.checkpoint.part`,
+//! `*.deleted`, `*.swap`, `*.cleaned`) and indexes are ignored.
 //!
 //! Files are read whole (one at a time), synchronously: call [`load`] before starting the
 //! runtime or from `spawn_blocking`.
@@ -36,6 +57,7 @@ use gregor_protocol::{DecodeError, DecodeErrorKind, MetadataRecord};
 
 use super::image::{ImageError, MetadataImage};
 use super::meta_properties::{MetaProperties, MetaPropertiesError};
+use crate::storage::CLEAN_SHUTDOWN_FILE;
 
 /// The directory of the metadata log's only partition, inside the metadata log directory.
 pub const METADATA_PARTITION_DIR: &str = "__cluster_metadata-0";
@@ -207,7 +229,8 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
     let dir = log_dir.join(METADATA_PARTITION_DIR);
     let mut replay = Replay {
         image: MetadataImage::empty(),
-        next_offset: 0,
+        next_offset: None,
+        first_offset: None,
         last_epoch: 0,
         snapshot_end: 0,
     };
@@ -229,6 +252,17 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
         replay.load_snapshot(path, *id)?;
         loaded.snapshot = Some(*id);
     }
+    if let Some((base, path)) = segments.first()
+        && *base > 0
+        && loaded.snapshot.is_none()
+    {
+        // With a snapshot, a gap after it is reported with the first batch past it.
+        let reason = format!(
+            "the metadata log starts at offset {base} but there is no snapshot of the \
+             records before it"
+        );
+        return Err(malformed(path, 0, reason));
+    }
     // A segment is wholly in the snapshot when the next one starts at or before its end.
     let first = segments
         .iter()
@@ -236,14 +270,19 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
         .unwrap_or(0);
     for (i, (base, path)) in segments.iter().enumerate().skip(first) {
         let is_last = i + 1 == segments.len();
-        if let Some(position) = replay.read_segment(path, *base, is_last)? {
+        if let Some(tail) = replay.read_segment(path, *base, is_last)? {
+            let clean = log_dir.join(CLEAN_SHUTDOWN_FILE).is_file();
             tracing::warn!(
                 file = %path.display(),
-                position,
-                "torn batch at the end of the metadata log (unclean shutdown?): ignoring it; \
-                 the log must be truncated at this position"
+                position = tail.position,
+                dropped_bytes = tail.dropped_bytes,
+                reason = %tail.reason,
+                clean_shutdown_marker = clean,
+                next_offset = replay.next_offset.unwrap_or(replay.snapshot_end),
+                "the metadata log ends with bytes that are not a whole, valid batch (an \
+                 interrupted append): ignoring them; the segment is truncated at this position"
             );
-            loaded.truncate_at = Some((path.clone(), position));
+            loaded.truncate_at = Some((path.clone(), tail.position));
         }
     }
     if let Some((begin, records)) = replay.image.discard_pending_transaction() {
@@ -254,18 +293,20 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
         );
         loaded.discarded_transaction = Some(begin);
     }
+    let next_offset = replay.next_offset.unwrap_or(replay.snapshot_end);
     tracing::info!(
         dir = %dir.display(),
         snapshot = ?loaded.snapshot,
         segments = segments.len(),
-        next_offset = replay.next_offset,
+        first_offset = ?replay.first_offset,
+        next_offset,
         epoch = replay.last_epoch,
         topics = replay.image.topic_count(),
         brokers = replay.image.brokers().len(),
         "loaded the cluster metadata"
     );
     loaded.image = replay.image;
-    loaded.next_offset = replay.next_offset;
+    loaded.next_offset = next_offset;
     loaded.last_epoch = replay.last_epoch;
     Ok(loaded)
 }
@@ -306,8 +347,11 @@ fn list_files(dir: &Path) -> Result<Option<Listing>, ReplayError> {
 /// Replay state.
 struct Replay {
     image: MetadataImage,
-    /// One past the last offset read.
-    next_offset: i64,
+    /// One past the last offset read (the snapshot's end offset after a snapshot); `None`
+    /// before the first batch of a log without a snapshot, which may start anywhere.
+    next_offset: Option<i64>,
+    /// Base offset of the first log batch replayed.
+    first_offset: Option<i64>,
     /// Epoch of the last batch read.
     last_epoch: i32,
     /// End offset of the loaded snapshot (0 without one): lower offsets are skipped.
@@ -339,19 +383,75 @@ fn corrupt(path: &Path, position: usize, source: RecordsError) -> ReplayError {
     }
 }
 
-/// Whether the unreadable entry at `position` can be the torn last write of the file: the
-/// rest of the file is zeros (preallocated or zero-filled after a crash), or the entry's
-/// length field says it ends exactly at the end of the file.
-fn is_torn_tail(data: &[u8], position: usize) -> bool {
-    let rest = &data[position..];
-    if rest.iter().all(|&b| b == 0) {
-        return true;
+/// The end of the last segment from the first byte that is not a whole, valid batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Tail {
+    /// Byte position where the valid batches end.
+    position: u64,
+    /// Bytes from there to the end of the file.
+    dropped_bytes: u64,
+    /// What was found there.
+    reason: String,
+}
+
+/// What is wrong with the entry at some position of a segment.
+enum Damage {
+    /// It does not parse or fails its checks (magic, length, CRC, records).
+    Corrupt(RecordsError),
+    /// A legacy message: KRaft only writes v2 batches.
+    Legacy(i8),
+    /// It is cut short by the end of the file.
+    Partial,
+}
+
+impl Damage {
+    fn describe(&self) -> String {
+        match self {
+            Damage::Corrupt(source) => source.to_string(),
+            Damage::Legacy(magic) => format!("legacy message (magic {magic})"),
+            Damage::Partial => "partial batch at the end of the file".to_string(),
+        }
     }
+
+    fn into_error(self, path: &Path, position: usize) -> ReplayError {
+        match self {
+            Damage::Corrupt(source) => corrupt(path, position, source),
+            Damage::Legacy(magic) => malformed(
+                path,
+                position,
+                format!("legacy message (magic {magic}) in the metadata log"),
+            ),
+            Damage::Partial => malformed(
+                path,
+                position,
+                "partial batch at the end of a segment that is not the last",
+            ),
+        }
+    }
+}
+
+/// Whether the damaged entry at `position` is followed, at the position its length field
+/// gives, by a whole batch that passes its CRC: then the damage is inside the log, not the
+/// remains of an interrupted append (each append is synced before the next one starts).
+fn valid_batch_follows(data: &Bytes, position: usize) -> bool {
+    let rest = &data[position..];
     if rest.len() < 12 {
-        return true;
+        return false;
     }
     let length = i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]]);
-    usize::try_from(length).is_ok_and(|length| length + 12 == rest.len())
+    let Some(next) = usize::try_from(length)
+        .ok()
+        .and_then(|length| position.checked_add(12)?.checked_add(length))
+    else {
+        return false;
+    };
+    if next >= data.len() {
+        return false;
+    }
+    matches!(
+        RecordBatches::new(data.slice(next..)).next(),
+        Some(Ok(Batch::V2(batch))) if batch.validate().is_ok()
+    )
 }
 
 impl Replay {
@@ -443,54 +543,37 @@ impl Replay {
         }
         self.image.set_provenance(id.end_offset - 1, id.epoch);
         self.snapshot_end = id.end_offset;
-        self.next_offset = id.end_offset;
+        self.next_offset = Some(id.end_offset);
         self.last_epoch = id.epoch;
         tracing::debug!(file = %path.display(), ?id, "loaded the metadata snapshot");
         Ok(())
     }
 
-    /// Reads one segment; returns the byte position of a torn tail (only in the last
-    /// segment).
+    /// Reads one segment; returns the tail to truncate (only in the last segment, see the
+    /// module docs).
     fn read_segment(
         &mut self,
         path: &Path,
         base_offset: i64,
         is_last: bool,
-    ) -> Result<Option<u64>, ReplayError> {
+    ) -> Result<Option<Tail>, ReplayError> {
         let data = read_file(path)?;
         let mut batches = RecordBatches::new(data.clone());
-        loop {
+        let (position, damage) = loop {
             let position = batches.position();
-            let Some(item) = batches.next() else { break };
+            let Some(item) = batches.next() else {
+                if batches.is_truncated() {
+                    break (batches.position(), Damage::Partial);
+                }
+                return Ok(None);
+            };
             let batch = match item {
                 Ok(Batch::V2(batch)) => batch,
-                Ok(Batch::Legacy(message)) => {
-                    // KRaft only writes v2 batches: this is garbage that happens to look like
-                    // an old message, torn if it ends the log.
-                    if is_last && position + message.size() == data.len() {
-                        tracing::warn!(file = %path.display(), position, "garbage at the end of the log");
-                        return Ok(Some(position as u64));
-                    }
-                    let reason = format!(
-                        "legacy message (magic {}) in the metadata log",
-                        message.magic
-                    );
-                    return Err(malformed(path, position, reason));
-                }
-                Err(source) => {
-                    if is_last && is_torn_tail(&data, position) {
-                        tracing::warn!(file = %path.display(), position, "unreadable tail: {source}");
-                        return Ok(Some(position as u64));
-                    }
-                    return Err(corrupt(path, position, source));
-                }
+                Ok(Batch::Legacy(message)) => break (position, Damage::Legacy(message.magic)),
+                Err(source) => break (position, Damage::Corrupt(source)),
             };
             if let Err(source) = batch.validate() {
-                if is_last && position + batch.size() == data.len() {
-                    tracing::warn!(file = %path.display(), position, "corrupt last batch: {source}");
-                    return Ok(Some(position as u64));
-                }
-                return Err(corrupt(path, position, source));
+                break (position, Damage::Corrupt(source));
             }
             if batch.base_offset() < base_offset {
                 let reason = format!(
@@ -500,19 +583,15 @@ impl Replay {
                 return Err(malformed(path, position, reason));
             }
             self.replay_batch(path, &batch)?;
+        };
+        if !is_last || valid_batch_follows(&data, position) {
+            return Err(damage.into_error(path, position));
         }
-        if batches.is_truncated() {
-            let position = batches.position();
-            if is_last {
-                return Ok(Some(position as u64));
-            }
-            return Err(malformed(
-                path,
-                position,
-                "partial batch at the end of a segment that is not the last",
-            ));
-        }
-        Ok(None)
+        Ok(Some(Tail {
+            position: position as u64,
+            dropped_bytes: (data.len() - position) as u64,
+            reason: damage.describe(),
+        }))
     }
 
     fn replay_batch(&mut self, path: &Path, batch: &RecordBatch) -> Result<(), ReplayError> {
@@ -520,7 +599,9 @@ impl Replay {
         if batch.next_offset() <= self.snapshot_end {
             return Ok(()); // wholly in the snapshot
         }
-        let expected = self.next_offset;
+        // The first batch of a log without a snapshot starts the log wherever it is.
+        let expected = *self.next_offset.get_or_insert(batch.base_offset());
+        self.first_offset.get_or_insert(batch.base_offset());
         if batch.base_offset() > expected {
             let reason = format!(
                 "batch at offset {} but the log so far ends at offset {expected}: records are \
@@ -546,7 +627,7 @@ impl Replay {
                 self.apply_record(path, batch, epoch, &record)?;
             }
         }
-        self.next_offset = batch.next_offset();
+        self.next_offset = Some(batch.next_offset());
         self.last_epoch = epoch;
         Ok(())
     }

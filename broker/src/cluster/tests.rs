@@ -1318,9 +1318,9 @@ fn missing_and_overlapping_offsets_are_errors() {
     log.write(dir.path());
     match load(dir.path()) {
         Err(ReplayError::Malformed { reason, .. }) => {
-            assert!(reason.contains("missing"), "{reason}")
+            assert!(reason.contains("no snapshot"), "{reason}")
         }
-        other => panic!("expected a gap, got {other:?}"),
+        other => panic!("expected an error, got {other:?}"),
     }
     // Two segments that overlap.
     let dir = tempdir();

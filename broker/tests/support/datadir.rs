@@ -140,6 +140,8 @@ pub struct TopicSpec {
     default_codecs: Vec<Compression>,
     configs: Vec<(String, String)>,
     generator: Option<RecordGenerator>,
+    first_offset: i64,
+    first_segment_base: i64,
 }
 
 impl fmt::Debug for TopicSpec {
@@ -168,7 +170,27 @@ impl TopicSpec {
             default_codecs: vec![Compression::None],
             configs: Vec::new(),
             generator: None,
+            first_offset: 0,
+            first_segment_base: 0,
         }
+    }
+
+    /// Gives the first record of every partition offset `offset` instead of 0, in a first
+    /// segment still named `00000000000000000000.log` (as compaction leaves a segment whose
+    /// first records were removed, and as the "Build your own Kafka" course writes logs);
+    /// see [`Self::first_segment_base`].
+    pub fn first_offset(mut self, offset: i64) -> Self {
+        assert!(offset >= 0, "a first offset of at least 0");
+        self.first_offset = offset;
+        self
+    }
+
+    /// Names the first segment of every partition after `base` (at most the first offset):
+    /// a log whose older segments were deleted by retention. The log start offset
+    /// checkpoint says `base` too.
+    pub fn first_segment_base(mut self, base: i64) -> Self {
+        self.first_segment_base = base;
+        self
     }
 
     /// Uses this topic id instead of a random one.
@@ -250,6 +272,7 @@ pub struct DataDirBuilder {
     broker_configs: Vec<(String, String)>,
     topics: Vec<TopicSpec>,
     metadata_log: bool,
+    metadata_first_offset: i64,
 }
 
 impl DataDirBuilder {
@@ -288,6 +311,16 @@ impl DataDirBuilder {
     /// directory that was never formatted does not).
     pub fn without_metadata_log(mut self) -> Self {
         self.metadata_log = false;
+        self
+    }
+
+    /// Starts the metadata log at `offset` instead of 0: its first batch has that base offset
+    /// (offsets below it were never written), in a segment still named
+    /// `00000000000000000000.log`, as the "Build your own Kafka" course writes it (first
+    /// batch at offset 1). Real Kafka starts on such a log.
+    pub fn metadata_first_offset(mut self, offset: i64) -> Self {
+        assert!(offset >= 0, "a first offset of at least 0");
+        self.metadata_first_offset = offset;
         self
     }
 
@@ -367,6 +400,8 @@ pub struct WrittenPartition {
     pub records: Vec<WrittenRecord>,
     /// Base offsets of its segments, in order (one file each).
     pub segments: Vec<i64>,
+    /// Offset of its first record (0 unless [`TopicSpec::first_offset`] said otherwise).
+    pub first_offset: i64,
     /// The codec of each batch, with its base offset.
     pub batches: Vec<(i64, Compression)>,
 }
@@ -374,7 +409,17 @@ pub struct WrittenPartition {
 impl WrittenPartition {
     /// The log end offset (next offset to be written; the high watermark here).
     pub fn end_offset(&self) -> i64 {
-        self.records.len() as i64
+        match self.records.last() {
+            Some(last) => last.offset + 1,
+            // An empty log ends where its only segment starts.
+            None => self.log_start_offset(),
+        }
+    }
+
+    /// The log start offset Kafka reports: the base offset of the first segment (the log
+    /// start offset checkpoint says the same).
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments.first().copied().unwrap_or(0)
     }
 }
 
@@ -430,6 +475,7 @@ impl DataDir {
             broker_configs: Vec::new(),
             topics: Vec::new(),
             metadata_log: true,
+            metadata_first_offset: 0,
         }
     }
 
@@ -468,26 +514,32 @@ impl DataDir {
 
     /// Kafka's offset checkpoint files for the topic partitions.
     fn write_checkpoints(&self) {
-        let entries: Vec<(&str, i32, i64)> = self
+        let entries: Vec<(&str, &WrittenPartition)> = self
             .topics
             .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(move |p| (t.name.as_str(), p.index, p.end_offset()))
-            })
+            .flat_map(|t| t.partitions.iter().map(move |p| (t.name.as_str(), p)))
             .collect();
-        let file = |offset: &dyn Fn(i64) -> i64| {
+        let file = |offset: &dyn Fn(&WrittenPartition) -> i64| {
             let mut text = format!("0\n{}\n", entries.len());
-            for (topic, partition, end) in &entries {
-                text.push_str(&format!("{topic} {partition} {}\n", offset(*end)));
+            for (topic, partition) in &entries {
+                text.push_str(&format!(
+                    "{topic} {} {}\n",
+                    partition.index,
+                    offset(partition)
+                ));
             }
             text
         };
         for (name, text) in [
-            ("recovery-point-offset-checkpoint", file(&|end| end)),
-            ("replication-offset-checkpoint", file(&|end| end)),
-            ("log-start-offset-checkpoint", file(&|_| 0)),
+            (
+                "recovery-point-offset-checkpoint",
+                file(&|p| p.end_offset()),
+            ),
+            ("replication-offset-checkpoint", file(&|p| p.end_offset())),
+            (
+                "log-start-offset-checkpoint",
+                file(&|p| p.log_start_offset()),
+            ),
         ] {
             fs::write(self.path().join(name), text).expect("write checkpoint");
         }
@@ -512,9 +564,14 @@ impl DataDir {
                 })
                 .collect();
             let codecs = spec.codecs_of(index);
-            let mut segments: Vec<(i64, BytesMut, usize)> = vec![(0, BytesMut::new(), 0)];
+            assert!(
+                (0..=spec.first_offset).contains(&spec.first_segment_base),
+                "the first segment's base offset is at most the first offset"
+            );
+            let mut segments: Vec<(i64, BytesMut, usize)> =
+                vec![(spec.first_segment_base, BytesMut::new(), 0)];
             let mut batches = Vec::new();
-            let mut offset = 0i64;
+            let mut offset = spec.first_offset;
             for (n, chunk) in new_records.chunks(spec.batch_records).enumerate() {
                 let codec = codecs[n % codecs.len()];
                 let batch = RecordBatchBuilder::new()
@@ -541,14 +598,17 @@ impl DataDir {
                 fs::write(dir.join(format!("{base:020}.log")), bytes).expect("write segment");
             }
             if count > 0 {
-                fs::write(dir.join("leader-epoch-checkpoint"), "0\n1\n0 0\n")
-                    .expect("write leader-epoch-checkpoint");
+                fs::write(
+                    dir.join("leader-epoch-checkpoint"),
+                    format!("0\n1\n0 {}\n", spec.first_offset),
+                )
+                .expect("write leader-epoch-checkpoint");
             }
             let records = new_records
                 .iter()
                 .enumerate()
                 .map(|(i, r)| WrittenRecord {
-                    offset: i as i64,
+                    offset: spec.first_offset + i as i64,
                     timestamp: r.timestamp,
                     key: r.key.clone(),
                     value: r.value.clone(),
@@ -569,6 +629,7 @@ impl DataDir {
                 dir,
                 records,
                 segments: segments.iter().map(|(base, _, _)| *base).collect(),
+                first_offset: spec.first_offset,
                 batches,
             });
         }
@@ -586,7 +647,8 @@ impl DataDir {
         fs::create_dir_all(&dir).expect("create __cluster_metadata-0");
         let node = self.node_id;
         let mut log = BytesMut::new();
-        let mut offset = 0i64;
+        let first_offset = builder.metadata_first_offset;
+        let mut offset = first_offset;
         let mut batch_offsets = Vec::new();
         let timestamp = BASE_TIMESTAMP;
 
@@ -794,7 +856,7 @@ impl DataDir {
         .expect("write partition.metadata");
         fs::write(
             dir.join("leader-epoch-checkpoint"),
-            format!("0\n1\n{METADATA_LEADER_EPOCH} 0\n"),
+            format!("0\n1\n{METADATA_LEADER_EPOCH} {first_offset}\n"),
         )
         .expect("write leader-epoch-checkpoint");
         fs::write(

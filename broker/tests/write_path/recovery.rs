@@ -1,14 +1,20 @@
-//! Recovery with damage: after a kill -9, the active segment is cut in the middle of its
-//! last batch, or a byte of a batch is flipped; on restart the broker serves every batch
-//! before the damage and none from it on, and appends new batches at the right offset.
+//! Start-up recovery. With damage: after a kill -9, the active segment is cut in the
+//! middle of its last batch, ends in zeros or a garbage header, or a byte of a batch is
+//! flipped; on restart the broker serves every batch before the damage and none from it
+//! on, and appends new batches at the right offset; the same for the metadata log. Without
+//! damage: logs that do not start at offset 0 are served and continued.
 
 use std::path::Path;
 
 use bytes::Bytes;
-use gregor_protocol::records::{Compression, Header, NewRecord, RecordBatch};
+use gregor_protocol::Uuid;
+use gregor_protocol::messages::describe_topic_partitions_request::{
+    DescribeTopicPartitionsRequest, TopicRequest,
+};
+use gregor_protocol::records::{Batch, Compression, Header, NewRecord, RecordBatch, RecordBatches};
 
 use crate::disk::{self, DiskBatch};
-use crate::support::{Broker, DataDir};
+use crate::support::{Broker, DataDir, TopicSpec};
 use crate::wire::{self, error};
 
 const TOPIC: &str = "damaged";
@@ -432,3 +438,352 @@ fn damaged_index_files_are_rebuilt_after_a_clean_stop() {
     broker.stop();
     disk::check_partition_dir(&dir);
 }
+
+/// Reads the ids and partition counts DescribeTopicPartitions v0 gives for `topics`.
+fn describe_topics(broker: &Broker, topics: &[&str]) -> Vec<(String, i16, Uuid, usize)> {
+    let request = DescribeTopicPartitionsRequest {
+        topics: topics
+            .iter()
+            .map(|name| TopicRequest {
+                name: (*name).into(),
+                ..Default::default()
+            })
+            .collect(),
+        response_partition_limit: 2000,
+        ..Default::default()
+    };
+    let response = wire::connect(broker)
+        .call(&request, 0)
+        .expect("DescribeTopicPartitions v0");
+    response
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_deref().unwrap_or_default().to_string(),
+                t.error_code,
+                t.topic_id,
+                t.partitions.len(),
+            )
+        })
+        .collect()
+}
+
+/// The base offsets of the metadata log's batches, over all its segments.
+fn metadata_log_offsets(data: &Path) -> Vec<(i64, i64)> {
+    let dir = data.join("__cluster_metadata-0");
+    disk::segment_bases(&dir)
+        .into_iter()
+        .flat_map(|base| disk::read_segment(&dir, base))
+        .map(|b| (b.base_offset, b.last_offset))
+        .collect()
+}
+
+/// The layout the "Build your own Kafka" course writes, which real Kafka 4.0 serves: a
+/// metadata log whose first batch is at offset 1 (in `00000000000000000000.log`), and
+/// partition logs whose first batch is past 0 (a segment named 0 starting at offset 1, as
+/// compaction leaves it; a segment named 40 after retention). Kafka's log start offset is
+/// the base offset of the first segment (`LogLoader`); only gaps and overlaps *between*
+/// batches of the metadata log are errors.
+#[test]
+fn logs_that_do_not_start_at_offset_zero_are_served() {
+    let data = DataDir::builder()
+        .metadata_first_offset(1)
+        .topic(
+            TopicSpec::new("compacted", 2)
+                .records(30)
+                .batch_records(7)
+                .first_offset(1),
+        )
+        .topic(
+            TopicSpec::new("retained", 1)
+                .records(25)
+                .batch_records(5)
+                .segment_batches(2)
+                .first_offset(40)
+                .first_segment_base(40),
+        )
+        .build();
+    assert_eq!(metadata_log_offsets(data.path())[0].0, 1);
+    let mut broker = Broker::start(&data);
+
+    let versions = crate::support::api_versions(broker.addr()).expect("ApiVersions");
+    assert_eq!(versions.error_code, error::NONE, "ApiVersions");
+    assert!(!versions.api_keys.is_empty(), "ApiVersions lists the APIs");
+
+    let described = describe_topics(&broker, &["compacted", "retained"]);
+    let expected: Vec<_> = ["compacted", "retained"]
+        .iter()
+        .map(|name| {
+            let topic = data.topic(name);
+            (
+                name.to_string(),
+                error::NONE,
+                topic.id,
+                topic.partitions.len(),
+            )
+        })
+        .collect();
+    assert_eq!(described, expected, "DescribeTopicPartitions");
+
+    let mut client = wire::connect(&broker);
+    for topic in &data.topics {
+        for partition in &topic.partitions {
+            let at = format!("{}-{}", topic.name, partition.index);
+            let start = partition.log_start_offset();
+            let end = partition.end_offset();
+            assert_eq!(
+                wire::list_offset_ok(&mut client, &topic.name, partition.index, wire::EARLIEST).0,
+                start,
+                "{at}: ListOffsets earliest is the first segment's base offset"
+            );
+            assert_eq!(
+                wire::list_offset_ok(&mut client, &topic.name, partition.index, wire::LATEST).0,
+                end,
+                "{at}: ListOffsets latest"
+            );
+            // Fetch at the log start offset gets the first batch, past it (Kafka serves
+            // the first batch at or after the fetch offset).
+            let (code, _, log_start, records) =
+                wire::fetch_once(&mut client, &topic.name, partition.index, start, 1 << 20);
+            assert_eq!(code, error::NONE, "{at}: Fetch at the log start offset");
+            assert_eq!(log_start, start, "{at}: Fetch log start offset");
+            let Some(Ok(Batch::V2(first))) = RecordBatches::new(records).next() else {
+                panic!("{at}: no v2 batch fetched at the log start offset");
+            };
+            assert_eq!(
+                first.base_offset(),
+                partition.first_offset,
+                "{at}: first batch fetched"
+            );
+            let log = wire::fetch_all(
+                &mut client,
+                &topic.name,
+                partition.index,
+                partition.first_offset,
+            );
+            assert_eq!(log.log_start_offset, start, "{at}: Fetch log start offset");
+            assert_eq!(log.high_watermark, end, "{at}: Fetch high watermark");
+            let records = log.records();
+            assert_eq!(records.len(), partition.records.len(), "{at}: records");
+            for (got, written) in records.iter().zip(&partition.records) {
+                assert_eq!(
+                    (got.offset, &got.key, &got.value),
+                    (written.offset, &written.key, &written.value),
+                    "{at}: record"
+                );
+            }
+            if start > 0 {
+                let (code, ..) = wire::fetch_once(
+                    &mut client,
+                    &topic.name,
+                    partition.index,
+                    start - 1,
+                    1 << 20,
+                );
+                assert_eq!(
+                    code,
+                    error::OFFSET_OUT_OF_RANGE,
+                    "{at}: Fetch below the log start"
+                );
+            }
+            let batch = records_for(&at);
+            let response = wire::produce_ok(
+                &mut client,
+                wire::PRODUCE_BY_NAME,
+                &topic.name,
+                topic.id,
+                partition.index,
+                wire::batch(&batch, Compression::Lz4),
+            );
+            assert_eq!(response.base_offset, end, "{at}: Produce base offset");
+        }
+    }
+
+    // The metadata log's appender continues after the last batch: a new topic survives a
+    // restart, and the log on disk has no gap.
+    let created = wire::create_topic(&broker, "after", 1, &[]);
+    if let Some((code, message)) = &created {
+        assert_eq!(*code, error::NONE, "CreateTopics: {message:?}");
+    }
+    let after_id = wire::wait_for_topic(&broker, "after", 1, created.is_none());
+    drop(client);
+    broker.stop();
+    let offsets = metadata_log_offsets(data.path());
+    let fixture_end = *data.metadata_batches.last().expect("batches");
+    assert_eq!(offsets[0].0, 1, "the metadata log still starts at offset 1");
+    for pair in offsets.windows(2) {
+        assert_eq!(
+            pair[1].0,
+            pair[0].1 + 1,
+            "metadata log batches follow each other: {offsets:?}"
+        );
+    }
+    assert!(
+        offsets.iter().any(|(base, _)| *base == fixture_end),
+        "the first batch appended is at the fixture's end offset {fixture_end}: {offsets:?}"
+    );
+
+    let broker = Broker::start(&data);
+    let described = describe_topics(&broker, &["compacted", "retained", "after"]);
+    // Topics come sorted by name.
+    assert_eq!(
+        described[0],
+        ("after".to_string(), error::NONE, after_id, 1),
+        "the topic created on the course's log, after a restart"
+    );
+    assert_eq!(
+        described[1..],
+        expected[..],
+        "DescribeTopicPartitions after a restart"
+    );
+    let mut client = wire::connect(&broker);
+    for topic in &data.topics {
+        for partition in &topic.partitions {
+            let log = wire::fetch_all(
+                &mut client,
+                &topic.name,
+                partition.index,
+                partition.first_offset,
+            );
+            assert_eq!(log.high_watermark, partition.end_offset() + 3);
+        }
+    }
+}
+
+/// Three records tagged with `tag`.
+fn records_for(tag: &str) -> Vec<NewRecord> {
+    (0..3)
+        .map(|i| {
+            NewRecord::new(
+                wire::now_ms(),
+                Some(Bytes::from(format!("{tag}-{i}"))),
+                Some(Bytes::from(format!("produced after start-up {i}"))),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recovery_drops_a_garbage_header_at_the_end() {
+    // A header that is not one: a wrong magic byte and a length past the end of the file.
+    let mut header = vec![0u8; 61];
+    header[..8].copy_from_slice(&77i64.to_be_bytes());
+    header[8..12].copy_from_slice(&0x7f00_0000i32.to_be_bytes());
+    header[16] = 0xc3;
+    recover_from("garbage header at the end", |dir| {
+        append_to_active(dir, &header)
+    });
+}
+
+/// kill -9 in the middle of a metadata log append leaves bytes that are not a batch at the
+/// end of its last segment: the broker starts (Kafka's `LogSegment.recover` truncates at
+/// the first invalid batch, and Kafka recovers the metadata log at every start), says what
+/// it dropped at WARN, keeps every batch before it and appends after it.
+#[test]
+fn a_garbage_tail_of_the_metadata_log_is_truncated_after_kill9() {
+    let mut wrong_magic = vec![0u8; 40];
+    wrong_magic[..8].copy_from_slice(&1_000i64.to_be_bytes());
+    wrong_magic[8..12].copy_from_slice(&500i32.to_be_bytes());
+    wrong_magic[16] = 0x7b;
+    let mut past_the_end = wrong_magic.clone();
+    past_the_end[8..12].copy_from_slice(&0x4000_0000i32.to_be_bytes());
+    past_the_end[16] = 2;
+    for (what, garbage) in [
+        ("a wrong magic byte", wrong_magic),
+        ("a length past the end of the file", past_the_end),
+    ] {
+        let data = DataDir::builder()
+            .topic(TopicSpec::new("before", 2).records(10))
+            .build();
+        let mut broker = Broker::start(&data);
+        let created = wire::create_topic(&broker, "acked", 1, &[]);
+        let Some((code, message)) = created else {
+            println!("note: CreateTopics is not served: nothing to check");
+            return;
+        };
+        assert_eq!(code, error::NONE, "CreateTopics: {message:?}");
+        let acked_id = wire::wait_for_topic(&broker, "acked", 1, false);
+        broker.kill9();
+
+        let dir = data.path().join("__cluster_metadata-0");
+        let base = *disk::segment_bases(&dir)
+            .last()
+            .expect("a metadata segment");
+        let segment = disk::segment_file(&dir, base, "log");
+        let good = metadata_log_offsets(data.path());
+        let good_len = std::fs::metadata(&segment).expect("the segment").len();
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&segment)
+                .expect("open the metadata segment");
+            file.write_all(&garbage).expect("append garbage");
+        }
+
+        let mut broker = Broker::start(&data);
+        let line = broker
+            .wait_for_log(
+                "truncated the damaged tail of the metadata log",
+                METADATA_LOG_WAIT,
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "{what}: no WARN about the truncation\n{}",
+                    broker.log_text()
+                )
+            });
+        assert!(line.contains("WARN"), "{what}: {line}");
+        assert!(
+            line.contains(&format!("position={good_len}"))
+                && line.contains(&format!("dropped_bytes={}", garbage.len())),
+            "{what}: the log line names the position and the bytes dropped: {line}"
+        );
+        let described = describe_topics(&broker, &["acked", "before"]);
+        assert_eq!(
+            described,
+            vec![
+                ("acked".to_string(), error::NONE, acked_id, 1),
+                (
+                    "before".to_string(),
+                    error::NONE,
+                    data.topic("before").id,
+                    2
+                ),
+            ],
+            "{what}: the topics after recovery"
+        );
+        let created = wire::create_topic(&broker, "later", 3, &[]);
+        assert_eq!(
+            created.map(|c| c.0),
+            Some(error::NONE),
+            "{what}: CreateTopics"
+        );
+        let later_id = wire::wait_for_topic(&broker, "later", 3, false);
+        broker.stop();
+
+        let offsets = metadata_log_offsets(data.path());
+        assert_eq!(
+            offsets[..good.len()],
+            good[..],
+            "{what}: every batch before the garbage is kept"
+        );
+        for pair in offsets.windows(2) {
+            assert_eq!(pair[1].0, pair[0].1 + 1, "{what}: no gap: {offsets:?}");
+        }
+        let broker = Broker::start(&data);
+        let described = describe_topics(&broker, &["acked", "later"]);
+        assert_eq!(
+            described,
+            vec![
+                ("acked".to_string(), error::NONE, acked_id, 1),
+                ("later".to_string(), error::NONE, later_id, 3),
+            ],
+            "{what}: the topics after a second restart"
+        );
+    }
+}
+
+/// How long to wait for the broker's log line about the metadata log.
+const METADATA_LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

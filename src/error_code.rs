@@ -263,7 +263,12 @@ impl PartialEq<i16> for ErrorCode {
 impl fmt::Display for ErrorCode {
     /// `NAME (code)`, or `UNKNOWN_ERROR_CODE (code)` for a code Kafka does not define.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.name().unwrap_or("UNKNOWN_ERROR_CODE"), self.0)
+        write!(
+            f,
+            "{} ({})",
+            self.name().unwrap_or("UNKNOWN_ERROR_CODE"),
+            self.0
+        )
     }
 }
 
@@ -295,9 +300,15 @@ mod tests {
         assert!(!ErrorCode::NONE.is_error());
         assert_eq!(ErrorCode::NONE.default_message(), None);
         assert_eq!(ErrorCode::from(-1), ErrorCode::UNKNOWN_SERVER_ERROR);
-        assert_eq!(ErrorCode::from(3).name(), Some("UNKNOWN_TOPIC_OR_PARTITION"));
+        assert_eq!(
+            ErrorCode::from(3).name(),
+            Some("UNKNOWN_TOPIC_OR_PARTITION")
+        );
         assert_eq!(ErrorCode::from(35).to_string(), "UNSUPPORTED_VERSION (35)");
-        assert_eq!(ErrorCode::from(133).name(), Some("SHARE_SESSION_LIMIT_REACHED"));
+        assert_eq!(
+            ErrorCode::from(133).name(),
+            Some("SHARE_SESSION_LIMIT_REACHED")
+        );
         assert_eq!(ErrorCode::from(-2).to_string(), "UNKNOWN_ERROR_CODE (-2)");
         assert_eq!(ErrorCode::from(i16::MAX).name(), None);
         assert_eq!(ErrorCode::from(i16::MIN).name(), None);
@@ -311,10 +322,14 @@ mod tests {
 
     #[test]
     fn retriable_as_kafkas_exception_classes() {
-        for code in [2, 3, 5, 6, 7, 13, 14, 15, 16, 19, 20, 51, 56, 70, 71, 74, 75, 89, 100] {
+        for code in [
+            2, 3, 5, 6, 7, 13, 14, 15, 16, 19, 20, 51, 56, 70, 71, 74, 75, 89, 100,
+        ] {
             assert!(ErrorCode::from(code).is_retriable(), "{code}");
         }
-        for code in [-1, 0, 1, 10, 22, 25, 27, 29, 35, 36, 42, 47, 58, 87, 90, 110, 999] {
+        for code in [
+            -1, 0, 1, 10, 22, 25, 27, 29, 35, 36, 42, 47, 58, 87, 90, 110, 999,
+        ] {
             assert!(!ErrorCode::from(code).is_retriable(), "{code}");
         }
     }

@@ -35,6 +35,9 @@ pub enum StartError {
     /// Opening the partition logs failed.
     #[error("cannot open the partition logs: {0}")]
     Storage(String),
+    /// The configuration cannot be put to use (an override host that does not resolve).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A listener could not be bound.
     #[error("cannot listen on {address} ({listener}): {source}")]
     Bind {

@@ -350,10 +350,24 @@ fn reconcile_directories(config: &Config, image: &MetadataImage) -> Result<(), S
             missing.partition,
         ));
         tracing::info!("creating missing partition directory {}", path.display());
-        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        PartitionMetadata::new(missing.topic_id)
-            .write(&path)
-            .map_err(|e| e.to_string())?;
+        // One partition that cannot be made does not stop the broker: it stays without a
+        // log, reported offline (Metadata) and answered KAFKA_STORAGE_ERROR (Produce,
+        // Fetch, ListOffsets), like a partition of an offline log dir in Kafka.
+        let made = std::fs::create_dir_all(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                PartitionMetadata::new(missing.topic_id)
+                    .write(&path)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(err) = made {
+            tracing::error!(
+                "cannot create the directory of partition {}-{} ({}): {err}; the partition is offline",
+                missing.topic,
+                missing.partition,
+                path.display()
+            );
+        }
     }
     for (path, id) in &plan.to_stamp {
         PartitionMetadata::new(*id)

@@ -134,7 +134,13 @@ impl ConnectionQuotas {
     /// Whether `listener` may take one more connection (Kafka's `connectionSlotAvailable`).
     fn slot_available(&self, counts: &Counts, listener: &str) -> bool {
         let on_listener = counts.per_listener.get(listener).copied().unwrap_or(0);
-        if on_listener >= self.listener_max.get(listener).copied().unwrap_or(usize::MAX) {
+        if on_listener
+            >= self
+                .listener_max
+                .get(listener)
+                .copied()
+                .unwrap_or(usize::MAX)
+        {
             return false;
         }
         self.protected_listener.as_deref() == Some(listener) || counts.total < self.max_connections

@@ -700,7 +700,11 @@ fn per_ip_overrides(value: &str) -> Result<Vec<(String, i32)>, ConfigError> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-%._:".contains(&b));
         if !valid_host {
-            return Err(invalid(KEY, &item, "host:count with a host name or address"));
+            return Err(invalid(
+                KEY,
+                &item,
+                "host:count with a host name or address",
+            ));
         }
         let count = parse_integer(KEY, count.trim(), i32::MIN.into(), i32::MAX.into())? as i32;
         overrides.retain(|(h, _)| h != host);

@@ -58,7 +58,9 @@ fn an_idle_connection_is_closed_and_an_active_one_is_not() {
         "the idle connection is still open\n{}",
         broker.log_text()
     );
-    let response = active.call(&api_versions_request(), 3).expect("still served");
+    let response = active
+        .call(&api_versions_request(), 3)
+        .expect("still served");
     assert_eq!(response.error_code, error::NONE);
 }
 
@@ -103,7 +105,10 @@ fn an_override_replaces_the_per_ip_limit_for_its_address() {
         &data,
         &[
             ("max.connections.per.ip", "0"),
-            ("max.connections.per.ip.overrides", "10.1.2.3:5, 127.0.0.1:1"),
+            (
+                "max.connections.per.ip.overrides",
+                "10.1.2.3:5, 127.0.0.1:1",
+            ),
         ],
     );
     let _only = served_client(&broker);

@@ -51,7 +51,9 @@
 //!
 //! * crash before the fsync completes: the batch is whole (the change happened) or torn
 //!   (its CRC fails, replay drops it and [`MetadataLog::open`] truncates it: the change
-//!   never happened, and no directory was touched);
+//!   never happened; the logs made for its new partitions belong to no topic, or to no
+//!   partition, of the image and are deleted at start-up by
+//!   [`reconcile`](super::reconcile::reconcile));
 //! * crash after the fsync but before the image was published or the directories were
 //!   changed: replay rebuilds the image with the change, and at start-up the broker runs
 //!   [`reconcile`](super::reconcile::reconcile) on the image and the directories on disk:

@@ -10,7 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cluster::controller::{ApiError, Controller, ControllerOptions, NewTopic, TopicDelta};
+use crate::cluster::controller::{
+    ApiError, Applied, Controller, ControllerError, ControllerOptions, CreatePartitionsResult,
+    CreateTopicResult, CreatedPartition, NewPartitions, NewTopic, PartitionStore, TopicDelta,
+    error_codes::KAFKA_STORAGE_ERROR,
+};
 use crate::cluster::meta_properties::MetaProperties;
 use crate::cluster::reconcile::{PartitionDir, PartitionMetadata, reconcile};
 use crate::cluster::{self, MetadataImage};
@@ -39,6 +43,9 @@ pub enum StartError {
     /// Opening the partition logs failed.
     #[error("cannot open the partition logs: {0}")]
     Storage(String),
+    /// The configuration cannot be put to use (an override host that does not resolve).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// A listener could not be bound.
     #[error("cannot listen on {address} ({listener}): {source}")]
     Bind {
@@ -152,26 +159,10 @@ impl Broker {
         self.config.primary_log_dir()
     }
 
-    /// Applies what a controller operation made durable to the partition logs: creates the
-    /// new partitions (with `partition.metadata`), deletes the removed topics' partitions,
-    /// and updates the configs of reconfigured topics. Blocking file I/O.
+    /// Applies what a controller operation made durable to the partition logs: deletes the
+    /// removed topics' partitions and updates the configs of reconfigured topics (new
+    /// partitions already have their logs: see [`PartitionStore`]). Blocking file I/O.
     pub fn apply_delta(&self, delta: &TopicDelta) {
-        for created in &delta.created {
-            let config = topic_config::log_config(&self.default_log_config, &created.config);
-            self.logs.set_topic_config(&created.topic, config);
-            match self.logs.create(&created.topic, created.partition) {
-                Ok(log) => {
-                    if let Err(err) = PartitionMetadata::new(created.topic_id).write(log.dir()) {
-                        tracing::warn!("{err}");
-                    }
-                }
-                Err(err) => tracing::error!(
-                    "cannot create partition {}-{}: {err}",
-                    created.topic,
-                    created.partition
-                ),
-            }
-        }
         for deleted in &delta.deleted {
             for partition in &deleted.partitions {
                 if let Err(err) = self.logs.remove(&deleted.name, *partition) {
@@ -189,6 +180,54 @@ impl Broker {
         }
     }
 
+    /// CreateTopics through the controller, each topic's logs made before its records are
+    /// written (a topic whose logs cannot be made gets `KAFKA_STORAGE_ERROR`).
+    pub async fn create_topics(
+        self: &Arc<Self>,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        let broker = self.clone();
+        self.controller
+            .run(move |controller| {
+                controller.create_topics_with(&topics, validate_only, broker.as_ref())
+            })
+            .await
+    }
+
+    /// CreatePartitions through the controller, as [`Self::create_topics`].
+    pub async fn create_partitions(
+        self: &Arc<Self>,
+        topics: Vec<NewPartitions>,
+        validate_only: bool,
+    ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
+        let broker = self.clone();
+        self.controller
+            .run(move |controller| {
+                controller.create_partitions_with(&topics, validate_only, broker.as_ref())
+            })
+            .await
+    }
+
+    /// Removes the logs of `partitions` made for a topic that is not created after all, and
+    /// forgets its config if the topic does not exist.
+    fn remove_logs(&self, partitions: &[CreatedPartition]) {
+        for created in partitions {
+            if let Err(err) = self.logs.remove(&created.topic, created.partition) {
+                tracing::error!(
+                    "cannot remove the log of partition {}-{}: {err}",
+                    created.topic,
+                    created.partition
+                );
+            }
+        }
+        if let Some(first) = partitions.first()
+            && self.image().topic(&first.topic).is_none()
+        {
+            self.logs.clear_topic_config(&first.topic);
+        }
+    }
+
     /// Creates topics with the broker's defaults (`num.partitions`, replication 1), as
     /// auto-creation does; returns the error of each topic that could not be created.
     pub async fn auto_create_topics(
@@ -202,18 +241,7 @@ impl Broker {
             .iter()
             .map(|name| NewTopic::new(name.clone(), -1, -1))
             .collect();
-        let broker = self.clone();
-        let applied = self
-            .controller
-            .run(move |controller| {
-                let applied = controller.create_topics(&topics, false);
-                if let Ok(applied) = &applied {
-                    broker.apply_delta(&applied.delta);
-                }
-                applied
-            })
-            .await;
-        match applied {
+        match self.create_topics(topics, false).await {
             Ok(applied) => {
                 for created in applied.results.iter().filter(|r| r.error.is_none()) {
                     tracing::info!("auto-created topic {}", created.name);
@@ -235,6 +263,58 @@ impl Broker {
     pub fn shutdown(&self) {
         if let Err(err) = self.logs.shutdown() {
             tracing::error!("flushing the logs at shutdown: {err}");
+        }
+    }
+}
+
+/// The broker makes the logs of new partitions in its log directories, each with its
+/// `partition.metadata`, before the controller writes their records.
+impl PartitionStore for Broker {
+    fn prepare(&self, partitions: &[CreatedPartition]) -> Result<(), ApiError> {
+        let Some(first) = partitions.first() else {
+            return Ok(());
+        };
+        let config = topic_config::log_config(&self.default_log_config, &first.config);
+        self.logs.set_topic_config(&first.topic, config);
+        for (made, created) in partitions.iter().enumerate() {
+            let outcome = self
+                .logs
+                .create(&created.topic, created.partition)
+                .map_err(|e| e.to_string())
+                .and_then(|log| {
+                    PartitionMetadata::new(created.topic_id)
+                        .write(log.dir())
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(err) = outcome {
+                tracing::error!(
+                    "cannot create the log of partition {}-{}: {err}",
+                    created.topic,
+                    created.partition
+                );
+                self.remove_logs(&partitions[..=made]);
+                return Err(ApiError::new(
+                    KAFKA_STORAGE_ERROR,
+                    format!(
+                        "Cannot create the log of partition {}-{}: {err}",
+                        created.topic, created.partition
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn abort(&self, partitions: &[CreatedPartition]) {
+        let mut start = 0;
+        while start < partitions.len() {
+            let topic = &partitions[start].topic;
+            let end = partitions[start..]
+                .iter()
+                .position(|p| &p.topic != topic)
+                .map_or(partitions.len(), |n| start + n);
+            self.remove_logs(&partitions[start..end]);
+            start = end;
         }
     }
 }
@@ -274,10 +354,24 @@ fn reconcile_directories(config: &Config, image: &MetadataImage) -> Result<(), S
             missing.partition,
         ));
         tracing::info!("creating missing partition directory {}", path.display());
-        std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        PartitionMetadata::new(missing.topic_id)
-            .write(&path)
-            .map_err(|e| e.to_string())?;
+        // One partition that cannot be made does not stop the broker: it stays without a
+        // log, reported offline (Metadata) and answered KAFKA_STORAGE_ERROR (Produce,
+        // Fetch, ListOffsets), like a partition of an offline log dir in Kafka.
+        let made = std::fs::create_dir_all(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                PartitionMetadata::new(missing.topic_id)
+                    .write(&path)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(err) = made {
+            tracing::error!(
+                "cannot create the directory of partition {}-{} ({}): {err}; the partition is offline",
+                missing.topic,
+                missing.partition,
+                path.display()
+            );
+        }
     }
     for (path, id) in &plan.to_stamp {
         PartitionMetadata::new(*id)

@@ -85,6 +85,7 @@ pub async fn serve(
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let max = broker.config.socket_request_max_bytes;
+    let idle = idle_limit(broker.config.connections_max_idle_ms);
     loop {
         // Answer every complete frame already buffered, then flush once.
         let mut wrote = false;
@@ -142,8 +143,30 @@ pub async fn serve(
                 }
                 Ok(_) => {}
             },
+            // Only reached with no request in flight; any bytes received start it again.
+            _ = idle_expired(idle) => {
+                tracing::debug!(
+                    "closing connection from {peer}: idle for more than {} ms (connections.max.idle.ms)",
+                    broker.config.connections_max_idle_ms
+                );
+                return;
+            }
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// `connections.max.idle.ms` as a duration; `None` (never) when negative, as in Kafka's
+/// `Selector`.
+fn idle_limit(ms: i64) -> Option<std::time::Duration> {
+    u64::try_from(ms).ok().map(std::time::Duration::from_millis)
+}
+
+/// Completes once `idle` has passed (never for `None`).
+async fn idle_expired(idle: Option<std::time::Duration>) {
+    match idle {
+        Some(idle) => tokio::time::sleep(idle).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -3,13 +3,15 @@
 //!
 //! Start-up: [`config`] reads `server.properties`; [`broker::Broker::open`] formats or opens
 //! the data directory, replays the KRaft `__cluster_metadata` log ([`cluster`]) and opens the
-//! partition logs ([`storage`]); [`server`] accepts connections, and each [`connection`]
+//! partition logs ([`storage`]); [`server`] accepts connections (within the limits of
+//! [`connection_quotas`]), and each [`connection`]
 //! reads frames and hands them to [`handlers`], one module per API.
 
 pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod connection;
+pub mod connection_quotas;
 pub mod groups;
 pub mod handlers;
 pub mod server;

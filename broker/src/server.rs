@@ -1,4 +1,10 @@
 //! The accept loop: one task per connection, a shutdown signal broadcast to all of them.
+//!
+//! Each listener accepts only while [`ConnectionQuotas`] has a slot for it (otherwise new
+//! connections wait in the listen backlog, as in Kafka), and closes at once a connection
+//! from an address over its limit. A failing `accept` (out of file descriptors, say) is
+//! retried after a pause; the connections already open are served by their own tasks
+//! meanwhile, and accepting resumes once descriptors are free again.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::broker::{Broker, StartError};
 use crate::config::Config;
 use crate::connection;
+use crate::connection_quotas::ConnectionQuotas;
 use crate::storage::{LogManager, MaintenanceSchedule};
 
 /// Runs the broker until `shutdown` completes, then closes every connection.
@@ -33,6 +40,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             })?;
         listeners.push((listener.name.clone(), socket));
     }
+    let served: Vec<String> = listeners.iter().map(|(name, _)| name.clone()).collect();
+    let quota_config = broker.config.clone();
+    let quotas = tokio::task::spawn_blocking(move || ConnectionQuotas::new(&quota_config, &served))
+        .await
+        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
+        .map_err(StartError::Config)?;
+    let quotas = Arc::new(quotas);
     let names: Vec<String> = listeners
         .iter()
         .map(|(name, socket)| match socket.local_addr() {
@@ -59,7 +73,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (name, socket) in listeners {
-        tasks.spawn(accept_loop(socket, name, broker.clone(), stop_rx.clone()));
+        tasks.spawn(accept_loop(
+            socket,
+            name,
+            broker.clone(),
+            quotas.clone(),
+            stop_rx.clone(),
+        ));
     }
     shutdown.await;
     tracing::info!("shutting down");
@@ -76,18 +96,37 @@ async fn accept_loop(
     socket: TcpListener,
     listener: String,
     broker: Arc<Broker>,
+    quotas: Arc<ConnectionQuotas>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
     loop {
+        // Kafka's acceptor waits for a slot (max.connections) before taking the next one.
+        let next = async {
+            quotas.wait_for_slot(&listener).await;
+            socket.accept().await
+        };
         tokio::select! {
-            accepted = socket.accept() => match accepted {
+            accepted = next => match accepted {
                 Ok((stream, peer)) => {
+                    let slot = match quotas.register(&listener, peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(refused) => {
+                            tracing::info!("rejected connection from {peer} on {listener}: {refused}");
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     tracing::debug!("connection from {peer} on {listener}");
-                    connections.spawn(connection::serve(stream, peer, listener.clone(), broker.clone(), stop.clone()));
+                    let serve = connection::serve(stream, peer, listener.clone(), broker.clone(), stop.clone());
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
+                    // Out of file descriptors (EMFILE) and the like: back off instead of
+                    // spinning; the open connections keep being served by their tasks.
                     tracing::warn!("accept on {listener} failed: {err}");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }

@@ -9,6 +9,9 @@
 
 mod support;
 
+#[path = "admin/storage_errors.rs"]
+mod storage_errors;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

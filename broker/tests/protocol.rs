@@ -16,6 +16,8 @@ mod support;
 
 #[path = "protocol/api_versions.rs"]
 mod api_versions;
+#[path = "protocol/connection_limits.rs"]
+mod connection_limits;
 #[path = "protocol/connections.rs"]
 mod connections;
 #[path = "protocol/describe_topic_partitions.rs"]

@@ -31,14 +31,29 @@
 //! nothing. The operations are blocking (file I/O and fsync): call them from
 //! `spawn_blocking`, or through [`Controller::run`].
 //!
+//! # New partitions: logs first
+//!
+//! The partitions an operation creates (CreateTopics, CreatePartitions, auto-creation) get
+//! their logs *before* their records are written, through a [`PartitionStore`]: a topic
+//! whose logs cannot be made (no space, no inodes, no descriptors, something in the way)
+//! is left out of the batch and answered `KAFKA_STORAGE_ERROR`, with whatever was made of
+//! it removed again; the records of the others are written. If the batch itself cannot be
+//! written, every log made for it is removed. So a topic is never in the image without its
+//! logs (Kafka's broker would instead take the log directory offline after the fact; with
+//! one node and nobody else to lead the partitions, refusing the topic is the answer a
+//! client can act on: it may retry once the disk is fixed).
+//!
 //! # Crash safety
 //!
-//! Records are durable before anything else changes, so a crash can only leave the
-//! directories behind the metadata, never ahead of it:
+//! Records are durable before anything else changes except new partitions' logs, so a
+//! crash leaves the directories behind the metadata, or with the logs of a topic that was
+//! never written (deleted at start-up as an unknown topic):
 //!
 //! * crash before the fsync completes: the batch is whole (the change happened) or torn
 //!   (its CRC fails, replay drops it and [`MetadataLog::open`] truncates it: the change
-//!   never happened, and no directory was touched);
+//!   never happened; the logs made for its new partitions belong to no topic, or to no
+//!   partition, of the image and are deleted at start-up by
+//!   [`reconcile`](super::reconcile::reconcile));
 //! * crash after the fsync but before the image was published or the directories were
 //!   changed: replay rebuilds the image with the change, and at start-up the broker runs
 //!   [`reconcile`](super::reconcile::reconcile) on the image and the directories on disk:
@@ -571,6 +586,27 @@ pub struct ReconfiguredTopic {
     pub id: Uuid,
     /// Its overrides now.
     pub config: BTreeMap<String, String>,
+}
+
+/// Makes the logs of new partitions before the records creating them are written (see the
+/// module docs). Called under the controller's lock, one topic at a time.
+pub trait PartitionStore {
+    /// Creates the logs of `partitions` (all of one topic). On error none of them remains.
+    fn prepare(&self, partitions: &[CreatedPartition]) -> Result<(), ApiError>;
+    /// Removes the logs [`Self::prepare`] made for records that could not be written.
+    fn abort(&self, partitions: &[CreatedPartition]);
+}
+
+/// A [`PartitionStore`] with nothing to make: the controller alone (tests, tools).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoLogs;
+
+impl PartitionStore for NoLogs {
+    fn prepare(&self, _partitions: &[CreatedPartition]) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    fn abort(&self, _partitions: &[CreatedPartition]) {}
 }
 
 /// The topic changes an operation made durable, for the broker to apply to its partition
@@ -1172,11 +1208,24 @@ impl Controller {
     /// their order: duplicates in the request, the total partition count, the name,
     /// collisions, existence, configs, assignments, partition count and replication
     /// factor). All accepted topics are written in one batch: `TopicRecord`, its
-    /// `ConfigRecord`s, then a `PartitionRecord` per partition.
+    /// `ConfigRecord`s, then a `PartitionRecord` per partition. No logs are made: see
+    /// [`Self::create_topics_with`].
     pub fn create_topics(
         &self,
         topics: &[NewTopic],
         validate_only: bool,
+    ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        self.create_topics_with(topics, validate_only, &NoLogs)
+    }
+
+    /// [`Self::create_topics`], with the logs of each accepted topic made by `store` before
+    /// the batch is written; a topic whose logs cannot be made gets the store's error and
+    /// is not written.
+    pub fn create_topics_with(
+        &self,
+        topics: &[NewTopic],
+        validate_only: bool,
+        store: &dyn PartitionStore,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
         let mut log = self.lock();
         let image = self.image.load_full();
@@ -1196,7 +1245,6 @@ impl Controller {
             .sum();
         let too_many = total > MAX_PARTITIONS_PER_REQUEST;
         let mut results = Vec::with_capacity(firsts.len());
-        let mut records = Vec::new();
         let mut plans = Vec::new();
         let mut pending_names: Vec<&str> = Vec::new();
         for topic in firsts {
@@ -1237,7 +1285,6 @@ impl Controller {
                 Ok(plan) => {
                     pending_names.push(name);
                     results.push(plan.result.clone());
-                    records.extend(plan.records.iter().cloned());
                     plans.push(plan);
                 }
                 Err(error) => results.push(CreateTopicResult::failed(name, error)),
@@ -1250,17 +1297,43 @@ impl Controller {
                 offsets: None,
             });
         }
-        let offsets = self.commit(&mut log, records)?;
+        let mut records = Vec::new();
         let mut delta = TopicDelta::default();
+        let mut written = Vec::new();
         for plan in plans {
-            for partition in plan.partitions {
-                delta.created.push(CreatedPartition {
+            let created: Vec<CreatedPartition> = plan
+                .partitions
+                .iter()
+                .map(|&partition| CreatedPartition {
                     topic: plan.result.name.clone(),
                     topic_id: plan.result.topic_id,
                     partition,
                     config: plan.config.clone(),
-                });
+                })
+                .collect();
+            if let Err(error) = store.prepare(&created) {
+                tracing::error!(
+                    topic = %plan.result.name,
+                    "topic not created: {}",
+                    error.message.as_deref().unwrap_or_default()
+                );
+                if let Some(result) = results.iter_mut().find(|r| r.name == plan.result.name) {
+                    *result = CreateTopicResult::failed(&plan.result.name, error);
+                }
+                continue;
             }
+            records.extend(plan.records.iter().cloned());
+            delta.created.extend(created);
+            written.push(plan);
+        }
+        let offsets = match self.commit(&mut log, records) {
+            Ok(offsets) => offsets,
+            Err(error) => {
+                store.abort(&delta.created);
+                return Err(error);
+            }
+        };
+        for plan in written {
             tracing::info!(
                 topic = %plan.result.name,
                 id = %plan.result.topic_id,
@@ -1578,10 +1651,23 @@ impl Controller {
     /// `INVALID_PARTITIONS` unless the count grows, `INVALID_REPLICA_ASSIGNMENT` for
     /// assignments of the wrong number, size or brokers, `INVALID_REQUEST` for a topic given
     /// twice. The new partitions have the replication factor of the topic's first partition.
+    /// No logs are made: see [`Self::create_partitions_with`].
     pub fn create_partitions(
         &self,
         topics: &[NewPartitions],
         validate_only: bool,
+    ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
+        self.create_partitions_with(topics, validate_only, &NoLogs)
+    }
+
+    /// [`Self::create_partitions`], with the logs of each topic's new partitions made by
+    /// `store` before the batch is written; a topic whose logs cannot be made gets the
+    /// store's error and keeps its partitions.
+    pub fn create_partitions_with(
+        &self,
+        topics: &[NewPartitions],
+        validate_only: bool,
+        store: &dyn PartitionStore,
     ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
         let mut log = self.lock();
         let image = self.image.load_full();
@@ -1595,6 +1681,20 @@ impl Controller {
                 Err(ApiError::new(INVALID_REQUEST, "Duplicate topic name."))
             } else {
                 self.plan_partitions(&image, topic, &mut total_added)
+            };
+            let outcome = match outcome {
+                Ok((records, created)) if !validate_only => match store.prepare(&created) {
+                    Ok(()) => Ok((records, created)),
+                    Err(error) => {
+                        tracing::error!(
+                            topic = %topic.topic,
+                            "partitions not created: {}",
+                            error.message.as_deref().unwrap_or_default()
+                        );
+                        Err(error)
+                    }
+                },
+                other => other,
             };
             match outcome {
                 Ok((mut new_records, created)) => {
@@ -1618,7 +1718,13 @@ impl Controller {
                 offsets: None,
             });
         }
-        let offsets = self.commit(&mut log, records)?;
+        let offsets = match self.commit(&mut log, records) {
+            Ok(offsets) => offsets,
+            Err(error) => {
+                store.abort(&delta.created);
+                return Err(error);
+            }
+        };
         Ok(Applied {
             results,
             delta,

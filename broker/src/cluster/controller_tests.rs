@@ -1640,3 +1640,97 @@ fn default_replication_factor_beyond_the_cluster() {
     assert_eq!(code, INVALID_REPLICATION_FACTOR);
     assert!(message.starts_with("Unable to replicate the partition 3 time(s)"));
 }
+
+/// A store that refuses the topics named in `refuse` and records what it was asked.
+#[derive(Default)]
+struct RefusingStore {
+    refuse: Vec<&'static str>,
+    prepared: std::sync::Mutex<Vec<(String, i32)>>,
+}
+
+impl super::controller::PartitionStore for RefusingStore {
+    fn prepare(
+        &self,
+        partitions: &[super::controller::CreatedPartition],
+    ) -> Result<(), super::controller::ApiError> {
+        if let Some(p) = partitions
+            .iter()
+            .find(|p| self.refuse.contains(&p.topic.as_str()))
+        {
+            return Err(super::controller::ApiError::new(
+                KAFKA_STORAGE_ERROR,
+                format!("no room for {}", p.topic),
+            ));
+        }
+        let mut prepared = self.prepared.lock().unwrap();
+        prepared.extend(partitions.iter().map(|p| (p.topic.clone(), p.partition)));
+        Ok(())
+    }
+
+    fn abort(&self, _partitions: &[super::controller::CreatedPartition]) {
+        panic!("nothing to abort: the batch is written");
+    }
+}
+
+#[test]
+fn a_topic_whose_logs_cannot_be_made_is_not_written() {
+    let dir = tempdir();
+    let (controller, _) = open(dir.path());
+    let store = RefusingStore {
+        refuse: vec!["refused"],
+        ..Default::default()
+    };
+    let applied = controller
+        .create_topics_with(
+            &[NewTopic::new("refused", 2, 1), NewTopic::new("made", 2, 1)],
+            false,
+            &store,
+        )
+        .unwrap();
+    let refused = &applied.results[0];
+    assert_eq!(refused.name, "refused");
+    assert_eq!(
+        refused.error.as_ref().map(|e| e.code),
+        Some(KAFKA_STORAGE_ERROR)
+    );
+    assert!(refused.topic_id.is_nil());
+    assert!(applied.results[1].error.is_none());
+    let image = controller.image();
+    assert!(image.topic("refused").is_none());
+    assert!(image.topic("made").is_some());
+    assert!(applied.delta.created.iter().all(|p| p.topic == "made"));
+    assert_eq!(
+        *store.prepared.lock().unwrap(),
+        vec![("made".to_string(), 0), ("made".to_string(), 1)]
+    );
+    // After a restart the metadata log agrees.
+    drop(controller);
+    let (controller, _) = open(dir.path());
+    assert!(controller.image().topic("refused").is_none());
+
+    // Partitions that cannot be made leave the topic as it was.
+    let store = RefusingStore {
+        refuse: vec!["made"],
+        ..Default::default()
+    };
+    let applied = controller
+        .create_partitions_with(
+            &[NewPartitions {
+                topic: "made".to_string(),
+                count: 4,
+                assignments: None,
+            }],
+            false,
+            &store,
+        )
+        .unwrap();
+    assert_eq!(
+        applied.results[0].error.as_ref().map(|e| e.code),
+        Some(KAFKA_STORAGE_ERROR)
+    );
+    assert!(applied.delta.created.is_empty());
+    assert_eq!(
+        controller.image().topic("made").unwrap().partitions.len(),
+        2
+    );
+}

@@ -261,8 +261,23 @@ pub struct Config {
     pub inter_broker_listener_name: String,
     /// `socket.request.max.bytes`: largest request accepted; default 104857600 (100 MiB), >= 1.
     pub socket_request_max_bytes: i32,
-    /// `connections.max.idle.ms`: idle connections are closed after this; default 600000 (10 min).
+    /// `connections.max.idle.ms`: a connection with no request in flight that receives
+    /// nothing for this long is closed; default 600000 (10 min); negative: never (Kafka's
+    /// `Selector` has no idle expiry then).
     pub connections_max_idle_ms: i64,
+    /// `max.connections`: most connections the broker holds at once, all listeners together;
+    /// default `i32::MAX`, >= 0. Past it, new connections wait in the listen backlog (see
+    /// `connection_quotas`).
+    pub max_connections: i32,
+    /// `listener.name.<listener>.max.connections`: the same limit for one listener, by
+    /// listener name (upper case); unset listeners have no limit of their own.
+    pub listener_max_connections: BTreeMap<String, i32>,
+    /// `max.connections.per.ip`: most connections from one address; default `i32::MAX`,
+    /// >= 0, 0 only with overrides. A connection past it is closed as soon as it is accepted.
+    pub max_connections_per_ip: i32,
+    /// `max.connections.per.ip.overrides`: `host:count` items (host names or addresses),
+    /// comma-separated, in the order written; default none.
+    pub max_connections_per_ip_overrides: Vec<(String, i32)>,
 
     // ----- Topics and logs -----
     /// `log.dirs`, else `log.dir` (both comma-separated lists): data directories; default
@@ -576,19 +591,24 @@ impl Reader {
         let Some(value) = self.string(key) else {
             return Ok(None);
         };
-        let Ok(number) = value.parse::<i128>() else {
-            return Err(invalid(key, &value, "an integer"));
+        parse_integer(key, &value, min, max).map(Some)
+    }
+
+    /// An `INT` key of one listener, `listener.name.<listener, lower case>.<key>` (Kafka's
+    /// listener prefix), at least `min`. The `listener.name.` family counts as ignored
+    /// otherwise, so the key is not recorded as consulted.
+    fn listener_int(
+        &self,
+        listener: &str,
+        key: &str,
+        min: i32,
+    ) -> Result<Option<i32>, ConfigError> {
+        let full = format!("listener.name.{}.{key}", listener.to_ascii_lowercase());
+        let Some(value) = self.properties.get(&full) else {
+            return Ok(None);
         };
-        if number < i128::from(min) || number > i128::from(max) {
-            let expected =
-                if number < i128::from(min) && (max == i64::MAX || max == i64::from(i32::MAX)) {
-                    format!("an integer >= {min}")
-                } else {
-                    format!("an integer between {min} and {max}")
-                };
-            return Err(invalid(key, &value, expected));
-        }
-        Ok(Some(number as i64))
+        let number = parse_integer(&full, value.trim(), min.into(), i32::MAX.into())?;
+        Ok(Some(number as i32))
     }
 
     /// An `INT` key, at least `min`.
@@ -646,6 +666,53 @@ impl Reader {
             .cloned()
             .partition(|key| is_ignored_key(key))
     }
+}
+
+/// Parses an integer `value` of `key` within `min..=max`.
+fn parse_integer(key: &str, value: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let Ok(number) = value.parse::<i128>() else {
+        return Err(invalid(key, value, "an integer"));
+    };
+    if number < i128::from(min) || number > i128::from(max) {
+        let expected =
+            if number < i128::from(min) && (max == i64::MAX || max == i64::from(i32::MAX)) {
+                format!("an integer >= {min}")
+            } else {
+                format!("an integer between {min} and {max}")
+            };
+        return Err(invalid(key, value, expected));
+    }
+    Ok(number as i64)
+}
+
+/// `max.connections.per.ip.overrides` as Kafka reads it (`Csv.parseCsvMap`, then
+/// `KafkaConfig.validateValues`): items split at commas, each at its last `:` into a host
+/// (characters `[0-9a-zA-Z-%._:]`, so IPv6 addresses work unbracketed) and an integer
+/// count. A host given twice keeps its last count, as Kafka's map does.
+fn per_ip_overrides(value: &str) -> Result<Vec<(String, i32)>, ConfigError> {
+    const KEY: &str = "max.connections.per.ip.overrides";
+    let mut overrides: Vec<(String, i32)> = Vec::new();
+    for item in split_list(value) {
+        let Some((host, count)) = item.rsplit_once(':') else {
+            return Err(invalid(KEY, &item, "host:count"));
+        };
+        let host = host.trim();
+        let valid_host = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-%._:".contains(&b));
+        if !valid_host {
+            return Err(invalid(
+                KEY,
+                &item,
+                "host:count with a host name or address",
+            ));
+        }
+        let count = parse_integer(KEY, count.trim(), i32::MIN.into(), i32::MAX.into())? as i32;
+        overrides.retain(|(h, _)| h != host);
+        overrides.push((host.to_string(), count));
+    }
+    Ok(overrides)
 }
 
 fn choose<T: Copy>(key: &str, value: &str, choices: &[(&str, T)]) -> Result<T, ConfigError> {
@@ -818,6 +885,25 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
 
     let socket_request_max_bytes = r.int("socket.request.max.bytes", 104_857_600, 1)?;
     let connections_max_idle_ms = r.long("connections.max.idle.ms", 600_000, i64::MIN)?;
+    let max_connections = r.int("max.connections", i32::MAX, 0)?;
+    let mut listener_max_connections = BTreeMap::new();
+    for listener in &listeners {
+        if let Some(max) = r.listener_int(&listener.name, "max.connections", 0)? {
+            listener_max_connections.insert(listener.name.clone(), max);
+        }
+    }
+    let max_connections_per_ip = r.int("max.connections.per.ip", i32::MAX, 0)?;
+    let max_connections_per_ip_overrides = match r.string("max.connections.per.ip.overrides") {
+        Some(value) => per_ip_overrides(&value)?,
+        None => Vec::new(),
+    };
+    if max_connections_per_ip == 0 && max_connections_per_ip_overrides.is_empty() {
+        return Err(ConfigError::Inconsistent(
+            "max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides \
+             is set"
+                .to_string(),
+        ));
+    }
 
     // ----- Logs -----
     let log_dirs = log_dirs(&mut r)?;
@@ -937,6 +1023,10 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         inter_broker_listener_name,
         socket_request_max_bytes,
         connections_max_idle_ms,
+        max_connections,
+        listener_max_connections,
+        max_connections_per_ip,
+        max_connections_per_ip_overrides,
         log_dirs,
         metadata_log_dir,
         num_partitions,

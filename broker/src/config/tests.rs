@@ -175,6 +175,10 @@ fn assert_untouched_defaults(c: &Config) {
     assert_eq!(c.transactional_id_expiration_ms, 604_800_000);
     assert_eq!(c.producer_id_expiration_ms, 86_400_000);
     assert_eq!(c.connections_max_idle_ms, 600_000);
+    assert_eq!(c.max_connections, i32::MAX);
+    assert!(c.listener_max_connections.is_empty());
+    assert_eq!(c.max_connections_per_ip, i32::MAX);
+    assert!(c.max_connections_per_ip_overrides.is_empty());
     assert_eq!(c.broker_rack, None);
     assert_eq!(c.metadata_log_dir, None);
 }
@@ -1146,4 +1150,48 @@ fn load_reads_a_file_and_names_it_in_errors() {
         Config::load(&path).unwrap().broker_rack.as_deref(),
         Some("café")
     );
+}
+
+#[test]
+fn connection_limits_with_kafkas_checks() {
+    let c = parse(
+        "node.id=1\nlisteners=PLAINTEXT://:9092,EXTERNAL://:9094\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT\n\
+         max.connections=100\nlistener.name.external.max.connections=7\n\
+         max.connections.per.ip=0\n\
+         max.connections.per.ip.overrides= hostName:100 , 127.0.0.1:200,::1:3,hostName:5\n",
+    );
+    assert_eq!(c.max_connections, 100);
+    assert_eq!(
+        c.listener_max_connections,
+        BTreeMap::from([("EXTERNAL".to_string(), 7)])
+    );
+    assert_eq!(c.max_connections_per_ip, 0);
+    // Split at the last colon (IPv6 addresses unbracketed); a repeated host keeps its last.
+    assert_eq!(
+        c.max_connections_per_ip_overrides,
+        vec![
+            ("127.0.0.1".to_string(), 200),
+            ("::1".to_string(), 3),
+            ("hostName".to_string(), 5)
+        ]
+    );
+    assert!(
+        !c.ignored_keys
+            .iter()
+            .any(|k| k.starts_with("max.connections"))
+    );
+
+    let zero = error_with("max.connections.per.ip=0");
+    assert!(zero.contains("can be set to zero only if"), "{zero}");
+    assert!(error_with("max.connections=-1").contains("max.connections"));
+    assert!(error_with("max.connections.per.ip=-1").contains("max.connections.per.ip"));
+    assert!(error_with("listener.name.plaintext.max.connections=x").contains("an integer"));
+    for bad in ["host", "host:x", "ho/st:1", ":1"] {
+        let message = error_with(&format!("max.connections.per.ip.overrides={bad}"));
+        assert!(
+            message.contains("max.connections.per.ip.overrides"),
+            "{bad}: {message}"
+        );
+    }
 }

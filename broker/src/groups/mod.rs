@@ -343,18 +343,7 @@ impl GroupCoordinator {
         .with_config("cleanup.policy", "compact")
         .with_config("compression.type", "producer")
         .with_config("segment.bytes", self.settings.segment_bytes.to_string());
-        let applying = broker.clone();
-        let applied = broker
-            .controller
-            .run(move |controller| {
-                let applied = controller.create_topics(&[topic], false);
-                if let Ok(applied) = &applied {
-                    applying.apply_delta(&applied.delta);
-                }
-                applied
-            })
-            .await;
-        match applied {
+        match broker.create_topics(vec![topic], false).await {
             Ok(applied) => match applied.results.into_iter().next().and_then(|r| r.error) {
                 None => {
                     tracing::info!(

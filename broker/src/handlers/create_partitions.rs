@@ -7,7 +7,9 @@
 //! without changing anything; a `timeout_ms` of 0 or less has passed before the operation
 //! runs (`REQUEST_TIMED_OUT` for every topic, as Kafka's KRaft controller).
 //!
-//! The new partition directories are created in the same controller call.
+//! The new partitions' logs are made in the same controller call, before the records are
+//! written; a topic whose new logs cannot be made gets `KAFKA_STORAGE_ERROR` and keeps its
+//! partition count.
 
 use std::collections::HashMap;
 
@@ -74,19 +76,7 @@ pub async fn handle(
             });
         }
         let validate_only = request.validate_only;
-        let broker = ctx.broker.clone();
-        let applied = ctx
-            .broker
-            .controller
-            .run(move |controller| {
-                let applied = controller.create_partitions(&topics, validate_only);
-                if let Ok(applied) = &applied {
-                    broker.apply_delta(&applied.delta);
-                }
-                applied
-            })
-            .await;
-        match applied {
+        match ctx.broker.create_partitions(topics, validate_only).await {
             Ok(applied) => {
                 for r in applied.results {
                     results.push(match &r.error {

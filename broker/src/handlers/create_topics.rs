@@ -12,8 +12,10 @@
 //!   topics carry their id (v7+; a random one for `validate_only`, as Kafka), and from v5
 //!   their partition count, replication factor and every topic config with its source.
 //!
-//! The partitions are created on disk in the same controller call, right after the records
-//! are durable.
+//! The partitions' logs are made in the same controller call, before the records are
+//! written: a topic whose logs cannot be made (a disk error, no space or descriptors) gets
+//! `KAFKA_STORAGE_ERROR` with the reason and is not created, so it can be created again
+//! once the disk is fixed.
 
 use std::collections::HashMap;
 
@@ -96,19 +98,7 @@ pub async fn handle(
     let validate_only = request.validate_only;
     let mut results = Vec::new();
     if !topics.is_empty() {
-        let broker = ctx.broker.clone();
-        let applied = ctx
-            .broker
-            .controller
-            .run(move |controller| {
-                let applied = controller.create_topics(&topics, validate_only);
-                if let Ok(applied) = &applied {
-                    broker.apply_delta(&applied.delta);
-                }
-                applied
-            })
-            .await;
-        match applied {
+        match ctx.broker.create_topics(topics, validate_only).await {
             Ok(applied) => results.extend(
                 applied
                     .results

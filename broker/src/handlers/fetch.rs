@@ -134,7 +134,17 @@ fn resolve(
                 ctx.broker
                     .logs
                     .get(&name, partition.partition)
-                    .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+                    .ok_or_else(|| {
+                        // In the metadata but without a log: offline (Kafka's ReplicaManager).
+                        let known = image
+                            .topic(&name)
+                            .is_some_and(|t| t.partitions.contains_key(&partition.partition));
+                        if known {
+                            error_code::KAFKA_STORAGE_ERROR
+                        } else {
+                            error_code::UNKNOWN_TOPIC_OR_PARTITION
+                        }
+                    })
             });
             wanted.push(Wanted {
                 topic: index,

@@ -64,7 +64,8 @@ pub async fn handle(
                             return error(index, error_code::UNKNOWN_TOPIC_OR_PARTITION);
                         };
                         let Some(log) = broker.logs.get(&name, index) else {
-                            return error(index, error_code::UNKNOWN_TOPIC_OR_PARTITION);
+                            // In the metadata but without a log: offline.
+                            return error(index, error_code::KAFKA_STORAGE_ERROR);
                         };
                         if let Some(code) = fence(p.current_leader_epoch, partition.leader_epoch) {
                             return error(index, code);

@@ -9,6 +9,7 @@ use gregor_protocol::messages::metadata_response::{
 };
 
 use super::{RequestContext, error_code};
+use crate::broker::Broker;
 use crate::cluster::{MetadataImage, TopicImage};
 use crate::topic_names;
 
@@ -62,7 +63,7 @@ pub async fn handle(
     let topics = if all {
         image
             .topics()
-            .map(|t| topic_response(&image, t, include_ops))
+            .map(|t| topic_response(broker, &image, t, include_ops))
             .collect()
     } else if ids_too_early {
         wanted
@@ -83,11 +84,11 @@ pub async fn handle(
             .filter(|t| seen.insert((t.name.clone(), t.topic_id)))
             .map(|wanted| match (&wanted.name, wanted.topic_id) {
                 (Some(name), _) if !name.is_empty() => match image.topic(name) {
-                    Some(topic) => topic_response(&image, topic, include_ops),
+                    Some(topic) => topic_response(broker, &image, topic, include_ops),
                     None => error_topic(Some(name), Uuid::nil(), unknown_name_error(name)),
                 },
                 (_, id) if !id.is_nil() => match image.topic_by_id(&id) {
-                    Some(topic) => topic_response(&image, topic, include_ops),
+                    Some(topic) => topic_response(broker, &image, topic, include_ops),
                     None => error_topic(None, id, error_code::UNKNOWN_TOPIC_ID),
                 },
                 (name, id) => error_topic(name.as_deref(), id, error_code::INVALID_TOPIC_EXCEPTION),
@@ -150,6 +151,7 @@ fn error_topic(name: Option<&str>, id: Uuid, error: i16) -> MetadataResponseTopi
 }
 
 fn topic_response(
+    broker: &Broker,
     image: &MetadataImage,
     topic: &TopicImage,
     include_ops: bool,
@@ -158,20 +160,30 @@ fn topic_response(
         .partitions
         .iter()
         .map(|(index, p)| {
+            // A replica here without a log is offline (its log could not be opened or
+            // made): as Kafka's controller does for a replica in an offline log dir, it
+            // leaves the leadership and is listed offline.
+            let log_missing = p.replicas.contains(&broker.node_id)
+                && broker.logs.get(&topic.name, *index).is_none();
             let offline: Vec<i32> = p
                 .replicas
                 .iter()
                 .copied()
-                .filter(|id| !image.is_broker_alive(*id))
+                .filter(|id| !image.is_broker_alive(*id) || (*id == broker.node_id && log_missing))
                 .collect();
+            let leader = if log_missing && p.leader == broker.node_id {
+                -1
+            } else {
+                p.leader
+            };
             MetadataResponsePartition {
-                error_code: if p.leader < 0 {
+                error_code: if leader < 0 {
                     error_code::LEADER_NOT_AVAILABLE
                 } else {
                     error_code::NONE
                 },
                 partition_index: *index,
-                leader_id: p.leader,
+                leader_id: leader,
                 leader_epoch: p.leader_epoch,
                 replica_nodes: p.replicas.clone(),
                 isr_nodes: p.isr.clone(),

@@ -122,7 +122,10 @@ fn resolve(
                     broker.logs.get(&name, partition.index),
                 ) {
                     (Some(p), Some(log)) => Ok((log, p.leader_epoch)),
-                    _ => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
+                    // In the metadata but without a log: offline, as Kafka's
+                    // ReplicaManager answers for a partition of an offline log dir.
+                    (Some(_), None) => Err(error_code::KAFKA_STORAGE_ERROR),
+                    (None, _) => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
                 },
             };
             targets.push(Target {

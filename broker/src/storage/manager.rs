@@ -321,7 +321,8 @@ impl LogManager {
 
     /// Returns the log of `topic`/`partition`, creating it (directory and empty first
     /// segment) in the log directory holding the fewest partitions if there is none.
-    /// A directory already on disk but not open is opened. Blocking file I/O.
+    /// A directory already on disk but not open is opened. On error a directory this call
+    /// made is removed again. Blocking file I/O.
     pub fn create(&self, topic: &str, partition: i32) -> Result<Arc<PartitionLog>, StorageError> {
         if !is_valid_topic_name(topic) || topic == METADATA_TOPIC {
             return Err(StorageError::InvalidTopic(topic.to_owned()));
@@ -339,9 +340,19 @@ impl LogManager {
         // The directory is new to this manager: nothing to recover, whatever the marker said.
         params.clean_shutdown = false;
         params.log_starts = self.log_starts_of(&log_dir);
-        let log = Arc::new(PartitionLog::create_with(
-            &log_dir, topic, partition, params,
-        )?);
+        let dir = log_dir.join(partition_dir_name(topic, partition));
+        let existed = fs::symlink_metadata(&dir).is_ok();
+        let log = match PartitionLog::create_with(&log_dir, topic, partition, params) {
+            Ok(log) => Arc::new(log),
+            Err(error) => {
+                // Leave nothing half-made behind (out of descriptors or space after the
+                // directory was made); something that was there before is not ours to remove.
+                if !existed && fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+                return Err(error);
+            }
+        };
         unpoison(self.logs.write())
             .entry(topic.to_owned())
             .or_default()

@@ -28,7 +28,7 @@ pub enum StartError {
     /// The configuration cannot be served as it is written (security it asks for and this
     /// broker does not implement).
     #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
+    Unenforceable(#[from] crate::config::ConfigError),
     /// The data directory is not usable.
     #[error("data directory {path}: {message}")]
     DataDir {

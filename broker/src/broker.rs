@@ -13,7 +13,6 @@ use std::sync::Arc;
 use crate::cluster::controller::{
     ApiError, Applied, Controller, ControllerError, ControllerOptions, CreatePartitionsResult,
     CreateTopicResult, CreatedPartition, NewPartitions, NewTopic, PartitionStore, TopicDelta,
-    error_codes::KAFKA_STORAGE_ERROR,
 };
 use crate::cluster::meta_properties::MetaProperties;
 use crate::cluster::reconcile::{PartitionDir, PartitionMetadata, reconcile};
@@ -21,6 +20,7 @@ use crate::cluster::{self, MetadataImage};
 use crate::config::Config;
 use crate::storage::{LogConfig, LogManager, parse_partition_dir_name};
 use crate::topic_config;
+use gregor_protocol::error_code::KAFKA_STORAGE_ERROR;
 
 /// Why the broker could not start.
 #[derive(Debug, thiserror::Error)]

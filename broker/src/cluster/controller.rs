@@ -126,41 +126,8 @@ pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 /// Name of the bootstrap transaction, as Kafka's controller writes it.
 pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 
-/// Kafka error codes the controller returns.
-pub mod error_codes {
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// An unexpected server error.
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    /// The topic does not exist.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The topic name is not legal (or collides with an existing topic).
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    /// An unknown resource type (IncrementalAlterConfigs).
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// The topic already exists.
-    pub const TOPIC_ALREADY_EXISTS: i16 = 36;
-    /// The number of partitions is invalid.
-    pub const INVALID_PARTITIONS: i16 = 37;
-    /// The replication factor is invalid or cannot be met.
-    pub const INVALID_REPLICATION_FACTOR: i16 = 38;
-    /// The manual replica assignment is invalid.
-    pub const INVALID_REPLICA_ASSIGNMENT: i16 = 39;
-    /// A config name or value is invalid.
-    pub const INVALID_CONFIG: i16 = 40;
-    /// The request is malformed (duplicates, missing names, ...).
-    pub const INVALID_REQUEST: i16 = 42;
-    /// The request violates a policy (too many partitions at once).
-    pub const POLICY_VIOLATION: i16 = 44;
-    /// A disk error.
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    /// `delete.topic.enable` is false.
-    pub const TOPIC_DELETION_DISABLED: i16 = 73;
-    /// No topic with this id.
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-}
-
-use error_codes::*;
+// The controller answers with Kafka's error codes (the protocol library's table).
+use gregor_protocol::error_code::*;
 
 /// A Kafka error code and message for one item of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]

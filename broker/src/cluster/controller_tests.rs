@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::controller::{
     AlterConfigOp, AlterConfigsResource, ConfigChange, CreateTopicResult, METADATA_VERSION,
-    NewPartitions, NewTopic, ReplicaAssignment, TopicRef, error_codes::*,
+    NewPartitions, NewTopic, ReplicaAssignment, TopicRef,
 };
 use super::image::{ConfigResource, Endpoint};
 use super::meta_properties::MetaProperties;
@@ -29,6 +29,7 @@ use super::reconcile::{DeleteReason, MissingPartition, PARTITION_METADATA_FILE};
 use super::replay::{METADATA_PARTITION_DIR, parse_segment_file_name};
 use super::*;
 use crate::topic_config::ConfigSource;
+use gregor_protocol::error_code::*;
 
 const NODE: i32 = 1;
 

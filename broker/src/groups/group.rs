@@ -23,8 +23,8 @@ use gregor_protocol::messages::sync_group_response::SyncGroupResponse;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use super::errors::*;
-use crate::handlers::error_code::NONE;
+use gregor_protocol::error_code::NONE;
+use gregor_protocol::error_code::*;
 
 /// Kafka's `ConsumerProtocol.PROTOCOL_TYPE`.
 pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
@@ -2124,7 +2124,7 @@ impl ClassicGroup {
     }
 }
 
-const UNKNOWN_SERVER_ERROR_CODE: i16 = crate::handlers::error_code::UNKNOWN_SERVER_ERROR;
+const UNKNOWN_SERVER_ERROR_CODE: i16 = gregor_protocol::error_code::UNKNOWN_SERVER_ERROR;
 
 /// A JoinGroup error response.
 pub fn join_error(member_id: &str, code: i16) -> JoinGroupResponse {
@@ -2157,8 +2157,8 @@ fn join_reason(request: &JoinRequest) -> String {
 /// Kafka's `appendGroupMetadataErrorToResponseError`: what a failed write of group
 /// metadata tells the members.
 pub fn group_metadata_append_error(code: i16) -> i16 {
-    use crate::handlers::error_code::*;
     use crate::storage::{MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE};
+    use gregor_protocol::error_code::*;
     match code {
         UNKNOWN_TOPIC_OR_PARTITION | REQUEST_TIMED_OUT => COORDINATOR_NOT_AVAILABLE,
         NOT_LEADER_OR_FOLLOWER | KAFKA_STORAGE_ERROR => NOT_COORDINATOR,
@@ -2170,8 +2170,8 @@ pub fn group_metadata_append_error(code: i16) -> i16 {
 /// What a failed write of offsets tells the committer (Kafka's mapping in
 /// `GroupCoordinatorService.commitOffsets`).
 pub fn offset_commit_append_error(code: i16) -> i16 {
-    use crate::handlers::error_code::*;
     use crate::storage::{MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE};
+    use gregor_protocol::error_code::*;
     match code {
         UNKNOWN_TOPIC_OR_PARTITION | REQUEST_TIMED_OUT => COORDINATOR_NOT_AVAILABLE,
         NOT_LEADER_OR_FOLLOWER | KAFKA_STORAGE_ERROR => NOT_COORDINATOR,

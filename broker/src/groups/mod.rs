@@ -37,7 +37,6 @@ use gregor_protocol::messages::join_group_response::JoinGroupResponse;
 use gregor_protocol::messages::sync_group_response::SyncGroupResponse;
 use tokio::sync::oneshot;
 
-use self::errors::*;
 use self::group::{
     ClassicGroup, GroupConfig, GroupDescription, GroupState, JoinRequest, LeftMember,
     OffsetAndMetadata, Record, ScheduledTimer, SyncOutcome, SyncRequest, TimerAction, TimerKey,
@@ -46,8 +45,9 @@ use self::group::{
 use crate::broker::Broker;
 use crate::cluster::controller::NewTopic;
 use crate::config::Config;
-use crate::handlers::error_code;
 use crate::storage::{StorageError, validate_records};
+use gregor_protocol::error_code;
+use gregor_protocol::error_code::*;
 
 pub use self::group::Protocol;
 
@@ -352,7 +352,7 @@ impl GroupCoordinator {
                     );
                     Ok(())
                 }
-                Some(error) if error.code == TOPIC_ALREADY_EXISTS => Ok(()),
+                Some(error) if error.code == error_code::TOPIC_ALREADY_EXISTS => Ok(()),
                 Some(error) => {
                     tracing::warn!(
                         "cannot create {OFFSETS_TOPIC} (offsets.topic.replication.factor={}): \
@@ -925,9 +925,6 @@ impl GroupCoordinator {
         }
     }
 }
-
-/// Kafka's `TOPIC_ALREADY_EXISTS`.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
 
 /// Replays every partition of `__consumer_offsets` (blocking file I/O).
 fn load(broker: &Broker) -> records::Replay {

@@ -149,7 +149,10 @@ fn a_member_joins_and_syncs_and_the_group_replays_from_its_records() {
     let (tx, mut rx) = oneshot::channel();
     group.join(&config, join_request("", 5), tx);
     let first = joined(&mut rx);
-    assert_eq!(first.error_code, errors::MEMBER_ID_REQUIRED);
+    assert_eq!(
+        first.error_code,
+        gregor_protocol::error_code::MEMBER_ID_REQUIRED
+    );
     let member = first.member_id.to_string();
     assert!(member.starts_with("client-"));
     group.take_effects();
@@ -223,11 +226,11 @@ fn a_failed_write_of_the_assignment_fails_the_sync_and_rebalances() {
     group.after_append(
         &config,
         continuation,
-        Err(crate::handlers::error_code::NOT_LEADER_OR_FOLLOWER),
+        Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER),
     );
     assert_eq!(
         sync_rx.try_recv().unwrap().error_code,
-        errors::NOT_COORDINATOR
+        gregor_protocol::error_code::NOT_COORDINATOR
     );
     assert_eq!(group.state(), GroupState::PreparingRebalance);
 }
@@ -246,7 +249,7 @@ fn the_group_refuses_members_beyond_its_max_size() {
     // delay is extended once since the second joined during it).
     assert_eq!(
         receivers[2].try_recv().unwrap().error_code,
-        errors::GROUP_MAX_SIZE_REACHED
+        gregor_protocol::error_code::GROUP_MAX_SIZE_REACHED
     );
     fire_timers(&mut group, &config, &[TimerKey::Join]);
     assert_eq!(receivers[0].try_recv().unwrap().generation_id, 1);

@@ -7,7 +7,8 @@ use gregor_protocol::messages::api_versions_response::{
 };
 use gregor_protocol::{ApiKey, VersionRange};
 
-use super::{HANDLED, RequestContext, error_code};
+use super::{HANDLED, RequestContext};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };

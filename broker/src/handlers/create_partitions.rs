@@ -19,8 +19,9 @@ use gregor_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
 
-use super::{RequestContext, controller_failure, default_message, error_code};
+use super::{RequestContext, controller_failure, default_message};
 use crate::cluster::controller::{ApiError, NewPartitions};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 3 };

@@ -3,7 +3,7 @@
 //!
 //! * A name given more than once gets one `INVALID_REQUEST` "Duplicate topic name." and is
 //!   not created; the other topics are processed.
-//! * `__cluster_metadata` gets `TOPIC_AUTHORIZATION_FAILED` "Authorization failed." (Kafka
+//! * `__cluster_metadata` gets `error_code::TOPIC_AUTHORIZATION_FAILED` "Authorization failed." (Kafka
 //!   keeps it out of the controller's hands the same way).
 //! * `timeout_ms` is the controller's deadline: 0 or less has passed before the operation
 //!   runs, so every topic gets `REQUEST_TIMED_OUT` and nothing is created (Kafka's KRaft
@@ -25,18 +25,16 @@ use gregor_protocol::messages::create_topics_response::{
 };
 use gregor_protocol::{Uuid, VersionRange};
 
-use super::{RequestContext, controller_failure, error_code};
+use super::{RequestContext, controller_failure};
 use crate::cluster::controller::{ApiError, CreateTopicResult, NewTopic, ReplicaAssignment};
 use crate::cluster::random_uuid;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
 
 /// Kafka's metadata topic, which clients may not create.
 const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
-
-/// Kafka's `TOPIC_AUTHORIZATION_FAILED`.
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 
 /// Answers a CreateTopics request.
 pub async fn handle(
@@ -110,7 +108,10 @@ pub async fn handle(
     }
     let duplicate = ApiError::new(error_code::INVALID_REQUEST, "Duplicate topic name.");
     results.extend(duplicates.iter().map(|name| failed(name, &duplicate)));
-    let unauthorized = ApiError::new(TOPIC_AUTHORIZATION_FAILED, "Authorization failed.");
+    let unauthorized = ApiError::new(
+        error_code::TOPIC_AUTHORIZATION_FAILED,
+        "Authorization failed.",
+    );
     results.extend(refused.iter().map(|name| failed(name, &unauthorized)));
     CreateTopicsResponse {
         throttle_time_ms: 0,

@@ -18,10 +18,11 @@ use gregor_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsResponse, DeleteRecordsTopicResult,
 };
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::storage::StorageError;
 use crate::topic_names;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };

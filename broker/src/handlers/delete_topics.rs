@@ -23,8 +23,9 @@ use gregor_protocol::messages::delete_topics_response::{
 };
 use gregor_protocol::{Uuid, VersionRange};
 
-use super::{RequestContext, controller_failure, default_message, error_code};
+use super::{RequestContext, controller_failure, default_message};
 use crate::cluster::controller::{ApiError, TopicRef};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };

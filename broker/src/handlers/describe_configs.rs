@@ -26,10 +26,11 @@ use gregor_protocol::messages::describe_configs_response::{
     DescribeConfigsSynonym,
 };
 
-use super::{RequestContext, broker_configs, default_message, error_code};
+use super::{RequestContext, broker_configs, default_message};
 use crate::cluster::ConfigResource;
 use crate::cluster::controller::ApiError;
 use crate::topic_config::{ConfigSource, DescribedConfig};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };

@@ -8,9 +8,10 @@ use gregor_protocol::messages::describe_groups_response::{
     DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
 };
 
+use super::RequestContext;
 use super::metadata::AUTHORIZED_OPERATIONS_OMITTED;
-use super::{RequestContext, error_code};
-use crate::groups::errors::GROUP_ID_NOT_FOUND;
+use gregor_protocol::error_code;
+use gregor_protocol::error_code::GROUP_ID_NOT_FOUND;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };

@@ -9,9 +9,10 @@ use gregor_protocol::messages::describe_topic_partitions_response::{
     DescribeTopicPartitionsResponseTopic,
 };
 
+use super::RequestContext;
 use super::metadata::{TOPIC_OPERATIONS, unknown_name_error};
-use super::{RequestContext, error_code};
 use crate::cluster::{MetadataImage, TopicImage};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };

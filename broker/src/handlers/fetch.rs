@@ -22,8 +22,9 @@ use gregor_protocol::messages::fetch_response::{
 use gregor_protocol::{Uuid, VersionRange};
 use tokio::time::Instant;
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::storage::{PartitionLog, ReadError};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 18 };
@@ -197,15 +198,12 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
                 }
                 Err(err) => {
                     tracing::error!("reading {:?} at {}: {err}", log.name(), w.fetch_offset);
-                    failed(UNKNOWN_SERVER_ERROR, -1, -1, -1)
+                    failed(error_code::UNKNOWN_SERVER_ERROR, -1, -1, -1)
                 }
             }
         })
         .collect()
 }
-
-/// Kafka's UNKNOWN_SERVER_ERROR.
-const UNKNOWN_SERVER_ERROR: i16 = -1;
 
 fn failed(
     error: i16,

@@ -10,8 +10,10 @@ use gregor_protocol::VersionRange;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 
-use super::{RequestContext, error_code};
-use crate::groups::errors::{self, COORDINATOR_NOT_AVAILABLE};
+use super::RequestContext;
+use crate::groups::errors;
+use gregor_protocol::error_code;
+use gregor_protocol::error_code::COORDINATOR_NOT_AVAILABLE;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };

@@ -26,9 +26,10 @@ use gregor_protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
 
-use super::{RequestContext, controller_failure, error_code};
+use super::{RequestContext, controller_failure};
 use crate::cluster::ConfigResource;
 use crate::cluster::controller::{AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };

@@ -17,7 +17,8 @@ use gregor_protocol::VersionRange;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::init_producer_id_response::InitProducerIdResponse;
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };

@@ -5,7 +5,8 @@ use gregor_protocol::VersionRange;
 use gregor_protocol::messages::leave_group_request::LeaveGroupRequest;
 use gregor_protocol::messages::leave_group_response::{LeaveGroupResponse, MemberResponse};
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };

@@ -5,8 +5,9 @@ use gregor_protocol::VersionRange;
 use gregor_protocol::messages::list_groups_request::ListGroupsRequest;
 use gregor_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::groups::CLASSIC_GROUP_TYPE;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };

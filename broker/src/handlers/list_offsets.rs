@@ -9,8 +9,9 @@ use gregor_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::storage::{PartitionLog, TimestampOffset};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 11 };

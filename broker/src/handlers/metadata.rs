@@ -8,10 +8,11 @@ use gregor_protocol::messages::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::{MetadataImage, TopicImage};
 use crate::topic_names;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 13 };

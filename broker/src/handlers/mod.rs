@@ -31,8 +31,9 @@ pub mod sync_group;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use gregor_protocol::error_code;
 use gregor_protocol::messages::request_header::RequestHeader;
-use gregor_protocol::{ApiKey, RequestBody, ResponseBody, VersionRange};
+use gregor_protocol::{ApiKey, ErrorCode, RequestBody, ResponseBody, VersionRange};
 
 use crate::broker::Broker;
 
@@ -164,71 +165,18 @@ pub async fn dispatch(
     })
 }
 
-/// Kafka's error codes used by the handlers.
-pub mod error_code {
-    /// An unexpected server error.
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// The fetch offset is outside the log.
-    pub const OFFSET_OUT_OF_RANGE: i16 = 1;
-    /// The topic or partition does not exist.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    /// The partition has no leader.
-    pub const LEADER_NOT_AVAILABLE: i16 = 5;
-    /// This broker does not lead the partition (retriable).
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
-    /// `acks` other than -1, 0 or 1.
-    pub const INVALID_REQUIRED_ACKS: i16 = 21;
-    /// The transaction state does not allow the operation.
-    pub const INVALID_TXN_STATE: i16 = 48;
-    /// The log directory failed.
-    pub const KAFKA_STORAGE_ERROR: i16 = 56;
-    /// The compression codec is not allowed.
-    pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-    /// A record is invalid.
-    pub const INVALID_RECORD: i16 = 87;
-    /// The topic name is not legal.
-    pub const INVALID_TOPIC_EXCEPTION: i16 = 17;
-    /// The request is not valid (beyond what decoding checks).
-    pub const INVALID_REQUEST: i16 = 42;
-    /// The client's leader epoch is older than the partition's.
-    pub const FENCED_LEADER_EPOCH: i16 = 74;
-    /// The client's leader epoch is newer than the partition's.
-    pub const UNKNOWN_LEADER_EPOCH: i16 = 75;
-    /// The version of the API is not supported.
-    pub const UNSUPPORTED_VERSION: i16 = 35;
-    /// The fetch session is not known.
-    pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
-    /// No topic has this id.
-    pub const UNKNOWN_TOPIC_ID: i16 = 100;
-    /// The request's deadline passed before it was carried out.
-    pub const REQUEST_TIMED_OUT: i16 = 7;
-    /// The request violates a policy (DeleteRecords on a compacted topic).
-    pub const POLICY_VIOLATION: i16 = 44;
-    /// Not authorized to use the transactional id.
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-    /// `delete.topic.enable` is false (DeleteTopics v3+).
-    pub const TOPIC_DELETION_DISABLED: i16 = 73;
-    /// DescribeCluster sent to an endpoint of another type.
-    pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
-    /// DescribeCluster with an endpoint type Kafka does not know.
-    pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 115;
-}
-
-/// Kafka's default message of an error code, for the codes the handlers send with it.
+/// Kafka's default message of an error code, for the codes whose handlers send it as the
+/// `error_message` (Kafka's exception carries its default text there); `None` for the others.
 pub fn default_message(code: i16) -> Option<&'static str> {
-    Some(match code {
-        error_code::INVALID_REQUEST => {
-            "This most likely occurs because of a request being malformed by the client \
-             library or the message was sent to an incompatible broker. See the broker logs \
-             for more details."
-        }
-        error_code::UNKNOWN_TOPIC_OR_PARTITION => "This server does not host this topic-partition.",
-        error_code::UNKNOWN_TOPIC_ID => "This server does not host this topic ID.",
-        error_code::TOPIC_DELETION_DISABLED => "Topic deletion is disabled.",
-        _ => return None,
-    })
+    matches!(
+        code,
+        error_code::INVALID_REQUEST
+            | error_code::UNKNOWN_TOPIC_OR_PARTITION
+            | error_code::UNKNOWN_TOPIC_ID
+            | error_code::TOPIC_DELETION_DISABLED
+    )
+    .then(|| ErrorCode::from(code).default_message())
+    .flatten()
 }
 
 /// The error every item of a request gets when a controller operation failed as a whole

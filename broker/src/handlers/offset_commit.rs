@@ -9,8 +9,9 @@ use gregor_protocol::messages::offset_commit_response::{
 };
 use gregor_protocol::{Uuid, VersionRange};
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::groups::{CommitParams, CommitPartition};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 10 };

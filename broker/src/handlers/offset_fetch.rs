@@ -10,8 +10,9 @@ use gregor_protocol::messages::offset_fetch_response::{
 };
 use gregor_protocol::{Uuid, VersionRange};
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::groups::FetchedOffset;
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 10 };

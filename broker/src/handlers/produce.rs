@@ -22,9 +22,10 @@ use gregor_protocol::messages::produce_response::{
 };
 use gregor_protocol::{Uuid, VersionRange};
 
-use super::{RequestContext, error_code};
+use super::RequestContext;
 use crate::broker::Broker;
 use crate::storage::{PartitionLog, StorageError, validate_records};
+use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };

@@ -7,7 +7,7 @@ use gregor_protocol::messages::sync_group_response::SyncGroupResponse;
 
 use super::RequestContext;
 use crate::groups::SyncParams;
-use crate::groups::errors::INCONSISTENT_GROUP_PROTOCOL;
+use gregor_protocol::error_code::INCONSISTENT_GROUP_PROTOCOL;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };

@@ -60,10 +60,7 @@ use gregor_protocol::records::BatchHeader;
 /// `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`; the Java producer keeps at most 5 requests
 /// in flight with idempotence for the same reason).
 pub const NUM_BATCHES_TO_RETAIN: usize = 5;
-/// Kafka's `OUT_OF_ORDER_SEQUENCE_NUMBER` error code.
-pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
-/// Kafka's `INVALID_PRODUCER_EPOCH` error code.
-pub const INVALID_PRODUCER_EPOCH: i16 = 47;
+pub use gregor_protocol::error_code::{INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER};
 /// Kafka's default `producer.id.expiration.ms` (one day).
 pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 /// Kafka's `RecordBatch.NO_PRODUCER_EPOCH`.

@@ -330,9 +330,10 @@ impl DataDirBuilder {
             .prefix("gregor-data-")
             .tempdir()
             .expect("create a temporary data directory");
+        let (plaintext, controller) = free_port_pair();
         let ports = Ports {
-            plaintext: free_port(),
-            controller: free_port(),
+            plaintext,
+            controller,
         };
         let mut data = DataDir {
             dir,
@@ -366,6 +367,15 @@ pub struct Ports {
     pub plaintext: u16,
     /// The `CONTROLLER` listener.
     pub controller: u16,
+}
+
+/// Two different free ports on 127.0.0.1 (both held while the second is chosen, so the
+/// system cannot hand out the same one twice).
+pub fn free_port_pair() -> (u16, u16) {
+    let first = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let second = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("local address").port();
+    (port(&first), port(&second))
 }
 
 /// A free port on 127.0.0.1 now (bound to port 0, read, released).

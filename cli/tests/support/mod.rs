@@ -84,6 +84,15 @@ pub fn broker_binary() -> &'static Path {
     })
 }
 
+/// Two different ports nothing listens on right now (both held while the second is
+/// chosen, so the system cannot hand out the same one twice).
+pub fn free_port_pair() -> (u16, u16) {
+    let first = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let second = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = |l: &TcpListener| l.local_addr().expect("a local address").port();
+    (port(&first), port(&second))
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -197,12 +206,13 @@ impl DataDir {
             let path = dir.path().to_path_buf();
             (Some(dir), path)
         };
+        let (port, controller_port) = free_port_pair();
         DataDir {
             dir,
             path,
             node_id: 1,
-            port: free_port(),
-            controller_port: free_port(),
+            port,
+            controller_port,
             topics: Vec::new(),
             broker_config: Vec::new(),
         }
@@ -439,8 +449,7 @@ impl Broker {
                 Err(log) if attempt < 5 && log.contains("Address already in use") => {
                     eprintln!("gregor could not bind its ports; again on others");
                     data = broker.data.take().expect("the data directory");
-                    data.port = free_port();
-                    data.controller_port = free_port();
+                    (data.port, data.controller_port) = free_port_pair();
                 }
                 Err(log) => panic!("gregor did not start:\n{log}"),
             }

@@ -196,3 +196,6 @@ pub fn controller_failure(
         error
     }
 }
+
+#[cfg(test)]
+mod coverage_tests;

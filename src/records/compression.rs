@@ -11,7 +11,11 @@
 //!
 //! Every decompression takes a limit and fails with
 //! [`RecordsError::DecompressedTooLarge`] rather than producing more, so a small hostile
-//! batch cannot make the reader allocate without bound.
+//! batch cannot make the reader allocate without bound. To check a batch without holding
+//! its inflated records at all, stream it with
+//! [`RecordBatch::skip_key_value_records`](super::RecordBatch::skip_key_value_records): the
+//! same decoders read incrementally (snappy a block at a time), the limit counted, not
+//! allocated.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -226,7 +230,11 @@ fn snappy_raw_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordsE
 }
 
 /// Decompresses one raw snappy block, appending to `out`, keeping `out` within `limit`.
-pub(crate) fn snappy_block_into(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), RecordsError> {
+pub(crate) fn snappy_block_into(
+    block: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), RecordsError> {
     let codec = Compression::Snappy;
     let len = snap::raw::decompress_len(block).map_err(|e| decompression_error(codec, &e))?;
     // No snappy element expands more than 64/3 times, so a block cannot honestly claim

@@ -145,7 +145,10 @@ struct Failing(Option<io::Error>);
 
 impl Read for Failing {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(self.0.take().unwrap_or_else(|| io::Error::other("no decoder")))
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("no decoder")))
     }
 }
 

@@ -1161,7 +1161,11 @@ fn queued_max_request_bytes_default_limit_and_kafka_check() {
     assert_eq!(c.queued_max_request_bytes, -1);
     let c = parse("node.id=1\nqueued.max.request.bytes=104857600\n");
     assert_eq!(c.queued_max_request_bytes, 104_857_600);
-    assert!(!c.ignored_keys.iter().any(|k| k == "queued.max.request.bytes"));
+    assert!(
+        !c.ignored_keys
+            .iter()
+            .any(|k| k == "queued.max.request.bytes")
+    );
     let err = error_with("queued.max.request.bytes=1000");
     assert!(
         err.contains("queued.max.request.bytes (1000) must be larger or equal to socket.request.max.bytes (104857600)"),

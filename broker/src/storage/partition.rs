@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::records::{
-    BatchHeader, DEFAULT_MAX_DECOMPRESSED_SIZE, LOG_OVERHEAD, LegacyMessage, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
-    RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    BatchHeader, DEFAULT_MAX_DECOMPRESSED_SIZE, LOG_OVERHEAD, LegacyMessage, MAGIC_V2,
+    NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch,
 };
 use tokio::sync::watch;
 

@@ -158,7 +158,11 @@ fn sixteen_decompression_bombs_at_once_cost_about_their_wire_size() {
     topic(&broker, "bombs");
     topic(&broker, "bystander");
     let bombs = [bomb(Compression::Gzip), bomb(Compression::Zstd)];
-    assert!(bombs[0].len() < 1 << 20, "gzip bomb: {} bytes", bombs[0].len());
+    assert!(
+        bombs[0].len() < 1 << 20,
+        "gzip bomb: {} bytes",
+        bombs[0].len()
+    );
     // A real record whose 64 MiB value is zeros: Kafka takes it, and so must we.
     let big_value = NewRecord::new(
         wire::now_ms(),
@@ -191,10 +195,17 @@ fn sixteen_decompression_bombs_at_once_cost_about_their_wire_size() {
         if i < 16 {
             // Zeros are a record of length 0: Kafka's record reader finds no attributes
             // byte ("Found invalid record structure", an InvalidRecordException).
-            assert_eq!(response.error_code, INVALID_RECORD, "bomb {i}: {response:?}");
+            assert_eq!(
+                response.error_code, INVALID_RECORD,
+                "bomb {i}: {response:?}"
+            );
             assert_eq!(response.base_offset, -1, "bomb {i}");
         } else {
-            assert_eq!(response.error_code, error::NONE, "big value {i}: {response:?}");
+            assert_eq!(
+                response.error_code,
+                error::NONE,
+                "big value {i}: {response:?}"
+            );
         }
     }
 
@@ -274,7 +285,9 @@ fn four_unread_fetches_naming_a_partition_twenty_times_hold_one_capped_response_
     let mut stuck = Vec::new();
     for _ in 0..4 {
         let mut reader = wire::connect(&broker);
-        reader.send(&request, wire::FETCH_VERSION).expect("send Fetch");
+        reader
+            .send(&request, wire::FETCH_VERSION)
+            .expect("send Fetch");
         stuck.push(reader);
     }
     for reader in &mut stuck {
@@ -296,7 +309,12 @@ fn four_unread_fetches_naming_a_partition_twenty_times_hold_one_capped_response_
         .call(&request, wire::FETCH_VERSION)
         .expect("the same Fetch, read");
     assert_eq!(response.error_code, error::NONE);
-    assert_eq!(response.responses.len(), 1, "{:?}", response.responses.len());
+    assert_eq!(
+        response.responses.len(),
+        1,
+        "{:?}",
+        response.responses.len()
+    );
     let partitions = &response.responses[0].partitions;
     assert_eq!(partitions.len(), 1, "partition 0 is answered once");
     let p = &partitions[0];
@@ -393,7 +411,10 @@ fn queued_max_request_bytes_admits_requests_in_turn_and_answers_them_all() {
     assert_eq!(high_watermark, 8 * per_request as i64);
     // Eight such requests held at once would be 184 MiB more.
     let grew = status_bytes(&broker, "VmHWM:").saturating_sub(before);
-    eprintln!("8 large requests: the peak resident set grew by {} MiB", grew >> 20);
+    eprintln!(
+        "8 large requests: the peak resident set grew by {} MiB",
+        grew >> 20
+    );
     assert!(
         grew < 120 << 20,
         "the peak resident set grew by {} MiB",

@@ -163,8 +163,7 @@ fn every_prefix_and_corruption_errors_instead_of_panicking() {
     let section = section_of(&sample_batch(5, Compression::None));
     for codec in [Compression::None, Compression::Zstd] {
         for cut in 0..section.len() {
-            let batch =
-                RecordBatch::parse(batch_with_section(codec, 5, &section[..cut])).unwrap();
+            let batch = RecordBatch::parse(batch_with_section(codec, 5, &section[..cut])).unwrap();
             let items: Vec<_> = batch.skip_key_value_records(usize::MAX).collect();
             assert!(items.last().unwrap().is_err(), "{codec} cut at {cut}");
         }

@@ -202,3 +202,27 @@ fn corrupt_compressed_data_is_a_decompression_error() {
         "{items:?}"
     );
 }
+
+#[test]
+fn damaged_compressed_bytes_get_the_buffered_verdict_for_every_codec() {
+    for codec in CODECS {
+        let good = sample_batch(5, codec);
+        for at in 61..good.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = good.to_vec();
+                bad[at] ^= flip;
+                fix_crc(&mut bad);
+                let batch = RecordBatch::parse(Bytes::from(bad)).unwrap();
+                let streamed: Vec<_> = batch.skip_key_value_records(1 << 20).collect();
+                let streamed_ok = streamed.iter().all(Result::is_ok) && streamed.len() == 5;
+                let buffered_ok = batch
+                    .section_with_limit(1 << 20)
+                    .is_ok_and(|section| section.iter().collect::<Result<Vec<_>, _>>().is_ok());
+                assert_eq!(
+                    streamed_ok, buffered_ok,
+                    "{codec}: byte {at} ^ {flip:#x}: {streamed:?}"
+                );
+            }
+        }
+    }
+}

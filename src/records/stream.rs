@@ -17,7 +17,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use super::batch::{RECORD_BATCH_OVERHEAD, RecordBatch};
 use super::compression::{Compression, snappy_block_into, xerial_blocks};
 use super::error::{RecordLocation, RecordsError};
-use super::record::{RecordContext, TimestampType};
+use super::record::{RecordContext, TimestampType, parse_record};
 use crate::varint::{decode_varint, decode_varlong};
 
 /// Bytes read from the decompressor at a time.
@@ -438,6 +438,32 @@ impl SkipKeyValueRecords<'_> {
                 extra,
             });
         }
+        let ctx = self.ctx;
+        // Fast path: the whole record is in the read buffer (always, for an uncompressed
+        // batch): parse it there, as the buffered iterator does.
+        let buffered = match self.input.src.fill_buf() {
+            Ok(buffered) => buffered,
+            Err(error) => return Err(self.input.error(error)),
+        };
+        if let Ok((body_len, len_len)) = decode_varint(buffered)
+            && usize::try_from(body_len).is_ok_and(|len| len <= buffered.len() - len_len)
+        {
+            let raw = parse_record(buffered, 0, &ctx, location, |_, _, _| {})?;
+            let span_len = |(start, end): (usize, usize)| end - start;
+            let record = summary(
+                &ctx,
+                raw.attributes,
+                raw.timestamp_delta,
+                raw.offset_delta,
+                raw.key.map(span_len),
+                raw.value.map(span_len),
+                raw.header_count,
+            );
+            self.input.src.consume(raw.end);
+            self.input.pos += raw.end;
+            self.index += 1;
+            return Ok(Some(record));
+        }
         let malformed = |reason| RecordsError::MalformedRecord { location, reason };
         // The length varint is read from the stream itself.
         let mut bytes = [0u8; 10];
@@ -465,7 +491,6 @@ impl SkipKeyValueRecords<'_> {
             return Err(malformed("negative record length"));
         }
         let body_len = body_len as usize;
-        let ctx = self.ctx;
         let mut body = Body {
             input: &mut self.input,
             left: body_len,

@@ -126,7 +126,11 @@ impl RecordBatch {
     }
 }
 
-/// A streaming decoder of `codec` over `data`.
+/// A streaming decoder of `codec` over `data`. Their state is small (gzip's 32 KiB
+/// window, lz4 blocks of at most 4 MiB, a snappy block) except zstd's window, which the
+/// frame header chooses: libzstd's default limit of 128 MiB is kept, as Kafka's zstd-jni
+/// keeps it, because Java producers at the highest levels write such frames (2-8 MiB at
+/// ordinary levels); its pages are touched only as far as the data inflates.
 fn decoder<'a>(codec: Compression, data: &'a [u8], limit: usize) -> Box<dyn Read + 'a> {
     match codec {
         Compression::None => Box::new(data),

@@ -74,6 +74,20 @@ pub struct Broker {
     pub default_log_config: LogConfig,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// The budget of request bytes held at once (`queued.max.request.bytes`), one permit
+    /// a byte; `None` when unlimited. A connection acquires a request's size from its size
+    /// prefix, before reading the rest, and releases it once the response is written
+    /// (`connection.rs`), as Kafka's `SimpleMemoryPool` mutes a channel until its request
+    /// fits. The config guarantees that one request of `socket.request.max.bytes` fits.
+    pub request_bytes: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The semaphore behind [`Broker::request_bytes`] for `queued.max.request.bytes`.
+fn request_bytes_budget(bytes: i64) -> Option<Arc<tokio::sync::Semaphore>> {
+    let bytes = usize::try_from(bytes).ok().filter(|&b| b > 0)?;
+    Some(Arc::new(tokio::sync::Semaphore::new(
+        bytes.min(tokio::sync::Semaphore::MAX_PERMITS),
+    )))
 }
 
 impl Broker {
@@ -123,6 +137,7 @@ impl Broker {
             tracing::warn!("{problem:?}");
         }
         let groups = crate::groups::GroupCoordinator::new(&config);
+        let config_queued_bytes = config.queued_max_request_bytes;
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -131,6 +146,7 @@ impl Broker {
             logs,
             default_log_config,
             groups,
+            request_bytes: request_bytes_budget(config_queued_bytes),
         });
         broker.groups.start(&broker);
         Ok(broker)

@@ -5,6 +5,14 @@
 //! is refused from its size prefix alone, before anything is allocated for it. Requests are
 //! processed one at a time, in order, as Kafka does; pipelined requests wait in the read
 //! buffer and their responses are written together before one flush.
+//!
+//! Memory: once a frame's size prefix is read, its size is taken from the broker-wide
+//! `queued.max.request.bytes` budget ([`Broker::request_bytes`]) before the rest is read,
+//! and given back once its response is written. A connection whose next request does not
+//! fit waits without reading (the client's sends back up in TCP), as Kafka mutes such a
+//! channel; the config makes the budget at least `socket.request.max.bytes`, so every
+//! acceptable frame fits on its own. Waiters are served in order (tokio's semaphore is
+//! fair), so a large request is not starved by a stream of small ones.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +23,7 @@ use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::{ApiKey, ChunkedBuf, Decodable, RequestBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::broker::Broker;
 use crate::handlers::{self, RequestContext};
@@ -86,15 +94,26 @@ pub async fn serve(
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let max = broker.config.socket_request_max_bytes;
     let idle = idle_limit(broker.config.connections_max_idle_ms);
+    // The budget held for the frame at the front of `buf`, once its size is known.
+    let mut reserved: Option<OwnedSemaphorePermit> = None;
     loop {
         // Answer every complete frame already buffered, then flush once.
         let mut wrote = false;
         loop {
+            if reserved.is_none() {
+                // Waiting for budget must not hold up shutdown either.
+                tokio::select! {
+                    permit = reserve(&broker, &buf, max, peer) => reserved = permit,
+                    _ = shutdown.changed() => return,
+                }
+            }
             let frame = match next_frame(&mut buf, max) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(reason) => return close(peer, reason),
             };
+            // Held until the response is written, then back to the budget.
+            let _held = reserved.take();
             let ctx = RequestContext {
                 broker: broker.clone(),
                 peer,
@@ -168,6 +187,30 @@ async fn idle_expired(idle: Option<std::time::Duration>) {
         Some(idle) => tokio::time::sleep(idle).await,
         None => std::future::pending().await,
     }
+}
+
+/// Takes the size of the frame whose size prefix starts `buf` from the broker's request
+/// budget, waiting until it fits. `None` when there is no budget, no complete size prefix
+/// yet, or a size that [`next_frame`] refuses.
+async fn reserve(
+    broker: &Broker,
+    buf: &BytesMut,
+    max: i32,
+    peer: SocketAddr,
+) -> Option<OwnedSemaphorePermit> {
+    let budget = broker.request_bytes.as_ref()?;
+    let prefix = buf.get(..4)?;
+    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let size = u32::try_from(size).ok().filter(|&s| s <= max as u32)?;
+    if let Ok(permit) = budget.clone().try_acquire_many_owned(size) {
+        return Some(permit);
+    }
+    tracing::debug!(
+        "request of {size} bytes from {peer} waits for queued.max.request.bytes ({} bytes free)",
+        budget.available_permits()
+    );
+    // The semaphore is never closed.
+    budget.clone().acquire_many_owned(size).await.ok()
 }
 
 fn close(peer: SocketAddr, reason: CloseReason) {

@@ -21,6 +21,8 @@
 //! * `topic_configs`: LogAppendTime and max.message.bytes, before and after a restart.
 //! * `lifecycle`: a topic deleted and created again starts empty; partitions added later.
 //! * `idempotence`: a retried idempotent batch is not appended twice (KIP-98).
+//! * `memory`: decompression bombs, unread fetches naming a partition 20 times and large
+//!   requests under `queued.max.request.bytes`, with the broker's peak resident set bounded.
 //!
 //! `disk` reads segments and checks offset and time indexes by Kafka's rules; `wire` holds
 //! the raw requests; `records` regenerates what the Python producers sent
@@ -48,6 +50,8 @@ mod idempotence;
 mod kcat;
 #[path = "write_path/lifecycle.rs"]
 mod lifecycle;
+#[path = "write_path/memory.rs"]
+mod memory;
 #[path = "write_path/records.rs"]
 mod records;
 #[path = "write_path/recovery.rs"]

@@ -6,6 +6,8 @@
 //! * batches are contiguous and the iterator's position and remaining bytes add up;
 //! * the owned (`records`) and borrowed (`section().iter()`) record iterators agree record by
 //!   record, and a record's headers are exactly `header_count` pairs;
+//! * the streaming iterator (`skip_key_value_records`) gives the same verdict, and the same
+//!   fields and sizes when every record decodes;
 //! * `validate` succeeds exactly when the CRC matches and every record decodes (checked
 //!   again on a copy with the CRC fixed, since random bytes rarely carry a good one);
 //! * a batch whose records all decode, re-encoded with `RecordBatchBuilder`, gives the same
@@ -92,6 +94,22 @@ fn check_v2(batch: &RecordBatch, bytes: Bytes) {
                     }
                 }
             }
+        }
+    }
+    // The streaming iterator (keys and values skipped) agrees: the same verdict, and the
+    // same records when they all decode.
+    let streamed: Vec<_> = batch.skip_key_value_records(LIMIT).collect();
+    let streamed_ok =
+        streamed.iter().all(Result::is_ok) && streamed.len() == batch.record_count() as usize;
+    assert_eq!(streamed_ok, all_ok, "the streaming iterator disagrees: {streamed:?}");
+    if all_ok {
+        for (s, o) in streamed.iter().zip(&owned) {
+            let (s, o) = (s.as_ref().unwrap(), o.as_ref().unwrap());
+            assert_eq!((s.offset, s.timestamp, s.offset_delta), (o.offset, o.timestamp, o.offset_delta));
+            assert_eq!((s.timestamp_delta, s.attributes), (o.timestamp_delta, o.attributes));
+            assert_eq!(s.key_len, o.key.as_ref().map(|k| k.len()));
+            assert_eq!(s.value_len, o.value.as_ref().map(|v| v.len()));
+            assert_eq!(s.header_count, o.headers.len());
         }
     }
     let crc_ok = batch.verify_crc().is_ok();

@@ -11,7 +11,11 @@
 //!
 //! Every decompression takes a limit and fails with
 //! [`RecordsError::DecompressedTooLarge`] rather than producing more, so a small hostile
-//! batch cannot make the reader allocate without bound.
+//! batch cannot make the reader allocate without bound. To check a batch without holding
+//! its inflated records at all, stream it with
+//! [`RecordBatch::skip_key_value_records`](super::RecordBatch::skip_key_value_records): the
+//! same decoders read incrementally (snappy a block at a time), the limit counted, not
+//! allocated.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -226,7 +230,11 @@ fn snappy_raw_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordsE
 }
 
 /// Decompresses one raw snappy block, appending to `out`, keeping `out` within `limit`.
-fn snappy_block_into(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), RecordsError> {
+pub(crate) fn snappy_block_into(
+    block: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), RecordsError> {
     let codec = Compression::Snappy;
     let len = snap::raw::decompress_len(block).map_err(|e| decompression_error(codec, &e))?;
     // No snappy element expands more than 64/3 times, so a block cannot honestly claim
@@ -250,18 +258,30 @@ fn snappy_block_into(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<()
 }
 
 fn snappy_xerial_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, RecordsError> {
-    let codec = Compression::Snappy;
     let mut out = Vec::new();
     let mut pos = 0;
-    while pos < input.len() {
-        let rest = &input[pos..];
+    while let Some(block) = xerial_blocks(input, &mut pos)? {
+        snappy_block_into(block, &mut out, limit)?;
+    }
+    Ok(out)
+}
+
+/// The next compressed block of a xerial stream from `*pos` on (advancing `*pos` past it),
+/// `None` at the end of the input.
+pub(crate) fn xerial_blocks<'a>(
+    input: &'a [u8],
+    pos: &mut usize,
+) -> Result<Option<&'a [u8]>, RecordsError> {
+    let codec = Compression::Snappy;
+    while *pos < input.len() {
+        let rest = &input[*pos..];
         // A stream may be a concatenation of xerial streams, each with its own header.
         // A block length never starts with 0x82 (it would be negative), so this is exact.
         if rest.starts_with(&XERIAL_MAGIC) {
             if rest.len() < XERIAL_HEADER_LEN {
                 return Err(decompression_error(codec, &"truncated xerial header"));
             }
-            pos += XERIAL_HEADER_LEN;
+            *pos += XERIAL_HEADER_LEN;
             continue;
         }
         let Some(&[a, b, c, d]) = rest.get(..4) else {
@@ -276,10 +296,10 @@ fn snappy_xerial_decompress(input: &[u8], limit: usize) -> Result<Vec<u8>, Recor
                 &"xerial block runs past the end",
             ));
         };
-        snappy_block_into(block, &mut out, limit)?;
-        pos += 4 + len;
+        *pos += 4 + len;
+        return Ok(Some(block));
     }
-    Ok(out)
+    Ok(None)
 }
 
 fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<(), RecordsError> {

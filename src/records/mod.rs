@@ -25,6 +25,9 @@
 //!   `Bytes` share the buffer); [`RecordBatch::section`] then [`RecordsSection::iter`] yields
 //!   borrowed [`RecordRef`]s, faster still (no reference counting, no allocation);
 //!   [`RecordBatch::validate`] checks the CRC and every record.
+//! * Checking records without holding a decompressed batch:
+//!   [`RecordBatch::skip_key_value_records`] reads them off the decompressor one by one
+//!   (Kafka's `skipKeyValueIterator`), keeping only their fixed fields and sizes.
 //! * Writing: [`RecordBatchBuilder`] sets batch fields, [`RecordBatchWriter`] appends
 //!   [`NewRecord`]s into a `BytesMut` and back-patches the header.
 //! * In place on encoded batches: [`set_base_offset`], [`set_partition_leader_epoch`],
@@ -39,6 +42,7 @@ mod legacy;
 mod record;
 mod section;
 mod set;
+mod stream;
 
 #[cfg(test)]
 mod tests;
@@ -58,3 +62,4 @@ pub use legacy::{LEGACY_MESSAGE_OVERHEAD_V0, LEGACY_MESSAGE_OVERHEAD_V1, LegacyM
 pub use record::{Header, Record, TimestampType};
 pub use section::{HeaderRefs, RecordRef, RecordRefs, Records, RecordsSection};
 pub use set::{Batch, RecordBatches};
+pub use stream::{RecordSummary, SkipKeyValueRecords};

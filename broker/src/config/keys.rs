@@ -73,7 +73,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "principal.builder.class",
     "producer.id.expiration.check.interval.ms",
     "producer.purgatory.purge.interval.requests",
-    "queued.max.request.bytes",
     "queued.max.requests",
     "request.timeout.ms",
     "reserved.broker.max.id",

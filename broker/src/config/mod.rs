@@ -37,6 +37,8 @@
 //! - [`Config::load`] reads the file as UTF-8 when it is valid UTF-8 and as ISO-8859-1
 //!   otherwise (Java always uses ISO-8859-1, where UTF-8 text would come out garbled).
 //! - Values of ignored keys are not checked.
+//! - `queued.max.request.bytes` defaults to 256 MiB (at least `socket.request.max.bytes`)
+//!   instead of Kafka's unbounded -1; see [`Config::queued_max_request_bytes`].
 
 mod error;
 mod keys;
@@ -91,6 +93,10 @@ log.retention.check.interval.ms=300000
 /// Kafka's default `listener.security.protocol.map`.
 const DEFAULT_SECURITY_PROTOCOL_MAP: &str =
     "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
+
+/// Our default `queued.max.request.bytes` (Kafka's is -1, no limit): 256 MiB; see
+/// [`Config::queued_max_request_bytes`] for the reasoning.
+pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: i64 = 256 * 1024 * 1024;
 
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_HOUR: i64 = 3_600_000;
@@ -261,6 +267,21 @@ pub struct Config {
     pub inter_broker_listener_name: String,
     /// `socket.request.max.bytes`: largest request accepted; default 104857600 (100 MiB), >= 1.
     pub socket_request_max_bytes: i32,
+    /// `queued.max.request.bytes`: bytes of requests the broker holds at once, counted from
+    /// each request's size prefix until its response is written (see
+    /// [`crate::broker::Broker::request_bytes`]); a connection whose next request does not
+    /// fit waits, unread, until others finish. At most 0 means no limit (Kafka's default
+    /// -1). If set, it must be at least `socket.request.max.bytes`, as Kafka requires, so
+    /// any one request fits.
+    ///
+    /// Default, unlike Kafka's unbounded -1: 268435456 (256 MiB), or
+    /// `socket.request.max.bytes` if that is larger. Each request costs about its size in
+    /// memory here (compressed batches are checked without being inflated), so this bounds
+    /// what clients that send many or large requests, or never read their responses, can
+    /// make the broker hold; 256 MiB takes two requests of the default 100 MiB maximum at
+    /// once, or hundreds of ordinary ones (producers send at most `max.request.size`, 1 MiB
+    /// by default).
+    pub queued_max_request_bytes: i64,
     /// `connections.max.idle.ms`: a connection with no request in flight that receives
     /// nothing for this long is closed; default 600000 (10 min); negative: never (Kafka's
     /// `Selector` has no idle expiry then).
@@ -884,6 +905,17 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     )?;
 
     let socket_request_max_bytes = r.int("socket.request.max.bytes", 104_857_600, 1)?;
+    let queued_max_request_bytes = match r.opt_long("queued.max.request.bytes", i64::MIN)? {
+        None => DEFAULT_QUEUED_MAX_REQUEST_BYTES.max(socket_request_max_bytes.into()),
+        // Kafka's `validateQueueMaxByte`.
+        Some(bytes) if bytes > 0 && bytes < i64::from(socket_request_max_bytes) => {
+            return Err(ConfigError::Inconsistent(format!(
+                "queued.max.request.bytes ({bytes}) must be larger or equal to \
+                 socket.request.max.bytes ({socket_request_max_bytes})"
+            )));
+        }
+        Some(bytes) => bytes,
+    };
     let connections_max_idle_ms = r.long("connections.max.idle.ms", 600_000, i64::MIN)?;
     let max_connections = r.int("max.connections", i32::MAX, 0)?;
     let mut listener_max_connections = BTreeMap::new();
@@ -1022,6 +1054,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         listener_security_protocol_map,
         inter_broker_listener_name,
         socket_request_max_bytes,
+        queued_max_request_bytes,
         connections_max_idle_ms,
         max_connections,
         listener_max_connections,

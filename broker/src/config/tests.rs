@@ -179,6 +179,7 @@ fn assert_untouched_defaults(c: &Config) {
     assert!(c.listener_max_connections.is_empty());
     assert_eq!(c.max_connections_per_ip, i32::MAX);
     assert!(c.max_connections_per_ip_overrides.is_empty());
+    assert_eq!(c.queued_max_request_bytes, 268_435_456);
     assert_eq!(c.broker_rack, None);
     assert_eq!(c.metadata_log_dir, None);
 }
@@ -1194,4 +1195,30 @@ fn connection_limits_with_kafkas_checks() {
             "{bad}: {message}"
         );
     }
+}
+
+#[test]
+fn queued_max_request_bytes_default_limit_and_kafka_check() {
+    let c = parse("node.id=1\n");
+    assert_eq!(c.queued_max_request_bytes, 256 << 20);
+    // The default grows with socket.request.max.bytes so that any one request fits.
+    let c = parse("node.id=1\nsocket.request.max.bytes=500000000\n");
+    assert_eq!(c.queued_max_request_bytes, 500_000_000);
+    // Kafka's -1 (and anything <= 0) means no limit.
+    let c = parse("node.id=1\nqueued.max.request.bytes=-1\n");
+    assert_eq!(c.queued_max_request_bytes, -1);
+    let c = parse("node.id=1\nqueued.max.request.bytes=104857600\n");
+    assert_eq!(c.queued_max_request_bytes, 104_857_600);
+    assert!(
+        !c.ignored_keys
+            .iter()
+            .any(|k| k == "queued.max.request.bytes")
+    );
+    let err = error_with("queued.max.request.bytes=1000");
+    assert!(
+        err.contains("queued.max.request.bytes (1000) must be larger or equal to socket.request.max.bytes (104857600)"),
+        "{err}"
+    );
+    let err = error_with("queued.max.request.bytes=lots");
+    assert!(err.contains("queued.max.request.bytes"), "{err}");
 }

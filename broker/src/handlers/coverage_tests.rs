@@ -20,7 +20,9 @@ const NOT_SERVED: &str = "no";
 fn readme_rows() -> BTreeMap<i16, (String, String, String)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let text = std::fs::read_to_string(&path).expect("read README.md");
-    let start = text.find(TABLE_START).expect("the README has the API table");
+    let start = text
+        .find(TABLE_START)
+        .expect("the README has the API table");
     let end = text.find(TABLE_END).expect("the API table ends");
     let mut rows = BTreeMap::new();
     for line in text[start..end].lines().filter(|l| l.starts_with('|')) {
@@ -31,7 +33,10 @@ fn readme_rows() -> BTreeMap<i16, (String, String, String)> {
         assert_eq!(cells.len(), 4, "README API table row {line:?}");
         let name = cells[1].trim_matches('`').to_string();
         let previous = rows.insert(key, (name, cells[2].to_string(), cells[3].to_string()));
-        assert!(previous.is_none(), "API key {key} twice in the README table");
+        assert!(
+            previous.is_none(),
+            "API key {key} twice in the README table"
+        );
     }
     rows
 }
@@ -103,6 +108,9 @@ fn the_readme_table_lists_every_api_kafkas_broker_serves() {
         "the README table's keys are the ones Kafka's broker serves"
     );
     for (key, versions) in &kafka {
-        assert_eq!(&rows[key].1, versions, "README: Kafka's versions of key {key}");
+        assert_eq!(
+            &rows[key].1, versions,
+            "README: Kafka's versions of key {key}"
+        );
     }
 }

@@ -1,16 +1,27 @@
 //! Fetch: whole record batches from the partition logs, by topic name (before v13) or id.
 //!
-//! Limits follow Kafka: `partition_max_bytes` per partition and `max_bytes` in all, except
-//! that the first batch of the first partition with data is returned whole even when it is
-//! larger (KIP-74), so a consumer always progresses. An empty partition gets a zero-length
-//! `records`, never null. When less than `min_bytes` is available the request waits up to
-//! `max_wait_ms` for any of its partitions to grow.
+//! Limits follow Kafka (`KafkaApis.handleFetchRequest`, `ReplicaManager.readFromLog`):
+//! `partition_max_bytes` per partition, and in all the request's `max_bytes` capped by the
+//! broker's `fetch.max.bytes` (55 MiB by default), except that the first batch of the first
+//! partition with data is returned whole even when it is larger (KIP-74), so a consumer
+//! always progresses; `min_bytes` is capped by the same limit. (Fetch v0-2, which have no
+//! `max_bytes` and a hard limit without that exception, are not served.) An empty
+//! partition gets a zero-length `records`, never null. When less than `min_bytes` is
+//! available the request waits up to `max_wait_ms` for any of its partitions to grow.
+//!
+//! A partition named more than once is answered once, as Kafka's `FetchRequest.fetchData`
+//! collects the partitions into a map keyed by topic (name before v13, id from v13) and
+//! partition: in the place of its first mention, with the offset and limit of its last.
+//! The response groups consecutive partitions of one topic, as Kafka's
+//! `FetchResponse.toMessage` does.
 //!
 //! Fetch sessions (KIP-227): full requests (epoch 0 or -1) are served; this broker does not
 //! create sessions, answering session id 0, which tells clients to keep sending full
 //! requests. An incremental request (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND,
 //! from which clients recover by starting over with a full request.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +48,8 @@ const READ_COMMITTED: i8 = 1;
 
 /// One requested partition, resolved against the logs.
 struct Wanted {
-    topic: usize,
+    /// The topic's name (as requested, when unknown) and id (nil before v13).
+    topic: (String, Uuid),
     partition: i32,
     fetch_offset: i64,
     max_bytes: usize,
@@ -52,10 +64,12 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     if request.session_epoch != 0 && request.session_epoch != -1 {
         return session_error(error_code::FETCH_SESSION_ID_NOT_FOUND);
     }
-    let (topics, wanted) = resolve(ctx, version, &request);
+    let wanted = resolve(ctx, version, &request);
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
-    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let max_bytes = request.max_bytes.min(ctx.broker.config.fetch_max_bytes);
+    let min_bytes = request.min_bytes.min(max_bytes);
+    let max_bytes = usize::try_from(max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(min_bytes).unwrap_or(0);
     let wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let deadline = Instant::now() + wait;
@@ -86,7 +100,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             || Instant::now() >= deadline
             || watches.is_empty()
         {
-            return response(version, &topics, &wanted, reads, read_committed);
+            return response(version, &wanted, reads, read_committed);
         }
         let changed =
             futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
@@ -105,16 +119,14 @@ fn session_error(code: i16) -> FetchResponse {
     }
 }
 
-/// (name, id) of each requested topic, and every requested partition with its log.
-fn resolve(
-    ctx: &RequestContext,
-    version: i16,
-    request: &FetchRequest,
-) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
+/// Every requested partition with its log, each partition once (see the module docs).
+fn resolve(ctx: &RequestContext, version: i16, request: &FetchRequest) -> Vec<Wanted> {
     let image = ctx.broker.image();
-    let mut topics = Vec::new();
-    let mut wanted = Vec::new();
-    for (index, topic) in request.topics.iter().enumerate() {
+    let mut wanted: Vec<Wanted> = Vec::new();
+    // Kafka's key: (topic id, topic name, partition); the id is nil before v13 and the
+    // name is the one the id resolves to from v13.
+    let mut seen: HashMap<(Uuid, String, i32), usize> = HashMap::new();
+    for topic in &request.topics {
         let found = if version >= 13 {
             image
                 .topic_by_id(&topic.topic_id)
@@ -129,8 +141,25 @@ fn resolve(
             }
         };
         let name = found.clone().unwrap_or_else(|_| topic.topic.to_string());
-        topics.push((name.clone(), topic.topic_id));
+        let id = if version >= 13 {
+            topic.topic_id
+        } else {
+            Uuid::nil()
+        };
         for partition in &topic.partitions {
+            let fetch_offset = partition.fetch_offset;
+            let max_bytes = usize::try_from(partition.partition_max_bytes).unwrap_or(0);
+            match seen.entry((id, name.clone(), partition.partition)) {
+                Entry::Occupied(at) => {
+                    let earlier = &mut wanted[*at.get()];
+                    earlier.fetch_offset = fetch_offset;
+                    earlier.max_bytes = max_bytes;
+                    continue;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(wanted.len());
+                }
+            }
             let log = found.clone().and_then(|name| {
                 ctx.broker
                     .logs
@@ -148,15 +177,15 @@ fn resolve(
                     })
             });
             wanted.push(Wanted {
-                topic: index,
+                topic: (name.clone(), id),
                 partition: partition.partition,
-                fetch_offset: partition.fetch_offset,
-                max_bytes: usize::try_from(partition.partition_max_bytes).unwrap_or(0),
+                fetch_offset,
+                max_bytes,
                 log,
             });
         }
     }
-    (topics, wanted)
+    wanted
 }
 
 /// What one partition read produced.
@@ -222,26 +251,29 @@ fn failed(
 
 fn response(
     version: i16,
-    topics: &[(String, Uuid)],
     wanted: &[Wanted],
     reads: Vec<PartitionRead>,
     read_committed: bool,
 ) -> FetchResponse {
-    let mut responses: Vec<FetchableTopicResponse> = topics
-        .iter()
-        .map(|(name, id)| FetchableTopicResponse {
-            topic: if version < 13 {
-                name.as_str().into()
-            } else {
-                Default::default()
-            },
-            topic_id: if version >= 13 { *id } else { Uuid::nil() },
-            partitions: Vec::new(),
-            ..Default::default()
-        })
-        .collect();
+    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
+    let mut previous: Option<&(String, Uuid)> = None;
     for (w, read) in wanted.iter().zip(reads) {
-        responses[w.topic].partitions.push(PartitionData {
+        if previous != Some(&w.topic) {
+            let (name, id) = &w.topic;
+            responses.push(FetchableTopicResponse {
+                topic: if version < 13 {
+                    name.as_str().into()
+                } else {
+                    Default::default()
+                },
+                topic_id: if version >= 13 { *id } else { Uuid::nil() },
+                partitions: Vec::new(),
+                ..Default::default()
+            });
+            previous = Some(&w.topic);
+        }
+        let topic = responses.last_mut().expect("pushed above");
+        topic.partitions.push(PartitionData {
             partition_index: w.partition,
             error_code: read.error,
             high_watermark: read.high_watermark,

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::records::{
-    BatchHeader, LOG_OVERHEAD, LegacyMessage, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
-    RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    BatchHeader, DEFAULT_MAX_DECOMPRESSED_SIZE, LOG_OVERHEAD, LegacyMessage, MAGIC_V2,
+    NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatch, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch,
 };
 use tokio::sync::watch;
 
@@ -1772,8 +1773,8 @@ fn first_record(
     if entry.magic == MAGIC_V2 {
         let batch = RecordBatch::parse(buf).map_err(invalid)?;
         let leader_epoch = batch.header().partition_leader_epoch;
-        let section = batch.section().map_err(invalid)?;
-        for record in section.iter() {
+        // Streamed, not inflated: only offsets and timestamps are needed.
+        for record in batch.skip_key_value_records(DEFAULT_MAX_DECOMPRESSED_SIZE) {
             let record = record.map_err(invalid)?;
             if wanted(record.offset, record.timestamp) {
                 return Ok(Some(TimestampOffset {

@@ -33,7 +33,16 @@
 //!   record).
 //! * A transactional batch without a producer id is rejected.
 //! * The broker's `compression.type` is not applied: batches are stored with the
-//!   producer's codec.
+//!   producer's codec. So no batch is ever re-compressed (Kafka re-compresses when the
+//!   topic's codec differs from the batch's, or for old-format records), and validation never
+//!   needs the inflated records: a compressed batch is checked as Kafka checks one it keeps,
+//!   record by record off a streaming decompressor with keys and values skipped
+//!   (`skipKeyValueIterator`), so it costs its wire size plus the decoder's state (zstd: the
+//!   frame's window, at most libzstd's default limit of 128 MiB; ordinary producers use 2-8
+//!   MiB), never its inflated size.
+//! * Kafka sets no limit on how far a batch inflates; here more than
+//!   [`DEFAULT_MAX_DECOMPRESSED_SIZE`] (256 MiB) is `MESSAGE_TOO_LARGE`. Memory no longer
+//!   depends on it (see above); it bounds the CPU time a small decompression bomb can take.
 //!
 //! Producer ids, epochs and sequences are only checked for sanity here; duplicate and
 //! out-of-order detection is done by the partition's producer state
@@ -48,18 +57,10 @@ use gregor_protocol::records::{
 
 use super::config::{LogConfig, TimestampType};
 
-/// Kafka's `CORRUPT_MESSAGE` error code.
-pub const CORRUPT_MESSAGE: i16 = 2;
-/// Kafka's `MESSAGE_TOO_LARGE` error code.
-pub const MESSAGE_TOO_LARGE: i16 = 10;
-/// Kafka's `RECORD_LIST_TOO_LARGE` error code.
-pub const RECORD_LIST_TOO_LARGE: i16 = 18;
-/// Kafka's `INVALID_TIMESTAMP` error code.
-pub const INVALID_TIMESTAMP: i16 = 32;
-/// Kafka's `UNSUPPORTED_COMPRESSION_TYPE` error code.
-pub const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-/// Kafka's `INVALID_RECORD` error code.
-pub const INVALID_RECORD: i16 = 87;
+pub use gregor_protocol::error_code::{
+    CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
+    UNSUPPORTED_COMPRESSION_TYPE,
+};
 
 /// Smallest length field of any batch format (a magic 0 message), as Kafka checks first.
 const MIN_LENGTH_FIELD: i32 = 14;
@@ -215,9 +216,10 @@ impl ValidatedRecords {
 /// config, at broker time `now_ms` (see the module documentation for the checks and their
 /// error codes). On success the bytes are kept as they are (no copy).
 ///
-/// CPU-bound (it decodes every record and decompresses compressed batches, up to
-/// [`DEFAULT_MAX_DECOMPRESSED_SIZE`] each): large requests are best validated off the
-/// async executor threads (`spawn_blocking`).
+/// CPU-bound (it decodes every record and streams compressed batches through their
+/// decompressor, up to [`DEFAULT_MAX_DECOMPRESSED_SIZE`] each, without keeping what comes
+/// out): large requests are best validated off the async executor threads
+/// (`spawn_blocking`).
 pub fn validate_records(
     records: Bytes,
     config: &LogConfig,
@@ -429,37 +431,56 @@ fn check_records(
     config: &LogConfig,
     now_ms: i64,
 ) -> Result<(i64, i32), ValidationError> {
-    let section = batch
-        .section_with_limit(DEFAULT_MAX_DECOMPRESSED_SIZE)
-        .map_err(|error| match error {
-            RecordsError::DecompressedTooLarge { .. } => {
-                ValidationError::new(MESSAGE_TOO_LARGE, error.to_string())
-            }
-            other => ValidationError::new(CORRUPT_MESSAGE, other.to_string()),
-        })?;
+    // A compressed batch is read off its decompressor record by record, keys and values
+    // skipped (Kafka's `skipKeyValueIterator`): it is stored as it came, so nothing needs
+    // the inflated records, and holding them would let a small batch claim hundreds of MiB.
+    // An uncompressed batch is walked in place (its records borrow the request's buffer).
+    let section;
+    let records: Box<dyn Iterator<Item = Result<(i32, i64, bool), RecordsError>> + '_> =
+        if batch.compression() == Compression::None {
+            section = batch
+                .section()
+                .map_err(|error| ValidationError::new(CORRUPT_MESSAGE, error.to_string()))?;
+            Box::new(
+                section
+                    .iter()
+                    .map(|r| r.map(|r| (r.offset_delta, r.timestamp, r.key.is_some()))),
+            )
+        } else {
+            Box::new(
+                batch
+                    .skip_key_value_records(DEFAULT_MAX_DECOMPRESSED_SIZE)
+                    .map(|r| r.map(|r| (r.offset_delta, r.timestamp, r.has_key()))),
+            )
+        };
     let check_timestamps = config.timestamp_type == TimestampType::CreateTime;
     let mut max_timestamp = gregor_protocol::records::NO_TIMESTAMP;
     let mut delta_of_max = 0;
     let mut errors: Vec<(i16, RecordError)> = Vec::new();
-    for (index, record) in section.iter().enumerate() {
-        let record = record.map_err(|error| {
-            ValidationError::new(INVALID_RECORD, format!("Found invalid record: {error}"))
+    for (index, record) in records.enumerate() {
+        let (offset_delta, timestamp, has_key) = record.map_err(|error| match error {
+            RecordsError::DecompressedTooLarge { .. } => {
+                ValidationError::new(MESSAGE_TOO_LARGE, error.to_string())
+            }
+            RecordsError::Decompression { .. } => {
+                ValidationError::new(CORRUPT_MESSAGE, error.to_string())
+            }
+            other => ValidationError::new(INVALID_RECORD, format!("Found invalid record: {other}")),
         })?;
         let index = i32::try_from(index).unwrap_or(i32::MAX);
-        if record.offset_delta != index {
+        if offset_delta != index {
             return Err(ValidationError::new(
                 INVALID_RECORD,
                 format!(
-                    "Record {index} of the batch has offset delta {} (offset deltas must be 0..n-1)",
-                    record.offset_delta
+                    "Record {index} of the batch has offset delta {offset_delta} (offset deltas must be 0..n-1)"
                 ),
             ));
         }
-        if record.timestamp > max_timestamp {
-            max_timestamp = record.timestamp;
-            delta_of_max = record.offset_delta;
+        if timestamp > max_timestamp {
+            max_timestamp = timestamp;
+            delta_of_max = offset_delta;
         }
-        if config.cleanup_policy.compact && record.key.is_none() {
+        if config.cleanup_policy.compact && !has_key {
             errors.push((
                 INVALID_RECORD,
                 RecordError {
@@ -468,8 +489,8 @@ fn check_records(
                 },
             ));
         } else if check_timestamps
-            && record.timestamp != gregor_protocol::records::NO_TIMESTAMP
-            && timestamp_out_of_range(record.timestamp, now_ms, config)
+            && timestamp != gregor_protocol::records::NO_TIMESTAMP
+            && timestamp_out_of_range(timestamp, now_ms, config)
         {
             errors.push((
                 INVALID_TIMESTAMP,
@@ -477,8 +498,8 @@ fn check_records(
                     batch_index: index,
                     message: format!(
                         "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{}, {}]",
-                        record.timestamp,
-                        record.offset_delta,
+                        timestamp,
+                        offset_delta,
                         now_ms.saturating_sub(config.message_timestamp_before_max_ms),
                         now_ms.saturating_add(config.message_timestamp_after_max_ms),
                     ),

@@ -1,7 +1,8 @@
 //! Fetch (key 1) at v4 (by name, not flexible), v11, v12 (first flexible), v13 (by topic
 //! id), v16, v17 and v18: reading every record of a multi-segment, multi-partition topic,
-//! batches containing the fetch offset, byte limits and KIP-74, empty partitions, offsets,
-//! errors, isolation levels, long polling and fetch sessions. Compared with
+//! batches containing the fetch offset, byte limits (the broker's `fetch.max.bytes` too) and
+//! KIP-74, a partition named twice, empty partitions, offsets, errors, isolation levels,
+//! long polling and fetch sessions. Compared with
 //! KafkaApis.handleFetchRequest, ReplicaManager.readFromLog and FetchManager.newContext.
 
 use std::fs;
@@ -854,4 +855,89 @@ pub fn check_simple_fetch(
         }
     }
     n
+}
+
+#[test]
+fn kafka_parity_a_partition_named_twice_is_answered_once_with_its_last_offset() {
+    // Kafka's FetchRequest.fetchData puts the partitions into a LinkedHashMap keyed by topic
+    // and partition: a repeated partition keeps the place of its first mention and takes
+    // the offset and limit of its last; FetchResponse.toMessage groups consecutive
+    // partitions of one topic.
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    let records = data.topic("records");
+    let empty = data.topic("empty");
+    for &version in VERSIONS {
+        let topics = vec![
+            fetch_topic(
+                records,
+                vec![
+                    fetch_partition(0, 0, 1 << 20),
+                    fetch_partition(1, 0, 1 << 20),
+                ],
+            ),
+            fetch_topic(
+                records,
+                vec![
+                    fetch_partition(0, 900, 1 << 20),
+                    fetch_partition(1, 500, 9_000),
+                    fetch_partition(0, 900, 1 << 20),
+                ],
+            ),
+            fetch_topic(empty, vec![fetch_partition(0, 0, 1 << 20)]),
+            fetch_topic(records, vec![fetch_partition(2, 100, 1 << 20)]),
+        ];
+        let response = call(&mut client, &fetch_request(topics), version);
+        let layout: Vec<Vec<i32>> = response
+            .responses
+            .iter()
+            .map(|t| t.partitions.iter().map(|p| p.partition_index).collect())
+            .collect();
+        assert_eq!(layout, vec![vec![0, 1], vec![0], vec![2]], "v{version}");
+        let first = |p: &PartitionData| batches(p)[0].base_offset;
+        let p0 = &response.responses[0].partitions[0];
+        check_offsets(version, records, p0);
+        assert_eq!(first(p0), 900, "v{version}: the last offset asked for wins");
+        let p1 = &response.responses[0].partitions[1];
+        check_offsets(version, records, p1);
+        assert_eq!(first(p1), 500, "v{version}");
+        assert!(p1.records.as_ref().unwrap().len() <= 9_000, "v{version}");
+        check_offsets(version, empty, &response.responses[1].partitions[0]);
+        let p2 = &response.responses[2].partitions[0];
+        check_offsets(version, records, p2);
+        assert_eq!(first(p2), 100, "v{version}");
+        for (t, topic) in response.responses.iter().zip([records, empty, records]) {
+            if version >= 13 {
+                assert_eq!(t.topic_id, topic.id, "v{version}");
+            } else {
+                assert_eq!(*t.topic, *topic.name, "v{version}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_broker_fetch_max_bytes_caps_the_request_max_bytes() {
+    let data = fixture();
+    let broker = Broker::start_with(&data, &[("fetch.max.bytes", "20000")]);
+    let mut client = connect(&broker);
+    let topic = data.topic("records");
+    for &version in &[4, 12, 13, 18] {
+        let partitions = (0..3).map(|i| fetch_partition(i, 0, 1 << 20)).collect();
+        let mut request = fetch_request(vec![fetch_topic(topic, partitions)]);
+        request.max_bytes = i32::MAX;
+        let response = call(&mut client, &request, version);
+        let mut total = 0;
+        for i in 0..3 {
+            let p = partition_of(&response, version, topic, i);
+            check_offsets(version, topic, p);
+            total += p.records.as_ref().unwrap().len();
+        }
+        assert!(total > 0, "v{version}: nothing at all");
+        assert!(
+            total <= 20_000,
+            "v{version}: {total} bytes above fetch.max.bytes 20000"
+        );
+    }
 }

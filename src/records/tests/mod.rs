@@ -5,6 +5,7 @@ mod errors;
 mod golden;
 mod legacy;
 mod roundtrip;
+mod stream;
 
 use bytes::{BufMut, Bytes, BytesMut};
 

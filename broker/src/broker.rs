@@ -116,7 +116,9 @@ impl Broker {
                     }
                 }
                 // An unusable directory is offline; the logs report it when they open.
-                Err(error) => tracing::warn!(dir = %log_dir.display(), %error, "log directory offline"),
+                Err(error) => {
+                    tracing::warn!(dir = %log_dir.display(), %error, "log directory offline")
+                }
             }
         }
         let (controller, report) =

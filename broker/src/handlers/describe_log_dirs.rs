@@ -86,13 +86,16 @@ fn describe(
                 continue;
             }
             let size: u64 = log.segments().iter().map(|s| s.size).sum();
-            topics.entry(topic).or_default().push(DescribeLogDirsPartition {
-                partition_index: partition,
-                partition_size: size as i64,
-                offset_lag: (log.high_watermark() - log.log_end_offset()).max(0),
-                is_future_key: false,
-                ..Default::default()
-            });
+            topics
+                .entry(topic)
+                .or_default()
+                .push(DescribeLogDirsPartition {
+                    partition_index: partition,
+                    partition_size: size as i64,
+                    offset_lag: (log.high_watermark() - log.log_end_offset()).max(0),
+                    is_future_key: false,
+                    ..Default::default()
+                });
         }
         for future in futures.iter().filter(|f| f.target_log_dir == *log_dir) {
             if !asked(&future.topic, future.partition) {

@@ -85,7 +85,10 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
-    (ApiKey::AlterReplicaLogDirs, alter_replica_log_dirs::VERSIONS),
+    (
+        ApiKey::AlterReplicaLogDirs,
+        alter_replica_log_dirs::VERSIONS,
+    ),
     (ApiKey::DescribeProducers, describe_producers::VERSIONS),
     (ApiKey::ListConfigResources, list_config_resources::VERSIONS),
 ];
@@ -165,9 +168,9 @@ pub async fn dispatch(
         RequestBody::DeleteGroups(request) => {
             delete_groups::handle(ctx, version, request).await.into()
         }
-        RequestBody::DescribeLogDirs(request) => {
-            describe_log_dirs::handle(ctx, version, request).await.into()
-        }
+        RequestBody::DescribeLogDirs(request) => describe_log_dirs::handle(ctx, version, request)
+            .await
+            .into(),
         RequestBody::AlterReplicaLogDirs(request) => {
             alter_replica_log_dirs::handle(ctx, version, request)
                 .await

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::checkpoint::{self, LogStartOffsets, Offsets};
 use super::config::LogConfig;
+use super::move_replica::{FoundFuture, Moves, parse_future_dir_name, recover_future_dirs};
 use super::partition::{OpenParams, PartitionLog, partition_dir_name};
 use super::segment::now_ms;
-use super::move_replica::{FoundFuture, Moves, parse_future_dir_name, recover_future_dirs};
 use super::{StorageError, unpoison};
 
 /// The KRaft metadata log's topic, whose directory the `cluster` module reads.

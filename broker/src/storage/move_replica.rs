@@ -152,8 +152,7 @@ impl LogManager {
         target: &str,
     ) -> Result<MoveStart, MoveError> {
         let name = partition_dir_name(topic, partition);
-        if format!("{name}.{}{FUTURE_SUFFIX}", uuid::Uuid::nil().simple()).len()
-            > MAX_DIR_NAME_LEN
+        if format!("{name}.{}{FUTURE_SUFFIX}", uuid::Uuid::nil().simple()).len() > MAX_DIR_NAME_LEN
         {
             return Err(MoveError::TopicTooLong);
         }
@@ -227,7 +226,10 @@ impl LogManager {
 
     /// The future replicas being built.
     pub fn future_replicas(&self) -> Vec<Arc<FutureReplica>> {
-        unpoison(self.moves.moving.lock()).values().cloned().collect()
+        unpoison(self.moves.moving.lock())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Starts again the moves a restart interrupted (each returned future replica is to be
@@ -252,7 +254,8 @@ impl LogManager {
     /// The usable log directory `path` names, or Kafka's error for it.
     fn resolve_log_dir(&self, path: &str) -> Result<PathBuf, MoveError> {
         let wanted = Path::new(path);
-        let same = |dir: &Path| dir == wanted || std::path::absolute(dir).is_ok_and(|a| a == wanted);
+        let same =
+            |dir: &Path| dir == wanted || std::path::absolute(dir).is_ok_and(|a| a == wanted);
         if let Some(dir) = self.log_dirs().iter().find(|d| same(d)) {
             return Ok(dir.clone());
         }
@@ -305,10 +308,9 @@ impl LogManager {
         copy_files(log.dir(), &future.dir, copied)?;
         sync_dir_files(&future.dir)?;
         let name = partition_dir_name(log.topic(), log.partition());
-        let parked = log.log_dir().join(format!(
-            "{name}.{}-delete",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let parked = log
+            .log_dir()
+            .join(format!("{name}.{}-delete", uuid::Uuid::new_v4().simple()));
         let target = future.target_log_dir.join(&name);
         fs::rename(log.dir(), &parked).map_err(|e| StorageError::io(log.dir(), e))?;
         let undo = |error: StorageError| {
@@ -329,13 +331,9 @@ impl LogManager {
             log_start_offset: Some(log_start),
             log_starts: self.log_starts_of(&future.target_log_dir),
         };
-        let moved = PartitionLog::open_with(
-            &future.target_log_dir,
-            log.topic(),
-            log.partition(),
-            params,
-        )
-        .map_err(undo)?;
+        let moved =
+            PartitionLog::open_with(&future.target_log_dir, log.topic(), log.partition(), params)
+                .map_err(undo)?;
         if moved.log_end_offset() != log_end {
             return Err(undo(StorageError::InvalidBatch(
                 "the copied replica does not end where the current one does",
@@ -399,7 +397,10 @@ fn copy_files(
 /// bytes `dest` holds.
 fn copy_tail(source: &Path, dest: &Path, from: u64) -> Result<u64, StorageError> {
     let mut input = File::open(source).map_err(|e| StorageError::io(source, e))?;
-    let len = input.metadata().map_err(|e| StorageError::io(source, e))?.len();
+    let len = input
+        .metadata()
+        .map_err(|e| StorageError::io(source, e))?
+        .len();
     let mut output = OpenOptions::new()
         .create(true)
         .write(true)
@@ -407,7 +408,9 @@ fn copy_tail(source: &Path, dest: &Path, from: u64) -> Result<u64, StorageError>
         .open(dest)
         .map_err(|e| StorageError::io(dest, e))?;
     let from = from.min(len);
-    output.set_len(from).map_err(|e| StorageError::io(dest, e))?;
+    output
+        .set_len(from)
+        .map_err(|e| StorageError::io(dest, e))?;
     output
         .seek(SeekFrom::Start(from))
         .map_err(|e| StorageError::io(dest, e))?;

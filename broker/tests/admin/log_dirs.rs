@@ -361,7 +361,7 @@ fn list_config_resources_lists_topics_and_brokers() {
     assert!(found.contains(&("listed".to_string(), 2)), "{found:?}");
     let all = client.call(&v1(vec![]), 1).expect("ListConfigResources");
     assert!(
-        all.config_resources.len() >= found.len() + 1,
+        all.config_resources.len() > found.len(),
         "broker loggers too"
     );
     let bad = client.call(&v1(vec![3]), 1).expect("ListConfigResources");

@@ -230,7 +230,7 @@ impl LogManager {
                 .map_or(StorageError::NoLogDirs, |e| e.error));
         }
 
-        let (resumable, promoted) = recover_future_dirs(futures, |topic, partition| {
+        let (resumable, promoted) = recover_future_dirs(futures, &usable, |topic, partition| {
             candidates
                 .iter()
                 .any(|c| c.topic == topic && c.partition == partition)

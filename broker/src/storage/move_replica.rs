@@ -19,9 +19,10 @@
 //! Crash safety (see [`recover_future_dirs`]): a `-future` directory found at start-up next
 //! to a current replica is an unfinished copy; it is discarded and the move started again
 //! from scratch (Kafka resumes its copy; the outcome is the same). A `-future` directory
-//! without a current replica means the crash came between the two renames of the swap,
-//! after the copy was complete and synced: it is renamed to the partition's directory and
-//! opened (the `-delete` one is left to be skipped).
+//! without a current replica but with the old one set aside (`-delete`) means the crash
+//! came between the two renames of the swap, after the copy was complete and synced: it is
+//! renamed to the partition's directory and opened (the `-delete` one is left to be
+//! skipped). Any other `-future` directory is skipped.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -452,6 +453,18 @@ pub(crate) fn parse_future_dir_name(name: &str) -> Option<(&str, i32)> {
     super::parse_partition_dir_name(dir_name)
 }
 
+/// Whether a log dir holds `<name>.<uuid>-delete`: the old replica a swap set aside.
+fn has_parked_replica(log_dirs: &[PathBuf], name: &str) -> bool {
+    let prefix = format!("{name}.");
+    log_dirs.iter().any(|dir| {
+        fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with(&prefix) && n.ends_with("-delete")
+        })
+    })
+}
+
 /// A `-future` directory found at start-up.
 #[derive(Debug)]
 pub(crate) struct FoundFuture {
@@ -467,6 +480,7 @@ pub(crate) struct FoundFuture {
 /// partitions to open there. Failures are logged; the directory is then left alone.
 pub(crate) fn recover_future_dirs(
     found: Vec<FoundFuture>,
+    log_dirs: &[PathBuf],
     has_current: impl Fn(&str, i32) -> bool,
 ) -> (Vec<(String, i32, PathBuf)>, Vec<FoundFuture>) {
     let mut resume = Vec::new();
@@ -489,9 +503,13 @@ pub(crate) fn recover_future_dirs(
             }
             continue;
         }
-        let target = future
-            .log_dir
-            .join(partition_dir_name(&future.topic, future.partition));
+        let name = partition_dir_name(&future.topic, future.partition);
+        if !has_parked_replica(log_dirs, &name) {
+            // No current replica and no sign of a swap: not ours to decide; left alone.
+            tracing::warn!(dir = %future.path.display(), "a future replica without a current one; skipped");
+            continue;
+        }
+        let target = future.log_dir.join(&name);
         match fs::rename(&future.path, &target) {
             Ok(()) => {
                 tracing::info!(dir = %target.display(), "completed a replica move interrupted by a restart");

@@ -111,7 +111,30 @@ impl Broker {
         let metadata_dir = config.effective_metadata_log_dir().to_path_buf();
         let loaded =
             cluster::load(&metadata_dir).map_err(|e| StartError::Metadata(e.to_string()))?;
-        let options = ControllerOptions::from_config(&config, &meta);
+        let mut options = ControllerOptions::from_config(&config, &meta);
+        // Every log directory is formatted with the cluster id and a directory id of its own,
+        // as `kafka-storage.sh format` does, and registered (Kafka's JBOD, KIP-858).
+        for log_dir in config.log_dirs.iter().filter(|d| d.as_path() != dir) {
+            let formatted = std::fs::create_dir_all(log_dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| {
+                    MetaProperties::load_or_format(log_dir, config.node_id, Some(&meta.cluster_id))
+                        .map_err(|e| e.to_string())
+                });
+            match formatted {
+                Ok((other, _)) => {
+                    if let Some(id) = other.directory_id
+                        && !options.directory_ids.contains(&id)
+                    {
+                        options.directory_ids.push(id);
+                    }
+                }
+                // An unusable directory is offline; the logs report it when they open.
+                Err(error) => {
+                    tracing::warn!(dir = %log_dir.display(), %error, "log directory offline")
+                }
+            }
+        }
         let (controller, report) =
             Controller::open(options, loaded).map_err(|e| StartError::Metadata(e.to_string()))?;
         tracing::debug!(?report, "controller ready");
@@ -149,7 +172,23 @@ impl Broker {
             request_bytes: request_bytes_budget(config_queued_bytes),
         });
         broker.groups.start(&broker);
+        for future in broker.logs.resume_moves() {
+            broker.spawn_move(future);
+        }
         Ok(broker)
+    }
+
+    /// Runs a replica move between log directories on a thread of its own.
+    pub fn spawn_move(self: &Arc<Self>, future: Arc<crate::storage::FutureReplica>) {
+        let broker = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("alter-log-dir".into())
+            .spawn(move || {
+                let _ = broker.logs.run_move(&future);
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start a replica move");
+        }
     }
 
     /// The current metadata image.

@@ -9,6 +9,8 @@
 
 mod support;
 
+#[path = "admin/log_dirs.rs"]
+mod log_dirs;
 #[path = "admin/storage_errors.rs"]
 mod storage_errors;
 

@@ -2,6 +2,7 @@
 //! async `handle` from the request type to the response type; [`dispatch`] routes to them
 //! and [`supported_versions`] is what ApiVersions advertises.
 
+pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod broker_configs;
 pub mod create_partitions;
@@ -12,6 +13,8 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
@@ -20,6 +23,7 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -80,6 +84,13 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListGroups, list_groups::VERSIONS),
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
+    (
+        ApiKey::AlterReplicaLogDirs,
+        alter_replica_log_dirs::VERSIONS,
+    ),
+    (ApiKey::DescribeProducers, describe_producers::VERSIONS),
+    (ApiKey::ListConfigResources, list_config_resources::VERSIONS),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -156,6 +167,20 @@ pub async fn dispatch(
         }
         RequestBody::DeleteGroups(request) => {
             delete_groups::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DescribeLogDirs(request) => describe_log_dirs::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::AlterReplicaLogDirs(request) => {
+            alter_replica_log_dirs::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::DescribeProducers(request) => {
+            describe_producers::handle(ctx, version, request).into()
+        }
+        RequestBody::ListConfigResources(request) => {
+            list_config_resources::handle(ctx, version, request).into()
         }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::checkpoint::{self, LogStartOffsets, Offsets};
 use super::config::LogConfig;
+use super::move_replica::{FoundFuture, Moves, parse_future_dir_name, recover_future_dirs};
 use super::partition::{OpenParams, PartitionLog, partition_dir_name};
 use super::segment::now_ms;
 use super::{StorageError, unpoison};
@@ -139,8 +140,12 @@ type LogMap = HashMap<String, HashMap<i32, Arc<PartitionLog>>>;
 pub struct LogManager {
     log_dirs: Vec<PathBuf>,
     logs: RwLock<LogMap>,
-    /// Serialises [`Self::create`] and [`Self::remove`].
-    admin: Mutex<()>,
+    /// Serialises [`Self::create`], [`Self::remove`] and replica moves.
+    pub(super) admin: Mutex<()>,
+    /// Configured log directories that could not be used.
+    offline: Vec<PathBuf>,
+    /// Replica moves between log directories (see [`super::move_replica`]).
+    pub(super) moves: Moves,
     errors: Vec<DirError>,
     default_config: RwLock<LogConfig>,
     topic_configs: RwLock<HashMap<String, LogConfig>>,
@@ -182,9 +187,12 @@ impl LogManager {
         let mut usable = Vec::new();
         let mut candidates = Vec::new();
         let mut log_starts = Vec::new();
+        let mut offline = Vec::new();
+        let mut futures = Vec::new();
         for log_dir in log_dirs {
             let first = candidates.len();
-            match list_log_dir(log_dir, &mut candidates, &mut errors) {
+            let first_future = futures.len();
+            match list_log_dir(log_dir, &mut candidates, &mut futures, &mut errors) {
                 Ok(()) => {
                     let files = DirFiles::read(log_dir);
                     let starts = Arc::new(LogStartOffsets::new(log_dir));
@@ -206,6 +214,8 @@ impl LogManager {
                 }
                 Err(error) => {
                     candidates.truncate(first);
+                    futures.truncate(first_future);
+                    offline.push(log_dir.clone());
                     errors.push(DirError {
                         path: log_dir.clone(),
                         error,
@@ -218,6 +228,34 @@ impl LogManager {
                 .into_iter()
                 .next()
                 .map_or(StorageError::NoLogDirs, |e| e.error));
+        }
+
+        let (resumable, promoted) = recover_future_dirs(futures, &usable, |topic, partition| {
+            candidates
+                .iter()
+                .any(|c| c.topic == topic && c.partition == partition)
+        });
+        for future in promoted {
+            let i = usable.iter().position(|d| *d == future.log_dir);
+            let config = topic_configs
+                .get(&future.topic)
+                .unwrap_or(&default_config)
+                .clone();
+            let mut params =
+                OpenParams::from_log_dir(&future.log_dir, &future.topic, future.partition, config);
+            // Not in this directory's checkpoints yet: recovered from the start.
+            params.clean_shutdown = false;
+            params.log_starts = i.map(|i| Arc::clone(&log_starts[i]));
+            candidates.push(Candidate {
+                log_dir: future.log_dir,
+                topic: future.topic,
+                partition: future.partition,
+                params,
+            });
+        }
+        let moves = Moves::default();
+        for (topic, partition, target) in resumable {
+            moves.add_resumable(topic, partition, target);
         }
 
         let mut logs = LogMap::new();
@@ -273,6 +311,8 @@ impl LogManager {
             log_dirs: usable,
             logs: RwLock::new(logs),
             admin: Mutex::new(()),
+            offline,
+            moves,
             errors,
             default_config: RwLock::new(default_config),
             topic_configs: RwLock::new(topic_configs),
@@ -283,6 +323,35 @@ impl LogManager {
     /// The usable log directories.
     pub fn log_dirs(&self) -> &[PathBuf] {
         &self.log_dirs
+    }
+
+    /// The configured log directories that could not be used (offline).
+    pub fn offline_log_dirs(&self) -> &[PathBuf] {
+        &self.offline
+    }
+
+    /// Publishes `moved` as the log of its partition in place of `old` (a replica moved to
+    /// another log directory), moving its log start offset checkpoint entry along.
+    pub(super) fn replace_log(&self, old: &PartitionLog, moved: Arc<PartitionLog>) {
+        let (topic, partition) = (old.topic(), old.partition());
+        for (log_dir, offset) in [
+            (old.log_dir(), None),
+            (moved.log_dir(), Some(moved.log_start_offset())),
+        ] {
+            if let Some(starts) = self.log_starts_of(log_dir) {
+                match offset {
+                    Some(offset) => starts.set(topic, partition, offset),
+                    None => starts.remove(topic, partition),
+                }
+                if let Err(error) = starts.persist() {
+                    tracing::warn!(dir = %log_dir.display(), %error, "could not write the log start offset checkpoint");
+                }
+            }
+        }
+        unpoison(self.logs.write())
+            .entry(topic.to_owned())
+            .or_default()
+            .insert(partition, moved);
     }
 
     /// What could not be opened at start-up (see [`Self::open`]).
@@ -654,7 +723,7 @@ impl LogManager {
     }
 
     /// The log start offsets of `log_dir`.
-    fn log_starts_of(&self, log_dir: &Path) -> Option<Arc<LogStartOffsets>> {
+    pub(super) fn log_starts_of(&self, log_dir: &Path) -> Option<Arc<LogStartOffsets>> {
         self.log_dirs
             .iter()
             .position(|dir| dir == log_dir)
@@ -683,6 +752,7 @@ impl LogManager {
 fn list_log_dir(
     log_dir: &Path,
     candidates: &mut Vec<Candidate>,
+    futures: &mut Vec<FoundFuture>,
     errors: &mut Vec<DirError>,
 ) -> Result<(), StorageError> {
     fs::create_dir_all(log_dir).map_err(|e| StorageError::io(log_dir, e))?;
@@ -702,6 +772,15 @@ fn list_log_dir(
             });
             continue;
         };
+        if let Some((topic, partition)) = parse_future_dir_name(name) {
+            futures.push(FoundFuture {
+                log_dir: log_dir.to_owned(),
+                path: path.clone(),
+                topic: topic.to_owned(),
+                partition,
+            });
+            continue;
+        }
         if SKIPPED_SUFFIXES.iter().any(|suffix| name.ends_with(suffix)) {
             tracing::debug!(dir = %path.display(), "skipping a directory being deleted or moved");
             continue;

@@ -15,6 +15,7 @@
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
 //!   <topic>-<partition>.<uuid>-delete/   being deleted (skipped)
 //!   <topic>-<partition>.<uuid>-stray/    stray replica (skipped)
+//!   <topic>-<partition>.<uuid>-future/   replica being moved here (see [`move_replica`])
 //! ```
 //!
 //! * [`validate_records`]: Kafka's checks of a Produce request's records for one partition,
@@ -52,6 +53,7 @@ mod checkpoint;
 mod config;
 mod index;
 mod manager;
+pub mod move_replica;
 mod partition;
 pub mod producer_state;
 mod segment;
@@ -74,6 +76,7 @@ pub use checkpoint::{
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use index::{OffsetIndexEntry, TimeIndexEntry};
 pub use manager::{DirError, LogManager, MaintenanceSchedule, parse_partition_dir_name};
+pub use move_replica::{FutureReplica, MoveError, MoveStart};
 pub use partition::{
     AppendInfo, LogRead, MAX_SEGMENTS_PER_READ, OpenReport, PartitionLog, SegmentInfo,
     TimestampOffset, TornTail, partition_dir_name,

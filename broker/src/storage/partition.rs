@@ -223,6 +223,9 @@ pub struct PartitionLog {
     /// Idempotent producers' epochs and last batches. Changed only under the writer lock
     /// (always taken first), so that checks, offsets and updates are atomic with appends.
     producers: Mutex<ProducerStateManager>,
+    /// The log that replaced this one when its replica moved to another log directory
+    /// (see [`super::move_replica`]): appends that reach this log afterwards go there.
+    successor: std::sync::OnceLock<Arc<PartitionLog>>,
 }
 
 /// What readers look up.
@@ -433,6 +436,7 @@ impl PartitionLog {
             last_flush_ms: AtomicI64::new(now_ms()),
             log_starts: params.log_starts,
             producers: Mutex::new(producers),
+            successor: std::sync::OnceLock::new(),
         })
     }
 
@@ -778,6 +782,12 @@ impl PartitionLog {
         }
         let size = buf.len() as u64;
         let mut writer = unpoison(self.writer.lock());
+        if let Some(next) = self.successor.get() {
+            // The replica moved to another log directory while this append waited for the
+            // lock: it belongs to the log that replaced this one.
+            drop(writer);
+            return next.append_buffer(buf, batches, mode, now_ms, &next.config());
+        }
         self.check_writable()?;
         let base_offset = self.log_end_offset();
         let producer_batches = producer_batches(batches, base_offset, mode.log_append_time);
@@ -1397,6 +1407,32 @@ impl PartitionLog {
     pub(crate) fn mark_deleted(&self) {
         let _writer = unpoison(self.writer.lock());
         self.deleted.store(true, Ordering::Release);
+    }
+
+    /// Runs `f` holding the writer lock, so no append, roll or retention runs meanwhile
+    /// (the log-directory move copies the tail of the log and swaps the replica in `f`).
+    /// Fails without calling `f` if the log no longer accepts appends.
+    pub(crate) fn with_writer_locked<R>(
+        &self,
+        f: impl FnOnce() -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let _writer = unpoison(self.writer.lock());
+        self.check_writable()?;
+        if self.successor.get().is_some() {
+            return Err(StorageError::Deleted {
+                topic: self.topic.clone(),
+                partition: self.partition,
+            });
+        }
+        f()
+    }
+
+    /// Hands later appends to `next`, the log that replaced this one in another log
+    /// directory; call with [`Self::with_writer_locked`]'s lock held (inside its `f`).
+    /// Readers waiting on [`Self::subscribe`] are woken so they look the log up again.
+    pub(crate) fn set_successor(&self, next: Arc<PartitionLog>) {
+        let _ = self.successor.set(next);
+        self.end_offset.send_modify(|_| {});
     }
 
     fn check_writable(&self) -> Result<(), StorageError> {

@@ -10,6 +10,7 @@
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod dynamic_broker_config;
 pub mod connection;
 pub mod connection_quotas;
 pub mod groups;

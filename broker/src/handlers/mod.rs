@@ -2,6 +2,7 @@
 //! async `handle` from the request type to the response type; [`dispatch`] routes to them
 //! and [`supported_versions`] is what ApiVersions advertises.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod broker_configs;
 pub mod create_partitions;
@@ -65,6 +66,7 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::InitProducerId, init_producer_id::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
     (
         ApiKey::IncrementalAlterConfigs,
         incremental_alter_configs::VERSIONS,
@@ -127,6 +129,9 @@ pub async fn dispatch(
         RequestBody::CreatePartitions(request) => create_partitions::handle(ctx, version, request)
             .await
             .into(),
+        RequestBody::AlterConfigs(request) => {
+            alter_configs::handle(ctx, version, request).await.into()
+        }
         RequestBody::IncrementalAlterConfigs(request) => {
             incremental_alter_configs::handle(ctx, version, request)
                 .await

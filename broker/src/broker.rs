@@ -106,7 +106,8 @@ impl Broker {
         let image = controller.image();
 
         reconcile_directories(&config, &image).map_err(StartError::Storage)?;
-        let effective = crate::dynamic_broker_config::effective_config(&config, &image, config.node_id);
+        let effective =
+            crate::dynamic_broker_config::effective_config(&config, &image, config.node_id);
         let default_log_config = LogConfig::from_broker(&effective);
         let topic_configs: HashMap<String, LogConfig> = image
             .topics()

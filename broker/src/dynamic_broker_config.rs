@@ -160,7 +160,8 @@ pub fn validate(
         }
     }
     if !per_broker {
-        let per_broker_keys: Vec<&str> = keys.iter().copied().filter(|k| is_per_broker(k)).collect();
+        let per_broker_keys: Vec<&str> =
+            keys.iter().copied().filter(|k| is_per_broker(k)).collect();
         if !per_broker_keys.is_empty() {
             return invalid(format!(
                 "Cannot update these configs at default cluster level, broker id must be specified: {}",
@@ -278,7 +279,10 @@ mod tests {
         );
         assert_eq!(
             check(&[("message.max.bytes", "big")], true),
-            Err("Invalid value big for configuration message.max.bytes: Not a number of type INT".into())
+            Err(
+                "Invalid value big for configuration message.max.bytes: Not a number of type INT"
+                    .into()
+            )
         );
         assert_eq!(
             check(&[("listener.name.plaintext.ssl.keystore.location", "/k")], false),
@@ -297,7 +301,10 @@ mod tests {
         let base = map(&[("log.retention.ms", "1000"), ("num.partitions", "3")]);
         let merged = merge(&base, &[&map(&[("log.retention.hours", "2")])]);
         assert_eq!(merged.get("log.retention.ms"), None);
-        assert_eq!(merged.get("log.retention.hours").map(String::as_str), Some("2"));
+        assert_eq!(
+            merged.get("log.retention.hours").map(String::as_str),
+            Some("2")
+        );
         assert_eq!(merged.get("num.partitions").map(String::as_str), Some("3"));
     }
 

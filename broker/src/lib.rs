@@ -10,9 +10,9 @@
 pub mod broker;
 pub mod cluster;
 pub mod config;
-pub mod dynamic_broker_config;
 pub mod connection;
 pub mod connection_quotas;
+pub mod dynamic_broker_config;
 pub mod groups;
 pub mod handlers;
 pub mod server;

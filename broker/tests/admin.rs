@@ -12,6 +12,9 @@ mod support;
 #[path = "admin/storage_errors.rs"]
 mod storage_errors;
 
+#[path = "admin/dynamic_configs.rs"]
+mod dynamic_configs;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -32,10 +32,10 @@ use gregor_protocol::messages::incremental_alter_configs_response::{
 };
 
 use super::{RequestContext, broker_configs, controller_failure};
-use crate::dynamic_broker_config;
-use crate::topic_config::ConfigType;
 use crate::cluster::ConfigResource;
 use crate::cluster::controller::{AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange};
+use crate::dynamic_broker_config;
+use crate::topic_config::ConfigType;
 use gregor_protocol::error_code;
 
 /// Versions served.

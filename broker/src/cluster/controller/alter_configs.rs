@@ -17,7 +17,7 @@ use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::metadata_frame::VersionedRecord;
 
 use super::{
-    AlterConfigOp, AlterConfigsResource, AlterConfigsResult, Applied, ApiError, Controller,
+    AlterConfigOp, AlterConfigsResource, AlterConfigsResult, ApiError, Applied, Controller,
     ControllerError, ReconfiguredTopic, TopicDelta, java_split, v0, validate_name,
 };
 use crate::cluster::{ConfigResource, MetadataImage};
@@ -58,7 +58,10 @@ fn check_broker_name(image: &MetadataImage, name: &str) -> Result<(), ApiError> 
         )
     })?;
     if id < 0 {
-        return Err(ApiError::new(INVALID_REQUEST, "Invalid negative broker ID."));
+        return Err(ApiError::new(
+            INVALID_REQUEST,
+            "Invalid negative broker ID.",
+        ));
     }
     if image.broker(id).is_none() && !image.controllers().contains_key(&id) {
         return Err(ApiError::new(
@@ -178,11 +181,8 @@ impl Controller {
             } else {
                 match resource.resource_type {
                     ConfigResource::TOPIC => self.plan_replace_topic(&image, resource),
-                    ConfigResource::BROKER => {
-                        check_broker_name(&image, &resource.name).map(|()| {
-                            (replace_records(&image, resource, |_, _| true), None)
-                        })
-                    }
+                    ConfigResource::BROKER => check_broker_name(&image, &resource.name)
+                        .map(|()| (replace_records(&image, resource, |_, _| true), None)),
                     ConfigResource::BROKER_LOGGER
                     | ConfigResource::CLIENT_METRICS
                     | ConfigResource::GROUP => Err(ApiError::new(

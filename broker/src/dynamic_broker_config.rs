@@ -112,14 +112,12 @@ fn scala_set(mut keys: Vec<&str>) -> String {
     format!("Set({})", keys.join(", "))
 }
 
-/// The layers of dynamic broker configs in the image for node `node_id`.
-fn layers(
-    image: &MetadataImage,
-    node_id: i32,
-) -> (
-    Option<&BTreeMap<String, String>>,
-    Option<&BTreeMap<String, String>>,
-) {
+/// One layer of dynamic broker configs, if the resource has any.
+type Layer<'a> = Option<&'a BTreeMap<String, String>>;
+
+/// The layers of dynamic broker configs in the image for node `node_id`: the cluster
+/// default, then the node's own.
+fn layers(image: &MetadataImage, node_id: i32) -> (Layer<'_>, Layer<'_>) {
     (image.cluster_broker_config(), image.broker_config(node_id))
 }
 
@@ -170,9 +168,8 @@ pub fn validate(
         }
     }
     let (default, broker) = layers(image, node_id);
-    let persisted = |layer: Option<&BTreeMap<String, String>>, per_broker| {
-        layer.map(|l| persistent(l, per_broker)).unwrap_or_default()
-    };
+    let persisted =
+        |layer: Layer<'_>, per_broker| layer.map(|l| persistent(l, per_broker)).unwrap_or_default();
     let merged = if per_broker {
         merge(config.properties(), &[&persisted(default, false), props])
     } else {

@@ -144,11 +144,14 @@ mod legacy {
     pub use gregor_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 }
 
+/// A resource of a legacy AlterConfigs: type, name, and its configs.
+type Replace<'a> = (i8, &'a str, &'a [(&'a str, Option<&'a str>)]);
+
 /// A legacy AlterConfigs (v`version`) of one resource per `(type, name, configs)`.
 fn legacy_alter(
     client: &mut RawClient,
     version: i16,
-    resources: &[(i8, &str, &[(&str, Option<&str>)])],
+    resources: &[Replace<'_>],
     validate_only: bool,
 ) -> Vec<legacy::AlterConfigsResourceResponse> {
     let request = legacy::AlterConfigsRequest {

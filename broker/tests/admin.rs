@@ -1,6 +1,6 @@
 //! The admin APIs of the `gregor` binary over TCP, against Apache Kafka 4.x's answers:
 //! CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords, DescribeConfigs,
-//! IncrementalAlterConfigs, DescribeCluster and InitProducerId, each at both ends of its
+//! IncrementalAlterConfigs, AlterConfigs (`admin/dynamic_configs.rs`), DescribeCluster and InitProducerId, each at both ends of its
 //! version range and on its error paths; then what they change seen through Produce,
 //! Fetch, ListOffsets and Metadata, on disk, and after a restart; then the real clients
 //! (kafka-python's and confluent-kafka's admin clients, an idempotent producer).

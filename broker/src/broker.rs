@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::cluster::controller::{
     ApiError, Applied, Controller, ControllerError, ControllerOptions, CreatePartitionsResult,
@@ -70,8 +70,9 @@ pub struct Broker {
     pub controller: Arc<Controller>,
     /// The partition logs.
     pub logs: LogManager,
-    /// The broker's defaults for partition logs (`log.*` keys).
-    pub default_log_config: LogConfig,
+    /// The broker's defaults for partition logs (`log.*` keys, with the dynamic broker
+    /// configs: see [`Self::refresh_dynamic_configs`]).
+    default_log_config: RwLock<LogConfig>,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
     /// The budget of request bytes held at once (`queued.max.request.bytes`), one permit
@@ -142,7 +143,9 @@ impl Broker {
         let image = controller.image();
 
         reconcile_directories(&config, &image).map_err(StartError::Storage)?;
-        let default_log_config = LogConfig::from_broker(&config);
+        let effective =
+            crate::dynamic_broker_config::effective_config(&config, &image, config.node_id);
+        let default_log_config = LogConfig::from_broker(&effective);
         let topic_configs: HashMap<String, LogConfig> = image
             .topics()
             .filter_map(|topic| {
@@ -167,7 +170,7 @@ impl Broker {
             config,
             controller,
             logs,
-            default_log_config,
+            default_log_config: RwLock::new(default_log_config),
             groups,
             request_bytes: request_bytes_budget(config_queued_bytes),
         });
@@ -229,9 +232,48 @@ impl Broker {
             }
             self.logs.clear_topic_config(&deleted.name);
         }
+        let defaults = self.default_log_config();
         for topic in &delta.reconfigured {
-            let config = topic_config::log_config(&self.default_log_config, &topic.config);
+            let config = topic_config::log_config(&defaults, &topic.config);
             self.logs.set_topic_config(&topic.name, config);
+        }
+    }
+
+    /// The broker's current defaults for partition logs.
+    pub fn default_log_config(&self) -> LogConfig {
+        self.default_log_config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Applies the dynamic broker configs of the current image (after a change to a BROKER
+    /// resource): new log defaults for every partition log, topics' own overrides kept on
+    /// top (Kafka's `DynamicLogConfig.reconfigure`). Call under the controller's lock, so
+    /// changes apply in the order they were written.
+    pub fn refresh_dynamic_configs(&self) {
+        let image = self.image();
+        let effective =
+            crate::dynamic_broker_config::effective_config(&self.config, &image, self.node_id);
+        let defaults = LogConfig::from_broker(&effective);
+        {
+            let mut current = self
+                .default_log_config
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if *current == defaults {
+                return;
+            }
+            *current = defaults.clone();
+        }
+        self.logs.set_default_config(defaults.clone());
+        for topic in image.topics() {
+            match image.topic_config(&topic.name) {
+                Some(overrides) => self
+                    .logs
+                    .set_topic_config(&topic.name, topic_config::log_config(&defaults, overrides)),
+                None => self.logs.clear_topic_config(&topic.name),
+            }
         }
     }
 
@@ -329,7 +371,7 @@ impl PartitionStore for Broker {
         let Some(first) = partitions.first() else {
             return Ok(());
         };
-        let config = topic_config::log_config(&self.default_log_config, &first.config);
+        let config = topic_config::log_config(&self.default_log_config(), &first.config);
         self.logs.set_topic_config(&first.topic, config);
         for (made, created) in partitions.iter().enumerate() {
             let outcome = self

@@ -129,6 +129,9 @@ pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 // The controller answers with Kafka's error codes (the protocol library's table).
 use gregor_protocol::error_code::*;
 
+mod alter_configs;
+pub use alter_configs::ReplaceConfigsResource;
+
 /// A Kafka error code and message for one item of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
@@ -501,7 +504,7 @@ pub struct ConfigChange {
 /// The config changes of one resource (IncrementalAlterConfigs' `AlterConfigsResource`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlterConfigsResource {
-    /// The resource type ([`ConfigResource::TOPIC`] is the only one supported).
+    /// The resource type ([`ConfigResource::TOPIC`] or [`ConfigResource::BROKER`]).
     pub resource_type: i8,
     /// The resource name (the topic).
     pub name: String,
@@ -1819,7 +1822,8 @@ impl Controller {
     /// the topic does not set the config), then [`topic_config::validate`] on the topic's
     /// resulting configs (`INVALID_CONFIG`), then the topic must exist
     /// (`UNKNOWN_TOPIC_OR_PARTITION`). A `ConfigRecord` per changed key, all resources in
-    /// one batch. Resources of other known types get `INVALID_REQUEST` (not supported
+    /// one batch. BROKER resources: see `alter_configs` (checked by the broker first).
+    /// Resources of other known types get `INVALID_REQUEST` (not supported
     /// here), of unknown types `UNSUPPORTED_VERSION`; a resource given twice
     /// `INVALID_REQUEST`.
     pub fn incremental_alter_configs(
@@ -1859,6 +1863,9 @@ impl Controller {
                     UNSUPPORTED_VERSION,
                     format!("Unknown resource type {}.", resource.resource_type),
                 ))
+            } else if resource.resource_type == ConfigResource::BROKER {
+                self.plan_alter_broker(&image, resource)
+                    .map(|records| (records, None))
             } else if resource.resource_type != ConfigResource::TOPIC {
                 Err(ApiError::new(
                     INVALID_REQUEST,

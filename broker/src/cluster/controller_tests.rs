@@ -1279,7 +1279,7 @@ fn incremental_alter_configs() {
             &[
                 AlterConfigsResource {
                     resource_type: ConfigResource::BROKER,
-                    name: "1".into(),
+                    name: "-1".into(),
                     changes: Vec::new(),
                 },
                 AlterConfigsResource {
@@ -1303,8 +1303,11 @@ fn incremental_alter_configs() {
         .unwrap();
     assert_eq!(applied.results.len(), 3);
     assert_eq!(
-        applied.results[0].error.as_ref().unwrap().code,
-        INVALID_REQUEST
+        applied.results[0].error,
+        Some(ApiError::new(
+            INVALID_REQUEST,
+            "Invalid negative broker ID."
+        ))
     );
     assert_eq!(
         applied.results[1].error.as_ref().unwrap().code,

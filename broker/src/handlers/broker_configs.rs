@@ -10,6 +10,11 @@
 //! knows, plus any other key set in `server.properties` (Kafka's keys that have no effect
 //! here with their value, other keys as sensitive with a null value, as Kafka does for keys
 //! it does not know). Documentation strings are short summaries of Kafka's.
+//!
+//! Deliberately unlike Kafka: `listeners`, `advertised.listeners` and
+//! `listener.security.protocol.map` are read-only here (Kafka can add and remove
+//! listeners at run time; this broker binds its listeners once), so describing them says
+//! so and altering them is refused like any other read-only config.
 
 use std::collections::BTreeMap;
 
@@ -53,7 +58,7 @@ const fn def(
 /// The broker configs this broker reads, sorted by name.
 #[rustfmt::skip]
 pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
-    def("advertised.listeners", Str, None, true, "Listeners to publish for clients to use, if different from the listeners config."),
+    def("advertised.listeners", Str, None, false, "Listeners to publish for clients to use, if different from the listeners config."),
     def("auto.create.topics.enable", Boolean, Some("true"), false, "Enable auto creation of topics on the server."),
     def("broker.id", Int, Some("-1"), false, "The broker id for this server (in KRaft mode, the same as node.id)."),
     def("broker.rack", Str, None, false, "Rack of the broker, used in rack-aware replica assignment."),
@@ -70,8 +75,8 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def("group.max.size", Int, Some("2147483647"), false, "The maximum number of consumers that a single consumer group can accommodate."),
     def("group.min.session.timeout.ms", Int, Some("6000"), false, "The minimum allowed session timeout for registered consumers."),
     def("inter.broker.listener.name", Str, None, false, "Name of listener used for communication between brokers."),
-    def("listener.security.protocol.map", Str, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), true, "Map between listener names and security protocols."),
-    def("listeners", Str, Some("PLAINTEXT://:9092"), true, "Listener list: comma-separated URIs the server listens on, with their listener names."),
+    def("listener.security.protocol.map", Str, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), false, "Map between listener names and security protocols."),
+    def("listeners", Str, Some("PLAINTEXT://:9092"), false, "Listener list: comma-separated URIs the server listens on, with their listener names."),
     def("log.cleanup.policy", List, Some("delete"), true, "The default cleanup policy for segments beyond the retention window."),
     def("log.dir", Str, Some("/tmp/kafka-logs"), false, "The directory in which the log data is kept (supplemental for log.dirs)."),
     def("log.dirs", Str, None, false, "A comma-separated list of the directories where the log data is stored."),
@@ -123,7 +128,7 @@ pub fn definition(name: &str) -> Option<&'static BrokerConfigDef> {
 }
 
 /// The keys of the same setting, in Kafka's order (`DynamicBrokerConfig.brokerConfigSynonyms`).
-fn synonym_keys(name: &str) -> Vec<&str> {
+pub(crate) fn synonym_keys(name: &str) -> Vec<&str> {
     match name {
         "log.roll.ms" | "log.roll.hours" => vec!["log.roll.ms", "log.roll.hours"],
         "log.flush.interval.ms" => vec!["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],

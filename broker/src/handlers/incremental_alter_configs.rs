@@ -13,10 +13,15 @@
 //!   topic configs are validated as Kafka does (`INVALID_CONFIG`), the topic must exist
 //!   (`UNKNOWN_TOPIC_OR_PARTITION`); `validate_only` changes nothing.
 //!
-//! Dynamic broker configs, logger levels, client-metrics and group configs are not
-//! supported: such resources get `INVALID_REQUEST` with a message saying so. The new
-//! configs of altered topics apply to their partition logs at once (retention,
-//! `max.message.bytes`, segment settings, ...).
+//! * BROKER resources (this node's id, or `""` for the cluster-wide default): the
+//!   resource's stored configs with the changes applied must pass Kafka's dynamic broker
+//!   config checks ([`crate::dynamic_broker_config::validate`], `INVALID_REQUEST`; APPEND
+//!   or SUBTRACT on a key that is not a LIST `INVALID_CONFIG`) before they go to the
+//!   controller; once written they apply at once ([`crate::broker::Broker::refresh_dynamic_configs`]).
+//!
+//! Logger levels, client-metrics and group configs are not supported: such resources get
+//! `INVALID_REQUEST` with a message saying so. The new configs of altered topics apply to
+//! their partition logs at once (retention, `max.message.bytes`, segment settings, ...).
 
 use std::collections::HashMap;
 
@@ -26,9 +31,11 @@ use gregor_protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
 
-use super::{RequestContext, controller_failure};
+use super::{RequestContext, broker_configs, controller_failure};
 use crate::cluster::ConfigResource;
 use crate::cluster::controller::{AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange};
+use crate::dynamic_broker_config;
+use crate::topic_config::ConfigType;
 use gregor_protocol::error_code;
 
 /// Versions served.
@@ -58,7 +65,7 @@ pub async fn handle(
                 "Each resource must appear at most once.",
             ))
         } else {
-            preprocess(resource, node_id).map(|changes| {
+            preprocess(ctx, resource, node_id).map(|changes| {
                 forwarded.push(AlterConfigsResource {
                     resource_type: resource.resource_type,
                     name: name.to_string(),
@@ -72,6 +79,9 @@ pub async fn handle(
     let mut results = Vec::new();
     if !forwarded.is_empty() {
         let validate_only = request.validate_only;
+        let touches_broker = forwarded
+            .iter()
+            .any(|r| r.resource_type == ConfigResource::BROKER);
         let broker = ctx.broker.clone();
         let applied = ctx
             .broker
@@ -80,6 +90,9 @@ pub async fn handle(
                 let applied = controller.incremental_alter_configs(&forwarded, validate_only);
                 if let Ok(applied) = &applied {
                     broker.apply_delta(&applied.delta);
+                    if touches_broker && !validate_only {
+                        broker.refresh_dynamic_configs();
+                    }
                 }
                 applied
             })
@@ -131,6 +144,7 @@ pub async fn handle(
 
 /// Kafka's broker-side checks of one resource; its changes for the controller.
 fn preprocess(
+    ctx: &RequestContext,
     resource: &gregor_protocol::messages::incremental_alter_configs_request::AlterConfigsResource,
     node_id: i32,
 ) -> Result<Vec<ConfigChange>, ApiError> {
@@ -170,7 +184,7 @@ fn preprocess(
         }
         other => return Err(invalid(format!("Unknown resource type {other}"))),
     }
-    resource
+    let changes = resource
         .configs
         .iter()
         .map(|c| {
@@ -183,5 +197,70 @@ fn preprocess(
                 value: c.value.as_ref().map(|v| v.to_string()),
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if resource.resource_type == ConfigResource::BROKER {
+        validate_broker_change(ctx, name, &changes)?;
+    }
+    Ok(changes)
+}
+
+/// Kafka's `validateBrokerConfigChange` for IncrementalAlterConfigs: the resource's stored
+/// configs (as the broker reads them) with the changes applied (`prepareIncrementalConfigs`)
+/// must be a valid dynamic broker config.
+fn validate_broker_change(
+    ctx: &RequestContext,
+    name: &str,
+    changes: &[ConfigChange],
+) -> Result<(), ApiError> {
+    let broker = &ctx.broker;
+    let image = broker.image();
+    let per_broker = !name.is_empty();
+    let mut props = image
+        .config(ConfigResource::BROKER, name)
+        .map(|stored| dynamic_broker_config::persistent(stored, per_broker))
+        .unwrap_or_default();
+    for change in changes {
+        let key = change.name.as_str();
+        let value = change.value.as_deref().unwrap_or_default();
+        match change.op {
+            AlterConfigOp::Set => {
+                props.insert(key.to_string(), value.to_string());
+            }
+            AlterConfigOp::Delete => {
+                props.remove(key);
+            }
+            AlterConfigOp::Append | AlterConfigOp::Subtract => {
+                let verb = if change.op == AlterConfigOp::Append {
+                    "append"
+                } else {
+                    "subtract"
+                };
+                let def = broker_configs::definition(key)
+                    .filter(|d| d.config_type == ConfigType::List)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            error_code::INVALID_CONFIG,
+                            format!("Config value {verb} is not allowed for config key: {key}"),
+                        )
+                    })?;
+                let old = props
+                    .get(key)
+                    .map(String::as_str)
+                    .or(def.default)
+                    .unwrap_or_default();
+                let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+                if change.op == AlterConfigOp::Append {
+                    for item in value.split(',') {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    }
+                } else {
+                    items.retain(|i| !value.split(',').any(|v| v == *i));
+                }
+                props.insert(key.to_string(), items.join(","));
+            }
+        }
+    }
+    dynamic_broker_config::validate(&broker.config, &image, broker.node_id, &props, per_broker)
 }

@@ -2,6 +2,7 @@
 //! async `handle` from the request type to the response type; [`dispatch`] routes to them
 //! and [`supported_versions`] is what ApiVersions advertises.
 
+pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod broker_configs;
@@ -69,6 +70,7 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::InitProducerId, init_producer_id::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
     (
         ApiKey::IncrementalAlterConfigs,
         incremental_alter_configs::VERSIONS,
@@ -138,6 +140,9 @@ pub async fn dispatch(
         RequestBody::CreatePartitions(request) => create_partitions::handle(ctx, version, request)
             .await
             .into(),
+        RequestBody::AlterConfigs(request) => {
+            alter_configs::handle(ctx, version, request).await.into()
+        }
         RequestBody::IncrementalAlterConfigs(request) => {
             incremental_alter_configs::handle(ctx, version, request)
                 .await

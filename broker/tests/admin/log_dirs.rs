@@ -373,3 +373,44 @@ fn list_config_resources_lists_topics_and_brokers() {
         "no client metrics resources"
     );
 }
+
+#[test]
+fn kafka_pythons_admin_client_describes_the_log_dirs() {
+    let (_data, _others, dirs, broker) = start_three_dirs();
+    let mut client = connect(&broker);
+    create_topic(&mut client, "described", 3, &[]);
+    for p in 0..3 {
+        let r = produce(
+            &mut client,
+            "described",
+            p,
+            super::batch(3 + p as usize, 50),
+        );
+        assert_eq!(r.error_code, error::NONE);
+    }
+    let Some(output) = super::support::python(
+        "describe_log_dirs_kafka_python.py",
+        &["--bootstrap", &broker.bootstrap(), "--topic", "described"],
+    ) else {
+        return;
+    };
+    output.assert_success();
+    let out = output.json();
+    let reported = out["dirs"].as_object().expect("dirs");
+    assert_eq!(reported.len(), 3, "{out}");
+    let mut seen = Vec::new();
+    for (dir, result) in reported {
+        assert!(
+            dirs.iter().any(|d| d.display().to_string() == *dir),
+            "{dir} is not one of the log.dirs: {out}"
+        );
+        assert_eq!(result["error_code"].as_i64(), Some(0), "{out}");
+        for (partition, size) in result["partitions"].as_object().expect("partitions") {
+            let on_disk = log_files_size(&Path::new(dir).join(format!("described-{partition}")));
+            assert_eq!(size.as_i64(), Some(on_disk), "described-{partition}: {out}");
+            seen.push(partition.clone());
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["0", "1", "2"], "{out}");
+}

@@ -75,6 +75,9 @@ pub struct Broker {
     default_log_config: RwLock<LogConfig>,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// The connection limits, once the listeners are bound (`server::run`); dynamic broker
+    /// configs change them through [`Self::refresh_dynamic_configs`].
+    pub connection_quotas: std::sync::OnceLock<Arc<crate::connection_quotas::ConnectionQuotas>>,
     /// The budget of request bytes held at once (`queued.max.request.bytes`), one permit
     /// a byte; `None` when unlimited. A connection acquires a request's size from its size
     /// prefix, before reading the rest, and releases it once the response is written
@@ -172,6 +175,7 @@ impl Broker {
             logs,
             default_log_config: RwLock::new(default_log_config),
             groups,
+            connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
         });
         broker.groups.start(&broker);
@@ -255,6 +259,15 @@ impl Broker {
         let image = self.image();
         let effective =
             crate::dynamic_broker_config::effective_config(&self.config, &image, self.node_id);
+        if let Some(quotas) = self.connection_quotas.get() {
+            // `max.connections*` are dynamic in Kafka (DynamicListenerConfig); an override
+            // host that no longer resolves keeps the limits in force, with a log line.
+            match quotas.apply(&effective) {
+                Ok(true) => tracing::info!("connection limits changed by dynamic broker configs"),
+                Ok(false) => {}
+                Err(e) => tracing::error!("connection limits not changed: {e}"),
+            }
+        }
         let defaults = LogConfig::from_broker(&effective);
         {
             let mut current = self

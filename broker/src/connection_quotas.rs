@@ -11,6 +11,8 @@
 //!   (Kafka's `TooManyConnectionsException`, logged at info level).
 //! * Every accepted connection holds a [`ConnectionSlot`]; dropping it gives the slot back
 //!   and wakes the listeners waiting for one.
+//! * The limits are dynamic broker configs in Kafka: [`ConnectionQuotas::apply`] puts new
+//!   ones in force without touching the connections already open.
 //!
 //! Different from Kafka, on purpose: an override host name counts for every address it
 //! resolves to (Kafka takes the first one `InetAddress.getByName` returns); and when a
@@ -19,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use tokio::sync::Notify;
 
@@ -28,14 +30,23 @@ use crate::config::Config;
 /// The connection limits of the broker and the connections counted against them.
 #[derive(Debug)]
 pub struct ConnectionQuotas {
+    /// The listeners served (for the protected listener when limits change).
+    listeners: Vec<String>,
+    /// Replaced as a whole when dynamic broker configs change them ([`Self::apply`]).
+    limits: RwLock<Limits>,
+    counts: Mutex<Counts>,
+    freed: Notify,
+}
+
+/// The limits, as one configuration gives them.
+#[derive(Debug, PartialEq, Eq)]
+struct Limits {
     max_connections: usize,
     listener_max: HashMap<String, usize>,
     /// The inter-broker listener, when it is one of several (exempt from `max_connections`).
     protected_listener: Option<String>,
     per_ip_default: i64,
     per_ip_overrides: HashMap<IpAddr, i64>,
-    counts: Mutex<Counts>,
-    freed: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -88,43 +99,33 @@ impl ConnectionQuotas {
     /// names in `max.connections.per.ip.overrides` are resolved here (blocking), as Kafka
     /// resolves them when it starts; one that does not resolve is an error.
     pub fn new(config: &Config, listeners: &[String]) -> Result<ConnectionQuotas, String> {
-        let mut per_ip_overrides = HashMap::new();
-        for (host, count) in &config.max_connections_per_ip_overrides {
-            let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
-                Ok(ip) => vec![ip],
-                Err(_) => (host.as_str(), 0)
-                    .to_socket_addrs()
-                    .map_err(|e| {
-                        format!("max.connections.per.ip.overrides: cannot resolve {host}: {e}")
-                    })?
-                    .map(|address| address.ip())
-                    .collect(),
-            };
-            for ip in addresses {
-                per_ip_overrides.insert(ip.to_canonical(), i64::from(*count));
-            }
-        }
-        let protected_listener = (listeners.len() > 1)
-            .then(|| {
-                listeners
-                    .iter()
-                    .find(|name| name.eq_ignore_ascii_case(&config.inter_broker_listener_name))
-                    .cloned()
-            })
-            .flatten();
         Ok(ConnectionQuotas {
-            max_connections: limit(config.max_connections),
-            listener_max: config
-                .listener_max_connections
-                .iter()
-                .map(|(name, max)| (name.clone(), limit(*max)))
-                .collect(),
-            protected_listener,
-            per_ip_default: i64::from(config.max_connections_per_ip),
-            per_ip_overrides,
+            listeners: listeners.to_vec(),
+            limits: RwLock::new(Limits::from_config(config, listeners)?),
             counts: Mutex::new(Counts::default()),
             freed: Notify::new(),
         })
+    }
+
+    /// Puts the limits of `config` in force (dynamic broker configs changed them, as Kafka's
+    /// `DynamicListenerConfig`/`ConnectionQuotas.updateMaxConnections` allow): connections
+    /// already open stay, new ones are counted against the new limits, and listeners waiting
+    /// for a slot look again. Returns whether anything changed.
+    pub fn apply(&self, config: &Config) -> Result<bool, String> {
+        let limits = Limits::from_config(config, &self.listeners)?;
+        {
+            let mut current = self.limits.write().unwrap_or_else(PoisonError::into_inner);
+            if *current == limits {
+                return Ok(false);
+            }
+            *current = limits;
+        }
+        self.freed.notify_waiters();
+        Ok(true)
+    }
+
+    fn limits(&self) -> std::sync::RwLockReadGuard<'_, Limits> {
+        self.limits.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -133,9 +134,10 @@ impl ConnectionQuotas {
 
     /// Whether `listener` may take one more connection (Kafka's `connectionSlotAvailable`).
     fn slot_available(&self, counts: &Counts, listener: &str) -> bool {
+        let limits = self.limits();
         let on_listener = counts.per_listener.get(listener).copied().unwrap_or(0);
         if on_listener
-            >= self
+            >= limits
                 .listener_max
                 .get(listener)
                 .copied()
@@ -143,7 +145,8 @@ impl ConnectionQuotas {
         {
             return false;
         }
-        self.protected_listener.as_deref() == Some(listener) || counts.total < self.max_connections
+        limits.protected_listener.as_deref() == Some(listener)
+            || counts.total < limits.max_connections
     }
 
     /// Completes once `listener` may accept another connection. Cancel safe.
@@ -168,11 +171,14 @@ impl ConnectionQuotas {
         ip: IpAddr,
     ) -> Result<ConnectionSlot, TooManyConnections> {
         let ip = ip.to_canonical();
-        let max = self
-            .per_ip_overrides
-            .get(&ip)
-            .copied()
-            .unwrap_or(self.per_ip_default);
+        let max = {
+            let limits = self.limits();
+            limits
+                .per_ip_overrides
+                .get(&ip)
+                .copied()
+                .unwrap_or(limits.per_ip_default)
+        };
         let mut counts = self.counts();
         let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
         if i64::try_from(from_ip).unwrap_or(i64::MAX) >= max {
@@ -210,6 +216,49 @@ impl ConnectionQuotas {
             }
         }
         self.freed.notify_waiters();
+    }
+}
+
+impl Limits {
+    /// The limits of `config` for the listeners named `listeners` (the ones served). Host
+    /// names in `max.connections.per.ip.overrides` are resolved here (blocking), as Kafka
+    /// resolves them; one that does not resolve is an error.
+    fn from_config(config: &Config, listeners: &[String]) -> Result<Limits, String> {
+        let mut per_ip_overrides = HashMap::new();
+        for (host, count) in &config.max_connections_per_ip_overrides {
+            let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => (host.as_str(), 0)
+                    .to_socket_addrs()
+                    .map_err(|e| {
+                        format!("max.connections.per.ip.overrides: cannot resolve {host}: {e}")
+                    })?
+                    .map(|address| address.ip())
+                    .collect(),
+            };
+            for ip in addresses {
+                per_ip_overrides.insert(ip.to_canonical(), i64::from(*count));
+            }
+        }
+        let protected_listener = (listeners.len() > 1)
+            .then(|| {
+                listeners
+                    .iter()
+                    .find(|name| name.eq_ignore_ascii_case(&config.inter_broker_listener_name))
+                    .cloned()
+            })
+            .flatten();
+        Ok(Limits {
+            max_connections: limit(config.max_connections),
+            listener_max: config
+                .listener_max_connections
+                .iter()
+                .map(|(name, max)| (name.clone(), limit(*max)))
+                .collect(),
+            protected_listener,
+            per_ip_default: i64::from(config.max_connections_per_ip),
+            per_ip_overrides,
+        })
     }
 }
 

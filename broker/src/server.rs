@@ -41,12 +41,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         listeners.push((listener.name.clone(), socket));
     }
     let served: Vec<String> = listeners.iter().map(|(name, _)| name.clone()).collect();
-    let quota_config = broker.config.clone();
+    // With the dynamic broker configs already in the metadata log on top.
+    let quota_config = crate::dynamic_broker_config::effective_config(
+        &broker.config,
+        &broker.image(),
+        broker.node_id,
+    );
     let quotas = tokio::task::spawn_blocking(move || ConnectionQuotas::new(&quota_config, &served))
         .await
         .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
         .map_err(StartError::Config)?;
     let quotas = Arc::new(quotas);
+    let _ = broker.connection_quotas.set(quotas.clone());
     let names: Vec<String> = listeners
         .iter()
         .map(|(name, socket)| match socket.local_addr() {

@@ -206,3 +206,52 @@ fn out_of_file_descriptors_the_broker_serves_open_connections_and_recovers() {
     drop(idle);
     assert_serves_fresh_client(&mut broker);
 }
+
+/// IncrementalAlterConfigs SET of `key` on broker 1's BROKER resource; its error code.
+fn set_broker_config(client: &mut RawClient, key: &str, value: &str) -> i16 {
+    use gregor_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+    };
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: 4, // BROKER
+            resource_name: "1".into(),
+            configs: vec![AlterableConfig {
+                name: key.into(),
+                config_operation: 0, // SET
+                value: Some(value.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        validate_only: false,
+        ..Default::default()
+    };
+    let response = client.call(&request, 1).expect("IncrementalAlterConfigs");
+    response.responses[0].error_code
+}
+
+#[test]
+fn max_connections_per_ip_changes_without_a_restart() {
+    // A dynamic broker config, as Kafka's DynamicListenerConfig allows: connections already
+    // open stay, the next one is counted against the new limit.
+    let data = data();
+    let broker = Broker::start(&data);
+    let mut admin = served_client(&broker);
+    let _second = served_client(&broker);
+    assert_eq!(
+        set_broker_config(&mut admin, "max.connections.per.ip", "2"),
+        error::NONE
+    );
+    let mut third = connect(&broker);
+    assert!(
+        third.is_closed_by_peer(CLOSE_TIMEOUT),
+        "the third connection was kept after the limit went down to 2\n{}",
+        broker.log_text()
+    );
+    assert_eq!(
+        set_broker_config(&mut admin, "max.connections.per.ip", "5"),
+        error::NONE
+    );
+    let _third = served_client(&broker);
+}

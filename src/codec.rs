@@ -188,33 +188,101 @@ pub fn read_bytes(buf: &mut Bytes, compact: bool) -> Result<Bytes, DecodeError> 
     not_null(buf, value)
 }
 
-/// Reads a nullable array length. A length larger than the bytes remaining is rejected
-/// before anything is allocated (every element takes at least one byte).
+/// The most memory reserved up front for the elements of one collection (array, record
+/// headers) from a count the input declares. Larger collections grow as their elements are
+/// actually read, so a count alone never claims more than this; elements that do arrive
+/// are backed by input bytes.
+pub const MAX_UP_FRONT_RESERVATION: usize = 256 * 1024;
+
+/// The capacity to reserve for `count` elements of `T` about to be read:
+/// `count`, but at most [`MAX_UP_FRONT_RESERVATION`] bytes of elements.
+#[inline]
+pub fn bounded_capacity<T>(count: usize) -> usize {
+    count.min(MAX_UP_FRONT_RESERVATION / std::mem::size_of::<T>().max(1))
+}
+
+/// An empty vector for `count` elements about to be read (see [`bounded_capacity`]).
+#[inline]
+pub fn bounded_vec<T>(count: usize) -> Vec<T> {
+    Vec::with_capacity(bounded_capacity::<T>(count))
+}
+
+/// Refuses `count` elements that cannot fit in the bytes left even at `min_size` bytes each
+/// (taken as at least 1, the bound Kafka's readers apply).
+#[inline]
+fn check_count(buf: &Bytes, count: usize, min_size: usize) -> Result<(), DecodeError> {
+    let remaining = buf.len();
+    if count > remaining {
+        return Err(DecodeError::new(
+            DecodeErrorKind::LengthPastEnd {
+                length: count,
+                remaining,
+            },
+            remaining,
+        ));
+    }
+    let min_size = min_size.max(1);
+    if count.saturating_mul(min_size) > remaining {
+        return Err(DecodeError::new(
+            DecodeErrorKind::TooManyElements {
+                count,
+                min_size,
+                remaining,
+            },
+            remaining,
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a nullable array length. A count whose elements cannot fit in the bytes remaining,
+/// each taking at least `min_element_size` bytes, is rejected before anything is allocated.
+///
+/// Kafka's readers check only that the count is at most the bytes remaining; a count this
+/// refuses would fail anyway once the elements run out, only later and after allocating.
 #[inline]
 pub fn read_nullable_array_len(
     buf: &mut Bytes,
     compact: bool,
+    min_element_size: usize,
 ) -> Result<Option<usize>, DecodeError> {
     let length = read_length(buf, compact, false)?;
     if let Some(length) = length {
-        if length > buf.len() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::LengthPastEnd {
-                    length,
-                    remaining: buf.len(),
-                },
-                buf.len(),
-            ));
-        }
+        check_count(buf, length, min_element_size)?;
     }
     Ok(length)
 }
 
-/// Reads an array length that may not be null.
+/// Reads an array length that may not be null (see [`read_nullable_array_len`]).
 #[inline]
-pub fn read_array_len(buf: &mut Bytes, compact: bool) -> Result<usize, DecodeError> {
-    let value = read_nullable_array_len(buf, compact)?;
+pub fn read_array_len(
+    buf: &mut Bytes,
+    compact: bool,
+    min_element_size: usize,
+) -> Result<usize, DecodeError> {
+    let value = read_nullable_array_len(buf, compact, min_element_size)?;
     not_null(buf, value)
+}
+
+/// Reads the number of tagged fields of a struct; each takes at least two bytes (a tag
+/// and a size), so a count that cannot fit is refused at once.
+#[inline]
+pub fn read_tagged_field_count(buf: &mut Bytes) -> Result<usize, DecodeError> {
+    let count = read_unsigned_varint(buf)? as usize;
+    check_count(buf, count, 2)?;
+    Ok(count)
+}
+
+/// The fewest bytes a string can take (an empty one; a null one takes as many).
+#[inline]
+pub const fn min_string_len(compact: bool) -> usize {
+    null_string_len(compact)
+}
+
+/// The fewest bytes `bytes`, `records` or an array can take (empty; null takes as many).
+#[inline]
+pub const fn min_bytes_len(compact: bool) -> usize {
+    null_bytes_len(compact)
 }
 
 /// Reads the presence marker of a nullable struct (-1 null, otherwise present).
@@ -504,11 +572,41 @@ mod tests {
         assert_eq!(err.kind(), &DecodeErrorKind::InvalidUtf8);
         // Huge array count with few bytes: rejected before allocating.
         let err =
-            read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false).unwrap_err();
+            read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false, 1)
+                .unwrap_err();
         assert!(matches!(err.kind(), DecodeErrorKind::LengthPastEnd { .. }));
+        // A count that fits one byte per element but not the elements' smallest size.
+        let err = read_array_len(&mut Bytes::from_static(&[0, 0, 0, 3, 0, 0, 0, 0]), false, 4)
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &DecodeErrorKind::TooManyElements {
+                count: 3,
+                min_size: 4,
+                remaining: 4
+            }
+        );
+        assert_eq!(
+            read_array_len(&mut Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0]), false, 4),
+            Ok(1)
+        );
+        // More tagged fields than two bytes each allow.
+        let err = read_tagged_field_count(&mut Bytes::from_static(&[3, 0, 0, 0, 0])).unwrap_err();
+        assert!(matches!(err.kind(), DecodeErrorKind::TooManyElements { .. }));
         // Truncated fixed-size value.
         let err = read_i32(&mut Bytes::from_static(&[0, 1])).unwrap_err();
         assert_eq!(err.kind(), &DecodeErrorKind::Truncated { needed: 2 });
+    }
+
+    #[test]
+    fn reservations_are_capped() {
+        assert_eq!(bounded_capacity::<u8>(10), 10);
+        assert_eq!(
+            bounded_capacity::<[u8; 100]>(usize::MAX),
+            MAX_UP_FRONT_RESERVATION / 100
+        );
+        assert_eq!(bounded_capacity::<()>(usize::MAX), MAX_UP_FRONT_RESERVATION);
+        assert!(bounded_vec::<u64>(1 << 40).capacity() * 8 <= MAX_UP_FRONT_RESERVATION);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub mod counter_record {
                 .map_err(|e| e.at("CounterRecord.enabled"))?;
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_unsigned_varint(buf)
+                let count = codec::read_tagged_field_count(buf)
                     .map_err(|e| e.at("CounterRecord"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
@@ -157,6 +157,12 @@ pub mod counter_record {
             }
             len
         }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=0 => 11usize,
+                _ => 12usize,
+            }
+        }
     }
     /// The `CounterRecord` metadata record.
     ///
@@ -200,7 +206,8 @@ pub mod counter_record {
             };
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_unsigned_varint(buf).map_err(|e| e.at("Owner"))?;
+                let count = codec::read_tagged_field_count(buf)
+                    .map_err(|e| e.at("Owner"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
                         .map_err(|e| e.at("Owner"))?;
@@ -282,6 +289,12 @@ pub mod counter_record {
                 len += codec::unsigned_varint_len(count as u32);
             }
             len
+        }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=0 => 1usize,
+                _ => 6usize,
+            }
         }
     }
     impl Encodable for Owner {

@@ -52,9 +52,13 @@ pub mod ping_request {
                 )
             };
             let f_targets = {
-                let count = codec::read_array_len(buf, flexible)
+                let count = codec::read_array_len(
+                        buf,
+                        flexible,
+                        <PingTarget as StructCodec>::min_size(version),
+                    )
                     .map_err(|e| e.at("PingRequest.targets"))?;
-                let mut items = Vec::with_capacity(count);
+                let mut items = codec::bounded_vec(count);
                 for _ in 0..count {
                     items
                         .push(
@@ -72,7 +76,7 @@ pub mod ping_request {
             let mut f_trace = Uuid::nil();
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_unsigned_varint(buf)
+                let count = codec::read_tagged_field_count(buf)
                     .map_err(|e| e.at("PingRequest"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
@@ -188,6 +192,13 @@ pub mod ping_request {
             }
             len
         }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=1 => 6usize,
+                2 => 3usize,
+                _ => 7usize,
+            }
+        }
     }
     /// Where to ping.
     ///
@@ -227,7 +238,7 @@ pub mod ping_request {
             };
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_unsigned_varint(buf)
+                let count = codec::read_tagged_field_count(buf)
                     .map_err(|e| e.at("PingTarget"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
@@ -286,6 +297,12 @@ pub mod ping_request {
                 len += codec::unsigned_varint_len(count as u32);
             }
             len
+        }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=0 => 2usize,
+                _ => 6usize,
+            }
         }
     }
     impl Encodable for PingTarget {

@@ -1,0 +1,225 @@
+//! Hostile input cannot make decoding reserve memory the input does not back.
+//!
+//! For every message at every version, array counts are rewritten in encodings of random
+//! valid values: at each place a count can start, the rest of the input is replaced by a
+//! large count and a run of `0xff` filler bytes that the count fits one byte per element
+//! (the bound Kafka's readers check). The heap's peak while decoding (counted by a global
+//! allocator) must stay within a small multiple of the input, whether decoding succeeds or
+//! fails. The 16 MiB LeaveGroup and OffsetFetch requests that once asked for gigabytes
+//! are checked on their own.
+//!
+//! One `#[test]`: the allocator's counters are global, so nothing may run beside it.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use gregor_protocol::arbitrary::VersionedStrategy;
+use gregor_protocol::messages::*;
+use gregor_protocol::{ApiKey, Message, RequestBody, varint};
+use peak_alloc::PeakAlloc;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+
+#[global_allocator]
+static ALLOCATOR: PeakAlloc = PeakAlloc;
+
+/// Room for two reservations capped at 256 KiB (`codec::MAX_UP_FRONT_RESERVATION`; a
+/// literal so this test also builds against code without it) and the small change of
+/// decoding: error paths, `Bytes` bookkeeping.
+const SLACK: usize = 2 * 256 * 1024 + 64 * 1024;
+
+/// The most heap a decode of `input_len` bytes may hold at once.
+fn allowed(input_len: usize) -> usize {
+    8 * input_len + SLACK
+}
+
+/// Filler after a rewritten count: large enough that a count of one element per byte,
+/// reserved at full size, breaks [`allowed`] for any element of more than ~17 bytes.
+const FILLER: usize = 64 * 1024;
+
+/// Random values encoded per message version.
+const VALUES: usize = 6;
+
+/// The heap's peak above its level at the start, while `decode` runs and its result is
+/// dropped.
+fn peak_during(decode: impl FnOnce()) -> usize {
+    let base = ALLOCATOR.current_usage();
+    ALLOCATOR.reset_peak_usage();
+    decode();
+    ALLOCATOR.peak_usage().saturating_sub(base)
+}
+
+/// An array count as `compact` or classic encodings write it.
+fn count_bytes(count: usize, compact: bool) -> Vec<u8> {
+    if compact {
+        let mut out = Vec::new();
+        varint::put_unsigned_varint(&mut out, (count + 1) as u32);
+        out
+    } else {
+        (count as i32).to_be_bytes().to_vec()
+    }
+}
+
+/// Whether an array count (or a tag count) of a value from the strategies (at most a
+/// few elements, or null) can start at `pos`.
+fn may_be_count(encoded: &[u8], pos: usize, compact: bool) -> bool {
+    if compact {
+        encoded[pos] <= 8
+    } else {
+        encoded
+            .get(pos..pos + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .is_some_and(|n| (-1..=8).contains(&n))
+    }
+}
+
+/// Counts to write: one per byte of filler, and fewer, so that elements of a few bytes
+/// pass a count check by their smallest size and reach the reservation.
+fn hostile_counts(filler: usize) -> [usize; 5] {
+    [filler, filler / 2, filler / 4, filler / 8, filler / 24]
+}
+
+/// `prefix`, then `count`, then `filler` bytes of `0xff`.
+fn hostile_input(prefix: &[u8], count: usize, compact: bool, filler: usize) -> Bytes {
+    let count = count_bytes(count, compact);
+    let mut input = Vec::with_capacity(prefix.len() + count.len() + filler);
+    input.extend_from_slice(prefix);
+    input.extend_from_slice(&count);
+    input.resize(input.len() + filler, 0xff);
+    Bytes::from(input)
+}
+
+#[derive(Default)]
+struct Report {
+    cases: usize,
+    failures: Vec<String>,
+}
+
+impl Report {
+    fn check(&mut self, what: impl FnOnce() -> String, input_len: usize, peak: usize) {
+        self.cases += 1;
+        if peak > allowed(input_len) {
+            self.failures.push(format!(
+                "{}: {input_len} bytes of input, heap peak {peak} bytes (allowed {})",
+                what(),
+                allowed(input_len)
+            ));
+        }
+    }
+}
+
+/// Rewrites counts in encodings of random values of `T` at every version.
+fn sweep<T: Message + VersionedStrategy>(report: &mut Report) {
+    let mut runner = TestRunner::deterministic();
+    for version in T::VALID_VERSIONS.iter() {
+        let compact = T::FLEXIBLE_VERSIONS.contains(version);
+        let strategy = T::strategy(version);
+        let mut seen = HashSet::new();
+        for _ in 0..VALUES {
+            let Ok(tree) = strategy.new_tree(&mut runner) else {
+                continue;
+            };
+            let Ok(encoded) = tree.current().to_bytes(version) else {
+                continue;
+            };
+            for pos in 0..encoded.len() {
+                if !may_be_count(&encoded, pos, compact) || !seen.insert(encoded[..pos].to_vec())
+                {
+                    continue;
+                }
+                for count in hostile_counts(FILLER) {
+                    let input = hostile_input(&encoded[..pos], count, compact, FILLER);
+                    let len = input.len();
+                    let peak = peak_during(|| drop(T::decode(&mut input.clone(), version)));
+                    report.check(
+                        || format!("{} v{version}, count {count} at byte {pos}", T::NAME),
+                        len,
+                        peak,
+                    );
+                }
+            }
+        }
+    }
+}
+
+macro_rules! sweep_all {
+    ($($message:path),*) => {{
+        let mut report = Report::default();
+        let mut messages = 0;
+        $( sweep::<$message>(&mut report); messages += 1; )*
+        (report, messages)
+    }};
+}
+
+/// The requests of the issue: 16 MiB bodies whose array counts are as large as the
+/// classic bound (one byte per element) allows, and smaller, decoded as the broker does.
+fn sixteen_mib_requests(report: &mut Report) {
+    const BODY: usize = 16 * 1024 * 1024;
+    let cases: [(ApiKey, fn(i16) -> Vec<u8>); 2] = [
+        (ApiKey::LeaveGroup, |version| {
+            // group_id, then `members` (v3+).
+            string_bytes("group", version >= 4)
+        }),
+        (ApiKey::OffsetFetch, |version| {
+            // group_id, then `topics` (v0-7); `groups` comes first from v8.
+            if version >= 8 {
+                Vec::new()
+            } else {
+                string_bytes("group", version >= 6)
+            }
+        }),
+    ];
+    for (api_key, prefix) in cases {
+        let versions = api_key.valid_versions();
+        let first = if api_key == ApiKey::LeaveGroup { 3 } else { 0 };
+        for version in versions.iter().filter(|&v| v >= first) {
+            let compact = api_key.flexible_versions().contains(version);
+            let prefix = prefix(version);
+            let filler = BODY - prefix.len() - count_bytes(BODY, compact).len();
+            for count in [filler, filler / 2, filler / 3, filler / 4, filler / 6] {
+                let input = hostile_input(&prefix, count, compact, filler);
+                let len = input.len();
+                let peak = peak_during(|| {
+                    drop(RequestBody::decode(api_key, version, &mut input.clone()));
+                });
+                report.check(
+                    || format!("{} v{version} request, count {count}", api_key.name()),
+                    len,
+                    peak,
+                );
+            }
+        }
+    }
+}
+
+fn string_bytes(value: &str, compact: bool) -> Vec<u8> {
+    let mut out = if compact {
+        count_bytes(value.len(), true)
+    } else {
+        (value.len() as i16).to_be_bytes().to_vec()
+    };
+    out.extend_from_slice(value.as_bytes());
+    out
+}
+
+#[test]
+fn hostile_counts_never_reserve_more_than_the_input_backs() {
+    let mut report = Report::default();
+    sixteen_mib_requests(&mut report);
+    let big = report.cases;
+    let (sweep, messages) = gregor_protocol::for_each_message!(sweep_all);
+    report.cases += sweep.cases;
+    report.failures.extend(sweep.failures);
+    println!(
+        "{big} 16 MiB requests, {} rewritten counts in {messages} messages",
+        report.cases - big
+    );
+    assert!(report.cases > big);
+    assert!(
+        report.failures.is_empty(),
+        "{} of {} decodes held more heap than allowed:\n{}",
+        report.failures.len(),
+        report.cases,
+        report.failures[..report.failures.len().min(40)].join("\n")
+    );
+}

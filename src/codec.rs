@@ -2,7 +2,10 @@
 //!
 //! Readers take `&mut Bytes` and advance it; they check every length against the bytes
 //! remaining before allocating or slicing, so malformed input is an error, never a panic or
-//! a large allocation. `bytes`, `records` and string values share the input buffer.
+//! a large allocation. An array count reserves room only for the elements the remaining
+//! bytes can hold at their smallest size, and for at most [`MAX_UP_FRONT_RESERVATION`]
+//! bytes of them ([`bounded_vec`]). `bytes`, `records` and string values share the input
+//! buffer.
 //! Writers append to any [`WriteBuf`]; `*_len` functions give the exact encoded sizes.
 //!
 //! "Compact" encodings (flexible versions) use unsigned varints holding length + 1, with 0
@@ -194,83 +197,53 @@ pub fn read_bytes(buf: &mut Bytes, compact: bool) -> Result<Bytes, DecodeError> 
 /// are backed by input bytes.
 pub const MAX_UP_FRONT_RESERVATION: usize = 256 * 1024;
 
-/// The capacity to reserve for `count` elements of `T` about to be read:
-/// `count`, but at most [`MAX_UP_FRONT_RESERVATION`] bytes of elements.
+/// `count`, but at most [`MAX_UP_FRONT_RESERVATION`] bytes of elements of `T`.
 #[inline]
-pub fn bounded_capacity<T>(count: usize) -> usize {
+pub fn capped_capacity<T>(count: usize) -> usize {
     count.min(MAX_UP_FRONT_RESERVATION / std::mem::size_of::<T>().max(1))
 }
 
-/// An empty vector for `count` elements about to be read (see [`bounded_capacity`]).
-#[inline]
-pub fn bounded_vec<T>(count: usize) -> Vec<T> {
-    Vec::with_capacity(bounded_capacity::<T>(count))
-}
-
-/// Refuses `count` elements that cannot fit in the bytes left even at `min_size` bytes each
-/// (taken as at least 1, the bound Kafka's readers apply).
-#[inline]
-fn check_count(buf: &Bytes, count: usize, min_size: usize) -> Result<(), DecodeError> {
-    let remaining = buf.len();
-    if count > remaining {
-        return Err(DecodeError::new(
-            DecodeErrorKind::LengthPastEnd {
-                length: count,
-                remaining,
-            },
-            remaining,
-        ));
-    }
-    let min_size = min_size.max(1);
-    if count.saturating_mul(min_size) > remaining {
-        return Err(DecodeError::new(
-            DecodeErrorKind::TooManyElements {
-                count,
-                min_size,
-                remaining,
-            },
-            remaining,
-        ));
-    }
-    Ok(())
-}
-
-/// Reads a nullable array length. A count whose elements cannot fit in the bytes remaining,
-/// each taking at least `min_element_size` bytes, is rejected before anything is allocated.
+/// An empty vector for `count` elements about to be read from the `remaining` bytes of the
+/// input, each taking at least `min_element_size` bytes: room for no more elements than
+/// those bytes can hold, and for at most [`MAX_UP_FRONT_RESERVATION`] bytes of them.
 ///
-/// Kafka's readers check only that the count is at most the bytes remaining; a count this
-/// refuses would fail anyway once the elements run out, only later and after allocating.
+/// A count is only refused when it exceeds the bytes remaining (as Kafka's readers do), so
+/// an error still names the field where the input runs out; this keeps a count that
+/// passes that check from reserving its elements' in-memory size times the input.
+#[inline]
+pub fn bounded_vec<T>(count: usize, remaining: usize, min_element_size: usize) -> Vec<T> {
+    let fit = remaining / min_element_size.max(1);
+    Vec::with_capacity(capped_capacity::<T>(count.min(fit)))
+}
+
+/// Reads a nullable array length. A length larger than the bytes remaining is rejected
+/// before anything is allocated (every element takes at least one byte); reserve with
+/// [`bounded_vec`].
 #[inline]
 pub fn read_nullable_array_len(
     buf: &mut Bytes,
     compact: bool,
-    min_element_size: usize,
 ) -> Result<Option<usize>, DecodeError> {
     let length = read_length(buf, compact, false)?;
     if let Some(length) = length {
-        check_count(buf, length, min_element_size)?;
+        if length > buf.len() {
+            return Err(DecodeError::new(
+                DecodeErrorKind::LengthPastEnd {
+                    length,
+                    remaining: buf.len(),
+                },
+                buf.len(),
+            ));
+        }
     }
     Ok(length)
 }
 
-/// Reads an array length that may not be null (see [`read_nullable_array_len`]).
+/// Reads an array length that may not be null.
 #[inline]
-pub fn read_array_len(
-    buf: &mut Bytes,
-    compact: bool,
-    min_element_size: usize,
-) -> Result<usize, DecodeError> {
-    let value = read_nullable_array_len(buf, compact, min_element_size)?;
+pub fn read_array_len(buf: &mut Bytes, compact: bool) -> Result<usize, DecodeError> {
+    let value = read_nullable_array_len(buf, compact)?;
     not_null(buf, value)
-}
-
-/// Reads the number of tagged fields of a struct; each takes at least two bytes (a tag
-/// and a size), so a count that cannot fit is refused at once.
-#[inline]
-pub fn read_tagged_field_count(buf: &mut Bytes) -> Result<usize, DecodeError> {
-    let count = read_unsigned_varint(buf)? as usize;
-    check_count(buf, count, 2)?;
-    Ok(count)
 }
 
 /// The fewest bytes a string can take (an empty one; a null one takes as many).
@@ -572,41 +545,27 @@ mod tests {
         assert_eq!(err.kind(), &DecodeErrorKind::InvalidUtf8);
         // Huge array count with few bytes: rejected before allocating.
         let err =
-            read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false, 1)
-                .unwrap_err();
+            read_array_len(&mut Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff]), false).unwrap_err();
         assert!(matches!(err.kind(), DecodeErrorKind::LengthPastEnd { .. }));
-        // A count that fits one byte per element but not the elements' smallest size.
-        let err = read_array_len(&mut Bytes::from_static(&[0, 0, 0, 3, 0, 0, 0, 0]), false, 4)
-            .unwrap_err();
-        assert_eq!(
-            err.kind(),
-            &DecodeErrorKind::TooManyElements {
-                count: 3,
-                min_size: 4,
-                remaining: 4
-            }
-        );
-        assert_eq!(
-            read_array_len(&mut Bytes::from_static(&[0, 0, 0, 1, 0, 0, 0, 0]), false, 4),
-            Ok(1)
-        );
-        // More tagged fields than two bytes each allow.
-        let err = read_tagged_field_count(&mut Bytes::from_static(&[3, 0, 0, 0, 0])).unwrap_err();
-        assert!(matches!(err.kind(), DecodeErrorKind::TooManyElements { .. }));
         // Truncated fixed-size value.
         let err = read_i32(&mut Bytes::from_static(&[0, 1])).unwrap_err();
         assert_eq!(err.kind(), &DecodeErrorKind::Truncated { needed: 2 });
     }
 
     #[test]
-    fn reservations_are_capped() {
-        assert_eq!(bounded_capacity::<u8>(10), 10);
+    fn reservations_are_bounded() {
+        // By the elements the remaining bytes can hold...
+        assert_eq!(bounded_vec::<u8>(10, 100, 1).capacity(), 10);
+        assert_eq!(bounded_vec::<u32>(100, 100, 4).capacity(), 25);
+        assert_eq!(bounded_vec::<u32>(100, 100, 0).capacity(), 100);
+        // ... and in memory, however small the elements are on the wire.
         assert_eq!(
-            bounded_capacity::<[u8; 100]>(usize::MAX),
+            capped_capacity::<[u8; 100]>(usize::MAX),
             MAX_UP_FRONT_RESERVATION / 100
         );
-        assert_eq!(bounded_capacity::<()>(usize::MAX), MAX_UP_FRONT_RESERVATION);
-        assert!(bounded_vec::<u64>(1 << 40).capacity() * 8 <= MAX_UP_FRONT_RESERVATION);
+        assert_eq!(capped_capacity::<()>(usize::MAX), MAX_UP_FRONT_RESERVATION);
+        let vec = bounded_vec::<[u8; 64]>(1 << 30, 1 << 30, 1);
+        assert!(vec.capacity() * 64 <= MAX_UP_FRONT_RESERVATION);
     }
 
     #[test]

@@ -20,16 +20,6 @@ pub enum DecodeErrorKind {
         /// Bytes left in the input.
         remaining: usize,
     },
-    /// An array (or tagged field) count that cannot fit: even at the smallest encoding
-    /// of each element, `count` elements need more than the bytes left.
-    TooManyElements {
-        /// The declared number of elements.
-        count: usize,
-        /// The fewest bytes one element can take.
-        min_size: usize,
-        /// Bytes left in the input.
-        remaining: usize,
-    },
     /// A string was not valid UTF-8.
     InvalidUtf8,
     /// A null value in a field (or version) that cannot be null.
@@ -70,14 +60,6 @@ impl fmt::Display for DecodeErrorKind {
             Self::LengthPastEnd { length, remaining } => {
                 write!(f, "length {length} exceeds the {remaining} bytes remaining")
             }
-            Self::TooManyElements {
-                count,
-                min_size,
-                remaining,
-            } => write!(
-                f,
-                "{count} elements of at least {min_size} bytes each exceed the {remaining} bytes remaining"
-            ),
             Self::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
             Self::UnexpectedNull => f.write_str("null in a field that cannot be null"),
             Self::InvalidVarint => f.write_str("malformed varint"),

@@ -5,13 +5,16 @@
 
 use bytes::BytesMut;
 use gregor_protocol::Message;
-use gregor_protocol::message::StructCodec;
 use gregor_protocol::arbitrary::VersionedStrategy;
+use gregor_protocol::message::StructCodec;
 use gregor_protocol::messages::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Round-trips random values of `T` at every version; returns a failure description.
-fn check<T: Message + VersionedStrategy>(failures: &mut Vec<String>, covered: &mut usize) {
+fn check<T: Message + VersionedStrategy + StructCodec>(
+    failures: &mut Vec<String>,
+    covered: &mut usize,
+) {
     for version in T::VALID_VERSIONS.iter() {
         *covered += 1;
         let mut runner = TestRunner::new(Config {

@@ -315,7 +315,7 @@ pub(crate) fn decode_record(
         if headers.capacity() == 0 {
             // `capacity` is bounded by the bytes left; cap it in memory too, since a
             // header (64 bytes) can take as little as two bytes of input.
-            headers.reserve_exact(crate::codec::bounded_capacity::<Header>(capacity));
+            headers.reserve_exact(crate::codec::capped_capacity::<Header>(capacity));
         }
         headers.push(Header {
             key: data.slice(key.0..key.1),

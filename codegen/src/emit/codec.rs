@@ -155,7 +155,7 @@ impl<'a> CodecEmitter<'a> {
             body.push(quote! {
                 let mut unknown_tagged_fields = Vec::new();
                 if flexible {
-                    let count = codec::read_tagged_field_count(buf).map_err(|e| e.at(#struct_name))?;
+                    let count = codec::read_unsigned_varint(buf).map_err(|e| e.at(#struct_name))?;
                     for _ in 0..count {
                         let tag = codec::read_unsigned_varint(buf).map_err(|e| e.at(#struct_name))?;
                         let size = codec::read_unsigned_varint(buf).map_err(|e| e.at(#struct_name))? as usize;
@@ -471,8 +471,8 @@ fn read_value(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
             let min = min_size_expr(element, compact);
             let element = read_value(element, compact, path);
             quote! {{
-                let count = codec::read_array_len(buf, #compact, #min)#ctx;
-                let mut items = codec::bounded_vec(count);
+                let count = codec::read_array_len(buf, #compact)#ctx;
+                let mut items = codec::bounded_vec(count, buf.len(), #min);
                 for _ in 0..count { items.push(#element); }
                 items
             }}
@@ -481,7 +481,7 @@ fn read_value(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
 }
 
 /// The fewest bytes an array element of type `ty` takes: the bound that keeps a declared
-/// count from reserving more elements than the remaining input can hold.
+/// count from reserving room for more elements than the remaining input can hold.
 fn min_size_expr(ty: &Type, compact: &TokenStream) -> TokenStream {
     if let Some(size) = fixed_size(ty) {
         return quote!(#size);
@@ -556,10 +556,10 @@ fn read_nullable(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
             let min = min_size_expr(element, compact);
             let element = read_value(element, compact, path);
             quote! {
-                match codec::read_nullable_array_len(buf, #compact, #min)#ctx {
+                match codec::read_nullable_array_len(buf, #compact)#ctx {
                     None => None,
                     Some(count) => {
-                        let mut items = codec::bounded_vec(count);
+                        let mut items = codec::bounded_vec(count, buf.len(), #min);
                         for _ in 0..count { items.push(#element); }
                         Some(items)
                     }

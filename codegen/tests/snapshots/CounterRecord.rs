@@ -63,7 +63,7 @@ pub mod counter_record {
                 .map_err(|e| e.at("CounterRecord.enabled"))?;
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_tagged_field_count(buf)
+                let count = codec::read_unsigned_varint(buf)
                     .map_err(|e| e.at("CounterRecord"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
@@ -206,8 +206,7 @@ pub mod counter_record {
             };
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_tagged_field_count(buf)
-                    .map_err(|e| e.at("Owner"))?;
+                let count = codec::read_unsigned_varint(buf).map_err(|e| e.at("Owner"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
                         .map_err(|e| e.at("Owner"))?;

@@ -52,13 +52,13 @@ pub mod ping_request {
                 )
             };
             let f_targets = {
-                let count = codec::read_array_len(
-                        buf,
-                        flexible,
-                        <PingTarget as StructCodec>::min_size(version),
-                    )
+                let count = codec::read_array_len(buf, flexible)
                     .map_err(|e| e.at("PingRequest.targets"))?;
-                let mut items = codec::bounded_vec(count);
+                let mut items = codec::bounded_vec(
+                    count,
+                    buf.len(),
+                    <PingTarget as StructCodec>::min_size(version),
+                );
                 for _ in 0..count {
                     items
                         .push(
@@ -76,7 +76,7 @@ pub mod ping_request {
             let mut f_trace = Uuid::nil();
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_tagged_field_count(buf)
+                let count = codec::read_unsigned_varint(buf)
                     .map_err(|e| e.at("PingRequest"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)
@@ -238,7 +238,7 @@ pub mod ping_request {
             };
             let mut unknown_tagged_fields = Vec::new();
             if flexible {
-                let count = codec::read_tagged_field_count(buf)
+                let count = codec::read_unsigned_varint(buf)
                     .map_err(|e| e.at("PingTarget"))?;
                 for _ in 0..count {
                     let tag = codec::read_unsigned_varint(buf)

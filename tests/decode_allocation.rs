@@ -240,6 +240,61 @@ fn sixteen_mib_requests(report: &mut Report) {
     }
 }
 
+/// Compressed record data whose header or trailer claims a large decompressed size: the
+/// claim may size the first buffer only as far as the compressed bytes make plausible.
+fn lying_compressed_sizes(report: &mut Report) {
+    use gregor_protocol::records::{Compression, DEFAULT_MAX_DECOMPRESSED_SIZE, decompress};
+    for codec in [Compression::Gzip, Compression::Zstd] {
+        let mut packed = bytes::BytesMut::new();
+        compress(codec, b"a few bytes", &mut packed);
+        let mut packed = packed.to_vec();
+        match codec {
+            // gzip's trailer ends with the decompressed size modulo 2^32.
+            Compression::Gzip => {
+                let at = packed.len() - 4;
+                packed[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+            }
+            // The frame header's content size: rewrite the frame with a 4-byte field.
+            _ => packed = zstd_frame_claiming(u32::MAX, b"a few bytes"),
+        }
+        let len = packed.len();
+        let peak = peak_during(|| {
+            drop(decompress(codec, &packed, DEFAULT_MAX_DECOMPRESSED_SIZE));
+        });
+        // The slack is the decoders' own state (flate2's is ~75 KiB; zstd's is C heap,
+        // not counted here), not proportional to anything the input claims.
+        let limit = Limit {
+            factor: 64,
+            slack: 256 * 1024,
+        };
+        report.check(
+            || format!("{codec:?} data claiming 4 GiB"),
+            len,
+            peak,
+            limit,
+        );
+    }
+}
+
+fn compress(codec: gregor_protocol::records::Compression, data: &[u8], out: &mut bytes::BytesMut) {
+    gregor_protocol::records::compress(codec, data, out).expect("compresses");
+}
+
+/// A zstd frame of `data` in one raw block whose header claims `content_size` bytes.
+fn zstd_frame_claiming(content_size: u32, data: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd];
+    // Frame header descriptor: a 4-byte content size, single segment off, no checksum,
+    // no dictionary; then the window descriptor.
+    frame.push(0b1000_0000);
+    frame.push(0x58);
+    frame.extend_from_slice(&content_size.to_le_bytes());
+    // One last raw block: header = last (1) | type raw (0) << 1 | size << 3.
+    let block = 1u32 | ((data.len() as u32) << 3);
+    frame.extend_from_slice(&block.to_le_bytes()[..3]);
+    frame.extend_from_slice(data);
+    frame
+}
+
 fn string_bytes(value: &str, compact: bool) -> Vec<u8> {
     let mut out = if compact {
         count_bytes(value.len(), true)
@@ -254,12 +309,13 @@ fn string_bytes(value: &str, compact: bool) -> Vec<u8> {
 fn hostile_counts_never_reserve_more_than_the_input_backs() {
     let mut report = Report::default();
     sixteen_mib_requests(&mut report);
+    lying_compressed_sizes(&mut report);
     let big = report.cases;
     let (sweep, messages) = gregor_protocol::for_each_message!(sweep_all);
     report.cases += sweep.cases;
     report.failures.extend(sweep.failures);
     println!(
-        "{big} 16 MiB requests, {} rewritten counts in {messages} messages",
+        "{big} 16 MiB requests and compressed data, {} rewritten counts in {messages} messages",
         report.cases - big
     );
     assert!(report.cases > big);

@@ -500,7 +500,7 @@ fn min_size_expr(ty: &Type, compact: &TokenStream) -> TokenStream {
 /// The fewest bytes `strukt` of `message` takes at `version`: its regular fields at their
 /// smallest (empty, zero, or null where the version allows it) and, in flexible versions,
 /// an empty tag buffer. Tagged fields may be absent.
-pub(crate) fn min_struct_size(message: &Message, strukt: &Struct, version: i16) -> usize {
+fn min_struct_size(message: &Message, strukt: &Struct, version: i16) -> usize {
     let mut size = usize::from(message.flexible.contains(version));
     for field in &strukt.fields {
         if !field.regular.contains(version) {

@@ -2,7 +2,10 @@
 //!
 //! Readers take `&mut Bytes` and advance it; they check every length against the bytes
 //! remaining before allocating or slicing, so malformed input is an error, never a panic or
-//! a large allocation. `bytes`, `records` and string values share the input buffer.
+//! a large allocation. An array count reserves room only for the elements the remaining
+//! bytes can hold at their smallest size, and for at most [`MAX_UP_FRONT_RESERVATION`]
+//! bytes of them ([`bounded_vec`]). `bytes`, `records` and string values share the input
+//! buffer.
 //! Writers append to any [`WriteBuf`]; `*_len` functions give the exact encoded sizes.
 //!
 //! "Compact" encodings (flexible versions) use unsigned varints holding length + 1, with 0
@@ -188,8 +191,34 @@ pub fn read_bytes(buf: &mut Bytes, compact: bool) -> Result<Bytes, DecodeError> 
     not_null(buf, value)
 }
 
+/// The most memory reserved up front for the elements of one collection (array, record
+/// headers) from a count the input declares. Larger collections grow as their elements are
+/// actually read, so a count alone never claims more than this; elements that do arrive
+/// are backed by input bytes.
+pub const MAX_UP_FRONT_RESERVATION: usize = 256 * 1024;
+
+/// `count`, but at most [`MAX_UP_FRONT_RESERVATION`] bytes of elements of `T`.
+#[inline]
+pub fn capped_capacity<T>(count: usize) -> usize {
+    count.min(MAX_UP_FRONT_RESERVATION / std::mem::size_of::<T>().max(1))
+}
+
+/// An empty vector for `count` elements about to be read from the `remaining` bytes of the
+/// input, each taking at least `min_element_size` bytes: room for no more elements than
+/// those bytes can hold, and for at most [`MAX_UP_FRONT_RESERVATION`] bytes of them.
+///
+/// A count is only refused when it exceeds the bytes remaining (as Kafka's readers do), so
+/// an error still names the field where the input runs out; this keeps a count that
+/// passes that check from reserving its elements' in-memory size times the input.
+#[inline]
+pub fn bounded_vec<T>(count: usize, remaining: usize, min_element_size: usize) -> Vec<T> {
+    let fit = remaining / min_element_size.max(1);
+    Vec::with_capacity(capped_capacity::<T>(count.min(fit)))
+}
+
 /// Reads a nullable array length. A length larger than the bytes remaining is rejected
-/// before anything is allocated (every element takes at least one byte).
+/// before anything is allocated (every element takes at least one byte); reserve with
+/// [`bounded_vec`].
 #[inline]
 pub fn read_nullable_array_len(
     buf: &mut Bytes,
@@ -215,6 +244,18 @@ pub fn read_nullable_array_len(
 pub fn read_array_len(buf: &mut Bytes, compact: bool) -> Result<usize, DecodeError> {
     let value = read_nullable_array_len(buf, compact)?;
     not_null(buf, value)
+}
+
+/// The fewest bytes a string can take (an empty one; a null one takes as many).
+#[inline]
+pub const fn min_string_len(compact: bool) -> usize {
+    null_string_len(compact)
+}
+
+/// The fewest bytes `bytes`, `records` or an array can take (empty; null takes as many).
+#[inline]
+pub const fn min_bytes_len(compact: bool) -> usize {
+    null_bytes_len(compact)
 }
 
 /// Reads the presence marker of a nullable struct (-1 null, otherwise present).
@@ -509,6 +550,22 @@ mod tests {
         // Truncated fixed-size value.
         let err = read_i32(&mut Bytes::from_static(&[0, 1])).unwrap_err();
         assert_eq!(err.kind(), &DecodeErrorKind::Truncated { needed: 2 });
+    }
+
+    #[test]
+    fn reservations_are_bounded() {
+        // By the elements the remaining bytes can hold...
+        assert_eq!(bounded_vec::<u8>(10, 100, 1).capacity(), 10);
+        assert_eq!(bounded_vec::<u32>(100, 100, 4).capacity(), 25);
+        assert_eq!(bounded_vec::<u32>(100, 100, 0).capacity(), 100);
+        // ... and in memory, however small the elements are on the wire.
+        assert_eq!(
+            capped_capacity::<[u8; 100]>(usize::MAX),
+            MAX_UP_FRONT_RESERVATION / 100
+        );
+        assert_eq!(capped_capacity::<()>(usize::MAX), MAX_UP_FRONT_RESERVATION);
+        let vec = bounded_vec::<[u8; 64]>(1 << 30, 1 << 30, 1);
+        assert!(vec.capacity() * 64 <= MAX_UP_FRONT_RESERVATION);
     }
 
     #[test]

@@ -121,6 +121,9 @@ pub trait StructCodec: Sized {
     fn write<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError>;
     /// The encoded size at `version`.
     fn size(&self, version: i16) -> usize;
+    /// The fewest bytes any value takes at `version`; array readers reserve room for no
+    /// more elements than the remaining input can hold at this size.
+    fn min_size(version: i16) -> usize;
 }
 
 #[cfg(test)]

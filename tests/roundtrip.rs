@@ -6,11 +6,15 @@
 use bytes::BytesMut;
 use gregor_protocol::Message;
 use gregor_protocol::arbitrary::VersionedStrategy;
+use gregor_protocol::message::StructCodec;
 use gregor_protocol::messages::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Round-trips random values of `T` at every version; returns a failure description.
-fn check<T: Message + VersionedStrategy>(failures: &mut Vec<String>, covered: &mut usize) {
+fn check<T: Message + VersionedStrategy + StructCodec>(
+    failures: &mut Vec<String>,
+    covered: &mut usize,
+) {
     for version in T::VALID_VERSIONS.iter() {
         *covered += 1;
         let mut runner = TestRunner::new(Config {
@@ -28,6 +32,12 @@ fn check<T: Message + VersionedStrategy>(failures: &mut Vec<String>, covered: &m
                 value.encoded_len(version),
                 written,
                 "computed size != bytes written"
+            );
+            // Array readers refuse counts by this bound, so it must never overestimate.
+            proptest::prop_assert!(
+                <T as StructCodec>::min_size(version) <= written,
+                "min_size {} > {written} bytes written",
+                <T as StructCodec>::min_size(version)
             );
             let mut input = buf.freeze();
             let decoded = T::decode(&mut input, version)

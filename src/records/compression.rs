@@ -100,6 +100,10 @@ const ZSTD_LEVEL: i32 = 3;
 const SNAPPY_MAX_EXPANSION: usize = 32;
 /// Never reserve more than this up front from a size the data itself claims.
 const MAX_INITIAL_RESERVE: usize = 16 * 1024 * 1024;
+/// Nor more than this many times the compressed input: a few bytes claiming megabytes (a
+/// forged gzip trailer or zstd content size) reserve little, and data that honestly expands
+/// further grows its buffer as it is produced.
+const MAX_INITIAL_EXPANSION: usize = 16;
 
 /// Compresses `input` with `codec`, appending the result to `out`.
 ///
@@ -157,7 +161,8 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Byte
         }
         Compression::Gzip => {
             let hint = gzip_size_hint(input);
-            read_bounded(codec, flate2::read::MultiGzDecoder::new(input), hint, limit)?
+            let decoder = flate2::read::MultiGzDecoder::new(input);
+            read_bounded(codec, decoder, input.len(), hint, limit)?
         }
         Compression::Snappy => {
             if input.starts_with(&XERIAL_MAGIC) {
@@ -169,6 +174,7 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Byte
         Compression::Lz4 => read_bounded(
             codec,
             lz4_flex::frame::FrameDecoder::new(input),
+            input.len(),
             input.len().saturating_mul(4),
             limit,
         )?,
@@ -179,7 +185,7 @@ pub fn decompress(codec: Compression, input: &[u8], limit: usize) -> Result<Byte
                 Ok(Some(size)) => usize::try_from(size).unwrap_or(usize::MAX),
                 _ => input.len().saturating_mul(4),
             };
-            read_bounded(codec, decoder, hint, limit)?
+            read_bounded(codec, decoder, input.len(), hint, limit)?
         }
     };
     Ok(Bytes::from(out))
@@ -195,14 +201,20 @@ fn decompression_error(codec: Compression, e: &dyn fmt::Display) -> RecordsError
 /// Reads a decoder to its end, failing once it yields more than `limit` bytes.
 ///
 /// `hint` (what the data claims or a guess) only sizes the first allocation, and is itself
-/// capped, so a lying header cannot force a large reservation.
+/// capped by the `input_len` compressed bytes, so a lying header cannot force a large
+/// reservation.
 fn read_bounded(
     codec: Compression,
     reader: impl Read,
+    input_len: usize,
     hint: usize,
     limit: usize,
 ) -> Result<Vec<u8>, RecordsError> {
-    let initial = hint.min(limit).min(MAX_INITIAL_RESERVE).saturating_add(1);
+    let initial = hint
+        .min(limit)
+        .min(input_len.saturating_mul(MAX_INITIAL_EXPANSION))
+        .min(MAX_INITIAL_RESERVE)
+        .saturating_add(1);
     let mut out = Vec::with_capacity(initial);
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader

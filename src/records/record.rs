@@ -313,7 +313,9 @@ pub(crate) fn decode_record(
     let mut headers = Vec::new();
     let raw = parse_record(data, pos, ctx, location, |capacity, key, value| {
         if headers.capacity() == 0 {
-            headers.reserve_exact(capacity);
+            // `capacity` is bounded by the bytes left; cap it in memory too, since a
+            // header (64 bytes) can take as little as two bytes of input.
+            headers.reserve_exact(crate::codec::capped_capacity::<Header>(capacity));
         }
         headers.push(Header {
             key: data.slice(key.0..key.1),

@@ -64,13 +64,53 @@ impl<'a> CodecEmitter<'a> {
         let read = self.emit_read();
         let write = self.emit_write();
         let size = self.emit_size();
+        let min_size = self.emit_min_size();
         quote! {
             impl StructCodec for #name {
                 fn read(buf: &mut Bytes, version: i16) -> Result<Self, DecodeError> { #read }
                 fn write<W: WriteBuf>(&self, buf: &mut W, version: i16) -> Result<(), EncodeError> { #write }
                 fn size(&self, version: i16) -> usize { #size }
+                fn min_size(version: i16) -> usize { #min_size }
             }
         }
+    }
+
+    // ---- the smallest encoding ----
+
+    /// `min_size`: a `match` on the version over the sizes [`min_struct_size`] computes
+    /// for each valid version, with the open ends covering versions outside the range the
+    /// way the other version checks do (as the nearest valid version).
+    fn emit_min_size(&self) -> TokenStream {
+        let valid = self.valid();
+        let mut runs: Vec<(i16, i16, usize)> = Vec::new();
+        for version in valid.lowest..=valid.highest {
+            let size = min_struct_size(self.message, self.strukt, version);
+            match runs.last_mut() {
+                Some((_, hi, last)) if *last == size => *hi = version,
+                _ => runs.push((version, version, size)),
+            }
+        }
+        if runs.len() <= 1 {
+            let size = runs.first().map_or(0, |run| run.2);
+            return quote!(#size);
+        }
+        let last = runs.len() - 1;
+        let arms = runs.iter().enumerate().map(|(i, &(lo, hi, size))| {
+            let pattern = if i == 0 {
+                let hi = Literal::i16_unsuffixed(hi);
+                quote!(..=#hi)
+            } else if i == last {
+                quote!(_)
+            } else if lo == hi {
+                let lo = Literal::i16_unsuffixed(lo);
+                quote!(#lo)
+            } else {
+                let (lo, hi) = (Literal::i16_unsuffixed(lo), Literal::i16_unsuffixed(hi));
+                quote!(#lo..=#hi)
+            };
+            quote!(#pattern => #size,)
+        });
+        quote!(match version { #(#arms)* })
     }
 
     // ---- reading ----
@@ -428,14 +468,77 @@ fn read_value(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
             quote!(<#name as StructCodec>::read(buf, version)#ctx)
         }
         Type::Array(element) => {
+            let min = min_size_expr(element, compact);
             let element = read_value(element, compact, path);
             quote! {{
                 let count = codec::read_array_len(buf, #compact)#ctx;
-                let mut items = Vec::with_capacity(count);
+                let mut items = codec::bounded_vec(count, buf.len(), #min);
                 for _ in 0..count { items.push(#element); }
                 items
             }}
         }
+    }
+}
+
+/// The fewest bytes an array element of type `ty` takes: the bound that keeps a declared
+/// count from reserving room for more elements than the remaining input can hold.
+fn min_size_expr(ty: &Type, compact: &TokenStream) -> TokenStream {
+    if let Some(size) = fixed_size(ty) {
+        return quote!(#size);
+    }
+    match ty {
+        Type::String => quote!(codec::min_string_len(#compact)),
+        Type::Bytes | Type::Records | Type::Array(_) => quote!(codec::min_bytes_len(#compact)),
+        Type::Struct(name) => {
+            let name = type_ident(name);
+            quote!(<#name as StructCodec>::min_size(version))
+        }
+        _ => unreachable!("scalar types have fixed sizes"),
+    }
+}
+
+/// The fewest bytes `strukt` of `message` takes at `version`: its regular fields at their
+/// smallest (empty, zero, or null where the version allows it) and, in flexible versions,
+/// an empty tag buffer. Tagged fields may be absent.
+fn min_struct_size(message: &Message, strukt: &Struct, version: i16) -> usize {
+    let mut size = usize::from(message.flexible.contains(version));
+    for field in &strukt.fields {
+        if !field.regular.contains(version) {
+            continue;
+        }
+        let compact = field
+            .flexible_override
+            .unwrap_or(message.flexible)
+            .contains(version);
+        let nullable = field.nullable.contains(version);
+        size += min_value_size(message, &field.ty, compact, nullable, version);
+    }
+    size
+}
+
+fn min_value_size(
+    message: &Message,
+    ty: &Type,
+    compact: bool,
+    nullable: bool,
+    version: i16,
+) -> usize {
+    if let Some(size) = fixed_size(ty) {
+        return size;
+    }
+    let prefix = |classic| if compact { 1 } else { classic };
+    match ty {
+        Type::String => prefix(2),
+        Type::Bytes | Type::Records | Type::Array(_) => prefix(4),
+        // A null struct is its one-byte marker; a present one adds the marker when the
+        // version allows null.
+        Type::Struct(_) if nullable => 1,
+        Type::Struct(name) => message
+            .structs
+            .iter()
+            .find(|s| &s.name == name)
+            .map_or(0, |s| min_struct_size(message, s, version)),
+        _ => unreachable!("scalar types have fixed sizes"),
     }
 }
 
@@ -450,12 +553,13 @@ fn read_nullable(ty: &Type, compact: &TokenStream, path: &str) -> TokenStream {
             quote!(if codec::read_struct_presence(buf)#ctx { Some(#value) } else { None })
         }
         Type::Array(element) => {
+            let min = min_size_expr(element, compact);
             let element = read_value(element, compact, path);
             quote! {
                 match codec::read_nullable_array_len(buf, #compact)#ctx {
                     None => None,
                     Some(count) => {
-                        let mut items = Vec::with_capacity(count);
+                        let mut items = codec::bounded_vec(count, buf.len(), #min);
                         for _ in 0..count { items.push(#element); }
                         Some(items)
                     }

@@ -157,6 +157,12 @@ pub mod counter_record {
             }
             len
         }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=0 => 11usize,
+                _ => 12usize,
+            }
+        }
     }
     /// The `CounterRecord` metadata record.
     ///
@@ -282,6 +288,12 @@ pub mod counter_record {
                 len += codec::unsigned_varint_len(count as u32);
             }
             len
+        }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=0 => 1usize,
+                _ => 6usize,
+            }
         }
     }
     impl Encodable for Owner {

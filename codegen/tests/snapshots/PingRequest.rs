@@ -54,7 +54,11 @@ pub mod ping_request {
             let f_targets = {
                 let count = codec::read_array_len(buf, flexible)
                     .map_err(|e| e.at("PingRequest.targets"))?;
-                let mut items = Vec::with_capacity(count);
+                let mut items = codec::bounded_vec(
+                    count,
+                    buf.len(),
+                    <PingTarget as StructCodec>::min_size(version),
+                );
                 for _ in 0..count {
                     items
                         .push(
@@ -188,6 +192,13 @@ pub mod ping_request {
             }
             len
         }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=1 => 6usize,
+                2 => 3usize,
+                _ => 7usize,
+            }
+        }
     }
     /// Where to ping.
     ///
@@ -286,6 +297,12 @@ pub mod ping_request {
                 len += codec::unsigned_varint_len(count as u32);
             }
             len
+        }
+        fn min_size(version: i16) -> usize {
+            match version {
+                ..=0 => 2usize,
+                _ => 6usize,
+            }
         }
     }
     impl Encodable for PingTarget {

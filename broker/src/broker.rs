@@ -74,6 +74,8 @@ pub struct Broker {
     pub default_log_config: LogConfig,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// Client telemetry (KIP-714): subscriptions and client instances.
+    pub telemetry: crate::telemetry::ClientMetricsManager,
 }
 
 impl Broker {
@@ -123,6 +125,12 @@ impl Broker {
             tracing::warn!("{problem:?}");
         }
         let groups = crate::groups::GroupCoordinator::new(&config);
+        let telemetry = crate::telemetry::ClientMetricsManager::new(
+            config.telemetry_max_bytes,
+            config
+                .get("metric.reporters")
+                .is_some_and(|v| !v.trim().is_empty()),
+        );
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -131,6 +139,7 @@ impl Broker {
             logs,
             default_log_config,
             groups,
+            telemetry,
         });
         broker.groups.start(&broker);
         Ok(broker)

@@ -639,7 +639,7 @@ fn commit_to(
     Ok((appended.base_offset, appended.last_offset))
 }
 
-fn v0(record: MetadataRecord) -> VersionedRecord {
+pub(super) fn v0(record: MetadataRecord) -> VersionedRecord {
     VersionedRecord { version: 0, record }
 }
 
@@ -1093,13 +1093,13 @@ impl Controller {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, MetadataLog> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, MetadataLog> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Commits `records` (see the module docs) and publishes the new image. The caller
     /// holds the log lock.
-    fn commit(
+    pub(super) fn commit(
         &self,
         log: &mut MetadataLog,
         records: Vec<VersionedRecord>,
@@ -1859,6 +1859,8 @@ impl Controller {
                     UNSUPPORTED_VERSION,
                     format!("Unknown resource type {}.", resource.resource_type),
                 ))
+            } else if resource.resource_type == ConfigResource::CLIENT_METRICS {
+                super::client_metrics::plan_alter(&image, resource).map(|r| (r, None))
             } else if resource.resource_type != ConfigResource::TOPIC {
                 Err(ApiError::new(
                     INVALID_REQUEST,

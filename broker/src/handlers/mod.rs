@@ -12,9 +12,11 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod get_telemetry_subscriptions;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -26,7 +28,9 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
+pub mod push_telemetry;
 pub mod sync_group;
+pub mod update_features;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +84,13 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListGroups, list_groups::VERSIONS),
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    (ApiKey::UpdateFeatures, update_features::VERSIONS),
+    (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
+    (
+        ApiKey::GetTelemetrySubscriptions,
+        get_telemetry_subscriptions::VERSIONS,
+    ),
+    (ApiKey::PushTelemetry, push_telemetry::VERSIONS),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -156,6 +167,18 @@ pub async fn dispatch(
         }
         RequestBody::DeleteGroups(request) => {
             delete_groups::handle(ctx, version, request).await.into()
+        }
+        RequestBody::UpdateFeatures(request) => {
+            update_features::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DescribeQuorum(request) => {
+            describe_quorum::handle(ctx, version, request).into()
+        }
+        RequestBody::GetTelemetrySubscriptions(request) => {
+            get_telemetry_subscriptions::handle(ctx, header, version, request).into()
+        }
+        RequestBody::PushTelemetry(request) => {
+            push_telemetry::handle(ctx, header, version, request).into()
         }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.

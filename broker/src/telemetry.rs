@@ -586,32 +586,52 @@ mod tests {
             manager.get_subscriptions(&image, sub.client_instance_id, &client),
             Err(error_code::THROTTLING_QUOTA_EXCEEDED)
         );
-        let push = |subscription_id, metrics: &[u8], terminating| PushRequest {
-            client_instance_id: sub.client_instance_id,
-            subscription_id,
-            terminating,
-            compression_type: 0,
-            metrics,
-        };
+        fn push(
+            id: Uuid,
+            subscription_id: i32,
+            metrics: &[u8],
+            terminating: bool,
+        ) -> PushRequest<'_> {
+            PushRequest {
+                client_instance_id: id,
+                subscription_id,
+                terminating,
+                compression_type: 0,
+                metrics,
+            }
+        }
+        let id = sub.client_instance_id;
         assert_eq!(
             manager
-                .push(&image, &push(sub.subscription_id, b"abc", false), &client)
+                .push(
+                    &image,
+                    &push(id, sub.subscription_id, b"abc", false),
+                    &client
+                )
                 .map(|p| p.bytes),
             Ok(3)
         );
         // Too soon after the last push.
         assert_eq!(
-            manager.push(&image, &push(sub.subscription_id, b"abc", false), &client),
+            manager.push(
+                &image,
+                &push(id, sub.subscription_id, b"abc", false),
+                &client
+            ),
             Err(error_code::THROTTLING_QUOTA_EXCEEDED)
         );
         // A terminating push is let through the interval, but the payload is checked.
         assert_eq!(
-            manager.push(&image, &push(sub.subscription_id, &[0; 11], true), &client),
+            manager.push(
+                &image,
+                &push(id, sub.subscription_id, &[0; 11], true),
+                &client
+            ),
             Err(error_code::TELEMETRY_TOO_LARGE)
         );
         // Nothing after a terminating push.
         assert_eq!(
-            manager.push(&image, &push(sub.subscription_id, b"", true), &client),
+            manager.push(&image, &push(id, sub.subscription_id, b"", true), &client),
             Err(error_code::INVALID_REQUEST)
         );
     }

@@ -281,6 +281,106 @@ mod tests {
         assert_eq!(reason_not_supported(0, "Broker 1", DISABLED), None);
     }
 
+    fn open(dir: &std::path::Path) -> Controller {
+        let (meta, _) =
+            super::super::meta_properties::MetaProperties::load_or_format(dir, 1, None).unwrap();
+        let options = super::super::controller::ControllerOptions::new(
+            1,
+            dir.to_path_buf(),
+            meta.directory_id.unwrap(),
+        );
+        let loaded = super::super::replay::load(dir).unwrap();
+        Controller::open(options, loaded).unwrap().0
+    }
+
+    fn update(feature: &str, level: i16, upgrade_type: UpgradeType) -> FeatureUpdate {
+        FeatureUpdate {
+            feature: feature.into(),
+            level,
+            upgrade_type,
+        }
+    }
+
+    fn refused(controller: &Controller, updates: &[FeatureUpdate]) -> String {
+        let error = controller
+            .update_features(updates, false)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(error.code, INVALID_UPDATE_VERSION);
+        error.message.unwrap()
+    }
+
+    #[test]
+    fn metadata_version_downgrades_and_upgrades_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let controller = open(dir.path());
+        let mv = METADATA_VERSION_FEATURE;
+        assert_eq!(
+            refused(&controller, &[update(mv, 23, UpgradeType::Upgrade)]),
+            "Invalid update version 23 for feature metadata.version. Can't downgrade the \
+             version of this feature without setting the upgrade type to either safe or \
+             unsafe downgrade."
+        );
+        assert_eq!(
+            refused(&controller, &[update(mv, 22, UpgradeType::SafeDowngrade)]),
+            "Invalid metadata.version 22. Refusing to perform the requested downgrade because \
+             it might delete metadata information."
+        );
+        assert_eq!(
+            refused(&controller, &[update(mv, 22, UpgradeType::UnsafeDowngrade)]),
+            "Invalid metadata.version 22. Unsafe metadata downgrade is not supported in this \
+             version."
+        );
+        assert_eq!(
+            refused(&controller, &[update(mv, 26, UpgradeType::Upgrade)]),
+            "Invalid update version 26 for feature metadata.version. Local controller 1 only \
+             supports versions 7-25"
+        );
+        assert_eq!(
+            refused(
+                &controller,
+                &[update("group.version", 1, UpgradeType::Upgrade)]
+            ),
+            "Invalid update version 1 for feature group.version. Local controller 1 does not \
+             support this feature."
+        );
+        // validate_only checks and writes nothing.
+        let before = controller.next_offset();
+        let ok = controller
+            .update_features(&[update(mv, 23, UpgradeType::SafeDowngrade)], true)
+            .unwrap();
+        assert_eq!(ok, Ok(None));
+        assert_eq!(controller.next_offset(), before);
+        assert_eq!(controller.image().metadata_version(), Some(25));
+        // A failing update fails the whole request.
+        refused(
+            &controller,
+            &[
+                update(mv, 23, UpgradeType::SafeDowngrade),
+                update("kraft.version", 1, UpgradeType::Upgrade),
+            ],
+        );
+        assert_eq!(controller.image().metadata_version(), Some(25));
+        controller
+            .update_features(&[update(mv, 23, UpgradeType::SafeDowngrade)], false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(controller.image().metadata_version(), Some(23));
+        assert_eq!(
+            refused(&controller, &[update(mv, 25, UpgradeType::SafeDowngrade)]),
+            "Invalid update version 25 for feature metadata.version. Can't downgrade to a \
+             newer version."
+        );
+        drop(controller);
+        let controller = open(dir.path());
+        assert_eq!(controller.image().metadata_version(), Some(23));
+        controller
+            .update_features(&[update(mv, 25, UpgradeType::Upgrade)], false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(controller.image().metadata_version(), Some(25));
+    }
+
     #[test]
     fn upgrade_types() {
         assert_eq!(UpgradeType::from_code(1), UpgradeType::Upgrade);

@@ -111,6 +111,10 @@ pub const METADATA_VERSION: i16 = 25;
 pub const METADATA_VERSION_NAME: &str = "4.0-IV3";
 /// The lowest `metadata.version` this broker reads (3.3-IV3, Kafka 4's minimum).
 pub const MIN_METADATA_VERSION: i16 = 7;
+/// The highest `metadata.version` this broker supports (registers, and accepts in
+/// UpdateFeatures): 29, 4.2-IV1, the last level whose records are those it writes (see
+/// [`METADATA_VERSION`]).
+pub const MAX_METADATA_VERSION: i16 = 29;
 /// The KRaft version feature (0 for a static quorum, never written as a record).
 pub const KRAFT_VERSION_FEATURE: &str = "kraft.version";
 /// `PartitionRecord` version at [`METADATA_VERSION`] (directories; ELR fields, left null).
@@ -300,7 +304,7 @@ impl ControllerOptions {
 }
 
 /// The features this node supports, as registered: `metadata.version` from
-/// [`MIN_METADATA_VERSION`] to [`METADATA_VERSION`], `kraft.version` 0.
+/// [`MIN_METADATA_VERSION`] to [`MAX_METADATA_VERSION`], `kraft.version` 0.
 pub fn supported_features() -> BTreeMap<String, VersionRange> {
     BTreeMap::from([
         (
@@ -311,7 +315,7 @@ pub fn supported_features() -> BTreeMap<String, VersionRange> {
             METADATA_VERSION_FEATURE.to_string(),
             VersionRange {
                 min: MIN_METADATA_VERSION,
-                max: METADATA_VERSION,
+                max: MAX_METADATA_VERSION,
             },
         ),
     ])

@@ -10,7 +10,7 @@
 //! 2. a level below 0: "A feature version cannot be less than 0.";
 //! 3. a level outside what this controller supports ([`supported_features`]), then outside
 //!    what each registered broker supports: "Local controller N only supports versions
-//!    7-25" (or "... does not support this feature." when the supported maximum is 0);
+//!    7-29" (or "... does not support this feature." when the supported maximum is 0);
 //! 4. a lower level with upgrade type UPGRADE: "Can't downgrade the version of this
 //!    feature without setting the upgrade type to either safe or unsafe downgrade."; a
 //!    higher one with a downgrade type: "Can't downgrade to a newer version.";
@@ -76,7 +76,8 @@ pub struct FeatureUpdate {
 }
 
 /// The `metadata.version` levels this broker knows whose introduction changed the metadata
-/// format (Kafka's `MetadataVersion.didMetadataChange`), from 7 (3.3-IV3) to 25 (4.0-IV3).
+/// format (Kafka's `MetadataVersion.didMetadataChange`), from 7 (3.3-IV3) to 29 (4.2-IV1;
+/// 26 to 29 changed nothing).
 const METADATA_CHANGED: &[i16] = &[7, 8, 11, 13, 14, 15, 17, 23];
 
 /// Whether going between `from` and `to` crosses a level that changed the metadata format
@@ -261,6 +262,7 @@ mod tests {
         // 25 (4.0-IV3) and 24 (4.0-IV2) changed nothing since 23 (4.0-IV1).
         assert!(!metadata_changed(25, 23));
         assert!(!metadata_changed(25, 24));
+        assert!(!metadata_changed(29, 23));
         assert!(metadata_changed(25, 22));
         assert!(!metadata_changed(21, 18));
         assert!(metadata_changed(21, 16));
@@ -269,10 +271,10 @@ mod tests {
 
     #[test]
     fn unsupported_reasons_name_the_range() {
-        let range = VersionRange { min: 7, max: 25 };
+        let range = VersionRange { min: 7, max: 29 };
         assert_eq!(
-            reason_not_supported(26, "Local controller 1", range).as_deref(),
-            Some("Local controller 1 only supports versions 7-25")
+            reason_not_supported(30, "Local controller 1", range).as_deref(),
+            Some("Local controller 1 only supports versions 7-29")
         );
         assert_eq!(
             reason_not_supported(1, "Broker 1", DISABLED).as_deref(),
@@ -332,9 +334,9 @@ mod tests {
              version."
         );
         assert_eq!(
-            refused(&controller, &[update(mv, 26, UpgradeType::Upgrade)]),
-            "Invalid update version 26 for feature metadata.version. Local controller 1 only \
-             supports versions 7-25"
+            refused(&controller, &[update(mv, 30, UpgradeType::Upgrade)]),
+            "Invalid update version 30 for feature metadata.version. Local controller 1 only \
+             supports versions 7-29"
         );
         assert_eq!(
             refused(

@@ -1823,7 +1823,9 @@ impl Controller {
     /// the topic does not set the config), then [`topic_config::validate`] on the topic's
     /// resulting configs (`INVALID_CONFIG`), then the topic must exist
     /// (`UNKNOWN_TOPIC_OR_PARTITION`). A `ConfigRecord` per changed key, all resources in
-    /// one batch. Resources of other known types get `INVALID_REQUEST` (not supported
+    /// one batch. CLIENT_METRICS resources are checked and written by
+    /// [`super::client_metrics::plan_alter`]. Resources of other known types get
+    /// `INVALID_REQUEST` (not supported
     /// here), of unknown types `UNSUPPORTED_VERSION`; a resource given twice
     /// `INVALID_REQUEST`.
     pub fn incremental_alter_configs(

@@ -13,8 +13,10 @@
 //!   topic configs are validated as Kafka does (`INVALID_CONFIG`), the topic must exist
 //!   (`UNKNOWN_TOPIC_OR_PARTITION`); `validate_only` changes nothing.
 //!
-//! Dynamic broker configs, logger levels, client-metrics and group configs are not
-//! supported: such resources get `INVALID_REQUEST` with a message saying so. The new
+//! Client-metrics subscriptions (CLIENT_METRICS, 16) are altered by the controller too
+//! (see [`crate::cluster::client_metrics`]). Dynamic broker configs, logger levels and
+//! group configs are not supported: such resources get `INVALID_REQUEST` with a message
+//! saying so. The new
 //! configs of altered topics apply to their partition logs at once (retention,
 //! `max.message.bytes`, segment settings, ...).
 

@@ -90,7 +90,8 @@ fn subscription_configs(client: &mut RawClient, name: &str) -> BTreeMap<String, 
 fn subscriptions_are_validated_stored_and_survive_a_restart() {
     let (data, mut broker) = start();
     let mut client = connect(&broker);
-    let bad: [(&[(&str, &str)], i16, &str); 4] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], i16, &'a str);
+    let bad: [Case<'_>; 4] = [
         (
             &[("interval.ms", "50")],
             error::INVALID_REQUEST,

@@ -75,6 +75,8 @@ pub struct Broker {
     default_log_config: RwLock<LogConfig>,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// Client telemetry (KIP-714): subscriptions and client instances.
+    pub telemetry: crate::telemetry::ClientMetricsManager,
     /// The connection limits, once the listeners are bound (`server::run`); dynamic broker
     /// configs change them through [`Self::refresh_dynamic_configs`].
     pub connection_quotas: std::sync::OnceLock<Arc<crate::connection_quotas::ConnectionQuotas>>,
@@ -166,6 +168,12 @@ impl Broker {
             tracing::warn!("{problem:?}");
         }
         let groups = crate::groups::GroupCoordinator::new(&config);
+        let telemetry = crate::telemetry::ClientMetricsManager::new(
+            config.telemetry_max_bytes,
+            config
+                .get("metric.reporters")
+                .is_some_and(|v| !v.trim().is_empty()),
+        );
         let config_queued_bytes = config.queued_max_request_bytes;
         let broker = Arc::new(Broker {
             node_id: config.node_id,
@@ -175,6 +183,7 @@ impl Broker {
             logs,
             default_log_config: RwLock::new(default_log_config),
             groups,
+            telemetry,
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
         });

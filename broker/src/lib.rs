@@ -17,5 +17,6 @@ pub mod groups;
 pub mod handlers;
 pub mod server;
 pub mod storage;
+pub mod telemetry;
 pub mod topic_config;
 pub mod topic_names;

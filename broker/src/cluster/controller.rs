@@ -111,6 +111,10 @@ pub const METADATA_VERSION: i16 = 25;
 pub const METADATA_VERSION_NAME: &str = "4.0-IV3";
 /// The lowest `metadata.version` this broker reads (3.3-IV3, Kafka 4's minimum).
 pub const MIN_METADATA_VERSION: i16 = 7;
+/// The highest `metadata.version` this broker supports (registers, and accepts in
+/// UpdateFeatures): 29, 4.2-IV1, the last level whose records are those it writes (see
+/// [`METADATA_VERSION`]).
+pub const MAX_METADATA_VERSION: i16 = 29;
 /// The KRaft version feature (0 for a static quorum, never written as a record).
 pub const KRAFT_VERSION_FEATURE: &str = "kraft.version";
 /// `PartitionRecord` version at [`METADATA_VERSION`] (directories; ELR fields, left null).
@@ -303,7 +307,7 @@ impl ControllerOptions {
 }
 
 /// The features this node supports, as registered: `metadata.version` from
-/// [`MIN_METADATA_VERSION`] to [`METADATA_VERSION`], `kraft.version` 0.
+/// [`MIN_METADATA_VERSION`] to [`MAX_METADATA_VERSION`], `kraft.version` 0.
 pub fn supported_features() -> BTreeMap<String, VersionRange> {
     BTreeMap::from([
         (
@@ -314,7 +318,7 @@ pub fn supported_features() -> BTreeMap<String, VersionRange> {
             METADATA_VERSION_FEATURE.to_string(),
             VersionRange {
                 min: MIN_METADATA_VERSION,
-                max: METADATA_VERSION,
+                max: MAX_METADATA_VERSION,
             },
         ),
     ])
@@ -642,7 +646,7 @@ fn commit_to(
     Ok((appended.base_offset, appended.last_offset))
 }
 
-fn v0(record: MetadataRecord) -> VersionedRecord {
+pub(super) fn v0(record: MetadataRecord) -> VersionedRecord {
     VersionedRecord { version: 0, record }
 }
 
@@ -1096,13 +1100,13 @@ impl Controller {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, MetadataLog> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, MetadataLog> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Commits `records` (see the module docs) and publishes the new image. The caller
     /// holds the log lock.
-    fn commit(
+    pub(super) fn commit(
         &self,
         log: &mut MetadataLog,
         records: Vec<VersionedRecord>,
@@ -1823,7 +1827,9 @@ impl Controller {
     /// resulting configs (`INVALID_CONFIG`), then the topic must exist
     /// (`UNKNOWN_TOPIC_OR_PARTITION`). A `ConfigRecord` per changed key, all resources in
     /// one batch. BROKER resources: see `alter_configs` (checked by the broker first).
-    /// Resources of other known types get `INVALID_REQUEST` (not supported
+    /// CLIENT_METRICS resources are checked and written by
+    /// [`super::client_metrics::plan_alter`]. Resources of other known types get
+    /// `INVALID_REQUEST` (not supported
     /// here), of unknown types `UNSUPPORTED_VERSION`; a resource given twice
     /// `INVALID_REQUEST`.
     pub fn incremental_alter_configs(
@@ -1866,6 +1872,8 @@ impl Controller {
             } else if resource.resource_type == ConfigResource::BROKER {
                 self.plan_alter_broker(&image, resource)
                     .map(|records| (records, None))
+            } else if resource.resource_type == ConfigResource::CLIENT_METRICS {
+                super::client_metrics::plan_alter(&image, resource).map(|r| (r, None))
             } else if resource.resource_type != ConfigResource::TOPIC {
                 Err(ApiError::new(
                     INVALID_REQUEST,

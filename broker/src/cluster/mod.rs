@@ -14,10 +14,16 @@
 //! * [`controller`]: [`Controller`], this node as its own KRaft controller: it owns the log
 //!   and the current image, and creates and deletes topics, adds partitions and alters
 //!   topic configs with Kafka's checks.
+//! * [`features`]: UpdateFeatures (finalized feature levels, `metadata.version` upgrades
+//!   and safe downgrades) with the checks of Kafka's `FeatureControlManager`.
+//! * [`client_metrics`]: client-metrics subscriptions (KIP-714) altered through
+//!   IncrementalAlterConfigs, validated as Kafka's `ClientMetricsConfigs`.
 //! * [`mod@reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
 //!   to create or delete at start-up so that the disk matches the image.
 
+pub mod client_metrics;
 pub mod controller;
+pub mod features;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;

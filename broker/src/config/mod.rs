@@ -282,6 +282,9 @@ pub struct Config {
     /// once, or hundreds of ordinary ones (producers send at most `max.request.size`, 1 MiB
     /// by default).
     pub queued_max_request_bytes: i64,
+    /// `telemetry.max.bytes`: largest metrics payload a client may push (KIP-714); default
+    /// 1048576 (1 MiB), >= 1.
+    pub telemetry_max_bytes: i32,
     /// `connections.max.idle.ms`: a connection with no request in flight that receives
     /// nothing for this long is closed; default 600000 (10 min); negative: never (Kafka's
     /// `Selector` has no idle expiry then).
@@ -916,6 +919,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         }
         Some(bytes) => bytes,
     };
+    let telemetry_max_bytes = r.int("telemetry.max.bytes", 1024 * 1024, 1)?;
     let connections_max_idle_ms = r.long("connections.max.idle.ms", 600_000, i64::MIN)?;
     let max_connections = r.int("max.connections", i32::MAX, 0)?;
     let mut listener_max_connections = BTreeMap::new();
@@ -1055,6 +1059,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         inter_broker_listener_name,
         socket_request_max_bytes,
         queued_max_request_bytes,
+        telemetry_max_bytes,
         connections_max_idle_ms,
         max_connections,
         listener_max_connections,

@@ -1,5 +1,6 @@
-//! ApiVersions: the APIs and versions this broker serves (derived from the handlers), and
-//! the features finalized in the metadata log.
+//! ApiVersions: the APIs and versions this broker serves (derived from the handlers), the
+//! features this node supports and those finalized in the metadata log (with the offset of
+//! the image as their epoch).
 
 use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
 use gregor_protocol::messages::api_versions_response::{
@@ -8,14 +9,11 @@ use gregor_protocol::messages::api_versions_response::{
 use gregor_protocol::{ApiKey, VersionRange};
 
 use super::{HANDLED, RequestContext};
+use crate::cluster::controller::supported_features;
 use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
-
-/// The lowest `metadata.version` level this broker reads (3.3-IV3, the first KRaft
-/// production level).
-const MIN_METADATA_VERSION: i16 = 7;
 
 /// Answers with every handled API and the finalized features.
 pub fn handle(
@@ -43,26 +41,18 @@ pub fn handle(
             ..Default::default()
         })
         .collect();
-    let mut supported = vec![SupportedFeatureKey {
-        name: "metadata.version".into(),
-        min_version: MIN_METADATA_VERSION,
-        max_version: image
-            .metadata_version()
-            .unwrap_or(MIN_METADATA_VERSION)
-            .max(MIN_METADATA_VERSION),
-        ..Default::default()
-    }];
-    supported.extend(
-        image
-            .features()
-            .filter(|(name, _)| *name != "metadata.version")
-            .map(|(name, level)| SupportedFeatureKey {
-                name: name.into(),
-                min_version: 0,
-                max_version: level,
-                ..Default::default()
-            }),
-    );
+    // The features this node supports, as registered. Before v4, features whose minimum
+    // is 0 are left out, as Kafka does (KAFKA-17492: older clients fail on them).
+    let supported: Vec<SupportedFeatureKey> = supported_features()
+        .into_iter()
+        .filter(|(_, range)| version >= 4 || range.min != 0)
+        .map(|(name, range)| SupportedFeatureKey {
+            name: name.into(),
+            min_version: range.min,
+            max_version: range.max,
+            ..Default::default()
+        })
+        .collect();
     ApiVersionsResponse {
         error_code: error_code::NONE,
         api_keys: api_keys(),

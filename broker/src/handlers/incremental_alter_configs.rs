@@ -18,8 +18,10 @@
 //!   config checks ([`crate::dynamic_broker_config::validate`], `INVALID_REQUEST`; APPEND
 //!   or SUBTRACT on a key that is not a LIST `INVALID_CONFIG`) before they go to the
 //!   controller; once written they apply at once ([`crate::broker::Broker::refresh_dynamic_configs`]).
+//! * Client-metrics subscriptions (CLIENT_METRICS, 16) are altered by the controller too
+//!   (see [`crate::cluster::client_metrics`]).
 //!
-//! Logger levels, client-metrics and group configs are not supported: such resources get
+//! Logger levels and group configs are not supported: such resources get
 //! `INVALID_REQUEST` with a message saying so. The new configs of altered topics apply to
 //! their partition logs at once (retention, `max.message.bytes`, segment settings, ...).
 

@@ -16,9 +16,11 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod get_telemetry_subscriptions;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
@@ -31,7 +33,9 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
+pub mod push_telemetry;
 pub mod sync_group;
+pub mod update_features;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,6 +97,13 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     ),
     (ApiKey::DescribeProducers, describe_producers::VERSIONS),
     (ApiKey::ListConfigResources, list_config_resources::VERSIONS),
+    (ApiKey::UpdateFeatures, update_features::VERSIONS),
+    (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
+    (
+        ApiKey::GetTelemetrySubscriptions,
+        get_telemetry_subscriptions::VERSIONS,
+    ),
+    (ApiKey::PushTelemetry, push_telemetry::VERSIONS),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -186,6 +197,18 @@ pub async fn dispatch(
         }
         RequestBody::ListConfigResources(request) => {
             list_config_resources::handle(ctx, version, request).into()
+        }
+        RequestBody::UpdateFeatures(request) => {
+            update_features::handle(ctx, version, request).await.into()
+        }
+        RequestBody::DescribeQuorum(request) => {
+            describe_quorum::handle(ctx, version, request).into()
+        }
+        RequestBody::GetTelemetrySubscriptions(request) => {
+            get_telemetry_subscriptions::handle(ctx, header, version, request).into()
+        }
+        RequestBody::PushTelemetry(request) => {
+            push_telemetry::handle(ctx, header, version, request).into()
         }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.

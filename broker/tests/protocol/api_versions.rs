@@ -273,3 +273,209 @@ fn produce_below_v3_is_advertised_but_refused() {
         .unwrap();
     assert!(client.is_closed_by_peer(std::time::Duration::from_secs(10)));
 }
+
+/// A minimal valid request of every API the broker advertises (the defaults of the
+/// schema, but for what a handler needs to answer at all). An API added to `HANDLED`
+/// without an entry here fails [`every_advertised_api_answers_at_every_version`].
+fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
+    use gregor_protocol::messages::*;
+    match api {
+        // acks=0 gets no response; -1 does.
+        ApiKey::Produce => produce_request::ProduceRequest {
+            acks: -1,
+            timeout_ms: 1000,
+            ..Default::default()
+        }
+        .into(),
+        ApiKey::Fetch => fetch_request::FetchRequest {
+            replica_id: -1,
+            ..Default::default()
+        }
+        .into(),
+        ApiKey::ListOffsets => list_offsets_request::ListOffsetsRequest {
+            replica_id: -1,
+            ..Default::default()
+        }
+        .into(),
+        ApiKey::Metadata => metadata_request::MetadataRequest::default().into(),
+        ApiKey::ApiVersions => api_versions_request().into(),
+        ApiKey::DescribeTopicPartitions => {
+            describe_topic_partitions_request::DescribeTopicPartitionsRequest {
+                response_partition_limit: 10,
+                ..Default::default()
+            }
+            .into()
+        }
+        ApiKey::CreateTopics => create_topics_request::CreateTopicsRequest::default().into(),
+        ApiKey::DeleteTopics => delete_topics_request::DeleteTopicsRequest::default().into(),
+        ApiKey::DeleteRecords => delete_records_request::DeleteRecordsRequest::default().into(),
+        ApiKey::InitProducerId => init_producer_id_request::InitProducerIdRequest {
+            transaction_timeout_ms: 60_000,
+            ..Default::default()
+        }
+        .into(),
+        ApiKey::DescribeConfigs => {
+            describe_configs_request::DescribeConfigsRequest::default().into()
+        }
+        ApiKey::CreatePartitions => {
+            create_partitions_request::CreatePartitionsRequest::default().into()
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            incremental_alter_configs_request::IncrementalAlterConfigsRequest::default().into()
+        }
+        ApiKey::DescribeCluster => {
+            describe_cluster_request::DescribeClusterRequest::default().into()
+        }
+        // One key up to v3, a list of keys from v4.
+        ApiKey::FindCoordinator if version < 4 => {
+            find_coordinator_request::FindCoordinatorRequest {
+                key: "g".into(),
+                ..Default::default()
+            }
+            .into()
+        }
+        ApiKey::FindCoordinator => find_coordinator_request::FindCoordinatorRequest {
+            coordinator_keys: vec!["g".into()],
+            ..Default::default()
+        }
+        .into(),
+        ApiKey::JoinGroup => join_group_request::JoinGroupRequest::default().into(),
+        ApiKey::SyncGroup => sync_group_request::SyncGroupRequest::default().into(),
+        ApiKey::Heartbeat => heartbeat_request::HeartbeatRequest::default().into(),
+        ApiKey::LeaveGroup => leave_group_request::LeaveGroupRequest::default().into(),
+        ApiKey::OffsetCommit => offset_commit_request::OffsetCommitRequest::default().into(),
+        ApiKey::OffsetFetch => offset_fetch_request::OffsetFetchRequest::default().into(),
+        ApiKey::ListGroups => list_groups_request::ListGroupsRequest::default().into(),
+        ApiKey::DescribeGroups => describe_groups_request::DescribeGroupsRequest::default().into(),
+        ApiKey::DeleteGroups => delete_groups_request::DeleteGroupsRequest::default().into(),
+        ApiKey::UpdateFeatures => update_features_request::UpdateFeaturesRequest::default().into(),
+        ApiKey::DescribeQuorum => describe_quorum_request::DescribeQuorumRequest::default().into(),
+        ApiKey::GetTelemetrySubscriptions => {
+            get_telemetry_subscriptions_request::GetTelemetrySubscriptionsRequest::default().into()
+        }
+        ApiKey::PushTelemetry => push_telemetry_request::PushTelemetryRequest::default().into(),
+        other => panic!(
+            "{} is advertised: add a minimal request for it to `minimal_request`",
+            other.name()
+        ),
+    }
+}
+
+/// Sends `body` at `version` as a raw frame and reads the outcome.
+fn send_body(
+    client: &mut crate::RawClient,
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> crate::support::client::ReadOutcome {
+    let frame = raw_request(
+        api.key(),
+        version,
+        correlation_id,
+        api.request_header_version(version),
+        body,
+    );
+    client.send_raw(&frame).expect("send a request");
+    client.read_outcome(std::time::Duration::from_secs(30))
+}
+
+/// The handler/ApiVersions consistency check, against the binary: every API that ApiVersions
+/// advertises answers a minimal valid request at every advertised version with a response
+/// that decodes at that version (a handler missing from `dispatch` sends nothing; one that
+/// is not advertised is refused by the connection); Produce v0-v2, advertised for old
+/// librdkafka but refused, close the connection as Kafka does.
+#[test]
+fn every_advertised_api_answers_at_every_version() {
+    use crate::support::client::ReadOutcome;
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    let advertised = client.call(&api_versions_request(), 3).unwrap();
+    assert_eq!(listed(&advertised), served());
+    let mut correlation_id = 0;
+    for key in &advertised.api_keys {
+        let api = ApiKey::from_i16(key.api_key).expect("an advertised key is known");
+        for version in key.min_version..=key.max_version {
+            correlation_id += 1;
+            if api == ApiKey::Produce && version < 3 {
+                // Outside the schema's versions: refused before any body is read.
+                let outcome = send_body(&mut client, api, version, correlation_id, &[]);
+                assert!(
+                    matches!(outcome, ReadOutcome::Closed | ReadOutcome::Reset),
+                    "Produce v{version} must close the connection"
+                );
+                client = connect(&broker);
+                continue;
+            }
+            let body = minimal_request(api, version);
+            let mut bytes = bytes::BytesMut::new();
+            gregor_protocol::Encodable::encode(&body, &mut bytes, version)
+                .unwrap_or_else(|e| panic!("encode {} v{version}: {e}", api.name()));
+            let outcome = send_body(&mut client, api, version, correlation_id, &bytes);
+            let ReadOutcome::Frame(mut frame) = outcome else {
+                panic!(
+                    "{} v{version}: no response ({outcome:?})\n{}",
+                    api.name(),
+                    broker.log_text()
+                );
+            };
+            let header = gregor_protocol::frame::decode_response_header(&mut frame, api, version)
+                .unwrap_or_else(|e| panic!("{} v{version} header: {e}", api.name()));
+            assert_eq!(
+                header.correlation_id,
+                correlation_id,
+                "{} v{version}",
+                api.name()
+            );
+            gregor_protocol::ResponseBody::decode(api, version, &mut frame)
+                .unwrap_or_else(|e| panic!("{} v{version} response: {e}", api.name()));
+            assert!(
+                frame.is_empty(),
+                "{} v{version}: bytes left over",
+                api.name()
+            );
+        }
+    }
+}
+
+/// The other direction: an API the broker does not advertise, or a version past what it
+/// advertises, closes the connection (Kafka's `SocketServer` refuses requests whose API is
+/// not enabled), except ApiVersions, which answers UNSUPPORTED_VERSION (KIP-511; see
+/// `unsupported_version_gets_error_35_in_a_v0_body_and_the_connection_stays_open`).
+#[test]
+fn unadvertised_apis_and_versions_close_the_connection() {
+    use crate::support::client::ReadOutcome;
+    let data = fixture();
+    let broker = Broker::start(&data);
+    let served = served();
+    let mut refused: Vec<(ApiKey, i16)> = ApiKey::ALL
+        .iter()
+        .filter(|api| !served.iter().any(|(key, _, _)| *key == api.key()))
+        .flat_map(|api| {
+            let valid = api.valid_versions();
+            [(*api, valid.min), (*api, valid.max)]
+        })
+        .collect();
+    for (key, _, max) in &served {
+        let api = ApiKey::from_i16(*key).unwrap();
+        if api != ApiKey::ApiVersions && *max < i16::MAX {
+            refused.push((api, max + 1));
+        }
+    }
+    assert!(!refused.is_empty());
+    for (api, version) in refused {
+        let mut client = connect(&broker);
+        // The version is checked before the body is read, so no body is needed.
+        let outcome = send_body(&mut client, api, version, 7, &[]);
+        assert!(
+            matches!(outcome, ReadOutcome::Closed | ReadOutcome::Reset),
+            "{} v{version} is not advertised but got {outcome:?}",
+            api.name()
+        );
+    }
+    // An API key Kafka does not know either.
+    let mut client = connect(&broker);
+    client.send_raw(&raw_request(9999, 0, 8, 1, &[])).unwrap();
+    assert!(client.is_closed_by_peer(std::time::Duration::from_secs(30)));
+}

@@ -1,0 +1,181 @@
+//! DescribeQuorum: the state of this node's one-voter KRaft quorum, as Kafka's
+//! `KafkaRaftClient.handleDescribeQuorumRequest` reports a leader's own state. Kafka's
+//! brokers forward the request to the controller; this process is both, so it answers on
+//! the broker listeners itself.
+//!
+//! * The request must name exactly `__cluster_metadata` partition 0, else every partition
+//!   asked about gets `UNKNOWN_TOPIC_OR_PARTITION` (with Kafka's default message from v2).
+//! * The leader is this node, the epoch that of the metadata log; every record is fsync'd
+//!   before it is applied, so the high watermark is the log end offset.
+//! * Voters: `controller.quorum.voters`, else this node. This node's log end offset is its
+//!   own, and its last fetch and caught-up timestamps are now (a leader reports itself so);
+//!   another voter (never expected with one node) is unknown: -1 for all three. No
+//!   observers: the only broker is this process. Directory ids are zero: a static quorum
+//!   (`kraft.version` 0) has none.
+//! * Nodes (v2): each voter with its controller listener: this node's registered
+//!   controller endpoints (bound ports), else its configured controller listeners; another
+//!   voter with the `controller.quorum.voters` address under the first
+//!   `controller.listener.names` name, as Kafka's static voter set.
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::error_code;
+use gregor_protocol::messages::describe_quorum_request::DescribeQuorumRequest;
+use gregor_protocol::messages::describe_quorum_response::{
+    DescribeQuorumResponse, Listener, Node, PartitionData, ReplicaState, TopicData,
+};
+use gregor_protocol::{ByteString, ErrorCode};
+use uuid::Uuid;
+
+use super::RequestContext;
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
+
+/// The metadata topic.
+const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// Answers a DescribeQuorum request.
+pub fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: DescribeQuorumRequest,
+) -> DescribeQuorumResponse {
+    let valid = matches!(&request.topics[..], [topic]
+        if &*topic.topic_name == METADATA_TOPIC
+            && matches!(&topic.partitions[..], [p] if p.partition_index == 0));
+    if !valid {
+        let message = ErrorCode::from(error_code::UNKNOWN_TOPIC_OR_PARTITION)
+            .default_message()
+            .map(ByteString::from);
+        let topics = request
+            .topics
+            .iter()
+            .map(|t| TopicData {
+                topic_name: t.topic_name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionData {
+                        partition_index: p.partition_index,
+                        error_code: error_code::UNKNOWN_TOPIC_OR_PARTITION,
+                        error_message: if version >= 2 { message.clone() } else { None },
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        return DescribeQuorumResponse {
+            error_code: error_code::NONE,
+            topics,
+            ..Default::default()
+        };
+    }
+    let broker = &ctx.broker;
+    let controller = &broker.controller;
+    let node_id = broker.node_id;
+    let end_offset = controller.next_offset();
+    let epoch = controller.epoch();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let config = &broker.config;
+    let mut voter_ids: Vec<i32> = config
+        .controller_quorum_voters
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    if voter_ids.is_empty() {
+        voter_ids.push(node_id);
+    }
+    let voters = voter_ids
+        .iter()
+        .map(|&id| {
+            let own = id == node_id;
+            ReplicaState {
+                replica_id: id,
+                replica_directory_id: Uuid::nil(),
+                log_end_offset: if own { end_offset } else { -1 },
+                last_fetch_timestamp: if own { now } else { -1 },
+                last_caught_up_timestamp: if own { now } else { -1 },
+                ..Default::default()
+            }
+        })
+        .collect();
+    let nodes = if version >= 2 {
+        let image = broker.image();
+        voter_ids
+            .iter()
+            .map(|&id| {
+                let listeners: Vec<Listener> = if id == node_id {
+                    match image.controllers().get(&id) {
+                        Some(registration) => registration
+                            .endpoints
+                            .iter()
+                            .map(|e| Listener {
+                                name: e.listener.clone().into(),
+                                host: e.host.clone().into(),
+                                port: e.port,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        None => config
+                            .controller_listeners()
+                            .map(|l| Listener {
+                                name: l.name.clone().into(),
+                                host: if l.host.is_empty() {
+                                    "localhost".into()
+                                } else {
+                                    l.host.clone().into()
+                                },
+                                port: l.port,
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }
+                } else {
+                    config
+                        .controller_quorum_voters
+                        .iter()
+                        .filter(|v| v.id == id)
+                        .zip(config.controller_listener_names.first())
+                        .map(|(v, name)| Listener {
+                            name: name.clone().into(),
+                            host: v.host.clone().into(),
+                            port: v.port,
+                            ..Default::default()
+                        })
+                        .collect()
+                };
+                Node {
+                    node_id: id,
+                    listeners,
+                    ..Default::default()
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    DescribeQuorumResponse {
+        error_code: error_code::NONE,
+        error_message: None,
+        topics: vec![TopicData {
+            topic_name: METADATA_TOPIC.into(),
+            partitions: vec![PartitionData {
+                partition_index: 0,
+                error_code: error_code::NONE,
+                error_message: None,
+                leader_id: node_id,
+                leader_epoch: epoch,
+                high_watermark: end_offset,
+                current_voters: voters,
+                observers: Vec::new(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        nodes,
+        ..Default::default()
+    }
+}

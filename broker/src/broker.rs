@@ -74,6 +74,8 @@ pub struct Broker {
     pub default_log_config: LogConfig,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// The incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_sessions::FetchManager,
 }
 
 impl Broker {
@@ -123,6 +125,9 @@ impl Broker {
             tracing::warn!("{problem:?}");
         }
         let groups = crate::groups::GroupCoordinator::new(&config);
+        let fetch_sessions = crate::fetch_sessions::FetchManager::new(
+            usize::try_from(config.max_incremental_fetch_session_cache_slots).unwrap_or(0),
+        );
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -131,6 +136,7 @@ impl Broker {
             logs,
             default_log_config,
             groups,
+            fetch_sessions,
         });
         broker.groups.start(&broker);
         Ok(broker)

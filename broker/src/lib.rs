@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod connection_quotas;
+pub mod fetch_sessions;
 pub mod groups;
 pub mod handlers;
 pub mod server;

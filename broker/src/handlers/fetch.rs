@@ -6,10 +6,9 @@
 //! `records`, never null. When less than `min_bytes` is available the request waits up to
 //! `max_wait_ms` for any of its partitions to grow.
 //!
-//! Fetch sessions (KIP-227): full requests (epoch 0 or -1) are served; this broker does not
-//! create sessions, answering session id 0, which tells clients to keep sending full
-//! requests. An incremental request (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND,
-//! from which clients recover by starting over with a full request.
+//! Fetch sessions (KIP-227) are [`crate::fetch_sessions`]: its context gives the partitions
+//! to read (the request's, or a session's) and filters the response (an incremental one
+//! carries only the partitions that changed).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +22,7 @@ use gregor_protocol::{Uuid, VersionRange};
 use tokio::time::Instant;
 
 use super::RequestContext;
+use crate::fetch_sessions::{self, RequestedPartition};
 use crate::storage::{PartitionLog, ReadError};
 use gregor_protocol::error_code;
 
@@ -46,13 +46,22 @@ struct Wanted {
 
 /// Answers a Fetch request, waiting for data when asked to.
 pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -> FetchResponse {
-    // Epoch 0 (open a session) and -1 (no session) are full requests, whatever the id
-    // (Kafka drops the named session first). Anything else continues a session, and this
-    // broker keeps none.
-    if request.session_epoch != 0 && request.session_epoch != -1 {
-        return session_error(error_code::FETCH_SESSION_ID_NOT_FOUND);
+    let image = ctx.broker.image();
+    let topic_name = |id: &Uuid| image.topic_by_id(id).map(|t| t.name.clone());
+    let (fetch, forget) = fetch_sessions::request_partitions(version, &request, topic_name);
+    let session = ctx.broker.fetch_sessions.new_context(
+        version,
+        request.session_id,
+        request.session_epoch,
+        fetch_sessions::is_from_follower(version, &request),
+        fetch,
+        forget,
+        topic_name,
+    );
+    if session.session_error().is_some() {
+        return session.into_response(Vec::new());
     }
-    let (topics, wanted) = resolve(ctx, version, &request);
+    let (topics, wanted) = resolve(ctx, session.partitions());
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
@@ -86,7 +95,13 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             || Instant::now() >= deadline
             || watches.is_empty()
         {
-            return response(version, &topics, &wanted, reads, read_committed);
+            return session.into_response(responses(
+                version,
+                &topics,
+                &wanted,
+                reads,
+                read_committed,
+            ));
         }
         let changed =
             futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
@@ -97,64 +112,50 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     }
 }
 
-fn session_error(code: i16) -> FetchResponse {
-    FetchResponse {
-        error_code: code,
-        session_id: 0,
-        ..Default::default()
-    }
-}
-
-/// (name, id) of each requested topic, and every requested partition with its log.
+/// (name, id) of each topic to read, consecutive partitions of one topic together, and
+/// every partition with its log.
 fn resolve(
     ctx: &RequestContext,
-    version: i16,
-    request: &FetchRequest,
+    partitions: &[RequestedPartition],
 ) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
     let image = ctx.broker.image();
-    let mut topics = Vec::new();
+    let mut topics: Vec<(String, Uuid)> = Vec::new();
     let mut wanted = Vec::new();
-    for (index, topic) in request.topics.iter().enumerate() {
-        let found = if version >= 13 {
-            image
-                .topic_by_id(&topic.topic_id)
-                .map(|t| t.name.clone())
-                .ok_or(error_code::UNKNOWN_TOPIC_ID)
-        } else {
-            let name = topic.topic.to_string();
-            if image.topic(&name).is_some() {
-                Ok(name)
-            } else {
-                Err(error_code::UNKNOWN_TOPIC_OR_PARTITION)
-            }
+    for partition in partitions {
+        // An id that does not resolve (v13+) is UNKNOWN_TOPIC_ID; a name without a topic
+        // UNKNOWN_TOPIC_OR_PARTITION (KafkaApis.handleFetchRequest).
+        let found = match &partition.topic {
+            None => Err(error_code::UNKNOWN_TOPIC_ID),
+            Some(name) if image.topic(name).is_some() => Ok(name.clone()),
+            Some(_) => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
         };
-        let name = found.clone().unwrap_or_else(|_| topic.topic.to_string());
-        topics.push((name.clone(), topic.topic_id));
-        for partition in &topic.partitions {
-            let log = found.clone().and_then(|name| {
-                ctx.broker
-                    .logs
-                    .get(&name, partition.partition)
-                    .ok_or_else(|| {
-                        // In the metadata but without a log: offline (Kafka's ReplicaManager).
-                        let known = image
-                            .topic(&name)
-                            .is_some_and(|t| t.partitions.contains_key(&partition.partition));
-                        if known {
-                            error_code::KAFKA_STORAGE_ERROR
-                        } else {
-                            error_code::UNKNOWN_TOPIC_OR_PARTITION
-                        }
-                    })
-            });
-            wanted.push(Wanted {
-                topic: index,
-                partition: partition.partition,
-                fetch_offset: partition.fetch_offset,
-                max_bytes: usize::try_from(partition.partition_max_bytes).unwrap_or(0),
-                log,
-            });
+        let name = partition.topic.clone().unwrap_or_default();
+        if topics.last() != Some(&(name.clone(), partition.topic_id)) {
+            topics.push((name, partition.topic_id));
         }
+        let log = found.and_then(|name| {
+            ctx.broker
+                .logs
+                .get(&name, partition.partition)
+                .ok_or_else(|| {
+                    // In the metadata but without a log: offline (Kafka's ReplicaManager).
+                    let known = image
+                        .topic(&name)
+                        .is_some_and(|t| t.partitions.contains_key(&partition.partition));
+                    if known {
+                        error_code::KAFKA_STORAGE_ERROR
+                    } else {
+                        error_code::UNKNOWN_TOPIC_OR_PARTITION
+                    }
+                })
+        });
+        wanted.push(Wanted {
+            topic: topics.len() - 1,
+            partition: partition.partition,
+            fetch_offset: partition.fetch_offset,
+            max_bytes: usize::try_from(partition.max_bytes).unwrap_or(0),
+            log,
+        });
     }
     (topics, wanted)
 }
@@ -220,13 +221,14 @@ fn failed(
     }
 }
 
-fn response(
+/// The read results by topic, as the version names topics (by id from v13).
+fn responses(
     version: i16,
     topics: &[(String, Uuid)],
     wanted: &[Wanted],
     reads: Vec<PartitionRead>,
     read_committed: bool,
-) -> FetchResponse {
+) -> Vec<FetchableTopicResponse> {
     let mut responses: Vec<FetchableTopicResponse> = topics
         .iter()
         .map(|(name, id)| FetchableTopicResponse {
@@ -254,11 +256,5 @@ fn response(
             ..Default::default()
         });
     }
-    FetchResponse {
-        throttle_time_ms: 0,
-        error_code: error_code::NONE,
-        session_id: 0,
-        responses,
-        ..Default::default()
-    }
+    responses
 }

@@ -56,6 +56,25 @@ pub fn next_epoch(epoch: i32) -> i32 {
     }
 }
 
+/// The session fields of a request (Kafka's `FetchMetadata`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchMetadata {
+    /// The session id (0: none).
+    pub session_id: i32,
+    /// The epoch: 0 and -1 for full requests, else the session's current epoch.
+    pub epoch: i32,
+}
+
+impl FetchMetadata {
+    /// The session fields of `request`.
+    pub fn of(request: &FetchRequest) -> FetchMetadata {
+        FetchMetadata {
+            session_id: request.session_id,
+            epoch: request.session_epoch,
+        }
+    }
+}
+
 /// What identifies a partition within a session: the topic id when the request carries
 /// one (v13+), else the topic name (Kafka's `CachedPartition.equals`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -198,13 +217,13 @@ impl FetchManager {
     pub fn new_context(
         &self,
         version: i16,
-        session_id: i32,
-        epoch: i32,
+        metadata: FetchMetadata,
         is_follower: bool,
         fetch: Vec<RequestedPartition>,
         forget: Vec<PartitionKey>,
         topic_name: impl Fn(&Uuid) -> Option<String>,
     ) -> FetchContext<'_> {
+        let FetchMetadata { session_id, epoch } = metadata;
         if epoch == INITIAL_EPOCH || epoch == FINAL_EPOCH {
             // Any session a full request names is closed.
             if session_id != INVALID_SESSION_ID

@@ -9,6 +9,10 @@ use gregor_protocol::messages::fetch_response::{FetchableTopicResponse, Partitio
 use super::cache::{EVICTION_MS, PartitionMap, Shard};
 use super::*;
 
+fn meta(session_id: i32, epoch: i32) -> FetchMetadata {
+    FetchMetadata { session_id, epoch }
+}
+
 fn partitions(n: usize) -> PartitionMap {
     let mut map = PartitionMap::default();
     for i in 0..n {
@@ -191,8 +195,14 @@ fn unprivileged_sessions_evict_smaller_old_unprivileged_ones() {
 fn fewer_slots_than_shards_means_no_sessions() {
     for slots in [0, 7] {
         let manager = FetchManager::new(slots);
-        let context =
-            manager.new_context(12, 0, 0, false, vec![named("t", 0, 0)], vec![], |_| None);
+        let context = manager.new_context(
+            12,
+            meta(0, 0),
+            false,
+            vec![named("t", 0, 0)],
+            vec![],
+            |_| None,
+        );
         let response = context.into_response(named_response("t", vec![data(0, 5, 0)]));
         assert_eq!(response.session_id, INVALID_SESSION_ID, "{slots} slots");
         assert_eq!(returned(&response), vec![0]);
@@ -204,8 +214,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     let manager = FetchManager::new(1000);
     let full = manager.new_context(
         12,
-        0,
-        INITIAL_EPOCH,
+        meta(0, INITIAL_EPOCH),
         false,
         vec![named("t", 0, 0), named("t", 1, 0), named("t", 2, 0)],
         vec![],
@@ -227,7 +236,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     assert_eq!(manager.session_count(), 1);
 
     // Epoch 1, nothing named: every cached partition is read, none changed.
-    let context = manager.new_context(12, id, 1, false, vec![], vec![], |_| None);
+    let context = manager.new_context(12, meta(id, 1), false, vec![], vec![], |_| None);
     assert_eq!(read_order(&context), vec![(0, 0), (1, 0), (2, 0)]);
     let response = context.into_response(named_response(
         "t",
@@ -240,7 +249,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     assert!(response.responses.is_empty(), "{:?}", response.responses);
 
     // Epoch 2: records on 1, high watermark of 2 moved; 1 moves to the end of the session.
-    let context = manager.new_context(12, id, 2, false, vec![], vec![], |_| None);
+    let context = manager.new_context(12, meta(id, 2), false, vec![], vec![], |_| None);
     let response = context.into_response(named_response(
         "t",
         vec![data(0, 5, 0), data(1, 9, 100), data(2, 3, 0)],
@@ -249,7 +258,14 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
 
     // Epoch 3: the client moves 1 on; an error on 0 is always sent, and again once it is
     // gone (its high watermark was forgotten); a changed log start offset is sent.
-    let context = manager.new_context(12, id, 3, false, vec![named("t", 1, 9)], vec![], |_| None);
+    let context = manager.new_context(
+        12,
+        meta(id, 3),
+        false,
+        vec![named("t", 1, 9)],
+        vec![],
+        |_| None,
+    );
     assert_eq!(read_order(&context), vec![(0, 0), (2, 0), (1, 9)]);
     let mut failed = data(0, -1, 0);
     failed.error_code = error_code::NOT_LEADER_OR_FOLLOWER;
@@ -260,7 +276,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
         vec![failed, moved_start, data(1, 9, 0)],
     ));
     assert_eq!(returned(&response), vec![0, 2]);
-    let context = manager.new_context(12, id, 4, false, vec![], vec![], |_| None);
+    let context = manager.new_context(12, meta(id, 4), false, vec![], vec![], |_| None);
     let mut moved_start = data(2, 3, 0);
     moved_start.log_start_offset = 2;
     let response = context.into_response(named_response(
@@ -270,7 +286,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     assert_eq!(returned(&response), vec![0], "recovered from the error");
 
     // Epoch 5: a preferred read replica or a diverging epoch is always sent.
-    let context = manager.new_context(12, id, 5, false, vec![], vec![], |_| None);
+    let context = manager.new_context(12, meta(id, 5), false, vec![], vec![], |_| None);
     let mut preferred = data(0, 5, 0);
     preferred.preferred_read_replica = 3;
     let mut moved_start = data(2, 3, 0);
@@ -286,8 +302,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     // Epoch 6: forget 0 and 2, add 7 (new partitions are always sent: nothing cached yet).
     let context = manager.new_context(
         12,
-        id,
-        6,
+        meta(id, 6),
         false,
         vec![named("t", 7, 0)],
         vec![
@@ -301,7 +316,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     assert_eq!(returned(&response), vec![7]);
 
     // Session errors: a wrong epoch, an unknown id, names after ids.
-    let stale = manager.new_context(12, id, 6, false, vec![], vec![], |_| None);
+    let stale = manager.new_context(12, meta(id, 6), false, vec![], vec![], |_| None);
     assert_eq!(
         stale.session_error(),
         Some(error_code::INVALID_FETCH_SESSION_EPOCH)
@@ -315,18 +330,18 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
         ),
         (error_code::INVALID_FETCH_SESSION_EPOCH, 0, 0)
     );
-    let unknown = manager.new_context(12, id ^ 1, 7, false, vec![], vec![], |_| None);
+    let unknown = manager.new_context(12, meta(id ^ 1, 7), false, vec![], vec![], |_| None);
     assert_eq!(
         unknown.session_error(),
         Some(error_code::FETCH_SESSION_ID_NOT_FOUND)
     );
-    let ids = manager.new_context(13, id, 7, false, vec![], vec![], |_| None);
+    let ids = manager.new_context(13, meta(id, 7), false, vec![], vec![], |_| None);
     assert_eq!(
         ids.session_error(),
         Some(error_code::FETCH_SESSION_TOPIC_ID_ERROR)
     );
     for odd in [i32::MAX, -5] {
-        let context = manager.new_context(12, odd, 1, false, vec![], vec![], |_| None);
+        let context = manager.new_context(12, meta(odd, 1), false, vec![], vec![], |_| None);
         assert_eq!(
             context.session_error(),
             Some(error_code::FETCH_SESSION_ID_NOT_FOUND)
@@ -336,8 +351,7 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
     // Forgetting every partition closes the session: served sessionless.
     let context = manager.new_context(
         12,
-        id,
-        7,
+        meta(id, 7),
         false,
         vec![],
         vec![
@@ -358,18 +372,25 @@ fn incremental_context_adds_removes_and_omits_unchanged_partitions() {
 #[test]
 fn a_duplicate_request_finds_the_epoch_moved_on() {
     let manager = FetchManager::new(1000);
-    let full = manager.new_context(12, 0, 0, false, vec![named("t", 0, 0)], vec![], |_| None);
+    let full = manager.new_context(
+        12,
+        meta(0, 0),
+        false,
+        vec![named("t", 0, 0)],
+        vec![],
+        |_| None,
+    );
     let id = full
         .into_response(named_response("t", vec![data(0, 1, 0)]))
         .session_id;
-    let first = manager.new_context(12, id, 1, false, vec![], vec![], |_| None);
+    let first = manager.new_context(12, meta(id, 1), false, vec![], vec![], |_| None);
     // The same request again while the first is still reading (long poll).
-    let second = manager.new_context(12, id, 1, false, vec![], vec![], |_| None);
+    let second = manager.new_context(12, meta(id, 1), false, vec![], vec![], |_| None);
     assert_eq!(
         second.session_error(),
         Some(error_code::INVALID_FETCH_SESSION_EPOCH)
     );
-    let next = manager.new_context(12, id, 2, false, vec![], vec![], |_| None);
+    let next = manager.new_context(12, meta(id, 2), false, vec![], vec![], |_| None);
     // The first answers after the session moved on: INVALID_FETCH_SESSION_EPOCH, with its id.
     let response = first.into_response(named_response("t", vec![data(0, 2, 0)]));
     assert_eq!(
@@ -387,15 +408,21 @@ fn a_duplicate_request_finds_the_epoch_moved_on() {
 #[test]
 fn full_requests_close_the_session_they_name() {
     let manager = FetchManager::new(1000);
-    let full = manager.new_context(12, 0, 0, false, vec![named("t", 0, 0)], vec![], |_| None);
+    let full = manager.new_context(
+        12,
+        meta(0, 0),
+        false,
+        vec![named("t", 0, 0)],
+        vec![],
+        |_| None,
+    );
     let id = full
         .into_response(named_response("t", vec![data(0, 1, 0)]))
         .session_id;
     // Epoch -1: closed, served without a session.
     let last = manager.new_context(
         12,
-        id,
-        FINAL_EPOCH,
+        meta(id, FINAL_EPOCH),
         false,
         vec![named("t", 0, 1)],
         vec![],
@@ -404,17 +431,31 @@ fn full_requests_close_the_session_they_name() {
     let response = last.into_response(named_response("t", vec![data(0, 1, 0)]));
     assert_eq!((response.session_id, returned(&response)), (0, vec![0]));
     assert_eq!(manager.session_count(), 0);
-    let gone = manager.new_context(12, id, 1, false, vec![], vec![], |_| None);
+    let gone = manager.new_context(12, meta(id, 1), false, vec![], vec![], |_| None);
     assert_eq!(
         gone.session_error(),
         Some(error_code::FETCH_SESSION_ID_NOT_FOUND)
     );
     // Epoch 0 naming a session: closed, and a new one made.
-    let full = manager.new_context(12, 0, 0, false, vec![named("t", 0, 0)], vec![], |_| None);
+    let full = manager.new_context(
+        12,
+        meta(0, 0),
+        false,
+        vec![named("t", 0, 0)],
+        vec![],
+        |_| None,
+    );
     let id = full
         .into_response(named_response("t", vec![data(0, 1, 0)]))
         .session_id;
-    let again = manager.new_context(12, id, 0, false, vec![named("t", 0, 0)], vec![], |_| None);
+    let again = manager.new_context(
+        12,
+        meta(id, 0),
+        false,
+        vec![named("t", 0, 0)],
+        vec![],
+        |_| None,
+    );
     let new_id = again
         .into_response(named_response("t", vec![data(0, 1, 0)]))
         .session_id;
@@ -429,8 +470,7 @@ fn sessions_by_topic_id_resolve_unknown_ids_later_and_refuse_names() {
     let unknown = Uuid::from_u128(2);
     let full = manager.new_context(
         13,
-        0,
-        0,
+        meta(0, 0),
         false,
         vec![by_id(known, Some("a"), 0, 0), by_id(unknown, None, 0, 0)],
         vec![],
@@ -454,7 +494,7 @@ fn sessions_by_topic_id_resolve_unknown_ids_later_and_refuse_names() {
     let id = full.into_response(responses).session_id;
     assert_ne!(id, 0);
     // The topic now exists: the cached partition gets its name.
-    let context = manager.new_context(13, id, 1, false, vec![], vec![], |u| {
+    let context = manager.new_context(13, meta(id, 1), false, vec![], vec![], |u| {
         (*u == unknown).then(|| "b".to_string())
     });
     let names: Vec<Option<String>> = context
@@ -464,7 +504,7 @@ fn sessions_by_topic_id_resolve_unknown_ids_later_and_refuse_names() {
         .collect();
     assert_eq!(names, vec![Some("a".to_string()), Some("b".to_string())]);
     drop(context);
-    let by_name = manager.new_context(12, id, 2, false, vec![], vec![], |_| None);
+    let by_name = manager.new_context(12, meta(id, 2), false, vec![], vec![], |_| None);
     assert_eq!(
         by_name.session_error(),
         Some(error_code::FETCH_SESSION_TOPIC_ID_ERROR)
@@ -472,8 +512,7 @@ fn sessions_by_topic_id_resolve_unknown_ids_later_and_refuse_names() {
     // Forgetting by id.
     let context = manager.new_context(
         13,
-        id,
-        2,
+        meta(id, 2),
         false,
         vec![],
         vec![PartitionKey::Id(known, 0)],

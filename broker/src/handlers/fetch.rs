@@ -51,8 +51,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     let (fetch, forget) = fetch_sessions::request_partitions(version, &request, topic_name);
     let session = ctx.broker.fetch_sessions.new_context(
         version,
-        request.session_id,
-        request.session_epoch,
+        fetch_sessions::FetchMetadata::of(&request),
         fetch_sessions::is_from_follower(version, &request),
         fetch,
         forget,

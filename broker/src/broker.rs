@@ -75,6 +75,8 @@ pub struct Broker {
     default_log_config: RwLock<LogConfig>,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// The incremental fetch sessions (KIP-227).
+    pub fetch_sessions: crate::fetch_sessions::FetchManager,
     /// Client telemetry (KIP-714): subscriptions and client instances.
     pub telemetry: crate::telemetry::ClientMetricsManager,
     /// The connection limits, once the listeners are bound (`server::run`); dynamic broker
@@ -168,6 +170,9 @@ impl Broker {
             tracing::warn!("{problem:?}");
         }
         let groups = crate::groups::GroupCoordinator::new(&config);
+        let fetch_sessions = crate::fetch_sessions::FetchManager::new(
+            usize::try_from(config.max_incremental_fetch_session_cache_slots).unwrap_or(0),
+        );
         let telemetry = crate::telemetry::ClientMetricsManager::new(
             config.telemetry_max_bytes,
             config
@@ -183,6 +188,7 @@ impl Broker {
             logs,
             default_log_config: RwLock::new(default_log_config),
             groups,
+            fetch_sessions,
             telemetry,
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),

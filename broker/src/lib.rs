@@ -13,6 +13,7 @@ pub mod config;
 pub mod connection;
 pub mod connection_quotas;
 pub mod dynamic_broker_config;
+pub mod fetch_sessions;
 pub mod groups;
 pub mod handlers;
 pub mod server;

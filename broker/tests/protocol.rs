@@ -1,5 +1,5 @@
 //! Protocol tests of the `gregor` binary over TCP: every served API (ApiVersions, Metadata,
-//! DescribeTopicPartitions, Fetch) against data directories written with gregor-protocol's
+//! DescribeTopicPartitions, Fetch and its sessions) against data directories written with gregor-protocol's
 //! own encoders (`support::DataDir`), checked against what the fixture wrote and against
 //! Apache Kafka's behaviour (KafkaApis, KRaftMetadataCache, ReplicaManager, FetchSession);
 //! then connections (pipelining, concurrency, slow clients), bad input, start-up and
@@ -24,6 +24,8 @@ mod connections;
 mod describe_topic_partitions;
 #[path = "protocol/fetch.rs"]
 mod fetch;
+#[path = "protocol/fetch_sessions.rs"]
+mod fetch_sessions;
 #[path = "protocol/listener_security.rs"]
 mod listener_security;
 #[path = "protocol/metadata.rs"]
@@ -163,8 +165,9 @@ fn fetch_request(topics: Vec<FetchTopic>) -> FetchRequest {
         min_bytes: 1,
         max_bytes: 64 << 20,
         isolation_level: 0,
+        // Sessionless (FINAL_EPOCH): the fetch tests read; fetch_sessions.rs tests sessions.
         session_id: 0,
-        session_epoch: 0,
+        session_epoch: -1,
         topics,
         ..Default::default()
     }

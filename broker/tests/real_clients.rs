@@ -12,6 +12,9 @@
 
 mod support;
 
+#[path = "real_clients/fetch_sessions.rs"]
+mod fetch_sessions;
+
 use gregor_protocol::ApiKey;
 use gregor_protocol::records::Compression;
 use support::{

@@ -50,7 +50,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "log.roll.jitter.ms",
     "log.segment.delete.delay.ms",
     "max.connection.creation.rate",
-    "max.incremental.fetch.session.cache.slots",
     "max.request.partition.size.limit",
     "metadata.log.max.record.bytes.between.snapshots",
     "metadata.log.max.snapshot.interval.ms",

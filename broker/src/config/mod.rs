@@ -324,6 +324,9 @@ pub struct Config {
     pub message_max_bytes: i32,
     /// `fetch.max.bytes`: most bytes returned by one fetch; default 57671680 (55 MiB), >= 1024.
     pub fetch_max_bytes: i32,
+    /// `max.incremental.fetch.session.cache.slots`: most incremental fetch sessions kept
+    /// (KIP-227), split evenly over 8 cache shards as Kafka does; default 1000, >= 0.
+    pub max_incremental_fetch_session_cache_slots: i32,
     /// `compression.type`: codec of the stored batches; default `producer`.
     pub compression_type: CompressionType,
     /// `log.cleanup.policy`: default `delete`.
@@ -954,6 +957,8 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     let delete_topic_enable = r.boolean("delete.topic.enable", true)?;
     let message_max_bytes = r.int("message.max.bytes", 1_048_588, 0)?;
     let fetch_max_bytes = r.int("fetch.max.bytes", 57_671_680, 1024)?;
+    let max_incremental_fetch_session_cache_slots =
+        r.int("max.incremental.fetch.session.cache.slots", 1000, 0)?;
     let compression_type = {
         let choices: Vec<(&str, CompressionType)> = CompressionType::ALL
             .iter()
@@ -1074,6 +1079,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         delete_topic_enable,
         message_max_bytes,
         fetch_max_bytes,
+        max_incremental_fetch_session_cache_slots,
         compression_type,
         log_cleanup_policy,
         log_segment_bytes,

@@ -147,6 +147,7 @@ fn assert_untouched_defaults(c: &Config) {
     assert!(c.delete_topic_enable);
     assert_eq!(c.message_max_bytes, 1_048_588);
     assert_eq!(c.fetch_max_bytes, 57_671_680);
+    assert_eq!(c.max_incremental_fetch_session_cache_slots, 1000);
     assert_eq!(c.compression_type, CompressionType::Producer);
     assert_eq!(c.log_cleanup_policy, vec![CleanupPolicy::Delete]);
     assert_eq!(c.log_roll_ms, 168 * 3_600_000);
@@ -775,6 +776,10 @@ fn value_errors_name_key_value_and_expectation() {
         (
             "message.max.bytes=-1",
             "invalid value \"-1\" for message.max.bytes: expected an integer >= 0",
+        ),
+        (
+            "max.incremental.fetch.session.cache.slots=-1",
+            "invalid value \"-1\" for max.incremental.fetch.session.cache.slots: expected an integer >= 0",
         ),
         (
             "num.partitions=0",

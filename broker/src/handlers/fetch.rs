@@ -11,17 +11,14 @@
 //!
 //! A partition named more than once is answered once, as Kafka's `FetchRequest.fetchData`
 //! collects the partitions into a map keyed by topic (name before v13, id from v13) and
-//! partition: in the place of its first mention, with the offset and limit of its last.
-//! The response groups consecutive partitions of one topic, as Kafka's
-//! `FetchResponse.toMessage` does.
+//! partition: in the place of its first mention, with the offset and limit of its last
+//! ([`fetch_sessions::request_partitions`]). The response groups consecutive partitions of
+//! one topic, as Kafka's `FetchResponse.toMessage` does.
 //!
-//! Fetch sessions (KIP-227): full requests (epoch 0 or -1) are served; this broker does not
-//! create sessions, answering session id 0, which tells clients to keep sending full
-//! requests. An incremental request (any other epoch) gets FETCH_SESSION_ID_NOT_FOUND,
-//! from which clients recover by starting over with a full request.
+//! Fetch sessions (KIP-227) are [`crate::fetch_sessions`]: its context gives the partitions
+//! to read (the request's, or a session's) and filters the response (an incremental one
+//! carries only the partitions that changed).
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +31,7 @@ use gregor_protocol::{Uuid, VersionRange};
 use tokio::time::Instant;
 
 use super::RequestContext;
+use crate::fetch_sessions::{self, RequestedPartition};
 use crate::storage::{PartitionLog, ReadError};
 use gregor_protocol::error_code;
 
@@ -48,8 +46,7 @@ const READ_COMMITTED: i8 = 1;
 
 /// One requested partition, resolved against the logs.
 struct Wanted {
-    /// The topic's name (as requested, when unknown) and id (nil before v13).
-    topic: (String, Uuid),
+    topic: usize,
     partition: i32,
     fetch_offset: i64,
     max_bytes: usize,
@@ -58,13 +55,21 @@ struct Wanted {
 
 /// Answers a Fetch request, waiting for data when asked to.
 pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -> FetchResponse {
-    // Epoch 0 (open a session) and -1 (no session) are full requests, whatever the id
-    // (Kafka drops the named session first). Anything else continues a session, and this
-    // broker keeps none.
-    if request.session_epoch != 0 && request.session_epoch != -1 {
-        return session_error(error_code::FETCH_SESSION_ID_NOT_FOUND);
+    let image = ctx.broker.image();
+    let topic_name = |id: &Uuid| image.topic_by_id(id).map(|t| t.name.clone());
+    let (fetch, forget) = fetch_sessions::request_partitions(version, &request, topic_name);
+    let session = ctx.broker.fetch_sessions.new_context(
+        version,
+        fetch_sessions::FetchMetadata::of(&request),
+        fetch_sessions::is_from_follower(version, &request),
+        fetch,
+        forget,
+        topic_name,
+    );
+    if session.session_error().is_some() {
+        return session.into_response(Vec::new());
     }
-    let wanted = resolve(ctx, version, &request);
+    let (topics, wanted) = resolve(ctx, session.partitions());
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = request.max_bytes.min(ctx.broker.config.fetch_max_bytes);
     let min_bytes = request.min_bytes.min(max_bytes);
@@ -100,7 +105,13 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             || Instant::now() >= deadline
             || watches.is_empty()
         {
-            return response(version, &wanted, reads, read_committed);
+            return session.into_response(responses(
+                version,
+                &topics,
+                &wanted,
+                reads,
+                read_committed,
+            ));
         }
         let changed =
             futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
@@ -111,81 +122,52 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     }
 }
 
-fn session_error(code: i16) -> FetchResponse {
-    FetchResponse {
-        error_code: code,
-        session_id: 0,
-        ..Default::default()
-    }
-}
-
-/// Every requested partition with its log, each partition once (see the module docs).
-fn resolve(ctx: &RequestContext, version: i16, request: &FetchRequest) -> Vec<Wanted> {
+/// (name, id) of each topic to read, consecutive partitions of one topic together, and
+/// every partition with its log.
+fn resolve(
+    ctx: &RequestContext,
+    partitions: &[RequestedPartition],
+) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
     let image = ctx.broker.image();
-    let mut wanted: Vec<Wanted> = Vec::new();
-    // Kafka's key: (topic id, topic name, partition); the id is nil before v13 and the
-    // name is the one the id resolves to from v13.
-    let mut seen: HashMap<(Uuid, String, i32), usize> = HashMap::new();
-    for topic in &request.topics {
-        let found = if version >= 13 {
-            image
-                .topic_by_id(&topic.topic_id)
-                .map(|t| t.name.clone())
-                .ok_or(error_code::UNKNOWN_TOPIC_ID)
-        } else {
-            let name = topic.topic.to_string();
-            if image.topic(&name).is_some() {
-                Ok(name)
-            } else {
-                Err(error_code::UNKNOWN_TOPIC_OR_PARTITION)
-            }
+    let mut topics: Vec<(String, Uuid)> = Vec::new();
+    let mut wanted = Vec::new();
+    for partition in partitions {
+        // An id that does not resolve (v13+) is UNKNOWN_TOPIC_ID; a name without a topic
+        // UNKNOWN_TOPIC_OR_PARTITION (KafkaApis.handleFetchRequest).
+        let found = match &partition.topic {
+            None => Err(error_code::UNKNOWN_TOPIC_ID),
+            Some(name) if image.topic(name).is_some() => Ok(name.clone()),
+            Some(_) => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
         };
-        let name = found.clone().unwrap_or_else(|_| topic.topic.to_string());
-        let id = if version >= 13 {
-            topic.topic_id
-        } else {
-            Uuid::nil()
-        };
-        for partition in &topic.partitions {
-            let fetch_offset = partition.fetch_offset;
-            let max_bytes = usize::try_from(partition.partition_max_bytes).unwrap_or(0);
-            match seen.entry((id, name.clone(), partition.partition)) {
-                Entry::Occupied(at) => {
-                    let earlier = &mut wanted[*at.get()];
-                    earlier.fetch_offset = fetch_offset;
-                    earlier.max_bytes = max_bytes;
-                    continue;
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(wanted.len());
-                }
-            }
-            let log = found.clone().and_then(|name| {
-                ctx.broker
-                    .logs
-                    .get(&name, partition.partition)
-                    .ok_or_else(|| {
-                        // In the metadata but without a log: offline (Kafka's ReplicaManager).
-                        let known = image
-                            .topic(&name)
-                            .is_some_and(|t| t.partitions.contains_key(&partition.partition));
-                        if known {
-                            error_code::KAFKA_STORAGE_ERROR
-                        } else {
-                            error_code::UNKNOWN_TOPIC_OR_PARTITION
-                        }
-                    })
-            });
-            wanted.push(Wanted {
-                topic: (name.clone(), id),
-                partition: partition.partition,
-                fetch_offset,
-                max_bytes,
-                log,
-            });
+        let name = partition.topic.clone().unwrap_or_default();
+        if topics.last() != Some(&(name.clone(), partition.topic_id)) {
+            topics.push((name, partition.topic_id));
         }
+        let log = found.and_then(|name| {
+            ctx.broker
+                .logs
+                .get(&name, partition.partition)
+                .ok_or_else(|| {
+                    // In the metadata but without a log: offline (Kafka's ReplicaManager).
+                    let known = image
+                        .topic(&name)
+                        .is_some_and(|t| t.partitions.contains_key(&partition.partition));
+                    if known {
+                        error_code::KAFKA_STORAGE_ERROR
+                    } else {
+                        error_code::UNKNOWN_TOPIC_OR_PARTITION
+                    }
+                })
+        });
+        wanted.push(Wanted {
+            topic: topics.len() - 1,
+            partition: partition.partition,
+            fetch_offset: partition.fetch_offset,
+            max_bytes: usize::try_from(partition.max_bytes).unwrap_or(0),
+            log,
+        });
     }
-    wanted
+    (topics, wanted)
 }
 
 /// What one partition read produced.
@@ -249,31 +231,29 @@ fn failed(
     }
 }
 
-fn response(
+/// The read results by topic, as the version names topics (by id from v13).
+fn responses(
     version: i16,
+    topics: &[(String, Uuid)],
     wanted: &[Wanted],
     reads: Vec<PartitionRead>,
     read_committed: bool,
-) -> FetchResponse {
-    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
-    let mut previous: Option<&(String, Uuid)> = None;
+) -> Vec<FetchableTopicResponse> {
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .iter()
+        .map(|(name, id)| FetchableTopicResponse {
+            topic: if version < 13 {
+                name.as_str().into()
+            } else {
+                Default::default()
+            },
+            topic_id: if version >= 13 { *id } else { Uuid::nil() },
+            partitions: Vec::new(),
+            ..Default::default()
+        })
+        .collect();
     for (w, read) in wanted.iter().zip(reads) {
-        if previous != Some(&w.topic) {
-            let (name, id) = &w.topic;
-            responses.push(FetchableTopicResponse {
-                topic: if version < 13 {
-                    name.as_str().into()
-                } else {
-                    Default::default()
-                },
-                topic_id: if version >= 13 { *id } else { Uuid::nil() },
-                partitions: Vec::new(),
-                ..Default::default()
-            });
-            previous = Some(&w.topic);
-        }
-        let topic = responses.last_mut().expect("pushed above");
-        topic.partitions.push(PartitionData {
+        responses[w.topic].partitions.push(PartitionData {
             partition_index: w.partition,
             error_code: read.error,
             high_watermark: read.high_watermark,
@@ -286,11 +266,5 @@ fn response(
             ..Default::default()
         });
     }
-    FetchResponse {
-        throttle_time_ms: 0,
-        error_code: error_code::NONE,
-        session_id: 0,
-        responses,
-        ..Default::default()
-    }
+    responses
 }

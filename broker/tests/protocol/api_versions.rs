@@ -354,6 +354,19 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
             get_telemetry_subscriptions_request::GetTelemetrySubscriptionsRequest::default().into()
         }
         ApiKey::PushTelemetry => push_telemetry_request::PushTelemetryRequest::default().into(),
+        ApiKey::AlterConfigs => alter_configs_request::AlterConfigsRequest::default().into(),
+        ApiKey::AlterReplicaLogDirs => {
+            alter_replica_log_dirs_request::AlterReplicaLogDirsRequest::default().into()
+        }
+        ApiKey::DescribeLogDirs => {
+            describe_log_dirs_request::DescribeLogDirsRequest::default().into()
+        }
+        ApiKey::DescribeProducers => {
+            describe_producers_request::DescribeProducersRequest::default().into()
+        }
+        ApiKey::ListConfigResources => {
+            list_config_resources_request::ListConfigResourcesRequest::default().into()
+        }
         other => panic!(
             "{} is advertised: add a minimal request for it to `minimal_request`",
             other.name()

@@ -2,7 +2,7 @@
 //! id), v16, v17 and v18: reading every record of a multi-segment, multi-partition topic,
 //! batches containing the fetch offset, byte limits (the broker's `fetch.max.bytes` too) and
 //! KIP-74, a partition named twice, empty partitions, offsets, errors, isolation levels,
-//! long polling and fetch sessions. Compared with
+//! long polling and full requests naming sessions. Compared with
 //! KafkaApis.handleFetchRequest, ReplicaManager.readFromLog and FetchManager.newContext.
 
 use std::fs;
@@ -197,7 +197,7 @@ fn every_record_of_every_partition_at_every_version() {
             request.max_bytes = 48 * 1024;
             let response = call(&mut client, &request, version);
             assert_eq!(response.error_code, error::NONE, "v{version}");
-            assert_eq!(response.session_id, 0, "v{version}: no session created");
+            assert_eq!(response.session_id, 0, "v{version}: sessionless");
             for (i, offset) in next.iter_mut().enumerate() {
                 let p = partition_of(&response, version, topic, i as i32);
                 check_offsets(version, topic, p);
@@ -699,7 +699,7 @@ fn session_request(records: &WrittenTopic, session_id: i32, session_epoch: i32) 
 }
 
 #[test]
-fn incremental_requests_get_session_not_found_and_full_requests_still_work() {
+fn incremental_requests_for_unknown_sessions_get_session_not_found_and_full_requests_still_work() {
     let data = fixture();
     let broker = Broker::start(&data);
     let mut client = connect(&broker);
@@ -719,11 +719,17 @@ fn incremental_requests_get_session_not_found_and_full_requests_still_work() {
             "v{version}: {:?}",
             response.responses
         );
-        // The consumer starts over with a full request: served, without a session.
+        // The consumer starts over with a full request: served, with a new session for
+        // epoch 0 and without one for epoch -1.
         for epoch in [0, -1] {
             let response = call(&mut client, &session_request(records, 0, epoch), version);
             assert_eq!(response.error_code, error::NONE, "v{version} epoch {epoch}");
-            assert_eq!(response.session_id, 0, "v{version} epoch {epoch}");
+            assert_eq!(
+                response.session_id != 0,
+                epoch == 0,
+                "v{version} epoch {epoch}: session {}",
+                response.session_id
+            );
             let p = partition_of(&response, version, records, 0);
             check_offsets(version, records, p);
             assert!(!batches(p).is_empty(), "v{version} epoch {epoch}");

@@ -24,7 +24,9 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 
@@ -80,6 +82,11 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListGroups, list_groups::VERSIONS),
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        offset_for_leader_epoch::VERSIONS,
+    ),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -156,6 +163,14 @@ pub async fn dispatch(
         }
         RequestBody::DeleteGroups(request) => {
             delete_groups::handle(ctx, version, request).await.into()
+        }
+        RequestBody::OffsetDelete(request) => {
+            offset_delete::handle(ctx, version, request).await.into()
+        }
+        RequestBody::OffsetForLeaderEpoch(request) => {
+            offset_for_leader_epoch::handle(ctx, version, request)
+                .await
+                .into()
         }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.

@@ -11,7 +11,8 @@
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
 //!     00000000000000001234.snapshot      producer state    (ignored: rebuilt from the log)
-//!     leader-epoch-checkpoint, partition.metadata           (ignored)
+//!     leader-epoch-checkpoint             leader epoch cache (rebuilt from the batches at open)
+//!     partition.metadata                  (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
 //!   <topic>-<partition>.<uuid>-delete/   being deleted (skipped)
 //!   <topic>-<partition>.<uuid>-stray/    stray replica (skipped)
@@ -51,6 +52,7 @@
 mod checkpoint;
 mod config;
 mod index;
+pub mod leader_epoch;
 mod manager;
 mod partition;
 pub mod producer_state;

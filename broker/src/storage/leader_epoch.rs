@@ -20,8 +20,11 @@
 //!   entries wholly below the new start go, the last of them moves up to it;
 //! * when the log is opened the cache is rebuilt from the batch headers the scan reads
 //!   anyway (so a missing or stale file is repaired, and a torn tail cut off takes its
-//!   epochs with it); the file's latest entry is kept if it starts a newer epoch after the
-//!   last batch, as Kafka's leader election assigns an epoch before anything is written.
+//!   epochs with it), then truncated to the log start and end offsets as Kafka's
+//!   `LogLoader` truncates the file's;
+//! * a leader epoch in the metadata newer than the cache's latest is recorded at the log
+//!   end offset when a lookup first sees it, as Kafka's `Partition.makeLeader` records it
+//!   when the broker becomes leader (before anything is written in it).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

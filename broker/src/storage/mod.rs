@@ -60,6 +60,8 @@ mod segment;
 mod validate;
 
 #[cfg(test)]
+mod epoch_tests;
+#[cfg(test)]
 mod producer_tests;
 #[cfg(test)]
 mod tests;

@@ -1611,16 +1611,20 @@ impl PartitionLog {
 
 /// The `<20 digits>.log` files of a partition directory, sorted by base offset; removes
 /// leftover `*.deleted` files (deletions that did not finish).
-/// The epoch cache of a log being opened: `rebuilt` from its batch headers, with the
-/// checkpoint file's entries for newer epochs that start after the last batch (a leader
-/// elected before it wrote anything), truncated to the log's offsets; the file is
-/// rewritten when it says something else (or is missing or unreadable).
+/// The epoch cache of a log being opened: `rebuilt` from its batch headers, truncated to
+/// the log's offsets as Kafka's `LogLoader` truncates it (`truncateFromEnd` at the log end
+/// offset, `truncateFromStart` at the log start offset). The checkpoint file says nothing
+/// the batches do not: every entry but a leader's newest starts at a batch, and Kafka
+/// drops that one at load too (it starts at the log end offset). So the file is only
+/// rewritten when it differs (or is missing or unreadable).
 fn load_epochs(
     part_dir: &Path,
     mut epochs: LeaderEpochCache,
     log_start_offset: i64,
     log_end_offset: i64,
 ) -> LeaderEpochCache {
+    epochs.truncate_from_end(log_end_offset);
+    epochs.truncate_from_start(log_start_offset);
     let file = match leader_epoch::read_checkpoint(part_dir) {
         Ok(file) => file,
         Err(error) => {
@@ -1632,17 +1636,15 @@ fn load_epochs(
             None
         }
     };
-    for entry in file.iter().flatten() {
-        let after_batches = epochs.latest().is_none_or(|latest| {
-            entry.epoch > latest.epoch && entry.start_offset >= latest.start_offset
-        });
-        if after_batches && entry.start_offset <= log_end_offset {
-            epochs.assign(entry.epoch, entry.start_offset);
-        }
-    }
-    epochs.truncate_from_end(log_end_offset + 1);
-    epochs.truncate_from_start(log_start_offset);
     if file.as_deref() != Some(epochs.entries()) {
+        if file.is_some() {
+            tracing::info!(
+                dir = %part_dir.display(),
+                from = ?file,
+                to = ?epochs.entries(),
+                "rebuilt {} from the log", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+        }
         if let Err(error) = leader_epoch::write_checkpoint(part_dir, epochs.entries()) {
             tracing::warn!(
                 dir = %part_dir.display(),

@@ -933,7 +933,10 @@ impl GroupCoordinator {
                 deletions.extend(partitions.iter().map(|p| (topic.clone(), *p)));
                 error_code::NONE
             };
-            results.push((topic.clone(), partitions.iter().map(|p| (*p, code)).collect()));
+            results.push((
+                topic.clone(),
+                partitions.iter().map(|p| (*p, code)).collect(),
+            ));
         }
         if group.delete_offsets(&deletions) {
             if let Some(Err(code)) = self.finish(&cell, &mut group).await {

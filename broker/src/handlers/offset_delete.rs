@@ -86,11 +86,13 @@ pub async fn handle(
                 name: name.as_str().into(),
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition_index, error_code)| OffsetDeleteResponsePartition {
-                        partition_index,
-                        error_code,
-                        ..Default::default()
-                    })
+                    .map(
+                        |(partition_index, error_code)| OffsetDeleteResponsePartition {
+                            partition_index,
+                            error_code,
+                            ..Default::default()
+                        },
+                    )
                     .collect(),
                 ..Default::default()
             })

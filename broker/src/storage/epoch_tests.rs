@@ -53,7 +53,10 @@ fn appends_start_epochs_and_the_file_follows() {
     // A newer leader epoch in the metadata starts at the log end offset, as Kafka's
     // leader election records it before anything is written.
     assert_eq!(log.end_offset_for_epoch(5, 7), (5, 15));
-    assert_eq!(pairs(&log.leader_epochs()), [(0, 0), (2, 10), (5, 13), (7, 15)]);
+    assert_eq!(
+        pairs(&log.leader_epochs()),
+        [(0, 0), (2, 10), (5, 13), (7, 15)]
+    );
     assert_eq!(log.end_offset_for_epoch(7, 7), (7, 15));
     append(&log, 1, 7);
     assert_eq!(pairs(&log.leader_epochs()).last(), Some(&(7, 15)));
@@ -112,7 +115,9 @@ fn opening_rebuilds_a_missing_stale_or_bad_file() {
         }
         let log = PartitionLog::open(tmp.path(), "t", 0).expect("open");
         assert_eq!(pairs(&log.leader_epochs()), expected, "{content:?}");
-        let written = leader_epoch::read_checkpoint(&dir).expect("read").expect("file");
+        let written = leader_epoch::read_checkpoint(&dir)
+            .expect("read")
+            .expect("file");
         assert_eq!(pairs(&written), expected, "{content:?}");
     }
 }
@@ -128,10 +133,16 @@ fn a_torn_tail_takes_its_epoch_with_it() {
     drop(log);
     // Cut the last batch in half (an unclean stop: no marker, no recovery point).
     let len = fs::metadata(&segment).expect("segment").len();
-    let file = fs::OpenOptions::new().write(true).open(&segment).expect("open");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .expect("open");
     file.set_len(len - 20).expect("truncate");
     let log = PartitionLog::open(tmp.path(), "t", 0).expect("open");
     assert_eq!(log.log_end_offset(), 4);
     assert_eq!(pairs(&log.leader_epochs()), [(0, 0)]);
-    assert_eq!(fs::read_to_string(dir.join(LEADER_EPOCH_CHECKPOINT)).unwrap(), "0\n1\n0 0\n");
+    assert_eq!(
+        fs::read_to_string(dir.join(LEADER_EPOCH_CHECKPOINT)).unwrap(),
+        "0\n1\n0 0\n"
+    );
 }

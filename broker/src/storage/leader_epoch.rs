@@ -102,7 +102,11 @@ impl LeaderEpochCache {
         {
             removed.push(self.entries.pop().expect("just seen"));
         }
-        if removed.len() > 1 || removed.first().is_some_and(|r| r.start_offset != start_offset) {
+        if removed.len() > 1
+            || removed
+                .first()
+                .is_some_and(|r| r.start_offset != start_offset)
+        {
             tracing::warn!(
                 epoch,
                 start_offset,
@@ -329,7 +333,13 @@ mod tests {
         let text = fs::read_to_string(dir.path().join(LEADER_EPOCH_CHECKPOINT)).unwrap();
         assert_eq!(text, "0\n2\n0 0\n4 1234\n");
         assert_eq!(read_checkpoint(dir.path()).unwrap().unwrap(), entries);
-        for bad in ["1\n0\n", "0\n2\n0 0\n", "0\n1\n0\n", "0\n1\nx 0\n", "0\n1\n0 0\n1 1\n"] {
+        for bad in [
+            "1\n0\n",
+            "0\n2\n0 0\n",
+            "0\n1\n0\n",
+            "0\n1\nx 0\n",
+            "0\n1\n0 0\n1 1\n",
+        ] {
             fs::write(dir.path().join(LEADER_EPOCH_CHECKPOINT), bad).unwrap();
             let error = read_checkpoint(dir.path()).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{bad:?}");

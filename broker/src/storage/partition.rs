@@ -837,7 +837,10 @@ impl PartitionLog {
             }
             // The partition leader epoch field follows the base offset and the length.
             let epoch = i32::from_be_bytes(bytes[12..16].try_into().expect("a v2 header"));
-            if new_epochs.last().is_none_or(|e: &EpochEntry| e.epoch != epoch) {
+            if new_epochs
+                .last()
+                .is_none_or(|e: &EpochEntry| e.epoch != epoch)
+            {
                 new_epochs.push(EpochEntry {
                     epoch,
                     start_offset: next,
@@ -912,9 +915,9 @@ impl PartitionLog {
             }
         }
         self.update_epochs(|cache| {
-            new_epochs
-                .iter()
-                .fold(false, |changed, e| cache.assign(e.epoch, e.start_offset) | changed)
+            new_epochs.iter().fold(false, |changed, e| {
+                cache.assign(e.epoch, e.start_offset) | changed
+            })
         });
         drop(writer);
         self.end_offset.send_replace(next);
@@ -1440,7 +1443,9 @@ impl PartitionLog {
         let end = self.log_end_offset();
         self.update_epochs(|cache| {
             current_leader_epoch >= 0
-                && cache.latest_epoch().is_none_or(|e| e < current_leader_epoch)
+                && cache
+                    .latest_epoch()
+                    .is_none_or(|e| e < current_leader_epoch)
                 && cache.assign(current_leader_epoch, end)
         });
         let end = self.log_end_offset();

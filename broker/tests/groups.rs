@@ -11,6 +11,8 @@
 //!   survives a restart.
 //! * `offset_delete`: OffsetDelete's errors (unknown topics, groups, subscribed topics of
 //!   active groups), its tombstones and a restart; kafka-python's `delete_group_offsets`.
+//! * `epoch_validation`: a confluent-kafka consumer resumes from an offset committed with
+//!   a leader epoch after a restart, validating it with OffsetForLeaderEpoch.
 //! * `clients`: kafka-python and confluent-kafka consumers with a `group_id` consume,
 //!   commit and resume; two members split the partitions; offsets survive a restart;
 //!   `kcat -G`; `gregorctl groups list|describe` and `consume --group`.
@@ -22,6 +24,8 @@ mod support;
 
 #[path = "groups/clients.rs"]
 mod clients;
+#[path = "groups/epoch_validation.rs"]
+mod epoch_validation;
 #[path = "groups/membership.rs"]
 mod membership;
 #[path = "groups/offset_delete.rs"]

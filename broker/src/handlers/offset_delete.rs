@@ -90,13 +90,10 @@ pub async fn handle(
                         |(partition_index, error_code)| OffsetDeleteResponsePartition {
                             partition_index,
                             error_code,
-                            ..Default::default()
                         },
                     )
                     .collect(),
-                ..Default::default()
             })
             .collect(),
-        ..Default::default()
     }
 }

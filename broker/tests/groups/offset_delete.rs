@@ -39,13 +39,10 @@ fn delete(client: &mut RawClient, group: &str, topics: &[(&str, &[i32])]) -> Off
                     .iter()
                     .map(|p| OffsetDeleteRequestPartition {
                         partition_index: *p,
-                        ..Default::default()
                     })
                     .collect(),
-                ..Default::default()
             })
             .collect(),
-        ..Default::default()
     };
     client.call(&request, 0).expect("OffsetDelete v0")
 }

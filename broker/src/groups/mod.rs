@@ -16,6 +16,8 @@
 //! * [`records`]: Kafka's record formats; on start-up every partition of
 //!   `__consumer_offsets` is replayed (last value per key wins, null deletes), and the
 //!   loaded members get their session timers again, as Kafka's `onLoaded` does.
+//! * OffsetDelete removes committed offsets with tombstones, except those of topics an
+//!   active consumer group subscribes to (Kafka's `OffsetMetadataManager.deleteOffsets`).
 //! * Committed offsets expire as Kafka's `offsets.retention.minutes` rules say, checked
 //!   every `offsets.retention.check.interval.ms`; empty groups without offsets are then
 //!   deleted.

@@ -146,3 +146,34 @@ fn a_torn_tail_takes_its_epoch_with_it() {
         "0\n1\n0 0\n"
     );
 }
+
+#[test]
+fn retention_truncates_from_the_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        retention_ms: 10_000,
+        ..LogConfig::default()
+    };
+    let log = PartitionLog::create_with_config(tmp.path(), "t", 0, config).expect("create");
+    // Two segments of epoch 0 and 1 records (timestamps NOW..), then one of epoch 4.
+    append(&log, 3, 0);
+    log.roll_segment().expect("roll");
+    append(&log, 3, 1);
+    log.roll_segment().expect("roll");
+    let validated = validate_records(
+        RecordBatchBuilder::new()
+            .build(&[NewRecord::new(NOW + 60_000, None, None)])
+            .expect("batch"),
+        &log.config(),
+        NOW,
+    )
+    .expect("valid");
+    log.append(validated, 4, NOW).expect("append");
+    assert_eq!(pairs(&log.leader_epochs()), [(0, 0), (1, 3), (4, 6)]);
+    // The first two segments are older than retention.ms at NOW + 20 s.
+    assert_eq!(log.enforce_retention(NOW + 20_000).expect("retention"), 2);
+    assert_eq!(log.log_start_offset(), 6);
+    assert_eq!(pairs(&log.leader_epochs()), [(4, 6)]);
+    assert_eq!(file(&log), "0\n1\n4 6\n");
+    assert_eq!(log.end_offset_for_epoch(1, 4), (1, 6));
+}

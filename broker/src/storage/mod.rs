@@ -33,7 +33,9 @@
 //!   and log append time in place, writes all of a request's
 //!   batches in one write, maintains the Kafka index files and rolls segments by size, age
 //!   and full index. Flushes follow `flush.messages`/`flush.ms`; retention and
-//!   DeleteRecords delete whole segments and raise the log start offset;
+//!   DeleteRecords delete whole segments and raise the log start offset; the leader
+//!   epoch cache ([`leader_epoch`]) follows appends and the log start offset and answers
+//!   [`PartitionLog::end_offset_for_epoch`];
 //!   [`PartitionLog::offset_for_timestamp`] and [`PartitionLog::max_timestamp`] answer
 //!   ListOffsets.
 //! * [`LogManager`]: every partition of the configured log directories, keyed by topic

@@ -1643,7 +1643,9 @@ fn load_epochs(
     };
     if file.as_deref() != Some(epochs.entries()) {
         if file.is_some() {
-            tracing::info!(
+            // Routine after Kafka wrote the file: its leader's newest epoch, started at
+            // the log end offset, is dropped at load (see above).
+            tracing::debug!(
                 dir = %part_dir.display(),
                 from = ?file,
                 to = ?epochs.entries(),

@@ -9,6 +9,10 @@
 //!   commits, topic ids, several groups), DescribeGroups, ListGroups, DeleteGroups, the
 //!   records in `__consumer_offsets` (Kafka's key and value versions, tombstones) and what
 //!   survives a restart.
+//! * `offset_delete`: OffsetDelete's errors (unknown topics, groups, subscribed topics of
+//!   active groups), its tombstones and a restart; kafka-python's `delete_group_offsets`.
+//! * `epoch_validation`: a confluent-kafka consumer resumes from an offset committed with
+//!   a leader epoch after a restart, validating it with OffsetForLeaderEpoch.
 //! * `clients`: kafka-python and confluent-kafka consumers with a `group_id` consume,
 //!   commit and resume; two members split the partitions; offsets survive a restart;
 //!   `kcat -G`; `gregorctl groups list|describe` and `consume --group`.
@@ -20,8 +24,12 @@ mod support;
 
 #[path = "groups/clients.rs"]
 mod clients;
+#[path = "groups/epoch_validation.rs"]
+mod epoch_validation;
 #[path = "groups/membership.rs"]
 mod membership;
+#[path = "groups/offset_delete.rs"]
+mod offset_delete;
 #[path = "groups/offsets.rs"]
 mod offsets;
 #[path = "groups/wire.rs"]

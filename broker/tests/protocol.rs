@@ -30,6 +30,8 @@ mod fetch_sessions;
 mod listener_security;
 #[path = "protocol/metadata.rs"]
 mod metadata;
+#[path = "protocol/offset_for_leader_epoch.rs"]
+mod offset_for_leader_epoch;
 
 use std::time::{Duration, Instant};
 

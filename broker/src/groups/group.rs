@@ -2060,6 +2060,59 @@ impl ClassicGroup {
         true
     }
 
+    /// Kafka's `ClassicGroup.validateOffsetDelete`: a dead group is `GROUP_ID_NOT_FOUND`; a
+    /// group with members that does not use the consumer protocol is `NON_EMPTY_GROUP`
+    /// (its coordinator cannot tell which topics it uses).
+    pub fn validate_offset_delete(&self) -> Result<(), i16> {
+        match self.state {
+            GroupState::Dead => Err(GROUP_ID_NOT_FOUND),
+            GroupState::Stable
+            | GroupState::PreparingRebalance
+            | GroupState::CompletingRebalance
+                if self.protocol_type.as_deref() != Some(CONSUMER_PROTOCOL_TYPE) =>
+            {
+                Err(NON_EMPTY_GROUP)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Kafka's `ClassicGroup.isSubscribedToTopic`: whether a member's consumer-protocol
+    /// subscription names `topic`. When the subscriptions are not known (not parsed, or no
+    /// protocol chosen yet) a consumer-protocol group counts as subscribed to everything,
+    /// any other group to nothing.
+    ///
+    /// Kafka caches the subscriptions when a generation starts; this reads the members'
+    /// current metadata for the selected protocol, which is the same between rebalances.
+    pub fn is_subscribed_to_topic(&self, topic: &str) -> bool {
+        match self.subscribed_topics() {
+            Some(topics) => topics.contains(topic),
+            None => self.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE),
+        }
+    }
+
+    /// Queues tombstones for the committed offsets among `partitions` (the others have
+    /// nothing to delete) and their removal once written; false if there are none.
+    pub fn delete_offsets(&mut self, partitions: &[(String, i32)]) -> bool {
+        let deleted: Vec<(String, i32)> = partitions
+            .iter()
+            .filter(|(topic, partition)| self.offset(topic, *partition).is_some())
+            .cloned()
+            .collect();
+        if deleted.is_empty() {
+            return false;
+        }
+        for (topic, partition) in &deleted {
+            self.effects.records.push(Record::Offset {
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            });
+        }
+        self.effects.after_append = Some(AfterAppend::Expire(deleted));
+        true
+    }
+
     /// Kafka's `validateDeleteGroup`.
     pub fn validate_delete(&self) -> Result<(), i16> {
         match self.state {

@@ -16,6 +16,8 @@
 //! * [`records`]: Kafka's record formats; on start-up every partition of
 //!   `__consumer_offsets` is replayed (last value per key wins, null deletes), and the
 //!   loaded members get their session timers again, as Kafka's `onLoaded` does.
+//! * OffsetDelete removes committed offsets with tombstones, except those of topics an
+//!   active consumer group subscribes to (Kafka's `OffsetMetadataManager.deleteOffsets`).
 //! * Committed offsets expire as Kafka's `offsets.retention.minutes` rules say, checked
 //!   every `offsets.retention.check.interval.ms`; empty groups without offsets are then
 //!   deleted.
@@ -901,6 +903,50 @@ impl GroupCoordinator {
         let cell = self.get(group_id)?;
         let group = cell.state.lock().await;
         (group.state() != GroupState::Dead).then(|| group.describe())
+    }
+
+    /// OffsetDelete of one group (Kafka's `OffsetMetadataManager.deleteOffsets`): for each
+    /// topic, in order, each partition's error: `GROUP_SUBSCRIBED_TO_TOPIC` for every
+    /// partition of a topic the group is subscribed to, else none, the committed offsets
+    /// among them deleted with tombstones in `__consumer_offsets`. The error of the whole
+    /// request: `INVALID_GROUP_ID` (empty id), `GROUP_ID_NOT_FOUND`, `NON_EMPTY_GROUP` (see
+    /// [`ClassicGroup::validate_offset_delete`]) or the failed write's, mapped as Kafka's
+    /// `handleOperationException` maps it.
+    ///
+    /// A group left without offsets or members is not deleted here: Kafka 4's coordinator
+    /// leaves that to the periodic clean-up ([`Self::expire_offsets`]), as this does.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        topics: &[(String, Vec<i32>)],
+    ) -> Result<Vec<(String, Vec<(i32, i16)>)>, i16> {
+        if group_id.is_empty() {
+            return Err(INVALID_GROUP_ID);
+        }
+        let cell = self.get(group_id).ok_or(GROUP_ID_NOT_FOUND)?;
+        let mut group = cell.state.lock().await;
+        group.validate_offset_delete()?;
+        let mut results = Vec::with_capacity(topics.len());
+        let mut deletions = Vec::new();
+        for (topic, partitions) in topics {
+            let code = if group.is_subscribed_to_topic(topic) {
+                GROUP_SUBSCRIBED_TO_TOPIC
+            } else {
+                deletions.extend(partitions.iter().map(|p| (topic.clone(), *p)));
+                error_code::NONE
+            };
+            results.push((
+                topic.clone(),
+                partitions.iter().map(|p| (*p, code)).collect(),
+            ));
+        }
+        if group.delete_offsets(&deletions) {
+            if let Some(Err(code)) = self.finish(&cell, &mut group).await {
+                return Err(group::group_metadata_append_error(code));
+            }
+            tracing::info!(group = %group_id, "deleted committed offsets on request");
+        }
+        Ok(results)
     }
 
     /// DeleteGroups of one group: its error code.

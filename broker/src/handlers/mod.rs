@@ -31,7 +31,9 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+pub mod offset_delete;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod push_telemetry;
 pub mod sync_group;
@@ -104,6 +106,11 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         get_telemetry_subscriptions::VERSIONS,
     ),
     (ApiKey::PushTelemetry, push_telemetry::VERSIONS),
+    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (
+        ApiKey::OffsetForLeaderEpoch,
+        offset_for_leader_epoch::VERSIONS,
+    ),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -209,6 +216,14 @@ pub async fn dispatch(
         }
         RequestBody::PushTelemetry(request) => {
             push_telemetry::handle(ctx, header, version, request).into()
+        }
+        RequestBody::OffsetDelete(request) => {
+            offset_delete::handle(ctx, version, request).await.into()
+        }
+        RequestBody::OffsetForLeaderEpoch(request) => {
+            offset_for_leader_epoch::handle(ctx, version, request)
+                .await
+                .into()
         }
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.

@@ -11,7 +11,8 @@
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
 //!     00000000000000001234.snapshot      producer state    (ignored: rebuilt from the log)
-//!     leader-epoch-checkpoint, partition.metadata           (ignored)
+//!     leader-epoch-checkpoint             leader epoch cache (rebuilt from the batches at open)
+//!     partition.metadata                  (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
 //!   <topic>-<partition>.<uuid>-delete/   being deleted (skipped)
 //!   <topic>-<partition>.<uuid>-stray/    stray replica (skipped)
@@ -33,7 +34,9 @@
 //!   and log append time in place, writes all of a request's
 //!   batches in one write, maintains the Kafka index files and rolls segments by size, age
 //!   and full index. Flushes follow `flush.messages`/`flush.ms`; retention and
-//!   DeleteRecords delete whole segments and raise the log start offset;
+//!   DeleteRecords delete whole segments and raise the log start offset; the leader
+//!   epoch cache ([`leader_epoch`]) follows appends and the log start offset and answers
+//!   [`PartitionLog::end_offset_for_epoch`];
 //!   [`PartitionLog::offset_for_timestamp`] and [`PartitionLog::max_timestamp`] answer
 //!   ListOffsets.
 //! * [`LogManager`]: every partition of the configured log directories, keyed by topic
@@ -52,6 +55,7 @@
 mod checkpoint;
 mod config;
 mod index;
+pub mod leader_epoch;
 mod manager;
 pub mod move_replica;
 mod partition;
@@ -59,6 +63,8 @@ pub mod producer_state;
 mod segment;
 mod validate;
 
+#[cfg(test)]
+mod epoch_tests;
 #[cfg(test)]
 mod producer_tests;
 #[cfg(test)]

@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use super::checkpoint::{self, LogStartOffsets};
 use super::config::{LogConfig, TimestampType};
 use super::index::{self, IndexAppend, IndexBuilder};
+use super::leader_epoch::{self, EpochEntry, LeaderEpochCache};
 use super::producer_state::{ProducerBatch, ProducerCheck, ProducerEntry, ProducerStateManager};
 use super::segment::{
     BatchEntry, MAX_SEGMENT_BYTES, Segment, now_ms, parse_segment_file_name, segment_file_name,
@@ -226,6 +227,9 @@ pub struct PartitionLog {
     /// The log that replaced this one when its replica moved to another log directory
     /// (see [`super::move_replica`]): appends that reach this log afterwards go there.
     successor: std::sync::OnceLock<Arc<PartitionLog>>,
+    /// The leader epoch cache (see [`super::leader_epoch`]), mirrored in the partition
+    /// directory's `leader-epoch-checkpoint`. Changed by appends under the writer lock.
+    epochs: Mutex<LeaderEpochCache>,
 }
 
 /// What readers look up.
@@ -324,10 +328,13 @@ impl PartitionLog {
         // The producer state is rebuilt from every batch header the scan indexes (the whole
         // log: the scan reads every header anyway), as Kafka rebuilds it without snapshots.
         let mut producers = ProducerStateManager::default();
+        // So is the leader epoch cache: every batch that starts a newer epoch starts an entry.
+        let mut epochs = LeaderEpochCache::default();
         let mut replay = |header: &BatchHeader| {
             if let Some(batch) = ProducerBatch::from_header(header) {
                 producers.replay(&batch);
             }
+            epochs.assign(header.partition_leader_epoch, header.base_offset);
         };
         for (i, (base, path)) in found.iter().enumerate() {
             let upper = found.get(i + 1).map(|(next, _)| *next);
@@ -403,6 +410,7 @@ impl PartitionLog {
             log_starts.set(topic, partition, log_start_offset);
         }
         producers.remove_expired(now_ms(), params.config.producer_id_expiration_ms);
+        let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(
             topic,
@@ -437,6 +445,7 @@ impl PartitionLog {
             log_starts: params.log_starts,
             producers: Mutex::new(producers),
             successor: std::sync::OnceLock::new(),
+            epochs: Mutex::new(epochs),
         })
     }
 
@@ -828,6 +837,7 @@ impl PartitionLog {
         let active = writer.as_mut().expect("the writer is set");
 
         let mut entries = Vec::with_capacity(batches.len());
+        let mut new_epochs: Vec<EpochEntry> = Vec::new();
         let mut next = base_offset;
         for batch in batches {
             let bytes = &mut buf[batch.position..batch.position + batch.size];
@@ -835,6 +845,17 @@ impl PartitionLog {
             set_base_offset(bytes, next).map_err(not_v2)?;
             if let Some(epoch) = mode.leader_epoch {
                 set_partition_leader_epoch(bytes, epoch).map_err(not_v2)?;
+            }
+            // The partition leader epoch field follows the base offset and the length.
+            let epoch = i32::from_be_bytes(bytes[12..16].try_into().expect("a v2 header"));
+            if new_epochs
+                .last()
+                .is_none_or(|e: &EpochEntry| e.epoch != epoch)
+            {
+                new_epochs.push(EpochEntry {
+                    epoch,
+                    start_offset: next,
+                });
             }
             let batch_max_timestamp = match mode.log_append_time {
                 Some(time) => {
@@ -904,6 +925,11 @@ impl PartitionLog {
                 None => producer_batches.iter().for_each(|b| producers.replay(b)),
             }
         }
+        self.update_epochs(|cache| {
+            new_epochs.iter().fold(false, |changed, e| {
+                cache.assign(e.epoch, e.start_offset) | changed
+            })
+        });
         drop(writer);
         self.end_offset.send_replace(next);
         if self.unflushed_messages() >= config.flush_messages {
@@ -1190,6 +1216,7 @@ impl PartitionLog {
                 "raised the log start offset"
             );
             self.delete_leading_segments(writer, 0)?;
+            self.truncate_epochs_to_start();
             self.persist_log_start()?;
         }
         Ok(start)
@@ -1247,6 +1274,7 @@ impl PartitionLog {
         }
         let deleted = self.delete_leading_segments(&mut writer, count)?;
         if deleted > 0 {
+            self.truncate_epochs_to_start();
             tracing::info!(
                 topic = %self.topic,
                 partition = self.partition,
@@ -1435,6 +1463,61 @@ impl PartitionLog {
         self.end_offset.send_modify(|_| {});
     }
 
+    /// The leader epoch cache's entries, oldest first.
+    pub fn leader_epochs(&self) -> Vec<EpochEntry> {
+        unpoison(self.epochs.lock()).entries().to_vec()
+    }
+
+    /// OffsetForLeaderEpoch's answer (Kafka's `UnifiedLog.endOffsetForEpoch`): the largest
+    /// epoch not above `requested` and its end offset; `(-1, -1)` when unknown (see
+    /// [`LeaderEpochCache::end_offset_for`]).
+    ///
+    /// `current_leader_epoch` is the partition's leader epoch in the metadata: a leader
+    /// newer than the cache's latest epoch is recorded as starting at the log end offset,
+    /// as Kafka's `Partition.makeLeader` does when the broker becomes leader (before it
+    /// writes anything in the new epoch). Blocking when that writes the checkpoint.
+    pub fn end_offset_for_epoch(&self, requested: i32, current_leader_epoch: i32) -> (i32, i64) {
+        let end = self.log_end_offset();
+        self.update_epochs(|cache| {
+            current_leader_epoch >= 0
+                && cache
+                    .latest_epoch()
+                    .is_none_or(|e| e < current_leader_epoch)
+                && cache.assign(current_leader_epoch, end)
+        });
+        let end = self.log_end_offset();
+        unpoison(self.epochs.lock()).end_offset_for(requested, end)
+    }
+
+    /// Kafka's `truncateFromStart` of the epoch cache at the log start offset.
+    fn truncate_epochs_to_start(&self) {
+        let start = self.log_start_offset();
+        self.update_epochs(|cache| cache.truncate_from_start(start));
+    }
+
+    /// Changes the epoch cache with `change` and, if it says it changed something, rewrites
+    /// `leader-epoch-checkpoint` (not for a deleted log). A failed write is logged: the
+    /// file is rebuilt from the batches when the log is next opened.
+    fn update_epochs(&self, change: impl FnOnce(&mut LeaderEpochCache) -> bool) {
+        let mut cache = unpoison(self.epochs.lock());
+        if !change(&mut cache) || self.deleted.load(Ordering::Acquire) {
+            return;
+        }
+        tracing::debug!(
+            topic = %self.topic,
+            partition = self.partition,
+            entries = ?cache.entries(),
+            "leader epoch cache changed"
+        );
+        if let Err(error) = leader_epoch::write_checkpoint(&self.dir, cache.entries()) {
+            tracing::warn!(
+                dir = %self.dir.display(),
+                %error,
+                "cannot write {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+        }
+    }
+
     fn check_writable(&self) -> Result<(), StorageError> {
         if self.deleted.load(Ordering::Acquire) {
             return Err(StorageError::Deleted {
@@ -1570,6 +1653,53 @@ impl PartitionLog {
 
 /// The `<20 digits>.log` files of a partition directory, sorted by base offset; removes
 /// leftover `*.deleted` files (deletions that did not finish).
+/// The epoch cache of a log being opened: `rebuilt` from its batch headers, truncated to
+/// the log's offsets as Kafka's `LogLoader` truncates it (`truncateFromEnd` at the log end
+/// offset, `truncateFromStart` at the log start offset). The checkpoint file says nothing
+/// the batches do not: every entry but a leader's newest starts at a batch, and Kafka
+/// drops that one at load too (it starts at the log end offset). So the file is only
+/// rewritten when it differs (or is missing or unreadable).
+fn load_epochs(
+    part_dir: &Path,
+    mut epochs: LeaderEpochCache,
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> LeaderEpochCache {
+    epochs.truncate_from_end(log_end_offset);
+    epochs.truncate_from_start(log_start_offset);
+    let file = match leader_epoch::read_checkpoint(part_dir) {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(
+                dir = %part_dir.display(),
+                %error,
+                "rebuilding an unreadable {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+            None
+        }
+    };
+    if file.as_deref() != Some(epochs.entries()) {
+        if file.is_some() {
+            // Routine after Kafka wrote the file: its leader's newest epoch, started at
+            // the log end offset, is dropped at load (see above).
+            tracing::debug!(
+                dir = %part_dir.display(),
+                from = ?file,
+                to = ?epochs.entries(),
+                "rebuilt {} from the log", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+        }
+        if let Err(error) = leader_epoch::write_checkpoint(part_dir, epochs.entries()) {
+            tracing::warn!(
+                dir = %part_dir.display(),
+                %error,
+                "cannot write {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+        }
+    }
+    epochs
+}
+
 fn list_segment_files(part_dir: &Path) -> Result<Vec<(i64, PathBuf)>, StorageError> {
     let mut found = Vec::new();
     let entries = fs::read_dir(part_dir).map_err(|e| StorageError::io(part_dir, e))?;

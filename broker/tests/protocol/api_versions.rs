@@ -355,6 +355,18 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
         }
         ApiKey::PushTelemetry => push_telemetry_request::PushTelemetryRequest::default().into(),
         ApiKey::AlterConfigs => alter_configs_request::AlterConfigsRequest::default().into(),
+        ApiKey::OffsetDelete => offset_delete_request::OffsetDeleteRequest {
+            group_id: "minimal".into(),
+            ..Default::default()
+        }
+        .into(),
+        ApiKey::OffsetForLeaderEpoch => {
+            offset_for_leader_epoch_request::OffsetForLeaderEpochRequest {
+                replica_id: -1,
+                ..Default::default()
+            }
+            .into()
+        }
         ApiKey::AlterReplicaLogDirs => {
             alter_replica_log_dirs_request::AlterReplicaLogDirsRequest::default().into()
         }

@@ -142,6 +142,8 @@ pub struct TopicSpec {
     generator: Option<RecordGenerator>,
     first_offset: i64,
     first_segment_base: i64,
+    leader_epochs: Vec<(i32, i64)>,
+    leader_epoch: Option<i32>,
 }
 
 impl fmt::Debug for TopicSpec {
@@ -172,6 +174,8 @@ impl TopicSpec {
             generator: None,
             first_offset: 0,
             first_segment_base: 0,
+            leader_epochs: vec![(0, 0)],
+            leader_epoch: None,
         }
     }
 
@@ -250,10 +254,44 @@ impl TopicSpec {
         self
     }
 
+    /// Writes the batches in leader epochs: `(epoch, start offset)` rising, the first
+    /// starting at offset 0 (default: all in epoch 0). Each batch gets the epoch whose start
+    /// is at or below its base offset; each partition's `leader-epoch-checkpoint` lists the
+    /// epochs it has batches of, and the partition's leader epoch in the metadata is the
+    /// last one (see [`Self::leader_epoch`]).
+    pub fn leader_epochs(mut self, epochs: &[(i32, i64)]) -> Self {
+        assert!(
+            epochs.first().is_some_and(|e| e.1 == 0),
+            "the first epoch starts at 0"
+        );
+        assert!(
+            epochs
+                .windows(2)
+                .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1),
+            "epochs and offsets rise"
+        );
+        self.leader_epochs = epochs.to_vec();
+        self
+    }
+
+    /// The partitions' leader epoch in the metadata (`PartitionRecord.leaderEpoch`), when
+    /// it is newer than the last epoch of the batches (a leader elected after the last
+    /// write).
+    pub fn leader_epoch(mut self, epoch: i32) -> Self {
+        self.leader_epoch = Some(epoch);
+        self
+    }
+
     /// Makes records with `generator(partition, index)` instead of [`sample_record`].
     pub fn generator(mut self, generator: impl Fn(i32, usize) -> NewRecord + 'static) -> Self {
         self.generator = Some(Box::new(generator));
         self
+    }
+
+    /// The partitions' leader epoch in the metadata log.
+    fn metadata_leader_epoch(&self) -> i32 {
+        self.leader_epoch
+            .unwrap_or_else(|| self.leader_epochs.last().map_or(0, |(epoch, _)| *epoch))
     }
 
     fn codecs_of(&self, partition: i32) -> &[Compression] {
@@ -582,11 +620,21 @@ impl DataDir {
                 vec![(spec.first_segment_base, BytesMut::new(), 0)];
             let mut batches = Vec::new();
             let mut offset = spec.first_offset;
+            let mut epochs_written: Vec<(i32, i64)> = Vec::new();
             for (n, chunk) in new_records.chunks(spec.batch_records).enumerate() {
                 let codec = codecs[n % codecs.len()];
+                let epoch = spec
+                    .leader_epochs
+                    .iter()
+                    .rev()
+                    .find(|(_, start)| *start <= offset)
+                    .map_or(0, |(epoch, _)| *epoch);
+                if epochs_written.last().is_none_or(|(e, _)| *e != epoch) {
+                    epochs_written.push((epoch, offset));
+                }
                 let batch = RecordBatchBuilder::new()
                     .base_offset(offset)
-                    .partition_leader_epoch(0)
+                    .partition_leader_epoch(epoch)
                     .compression(codec)
                     .build(chunk)
                     .expect("encode a record batch");
@@ -608,11 +656,12 @@ impl DataDir {
                 fs::write(dir.join(format!("{base:020}.log")), bytes).expect("write segment");
             }
             if count > 0 {
-                fs::write(
-                    dir.join("leader-epoch-checkpoint"),
-                    format!("0\n1\n0 {}\n", spec.first_offset),
-                )
-                .expect("write leader-epoch-checkpoint");
+                let mut text = format!("0\n{}\n", epochs_written.len());
+                for (epoch, start) in &epochs_written {
+                    text.push_str(&format!("{epoch} {start}\n"));
+                }
+                fs::write(dir.join("leader-epoch-checkpoint"), text)
+                    .expect("write leader-epoch-checkpoint");
             }
             let records = new_records
                 .iter()
@@ -826,6 +875,11 @@ impl DataDir {
                     0,
                 ));
             }
+            let leader_epoch = builder
+                .topics
+                .iter()
+                .find(|spec| spec.name == topic.name)
+                .map_or(0, TopicSpec::metadata_leader_epoch);
             for partition in &topic.partitions {
                 // Version 1: with directories, without ELR (what 4.1-IV1 writes unless
                 // eligible.leader.replicas.version is enabled).
@@ -839,7 +893,7 @@ impl DataDir {
                         adding_replicas: Vec::new(),
                         leader: node,
                         leader_recovery_state: 0,
-                        leader_epoch: 0,
+                        leader_epoch,
                         partition_epoch: 0,
                         directories: vec![self.directory_id],
                         ..Default::default()

@@ -1,0 +1,98 @@
+//! OffsetForLeaderEpoch v2-v4 (KIP-101, KIP-320): the end offset of a leader epoch of each
+//! partition, from its leader epoch cache (see [`crate::storage::leader_epoch`]), as
+//! Kafka's `ReplicaManager.lastOffsetForLeaderEpoch` answers it. Consumers send it to check,
+//! after a leader change or restart, that their position was not truncated away.
+//!
+//! Per partition: a topic or partition missing from the metadata is
+//! `UNKNOWN_TOPIC_OR_PARTITION`, one without a log here `KAFKA_STORAGE_ERROR` (offline); a
+//! `current_leader_epoch` other than -1 is checked against the partition's leader epoch
+//! (`FENCED_LEADER_EPOCH` below it, `UNKNOWN_LEADER_EPOCH` above); otherwise the answer is
+//! the largest epoch not above the requested one and where it ends, `-1`/`-1` when the
+//! cache knows none (Kafka answers that without an error). `replica_id` (v3+) changes
+//! nothing: Kafka answers followers and consumers from the leader alike, and this broker
+//! leads every partition.
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::error_code;
+use gregor_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
+use gregor_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderEpochResponse, OffsetForLeaderTopicResult,
+};
+
+use super::RequestContext;
+
+/// Versions served (Kafka 4 removed v0 and v1).
+pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 4 };
+
+/// Answers an OffsetForLeaderEpoch request.
+pub async fn handle(
+    ctx: &RequestContext,
+    _version: i16,
+    request: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let broker = ctx.broker.clone();
+    // A lookup may rewrite a `leader-epoch-checkpoint` (blocking file I/O).
+    let topics = tokio::task::spawn_blocking(move || {
+        let image = broker.image();
+        request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let name = topic.topic.to_string();
+                let partitions = topic
+                    .partitions
+                    .into_iter()
+                    .map(|p| {
+                        let error = |code: i16| EpochEndOffset {
+                            error_code: code,
+                            partition: p.partition,
+                            leader_epoch: -1,
+                            end_offset: -1,
+                            ..Default::default()
+                        };
+                        let Some(partition) =
+                            image.topic(&name).and_then(|t| t.partition(p.partition))
+                        else {
+                            return error(error_code::UNKNOWN_TOPIC_OR_PARTITION);
+                        };
+                        let Some(log) = broker.logs.get(&name, p.partition) else {
+                            return error(error_code::KAFKA_STORAGE_ERROR);
+                        };
+                        // Kafka's `Partition.checkCurrentLeaderEpoch`.
+                        let current = partition.leader_epoch;
+                        match p.current_leader_epoch {
+                            -1 => {}
+                            e if e < current => return error(error_code::FENCED_LEADER_EPOCH),
+                            e if e > current => return error(error_code::UNKNOWN_LEADER_EPOCH),
+                            _ => {}
+                        }
+                        let (leader_epoch, end_offset) =
+                            log.end_offset_for_epoch(p.leader_epoch, current);
+                        EpochEndOffset {
+                            error_code: error_code::NONE,
+                            partition: p.partition,
+                            leader_epoch,
+                            end_offset,
+                            ..Default::default()
+                        }
+                    })
+                    .collect();
+                OffsetForLeaderTopicResult {
+                    topic: name.as_str().into(),
+                    partitions,
+                    ..Default::default()
+                }
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|err| {
+        tracing::error!("offset for leader epoch task failed: {err}");
+        Vec::new()
+    });
+    OffsetForLeaderEpochResponse {
+        throttle_time_ms: 0,
+        topics,
+        ..Default::default()
+    }
+}

@@ -167,6 +167,28 @@ pub enum StorageError {
         /// Partition index.
         partition: i32,
     },
+    /// After a clean shutdown, a segment that is not the last one holds bytes that are not
+    /// a batch. Recovery would truncate there and delete the later segments, which hold
+    /// data that was acknowledged; the partition is left unopened (offline) instead.
+    /// Kafka does not scan segments after a clean shutdown and would fail reads at the
+    /// damage; to let recovery truncate, remove the log directory's `.kafka_cleanshutdown`.
+    #[error(
+        "{}: not a record batch at position {position} ({reason}) after a clean shutdown, \
+         with {later_segments} later segment(s): the partition is not opened, so that no \
+         data is deleted (remove .kafka_cleanshutdown from the log directory to truncate \
+         it there instead)",
+        path.display()
+    )]
+    DamagedAfterCleanShutdown {
+        /// The segment.
+        path: PathBuf,
+        /// Byte position of the damage.
+        position: u64,
+        /// What is wrong there.
+        reason: String,
+        /// How many segments follow it.
+        later_segments: usize,
+    },
     /// [`LogManager::open`] was given no log directory, or none of them could be used.
     #[error("no usable log directory")]
     NoLogDirs,

@@ -350,6 +350,16 @@ impl PartitionLog {
             segments.push(segment);
             verified.push(verify);
             if let Some(stop) = stop {
+                if clean && i + 1 < found.len() {
+                    // Not a torn write: the tail of a cleanly closed log cannot be torn, and
+                    // truncating would delete every later segment.
+                    return Err(StorageError::DamagedAfterCleanShutdown {
+                        path: path.clone(),
+                        position: stop.position,
+                        reason: stop.reason.to_string(),
+                        later_segments: found.len() - i - 1,
+                    });
+                }
                 let dropped: Vec<PathBuf> = found[i + 1..].iter().map(|(_, p)| p.clone()).collect();
                 let dropped_bytes = truncate_tail(path, valid_len, &dropped)?;
                 report.truncated_bytes = file_len - valid_len + dropped_bytes;

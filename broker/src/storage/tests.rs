@@ -637,6 +637,41 @@ fn torn_middle_segment_drops_later_segments_and_append_recovers() {
     assert_eq!(batch_offsets(&read.records), vec![(15, 16)]);
 }
 
+#[test]
+fn damage_in_a_middle_segment_after_a_clean_shutdown_deletes_nothing() {
+    let fx = Standard::new();
+    let part_dir = fx.log_dir.join("t-0");
+    // Garbage where the second batch of segment 11 starts: its magic byte (offset 16).
+    let b11 = fx.batch_at(11).bytes.len();
+    let mut damaged = fx.files[1].clone();
+    damaged[b11 + 16] = 0x7b;
+    fs::write(part_dir.join(segment_file_name(11)), &damaged).expect("write");
+    super::checkpoint::write_clean_shutdown(&fx.log_dir, 1).expect("marker");
+    let err = PartitionLog::open(&fx.log_dir, TOPIC, 0)
+        .err()
+        .expect("a damaged middle segment is refused after a clean shutdown");
+    assert!(
+        matches!(
+            &err,
+            StorageError::DamagedAfterCleanShutdown { position, later_segments: 1, .. }
+                if *position == b11 as u64
+        ),
+        "{err}"
+    );
+    // Nothing was truncated or deleted.
+    let on_disk = fs::read(part_dir.join(segment_file_name(11))).expect("read");
+    assert_eq!(on_disk, damaged);
+    assert_eq!(
+        fs::read(part_dir.join(segment_file_name(19))).expect("read"),
+        fx.files[2]
+    );
+    // Without the marker (as after kill -9) recovery truncates there, as Kafka's does.
+    fs::remove_file(fx.log_dir.join(super::checkpoint::CLEAN_SHUTDOWN_FILE)).expect("rm");
+    let log = fx.open();
+    assert_eq!(log.log_end_offset(), 15);
+    assert!(!part_dir.join(segment_file_name(19)).exists());
+}
+
 /// A legacy message set entry (magic 0 or 1); the CRC is not checked by the storage.
 fn legacy(offset: i64, magic: i8, attributes: i8, timestamp: i64, value: &[u8]) -> Vec<u8> {
     let mut message = BytesMut::new();

@@ -647,9 +647,9 @@ fn damage_in_a_middle_segment_after_a_clean_shutdown_deletes_nothing() {
     damaged[b11 + 16] = 0x7b;
     fs::write(part_dir.join(segment_file_name(11)), &damaged).expect("write");
     super::checkpoint::write_clean_shutdown(&fx.log_dir, 1).expect("marker");
-    let err = PartitionLog::open(&fx.log_dir, TOPIC, 0)
-        .err()
-        .expect("a damaged middle segment is refused after a clean shutdown");
+    let Err(err) = PartitionLog::open(&fx.log_dir, TOPIC, 0) else {
+        panic!("a damaged middle segment is refused after a clean shutdown");
+    };
     assert!(
         matches!(
             &err,

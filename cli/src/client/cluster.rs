@@ -2,6 +2,7 @@
 //! connection per broker id (opened on first use), and the leader of each partition, so
 //! Produce, Fetch and ListOffsets go to the broker that leads the partition.
 
+use gregor_protocol::error_code::{LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
@@ -13,10 +14,6 @@ use tokio::sync::Mutex;
 use super::connection::{ConnectOptions, Connection};
 use super::{Error, Result};
 
-/// Kafka's UNKNOWN_TOPIC_OR_PARTITION: the topic does not exist (yet).
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-/// Kafka's LEADER_NOT_AVAILABLE: a new topic's partitions have no leader yet.
-const LEADER_NOT_AVAILABLE: i16 = 5;
 /// How long [`Cluster::topic_for_writing`] waits for an auto-created topic to appear.
 const CREATION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 

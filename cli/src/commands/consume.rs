@@ -5,6 +5,7 @@
 //! group's committed offsets (joining the group as a classic consumer, committing on exit).
 //! Runs until `--max-messages`, `--timeout-ms` without a record, or Ctrl-C.
 
+use gregor_protocol::error_code::OFFSET_OUT_OF_RANGE;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -20,9 +21,6 @@ use crate::client::cluster::TopicInfo;
 use crate::client::{Cluster, Error, Result};
 use crate::errors::is_retriable_metadata_error;
 use crate::output;
-
-/// OFFSET_OUT_OF_RANGE.
-const OFFSET_OUT_OF_RANGE: i16 = 1;
 
 /// Arguments.
 #[derive(clap::Args, Debug)]

@@ -3,6 +3,7 @@
 //! member assigns with the range assignor when it leads), Heartbeat, OffsetFetch,
 //! OffsetCommit, LeaveGroup.
 
+use gregor_protocol::error_code::MEMBER_ID_REQUIRED;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +34,7 @@ use crate::client::cluster::TopicInfo;
 use crate::client::{Cluster, Connection, Error, Result};
 use crate::output::{self, Table};
 
-/// REBALANCE_IN_PROGRESS.
-pub const REBALANCE_IN_PROGRESS: i16 = 27;
-/// MEMBER_ID_REQUIRED.
-const MEMBER_ID_REQUIRED: i16 = 79;
+pub use gregor_protocol::error_code::REBALANCE_IN_PROGRESS;
 /// The only assignor this member offers.
 const RANGE: &str = "range";
 

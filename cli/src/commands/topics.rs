@@ -1,5 +1,6 @@
 //! `gregorctl topics create|delete|list|alter`, with kafka-topics.sh's flags.
 
+use gregor_protocol::error_code::{TOPIC_ALREADY_EXISTS, UNKNOWN_TOPIC_OR_PARTITION};
 use gregor_protocol::messages::create_partitions_request::{
     CreatePartitionsRequest, CreatePartitionsTopic,
 };
@@ -12,11 +13,6 @@ use serde::Serialize;
 use super::{Context, parse_key_value};
 use crate::client::{Error, Result};
 use crate::output::{self, kafka_uuid};
-
-/// TOPIC_ALREADY_EXISTS.
-const TOPIC_ALREADY_EXISTS: i16 = 36;
-/// UNKNOWN_TOPIC_OR_PARTITION.
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 /// The topic subcommands.
 #[derive(clap::Subcommand, Debug)]

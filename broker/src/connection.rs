@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::broker::Broker;
-use crate::handlers::{self, RequestContext};
+use crate::handlers::{self, ClientSoftware, RequestContext};
 
 /// Values of at least this size go to the socket from their own buffer, uncopied.
 const SHARED_CHUNK_MIN: usize = 16 * 1024;
@@ -96,6 +96,8 @@ pub async fn serve(
     let idle = idle_limit(broker.config.connections_max_idle_ms);
     // The budget held for the frame at the front of `buf`, once its size is known.
     let mut reserved: Option<OwnedSemaphorePermit> = None;
+    // What the client says of itself in ApiVersions, for the rest of the connection.
+    let client_software = Arc::new(std::sync::Mutex::new(ClientSoftware::default()));
     loop {
         // Answer every complete frame already buffered, then flush once.
         let mut wrote = false;
@@ -118,6 +120,7 @@ pub async fn serve(
                 broker: broker.clone(),
                 peer,
                 listener: listener.clone(),
+                client_software: client_software.clone(),
             };
             // A long-polling fetch must not hold up shutdown.
             let outcome = tokio::select! {

@@ -176,6 +176,10 @@ pub struct ClientInfo {
     pub client_id: String,
     /// The client's address.
     pub peer: SocketAddr,
+    /// `client_software_name` from the connection's ApiVersions (`unknown` before).
+    pub software_name: String,
+    /// `client_software_version` from the connection's ApiVersions (`unknown` before).
+    pub software_version: String,
 }
 
 impl ClientInfo {
@@ -185,8 +189,8 @@ impl ClientInfo {
             "client_id" => self.client_id.clone(),
             "client_source_address" => self.peer.ip().to_string(),
             "client_source_port" => self.peer.port().to_string(),
-            // Kafka's `ClientInformation.UNKNOWN_NAME_OR_VERSION`: this broker does not
-            // keep the software name and version a client sent in ApiVersions.
+            "client_software_name" => self.software_name.clone(),
+            "client_software_version" => self.software_version.clone(),
             _ => "unknown".to_string(),
         }
     }
@@ -569,12 +573,33 @@ mod tests {
     }
 
     #[test]
+    fn match_sees_the_software_the_client_named_in_api_versions() {
+        let client = ClientInfo {
+            client_id: "c".into(),
+            peer: "127.0.0.1:1234".parse().unwrap(),
+            software_name: "confluent-kafka-python".into(),
+            software_version: "2.16.1-rdkafka-2.16.0".into(),
+        };
+        assert_eq!(
+            client.attribute(Uuid::nil(), "client_software_name"),
+            "confluent-kafka-python"
+        );
+        assert_eq!(
+            client.attribute(Uuid::nil(), "client_software_version"),
+            "2.16.1-rdkafka-2.16.0"
+        );
+        assert_eq!(client.attribute(Uuid::nil(), "client_source_port"), "1234");
+    }
+
+    #[test]
     fn push_rules() {
         let manager = ClientMetricsManager::new(10, false);
         let image = MetadataImage::empty();
         let client = ClientInfo {
             client_id: "c".into(),
             peer: "127.0.0.1:1234".parse().unwrap(),
+            software_name: "apache-kafka-java".into(),
+            software_version: "4.3.1".into(),
         };
         let sub = manager
             .get_subscriptions(&image, Uuid::nil(), &client)

@@ -31,6 +31,16 @@ pub fn handle(
             ..Default::default()
         };
     }
+    if version >= 3 {
+        // Kafka keeps a valid request's client software for the connection (telemetry
+        // `match`, logs).
+        *ctx.client_software
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = super::ClientSoftware {
+            name: request.client_software_name.to_string(),
+            version: request.client_software_version.to_string(),
+        };
+    }
     let image = ctx.broker.image();
     let finalized: Vec<FinalizedFeatureKey> = image
         .features()

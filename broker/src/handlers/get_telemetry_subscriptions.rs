@@ -21,9 +21,12 @@ pub fn handle(
     _version: i16,
     request: GetTelemetrySubscriptionsRequest,
 ) -> GetTelemetrySubscriptionsResponse {
+    let software = ctx.client_software();
     let client = ClientInfo {
         client_id: header.client_id.as_deref().unwrap_or_default().to_string(),
         peer: ctx.peer,
+        software_name: software.name,
+        software_version: software.version,
     };
     let image = ctx.broker.image();
     match ctx

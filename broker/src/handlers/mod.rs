@@ -57,6 +57,38 @@ pub struct RequestContext {
     pub peer: SocketAddr,
     /// The name of the listener the request arrived on (e.g. `PLAINTEXT`).
     pub listener: String,
+    /// What the client said of itself in ApiVersions v3+ (kept for the connection, as
+    /// Kafka's `ClientInformation` in the channel metadata).
+    pub client_software: Arc<std::sync::Mutex<ClientSoftware>>,
+}
+
+/// A connection's client software, from ApiVersions v3+ (Kafka's `ClientInformation`);
+/// `unknown` until the client says, as Kafka's `UNKNOWN_NAME_OR_VERSION`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientSoftware {
+    /// `client_software_name`.
+    pub name: String,
+    /// `client_software_version`.
+    pub version: String,
+}
+
+impl Default for ClientSoftware {
+    fn default() -> ClientSoftware {
+        ClientSoftware {
+            name: "unknown".to_string(),
+            version: "unknown".to_string(),
+        }
+    }
+}
+
+impl RequestContext {
+    /// The connection's client software, as ApiVersions told it.
+    pub fn client_software(&self) -> ClientSoftware {
+        self.client_software
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Every API this broker serves, with the versions it serves.

@@ -76,7 +76,8 @@ pub fn handle(
         } else {
             0
         };
-        let (response, next_partition) = describe(&image, topic, start, &mut remaining);
+        let (response, next_partition) =
+            describe(&ctx.broker, &image, topic, start, &mut remaining);
         topics.push(response);
         if let Some(partition) = next_partition {
             next_cursor = Some(cursor(name, partition));
@@ -131,6 +132,7 @@ fn error_topic(name: &str) -> DescribeTopicPartitionsResponseTopic {
 /// Describes the partitions of `topic` from index `start`, taking from `remaining`.
 /// Returns the next partition index when the limit cut the topic short.
 fn describe(
+    broker: &crate::broker::Broker,
     image: &MetadataImage,
     topic: &TopicImage,
     start: i32,
@@ -144,21 +146,17 @@ fn describe(
             break;
         }
         *remaining -= 1;
+        let state = super::metadata::partition_state(broker, image, &topic.name, *index, p);
         partitions.push(DescribeTopicPartitionsResponsePartition {
-            error_code: error_code::NONE,
+            error_code: state.error_code,
             partition_index: *index,
-            leader_id: p.leader,
+            leader_id: state.leader,
             leader_epoch: p.leader_epoch,
             replica_nodes: p.replicas.clone(),
             isr_nodes: p.isr.clone(),
             eligible_leader_replicas: Some(p.eligible_leader_replicas.clone()),
             last_known_elr: Some(p.last_known_elr.clone()),
-            offline_replicas: p
-                .replicas
-                .iter()
-                .copied()
-                .filter(|id| !image.is_broker_alive(*id))
-                .collect(),
+            offline_replicas: state.offline,
             ..Default::default()
         });
     }

@@ -161,34 +161,15 @@ fn topic_response(
         .partitions
         .iter()
         .map(|(index, p)| {
-            // A replica here without a log is offline (its log could not be opened or
-            // made): as Kafka's controller does for a replica in an offline log dir, it
-            // leaves the leadership and is listed offline.
-            let log_missing = p.replicas.contains(&broker.node_id)
-                && broker.logs.get(&topic.name, *index).is_none();
-            let offline: Vec<i32> = p
-                .replicas
-                .iter()
-                .copied()
-                .filter(|id| !image.is_broker_alive(*id) || (*id == broker.node_id && log_missing))
-                .collect();
-            let leader = if log_missing && p.leader == broker.node_id {
-                -1
-            } else {
-                p.leader
-            };
+            let state = partition_state(broker, image, &topic.name, *index, p);
             MetadataResponsePartition {
-                error_code: if leader < 0 {
-                    error_code::LEADER_NOT_AVAILABLE
-                } else {
-                    error_code::NONE
-                },
+                error_code: state.error_code,
                 partition_index: *index,
-                leader_id: leader,
+                leader_id: state.leader,
                 leader_epoch: p.leader_epoch,
                 replica_nodes: p.replicas.clone(),
                 isr_nodes: p.isr.clone(),
-                offline_replicas: offline,
+                offline_replicas: state.offline,
                 ..Default::default()
             }
         })
@@ -205,5 +186,50 @@ fn topic_response(
             AUTHORIZED_OPERATIONS_OMITTED
         },
         ..Default::default()
+    }
+}
+
+/// A partition's leader, offline replicas and error as Metadata and DescribeTopicPartitions
+/// report them.
+pub(super) struct PartitionState {
+    /// The leader, -1 when it has none (or its replica here is offline).
+    pub leader: i32,
+    /// Replicas on brokers that are not alive, and this broker's when its log is missing.
+    pub offline: Vec<i32>,
+    /// LEADER_NOT_AVAILABLE without a leader, else NONE.
+    pub error_code: i16,
+}
+
+/// The state of partition `index` of `topic`: a replica here without a log is offline (its
+/// log could not be opened or made); as Kafka's controller does for a replica in an offline
+/// log dir, it leaves the leadership and is listed offline.
+pub(super) fn partition_state(
+    broker: &Broker,
+    image: &MetadataImage,
+    topic: &str,
+    index: i32,
+    p: &crate::cluster::image::PartitionImage,
+) -> PartitionState {
+    let log_missing =
+        p.replicas.contains(&broker.node_id) && broker.logs.get(topic, index).is_none();
+    let offline = p
+        .replicas
+        .iter()
+        .copied()
+        .filter(|id| !image.is_broker_alive(*id) || (*id == broker.node_id && log_missing))
+        .collect();
+    let leader = if log_missing && p.leader == broker.node_id {
+        -1
+    } else {
+        p.leader
+    };
+    PartitionState {
+        leader,
+        offline,
+        error_code: if leader < 0 {
+            error_code::LEADER_NOT_AVAILABLE
+        } else {
+            error_code::NONE
+        },
     }
 }

@@ -5,6 +5,10 @@
 //! the obstacle is gone, without a restart. A partition of the metadata whose directory
 //! cannot be made at start-up is reported offline and answered `KAFKA_STORAGE_ERROR`.
 
+use gregor_protocol::messages::describe_topic_partitions_request::{
+    DescribeTopicPartitionsRequest, TopicRequest,
+};
+use gregor_protocol::messages::describe_topic_partitions_response::DescribeTopicPartitionsResponse;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::metadata_request::MetadataRequestTopic;
 
@@ -165,6 +169,32 @@ fn a_partition_whose_directory_cannot_be_made_at_start_up_is_reported_offline() 
     assert_eq!(partition.error_code, LEADER_NOT_AVAILABLE, "{partition:?}");
     assert_eq!(partition.leader_id, -1);
     assert_eq!(partition.offline_replicas, vec![data.node_id]);
+    // DescribeTopicPartitions says the same.
+    let described: DescribeTopicPartitionsResponse = client
+        .call(
+            &DescribeTopicPartitionsRequest {
+                topics: vec![TopicRequest {
+                    name: "lost".into(),
+                    ..Default::default()
+                }],
+                response_partition_limit: 10,
+                ..Default::default()
+            },
+            0,
+        )
+        .expect("DescribeTopicPartitions");
+    let partitions = &described.topics[0].partitions;
+    assert_eq!(partitions.len(), 2, "{described:?}");
+    assert_eq!(
+        (partitions[1].error_code, partitions[1].leader_id),
+        (LEADER_NOT_AVAILABLE, -1),
+        "{described:?}"
+    );
+    assert_eq!(partitions[1].offline_replicas, vec![data.node_id]);
+    assert_eq!(
+        (partitions[0].error_code, partitions[0].leader_id),
+        (error::NONE, data.node_id)
+    );
     assert_eq!(
         produce(&mut client, "lost", 1, batch(1, 10)).error_code,
         KAFKA_STORAGE_ERROR

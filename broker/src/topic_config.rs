@@ -1338,6 +1338,10 @@ mod tests {
             ("flush.ms", "6"),
             ("message.timestamp.before.max.ms", "7"),
             ("message.timestamp.after.max.ms", "8"),
+            ("compression.type", "lz4"),
+            ("compression.gzip.level", "2"),
+            ("compression.lz4.level", "12"),
+            ("compression.zstd.level", "19"),
             ("min.insync.replicas", "2"),
             ("retention.bytes.bogus", "x"),
         ]);
@@ -1359,6 +1363,25 @@ mod tests {
         assert_eq!(config.segment_index_bytes, 200);
         assert_eq!(config.flush_messages, 5);
         assert_eq!(config.flush_ms, 6);
+        assert_eq!(config.compression_type, Some(Compression::Lz4));
+        assert_eq!(
+            (
+                config.compression_gzip_level,
+                config.compression_lz4_level,
+                config.compression_zstd_level
+            ),
+            (2, 12, 19)
+        );
+        for (value, codec) in [
+            ("producer", None),
+            ("uncompressed", Some(Compression::None)),
+            ("gzip", Some(Compression::Gzip)),
+            ("snappy", Some(Compression::Snappy)),
+            ("zstd", Some(Compression::Zstd)),
+        ] {
+            let config = log_config(&defaults, &map(&[("compression.type", value)]));
+            assert_eq!(config.compression_type, codec, "{value}");
+        }
         assert_eq!(config.message_timestamp_before_max_ms, 7);
         assert_eq!(config.message_timestamp_after_max_ms, 8);
         // Invalid values keep the default.

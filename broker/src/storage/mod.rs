@@ -70,6 +70,8 @@ mod producer_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod compression_tests;
+#[cfg(test)]
 mod write_tests;
 
 use std::io;

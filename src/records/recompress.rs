@@ -16,8 +16,7 @@ use std::io::{self, Read, Write};
 use bytes::Bytes;
 
 use super::batch::{
-    ATTRIBUTES_AT, CODEC_MASK, CRC_AT, LENGTH_AT, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD,
-    RecordBatch,
+    ATTRIBUTES_AT, CODEC_MASK, CRC_AT, LENGTH_AT, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, RecordBatch,
 };
 use super::compression::{Compression, XERIAL_MAGIC};
 use super::error::RecordsError;
@@ -110,11 +109,10 @@ impl RecordBatch {
         }
         encoder.finish().map_err(write_error)?;
         let mut batch = out.buf;
-        let length = i32::try_from(batch.len() - LOG_OVERHEAD).map_err(|_| {
-            RecordsError::TooLarge {
+        let length =
+            i32::try_from(batch.len() - LOG_OVERHEAD).map_err(|_| RecordsError::TooLarge {
                 what: "batch length",
-            }
-        })?;
+            })?;
         batch[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
         let attributes = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]);
         let attributes = (attributes & !CODEC_MASK) | i16::from(codec.id());
@@ -161,7 +159,7 @@ impl Write for Bounded {
 enum Encoder<'a> {
     None(&'a mut Bounded),
     Gzip(flate2::write::GzEncoder<&'a mut Bounded>),
-    Snappy(XerialWriter<'a>),
+    Snappy(Box<XerialWriter<'a>>),
     Lz4(lz4_flex::frame::FrameEncoder<&'a mut Bounded>),
     Zstd(zstd::stream::write::Encoder<'static, &'a mut Bounded>),
 }
@@ -181,11 +179,11 @@ impl<'a> Encoder<'a> {
                 out.write_all(&XERIAL_MAGIC)?;
                 out.write_all(&1i32.to_be_bytes())?; // version
                 out.write_all(&1i32.to_be_bytes())?; // minimum compatible version
-                Encoder::Snappy(XerialWriter {
+                Encoder::Snappy(Box::new(XerialWriter {
                     out,
                     pending: Vec::with_capacity(XERIAL_BLOCK_SIZE),
                     encoder: snap::raw::Encoder::new(),
-                })
+                }))
             }
             Compression::Lz4 => {
                 let info = lz4_flex::frame::FrameInfo::new()

@@ -979,8 +979,9 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         Some(level) => level as i32,
     };
     let compression_lz4_level = r.integer("compression.lz4.level", 1, 17)?.unwrap_or(9) as i32;
-    let compression_zstd_level =
-        r.integer("compression.zstd.level", -131_072, 22)?.unwrap_or(3) as i32;
+    let compression_zstd_level = r
+        .integer("compression.zstd.level", -131_072, 22)?
+        .unwrap_or(3) as i32;
     let log_cleanup_policy = match r.list("log.cleanup.policy") {
         None => vec![CleanupPolicy::Delete],
         Some(items) => {

@@ -31,7 +31,10 @@ fn records(first: usize, count: usize) -> Vec<NewRecord> {
             key: Some(Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(format!("value-{i}-{}", "abc".repeat(i % 9)))),
             headers: vec![
-                Header::new(Bytes::from_static(b"trace"), Some(Bytes::from(format!("t{i}")))),
+                Header::new(
+                    Bytes::from_static(b"trace"),
+                    Some(Bytes::from(format!("t{i}"))),
+                ),
                 Header::new(Bytes::from_static(b"empty"), None),
             ],
         })
@@ -88,7 +91,10 @@ fn a_gzip_batch_to_a_zstd_topic_is_stored_as_zstd_with_everything_kept() {
         let validated = validate_records(batch.clone(), &log.config(), now()).expect("valid");
         assert!(!validated.uses_zstd(), "the producer did not use zstd");
         assert_eq!(validated.batches()[0].compression, Compression::Zstd);
-        assert_eq!(validated.batches()[0].producer_compression, Compression::Gzip);
+        assert_eq!(
+            validated.batches()[0].producer_compression,
+            Compression::Gzip
+        );
         let info = log.append(validated, 4, now()).expect("append");
         assert_eq!(info.base_offset, base);
         assert!(!info.duplicate);
@@ -129,10 +135,17 @@ fn a_gzip_batch_to_a_zstd_topic_is_stored_as_zstd_with_everything_kept() {
     let log = PartitionLog::open_with_config(&dir, "t", 0, config(Some(Compression::Zstd)))
         .expect("reopen");
     let validated = validate_records(second.clone(), &log.config(), now()).expect("valid");
-    assert!(log.append(validated, 4, now()).expect("duplicate").duplicate);
+    assert!(
+        log.append(validated, 4, now())
+            .expect("duplicate")
+            .duplicate
+    );
     let next = idempotent(Compression::Gzip, 35, 2);
     let validated = validate_records(next, &log.config(), now()).expect("valid");
-    assert_eq!(log.append(validated, 4, now()).expect("append").base_offset, 35);
+    assert_eq!(
+        log.append(validated, 4, now()).expect("append").base_offset,
+        35
+    );
 }
 
 #[test]
@@ -174,7 +187,10 @@ fn uncompressed_stores_records_without_a_codec_and_transactions_survive() {
     both.extend_from_slice(&plain);
     both.extend_from_slice(&transactional);
     let validated = validate_records(both.freeze(), &log.config(), now()).expect("valid");
-    assert!(validated.uses_zstd(), "the producer's codec decides for old Produce versions");
+    assert!(
+        validated.uses_zstd(),
+        "the producer's codec decides for old Produce versions"
+    );
     let batches = validated.batches().to_vec();
     assert_eq!(batches[1].position, batches[0].size);
     assert_eq!(validated.size(), batches[0].size + batches[1].size);
@@ -186,7 +202,10 @@ fn uncompressed_stores_records_without_a_codec_and_transactions_survive() {
     assert_eq!(all_records(&stored[1]), expected(&transactional, 3));
     let h = stored[1].header();
     assert!(h.is_transactional());
-    assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (11, 0, 0));
+    assert_eq!(
+        (h.producer_id, h.producer_epoch, h.base_sequence),
+        (11, 0, 0)
+    );
 }
 
 #[test]
@@ -203,7 +222,11 @@ fn log_append_time_applies_to_recompressed_batches() {
     let stored = stored(&log);
     assert_eq!(stored[0].compression(), Compression::Lz4);
     stored[0].validate().expect("sound");
-    assert!(all_records(&stored[0]).iter().all(|r| r.timestamp == info.log_append_time));
+    assert!(
+        all_records(&stored[0])
+            .iter()
+            .all(|r| r.timestamp == info.log_append_time)
+    );
 }
 
 #[test]

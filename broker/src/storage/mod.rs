@@ -64,13 +64,13 @@ mod segment;
 mod validate;
 
 #[cfg(test)]
+mod compression_tests;
+#[cfg(test)]
 mod epoch_tests;
 #[cfg(test)]
 mod producer_tests;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod compression_tests;
 #[cfg(test)]
 mod write_tests;
 

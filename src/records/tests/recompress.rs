@@ -95,7 +95,12 @@ fn the_output_limit_stops_compression() {
         .unwrap();
     let limit = uncompressed.len() - 1;
     let error = original
-        .recompress(Compression::None, None, DEFAULT_MAX_DECOMPRESSED_SIZE, limit)
+        .recompress(
+            Compression::None,
+            None,
+            DEFAULT_MAX_DECOMPRESSED_SIZE,
+            limit,
+        )
         .unwrap_err();
     assert_eq!(
         error,
@@ -137,10 +142,21 @@ fn the_input_limit_holds_and_bad_data_is_an_error() {
     fix_crc(&mut bytes);
     let broken = RecordBatch::parse(Bytes::from(bytes)).unwrap();
     let error = broken
-        .recompress(Compression::Zstd, None, DEFAULT_MAX_DECOMPRESSED_SIZE, usize::MAX)
+        .recompress(
+            Compression::Zstd,
+            None,
+            DEFAULT_MAX_DECOMPRESSED_SIZE,
+            usize::MAX,
+        )
         .unwrap_err();
     assert!(
-        matches!(error, RecordsError::Decompression { codec: Compression::Gzip, .. }),
+        matches!(
+            error,
+            RecordsError::Decompression {
+                codec: Compression::Gzip,
+                ..
+            }
+        ),
         "{error:?}"
     );
 }

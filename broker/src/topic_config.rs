@@ -16,11 +16,13 @@
 //!   topic's overrides applied.
 //!
 //! Most configs are accepted and reported without effect on this broker (compaction,
-//! tiered storage, throttling, compression levels, ...); [`log_config`] lists those it
+//! tiered storage, throttling, ...); [`log_config`] lists those it
 //! applies.
 
 use std::collections::BTreeMap;
 use std::fmt;
+
+use gregor_protocol::records::Compression;
 
 use crate::cluster::image::{ConfigResource, MetadataImage};
 use crate::storage::{CleanupPolicy, LogConfig, TimestampType};
@@ -1066,8 +1068,9 @@ fn describe_one(
 /// broker's defaults (`LogConfig::from_broker`) with these topic configs applied:
 /// `cleanup.policy`, `retention.ms`, `retention.bytes`, `segment.bytes`, `segment.ms`,
 /// `max.message.bytes`, `message.timestamp.type`, `index.interval.bytes`,
-/// `segment.index.bytes`, `flush.messages`, `flush.ms`, `message.timestamp.before.max.ms`
-/// and `message.timestamp.after.max.ms`. Other configs have no effect
+/// `segment.index.bytes`, `flush.messages`, `flush.ms`, `message.timestamp.before.max.ms`,
+/// `message.timestamp.after.max.ms`, `compression.type` and `compression.{gzip,lz4,zstd}.level`.
+/// Other configs have no effect
 /// here; invalid values (which the controller never writes) are ignored with a warning.
 pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let mut config = broker_defaults.clone();
@@ -1109,6 +1112,19 @@ pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, Stri
             ("message.timestamp.after.max.ms", ConfigValue::Long(v)) => {
                 config.message_timestamp_after_max_ms = v;
             }
+            ("compression.type", ConfigValue::String(s)) => {
+                config.compression_type = match s.as_str() {
+                    "uncompressed" => Some(Compression::None),
+                    "gzip" => Some(Compression::Gzip),
+                    "snappy" => Some(Compression::Snappy),
+                    "lz4" => Some(Compression::Lz4),
+                    "zstd" => Some(Compression::Zstd),
+                    _ => None,
+                };
+            }
+            ("compression.gzip.level", ConfigValue::Int(v)) => config.compression_gzip_level = v,
+            ("compression.lz4.level", ConfigValue::Int(v)) => config.compression_lz4_level = v,
+            ("compression.zstd.level", ConfigValue::Int(v)) => config.compression_zstd_level = v,
             _ => {}
         }
     }
@@ -1322,6 +1338,10 @@ mod tests {
             ("flush.ms", "6"),
             ("message.timestamp.before.max.ms", "7"),
             ("message.timestamp.after.max.ms", "8"),
+            ("compression.type", "lz4"),
+            ("compression.gzip.level", "2"),
+            ("compression.lz4.level", "12"),
+            ("compression.zstd.level", "19"),
             ("min.insync.replicas", "2"),
             ("retention.bytes.bogus", "x"),
         ]);
@@ -1343,6 +1363,25 @@ mod tests {
         assert_eq!(config.segment_index_bytes, 200);
         assert_eq!(config.flush_messages, 5);
         assert_eq!(config.flush_ms, 6);
+        assert_eq!(config.compression_type, Some(Compression::Lz4));
+        assert_eq!(
+            (
+                config.compression_gzip_level,
+                config.compression_lz4_level,
+                config.compression_zstd_level
+            ),
+            (2, 12, 19)
+        );
+        for (value, codec) in [
+            ("producer", None),
+            ("uncompressed", Some(Compression::None)),
+            ("gzip", Some(Compression::Gzip)),
+            ("snappy", Some(Compression::Snappy)),
+            ("zstd", Some(Compression::Zstd)),
+        ] {
+            let config = log_config(&defaults, &map(&[("compression.type", value)]));
+            assert_eq!(config.compression_type, codec, "{value}");
+        }
         assert_eq!(config.message_timestamp_before_max_ms, 7);
         assert_eq!(config.message_timestamp_after_max_ms, 8);
         // Invalid values keep the default.

@@ -38,6 +38,8 @@ mod support;
 
 #[path = "write_path/clients.rs"]
 mod clients;
+#[path = "write_path/compression.rs"]
+mod compression;
 #[path = "write_path/concurrency.rs"]
 mod concurrency;
 #[path = "write_path/crash.rs"]

@@ -166,6 +166,14 @@ pub enum RecordsError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// Re-compressing a batch would make it larger than the limit given
+    /// ([`RecordBatch::recompress`](super::RecordBatch::recompress)).
+    RecompressedTooLarge {
+        /// The target codec.
+        codec: Compression,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// Compressing the records failed.
     Compression {
         /// The codec.
@@ -281,6 +289,10 @@ impl fmt::Display for RecordsError {
             DecompressedTooLarge { codec, limit } => write!(
                 f,
                 "{codec} data decompresses to more than the {limit} byte limit"
+            ),
+            RecompressedTooLarge { codec, limit } => write!(
+                f,
+                "the batch re-compressed with {codec} is larger than the {limit} byte limit"
             ),
             Compression { codec, reason } => write!(f, "{codec} compression failed: {reason}"),
             InvalidControlRecord { reason } => write!(f, "invalid control record: {reason}"),

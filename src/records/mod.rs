@@ -30,6 +30,7 @@
 //!   (Kafka's `skipKeyValueIterator`), keeping only their fixed fields and sizes.
 //! * Writing: [`RecordBatchBuilder`] sets batch fields, [`RecordBatchWriter`] appends
 //!   [`NewRecord`]s into a `BytesMut` and back-patches the header.
+//! * Re-compressing a batch with another codec, streamed: [`RecordBatch::recompress`].
 //! * In place on encoded batches: [`set_base_offset`], [`set_partition_leader_epoch`],
 //!   [`set_log_append_time`].
 
@@ -39,6 +40,7 @@ mod control;
 mod encode;
 mod error;
 mod legacy;
+mod recompress;
 mod record;
 mod section;
 mod set;

@@ -131,7 +131,7 @@ impl RecordBatch {
 /// frame header chooses: libzstd's default limit of 128 MiB is kept, as Kafka's zstd-jni
 /// keeps it, because Java producers at the highest levels write such frames (2-8 MiB at
 /// ordinary levels); its pages are touched only as far as the data inflates.
-fn decoder<'a>(codec: Compression, data: &'a [u8], limit: usize) -> Box<dyn Read + 'a> {
+pub(super) fn decoder<'a>(codec: Compression, data: &'a [u8], limit: usize) -> Box<dyn Read + 'a> {
     match codec {
         Compression::None => Box::new(data),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
@@ -158,7 +158,7 @@ impl Read for Failing {
 
 /// Marks the error a [`Limited`] reader returns once its limit is passed.
 #[derive(Debug)]
-struct LimitExceeded;
+pub(super) struct LimitExceeded;
 
 impl std::fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -170,9 +170,9 @@ impl std::error::Error for LimitExceeded {}
 
 /// Passes at most `left` bytes through, then fails with [`LimitExceeded`] if the inner
 /// reader has more.
-struct Limited<R> {
-    inner: R,
-    left: usize,
+pub(super) struct Limited<R> {
+    pub(super) inner: R,
+    pub(super) left: usize,
 }
 
 impl<R: Read> Read for Limited<R> {

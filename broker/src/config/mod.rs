@@ -329,6 +329,12 @@ pub struct Config {
     pub max_incremental_fetch_session_cache_slots: i32,
     /// `compression.type`: codec of the stored batches; default `producer`.
     pub compression_type: CompressionType,
+    /// `compression.gzip.level` (KIP-390): 1-9, or -1 for zlib's default; default -1.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (KIP-390): 1-17; default 9.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (KIP-390): -131072 to 22; default 3.
+    pub compression_zstd_level: i32,
     /// `log.cleanup.policy`: default `delete`.
     pub log_cleanup_policy: Vec<CleanupPolicy>,
     /// `log.segment.bytes`: size at which a segment is rolled; default 1073741824 (1 GiB), >= 14.
@@ -966,6 +972,16 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
             .collect();
         r.choice("compression.type", CompressionType::Producer, &choices)?
     };
+    // Kafka's `CompressionType.<codec>.levelValidator()` ranges.
+    let compression_gzip_level = match r.integer("compression.gzip.level", -1, 9)? {
+        None => -1,
+        Some(0) => return Err(invalid("compression.gzip.level", "0", "1 to 9, or -1")),
+        Some(level) => level as i32,
+    };
+    let compression_lz4_level = r.integer("compression.lz4.level", 1, 17)?.unwrap_or(9) as i32;
+    let compression_zstd_level = r
+        .integer("compression.zstd.level", -131_072, 22)?
+        .unwrap_or(3) as i32;
     let log_cleanup_policy = match r.list("log.cleanup.policy") {
         None => vec![CleanupPolicy::Delete],
         Some(items) => {
@@ -1081,6 +1097,9 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         fetch_max_bytes,
         max_incremental_fetch_session_cache_slots,
         compression_type,
+        compression_gzip_level,
+        compression_lz4_level,
+        compression_zstd_level,
         log_cleanup_policy,
         log_segment_bytes,
         log_roll_ms,

@@ -149,6 +149,14 @@ fn assert_untouched_defaults(c: &Config) {
     assert_eq!(c.fetch_max_bytes, 57_671_680);
     assert_eq!(c.max_incremental_fetch_session_cache_slots, 1000);
     assert_eq!(c.compression_type, CompressionType::Producer);
+    assert_eq!(
+        (
+            c.compression_gzip_level,
+            c.compression_lz4_level,
+            c.compression_zstd_level
+        ),
+        (-1, 9, 3)
+    );
     assert_eq!(c.log_cleanup_policy, vec![CleanupPolicy::Delete]);
     assert_eq!(c.log_roll_ms, 168 * 3_600_000);
     assert_eq!(c.log_retention_bytes, -1);
@@ -1226,4 +1234,30 @@ fn queued_max_request_bytes_default_limit_and_kafka_check() {
     );
     let err = error_with("queued.max.request.bytes=lots");
     assert!(err.contains("queued.max.request.bytes"), "{err}");
+}
+
+#[test]
+fn compression_levels_are_parsed_with_kafkas_ranges() {
+    let good = parse(
+        "node.id=1\ncompression.gzip.level=9\ncompression.lz4.level=17\ncompression.zstd.level=-131072\n",
+    );
+    assert_eq!(
+        (
+            good.compression_gzip_level,
+            good.compression_lz4_level,
+            good.compression_zstd_level
+        ),
+        (9, 17, -131_072)
+    );
+    for bad in [
+        "compression.gzip.level=0",
+        "compression.gzip.level=10",
+        "compression.lz4.level=0",
+        "compression.lz4.level=18",
+        "compression.zstd.level=23",
+    ] {
+        let message = error_with(bad);
+        let key = bad.split('=').next().unwrap_or_default();
+        assert!(message.contains(key), "{bad}: {message}");
+    }
 }

@@ -1,6 +1,8 @@
 //! The settings of one partition log: the broker's `log.*` defaults, overridden per topic by
 //! the topic's configs (`segment.bytes`, `retention.ms`, ...).
 
+use gregor_protocol::records::Compression;
+
 /// How record timestamps are set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TimestampType {
@@ -54,6 +56,17 @@ pub struct LogConfig {
     /// The broker's `producer.id.expiration.ms` (not a topic config): an idempotent
     /// producer's state is dropped once its last batch's timestamp is this old.
     pub producer_id_expiration_ms: i64,
+    /// `compression.type`: the codec batches are stored with; `None` is `producer` (the
+    /// producer's codec is kept, Kafka's default), `Some(Compression::None)` is
+    /// `uncompressed`.
+    pub compression_type: Option<Compression>,
+    /// `compression.gzip.level` (KIP-390): 1-9, or -1 for zlib's default.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (KIP-390): 1-17; accepted, but the lz4 compressor here has
+    /// no levels.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (KIP-390): a zstd level, default 3.
+    pub compression_zstd_level: i32,
 }
 
 impl Default for LogConfig {
@@ -76,6 +89,10 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 3_600_000,
             producer_id_expiration_ms: super::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            compression_type: None,
+            compression_gzip_level: -1,
+            compression_lz4_level: 9,
+            compression_zstd_level: 3,
         }
     }
 }
@@ -85,10 +102,13 @@ impl LogConfig {
     /// `log.roll.ms`/`hours`, `log.retention.*`, `message.max.bytes`,
     /// `log.message.timestamp.*`, `log.cleanup.policy`, `log.index.interval.bytes`,
     /// `log.index.size.max.bytes` and `log.flush.interval.messages`/`ms` (the latter falling
-    /// back to `log.flush.scheduler.interval.ms`, as Kafka does), and
-    /// `producer.id.expiration.ms`.
+    /// back to `log.flush.scheduler.interval.ms`, as Kafka does), `producer.id.expiration.ms`,
+    /// and `compression.type` with `compression.{gzip,lz4,zstd}.level`.
     pub fn from_broker(config: &crate::config::Config) -> LogConfig {
-        use crate::config::{CleanupPolicy as BrokerPolicy, TimestampType as BrokerTimestamp};
+        use crate::config::{
+            CleanupPolicy as BrokerPolicy, CompressionType as BrokerCompression,
+            TimestampType as BrokerTimestamp,
+        };
         LogConfig {
             segment_bytes: i64::from(config.log_segment_bytes),
             segment_ms: config.log_roll_ms,
@@ -110,7 +130,35 @@ impl LogConfig {
             message_timestamp_before_max_ms: config.log_message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: config.log_message_timestamp_after_max_ms,
             producer_id_expiration_ms: i64::from(config.producer_id_expiration_ms),
+            compression_type: match config.compression_type {
+                BrokerCompression::Producer => None,
+                BrokerCompression::Uncompressed => Some(Compression::None),
+                BrokerCompression::Gzip => Some(Compression::Gzip),
+                BrokerCompression::Snappy => Some(Compression::Snappy),
+                BrokerCompression::Lz4 => Some(Compression::Lz4),
+                BrokerCompression::Zstd => Some(Compression::Zstd),
+            },
+            compression_gzip_level: config.compression_gzip_level,
+            compression_lz4_level: config.compression_lz4_level,
+            compression_zstd_level: config.compression_zstd_level,
         }
+    }
+
+    /// The codec and level a produced batch compressed with `source` is to be stored with,
+    /// `None` when it is kept as it is (Kafka's `BrokerCompressionType.targetCompression`
+    /// and `LogValidator`'s in-place path: only a differing codec is re-compressed).
+    pub fn target_compression(&self, source: Compression) -> Option<(Compression, Option<i32>)> {
+        let target = self.compression_type?;
+        if target == source {
+            return None;
+        }
+        let level = match target {
+            Compression::Gzip => Some(self.compression_gzip_level),
+            Compression::Lz4 => Some(self.compression_lz4_level),
+            Compression::Zstd => Some(self.compression_zstd_level),
+            Compression::None | Compression::Snappy => None,
+        };
+        Some((target, level))
     }
 
     /// Most entries of a segment's offset index (`segment.index.bytes` / 8).

@@ -64,6 +64,8 @@ mod segment;
 mod validate;
 
 #[cfg(test)]
+mod compression_tests;
+#[cfg(test)]
 mod epoch_tests;
 #[cfg(test)]
 mod producer_tests;

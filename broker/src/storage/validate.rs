@@ -22,24 +22,33 @@
 //! | timestamp outside `message.timestamp.before/after.max.ms`      | `INVALID_TIMESTAMP` (32), with record errors |
 //! | null key on a compacted topic                                  | `INVALID_RECORD` (87), with record errors |
 //! | all batches together larger than `segment.bytes`               | `RECORD_LIST_TOO_LARGE` (18) |
+//! | a batch re-compressed for `compression.type` larger than `max.message.bytes` | `MESSAGE_TOO_LARGE` (10) |
+//! | all batches re-compressed larger than `segment.bytes`          | `RECORD_LIST_TOO_LARGE` (18) |
 //!
 //! Differences from Kafka, on purpose:
 //!
 //! * Several batches per partition are accepted (Kafka's Produce v3+ takes exactly one).
 //! * A partial batch at the end is rejected (Kafka silently drops it).
 //! * Offset deltas must be exactly 0..n-1 in compressed batches too (Kafka recompresses
-//!   such batches from old clients; this broker never rewrites records).
+//!   such batches from old clients; this broker never renumbers records).
 //! * A batch with the log append time bit set is rejected as a whole (Kafka reports each
 //!   record).
 //! * A transactional batch without a producer id is rejected.
-//! * The broker's `compression.type` is not applied: batches are stored with the
-//!   producer's codec. So no batch is ever re-compressed (Kafka re-compresses when the
-//!   topic's codec differs from the batch's, or for old-format records), and validation never
-//!   needs the inflated records: a compressed batch is checked as Kafka checks one it keeps,
-//!   record by record off a streaming decompressor with keys and values skipped
-//!   (`skipKeyValueIterator`), so it costs its wire size plus the decoder's state (zstd: the
-//!   frame's window, at most libzstd's default limit of 128 MiB; ordinary producers use 2-8
-//!   MiB), never its inflated size.
+//! * Validation never needs the inflated records: a compressed batch is checked as Kafka
+//!   checks one it keeps, record by record off a streaming decompressor with keys and
+//!   values skipped (`skipKeyValueIterator`), so it costs its wire size plus the decoder's
+//!   state (zstd: the frame's window, at most libzstd's default limit of 128 MiB; ordinary
+//!   producers use 2-8 MiB), never its inflated size.
+//! * `compression.type` (the topic's, else the broker's) is applied as Kafka's
+//!   `LogValidator` applies it: `producer` keeps every batch as it came; any other codec
+//!   re-compresses the batches whose codec differs, keeping the header's fields (offset
+//!   deltas, timestamps, producer id, epoch and sequence, transactional flag) and the
+//!   records byte for byte ([`RecordBatch::recompress`]). Kafka decodes the records into a
+//!   list and builds a new batch; here the records section is streamed from the old codec
+//!   to the new one, so memory is the output (at most `max.message.bytes` per batch, as
+//!   Kafka checks after re-compression) plus the codecs' state. Such a batch is
+//!   decompressed twice (once to check it, once to re-compress it), trading CPU for never
+//!   holding the inflated records.
 //! * Kafka sets no limit on how far a batch inflates; here more than
 //!   [`DEFAULT_MAX_DECOMPRESSED_SIZE`] (256 MiB) is `MESSAGE_TOO_LARGE`. Memory no longer
 //!   depends on it (see above); it bounds the CPU time a small decompression bomb can take.
@@ -120,8 +129,11 @@ pub struct ValidatedBatch {
     pub max_timestamp: i64,
     /// Offset delta of the first record with the largest timestamp.
     pub offset_delta_of_max_timestamp: i32,
-    /// The codec of the records.
+    /// The codec of the records as stored (the topic's `compression.type`, or the
+    /// producer's when that is `producer`).
     pub compression: Compression,
+    /// The codec the producer sent the records with.
+    pub producer_compression: Compression,
     /// Producer id (-1 without idempotence).
     pub producer_id: i64,
     /// Producer epoch (-1 without idempotence).
@@ -149,6 +161,7 @@ impl ValidatedBatch {
             max_timestamp: header.max_timestamp,
             offset_delta_of_max_timestamp: header.last_offset_delta,
             compression: header.compression().unwrap_or_default(),
+            producer_compression: header.compression().unwrap_or_default(),
             producer_id: header.producer_id,
             producer_epoch: header.producer_epoch,
             base_sequence: header.base_sequence,
@@ -198,12 +211,14 @@ impl ValidatedRecords {
             .unwrap_or(gregor_protocol::records::NO_TIMESTAMP)
     }
 
-    /// Whether any batch is zstd-compressed (Produce before v7 must not use zstd: the
-    /// handler answers `UNSUPPORTED_COMPRESSION_TYPE`).
+    /// Whether the producer compressed any batch with zstd (Produce before v7 must not use
+    /// zstd: the handler answers `UNSUPPORTED_COMPRESSION_TYPE`). A topic whose
+    /// `compression.type` is zstd is fine for old producers: the broker compresses, and
+    /// Kafka 4's only check on the target codec is for inter-broker versions before 2.1.
     pub fn uses_zstd(&self) -> bool {
         self.batches
             .iter()
-            .any(|b| b.compression == Compression::Zstd)
+            .any(|b| b.producer_compression == Compression::Zstd)
     }
 
     /// Splits into the bytes and the batch descriptions.
@@ -241,15 +256,91 @@ pub fn validate_records(
     }
     let segment_bytes = u64::try_from(config.segment_bytes).unwrap_or(0);
     if records.len() as u64 > segment_bytes {
-        return Err(ValidationError::new(
-            RECORD_LIST_TOO_LARGE,
-            format!(
-                "The size of this message set ({} bytes) exceeds the configured segment size of {segment_bytes}",
-                records.len()
-            ),
-        ));
+        return Err(record_list_too_large(records.len(), segment_bytes));
     }
+    let records = if batches
+        .iter()
+        .any(|b| config.target_compression(b.compression).is_some())
+    {
+        recompress(&records, &mut batches, config)?
+    } else {
+        records
+    };
     Ok(ValidatedRecords { records, batches })
+}
+
+fn record_list_too_large(size: usize, segment_bytes: u64) -> ValidationError {
+    ValidationError::new(
+        RECORD_LIST_TOO_LARGE,
+        format!(
+            "The size of this message set ({size} bytes) exceeds the configured segment size of {segment_bytes}"
+        ),
+    )
+}
+
+/// Re-compresses the batches whose codec is not the topic's `compression.type` (Kafka's
+/// `LogValidator.buildRecordsAndAssignOffsets`; batches already in the target codec are
+/// kept byte for byte, its in-place path), updating their descriptions.
+///
+/// Each batch is streamed from its decompressor into the new compressor (the records
+/// section is the same bytes under any codec), so besides the output only the codecs'
+/// state is held. The output is bounded as Kafka bounds it after re-compression
+/// (`UnifiedLog.append`): each new batch by `max.message.bytes` (`MESSAGE_TOO_LARGE`),
+/// all of them by `segment.bytes` (`RECORD_LIST_TOO_LARGE`); compression stops as soon
+/// as a limit is passed.
+fn recompress(
+    records: &Bytes,
+    batches: &mut [ValidatedBatch],
+    config: &LogConfig,
+) -> Result<Bytes, ValidationError> {
+    let max_message_bytes = usize::try_from(config.max_message_bytes).unwrap_or(0);
+    let segment_bytes = usize::try_from(config.segment_bytes).unwrap_or(0);
+    let mut out = bytes::BytesMut::with_capacity(records.len());
+    for batch in batches.iter_mut() {
+        let bytes = records.slice(batch.position..batch.position + batch.size);
+        let new_position = out.len();
+        let segment_left = segment_bytes.saturating_sub(out.len());
+        if let Some((codec, level)) = config.target_compression(batch.compression) {
+            let limit = max_message_bytes.min(segment_left);
+            let parsed = RecordBatch::parse(bytes)
+                .map_err(|error| ValidationError::new(CORRUPT_MESSAGE, error.to_string()))?;
+            let rewritten = parsed
+                .recompress(codec, level, DEFAULT_MAX_DECOMPRESSED_SIZE, limit)
+                .map_err(|error| match error {
+                    RecordsError::RecompressedTooLarge { .. } if limit < max_message_bytes => {
+                        ValidationError::new(
+                            RECORD_LIST_TOO_LARGE,
+                            format!(
+                                "The records re-compressed with {codec} (the topic's compression.type) exceed the configured segment size of {segment_bytes}"
+                            ),
+                        )
+                    }
+                    RecordsError::RecompressedTooLarge { .. } => ValidationError::new(
+                        MESSAGE_TOO_LARGE,
+                        format!(
+                            "The record batch re-compressed with {codec} (the topic's compression.type) exceeds the maximum configured size of {max_message_bytes}."
+                        ),
+                    ),
+                    RecordsError::DecompressedTooLarge { .. } => {
+                        ValidationError::new(MESSAGE_TOO_LARGE, error.to_string())
+                    }
+                    other => ValidationError::new(CORRUPT_MESSAGE, other.to_string()),
+                })?;
+            out.extend_from_slice(&rewritten);
+            batch.size = rewritten.len();
+            batch.compression = codec;
+        } else {
+            if bytes.len() > segment_left {
+                return Err(record_list_too_large(
+                    out.len() + bytes.len(),
+                    segment_bytes as u64,
+                ));
+            }
+            out.extend_from_slice(&bytes);
+        }
+        batch.position = new_position;
+    }
+    Ok(out.freeze())
 }
 
 /// The size of the batch at the start of `rest`, with Kafka's framing checks
@@ -367,6 +458,7 @@ fn validate_batch(
         max_timestamp,
         offset_delta_of_max_timestamp,
         compression: parsed.compression(),
+        producer_compression: parsed.compression(),
         producer_id: header.producer_id,
         producer_epoch: header.producer_epoch,
         base_sequence: header.base_sequence,

@@ -1350,6 +1350,10 @@ fn manager_configs_and_background_tasks() {
         ("log.flush.scheduler.interval.ms", "500"),
         ("log.message.timestamp.before.max.ms", "60000"),
         ("producer.id.expiration.ms", "120000"),
+        ("compression.type", "zstd"),
+        ("compression.gzip.level", "5"),
+        ("compression.lz4.level", "4"),
+        ("compression.zstd.level", "-7"),
     ])
     .expect("config");
     let from_broker = LogConfig::from_broker(&config);
@@ -1373,6 +1377,10 @@ fn manager_configs_and_background_tasks() {
             message_timestamp_before_max_ms: 60_000,
             message_timestamp_after_max_ms: 3_600_000,
             producer_id_expiration_ms: 120_000,
+            compression_type: Some(Compression::Zstd),
+            compression_gzip_level: 5,
+            compression_lz4_level: 4,
+            compression_zstd_level: -7,
         }
     );
     assert_eq!(

@@ -4,6 +4,7 @@ mod compression;
 mod errors;
 mod golden;
 mod legacy;
+mod recompress;
 mod roundtrip;
 mod stream;
 

@@ -20,7 +20,7 @@
 //! Changed topic configs apply to their partition logs at once, changed broker configs to
 //! every log without its own override ([`crate::broker::Broker::refresh_dynamic_configs`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::alter_configs_request::{AlterConfigsRequest, AlterConfigsResource};
@@ -30,7 +30,8 @@ use gregor_protocol::messages::alter_configs_response::{
 
 use super::{RequestContext, controller_failure};
 use crate::cluster::controller::{
-    AlterConfigsResult, ApiError, Applied, Controller, ReplaceConfigsResource,
+    AlterConfigsResult, ApiError, Applied, Controller, ReplaceConfigsResource, check_no_nulls,
+    check_unique_names,
 };
 use crate::cluster::{ConfigResource, ControllerError};
 use crate::dynamic_broker_config;
@@ -206,36 +207,6 @@ pub(super) fn check_node_id(name: &str, node_id: i32) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-/// Kafka's check that no config is given twice in a resource ("Error due to duplicate
-/// config keys").
-pub(super) fn check_unique_names<'a>(
-    names: impl IntoIterator<Item = &'a str>,
-) -> Result<(), ApiError> {
-    let mut seen = HashSet::new();
-    for name in names {
-        if !seen.insert(name) {
-            return Err(ApiError::new(
-                error_code::INVALID_REQUEST,
-                "Error due to duplicate config keys",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Kafka's check that no config that needs a value has a null one ("Null value not
-/// supported for : a, b"); `nulls` are the names of those that do not have one.
-pub(super) fn check_no_nulls<'a>(nulls: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
-    let nulls: Vec<&str> = nulls.into_iter().collect();
-    if nulls.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        error_code::INVALID_REQUEST,
-        format!("Null value not supported for : {}", nulls.join(", ")),
-    ))
 }
 
 /// Kafka's broker-side checks of one resource; its new configs for the controller.

@@ -33,7 +33,9 @@ use gregor_protocol::messages::incremental_alter_configs_response::{
 
 use super::{RequestContext, alter_configs, broker_configs};
 use crate::cluster::ConfigResource;
-use crate::cluster::controller::{AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange};
+use crate::cluster::controller::{
+    AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange, check_no_nulls, check_unique_names,
+};
 use crate::dynamic_broker_config;
 use crate::topic_config::ConfigType;
 use gregor_protocol::error_code;
@@ -100,8 +102,8 @@ fn preprocess(
     node_id: i32,
 ) -> Result<Vec<ConfigChange>, ApiError> {
     let invalid = |message: String| ApiError::new(error_code::INVALID_REQUEST, message);
-    alter_configs::check_unique_names(resource.configs.iter().map(|c| &*c.name))?;
-    alter_configs::check_no_nulls(
+    check_unique_names(resource.configs.iter().map(|c| &*c.name))?;
+    check_no_nulls(
         resource
             .configs
             .iter()

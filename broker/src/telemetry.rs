@@ -527,13 +527,7 @@ pub struct PushRequest<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::topic_config::config_map as configs;
 
     #[test]
     fn validation_as_kafka() {

@@ -135,7 +135,9 @@ use gregor_protocol::error_code::*;
 
 mod alter_configs;
 pub use alter_configs::ReplaceConfigsResource;
-pub(crate) use alter_configs::{apply_changes, check_no_nulls, check_unique_names};
+pub(crate) use alter_configs::{
+    apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
+};
 
 /// A Kafka error code and message for one item of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -34,7 +34,8 @@ use gregor_protocol::messages::incremental_alter_configs_response::{
 use super::{RequestContext, alter_configs, broker_configs};
 use crate::cluster::ConfigResource;
 use crate::cluster::controller::{
-    AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange, check_no_nulls, check_unique_names,
+    AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange, apply_changes_with,
+    check_no_nulls, check_unique_names,
 };
 use crate::dynamic_broker_config;
 use crate::topic_config::ConfigType;
@@ -154,48 +155,38 @@ fn validate_broker_change(
         .config(ConfigResource::BROKER, name)
         .map(|stored| dynamic_broker_config::persistent(stored, per_broker))
         .unwrap_or_default();
-    for change in changes {
-        let key = change.name.as_str();
-        let value = change.value.as_deref().unwrap_or_default();
-        match change.op {
-            AlterConfigOp::Set => {
-                props.insert(key.to_string(), value.to_string());
-            }
-            AlterConfigOp::Delete => {
-                props.remove(key);
-            }
-            AlterConfigOp::Append | AlterConfigOp::Subtract => {
-                let verb = if change.op == AlterConfigOp::Append {
-                    "append"
-                } else {
-                    "subtract"
-                };
-                let def = broker_configs::definition(key)
-                    .filter(|d| d.config_type == ConfigType::List)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            error_code::INVALID_CONFIG,
-                            format!("Config value {verb} is not allowed for config key: {key}"),
-                        )
-                    })?;
-                let old = props
-                    .get(key)
-                    .map(String::as_str)
-                    .or(def.default)
-                    .unwrap_or_default();
-                let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
-                if change.op == AlterConfigOp::Append {
-                    for item in value.split(',') {
-                        if !items.contains(&item) {
-                            items.push(item);
-                        }
+    apply_changes_with(
+        &mut props,
+        changes,
+        |op, key| {
+            broker_configs::definition(key)
+                .filter(|d| d.config_type == ConfigType::List)
+                .map(|d| d.default.unwrap_or_default())
+                .ok_or_else(|| {
+                    let verb = if op == AlterConfigOp::Append {
+                        "append"
+                    } else {
+                        "subtract"
+                    };
+                    ApiError::new(
+                        error_code::INVALID_CONFIG,
+                        format!("Config value {verb} is not allowed for config key: {key}"),
+                    )
+                })
+        },
+        |op, old, value| {
+            let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+            if op == AlterConfigOp::Append {
+                for item in value.split(',') {
+                    if !items.contains(&item) {
+                        items.push(item);
                     }
-                } else {
-                    items.retain(|i| !value.split(',').any(|v| v == *i));
                 }
-                props.insert(key.to_string(), items.join(","));
+            } else {
+                items.retain(|i| !value.split(',').any(|v| v == *i));
             }
-        }
-    }
+            items.join(",")
+        },
+    )?;
     dynamic_broker_config::validate(&broker.config, &image, broker.node_id, &props, per_broker)
 }

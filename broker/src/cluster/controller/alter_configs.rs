@@ -280,6 +280,34 @@ pub(crate) fn apply_changes(
     list_default: impl Fn(&str) -> Option<&'static str>,
     merge: impl Fn(AlterConfigOp, &str, &str) -> String,
 ) -> Result<(), ApiError> {
+    apply_changes_with(
+        configs,
+        changes,
+        |op, key| {
+            list_default(key).ok_or_else(|| {
+                ApiError::new(
+                    INVALID_CONFIG,
+                    format!(
+                        "Can't {} to key {key} because its type is not LIST.",
+                        op.name()
+                    ),
+                )
+            })
+        },
+        merge,
+    )
+}
+
+/// [`apply_changes`] with the error for APPEND or SUBTRACT on a key that is not a LIST
+/// chosen by the caller: `list_default` gives the default of a LIST key or that error (the
+/// broker's own check, Kafka's `ConfigAdminManager.prepareIncrementalConfigs`, words it
+/// differently from the controller's).
+pub(crate) fn apply_changes_with(
+    configs: &mut BTreeMap<String, String>,
+    changes: &[ConfigChange],
+    list_default: impl Fn(AlterConfigOp, &str) -> Result<&'static str, ApiError>,
+    merge: impl Fn(AlterConfigOp, &str, &str) -> String,
+) -> Result<(), ApiError> {
     for change in changes {
         let key = change.name.as_str();
         let value = change.value.as_deref().unwrap_or_default();
@@ -291,15 +319,7 @@ pub(crate) fn apply_changes(
                 configs.remove(key);
             }
             AlterConfigOp::Append | AlterConfigOp::Subtract => {
-                let Some(default) = list_default(key) else {
-                    return Err(ApiError::new(
-                        INVALID_CONFIG,
-                        format!(
-                            "Can't {} to key {key} because its type is not LIST.",
-                            change.op.name()
-                        ),
-                    ));
-                };
+                let default = list_default(change.op, key)?;
                 let old = configs.get(key).map_or(default, String::as_str);
                 let merged = merge(change.op, old, value);
                 configs.insert(key.to_string(), merged);

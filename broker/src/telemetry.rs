@@ -442,28 +442,26 @@ impl ClientMetricsManager {
         }
         let bytes = request.metrics.len();
         if bytes > 0 {
+            // A tracing event's level is fixed where it is written: one per level.
+            macro_rules! pushed {
+                ($level:expr) => {
+                    tracing::event!(
+                        $level,
+                        client_instance_id = %id,
+                        client_id = client.client_id,
+                        peer = %client.peer,
+                        subscription_id = request.subscription_id,
+                        compression_type = request.compression_type,
+                        bytes,
+                        terminating = request.terminating,
+                        "client telemetry pushed"
+                    )
+                };
+            }
             if self.log_at_info {
-                tracing::info!(
-                    client_instance_id = %id,
-                    client_id = client.client_id,
-                    peer = %client.peer,
-                    subscription_id = request.subscription_id,
-                    compression_type = request.compression_type,
-                    bytes,
-                    terminating = request.terminating,
-                    "client telemetry pushed"
-                );
+                pushed!(tracing::Level::INFO);
             } else {
-                tracing::debug!(
-                    client_instance_id = %id,
-                    client_id = client.client_id,
-                    peer = %client.peer,
-                    subscription_id = request.subscription_id,
-                    compression_type = request.compression_type,
-                    bytes,
-                    terminating = request.terminating,
-                    "client telemetry pushed"
-                );
+                pushed!(tracing::Level::DEBUG);
             }
         }
         Ok(Pushed {

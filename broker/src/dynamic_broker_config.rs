@@ -248,13 +248,7 @@ pub fn effective_config(config: &Config, image: &MetadataImage, node_id: i32) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::topic_config::config_map as map;
 
     fn check(pairs: &[(&str, &str)], per_broker: bool) -> Result<(), String> {
         let config = Config::embedded_default();

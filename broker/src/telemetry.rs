@@ -446,28 +446,26 @@ impl ClientMetricsManager {
         }
         let bytes = request.metrics.len();
         if bytes > 0 {
+            // A tracing event's level is fixed where it is written: one per level.
+            macro_rules! pushed {
+                ($level:expr) => {
+                    tracing::event!(
+                        $level,
+                        client_instance_id = %id,
+                        client_id = client.client_id,
+                        peer = %client.peer,
+                        subscription_id = request.subscription_id,
+                        compression_type = request.compression_type,
+                        bytes,
+                        terminating = request.terminating,
+                        "client telemetry pushed"
+                    )
+                };
+            }
             if self.log_at_info {
-                tracing::info!(
-                    client_instance_id = %id,
-                    client_id = client.client_id,
-                    peer = %client.peer,
-                    subscription_id = request.subscription_id,
-                    compression_type = request.compression_type,
-                    bytes,
-                    terminating = request.terminating,
-                    "client telemetry pushed"
-                );
+                pushed!(tracing::Level::INFO);
             } else {
-                tracing::debug!(
-                    client_instance_id = %id,
-                    client_id = client.client_id,
-                    peer = %client.peer,
-                    subscription_id = request.subscription_id,
-                    compression_type = request.compression_type,
-                    bytes,
-                    terminating = request.terminating,
-                    "client telemetry pushed"
-                );
+                pushed!(tracing::Level::DEBUG);
             }
         }
         Ok(Pushed {
@@ -531,13 +529,7 @@ pub struct PushRequest<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn configs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::topic_config::config_map as configs;
 
     #[test]
     fn validation_as_kafka() {

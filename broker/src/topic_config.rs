@@ -1131,16 +1131,19 @@ pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, Stri
     config
 }
 
+/// `pairs` as a config map: a helper for the tests of the config modules.
+#[cfg(test)]
+pub(crate) fn config_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::config_map as map;
     use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     fn check_err(pairs: &[(&str, &str)]) -> String {
         let empty = BTreeMap::new();

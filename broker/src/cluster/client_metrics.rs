@@ -7,11 +7,10 @@
 //! resource type 16. Deleting every config removes the subscription.
 
 use gregor_protocol::MetadataRecord;
-use gregor_protocol::error_code::INVALID_CONFIG;
 use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::metadata_frame::VersionedRecord;
 
-use super::controller::{AlterConfigOp, AlterConfigsResource, ApiError, v0};
+use super::controller::{AlterConfigOp, AlterConfigsResource, ApiError, apply_changes, v0};
 use super::image::{ConfigResource, MetadataImage};
 use crate::telemetry;
 
@@ -26,44 +25,24 @@ pub fn plan_alter(
         .cloned()
         .unwrap_or_default();
     let mut next = current.clone();
-    for change in &resource.changes {
-        let key = change.name.as_str();
-        let value = change.value.as_deref().unwrap_or_default();
-        match change.op {
-            AlterConfigOp::Set => {
-                next.insert(key.to_string(), value.to_string());
-            }
-            AlterConfigOp::Delete => {
-                next.remove(key);
-            }
-            AlterConfigOp::Append | AlterConfigOp::Subtract => {
-                if key != telemetry::METRICS && key != telemetry::MATCH {
-                    let op = if change.op == AlterConfigOp::Append {
-                        "APPEND"
-                    } else {
-                        "SUBTRACT"
-                    };
-                    return Err(ApiError::new(
-                        INVALID_CONFIG,
-                        format!("Can't {op} to key {key} because its type is not LIST."),
-                    ));
-                }
-                let mut items = next
-                    .get(key)
-                    .map_or(Vec::new(), |v| telemetry::parse_list(v));
-                for item in telemetry::parse_list(value) {
-                    if change.op == AlterConfigOp::Append {
-                        if !items.contains(&item) {
-                            items.push(item);
-                        }
-                    } else {
-                        items.retain(|i| *i != item);
+    apply_changes(
+        &mut next,
+        &resource.changes,
+        |key| (key == telemetry::METRICS || key == telemetry::MATCH).then_some(""),
+        |op, old, value| {
+            let mut items = telemetry::parse_list(old);
+            for item in telemetry::parse_list(value) {
+                if op == AlterConfigOp::Append {
+                    if !items.contains(&item) {
+                        items.push(item);
                     }
+                } else {
+                    items.retain(|i| *i != item);
                 }
-                next.insert(key.to_string(), items.join(","));
             }
-        }
-    }
+            items.join(",")
+        },
+    )?;
     telemetry::validate(name, &next)?;
     let keys: std::collections::BTreeSet<&String> = current.keys().chain(next.keys()).collect();
     Ok(keys

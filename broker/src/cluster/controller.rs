@@ -135,6 +135,9 @@ use gregor_protocol::error_code::*;
 
 mod alter_configs;
 pub use alter_configs::ReplaceConfigsResource;
+pub(crate) use alter_configs::{
+    apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
+};
 
 /// A Kafka error code and message for one item of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1837,84 +1840,42 @@ impl Controller {
         resources: &[AlterConfigsResource],
         validate_only: bool,
     ) -> Result<Applied<AlterConfigsResult>, ControllerError> {
-        let mut log = self.lock();
-        let image = self.image.load_full();
-        let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
-        for r in resources {
-            *counts
-                .entry((r.resource_type, r.name.as_str()))
-                .or_default() += 1;
-        }
-        let mut seen = BTreeSet::new();
-        let mut results = Vec::new();
-        let mut records = Vec::new();
-        let mut delta = TopicDelta::default();
-        for resource in resources {
-            let key = (resource.resource_type, resource.name.as_str());
-            if !seen.insert(key) {
-                continue;
-            }
-            let outcome = if counts[&key] > 1 {
-                Err(ApiError::new(INVALID_REQUEST, "Duplicate resource."))
-            } else if ![
-                ConfigResource::TOPIC,
-                ConfigResource::BROKER,
-                ConfigResource::BROKER_LOGGER,
-                ConfigResource::CLIENT_METRICS,
-                ConfigResource::GROUP,
-            ]
-            .contains(&resource.resource_type)
-            {
-                Err(ApiError::new(
-                    UNSUPPORTED_VERSION,
-                    format!("Unknown resource type {}.", resource.resource_type),
-                ))
-            } else if resource.resource_type == ConfigResource::BROKER {
-                self.plan_alter_broker(&image, resource)
-                    .map(|records| (records, None))
-            } else if resource.resource_type == ConfigResource::CLIENT_METRICS {
-                super::client_metrics::plan_alter(&image, resource).map(|r| (r, None))
-            } else if resource.resource_type != ConfigResource::TOPIC {
-                Err(ApiError::new(
-                    INVALID_REQUEST,
-                    format!(
-                        "Altering configs of resource type {} is not supported by this broker.",
-                        resource.resource_type
-                    ),
-                ))
-            } else {
-                self.plan_alter_topic(&image, resource)
-            };
-            match outcome {
-                Ok((mut new_records, changed)) => {
-                    records.append(&mut new_records);
-                    delta.reconfigured.extend(changed);
-                    results.push(AlterConfigsResult {
-                        resource_type: resource.resource_type,
-                        name: resource.name.clone(),
-                        error: None,
-                    });
+        self.alter_resources(
+            resources,
+            |r| (r.resource_type, r.name.as_str()),
+            validate_only,
+            |image, resource| {
+                if ![
+                    ConfigResource::TOPIC,
+                    ConfigResource::BROKER,
+                    ConfigResource::BROKER_LOGGER,
+                    ConfigResource::CLIENT_METRICS,
+                    ConfigResource::GROUP,
+                ]
+                .contains(&resource.resource_type)
+                {
+                    Err(ApiError::new(
+                        UNSUPPORTED_VERSION,
+                        format!("Unknown resource type {}.", resource.resource_type),
+                    ))
+                } else if resource.resource_type == ConfigResource::BROKER {
+                    self.plan_alter_broker(image, resource)
+                        .map(|records| (records, None))
+                } else if resource.resource_type == ConfigResource::CLIENT_METRICS {
+                    super::client_metrics::plan_alter(image, resource).map(|r| (r, None))
+                } else if resource.resource_type != ConfigResource::TOPIC {
+                    Err(ApiError::new(
+                        INVALID_REQUEST,
+                        format!(
+                            "Altering configs of resource type {} is not supported by this broker.",
+                            resource.resource_type
+                        ),
+                    ))
+                } else {
+                    self.plan_alter_topic(image, resource)
                 }
-                Err(error) => results.push(AlterConfigsResult {
-                    resource_type: resource.resource_type,
-                    name: resource.name.clone(),
-                    error: Some(error),
-                }),
-            }
-        }
-        if validate_only {
-            return Ok(Applied {
-                results,
-                delta: TopicDelta::default(),
-                offsets: None,
-            });
-        }
-        let offsets = self.commit(&mut log, records)?;
-        Ok(Applied {
-            results,
-            delta,
-            offsets,
-        })
+            },
+        )
     }
 
     /// Checks the config changes of one topic and builds their records.
@@ -1922,72 +1883,28 @@ impl Controller {
         &self,
         image: &MetadataImage,
         resource: &AlterConfigsResource,
-    ) -> Result<(Vec<VersionedRecord>, Option<ReconfiguredTopic>), ApiError> {
+    ) -> Result<alter_configs::Planned, ApiError> {
         let name = resource.name.as_str();
-        let mut names = BTreeSet::new();
-        if resource
-            .changes
-            .iter()
-            .any(|c| !names.insert(c.name.as_str()))
-        {
-            return Err(ApiError::new(
-                INVALID_REQUEST,
-                "Error due to duplicate config keys",
-            ));
-        }
-        let null: Vec<&str> = resource
-            .changes
-            .iter()
-            .filter(|c| c.op != AlterConfigOp::Delete && c.value.is_none())
-            .map(|c| c.name.as_str())
-            .collect();
-        if !null.is_empty() {
-            return Err(ApiError::new(
-                INVALID_REQUEST,
-                format!("Null value not supported for : {}", null.join(", ")),
-            ));
-        }
+        alter_configs::check_unique_names(resource.changes.iter().map(|c| c.name.as_str()))?;
+        alter_configs::check_no_nulls(
+            resource
+                .changes
+                .iter()
+                .filter(|c| c.op != AlterConfigOp::Delete && c.value.is_none())
+                .map(|c| c.name.as_str()),
+        )?;
         let current = image.topic_config(name).cloned().unwrap_or_default();
         let mut next = current.clone();
-        for change in &resource.changes {
-            let key = change.name.as_str();
-            let value = change.value.as_deref().unwrap_or_default();
-            match change.op {
-                AlterConfigOp::Set => {
-                    next.insert(key.to_string(), value.to_string());
-                }
-                AlterConfigOp::Delete => {
-                    next.remove(key);
-                }
-                AlterConfigOp::Append | AlterConfigOp::Subtract => {
-                    let Some(def) = topic_config::definition(key).filter(|d| d.is_list()) else {
-                        return Err(ApiError::new(
-                            INVALID_CONFIG,
-                            format!(
-                                "Can't {} to key {key} because its type is not LIST.",
-                                change.op.name()
-                            ),
-                        ));
-                    };
-                    let old = next.get(key).map_or(def.default, String::as_str);
-                    let mut items: Vec<String> = java_split(old)
-                        .into_iter()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect();
-                    for item in java_split(value) {
-                        if change.op == AlterConfigOp::Append {
-                            if !items.iter().any(|i| i == item) {
-                                items.push(item.to_string());
-                            }
-                        } else if let Some(at) = items.iter().position(|i| i == item) {
-                            items.remove(at);
-                        }
-                    }
-                    next.insert(key.to_string(), items.join(","));
-                }
-            }
-        }
+        alter_configs::apply_changes(
+            &mut next,
+            &resource.changes,
+            |key| {
+                topic_config::definition(key)
+                    .filter(|d| d.is_list())
+                    .map(|d| d.default)
+            },
+            alter_configs::merge_list,
+        )?;
         if name.is_empty() {
             return Err(ApiError::new(
                 INVALID_REQUEST,

@@ -63,6 +63,8 @@ use gregor_protocol::records::{
 };
 use gregor_protocol::{Encodable, MetadataRecord};
 
+use crate::storage::leader_epoch::{self, EpochEntry};
+
 use super::replay::{
     LoadedMetadata, METADATA_PARTITION_DIR, parse_segment_file_name, segment_file_name,
 };
@@ -78,7 +80,7 @@ pub const OFFSET_INDEX_SUFFIX: &str = ".index";
 /// Suffix of time index files.
 pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// The leader epoch cache file of the partition.
-pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
+pub use crate::storage::leader_epoch::LEADER_EPOCH_CHECKPOINT;
 /// The reason Kafka's controller gives when it aborts an unfinished transaction.
 pub const ABORT_REASON: &str = "Controller failover";
 
@@ -476,48 +478,29 @@ fn now_ms() -> i64 {
 }
 
 /// Reads `leader-epoch-checkpoint` (`0`, the entry count, then `<epoch> <start offset>`
-/// lines); `None` if the file is missing or malformed.
+/// lines) with the partition logs' reader ([`leader_epoch::read_checkpoint`]); `None` if
+/// the file is missing, unreadable or malformed.
 pub fn read_leader_epoch_checkpoint(partition_dir: &Path) -> Option<Vec<(i32, i64)>> {
-    let text = fs::read_to_string(partition_dir.join(LEADER_EPOCH_CHECKPOINT)).ok()?;
-    let mut lines = text.lines();
-    if lines.next()?.trim() != "0" {
-        return None;
-    }
-    let count: usize = lines.next()?.trim().parse().ok()?;
-    let mut entries = Vec::with_capacity(count.min(1024));
-    for _ in 0..count {
-        let line = lines.next()?;
-        let mut parts = line.split_whitespace();
-        let epoch = parts.next()?.parse().ok()?;
-        let offset = parts.next()?.parse().ok()?;
-        if parts.next().is_some() {
-            return None;
-        }
-        entries.push((epoch, offset));
-    }
-    Some(entries)
+    let entries = leader_epoch::read_checkpoint(partition_dir).ok()??;
+    Some(entries.iter().map(|e| (e.epoch, e.start_offset)).collect())
 }
 
-/// Writes `leader-epoch-checkpoint` as Kafka's `CheckpointFile` does: to a temporary file,
-/// synced, renamed over the old one.
+/// Writes `leader-epoch-checkpoint` with the partition logs' writer
+/// ([`leader_epoch::write_checkpoint`]: Kafka's `CheckpointFile`, a synced temporary file
+/// renamed over the old one).
 fn write_leader_epoch_checkpoint(
     partition_dir: &Path,
     entries: &[(i32, i64)],
 ) -> Result<(), MetadataLogError> {
-    let mut text = format!("0\n{}\n", entries.len());
-    for (epoch, offset) in entries {
-        text.push_str(&format!("{epoch} {offset}\n"));
-    }
-    let path = partition_dir.join(LEADER_EPOCH_CHECKPOINT);
-    let tmp = partition_dir.join(format!("{LEADER_EPOCH_CHECKPOINT}.tmp"));
-    {
-        let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
-        file.write_all(text.as_bytes()).map_err(io_error(&tmp))?;
-        file.sync_all().map_err(io_error(&tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_error(&path))?;
-    sync_dir(partition_dir);
-    Ok(())
+    let entries: Vec<EpochEntry> = entries
+        .iter()
+        .map(|&(epoch, start_offset)| EpochEntry {
+            epoch,
+            start_offset,
+        })
+        .collect();
+    leader_epoch::write_checkpoint(partition_dir, &entries)
+        .map_err(io_error(&partition_dir.join(LEADER_EPOCH_CHECKPOINT)))
 }
 
 /// The appender of the KRaft metadata log (see the module docs).

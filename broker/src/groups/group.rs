@@ -2026,16 +2026,26 @@ impl ClassicGroup {
                 "expiring {} committed offsets",
                 expired.len()
             );
-            for (topic, partition) in &expired {
-                self.effects.records.push(Record::Offset {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    value: None,
-                });
-            }
-            self.effects.after_append = Some(AfterAppend::Expire(expired));
+            self.queue_offset_tombstones(expired);
         }
         all_expired
+    }
+
+    /// Queues a tombstone for each of `partitions`' committed offsets and their removal
+    /// from the group once the tombstones are written; false if there are none.
+    fn queue_offset_tombstones(&mut self, partitions: Vec<(String, i32)>) -> bool {
+        if partitions.is_empty() {
+            return false;
+        }
+        for (topic, partition) in &partitions {
+            self.effects.records.push(Record::Offset {
+                topic: topic.clone(),
+                partition: *partition,
+                value: None,
+            });
+        }
+        self.effects.after_append = Some(AfterAppend::Expire(partitions));
+        true
     }
 
     /// Queues tombstones for the offsets of deleted topics (Kafka's `onTopicsDeleted`);
@@ -2046,18 +2056,7 @@ impl ClassicGroup {
             .filter_map(|topic| Some((topic, self.offsets.get(topic)?)))
             .flat_map(|(topic, partitions)| partitions.keys().map(|p| (topic.clone(), *p)))
             .collect();
-        if deleted.is_empty() {
-            return false;
-        }
-        for (topic, partition) in &deleted {
-            self.effects.records.push(Record::Offset {
-                topic: topic.clone(),
-                partition: *partition,
-                value: None,
-            });
-        }
-        self.effects.after_append = Some(AfterAppend::Expire(deleted));
-        true
+        self.queue_offset_tombstones(deleted)
     }
 
     /// Kafka's `ClassicGroup.validateOffsetDelete`: a dead group is `GROUP_ID_NOT_FOUND`; a
@@ -2099,18 +2098,7 @@ impl ClassicGroup {
             .filter(|(topic, partition)| self.offset(topic, *partition).is_some())
             .cloned()
             .collect();
-        if deleted.is_empty() {
-            return false;
-        }
-        for (topic, partition) in &deleted {
-            self.effects.records.push(Record::Offset {
-                topic: topic.clone(),
-                partition: *partition,
-                value: None,
-            });
-        }
-        self.effects.after_append = Some(AfterAppend::Expire(deleted));
-        true
+        self.queue_offset_tombstones(deleted)
     }
 
     /// Kafka's `validateDeleteGroup`.

@@ -29,8 +29,11 @@ use gregor_protocol::messages::alter_configs_response::{
 };
 
 use super::{RequestContext, controller_failure};
-use crate::cluster::ConfigResource;
-use crate::cluster::controller::{ApiError, ReplaceConfigsResource};
+use crate::cluster::controller::{
+    AlterConfigsResult, ApiError, Applied, Controller, ReplaceConfigsResource, check_no_nulls,
+    check_unique_names,
+};
+use crate::cluster::{ConfigResource, ControllerError};
 use crate::dynamic_broker_config;
 use gregor_protocol::error_code;
 
@@ -43,36 +46,99 @@ pub async fn handle(
     _version: i16,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
+    let keys: Vec<(i8, &str)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, &*r.resource_name))
+        .collect();
+    let errors = alter(
+        ctx,
+        "AlterConfigs",
+        &keys,
+        request.validate_only,
+        |at| {
+            let resource = &request.resources[at];
+            preprocess(ctx, resource).map(|configs| ReplaceConfigsResource {
+                resource_type: resource.resource_type,
+                name: resource.resource_name.to_string(),
+                configs,
+            })
+        },
+        |controller, forwarded, validate_only| {
+            controller.legacy_alter_configs(forwarded, validate_only)
+        },
+    )
+    .await;
+    let responses = request
+        .resources
+        .iter()
+        .zip(errors)
+        .map(|(resource, error)| {
+            let (code, message) = error_code_and_message(error);
+            AlterConfigsResourceResponse {
+                error_code: code,
+                error_message: message.map(Into::into),
+                resource_type: resource.resource_type,
+                resource_name: resource.resource_name.clone(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    AlterConfigsResponse {
+        throttle_time_ms: 0,
+        responses,
+        ..Default::default()
+    }
+}
+
+/// What AlterConfigs and IncrementalAlterConfigs share (Kafka's `ConfigAdminManager.preprocess`
+/// then the controller's answer, reassembled in request order): a resource given twice
+/// fails every occurrence with `INVALID_REQUEST`; each other resource, identified by its
+/// index in `keys` (type and name, in request order), goes through `preprocess`, and those
+/// that pass go to the controller in one `apply` call. Once applied, the new metadata is
+/// installed and, when a BROKER resource changed, the dynamic broker configs refreshed.
+/// Returns one error (`None`: success) per resource, in request order.
+pub(super) async fn alter<T, P, A>(
+    ctx: &RequestContext,
+    api: &str,
+    keys: &[(i8, &str)],
+    validate_only: bool,
+    mut preprocess: P,
+    apply: A,
+) -> Vec<Option<ApiError>>
+where
+    T: Send + 'static,
+    P: FnMut(usize) -> Result<T, ApiError>,
+    A: FnOnce(&Controller, &[T], bool) -> Result<Applied<AlterConfigsResult>, ControllerError>
+        + Send
+        + 'static,
+{
     let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
-    for r in &request.resources {
-        *counts
-            .entry((r.resource_type, &*r.resource_name))
-            .or_default() += 1;
+    for key in keys {
+        *counts.entry(*key).or_default() += 1;
     }
     // One outcome per request resource: decided here, or the index of its controller result.
     let mut outcomes: Vec<Result<usize, ApiError>> = Vec::new();
-    let mut forwarded: Vec<ReplaceConfigsResource> = Vec::new();
-    for resource in &request.resources {
-        let outcome = if counts[&(resource.resource_type, &*resource.resource_name)] > 1 {
+    let mut forwarded: Vec<T> = Vec::new();
+    let mut touches_broker = false;
+    for (at, key) in keys.iter().enumerate() {
+        let outcome = if counts[key] > 1 {
             Err(ApiError::new(
                 error_code::INVALID_REQUEST,
                 "Each resource must appear at most once.",
             ))
         } else {
-            preprocess(ctx, resource).map(|configs| {
-                forwarded.push(ReplaceConfigsResource {
-                    resource_type: resource.resource_type,
-                    name: resource.resource_name.to_string(),
-                    configs,
-                });
+            preprocess(at).map(|item| {
+                touches_broker |= key.0 == ConfigResource::BROKER;
+                forwarded.push(item);
                 forwarded.len() - 1
             })
         };
         if let Err(error) = &outcome {
             tracing::info!(
-                "error preprocessing AlterConfigs of resource {} {:?}: {:?}",
-                resource.resource_type,
-                &*resource.resource_name,
+                "error preprocessing {api} of resource {} {:?}: {:?}",
+                key.0,
+                key.1,
                 error
             );
         }
@@ -80,16 +146,12 @@ pub async fn handle(
     }
     let mut results = Vec::new();
     if !forwarded.is_empty() {
-        let validate_only = request.validate_only;
-        let touches_broker = forwarded
-            .iter()
-            .any(|r| r.resource_type == ConfigResource::BROKER);
         let broker = ctx.broker.clone();
         let applied = ctx
             .broker
             .controller
             .run(move |controller| {
-                let applied = controller.legacy_alter_configs(&forwarded, validate_only);
+                let applied = apply(controller, &forwarded, validate_only);
                 if let Ok(applied) = &applied {
                     broker.apply_delta(&applied.delta);
                     if touches_broker && !validate_only {
@@ -109,39 +171,42 @@ pub async fn handle(
             }
         }
     }
-    let responses = request
-        .resources
-        .iter()
-        .zip(outcomes)
-        .map(|(resource, outcome)| {
-            let error = match outcome {
-                Ok(at) => results.get(at).map_or(
-                    Some(ApiError {
-                        code: error_code::UNKNOWN_SERVER_ERROR,
-                        message: None,
-                    }),
-                    |r| r.error.clone(),
-                ),
-                Err(error) => Some(error),
-            };
-            let (code, message) = match error {
-                None => (error_code::NONE, None),
-                Some(e) => (e.code, e.message),
-            };
-            AlterConfigsResourceResponse {
-                error_code: code,
-                error_message: message.map(Into::into),
-                resource_type: resource.resource_type,
-                resource_name: resource.resource_name.clone(),
-                ..Default::default()
-            }
+    outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(at) => results.get(at).map_or(
+                Some(ApiError {
+                    code: error_code::UNKNOWN_SERVER_ERROR,
+                    message: None,
+                }),
+                |r| r.error.clone(),
+            ),
+            Err(error) => Some(error),
         })
-        .collect();
-    AlterConfigsResponse {
-        throttle_time_ms: 0,
-        responses,
-        ..Default::default()
+        .collect()
+}
+
+/// A resource's error as the response's code and message.
+pub(super) fn error_code_and_message(error: Option<ApiError>) -> (i16, Option<String>) {
+    match error {
+        None => (error_code::NONE, None),
+        Some(e) => (e.code, e.message),
     }
+}
+
+/// Kafka's check that a BROKER (or BROKER_LOGGER) resource names this node: "Node id must
+/// be an integer, but it is: x", "Unexpected broker id, expected N, but received M".
+pub(super) fn check_node_id(name: &str, node_id: i32) -> Result<(), ApiError> {
+    let invalid = |message: String| ApiError::new(error_code::INVALID_REQUEST, message);
+    let id: i32 = name
+        .parse()
+        .map_err(|_| invalid(format!("Node id must be an integer, but it is: {name}")))?;
+    if id != node_id {
+        return Err(invalid(format!(
+            "Unexpected broker id, expected {node_id}, but received {name}"
+        )));
+    }
+    Ok(())
 }
 
 /// Kafka's broker-side checks of one resource; its new configs for the controller.
@@ -149,32 +214,23 @@ fn preprocess(
     ctx: &RequestContext,
     resource: &AlterConfigsResource,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let invalid = |message: String| ApiError::new(error_code::INVALID_REQUEST, message);
-    let mut configs = BTreeMap::new();
-    for config in &resource.configs {
-        if configs.contains_key(&*config.name) {
-            return Err(invalid("Error due to duplicate config keys".into()));
-        }
-        configs.insert(
-            config.name.to_string(),
-            config.value.as_ref().map(|v| v.to_string()),
-        );
-    }
-    let nulls: Vec<&str> = resource
+    check_unique_names(resource.configs.iter().map(|c| &*c.name))?;
+    check_no_nulls(
+        resource
+            .configs
+            .iter()
+            .filter(|c| c.value.is_none())
+            .map(|c| &*c.name),
+    )?;
+    let configs: BTreeMap<String, String> = resource
         .configs
         .iter()
-        .filter(|c| c.value.is_none())
-        .map(|c| &*c.name)
-        .collect();
-    if !nulls.is_empty() {
-        return Err(invalid(format!(
-            "Null value not supported for : {}",
-            nulls.join(", ")
-        )));
-    }
-    let configs: BTreeMap<String, String> = configs
-        .into_iter()
-        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+            )
+        })
         .collect();
     let name: &str = &resource.resource_name;
     let broker = &ctx.broker;
@@ -182,15 +238,7 @@ fn preprocess(
         ConfigResource::TOPIC | ConfigResource::CLIENT_METRICS | ConfigResource::GROUP => {}
         ConfigResource::BROKER => {
             if !name.is_empty() {
-                let id: i32 = name.parse().map_err(|_| {
-                    invalid(format!("Node id must be an integer, but it is: {name}"))
-                })?;
-                if id != broker.node_id {
-                    return Err(invalid(format!(
-                        "Unexpected broker id, expected {}, but received {name}",
-                        broker.node_id
-                    )));
-                }
+                check_node_id(name, broker.node_id)?;
             }
             dynamic_broker_config::validate(
                 &broker.config,
@@ -200,7 +248,12 @@ fn preprocess(
                 !name.is_empty(),
             )?;
         }
-        other => return Err(invalid(format!("Unknown resource type {other}"))),
+        other => {
+            return Err(ApiError::new(
+                error_code::INVALID_REQUEST,
+                format!("Unknown resource type {other}"),
+            ));
+        }
     }
     Ok(configs)
 }

@@ -25,17 +25,18 @@
 //! `INVALID_REQUEST` with a message saying so. The new configs of altered topics apply to
 //! their partition logs at once (retention, `max.message.bytes`, segment settings, ...).
 
-use std::collections::HashMap;
-
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::incremental_alter_configs_request::IncrementalAlterConfigsRequest;
 use gregor_protocol::messages::incremental_alter_configs_response::{
     AlterConfigsResourceResponse, IncrementalAlterConfigsResponse,
 };
 
-use super::{RequestContext, broker_configs, controller_failure};
+use super::{RequestContext, alter_configs, broker_configs};
 use crate::cluster::ConfigResource;
-use crate::cluster::controller::{AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange};
+use crate::cluster::controller::{
+    AlterConfigOp, AlterConfigsResource, ApiError, ConfigChange, apply_changes_with,
+    check_no_nulls, check_unique_names,
+};
 use crate::dynamic_broker_config;
 use crate::topic_config::ConfigType;
 use gregor_protocol::error_code;
@@ -50,84 +51,35 @@ pub async fn handle(
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
     let node_id = ctx.broker.node_id;
-    let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
-    for r in &request.resources {
-        *counts
-            .entry((r.resource_type, &*r.resource_name))
-            .or_default() += 1;
-    }
-    // One outcome per request resource: decided here, or the index of its controller result.
-    let mut outcomes: Vec<Result<usize, ApiError>> = Vec::new();
-    let mut forwarded: Vec<AlterConfigsResource> = Vec::new();
-    for resource in &request.resources {
-        let name: &str = &resource.resource_name;
-        let outcome = if counts[&(resource.resource_type, name)] > 1 {
-            Err(ApiError::new(
-                error_code::INVALID_REQUEST,
-                "Each resource must appear at most once.",
-            ))
-        } else {
-            preprocess(ctx, resource, node_id).map(|changes| {
-                forwarded.push(AlterConfigsResource {
-                    resource_type: resource.resource_type,
-                    name: name.to_string(),
-                    changes,
-                });
-                forwarded.len() - 1
+    let keys: Vec<(i8, &str)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, &*r.resource_name))
+        .collect();
+    let errors = alter_configs::alter(
+        ctx,
+        "IncrementalAlterConfigs",
+        &keys,
+        request.validate_only,
+        |at| {
+            let resource = &request.resources[at];
+            preprocess(ctx, resource, node_id).map(|changes| AlterConfigsResource {
+                resource_type: resource.resource_type,
+                name: resource.resource_name.to_string(),
+                changes,
             })
-        };
-        outcomes.push(outcome);
-    }
-    let mut results = Vec::new();
-    if !forwarded.is_empty() {
-        let validate_only = request.validate_only;
-        let touches_broker = forwarded
-            .iter()
-            .any(|r| r.resource_type == ConfigResource::BROKER);
-        let broker = ctx.broker.clone();
-        let applied = ctx
-            .broker
-            .controller
-            .run(move |controller| {
-                let applied = controller.incremental_alter_configs(&forwarded, validate_only);
-                if let Ok(applied) = &applied {
-                    broker.apply_delta(&applied.delta);
-                    if touches_broker && !validate_only {
-                        broker.refresh_dynamic_configs();
-                    }
-                }
-                applied
-            })
-            .await;
-        match applied {
-            Ok(applied) => results = applied.results,
-            Err(err) => {
-                let error = controller_failure(&err);
-                for outcome in outcomes.iter_mut().filter(|o| o.is_ok()) {
-                    *outcome = Err(error.clone());
-                }
-            }
-        }
-    }
+        },
+        |controller, forwarded, validate_only| {
+            controller.incremental_alter_configs(forwarded, validate_only)
+        },
+    )
+    .await;
     let responses = request
         .resources
         .iter()
-        .zip(outcomes)
-        .map(|(resource, outcome)| {
-            let error = match outcome {
-                Ok(at) => results.get(at).map_or(
-                    Some(ApiError {
-                        code: error_code::UNKNOWN_SERVER_ERROR,
-                        message: None,
-                    }),
-                    |r| r.error.clone(),
-                ),
-                Err(error) => Some(error),
-            };
-            let (code, message) = match error {
-                None => (error_code::NONE, None),
-                Some(e) => (e.code, e.message),
-            };
+        .zip(errors)
+        .map(|(resource, error)| {
+            let (code, message) = alter_configs::error_code_and_message(error);
             AlterConfigsResourceResponse {
                 error_code: code,
                 error_message: message.map(Into::into),
@@ -151,38 +103,20 @@ fn preprocess(
     node_id: i32,
 ) -> Result<Vec<ConfigChange>, ApiError> {
     let invalid = |message: String| ApiError::new(error_code::INVALID_REQUEST, message);
-    let mut names: Vec<&str> = Vec::new();
-    for config in &resource.configs {
-        if names.contains(&&*config.name) {
-            return Err(invalid("Error due to duplicate config keys".into()));
-        }
-        names.push(&config.name);
-    }
-    let nulls: Vec<&str> = resource
-        .configs
-        .iter()
-        .filter(|c| c.config_operation != 1 && c.value.is_none())
-        .map(|c| &*c.name)
-        .collect();
-    if !nulls.is_empty() {
-        return Err(invalid(format!(
-            "Null value not supported for : {}",
-            nulls.join(", ")
-        )));
-    }
+    check_unique_names(resource.configs.iter().map(|c| &*c.name))?;
+    check_no_nulls(
+        resource
+            .configs
+            .iter()
+            .filter(|c| c.config_operation != 1 && c.value.is_none())
+            .map(|c| &*c.name),
+    )?;
     let name: &str = &resource.resource_name;
     match resource.resource_type {
         ConfigResource::TOPIC | ConfigResource::CLIENT_METRICS | ConfigResource::GROUP => {}
         ConfigResource::BROKER if name.is_empty() => {}
         ConfigResource::BROKER | ConfigResource::BROKER_LOGGER => {
-            let id: i32 = name
-                .parse()
-                .map_err(|_| invalid(format!("Node id must be an integer, but it is: {name}")))?;
-            if id != node_id {
-                return Err(invalid(format!(
-                    "Unexpected broker id, expected {node_id}, but received {name}"
-                )));
-            }
+            alter_configs::check_node_id(name, node_id)?;
         }
         other => return Err(invalid(format!("Unknown resource type {other}"))),
     }
@@ -221,48 +155,38 @@ fn validate_broker_change(
         .config(ConfigResource::BROKER, name)
         .map(|stored| dynamic_broker_config::persistent(stored, per_broker))
         .unwrap_or_default();
-    for change in changes {
-        let key = change.name.as_str();
-        let value = change.value.as_deref().unwrap_or_default();
-        match change.op {
-            AlterConfigOp::Set => {
-                props.insert(key.to_string(), value.to_string());
-            }
-            AlterConfigOp::Delete => {
-                props.remove(key);
-            }
-            AlterConfigOp::Append | AlterConfigOp::Subtract => {
-                let verb = if change.op == AlterConfigOp::Append {
-                    "append"
-                } else {
-                    "subtract"
-                };
-                let def = broker_configs::definition(key)
-                    .filter(|d| d.config_type == ConfigType::List)
-                    .ok_or_else(|| {
-                        ApiError::new(
-                            error_code::INVALID_CONFIG,
-                            format!("Config value {verb} is not allowed for config key: {key}"),
-                        )
-                    })?;
-                let old = props
-                    .get(key)
-                    .map(String::as_str)
-                    .or(def.default)
-                    .unwrap_or_default();
-                let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
-                if change.op == AlterConfigOp::Append {
-                    for item in value.split(',') {
-                        if !items.contains(&item) {
-                            items.push(item);
-                        }
+    apply_changes_with(
+        &mut props,
+        changes,
+        |op, key| {
+            broker_configs::definition(key)
+                .filter(|d| d.config_type == ConfigType::List)
+                .map(|d| d.default.unwrap_or_default())
+                .ok_or_else(|| {
+                    let verb = if op == AlterConfigOp::Append {
+                        "append"
+                    } else {
+                        "subtract"
+                    };
+                    ApiError::new(
+                        error_code::INVALID_CONFIG,
+                        format!("Config value {verb} is not allowed for config key: {key}"),
+                    )
+                })
+        },
+        |op, old, value| {
+            let mut items: Vec<&str> = old.split(',').filter(|s| !s.is_empty()).collect();
+            if op == AlterConfigOp::Append {
+                for item in value.split(',') {
+                    if !items.contains(&item) {
+                        items.push(item);
                     }
-                } else {
-                    items.retain(|i| !value.split(',').any(|v| v == *i));
                 }
-                props.insert(key.to_string(), items.join(","));
+            } else {
+                items.retain(|i| !value.split(',').any(|v| v == *i));
             }
-        }
-    }
+            items.join(",")
+        },
+    )?;
     dynamic_broker_config::validate(&broker.config, &image, broker.node_id, &props, per_broker)
 }

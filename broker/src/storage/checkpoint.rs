@@ -35,6 +35,39 @@ pub(crate) type Offsets = HashMap<(String, i32), i64>;
 /// Reads a checkpoint file. `Ok(None)` if it does not exist; a file that is not in Kafka's
 /// format is an `InvalidData` error.
 pub(crate) fn read_checkpoint(path: &Path) -> io::Result<Option<Offsets>> {
+    let Some(entries) = read_entries(path, |line| {
+        let mut fields = line.split_whitespace();
+        let (Some(topic), Some(partition), Some(offset), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err("malformed checkpoint line");
+        };
+        let partition: i32 = partition.parse().map_err(|_| "malformed partition")?;
+        let offset: i64 = offset.parse().map_err(|_| "malformed offset")?;
+        Ok(((topic.to_owned(), partition), offset))
+    })?
+    else {
+        return Ok(None);
+    };
+    let count = entries.len();
+    let offsets: Offsets = entries.into_iter().collect();
+    if offsets.len() != count {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "entry count does not match the entries",
+        ));
+    }
+    Ok(Some(offsets))
+}
+
+/// Reads a file in the format of Kafka's `CheckpointFile`: the version (`0`), the number of
+/// entries, that many entry lines, then nothing but blank lines; `parse` reads one entry
+/// line (or says what is wrong with it). `Ok(None)` if the file does not exist; a file not
+/// in the format is an `InvalidData` error.
+pub(crate) fn read_entries<T>(
+    path: &Path,
+    mut parse: impl FnMut(&str) -> Result<T, &'static str>,
+) -> io::Result<Option<Vec<T>>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -49,24 +82,14 @@ pub(crate) fn read_checkpoint(path: &Path) -> io::Result<Option<Offsets>> {
         .next()
         .and_then(|line| line.trim().parse().ok())
         .ok_or_else(|| invalid("missing entry count"))?;
-    let mut offsets = Offsets::with_capacity(count.min(1 << 16));
+    let mut entries = Vec::with_capacity(count.min(1 << 16));
     for line in lines.by_ref().take(count) {
-        let mut fields = line.split_whitespace();
-        let (Some(topic), Some(partition), Some(offset), None) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return Err(invalid("malformed checkpoint line"));
-        };
-        let partition = partition
-            .parse()
-            .map_err(|_| invalid("malformed partition"))?;
-        let offset = offset.parse().map_err(|_| invalid("malformed offset"))?;
-        offsets.insert((topic.to_owned(), partition), offset);
+        entries.push(parse(line).map_err(invalid)?);
     }
-    if offsets.len() != count || lines.any(|line| !line.trim().is_empty()) {
+    if entries.len() != count || lines.any(|line| !line.trim().is_empty()) {
         return Err(invalid("entry count does not match the entries"));
     }
-    Ok(Some(offsets))
+    Ok(Some(entries))
 }
 
 /// Writes a checkpoint file atomically (sorted entries, for stable output).
@@ -105,7 +128,7 @@ pub(crate) fn delete_clean_shutdown(log_dir: &Path) -> io::Result<()> {
 }
 
 /// Writes `bytes` to `<path>.tmp`, syncs it, renames it to `path` and syncs the directory.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = Path::new(&tmp);

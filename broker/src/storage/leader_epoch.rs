@@ -26,8 +26,7 @@
 //!   end offset when a lookup first sees it, as Kafka's `Partition.makeLeader` records it
 //!   when the broker becomes leader (before anything is written in it).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 /// The file name, in each partition directory.
@@ -180,36 +179,17 @@ impl LeaderEpochCache {
 /// an `InvalidData` error if it is not in Kafka's format (version 0, a count, that many
 /// `epoch offset` lines).
 pub fn read_checkpoint(partition_dir: &Path) -> io::Result<Option<Vec<EpochEntry>>> {
-    let text = match fs::read_to_string(partition_dir.join(LEADER_EPOCH_CHECKPOINT)) {
-        Ok(text) => text,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(error),
-    };
-    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_owned());
-    let mut lines = text.lines();
-    if lines.next().map(str::trim) != Some("0") {
-        return Err(invalid("unsupported leader-epoch-checkpoint version"));
-    }
-    let count: usize = lines
-        .next()
-        .and_then(|line| line.trim().parse().ok())
-        .ok_or_else(|| invalid("missing entry count"))?;
-    let mut entries = Vec::with_capacity(count.min(1 << 12));
-    for line in lines.by_ref().take(count) {
+    super::checkpoint::read_entries(&partition_dir.join(LEADER_EPOCH_CHECKPOINT), |line| {
         let mut fields = line.split_whitespace();
         let (Some(epoch), Some(offset), None) = (fields.next(), fields.next(), fields.next())
         else {
-            return Err(invalid("malformed leader-epoch-checkpoint line"));
+            return Err("malformed leader-epoch-checkpoint line");
         };
-        entries.push(EpochEntry {
-            epoch: epoch.parse().map_err(|_| invalid("malformed epoch"))?,
-            start_offset: offset.parse().map_err(|_| invalid("malformed offset"))?,
-        });
-    }
-    if entries.len() != count || lines.any(|line| !line.trim().is_empty()) {
-        return Err(invalid("entry count does not match the entries"));
-    }
-    Ok(Some(entries))
+        Ok(EpochEntry {
+            epoch: epoch.parse().map_err(|_| "malformed epoch")?,
+            start_offset: offset.parse().map_err(|_| "malformed offset")?,
+        })
+    })
 }
 
 /// Writes `leader-epoch-checkpoint` in `partition_dir` as Kafka's `CheckpointFile` does:
@@ -220,23 +200,16 @@ pub fn write_checkpoint(partition_dir: &Path, entries: &[EpochEntry]) -> io::Res
     for entry in entries {
         text.push_str(&format!("{} {}\n", entry.epoch, entry.start_offset));
     }
-    let path = partition_dir.join(LEADER_EPOCH_CHECKPOINT);
-    let tmp = partition_dir.join(format!("{LEADER_EPOCH_CHECKPOINT}.tmp"));
-    {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, &path)?;
-    File::open(partition_dir)?.sync_all()
+    super::checkpoint::write_atomically(
+        &partition_dir.join(LEADER_EPOCH_CHECKPOINT),
+        text.as_bytes(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn cache(entries: &[(i32, i64)]) -> LeaderEpochCache {

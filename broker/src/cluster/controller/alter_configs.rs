@@ -17,12 +17,16 @@ use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::metadata_frame::VersionedRecord;
 
 use super::{
-    AlterConfigOp, AlterConfigsResource, AlterConfigsResult, ApiError, Applied, Controller,
-    ControllerError, ReconfiguredTopic, TopicDelta, java_split, v0, validate_name,
+    AlterConfigOp, AlterConfigsResource, AlterConfigsResult, ApiError, Applied, ConfigChange,
+    Controller, ControllerError, ReconfiguredTopic, TopicDelta, java_split, v0, validate_name,
 };
 use crate::cluster::{ConfigResource, MetadataImage};
 use crate::topic_config;
 use gregor_protocol::error_code::*;
+
+/// A resource's planned change: its records, and the topic reconfigured (if a topic's
+/// configs change).
+pub(super) type Planned = (Vec<VersionedRecord>, Option<ReconfiguredTopic>);
 
 /// One resource of a legacy AlterConfigs: every dynamic config it keeps afterwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,56 +90,21 @@ impl Controller {
             .config(ConfigResource::BROKER, name)
             .cloned()
             .unwrap_or_default();
-        let mut keys = Vec::new();
-        for change in &resource.changes {
-            let key = change.name.as_str();
-            let value = change.value.as_deref().unwrap_or_default();
-            match change.op {
-                AlterConfigOp::Set => {
-                    next.insert(key.to_string(), value.to_string());
-                }
-                AlterConfigOp::Delete => {
-                    next.remove(key);
-                }
-                AlterConfigOp::Append | AlterConfigOp::Subtract => {
-                    let def = crate::handlers::broker_configs::definition(key)
-                        .filter(|d| d.config_type == topic_config::ConfigType::List)
-                        .ok_or_else(|| {
-                            ApiError::new(
-                                INVALID_CONFIG,
-                                format!(
-                                    "Can't {} to key {key} because its type is not LIST.",
-                                    change.op.name()
-                                ),
-                            )
-                        })?;
-                    let old = next
-                        .get(key)
-                        .map(String::as_str)
-                        .or(def.default)
-                        .unwrap_or_default();
-                    let mut items: Vec<String> = java_split(old)
-                        .into_iter()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect();
-                    for item in java_split(value) {
-                        if change.op == AlterConfigOp::Append {
-                            if !items.iter().any(|i| i == item) {
-                                items.push(item.to_string());
-                            }
-                        } else if let Some(at) = items.iter().position(|i| i == item) {
-                            items.remove(at);
-                        }
-                    }
-                    next.insert(key.to_string(), items.join(","));
-                }
-            }
-            keys.push(key);
-        }
+        apply_changes(
+            &mut next,
+            &resource.changes,
+            |key| {
+                crate::handlers::broker_configs::definition(key)
+                    .filter(|d| d.config_type == topic_config::ConfigType::List)
+                    .map(|d| d.default.unwrap_or_default())
+            },
+            merge_list,
+        )?;
         check_broker_name(image, name)?;
-        Ok(keys
-            .into_iter()
+        Ok(resource
+            .changes
+            .iter()
+            .map(|c| c.name.as_str())
             .map(|k| {
                 record(
                     ConfigResource::BROKER,
@@ -159,44 +128,62 @@ impl Controller {
         resources: &[ReplaceConfigsResource],
         validate_only: bool,
     ) -> Result<Applied<AlterConfigsResult>, ControllerError> {
+        self.alter_resources(
+            resources,
+            |r| (r.resource_type, r.name.as_str()),
+            validate_only,
+            |image, resource| match resource.resource_type {
+                ConfigResource::TOPIC => self.plan_replace_topic(image, resource),
+                ConfigResource::BROKER => check_broker_name(image, &resource.name)
+                    .map(|()| (replace_records(image, resource, |_, _| true), None)),
+                ConfigResource::BROKER_LOGGER
+                | ConfigResource::CLIENT_METRICS
+                | ConfigResource::GROUP => Err(ApiError::new(
+                    INVALID_REQUEST,
+                    format!(
+                        "Altering configs of resource type {} is not supported by this broker.",
+                        resource.resource_type
+                    ),
+                )),
+                other => Err(ApiError::new(
+                    UNSUPPORTED_VERSION,
+                    format!("Unknown resource type {other}."),
+                )),
+            },
+        )
+    }
+
+    /// What both config-altering operations do around their per-resource plans (Kafka's
+    /// `ConfigurationControlManager`): a resource given twice gets one result,
+    /// `INVALID_REQUEST` "Duplicate resource."; every other one is planned by `plan` on the
+    /// current image, and the records of those that pass are written in one batch (none
+    /// when `validate_only`). One result per distinct resource, in request order.
+    pub(super) fn alter_resources<R>(
+        &self,
+        resources: &[R],
+        key: fn(&R) -> (i8, &str),
+        validate_only: bool,
+        plan: impl Fn(&MetadataImage, &R) -> Result<Planned, ApiError>,
+    ) -> Result<Applied<AlterConfigsResult>, ControllerError> {
         let mut log = self.lock();
         let image = self.image.load_full();
         let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
         for r in resources {
-            *counts
-                .entry((r.resource_type, r.name.as_str()))
-                .or_default() += 1;
+            *counts.entry(key(r)).or_default() += 1;
         }
         let mut seen = BTreeSet::new();
         let mut results = Vec::new();
         let mut records = Vec::new();
         let mut delta = TopicDelta::default();
         for resource in resources {
-            let key = (resource.resource_type, resource.name.as_str());
+            let key = key(resource);
             if !seen.insert(key) {
                 continue;
             }
             let outcome = if counts[&key] > 1 {
                 Err(ApiError::new(INVALID_REQUEST, "Duplicate resource."))
             } else {
-                match resource.resource_type {
-                    ConfigResource::TOPIC => self.plan_replace_topic(&image, resource),
-                    ConfigResource::BROKER => check_broker_name(&image, &resource.name)
-                        .map(|()| (replace_records(&image, resource, |_, _| true), None)),
-                    ConfigResource::BROKER_LOGGER
-                    | ConfigResource::CLIENT_METRICS
-                    | ConfigResource::GROUP => Err(ApiError::new(
-                        INVALID_REQUEST,
-                        format!(
-                            "Altering configs of resource type {} is not supported by this broker.",
-                            resource.resource_type
-                        ),
-                    )),
-                    other => Err(ApiError::new(
-                        UNSUPPORTED_VERSION,
-                        format!("Unknown resource type {other}."),
-                    )),
-                }
+                plan(&image, resource)
             };
             let error = match outcome {
                 Ok((mut new_records, changed)) => {
@@ -207,8 +194,8 @@ impl Controller {
                 Err(error) => Some(error),
             };
             results.push(AlterConfigsResult {
-                resource_type: resource.resource_type,
-                name: resource.name.clone(),
+                resource_type: key.0,
+                name: key.1.to_string(),
                 error,
             });
         }
@@ -232,7 +219,7 @@ impl Controller {
         &self,
         image: &MetadataImage,
         resource: &ReplaceConfigsResource,
-    ) -> Result<(Vec<VersionedRecord>, Option<ReconfiguredTopic>), ApiError> {
+    ) -> Result<Planned, ApiError> {
         let name = resource.name.as_str();
         if name.is_empty() {
             return Err(ApiError::new(
@@ -280,4 +267,114 @@ fn replace_records(
         .filter(|k| !resource.configs.contains_key(*k))
         .map(|k| record(resource.resource_type, &resource.name, k, None));
     set.chain(removed).collect()
+}
+
+/// Applies IncrementalAlterConfigs `changes` to a resource's `configs` as Kafka's
+/// `ConfigurationControlManager.incrementalAlterConfigResource` does: SET and DELETE on any
+/// key; APPEND and SUBTRACT only on keys for which `list_default` gives a default (LIST
+/// configs; else `INVALID_CONFIG` "Can't APPEND to key K because its type is not LIST."),
+/// the current value (or that default) and the operation's value combined by `merge`.
+pub(crate) fn apply_changes(
+    configs: &mut BTreeMap<String, String>,
+    changes: &[ConfigChange],
+    list_default: impl Fn(&str) -> Option<&'static str>,
+    merge: impl Fn(AlterConfigOp, &str, &str) -> String,
+) -> Result<(), ApiError> {
+    apply_changes_with(
+        configs,
+        changes,
+        |op, key| {
+            list_default(key).ok_or_else(|| {
+                ApiError::new(
+                    INVALID_CONFIG,
+                    format!(
+                        "Can't {} to key {key} because its type is not LIST.",
+                        op.name()
+                    ),
+                )
+            })
+        },
+        merge,
+    )
+}
+
+/// [`apply_changes`] with the error for APPEND or SUBTRACT on a key that is not a LIST
+/// chosen by the caller: `list_default` gives the default of a LIST key or that error (the
+/// broker's own check, Kafka's `ConfigAdminManager.prepareIncrementalConfigs`, words it
+/// differently from the controller's).
+pub(crate) fn apply_changes_with(
+    configs: &mut BTreeMap<String, String>,
+    changes: &[ConfigChange],
+    list_default: impl Fn(AlterConfigOp, &str) -> Result<&'static str, ApiError>,
+    merge: impl Fn(AlterConfigOp, &str, &str) -> String,
+) -> Result<(), ApiError> {
+    for change in changes {
+        let key = change.name.as_str();
+        let value = change.value.as_deref().unwrap_or_default();
+        match change.op {
+            AlterConfigOp::Set => {
+                configs.insert(key.to_string(), value.to_string());
+            }
+            AlterConfigOp::Delete => {
+                configs.remove(key);
+            }
+            AlterConfigOp::Append | AlterConfigOp::Subtract => {
+                let default = list_default(change.op, key)?;
+                let old = configs.get(key).map_or(default, String::as_str);
+                let merged = merge(change.op, old, value);
+                configs.insert(key.to_string(), merged);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// APPEND or SUBTRACT on a topic or broker LIST config, split as Kafka's `getParts` does
+/// (Java's `split(",")`, empty parts of the current value dropped): APPEND adds the items
+/// not there yet, SUBTRACT removes each item given.
+pub(super) fn merge_list(op: AlterConfigOp, old: &str, value: &str) -> String {
+    let mut items: Vec<&str> = java_split(old)
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect();
+    for item in java_split(value) {
+        if op == AlterConfigOp::Append {
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        } else if let Some(at) = items.iter().position(|i| *i == item) {
+            items.remove(at);
+        }
+    }
+    items.join(",")
+}
+
+/// Kafka's check that no config is given twice in a resource ("Error due to duplicate
+/// config keys").
+pub(crate) fn check_unique_names<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(ApiError::new(
+                INVALID_REQUEST,
+                "Error due to duplicate config keys",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Kafka's check that no config that needs a value has a null one ("Null value not
+/// supported for : a, b"); `nulls` are the names of those that do not have one.
+pub(crate) fn check_no_nulls<'a>(nulls: impl IntoIterator<Item = &'a str>) -> Result<(), ApiError> {
+    let nulls: Vec<&str> = nulls.into_iter().collect();
+    if nulls.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        INVALID_REQUEST,
+        format!("Null value not supported for : {}", nulls.join(", ")),
+    ))
 }

@@ -1,0 +1,427 @@
+//! Opening a partition's log: finding its segments, recovering them after an unclean stop
+//! (Kafka's `LogLoader`/`LogSegment.recover`), loading or rebuilding their indexes and the
+//! leader epoch cache, and creating a new log.
+
+use super::*;
+
+impl PartitionLog {
+    /// Opens the log of `topic`/`partition` in the log directory `dir` (the directory
+    /// holding `<topic>-<partition>/`, which must exist) with the default [`LogConfig`]; see
+    /// [`Self::open_with_config`].
+    pub fn open(dir: &Path, topic: &str, partition: i32) -> Result<PartitionLog, StorageError> {
+        PartitionLog::open_with_config(dir, topic, partition, LogConfig::default())
+    }
+
+    /// Opens the log of `topic`/`partition` in the log directory `dir` with `config`,
+    /// recovering it as Kafka does. `dir`'s clean shutdown marker and checkpoint files are
+    /// read (not changed: [`super::LogManager`] deletes the marker).
+    ///
+    /// Lists the `<20 digits>.log` segment files (other files are ignored, leftover
+    /// `*.deleted` files removed), sorts them by base offset and indexes each one's batches
+    /// by reading their headers. Without the clean shutdown marker, the segments from the
+    /// recovery point on (all of them without a checkpoint) are also read whole and every
+    /// batch's CRC checked. The first torn, non-chaining or corrupt batch ends the log:
+    /// the segment is truncated there and later segments removed; this is logged and
+    /// reported by [`Self::torn_tail`]. Each segment's `.index` and `.timeindex` are checked
+    /// against its batches and rebuilt if missing or wrong (always for recovered segments).
+    ///
+    /// Blocking: call it from a blocking context.
+    pub fn open_with_config(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<PartitionLog, StorageError> {
+        let params = OpenParams::from_log_dir(dir, topic, partition, config);
+        PartitionLog::open_with(dir, topic, partition, params)
+    }
+
+    /// [`Self::open_with_config`] with what the caller read from the log directory.
+    pub(crate) fn open_with(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        params: OpenParams,
+    ) -> Result<PartitionLog, StorageError> {
+        let part_dir = dir.join(partition_dir_name(topic, partition));
+        let found = list_segment_files(&part_dir)?;
+        let recovery_point = params.recovery_point.unwrap_or(0);
+        let clean = params.clean_shutdown;
+        let mut report = OpenReport {
+            clean_shutdown: clean,
+            ..OpenReport::default()
+        };
+
+        let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
+        let mut verified = Vec::with_capacity(found.len());
+        let mut torn_tail = None;
+        // The producer state is rebuilt from every batch header the scan indexes (the whole
+        // log: the scan reads every header anyway), as Kafka rebuilds it without snapshots.
+        let mut producers = ProducerStateManager::default();
+        // So is the leader epoch cache: every batch that starts a newer epoch starts an entry.
+        let mut epochs = LeaderEpochCache::default();
+        let mut replay = |header: &BatchHeader| {
+            if let Some(batch) = ProducerBatch::from_header(header) {
+                producers.replay(&batch);
+            }
+            epochs.assign(header.partition_leader_epoch, header.base_offset);
+        };
+        for (i, (base, path)) in found.iter().enumerate() {
+            let upper = found.get(i + 1).map(|(next, _)| *next);
+            let min_offset = segments.last().map_or(*base, Segment::next_offset);
+            // Kafka recovers the segment holding the recovery point and every later one.
+            let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
+            let (segment, stop) =
+                Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
+                    .map_err(|e| StorageError::io(path, e))?;
+            report.verified_segments += usize::from(verify);
+            let file_len = segment.file_len;
+            let valid_len = segment.valid_len;
+            segments.push(segment);
+            verified.push(verify);
+            if let Some(stop) = stop {
+                if clean && i + 1 < found.len() {
+                    // Not a torn write: the tail of a cleanly closed log cannot be torn, and
+                    // truncating would delete every later segment.
+                    return Err(StorageError::DamagedAfterCleanShutdown {
+                        path: path.clone(),
+                        position: stop.position,
+                        reason: stop.reason.to_string(),
+                        later_segments: found.len() - i - 1,
+                    });
+                }
+                let dropped: Vec<PathBuf> = found[i + 1..].iter().map(|(_, p)| p.clone()).collect();
+                let dropped_bytes = truncate_tail(path, valid_len, &dropped)?;
+                report.truncated_bytes = file_len - valid_len + dropped_bytes;
+                let last = segments.last_mut().expect("just pushed");
+                last.file_len = valid_len;
+                let tail = TornTail {
+                    path: path.clone(),
+                    segment_base_offset: *base,
+                    position: stop.position,
+                    file_len,
+                    reason: stop.reason,
+                    dropped_segments: dropped,
+                };
+                tracing::warn!(
+                    segment = %tail.path.display(),
+                    position = tail.position,
+                    file_len = tail.file_len,
+                    reason = tail.reason,
+                    next_offset = last.next_offset(),
+                    truncated_bytes = report.truncated_bytes,
+                    removed_segments = tail.dropped_segments.len(),
+                    "truncated the log at a torn or corrupt batch"
+                );
+                torn_tail = Some(tail);
+                break;
+            }
+        }
+        let truncated_at = torn_tail.as_ref().map(|t| t.segment_base_offset);
+        for (segment, verified) in segments.iter().zip(&verified) {
+            let force = *verified || truncated_at == Some(segment.base_offset);
+            match load_or_rebuild_indexes(&part_dir, segment, &params.config, force) {
+                Ok((_, rebuilt)) => report.rebuilt_indexes += usize::from(rebuilt),
+                // The broker reads through its in-memory index: a missing Kafka index only
+                // matters to Kafka's tools, so it does not stop the log from opening.
+                Err(error) => tracing::warn!(
+                    segment = %segment.path.display(),
+                    %error,
+                    "could not write the segment's index files"
+                ),
+            }
+        }
+
+        let first_base = segments.first().map(|s| s.base_offset);
+        let log_end_offset = segments.last().map_or(
+            params.log_start_offset.unwrap_or(0).max(0),
+            Segment::next_offset,
+        );
+        let log_start_offset = first_base
+            .unwrap_or(log_end_offset)
+            .max(params.log_start_offset.unwrap_or(i64::MIN))
+            .min(log_end_offset);
+        let recovery_point = if clean {
+            log_end_offset
+        } else {
+            recovery_point.min(log_end_offset)
+        };
+        if let Some(log_starts) = &params.log_starts {
+            log_starts.set(topic, partition, log_start_offset);
+        }
+        producers.remove_expired(now_ms(), params.config.producer_id_expiration_ms);
+        let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
+        let (end_offset, _) = watch::channel(log_end_offset);
+        tracing::debug!(
+            topic,
+            partition,
+            segments = segments.len(),
+            log_start_offset,
+            log_end_offset,
+            recovery_point,
+            verified_segments = report.verified_segments,
+            rebuilt_indexes = report.rebuilt_indexes,
+            "opened partition log"
+        );
+        Ok(PartitionLog {
+            topic: topic.to_owned(),
+            partition,
+            log_dir: dir.to_owned(),
+            dir: part_dir,
+            state: RwLock::new(LogState {
+                segments,
+                log_start_offset,
+                log_end_offset,
+            }),
+            writer: Mutex::new(None),
+            end_offset,
+            torn_tail,
+            report,
+            deleted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            config: ArcSwap::from_pointee(params.config),
+            recovery_point: AtomicI64::new(recovery_point),
+            last_flush_ms: AtomicI64::new(now_ms()),
+            log_starts: params.log_starts,
+            producers: Mutex::new(producers),
+            successor: std::sync::OnceLock::new(),
+            epochs: Mutex::new(epochs),
+        })
+    }
+
+    /// Creates the directory of `topic`/`partition` in the log directory `dir` if needed
+    /// and opens the log with the default [`LogConfig`] (see [`Self::create_with_config`]).
+    pub fn create(dir: &Path, topic: &str, partition: i32) -> Result<PartitionLog, StorageError> {
+        PartitionLog::create_with_config(dir, topic, partition, LogConfig::default())
+    }
+
+    /// Creates the directory of `topic`/`partition` in the log directory `dir` if needed
+    /// and opens the log; a log without segments gets an empty first segment
+    /// (`00000000000000000000.log` with its index files), as Kafka creates it.
+    pub fn create_with_config(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+    ) -> Result<PartitionLog, StorageError> {
+        let params = OpenParams::from_log_dir(dir, topic, partition, config);
+        PartitionLog::create_with(dir, topic, partition, params)
+    }
+
+    /// [`Self::create_with_config`] with what the caller read from the log directory.
+    pub(crate) fn create_with(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        params: OpenParams,
+    ) -> Result<PartitionLog, StorageError> {
+        let part_dir = dir.join(partition_dir_name(topic, partition));
+        fs::create_dir_all(&part_dir).map_err(|e| StorageError::io(&part_dir, e))?;
+        let log = PartitionLog::open_with(dir, topic, partition, params)?;
+        let empty = unpoison(log.state.read()).segments.is_empty();
+        if empty {
+            let mut writer = unpoison(log.writer.lock());
+            let base = log.log_end_offset();
+            log.new_segment(&mut writer, base)?;
+        }
+        Ok(log)
+    }
+}
+
+/// The `<20 digits>.log` files of a partition directory, sorted by base offset; removes
+/// leftover `*.deleted` files (deletions that did not finish).
+/// The epoch cache of a log being opened: `rebuilt` from its batch headers, truncated to
+/// the log's offsets as Kafka's `LogLoader` truncates it (`truncateFromEnd` at the log end
+/// offset, `truncateFromStart` at the log start offset). The checkpoint file says nothing
+/// the batches do not: every entry but a leader's newest starts at a batch, and Kafka
+/// drops that one at load too (it starts at the log end offset). So the file is only
+/// rewritten when it differs (or is missing or unreadable).
+pub(super) fn load_epochs(
+    part_dir: &Path,
+    mut epochs: LeaderEpochCache,
+    log_start_offset: i64,
+    log_end_offset: i64,
+) -> LeaderEpochCache {
+    epochs.truncate_from_end(log_end_offset);
+    epochs.truncate_from_start(log_start_offset);
+    let file = match leader_epoch::read_checkpoint(part_dir) {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(
+                dir = %part_dir.display(),
+                %error,
+                "rebuilding an unreadable {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+            None
+        }
+    };
+    if file.as_deref() != Some(epochs.entries()) {
+        if file.is_some() {
+            // Routine after Kafka wrote the file: its leader's newest epoch, started at
+            // the log end offset, is dropped at load (see above).
+            tracing::debug!(
+                dir = %part_dir.display(),
+                from = ?file,
+                to = ?epochs.entries(),
+                "rebuilt {} from the log", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+        }
+        if let Err(error) = leader_epoch::write_checkpoint(part_dir, epochs.entries()) {
+            tracing::warn!(
+                dir = %part_dir.display(),
+                %error,
+                "cannot write {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
+            );
+        }
+    }
+    epochs
+}
+
+pub(super) fn list_segment_files(part_dir: &Path) -> Result<Vec<(i64, PathBuf)>, StorageError> {
+    let mut found = Vec::new();
+    let entries = fs::read_dir(part_dir).map_err(|e| StorageError::io(part_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| StorageError::io(part_dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let path = entry.path();
+        if name.ends_with(DELETED_SUFFIX) {
+            if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+                match fs::remove_file(&path) {
+                    Ok(()) => {
+                        tracing::debug!(file = %path.display(), "removed a leftover deleted file")
+                    }
+                    Err(error) => {
+                        tracing::warn!(file = %path.display(), %error, "could not remove a deleted file")
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(base) = parse_segment_file_name(name) else {
+            continue;
+        };
+        // Follows symbolic links, as Kafka does.
+        let metadata = fs::metadata(&path).map_err(|e| StorageError::io(&path, e))?;
+        if metadata.is_file() {
+            found.push((base, path));
+        }
+    }
+    found.sort_unstable_by_key(|(base, _)| *base);
+    Ok(found)
+}
+
+/// Truncates the segment at `path` to `valid_len` and deletes the `dropped` later
+/// segments (with their index files); returns the bytes the dropped segments held.
+pub(super) fn truncate_tail(
+    path: &Path,
+    valid_len: u64,
+    dropped: &[PathBuf],
+) -> Result<u64, StorageError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| StorageError::io(path, e))?;
+    file.set_len(valid_len)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| StorageError::io(path, e))?;
+    let mut dropped_bytes = 0;
+    for segment in dropped {
+        dropped_bytes += fs::metadata(segment).map_or(0, |m| m.len());
+        let base = segment
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(parse_segment_file_name)
+            .expect("a listed segment file");
+        let dir = segment.parent().expect("a file in a partition directory");
+        delete_segment_files(dir, base).map_err(|e| StorageError::io(segment, e))?;
+    }
+    if let Some(dir) = path.parent() {
+        checkpoint::sync_dir(dir).map_err(|e| StorageError::io(dir, e))?;
+    }
+    Ok(dropped_bytes)
+}
+
+/// Deletes a segment's files as Kafka does: the `.log` is first renamed to `.log.deleted`
+/// (so that a crash midway never leaves a half-deleted segment in use), then the index
+/// files and the renamed log are removed.
+pub(super) fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
+    let log = Segment::path_in(dir, base_offset);
+    let doomed = dir.join(format!(
+        "{}{DELETED_SUFFIX}",
+        segment_file_name(base_offset)
+    ));
+    match fs::rename(&log, &doomed) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    for suffix in SEGMENT_SIDE_FILES {
+        match fs::remove_file(dir.join(format!("{base_offset:020}.{suffix}"))) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    match fs::remove_file(&doomed) {
+        Ok(()) => {}
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    tracing::debug!(segment = %log.display(), "deleted a segment");
+    Ok(())
+}
+
+/// Loads a segment's `.index` and `.timeindex` and checks them against its batches,
+/// rebuilding both (as Kafka's recovery would write them) if either is missing or wrong, or
+/// if `force`. Returns the state to keep appending with and whether they were rebuilt.
+pub(super) fn load_or_rebuild_indexes(
+    dir: &Path,
+    segment: &Segment,
+    config: &LogConfig,
+    force: bool,
+) -> io::Result<(IndexBuilder, bool)> {
+    let base = segment.base_offset;
+    let offset_path = index::offset_index_path(dir, base);
+    let time_path = index::time_index_path(dir, base);
+    if !force {
+        let offset_index = index::read_index_file(&offset_path)?
+            .and_then(|bytes| index::decode_offset_index(&bytes, base));
+        let time_index = index::read_index_file(&time_path)?
+            .and_then(|bytes| index::decode_time_index(&bytes, base));
+        let problem = match (&offset_index, &time_index) {
+            (Some(offsets), Some(times)) => index::check_offset_index(offsets, &segment.batches)
+                .and_then(|()| index::check_time_index(times, &segment.batches))
+                .err(),
+            _ => Some("missing or not a whole number of entries"),
+        };
+        match problem {
+            None => {
+                let builder = IndexBuilder::resume(
+                    base,
+                    &segment.batches,
+                    offset_index.as_deref().unwrap_or_default(),
+                    time_index.as_deref().unwrap_or_default(),
+                );
+                return Ok((builder, false));
+            }
+            Some(reason) => tracing::info!(
+                segment = %segment.path.display(),
+                reason,
+                "rebuilding the segment's index files"
+            ),
+        }
+    }
+    let (files, builder) = index::build_indexes(
+        base,
+        &segment.batches,
+        u64::try_from(config.index_interval_bytes).unwrap_or(0),
+        config.max_offset_index_entries(),
+        config.max_time_index_entries(),
+    );
+    index::write_index_file(&offset_path, &files.offset_bytes)?;
+    index::write_index_file(&time_path, &files.time_bytes)?;
+    Ok((builder, true))
+}

@@ -18,7 +18,7 @@
 //! allocated.
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -109,43 +109,145 @@ const MAX_INITIAL_EXPANSION: usize = 16;
 ///
 /// [`Compression::None`] appends `input` unchanged.
 pub fn compress(codec: Compression, input: &[u8], out: &mut BytesMut) -> Result<(), RecordsError> {
-    let io_err = |e: std::io::Error| RecordsError::Compression {
+    let io_err = |e: io::Error| RecordsError::Compression {
         codec,
         reason: e.to_string(),
     };
-    match codec {
-        Compression::None => out.extend_from_slice(input),
-        Compression::Gzip => {
-            let mut encoder =
-                flate2::write::GzEncoder::new(out.writer(), flate2::Compression::default());
-            encoder.write_all(input).map_err(io_err)?;
-            encoder.finish().map_err(io_err)?;
-        }
-        Compression::Snappy => snappy_xerial_compress(input, out)?,
-        Compression::Lz4 => {
-            let info = lz4_flex::frame::FrameInfo::new()
-                .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                .block_mode(lz4_flex::frame::BlockMode::Independent);
-            let mut encoder = lz4_flex::frame::FrameEncoder::with_frame_info(info, out.writer());
-            encoder.write_all(input).map_err(io_err)?;
-            encoder.finish().map_err(|e| RecordsError::Compression {
-                codec,
-                reason: e.to_string(),
-            })?;
-        }
-        Compression::Zstd => {
-            let mut encoder =
-                zstd::stream::write::Encoder::new(out.writer(), ZSTD_LEVEL).map_err(io_err)?;
-            // Record the content size in the frame header so readers can size their buffer.
-            encoder
-                .set_pledged_src_size(Some(input.len() as u64))
-                .map_err(io_err)?;
-            encoder.include_contentsize(true).map_err(io_err)?;
-            encoder.write_all(input).map_err(io_err)?;
-            encoder.finish().map_err(io_err)?;
+    let mut encoder =
+        Encoder::new(codec, None, Some(input.len() as u64), out.writer()).map_err(io_err)?;
+    encoder.write_all(input).map_err(io_err)?;
+    encoder.finish().map_err(io_err)
+}
+
+/// A streaming compressor of one codec writing into `W`, the one implementation behind
+/// [`compress`] and batch re-compression: gzip at `level` 1-9 (else zlib's default),
+/// snappy in the xerial framing Java clients write, lz4 frames of 64 KiB independent
+/// blocks, zstd at `level` (Kafka's default 3).
+pub(crate) enum Encoder<W: Write> {
+    /// No codec: bytes pass through.
+    None(W),
+    /// gzip.
+    Gzip(flate2::write::GzEncoder<W>),
+    /// snappy, xerial framing.
+    Snappy(Box<XerialWriter<W>>),
+    /// lz4 frame.
+    Lz4(lz4_flex::frame::FrameEncoder<W>),
+    /// zstd frame.
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Encoder<W> {
+    /// A compressor for `codec` writing to `out`. `content_size`, when known, goes in the
+    /// zstd frame header so readers can size their buffer.
+    pub(crate) fn new(
+        codec: Compression,
+        level: Option<i32>,
+        content_size: Option<u64>,
+        mut out: W,
+    ) -> io::Result<Self> {
+        Ok(match codec {
+            Compression::None => Encoder::None(out),
+            Compression::Gzip => {
+                let level = match level {
+                    Some(level @ 1..=9) => flate2::Compression::new(level as u32),
+                    _ => flate2::Compression::default(),
+                };
+                Encoder::Gzip(flate2::write::GzEncoder::new(out, level))
+            }
+            Compression::Snappy => {
+                out.write_all(&XERIAL_MAGIC)?;
+                out.write_all(&1i32.to_be_bytes())?; // version
+                out.write_all(&1i32.to_be_bytes())?; // minimum compatible version
+                Encoder::Snappy(Box::new(XerialWriter {
+                    out,
+                    pending: Vec::with_capacity(XERIAL_BLOCK_SIZE),
+                    encoder: snap::raw::Encoder::new(),
+                }))
+            }
+            Compression::Lz4 => {
+                let info = lz4_flex::frame::FrameInfo::new()
+                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                    .block_mode(lz4_flex::frame::BlockMode::Independent);
+                Encoder::Lz4(lz4_flex::frame::FrameEncoder::with_frame_info(info, out))
+            }
+            Compression::Zstd => {
+                let mut encoder =
+                    zstd::stream::write::Encoder::new(out, level.unwrap_or(ZSTD_LEVEL))?;
+                if let Some(size) = content_size {
+                    encoder.set_pledged_src_size(Some(size))?;
+                    encoder.include_contentsize(true)?;
+                }
+                Encoder::Zstd(encoder)
+            }
+        })
+    }
+
+    /// Compresses all of `data`.
+    pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Encoder::None(out) => out.write_all(data),
+            Encoder::Gzip(encoder) => encoder.write_all(data),
+            Encoder::Snappy(writer) => writer.write_all(data),
+            Encoder::Lz4(encoder) => encoder.write_all(data),
+            Encoder::Zstd(encoder) => encoder.write_all(data),
         }
     }
-    Ok(())
+
+    /// Ends the stream (trailers, the last block).
+    pub(crate) fn finish(self) -> io::Result<()> {
+        match self {
+            Encoder::None(_) => Ok(()),
+            Encoder::Gzip(encoder) => encoder.finish().map(drop),
+            Encoder::Snappy(writer) => writer.finish(),
+            Encoder::Lz4(encoder) => encoder.finish().map(drop).map_err(|error| match error {
+                lz4_flex::frame::Error::IoError(error) => error,
+                other => io::Error::other(other.to_string()),
+            }),
+            Encoder::Zstd(encoder) => encoder.finish().map(drop),
+        }
+    }
+}
+
+/// Streams the xerial snappy framing: 32 KiB blocks, each compressed on its own and
+/// prefixed by its big-endian i32 length.
+pub(crate) struct XerialWriter<W: Write> {
+    out: W,
+    pending: Vec<u8>,
+    encoder: snap::raw::Encoder,
+}
+
+impl<W: Write> XerialWriter<W> {
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let room = XERIAL_BLOCK_SIZE - self.pending.len();
+            let take = room.min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.pending.len() == XERIAL_BLOCK_SIZE {
+                self.flush_block()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> io::Result<()> {
+        let block = self
+            .encoder
+            .compress_vec(&self.pending)
+            .map_err(|error| io::Error::other(error.to_string()))?;
+        // A block of at most 32 KiB compresses to far less than 2 GiB.
+        self.out.write_all(&(block.len() as i32).to_be_bytes())?;
+        self.out.write_all(&block)?;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        if !self.pending.is_empty() {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
 }
 
 /// Decompresses `input`, refusing to produce more than `limit` bytes.
@@ -312,27 +414,4 @@ pub(crate) fn xerial_blocks<'a>(
         return Ok(Some(block));
     }
     Ok(None)
-}
-
-fn snappy_xerial_compress(input: &[u8], out: &mut BytesMut) -> Result<(), RecordsError> {
-    out.reserve(XERIAL_HEADER_LEN + snap::raw::max_compress_len(input.len()) + 16);
-    out.put_slice(&XERIAL_MAGIC);
-    out.put_i32(1); // version
-    out.put_i32(1); // minimum compatible version
-    let mut encoder = snap::raw::Encoder::new();
-    for chunk in input.chunks(XERIAL_BLOCK_SIZE) {
-        let at = out.len();
-        out.resize(at + 4 + snap::raw::max_compress_len(chunk.len()), 0);
-        let written =
-            encoder
-                .compress(chunk, &mut out[at + 4..])
-                .map_err(|e| RecordsError::Compression {
-                    codec: Compression::Snappy,
-                    reason: e.to_string(),
-                })?;
-        out.truncate(at + 4 + written);
-        // A block of at most 32 KiB compresses to far less than 2 GiB.
-        out[at..at + 4].copy_from_slice(&(written as i32).to_be_bytes());
-    }
-    Ok(())
 }

@@ -18,14 +18,12 @@ use bytes::Bytes;
 use super::batch::{
     ATTRIBUTES_AT, CODEC_MASK, CRC_AT, LENGTH_AT, LOG_OVERHEAD, RECORD_BATCH_OVERHEAD, RecordBatch,
 };
-use super::compression::{Compression, XERIAL_MAGIC};
+use super::compression::{Compression, Encoder};
 use super::error::RecordsError;
 use super::stream::{LimitExceeded, Limited, decoder};
 
 /// Bytes moved from the decompressor to the compressor at a time.
 const CHUNK: usize = 16 * 1024;
-/// Uncompressed bytes per xerial snappy block, as [`super::compress`] writes them.
-const XERIAL_BLOCK_SIZE: usize = 32 * 1024;
 /// The output buffer is first sized for at most this many bytes; it grows as data comes.
 const MAX_INITIAL_RESERVE: usize = 1024 * 1024;
 
@@ -96,7 +94,7 @@ impl RecordBatch {
                 }
             }
         };
-        let mut encoder = Encoder::new(codec, level, &mut out).map_err(write_error)?;
+        let mut encoder = Encoder::new(codec, level, None, &mut out).map_err(write_error)?;
         let mut chunk = vec![0u8; CHUNK];
         loop {
             let n = match reader.read(&mut chunk) {
@@ -151,115 +149,6 @@ impl Write for Bounded {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The target compressor, writing into the bounded output.
-enum Encoder<'a> {
-    None(&'a mut Bounded),
-    Gzip(flate2::write::GzEncoder<&'a mut Bounded>),
-    Snappy(Box<XerialWriter<'a>>),
-    Lz4(lz4_flex::frame::FrameEncoder<&'a mut Bounded>),
-    Zstd(zstd::stream::write::Encoder<'static, &'a mut Bounded>),
-}
-
-impl<'a> Encoder<'a> {
-    fn new(codec: Compression, level: Option<i32>, out: &'a mut Bounded) -> io::Result<Self> {
-        Ok(match codec {
-            Compression::None => Encoder::None(out),
-            Compression::Gzip => {
-                let level = match level {
-                    Some(level @ 1..=9) => flate2::Compression::new(level as u32),
-                    _ => flate2::Compression::default(),
-                };
-                Encoder::Gzip(flate2::write::GzEncoder::new(out, level))
-            }
-            Compression::Snappy => {
-                out.write_all(&XERIAL_MAGIC)?;
-                out.write_all(&1i32.to_be_bytes())?; // version
-                out.write_all(&1i32.to_be_bytes())?; // minimum compatible version
-                Encoder::Snappy(Box::new(XerialWriter {
-                    out,
-                    pending: Vec::with_capacity(XERIAL_BLOCK_SIZE),
-                    encoder: snap::raw::Encoder::new(),
-                }))
-            }
-            Compression::Lz4 => {
-                let info = lz4_flex::frame::FrameInfo::new()
-                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
-                    .block_mode(lz4_flex::frame::BlockMode::Independent);
-                Encoder::Lz4(lz4_flex::frame::FrameEncoder::with_frame_info(info, out))
-            }
-            Compression::Zstd => {
-                // Kafka's default level, 3, when none is given.
-                Encoder::Zstd(zstd::stream::write::Encoder::new(out, level.unwrap_or(3))?)
-            }
-        })
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Encoder::None(out) => out.write_all(data),
-            Encoder::Gzip(encoder) => encoder.write_all(data),
-            Encoder::Snappy(writer) => writer.write_all(data),
-            Encoder::Lz4(encoder) => encoder.write_all(data),
-            Encoder::Zstd(encoder) => encoder.write_all(data),
-        }
-    }
-
-    fn finish(self) -> io::Result<()> {
-        match self {
-            Encoder::None(_) => Ok(()),
-            Encoder::Gzip(encoder) => encoder.finish().map(drop),
-            Encoder::Snappy(writer) => writer.finish(),
-            Encoder::Lz4(encoder) => encoder.finish().map(drop).map_err(|error| match error {
-                lz4_flex::frame::Error::IoError(error) => error,
-                other => io::Error::other(other.to_string()),
-            }),
-            Encoder::Zstd(encoder) => encoder.finish().map(drop),
-        }
-    }
-}
-
-/// Streams the xerial snappy framing: 32 KiB blocks, each compressed on its own and
-/// prefixed by its big-endian i32 length.
-struct XerialWriter<'a> {
-    out: &'a mut Bounded,
-    pending: Vec<u8>,
-    encoder: snap::raw::Encoder,
-}
-
-impl XerialWriter<'_> {
-    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let room = XERIAL_BLOCK_SIZE - self.pending.len();
-            let take = room.min(data.len());
-            self.pending.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.pending.len() == XERIAL_BLOCK_SIZE {
-                self.flush_block()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn flush_block(&mut self) -> io::Result<()> {
-        let block = self
-            .encoder
-            .compress_vec(&self.pending)
-            .map_err(|error| io::Error::other(error.to_string()))?;
-        // A block of at most 32 KiB compresses to far less than 2 GiB.
-        self.out.write_all(&(block.len() as i32).to_be_bytes())?;
-        self.out.write_all(&block)?;
-        self.pending.clear();
-        Ok(())
-    }
-
-    fn finish(mut self) -> io::Result<()> {
-        if !self.pending.is_empty() {
-            self.flush_block()?;
-        }
         Ok(())
     }
 }

@@ -332,13 +332,7 @@ impl RecordBatch {
         max_decompressed: usize,
     ) -> Result<RecordsSection, RecordsError> {
         let header = &self.header;
-        let ctx = RecordContext {
-            base_offset: header.base_offset,
-            base_timestamp: header.base_timestamp,
-            log_append_time: (header.timestamp_type() == TimestampType::LogAppendTime)
-                .then_some(header.max_timestamp),
-            last_offset_delta: header.last_offset_delta,
-        };
+        let ctx = RecordContext::of(header);
         Ok(if self.compression == Compression::None {
             RecordsSection {
                 data: self.buf.clone(),

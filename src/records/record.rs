@@ -97,6 +97,19 @@ pub(crate) struct RecordContext {
     pub last_offset_delta: i32,
 }
 
+impl RecordContext {
+    /// The context of the records of the batch with this header.
+    pub(crate) fn of(header: &super::batch::BatchHeader) -> RecordContext {
+        RecordContext {
+            base_offset: header.base_offset,
+            base_timestamp: header.base_timestamp,
+            log_append_time: (header.timestamp_type() == super::TimestampType::LogAppendTime)
+                .then_some(header.max_timestamp),
+            last_offset_delta: header.last_offset_delta,
+        }
+    }
+}
+
 /// A byte range `start..end` in the records data.
 pub(crate) type Span = (usize, usize);
 

@@ -17,7 +17,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use super::batch::{RECORD_BATCH_OVERHEAD, RecordBatch};
 use super::compression::{Compression, snappy_block_into, xerial_blocks};
 use super::error::{RecordLocation, RecordsError};
-use super::record::{RecordContext, TimestampType, parse_record};
+use super::record::{RecordContext, parse_record};
 use crate::varint::{decode_varint, decode_varlong};
 
 /// Bytes read from the decompressor at a time.
@@ -84,13 +84,7 @@ impl RecordBatch {
     /// [`RecordsError::DecompressedTooLarge`]. The CRC is not checked here.
     pub fn skip_key_value_records(&self, max_decompressed: usize) -> SkipKeyValueRecords<'_> {
         let header = self.header();
-        let ctx = RecordContext {
-            base_offset: header.base_offset,
-            base_timestamp: header.base_timestamp,
-            log_append_time: (header.timestamp_type() == TimestampType::LogAppendTime)
-                .then_some(header.max_timestamp),
-            last_offset_delta: header.last_offset_delta,
-        };
+        let ctx = RecordContext::of(header);
         let data: &[u8] = &self.as_bytes()[RECORD_BATCH_OVERHEAD..];
         let codec = self.compression();
         let source: Box<dyn BufRead + '_> = match codec {

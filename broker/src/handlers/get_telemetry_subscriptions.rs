@@ -21,13 +21,7 @@ pub fn handle(
     _version: i16,
     request: GetTelemetrySubscriptionsRequest,
 ) -> GetTelemetrySubscriptionsResponse {
-    let software = ctx.client_software();
-    let client = ClientInfo {
-        client_id: header.client_id.as_deref().unwrap_or_default().to_string(),
-        peer: ctx.peer,
-        software_name: software.name,
-        software_version: software.version,
-    };
+    let client = client_info(ctx, header);
     let image = ctx.broker.image();
     match ctx
         .broker
@@ -50,5 +44,17 @@ pub fn handle(
             error_code: code,
             ..Default::default()
         },
+    }
+}
+
+/// What `ctx` and `header` tell of the client, for subscriptions' `match` (shared with
+/// PushTelemetry).
+pub(super) fn client_info(ctx: &RequestContext, header: &RequestHeader) -> ClientInfo {
+    let software = ctx.client_software();
+    ClientInfo {
+        client_id: header.client_id.as_deref().unwrap_or_default().to_string(),
+        peer: ctx.peer,
+        software_name: software.name,
+        software_version: software.version,
     }
 }

@@ -8,7 +8,7 @@ use gregor_protocol::messages::push_telemetry_response::PushTelemetryResponse;
 use gregor_protocol::messages::request_header::RequestHeader;
 
 use super::RequestContext;
-use crate::telemetry::{ClientInfo, PushRequest};
+use crate::telemetry::PushRequest;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
@@ -20,13 +20,7 @@ pub fn handle(
     _version: i16,
     request: PushTelemetryRequest,
 ) -> PushTelemetryResponse {
-    let software = ctx.client_software();
-    let client = ClientInfo {
-        client_id: header.client_id.as_deref().unwrap_or_default().to_string(),
-        peer: ctx.peer,
-        software_name: software.name,
-        software_version: software.version,
-    };
+    let client = super::get_telemetry_subscriptions::client_info(ctx, header);
     let push = PushRequest {
         client_instance_id: request.client_instance_id,
         subscription_id: request.subscription_id,

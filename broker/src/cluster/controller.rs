@@ -93,8 +93,10 @@ use super::image::{
 };
 use super::meta_properties::{MetaProperties, random_uuid};
 use super::metadata_log::{
-    DEFAULT_SEGMENT_BYTES, MetadataLog, MetadataLogError, MetadataLogOptions, OpenReport,
+    DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_MS, MetadataLog, MetadataLogError, MetadataLogOptions,
+    OpenReport,
 };
+use super::snapshot_retention::{self, RetentionPolicy};
 use super::replay::LoadedMetadata;
 use crate::config::Config;
 use crate::config::{Listener, SecurityProtocol};
@@ -134,7 +136,9 @@ pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 use gregor_protocol::error_code::*;
 
 mod alter_configs;
+mod snapshots;
 pub use alter_configs::ReplaceConfigsResource;
+pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
 };
@@ -229,6 +233,10 @@ pub struct ControllerOptions {
     pub delete_topic_enable: bool,
     /// `metadata.log.segment.bytes`.
     pub metadata_segment_bytes: u64,
+    /// `metadata.log.segment.ms`.
+    pub metadata_segment_ms: i64,
+    /// When to write metadata snapshots and how long to keep them and the log.
+    pub snapshots: SnapshotOptions,
     /// The static broker configs (`server.properties` with overrides), for the defaults
     /// and synonyms of topic configs.
     pub static_configs: BTreeMap<String, String>,
@@ -260,11 +268,15 @@ impl ControllerOptions {
             port: l.port,
             security_protocol: security_protocol_id(config.security_protocol_for(&l.name)),
         };
-        let segment_bytes = config
-            .get("metadata.log.segment.bytes")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|v| *v >= 1024 * 1024)
-            .unwrap_or(DEFAULT_SEGMENT_BYTES);
+        let metadata_log = &config.metadata_log;
+        let snapshots = SnapshotOptions {
+            max_bytes_between: metadata_log.max_record_bytes_between_snapshots.max(1) as u64,
+            max_interval_ms: metadata_log.max_snapshot_interval_ms,
+            retention: RetentionPolicy {
+                retention_bytes: metadata_log.max_retention_bytes,
+                retention_ms: metadata_log.max_retention_ms,
+            },
+        };
         ControllerOptions {
             node_id: config.node_id,
             metadata_log_dir: config.effective_metadata_log_dir().to_path_buf(),
@@ -279,7 +291,9 @@ impl ControllerOptions {
             num_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             delete_topic_enable: config.delete_topic_enable,
-            metadata_segment_bytes: segment_bytes,
+            metadata_segment_bytes: metadata_log.segment_bytes.max(1) as u64,
+            metadata_segment_ms: metadata_log.segment_ms,
+            snapshots,
             static_configs: config.properties().clone(),
         }
     }
@@ -304,6 +318,8 @@ impl ControllerOptions {
             default_replication_factor: 1,
             delete_topic_enable: true,
             metadata_segment_bytes: DEFAULT_SEGMENT_BYTES,
+            metadata_segment_ms: DEFAULT_SEGMENT_MS,
+            snapshots: SnapshotOptions::default(),
             static_configs: BTreeMap::new(),
         }
     }
@@ -624,8 +640,10 @@ pub struct Applied<T> {
 #[derive(Debug)]
 pub struct Controller {
     options: ControllerOptions,
-    log: Mutex<MetadataLog>,
+    /// Shared with the snapshot thread, which applies retention once a snapshot is written.
+    log: Arc<Mutex<MetadataLog>>,
     image: ArcSwap<MetadataImage>,
+    snapshots: Mutex<snapshots::SnapshotState>,
     /// The rest of the producer-id block this node handed out last: `[next, end)`.
     producer_ids: Mutex<Option<(i64, i64)>>,
 }
@@ -993,10 +1011,22 @@ impl Controller {
     ) -> Result<(Controller, StartupReport), ControllerError> {
         let log_options = MetadataLogOptions {
             segment_bytes: options.metadata_segment_bytes,
+            segment_ms: options.metadata_segment_ms,
             ..MetadataLogOptions::new(options.node_id)
         };
         let (mut log, open_report) =
             MetadataLog::open(&options.metadata_log_dir, &loaded, log_options)?;
+        // Kafka's recoverSnapshots, then a first retention pass.
+        snapshot_retention::recover_snapshots(&log)?;
+        snapshot_retention::maybe_clean(
+            &mut log,
+            options.snapshots.retention,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        )?;
+        let snapshot_state =
+            snapshots::SnapshotState::new(loaded.bytes_since_snapshot, loaded.kraft.clone());
         let mut image = loaded.image;
         if let Some(aborted) = open_report.aborted_transaction {
             // The image never held the transaction's records; it now reflects the abort.
@@ -1049,8 +1079,9 @@ impl Controller {
         };
         let controller = Controller {
             options,
-            log: Mutex::new(log),
+            log: Arc::new(Mutex::new(log)),
             image: ArcSwap::from_pointee(image),
+            snapshots: Mutex::new(snapshot_state),
             producer_ids: Mutex::new(None),
         };
         Ok((controller, report))
@@ -1119,7 +1150,9 @@ impl Controller {
         }
         let mut image = MetadataImage::clone(&self.image.load());
         let offsets = commit_to(log, &mut image, records)?;
-        self.image.store(Arc::new(image));
+        let image = Arc::new(image);
+        self.image.store(Arc::clone(&image));
+        self.maybe_snapshot(log, &image);
         Ok(Some(offsets))
     }
 

@@ -46,8 +46,18 @@
 //! in an unknown state, so the log refuses every later append
 //! ([`MetadataLogError::Failed`]) until the broker restarts and replays what is on disk.
 //!
-//! Not written: `quorum-state` (Kafka rebuilds it from the log's epochs), snapshots and
-//! `partition.metadata` of the metadata partition. Segments are never deleted.
+//! The active segment is also rolled before a batch once its first batch is older than
+//! `metadata.log.segment.ms` (Kafka's `LogSegment.shouldRoll` by time).
+//!
+//! Segments are deleted only below a snapshot ([`MetadataLog::delete_segments_below`],
+//! called by the snapshot retention of [`snapshot_retention`](super::snapshot_retention)):
+//! a segment goes when the next one starts at or below the new log start offset (Kafka's
+//! `UnifiedLog.deleteOldSegments` after `maybeIncrementLogStartOffset`), and the leader
+//! epoch cache is truncated from the start as Kafka's `truncateFromStart` does.
+//!
+//! Not written: `quorum-state` (Kafka rebuilds it from the log's epochs) and
+//! `partition.metadata` of the metadata partition. Snapshots are written by
+//! [`snapshot`](super::snapshot).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -71,6 +81,8 @@ use super::replay::{
 
 /// Kafka's default `metadata.log.segment.bytes` (1 GiB).
 pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+/// Kafka's default `metadata.log.segment.ms` (7 days).
+pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// The largest batch KRaft writes (8 MiB).
 pub const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// Kafka's default `index.interval.bytes`, which the metadata log uses.
@@ -140,6 +152,9 @@ pub struct MetadataLogOptions {
     pub segment_bytes: u64,
     /// Bytes between index entries (`index.interval.bytes`).
     pub index_interval_bytes: u64,
+    /// Age of the active segment's first batch at which it is rolled
+    /// (`metadata.log.segment.ms`).
+    pub segment_ms: i64,
 }
 
 impl MetadataLogOptions {
@@ -149,6 +164,7 @@ impl MetadataLogOptions {
             node_id,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             index_interval_bytes: INDEX_INTERVAL_BYTES,
+            segment_ms: DEFAULT_SEGMENT_MS,
         }
     }
 }
@@ -207,6 +223,9 @@ struct ActiveSegment {
     offset_of_max_timestamp: i64,
     /// Timestamp of the last time index entry (-1 for none).
     last_time_entry: i64,
+    /// Max timestamp of the first batch (-1 for an empty segment): what a roll by time
+    /// measures from.
+    first_timestamp: i64,
 }
 
 /// An index file written by appending entries; a failed write disables it (the index is
@@ -393,6 +412,7 @@ impl ActiveSegment {
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             last_time_entry: -1,
+            first_timestamp: -1,
         })
     }
 
@@ -431,6 +451,7 @@ impl ActiveSegment {
             max_timestamp: state.max_timestamp,
             offset_of_max_timestamp: state.offset_of_max_timestamp,
             last_time_entry: state.last_time_entry,
+            first_timestamp: batches.first().map_or(-1, |b| b.max_timestamp),
         })
     }
 
@@ -513,6 +534,10 @@ pub struct MetadataLog {
     active: ActiveSegment,
     epochs: Vec<(i32, i64)>,
     failure: Option<String>,
+    /// Bytes of batches appended since the log was opened.
+    appended_bytes: u64,
+    /// Timestamp of the last batch appended (-1 for none since the log was opened).
+    last_timestamp: i64,
 }
 
 impl MetadataLog {
@@ -565,6 +590,8 @@ impl MetadataLog {
             active,
             epochs,
             failure: None,
+            appended_bytes: 0,
+            last_timestamp: -1,
         };
         let leader_change_offset = log.append_leader_change()?;
         let mut aborted_transaction = None;
@@ -663,6 +690,17 @@ impl MetadataLog {
         self.active.base_offset
     }
 
+    /// Bytes of batches appended since the log was opened (what the snapshot policy
+    /// counts).
+    pub fn appended_bytes(&self) -> u64 {
+        self.appended_bytes
+    }
+
+    /// Timestamp of the last batch appended since the log was opened (-1 for none).
+    pub fn last_append_timestamp(&self) -> i64 {
+        self.last_timestamp
+    }
+
     /// The leader epochs and their start offsets, as in `leader-epoch-checkpoint`.
     pub fn epochs(&self) -> &[(i32, i64)] {
         &self.epochs
@@ -751,8 +789,10 @@ impl MetadataLog {
                 max: MAX_BATCH_BYTES,
             });
         }
+        let too_old = self.active.first_timestamp >= 0
+            && timestamp.saturating_sub(self.active.first_timestamp) > self.options.segment_ms;
         if self.active.size > 0
-            && self.active.size + batch.len() as u64 > self.options.segment_bytes
+            && (self.active.size + batch.len() as u64 > self.options.segment_bytes || too_old)
         {
             self.roll()?;
         }
@@ -790,6 +830,11 @@ impl MetadataLog {
             self.active.time_index.append(&entry);
         }
         self.active.size += batch.len() as u64;
+        if self.active.first_timestamp < 0 {
+            self.active.first_timestamp = timestamp;
+        }
+        self.appended_bytes += batch.len() as u64;
+        self.last_timestamp = timestamp;
         self.next_offset += count;
         Ok(AppendedBatch {
             base_offset,
@@ -799,6 +844,69 @@ impl MetadataLog {
             position,
             size: batch.len(),
         })
+    }
+
+    /// The segments on disk, sorted by base offset: base offset, path and size.
+    pub fn segments(&self) -> Result<Vec<(i64, PathBuf, u64)>, MetadataLogError> {
+        let mut segments = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
+            let entry = entry.map_err(io_error(&self.dir))?;
+            if let Some(base) = entry.file_name().to_str().and_then(parse_segment_file_name) {
+                let size = entry.metadata().map_err(io_error(&entry.path()))?.len();
+                segments.push((base, entry.path(), size));
+            }
+        }
+        segments.sort();
+        Ok(segments)
+    }
+
+    /// The log start offset: the base offset of the first segment (Kafka's, for a log
+    /// whose start only moves by deleting segments below a snapshot).
+    pub fn log_start_offset(&self) -> Result<i64, MetadataLogError> {
+        Ok(self
+            .segments()?
+            .first()
+            .map_or(self.active.base_offset, |(base, _, _)| *base))
+    }
+
+    /// Deletes every segment whose successor starts at or below `offset` (never the active
+    /// one), with its indexes, and truncates the leader epoch cache from the start at the
+    /// new log start offset. Returns the base offsets deleted. `offset` must be the end
+    /// offset of a snapshot that was written: the records below it are in the snapshot.
+    pub fn delete_segments_below(&mut self, offset: i64) -> Result<Vec<i64>, MetadataLogError> {
+        let segments = self.segments()?;
+        let mut deleted = Vec::new();
+        for pair in segments.windows(2) {
+            let ((base, path, _), (next_base, _, _)) = (&pair[0], &pair[1]);
+            if *next_base > offset || *base == self.active.base_offset {
+                break;
+            }
+            fs::remove_file(path).map_err(io_error(path))?;
+            for suffix in [OFFSET_INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+                let _ = fs::remove_file(index_path(&self.dir, *base, suffix));
+            }
+            tracing::info!(segment = %path.display(), log_start_offset = offset, "deleted a metadata log segment below the snapshot");
+            deleted.push(*base);
+        }
+        if !deleted.is_empty() {
+            sync_dir(&self.dir);
+            let start = self.log_start_offset()?;
+            let mut cache = leader_epoch::LeaderEpochCache::from_entries(
+                self.epochs.iter().map(|&(epoch, start_offset)| EpochEntry {
+                    epoch,
+                    start_offset,
+                }),
+            );
+            if cache.truncate_from_start(start) {
+                self.epochs = cache
+                    .entries()
+                    .iter()
+                    .map(|e| (e.epoch, e.start_offset))
+                    .collect();
+                write_leader_epoch_checkpoint(&self.dir, &self.epochs)?;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Closes the active segment and starts a new one at the next offset.

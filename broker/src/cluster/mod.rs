@@ -11,6 +11,9 @@
 //!   segments of `__cluster_metadata-0`.
 //! * [`metadata_log`]: [`MetadataLog`], the appender of `__cluster_metadata-0` (new epoch
 //!   per start, one fsync'd batch per change, segments and indexes in Kafka's format).
+//! * [`snapshot`]: the image written as a `.checkpoint` snapshot in Kafka's format;
+//!   [`snapshot_retention`]: which snapshots and segments go (Kafka's `KafkaMetadataLog`
+//!   retention); `controller/snapshots.rs` decides when (Kafka's `SnapshotGenerator`).
 //! * [`controller`]: [`Controller`], this node as its own KRaft controller: it owns the log
 //!   and the current image, and creates and deletes topics, adds partitions and alters
 //!   topic configs with Kafka's checks.
@@ -29,6 +32,8 @@ pub mod meta_properties;
 pub mod metadata_log;
 pub mod reconcile;
 pub mod replay;
+pub mod snapshot;
+pub mod snapshot_retention;
 
 #[cfg(test)]
 mod controller_tests;

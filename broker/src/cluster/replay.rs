@@ -42,8 +42,21 @@
 //! topics they created. Partial files Kafka leaves behind (`*.checkpoint.part`,
 //! `*.deleted`, `*.swap`, `*.cleaned`) and indexes are ignored.
 //!
+//! # A damaged snapshot
+//!
+//! Snapshots are written as `.checkpoint.part` and renamed once complete and synced, so a
+//! crash leaves no partial `.checkpoint` (the `.part` files are ignored here and deleted
+//! when the log is opened). A `.checkpoint` that still does not read (a bad CRC, no
+//! footer: damage on disk) is skipped with a warning and the next older snapshot is tried,
+//! then the log from offset 0 if it still starts there; the segments must continue
+//! without a gap from whichever snapshot is used, else it is an error. (Kafka's loader
+//! fails on such a snapshot; falling back loses nothing, since the records are read from
+//! an older, whole state plus the log.) If none can be used, the newest one's error is
+//! returned.
+//!
 //! Files are read whole (one at a time), synchronously: call [`load`] before starting the
-//! runtime or from `spawn_blocking`.
+//! runtime or from `spawn_blocking`. The INFO line at the end names the snapshot used and
+//! how long the load took.
 
 use std::fs;
 use std::io;
@@ -55,7 +68,12 @@ use gregor_protocol::records::{
 };
 use gregor_protocol::{DecodeError, DecodeErrorKind, MetadataRecord};
 
+use gregor_protocol::Decodable;
+use gregor_protocol::messages::kraft_version_record::KRaftVersionRecord;
+use gregor_protocol::messages::voters_record::VotersRecord;
+
 use super::image::{ImageError, MetadataImage};
+use super::snapshot::KRaftState;
 use super::meta_properties::{MetaProperties, MetaPropertiesError};
 use crate::storage::CLEAN_SHUTDOWN_FILE;
 
@@ -142,6 +160,14 @@ pub struct LoadedMetadata {
     /// its records are not in the image. Before appending, a writer must end it with an
     /// `AbortTransactionRecord`, as Kafka's controller does when it becomes active.
     pub discarded_transaction: Option<i64>,
+    /// Bytes of log batches replayed after the snapshot (all of them without one): what
+    /// Kafka's `SnapshotGenerator` counts towards the next snapshot after loading.
+    pub bytes_since_snapshot: u64,
+    /// How long the load took.
+    pub elapsed: std::time::Duration,
+    /// The last `KRaftVersionRecord` and `VotersRecord` read (control records of the
+    /// snapshot header or the log): what a snapshot carries over.
+    pub kraft: KRaftState,
 }
 
 /// Why the metadata could not be loaded.
@@ -225,15 +251,10 @@ pub enum ReplayError {
 /// Loads `<log_dir>/meta.properties` and the metadata log in `<log_dir>/__cluster_metadata-0`
 /// (see the module docs). A directory without the metadata partition gives an empty image.
 pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
+    let started = std::time::Instant::now();
     let meta = MetaProperties::read(log_dir)?;
     let dir = log_dir.join(METADATA_PARTITION_DIR);
-    let mut replay = Replay {
-        image: MetadataImage::empty(),
-        next_offset: None,
-        first_offset: None,
-        last_epoch: 0,
-        snapshot_end: 0,
-    };
+    let mut replay = Replay::new();
     let mut loaded = LoadedMetadata {
         image: MetadataImage::empty(),
         meta,
@@ -242,15 +263,38 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
         truncate_at: None,
         snapshot: None,
         discarded_transaction: None,
+        bytes_since_snapshot: 0,
+        elapsed: std::time::Duration::ZERO,
+        kraft: KRaftState::default(),
     };
     let Some((snapshots, segments)) = list_files(&dir)? else {
         tracing::info!(dir = %dir.display(), "no metadata log: starting from an empty image");
         return Ok(loaded);
     };
 
-    if let Some((id, path)) = snapshots.last() {
-        replay.load_snapshot(path, *id)?;
-        loaded.snapshot = Some(*id);
+    let mut newest_error = None;
+    for (id, path) in snapshots.iter().rev() {
+        match replay.load_snapshot(path, *id) {
+            Ok(()) => {
+                loaded.snapshot = Some(*id);
+                break;
+            }
+            Err(error) => {
+                tracing::warn!(
+                    file = %path.display(),
+                    %error,
+                    "cannot read the metadata snapshot: trying an older one"
+                );
+                newest_error.get_or_insert(error);
+                replay = Replay::new();
+            }
+        }
+    }
+    if let Some(error) = newest_error
+        && loaded.snapshot.is_none()
+        && segments.first().is_none_or(|(base, _)| *base > 0)
+    {
+        return Err(error);
     }
     if let Some((base, path)) = segments.first()
         && *base > 0
@@ -294,9 +338,12 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
         loaded.discarded_transaction = Some(begin);
     }
     let next_offset = replay.next_offset.unwrap_or(replay.snapshot_end);
+    loaded.elapsed = started.elapsed();
     tracing::info!(
         dir = %dir.display(),
-        snapshot = ?loaded.snapshot,
+        from_snapshot = %loaded.snapshot.map_or("none".to_string(), |id| id.file_name()),
+        replay_ms = loaded.elapsed.as_millis() as u64,
+        bytes_after_snapshot = replay.bytes_replayed,
         segments = segments.len(),
         first_offset = ?replay.first_offset,
         next_offset,
@@ -308,6 +355,8 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
     loaded.image = replay.image;
     loaded.next_offset = next_offset;
     loaded.last_epoch = replay.last_epoch;
+    loaded.bytes_since_snapshot = replay.bytes_replayed;
+    loaded.kraft = replay.kraft;
     Ok(loaded)
 }
 
@@ -356,6 +405,53 @@ struct Replay {
     last_epoch: i32,
     /// End offset of the loaded snapshot (0 without one): lower offsets are skipped.
     snapshot_end: i64,
+    /// Bytes of log batches replayed (past the snapshot).
+    bytes_replayed: u64,
+    /// The KRaft version and voters last read.
+    kraft: KRaftState,
+}
+
+impl Replay {
+    fn new() -> Replay {
+        Replay {
+            image: MetadataImage::empty(),
+            next_offset: None,
+            first_offset: None,
+            last_epoch: 0,
+            snapshot_end: 0,
+            bytes_replayed: 0,
+            kraft: KRaftState::default(),
+        }
+    }
+
+    /// Keeps a `KRaftVersionRecord` or `VotersRecord` control record.
+    fn note_kraft(
+        &mut self,
+        path: &Path,
+        position: usize,
+        record_type: ControlRecordType,
+        record: &Record,
+    ) -> Result<(), ReplayError> {
+        if !matches!(
+            record_type,
+            ControlRecordType::KRaftVersion | ControlRecordType::KRaftVoters
+        ) {
+            return Ok(());
+        }
+        let Some(mut value) = record.value.clone() else {
+            return Err(malformed(path, position, "a KRaft control record without a value"));
+        };
+        let bad = |e: DecodeError| {
+            malformed(path, position, format!("cannot decode a KRaft control record: {e}"))
+        };
+        if record_type == ControlRecordType::KRaftVersion {
+            let version = KRaftVersionRecord::decode(&mut value, 0).map_err(bad)?;
+            self.kraft.kraft_version = version.kraft_version;
+        } else {
+            self.kraft.voters = Some(VotersRecord::decode(&mut value, 0).map_err(bad)?);
+        }
+        Ok(())
+    }
 }
 
 fn read_file(path: &Path) -> Result<Bytes, ReplayError> {
@@ -510,8 +606,8 @@ impl Replay {
                         ));
                     }
                     ControlRecordType::SnapshotFooter => footer = true,
-                    // KRaft version and voters records: not metadata.
-                    _ => {}
+                    // KRaft version and voters records: not metadata, kept for snapshots.
+                    other => self.note_kraft(path, position, other, &record)?,
                 }
             }
         }
@@ -618,7 +714,15 @@ impl Replay {
             return Err(malformed(path, position, reason));
         }
         let epoch = batch.header().partition_leader_epoch;
-        if !batch.is_control() {
+        if batch.is_control() {
+            for record in batch.records() {
+                let record = record.map_err(|source| corrupt(path, position, source))?;
+                let key = record
+                    .control_key()
+                    .map_err(|source| corrupt(path, position, source))?;
+                self.note_kraft(path, position, key.record_type, &record)?;
+            }
+        } else {
             for record in batch.records() {
                 let record = record.map_err(|source| corrupt(path, position, source))?;
                 if record.offset < self.snapshot_end {
@@ -629,6 +733,7 @@ impl Replay {
         }
         self.next_offset = Some(batch.next_offset());
         self.last_epoch = epoch;
+        self.bytes_replayed += batch.size() as u64;
         Ok(())
     }
 

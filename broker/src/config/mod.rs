@@ -43,6 +43,7 @@
 mod error;
 mod keys;
 mod listener;
+mod metadata_log;
 mod properties;
 mod security;
 #[cfg(test)]
@@ -55,6 +56,7 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use keys::{IGNORED_KEY_PREFIXES, IGNORED_KEYS, is_ignored_key};
 pub use listener::{HostPort, Listener, QuorumVoter, SecurityProtocol};
+pub use metadata_log::MetadataLogConfig;
 pub use security::{ENFORCED_PROTOCOLS, Unenforceable};
 
 /// The embedded default configuration: Kafka's KRaft quickstart (`config/server.properties`)
@@ -310,6 +312,9 @@ pub struct Config {
     /// `metadata.log.dir`: where `__cluster_metadata` lives; default none, meaning the first of
     /// [`Config::log_dirs`] (see [`Config::effective_metadata_log_dir`]).
     pub metadata_log_dir: Option<PathBuf>,
+    /// The `metadata.log.*` and `metadata.max.retention.*` keys: segment rolls, snapshots
+    /// and retention of the metadata log.
+    pub metadata_log: MetadataLogConfig,
     /// `num.partitions`: partitions of an auto-created topic; default 1, >= 1.
     pub num_partitions: i32,
     /// `default.replication.factor`: replication factor of an auto-created topic; default 1.
@@ -956,6 +961,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         .string("metadata.log.dir")
         .filter(|dir| !dir.is_empty())
         .map(PathBuf::from);
+    let metadata_log = metadata_log::read(&mut r)?;
     let num_partitions = r.int("num.partitions", 1, 1)?;
     let default_replication_factor = r.replication_factor("default.replication.factor", 1)?;
     let min_insync_replicas = r.int("min.insync.replicas", 1, 1)?;
@@ -1088,6 +1094,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         max_connections_per_ip_overrides,
         log_dirs,
         metadata_log_dir,
+        metadata_log,
         num_partitions,
         default_replication_factor,
         min_insync_replicas,

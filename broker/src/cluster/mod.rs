@@ -40,6 +40,8 @@ mod controller_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod tests;
 
 pub use controller::{

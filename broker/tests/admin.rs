@@ -13,6 +13,8 @@ mod support;
 mod features;
 #[path = "admin/log_dirs.rs"]
 mod log_dirs;
+#[path = "admin/metadata_snapshots.rs"]
+mod metadata_snapshots;
 #[path = "admin/storage_errors.rs"]
 mod storage_errors;
 #[path = "admin/telemetry.rs"]

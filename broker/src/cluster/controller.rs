@@ -96,8 +96,8 @@ use super::metadata_log::{
     DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_MS, MetadataLog, MetadataLogError, MetadataLogOptions,
     OpenReport,
 };
-use super::snapshot_retention::{self, RetentionPolicy};
 use super::replay::LoadedMetadata;
+use super::snapshot_retention::{self, RetentionPolicy};
 use crate::config::Config;
 use crate::config::{Listener, SecurityProtocol};
 use crate::topic_config::{self, BrokerConfigs, DescribedConfig};
@@ -138,10 +138,10 @@ use gregor_protocol::error_code::*;
 mod alter_configs;
 mod snapshots;
 pub use alter_configs::ReplaceConfigsResource;
-pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
 };
+pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 
 /// A Kafka error code and message for one item of a request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -891,12 +891,12 @@ impl MetadataLog {
         if !deleted.is_empty() {
             sync_dir(&self.dir);
             let start = self.log_start_offset()?;
-            let mut cache = leader_epoch::LeaderEpochCache::from_entries(
-                self.epochs.iter().map(|&(epoch, start_offset)| EpochEntry {
+            let mut cache = leader_epoch::LeaderEpochCache::from_entries(self.epochs.iter().map(
+                |&(epoch, start_offset)| EpochEntry {
                     epoch,
                     start_offset,
-                }),
-            );
+                },
+            ));
             if cache.truncate_from_start(start) {
                 self.epochs = cache
                     .entries()

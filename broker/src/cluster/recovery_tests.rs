@@ -150,9 +150,13 @@ fn a_log_whose_first_batch_is_past_offset_zero_loads_and_continues() {
     assert_eq!(loaded.last_epoch, EPOCH);
     assert_eq!(loaded.truncate_at, None);
 
-    // The appender continues in the same segment, at the offset after the last batch.
-    let (mut log, report) =
-        MetadataLog::open(dir.path(), &loaded, MetadataLogOptions::new(NODE)).unwrap();
+    // The appender continues in the same segment, at the offset after the last batch (its
+    // batches are years old: no roll by metadata.log.segment.ms here).
+    let options = MetadataLogOptions {
+        segment_ms: i64::MAX,
+        ..MetadataLogOptions::new(NODE)
+    };
+    let (mut log, report) = MetadataLog::open(dir.path(), &loaded, options).unwrap();
     assert_eq!(report.leader_change_offset, end);
     assert_eq!(report.epoch, EPOCH + 1);
     assert_eq!(log.active_segment(), 0);

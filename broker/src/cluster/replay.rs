@@ -73,8 +73,8 @@ use gregor_protocol::messages::kraft_version_record::KRaftVersionRecord;
 use gregor_protocol::messages::voters_record::VotersRecord;
 
 use super::image::{ImageError, MetadataImage};
-use super::snapshot::KRaftState;
 use super::meta_properties::{MetaProperties, MetaPropertiesError};
+use super::snapshot::KRaftState;
 use crate::storage::CLEAN_SHUTDOWN_FILE;
 
 /// The directory of the metadata log's only partition, inside the metadata log directory.
@@ -439,10 +439,18 @@ impl Replay {
             return Ok(());
         }
         let Some(mut value) = record.value.clone() else {
-            return Err(malformed(path, position, "a KRaft control record without a value"));
+            return Err(malformed(
+                path,
+                position,
+                "a KRaft control record without a value",
+            ));
         };
         let bad = |e: DecodeError| {
-            malformed(path, position, format!("cannot decode a KRaft control record: {e}"))
+            malformed(
+                path,
+                position,
+                format!("cannot decode a KRaft control record: {e}"),
+            )
         };
         if record_type == ControlRecordType::KRaftVersion {
             let version = KRaftVersionRecord::decode(&mut value, 0).map_err(bad)?;

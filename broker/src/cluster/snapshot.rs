@@ -274,9 +274,7 @@ pub fn image_records(image: &MetadataImage) -> Result<Vec<VersionedRecord>, Snap
 }
 
 fn loss(level: i16, what: &str) -> SnapshotError {
-    SnapshotError::Unwritable(format!(
-        "metadata.version {level} cannot express {what}"
-    ))
+    SnapshotError::Unwritable(format!("metadata.version {level} cannot express {what}"))
 }
 
 /// Kafka's `BrokerRegistration.toRecord`.
@@ -286,13 +284,22 @@ fn broker_record(
 ) -> Result<VersionedRecord, SnapshotError> {
     let version = versions.register_broker_record();
     if broker.is_migrating_zk_broker && !versions.migration() {
-        return Err(loss(versions.level, "the isMigratingZkBroker state of a broker"));
+        return Err(loss(
+            versions.level,
+            "the isMigratingZkBroker state of a broker",
+        ));
     }
     if !broker.directories.is_empty() && !versions.directory_assignment() {
-        return Err(loss(versions.level, "the online log directories of a broker"));
+        return Err(loss(
+            versions.level,
+            "the online log directories of a broker",
+        ));
     }
     if !broker.cordoned_directories.is_empty() && version < 4 {
-        return Err(loss(versions.level, "the cordoned log directories of a broker"));
+        return Err(loss(
+            versions.level,
+            "the cordoned log directories of a broker",
+        ));
     }
     let record = RegisterBrokerRecord {
         broker_id: broker.id,
@@ -381,16 +388,22 @@ fn partition_record(
             non_empty(&partition.last_known_elr),
         )
     } else {
-        if !partition.eligible_leader_replicas.is_empty() || !partition.last_known_elr.is_empty()
-        {
-            return Err(loss(versions.level, "the eligible leader replicas of a partition"));
+        if !partition.eligible_leader_replicas.is_empty() || !partition.last_known_elr.is_empty() {
+            return Err(loss(
+                versions.level,
+                "the eligible leader replicas of a partition",
+            ));
         }
         (None, None)
     };
     let directories = if versions.directory_assignment() {
         partition.directories.clone()
     } else {
-        if partition.directories.iter().any(|d| *d != DIRECTORY_MIGRATING) {
+        if partition
+            .directories
+            .iter()
+            .any(|d| *d != DIRECTORY_MIGRATING)
+        {
             return Err(loss(
                 versions.level,
                 "the directory assignment state of one or more replicas",
@@ -502,19 +515,17 @@ pub fn encode_snapshot(
     // Data batches: groups of RECORDS_PER_APPEND records, as many as fit in a batch.
     let mut current: Vec<NewRecord> = Vec::new();
     let mut current_size = BATCH_HEADER_BYTES;
-    let flush = |current: &mut Vec<NewRecord>,
-                 base: i64,
-                 out: &mut Vec<u8>|
-     -> Result<(), SnapshotError> {
-        let batch = RecordBatchBuilder::new()
-            .base_offset(base)
-            .partition_leader_epoch(epoch)
-            .build(current.iter())
-            .map_err(|e| SnapshotError::Encode(e.to_string()))?;
-        out.extend_from_slice(&batch);
-        current.clear();
-        Ok(())
-    };
+    let flush =
+        |current: &mut Vec<NewRecord>, base: i64, out: &mut Vec<u8>| -> Result<(), SnapshotError> {
+            let batch = RecordBatchBuilder::new()
+                .base_offset(base)
+                .partition_leader_epoch(epoch)
+                .build(current.iter())
+                .map_err(|e| SnapshotError::Encode(e.to_string()))?;
+            out.extend_from_slice(&batch);
+            current.clear();
+            Ok(())
+        };
     let mut batch_base = next_offset;
     for group in records.chunks(RECORDS_PER_APPEND) {
         let mut values = Vec::with_capacity(group.len());
@@ -605,13 +616,8 @@ pub fn write_snapshot(
     }
     let records = image_records(image)?;
     let now = now_ms();
-    let (bytes, batches) = encode_snapshot(
-        id.epoch,
-        &records,
-        last_contained_log_timestamp,
-        kraft,
-        now,
-    )?;
+    let (bytes, batches) =
+        encode_snapshot(id.epoch, &records, last_contained_log_timestamp, kraft, now)?;
     let partial = dir.join(partial_name(id));
     let result = (|| {
         let mut file = OpenOptions::new()
@@ -658,7 +664,10 @@ pub fn read_last_contained_timestamp(path: &Path) -> Result<i64, SnapshotError> 
     let mut head = [0u8; 12];
     io::Read::read_exact(&mut file, &mut head).map_err(io_error(path))?;
     let length = i32::from_be_bytes([head[8], head[9], head[10], head[11]]);
-    let Some(length) = usize::try_from(length).ok().filter(|l| *l <= MAX_BATCH_BYTES) else {
+    let Some(length) = usize::try_from(length)
+        .ok()
+        .filter(|l| *l <= MAX_BATCH_BYTES)
+    else {
         return Err(malformed("the first batch has an invalid length"));
     };
     let mut data = vec![0u8; 12 + length];
@@ -666,14 +675,20 @@ pub fn read_last_contained_timestamp(path: &Path) -> Result<i64, SnapshotError> 
     io::Read::read_exact(&mut file, &mut data[12..]).map_err(io_error(path))?;
     let batch = match RecordBatches::new(Bytes::from(data)).next() {
         Some(Ok(Batch::V2(batch))) if batch.is_control() => batch,
-        _ => return Err(malformed("the snapshot does not start with a control batch")),
+        _ => {
+            return Err(malformed(
+                "the snapshot does not start with a control batch",
+            ));
+        }
     };
     batch
         .validate()
         .map_err(|e| malformed(&format!("the first batch is corrupt: {e}")))?;
     for record in batch.records() {
         let record = record.map_err(|e| malformed(&e.to_string()))?;
-        let key = record.control_key().map_err(|e| malformed(&e.to_string()))?;
+        let key = record
+            .control_key()
+            .map_err(|e| malformed(&e.to_string()))?;
         if key.record_type != ControlRecordType::SnapshotHeader {
             continue;
         }

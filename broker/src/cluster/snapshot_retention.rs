@@ -81,7 +81,11 @@ pub fn list_snapshots(dir: &Path) -> Result<Vec<SnapshotFile>, MetadataLogError>
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let entry = entry.map_err(io_error(dir))?;
-        let Some(id) = entry.file_name().to_str().and_then(SnapshotId::from_file_name) else {
+        let Some(id) = entry
+            .file_name()
+            .to_str()
+            .and_then(SnapshotId::from_file_name)
+        else {
             continue;
         };
         let path = entry.path();

@@ -125,9 +125,24 @@ fn rich_image() -> MetadataImage {
     for (resource_type, resource_name, name, value) in [
         (ConfigResource::BROKER, "", "log.retention.ms", "12345"),
         (ConfigResource::BROKER, "1", "max.connections", "77"),
-        (ConfigResource::CLIENT_METRICS, "sub", "metrics", "org.apache.kafka."),
-        (ConfigResource::CLIENT_METRICS, "sub", "interval.ms", "60000"),
-        (ConfigResource::GROUP, "g", "consumer.session.timeout.ms", "50000"),
+        (
+            ConfigResource::CLIENT_METRICS,
+            "sub",
+            "metrics",
+            "org.apache.kafka.",
+        ),
+        (
+            ConfigResource::CLIENT_METRICS,
+            "sub",
+            "interval.ms",
+            "60000",
+        ),
+        (
+            ConfigResource::GROUP,
+            "g",
+            "consumer.session.timeout.ms",
+            "50000",
+        ),
     ] {
         records.push(MetadataRecord::Config(ConfigRecord {
             resource_type,
@@ -194,7 +209,10 @@ fn an_image_written_as_a_snapshot_reads_back_equal() {
     assert_same_image(&loaded.image, &image);
     // The client-metrics subscription and the ELR survived.
     assert_eq!(
-        loaded.image.config(ConfigResource::CLIENT_METRICS, "sub").unwrap()["interval.ms"],
+        loaded
+            .image
+            .config(ConfigResource::CLIENT_METRICS, "sub")
+            .unwrap()["interval.ms"],
         "60000"
     );
     let partition = loaded.image.topic("topic-0").unwrap().partition(1).unwrap();
@@ -332,7 +350,10 @@ fn the_snapshot_file_decodes_with_the_generated_types() {
     let MetadataRecord::ProducerIds(ids) = &decoded.last().unwrap().record else {
         panic!()
     };
-    assert_eq!((ids.broker_id, ids.broker_epoch, ids.next_producer_id), (-1, -1, 5000));
+    assert_eq!(
+        (ids.broker_id, ids.broker_epoch, ids.next_producer_id),
+        (-1, -1, 5000)
+    );
 }
 
 #[test]
@@ -414,7 +435,11 @@ fn large_images_are_split_into_batches_of_at_most_8_mib_at_groups_of_1024_record
     for (i, _) in batches.iter().enumerate() {
         let length =
             i32::from_be_bytes(bytes[position + 8..position + 12].try_into().unwrap()) as usize;
-        assert!(length + 12 <= MAX_BATCH_BYTES, "batch {i}: {} bytes", length + 12);
+        assert!(
+            length + 12 <= MAX_BATCH_BYTES,
+            "batch {i}: {} bytes",
+            length + 12
+        );
         position += length + 12;
     }
     // Every data batch but the last holds whole groups of 1024 records.
@@ -455,7 +480,10 @@ fn an_image_without_metadata_version_or_with_unwritable_state_is_refused() {
         )
         .unwrap();
     let error = snapshot::image_records(&image).unwrap_err();
-    assert!(error.to_string().contains("eligible leader replicas"), "{error}");
+    assert!(
+        error.to_string().contains("eligible leader replicas"),
+        "{error}"
+    );
     // Nothing was left behind.
     assert_eq!(fs::read_dir(partition_dir(dir.path())).unwrap().count(), 0);
 }
@@ -513,12 +541,18 @@ fn drive(controller: &Controller, ops: usize) {
     while done < ops {
         let name = format!("t-{round}");
         let created = controller
-            .create_topics(&[NewTopic::new(&name, 2, 1).with_config("retention.ms", "1000")], false)
+            .create_topics(
+                &[NewTopic::new(&name, 2, 1).with_config("retention.ms", "1000")],
+                false,
+            )
             .unwrap();
         assert_eq!(created.results[0].error, None, "{:?}", created.results[0]);
         done += 1;
         let changed = controller
-            .incremental_alter_configs(&[set_config(&name, "retention.ms", &format!("{round}"))], false)
+            .incremental_alter_configs(
+                &[set_config(&name, "retention.ms", &format!("{round}"))],
+                false,
+            )
             .unwrap();
         assert_eq!(changed.results[0].error, None);
         done += 1;
@@ -554,7 +588,9 @@ fn the_controller_snapshots_by_bytes_and_retention_deletes_old_segments_and_snap
     let controller = open(&options);
     let started = Instant::now();
     drive(&controller, ops);
-    let outcome = controller.wait_for_snapshot().expect("a snapshot was written");
+    let outcome = controller
+        .wait_for_snapshot()
+        .expect("a snapshot was written");
     let (written, _) = outcome.unwrap();
     let drive_time = started.elapsed();
     let image = controller.image();
@@ -580,17 +616,18 @@ fn the_controller_snapshots_by_bytes_and_retention_deletes_old_segments_and_snap
         .sum();
     // At most the limit, or (once the image alone outgrows it, in the long form) about the
     // newest snapshot and the log written since it.
-    let newest = fs::metadata(partition_dir(dir.path()).join(snapshot_ids.last().unwrap().file_name()))
-        .unwrap()
-        .len();
+    let newest =
+        fs::metadata(partition_dir(dir.path()).join(snapshot_ids.last().unwrap().file_name()))
+            .unwrap()
+            .len();
     assert!(
         total < 256 * 1024 + 2 * newest + 2 * (64 + 32) * 1024,
         "{total} bytes kept, newest snapshot {newest} bytes"
     );
 
     // The leader epoch cache starts at or after the log start.
-    let epochs = super::metadata_log::read_leader_epoch_checkpoint(&partition_dir(dir.path()))
-        .unwrap();
+    let epochs =
+        super::metadata_log::read_leader_epoch_checkpoint(&partition_dir(dir.path())).unwrap();
     assert!(epochs[0].1 >= segments[0], "{epochs:?} {segments:?}");
 
     // A restart loads the newest snapshot and the log after it: the same image.
@@ -633,7 +670,10 @@ fn the_controller_snapshots_by_bytes_and_retention_deletes_old_segments_and_snap
             })
             .collect()
     };
-    assert!(shape(&loaded.image) == shape(&image), "the full replay differs");
+    assert!(
+        shape(&loaded.image) == shape(&image),
+        "the full replay differs"
+    );
     println!(
         "{ops} topic operations ({drive_time:?} to drive): start-up from snapshot {} took \
          {from_snapshot:?}, full replay of {} segments took {:?}",
@@ -655,7 +695,10 @@ fn a_snapshot_by_time_needs_new_records_and_is_never_inside_a_transaction() {
     let controller = open(&options);
     assert!(controller.wait_for_snapshot().is_none());
     std::thread::sleep(std::time::Duration::from_millis(5));
-    assert!(controller.wait_for_snapshot().is_none(), "no records, no snapshot");
+    assert!(
+        controller.wait_for_snapshot().is_none(),
+        "no records, no snapshot"
+    );
     controller
         .create_topics(&[NewTopic::new("a", 1, 1)], false)
         .unwrap();
@@ -743,4 +786,23 @@ fn retention_by_time_keeps_the_newest_snapshot() {
     assert_eq!(files(dir.path()).0, vec![ids[2]]);
     // One segment, the active one: nothing to delete.
     assert_eq!(files(dir.path()).1, vec![0]);
+}
+
+#[test]
+fn the_active_segment_rolls_by_metadata_log_segment_ms() {
+    let dir = tempdir();
+    let mut options = options(dir.path(), 1 << 30, SnapshotOptions::default());
+    options.metadata_segment_ms = 1;
+    let controller = open(&options);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    controller
+        .create_topics(&[NewTopic::new("a", 1, 1)], false)
+        .unwrap();
+    let segments = files(dir.path()).1;
+    assert!(segments.len() >= 2, "{segments:?}");
+    // The topic's batch starts the last segment.
+    let last = *segments.last().unwrap();
+    let loaded = load(dir.path()).unwrap();
+    assert!(loaded.image.topic("a").is_some());
+    assert!(last > 0 && last < controller.next_offset());
 }

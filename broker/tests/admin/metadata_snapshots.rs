@@ -66,14 +66,20 @@ fn topics_and_configs_survive_a_restart_from_a_snapshot_and_old_segments_go() {
         out.assert_success();
         let doc = out.json();
         assert_eq!(
-            doc.field("topics").field(&topic).field("error_code").as_i64(),
+            doc.field("topics")
+                .field(&topic)
+                .field("error_code")
+                .as_i64(),
             Some(0),
             "{doc}"
         );
     }
     assert!(
         broker
-            .wait_for_log("Successfully wrote the metadata snapshot", Duration::from_secs(30))
+            .wait_for_log(
+                "Successfully wrote the metadata snapshot",
+                Duration::from_secs(30)
+            )
             .is_some(),
         "no snapshot written:\n{}",
         broker.log_text()

@@ -113,8 +113,8 @@ fn write_and_clean(
     retention: RetentionPolicy,
 ) -> SnapshotOutcome {
     let started = Instant::now();
-    let written = snapshot::write_snapshot(dir, id, image, timestamp, kraft)
-        .map_err(|e| e.to_string())?;
+    let written =
+        snapshot::write_snapshot(dir, id, image, timestamp, kraft).map_err(|e| e.to_string())?;
     tracing::info!(
         snapshot = %id.file_name(),
         bytes = written.size,
@@ -150,7 +150,10 @@ impl Controller {
         let options = self.options.snapshots;
         let bytes = state.carried_bytes + log.appended_bytes().saturating_sub(state.mark);
         let reason = if bytes >= options.max_bytes_between {
-            format!("we have replayed at least {} bytes", options.max_bytes_between)
+            format!(
+                "we have replayed at least {} bytes",
+                options.max_bytes_between
+            )
         } else if options.max_interval_ms != 0
             && state.since.elapsed().as_millis() >= options.max_interval_ms as u128
         {

@@ -97,8 +97,8 @@ pub use producer_state::{
     BatchMetadata, INVALID_PRODUCER_EPOCH, NUM_BATCHES_TO_RETAIN, OUT_OF_ORDER_SEQUENCE_NUMBER,
     ProducerEntry, ProducerStateError, TxnVerification, VerificationGuard,
 };
-pub use txn_index::AbortedTxn;
 pub use segment::{BatchEntry, MAX_SEGMENT_BYTES, segment_file_name};
+pub use txn_index::AbortedTxn;
 pub use validate::{
     CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
     RecordError, UNSUPPORTED_COMPRESSION_TYPE, ValidatedBatch, ValidatedRecords, ValidationError,

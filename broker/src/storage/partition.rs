@@ -26,10 +26,10 @@ use super::leader_epoch::{self, EpochEntry, LeaderEpochCache};
 use super::producer_state::{
     ProducerBatch, ProducerCheck, ProducerEntry, ProducerStateManager, TxnVerification,
 };
-use super::txn_index::AbortedTxn;
 use super::segment::{
     BatchEntry, MAX_SEGMENT_BYTES, Segment, now_ms, parse_segment_file_name, segment_file_name,
 };
+use super::txn_index::AbortedTxn;
 use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
@@ -477,11 +477,7 @@ impl PartitionLog {
                 if total == 0 {
                     Vec::new()
                 } else {
-                    transactions::collect_aborted_transactions(
-                        &state.segments,
-                        fetch_offset,
-                        upper,
-                    )
+                    transactions::collect_aborted_transactions(&state.segments, fetch_offset, upper)
                 }
             });
             (log_start, log_end, last_stable, total, aborted)
@@ -585,7 +581,12 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        self.append_with_verification(validated, leader_epoch, now_ms, TxnVerification::NotRequired)
+        self.append_with_verification(
+            validated,
+            leader_epoch,
+            now_ms,
+            TxnVerification::NotRequired,
+        )
     }
 
     /// Appends one encoded v2 batch as it is, without validating its records: only its base
@@ -637,8 +638,8 @@ impl PartitionLog {
             None => None,
         };
         let producer_update = if mode.check_producers && !producer_batches.is_empty() {
-            let checked = unpoison(self.producers.lock())
-                .check_with(&producer_batches, mode.verification)?;
+            let checked =
+                unpoison(self.producers.lock()).check_with(&producer_batches, mode.verification)?;
             match checked {
                 ProducerCheck::Append(update) => Some(update),
                 ProducerCheck::Duplicate(original) => {

@@ -108,8 +108,7 @@ pub enum TxnIndexError {
         /// The previous entry's last offset.
         previous: i64,
     },
-    /// An entry whose first offset is after its last, or whose last stable offset is not
-    /// after its marker.
+    /// An entry whose first offset is after its last.
     #[error("aborted transaction {0:?} has inconsistent offsets")]
     Inconsistent(AbortedTxn),
 }
@@ -147,7 +146,7 @@ pub fn check_next(
             start_offset,
         });
     }
-    if txn.first_offset > txn.last_offset || txn.last_stable_offset <= txn.first_offset {
+    if txn.first_offset > txn.last_offset {
         return Err(TxnIndexError::Inconsistent(*txn));
     }
     if let Some(previous) = previous
@@ -163,10 +162,7 @@ pub fn check_next(
 
 /// Reads and checks the index of the segment starting at `start_offset`; a missing file
 /// is an empty index.
-pub fn read_txn_index(
-    dir: &Path,
-    start_offset: i64,
-) -> Result<Vec<AbortedTxn>, TxnIndexError> {
+pub fn read_txn_index(dir: &Path, start_offset: i64) -> Result<Vec<AbortedTxn>, TxnIndexError> {
     match fs::read(txn_index_path(dir, start_offset)) {
         Ok(bytes) => decode_entries(&bytes, start_offset),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
@@ -292,10 +288,7 @@ mod tests {
         append_txn_index(dir.path(), 100, &[], &entries[0]).unwrap();
         append_txn_index(dir.path(), 100, &entries[..1], &entries[1]).unwrap();
         let path = txn_index_path(dir.path(), 100);
-        assert_eq!(
-            path.file_name().unwrap(),
-            "00000000000000000100.txnindex"
-        );
+        assert_eq!(path.file_name().unwrap(), "00000000000000000100.txnindex");
         assert_eq!(fs::metadata(&path).unwrap().len(), 68);
         assert_eq!(read_txn_index(dir.path(), 100).unwrap(), entries);
         // Not increasing: refused, the file unchanged.
@@ -327,11 +320,7 @@ mod tests {
 
     #[test]
     fn truncation_and_collection() {
-        let mut entries = vec![
-            txn(1, 0, 4, 5),
-            txn(2, 3, 8, 9),
-            txn(3, 10, 12, 13),
-        ];
+        let mut entries = vec![txn(1, 0, 4, 5), txn(2, 3, 8, 9), txn(3, 10, 12, 13)];
         let mut found = Vec::new();
         // [5, 9): the second overlaps (its LSO 9 reaches the bound: complete).
         assert!(collect_aborted(&entries, 5, 9, &mut found));

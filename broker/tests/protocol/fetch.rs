@@ -963,7 +963,7 @@ fn read_committed_stops_at_the_last_stable_offset() {
     let data = DataDir::builder().topic(TopicSpec::new("txn", 1)).build();
     {
         let log = PartitionLog::open(data.path(), "txn", 0).expect("open the log");
-        let mut txn = |pid: i64| {
+        let txn = |pid: i64| {
             let mut batch = RecordBatchBuilder::new()
                 .producer(pid, 0)
                 .base_sequence(0)

@@ -3,9 +3,9 @@
 //!
 //! Per partition: `UNKNOWN_TOPIC_OR_PARTITION` when the metadata has no such partition,
 //! `KAFKA_STORAGE_ERROR` when it has one without a log here (offline, as Produce answers).
-//! Otherwise each producer with its epoch, last sequence and last batch timestamp; the
-//! coordinator epoch is -1 and the transaction start offset -1, as there are no
-//! transactions.
+//! Otherwise each producer with its epoch, last sequence, last batch timestamp, the epoch
+//! of the coordinator that wrote its last transaction marker (-1 if none) and the first
+//! offset of its ongoing transaction (-1 outside one).
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -55,8 +55,10 @@ pub fn handle(
                             producer_epoch: i32::from(entry.epoch()),
                             last_sequence: entry.last_seq(),
                             last_timestamp: entry.last_timestamp(),
-                            coordinator_epoch: -1,
-                            current_txn_start_offset: -1,
+                            coordinator_epoch: entry.coordinator_epoch(),
+                            current_txn_start_offset: entry
+                                .current_txn_first_offset()
+                                .unwrap_or(-1),
                             ..Default::default()
                         })
                         .collect();

@@ -15,6 +15,13 @@
 //! ([`fetch_sessions::request_partitions`]). The response groups consecutive partitions of
 //! one topic, as Kafka's `FetchResponse.toMessage` does.
 //!
+//! READ_COMMITTED (`isolation_level` 1, KIP-98): each partition is read up to its last
+//! stable offset, and `aborted_transactions` lists the aborted transactions overlapping the
+//! records returned (Kafka's `collectAbortedTransactions`), from which the consumer drops
+//! their records. `last_stable_offset` is the partition's LSO at either level, as Kafka
+//! answers. A marker moves the high watermark with the LSO, so an incremental session
+//! sends the partition again whenever its LSO moved.
+//!
 //! Fetch sessions (KIP-227) are [`crate::fetch_sessions`]: its context gives the partitions
 //! to read (the request's, or a session's) and filters the response (an incremental one
 //! carries only the partitions that changed).
@@ -25,14 +32,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use gregor_protocol::messages::fetch_request::FetchRequest;
 use gregor_protocol::messages::fetch_response::{
-    FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
 use gregor_protocol::{Uuid, VersionRange};
 use tokio::time::Instant;
 
 use super::RequestContext;
 use crate::fetch_sessions::{self, RequestedPartition};
-use crate::storage::{PartitionLog, ReadError};
+use crate::storage::{AbortedTxn, PartitionLog, ReadError};
 use gregor_protocol::error_code;
 
 /// Versions served.
@@ -88,7 +95,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             .collect();
         let reads = {
             let wanted = wanted.clone();
-            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes)).await
+            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes, read_committed)).await
         };
         let reads = match reads {
             Ok(reads) => reads,
@@ -177,10 +184,13 @@ struct PartitionRead {
     last_stable_offset: i64,
     log_start_offset: i64,
     records: Bytes,
+    /// READ_COMMITTED: the aborted transactions overlapping `records`.
+    aborted: Option<Vec<AbortedTxn>>,
 }
 
-/// Reads every partition in request order within the byte budgets (blocking file I/O).
-fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
+/// Reads every partition in request order within the byte budgets, up to the LSO with
+/// `read_committed` (blocking file I/O).
+fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<PartitionRead> {
     let mut budget = max_bytes;
     let mut have_data = false;
     wanted
@@ -191,7 +201,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
                 Err(code) => return failed(*code, -1, -1, -1),
             };
             let limit = w.max_bytes.min(budget);
-            match log.read(w.fetch_offset, limit, !have_data) {
+            match log.read_isolated(w.fetch_offset, limit, !have_data, read_committed) {
                 Ok(read) => {
                     budget = budget.saturating_sub(read.records.len());
                     have_data |= !read.records.is_empty();
@@ -201,6 +211,7 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionRead> {
                         last_stable_offset: read.last_stable_offset,
                         log_start_offset: read.log_start_offset,
                         records: read.records,
+                        aborted: read.aborted_transactions,
                     }
                 }
                 // Kafka reports unknown offsets (-1) with OFFSET_OUT_OF_RANGE.
@@ -228,6 +239,7 @@ fn failed(
         last_stable_offset,
         log_start_offset,
         records: Bytes::new(),
+        aborted: None,
     }
 }
 
@@ -259,8 +271,19 @@ fn responses(
             high_watermark: read.high_watermark,
             last_stable_offset: read.last_stable_offset,
             log_start_offset: read.log_start_offset,
-            // READ_COMMITTED readers get the (empty) list of aborted transactions.
-            aborted_transactions: read_committed.then(Vec::new),
+            // READ_COMMITTED readers get the list of aborted transactions (empty after an
+            // error).
+            aborted_transactions: read_committed.then(|| {
+                read.aborted
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|txn| AbortedTransaction {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
             preferred_read_replica: -1,
             records: Some(read.records),
             ..Default::default()

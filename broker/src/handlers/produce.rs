@@ -11,6 +11,14 @@
 //! older epoch is `INVALID_PRODUCER_EPOCH` (47), a sequence gap or a new epoch not starting
 //! at 0 `OUT_OF_ORDER_SEQUENCE_NUMBER` (45), with the log start offset and a message
 //! (Kafka leaves it null); nothing of the partition's records is appended then.
+//!
+//! Transactions (KIP-98): the partition log keeps each producer's ongoing transaction
+//! ([`crate::storage::producer_state::txn`]): a non-transactional batch during one is
+//! `INVALID_TXN_STATE`. Transactional produce needs a transaction coordinator, so until
+//! [`transactions_enabled`] says one is there, a request with a transactional id or
+//! transactional batches is answered `INVALID_TXN_STATE` for every partition. With it,
+//! transactional batches without a transactional id are
+//! `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` (Kafka's `KafkaApis.handleProduceRequest`).
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,15 +28,33 @@ use gregor_protocol::messages::produce_request::ProduceRequest;
 use gregor_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
+use gregor_protocol::records::{BatchHeader, MAGIC_V2};
 use gregor_protocol::{Uuid, VersionRange};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::storage::{PartitionLog, StorageError, validate_records};
+use crate::storage::{PartitionLog, StorageError, TxnVerification, validate_records};
 use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };
+
+/// Whether transactional produce is served: only once the broker has a transaction
+/// coordinator. The one place to change when it is wired (the coordinator then also
+/// answers KIP-890's verification, see [`verification`]).
+fn transactions_enabled(_broker: &Broker) -> bool {
+    false
+}
+
+/// KIP-890's input for the append of a transactional request's partition: before the
+/// first transactional batch of a producer in this partition, Kafka's `ReplicaManager`
+/// takes a guard ([`PartitionLog::start_txn_verification`]) and asks the coordinator
+/// (AddPartitionsToTxn with `verify_only`) whether the partition is in the transaction,
+/// then appends with [`TxnVerification::Guard`]. Until the coordinator answers that,
+/// verification is not required (as with `transaction.partition.verification.enable=false`).
+fn verification(_log: &PartitionLog) -> TxnVerification {
+    TxnVerification::NotRequired
+}
 
 /// One partition's data, resolved against the image and the logs.
 struct Target {
@@ -95,6 +121,7 @@ fn resolve(
     let image = broker.image();
     let mut topics = Vec::new();
     let mut targets = Vec::new();
+    let refused = refuse_transactions(broker, &request);
     for (index, topic) in request.topic_data.into_iter().enumerate() {
         let found = if version >= 13 {
             image
@@ -109,14 +136,9 @@ fn resolve(
             .map(|t| t.name.clone())
             .unwrap_or_else(|_| topic.name.to_string());
         topics.push((name.clone(), topic.topic_id));
-        // A transactional produce needs a transaction coordinator, which this broker lacks.
-        let transactional = request
-            .transactional_id
-            .as_deref()
-            .is_some_and(|id| !id.is_empty());
         for partition in topic.partition_data {
-            let log = match (&found, transactional) {
-                (_, true) => Err(error_code::INVALID_TXN_STATE),
+            let log = match (&found, refused) {
+                (_, Some(code)) => Err(code),
                 (Err(code), _) => Err(*code),
                 (Ok(t), _) => match (
                     t.partitions.get(&partition.index),
@@ -138,6 +160,35 @@ fn resolve(
         }
     }
     (topics, targets)
+}
+
+/// The error every partition of a transactional request gets when it cannot be served:
+/// `INVALID_TXN_STATE` without a transaction coordinator, and Kafka's
+/// `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` for transactional batches without a
+/// transactional id (Kafka's `hasTransactionalRecords` looks at each partition's first
+/// batch).
+fn refuse_transactions(broker: &Broker, request: &ProduceRequest) -> Option<i16> {
+    let transactional_id = request
+        .transactional_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty());
+    let transactional_records = request.topic_data.iter().any(|topic| {
+        topic.partition_data.iter().any(|p| {
+            p.records
+                .as_deref()
+                .and_then(BatchHeader::decode)
+                .is_some_and(|h| h.magic == MAGIC_V2 && h.is_transactional())
+        })
+    });
+    if !transactional_id && !transactional_records {
+        None
+    } else if !transactions_enabled(broker) {
+        Some(error_code::INVALID_TXN_STATE)
+    } else if !transactional_id {
+        Some(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else {
+        None
+    }
 }
 
 /// Validates and appends every partition (blocking file I/O).
@@ -210,7 +261,8 @@ fn append(
             Some(message.into()),
         );
     }
-    match log.append(validated, leader_epoch, now_ms) {
+    let verification = verification(log);
+    match log.append_with_verification(validated, leader_epoch, now_ms, verification) {
         Ok(info) => {
             if info.duplicate {
                 tracing::debug!(

@@ -10,6 +10,7 @@
 //!     00000000000000000000.log           segment: record batches, named by base offset
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
+//!     00000000000000000000.txnindex      aborted transactions (34-byte entries, see [`txn_index`])
 //!     00000000000000001234.snapshot      producer state    (ignored: rebuilt from the log)
 //!     leader-epoch-checkpoint             leader epoch cache (rebuilt from the batches at open)
 //!     partition.metadata                  (ignored)
@@ -61,6 +62,7 @@ pub mod move_replica;
 mod partition;
 pub mod producer_state;
 mod segment;
+pub mod txn_index;
 mod validate;
 
 #[cfg(test)]
@@ -71,6 +73,8 @@ mod epoch_tests;
 mod producer_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;
 #[cfg(test)]
 mod write_tests;
 
@@ -91,9 +95,10 @@ pub use partition::{
 };
 pub use producer_state::{
     BatchMetadata, INVALID_PRODUCER_EPOCH, NUM_BATCHES_TO_RETAIN, OUT_OF_ORDER_SEQUENCE_NUMBER,
-    ProducerEntry, ProducerStateError,
+    ProducerEntry, ProducerStateError, TxnVerification, VerificationGuard,
 };
 pub use segment::{BatchEntry, MAX_SEGMENT_BYTES, segment_file_name};
+pub use txn_index::AbortedTxn;
 pub use validate::{
     CORRUPT_MESSAGE, INVALID_RECORD, INVALID_TIMESTAMP, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
     RecordError, UNSUPPORTED_COMPRESSION_TYPE, ValidatedBatch, ValidatedRecords, ValidationError,

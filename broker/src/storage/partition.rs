@@ -23,15 +23,19 @@ use super::checkpoint::{self, LogStartOffsets};
 use super::config::{LogConfig, TimestampType};
 use super::index::{self, IndexAppend, IndexBuilder};
 use super::leader_epoch::{self, EpochEntry, LeaderEpochCache};
-use super::producer_state::{ProducerBatch, ProducerCheck, ProducerEntry, ProducerStateManager};
+use super::producer_state::{
+    ProducerBatch, ProducerCheck, ProducerEntry, ProducerStateManager, TxnVerification,
+};
 use super::segment::{
     BatchEntry, MAX_SEGMENT_BYTES, Segment, now_ms, parse_segment_file_name, segment_file_name,
 };
+use super::txn_index::AbortedTxn;
 use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 mod open;
 mod retention;
+mod transactions;
 
 use self::open::*;
 
@@ -61,8 +65,12 @@ pub struct LogRead {
     pub high_watermark: i64,
     /// The log start offset.
     pub log_start_offset: i64,
-    /// The last stable offset (the high watermark until transactions are tracked).
+    /// The last stable offset: the first offset of the oldest ongoing transaction, else
+    /// the high watermark.
     pub last_stable_offset: i64,
+    /// For READ_COMMITTED reads, the aborted transactions overlapping the records read
+    /// (Kafka's `collectAbortedTransactions`); `None` for READ_UNCOMMITTED.
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
 }
 
 /// What [`PartitionLog::append`] (or [`PartitionLog::append_batch`]) did: the fields of a
@@ -244,6 +252,9 @@ struct LogState {
     segments: Vec<Segment>,
     log_start_offset: i64,
     log_end_offset: i64,
+    /// First offset of the oldest ongoing transaction (Kafka's `firstUnstableOffset`),
+    /// published with the batches that change it.
+    first_unstable_offset: Option<i64>,
 }
 
 /// The write handles of the active (last) segment and its index files.
@@ -275,8 +286,10 @@ struct AppendMode {
     /// Stamped as the log append time of every batch.
     log_append_time: Option<i64>,
     /// Whether batches with a producer id are checked against the producer state (client
-    /// appends) or only recorded in it (trusted appends).
+    /// and coordinator appends) or only recorded in it (trusted appends).
     check_producers: bool,
+    /// KIP-890 verification of transactional batches (client appends).
+    verification: TxnVerification,
 }
 
 impl PartitionLog {
@@ -354,9 +367,11 @@ impl PartitionLog {
         self.log_end_offset()
     }
 
-    /// The last stable offset: the high watermark until transactions are tracked.
+    /// The last stable offset (Kafka's `UnifiedLog.lastStableOffset`): the first offset of
+    /// the oldest ongoing transaction (at least the log start offset), else the high
+    /// watermark. READ_COMMITTED consumers read up to it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        unpoison(self.state.read()).last_stable_offset()
     }
 
     /// The segments, in offset order.
@@ -421,26 +436,51 @@ impl PartitionLog {
         max_bytes: usize,
         min_one_message: bool,
     ) -> Result<LogRead, ReadError> {
+        self.read_isolated(fetch_offset, max_bytes, min_one_message, false)
+    }
+
+    /// [`Self::read`] at an isolation level: with `read_committed` (Fetch's
+    /// `isolation_level` 1) the batches stop at the last stable offset (a fetch offset at
+    /// or past it, up to the log end offset, reads nothing) and
+    /// [`LogRead::aborted_transactions`] lists the aborted transactions overlapping what
+    /// was read, as Kafka's `LocalLog.read` with `FetchIsolation.TXN_COMMITTED` does.
+    pub fn read_isolated(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+        read_committed: bool,
+    ) -> Result<LogRead, ReadError> {
         let mut ranges: [Option<ReadRange>; MAX_SEGMENTS_PER_READ] =
             [const { None }; MAX_SEGMENTS_PER_READ];
-        let (log_start_offset, high_watermark, total) = {
+        let (log_start_offset, high_watermark, last_stable_offset, total, aborted) = {
             let state = unpoison(self.state.read());
             let (log_start, log_end) = (state.log_start_offset, state.log_end_offset);
             if fetch_offset < log_start || fetch_offset > log_end {
                 return Err(ReadError::OffsetOutOfRange { log_start, log_end });
             }
-            let total = if fetch_offset < log_end {
+            let last_stable = state.last_stable_offset();
+            let max_offset = if read_committed { last_stable } else { log_end };
+            let (total, upper) = if fetch_offset < max_offset {
                 plan_read(
                     &state.segments,
                     fetch_offset,
+                    max_offset,
                     max_bytes,
                     min_one_message,
                     &mut ranges,
                 )
             } else {
-                0
+                (0, fetch_offset)
             };
-            (log_start, log_end, total)
+            let aborted = read_committed.then(|| {
+                if total == 0 {
+                    Vec::new()
+                } else {
+                    transactions::collect_aborted_transactions(&state.segments, fetch_offset, upper)
+                }
+            });
+            (log_start, log_end, last_stable, total, aborted)
         };
         let records = if total == 0 {
             Bytes::new()
@@ -463,7 +503,8 @@ impl PartitionLog {
             records,
             high_watermark,
             log_start_offset,
-            last_stable_offset: high_watermark,
+            last_stable_offset,
+            aborted_transactions: aborted,
         })
     }
 
@@ -531,24 +572,21 @@ impl PartitionLog {
     ///
     /// The records' buffer is reused if nothing else shares it, else copied once. Blocking
     /// file I/O (`spawn_blocking` from async code).
+    ///
+    /// Transactional batches start or continue their producer's transaction (see
+    /// [`Self::append_with_verification`] for KIP-890's verification, not required here).
     pub fn append(
         &self,
         validated: ValidatedRecords,
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
-        let (records, batches) = validated.into_parts();
-        let mut buf = records
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-        let config = self.config();
-        let mode = AppendMode {
-            leader_epoch: Some(leader_epoch),
-            log_append_time: (config.timestamp_type == TimestampType::LogAppendTime)
-                .then_some(now_ms),
-            check_producers: true,
-        };
-        self.append_buffer(&mut buf, &batches, mode, now_ms, &config)
+        self.append_with_verification(
+            validated,
+            leader_epoch,
+            now_ms,
+            TxnVerification::NotRequired,
+        )
     }
 
     /// Appends one encoded v2 batch as it is, without validating its records: only its base
@@ -564,6 +602,7 @@ impl PartitionLog {
             leader_epoch: None,
             log_append_time: None,
             check_producers: false,
+            verification: TxnVerification::NotRequired,
         };
         self.append_buffer(batch, &described, mode, now_ms(), &self.config())
     }
@@ -593,8 +632,14 @@ impl PartitionLog {
         self.check_writable()?;
         let base_offset = self.log_end_offset();
         let producer_batches = producer_batches(batches, base_offset, mode.log_append_time);
+        let marker = transactions::control_marker(buf, batches, base_offset, mode.log_append_time);
+        let marker_update = match &marker {
+            Some(marker) => Some(self.marker_update(marker, mode.check_producers)?),
+            None => None,
+        };
         let producer_update = if mode.check_producers && !producer_batches.is_empty() {
-            let checked = unpoison(self.producers.lock()).check(&producer_batches)?;
+            let checked =
+                unpoison(self.producers.lock()).check_with(&producer_batches, mode.verification)?;
             match checked {
                 ProducerCheck::Append(update) => Some(update),
                 ProducerCheck::Duplicate(original) => {
@@ -700,24 +745,39 @@ impl PartitionLog {
             let _ = active.file.set_len(active.position);
             return Err(error);
         }
+        let aborted = marker_update.as_ref().and_then(|u| u.aborted_txn());
+        if let Some(aborted) = &aborted
+            && let Err(error) = self.append_aborted_txn(active.base_offset, aborted)
+        {
+            let _ = active.file.set_len(active.position);
+            return Err(error);
+        }
         active.index = index;
         active.position += size;
+        // Nothing fails from here on: the producer state changes, then readers see the
+        // batches (and the LSO they move) at once.
+        let first_unstable_offset = {
+            let mut producers = unpoison(self.producers.lock());
+            match producer_update {
+                Some(update) => producers.apply(update),
+                None => producer_batches.iter().for_each(|b| producers.replay(b)),
+            }
+            if let Some(update) = marker_update {
+                producers.apply_marker(update);
+            }
+            producers.first_unstable_offset()
+        };
         let log_start_offset = {
             let mut state = unpoison(self.state.write());
             let segment = state.segments.last_mut().expect("the writer's segment");
             for entry in entries {
                 segment.push(entry);
             }
+            segment.aborted_txns.extend(aborted);
             state.log_end_offset = next;
+            state.first_unstable_offset = first_unstable_offset;
             state.log_start_offset
         };
-        if !producer_batches.is_empty() {
-            let mut producers = unpoison(self.producers.lock());
-            match producer_update {
-                Some(update) => producers.apply(update),
-                None => producer_batches.iter().for_each(|b| producers.replay(b)),
-            }
-        }
         self.update_epochs(|cache| {
             new_epochs.iter().fold(false, |changed, e| {
                 cache.assign(e.epoch, e.start_offset) | changed
@@ -1361,6 +1421,7 @@ fn producer_batches(
                 first_offset: first,
                 last_offset: next - 1,
                 max_timestamp: log_append_time.unwrap_or(batch.max_timestamp),
+                transactional: batch.transactional,
             });
         }
     }
@@ -1393,24 +1454,36 @@ fn check_batch(batch: &[u8]) -> Result<BatchHeader, StorageError> {
 
 /// Plans a read: fills `ranges` with the byte ranges to read, segment by segment, and
 /// returns their total size (see [`PartitionLog::read`] for the rules).
+///
+/// Only batches ending below `max_offset` are read (the LSO for READ_COMMITTED). Also
+/// returns the offset after the last batch planned (the next batch's base offset, the next
+/// segment's, or the log end's): the upper bound of the range whose aborted transactions
+/// a READ_COMMITTED read lists (Kafka's `fetchUpperBoundOffset`).
 fn plan_read(
     segments: &[Segment],
     fetch_offset: i64,
+    max_offset: i64,
     max_bytes: usize,
     min_one_message: bool,
     ranges: &mut [Option<ReadRange>],
-) -> usize {
+) -> (usize, i64) {
     let mut total = 0usize;
     let mut used = 0;
+    let mut upper = fetch_offset;
     // Segments' offset ranges are ordered, so `next_offset` is non-decreasing.
     let first = segments.partition_point(|s| s.next_offset() <= fetch_offset);
-    for segment in &segments[first..] {
+    for (i, segment) in segments.iter().enumerate().skip(first) {
         if used == ranges.len() {
             break;
         }
         let batches = &segment.batches;
         let from = batches.partition_point(|b| b.last_offset < fetch_offset);
+        let allowed = batches.partition_point(|b| b.last_offset < max_offset);
+        let batches = &batches[..allowed.max(from)];
         let Some(first_batch) = batches.get(from) else {
+            if allowed < segment.batches.len() {
+                break;
+            }
             continue;
         };
         let start = u64::from(first_batch.position);
@@ -1424,7 +1497,14 @@ fn plan_read(
             (fitting, from + fitting < batches.len())
         };
         if count > 0 {
-            let len = (batches[from + count - 1].end_position() - start) as usize;
+            let last = from + count - 1;
+            upper = match segment.batches.get(last + 1) {
+                Some(next) => next.base_offset,
+                None => segments
+                    .get(i + 1)
+                    .map_or(batches[last].last_offset + 1, |s| s.base_offset),
+            };
+            let len = (batches[last].end_position() - start) as usize;
             ranges[used] = Some(ReadRange {
                 file: Arc::clone(&segment.file),
                 segment_base_offset: segment.base_offset,
@@ -1434,9 +1514,9 @@ fn plan_read(
             used += 1;
             total += len;
         }
-        if stop {
+        if stop || allowed < segment.batches.len() {
             break;
         }
     }
-    total
+    (total, upper)
 }

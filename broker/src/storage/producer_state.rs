@@ -29,8 +29,8 @@
 //!
 //! Batches written without client checks (recovery at open, trusted appends) are replayed
 //! as Kafka replays replicated batches (`ProducerStateManager::replay`): no checks, the
-//! entry simply follows the log. Control batches (transaction markers) are ignored, and
-//! transactional state (ongoing transactions, coordinator epochs) is not tracked.
+//! entry simply follows the log. Transactions (the ongoing transaction of each producer,
+//! coordinator epochs, markers, KIP-890 verification) are in [`txn`].
 //!
 //! Producers expire (`ProducerStateManager::remove_expired`) when their last batch's
 //! timestamp is `producer.id.expiration.ms` old, as Kafka's periodic check does; raising
@@ -49,10 +49,8 @@
 //! * Produce v3+ clients send one batch per partition. For several, the batches are
 //!   checked in order and, as Kafka's code does, the first duplicate answers the whole
 //!   request; one refused batch refuses them all.
-//! * Transactional batches are handled like idempotent ones (the Produce handler refuses
-//!   transactional requests, having no transaction coordinator).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use gregor_protocol::records::BatchHeader;
 
@@ -61,6 +59,10 @@ use gregor_protocol::records::BatchHeader;
 /// in flight with idempotence for the same reason).
 pub const NUM_BATCHES_TO_RETAIN: usize = 5;
 pub use gregor_protocol::error_code::{INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_SEQUENCE_NUMBER};
+use gregor_protocol::error_code::{INVALID_TXN_STATE, TRANSACTION_COORDINATOR_FENCED};
+
+pub mod txn;
+pub use txn::{TxnMarker, TxnVerification, VerificationGuard};
 /// Kafka's default `producer.id.expiration.ms` (one day).
 pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 86_400_000;
 /// Kafka's `RecordBatch.NO_PRODUCER_EPOCH`.
@@ -106,6 +108,12 @@ pub struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMetadata>,
     last_timestamp: i64,
+    /// Epoch of the transaction coordinator that wrote the producer's last marker (-1
+    /// before any), Kafka's `coordinatorEpoch`.
+    coordinator_epoch: i32,
+    /// First offset of the producer's ongoing transaction in this partition, Kafka's
+    /// `currentTxnFirstOffset`.
+    current_txn_first_offset: Option<i64>,
 }
 
 impl ProducerEntry {
@@ -115,7 +123,20 @@ impl ProducerEntry {
             epoch: NO_PRODUCER_EPOCH,
             batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
             last_timestamp: -1,
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
         }
+    }
+
+    /// Epoch of the coordinator that wrote the producer's last transaction marker (-1 if
+    /// none).
+    pub fn coordinator_epoch(&self) -> i32 {
+        self.coordinator_epoch
+    }
+
+    /// First offset of the producer's ongoing transaction here (`None` outside one).
+    pub fn current_txn_first_offset(&self) -> Option<i64> {
+        self.current_txn_first_offset
     }
 
     /// The producer's current epoch.
@@ -185,6 +206,8 @@ pub(crate) struct ProducerBatch {
     pub(crate) last_offset: i64,
     /// The max timestamp as written.
     pub(crate) max_timestamp: i64,
+    /// Whether the batch belongs to a transaction.
+    pub(crate) transactional: bool,
 }
 
 impl ProducerBatch {
@@ -203,6 +226,7 @@ impl ProducerBatch {
                 .base_offset
                 .saturating_add(i64::from(header.last_offset_delta)),
             max_timestamp: header.max_timestamp,
+            transactional: header.is_transactional(),
         })
     }
 
@@ -273,6 +297,33 @@ pub enum ProducerStateError {
         /// The producer's last sequence.
         last_seq: i32,
     },
+    /// A non-transactional batch from a producer with an ongoing transaction, or a
+    /// transactional batch that starts a transaction without the coordinator's
+    /// verification (KIP-890): `INVALID_TXN_STATE`.
+    #[error("{reason} from producer {producer_id} at offset {offset}")]
+    InvalidTxnState {
+        /// The producer id.
+        producer_id: i64,
+        /// The offset the batch would have got.
+        offset: i64,
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A transaction marker from a coordinator older than the one that wrote the
+    /// producer's last marker (a zombie coordinator): `TRANSACTION_COORDINATOR_FENCED`.
+    #[error(
+        "Invalid coordinator epoch for producerId {producer_id} at offset {offset}: {coordinator_epoch} (zombie), {current_coordinator_epoch} (current)"
+    )]
+    CoordinatorFenced {
+        /// The producer id.
+        producer_id: i64,
+        /// The offset the marker would have got.
+        offset: i64,
+        /// The marker's coordinator epoch.
+        coordinator_epoch: i32,
+        /// The coordinator epoch of the producer's last marker.
+        current_coordinator_epoch: i32,
+    },
 }
 
 impl ProducerStateError {
@@ -282,6 +333,8 @@ impl ProducerStateError {
             ProducerStateError::InvalidEpoch { .. } => INVALID_PRODUCER_EPOCH,
             ProducerStateError::InvalidSequenceForNewEpoch { .. }
             | ProducerStateError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
+            ProducerStateError::InvalidTxnState { .. } => INVALID_TXN_STATE,
+            ProducerStateError::CoordinatorFenced { .. } => TRANSACTION_COORDINATOR_FENCED,
         }
     }
 }
@@ -303,22 +356,38 @@ pub(crate) struct ProducerUpdate {
 }
 
 /// The producer state of one partition (Kafka's `ProducerStateManager`, without
-/// transactions or snapshots).
+/// snapshots).
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Ongoing transactions: first offset to producer id (Kafka's `ongoingTxns`).
+    ongoing: BTreeMap<i64, i64>,
+    /// KIP-890 verifications started, by producer id (see [`txn`]).
+    verifications: HashMap<i64, txn::VerificationEntry>,
 }
 
 impl ProducerStateManager {
     /// Checks a client's batches, in log order at the offsets they would get, against the
     /// state (see the module documentation); changes nothing.
+    #[cfg(test)]
     pub(crate) fn check(
         &self,
         batches: &[ProducerBatch],
     ) -> Result<ProducerCheck, ProducerStateError> {
+        self.check_with(batches, TxnVerification::NotRequired)
+    }
+
+    /// [`Self::check`] with the KIP-890 verification of the request's transactional
+    /// batches (see [`txn`]).
+    pub(crate) fn check_with(
+        &self,
+        batches: &[ProducerBatch],
+        verification: TxnVerification,
+    ) -> Result<ProducerCheck, ProducerStateError> {
         let mut update = ProducerUpdate::default();
         for batch in batches {
             let current = self.producers.get(&batch.producer_id);
+            self.check_verification(batch, current, verification)?;
             let last_seq = batch.last_seq();
             if let Some(duplicate) =
                 current.and_then(|e| e.find_duplicate(batch.epoch, batch.base_sequence, last_seq))
@@ -359,30 +428,46 @@ impl ProducerStateManager {
                 });
             }
             updated.add_batch(batch.epoch, batch.metadata());
+            txn::begin_or_check(updated, batch)?;
         }
         Ok(ProducerCheck::Append(update))
     }
 
     /// Makes the entries of a checked request current (after its batches were written).
     pub(crate) fn apply(&mut self, update: ProducerUpdate) {
-        self.producers.extend(update.entries);
+        for (producer_id, entry) in update.entries {
+            self.track_ongoing(producer_id, entry.current_txn_first_offset);
+            self.producers.insert(producer_id, entry);
+        }
     }
 
     /// Records a batch found in (or written to) the log without checks, as Kafka replays
     /// replicated batches and rebuilds its state from the log.
     pub(crate) fn replay(&mut self, batch: &ProducerBatch) {
-        self.producers
+        let entry = self
+            .producers
             .entry(batch.producer_id)
-            .or_insert_with(ProducerEntry::empty)
-            .add_batch(batch.epoch, batch.metadata());
+            .or_insert_with(ProducerEntry::empty);
+        entry.add_batch(batch.epoch, batch.metadata());
+        if let Err(error) = txn::begin_or_check(entry, batch) {
+            // Kafka's replication path would fail here; the log is what it is.
+            tracing::warn!(%error, "replayed a batch the transaction state refuses");
+        }
+        let first = entry.current_txn_first_offset;
+        self.track_ongoing(batch.producer_id, first);
     }
 
     /// Removes the producers whose last batch's timestamp is at least `expiration_ms`
     /// before `now_ms` (Kafka's `removeExpiredProducers`); returns how many.
     pub(crate) fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, entry| now_ms.saturating_sub(entry.last_timestamp) < expiration_ms);
+        // Kafka's `isProducerExpired`: a producer with an ongoing transaction stays.
+        self.producers.retain(|_, entry| {
+            entry.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(entry.last_timestamp) < expiration_ms
+        });
+        self.verifications
+            .retain(|_, v| !v.expired(now_ms, expiration_ms));
         before - self.producers.len()
     }
 
@@ -416,6 +501,7 @@ mod tests {
             first_offset: offset,
             last_offset: offset + count - 1,
             max_timestamp: 1_000 + offset,
+            transactional: false,
         }
     }
 

@@ -110,6 +110,9 @@ pub(crate) struct Segment {
     /// Wall-clock time (ms) the segment was created or opened: Kafka's `created`, used for
     /// time-based rolls when the batches carry no timestamp.
     pub(crate) created_ms: i64,
+    /// The segment's transaction index (`.txnindex`): the aborted transactions whose
+    /// marker is in it, in offset order (see [`super::txn_index`]).
+    pub(crate) aborted_txns: Vec<super::txn_index::AbortedTxn>,
 }
 
 impl Segment {
@@ -125,6 +128,7 @@ impl Segment {
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
             created_ms: now_ms(),
+            aborted_txns: Vec::new(),
         }
     }
 
@@ -165,15 +169,16 @@ impl Segment {
     /// The scan stops at the first batch that is cut short by the end of the file, breaks
     /// these rules or (with `verify`) is corrupt; nothing from there on is indexed.
     ///
-    /// `on_v2_batch` sees the header of every v2 batch indexed, in order (the producer state
-    /// is rebuilt from them).
+    /// `on_v2_batch` sees the header of every v2 batch indexed, in order, with the file and
+    /// the batch's position in it (the producer state is rebuilt from them; transaction
+    /// markers are read from the file).
     pub(crate) fn open(
         path: PathBuf,
         base_offset: i64,
         min_offset: i64,
         upper: Option<i64>,
         verify: bool,
-        on_v2_batch: &mut dyn FnMut(&BatchHeader),
+        on_v2_batch: &mut dyn FnMut(&BatchHeader, &File, u64),
     ) -> io::Result<(Segment, Option<ScanStop>)> {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
@@ -195,6 +200,7 @@ impl Segment {
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
             created_ms: now_ms(),
+            aborted_txns: Vec::new(),
         };
         for batch in batches {
             segment.push(batch);
@@ -226,7 +232,7 @@ fn scan(
     mut next_offset: i64,
     upper: Option<i64>,
     verify: bool,
-    on_v2_batch: &mut dyn FnMut(&BatchHeader),
+    on_v2_batch: &mut dyn FnMut(&BatchHeader, &File, u64),
 ) -> io::Result<(Vec<BatchEntry>, u64, Option<ScanStop>)> {
     let mut batches = Vec::new();
     let mut position = 0u64;
@@ -324,7 +330,7 @@ fn scan(
             }
         }
         if let Some(header) = &v2_header {
-            on_v2_batch(header);
+            on_v2_batch(header, file, position);
         }
         batches.push(BatchEntry {
             base_offset: base,

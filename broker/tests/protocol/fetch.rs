@@ -947,3 +947,102 @@ fn the_broker_fetch_max_bytes_caps_the_request_max_bytes() {
         );
     }
 }
+
+/// Transactional data written through the storage API (the coordinator that would write
+/// it through Produce and WriteTxnMarkers is not there yet), then served by the broker:
+/// READ_COMMITTED Fetch stops at the LSO and lists the aborted transaction, ListOffsets
+/// with isolation 1 answers the LSO as the latest offset.
+#[test]
+fn read_committed_stops_at_the_last_stable_offset() {
+    use gregor_broker::storage::PartitionLog;
+    use gregor_protocol::messages::list_offsets_request::{
+        ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    };
+    use gregor_protocol::records::RecordBatchBuilder;
+
+    let data = DataDir::builder().topic(TopicSpec::new("txn", 1)).build();
+    {
+        let log = PartitionLog::open(data.path(), "txn", 0).expect("open the log");
+        let txn = |pid: i64| {
+            let mut batch = RecordBatchBuilder::new()
+                .producer(pid, 0)
+                .base_sequence(0)
+                .transactional(true)
+                .build(&[NewRecord::new(1_000, None, Some(Bytes::from_static(b"v")))])
+                .expect("batch")
+                .to_vec();
+            log.append_batch(&mut batch).expect("append");
+        };
+        txn(1); // 0
+        txn(2); // 1
+        log.append_txn_marker(2, 0, 0, false, 0, 1_000)
+            .expect("abort at 2");
+        log.append_txn_marker(1, 0, 0, true, 0, 1_000)
+            .expect("commit at 3");
+        txn(3); // 4, ongoing
+        assert_eq!((log.last_stable_offset(), log.high_watermark()), (4, 5));
+        log.close().expect("close");
+    }
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    let topic = data.topic("txn");
+    for &version in VERSIONS {
+        for isolation_level in [0i8, 1] {
+            let request = FetchRequest {
+                isolation_level,
+                ..fetch_request(vec![fetch_topic(
+                    topic,
+                    vec![fetch_partition(0, 0, 1 << 20)],
+                )])
+            };
+            let response = call(&mut client, &request, version);
+            let p = partition_of(&response, version, topic, 0);
+            let at = format!("v{version} isolation {isolation_level}");
+            assert_eq!(p.error_code, error::NONE, "{at}");
+            assert_eq!((p.high_watermark, p.last_stable_offset), (5, 4), "{at}");
+            let records = p.records.as_ref().expect("records");
+            let bases: Vec<i64> = fetched_batches(records)
+                .iter()
+                .map(|b| b.base_offset)
+                .collect();
+            if isolation_level == 1 {
+                assert_eq!(bases, [0, 1, 2, 3], "{at}");
+                let aborted: Vec<(i64, i64)> = p
+                    .aborted_transactions
+                    .as_ref()
+                    .expect("a list")
+                    .iter()
+                    .map(|t| (t.producer_id, t.first_offset))
+                    .collect();
+                assert_eq!(aborted, [(2, 1)], "{at}");
+            } else {
+                assert_eq!(bases, [0, 1, 2, 3, 4], "{at}");
+                assert_eq!(p.aborted_transactions, None, "{at}");
+            }
+        }
+    }
+    for (isolation_level, latest) in [(0i8, 5), (1, 4)] {
+        let request = ListOffsetsRequest {
+            replica_id: -1,
+            isolation_level,
+            topics: vec![ListOffsetsTopic {
+                name: "txn".into(),
+                partitions: vec![ListOffsetsPartition {
+                    partition_index: 0,
+                    current_leader_epoch: -1,
+                    timestamp: -1,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response = client.call(&request, 7).expect("ListOffsets");
+        let p = &response.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.offset),
+            (error::NONE, latest),
+            "isolation {isolation_level}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! (Kafka's `LogLoader`/`LogSegment.recover`), loading or rebuilding their indexes and the
 //! leader epoch cache, and creating a new log.
 
+use super::transactions::{load_txn_index, read_marker};
 use super::*;
 
 impl PartitionLog {
@@ -60,13 +61,29 @@ impl PartitionLog {
         let mut producers = ProducerStateManager::default();
         // So is the leader epoch cache: every batch that starts a newer epoch starts an entry.
         let mut epochs = LeaderEpochCache::default();
-        let mut replay = |header: &BatchHeader| {
-            if let Some(batch) = ProducerBatch::from_header(header) {
-                producers.replay(&batch);
-            }
-            epochs.assign(header.partition_leader_epoch, header.base_offset);
-        };
+        // And the aborted transactions of each segment (its transaction index as Kafka's
+        // `LogSegment.recover` rebuilds it), from the markers in it.
+        let mut replayed_aborts: Vec<Vec<AbortedTxn>> = Vec::with_capacity(found.len());
         for (i, (base, path)) in found.iter().enumerate() {
+            let mut aborts = Vec::new();
+            let mut replay = |header: &BatchHeader, file: &File, position: u64| {
+                if let Some(batch) = ProducerBatch::from_header(header) {
+                    producers.replay(&batch);
+                } else if header.is_control()
+                    && header.producer_id >= 0
+                    && let Some(marker) = read_marker(header, file, position)
+                    && let Some(done) = producers.replay_marker(&marker)
+                    && done.aborted
+                {
+                    aborts.push(AbortedTxn {
+                        producer_id: done.producer_id,
+                        first_offset: done.first_offset,
+                        last_offset: done.last_offset,
+                        last_stable_offset: done.last_stable_offset,
+                    });
+                }
+                epochs.assign(header.partition_leader_epoch, header.base_offset);
+            };
             let upper = found.get(i + 1).map(|(next, _)| *next);
             let min_offset = segments.last().map_or(*base, Segment::next_offset);
             // Kafka recovers the segment holding the recovery point and every later one.
@@ -74,6 +91,7 @@ impl PartitionLog {
             let (segment, stop) =
                 Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
                     .map_err(|e| StorageError::io(path, e))?;
+            replayed_aborts.push(aborts);
             report.verified_segments += usize::from(verify);
             let file_len = segment.file_len;
             let valid_len = segment.valid_len;
@@ -118,8 +136,12 @@ impl PartitionLog {
             }
         }
         let truncated_at = torn_tail.as_ref().map(|t| t.segment_base_offset);
-        for (segment, verified) in segments.iter().zip(&verified) {
+        for ((segment, verified), replayed) in
+            segments.iter_mut().zip(&verified).zip(replayed_aborts)
+        {
             let force = *verified || truncated_at == Some(segment.base_offset);
+            segment.aborted_txns = load_txn_index(&part_dir, segment, replayed, force);
+            let segment = &*segment;
             match load_or_rebuild_indexes(&part_dir, segment, &params.config, force) {
                 Ok((_, rebuilt)) => report.rebuilt_indexes += usize::from(rebuilt),
                 // The broker reads through its in-memory index: a missing Kafka index only
@@ -150,6 +172,7 @@ impl PartitionLog {
             log_starts.set(topic, partition, log_start_offset);
         }
         producers.remove_expired(now_ms(), params.config.producer_id_expiration_ms);
+        let first_unstable_offset = producers.first_unstable_offset();
         let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(
@@ -172,6 +195,7 @@ impl PartitionLog {
                 segments,
                 log_start_offset,
                 log_end_offset,
+                first_unstable_offset,
             }),
             writer: Mutex::new(None),
             end_offset,

@@ -59,6 +59,7 @@ pub mod leader_epoch;
 mod manager;
 pub mod move_replica;
 mod partition;
+pub mod producer_snapshot;
 pub mod producer_state;
 mod segment;
 mod validate;

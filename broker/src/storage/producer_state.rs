@@ -29,23 +29,31 @@
 //!
 //! Batches written without client checks (recovery at open, trusted appends) are replayed
 //! as Kafka replays replicated batches (`ProducerStateManager::replay`): no checks, the
-//! entry simply follows the log. Control batches (transaction markers) are ignored, and
-//! transactional state (ongoing transactions, coordinator epochs) is not tracked.
+//! entry simply follows the log. Control batches (transaction markers) are ignored here.
+//! Each entry also carries the two transactional fields Kafka persists, the coordinator
+//! epoch (-1 by default) and the first offset of the producer's ongoing transaction; they
+//! are kept across batches and written to and read from snapshots as they are.
+//!
+//! The state is persisted in Kafka's `<offset>.snapshot` files (see
+//! [`super::producer_snapshot`]): at each segment roll (at the new segment's base offset)
+//! and at clean shutdown (at the log end offset), as Kafka's `roll` and `close` take them.
+//! At open the newest valid snapshot is loaded (producers expired by
+//! `producer.id.expiration.ms` dropped) and only the batches after it are replayed, as
+//! Kafka's `loadProducerState` does. A snapshot keeps each producer's **last** batch only,
+//! so after a restart from a snapshot a retry of that batch is a duplicate but a retry of
+//! an earlier one of the five retained is out of order, exactly as in Kafka.
 //!
 //! Producers expire (`ProducerStateManager::remove_expired`) when their last batch's
-//! timestamp is `producer.id.expiration.ms` old, as Kafka's periodic check does; raising
-//! the log start offset (retention, DeleteRecords) does not remove producers, as in Kafka.
+//! timestamp is `producer.id.expiration.ms` old and they have no ongoing transaction, as
+//! Kafka's periodic check (`producer.id.expiration.check.interval.ms`) does; raising the log
+//! start offset (retention, DeleteRecords) does not remove producers, as in Kafka.
 //!
 //! Differences from Kafka:
 //!
-//! * No `.snapshot` files are written or read: at open the state is rebuilt from the batch
-//!   headers of the whole log (the open scan reads every header anyway). After a restart,
-//!   a producer whose batches were all deleted is therefore unknown (any sequence is
-//!   accepted), and retained batches that were in deleted segments are forgotten (their
-//!   retry is out of order rather than a duplicate). Kafka's snapshots keep only each
-//!   producer's last batch, so Kafka too forgets older batches across restarts.
-//! * Expiration runs with retention (`log.retention.check.interval.ms`, 5 minutes by
-//!   default) and at open, rather than every `producer.id.expiration.check.interval.ms`.
+//! * A log that has no snapshot at all is replayed from its log start offset even after a
+//!   clean shutdown. Kafka then assumes an upgrade from a version without idempotence and
+//!   starts with an empty state; logs written before this broker kept snapshots would lose
+//!   their producers that way.
 //! * Produce v3+ clients send one batch per partition. For several, the batches are
 //!   checked in order and, as Kafka's code does, the first duplicate answers the whole
 //!   request; one refused batch refuses them all.
@@ -55,6 +63,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use gregor_protocol::records::BatchHeader;
+
+use super::producer_snapshot::SnapshotEntry;
 
 /// Batches remembered per producer for duplicate detection (Kafka's
 /// `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`; the Java producer keeps at most 5 requests
@@ -75,6 +85,16 @@ pub(crate) fn increment_sequence(sequence: i32, increment: i32) -> i32 {
         increment - (i32::MAX - sequence) - 1
     } else {
         sequence + increment
+    }
+}
+
+/// Kafka's `DefaultRecordBatch.decrementSequence`: `sequence - decrement`, wrapping from 0
+/// to `i32::MAX` (`decrement` is at least 0).
+pub(crate) fn decrement_sequence(sequence: i32, decrement: i32) -> i32 {
+    if sequence < decrement {
+        i32::MAX - (decrement - sequence) + 1
+    } else {
+        sequence - decrement
     }
 }
 
@@ -106,6 +126,12 @@ pub struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMetadata>,
     last_timestamp: i64,
+    /// Kafka's `coordinatorEpoch`: the epoch of the transaction coordinator that wrote the
+    /// producer's last marker (-1 if none).
+    coordinator_epoch: i32,
+    /// Kafka's `currentTxnFirstOffset`: the first offset of the producer's ongoing
+    /// transaction.
+    current_txn_first_offset: Option<i64>,
 }
 
 impl ProducerEntry {
@@ -115,7 +141,69 @@ impl ProducerEntry {
             epoch: NO_PRODUCER_EPOCH,
             batches: VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN),
             last_timestamp: -1,
+            coordinator_epoch: -1,
+            current_txn_first_offset: None,
         }
+    }
+
+    /// The entry a snapshot recorded (Kafka's `readSnapshot`): its last batch only (none if
+    /// its last offset is negative), the batch's timestamp being the entry's.
+    pub(crate) fn from_snapshot(entry: &SnapshotEntry) -> ProducerEntry {
+        let mut batches = VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN);
+        if entry.last_offset >= 0 {
+            let delta = entry.offset_delta.max(0);
+            batches.push_back(BatchMetadata {
+                first_seq: decrement_sequence(entry.last_sequence, delta),
+                last_seq: entry.last_sequence,
+                first_offset: entry.last_offset - i64::from(delta),
+                last_offset: entry.last_offset,
+                max_timestamp: entry.timestamp,
+            });
+        }
+        ProducerEntry {
+            epoch: entry.epoch,
+            batches,
+            last_timestamp: entry.timestamp,
+            coordinator_epoch: entry.coordinator_epoch,
+            current_txn_first_offset: (entry.current_txn_first_offset >= 0)
+                .then_some(entry.current_txn_first_offset),
+        }
+    }
+
+    /// The snapshot entry of producer `producer_id` (Kafka's `writeSnapshot`): its last
+    /// batch only.
+    pub(crate) fn to_snapshot(&self, producer_id: i64) -> SnapshotEntry {
+        let last = self.batches.back();
+        SnapshotEntry {
+            producer_id,
+            epoch: self.epoch,
+            last_sequence: self.last_seq(),
+            last_offset: self.last_offset(),
+            offset_delta: last.map_or(0, |b| {
+                i32::try_from(b.last_offset - b.first_offset).unwrap_or(i32::MAX)
+            }),
+            timestamp: self.last_timestamp,
+            coordinator_epoch: self.coordinator_epoch,
+            current_txn_first_offset: self.current_txn_first_offset.unwrap_or(-1),
+        }
+    }
+
+    /// The epoch of the transaction coordinator that wrote the producer's last transaction
+    /// marker (-1 if none).
+    pub fn coordinator_epoch(&self) -> i32 {
+        self.coordinator_epoch
+    }
+
+    /// The first offset of the producer's ongoing transaction, if any.
+    pub fn current_txn_first_offset(&self) -> Option<i64> {
+        self.current_txn_first_offset
+    }
+
+    /// Kafka's `isProducerExpired`: no ongoing transaction and the last batch's timestamp
+    /// at least `expiration_ms` before `now_ms`.
+    fn is_expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        self.current_txn_first_offset.is_none()
+            && now_ms.saturating_sub(self.last_timestamp) >= expiration_ms
     }
 
     /// The producer's current epoch.
@@ -303,10 +391,13 @@ pub(crate) struct ProducerUpdate {
 }
 
 /// The producer state of one partition (Kafka's `ProducerStateManager`, without
-/// transactions or snapshots).
+/// transactions; snapshot files in [`super::producer_snapshot`]).
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Offset of the newest snapshot taken or loaded (Kafka's `lastSnapOffset`): a snapshot
+    /// is only written at a higher offset.
+    snapshot_offset: i64,
 }
 
 impl ProducerStateManager {
@@ -382,8 +473,48 @@ impl ProducerStateManager {
     pub(crate) fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
         self.producers
-            .retain(|_, entry| now_ms.saturating_sub(entry.last_timestamp) < expiration_ms);
+            .retain(|_, entry| !entry.is_expired(now_ms, expiration_ms));
         before - self.producers.len()
+    }
+
+    /// The state a snapshot at `offset` recorded, without the producers expired at `now_ms`
+    /// (Kafka's `loadFromSnapshot`); a producer id found twice keeps its later entry.
+    pub(crate) fn from_snapshot(
+        offset: i64,
+        entries: &[SnapshotEntry],
+        now_ms: i64,
+        expiration_ms: i64,
+    ) -> ProducerStateManager {
+        let producers = entries
+            .iter()
+            .map(|e| (e.producer_id, ProducerEntry::from_snapshot(e)))
+            .filter(|(_, entry)| !entry.is_expired(now_ms, expiration_ms))
+            .collect();
+        ProducerStateManager {
+            producers,
+            snapshot_offset: offset,
+        }
+    }
+
+    /// Every producer's snapshot entry, by producer id.
+    pub(crate) fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
+        let mut entries: Vec<SnapshotEntry> = self
+            .producers
+            .iter()
+            .map(|(id, entry)| entry.to_snapshot(*id))
+            .collect();
+        entries.sort_unstable_by_key(|e| e.producer_id);
+        entries
+    }
+
+    /// Offset of the newest snapshot taken or loaded (0 if none).
+    pub(crate) fn snapshot_offset(&self) -> i64 {
+        self.snapshot_offset
+    }
+
+    /// Records that a snapshot was taken at `offset`.
+    pub(crate) fn set_snapshot_offset(&mut self, offset: i64) {
+        self.snapshot_offset = offset;
     }
 
     /// The entry of `producer_id`.

@@ -259,20 +259,53 @@ fn the_state_is_rebuilt_when_the_log_is_reopened() {
             states
         };
         assert!(log_segments(&dir).len() > 2);
+        // A snapshot at each roll and one at close.
+        assert_eq!(snapshots(&dir), [2, 8, 14, 18]);
         if clean {
             fs::write(dir.join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
         }
         let log = PartitionLog::open(&dir, TOPIC, 0).expect("reopen");
-        assert_eq!(log.producer_states(), before, "clean shutdown: {clean}");
+        let after = log.producer_states();
         let entry = log.producer_state(1).expect("producer 1");
-        assert_eq!(entry.batches().len(), NUM_BATCHES_TO_RETAIN);
+        if clean {
+            // Loaded from the snapshot at the log end: each producer's last batch only, as
+            // Kafka's snapshots keep it; epochs, last sequence, offset and timestamp kept.
+            assert_eq!(ranges(&entry), [(14, 15, 14, 15)]);
+            assert_eq!(after.len(), before.len());
+            for ((id, was), (same_id, now)) in before.iter().zip(&after) {
+                assert_eq!(id, same_id);
+                assert_eq!(was.epoch(), now.epoch());
+                assert_eq!(was.last_seq(), now.last_seq());
+                assert_eq!(was.last_offset(), now.last_offset());
+                assert_eq!(was.last_timestamp(), now.last_timestamp());
+                assert_eq!(was.batches().last(), now.batches().last());
+                assert_eq!(now.coordinator_epoch(), -1);
+                assert_eq!(now.current_txn_first_offset(), None);
+            }
+            assert_eq!(snapshots(&dir), [2, 8, 14, 18]);
+        } else {
+            // Without the marker the snapshots above the first segment recovered (all of
+            // them: there is no recovery point) are deleted and the whole log replayed; the
+            // replay snapshots the last two segments' bases and the log end again.
+            assert_eq!(after, before);
+            assert_eq!(entry.batches().len(), NUM_BATCHES_TO_RETAIN);
+            assert_eq!(snapshots(&dir), [8, 14, 18]);
+        }
         assert_eq!((entry.last_seq(), entry.last_offset()), (15, 15));
         let epoch = log.producer_state(2).expect("producer 2");
         assert_eq!((epoch.epoch(), ranges(&epoch)), (1, vec![(0, 0, 17, 17)]));
 
-        // Retries are still recognised, sequences still checked.
-        let retried = produce(&log, &[idempotent(1, 0, 8, 2, now)], now).expect("retry");
-        assert_eq!((retried.duplicate, retried.base_offset), (true, 8));
+        // Retries of the last batch are still recognised, sequences still checked.
+        let last = produce(&log, &[idempotent(1, 0, 14, 2, now)], now).expect("retry");
+        assert_eq!((last.duplicate, last.base_offset), (true, 14));
+        let older = produce(&log, &[idempotent(1, 0, 8, 2, now)], now);
+        if clean {
+            // Kafka forgets the older retained batches across a restart from a snapshot.
+            assert_eq!(code(&older), OUT_OF_ORDER_SEQUENCE_NUMBER);
+        } else {
+            let older = older.expect("retry");
+            assert_eq!((older.duplicate, older.base_offset), (true, 8));
+        }
         let gap = produce(&log, &[idempotent(1, 0, 20, 2, now)], now);
         assert_eq!(code(&gap), OUT_OF_ORDER_SEQUENCE_NUMBER);
         let old = produce(&log, &[idempotent(2, 0, 1, 1, now)], now);
@@ -280,6 +313,11 @@ fn the_state_is_rebuilt_when_the_log_is_reopened() {
         let next = produce(&log, &[idempotent(1, 0, 16, 2, now)], now).expect("next");
         assert_eq!((next.duplicate, next.base_offset), (false, 18));
     }
+}
+
+/// The offsets of the partition's producer snapshot files.
+fn snapshots(dir: &Path) -> Vec<i64> {
+    super::producer_snapshot::list_snapshots(&dir.join(format!("{TOPIC}-0"))).expect("list")
 }
 
 fn log_segments(dir: &Path) -> Vec<PathBuf> {
@@ -383,20 +421,41 @@ fn producers_expire_but_outlive_their_batches() {
         ),
         (true, 3, 4)
     );
-    // Retention expires producers whose last batch is older than the expiration.
-    assert_eq!(log.enforce_retention(now).expect("retention"), 0);
+    // The periodic check expires producers whose last batch is older than the expiration
+    // (retention does not).
+    assert_eq!(log.enforce_retention(now + 30_000).expect("retention"), 0);
+    assert_eq!(log.expire_producers(now), 0);
     assert_eq!(log.producer_states().len(), 2);
-    log.enforce_retention(now + 30_000).expect("retention");
+    assert_eq!(log.expire_producers(now + 30_000), 1);
     assert!(log.producer_state(1).is_none(), "expired");
     assert!(log.producer_state(2).is_some(), "not yet");
     // An expired producer is unknown: any sequence is accepted.
     produce(&log, &[idempotent(1, 0, 9, 1, now)], now).expect("unknown again");
 
-    // Reopening expires by the wall clock too.
+    // Loading a snapshot drops the producers expired by the wall clock.
     produce(&log, &[idempotent(3, 0, 0, 1, now - 61_000)], now).expect("old timestamps");
     log.close().expect("close");
     drop(log);
-    let log = PartitionLog::open_with_config(&dir, TOPIC, 0, config).expect("reopen");
+    fs::write(dir.join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
+    let log = PartitionLog::open_with_config(&dir, TOPIC, 0, config.clone()).expect("reopen");
     let known: Vec<i64> = log.producer_states().iter().map(|(id, _)| *id).collect();
     assert_eq!(known, [1, 2]);
+    // The next snapshot no longer holds it (the one at the log end stays as written: a
+    // snapshot is only taken at a newer offset, as in Kafka).
+    produce(&log, &[idempotent(2, 0, 1, 1, now)], now).expect("producer 2");
+    let rolled = log.roll_segment().expect("roll");
+    drop(log);
+    fs::remove_file(dir.join(CLEAN_SHUTDOWN_FILE)).expect("no marker");
+    let part = dir.join(format!("{TOPIC}-0"));
+    let in_snapshot =
+        super::producer_snapshot::read_snapshot(&part.join(format!("{rolled:020}.snapshot")))
+            .expect("snapshot at the roll");
+    let ids: Vec<i64> = in_snapshot.iter().map(|e| e.producer_id).collect();
+    assert_eq!(ids, [1, 2]);
+    // Replayed batches are not expired at open (Kafka's periodic check does that): a full
+    // replay (no recovery point) brings producer 3 back until the next check.
+    let log = PartitionLog::open_with_config(&dir, TOPIC, 0, config).expect("reopen");
+    let known: Vec<i64> = log.producer_states().iter().map(|(id, _)| *id).collect();
+    assert_eq!(known, [1, 2, 3]);
+    assert_eq!(log.expire_producers(now_ms()), 1);
 }

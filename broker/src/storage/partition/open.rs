@@ -1,6 +1,7 @@
 //! Opening a partition's log: finding its segments, recovering them after an unclean stop
 //! (Kafka's `LogLoader`/`LogSegment.recover`), loading or rebuilding their indexes and the
-//! leader epoch cache, and creating a new log.
+//! leader epoch cache and the producer state (from its snapshots, see `producers.rs`), and
+//! creating a new log.
 
 use super::*;
 
@@ -55,22 +56,22 @@ impl PartitionLog {
         let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
         let mut verified = Vec::with_capacity(found.len());
         let mut torn_tail = None;
-        // The producer state is rebuilt from every batch header the scan indexes (the whole
-        // log: the scan reads every header anyway), as Kafka rebuilds it without snapshots.
-        let mut producers = ProducerStateManager::default();
-        // So is the leader epoch cache: every batch that starts a newer epoch starts an entry.
+        // The producer state starts from the newest usable snapshot; the scan replays the
+        // batches after it (see `producers.rs`).
+        let mut producers = ProducerLoad::start(&part_dir, &found, &params, recovery_point);
+        // The leader epoch cache is rebuilt from the headers: every batch that starts a
+        // newer epoch starts an entry.
         let mut epochs = LeaderEpochCache::default();
-        let mut replay = |header: &BatchHeader| {
-            if let Some(batch) = ProducerBatch::from_header(header) {
-                producers.replay(&batch);
-            }
-            epochs.assign(header.partition_leader_epoch, header.base_offset);
-        };
         for (i, (base, path)) in found.iter().enumerate() {
             let upper = found.get(i + 1).map(|(next, _)| *next);
             let min_offset = segments.last().map_or(*base, Segment::next_offset);
             // Kafka recovers the segment holding the recovery point and every later one.
             let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
+            producers.before_segment(&part_dir, *base, i + 2 >= found.len());
+            let mut replay = |header: &BatchHeader| {
+                producers.replay(header);
+                epochs.assign(header.partition_leader_epoch, header.base_offset);
+            };
             let (segment, stop) =
                 Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
                     .map_err(|e| StorageError::io(path, e))?;
@@ -149,7 +150,9 @@ impl PartitionLog {
         if let Some(log_starts) = &params.log_starts {
             log_starts.set(topic, partition, log_start_offset);
         }
-        producers.remove_expired(now_ms(), params.config.producer_id_expiration_ms);
+        // Kafka expires only the snapshot's producers at load; the periodic check does the
+        // rest.
+        let producers = producers.finish(&part_dir, &segments, log_start_offset, log_end_offset)?;
         let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(

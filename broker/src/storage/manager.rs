@@ -673,7 +673,10 @@ impl LogManager {
                 (schedule.flush_check_interval_ms, Job::Flush),
                 (schedule.retention_check_interval_ms, Job::Retention),
                 (schedule.checkpoint_interval_ms, Job::Checkpoint),
-                (schedule.producer_expiration_interval_ms, Job::ProducerExpiration),
+                (
+                    schedule.producer_expiration_interval_ms,
+                    Job::ProducerExpiration,
+                ),
             ];
             let mut timers: Vec<(tokio::time::Interval, Job)> = jobs
                 .into_iter()

@@ -71,6 +71,8 @@ mod epoch_tests;
 #[cfg(test)]
 mod producer_tests;
 #[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod write_tests;

@@ -149,8 +149,8 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, SnapshotError> {
     }
     let count = i32::from_be_bytes(bytes[ENTRIES_AT..ENTRIES_AT + 4].try_into().expect("4"));
     let body = &bytes[ENTRIES_AT + 4..];
-    let count = usize::try_from(count)
-        .map_err(|_| corrupt(format!("negative entry count {count}")))?;
+    let count =
+        usize::try_from(count).map_err(|_| corrupt(format!("negative entry count {count}")))?;
     if count.checked_mul(ENTRY_SIZE) != Some(body.len()) {
         return Err(corrupt(format!(
             "{count} entries announced, {} bytes of entries",
@@ -237,7 +237,11 @@ pub(crate) fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
     let mut offsets = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Some(offset) = entry.file_name().to_str().and_then(parse_snapshot_file_name) else {
+        let Some(offset) = entry
+            .file_name()
+            .to_str()
+            .and_then(parse_snapshot_file_name)
+        else {
             continue;
         };
         if fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
@@ -385,7 +389,11 @@ mod tests {
             current_txn_first_offset: 123_000,
         };
         assert_eq!(decode(&file).expect("Kafka's bytes"), vec![expected]);
-        assert_eq!(encode(&[expected]), file, "written exactly as Kafka writes it");
+        assert_eq!(
+            encode(&[expected]),
+            file,
+            "written exactly as Kafka writes it"
+        );
         // An empty snapshot: version, CRC of the zero count, the count.
         let empty = encode(&[]);
         assert_eq!(&empty[..2], &[0, 1]);

@@ -512,6 +512,12 @@ impl ProducerStateManager {
         self.snapshot_offset
     }
 
+    /// Takes the producers of `other` (the live state of a replica this one replaces),
+    /// keeping this state's snapshot bookkeeping.
+    pub(crate) fn take_producers_of(&mut self, other: &ProducerStateManager) {
+        self.producers.clone_from(&other.producers);
+    }
+
     /// Records that a snapshot was taken at `offset`.
     pub(crate) fn set_snapshot_offset(&mut self, offset: i64) {
         self.snapshot_offset = offset;

@@ -11,17 +11,17 @@ use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
 use super::segment::now_ms;
 use super::*;
 
-const TOPIC: &str = "idem";
+pub(super) const TOPIC: &str = "idem";
 
 /// A temporary log directory.
-fn tmp() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn tmp() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_owned();
     (tmp, dir)
 }
 
 /// A batch of `count` records of producer `pid`, first sequence `seq`, timestamps `ts..`.
-fn idempotent(pid: i64, epoch: i16, seq: i32, count: usize, ts: i64) -> Bytes {
+pub(super) fn idempotent(pid: i64, epoch: i16, seq: i32, count: usize, ts: i64) -> Bytes {
     let records: Vec<NewRecord> = (0..count)
         .map(|i| {
             NewRecord::new(
@@ -47,14 +47,18 @@ fn plain(count: usize, ts: i64) -> Bytes {
 }
 
 /// Validates and appends one partition's batches as the Produce path does.
-fn produce(log: &PartitionLog, batches: &[Bytes], now: i64) -> Result<AppendInfo, StorageError> {
+pub(super) fn produce(
+    log: &PartitionLog,
+    batches: &[Bytes],
+    now: i64,
+) -> Result<AppendInfo, StorageError> {
     let all: Vec<u8> = batches.iter().flat_map(|b| b.iter().copied()).collect();
     let validated = validate_records(Bytes::from(all), &log.config(), now).expect("valid");
     log.append(validated, 0, now)
 }
 
 /// The Kafka error code of a refused append (0 when appended or a duplicate).
-fn code(result: &Result<AppendInfo, StorageError>) -> i16 {
+pub(super) fn code(result: &Result<AppendInfo, StorageError>) -> i16 {
     match result {
         Ok(_) => 0,
         Err(StorageError::Producer(error)) => error.code(),
@@ -62,7 +66,7 @@ fn code(result: &Result<AppendInfo, StorageError>) -> i16 {
     }
 }
 
-fn ranges(entry: &ProducerEntry) -> Vec<(i32, i32, i64, i64)> {
+pub(super) fn ranges(entry: &ProducerEntry) -> Vec<(i32, i32, i64, i64)> {
     entry
         .batches()
         .map(|b| (b.first_seq, b.last_seq, b.first_offset, b.last_offset))
@@ -316,11 +320,11 @@ fn the_state_is_rebuilt_when_the_log_is_reopened() {
 }
 
 /// The offsets of the partition's producer snapshot files.
-fn snapshots(dir: &Path) -> Vec<i64> {
+pub(super) fn snapshots(dir: &Path) -> Vec<i64> {
     super::producer_snapshot::list_snapshots(&dir.join(format!("{TOPIC}-0"))).expect("list")
 }
 
-fn log_segments(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn log_segments(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = fs::read_dir(dir.join(format!("{TOPIC}-0")))
         .expect("partition dir")
         .map(|e| e.expect("entry").path())

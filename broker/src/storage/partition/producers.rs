@@ -52,6 +52,15 @@ impl PartitionLog {
         expired
     }
 
+    /// Makes this log's producer state that of `replaced`, the replica it takes over from
+    /// in another log directory (an AlterReplicaLogDirs move, with `replaced`'s writer lock
+    /// held): the live state, with all retained batches, rather than the one its copied
+    /// snapshots and batches give.
+    pub(crate) fn take_producer_state_of(&self, replaced: &PartitionLog) {
+        let live = unpoison(replaced.producers.lock());
+        unpoison(self.producers.lock()).take_producers_of(&live);
+    }
+
     /// The offsets of the producer state snapshot files in the partition directory.
     pub fn producer_snapshot_offsets(&self) -> Vec<i64> {
         producer_snapshot::list_snapshots(&self.dir).unwrap_or_default()
@@ -184,7 +193,12 @@ impl ProducerLoad {
     /// Before the scan reads the segment at `base_offset`: one of the last two segments
     /// reached while replaying gets a snapshot at its base offset, as Kafka's
     /// `rebuildProducerState` takes them (so that a later recovery need not go further back).
-    pub(super) fn before_segment(&mut self, part_dir: &Path, base_offset: i64, one_of_last_two: bool) {
+    pub(super) fn before_segment(
+        &mut self,
+        part_dir: &Path,
+        base_offset: i64,
+        one_of_last_two: bool,
+    ) {
         if !one_of_last_two || base_offset < self.from {
             return;
         }

@@ -55,8 +55,10 @@ pub fn handle(
                             producer_epoch: i32::from(entry.epoch()),
                             last_sequence: entry.last_seq(),
                             last_timestamp: entry.last_timestamp(),
-                            coordinator_epoch: -1,
-                            current_txn_start_offset: -1,
+                            coordinator_epoch: entry.coordinator_epoch(),
+                            current_txn_start_offset: entry
+                                .current_txn_first_offset()
+                                .unwrap_or(-1),
                             ..Default::default()
                         })
                         .collect();

@@ -10,7 +10,7 @@
 //!     00000000000000000000.log           segment: record batches, named by base offset
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
-//!     00000000000000001234.snapshot      producer state    (ignored: rebuilt from the log)
+//!     00000000000000001234.snapshot      producer state at offset 1234 (Kafka's format)
 //!     leader-epoch-checkpoint             leader epoch cache (rebuilt from the batches at open)
 //!     partition.metadata                  (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)

@@ -60,7 +60,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "offsets.load.buffer.size",
     "offsets.topic.compression.codec",
     "principal.builder.class",
-    "producer.id.expiration.check.interval.ms",
     "producer.purgatory.purge.interval.requests",
     "queued.max.requests",
     "request.timeout.ms",

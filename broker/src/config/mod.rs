@@ -414,6 +414,9 @@ pub struct Config {
     /// `producer.id.expiration.ms`: idempotent producer state expires after this; default
     /// 86400000 (1 day), >= 1.
     pub producer_id_expiration_ms: i32,
+    /// `producer.id.expiration.check.interval.ms`: how often expired idempotent producers
+    /// are removed from the partitions' state; default 600000 (10 minutes), >= 1.
+    pub producer_id_expiration_check_interval_ms: i32,
 
     // ----- Keys not used -----
     /// Keys that are not Kafka broker keys (sorted): the binary warns about them and goes on.
@@ -1071,6 +1074,8 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     let transaction_max_timeout_ms = r.int("transaction.max.timeout.ms", 900_000, 1)?;
     let transactional_id_expiration_ms = r.int("transactional.id.expiration.ms", 604_800_000, 1)?;
     let producer_id_expiration_ms = r.int("producer.id.expiration.ms", 86_400_000, 1)?;
+    let producer_id_expiration_check_interval_ms =
+        r.int("producer.id.expiration.check.interval.ms", 600_000, 1)?;
 
     let (ignored_keys, unknown_keys) = r.leftovers();
     Ok(Config {
@@ -1137,6 +1142,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         transaction_max_timeout_ms,
         transactional_id_expiration_ms,
         producer_id_expiration_ms,
+        producer_id_expiration_check_interval_ms,
         unknown_keys,
         ignored_keys,
         properties: r.properties,

@@ -183,6 +183,7 @@ fn assert_untouched_defaults(c: &Config) {
     assert_eq!(c.transaction_max_timeout_ms, 900_000);
     assert_eq!(c.transactional_id_expiration_ms, 604_800_000);
     assert_eq!(c.producer_id_expiration_ms, 86_400_000);
+    assert_eq!(c.producer_id_expiration_check_interval_ms, 600_000);
     assert_eq!(c.connections_max_idle_ms, 600_000);
     assert_eq!(c.max_connections, i32::MAX);
     assert!(c.listener_max_connections.is_empty());

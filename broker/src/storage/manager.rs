@@ -104,6 +104,9 @@ pub struct MaintenanceSchedule {
     /// `log.flush.offset.checkpoint.interval.ms` (Kafka's default 60000): how often the
     /// checkpoint files are written.
     pub checkpoint_interval_ms: Option<u64>,
+    /// `producer.id.expiration.check.interval.ms`: how often idle idempotent producers are
+    /// expired (Kafka's `PeriodicProducerExpirationCheck`).
+    pub producer_expiration_interval_ms: Option<u64>,
 }
 
 /// Intervals beyond this (about 31 years) mean "never", like Kafka's `Long.MAX_VALUE`.
@@ -111,7 +114,8 @@ const NEVER_MS: i64 = 1 << 40;
 
 impl MaintenanceSchedule {
     /// Kafka's schedule from the broker config (`log.flush.scheduler.interval.ms`,
-    /// `log.retention.check.interval.ms`, and a 60 s checkpoint interval).
+    /// `log.retention.check.interval.ms`, a 60 s checkpoint interval and
+    /// `producer.id.expiration.check.interval.ms`).
     pub fn from_broker(config: &crate::config::Config) -> MaintenanceSchedule {
         let interval = |ms: i64| {
             u64::try_from(ms)
@@ -122,6 +126,9 @@ impl MaintenanceSchedule {
             flush_check_interval_ms: interval(config.log_flush_scheduler_interval_ms),
             retention_check_interval_ms: interval(config.log_retention_check_interval_ms),
             checkpoint_interval_ms: Some(60_000),
+            producer_expiration_interval_ms: interval(i64::from(
+                config.producer_id_expiration_check_interval_ms,
+            )),
         }
     }
 }
@@ -559,6 +566,15 @@ impl LogManager {
         deleted
     }
 
+    /// Expires idle idempotent producers in every log (see
+    /// [`PartitionLog::expire_producers`]) at wall-clock time `now_ms`; returns how many.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        self.all_logs()
+            .iter()
+            .map(|log| log.expire_producers(now_ms))
+            .sum()
+    }
+
     /// DeleteRecords on one partition (see [`PartitionLog::delete_records_before`]; the new
     /// log start offset is persisted). `Ok(None)` if there is no such log.
     pub fn delete_records(
@@ -642,7 +658,7 @@ impl LogManager {
     }
 
     /// Starts the periodic jobs on the current tokio runtime: flushing by `flush.ms`,
-    /// retention, and checkpoints, each at its [`MaintenanceSchedule`] interval and on the
+    /// retention, checkpoints and producer expiration, each at its [`MaintenanceSchedule`] interval and on the
     /// blocking thread pool. The manager is reached through `owner` (for example the
     /// broker, with `|broker| &broker.logs`), held weakly: the task ends once `owner` is
     /// dropped (or when the returned handle is aborted).
@@ -653,10 +669,14 @@ impl LogManager {
     ) -> tokio::task::JoinHandle<()> {
         let owner: Weak<T> = Arc::downgrade(owner);
         tokio::spawn(async move {
-            let jobs: [(Option<u64>, Job); 3] = [
+            let jobs: [(Option<u64>, Job); 4] = [
                 (schedule.flush_check_interval_ms, Job::Flush),
                 (schedule.retention_check_interval_ms, Job::Retention),
                 (schedule.checkpoint_interval_ms, Job::Checkpoint),
+                (
+                    schedule.producer_expiration_interval_ms,
+                    Job::ProducerExpiration,
+                ),
             ];
             let mut timers: Vec<(tokio::time::Interval, Job)> = jobs
                 .into_iter()
@@ -691,6 +711,9 @@ impl LogManager {
                         }
                         Job::Retention => {
                             manager.enforce_retention(now_ms());
+                        }
+                        Job::ProducerExpiration => {
+                            manager.expire_producers(now_ms());
                         }
                         Job::Checkpoint => {
                             if let Err(error) = manager.checkpoint() {
@@ -850,4 +873,5 @@ enum Job {
     Flush,
     Retention,
     Checkpoint,
+    ProducerExpiration,
 }

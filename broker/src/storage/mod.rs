@@ -11,7 +11,7 @@
 //!     00000000000000000000.index         offset index (8-byte entries)
 //!     00000000000000000000.timeindex     time index (12-byte entries)
 //!     00000000000000000000.txnindex      aborted transactions (34-byte entries, see [`txn_index`])
-//!     00000000000000001234.snapshot      producer state    (ignored: rebuilt from the log)
+//!     00000000000000001234.snapshot      producer state at offset 1234 (Kafka's format)
 //!     leader-epoch-checkpoint             leader epoch cache (rebuilt from the batches at open)
 //!     partition.metadata                  (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
@@ -60,6 +60,7 @@ pub mod leader_epoch;
 mod manager;
 pub mod move_replica;
 mod partition;
+pub mod producer_snapshot;
 pub mod producer_state;
 mod segment;
 pub mod txn_index;
@@ -71,6 +72,8 @@ mod compression_tests;
 mod epoch_tests;
 #[cfg(test)]
 mod producer_tests;
+#[cfg(test)]
+mod snapshot_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

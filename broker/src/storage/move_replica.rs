@@ -9,9 +9,9 @@
 //!    its current end. Then, under the manager's admin lock and the log's writer lock (no
 //!    append runs), it copies what was appended meanwhile, syncs, renames the current
 //!    directory to `<topic>-<partition>.<uuid>-delete`, renames the future directory to
-//!    `<target>/<topic>-<partition>`, opens it (indexes and producer state rebuilt from the
-//!    segments), and publishes it in place of the old log, to which appends still waiting
-//!    for the lock are forwarded. The `-delete` directory is removed afterwards.
+//!    `<target>/<topic>-<partition>`, opens it (indexes rebuilt from the segments, the
+//!    producer state handed over from the current replica), and publishes it in place of
+//!    the old log, to which appends still waiting for the lock are forwarded. The `-delete` directory is removed afterwards.
 //!
 //! Index files are not copied: the open rebuilds them from the segments, so a buffered
 //! index entry can never be lost on the way.
@@ -340,6 +340,9 @@ impl LogManager {
                 "the copied replica does not end where the current one does",
             )));
         }
+        // The snapshots came along with the other small files; the live producer state
+        // (every retained batch) is handed over as it is.
+        moved.take_producer_state_of(log);
         let moved = Arc::new(moved);
         future.copied_end.store(log_end, Ordering::Release);
         self.replace_log(log, Arc::clone(&moved));

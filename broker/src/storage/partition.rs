@@ -34,10 +34,12 @@ use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 mod open;
+mod producers;
 mod retention;
 mod transactions;
 
 use self::open::*;
+use self::producers::ProducerLoad;
 
 /// Most segments one [`PartitionLog::read`] spans; a read that would cross more returns the
 /// batches of the first ones (the client fetches the rest next). Kafka itself never crosses
@@ -895,6 +897,8 @@ impl PartitionLog {
         }
         self.sync_segments_from(self.recovery_point())?;
         self.new_segment(writer, base_offset)?;
+        // Kafka's `roll` snapshots the producer state at the new segment's base offset.
+        self.take_producer_snapshot(base_offset);
         self.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
         tracing::debug!(
             topic = %self.topic,
@@ -1002,6 +1006,8 @@ impl PartitionLog {
             if let Some(active) = writer.as_mut() {
                 self.finish_segment(active)?;
             }
+            // Kafka's `close` snapshots the producer state at the log end offset.
+            self.take_producer_snapshot(self.log_end_offset());
         }
         self.flush()
     }

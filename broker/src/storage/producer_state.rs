@@ -30,22 +30,30 @@
 //! Batches written without client checks (recovery at open, trusted appends) are replayed
 //! as Kafka replays replicated batches (`ProducerStateManager::replay`): no checks, the
 //! entry simply follows the log. Transactions (the ongoing transaction of each producer,
-//! coordinator epochs, markers, KIP-890 verification) are in [`txn`].
+//! coordinator epochs, markers, KIP-890 verification) are in [`txn`]; the coordinator
+//! epoch and the first offset of the ongoing transaction are written to and read from
+//! snapshots as Kafka persists them.
+//!
+//! The state is persisted in Kafka's `<offset>.snapshot` files (see
+//! [`super::producer_snapshot`]): at each segment roll (at the new segment's base offset)
+//! and at clean shutdown (at the log end offset), as Kafka's `roll` and `close` take them.
+//! At open the newest valid snapshot is loaded (producers expired by
+//! `producer.id.expiration.ms` dropped) and only the batches after it are replayed, as
+//! Kafka's `loadProducerState` does. A snapshot keeps each producer's **last** batch only,
+//! so after a restart from a snapshot a retry of that batch is a duplicate but a retry of
+//! an earlier one of the five retained is out of order, exactly as in Kafka.
 //!
 //! Producers expire (`ProducerStateManager::remove_expired`) when their last batch's
-//! timestamp is `producer.id.expiration.ms` old, as Kafka's periodic check does; raising
-//! the log start offset (retention, DeleteRecords) does not remove producers, as in Kafka.
+//! timestamp is `producer.id.expiration.ms` old and they have no ongoing transaction, as
+//! Kafka's periodic check (`producer.id.expiration.check.interval.ms`) does; raising the log
+//! start offset (retention, DeleteRecords) does not remove producers, as in Kafka.
 //!
 //! Differences from Kafka:
 //!
-//! * No `.snapshot` files are written or read: at open the state is rebuilt from the batch
-//!   headers of the whole log (the open scan reads every header anyway). After a restart,
-//!   a producer whose batches were all deleted is therefore unknown (any sequence is
-//!   accepted), and retained batches that were in deleted segments are forgotten (their
-//!   retry is out of order rather than a duplicate). Kafka's snapshots keep only each
-//!   producer's last batch, so Kafka too forgets older batches across restarts.
-//! * Expiration runs with retention (`log.retention.check.interval.ms`, 5 minutes by
-//!   default) and at open, rather than every `producer.id.expiration.check.interval.ms`.
+//! * A log that has no snapshot at all is replayed from its log start offset even after a
+//!   clean shutdown. Kafka then assumes an upgrade from a version without idempotence and
+//!   starts with an empty state; logs written before this broker kept snapshots would lose
+//!   their producers that way.
 //! * Produce v3+ clients send one batch per partition. For several, the batches are
 //!   checked in order and, as Kafka's code does, the first duplicate answers the whole
 //!   request; one refused batch refuses them all.
@@ -53,6 +61,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use gregor_protocol::records::BatchHeader;
+
+use super::producer_snapshot::SnapshotEntry;
 
 /// Batches remembered per producer for duplicate detection (Kafka's
 /// `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`; the Java producer keeps at most 5 requests
@@ -77,6 +87,16 @@ pub(crate) fn increment_sequence(sequence: i32, increment: i32) -> i32 {
         increment - (i32::MAX - sequence) - 1
     } else {
         sequence + increment
+    }
+}
+
+/// Kafka's `DefaultRecordBatch.decrementSequence`: `sequence - decrement`, wrapping from 0
+/// to `i32::MAX` (`decrement` is at least 0).
+pub(crate) fn decrement_sequence(sequence: i32, decrement: i32) -> i32 {
+    if sequence < decrement {
+        i32::MAX - (decrement - sequence) + 1
+    } else {
+        sequence - decrement
     }
 }
 
@@ -108,11 +128,11 @@ pub struct ProducerEntry {
     epoch: i16,
     batches: VecDeque<BatchMetadata>,
     last_timestamp: i64,
-    /// Epoch of the transaction coordinator that wrote the producer's last marker (-1
-    /// before any), Kafka's `coordinatorEpoch`.
+    /// Kafka's `coordinatorEpoch`: the epoch of the transaction coordinator that wrote the
+    /// producer's last marker (-1 if none).
     coordinator_epoch: i32,
-    /// First offset of the producer's ongoing transaction in this partition, Kafka's
-    /// `currentTxnFirstOffset`.
+    /// Kafka's `currentTxnFirstOffset`: the first offset of the producer's ongoing
+    /// transaction.
     current_txn_first_offset: Option<i64>,
 }
 
@@ -128,8 +148,50 @@ impl ProducerEntry {
         }
     }
 
-    /// Epoch of the coordinator that wrote the producer's last transaction marker (-1 if
-    /// none).
+    /// The entry a snapshot recorded (Kafka's `readSnapshot`): its last batch only (none if
+    /// its last offset is negative), the batch's timestamp being the entry's.
+    pub(crate) fn from_snapshot(entry: &SnapshotEntry) -> ProducerEntry {
+        let mut batches = VecDeque::with_capacity(NUM_BATCHES_TO_RETAIN);
+        if entry.last_offset >= 0 {
+            let delta = entry.offset_delta.max(0);
+            batches.push_back(BatchMetadata {
+                first_seq: decrement_sequence(entry.last_sequence, delta),
+                last_seq: entry.last_sequence,
+                first_offset: entry.last_offset - i64::from(delta),
+                last_offset: entry.last_offset,
+                max_timestamp: entry.timestamp,
+            });
+        }
+        ProducerEntry {
+            epoch: entry.epoch,
+            batches,
+            last_timestamp: entry.timestamp,
+            coordinator_epoch: entry.coordinator_epoch,
+            current_txn_first_offset: (entry.current_txn_first_offset >= 0)
+                .then_some(entry.current_txn_first_offset),
+        }
+    }
+
+    /// The snapshot entry of producer `producer_id` (Kafka's `writeSnapshot`): its last
+    /// batch only.
+    pub(crate) fn to_snapshot(&self, producer_id: i64) -> SnapshotEntry {
+        let last = self.batches.back();
+        SnapshotEntry {
+            producer_id,
+            epoch: self.epoch,
+            last_sequence: self.last_seq(),
+            last_offset: self.last_offset(),
+            offset_delta: last.map_or(0, |b| {
+                i32::try_from(b.last_offset - b.first_offset).unwrap_or(i32::MAX)
+            }),
+            timestamp: self.last_timestamp,
+            coordinator_epoch: self.coordinator_epoch,
+            current_txn_first_offset: self.current_txn_first_offset.unwrap_or(-1),
+        }
+    }
+
+    /// The epoch of the transaction coordinator that wrote the producer's last transaction
+    /// marker (-1 if none).
     pub fn coordinator_epoch(&self) -> i32 {
         self.coordinator_epoch
     }
@@ -137,6 +199,13 @@ impl ProducerEntry {
     /// First offset of the producer's ongoing transaction here (`None` outside one).
     pub fn current_txn_first_offset(&self) -> Option<i64> {
         self.current_txn_first_offset
+    }
+
+    /// Kafka's `isProducerExpired`: no ongoing transaction and the last batch's timestamp
+    /// at least `expiration_ms` before `now_ms`.
+    fn is_expired(&self, now_ms: i64, expiration_ms: i64) -> bool {
+        self.current_txn_first_offset.is_none()
+            && now_ms.saturating_sub(self.last_timestamp) >= expiration_ms
     }
 
     /// The producer's current epoch.
@@ -355,8 +424,8 @@ pub(crate) struct ProducerUpdate {
     entries: HashMap<i64, ProducerEntry>,
 }
 
-/// The producer state of one partition (Kafka's `ProducerStateManager`, without
-/// snapshots).
+/// The producer state of one partition (Kafka's `ProducerStateManager`; snapshot files in
+/// [`super::producer_snapshot`]).
 #[derive(Debug, Default)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
@@ -364,6 +433,9 @@ pub(crate) struct ProducerStateManager {
     ongoing: BTreeMap<i64, i64>,
     /// KIP-890 verifications started, by producer id (see [`txn`]).
     verifications: HashMap<i64, txn::VerificationEntry>,
+    /// Offset of the newest snapshot taken or loaded (Kafka's `lastSnapOffset`): a snapshot
+    /// is only written at a higher offset.
+    snapshot_offset: i64,
 }
 
 impl ProducerStateManager {
@@ -461,14 +533,66 @@ impl ProducerStateManager {
     /// before `now_ms` (Kafka's `removeExpiredProducers`); returns how many.
     pub(crate) fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        // Kafka's `isProducerExpired`: a producer with an ongoing transaction stays.
-        self.producers.retain(|_, entry| {
-            entry.current_txn_first_offset.is_some()
-                || now_ms.saturating_sub(entry.last_timestamp) < expiration_ms
-        });
+        self.producers
+            .retain(|_, entry| !entry.is_expired(now_ms, expiration_ms));
         self.verifications
             .retain(|_, v| !v.expired(now_ms, expiration_ms));
         before - self.producers.len()
+    }
+
+    /// The state a snapshot at `offset` recorded, without the producers expired at `now_ms`
+    /// (Kafka's `loadFromSnapshot`); a producer id found twice keeps its later entry.
+    pub(crate) fn from_snapshot(
+        offset: i64,
+        entries: &[SnapshotEntry],
+        now_ms: i64,
+        expiration_ms: i64,
+    ) -> ProducerStateManager {
+        let producers: HashMap<i64, ProducerEntry> = entries
+            .iter()
+            .map(|e| (e.producer_id, ProducerEntry::from_snapshot(e)))
+            .filter(|(_, entry)| !entry.is_expired(now_ms, expiration_ms))
+            .collect();
+        // Kafka's `loadFromSnapshot`: an entry with a transaction under way is ongoing again.
+        let ongoing = producers
+            .iter()
+            .filter_map(|(id, entry)| entry.current_txn_first_offset.map(|first| (first, *id)))
+            .collect();
+        ProducerStateManager {
+            producers,
+            ongoing,
+            verifications: HashMap::new(),
+            snapshot_offset: offset,
+        }
+    }
+
+    /// Every producer's snapshot entry, by producer id.
+    pub(crate) fn snapshot_entries(&self) -> Vec<SnapshotEntry> {
+        let mut entries: Vec<SnapshotEntry> = self
+            .producers
+            .iter()
+            .map(|(id, entry)| entry.to_snapshot(*id))
+            .collect();
+        entries.sort_unstable_by_key(|e| e.producer_id);
+        entries
+    }
+
+    /// Offset of the newest snapshot taken or loaded (0 if none).
+    pub(crate) fn snapshot_offset(&self) -> i64 {
+        self.snapshot_offset
+    }
+
+    /// Takes the producers of `other` (the live state of a replica this one replaces),
+    /// keeping this state's snapshot bookkeeping.
+    pub(crate) fn take_producers_of(&mut self, other: &ProducerStateManager) {
+        self.producers.clone_from(&other.producers);
+        self.ongoing.clone_from(&other.ongoing);
+        self.verifications.clone_from(&other.verifications);
+    }
+
+    /// Records that a snapshot was taken at `offset`.
+    pub(crate) fn set_snapshot_offset(&mut self, offset: i64) {
+        self.snapshot_offset = offset;
     }
 
     /// The entry of `producer_id`.

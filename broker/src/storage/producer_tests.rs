@@ -11,17 +11,17 @@ use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
 use super::segment::now_ms;
 use super::*;
 
-const TOPIC: &str = "idem";
+pub(super) const TOPIC: &str = "idem";
 
 /// A temporary log directory.
-fn tmp() -> (tempfile::TempDir, PathBuf) {
+pub(super) fn tmp() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_owned();
     (tmp, dir)
 }
 
 /// A batch of `count` records of producer `pid`, first sequence `seq`, timestamps `ts..`.
-fn idempotent(pid: i64, epoch: i16, seq: i32, count: usize, ts: i64) -> Bytes {
+pub(super) fn idempotent(pid: i64, epoch: i16, seq: i32, count: usize, ts: i64) -> Bytes {
     let records: Vec<NewRecord> = (0..count)
         .map(|i| {
             NewRecord::new(
@@ -47,14 +47,18 @@ fn plain(count: usize, ts: i64) -> Bytes {
 }
 
 /// Validates and appends one partition's batches as the Produce path does.
-fn produce(log: &PartitionLog, batches: &[Bytes], now: i64) -> Result<AppendInfo, StorageError> {
+pub(super) fn produce(
+    log: &PartitionLog,
+    batches: &[Bytes],
+    now: i64,
+) -> Result<AppendInfo, StorageError> {
     let all: Vec<u8> = batches.iter().flat_map(|b| b.iter().copied()).collect();
     let validated = validate_records(Bytes::from(all), &log.config(), now).expect("valid");
     log.append(validated, 0, now)
 }
 
 /// The Kafka error code of a refused append (0 when appended or a duplicate).
-fn code(result: &Result<AppendInfo, StorageError>) -> i16 {
+pub(super) fn code(result: &Result<AppendInfo, StorageError>) -> i16 {
     match result {
         Ok(_) => 0,
         Err(StorageError::Producer(error)) => error.code(),
@@ -62,7 +66,7 @@ fn code(result: &Result<AppendInfo, StorageError>) -> i16 {
     }
 }
 
-fn ranges(entry: &ProducerEntry) -> Vec<(i32, i32, i64, i64)> {
+pub(super) fn ranges(entry: &ProducerEntry) -> Vec<(i32, i32, i64, i64)> {
     entry
         .batches()
         .map(|b| (b.first_seq, b.last_seq, b.first_offset, b.last_offset))
@@ -259,20 +263,53 @@ fn the_state_is_rebuilt_when_the_log_is_reopened() {
             states
         };
         assert!(log_segments(&dir).len() > 2);
+        // A snapshot at each roll and one at close.
+        assert_eq!(snapshots(&dir), [2, 8, 14, 18]);
         if clean {
             fs::write(dir.join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
         }
         let log = PartitionLog::open(&dir, TOPIC, 0).expect("reopen");
-        assert_eq!(log.producer_states(), before, "clean shutdown: {clean}");
+        let after = log.producer_states();
         let entry = log.producer_state(1).expect("producer 1");
-        assert_eq!(entry.batches().len(), NUM_BATCHES_TO_RETAIN);
+        if clean {
+            // Loaded from the snapshot at the log end: each producer's last batch only, as
+            // Kafka's snapshots keep it; epochs, last sequence, offset and timestamp kept.
+            assert_eq!(ranges(&entry), [(14, 15, 14, 15)]);
+            assert_eq!(after.len(), before.len());
+            for ((id, was), (same_id, now)) in before.iter().zip(&after) {
+                assert_eq!(id, same_id);
+                assert_eq!(was.epoch(), now.epoch());
+                assert_eq!(was.last_seq(), now.last_seq());
+                assert_eq!(was.last_offset(), now.last_offset());
+                assert_eq!(was.last_timestamp(), now.last_timestamp());
+                assert_eq!(was.batches().last(), now.batches().last());
+                assert_eq!(now.coordinator_epoch(), -1);
+                assert_eq!(now.current_txn_first_offset(), None);
+            }
+            assert_eq!(snapshots(&dir), [2, 8, 14, 18]);
+        } else {
+            // Without the marker the snapshots above the first segment recovered (all of
+            // them: there is no recovery point) are deleted and the whole log replayed; the
+            // replay snapshots the last two segments' bases and the log end again.
+            assert_eq!(after, before);
+            assert_eq!(entry.batches().len(), NUM_BATCHES_TO_RETAIN);
+            assert_eq!(snapshots(&dir), [8, 14, 18]);
+        }
         assert_eq!((entry.last_seq(), entry.last_offset()), (15, 15));
         let epoch = log.producer_state(2).expect("producer 2");
         assert_eq!((epoch.epoch(), ranges(&epoch)), (1, vec![(0, 0, 17, 17)]));
 
-        // Retries are still recognised, sequences still checked.
-        let retried = produce(&log, &[idempotent(1, 0, 8, 2, now)], now).expect("retry");
-        assert_eq!((retried.duplicate, retried.base_offset), (true, 8));
+        // Retries of the last batch are still recognised, sequences still checked.
+        let last = produce(&log, &[idempotent(1, 0, 14, 2, now)], now).expect("retry");
+        assert_eq!((last.duplicate, last.base_offset), (true, 14));
+        let older = produce(&log, &[idempotent(1, 0, 8, 2, now)], now);
+        if clean {
+            // Kafka forgets the older retained batches across a restart from a snapshot.
+            assert_eq!(code(&older), OUT_OF_ORDER_SEQUENCE_NUMBER);
+        } else {
+            let older = older.expect("retry");
+            assert_eq!((older.duplicate, older.base_offset), (true, 8));
+        }
         let gap = produce(&log, &[idempotent(1, 0, 20, 2, now)], now);
         assert_eq!(code(&gap), OUT_OF_ORDER_SEQUENCE_NUMBER);
         let old = produce(&log, &[idempotent(2, 0, 1, 1, now)], now);
@@ -282,7 +319,12 @@ fn the_state_is_rebuilt_when_the_log_is_reopened() {
     }
 }
 
-fn log_segments(dir: &Path) -> Vec<PathBuf> {
+/// The offsets of the partition's producer snapshot files.
+pub(super) fn snapshots(dir: &Path) -> Vec<i64> {
+    super::producer_snapshot::list_snapshots(&dir.join(format!("{TOPIC}-0"))).expect("list")
+}
+
+pub(super) fn log_segments(dir: &Path) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = fs::read_dir(dir.join(format!("{TOPIC}-0")))
         .expect("partition dir")
         .map(|e| e.expect("entry").path())
@@ -383,20 +425,41 @@ fn producers_expire_but_outlive_their_batches() {
         ),
         (true, 3, 4)
     );
-    // Retention expires producers whose last batch is older than the expiration.
-    assert_eq!(log.enforce_retention(now).expect("retention"), 0);
+    // The periodic check expires producers whose last batch is older than the expiration
+    // (retention does not).
+    assert_eq!(log.enforce_retention(now + 30_000).expect("retention"), 0);
+    assert_eq!(log.expire_producers(now), 0);
     assert_eq!(log.producer_states().len(), 2);
-    log.enforce_retention(now + 30_000).expect("retention");
+    assert_eq!(log.expire_producers(now + 30_000), 1);
     assert!(log.producer_state(1).is_none(), "expired");
     assert!(log.producer_state(2).is_some(), "not yet");
     // An expired producer is unknown: any sequence is accepted.
     produce(&log, &[idempotent(1, 0, 9, 1, now)], now).expect("unknown again");
 
-    // Reopening expires by the wall clock too.
+    // Loading a snapshot drops the producers expired by the wall clock.
     produce(&log, &[idempotent(3, 0, 0, 1, now - 61_000)], now).expect("old timestamps");
     log.close().expect("close");
     drop(log);
-    let log = PartitionLog::open_with_config(&dir, TOPIC, 0, config).expect("reopen");
+    fs::write(dir.join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
+    let log = PartitionLog::open_with_config(&dir, TOPIC, 0, config.clone()).expect("reopen");
     let known: Vec<i64> = log.producer_states().iter().map(|(id, _)| *id).collect();
     assert_eq!(known, [1, 2]);
+    // The next snapshot no longer holds it (the one at the log end stays as written: a
+    // snapshot is only taken at a newer offset, as in Kafka).
+    produce(&log, &[idempotent(2, 0, 1, 1, now)], now).expect("producer 2");
+    let rolled = log.roll_segment().expect("roll");
+    drop(log);
+    fs::remove_file(dir.join(CLEAN_SHUTDOWN_FILE)).expect("no marker");
+    let part = dir.join(format!("{TOPIC}-0"));
+    let in_snapshot =
+        super::producer_snapshot::read_snapshot(&part.join(format!("{rolled:020}.snapshot")))
+            .expect("snapshot at the roll");
+    let ids: Vec<i64> = in_snapshot.iter().map(|e| e.producer_id).collect();
+    assert_eq!(ids, [1, 2]);
+    // Replayed batches are not expired at open (Kafka's periodic check does that): a full
+    // replay (no recovery point) brings producer 3 back until the next check.
+    let log = PartitionLog::open_with_config(&dir, TOPIC, 0, config).expect("reopen");
+    let known: Vec<i64> = log.producer_states().iter().map(|(id, _)| *id).collect();
+    assert_eq!(known, [1, 2, 3]);
+    assert_eq!(log.expire_producers(now_ms()), 1);
 }

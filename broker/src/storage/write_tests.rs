@@ -1446,6 +1446,7 @@ fn manager_configs_and_background_tasks() {
                 flush_check_interval_ms: Some(10),
                 retention_check_interval_ms: Some(10),
                 checkpoint_interval_ms: Some(10),
+                producer_expiration_interval_ms: Some(10),
             },
         );
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

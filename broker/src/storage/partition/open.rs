@@ -1,9 +1,13 @@
 //! Opening a partition's log: finding its segments, recovering them after an unclean stop
 //! (Kafka's `LogLoader`/`LogSegment.recover`), loading or rebuilding their indexes and the
-//! leader epoch cache, and creating a new log.
+//! leader epoch cache and the producer state (from its snapshots, see `producers.rs`), and
+//! creating a new log.
+
+use std::collections::{BTreeMap, HashMap, hash_map};
 
 use super::transactions::{load_txn_index, read_marker};
 use super::*;
+use crate::storage::txn_index;
 
 impl PartitionLog {
     /// Opens the log of `topic`/`partition` in the log directory `dir` (the directory
@@ -56,38 +60,65 @@ impl PartitionLog {
         let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
         let mut verified = Vec::with_capacity(found.len());
         let mut torn_tail = None;
-        // The producer state is rebuilt from every batch header the scan indexes (the whole
-        // log: the scan reads every header anyway), as Kafka rebuilds it without snapshots.
-        let mut producers = ProducerStateManager::default();
-        // So is the leader epoch cache: every batch that starts a newer epoch starts an entry.
+        // The producer state starts from the newest usable snapshot; the scan replays the
+        // batches after it (see `producers.rs`).
+        let mut producers = ProducerLoad::start(&part_dir, &found, &params, recovery_point);
+        // The leader epoch cache is rebuilt from the headers: every batch that starts a
+        // newer epoch starts an entry.
         let mut epochs = LeaderEpochCache::default();
         // And the aborted transactions of each segment (its transaction index as Kafka's
         // `LogSegment.recover` rebuilds it), from the markers in it.
         let mut replayed_aborts: Vec<Vec<AbortedTxn>> = Vec::with_capacity(found.len());
+        // Transactions seen by the scan from the log start, for the indexes of segments
+        // below the producer snapshot (whose markers the state does not replay).
+        let mut scanned_txns = ScannedTxns::default();
         for (i, (base, path)) in found.iter().enumerate() {
-            let mut aborts = Vec::new();
-            let mut replay = |header: &BatchHeader, file: &File, position: u64| {
-                if let Some(batch) = ProducerBatch::from_header(header) {
-                    producers.replay(&batch);
-                } else if header.is_control()
-                    && header.producer_id >= 0
-                    && let Some(marker) = read_marker(header, file, position)
-                    && let Some(done) = producers.replay_marker(&marker)
-                    && done.aborted
-                {
-                    aborts.push(AbortedTxn {
-                        producer_id: done.producer_id,
-                        first_offset: done.first_offset,
-                        last_offset: done.last_offset,
-                        last_stable_offset: done.last_stable_offset,
-                    });
-                }
-                epochs.assign(header.partition_leader_epoch, header.base_offset);
-            };
+            producers.before_segment(&part_dir, *base, i + 2 >= found.len());
             let upper = found.get(i + 1).map(|(next, _)| *next);
             let min_offset = segments.last().map_or(*base, Segment::next_offset);
             // Kafka recovers the segment holding the recovery point and every later one.
             let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
+            // The aborted transactions are only needed where the index will be rebuilt.
+            let wants_aborts =
+                verify || upper.is_none() || txn_index::read_txn_index(&part_dir, *base).is_err();
+            let mut aborts = Vec::new();
+            let mut replay = |header: &BatchHeader, file: &File, position: u64| {
+                if !header.is_control() {
+                    producers.replay(header);
+                    if header.is_transactional() && header.producer_id >= 0 {
+                        scanned_txns.started(header.producer_id, header.base_offset);
+                    }
+                } else if header.producer_id >= 0 {
+                    let first = scanned_txns.ended(header.producer_id);
+                    if producers.replays(header) {
+                        if let Some(marker) = read_marker(header, file, position)
+                            && let Some(done) = producers.producers.replay_marker(&marker)
+                            && done.aborted
+                        {
+                            aborts.push(AbortedTxn {
+                                producer_id: done.producer_id,
+                                first_offset: done.first_offset,
+                                last_offset: done.last_offset,
+                                last_stable_offset: done.last_stable_offset,
+                            });
+                        }
+                    } else if wants_aborts
+                        && let Some(first) = first
+                        && let Some(marker) = read_marker(header, file, position)
+                        && !marker.commit
+                    {
+                        aborts.push(AbortedTxn {
+                            producer_id: header.producer_id,
+                            first_offset: first,
+                            last_offset: header.base_offset,
+                            last_stable_offset: scanned_txns
+                                .first_unstable()
+                                .unwrap_or(header.base_offset + 1),
+                        });
+                    }
+                }
+                epochs.assign(header.partition_leader_epoch, header.base_offset);
+            };
             let (segment, stop) =
                 Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
                     .map_err(|e| StorageError::io(path, e))?;
@@ -171,7 +202,9 @@ impl PartitionLog {
         if let Some(log_starts) = &params.log_starts {
             log_starts.set(topic, partition, log_start_offset);
         }
-        producers.remove_expired(now_ms(), params.config.producer_id_expiration_ms);
+        // Kafka expires only the snapshot's producers at load; the periodic check does the
+        // rest.
+        let producers = producers.finish(&part_dir, &segments, log_start_offset, log_end_offset)?;
         let first_unstable_offset = producers.first_unstable_offset();
         let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
         let (end_offset, _) = watch::channel(log_end_offset);
@@ -448,4 +481,37 @@ pub(super) fn load_or_rebuild_indexes(
     index::write_index_file(&offset_path, &files.offset_bytes)?;
     index::write_index_file(&time_path, &files.time_bytes)?;
     Ok((builder, true))
+}
+
+/// The transactions the open scan sees, from the first batch on (Kafka's `LogSegment.recover`
+/// rebuilds a transaction index from them): the first offset of each producer's ongoing
+/// transaction.
+#[derive(Default)]
+struct ScannedTxns {
+    by_producer: HashMap<i64, i64>,
+    by_first_offset: BTreeMap<i64, i64>,
+}
+
+impl ScannedTxns {
+    /// A transactional batch of `producer_id` at `offset`: starts its transaction if none is
+    /// ongoing.
+    fn started(&mut self, producer_id: i64, offset: i64) {
+        if let hash_map::Entry::Vacant(e) = self.by_producer.entry(producer_id) {
+            e.insert(offset);
+            self.by_first_offset.insert(offset, producer_id);
+        }
+    }
+
+    /// A marker of `producer_id`: the first offset of the transaction it ends, if the scan
+    /// saw it start.
+    fn ended(&mut self, producer_id: i64) -> Option<i64> {
+        let first = self.by_producer.remove(&producer_id)?;
+        self.by_first_offset.remove(&first);
+        Some(first)
+    }
+
+    /// The first offset of the oldest transaction still ongoing.
+    fn first_unstable(&self) -> Option<i64> {
+        self.by_first_offset.keys().next().copied()
+    }
 }

@@ -97,26 +97,15 @@ impl PartitionLog {
     /// is empty; when every segment goes, a new empty one is rolled first. The log start
     /// offset moves to the first segment left. Returns the number of segments deleted.
     ///
-    /// Also expires idempotent producers whose last batch's timestamp is
-    /// `producer.id.expiration.ms` old (Kafka's periodic producer expiration); deleting a
-    /// producer's batches does not remove its state by itself, as in Kafka. Blocking file
-    /// I/O.
+    /// Deleting a producer's batches does not remove its state, as in Kafka (producers
+    /// expire by [`Self::expire_producers`]); the producer snapshots at the deleted
+    /// segments' base offsets go with them. Blocking file I/O.
     pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
         let mut writer = unpoison(self.writer.lock());
         if self.deleted.load(Ordering::Acquire) || self.closed.load(Ordering::Acquire) {
             return Ok(0);
         }
         let config = self.config();
-        let expired = unpoison(self.producers.lock())
-            .remove_expired(now_ms, config.producer_id_expiration_ms);
-        if expired > 0 {
-            tracing::debug!(
-                topic = %self.topic,
-                partition = self.partition,
-                producers = expired,
-                "expired idempotent producers"
-            );
-        }
         let count = {
             let state = unpoison(self.state.read());
             retention_count(&state, &config, now_ms)
@@ -183,6 +172,7 @@ impl PartitionLog {
             delete_segment_files(&self.dir, segment.base_offset)
                 .map_err(|e| StorageError::io(&segment.path, e))?;
         }
+        self.delete_producer_snapshots(removed.iter().map(|s| s.base_offset));
         Ok(removed.len())
     }
 }

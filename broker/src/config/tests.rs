@@ -182,6 +182,8 @@ fn assert_untouched_defaults(c: &Config) {
     assert_eq!(c.transaction_state_log_segment_bytes, 104_857_600);
     assert_eq!(c.transaction_max_timeout_ms, 900_000);
     assert_eq!(c.transactional_id_expiration_ms, 604_800_000);
+    assert_eq!(c.transaction_abort_timed_out_cleanup_interval_ms, 10_000);
+    assert_eq!(c.transaction_remove_expired_cleanup_interval_ms, 3_600_000);
     assert_eq!(c.producer_id_expiration_ms, 86_400_000);
     assert_eq!(c.connections_max_idle_ms, 600_000);
     assert_eq!(c.max_connections, i32::MAX);
@@ -261,7 +263,6 @@ fn kafka_4_quickstart_file_parses_unchanged() {
             "share.coordinator.state.topic.replication.factor",
             "socket.receive.buffer.bytes",
             "socket.send.buffer.bytes",
-            "transaction.state.log.min.isr",
         ]
     );
     // Commented-out keys are not read.

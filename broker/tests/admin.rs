@@ -2081,17 +2081,9 @@ fn init_producer_id_v0_to_v6_hands_out_unique_ids_across_restarts() {
 }
 
 #[test]
-fn init_producer_id_refuses_transactions_and_malformed_requests() {
+fn init_producer_id_refuses_malformed_requests() {
     let (_data, broker) = start();
     let mut client = connect(&broker);
-    assert_eq!(
-        init_producer_id(&mut client, 0, Some("txn-1"), (-1, -1)),
-        (error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
-    );
-    assert_eq!(
-        init_producer_id(&mut client, 5, Some("txn-1"), (-1, -1)),
-        (error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
-    );
     assert_eq!(
         init_producer_id(&mut client, 5, Some(""), (-1, -1)),
         (error::INVALID_REQUEST, -1, -1)

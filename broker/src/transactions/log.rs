@@ -63,10 +63,13 @@ pub fn encode_value(transit: &Transit, transaction_version: i16) -> Bytes {
                 .collect(),
         )
     };
+    let version = value_version(transaction_version);
+    // Version 0 has no tagged fields: they are left at their defaults.
+    let flexible = version >= 1;
     let value = TransactionCoordinatorRecordValue::TransactionLog(TransactionLogValue {
         producer_id: transit.producer_id,
-        previous_producer_id: transit.prev_producer_id,
-        next_producer_id: transit.next_producer_id,
+        previous_producer_id: if flexible { transit.prev_producer_id } else { -1 },
+        next_producer_id: if flexible { transit.next_producer_id } else { -1 },
         producer_epoch: transit.producer_epoch,
         next_producer_epoch: NO_PRODUCER_EPOCH,
         transaction_timeout_ms: transit.timeout_ms,
@@ -74,10 +77,9 @@ pub fn encode_value(transit: &Transit, transaction_version: i16) -> Bytes {
         transaction_partitions: partitions,
         transaction_last_update_timestamp_ms: transit.last_update_ms,
         transaction_start_timestamp_ms: transit.start_ms,
-        client_transaction_version: transit.client_tv,
+        client_transaction_version: if flexible { transit.client_tv } else { 0 },
         ..Default::default()
     });
-    let version = value_version(transaction_version);
     let mut buf = BytesMut::with_capacity(value.encoded_len(version));
     if let Err(err) = value.encode(&mut buf, version) {
         tracing::error!("encoding a {} value: {err}", super::TRANSACTION_STATE_TOPIC);

@@ -245,7 +245,7 @@ impl TxnMetadata {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn prepare(
+    pub(super) fn prepare(
         &mut self,
         state: TxnState,
         producer_id: i64,

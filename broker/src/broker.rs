@@ -544,7 +544,13 @@ impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
         // commit, ..)`) is merged from the partition-log branch; then, for
         // `__consumer_offsets` partitions, `broker.groups.on_transaction_completed(..)`.
         // Until then the marker is not writable and the transaction keeps retrying.
-        let _ = (partition, producer_id, producer_epoch, coordinator_epoch, commit);
+        let _ = (
+            partition,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+        );
         Err(crate::transactions::MARKER_NOT_WRITABLE)
     }
 }

@@ -88,7 +88,6 @@ mod error {
     pub const INVALID_REQUEST: i16 = 42;
     pub const POLICY_VIOLATION: i16 = 44;
     pub const INVALID_TXN_STATE: i16 = 48;
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     pub const TOPIC_DELETION_DISABLED: i16 = 73;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;

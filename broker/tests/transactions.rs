@@ -26,7 +26,13 @@ fn connect(broker: &Broker) -> RawClient {
     RawClient::connect(broker.addr()).expect("connect to the broker")
 }
 
-fn init(client: &mut RawClient, version: i16, id: &str, timeout_ms: i32, producer: (i64, i16)) -> (i16, i64, i16) {
+fn init(
+    client: &mut RawClient,
+    version: i16,
+    id: &str,
+    timeout_ms: i32,
+    producer: (i64, i16),
+) -> (i16, i64, i16) {
     let response = client
         .call(
             &InitProducerIdRequest {
@@ -39,7 +45,11 @@ fn init(client: &mut RawClient, version: i16, id: &str, timeout_ms: i32, produce
             version,
         )
         .expect("InitProducerId");
-    (response.error_code, response.producer_id, response.producer_epoch)
+    (
+        response.error_code,
+        response.producer_id,
+        response.producer_epoch,
+    )
 }
 
 #[test]
@@ -65,15 +75,31 @@ fn transactional_ids_get_bumped_epochs_that_survive_a_restart() {
     let (code, pid, epoch) = init(&mut client, 4, "txn-a", 60_000, (-1, -1));
     assert_eq!((code, epoch), (NONE, 0));
     let (code, pid2, epoch2) = init(&mut client, 4, "txn-a", 60_000, (-1, -1));
-    assert_eq!((code, pid2, epoch2), (NONE, pid, 1), "a second init bumps the epoch");
+    assert_eq!(
+        (code, pid2, epoch2),
+        (NONE, pid, 1),
+        "a second init bumps the epoch"
+    );
 
     // KIP-360: the current epoch bumps; a stale one is fenced (INVALID_PRODUCER_EPOCH
     // before v4).
-    assert_eq!(init(&mut client, 4, "txn-a", 60_000, (pid, 1)), (NONE, pid, 2));
-    assert_eq!(init(&mut client, 4, "txn-a", 60_000, (pid, 0)).0, PRODUCER_FENCED);
-    assert_eq!(init(&mut client, 3, "txn-a", 60_000, (pid, 0)).0, INVALID_PRODUCER_EPOCH);
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (pid, 1)),
+        (NONE, pid, 2)
+    );
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (pid, 0)).0,
+        PRODUCER_FENCED
+    );
+    assert_eq!(
+        init(&mut client, 3, "txn-a", 60_000, (pid, 0)).0,
+        INVALID_PRODUCER_EPOCH
+    );
     // Past transaction.max.timeout.ms (15 minutes).
-    assert_eq!(init(&mut client, 4, "txn-a", 900_001, (-1, -1)).0, INVALID_TRANSACTION_TIMEOUT);
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 900_001, (-1, -1)).0,
+        INVALID_TRANSACTION_TIMEOUT
+    );
 
     // EndTxn without a transaction: INVALID_TXN_STATE; with a stale epoch: fenced.
     let end = |client: &mut RawClient, epoch: i16| {
@@ -141,7 +167,10 @@ fn transactional_ids_get_bumped_epochs_that_survive_a_restart() {
     broker.kill9();
     let broker = Broker::start(&data);
     let mut client = connect(&broker);
-    assert_eq!(init(&mut client, 4, "txn-a", 60_000, (-1, -1)), (NONE, pid, 4));
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (-1, -1)),
+        (NONE, pid, 4)
+    );
 }
 
 #[test]
@@ -151,7 +180,14 @@ fn confluent_kafka_inits_and_aborts_an_empty_transaction() {
     let bootstrap = broker.bootstrap();
     let Some(out) = python(
         "transactions_confluent.py",
-        &["--bootstrap", &bootstrap, "--mode", "abort", "--transactional-id", "ck-abort"],
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--mode",
+            "abort",
+            "--transactional-id",
+            "ck-abort",
+        ],
     ) else {
         return;
     };
@@ -167,7 +203,14 @@ fn confluent_kafka_second_producer_fences_the_first() {
     let bootstrap = broker.bootstrap();
     let Some(out) = python(
         "transactions_confluent.py",
-        &["--bootstrap", &bootstrap, "--mode", "fence", "--transactional-id", "ck-fence"],
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--mode",
+            "fence",
+            "--transactional-id",
+            "ck-fence",
+        ],
     ) else {
         return;
     };

@@ -210,7 +210,8 @@ impl GroupCoordinator {
                     "{} transactional offsets pending",
                     pending.len()
                 );
-                self.txn_offsets.add(&params.group_id, params.producer_id, pending);
+                self.txn_offsets
+                    .add(&params.group_id, params.producer_id, pending);
             }
             Err(code) => {
                 let error = super::group::offset_commit_append_error(code);
@@ -234,7 +235,12 @@ impl GroupCoordinator {
     /// The marker of `producer_id`'s transaction was written to `offsets_partition` of
     /// `__consumer_offsets`: its pending offsets there become committed (`commit`) or are
     /// dropped (Kafka's `onTransactionCompleted`).
-    pub async fn on_transaction_completed(&self, offsets_partition: i32, producer_id: i64, commit: bool) {
+    pub async fn on_transaction_completed(
+        &self,
+        offsets_partition: i32,
+        producer_id: i64,
+        commit: bool,
+    ) {
         let taken = self
             .txn_offsets
             .take(offsets_partition, self.partition_count(), producer_id);
@@ -298,14 +304,16 @@ impl GroupCoordinator {
             })?;
         let task = tokio::task::spawn_blocking(move || {
             let mut buf = BytesMut::from(&batch[..]);
-            log.append_batch(&mut buf).map(|_| ()).map_err(|err| match err {
-                StorageError::Closed { .. } => NOT_LEADER_OR_FOLLOWER,
-                StorageError::Deleted { .. } => UNKNOWN_TOPIC_OR_PARTITION,
-                err => {
-                    tracing::error!("writing to {}: {err}", log.name());
-                    KAFKA_STORAGE_ERROR
-                }
-            })
+            log.append_batch(&mut buf)
+                .map(|_| ())
+                .map_err(|err| match err {
+                    StorageError::Closed { .. } => NOT_LEADER_OR_FOLLOWER,
+                    StorageError::Deleted { .. } => UNKNOWN_TOPIC_OR_PARTITION,
+                    err => {
+                        tracing::error!("writing to {}: {err}", log.name());
+                        KAFKA_STORAGE_ERROR
+                    }
+                })
         });
         task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))
     }

@@ -81,7 +81,12 @@ async fn handle_one(
     let image = ctx.broker.image();
     let missing: BTreeSet<&TopicPartition> = partitions
         .iter()
-        .filter(|(t, p)| image.topic(t).and_then(|topic| topic.partition(*p)).is_none())
+        .filter(|(t, p)| {
+            image
+                .topic(t)
+                .and_then(|topic| topic.partition(*p))
+                .is_none()
+        })
         .collect();
     if !missing.is_empty() {
         return partitions

@@ -20,9 +20,20 @@ pub async fn handle(
     version: i16,
     request: ListTransactionsRequest,
 ) -> ListTransactionsResponse {
-    let states: Vec<String> = request.state_filters.iter().map(|s| s.to_string()).collect();
-    let duration = if version >= 1 { request.duration_filter } else { -1 };
-    let pattern = request.transactional_id_pattern.as_deref().filter(|_| version >= 2);
+    let states: Vec<String> = request
+        .state_filters
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let duration = if version >= 1 {
+        request.duration_filter
+    } else {
+        -1
+    };
+    let pattern = request
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|_| version >= 2);
     match ctx
         .broker
         .transactions

@@ -118,7 +118,10 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::EndTxn, end_txn::VERSIONS),
     (ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
     (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
-    (ApiKey::DescribeTransactions, describe_transactions::VERSIONS),
+    (
+        ApiKey::DescribeTransactions,
+        describe_transactions::VERSIONS,
+    ),
     (ApiKey::ListTransactions, list_transactions::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
@@ -203,24 +206,24 @@ pub async fn dispatch(
                 .await
                 .into()
         }
-        RequestBody::AddOffsetsToTxn(request) => {
-            add_offsets_to_txn::handle(ctx, version, request).await.into()
-        }
+        RequestBody::AddOffsetsToTxn(request) => add_offsets_to_txn::handle(ctx, version, request)
+            .await
+            .into(),
         RequestBody::EndTxn(request) => end_txn::handle(ctx, version, request).await.into(),
-        RequestBody::WriteTxnMarkers(request) => {
-            write_txn_markers::handle(ctx, version, request).await.into()
-        }
-        RequestBody::TxnOffsetCommit(request) => {
-            txn_offset_commit::handle(ctx, version, request).await.into()
-        }
+        RequestBody::WriteTxnMarkers(request) => write_txn_markers::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::TxnOffsetCommit(request) => txn_offset_commit::handle(ctx, version, request)
+            .await
+            .into(),
         RequestBody::DescribeTransactions(request) => {
             describe_transactions::handle(ctx, version, request)
                 .await
                 .into()
         }
-        RequestBody::ListTransactions(request) => {
-            list_transactions::handle(ctx, version, request).await.into()
-        }
+        RequestBody::ListTransactions(request) => list_transactions::handle(ctx, version, request)
+            .await
+            .into(),
         RequestBody::DescribeConfigs(request) => {
             describe_configs::handle(ctx, version, request).into()
         }

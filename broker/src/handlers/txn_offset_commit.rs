@@ -14,6 +14,9 @@ use gregor_protocol::messages::txn_offset_commit_response::{
 use super::RequestContext;
 use crate::groups::txn_offsets::{TxnCommitParams, TxnCommitPartition};
 
+/// A partition and the error decided by the handler (`None`: the coordinator's).
+type Answer = (i32, Option<i16>);
+
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
@@ -25,7 +28,7 @@ pub async fn handle(
 ) -> TxnOffsetCommitResponse {
     let image = ctx.broker.image();
     // Per requested partition: Some(error) decided here, None when passed on.
-    let mut decided: Vec<(String, Vec<(i32, Option<i16>)>)> = Vec::new();
+    let mut decided: Vec<(String, Vec<Answer>)> = Vec::new();
     let mut valid: Vec<(String, Vec<TxnCommitPartition>)> = Vec::new();
     for topic in &request.topics {
         let name = topic.name.to_string();
@@ -42,7 +45,10 @@ pub async fn handle(
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
                 });
             } else {
-                answers.push((p.partition_index, Some(error_code::UNKNOWN_TOPIC_OR_PARTITION)));
+                answers.push((
+                    p.partition_index,
+                    Some(error_code::UNKNOWN_TOPIC_OR_PARTITION),
+                ));
             }
         }
         decided.push((name.clone(), answers));

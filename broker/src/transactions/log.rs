@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::{Bytes, BytesMut};
 use gregor_protocol::messages::transaction_log_key::TransactionLogKey;
 use gregor_protocol::messages::transaction_log_value::{PartitionsSchema, TransactionLogValue};
-use gregor_protocol::messages::{TransactionCoordinatorRecordKey, TransactionCoordinatorRecordValue};
+use gregor_protocol::messages::{
+    TransactionCoordinatorRecordKey, TransactionCoordinatorRecordValue,
+};
 use gregor_protocol::records::{Batch, NewRecord, RecordBatchBuilder, RecordBatches, RecordsError};
 
 use super::state::{NO_PRODUCER_EPOCH, Transit, TxnMetadata, TxnState};
@@ -32,7 +34,6 @@ pub fn value_version(transaction_version: i16) -> i16 {
 pub fn encode_key(transactional_id: &str) -> Bytes {
     let key = TransactionCoordinatorRecordKey::TransactionLog(TransactionLogKey {
         transactional_id: transactional_id.into(),
-        ..Default::default()
     });
     let mut buf = BytesMut::with_capacity(key.encoded_len());
     if let Err(err) = key.encode(&mut buf) {
@@ -68,8 +69,16 @@ pub fn encode_value(transit: &Transit, transaction_version: i16) -> Bytes {
     let flexible = version >= 1;
     let value = TransactionCoordinatorRecordValue::TransactionLog(TransactionLogValue {
         producer_id: transit.producer_id,
-        previous_producer_id: if flexible { transit.prev_producer_id } else { -1 },
-        next_producer_id: if flexible { transit.next_producer_id } else { -1 },
+        previous_producer_id: if flexible {
+            transit.prev_producer_id
+        } else {
+            -1
+        },
+        next_producer_id: if flexible {
+            transit.next_producer_id
+        } else {
+            -1
+        },
         producer_epoch: transit.producer_epoch,
         next_producer_epoch: NO_PRODUCER_EPOCH,
         transaction_timeout_ms: transit.timeout_ms,
@@ -167,7 +176,10 @@ impl Replay {
                     continue;
                 }
                 Err(err) => {
-                    tracing::warn!("unreadable batch in {}: {err}", super::TRANSACTION_STATE_TOPIC);
+                    tracing::warn!(
+                        "unreadable batch in {}: {err}",
+                        super::TRANSACTION_STATE_TOPIC
+                    );
                     break;
                 }
             };

@@ -144,8 +144,9 @@ impl TransactionCoordinator {
                 min_isr: config.transaction_state_log_min_isr,
                 max_timeout_ms: config.transaction_max_timeout_ms,
                 expiration_ms: i64::from(config.transactional_id_expiration_ms),
-                abort_interval_ms: config.transaction_abort_timed_out_cleanup_interval_ms.max(1)
-                    as u64,
+                abort_interval_ms: config
+                    .transaction_abort_timed_out_cleanup_interval_ms
+                    .max(1) as u64,
                 expire_interval_ms: config.transaction_remove_expired_cleanup_interval_ms.max(1)
                     as u64,
             },
@@ -346,7 +347,11 @@ impl TransactionCoordinator {
 
     /// Writes `transit` and applies it to `meta` (whose lock the caller holds); on a
     /// failed write the pending transition is dropped and the client's error returned.
-    async fn write_and_complete(&self, meta: &mut TxnMetadata, transit: &Transit) -> Result<(), i16> {
+    async fn write_and_complete(
+        &self,
+        meta: &mut TxnMetadata,
+        transit: &Transit,
+    ) -> Result<(), i16> {
         match self.append(&meta.transactional_id, Some(transit)).await {
             Ok(()) => meta.complete_transition(transit).map_err(|message| {
                 tracing::error!("transaction coordinator: {message}");
@@ -490,10 +495,12 @@ impl TransactionCoordinator {
         match rules::add_partitions(&mut meta, producer_id, epoch, partitions, now_ms()) {
             Err(code) => code,
             Ok(AddDecision::AlreadyAdded) => NONE,
-            Ok(AddDecision::Write(transit)) => match self.write_and_complete(&mut meta, &transit).await {
-                Ok(()) => NONE,
-                Err(code) => code,
-            },
+            Ok(AddDecision::Write(transit)) => {
+                match self.write_and_complete(&mut meta, &transit).await {
+                    Ok(()) => NONE,
+                    Err(code) => code,
+                }
+            }
         }
     }
 
@@ -681,7 +688,10 @@ impl TransactionCoordinator {
             })
             .await
             .unwrap_or_else(|_| markers::MarkerRound {
-                retry: partitions.iter().map(|p| (p.clone(), UNKNOWN_SERVER_ERROR)).collect(),
+                retry: partitions
+                    .iter()
+                    .map(|p| (p.clone(), UNKNOWN_SERVER_ERROR))
+                    .collect(),
                 ..Default::default()
             })
         };
@@ -772,7 +782,9 @@ impl TransactionCoordinator {
             }
         }
         let regex = match pattern.filter(|p| !p.is_empty()) {
-            Some(p) => Some(regex::Regex::new(&format!("^(?:{p})$")).map_err(|_| INVALID_REGULAR_EXPRESSION)?),
+            Some(p) => Some(
+                regex::Regex::new(&format!("^(?:{p})$")).map_err(|_| INVALID_REGULAR_EXPRESSION)?,
+            ),
             None => None,
         };
         let now = now_ms();
@@ -834,7 +846,14 @@ impl TransactionCoordinator {
             };
             let tv = self.transaction_version();
             match self
-                .end_locked(&mut meta, fence.producer_id, fence.producer_epoch, false, false, tv)
+                .end_locked(
+                    &mut meta,
+                    fence.producer_id,
+                    fence.producer_epoch,
+                    false,
+                    false,
+                    tv,
+                )
                 .await
             {
                 Ok(_) => tracing::info!(

@@ -581,7 +581,9 @@ impl TxnMetadata {
                 }
             }
             TxnState::CompleteAbort | TxnState::CompleteCommit => {
-                if !self.valid_producer_epoch(t) || self.timeout_ms != t.timeout_ms || t.start_ms == -1
+                if !self.valid_producer_epoch(t)
+                    || self.timeout_ms != t.timeout_ms
+                    || t.start_ms == -1
                 {
                     return fail(self);
                 }

@@ -24,7 +24,10 @@ fn initialized(id: &str) -> TxnMetadata {
         panic!("expected a write");
     };
     meta.complete_transition(&t).unwrap();
-    assert_eq!((meta.producer_id, meta.producer_epoch, meta.state), (7, 0, TxnState::Empty));
+    assert_eq!(
+        (meta.producer_id, meta.producer_epoch, meta.state),
+        (7, 0, TxnState::Empty)
+    );
     meta
 }
 
@@ -98,14 +101,26 @@ fn a_commit_goes_ongoing_prepare_complete_and_a_retry_is_answered() {
     assert_eq!(meta.start_ms, 2_000);
     // Adding the same partitions again writes nothing.
     let set = BTreeSet::from([tp("a", 0)]);
-    assert_eq!(rules::add_partitions(&mut meta, 7, 0, &set, 2_500), Ok(AddDecision::AlreadyAdded));
+    assert_eq!(
+        rules::add_partitions(&mut meta, 7, 0, &set, 2_500),
+        Ok(AddDecision::AlreadyAdded)
+    );
     let t = end(&mut meta, true, 0);
     assert_eq!((t.state, t.producer_epoch), (TxnState::PrepareCommit, 0));
     // While preparing: CONCURRENT_TRANSACTIONS for the same result, INVALID_TXN_STATE for
     // the other, and AddPartitions / InitProducerId wait.
-    assert_eq!(rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1), Err(CONCURRENT_TRANSACTIONS));
-    assert_eq!(rules::end_txn(&mut meta, 7, 0, false, true, 0, &mut no_id(), 1), Err(INVALID_TXN_STATE));
-    assert_eq!(rules::add_partitions(&mut meta, 7, 0, &set, 1), Err(CONCURRENT_TRANSACTIONS));
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1),
+        Err(CONCURRENT_TRANSACTIONS)
+    );
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, false, true, 0, &mut no_id(), 1),
+        Err(INVALID_TXN_STATE)
+    );
+    assert_eq!(
+        rules::add_partitions(&mut meta, 7, 0, &set, 1),
+        Err(CONCURRENT_TRANSACTIONS)
+    );
     assert_eq!(
         rules::init_producer_id(&mut meta, 60_000, None, &mut no_id(), 1),
         Err(CONCURRENT_TRANSACTIONS)
@@ -115,9 +130,15 @@ fn a_commit_goes_ongoing_prepare_complete_and_a_retry_is_answered() {
     assert!(meta.partitions.is_empty());
     assert_eq!(
         rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1),
-        Ok(EndDecision::Done { producer_id: 7, producer_epoch: 0 })
+        Ok(EndDecision::Done {
+            producer_id: 7,
+            producer_epoch: 0
+        })
     );
-    assert_eq!(rules::end_txn(&mut meta, 7, 0, false, true, 0, &mut no_id(), 1), Err(INVALID_TXN_STATE));
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, false, true, 0, &mut no_id(), 1),
+        Err(INVALID_TXN_STATE)
+    );
     // A new transaction starts from CompleteCommit.
     add(&mut meta, &[tp("b", 0)], 9_000);
     assert_eq!((meta.state, meta.start_ms), (TxnState::Ongoing, 9_000));
@@ -127,11 +148,26 @@ fn a_commit_goes_ongoing_prepare_complete_and_a_retry_is_answered() {
 fn wrong_producer_ids_and_epochs_are_refused() {
     let mut meta = initialized("t");
     let set = BTreeSet::from([tp("a", 0)]);
-    assert_eq!(rules::add_partitions(&mut meta, 8, 0, &set, 1), Err(INVALID_PRODUCER_ID_MAPPING));
-    assert_eq!(rules::add_partitions(&mut meta, 7, 1, &set, 1), Err(PRODUCER_FENCED));
-    assert_eq!(rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1), Err(INVALID_TXN_STATE));
-    assert_eq!(rules::end_txn(&mut meta, 8, 0, true, true, 0, &mut no_id(), 1), Err(INVALID_PRODUCER_ID_MAPPING));
-    assert_eq!(rules::end_txn(&mut meta, 7, 1, true, true, 0, &mut no_id(), 1), Err(PRODUCER_FENCED));
+    assert_eq!(
+        rules::add_partitions(&mut meta, 8, 0, &set, 1),
+        Err(INVALID_PRODUCER_ID_MAPPING)
+    );
+    assert_eq!(
+        rules::add_partitions(&mut meta, 7, 1, &set, 1),
+        Err(PRODUCER_FENCED)
+    );
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1),
+        Err(INVALID_TXN_STATE)
+    );
+    assert_eq!(
+        rules::end_txn(&mut meta, 8, 0, true, true, 0, &mut no_id(), 1),
+        Err(INVALID_PRODUCER_ID_MAPPING)
+    );
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 1, true, true, 0, &mut no_id(), 1),
+        Err(PRODUCER_FENCED)
+    );
 }
 
 #[test]
@@ -141,8 +177,14 @@ fn verification_answers_per_partition() {
     let codes = rules::verify_partitions(&meta, 7, 0, &[tp("a", 0), tp("a", 1)]).unwrap();
     assert_eq!(codes[&tp("a", 0)], NONE);
     assert_eq!(codes[&tp("a", 1)], TRANSACTION_ABORTABLE);
-    assert_eq!(rules::verify_partitions(&meta, 7, 1, &[tp("a", 0)]), Err(PRODUCER_FENCED));
-    assert_eq!(rules::verify_partitions(&meta, 6, 0, &[tp("a", 0)]), Err(INVALID_PRODUCER_ID_MAPPING));
+    assert_eq!(
+        rules::verify_partitions(&meta, 7, 1, &[tp("a", 0)]),
+        Err(PRODUCER_FENCED)
+    );
+    assert_eq!(
+        rules::verify_partitions(&meta, 6, 0, &[tp("a", 0)]),
+        Err(INVALID_PRODUCER_ID_MAPPING)
+    );
 }
 
 #[test]
@@ -154,18 +196,29 @@ fn a_new_producer_fences_an_ongoing_transaction_through_an_abort() {
     else {
         panic!("expected a fence");
     };
-    assert_eq!((fence.state, fence.producer_epoch), (TxnState::PrepareEpochFence, 1));
+    assert_eq!(
+        (fence.state, fence.producer_epoch),
+        (TxnState::PrepareEpochFence, 1)
+    );
     // The coordinator's own abort at the fenced epoch (TV0).
-    let EndDecision::Write { transit, epoch_fence } =
-        rules::end_txn(&mut meta, 7, 1, false, false, 0, &mut no_id(), 3_000).unwrap()
+    let EndDecision::Write {
+        transit,
+        epoch_fence,
+    } = rules::end_txn(&mut meta, 7, 1, false, false, 0, &mut no_id(), 3_000).unwrap()
     else {
         panic!("expected a write");
     };
     assert!(epoch_fence);
-    assert_eq!((transit.state, transit.producer_epoch), (TxnState::PrepareAbort, 1));
+    assert_eq!(
+        (transit.state, transit.producer_epoch),
+        (TxnState::PrepareAbort, 1)
+    );
     meta.complete_transition(&transit).unwrap();
     // The old producer is fenced now.
-    assert_eq!(rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1), Err(PRODUCER_FENCED));
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, true, true, 0, &mut no_id(), 1),
+        Err(PRODUCER_FENCED)
+    );
     complete(&mut meta);
     // The new producer's retry bumps again.
     let InitDecision::Write(t) =
@@ -233,7 +286,11 @@ fn an_exhausted_epoch_gets_a_new_producer_id() {
     };
     meta.complete_transition(&t).unwrap();
     assert_eq!(
-        (meta.producer_id, meta.producer_epoch, meta.previous_producer_id),
+        (
+            meta.producer_id,
+            meta.producer_epoch,
+            meta.previous_producer_id
+        ),
         (42, 0, 7)
     );
     // KIP-360: a retry with the previous id and its exhausted epoch (the answer was lost)
@@ -255,32 +312,55 @@ fn transactions_v2_bump_the_epoch_at_every_end_and_overflow_to_a_new_id() {
     assert_eq!((t.producer_epoch, t.last_producer_epoch), (1, 0));
     assert_eq!(meta.producer_epoch, 1, "the bump is applied once prepared");
     // A retry with the old epoch while preparing is a retry, answered CONCURRENT.
-    assert_eq!(rules::end_txn(&mut meta, 7, 0, true, true, 2, &mut no_id(), 1), Err(CONCURRENT_TRANSACTIONS));
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, true, true, 2, &mut no_id(), 1),
+        Err(CONCURRENT_TRANSACTIONS)
+    );
     complete(&mut meta);
-    assert_eq!((meta.state, meta.producer_epoch), (TxnState::CompleteCommit, 1));
+    assert_eq!(
+        (meta.state, meta.producer_epoch),
+        (TxnState::CompleteCommit, 1)
+    );
     // A retry after completion with the old epoch: done, answering the bumped epoch.
     assert_eq!(
         rules::end_txn(&mut meta, 7, 0, true, true, 2, &mut no_id(), 1),
-        Ok(EndDecision::Done { producer_id: 7, producer_epoch: 1 })
+        Ok(EndDecision::Done {
+            producer_id: 7,
+            producer_epoch: 1
+        })
     );
 
     // The bump that exhausts the epoch moves to a new producer id on completion.
     add(&mut meta, &[tp("a", 0)], 7_000);
     meta.producer_epoch = i16::MAX - 1;
     let mut allocate = || Ok(99);
-    let EndDecision::Write { transit, .. } =
-        rules::end_txn(&mut meta, 7, i16::MAX - 1, false, true, 2, &mut allocate, 8_000).unwrap()
-    else {
+    let EndDecision::Write { transit, .. } = rules::end_txn(
+        &mut meta,
+        7,
+        i16::MAX - 1,
+        false,
+        true,
+        2,
+        &mut allocate,
+        8_000,
+    )
+    .unwrap() else {
         panic!()
     };
     assert_eq!(transit.next_producer_id, 99);
     meta.complete_transition(&transit).unwrap();
     complete(&mut meta);
-    assert_eq!((meta.producer_id, meta.producer_epoch, meta.state), (99, 0, TxnState::CompleteAbort));
+    assert_eq!(
+        (meta.producer_id, meta.producer_epoch, meta.state),
+        (99, 0, TxnState::CompleteAbort)
+    );
     // The client's retry with the old id and epoch is recognised.
     assert_eq!(
         rules::end_txn(&mut meta, 7, i16::MAX - 1, false, true, 2, &mut no_id(), 1),
-        Ok(EndDecision::Done { producer_id: 99, producer_epoch: 0 })
+        Ok(EndDecision::Done {
+            producer_id: 99,
+            producer_epoch: 0
+        })
     );
 }
 
@@ -290,7 +370,10 @@ fn timeouts_and_expiration() {
     add(&mut meta, &[tp("a", 0)], 2_000);
     assert!(!rules::timed_out(&meta, 62_000));
     assert!(rules::timed_out(&meta, 62_001));
-    assert!(!rules::expired(&meta, 10, 1_000_000), "an ongoing transaction never expires");
+    assert!(
+        !rules::expired(&meta, 10, 1_000_000),
+        "an ongoing transaction never expires"
+    );
     end(&mut meta, false, 0);
     complete(&mut meta);
     assert!(!rules::expired(&meta, 1_000, 6_999));
@@ -304,7 +387,10 @@ fn java_hash_code_partitioning() {
     assert_eq!(crate::groups::java_string_hash("hello"), 99_162_322);
     assert_eq!(partition_for("hello", 50), 99_162_322 % 50);
     // Integer.MIN_VALUE: Kafka's Utils.abs maps it to 0.
-    assert_eq!(crate::groups::java_string_hash("polygenelubricants"), i32::MIN);
+    assert_eq!(
+        crate::groups::java_string_hash("polygenelubricants"),
+        i32::MIN
+    );
     assert_eq!(partition_for("polygenelubricants", 50), 0);
     assert_eq!(partition_for("my-transactional-id", 50), 959_806_496 % 50);
 }
@@ -366,10 +452,13 @@ fn replay_from_a_partition_log_keeps_the_last_value_and_drops_tombstones() {
     assert_eq!(loaded.partitions, BTreeSet::from([tp("x", 0)]));
 }
 
+/// One marker written: topic, partition, producer id, epoch, coordinator epoch, commit.
+type Written = (String, i32, i64, i16, i32, bool);
+
 /// The coordinator's boundary: records the markers asked for, failing the partitions
 /// listed in `failing` with their code.
 struct TestMarkers {
-    written: StdMutex<Vec<(String, i32, i64, i16, i32, bool)>>,
+    written: StdMutex<Vec<Written>>,
     failing: Vec<(TopicPartition, i16)>,
 }
 
@@ -383,7 +472,11 @@ impl MarkerWriter for TestMarkers {
         coordinator_epoch: i32,
         commit: bool,
     ) -> Result<(), i16> {
-        if let Some((_, code)) = self.failing.iter().find(|(p, _)| *p == tp(topic, partition)) {
+        if let Some((_, code)) = self
+            .failing
+            .iter()
+            .find(|(p, _)| *p == tp(topic, partition))
+        {
             return Err(*code);
         }
         self.written.lock().unwrap().push((
@@ -429,7 +522,10 @@ fn marker_rounds_retry_drop_and_abandon_as_kafka() {
 #[test]
 fn append_errors_map_as_kafkas_append_transaction_to_log() {
     assert_eq!(append_error(NOT_ENOUGH_REPLICAS), COORDINATOR_NOT_AVAILABLE);
-    assert_eq!(append_error(UNKNOWN_TOPIC_OR_PARTITION), COORDINATOR_NOT_AVAILABLE);
+    assert_eq!(
+        append_error(UNKNOWN_TOPIC_OR_PARTITION),
+        COORDINATOR_NOT_AVAILABLE
+    );
     assert_eq!(append_error(NOT_LEADER_OR_FOLLOWER), NOT_COORDINATOR);
     assert_eq!(append_error(KAFKA_STORAGE_ERROR), NOT_COORDINATOR);
     assert_eq!(append_error(MESSAGE_TOO_LARGE), UNKNOWN_SERVER_ERROR);

@@ -291,7 +291,7 @@ fn kafka_3_kraft_file_parses_unchanged() {
         Some(&listener("CONTROLLER", "localhost", 9093))
     );
     assert!(c.unknown_keys.is_empty());
-    assert_eq!(c.ignored_keys.len(), 6);
+    assert_eq!(c.ignored_keys.len(), 5);
     assert_untouched_defaults(&c);
 }
 

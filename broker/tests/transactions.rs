@@ -8,12 +8,22 @@
 
 mod support;
 
+use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+use gregor_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
+};
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
 use gregor_protocol::messages::end_txn_request::EndTxnRequest;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
-use support::{Broker, DataDir, RawClient, python};
+use gregor_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequest, OffsetFetchRequestTopic,
+};
+use gregor_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use support::{Broker, DataDir, RawClient, TopicSpec, python};
 
 const NONE: i16 = 0;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
@@ -21,6 +31,9 @@ const INVALID_TXN_STATE: i16 = 48;
 const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 const PRODUCER_FENCED: i16 = 90;
 const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 
 fn connect(broker: &Broker) -> RawClient {
     RawClient::connect(broker.addr()).expect("connect to the broker")
@@ -221,4 +234,119 @@ fn confluent_kafka_second_producer_fences_the_first() {
         error.contains("FENCED") || error.contains("INVALID_PRODUCER_EPOCH"),
         "the first producer should be fenced, got {error}: {json}"
     );
+}
+
+#[test]
+fn transactional_offsets_stay_pending_until_their_marker() {
+    let data = DataDir::builder().topic(TopicSpec::new("in", 1)).build();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    let (code, pid, epoch) = init(&mut client, 4, "txn-o", 60_000, (-1, -1));
+    assert_eq!(code, NONE);
+
+    // A partition that does not exist fails the whole AddPartitionsToTxn.
+    let added = client
+        .call(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: "txn-o".into(),
+                v3_and_below_producer_id: pid,
+                v3_and_below_producer_epoch: epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: "in".into(),
+                    partitions: vec![0, 7],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("AddPartitionsToTxn");
+    let codes: Vec<(i32, i16)> = added.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|p| (p.partition_index, p.partition_error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (0, OPERATION_NOT_ATTEMPTED),
+            (7, UNKNOWN_TOPIC_OR_PARTITION)
+        ]
+    );
+
+    let response = client
+        .call(
+            &AddOffsetsToTxnRequest {
+                transactional_id: "txn-o".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                group_id: "g".into(),
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("AddOffsetsToTxn");
+    assert_eq!(response.error_code, NONE);
+
+    let committed = client
+        .call(
+            &TxnOffsetCommitRequest {
+                transactional_id: "txn-o".into(),
+                group_id: "g".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                generation_id: -1,
+                topics: vec![TxnOffsetCommitRequestTopic {
+                    name: "in".into(),
+                    partitions: vec![TxnOffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 5,
+                        committed_leader_epoch: -1,
+                        committed_metadata: Some("m".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("TxnOffsetCommit");
+    assert_eq!(committed.topics[0].partitions[0].error_code, NONE);
+
+    let fetch = |client: &mut RawClient, require_stable: bool| {
+        let response = client
+            .call(
+                &OffsetFetchRequest {
+                    group_id: "g".into(),
+                    topics: Some(vec![OffsetFetchRequestTopic {
+                        name: "in".into(),
+                        partition_indexes: vec![0],
+                        ..Default::default()
+                    }]),
+                    require_stable,
+                    ..Default::default()
+                },
+                7,
+            )
+            .expect("OffsetFetch");
+        let p = &response.topics[0].partitions[0];
+        (p.committed_offset, p.error_code)
+    };
+    // Not visible before the commit marker; KIP-447 callers are told to wait.
+    assert_eq!(fetch(&mut client, false), (-1, NONE));
+    assert_eq!(fetch(&mut client, true), (-1, UNSTABLE_OFFSET_COMMIT));
+
+    let described = client
+        .call(
+            &DescribeTransactionsRequest {
+                transactional_ids: vec!["txn-o".into()],
+                ..Default::default()
+            },
+            0,
+        )
+        .expect("DescribeTransactions");
+    let state = &described.transaction_states[0];
+    assert_eq!(&*state.transaction_state, "Ongoing");
+    assert_eq!(&*state.topics[0].topic, "__consumer_offsets");
 }

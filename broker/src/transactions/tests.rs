@@ -530,3 +530,33 @@ fn append_errors_map_as_kafkas_append_transaction_to_log() {
     assert_eq!(append_error(KAFKA_STORAGE_ERROR), NOT_COORDINATOR);
     assert_eq!(append_error(MESSAGE_TOO_LARGE), UNKNOWN_SERVER_ERROR);
 }
+
+#[test]
+fn a_fence_under_transaction_version_2_bumps_past_the_fenced_epoch() {
+    let mut meta = initialized("t");
+    add(&mut meta, &[tp("a", 0)], 2_000);
+    let fence = meta.prepare_fence_epoch().unwrap();
+    assert_eq!(fence.producer_epoch, 1);
+    let EndDecision::Write {
+        transit,
+        epoch_fence,
+    } = rules::end_txn(&mut meta, 7, 1, false, false, 2, &mut no_id(), 3_000).unwrap()
+    else {
+        panic!("expected a write");
+    };
+    assert!(epoch_fence);
+    assert_eq!(
+        (transit.producer_epoch, transit.last_producer_epoch),
+        (2, 1)
+    );
+    meta.complete_transition(&transit).unwrap();
+    complete(&mut meta);
+    assert_eq!(
+        (meta.state, meta.producer_epoch),
+        (TxnState::CompleteAbort, 2)
+    );
+    assert_eq!(
+        rules::end_txn(&mut meta, 7, 0, true, true, 2, &mut no_id(), 1),
+        Err(PRODUCER_FENCED)
+    );
+}

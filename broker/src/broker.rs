@@ -75,6 +75,8 @@ pub struct Broker {
     default_log_config: RwLock<LogConfig>,
     /// The group coordinator (consumer groups and committed offsets).
     pub groups: crate::groups::GroupCoordinator,
+    /// The transaction coordinator (transactional ids, `__transaction_state`).
+    pub transactions: crate::transactions::TransactionCoordinator,
     /// The incremental fetch sessions (KIP-227).
     pub fetch_sessions: crate::fetch_sessions::FetchManager,
     /// Client telemetry (KIP-714): subscriptions and client instances.
@@ -170,6 +172,7 @@ impl Broker {
             tracing::warn!("{problem:?}");
         }
         let groups = crate::groups::GroupCoordinator::new(&config);
+        let transactions = crate::transactions::TransactionCoordinator::new(&config);
         let fetch_sessions = crate::fetch_sessions::FetchManager::new(
             usize::try_from(config.max_incremental_fetch_session_cache_slots).unwrap_or(0),
         );
@@ -188,12 +191,17 @@ impl Broker {
             logs,
             default_log_config: RwLock::new(default_log_config),
             groups,
+            transactions,
             fetch_sessions,
             telemetry,
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
         });
         broker.groups.start(&broker);
+        let markers = Arc::new(BrokerMarkers {
+            broker: Arc::downgrade(&broker),
+        });
+        broker.transactions.start(&broker, markers);
         for future in broker.logs.resume_moves() {
             broker.spawn_move(future);
         }
@@ -504,4 +512,45 @@ fn reconcile_directories(config: &Config, image: &MetadataImage) -> Result<(), S
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The broker's side of [`crate::transactions::markers::MarkerWriter`]: transaction
+/// markers appended to this node's partition logs.
+pub struct BrokerMarkers {
+    /// The broker (weak: the coordinator lives inside it).
+    pub broker: std::sync::Weak<Broker>,
+}
+
+impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
+    fn write_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<(), i16> {
+        let Some(broker) = self.broker.upgrade() else {
+            return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER);
+        };
+        if broker.image().topic(topic).is_none() {
+            // A deleted topic has nothing left to mark (Kafka drops such partitions from
+            // the markers it sends).
+            return Ok(());
+        }
+        // Wiring point: the partition logs' marker append
+        // (`PartitionLog::append_txn_marker(producer_id, producer_epoch, coordinator_epoch,
+        // commit, ..)`) is merged from the partition-log branch; then, for
+        // `__consumer_offsets` partitions, `broker.groups.on_transaction_completed(..)`.
+        // Until then the marker is not writable and the transaction keeps retrying.
+        let _ = (
+            partition,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            commit,
+        );
+        Err(crate::transactions::MARKER_NOT_WRITABLE)
+    }
 }

@@ -21,3 +21,4 @@ pub mod storage;
 pub mod telemetry;
 pub mod topic_config;
 pub mod topic_names;
+pub mod transactions;

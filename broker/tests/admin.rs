@@ -90,7 +90,6 @@ mod error {
     pub const INVALID_REQUEST: i16 = 42;
     pub const POLICY_VIOLATION: i16 = 44;
     pub const INVALID_TXN_STATE: i16 = 48;
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
     pub const TOPIC_DELETION_DISABLED: i16 = 73;
     pub const UNKNOWN_TOPIC_ID: i16 = 100;
     pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
@@ -2083,17 +2082,9 @@ fn init_producer_id_v0_to_v6_hands_out_unique_ids_across_restarts() {
 }
 
 #[test]
-fn init_producer_id_refuses_transactions_and_malformed_requests() {
+fn init_producer_id_refuses_malformed_requests() {
     let (_data, broker) = start();
     let mut client = connect(&broker);
-    assert_eq!(
-        init_producer_id(&mut client, 0, Some("txn-1"), (-1, -1)),
-        (error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
-    );
-    assert_eq!(
-        init_producer_id(&mut client, 5, Some("txn-1"), (-1, -1)),
-        (error::TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
-    );
     assert_eq!(
         init_producer_id(&mut client, 5, Some(""), (-1, -1)),
         (error::INVALID_REQUEST, -1, -1)

@@ -325,10 +325,32 @@ impl ControllerOptions {
     }
 }
 
+/// The `transaction.version` levels served (Kafka's `TransactionVersion`: 0 the original
+/// protocol, 1 flexible `__transaction_state` values, 2 KIP-890's epoch bump per
+/// transaction); none depends on another feature.
+pub const MAX_TRANSACTION_VERSION: i16 = 2;
+
+/// The `transaction.version` a new cluster is formatted with: the highest level whose
+/// bootstrap `metadata.version` (4.0-IV2, 24, for levels 1 and 2) is at most
+/// [`METADATA_VERSION`], as Kafka's `Features.defaultLevel`.
+pub const BOOTSTRAP_TRANSACTION_VERSION: i16 = if METADATA_VERSION >= 24 {
+    MAX_TRANSACTION_VERSION
+} else {
+    0
+};
+
 /// The features this node supports, as registered: `metadata.version` from
-/// [`MIN_METADATA_VERSION`] to [`MAX_METADATA_VERSION`], `kraft.version` 0.
+/// [`MIN_METADATA_VERSION`] to [`MAX_METADATA_VERSION`], `kraft.version` 0,
+/// `transaction.version` 0 to [`MAX_TRANSACTION_VERSION`].
 pub fn supported_features() -> BTreeMap<String, VersionRange> {
     BTreeMap::from([
+        (
+            crate::transactions::TRANSACTION_VERSION_FEATURE.to_string(),
+            VersionRange {
+                min: 0,
+                max: MAX_TRANSACTION_VERSION,
+            },
+        ),
         (
             KRAFT_VERSION_FEATURE.to_string(),
             VersionRange { min: 0, max: 0 },
@@ -681,6 +703,11 @@ fn bootstrap_records() -> Vec<VersionedRecord> {
         v0(MetadataRecord::FeatureLevel(FeatureLevelRecord {
             name: METADATA_VERSION_FEATURE.into(),
             feature_level: METADATA_VERSION,
+            ..Default::default()
+        })),
+        v0(MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: crate::transactions::TRANSACTION_VERSION_FEATURE.into(),
+            feature_level: BOOTSTRAP_TRANSACTION_VERSION,
             ..Default::default()
         })),
         v0(MetadataRecord::EndTransaction(

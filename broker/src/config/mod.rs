@@ -411,6 +411,15 @@ pub struct Config {
     pub transaction_max_timeout_ms: i32,
     /// `transactional.id.expiration.ms`: default 604800000 (7 days), >= 1.
     pub transactional_id_expiration_ms: i32,
+    /// `transaction.state.log.min.isr`: `min.insync.replicas` of `__transaction_state`;
+    /// default 2, >= 1.
+    pub transaction_state_log_min_isr: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often ongoing
+    /// transactions past their timeout are looked for and aborted; default 10000, >= 1.
+    pub transaction_abort_timed_out_cleanup_interval_ms: i32,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how often expired
+    /// transactional ids are removed; default 3600000, >= 1.
+    pub transaction_remove_expired_cleanup_interval_ms: i32,
     /// `producer.id.expiration.ms`: idempotent producer state expires after this; default
     /// 86400000 (1 day), >= 1.
     pub producer_id_expiration_ms: i32,
@@ -1073,6 +1082,17 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         r.int("transaction.state.log.segment.bytes", 104_857_600, 1)?;
     let transaction_max_timeout_ms = r.int("transaction.max.timeout.ms", 900_000, 1)?;
     let transactional_id_expiration_ms = r.int("transactional.id.expiration.ms", 604_800_000, 1)?;
+    let transaction_state_log_min_isr = r.int("transaction.state.log.min.isr", 2, 1)?;
+    let transaction_abort_timed_out_cleanup_interval_ms = r.int(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        10_000,
+        1,
+    )?;
+    let transaction_remove_expired_cleanup_interval_ms = r.int(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        3_600_000,
+        1,
+    )?;
     let producer_id_expiration_ms = r.int("producer.id.expiration.ms", 86_400_000, 1)?;
     let producer_id_expiration_check_interval_ms =
         r.int("producer.id.expiration.check.interval.ms", 600_000, 1)?;
@@ -1141,6 +1161,9 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         transaction_state_log_segment_bytes,
         transaction_max_timeout_ms,
         transactional_id_expiration_ms,
+        transaction_state_log_min_isr,
+        transaction_abort_timed_out_cleanup_interval_ms,
+        transaction_remove_expired_cleanup_interval_ms,
         producer_id_expiration_ms,
         producer_id_expiration_check_interval_ms,
         unknown_keys,

@@ -182,6 +182,8 @@ fn assert_untouched_defaults(c: &Config) {
     assert_eq!(c.transaction_state_log_segment_bytes, 104_857_600);
     assert_eq!(c.transaction_max_timeout_ms, 900_000);
     assert_eq!(c.transactional_id_expiration_ms, 604_800_000);
+    assert_eq!(c.transaction_abort_timed_out_cleanup_interval_ms, 10_000);
+    assert_eq!(c.transaction_remove_expired_cleanup_interval_ms, 3_600_000);
     assert_eq!(c.producer_id_expiration_ms, 86_400_000);
     assert_eq!(c.producer_id_expiration_check_interval_ms, 600_000);
     assert_eq!(c.connections_max_idle_ms, 600_000);
@@ -262,7 +264,6 @@ fn kafka_4_quickstart_file_parses_unchanged() {
             "share.coordinator.state.topic.replication.factor",
             "socket.receive.buffer.bytes",
             "socket.send.buffer.bytes",
-            "transaction.state.log.min.isr",
         ]
     );
     // Commented-out keys are not read.
@@ -291,7 +292,7 @@ fn kafka_3_kraft_file_parses_unchanged() {
         Some(&listener("CONTROLLER", "localhost", 9093))
     );
     assert!(c.unknown_keys.is_empty());
-    assert_eq!(c.ignored_keys.len(), 6);
+    assert_eq!(c.ignored_keys.len(), 5);
     assert_untouched_defaults(&c);
 }
 

@@ -25,6 +25,7 @@
 pub mod errors;
 pub mod group;
 pub mod records;
+pub mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -218,6 +219,8 @@ pub struct GroupCoordinator {
     groups: Mutex<HashMap<String, Arc<GroupCell>>>,
     broker: OnceLock<Weak<Broker>>,
     topic_creation: tokio::sync::Mutex<()>,
+    /// Transactional offsets waiting for their transaction's marker.
+    txn_offsets: txn_offsets::PendingTxnOffsets,
 }
 
 impl GroupCoordinator {
@@ -242,6 +245,7 @@ impl GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             broker: OnceLock::new(),
             topic_creation: tokio::sync::Mutex::new(()),
+            txn_offsets: txn_offsets::PendingTxnOffsets::default(),
         }
     }
 
@@ -258,6 +262,9 @@ impl GroupCoordinator {
                 replay.records,
                 replay.skipped
             );
+        }
+        for ((group, producer_id), offsets) in replay.pending_txn_offsets {
+            self.txn_offsets.add(&group, producer_id, offsets);
         }
         for (id, mut group) in replay.groups {
             group.schedule_loaded_heartbeats(&self.config);

@@ -18,7 +18,10 @@ use gregor_protocol::messages::group_metadata_key::GroupMetadataKey;
 use gregor_protocol::messages::offset_commit_key::OffsetCommitKey;
 use gregor_protocol::messages::offset_commit_value::OffsetCommitValue;
 use gregor_protocol::messages::{GroupCoordinatorRecordKey, GroupCoordinatorRecordValue};
-use gregor_protocol::records::{Batch, NewRecord, RecordBatchBuilder, RecordBatches, RecordsError};
+use gregor_protocol::records::{
+    Batch, ControlRecordKey, ControlRecordType, NewRecord, RecordBatchBuilder, RecordBatches,
+    RecordsError,
+};
 
 use super::group::{ClassicGroup, OffsetAndMetadata, Record};
 
@@ -198,6 +201,8 @@ pub struct Replay {
     pub records: u64,
     /// Records that could not be decoded.
     pub skipped: u64,
+    /// Transactional offsets whose marker has not been read (yet), by group and producer.
+    pub pending_txn_offsets: BTreeMap<(String, i64), super::txn_offsets::PendingOffsets>,
 }
 
 impl Replay {
@@ -260,9 +265,61 @@ impl Replay {
             match batch {
                 Batch::V2(batch) => {
                     next_offset = batch.next_offset();
-                    // Transaction markers, and transactional offset commits (never written
-                    // here: this broker has no transaction coordinator).
-                    if batch.is_control() || batch.is_transactional() {
+                    if batch.is_control() {
+                        // A transaction marker: its producer's pending offsets are
+                        // committed or dropped (Kafka's replay of `onTransactionCompleted`).
+                        let commit = batch.records().next().and_then(|r| r.ok()).and_then(|r| {
+                            let key = r.key?;
+                            ControlRecordKey::parse(&key).ok()
+                        });
+                        let producer_id = batch.header().producer_id;
+                        let taken: Vec<(String, super::txn_offsets::PendingOffsets)> = {
+                            let keys: Vec<(String, i64)> = self
+                                .pending_txn_offsets
+                                .keys()
+                                .filter(|(_, p)| *p == producer_id)
+                                .cloned()
+                                .collect();
+                            keys.into_iter()
+                                .filter_map(|k| {
+                                    let v = self.pending_txn_offsets.remove(&k)?;
+                                    Some((k.0, v))
+                                })
+                                .collect()
+                        };
+                        if commit.is_some_and(|k| k.record_type == ControlRecordType::Commit) {
+                            for (group, offsets) in taken {
+                                for ((topic, partition), value) in offsets {
+                                    self.apply(Decoded::Offset {
+                                        group: group.clone(),
+                                        topic,
+                                        partition,
+                                        value: Some(value),
+                                    });
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if batch.is_transactional() {
+                        let producer_id = batch.header().producer_id;
+                        for record in batch.records().flatten() {
+                            let Some(key) = record.key.as_ref() else {
+                                continue;
+                            };
+                            if let Ok(Some(Decoded::Offset {
+                                group,
+                                topic,
+                                partition,
+                                value: Some(value),
+                            })) = decode(key, record.value.as_ref())
+                            {
+                                self.pending_txn_offsets
+                                    .entry((group, producer_id))
+                                    .or_default()
+                                    .insert((topic, partition), value);
+                            }
+                        }
                         continue;
                     }
                     for record in batch.records() {

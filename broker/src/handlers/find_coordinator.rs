@@ -1,10 +1,8 @@
-//! FindCoordinator: this broker coordinates every group, on the listener the request came
-//! in on. `__consumer_offsets` is created on first use; while it cannot be (a replication
+//! FindCoordinator: this broker coordinates every group and every transactional id
+//! (key type 1), on the listener the request came in on. `__consumer_offsets` and
+//! `__transaction_state` are created on first use; while one cannot be (a replication
 //! factor above the broker count, say) the answer is `COORDINATOR_NOT_AVAILABLE`, as Kafka
-//! answers. There is no transaction coordinator: transactional ids get
-//! `COORDINATOR_NOT_AVAILABLE` (retriable, so a transactional producer times out as it
-//! would against a cluster whose `__transaction_state` cannot be created). Share
-//! coordinators are not supported (`INVALID_REQUEST`).
+//! answers. Share coordinators are not supported (`INVALID_REQUEST`).
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -13,7 +11,6 @@ use gregor_protocol::messages::find_coordinator_response::{Coordinator, FindCoor
 use super::RequestContext;
 use crate::groups::errors;
 use gregor_protocol::error_code;
-use gregor_protocol::error_code::COORDINATOR_NOT_AVAILABLE;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
@@ -52,7 +49,10 @@ pub async fn handle(
             Ok(()) => error_code::NONE,
             Err(code) => code,
         },
-        KEY_TYPE_TRANSACTION => COORDINATOR_NOT_AVAILABLE,
+        KEY_TYPE_TRANSACTION => match ctx.broker.transactions.ensure_topic().await {
+            Ok(()) => error_code::NONE,
+            Err(code) => code,
+        },
         _ => error_code::INVALID_REQUEST,
     };
     let (node_id, host, port) = if error == error_code::NONE {

@@ -1,17 +1,16 @@
-//! InitProducerId for idempotent producers: a new producer id with epoch 0, from the
+//! InitProducerId. For idempotent producers: a new producer id with epoch 0, from the
 //! blocks of 1000 ids this node takes from the metadata log
 //! ([`crate::cluster::Controller::allocate_producer_id`], a `ProducerIdsRecord` per block,
-//! as Kafka's `ProducerIdControlManager`), so ids are unique across restarts.
+//! as Kafka's `ProducerIdControlManager`), so ids are unique across restarts. With a
+//! transactional id: the transaction coordinator's producer id and epoch
+//! ([`crate::transactions::TransactionCoordinator::init_producer_id`]: epoch bumps,
+//! fencing, KIP-360 recovery, a new producer id when the epoch is exhausted).
 //!
 //! As Kafka's `KafkaApis` and `TransactionCoordinator`: a producer id without an epoch (or
-//! the reverse, v3+) is `INVALID_REQUEST`; an empty transactional id is `INVALID_REQUEST`.
-//!
-//! This broker has no transaction coordinator, so a transactional id gets
-//! `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`: the error both common clients give up on at
-//! once with a clear exception (the Java producer's `initTransactions()` throws
-//! `TransactionalIdAuthorizationException`; librdkafka raises a fatal error), where
-//! `COORDINATOR_NOT_AVAILABLE` or `NOT_COORDINATOR` would have them look for a coordinator
-//! and retry until their timeout. Produce likewise refuses transactional batches.
+//! the reverse, v3+) is `INVALID_REQUEST`; an empty transactional id is `INVALID_REQUEST`;
+//! before v4 `PRODUCER_FENCED` is answered as `INVALID_PRODUCER_EPOCH`, which older
+//! clients know. v6's two-phase commit (KIP-939) is not enabled, as in Kafka without
+//! `transaction.two.phase.commit.enable`: `enable_2pc` is refused.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
@@ -31,18 +30,41 @@ const NO_PRODUCER_EPOCH: i16 = -1;
 /// Answers an InitProducerId request.
 pub async fn handle(
     ctx: &RequestContext,
-    _version: i16,
+    version: i16,
     request: InitProducerIdRequest,
 ) -> InitProducerIdResponse {
     let transactional_id = request.transactional_id.as_deref();
-    if transactional_id.is_some_and(|id| !id.is_empty()) {
-        return failed(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-    }
     // Before v3 the fields are absent and decode as -1.
     let given_id = request.producer_id != NO_PRODUCER_ID;
     let given_epoch = request.producer_epoch != NO_PRODUCER_EPOCH;
     if given_id != given_epoch {
         return failed(error_code::INVALID_REQUEST);
+    }
+    if let Some(id) = transactional_id.filter(|id| !id.is_empty()) {
+        if request.enable2_pc {
+            // Kafka's `TransactionCoordinator`: 2PC needs
+            // `transaction.two.phase.commit.enable`, which this broker does not offer.
+            return failed(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+        }
+        let expected = given_id.then_some((request.producer_id, request.producer_epoch));
+        return match ctx
+            .broker
+            .transactions
+            .init_producer_id(id, request.transaction_timeout_ms, expected)
+            .await
+        {
+            Ok((producer_id, producer_epoch)) => InitProducerIdResponse {
+                throttle_time_ms: 0,
+                error_code: error_code::NONE,
+                producer_id,
+                producer_epoch,
+                ..Default::default()
+            },
+            Err(error_code::PRODUCER_FENCED) if version < 4 => {
+                failed(error_code::INVALID_PRODUCER_EPOCH)
+            }
+            Err(code) => failed(code),
+        };
     }
     if transactional_id.is_some() {
         // An empty transactional id (the producer client refuses it as well).

@@ -2,6 +2,8 @@
 //! async `handle` from the request type to the response type; [`dispatch`] routes to them
 //! and [`supported_versions`] is what ApiVersions advertises.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
@@ -18,6 +20,8 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod get_telemetry_subscriptions;
@@ -29,6 +33,7 @@ pub mod leave_group;
 pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -37,7 +42,9 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod push_telemetry;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod update_features;
+pub mod write_txn_markers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,6 +113,16 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteTopics, delete_topics::VERSIONS),
     (ApiKey::DeleteRecords, delete_records::VERSIONS),
     (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSIONS),
+    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSIONS),
+    (ApiKey::EndTxn, end_txn::VERSIONS),
+    (ApiKey::WriteTxnMarkers, write_txn_markers::VERSIONS),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSIONS),
+    (
+        ApiKey::DescribeTransactions,
+        describe_transactions::VERSIONS,
+    ),
+    (ApiKey::ListTransactions, list_transactions::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
     (ApiKey::AlterConfigs, alter_configs::VERSIONS),
@@ -184,6 +201,29 @@ pub async fn dispatch(
         RequestBody::InitProducerId(request) => {
             init_producer_id::handle(ctx, version, request).await.into()
         }
+        RequestBody::AddPartitionsToTxn(request) => {
+            add_partitions_to_txn::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::AddOffsetsToTxn(request) => add_offsets_to_txn::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::EndTxn(request) => end_txn::handle(ctx, version, request).await.into(),
+        RequestBody::WriteTxnMarkers(request) => write_txn_markers::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::TxnOffsetCommit(request) => txn_offset_commit::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::DescribeTransactions(request) => {
+            describe_transactions::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::ListTransactions(request) => list_transactions::handle(ctx, version, request)
+            .await
+            .into(),
         RequestBody::DescribeConfigs(request) => {
             describe_configs::handle(ctx, version, request).into()
         }

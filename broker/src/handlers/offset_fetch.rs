@@ -1,7 +1,8 @@
 //! OffsetFetch v1-v10: one group (v1-v7) or several (v8+), some topics or all of them
 //! (null), by name or by id (v10). Partitions without a committed offset, and unknown
-//! groups, get offset -1 without an error, as Kafka answers. Nothing is transactional here,
-//! so `require_stable` (v7+) changes nothing.
+//! groups, get offset -1 without an error, as Kafka answers. With `require_stable` (v7+,
+//! KIP-447) a partition with a transactional offset not yet committed or aborted gets
+//! `UNSTABLE_OFFSET_COMMIT` and offset -1, as Kafka's `OffsetMetadataManager.fetchOffsets`.
 
 use gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use gregor_protocol::messages::offset_fetch_response::{
@@ -67,6 +68,7 @@ pub async fn handle(
         });
         vec![(request.group_id.to_string(), topics)]
     };
+    let require_stable = version >= 7 && request.require_stable;
     let mut answers = Vec::with_capacity(groups.len());
     for (group_id, wanted) in groups {
         let topics: Vec<(String, Uuid, Vec<FetchedOffset>)> = match wanted {
@@ -116,6 +118,11 @@ pub async fn handle(
                     })
                     .collect()
             }
+        };
+        let topics = if require_stable {
+            mark_unstable(ctx, &group_id, topics)
+        } else {
+            topics
         };
         answers.push((group_id, topics));
     }
@@ -182,4 +189,38 @@ pub async fn handle(
         error_code: error_code::NONE,
         ..Default::default()
     }
+}
+
+/// Replaces the offsets of partitions with pending transactional offsets by
+/// `UNSTABLE_OFFSET_COMMIT`.
+fn mark_unstable(
+    ctx: &RequestContext,
+    group_id: &str,
+    topics: Vec<(String, Uuid, Vec<FetchedOffset>)>,
+) -> Vec<(String, Uuid, Vec<FetchedOffset>)> {
+    let groups = &ctx.broker.groups;
+    topics
+        .into_iter()
+        .map(|(name, id, offsets)| {
+            let offsets = offsets
+                .into_iter()
+                .map(|o| {
+                    if o.error_code == error_code::NONE
+                        && groups.has_pending_txn_offset(group_id, &name, o.partition)
+                    {
+                        FetchedOffset {
+                            offset: -1,
+                            leader_epoch: -1,
+                            metadata: String::new(),
+                            error_code: error_code::UNSTABLE_OFFSET_COMMIT,
+                            ..o
+                        }
+                    } else {
+                        o
+                    }
+                })
+                .collect();
+            (name, id, offsets)
+        })
+        .collect()
 }

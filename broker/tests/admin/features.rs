@@ -72,7 +72,8 @@ fn update_features_v0_to_v2_change_metadata_version_and_survive_a_restart() {
         finalized(&before, "metadata.version"),
         Some((METADATA_VERSION, METADATA_VERSION))
     );
-    // Supported ranges as registered; kraft.version (min 0) only from v4 (KAFKA-17492).
+    // Supported ranges as registered; features with min 0 (kraft.version,
+    // transaction.version) only from v4 (KAFKA-17492).
     let supported: Vec<(String, i16, i16)> = before
         .supported_features
         .iter()
@@ -82,7 +83,8 @@ fn update_features_v0_to_v2_change_metadata_version_and_survive_a_restart() {
         supported,
         [
             ("kraft.version".to_string(), 0, 0),
-            ("metadata.version".to_string(), 7, 29)
+            ("metadata.version".to_string(), 7, 29),
+            ("transaction.version".to_string(), 0, 2)
         ]
     );
     let v3 = api_versions(&mut client, 3);

@@ -57,7 +57,7 @@ fn find_coordinator_answers_this_broker_at_every_version() {
         }
     }
 
-    // No transaction coordinator: retriable COORDINATOR_NOT_AVAILABLE, no node.
+    // Transactional ids (key type 1) are coordinated here too.
     let response = client
         .call(
             &FindCoordinatorRequest {
@@ -68,15 +68,8 @@ fn find_coordinator_answers_this_broker_at_every_version() {
             3,
         )
         .unwrap();
-    assert_eq!(response.error_code, error::COORDINATOR_NOT_AVAILABLE);
-    assert_eq!(
-        (response.node_id, &*response.host, response.port),
-        (-1, "", -1)
-    );
-    assert_eq!(
-        response.error_message.as_deref(),
-        Some("The coordinator is not available.")
-    );
+    assert_eq!(response.error_code, error::NONE);
+    assert_eq!(response.port, i32::from(broker.addr().port()));
     let response = client
         .call(
             &FindCoordinatorRequest {
@@ -87,10 +80,7 @@ fn find_coordinator_answers_this_broker_at_every_version() {
             4,
         )
         .unwrap();
-    assert_eq!(
-        response.coordinators[0].error_code,
-        error::COORDINATOR_NOT_AVAILABLE
-    );
+    assert_eq!(response.coordinators[0].error_code, error::NONE);
     // An unknown key type.
     let response = client
         .call(

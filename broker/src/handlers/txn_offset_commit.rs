@@ -1,0 +1,112 @@
+//! TxnOffsetCommit: offsets committed inside a transaction (Kafka's
+//! `handleTxnOffsetCommitRequest` and `commitTransactionalOffsets`), kept pending by the
+//! group coordinator until the transaction's marker ([`crate::groups::txn_offsets`]). An
+//! unknown topic or partition gets `UNKNOWN_TOPIC_OR_PARTITION`; before v2
+//! `COORDINATOR_LOAD_IN_PROGRESS` is answered as `COORDINATOR_NOT_AVAILABLE`.
+
+use gregor_protocol::VersionRange;
+use gregor_protocol::error_code;
+use gregor_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequest;
+use gregor_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+
+use super::RequestContext;
+use crate::groups::txn_offsets::{TxnCommitParams, TxnCommitPartition};
+
+/// A partition and the error decided by the handler (`None`: the coordinator's).
+type Answer = (i32, Option<i16>);
+
+/// Versions served.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
+
+/// Answers a TxnOffsetCommit request.
+pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: TxnOffsetCommitRequest,
+) -> TxnOffsetCommitResponse {
+    let image = ctx.broker.image();
+    // Per requested partition: Some(error) decided here, None when passed on.
+    let mut decided: Vec<(String, Vec<Answer>)> = Vec::new();
+    let mut valid: Vec<(String, Vec<TxnCommitPartition>)> = Vec::new();
+    for topic in &request.topics {
+        let name = topic.name.to_string();
+        let known = image.topic(&name);
+        let mut passed = Vec::new();
+        let mut answers = Vec::new();
+        for p in &topic.partitions {
+            if known.and_then(|t| t.partition(p.partition_index)).is_some() {
+                answers.push((p.partition_index, None));
+                passed.push(TxnCommitPartition {
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                });
+            } else {
+                answers.push((
+                    p.partition_index,
+                    Some(error_code::UNKNOWN_TOPIC_OR_PARTITION),
+                ));
+            }
+        }
+        decided.push((name.clone(), answers));
+        if !passed.is_empty() {
+            valid.push((name, passed));
+        }
+    }
+    let codes = if valid.is_empty() {
+        Vec::new()
+    } else {
+        ctx.broker
+            .groups
+            .commit_transactional_offsets(TxnCommitParams {
+                transactional_id: request.transactional_id.to_string(),
+                group_id: request.group_id.to_string(),
+                producer_id: request.producer_id,
+                producer_epoch: request.producer_epoch,
+                generation_id: request.generation_id,
+                member_id: request.member_id.to_string(),
+                group_instance_id: request.group_instance_id.as_ref().map(|i| i.to_string()),
+                topics: valid,
+            })
+            .await
+    };
+    // The coordinator's codes come in the order of the passed partitions, which is the
+    // order of the undecided answers.
+    let mut passed: std::collections::VecDeque<i16> = codes.into_iter().flatten().collect();
+    let topics = decided
+        .into_iter()
+        .map(|(name, answers)| {
+            let partitions = answers
+                .into_iter()
+                .map(|(partition, code)| {
+                    let mut code = code.unwrap_or_else(|| {
+                        passed
+                            .pop_front()
+                            .unwrap_or(error_code::UNKNOWN_SERVER_ERROR)
+                    });
+                    if version < 2 && code == error_code::COORDINATOR_LOAD_IN_PROGRESS {
+                        code = error_code::COORDINATOR_NOT_AVAILABLE;
+                    }
+                    TxnOffsetCommitResponsePartition {
+                        partition_index: partition,
+                        error_code: code,
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic {
+                name: name.into(),
+                partitions,
+                ..Default::default()
+            }
+        })
+        .collect();
+    TxnOffsetCommitResponse {
+        throttle_time_ms: 0,
+        topics,
+        ..Default::default()
+    }
+}

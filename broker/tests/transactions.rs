@@ -1,0 +1,352 @@
+//! The transaction coordinator against the real `gregor` binary: InitProducerId with a
+//! transactional id (epoch bumps, fencing, persistence across restarts), EndTxn,
+//! FindCoordinator key type 1, DescribeTransactions/ListTransactions, and
+//! confluent-kafka's transactional producer (init, an empty abort, fencing).
+//!
+//! Transactional produce needs the partition logs' marker support (another branch);
+//! these tests use transactions without produced records.
+
+mod support;
+
+use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+use gregor_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
+};
+use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
+use gregor_protocol::messages::end_txn_request::EndTxnRequest;
+use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
+use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
+use gregor_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequest, OffsetFetchRequestTopic,
+};
+use gregor_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use support::{Broker, DataDir, RawClient, TopicSpec, python};
+
+const NONE: i16 = 0;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TXN_STATE: i16 = 48;
+const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+const PRODUCER_FENCED: i16 = 90;
+const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const OPERATION_NOT_ATTEMPTED: i16 = 55;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+fn connect(broker: &Broker) -> RawClient {
+    RawClient::connect(broker.addr()).expect("connect to the broker")
+}
+
+fn init(
+    client: &mut RawClient,
+    version: i16,
+    id: &str,
+    timeout_ms: i32,
+    producer: (i64, i16),
+) -> (i16, i64, i16) {
+    let response = client
+        .call(
+            &InitProducerIdRequest {
+                transactional_id: Some(id.into()),
+                transaction_timeout_ms: timeout_ms,
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+                ..Default::default()
+            },
+            version,
+        )
+        .expect("InitProducerId");
+    (
+        response.error_code,
+        response.producer_id,
+        response.producer_epoch,
+    )
+}
+
+#[test]
+fn transactional_ids_get_bumped_epochs_that_survive_a_restart() {
+    let data = DataDir::builder().build();
+    let mut broker = Broker::start(&data);
+    let mut client = connect(&broker);
+
+    // FindCoordinator key type 1 names this broker (and creates __transaction_state).
+    let found = client
+        .call(
+            &FindCoordinatorRequest {
+                key: "txn-a".into(),
+                key_type: 1,
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("FindCoordinator");
+    assert_eq!(found.error_code, NONE);
+    assert_eq!(found.port, i32::from(broker.addr().port()));
+
+    let (code, pid, epoch) = init(&mut client, 4, "txn-a", 60_000, (-1, -1));
+    assert_eq!((code, epoch), (NONE, 0));
+    let (code, pid2, epoch2) = init(&mut client, 4, "txn-a", 60_000, (-1, -1));
+    assert_eq!(
+        (code, pid2, epoch2),
+        (NONE, pid, 1),
+        "a second init bumps the epoch"
+    );
+
+    // KIP-360: the current epoch bumps; a stale one is fenced (INVALID_PRODUCER_EPOCH
+    // before v4).
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (pid, 1)),
+        (NONE, pid, 2)
+    );
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (pid, 0)).0,
+        PRODUCER_FENCED
+    );
+    assert_eq!(
+        init(&mut client, 3, "txn-a", 60_000, (pid, 0)).0,
+        INVALID_PRODUCER_EPOCH
+    );
+    // Past transaction.max.timeout.ms (15 minutes).
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 900_001, (-1, -1)).0,
+        INVALID_TRANSACTION_TIMEOUT
+    );
+
+    // EndTxn without a transaction: INVALID_TXN_STATE; with a stale epoch: fenced.
+    let end = |client: &mut RawClient, epoch: i16| {
+        client
+            .call(
+                &EndTxnRequest {
+                    transactional_id: "txn-a".into(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    committed: true,
+                    ..Default::default()
+                },
+                3,
+            )
+            .expect("EndTxn")
+            .error_code
+    };
+    assert_eq!(end(&mut client, 2), INVALID_TXN_STATE);
+    assert_eq!(end(&mut client, 1), PRODUCER_FENCED);
+
+    let described = client
+        .call(
+            &DescribeTransactionsRequest {
+                transactional_ids: vec!["txn-a".into(), "nope".into()],
+                ..Default::default()
+            },
+            0,
+        )
+        .expect("DescribeTransactions");
+    let states = &described.transaction_states;
+    assert_eq!(states[0].error_code, NONE);
+    assert_eq!(&*states[0].transaction_state, "Empty");
+    assert_eq!((states[0].producer_id, states[0].producer_epoch), (pid, 2));
+    assert_eq!(states[1].error_code, TRANSACTIONAL_ID_NOT_FOUND);
+
+    let listed = client
+        .call(
+            &ListTransactionsRequest {
+                state_filters: vec!["Empty".into(), "Bogus".into()],
+                duration_filter: -1,
+                ..Default::default()
+            },
+            1,
+        )
+        .expect("ListTransactions");
+    assert_eq!(listed.error_code, NONE);
+    assert_eq!(listed.unknown_state_filters.len(), 1);
+    assert_eq!(&*listed.unknown_state_filters[0], "Bogus");
+    assert_eq!(listed.transaction_states.len(), 1);
+    assert_eq!(&*listed.transaction_states[0].transactional_id, "txn-a");
+
+    // After a restart the id keeps its producer id; the next init bumps its epoch.
+    drop(client);
+    broker.stop();
+    let mut broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (-1, -1)),
+        (NONE, pid, 3),
+        "{}",
+        broker.log_text()
+    );
+    // And after kill -9 too.
+    drop(client);
+    broker.kill9();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    assert_eq!(
+        init(&mut client, 4, "txn-a", 60_000, (-1, -1)),
+        (NONE, pid, 4)
+    );
+}
+
+#[test]
+fn confluent_kafka_inits_and_aborts_an_empty_transaction() {
+    let data = DataDir::builder().build();
+    let broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    let Some(out) = python(
+        "transactions_confluent.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--mode",
+            "abort",
+            "--transactional-id",
+            "ck-abort",
+        ],
+    ) else {
+        return;
+    };
+    let json = out.assert_success().json();
+    assert_eq!(json["init"], "ok");
+    assert_eq!(json["abort"], "ok");
+}
+
+#[test]
+fn confluent_kafka_second_producer_fences_the_first() {
+    let data = DataDir::builder().build();
+    let broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    let Some(out) = python(
+        "transactions_confluent.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--mode",
+            "fence",
+            "--transactional-id",
+            "ck-fence",
+        ],
+    ) else {
+        return;
+    };
+    let json = out.assert_success().json();
+    assert_eq!(json["b_init"], "ok");
+    let error = json["a_after_fence"].as_str().unwrap_or("none").to_string();
+    assert!(
+        error.contains("FENCED") || error.contains("INVALID_PRODUCER_EPOCH"),
+        "the first producer should be fenced, got {error}: {json}"
+    );
+}
+
+#[test]
+fn transactional_offsets_stay_pending_until_their_marker() {
+    let data = DataDir::builder().topic(TopicSpec::new("in", 1)).build();
+    let broker = Broker::start(&data);
+    let mut client = connect(&broker);
+    let (code, pid, epoch) = init(&mut client, 4, "txn-o", 60_000, (-1, -1));
+    assert_eq!(code, NONE);
+
+    // A partition that does not exist fails the whole AddPartitionsToTxn.
+    let added = client
+        .call(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: "txn-o".into(),
+                v3_and_below_producer_id: pid,
+                v3_and_below_producer_epoch: epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: "in".into(),
+                    partitions: vec![0, 7],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("AddPartitionsToTxn");
+    let codes: Vec<(i32, i16)> = added.results_by_topic_v3_and_below[0]
+        .results_by_partition
+        .iter()
+        .map(|p| (p.partition_index, p.partition_error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (0, OPERATION_NOT_ATTEMPTED),
+            (7, UNKNOWN_TOPIC_OR_PARTITION)
+        ]
+    );
+
+    let response = client
+        .call(
+            &AddOffsetsToTxnRequest {
+                transactional_id: "txn-o".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                group_id: "g".into(),
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("AddOffsetsToTxn");
+    assert_eq!(response.error_code, NONE);
+
+    let committed = client
+        .call(
+            &TxnOffsetCommitRequest {
+                transactional_id: "txn-o".into(),
+                group_id: "g".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                generation_id: -1,
+                topics: vec![TxnOffsetCommitRequestTopic {
+                    name: "in".into(),
+                    partitions: vec![TxnOffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 5,
+                        committed_leader_epoch: -1,
+                        committed_metadata: Some("m".into()),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("TxnOffsetCommit");
+    assert_eq!(committed.topics[0].partitions[0].error_code, NONE);
+
+    let fetch = |client: &mut RawClient, require_stable: bool| {
+        let response = client
+            .call(
+                &OffsetFetchRequest {
+                    group_id: "g".into(),
+                    topics: Some(vec![OffsetFetchRequestTopic {
+                        name: "in".into(),
+                        partition_indexes: vec![0],
+                        ..Default::default()
+                    }]),
+                    require_stable,
+                    ..Default::default()
+                },
+                7,
+            )
+            .expect("OffsetFetch");
+        let p = &response.topics[0].partitions[0];
+        (p.committed_offset, p.error_code)
+    };
+    // Not visible before the commit marker; KIP-447 callers are told to wait.
+    assert_eq!(fetch(&mut client, false), (-1, NONE));
+    assert_eq!(fetch(&mut client, true), (-1, UNSTABLE_OFFSET_COMMIT));
+
+    let described = client
+        .call(
+            &DescribeTransactionsRequest {
+                transactional_ids: vec!["txn-o".into()],
+                ..Default::default()
+            },
+            0,
+        )
+        .expect("DescribeTransactions");
+    let state = &described.transaction_states[0];
+    assert_eq!(&*state.transaction_state, "Ongoing");
+    assert_eq!(&*state.topics[0].topic, "__consumer_offsets");
+}

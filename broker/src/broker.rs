@@ -534,23 +534,52 @@ impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
         let Some(broker) = self.broker.upgrade() else {
             return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER);
         };
-        if broker.image().topic(topic).is_none() {
+        let image = broker.image();
+        let Some(topic_image) = image.topic(topic) else {
             // A deleted topic has nothing left to mark (Kafka drops such partitions from
             // the markers it sends).
             return Ok(());
-        }
-        // Wiring point: the partition logs' marker append
-        // (`PartitionLog::append_txn_marker(producer_id, producer_epoch, coordinator_epoch,
-        // commit, ..)`) is merged from the partition-log branch; then, for
-        // `__consumer_offsets` partitions, `broker.groups.on_transaction_completed(..)`.
-        // Until then the marker is not writable and the transaction keeps retrying.
-        let _ = (
+        };
+        let Some(leader_epoch) = topic_image.partition(partition).map(|p| p.leader_epoch) else {
+            return Err(gregor_protocol::error_code::UNKNOWN_TOPIC_OR_PARTITION);
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        match broker.logs.append_txn_marker(
+            topic,
             partition,
             producer_id,
             producer_epoch,
             coordinator_epoch,
             commit,
-        );
-        Err(crate::transactions::MARKER_NOT_WRITABLE)
+            leader_epoch,
+            now_ms,
+        ) {
+            Ok(Some(_)) => {}
+            // The partition has no log on this broker (offline or being made).
+            Ok(None) => return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER),
+            Err(crate::storage::StorageError::Producer(error)) => return Err(error.code()),
+            Err(
+                crate::storage::StorageError::Closed { .. }
+                | crate::storage::StorageError::Deleted { .. },
+            ) => return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER),
+            Err(error) => {
+                tracing::error!(topic, partition, %error, "cannot write a transaction marker");
+                return Err(gregor_protocol::error_code::KAFKA_STORAGE_ERROR);
+            }
+        }
+        if topic == crate::groups::OFFSETS_TOPIC {
+            // Kafka's `GroupCoordinator.onTransactionCompleted`: the marker makes the
+            // transaction's pending offsets committed (or drops them). Markers are written
+            // from a blocking thread of the runtime.
+            let groups = &broker.groups;
+            tokio::runtime::Handle::current().block_on(groups.on_transaction_completed(
+                partition,
+                producer_id,
+                commit,
+            ));
+        }
+        Ok(())
     }
 }

@@ -14,11 +14,10 @@
 //!
 //! Transactions (KIP-98): the partition log keeps each producer's ongoing transaction
 //! ([`crate::storage::producer_state::txn`]): a non-transactional batch during one is
-//! `INVALID_TXN_STATE`. Transactional produce needs a transaction coordinator, so until
-//! [`transactions_enabled`] says one is there, a request with a transactional id or
-//! transactional batches is answered `INVALID_TXN_STATE` for every partition. With it,
-//! transactional batches without a transactional id are
-//! `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` (Kafka's `KafkaApis.handleProduceRequest`).
+//! `INVALID_TXN_STATE`. Transactional batches without a transactional id are
+//! `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` (Kafka's `KafkaApis.handleProduceRequest`). The
+//! first transactional batch of a producer in a partition is verified with the transaction
+//! coordinator first (KIP-890), see [`verify_transactional`].
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,27 +32,94 @@ use gregor_protocol::{Uuid, VersionRange};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::storage::{PartitionLog, StorageError, TxnVerification, validate_records};
+use crate::storage::{
+    PartitionLog, StorageError, TxnVerification, VerificationGuard, validate_records,
+};
 use gregor_protocol::error_code;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };
 
-/// Whether transactional produce is served: only once the broker has a transaction
-/// coordinator. The one place to change when it is wired (the coordinator then also
-/// answers KIP-890's verification, see [`verification`]).
-fn transactions_enabled(_broker: &Broker) -> bool {
-    false
+/// KIP-890 for the partitions of a transactional request: before the first transactional
+/// batch of a producer in a partition, Kafka's `ReplicaManager` takes a guard
+/// ([`PartitionLog::start_txn_verification`]) and asks the coordinator whether the
+/// partition is in the transaction (from Produce v12, transactions v2, it adds it), then
+/// appends with [`TxnVerification::Guard`]; a partition the coordinator refuses gets its
+/// error and nothing appended.
+async fn verify_transactional(
+    broker: &Broker,
+    version: i16,
+    transactional_id: &str,
+    names: &[(String, Uuid)],
+    targets: &mut [Target],
+) {
+    // The partitions whose first transactional batch needs the coordinator's word.
+    let mut asked: Vec<(usize, (String, i32))> = Vec::new();
+    let mut producer: Option<(i64, i16)> = None;
+    for (i, target) in targets.iter_mut().enumerate() {
+        let (Ok((log, _)), Some(records)) = (&target.log, &target.records) else {
+            continue;
+        };
+        let Some(header) = BatchHeader::decode(records) else {
+            continue;
+        };
+        if header.magic != MAGIC_V2 || !header.is_transactional() || header.producer_id < 0 {
+            continue;
+        }
+        let guard = log.start_txn_verification(
+            header.producer_id,
+            header.base_sequence,
+            header.producer_epoch,
+        );
+        target.verification = TxnVerification::Guard(guard);
+        if guard != VerificationGuard::SENTINEL {
+            producer = Some((header.producer_id, header.producer_epoch));
+            asked.push((i, (names[target.topic].0.clone(), target.index)));
+        }
+    }
+    let Some((producer_id, epoch)) = producer else {
+        return;
+    };
+    let coordinator = &broker.transactions;
+    // Kafka 4's ReplicaManager: from Produce v12 (transactions v2) the partitions are
+    // added to the transaction implicitly; before, only verified (KIP-890 part 1).
+    let codes: Vec<i16> = if version >= 12 {
+        let partitions = asked.iter().map(|(_, tp)| tp.clone()).collect();
+        let code = coordinator
+            .add_partitions(transactional_id, producer_id, epoch, &partitions)
+            .await;
+        vec![code; asked.len()]
+    } else {
+        let partitions: Vec<(String, i32)> = asked.iter().map(|(_, tp)| tp.clone()).collect();
+        coordinator
+            .verify_partitions(transactional_id, producer_id, epoch, &partitions)
+            .await
+            .into_iter()
+            .map(|(_, code)| code)
+            .collect()
+    };
+    for ((i, _), code) in asked.iter().zip(codes) {
+        if code != error_code::NONE {
+            targets[*i].log = Err(verification_error(code, version));
+        }
+    }
 }
 
-/// KIP-890's input for the append of a transactional request's partition: before the
-/// first transactional batch of a producer in this partition, Kafka's `ReplicaManager`
-/// takes a guard ([`PartitionLog::start_txn_verification`]) and asks the coordinator
-/// (AddPartitionsToTxn with `verify_only`) whether the partition is in the transaction,
-/// then appends with [`TxnVerification::Guard`]. Until the coordinator answers that,
-/// verification is not required (as with `transaction.partition.verification.enable=false`).
-fn verification(_log: &PartitionLog) -> TxnVerification {
-    TxnVerification::NotRequired
+/// What a producer is told when the coordinator did not verify a partition (Kafka's
+/// `AddPartitionsToTxnManager` and `ReplicaManager.appendRecords`): a fenced producer sees
+/// INVALID_PRODUCER_EPOCH, TRANSACTION_ABORTABLE is INVALID_TXN_STATE before Produce v11,
+/// and retriable coordinator errors become NOT_ENOUGH_REPLICAS, which every client retries.
+fn verification_error(code: i16, version: i16) -> i16 {
+    match code {
+        error_code::PRODUCER_FENCED => error_code::INVALID_PRODUCER_EPOCH,
+        error_code::TRANSACTION_ABORTABLE if version <= 10 => error_code::INVALID_TXN_STATE,
+        error_code::CONCURRENT_TRANSACTIONS
+        | error_code::NETWORK_EXCEPTION
+        | error_code::COORDINATOR_LOAD_IN_PROGRESS
+        | error_code::COORDINATOR_NOT_AVAILABLE
+        | error_code::NOT_COORDINATOR => error_code::NOT_ENOUGH_REPLICAS,
+        other => other,
+    }
 }
 
 /// One partition's data, resolved against the image and the logs.
@@ -62,6 +128,8 @@ struct Target {
     index: i32,
     records: Option<Bytes>,
     log: Result<(Arc<PartitionLog>, i32), i16>,
+    /// KIP-890: the guard of the coordinator's verification of a transactional batch.
+    verification: TxnVerification,
 }
 
 /// Appends the request's records; `None` for `acks=0`.
@@ -75,7 +143,15 @@ pub async fn handle(
     // Kafka never creates a topic from a Produce: producers create topics through Metadata
     // with allow_auto_topic_creation (KafkaApis.handleProduceRequest answers
     // UNKNOWN_TOPIC_OR_PARTITION whatever auto.create.topics.enable says).
-    let (topics, targets) = resolve(&broker, version, request);
+    let transactional_id = request
+        .transactional_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    let (topics, mut targets) = resolve(&broker, version, request);
+    if let Some(id) = &transactional_id {
+        verify_transactional(&broker, version, id, &topics, &mut targets).await;
+    }
     let fixed_error = if !matches!(acks, -1..=1) {
         Some(error_code::INVALID_REQUIRED_ACKS)
     } else {
@@ -121,7 +197,7 @@ fn resolve(
     let image = broker.image();
     let mut topics = Vec::new();
     let mut targets = Vec::new();
-    let refused = refuse_transactions(broker, &request);
+    let refused = refuse_transactions(&request);
     for (index, topic) in request.topic_data.into_iter().enumerate() {
         let found = if version >= 13 {
             image
@@ -156,6 +232,7 @@ fn resolve(
                 index: partition.index,
                 records: partition.records,
                 log,
+                verification: TxnVerification::NotRequired,
             });
         }
     }
@@ -163,11 +240,10 @@ fn resolve(
 }
 
 /// The error every partition of a transactional request gets when it cannot be served:
-/// `INVALID_TXN_STATE` without a transaction coordinator, and Kafka's
-/// `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` for transactional batches without a
+/// Kafka's `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` for transactional batches without a
 /// transactional id (Kafka's `hasTransactionalRecords` looks at each partition's first
 /// batch).
-fn refuse_transactions(broker: &Broker, request: &ProduceRequest) -> Option<i16> {
+fn refuse_transactions(request: &ProduceRequest) -> Option<i16> {
     let transactional_id = request
         .transactional_id
         .as_deref()
@@ -180,11 +256,7 @@ fn refuse_transactions(broker: &Broker, request: &ProduceRequest) -> Option<i16>
                 .is_some_and(|h| h.magic == MAGIC_V2 && h.is_transactional())
         })
     });
-    if !transactional_id && !transactional_records {
-        None
-    } else if !transactions_enabled(broker) {
-        Some(error_code::INVALID_TXN_STATE)
-    } else if !transactional_id {
+    if transactional_records && !transactional_id {
         Some(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     } else {
         None
@@ -212,6 +284,7 @@ fn append_all(
                     leader_epoch,
                     now_ms,
                     version,
+                    target.verification,
                 ),
             };
             (target.topic, response)
@@ -226,6 +299,7 @@ fn append(
     leader_epoch: i32,
     now_ms: i64,
     version: i16,
+    verification: TxnVerification,
 ) -> PartitionProduceResponse {
     let Some(records) = records else {
         return failed(
@@ -261,7 +335,6 @@ fn append(
             Some(message.into()),
         );
     }
-    let verification = verification(log);
     match log.append_with_verification(validated, leader_epoch, now_ms, verification) {
         Ok(info) => {
             if info.duplicate {

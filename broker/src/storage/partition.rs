@@ -30,10 +30,14 @@ use super::segment::{
 use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
+mod compaction;
 mod open;
 mod retention;
 
 use self::open::*;
+pub(crate) use self::compaction::CleaningView;
+#[cfg(test)]
+pub(crate) use self::compaction::CrashPoint;
 
 /// Most segments one [`PartitionLog::read`] spans; a read that would cross more returns the
 /// batches of the first ones (the client fetches the rest next). Kafka itself never crosses

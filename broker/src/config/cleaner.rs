@@ -88,7 +88,11 @@ pub(super) fn read(r: &mut Reader) -> Result<CleanerSettings, ConfigError> {
     let settings = CleanerSettings {
         enable: r.boolean("log.cleaner.enable", d.enable)?,
         threads: r.int("log.cleaner.threads", d.threads, 0)?,
-        dedupe_buffer_size: r.long("log.cleaner.dedupe.buffer.size", d.dedupe_buffer_size, i64::MIN)?,
+        dedupe_buffer_size: r.long(
+            "log.cleaner.dedupe.buffer.size",
+            d.dedupe_buffer_size,
+            i64::MIN,
+        )?,
         io_buffer_size: r.int("log.cleaner.io.buffer.size", d.io_buffer_size, 0)?,
         io_buffer_load_factor: double(
             r,
@@ -140,4 +144,63 @@ pub(super) fn read(r: &mut Reader) -> Result<CleanerSettings, ConfigError> {
         }
     }
     Ok(settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::CleanerSettings;
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        Config::parse(&format!("node.id=1\n{extra}\n")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn kafkas_defaults_and_overrides() {
+        let c = parse("").unwrap();
+        assert_eq!(c.log_cleaner, CleanerSettings::default());
+        assert_eq!(c.log_cleaner.dedupe_buffer_size, 134_217_728);
+        let c = parse(
+            "log.cleaner.threads=3\nlog.cleaner.dedupe.buffer.size=50000000\n\
+             log.cleaner.io.max.bytes.per.second=1e6\nlog.cleaner.backoff.ms=100\n\
+             log.cleaner.enable=false\nlog.cleaner.min.cleanable.ratio=0.2\n\
+             log.cleaner.delete.retention.ms=5\nlog.cleaner.io.buffer.load.factor=0.5",
+        )
+        .unwrap();
+        let s = &c.log_cleaner;
+        assert_eq!(
+            (s.threads, s.dedupe_buffer_size, s.backoff_ms),
+            (3, 50_000_000, 100)
+        );
+        assert_eq!(s.io_max_bytes_per_second, 1e6);
+        assert!(!s.enable);
+        assert_eq!((s.min_cleanable_ratio, s.delete_retention_ms), (0.2, 5));
+        assert!(!c.ignored_keys.iter().any(|k| k.starts_with("log.cleaner.")));
+    }
+
+    #[test]
+    fn invalid_values_are_refused() {
+        for (extra, needle) in [
+            ("log.cleaner.threads=-1", "log.cleaner.threads"),
+            (
+                "log.cleaner.min.cleanable.ratio=1.5",
+                "log.cleaner.min.cleanable.ratio",
+            ),
+            (
+                "log.cleaner.max.compaction.lag.ms=0",
+                "log.cleaner.max.compaction.lag.ms",
+            ),
+            (
+                "log.cleaner.io.max.bytes.per.second=fast",
+                "log.cleaner.io.max.bytes.per.second",
+            ),
+            (
+                "log.cleaner.dedupe.buffer.size=24",
+                "offset map is too small",
+            ),
+        ] {
+            let error = parse(extra).expect_err(extra);
+            assert!(error.contains(needle), "{extra}: {error}");
+        }
+    }
 }

@@ -53,10 +53,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use cleaner::CleanerSettings;
 pub use error::ConfigError;
 pub use keys::{IGNORED_KEY_PREFIXES, IGNORED_KEYS, is_ignored_key};
 pub use listener::{HostPort, Listener, QuorumVoter, SecurityProtocol};
-pub use cleaner::CleanerSettings;
 pub use security::{ENFORCED_PROTOCOLS, Unenforceable};
 
 /// The embedded default configuration: Kafka's KRaft quickstart (`config/server.properties`)

@@ -34,10 +34,10 @@ mod compaction;
 mod open;
 mod retention;
 
-use self::open::*;
 pub(crate) use self::compaction::CleaningView;
 #[cfg(test)]
 pub(crate) use self::compaction::CrashPoint;
+use self::open::*;
 
 /// Most segments one [`PartitionLog::read`] spans; a read that would cross more returns the
 /// batches of the first ones (the client fetches the rest next). Kafka itself never crosses

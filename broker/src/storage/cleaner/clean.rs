@@ -275,42 +275,45 @@ impl Cleaner {
             .segments
             .iter()
             .filter(|s| s.next_offset() > start && s.base_offset < end);
-        let mut mapped_segments = 0;
-        for segment in dirty {
+        for (mapped_segments, segment) in dirty.enumerate() {
             let mut full = false;
-            for_each_batch(segment, self.io_buffer_size, &self.throttler, |bytes, entry| {
-                if aborted() {
-                    return Err(CleanError::Aborted);
-                }
-                stats.map_bytes_read += bytes.len() as u64;
-                if entry.magic != MAGIC_V2 {
-                    return Ok(true);
-                }
-                let batch = parse(bytes, entry)?;
-                let header = *batch.header();
-                if header.is_control() {
-                    transactions.on_control_batch(&header, control_type(&batch));
-                } else if !transactions.on_batch(&header) {
-                    let section = batch.section().map_err(|e| corrupt(entry, e))?;
-                    for record in section.iter() {
-                        let record = record.map_err(|e| corrupt(entry, e))?;
-                        if let Some(key) = record.key
-                            && record.offset >= start
-                        {
-                            if self.map.len() >= max_entries || !self.map.put(key, record.offset)
+            for_each_batch(
+                segment,
+                self.io_buffer_size,
+                &self.throttler,
+                |bytes, entry| {
+                    if aborted() {
+                        return Err(CleanError::Aborted);
+                    }
+                    stats.map_bytes_read += bytes.len() as u64;
+                    if entry.magic != MAGIC_V2 {
+                        return Ok(true);
+                    }
+                    let batch = parse(bytes, entry)?;
+                    let header = *batch.header();
+                    if header.is_control() {
+                        transactions.on_control_batch(&header, control_type(&batch));
+                    } else if !transactions.on_batch(&header) {
+                        let section = batch.section().map_err(|e| corrupt(entry, e))?;
+                        for record in section.iter() {
+                            let record = record.map_err(|e| corrupt(entry, e))?;
+                            if let Some(key) = record.key
+                                && record.offset >= start
+                                && (self.map.len() >= max_entries
+                                    || !self.map.put(key, record.offset))
                             {
                                 full = true;
                                 return Ok(false);
                             }
+                            stats.map_messages_read += 1;
                         }
-                        stats.map_messages_read += 1;
                     }
-                }
-                if header.last_offset() >= start {
-                    self.map.update_latest_offset(header.last_offset());
-                }
-                Ok(true)
-            })?;
+                    if header.last_offset() >= start {
+                        self.map.update_latest_offset(header.last_offset());
+                    }
+                    Ok(true)
+                },
+            )?;
             if full {
                 if mapped_segments == 0 && self.map.latest_offset() < start {
                     return Err(CleanError::MapTooSmall {
@@ -324,7 +327,6 @@ impl Cleaner {
                 );
                 break;
             }
-            mapped_segments += 1;
         }
         Ok(())
     }
@@ -421,7 +423,10 @@ impl Cleaner {
         );
         for (name, bytes) in [
             (index_file_name(base_offset, "index"), &indexes.offset_bytes),
-            (index_file_name(base_offset, "timeindex"), &indexes.time_bytes),
+            (
+                index_file_name(base_offset, "timeindex"),
+                &indexes.time_bytes,
+            ),
         ] {
             let path = cleaned_path(dir, &name);
             index::write_index_file(&path, bytes).map_err(io_error(&path))?;

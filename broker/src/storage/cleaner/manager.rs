@@ -57,7 +57,8 @@ impl LogToClean {
     ) -> (LogToClean, bool) {
         let view = log.cleaning_view();
         let config = log.config();
-        let (first_dirty, uncleanable, force) = cleanable_offsets(&view, &config, checkpoint, now_ms);
+        let (first_dirty, uncleanable, force) =
+            cleanable_offsets(&view, &config, checkpoint, now_ms);
         // Kafka's `calculateCleanableBytes`: up to the base offset of the segment holding
         // the first uncleanable offset.
         let first_uncleanable_offset = if uncleanable >= view.active_base_offset {
@@ -139,7 +140,12 @@ pub(crate) fn cleanable_offsets(
 
 /// Kafka's `maxCompactionDelay`: how long past `max.compaction.lag.ms` the oldest dirty
 /// segment's first batch is (0 if it is not).
-fn max_compaction_delay(view: &CleaningView, config: &LogConfig, first_dirty: i64, now: i64) -> i64 {
+fn max_compaction_delay(
+    view: &CleaningView,
+    config: &LogConfig,
+    first_dirty: i64,
+    now: i64,
+) -> i64 {
     let earliest = view
         .segments
         .iter()

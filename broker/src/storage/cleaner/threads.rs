@@ -206,17 +206,8 @@ pub fn clean_filthiest_log(
     };
     let log = Arc::clone(&chosen.log);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        log.compact(
-            cleaner,
-            &chosen.view,
-            chosen.first_dirty_offset,
-            chosen.first_uncleanable_offset,
-            // The partition keeps no aborted-transaction index yet.
-            &[],
-            now_ms,
-            stop,
-            None,
-        )
+        // The partition keeps no aborted-transaction index yet.
+        log.compact(cleaner, &chosen, &[], now_ms, stop, None)
     }));
     match result {
         Ok(Ok(plan)) => {

@@ -21,18 +21,18 @@ use std::collections::HashMap;
 use super::*;
 use crate::storage::cleaner::{
     AbortedTxn, CLEANED_SUFFIX, CleanError, CleanInput, CleanPlan, CleanedSegment, Cleaner,
-    SWAP_SUFFIX, SegmentToClean,
+    LogToClean, SWAP_SUFFIX, SegmentToClean,
 };
 
 /// Where a test makes a swap stop, as if the broker crashed there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CrashPoint {
-    /// The cleaned files are written, nothing renamed.
-    AfterCleaned,
-    /// The cleaned files are renamed to `.swap`.
-    AfterSwapRename,
-    /// The replaced segments are deleted, the `.swap` files not yet renamed.
-    AfterDelete,
+    /// After the cleaned files are written, before anything is renamed.
+    Cleaned,
+    /// After the cleaned files are renamed to `.swap`.
+    SwapRenamed,
+    /// After the replaced segments are deleted, before the `.swap` files are renamed.
+    OldDeleted,
 }
 
 /// What the cleaner needs of a partition at the start of a cleaning.
@@ -54,62 +54,54 @@ impl PartitionLog {
     /// A snapshot of the non-active segments (handles and batch indexes), taken under the
     /// segment lock and read without it.
     pub(crate) fn cleaning_view(&self) -> CleaningView {
-        let (segments, active_base_offset, log_start_offset, log_end_offset) = {
+        let (mut segments, paths, active_base_offset, log_start_offset, log_end_offset) = {
             let state = unpoison(self.state.read());
             let n = state.segments.len().saturating_sub(1);
-            let segments: Vec<(i64, Arc<File>, Vec<BatchEntry>, u64, i64, PathBuf)> = state
-                .segments[..n]
+            let non_active = &state.segments[..n];
+            let segments: Vec<SegmentToClean> = non_active
                 .iter()
-                .map(|s| {
-                    (
-                        s.base_offset,
-                        Arc::clone(&s.file),
-                        s.batches.clone(),
-                        s.valid_len,
-                        s.max_timestamp(),
-                        s.path.clone(),
-                    )
+                .map(|s| SegmentToClean {
+                    base_offset: s.base_offset,
+                    file: Arc::clone(&s.file),
+                    batches: s.batches.clone(),
+                    size: s.valid_len,
+                    offset_index_bytes: 0,
+                    time_index_bytes: 0,
+                    last_modified_ms: 0,
+                    largest_timestamp: s.max_timestamp(),
                 })
                 .collect();
+            let paths: Vec<PathBuf> = non_active.iter().map(|s| s.path.clone()).collect();
             let active = state
                 .segments
                 .last()
                 .map_or(state.log_end_offset, |s| s.base_offset);
             (
                 segments,
+                paths,
                 active,
                 state.log_start_offset,
                 state.log_end_offset,
             )
         };
-        let segments = segments
-            .into_iter()
-            .map(|(base_offset, file, batches, size, max_timestamp, path)| {
-                let file_len = |suffix: &str| {
-                    fs::metadata(self.dir.join(format!("{base_offset:020}.{suffix}")))
-                        .map_or(0, |m| m.len())
-                };
-                let last_modified_ms = fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-                SegmentToClean {
-                    base_offset,
-                    file,
-                    batches,
-                    size,
-                    offset_index_bytes: file_len("index"),
-                    time_index_bytes: file_len("timeindex"),
-                    last_modified_ms,
-                    largest_timestamp: if max_timestamp >= 0 {
-                        max_timestamp
-                    } else {
-                        last_modified_ms
-                    },
-                }
-            })
-            .collect();
+        // File metadata is read without the lock.
+        for (segment, path) in segments.iter_mut().zip(&paths) {
+            let base_offset = segment.base_offset;
+            let file_len = |suffix: &str| {
+                fs::metadata(self.dir.join(format!("{base_offset:020}.{suffix}")))
+                    .map_or(0, |m| m.len())
+            };
+            segment.offset_index_bytes = file_len("index");
+            segment.time_index_bytes = file_len("timeindex");
+            segment.last_modified_ms = fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            if segment.largest_timestamp < 0 {
+                segment.largest_timestamp = segment.last_modified_ms;
+            }
+        }
         CleaningView {
             segments,
             active_base_offset,
@@ -126,16 +118,14 @@ impl PartitionLog {
             && self.successor.get().is_none()
     }
 
-    /// Cleans the log from `first_dirty_offset` up to `first_uncleanable_offset` (Kafka's
-    /// `Cleaner.clean`): see [`Cleaner::clean`]; each cleaned group is swapped in as it is
+    /// Cleans the log from `chosen`'s first dirty offset up to its first uncleanable offset
+    /// (Kafka's `Cleaner.clean`): see [`Cleaner::clean`]; each cleaned group is swapped in as it is
     /// written. `aborted` lists the partition's aborted transactions (their records are
     /// dropped). `stop()` is polled between batches. Blocking file I/O.
     pub(crate) fn compact(
         &self,
         cleaner: &mut Cleaner,
-        view: &CleaningView,
-        first_dirty_offset: i64,
-        first_uncleanable_offset: i64,
+        chosen: &LogToClean,
         aborted: &[AbortedTxn],
         now_ms: i64,
         stop: &dyn Fn() -> bool,
@@ -149,9 +139,9 @@ impl PartitionLog {
             .map(|(id, entry)| (id, entry.last_offset()))
             .collect();
         let input = CleanInput {
-            segments: &view.segments,
-            first_dirty_offset,
-            first_uncleanable_offset,
+            segments: &chosen.view.segments,
+            first_dirty_offset: chosen.first_dirty_offset,
+            first_uncleanable_offset: chosen.first_uncleanable_offset,
             config: &config,
             aborted,
             last_offsets_of_active_producers: &producers,
@@ -195,8 +185,8 @@ impl PartitionLog {
                         .all(|(s, &b)| s.base_offset == b)
             })
         };
-        if !self.cleanable() || !still_there || crash == Some(CrashPoint::AfterCleaned) {
-            if crash != Some(CrashPoint::AfterCleaned) {
+        if !self.cleanable() || !still_there || crash == Some(CrashPoint::Cleaned) {
+            if crash != Some(CrashPoint::Cleaned) {
                 for name in &names {
                     let _ = fs::remove_file(self.dir.join(format!("{name}{CLEANED_SUFFIX}")));
                 }
@@ -211,13 +201,13 @@ impl PartitionLog {
             fs::rename(&from, &to).map_err(io(&from))?;
         }
         checkpoint::sync_dir(&self.dir).map_err(io(&self.dir))?;
-        if crash == Some(CrashPoint::AfterSwapRename) {
+        if crash == Some(CrashPoint::SwapRenamed) {
             return Err(CleanError::Aborted);
         }
         for &old in cleaned.replaced.iter().filter(|&&b| b != base) {
             delete_segment_files(&self.dir, old).map_err(io(&self.dir))?;
         }
-        if crash == Some(CrashPoint::AfterDelete) {
+        if crash == Some(CrashPoint::OldDeleted) {
             return Err(CleanError::Aborted);
         }
         for name in names.iter().rev() {

@@ -75,6 +75,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         |b| &b.logs,
         MaintenanceSchedule::from_broker(&broker.config),
     );
+    // The log cleaner's own OS threads (log compaction); stopped before the logs close.
+    let cleaner = crate::storage::cleaner::LogCleaner::start(
+        &broker,
+        |b| &b.logs,
+        crate::storage::cleaner::CleanerConfig::from_broker(&broker.config),
+    );
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -92,6 +98,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     maintenance.abort();
+    let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
     let closing = broker.clone();
     let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;
     tracing::info!("stopped");

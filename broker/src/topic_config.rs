@@ -15,7 +15,7 @@
 //! * [`log_config`]: the [`LogConfig`] of a partition: the broker's defaults with the
 //!   topic's overrides applied.
 //!
-//! Most configs are accepted and reported without effect on this broker (compaction,
+//! Most configs are accepted and reported without effect on this broker (
 //! tiered storage, throttling, ...); [`log_config`] lists those it
 //! applies.
 
@@ -1069,8 +1069,9 @@ fn describe_one(
 /// `cleanup.policy`, `retention.ms`, `retention.bytes`, `segment.bytes`, `segment.ms`,
 /// `max.message.bytes`, `message.timestamp.type`, `index.interval.bytes`,
 /// `segment.index.bytes`, `flush.messages`, `flush.ms`, `message.timestamp.before.max.ms`,
-/// `message.timestamp.after.max.ms`, `compression.type` and `compression.{gzip,lz4,zstd}.level`.
-/// Other configs have no effect
+/// `message.timestamp.after.max.ms`, `compression.type` and `compression.{gzip,lz4,zstd}.level`,
+/// and the cleaner's `min.cleanable.dirty.ratio`, `min.compaction.lag.ms`,
+/// `max.compaction.lag.ms` and `delete.retention.ms`. Other configs have no effect
 /// here; invalid values (which the controller never writes) are ignored with a warning.
 pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let mut config = broker_defaults.clone();
@@ -1091,6 +1092,12 @@ pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, Stri
                 };
             }
             ("retention.ms", ConfigValue::Long(v)) => config.retention_ms = v,
+            ("min.cleanable.dirty.ratio", ConfigValue::Double(v)) => {
+                config.min_cleanable_ratio = v;
+            }
+            ("min.compaction.lag.ms", ConfigValue::Long(v)) => config.min_compaction_lag_ms = v,
+            ("max.compaction.lag.ms", ConfigValue::Long(v)) => config.max_compaction_lag_ms = v,
+            ("delete.retention.ms", ConfigValue::Long(v)) => config.delete_retention_ms = v,
             ("retention.bytes", ConfigValue::Long(v)) => config.retention_bytes = v,
             ("segment.bytes", ConfigValue::Int(v)) => config.segment_bytes = i64::from(v),
             ("segment.ms", ConfigValue::Long(v)) => config.segment_ms = v,

@@ -40,6 +40,7 @@
 //! - `queued.max.request.bytes` defaults to 256 MiB (at least `socket.request.max.bytes`)
 //!   instead of Kafka's unbounded -1; see [`Config::queued_max_request_bytes`].
 
+mod cleaner;
 mod error;
 mod keys;
 mod listener;
@@ -53,6 +54,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use cleaner::CleanerSettings;
 pub use error::ConfigError;
 pub use keys::{IGNORED_KEY_PREFIXES, IGNORED_KEYS, is_ignored_key};
 pub use listener::{HostPort, Listener, QuorumVoter, SecurityProtocol};
@@ -342,6 +344,8 @@ pub struct Config {
     pub compression_zstd_level: i32,
     /// `log.cleanup.policy`: default `delete`.
     pub log_cleanup_policy: Vec<CleanupPolicy>,
+    /// The log cleaner's `log.cleaner.*` keys.
+    pub log_cleaner: CleanerSettings,
     /// `log.segment.bytes`: size at which a segment is rolled; default 1073741824 (1 GiB), >= 14.
     pub log_segment_bytes: i32,
     /// `log.roll.ms`, else `log.roll.hours` (default 168, >= 1) in milliseconds: age at which
@@ -1020,6 +1024,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
             policies
         }
     };
+    let log_cleaner = cleaner::read(&mut r)?;
     let log_segment_bytes = r.int("log.segment.bytes", 1_073_741_824, 14)?;
     let log_roll_ms = r.opt_long("log.roll.ms", 1)?;
     let log_roll_hours = r.int("log.roll.hours", 168, 1)?;
@@ -1133,6 +1138,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         compression_lz4_level,
         compression_zstd_level,
         log_cleanup_policy,
+        log_cleaner,
         log_segment_bytes,
         log_roll_ms,
         log_retention_ms,

@@ -944,7 +944,6 @@ fn unknown_and_ignored_keys() {
         c.ignored_keys,
         vec![
             "listener.name.external.ssl.keystore.type",
-            "log.cleaner.threads",
             "num.io.threads",
             "share.coordinator.threads",
             "ssl.keystore.location",

@@ -18,12 +18,12 @@ pub enum TimestampType {
 pub struct CleanupPolicy {
     /// Whole old segments are deleted by time and size (`delete`).
     pub delete: bool,
-    /// Compaction by key (`compact`; accepted, not performed by this broker).
+    /// Compaction by key (`compact`; see [`super::cleaner`]).
     pub compact: bool,
 }
 
 /// Settings of one partition log, with Kafka's defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll a new segment beyond this size.
     pub segment_bytes: i64,
@@ -67,6 +67,17 @@ pub struct LogConfig {
     pub compression_lz4_level: i32,
     /// `compression.zstd.level` (KIP-390): a zstd level, default 3.
     pub compression_zstd_level: i32,
+    /// `min.cleanable.dirty.ratio`: the share of the log that must be dirty before the
+    /// cleaner compacts it; default 0.5.
+    pub min_cleanable_ratio: f64,
+    /// `min.compaction.lag.ms`: records stay uncompacted at least this long; default 0.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this makes the log cleanable
+    /// whatever its dirty ratio; default `i64::MAX`.
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones (and transaction markers) survive once
+    /// a cleaning reached them (KIP-534's delete horizon); default one day.
+    pub delete_retention_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -93,6 +104,10 @@ impl Default for LogConfig {
             compression_gzip_level: -1,
             compression_lz4_level: 9,
             compression_zstd_level: 3,
+            min_cleanable_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
         }
     }
 }
@@ -103,7 +118,9 @@ impl LogConfig {
     /// `log.message.timestamp.*`, `log.cleanup.policy`, `log.index.interval.bytes`,
     /// `log.index.size.max.bytes` and `log.flush.interval.messages`/`ms` (the latter falling
     /// back to `log.flush.scheduler.interval.ms`, as Kafka does), `producer.id.expiration.ms`,
-    /// and `compression.type` with `compression.{gzip,lz4,zstd}.level`.
+    /// and `compression.type` with `compression.{gzip,lz4,zstd}.level`, and the cleaner's
+    /// `log.cleaner.{min.cleanable.ratio,min.compaction.lag.ms,max.compaction.lag.ms,
+    /// delete.retention.ms}`.
     pub fn from_broker(config: &crate::config::Config) -> LogConfig {
         use crate::config::{
             CleanupPolicy as BrokerPolicy, CompressionType as BrokerCompression,
@@ -141,6 +158,10 @@ impl LogConfig {
             compression_gzip_level: config.compression_gzip_level,
             compression_lz4_level: config.compression_lz4_level,
             compression_zstd_level: config.compression_zstd_level,
+            min_cleanable_ratio: config.log_cleaner.min_cleanable_ratio,
+            min_compaction_lag_ms: config.log_cleaner.min_compaction_lag_ms,
+            max_compaction_lag_ms: config.log_cleaner.max_compaction_lag_ms,
+            delete_retention_ms: config.log_cleaner.delete_retention_ms,
         }
     }
 

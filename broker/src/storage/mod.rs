@@ -54,6 +54,7 @@
 //! [`PartitionLog::subscribe`] or [`PartitionLog::changed`].
 
 mod checkpoint;
+pub mod cleaner;
 mod config;
 mod index;
 pub mod leader_epoch;

@@ -33,11 +33,15 @@ use super::txn_index::AbortedTxn;
 use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
+mod compaction;
 mod open;
 mod producers;
 mod retention;
 mod transactions;
 
+pub(crate) use self::compaction::CleaningView;
+#[cfg(test)]
+pub(crate) use self::compaction::CrashPoint;
 use self::open::*;
 use self::producers::ProducerLoad;
 

@@ -1381,6 +1381,7 @@ fn manager_configs_and_background_tasks() {
             compression_gzip_level: 5,
             compression_lz4_level: 4,
             compression_zstd_level: -7,
+            ..LogConfig::default()
         }
     );
     assert_eq!(

@@ -49,6 +49,8 @@ impl PartitionLog {
         params: OpenParams,
     ) -> Result<PartitionLog, StorageError> {
         let part_dir = dir.join(partition_dir_name(topic, partition));
+        // A cleaning interrupted by a crash: finish or undo its swap first.
+        super::compaction::complete_interrupted_cleaning(&part_dir)?;
         let found = list_segment_files(&part_dir)?;
         let recovery_point = params.recovery_point.unwrap_or(0);
         let clean = params.clean_shutdown;

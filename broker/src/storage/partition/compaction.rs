@@ -215,13 +215,37 @@ impl PartitionLog {
             let to = self.dir.join(name);
             fs::rename(&from, &to).map_err(io(&from))?;
         }
-        // A `.txnindex` of the segment at the same base belongs to the old data.
-        let _ = fs::remove_file(self.dir.join(format!("{base:020}.txnindex")));
+        // The aborted transactions of the replaced segments go to the cleaned one (Kafka
+        // writes the cleaned segment's transaction index from the aborted transactions it
+        // met), so read_committed fetches still skip what remains of them.
+        let aborted: Vec<crate::storage::txn_index::AbortedTxn> = {
+            let state = unpoison(self.state.read());
+            state
+                .segments
+                .iter()
+                .filter(|s| cleaned.replaced.contains(&s.base_offset))
+                .flat_map(|s| s.aborted_txns.iter().cloned())
+                .collect()
+        };
+        for &old in cleaned.replaced.iter().filter(|&&b| b != base) {
+            let _ = fs::remove_file(crate::storage::txn_index::txn_index_path(&self.dir, old));
+        }
+        if aborted.is_empty() {
+            let _ = fs::remove_file(crate::storage::txn_index::txn_index_path(&self.dir, base));
+        } else {
+            crate::storage::txn_index::write_txn_index(&self.dir, base, &aborted).map_err(|e| {
+                StorageError::io(
+                    crate::storage::txn_index::txn_index_path(&self.dir, base),
+                    e,
+                )
+            })?;
+        }
         checkpoint::sync_dir(&self.dir).map_err(io(&self.dir))?;
         let mut segment = Segment::empty(base, self.segment_path(base), Arc::new(cleaned.file));
         for entry in cleaned.batches {
             segment.push(entry);
         }
+        segment.aborted_txns = aborted;
         {
             let mut state = unpoison(self.state.write());
             let first = state
@@ -271,8 +295,9 @@ pub(super) fn complete_interrupted_cleaning(part_dir: &Path) -> Result<(), Stora
     swaps.sort_unstable();
     for base in &swaps {
         let swap = part_dir.join(format!("{}{SWAP_SUFFIX}", segment_file_name(*base)));
-        let (segment, _) = Segment::open(swap.clone(), *base, *base, None, false, &mut |_| {})
-            .map_err(|e| StorageError::io(&swap, e))?;
+        let (segment, _) =
+            Segment::open(swap.clone(), *base, *base, None, false, &mut |_, _, _| {})
+                .map_err(|e| StorageError::io(&swap, e))?;
         let next = segment.next_offset();
         drop(segment);
         for (old, _) in list_segment_files(part_dir)? {

@@ -32,5 +32,7 @@ mod membership;
 mod offset_delete;
 #[path = "groups/offsets.rs"]
 mod offsets;
+#[path = "groups/offsets_compaction.rs"]
+mod offsets_compaction;
 #[path = "groups/wire.rs"]
 mod wire;

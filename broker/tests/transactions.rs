@@ -1,10 +1,10 @@
 //! The transaction coordinator against the real `gregor` binary: InitProducerId with a
 //! transactional id (epoch bumps, fencing, persistence across restarts), EndTxn,
 //! FindCoordinator key type 1, DescribeTransactions/ListTransactions, and
-//! confluent-kafka's transactional producer (init, an empty abort, fencing).
-//!
-//! Transactional produce needs the partition logs' marker support (another branch);
-//! these tests use transactions without produced records.
+//! confluent-kafka's transactional producer (init, an empty abort, fencing), transactional
+//! produce with commits and aborts mixed read at both isolation levels (and after a kill -9),
+//! a consume-transform-produce loop with `send_offsets_to_transaction`, and a transaction
+//! left open by a kill -9, aborted by the coordinator after the restart.
 
 mod support;
 
@@ -349,4 +349,314 @@ fn transactional_offsets_stay_pending_until_their_marker() {
     let state = &described.transaction_states[0];
     assert_eq!(&*state.transaction_state, "Ongoing");
     assert_eq!(&*state.topics[0].topic, "__consumer_offsets");
+}
+
+/// Runs the transactions driver in `mode` with `args`; `None` without the clients.
+fn eos_driver(bootstrap: &str, mode: &str, args: &[&str]) -> Option<support::ClientOutput> {
+    let mut all = vec![mode, "--bootstrap", bootstrap];
+    all.extend_from_slice(args);
+    support::python_with_timeout(
+        "transactions_eos_confluent.py",
+        &all,
+        std::time::Duration::from_secs(120),
+    )
+}
+
+/// The (key, value) pairs a read of `topic` at `isolation` returns, as text, sorted
+/// (`None` for a null key or value).
+fn records_read(
+    bootstrap: &str,
+    topic: &str,
+    isolation: &str,
+) -> Vec<(Option<String>, Option<String>)> {
+    let out = eos_driver(
+        bootstrap,
+        "consume",
+        &["--topic", topic, "--isolation", isolation],
+    )
+    .expect("clients are there");
+    let text = |v: &support::Json| {
+        v.as_str()
+            .map(|hex| String::from_utf8(decode_hex(hex)).expect("utf-8"))
+    };
+    let mut records: Vec<_> = out
+        .assert_success()
+        .json_lines()
+        .iter()
+        .map(|r| (text(&r["key"]), text(&r["value"])))
+        .collect();
+    records.sort();
+    records
+}
+
+/// The keys a read of `topic` at `isolation` returns, sorted.
+fn keys_read(bootstrap: &str, topic: &str, isolation: &str) -> Vec<String> {
+    records_read(bootstrap, topic, isolation)
+        .into_iter()
+        .map(|(key, _)| key.expect("a key"))
+        .collect()
+}
+
+fn decode_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The keys of transactions `which` of the driver's `produce` mode (`per_txn` each).
+fn txn_keys(which: &[usize], per_txn: usize) -> Vec<String> {
+    let mut keys: Vec<String> = which
+        .iter()
+        .flat_map(|i| (0..per_txn).map(move |j| format!("t{i}-{j}")))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Commits and aborts mixed: a read_committed consumer sees exactly the committed
+/// transactions' records, a read_uncommitted one every record; after a kill -9 and a
+/// restart the same.
+#[test]
+fn confluent_kafka_read_committed_sees_only_committed_transactions() {
+    let data = DataDir::builder()
+        .topic(TopicSpec::new("txn-data", 3))
+        .build();
+    let mut broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    let Some(out) = eos_driver(
+        &bootstrap,
+        "produce",
+        &[
+            "--topic",
+            "txn-data",
+            "--pattern",
+            "cacaacc",
+            "--per-txn",
+            "15",
+            "--transactional-id",
+            "mixed",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(out.assert_success().json_lines().len(), 7);
+    let committed = txn_keys(&[0, 2, 5, 6], 15);
+    let everything = txn_keys(&[0, 1, 2, 3, 4, 5, 6], 15);
+    assert_eq!(
+        keys_read(&bootstrap, "txn-data", "read_committed"),
+        committed
+    );
+    assert_eq!(
+        keys_read(&bootstrap, "txn-data", "read_uncommitted"),
+        everything
+    );
+    broker.kill9();
+    let broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    assert_eq!(
+        keys_read(&bootstrap, "txn-data", "read_committed"),
+        committed
+    );
+    assert_eq!(
+        keys_read(&bootstrap, "txn-data", "read_uncommitted"),
+        everything
+    );
+}
+
+/// A consume-transform-produce loop with `send_offsets_to_transaction`, commits and aborts
+/// mixed: the output holds every input record exactly once, and the group's offsets are
+/// at the end of the input.
+#[test]
+fn confluent_kafka_consume_transform_produce_is_exactly_once() {
+    let data = DataDir::builder()
+        .topic(TopicSpec::new("eos-in", 2).records(40))
+        .topic(TopicSpec::new("eos-out", 2))
+        .build();
+    let broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    let Some(out) = eos_driver(
+        &bootstrap,
+        "eos",
+        &[
+            "--input",
+            "eos-in",
+            "--output",
+            "eos-out",
+            "--group",
+            "eos-group",
+            "--pattern",
+            "cacaccacccaccccccccccc",
+            "--per-txn",
+            "8",
+            "--transactional-id",
+            "eos-loop",
+        ],
+    ) else {
+        return;
+    };
+    let done = out.assert_success().json();
+    assert_eq!(
+        done["done"], 80,
+        "every input record committed once: {done}"
+    );
+    let mut inputs: Vec<_> = records_read(&bootstrap, "eos-in", "read_committed")
+        .into_iter()
+        .map(|(key, value)| (key, value.map(|v| v.to_uppercase())))
+        .collect();
+    inputs.sort();
+    assert_eq!(inputs.len(), 80);
+    let outputs = records_read(&bootstrap, "eos-out", "read_committed");
+    assert_eq!(
+        outputs, inputs,
+        "each input record once in the output, transformed"
+    );
+    let mut client = connect(&broker);
+    let request = OffsetFetchRequest {
+        group_id: "eos-group".into(),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: "eos-in".into(),
+            partition_indexes: vec![0, 1],
+            ..Default::default()
+        }]),
+        require_stable: true,
+        ..Default::default()
+    };
+    let response = client.call(&request, 7).expect("OffsetFetch");
+    let offsets: Vec<(i64, i16)> = response.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.committed_offset, p.error_code))
+        .collect();
+    assert_eq!(offsets, [(40, NONE), (40, NONE)]);
+}
+
+/// kill -9 while a transaction is open (its records written, no EndTxn): after the restart
+/// the coordinator aborts it when it times out, read_committed consumers never see its
+/// records, and the last stable offset moves past it.
+#[test]
+fn open_transaction_at_kill_9_is_aborted_after_restart() {
+    let data = DataDir::builder()
+        .topic(TopicSpec::new("txn-crash", 1))
+        .build();
+    let props = [(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "500",
+    )];
+    let mut broker = Broker::start_with(&data, &props);
+    let bootstrap = broker.bootstrap();
+    if support::python_client_versions().is_none() {
+        assert!(
+            !support::clients_required(),
+            "the Python clients are missing"
+        );
+        return;
+    }
+    let hanging = {
+        let bootstrap = bootstrap.clone();
+        std::thread::spawn(move || {
+            eos_driver(
+                &bootstrap,
+                "produce",
+                &[
+                    "--topic",
+                    "txn-crash",
+                    "--pattern",
+                    "cach",
+                    "--per-txn",
+                    "10",
+                    "--transactional-id",
+                    "crashing",
+                    "--transaction-timeout-ms",
+                    "3000",
+                    "--timeout",
+                    "20",
+                ],
+            )
+        })
+    };
+    // Wait until the open transaction's records are in the log (40 records + 3 markers).
+    let mut client = connect(&broker);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let request = DescribeTransactionsRequest {
+            transactional_ids: vec!["crashing".into()],
+            ..Default::default()
+        };
+        let state = client.call(&request, 0).ok().map(|r| {
+            let s = &r.transaction_states[0];
+            (s.error_code, s.transaction_state.to_string())
+        });
+        let end = end_offset(&mut client, "txn-crash");
+        if state.as_ref().is_some_and(|(_, s)| s == "Ongoing") && end >= 43 {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            let driver = hanging.join().ok().flatten();
+            panic!(
+                "no open transaction: {state:?}, end offset {end}, driver {:?}",
+                driver.map(|o| (o.stdout.clone(), o.stderr.clone()))
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    broker.kill9();
+    let broker = Broker::start_with(&data, &props);
+    let bootstrap = broker.bootstrap();
+    // The coordinator aborts the transaction once its timeout (3 s) has passed.
+    let mut client = connect(&broker);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let request = DescribeTransactionsRequest {
+            transactional_ids: vec!["crashing".into()],
+            ..Default::default()
+        };
+        let state = client
+            .call(&request, 0)
+            .map(|r| r.transaction_states[0].transaction_state.to_string())
+            .expect("DescribeTransactions");
+        if state == "CompleteAbort" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the open transaction was not aborted: {state}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Its abort marker follows its records.
+    assert_eq!(end_offset(&mut client, "txn-crash"), 44);
+    assert_eq!(
+        keys_read(&bootstrap, "txn-crash", "read_committed"),
+        txn_keys(&[0, 2], 10)
+    );
+    assert_eq!(
+        keys_read(&bootstrap, "txn-crash", "read_uncommitted"),
+        txn_keys(&[0, 1, 2, 3], 10)
+    );
+    let _ = hanging.join();
+}
+
+/// The latest offset of partition 0 of `topic` (ListOffsets, read_uncommitted).
+fn end_offset(client: &mut RawClient, topic: &str) -> i64 {
+    use gregor_protocol::messages::list_offsets_request::{
+        ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    };
+    let request = ListOffsetsRequest {
+        replica_id: -1,
+        topics: vec![ListOffsetsTopic {
+            name: topic.into(),
+            partitions: vec![ListOffsetsPartition {
+                partition_index: 0,
+                timestamp: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    client
+        .call(&request, 5)
+        .map(|r| r.topics[0].partitions[0].offset)
+        .unwrap_or(-1)
 }

@@ -118,6 +118,27 @@ impl PartitionLog {
             && self.successor.get().is_none()
     }
 
+    /// One cleaning of this log now, from its start (no checkpoint), as a cleaner thread
+    /// would do it with the log's aborted transactions: for tools and benchmarks. Blocking
+    /// file I/O.
+    pub fn clean_now(
+        self: &Arc<Self>,
+        cleaner: &mut Cleaner,
+        now_ms: i64,
+    ) -> Result<CleanPlan, CleanError> {
+        let (chosen, _) = LogToClean::compute(Arc::clone(self), None, now_ms);
+        let aborted: Vec<AbortedTxn> = self
+            .aborted_transactions(self.log_start_offset(), chosen.first_uncleanable_offset)
+            .into_iter()
+            .map(|t| AbortedTxn {
+                producer_id: t.producer_id,
+                first_offset: t.first_offset,
+                last_offset: t.last_offset,
+            })
+            .collect();
+        self.compact(cleaner, &chosen, &aborted, now_ms, &|| false, None)
+    }
+
     /// Cleans the log from `chosen`'s first dirty offset up to its first uncleanable offset
     /// (Kafka's `Cleaner.clean`): see [`Cleaner::clean`]; each cleaned group is swapped in as it is
     /// written. `aborted` lists the partition's aborted transactions (their records are

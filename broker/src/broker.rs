@@ -313,6 +313,75 @@ impl Broker {
         }
     }
 
+    /// The partition of internal topic `topic` that coordinator key `key` (a group or
+    /// transactional id) maps to, as Kafka's `partitionFor` (Java's String.hashCode): its
+    /// log, index and leader epoch; `UNKNOWN_TOPIC_OR_PARTITION` when it is not there.
+    pub fn coordinator_partition(
+        &self,
+        topic: &str,
+        key: &str,
+    ) -> Result<(Arc<crate::storage::PartitionLog>, i32, i32), i16> {
+        use gregor_protocol::error_code::UNKNOWN_TOPIC_OR_PARTITION;
+        let image = self.image();
+        let found = image.topic(topic).ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
+        let partition = crate::groups::partition_for(key, found.partitions.len() as i32);
+        let leader_epoch = found
+            .partition(partition)
+            .map(|p| p.leader_epoch)
+            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
+        let log = self
+            .logs
+            .get(topic, partition)
+            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
+        Ok((log, partition, leader_epoch))
+    }
+
+    /// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) on first use
+    /// unless it exists, one creation at a time through `creating`; any failure (for example
+    /// a replication factor above the broker count, named by `replication_key`) is
+    /// `COORDINATOR_NOT_AVAILABLE`, as Kafka's coordinators answer then.
+    pub async fn ensure_internal_topic(
+        self: &Arc<Self>,
+        creating: &tokio::sync::Mutex<()>,
+        topic: NewTopic,
+        replication_key: &str,
+    ) -> Result<(), i16> {
+        use gregor_protocol::error_code::{COORDINATOR_NOT_AVAILABLE, TOPIC_ALREADY_EXISTS};
+        if self.image().topic(&topic.name).is_some() {
+            return Ok(());
+        }
+        let _creating = creating.lock().await;
+        if self.image().topic(&topic.name).is_some() {
+            return Ok(());
+        }
+        let (name, partitions, replication) = (
+            topic.name.clone(),
+            topic.num_partitions,
+            topic.replication_factor,
+        );
+        match self.create_topics(vec![topic], false).await {
+            Ok(applied) => match applied.results.into_iter().next().and_then(|r| r.error) {
+                None => {
+                    tracing::info!("created {name} with {partitions} partitions");
+                    Ok(())
+                }
+                Some(error) if error.code == TOPIC_ALREADY_EXISTS => Ok(()),
+                Some(error) => {
+                    tracing::warn!(
+                        "cannot create {name} ({replication_key}={replication}): {} {}",
+                        error.code,
+                        error.message.unwrap_or_default()
+                    );
+                    Err(COORDINATOR_NOT_AVAILABLE)
+                }
+            },
+            Err(err) => {
+                tracing::warn!("cannot create {name}: {err}");
+                Err(COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
     /// CreateTopics through the controller, each topic's logs made before its records are
     /// written (a topic whose logs cannot be made gets `KAFKA_STORAGE_ERROR`).
     pub async fn create_topics(

@@ -337,13 +337,6 @@ impl GroupCoordinator {
     /// count, as Kafka's auto-creation would fail).
     pub async fn ensure_offsets_topic(&self) -> Result<(), i16> {
         let broker = self.broker().ok_or(COORDINATOR_NOT_AVAILABLE)?;
-        if broker.image().topic(OFFSETS_TOPIC).is_some() {
-            return Ok(());
-        }
-        let _creating = self.topic_creation.lock().await;
-        if broker.image().topic(OFFSETS_TOPIC).is_some() {
-            return Ok(());
-        }
         let topic = NewTopic::new(
             OFFSETS_TOPIC,
             self.settings.num_partitions,
@@ -352,32 +345,13 @@ impl GroupCoordinator {
         .with_config("cleanup.policy", "compact")
         .with_config("compression.type", "producer")
         .with_config("segment.bytes", self.settings.segment_bytes.to_string());
-        match broker.create_topics(vec![topic], false).await {
-            Ok(applied) => match applied.results.into_iter().next().and_then(|r| r.error) {
-                None => {
-                    tracing::info!(
-                        "created {OFFSETS_TOPIC} with {} partitions",
-                        self.settings.num_partitions
-                    );
-                    Ok(())
-                }
-                Some(error) if error.code == error_code::TOPIC_ALREADY_EXISTS => Ok(()),
-                Some(error) => {
-                    tracing::warn!(
-                        "cannot create {OFFSETS_TOPIC} (offsets.topic.replication.factor={}): \
-                         {} {}",
-                        self.settings.replication_factor,
-                        error.code,
-                        error.message.unwrap_or_default()
-                    );
-                    Err(COORDINATOR_NOT_AVAILABLE)
-                }
-            },
-            Err(err) => {
-                tracing::warn!("cannot create {OFFSETS_TOPIC}: {err}");
-                Err(COORDINATOR_NOT_AVAILABLE)
-            }
-        }
+        broker
+            .ensure_internal_topic(
+                &self.topic_creation,
+                topic,
+                "offsets.topic.replication.factor",
+            )
+            .await
     }
 
     /// Appends `records` of `group_id` to its partition as one batch. The error is the

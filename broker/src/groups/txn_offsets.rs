@@ -271,19 +271,7 @@ impl GroupCoordinator {
         producer_epoch: i16,
     ) -> Result<(), i16> {
         let broker = self.broker().ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let image = broker.image();
-        let topic = image
-            .topic(OFFSETS_TOPIC)
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let partition = partition_for(group_id, topic.partitions.len() as i32);
-        let leader_epoch = topic
-            .partition(partition)
-            .map(|p| p.leader_epoch)
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let log = broker
-            .logs
-            .get(OFFSETS_TOPIC, partition)
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
+        let (log, _, leader_epoch) = broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
         let now = now_ms();
         let encoded: Vec<NewRecord> = records
             .iter()

@@ -238,13 +238,6 @@ impl TransactionCoordinator {
     /// cannot be (a replication factor above the broker count).
     pub async fn ensure_topic(&self) -> Result<(), i16> {
         let broker = self.broker().ok_or(COORDINATOR_NOT_AVAILABLE)?;
-        if broker.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
-            return Ok(());
-        }
-        let _creating = self.topic_creation.lock().await;
-        if broker.image().topic(TRANSACTION_STATE_TOPIC).is_some() {
-            return Ok(());
-        }
         // Kafka's `TransactionStateManager.transactionTopicConfigs`.
         let topic = NewTopic::new(
             TRANSACTION_STATE_TOPIC,
@@ -256,32 +249,13 @@ impl TransactionCoordinator {
         .with_config("unclean.leader.election.enable", "false")
         .with_config("min.insync.replicas", self.settings.min_isr.to_string())
         .with_config("segment.bytes", self.settings.segment_bytes.to_string());
-        match broker.create_topics(vec![topic], false).await {
-            Ok(applied) => match applied.results.into_iter().next().and_then(|r| r.error) {
-                None => {
-                    tracing::info!(
-                        "created {TRANSACTION_STATE_TOPIC} with {} partitions",
-                        self.settings.num_partitions
-                    );
-                    Ok(())
-                }
-                Some(error) if error.code == TOPIC_ALREADY_EXISTS => Ok(()),
-                Some(error) => {
-                    tracing::warn!(
-                        "cannot create {TRANSACTION_STATE_TOPIC} \
-                         (transaction.state.log.replication.factor={}): {} {}",
-                        self.settings.replication_factor,
-                        error.code,
-                        error.message.unwrap_or_default()
-                    );
-                    Err(COORDINATOR_NOT_AVAILABLE)
-                }
-            },
-            Err(err) => {
-                tracing::warn!("cannot create {TRANSACTION_STATE_TOPIC}: {err}");
-                Err(COORDINATOR_NOT_AVAILABLE)
-            }
-        }
+        broker
+            .ensure_internal_topic(
+                &self.topic_creation,
+                topic,
+                "transaction.state.log.replication.factor",
+            )
+            .await
     }
 
     /// The coordinator epoch of `id`'s partition: its leader epoch.
@@ -304,19 +278,8 @@ impl TransactionCoordinator {
         self.ensure_topic()
             .await
             .map_err(|_| UNKNOWN_TOPIC_OR_PARTITION)?;
+        let (log, _, leader_epoch) = broker.coordinator_partition(TRANSACTION_STATE_TOPIC, id)?;
         let image = broker.image();
-        let topic = image
-            .topic(TRANSACTION_STATE_TOPIC)
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let partition = partition_for(id, topic.partitions.len() as i32);
-        let leader_epoch = topic
-            .partition(partition)
-            .map(|p| p.leader_epoch)
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let log = broker
-            .logs
-            .get(TRANSACTION_STATE_TOPIC, partition)
-            .ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
         let now = now_ms();
         let tv = image
             .feature_level(TRANSACTION_VERSION_FEATURE)

@@ -4,7 +4,8 @@
 //! confluent-kafka's transactional producer (init, an empty abort, fencing), transactional
 //! produce with commits and aborts mixed read at both isolation levels (and after a kill -9),
 //! a consume-transform-produce loop with `send_offsets_to_transaction`, and a transaction
-//! left open by a kill -9, aborted by the coordinator after the restart.
+//! left open by a kill -9, aborted by the coordinator after the restart; kafka-python's
+//! transactional producer and read_committed consumer.
 
 mod support;
 
@@ -659,4 +660,46 @@ fn end_offset(client: &mut RawClient, topic: &str) -> i64 {
         .call(&request, 5)
         .map(|r| r.topics[0].partitions[0].offset)
         .unwrap_or(-1)
+}
+
+/// kafka-python's transactional producer: commits and aborts mixed; kafka-python's
+/// read_committed consumer sees the committed transactions only, read_uncommitted all.
+#[test]
+fn kafka_python_read_committed_sees_only_committed_transactions() {
+    let data = DataDir::builder()
+        .topic(TopicSpec::new("kp-txn", 2))
+        .build();
+    let broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--bootstrap", bootstrap.as_str()];
+        all.extend_from_slice(args);
+        python("transactions_kafka_python.py", &all)
+    };
+    let Some(out) = run(&[
+        "produce",
+        "--topic",
+        "kp-txn",
+        "--pattern",
+        "caac",
+        "--per-txn",
+        "12",
+    ]) else {
+        return;
+    };
+    assert_eq!(out.assert_success().json_lines().len(), 4);
+    let keys = |isolation: &str| {
+        let out = run(&["consume", "--topic", "kp-txn", "--isolation", isolation])
+            .expect("clients are there");
+        let mut keys: Vec<String> = out
+            .assert_success()
+            .json_lines()
+            .iter()
+            .map(|r| String::from_utf8(decode_hex(r["key"].as_str().expect("key"))).unwrap())
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys("read_committed"), txn_keys(&[0, 3], 12));
+    assert_eq!(keys("read_uncommitted"), txn_keys(&[0, 1, 2, 3], 12));
 }

@@ -117,14 +117,14 @@ fn offsets_topic_is_compacted_and_replays_the_latest_offsets() {
     }
 
     let log_dir = data.path();
-    let uncompacted = offsets_topic_bytes(log_dir);
+    let after_commits = offsets_topic_bytes(log_dir);
     wait_until(
         Duration::from_secs(300),
         "the cleaner to compact __consumer_offsets",
         || offsets_topic_bytes(log_dir) <= BOUND_BYTES,
     );
     eprintln!(
-        "__consumer_offsets: {} bytes on disk after compaction (peak seen {uncompacted})",
+        "__consumer_offsets: {} bytes on disk after compaction ({after_commits} when the commits ended)",
         offsets_topic_bytes(log_dir)
     );
 

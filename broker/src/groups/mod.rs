@@ -48,7 +48,7 @@ use self::group::{
 use crate::broker::Broker;
 use crate::cluster::controller::NewTopic;
 use crate::config::Config;
-use crate::storage::{StorageError, validate_records};
+use crate::storage::validate_records;
 use gregor_protocol::error_code;
 use gregor_protocol::error_code::*;
 
@@ -164,6 +164,49 @@ pub struct CommitPartition {
     pub leader_epoch: i32,
     /// Metadata (null allowed).
     pub metadata: Option<String>,
+}
+
+/// An offset a commit stores: topic, partition and the offset.
+type CommittedOffset = (String, i32, OffsetAndMetadata);
+
+/// The offsets a commit (OffsetCommit or TxnOffsetCommit) stores, and each partition's
+/// error: OFFSET_METADATA_TOO_LARGE for metadata longer than `offset.metadata.max.bytes`
+/// (counted in UTF-16 units, as Java's `String.length`), which is then not stored.
+fn offsets_to_commit(
+    topics: &[(String, Vec<CommitPartition>)],
+    max_metadata: i32,
+    now_ms: i64,
+    expire_timestamp_ms: Option<i64>,
+) -> (Vec<Vec<i16>>, Vec<CommittedOffset>) {
+    let mut offsets = Vec::new();
+    let mut codes = Vec::with_capacity(topics.len());
+    for (topic, partitions) in topics {
+        let mut topic_codes = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let too_large = p.metadata.as_deref().is_some_and(|m| {
+                i64::try_from(m.encode_utf16().count()).unwrap_or(i64::MAX)
+                    > i64::from(max_metadata)
+            });
+            if too_large {
+                topic_codes.push(OFFSET_METADATA_TOO_LARGE);
+                continue;
+            }
+            topic_codes.push(error_code::NONE);
+            offsets.push((
+                topic.clone(),
+                p.partition,
+                OffsetAndMetadata {
+                    committed_offset: p.offset,
+                    leader_epoch: Some(p.leader_epoch).filter(|e| *e >= 0),
+                    metadata: p.metadata.clone().unwrap_or_default(),
+                    commit_timestamp_ms: now_ms,
+                    expire_timestamp_ms,
+                },
+            ));
+        }
+        codes.push(topic_codes);
+    }
+    (codes, offsets)
 }
 
 /// An OffsetCommit as the handler passes it on (topics resolved to names and checked).
@@ -363,19 +406,7 @@ impl GroupCoordinator {
         self.ensure_offsets_topic()
             .await
             .map_err(|_| error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let image = broker.image();
-        let topic = image
-            .topic(OFFSETS_TOPIC)
-            .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let partition = partition_for(group_id, topic.partitions.len() as i32);
-        let leader_epoch = topic
-            .partition(partition)
-            .map(|p| p.leader_epoch)
-            .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let log = broker
-            .logs
-            .get(OFFSETS_TOPIC, partition)
-            .ok_or(error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
+        let (log, _, leader_epoch) = broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
         let now = now_ms();
         let batch = records::build_batch(group_id, records, now).map_err(|err| {
             tracing::error!(group = %group_id, "cannot encode the group's records: {err}");
@@ -389,14 +420,7 @@ impl GroupCoordinator {
             })?;
             log.append(validated, leader_epoch, now)
                 .map(|_| ())
-                .map_err(|err| match err {
-                    StorageError::Closed { .. } => error_code::NOT_LEADER_OR_FOLLOWER,
-                    StorageError::Deleted { .. } => error_code::UNKNOWN_TOPIC_OR_PARTITION,
-                    err => {
-                        tracing::error!("writing to {}: {err}", log.name());
-                        error_code::KAFKA_STORAGE_ERROR
-                    }
-                })
+                .map_err(|err| err.coordinator_write_code(&log.name()))
         });
         task.await.unwrap_or(Err(error_code::UNKNOWN_SERVER_ERROR))
     }
@@ -748,35 +772,12 @@ impl GroupCoordinator {
         group.on_offset_commit(&params.member_id);
         let now = now_ms();
         let expire = (params.retention_time_ms != -1).then(|| now + params.retention_time_ms);
-        let max_metadata = self.settings.offset_metadata_max_bytes;
-        let mut offsets = Vec::new();
-        let mut codes: Vec<Vec<i16>> = Vec::with_capacity(params.topics.len());
-        for (topic, partitions) in &params.topics {
-            let mut topic_codes = Vec::with_capacity(partitions.len());
-            for p in partitions {
-                let too_large = p.metadata.as_deref().is_some_and(|m| {
-                    i64::try_from(m.encode_utf16().count()).unwrap_or(i64::MAX)
-                        > i64::from(max_metadata)
-                });
-                if too_large {
-                    topic_codes.push(OFFSET_METADATA_TOO_LARGE);
-                    continue;
-                }
-                topic_codes.push(error_code::NONE);
-                offsets.push((
-                    topic.clone(),
-                    p.partition,
-                    OffsetAndMetadata {
-                        committed_offset: p.offset,
-                        leader_epoch: Some(p.leader_epoch).filter(|e| *e >= 0),
-                        metadata: p.metadata.clone().unwrap_or_default(),
-                        commit_timestamp_ms: now,
-                        expire_timestamp_ms: expire,
-                    },
-                ));
-            }
-            codes.push(topic_codes);
-        }
+        let (mut codes, offsets) = offsets_to_commit(
+            &params.topics,
+            self.settings.offset_metadata_max_bytes,
+            now,
+            expire,
+        );
         group.commit(offsets);
         if let Some(Err(code)) = self.finish(&cell, &mut group).await {
             let error = group::offset_commit_append_error(code);

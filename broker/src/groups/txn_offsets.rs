@@ -22,7 +22,6 @@ use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
 
 use super::group::{GroupState, OffsetAndMetadata, Record, now_ms};
 use super::{GroupCoordinator, OFFSETS_TOPIC, partition_for, records};
-use crate::storage::StorageError;
 
 /// Offsets of one producer's open transaction, by topic and partition.
 pub type PendingOffsets = BTreeMap<(String, i32), OffsetAndMetadata>;
@@ -79,19 +78,6 @@ impl PendingTxnOffsets {
     }
 }
 
-/// One partition of a TxnOffsetCommit.
-#[derive(Clone, Debug)]
-pub struct TxnCommitPartition {
-    /// Partition index.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// Leader epoch, -1 for none.
-    pub leader_epoch: i32,
-    /// Metadata.
-    pub metadata: Option<String>,
-}
-
 /// A TxnOffsetCommit as the handler passes it on (topics and partitions checked).
 #[derive(Clone, Debug)]
 pub struct TxnCommitParams {
@@ -110,7 +96,7 @@ pub struct TxnCommitParams {
     /// `group.instance.id`.
     pub group_instance_id: Option<String>,
     /// Topics and their partitions.
-    pub topics: Vec<(String, Vec<TxnCommitPartition>)>,
+    pub topics: Vec<(String, Vec<super::CommitPartition>)>,
 }
 
 impl GroupCoordinator {
@@ -159,37 +145,21 @@ impl GroupCoordinator {
             return all(code);
         }
         let now = now_ms();
-        let max_metadata = self.settings.offset_metadata_max_bytes;
+        let (mut codes, offsets) = super::offsets_to_commit(
+            &params.topics,
+            self.settings.offset_metadata_max_bytes,
+            now,
+            None,
+        );
         let mut pending = PendingOffsets::new();
-        let mut records_out = Vec::new();
-        let mut codes = Vec::with_capacity(params.topics.len());
-        for (topic, partitions) in &params.topics {
-            let mut topic_codes = Vec::with_capacity(partitions.len());
-            for p in partitions {
-                let too_large = p.metadata.as_deref().is_some_and(|m| {
-                    i64::try_from(m.encode_utf16().count()).unwrap_or(i64::MAX)
-                        > i64::from(max_metadata)
-                });
-                if too_large {
-                    topic_codes.push(OFFSET_METADATA_TOO_LARGE);
-                    continue;
-                }
-                topic_codes.push(error_code::NONE);
-                let offset = OffsetAndMetadata {
-                    committed_offset: p.offset,
-                    leader_epoch: Some(p.leader_epoch).filter(|e| *e >= 0),
-                    metadata: p.metadata.clone().unwrap_or_default(),
-                    commit_timestamp_ms: now,
-                    expire_timestamp_ms: None,
-                };
-                records_out.push(Record::Offset {
-                    topic: topic.clone(),
-                    partition: p.partition,
-                    value: Some(offset.clone()),
-                });
-                pending.insert((topic.clone(), p.partition), offset);
-            }
-            codes.push(topic_codes);
+        let mut records_out = Vec::with_capacity(offsets.len());
+        for (topic, partition, offset) in offsets {
+            records_out.push(Record::Offset {
+                topic: topic.clone(),
+                partition,
+                value: Some(offset.clone()),
+            });
+            pending.insert((topic, partition), offset);
         }
         if records_out.is_empty() {
             return codes;
@@ -294,14 +264,7 @@ impl GroupCoordinator {
             let mut buf = BytesMut::from(&batch[..]);
             log.append_batch(&mut buf)
                 .map(|_| ())
-                .map_err(|err| match err {
-                    StorageError::Closed { .. } => NOT_LEADER_OR_FOLLOWER,
-                    StorageError::Deleted { .. } => UNKNOWN_TOPIC_OR_PARTITION,
-                    err => {
-                        tracing::error!("writing to {}: {err}", log.name());
-                        KAFKA_STORAGE_ERROR
-                    }
-                })
+                .map_err(|err| err.coordinator_write_code(&log.name()))
         });
         task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))
     }

@@ -12,7 +12,8 @@ use gregor_protocol::messages::txn_offset_commit_response::{
 };
 
 use super::RequestContext;
-use crate::groups::txn_offsets::{TxnCommitParams, TxnCommitPartition};
+use crate::groups::CommitPartition;
+use crate::groups::txn_offsets::TxnCommitParams;
 
 /// A partition and the error decided by the handler (`None`: the coordinator's).
 type Answer = (i32, Option<i16>);
@@ -29,7 +30,7 @@ pub async fn handle(
     let image = ctx.broker.image();
     // Per requested partition: Some(error) decided here, None when passed on.
     let mut decided: Vec<(String, Vec<Answer>)> = Vec::new();
-    let mut valid: Vec<(String, Vec<TxnCommitPartition>)> = Vec::new();
+    let mut valid: Vec<(String, Vec<CommitPartition>)> = Vec::new();
     for topic in &request.topics {
         let name = topic.name.to_string();
         let known = image.topic(&name);
@@ -38,7 +39,7 @@ pub async fn handle(
         for p in &topic.partitions {
             if known.and_then(|t| t.partition(p.partition_index)).is_some() {
                 answers.push((p.partition_index, None));
-                passed.push(TxnCommitPartition {
+                passed.push(CommitPartition {
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,

@@ -210,6 +210,21 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The error a coordinator answers when its write to an internal topic failed (Kafka's
+    /// coordinators map a closed log to NOT_LEADER_OR_FOLLOWER and a deleted one to
+    /// UNKNOWN_TOPIC_OR_PARTITION); anything else is logged as KAFKA_STORAGE_ERROR.
+    pub fn coordinator_write_code(&self, log_name: &str) -> i16 {
+        use gregor_protocol::error_code;
+        match self {
+            StorageError::Closed { .. } => error_code::NOT_LEADER_OR_FOLLOWER,
+            StorageError::Deleted { .. } => error_code::UNKNOWN_TOPIC_OR_PARTITION,
+            err => {
+                tracing::error!("writing to {log_name}: {err}");
+                error_code::KAFKA_STORAGE_ERROR
+            }
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> StorageError {
         StorageError::Io {
             path: path.into(),

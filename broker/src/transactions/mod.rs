@@ -44,7 +44,7 @@ use crate::broker::Broker;
 use crate::cluster::controller::NewTopic;
 use crate::config::Config;
 use crate::groups::group::now_ms;
-use crate::storage::{StorageError, validate_records};
+use crate::storage::validate_records;
 
 /// The internal topic holding the transaction state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -296,14 +296,7 @@ impl TransactionCoordinator {
             })?;
             log.append(validated, leader_epoch, now)
                 .map(|_| ())
-                .map_err(|err| match err {
-                    StorageError::Closed { .. } => NOT_LEADER_OR_FOLLOWER,
-                    StorageError::Deleted { .. } => UNKNOWN_TOPIC_OR_PARTITION,
-                    err => {
-                        tracing::error!("writing to {}: {err}", log.name());
-                        KAFKA_STORAGE_ERROR
-                    }
-                })
+                .map_err(|err| err.coordinator_write_code(&log.name()))
         });
         task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))
     }

@@ -70,7 +70,8 @@ impl PartitionLog {
         let mut epochs = LeaderEpochCache::default();
         // And the aborted transactions of each segment (its transaction index as Kafka's
         // `LogSegment.recover` rebuilds it), from the markers in it.
-        let mut replayed_aborts: Vec<Vec<AbortedTxn>> = Vec::with_capacity(found.len());
+        let mut replayed_aborts: Vec<(Vec<AbortedTxn>, StoredTxnIndex)> =
+            Vec::with_capacity(found.len());
         // Transactions seen by the scan from the log start, for the indexes of segments
         // below the producer snapshot (whose markers the state does not replay).
         let mut scanned_txns = ScannedTxns::default();
@@ -81,8 +82,9 @@ impl PartitionLog {
             // Kafka recovers the segment holding the recovery point and every later one.
             let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
             // The aborted transactions are only needed where the index will be rebuilt.
-            let wants_aborts =
-                verify || upper.is_none() || txn_index::read_txn_index(&part_dir, *base).is_err();
+            // The segment's transaction index as stored (read once: also what it is kept as).
+            let stored = txn_index::read_txn_index(&part_dir, *base);
+            let wants_aborts = verify || upper.is_none() || stored.is_err();
             let mut aborts = Vec::new();
             let mut replay = |header: &BatchHeader, file: &File, position: u64| {
                 if !header.is_control() {
@@ -124,7 +126,7 @@ impl PartitionLog {
             let (segment, stop) =
                 Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
                     .map_err(|e| StorageError::io(path, e))?;
-            replayed_aborts.push(aborts);
+            replayed_aborts.push((aborts, stored));
             report.verified_segments += usize::from(verify);
             let file_len = segment.file_len;
             let valid_len = segment.valid_len;
@@ -173,7 +175,8 @@ impl PartitionLog {
             segments.iter_mut().zip(&verified).zip(replayed_aborts)
         {
             let force = *verified || truncated_at == Some(segment.base_offset);
-            segment.aborted_txns = load_txn_index(&part_dir, segment, replayed, force);
+            let (replayed, stored) = replayed;
+            segment.aborted_txns = load_txn_index(&part_dir, segment, replayed, stored, force);
             let segment = &*segment;
             match load_or_rebuild_indexes(&part_dir, segment, &params.config, force) {
                 Ok((_, rebuilt)) => report.rebuilt_indexes += usize::from(rebuilt),
@@ -484,6 +487,9 @@ pub(super) fn load_or_rebuild_indexes(
     index::write_index_file(&time_path, &files.time_bytes)?;
     Ok((builder, true))
 }
+
+/// A segment's `.txnindex` as read at open.
+type StoredTxnIndex = Result<Vec<AbortedTxn>, txn_index::TxnIndexError>;
 
 /// The transactions the open scan sees, from the first batch on (Kafka's `LogSegment.recover`
 /// rebuilds a transaction index from them): the first offset of each producer's ongoing

@@ -320,28 +320,27 @@ pub(super) fn collect_aborted_transactions(
 /// The transaction index of a segment being opened: rebuilt from the markers `replayed`
 /// in it when it was recovered (`rebuild`, Kafka's `LogSegment.recover`), else read from
 /// its `.txnindex` and checked (Kafka's `sanityCheck`); a file that fails the checks is
-/// rebuilt too. A rebuilt index is written back (the file removed when empty).
+/// rebuilt too. `stored` is what the file held; a rebuilt index that differs is written
+/// back (the file removed when empty).
 pub(super) fn load_txn_index(
     part_dir: &Path,
     segment: &Segment,
     replayed: Vec<AbortedTxn>,
+    stored: Result<Vec<AbortedTxn>, txn_index::TxnIndexError>,
     rebuild: bool,
 ) -> Vec<AbortedTxn> {
     let base = segment.base_offset;
-    if !rebuild {
-        match txn_index::read_txn_index(part_dir, base) {
-            Ok(entries) => return entries,
-            Err(error) => tracing::warn!(
-                segment = %segment.path.display(),
-                %error,
-                "rebuilding the segment's transaction index"
-            ),
-        }
+    match stored {
+        Ok(entries) if !rebuild => return entries,
+        Ok(entries) if entries == replayed => return replayed,
+        Ok(_) => {}
+        Err(error) => tracing::warn!(
+            segment = %segment.path.display(),
+            %error,
+            "rebuilding the segment's transaction index"
+        ),
     }
-    let on_disk = txn_index::read_txn_index(part_dir, base).ok();
-    if on_disk.as_ref() != Some(&replayed)
-        && let Err(error) = txn_index::write_txn_index(part_dir, base, &replayed)
-    {
+    if let Err(error) = txn_index::write_txn_index(part_dir, base, &replayed) {
         tracing::warn!(
             segment = %segment.path.display(),
             %error,

@@ -11,7 +11,6 @@ use std::time::Duration;
 use super::clean::{CleanError, Cleaner};
 use super::manager::CleanerManager;
 use super::throttle::Throttler;
-use super::txn::AbortedTxn;
 use crate::storage::segment::now_ms;
 use crate::storage::{LogManager, PartitionLog, unpoison};
 
@@ -207,17 +206,7 @@ pub fn clean_filthiest_log(
     };
     let log = Arc::clone(&chosen.log);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        // The aborted transactions below the end of the cleanable range (Kafka's cleaner
-        // reads them from the segments' transaction indexes).
-        let aborted: Vec<AbortedTxn> = log
-            .aborted_transactions(log.log_start_offset(), chosen.first_uncleanable_offset)
-            .into_iter()
-            .map(|t| AbortedTxn {
-                producer_id: t.producer_id,
-                first_offset: t.first_offset,
-                last_offset: t.last_offset,
-            })
-            .collect();
+        let aborted = log.aborted_for_cleaning(&chosen);
         log.compact(cleaner, &chosen, &aborted, now_ms, stop, None)
     }));
     match result {

@@ -127,16 +127,21 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<CleanPlan, CleanError> {
         let (chosen, _) = LogToClean::compute(Arc::clone(self), None, now_ms);
-        let aborted: Vec<AbortedTxn> = self
-            .aborted_transactions(self.log_start_offset(), chosen.first_uncleanable_offset)
+        let aborted = self.aborted_for_cleaning(&chosen);
+        self.compact(cleaner, &chosen, &aborted, now_ms, &|| false, None)
+    }
+
+    /// The aborted transactions below the end of `chosen`'s cleanable range, from the
+    /// segments' transaction indexes (as Kafka's cleaner reads them).
+    pub fn aborted_for_cleaning(&self, chosen: &LogToClean) -> Vec<AbortedTxn> {
+        self.aborted_transactions(self.log_start_offset(), chosen.first_uncleanable_offset)
             .into_iter()
             .map(|t| AbortedTxn {
                 producer_id: t.producer_id,
                 first_offset: t.first_offset,
                 last_offset: t.last_offset,
             })
-            .collect();
-        self.compact(cleaner, &chosen, &aborted, now_ms, &|| false, None)
+            .collect()
     }
 
     /// Cleans the log from `chosen`'s first dirty offset up to its first uncleanable offset

@@ -107,9 +107,9 @@ fn valid_software_field(value: &str) -> bool {
     }
 }
 
-/// The range advertised for an API: what its handler serves, except Produce, which Kafka
-/// advertises from v0 although it refuses v0-v2 (KAFKA-18659): librdkafka before 2.10 only
-/// compresses when the broker lists Produce v0-v2.
+/// The range advertised for an API: what its handler serves, except Produce, which is
+/// always advertised from v0 as Kafka 4 advertises it (KAFKA-18659: librdkafka before 2.10
+/// only compresses when the broker lists Produce v0-v2); its handler serves v0-v2 too.
 pub fn advertised(api: ApiKey, served: VersionRange) -> VersionRange {
     if api == ApiKey::Produce {
         VersionRange {

@@ -1,6 +1,12 @@
 //! Produce: validate every partition's batches before anything is written, assign offsets,
 //! append, and answer per partition. One bad partition never fails the others.
 //!
+//! Produce v0-v2 (Kafka 3.9's floor, dropped by Kafka 4.0) may carry legacy message sets
+//! (magic 0/1): they are validated and up-converted to one v2 batch before the append, as
+//! Kafka 3.x's `LogValidator` did with message format 3.0
+//! ([`crate::storage::validate_legacy_records`]). v0 has no throttle time in its response
+//! and v0-v1 no log append time; the generated encoder leaves out what a version lacks.
+//!
 //! Single node: the in-sync replica set is this broker, so `acks=-1` and `acks=1` are both
 //! answered once the append returns; `acks=0` gets no response at all.
 //!
@@ -33,12 +39,13 @@ use gregor_protocol::{Uuid, VersionRange};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::storage::{
-    PartitionLog, StorageError, TxnVerification, VerificationGuard, validate_records,
+    PartitionLog, StorageError, TxnVerification, VerificationGuard, is_legacy_message_set,
+    validate_legacy_records, validate_records,
 };
 use gregor_protocol::error_code;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 3, max: 13 };
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 13 };
 
 /// KIP-890 for the partitions of a transactional request: before the first transactional
 /// batch of a producer in a partition, Kafka's `ReplicaManager` takes a guard
@@ -309,7 +316,16 @@ fn append(
         );
     };
     let config = log.config();
-    let validated = match validate_records(records, &config, now_ms) {
+    // Produce v0-v2 may carry magic 0/1 message sets, up-converted to v2 as Kafka 3.x did
+    // (storage::validate_legacy_records); from v3 they are INVALID_RECORD
+    // (ProduceRequest.validateRecords). v0-v2 with magic 2 batches take the v2 path, as
+    // Kafka 3.9 (which checks nothing for those versions) stored them.
+    let validated = if version < 3 && is_legacy_message_set(&records) {
+        validate_legacy_records(records, &config, now_ms)
+    } else {
+        validate_records(records, &config, now_ms)
+    };
+    let validated = match validated {
         Ok(validated) => validated,
         Err(err) => {
             let mut response = failed(index, err.code, Some(err.message.clone()));

@@ -66,6 +66,7 @@ pub mod producer_state;
 mod segment;
 pub mod txn_index;
 mod validate;
+mod validate_legacy;
 
 #[cfg(test)]
 mod compression_tests;
@@ -108,6 +109,7 @@ pub use validate::{
     RecordError, UNSUPPORTED_COMPRESSION_TYPE, ValidatedBatch, ValidatedRecords, ValidationError,
     validate_records,
 };
+pub use validate_legacy::{is_legacy_message_set, validate_legacy_records};
 
 /// Errors opening, creating, appending to or removing partition logs.
 #[derive(Debug, thiserror::Error)]

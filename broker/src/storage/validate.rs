@@ -98,7 +98,7 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(code: i16, message: impl Into<String>) -> ValidationError {
+    pub(super) fn new(code: i16, message: impl Into<String>) -> ValidationError {
         ValidationError {
             code,
             message: message.into(),
@@ -221,6 +221,12 @@ impl ValidatedRecords {
             .any(|b| b.producer_compression == Compression::Zstd)
     }
 
+    /// Joins bytes and the descriptions of the batches they hold (for validation paths in
+    /// other files, such as the up-conversion of legacy message sets).
+    pub(super) fn from_parts(records: Bytes, batches: Vec<ValidatedBatch>) -> Self {
+        ValidatedRecords { records, batches }
+    }
+
     /// Splits into the bytes and the batch descriptions.
     pub(crate) fn into_parts(self) -> (Bytes, Vec<ValidatedBatch>) {
         (self.records, self.batches)
@@ -269,7 +275,7 @@ pub fn validate_records(
     Ok(ValidatedRecords { records, batches })
 }
 
-fn record_list_too_large(size: usize, segment_bytes: u64) -> ValidationError {
+pub(super) fn record_list_too_large(size: usize, segment_bytes: u64) -> ValidationError {
     ValidationError::new(
         RECORD_LIST_TOO_LARGE,
         format!(
@@ -602,6 +608,13 @@ fn check_records(
     if errors.is_empty() {
         return Ok((max_timestamp, delta_of_max));
     }
+    Err(record_errors_error(errors))
+}
+
+/// Kafka's `LogValidator.processRecordErrors`: the error for a batch with rejected records
+/// (`INVALID_TIMESTAMP` if any timestamp was at fault, else `INVALID_RECORD` naming the first
+/// three).
+pub(super) fn record_errors_error(errors: Vec<(i16, RecordError)>) -> ValidationError {
     let timestamp_errors = errors.iter().any(|(code, _)| *code == INVALID_TIMESTAMP);
     let record_errors: Vec<RecordError> = errors.into_iter().map(|(_, error)| error).collect();
     let (code, message) = if timestamp_errors {
@@ -629,16 +642,16 @@ fn check_records(
             ),
         )
     };
-    Err(ValidationError {
+    ValidationError {
         code,
         message,
         record_errors,
-    })
+    }
 }
 
 /// Kafka's `recordHasInvalidTimestamp`: more than `before.max.ms` in the past or
 /// `after.max.ms` in the future (computed without overflow).
-fn timestamp_out_of_range(timestamp: i64, now_ms: i64, config: &LogConfig) -> bool {
+pub(super) fn timestamp_out_of_range(timestamp: i64, now_ms: i64, config: &LogConfig) -> bool {
     let diff = i128::from(now_ms) - i128::from(timestamp);
     diff > i128::from(config.message_timestamp_before_max_ms)
         || -diff > i128::from(config.message_timestamp_after_max_ms)

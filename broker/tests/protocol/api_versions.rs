@@ -14,8 +14,8 @@ fn served() -> Vec<(i16, i16, i16)> {
     let mut served: Vec<_> = gregor_broker::handlers::HANDLED
         .iter()
         .map(|(api, versions)| {
-            // Produce is advertised from v0, as Kafka does (KAFKA-18659), though v0-v2 are
-            // refused (see `produce_below_v3_is_advertised_but_refused`).
+            // Produce is advertised from v0, as Kafka does (KAFKA-18659); v0-v2 are also
+            // served (issue 11).
             let min = if *api == ApiKey::Produce {
                 0
             } else {
@@ -247,7 +247,7 @@ fn last_metadata_offset(data: &DataDir) -> i64 {
 }
 
 #[test]
-fn produce_below_v3_is_advertised_but_refused() {
+fn produce_is_served_from_v0() {
     let data = fixture();
     let broker = Broker::start(&data);
     let mut client = connect(&broker);
@@ -257,21 +257,8 @@ fn produce_below_v3_is_advertised_but_refused() {
         .iter()
         .find(|k| k.api_key == 0)
         .expect("Produce listed");
-    assert_eq!(
-        produce.min_version, 0,
-        "Kafka lists Produce from v0 for old librdkafka"
-    );
-    // A Produce v2 request closes the connection, as an unsupported version does.
-    client
-        .send_raw(&raw_request(
-            0,
-            2,
-            7,
-            1,
-            &[0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0],
-        ))
-        .unwrap();
-    assert!(client.is_closed_by_peer(std::time::Duration::from_secs(10)));
+    // Kafka 3.9's floor: v0-v2 carry legacy message sets, up-converted on append.
+    assert_eq!((produce.min_version, produce.max_version), (0, 13));
 }
 
 /// A minimal valid request of every API the broker advertises (the defaults of the
@@ -427,8 +414,7 @@ fn send_body(
 /// The handler/ApiVersions consistency check, against the binary: every API that ApiVersions
 /// advertises answers a minimal valid request at every advertised version with a response
 /// that decodes at that version (a handler missing from `dispatch` sends nothing; one that
-/// is not advertised is refused by the connection); Produce v0-v2, advertised for old
-/// librdkafka but refused, close the connection as Kafka does.
+/// is not advertised is refused by the connection).
 #[test]
 fn every_advertised_api_answers_at_every_version() {
     use crate::support::client::ReadOutcome;
@@ -442,16 +428,6 @@ fn every_advertised_api_answers_at_every_version() {
         let api = ApiKey::from_i16(key.api_key).expect("an advertised key is known");
         for version in key.min_version..=key.max_version {
             correlation_id += 1;
-            if api == ApiKey::Produce && version < 3 {
-                // Outside the schema's versions: refused before any body is read.
-                let outcome = send_body(&mut client, api, version, correlation_id, &[]);
-                assert!(
-                    matches!(outcome, ReadOutcome::Closed | ReadOutcome::Reset),
-                    "Produce v{version} must close the connection"
-                );
-                client = connect(&broker);
-                continue;
-            }
             let body = minimal_request(api, version);
             let mut bytes = bytes::BytesMut::new();
             gregor_protocol::Encodable::encode(&body, &mut bytes, version)

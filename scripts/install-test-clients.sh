@@ -7,8 +7,9 @@
 # * kcat from Debian (`apt-get install kcat`; Debian 12 ships kcat 1.7.1 on librdkafka
 #   2.0.2, an older client that is strict about tagged fields) -> GREGOR_KCAT.
 # * a virtualenv with kafka-python (pure Python, plus the lz4, zstandard and python-snappy
-#   codecs it needs to read compressed batches) and confluent-kafka (whose wheel bundles a
-#   current librdkafka) -> GREGOR_CLIENTS_VENV (default: $PWD/target/clients-venv).
+#   codecs it needs to read compressed batches, and xxhash for the lz4 of its magic 0
+#   message sets) and confluent-kafka (whose wheel bundles a current librdkafka)
+#   -> GREGOR_CLIENTS_VENV (default: $PWD/target/clients-venv).
 #
 # Idempotent: a second run only checks what is there (well under a second). Needs root (or
 # sudo) for apt-get only when kcat or python3-venv is missing. Wheels only, no builds.
@@ -23,6 +24,9 @@ _gregor_install_test_clients() {
         "zstandard==0.25.0"
         "python-snappy==0.7.3"
         "cramjam==2.14.0"
+        # kafka-python's lz4 for magic 0 message sets (api_version 0.8/0.9) hashes the
+        # frame descriptor the way Kafka before 0.10 did, with xxhash.
+        "xxhash==3.6.0"
     )
     local venv="${GREGOR_CLIENTS_VENV:-$PWD/target/clients-venv}"
     local python="${GREGOR_PYTHON:-python3}"

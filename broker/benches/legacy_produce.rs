@@ -29,7 +29,9 @@ fn now() -> i64 {
 
 fn bench(c: &mut Criterion) {
     let now = now();
-    let keys: Vec<Vec<u8>> = (0..RECORDS).map(|i| format!("key-{i:06}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..RECORDS)
+        .map(|i| format!("key-{i:06}").into_bytes())
+        .collect();
     // Mildly compressible values (a counter in each), as real payloads are.
     let values: Vec<Vec<u8>> = (0..RECORDS)
         .map(|i| {
@@ -44,13 +46,23 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(payload));
     for codec in [Compression::None, Compression::Gzip, Compression::Lz4] {
         let rows: Vec<messages::Row<'_>> = (0..RECORDS)
-            .map(|i| (now - 1000 + i as i64, Some(&keys[i][..]), Some(&values[i][..])))
+            .map(|i| {
+                (
+                    now - 1000 + i as i64,
+                    Some(&keys[i][..]),
+                    Some(&values[i][..]),
+                )
+            })
             .collect();
         let legacy = Bytes::from(messages::message_set(1, codec, &rows));
         let records: Vec<NewRecord> = rows
             .iter()
             .map(|(ts, k, v)| {
-                NewRecord::new(*ts, k.map(Bytes::copy_from_slice), v.map(Bytes::copy_from_slice))
+                NewRecord::new(
+                    *ts,
+                    k.map(Bytes::copy_from_slice),
+                    v.map(Bytes::copy_from_slice),
+                )
             })
             .collect();
         let v2 = RecordBatchBuilder::new()

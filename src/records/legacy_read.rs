@@ -48,7 +48,7 @@ use super::encode::{NewRecord, RecordBatchBuilder, RecordBatchWriter};
 use super::error::RecordsError;
 use super::legacy::{LEGACY_MESSAGE_OVERHEAD_V0, LegacyMessage, xxh32_short};
 use super::record::TimestampType;
-use super::stream::{Limited, LimitExceeded, decoder};
+use super::stream::{LimitExceeded, Limited, decoder};
 use crate::error_code;
 
 /// The lz4 frame magic number, as it starts every frame.
@@ -364,9 +364,9 @@ impl<'a> InnerMessages<'a> {
         self.fill(&mut entry[LOG_OVERHEAD..])?;
         self.left -= size;
         let inner_corrupt = |error: RecordsError| match error {
-            RecordsError::UnknownCompression { .. } => LegacyReadError::Invalid(
-                "Inner messages must not be compressed".to_owned(),
-            ),
+            RecordsError::UnknownCompression { .. } => {
+                LegacyReadError::Invalid("Inner messages must not be compressed".to_owned())
+            }
             RecordsError::BadMagic { magic, .. } => LegacyReadError::Invalid(format!(
                 "Compressed message magic {magic} does not match wrapper magic {}",
                 self.wrapper.magic
@@ -387,8 +387,7 @@ impl<'a> InnerMessages<'a> {
             ));
         }
         verify_entry_crc(&message)?;
-        if self.wrapper.magic == 1 && self.wrapper.timestamp_type == TimestampType::LogAppendTime
-        {
+        if self.wrapper.magic == 1 && self.wrapper.timestamp_type == TimestampType::LogAppendTime {
             message.timestamp = self.wrapper.timestamp;
             message.timestamp_type = TimestampType::LogAppendTime;
         }

@@ -47,7 +47,10 @@ fn break_lz4_checksum(frame: &mut [u8]) {
     let at = lz4_descriptor_checksum_at(frame).unwrap();
     let broken = (xxh32_short(&frame[..at]) >> 8) as u8;
     let right = (xxh32_short(&frame[4..at]) >> 8) as u8;
-    assert_ne!(broken, right, "the quirk must change the byte for the test to mean anything");
+    assert_ne!(
+        broken, right,
+        "the quirk must change the byte for the test to mean anything"
+    );
     frame[at] = broken;
 }
 
@@ -57,7 +60,11 @@ type Row = (i32, i64, Option<Bytes>, Option<Bytes>);
 fn rows(batch: &Bytes) -> Vec<Row> {
     let batch = RecordBatch::parse(batch.clone()).unwrap();
     batch.validate().unwrap();
-    assert_eq!(batch.header().producer_id, -1, "legacy messages are never idempotent");
+    assert_eq!(
+        batch.header().producer_id,
+        -1,
+        "legacy messages are never idempotent"
+    );
     assert_eq!(batch.header().base_offset, 0, "the log assigns offsets");
     batch
         .records()
@@ -68,7 +75,10 @@ fn rows(batch: &Bytes) -> Vec<Row> {
         .collect()
 }
 
-fn convert(set: &[u8], target: Option<Compression>) -> Result<(Bytes, UpconvertedBatch), LegacyReadError> {
+fn convert(
+    set: &[u8],
+    target: Option<Compression>,
+) -> Result<(Bytes, UpconvertedBatch), LegacyReadError> {
     upconvert(&Bytes::copy_from_slice(set), target, LIMIT)
 }
 
@@ -92,7 +102,12 @@ fn golden_magic0_message() {
     assert_eq!(info.max_timestamp, NO_TIMESTAMP);
     assert_eq!(
         rows(&batch),
-        vec![(0, -1, Some(Bytes::from_static(b"k")), Some(Bytes::from_static(b"v")))]
+        vec![(
+            0,
+            -1,
+            Some(Bytes::from_static(b"k")),
+            Some(Bytes::from_static(b"v"))
+        )]
     );
 }
 
@@ -103,9 +118,8 @@ fn golden_magic1_message() {
     // | magic 01 | attributes 00 (no codec, bit 3 clear: create time) | timestamp
     // 0x00000174876e8000 = 1_600_000_000_000 ms | key length ffffffff (null key)
     // | value length 00000002 | value "hi" 6869.
-    let bytes = hex(
-        "0000000000000000 00000018 bc2d090d 01 00 00000174876e8000 ffffffff 00000002 6869",
-    );
+    let bytes =
+        hex("0000000000000000 00000018 bc2d090d 01 00 00000174876e8000 ffffffff 00000002 6869");
     assert_eq!(crc32fast::hash(&bytes[16..]), 0xbc2d_090d);
     assert_eq!(
         bytes,
@@ -122,7 +136,10 @@ fn golden_magic1_message() {
     *bad.last_mut().unwrap() ^= 1;
     let error = convert(&bad, None).unwrap_err();
     assert_eq!(error.code(), error_code::CORRUPT_MESSAGE);
-    assert!(error.message().contains("stored crc = 3157068045"), "{error}");
+    assert!(
+        error.message().contains("stored crc = 3157068045"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -164,7 +181,10 @@ fn each_codec_and_magic() {
             // "producer" keeps the source codec.
             let (batch, info) = convert(&set, None).unwrap();
             assert_eq!(info.record_count, 4, "{magic} {codec}");
-            assert_eq!(RecordBatch::parse(batch.clone()).unwrap().compression(), codec);
+            assert_eq!(
+                RecordBatch::parse(batch.clone()).unwrap().compression(),
+                codec
+            );
             let got = rows(&batch);
             assert_eq!(got.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2, 3]);
             assert_eq!(got[1].2.as_deref(), Some(&b"k1"[..]));
@@ -201,8 +221,10 @@ fn magic1_log_append_time_wrapper_gives_its_timestamp() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert!(messages.iter().all(|m| m.timestamp == 1_600_000_000_999
-        && m.timestamp_type == TimestampType::LogAppendTime));
+    assert!(
+        messages.iter().all(|m| m.timestamp == 1_600_000_000_999
+            && m.timestamp_type == TimestampType::LogAppendTime)
+    );
 }
 
 #[test]
@@ -219,7 +241,10 @@ fn magic1_wrapper_offsets() {
     // Magic 0 inner offsets are absolute: any wrapper offset goes.
     let inner0 = plain_set(0, &[100, 101, 102]);
     let (batch, _) = convert(&wrapper(0, Compression::Gzip, 1, 0, &inner0), None).unwrap();
-    assert_eq!(rows(&batch).iter().map(|r| r.0).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(
+        rows(&batch).iter().map(|r| r.0).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
 }
 
 #[test]
@@ -254,7 +279,10 @@ fn truncated_input() {
     )
     .unwrap_err();
     assert_eq!(error.code(), error_code::CORRUPT_MESSAGE);
-    assert!(error.message().contains("Truncated inner message 1"), "{error}");
+    assert!(
+        error.message().contains("Truncated inner message 1"),
+        "{error}"
+    );
     // Compressed bytes that do not decompress.
     let error = convert(
         &legacy_entry(0, 1, 1, 0, None, Some(b"not gzip at all")),
@@ -265,7 +293,10 @@ fn truncated_input() {
     // A size field below the minimum.
     let mut small = plain_set(0, &[0]);
     small[8..12].copy_from_slice(&13i32.to_be_bytes());
-    assert_eq!(convert(&small, None).unwrap_err().code(), error_code::CORRUPT_MESSAGE);
+    assert_eq!(
+        convert(&small, None).unwrap_err().code(),
+        error_code::CORRUPT_MESSAGE
+    );
 }
 
 #[test]
@@ -285,7 +316,12 @@ fn oversize_is_bounded() {
     let set = wrapper(1, Compression::Lz4, 0, 0, &forged);
     let error = convert(&set, None).unwrap_err();
     assert_eq!(error.code(), error_code::MESSAGE_TOO_LARGE);
-    assert!(error.message().contains("Inner message of 2147483647 bytes"), "{error}");
+    assert!(
+        error
+            .message()
+            .contains("Inner message of 2147483647 bytes"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -312,8 +348,11 @@ fn set_rules() {
     assert_eq!(error.code(), error_code::INVALID_RECORD);
     assert!(error.message().contains("more than one batch"), "{error}");
     // Inner magic differing from the wrapper's.
-    let error = convert(&wrapper(1, Compression::Gzip, 0, 0, &plain_set(0, &[0])), None)
-        .unwrap_err();
+    let error = convert(
+        &wrapper(1, Compression::Gzip, 0, 0, &plain_set(0, &[0])),
+        None,
+    )
+    .unwrap_err();
     assert_eq!(error.code(), error_code::INVALID_RECORD);
     // Null and empty wrappers; zstd, which legacy messages never had.
     for bad in [

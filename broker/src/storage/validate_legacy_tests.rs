@@ -31,8 +31,8 @@ fn stored(log: &PartitionLog) -> Vec<RecordBatch> {
 #[test]
 fn sets_are_stored_as_v2_batches_with_log_offsets() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let log = PartitionLog::create_with_config(tmp.path(), "t", 0, LogConfig::default())
-        .expect("create");
+    let log =
+        PartitionLog::create_with_config(tmp.path(), "t", 0, LogConfig::default()).expect("create");
     let ts = now() - 1000;
     let rows = [
         (ts, Some(&b"a"[..]), Some(&b"1"[..])),
@@ -98,7 +98,10 @@ fn topic_codec_and_log_append_time() {
     assert_eq!(info.log_append_time, when);
     let batch = &stored(&log)[0];
     assert_eq!(batch.compression(), Compression::Zstd);
-    assert_eq!(batch.header().timestamp_type(), RecordTimestampType::LogAppendTime);
+    assert_eq!(
+        batch.header().timestamp_type(),
+        RecordTimestampType::LogAppendTime
+    );
     assert_eq!(batch.header().max_timestamp, when);
 }
 
@@ -116,18 +119,29 @@ fn record_checks() {
     let set = message_set(
         1,
         Compression::Gzip,
-        &[(now, Some(&b"k"[..]), Some(&b"v"[..])), (now, None, Some(&b"v"[..]))],
+        &[
+            (now, Some(&b"k"[..]), Some(&b"v"[..])),
+            (now, None, Some(&b"v"[..])),
+        ],
     );
     let error = validate_legacy_records(Bytes::from(set), &compacted, now).unwrap_err();
     assert_eq!(error.code, INVALID_RECORD);
     assert_eq!(error.record_errors[0].batch_index, 1);
     // A create time too far in the future.
-    let set = message_set(1, Compression::None, &[(now + 7_200_000, None, Some(&b"v"[..]))]);
+    let set = message_set(
+        1,
+        Compression::None,
+        &[(now + 7_200_000, None, Some(&b"v"[..]))],
+    );
     let error = validate_legacy_records(Bytes::from(set), &LogConfig::default(), now).unwrap_err();
     assert_eq!(error.code, INVALID_TIMESTAMP);
     assert_eq!(error.record_errors.len(), 1);
     // Magic 0 has no timestamp to check.
-    let set = message_set(0, Compression::None, &[(now + 7_200_000, None, Some(&b"v"[..]))]);
+    let set = message_set(
+        0,
+        Compression::None,
+        &[(now + 7_200_000, None, Some(&b"v"[..]))],
+    );
     validate_legacy_records(Bytes::from(set), &LogConfig::default(), now).expect("valid");
     // The log append time bit from a producer: INVALID_TIMESTAMP where Kafka checks it
     // (a LogAppendTime topic), ignored where the create time was checked instead.

@@ -37,6 +37,7 @@
 //! (offset deltas 0..n-1, no producer id: legacy messages are never idempotent), with
 //! Kafka's timestamps: magic 0 has none ([`NO_TIMESTAMP`]), magic 1 keeps its create time.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read};
 
@@ -215,11 +216,12 @@ pub fn check_produced_set(entries: &[LegacyMessage]) -> Result<Compression, Lega
     Ok(source)
 }
 
-/// The messages an outer entry stands for: the entry itself when it is a plain message, else
-/// its inner messages read off the decompressor one at a time (see the module docs).
+/// The messages an outer entry stands for: the entry itself (borrowed) when it is a plain
+/// message, else its inner messages read off the decompressor one at a time (owned; see the
+/// module docs).
 pub struct LegacyRecords<'a> {
     inner: Option<InnerMessages<'a>>,
-    plain: Option<LegacyMessage>,
+    plain: Option<&'a LegacyMessage>,
 }
 
 impl fmt::Debug for LegacyRecords<'_> {
@@ -240,7 +242,7 @@ pub fn legacy_records(
     if !entry.is_compressed() {
         return Ok(LegacyRecords {
             inner: None,
-            plain: Some(entry.clone()),
+            plain: Some(entry),
         });
     }
     Ok(LegacyRecords {
@@ -249,13 +251,13 @@ pub fn legacy_records(
     })
 }
 
-impl Iterator for LegacyRecords<'_> {
-    type Item = Result<LegacyMessage, LegacyReadError>;
+impl<'a> Iterator for LegacyRecords<'a> {
+    type Item = Result<Cow<'a, LegacyMessage>, LegacyReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.inner {
-            Some(inner) => inner.next(),
-            None => self.plain.take().map(Ok),
+            Some(inner) => inner.next().map(|r| r.map(Cow::Owned)),
+            None => self.plain.take().map(|m| Ok(Cow::Borrowed(m))),
         }
     }
 }
@@ -566,7 +568,8 @@ pub fn upconvert(
     let mut converter = Upconverter::new(&mut out, compression.unwrap_or(source));
     for entry in &entries {
         for message in legacy_records(entry, max_decompressed)? {
-            converter.append(&message?)?;
+            let message = message?;
+            converter.append(&message)?;
         }
     }
     let info = converter.finish()?;

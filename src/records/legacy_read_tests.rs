@@ -219,8 +219,8 @@ fn magic1_log_append_time_wrapper_gives_its_timestamp() {
     let entries = legacy_entries(&Bytes::from(set)).unwrap();
     let messages: Vec<LegacyMessage> = legacy_records(&entries[0], LIMIT)
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .map(|m| m.unwrap().into_owned())
+        .collect();
     assert!(
         messages.iter().all(|m| m.timestamp == 1_600_000_000_999
             && m.timestamp_type == TimestampType::LogAppendTime)

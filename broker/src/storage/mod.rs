@@ -23,6 +23,8 @@
 //! * [`validate_records`]: Kafka's checks of a Produce request's records for one partition,
 //!   with Kafka's error codes ([`ValidationError`]); the result ([`ValidatedRecords`])
 //!   shares the request's bytes.
+//! * [`validate_legacy_records`]: the same for the magic 0/1 message sets of Produce v0-v2,
+//!   up-converted to one v2 batch as Kafka 3.x did, so the log only ever holds v2 batches.
 //! * [`PartitionLog`]: one partition. [`PartitionLog::open`] lists the segments and scans
 //!   the batch headers (one positional 61-byte read per batch) into an in-memory index;
 //!   after an unclean shutdown the segments from the recovery point on are read whole and

@@ -8,7 +8,7 @@
 //! |----------------------------------------------------------------|---------------------------|
 //! | no batch at all                                                | `INVALID_RECORD` (87)     |
 //! | length field below 14, unknown magic, partial trailing batch  | `CORRUPT_MESSAGE` (2)     |
-//! | magic 0 or 1 (removed in Kafka 4.0; Produce v3+ needs magic 2) | `INVALID_RECORD` (87)     |
+//! | magic 0 or 1 (Produce v3+ needs magic 2; v0-v2 up-convert them: `validate_legacy`) | `INVALID_RECORD` (87) |
 //! | a v2 length below the 61-byte header                          | `CORRUPT_MESSAGE` (2)     |
 //! | base offset not 0                                              | `INVALID_RECORD` (87)     |
 //! | batch larger than `max.message.bytes`                          | `MESSAGE_TOO_LARGE` (10)  |

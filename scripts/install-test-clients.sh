@@ -7,9 +7,8 @@
 # * kcat from Debian (`apt-get install kcat`; Debian 12 ships kcat 1.7.1 on librdkafka
 #   2.0.2, an older client that is strict about tagged fields) -> GREGOR_KCAT.
 # * a virtualenv with kafka-python (pure Python, plus the lz4, zstandard and python-snappy
-#   codecs it needs to read compressed batches, and xxhash for the lz4 of its magic 0
-#   message sets) and confluent-kafka (whose wheel bundles a current librdkafka)
-#   -> GREGOR_CLIENTS_VENV (default: $PWD/target/clients-venv).
+#   codecs it needs to read compressed batches) and confluent-kafka (whose wheel bundles a
+#   current librdkafka) -> GREGOR_CLIENTS_VENV (default: $PWD/target/clients-venv).
 #
 # Idempotent: a second run only checks what is there (well under a second). Needs root (or
 # sudo) for apt-get only when kcat or python3-venv is missing. Wheels only, no builds.

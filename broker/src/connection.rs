@@ -61,18 +61,16 @@ impl std::fmt::Display for CloseReason {
                 write!(f, "frame of {len} bytes is too short for a request header")
             }
             Self::UnknownApiKey(key) => write!(f, "unknown API key {key}"),
-            Self::UnsupportedVersion(api, version, range) => {
-                match range {
-                    Some(r) => write!(
-                        f,
-                        "unsupported {} version {version} (this broker serves {}-{})",
-                        api.name(),
-                        r.min,
-                        r.max
-                    ),
-                    None => write!(f, "{} is not served by this broker", api.name()),
-                }
-            }
+            Self::UnsupportedVersion(api, version, range) => match range {
+                Some(r) => write!(
+                    f,
+                    "unsupported {} version {version} (this broker serves {}-{})",
+                    api.name(),
+                    r.min,
+                    r.max
+                ),
+                None => write!(f, "{} is not served by this broker", api.name()),
+            },
             Self::Malformed(err) => write!(f, "malformed request: {err}"),
             Self::Encode(err) => write!(f, "could not encode the response: {err}"),
         }

@@ -59,7 +59,11 @@ pub fn handle(
 
 /// v0's `is_default`, from each entry's source (which v0 does not carry).
 fn mark_defaults(response: &mut DescribeConfigsResponse) {
-    for config in response.results.iter_mut().flat_map(|r| r.configs.iter_mut()) {
+    for config in response
+        .results
+        .iter_mut()
+        .flat_map(|r| r.configs.iter_mut())
+    {
         config.is_default = config.config_source == ConfigSource::DefaultConfig.id();
     }
 }

@@ -86,6 +86,23 @@ mod tests {
     }
 
     #[test]
+    fn the_config_key_defaults_to_serving_the_legacy_versions() {
+        use crate::config::Config;
+        let parse = |text: &str| Config::parse(text).map(|c| c.legacy_api_versions_enable);
+        assert!(parse("node.id=1\n").unwrap());
+        assert!(!parse("node.id=1\nlegacy.api.versions.enable=FALSE\n").unwrap());
+        assert!(parse("node.id=1\nlegacy.api.versions.enable=true\n").unwrap());
+        let err = parse("node.id=1\nlegacy.api.versions.enable=no\n").unwrap_err();
+        assert!(
+            err.to_string().contains("legacy.api.versions.enable"),
+            "{err}"
+        );
+        // A key of its own, not an unknown one.
+        let config = Config::parse("node.id=1\nlegacy.api.versions.enable=false\n").unwrap();
+        assert!(config.unknown_keys.is_empty(), "{:?}", config.unknown_keys);
+    }
+
+    #[test]
     fn every_floor_is_within_kafkas_definitions() {
         for (api, floor) in KAFKA4_FLOORS {
             let defined = api.valid_versions();

@@ -181,7 +181,8 @@ pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
 /// (`legacy`) or not: [`supported_versions`], from Kafka 4's floor up when not
 /// ([`legacy_versions::served`]).
 pub fn served_versions(api_key: ApiKey, legacy: bool) -> Option<VersionRange> {
-    supported_versions(api_key).and_then(|handled| legacy_versions::served(api_key, handled, legacy))
+    supported_versions(api_key)
+        .and_then(|handled| legacy_versions::served(api_key, handled, legacy))
 }
 
 /// Runs the handler of `body`. `None` means no response is sent.

@@ -16,6 +16,8 @@
 //	         group's committed offsets back (OffsetFetch).
 //	admin    ClusterAdmin: ListTopics, DescribeTopics and DescribeConfig of --topic, then
 //	         (--create-topic) CreateTopic, DescribeTopics and DeleteTopic of that topic.
+//	         Below 0.11 ListTopics and DescribeConfig are skipped (listed under
+//	         "skipped"): Sarama refuses DescribeConfigs for those versions itself.
 package main
 
 import (
@@ -179,7 +181,10 @@ func produce(config *sarama.Config, rep *report) {
 	config.Producer.RequiredAcks = sarama.WaitForAll
 	config.Producer.Return.Successes = true
 	config.Producer.Return.Errors = true
-	config.Producer.Retry.Max = 0
+	// Sarama 1.22.1 may hand the first batch to a broker whose connection is still being
+	// opened ("broker not connected", nothing sent); a retry sends it once connected.
+	config.Producer.Retry.Max = 3
+	config.Producer.Retry.Backoff = 100 * time.Millisecond
 	// Several records per request, so that a compressed request holds real batches.
 	config.Producer.Flush.Messages = 50
 	config.Producer.Flush.Frequency = 20 * time.Millisecond
@@ -196,17 +201,20 @@ func produce(config *sarama.Config, rep *report) {
 			Value: sarama.StringEncoder(fmt.Sprintf("value-%s-%d-%s", *run, i, *compression)),
 		}
 	}
+	failed := map[*sarama.ProducerMessage]bool{}
 	if err := producer.SendMessages(messages); err != nil {
 		if errs, ok := err.(sarama.ProducerErrors); ok {
 			for _, e := range errs {
 				rep.fail("produce: %v", e.Err)
+				failed[e.Msg] = true
 			}
 		} else {
 			rep.fail("produce: %v", err)
+			messages = nil
 		}
 	}
 	for _, m := range messages {
-		if m.Offset < 0 {
+		if failed[m] {
 			continue
 		}
 		key, _ := m.Key.Encode()
@@ -453,7 +461,11 @@ func admin(config *sarama.Config, rep *report) {
 	}
 	defer clusterAdmin.Close()
 
-	if topics, err := clusterAdmin.ListTopics(); err != nil {
+	// Sarama refuses DescribeConfigs (which ListTopics sends too) below 0.11 itself.
+	configs := config.Version.IsAtLeast(sarama.V0_11_0_0)
+	if !configs {
+		rep.Admin["skipped"] = []string{"ListTopics", "DescribeConfig"}
+	} else if topics, err := clusterAdmin.ListTopics(); err != nil {
 		rep.fail("ListTopics: %v", err)
 	} else {
 		listed := map[string]interface{}{}
@@ -475,7 +487,9 @@ func admin(config *sarama.Config, rep *report) {
 
 	rep.Admin["describe_topic"] = describe(clusterAdmin, *topic, rep)
 
-	if entries, err := clusterAdmin.DescribeConfig(sarama.ConfigResource{
+	if !configs {
+		// Skipped above.
+	} else if entries, err := clusterAdmin.DescribeConfig(sarama.ConfigResource{
 		Type: sarama.TopicResource, Name: *topic,
 	}); err != nil {
 		rep.fail("DescribeConfig: %v", err)

@@ -106,8 +106,16 @@ fn build() -> Result<PathBuf, Option<String>> {
         )));
     }
     fs::rename(&partial, &binary).map_err(|e| Some(format!("rename the driver: {e}")))?;
-    // The build cache is only needed for this one build.
+    // The build cache is only needed for this one build, and drivers of older sources not
+    // at all (each is a few MB).
     let _ = fs::remove_dir_all(dir.join("cache"));
+    if let Some(parent) = dir.parent() {
+        for entry in fs::read_dir(parent).into_iter().flatten().flatten() {
+            if entry.path() != dir {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
     Ok(binary)
 }
 

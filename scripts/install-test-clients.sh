@@ -9,9 +9,15 @@
 # * a virtualenv with kafka-python (pure Python, plus the lz4, zstandard and python-snappy
 #   codecs it needs to read compressed batches) and confluent-kafka (whose wheel bundles a
 #   current librdkafka) -> GREGOR_CLIENTS_VENV (default: $PWD/target/clients-venv).
+# * Shopify's Sarama from Debian (`golang-github-shopify-sarama-dev` 1.22.1, a Go client of
+#   the Kafka 0.10-2.1 era, with its dependencies as Debian source packages under
+#   /usr/share/gocode) and Debian's Go (`golang-go` 1.19) -> GREGOR_GO and
+#   GREGOR_SARAMA_GOPATH. The tests build their driver from these offline, in GOPATH mode
+#   (broker/tests/support/sarama.rs).
 #
 # Idempotent: a second run only checks what is there (well under a second). Needs root (or
-# sudo) for apt-get only when kcat or python3-venv is missing. Wheels only, no builds.
+# sudo) for apt-get only when kcat, Go, Sarama or python3-venv is missing. Wheels only, no
+# builds.
 
 # Everything happens in a function so the caller's shell gets no stray variables.
 _gregor_install_test_clients() {
@@ -52,7 +58,18 @@ _gregor_install_test_clients() {
     fi
     GREGOR_KCAT="$(command -v kcat)"
 
-    # 2. the virtualenv with the Python clients.
+    # 2. Sarama (Go sources) and the Go toolchain that builds the tests' driver from them.
+    local gopath="${GREGOR_SARAMA_GOPATH:-/usr/share/gocode}"
+    if [ ! -d "$gopath/src/github.com/Shopify/sarama" ]; then
+        _gregor_apt_install golang-github-shopify-sarama-dev
+    fi
+    if ! command -v go >/dev/null 2>&1 && [ -z "${GREGOR_GO:-}" ]; then
+        _gregor_apt_install golang-go
+    fi
+    GREGOR_GO="${GREGOR_GO:-$(command -v go)}"
+    GREGOR_SARAMA_GOPATH="$gopath"
+
+    # 3. the virtualenv with the Python clients.
     local stamp="$venv/.gregor-requirements"
     local wanted
     wanted="$("$python" -c 'import sys; print(sys.version.split()[0])') ${requirements[*]}"
@@ -76,6 +93,11 @@ _gregor_install_test_clients() {
     kcat_version="$("$GREGOR_KCAT" -V 2>&1 |
         sed -n 's/^Version \([0-9.]*\).*librdkafka \([0-9.]*\).*/kcat \1, librdkafka \2/p' || true)"
     echo "install-test-clients: kcat: $GREGOR_KCAT (${kcat_version:-unknown version})"
+    local sarama_version
+    sarama_version="$(dpkg-query -W -f '${Version}' golang-github-shopify-sarama-dev 2>/dev/null ||
+        echo unknown)"
+    echo "install-test-clients: Sarama $sarama_version ($GREGOR_SARAMA_GOPATH)," \
+        "$("$GREGOR_GO" version)"
     "$venv/bin/python" -c 'import kafka, confluent_kafka
 print("install-test-clients: kafka-python", kafka.__version__,
       "| confluent-kafka", confluent_kafka.__version__,
@@ -85,4 +107,4 @@ print("install-test-clients: kafka-python", kafka.__version__,
 
 _gregor_install_test_clients
 unset -f _gregor_install_test_clients
-export GREGOR_CLIENTS_VENV GREGOR_KCAT
+export GREGOR_CLIENTS_VENV GREGOR_KCAT GREGOR_GO GREGOR_SARAMA_GOPATH

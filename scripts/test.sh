@@ -14,8 +14,9 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
-step "install the real Kafka clients the tests drive (kcat, kafka-python, confluent-kafka)"
-# Sets GREGOR_CLIENTS_VENV and GREGOR_KCAT for the broker's client tests.
+step "install the real Kafka clients the tests drive (kcat, kafka-python, confluent-kafka, Sarama)"
+# Sets GREGOR_CLIENTS_VENV, GREGOR_KCAT, GREGOR_GO and GREGOR_SARAMA_GOPATH for the broker's
+# client tests.
 source scripts/install-test-clients.sh
 export GREGOR_REQUIRE_CLIENTS=1
 

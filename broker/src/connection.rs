@@ -40,8 +40,8 @@ pub enum CloseReason {
     ShortFrame(usize),
     /// The API key is not defined.
     UnknownApiKey(i16),
-    /// This broker does not serve this version of the API.
-    UnsupportedVersion(ApiKey, i16),
+    /// This broker does not serve this version of the API (with what it serves of it).
+    UnsupportedVersion(ApiKey, i16, Option<gregor_protocol::VersionRange>),
     /// The header or body did not decode.
     Malformed(String),
     /// The response could not be encoded (a broker bug, logged loudly).
@@ -61,19 +61,16 @@ impl std::fmt::Display for CloseReason {
                 write!(f, "frame of {len} bytes is too short for a request header")
             }
             Self::UnknownApiKey(key) => write!(f, "unknown API key {key}"),
-            Self::UnsupportedVersion(api, version) => {
-                let range = handlers::supported_versions(*api);
-                match range {
-                    Some(r) => write!(
-                        f,
-                        "unsupported {} version {version} (this broker serves {}-{})",
-                        api.name(),
-                        r.min,
-                        r.max
-                    ),
-                    None => write!(f, "{} is not served by this broker", api.name()),
-                }
-            }
+            Self::UnsupportedVersion(api, version, range) => match range {
+                Some(r) => write!(
+                    f,
+                    "unsupported {} version {version} (this broker serves {}-{})",
+                    api.name(),
+                    r.min,
+                    r.max
+                ),
+                None => write!(f, "{} is not served by this broker", api.name()),
+            },
             Self::Malformed(err) => write!(f, "malformed request: {err}"),
             Self::Encode(err) => write!(f, "could not encode the response: {err}"),
         }
@@ -256,14 +253,17 @@ async fn handle_frame(
             CloseReason::Malformed(format!("{} v{version} header: {e}", api_key.name()))
         })?;
     let correlation_id = header.correlation_id;
-    let supported = handlers::supported_versions(api_key).is_some_and(|r| r.contains(version));
-    if !supported {
+    // With `legacy.api.versions.enable=false` a version Kafka 4 dropped is outside this
+    // range, and refused here as Kafka 4's SocketServer refuses a version it does not
+    // enable (`InvalidRequestException`, the connection closed).
+    let served = ctx.served_versions(api_key);
+    if !served.is_some_and(|r| r.contains(version)) {
         if api_key == ApiKey::ApiVersions {
             // KIP-511: UNSUPPORTED_VERSION in a v0 body with our ApiVersions range.
             let body = handlers::api_versions::unsupported_version_response();
             return encode(api_key, 0, correlation_id, &body.into()).map(Some);
         }
-        return Err(CloseReason::UnsupportedVersion(api_key, version));
+        return Err(CloseReason::UnsupportedVersion(api_key, version, served));
     }
     let body = RequestBody::decode(api_key, version, &mut frame)
         .map_err(|e| CloseReason::Malformed(format!("{} v{version}: {e}", api_key.name())))?;

@@ -9,6 +9,9 @@
 //!   commits, topic ids, several groups), DescribeGroups, ListGroups, DeleteGroups, the
 //!   records in `__consumer_offsets` (Kafka's key and value versions, tombstones) and what
 //!   survives a restart.
+//! * `legacy_offsets`: OffsetCommit v0-v1 and OffsetFetch v0 (removed by Kafka 4) as Kafka
+//!   3.9 served them in KRaft mode: v1's generation checks and commit timestamp (stored,
+//!   and counted from by expiration), v0 refused with UNSUPPORTED_VERSION.
 //! * `offsets_compaction`: 100,000 offset commits (1,000,000 in the long form) of 10 groups;
 //!   the cleaner keeps `__consumer_offsets` within a few MiB and a restart returns every
 //!   group's latest offsets.
@@ -29,6 +32,8 @@ mod support;
 mod clients;
 #[path = "groups/epoch_validation.rs"]
 mod epoch_validation;
+#[path = "groups/legacy_offsets.rs"]
+mod legacy_offsets;
 #[path = "groups/membership.rs"]
 mod membership;
 #[path = "groups/offset_delete.rs"]

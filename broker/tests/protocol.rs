@@ -26,6 +26,8 @@ mod describe_topic_partitions;
 mod fetch;
 #[path = "protocol/fetch_sessions.rs"]
 mod fetch_sessions;
+#[path = "protocol/list_offsets_v0.rs"]
+mod list_offsets_v0;
 #[path = "protocol/listener_security.rs"]
 mod listener_security;
 #[path = "protocol/metadata.rs"]

@@ -1,6 +1,9 @@
 //! Real Kafka clients against the `gregor` binary, on data directories written in Kafka's
 //! own layout: Debian's kcat (librdkafka 2.0.2, an old client strict about tagged fields),
-//! confluent-kafka (a current librdkafka) and kafka-python (an independent implementation).
+//! confluent-kafka (a current librdkafka) and kafka-python (an independent implementation);
+//! and old clients sending the versions Kafka 4 dropped: Sarama 1.22.1 as a 0.10, 1.0 and
+//! 2.1 client (`sarama`), kafka-python pinned to `api_version` 0.10 and 0.11
+//! (`old_api_kafka_python`).
 //!
 //! The clients come from `scripts/install-test-clients.sh` (see `support::clients`); when
 //! one is missing the test prints `skipped: ...` and passes, unless
@@ -14,6 +17,12 @@ mod support;
 
 #[path = "real_clients/fetch_sessions.rs"]
 mod fetch_sessions;
+
+#[path = "real_clients/sarama.rs"]
+mod sarama;
+
+#[path = "real_clients/old_api_kafka_python.rs"]
+mod old_api_kafka_python;
 
 use gregor_protocol::ApiKey;
 use gregor_protocol::records::Compression;

@@ -2,11 +2,27 @@
 //! the same wire facts as Apache Kafka's upstream definitions.
 //!
 //! For every `.json` file under `<root>/schemas/**`, the upstream file with the
-//! same name is looked up under `<root>/../shared/kafka-schemas/**`. Both are
-//! parsed (upstream after removing whole-line `//` comments), every `about` key
-//! is removed, and the two values must be equal. In addition:
+//! same name is looked up under `<root>/../shared/kafka-schemas/**` (Kafka
+//! 4.3.1, the main reference). Both are parsed (upstream after removing
+//! whole-line `//` comments).
 //!
-//! * an `about` must be present in our file exactly where upstream has one,
+//! A file whose `validVersions` equals 4.3.1's is compared exactly: every
+//! `about` key is removed and the two values must be equal.
+//!
+//! A file extended below 4.3.1's floor (issue 11: the versions Kafka 4 dropped,
+//! KIP-896) is compared per version instead. For every version `v` in our
+//! `validVersions`, the wire facts at `v` (see `per_version::project_message`) must equal
+//! those of 4.3.1's file when 4.3.1 defines `v`, and of Kafka 3.9.0's file
+//! (`<root>/../shared/kafka-schemas-3.9/message/`) when only 3.9.0 does; a
+//! version neither defines is an error. Our versions must include all of
+//! 4.3.1's, the top-level keys that are not versioned must equal 4.3.1's, and
+//! each field's `ignorable` must equal that of its reference field (see
+//! `per_version::check_items`).
+//!
+//! In both cases:
+//!
+//! * an `about` must be present in our file exactly where the reference file
+//!   has one (4.3.1's; 3.9.0's for items only 3.9.0 has),
 //! * each of our `about` texts must differ from the upstream text (we write our
 //!   own descriptions),
 //! * our files must be plain JSON without `//` comment lines.
@@ -124,8 +140,14 @@ fn first_difference(ours: &Value, upstream: &Value, path: &str) -> Option<String
             }
             if a.len() != b.len() {
                 let index = a.len().min(b.len());
+                let (longer, whose) = if a.len() > b.len() {
+                    (a, "only in ours")
+                } else {
+                    (b, "missing in ours")
+                };
                 return Some(format!(
-                    "{path}[{index}]: array length differs (ours has {}, upstream has {})",
+                    "{}: {whose}; array length differs (ours has {}, upstream has {})",
+                    element_path(path, index, &longer[index]),
                     a.len(),
                     b.len()
                 ));
@@ -187,35 +209,25 @@ fn check_about(ours: &Value, upstream: &Value, path: &str, errors: &mut Vec<Stri
     }
 }
 
-/// Parses one of our files and returns the problems found with it.
-fn compare_file(ours_path: &Path, upstream_path: &Path) -> Vec<String> {
+// Cargo builds every `tests/*.rs` as its own test, so the parts live in a
+// folder of this test's name.
+#[path = "schemas_match_upstream/per_version.rs"]
+mod per_version;
+#[path = "schemas_match_upstream/per_version_tests.rs"]
+mod per_version_tests;
+
+use per_version::{References, compare_extended};
+
+/// Compares one of our (parsed) files with its upstream files: exactly when
+/// our `validVersions` equals 4.3.1's, version by version otherwise.
+fn compare_values(ours: &Value, refs: &References<'_>) -> Vec<String> {
     let mut errors = Vec::new();
-    let ours_text = fs::read_to_string(ours_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", ours_path.display()));
-    let upstream_text = fs::read_to_string(upstream_path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", upstream_path.display()));
-
-    for (number, line) in ours_text.lines().enumerate() {
-        if is_comment_line(line) {
-            errors.push(format!(
-                "line {}: `//` comment line in our file",
-                number + 1
-            ));
-        }
+    if ours.get("validVersions") != refs.current.get("validVersions") {
+        compare_extended(ours, refs, &mut errors);
+        return errors;
     }
-
-    let ours: Value = match serde_json::from_str(&strip_comments(&ours_text)) {
-        Ok(value) => value,
-        Err(e) => {
-            errors.push(format!("not valid JSON: {e}"));
-            return errors;
-        }
-    };
-    let upstream: Value = serde_json::from_str(&strip_comments(&upstream_text))
-        .unwrap_or_else(|e| panic!("upstream {} does not parse: {e}", upstream_path.display()));
-
     let mut ours_bare = ours.clone();
-    let mut upstream_bare = upstream.clone();
+    let mut upstream_bare = refs.current.clone();
     strip_about(&mut ours_bare);
     strip_about(&mut upstream_bare);
     if ours_bare != upstream_bare {
@@ -224,31 +236,59 @@ fn compare_file(ours_path: &Path, upstream_path: &Path) -> Vec<String> {
         errors.push(format!("differs from upstream at {diff}"));
         return errors;
     }
-
-    check_about(&ours, &upstream, "$", &mut errors);
+    check_about(ours, refs.current, "$", &mut errors);
     errors
 }
 
-#[test]
-fn schemas_match_upstream() {
-    let root = workspace_root();
-    let ours_dir = root.join("schemas");
-    let upstream_dir = root.join("..").join("shared").join("kafka-schemas");
-    if !upstream_dir.is_dir() {
-        println!(
-            "note: upstream definitions not found at {}; skipping comparison",
-            upstream_dir.display()
-        );
-        return;
-    }
+/// Reads and parses an upstream file (after removing `//` comment lines).
+fn read_upstream(path: &Path) -> Value {
+    let text =
+        fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&strip_comments(&text))
+        .unwrap_or_else(|e| panic!("upstream {} does not parse: {e}", path.display()))
+}
 
-    // Upstream files by file name (the names are unique across its folders).
-    let mut upstream_files = Vec::new();
-    json_files(&upstream_dir, &mut upstream_files);
-    let mut upstream_by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in upstream_files {
+/// Parses one of our files and returns the problems found with it.
+fn compare_file(ours_path: &Path, upstream_path: &Path, old_path: Option<&Path>) -> Vec<String> {
+    let mut errors = Vec::new();
+    let ours_text = fs::read_to_string(ours_path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", ours_path.display()));
+    for (number, line) in ours_text.lines().enumerate() {
+        if is_comment_line(line) {
+            errors.push(format!(
+                "line {}: `//` comment line in our file",
+                number + 1
+            ));
+        }
+    }
+    let ours: Value = match serde_json::from_str(&strip_comments(&ours_text)) {
+        Ok(value) => value,
+        Err(e) => {
+            errors.push(format!("not valid JSON: {e}"));
+            return errors;
+        }
+    };
+    let current = read_upstream(upstream_path);
+    let old = old_path.map(read_upstream);
+    errors.extend(compare_values(
+        &ours,
+        &References {
+            current: &current,
+            old: old.as_ref(),
+        },
+    ));
+    errors
+}
+
+/// Upstream files below `dir` by file name (the names are unique across its
+/// folders).
+fn files_by_name(dir: &Path) -> BTreeMap<String, PathBuf> {
+    let mut files = Vec::new();
+    json_files(dir, &mut files);
+    let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Some(previous) = upstream_by_name.insert(name.clone(), path.clone()) {
+        if let Some(previous) = by_name.insert(name.clone(), path.clone()) {
             panic!(
                 "upstream file name {name} is not unique: {} and {}",
                 previous.display(),
@@ -256,6 +296,33 @@ fn schemas_match_upstream() {
             );
         }
     }
+    by_name
+}
+
+#[test]
+fn schemas_match_upstream() {
+    let root = workspace_root();
+    let ours_dir = root.join("schemas");
+    let shared = root.join("..").join("shared");
+    let upstream_dir = shared.join("kafka-schemas");
+    if !upstream_dir.is_dir() {
+        println!(
+            "note: upstream definitions not found at {}; skipping comparison",
+            upstream_dir.display()
+        );
+        return;
+    }
+    let upstream_by_name = files_by_name(&upstream_dir);
+    let old_dir = shared.join("kafka-schemas-3.9").join("message");
+    let old_by_name = if old_dir.is_dir() {
+        files_by_name(&old_dir)
+    } else {
+        println!(
+            "note: Kafka 3.9.0 definitions not found at {}; extended files will fail",
+            old_dir.display()
+        );
+        BTreeMap::new()
+    };
 
     let mut ours_files = Vec::new();
     json_files(&ours_dir, &mut ours_files);
@@ -283,7 +350,8 @@ fn schemas_match_upstream() {
             continue;
         };
         compared += 1;
-        for error in compare_file(ours_path, upstream_path) {
+        let old_path = old_by_name.get(&name).map(PathBuf::as_path);
+        for error in compare_file(ours_path, upstream_path, old_path) {
             failures.push(format!("{shown}: {error}"));
         }
     }

@@ -37,6 +37,9 @@
 //! - [`Config::load`] reads the file as UTF-8 when it is valid UTF-8 and as ISO-8859-1
 //!   otherwise (Java always uses ISO-8859-1, where UTF-8 text would come out garbled).
 //! - Values of ignored keys are not checked.
+//! - `legacy.api.versions.enable` (default true), a key Kafka does not have, serves the
+//!   protocol versions Kafka 4 dropped (KIP-896) as Kafka 3.9 did; false refuses them as
+//!   Kafka 4 does.
 //! - `queued.max.request.bytes` defaults to 256 MiB (at least `socket.request.max.bytes`)
 //!   instead of Kafka's unbounded -1; see [`Config::queued_max_request_bytes`].
 
@@ -327,6 +330,11 @@ pub struct Config {
     pub auto_create_topics_enable: bool,
     /// `delete.topic.enable`: allow DeleteTopics; default true.
     pub delete_topic_enable: bool,
+    /// `legacy.api.versions.enable` (this broker's own key, not Kafka's): serve the old
+    /// protocol versions Kafka 4 dropped (KIP-896) as Kafka 3.9 did; default true. When
+    /// false, every API is served from Kafka 4's oldest version, as Kafka 4 serves it
+    /// (`handlers::legacy_versions`). Read-only: read at start-up.
+    pub legacy_api_versions_enable: bool,
     /// `message.max.bytes`: largest record batch accepted; default 1048588, >= 0.
     pub message_max_bytes: i32,
     /// `fetch.max.bytes`: most bytes returned by one fetch; default 57671680 (55 MiB), >= 1024.
@@ -983,6 +991,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     let min_insync_replicas = r.int("min.insync.replicas", 1, 1)?;
     let auto_create_topics_enable = r.boolean("auto.create.topics.enable", true)?;
     let delete_topic_enable = r.boolean("delete.topic.enable", true)?;
+    let legacy_api_versions_enable = r.boolean("legacy.api.versions.enable", true)?;
     let message_max_bytes = r.int("message.max.bytes", 1_048_588, 0)?;
     let fetch_max_bytes = r.int("fetch.max.bytes", 57_671_680, 1024)?;
     let max_incremental_fetch_session_cache_slots =
@@ -1130,6 +1139,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         min_insync_replicas,
         auto_create_topics_enable,
         delete_topic_enable,
+        legacy_api_versions_enable,
         message_max_bytes,
         fetch_max_bytes,
         max_incremental_fetch_session_cache_slots,

@@ -164,6 +164,9 @@ pub struct CommitPartition {
     pub leader_epoch: i32,
     /// Metadata (null allowed).
     pub metadata: Option<String>,
+    /// The commit time to store (OffsetCommit v1 only), -1 for the broker's clock
+    /// (Kafka's `OffsetAndMetadata.fromRequest`).
+    pub commit_timestamp_ms: i64,
 }
 
 /// An offset a commit stores: topic, partition and the offset.
@@ -199,7 +202,11 @@ fn offsets_to_commit(
                     committed_offset: p.offset,
                     leader_epoch: Some(p.leader_epoch).filter(|e| *e >= 0),
                     metadata: p.metadata.clone().unwrap_or_default(),
-                    commit_timestamp_ms: now_ms,
+                    commit_timestamp_ms: if p.commit_timestamp_ms == -1 {
+                        now_ms
+                    } else {
+                        p.commit_timestamp_ms
+                    },
                     expire_timestamp_ms,
                 },
             ));

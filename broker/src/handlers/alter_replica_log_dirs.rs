@@ -21,8 +21,8 @@ use super::RequestContext;
 use crate::storage::MoveStart;
 use gregor_protocol::error_code;
 
-/// Versions served (Kafka 4.x: 1-2).
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 2 };
+/// Versions served: Kafka 3.9's 0-2, v0 being v1 (Kafka 4.x: 1-2).
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
 /// Answers an AlterReplicaLogDirs request.
 pub async fn handle(

@@ -8,7 +8,7 @@ use gregor_protocol::messages::api_versions_response::{
 };
 use gregor_protocol::{ApiKey, VersionRange};
 
-use super::{HANDLED, RequestContext};
+use super::{HANDLED, RequestContext, served_versions};
 use crate::cluster::controller::supported_features;
 use gregor_protocol::error_code;
 
@@ -65,7 +65,7 @@ pub fn handle(
         .collect();
     ApiVersionsResponse {
         error_code: error_code::NONE,
-        api_keys: api_keys(),
+        api_keys: api_keys(ctx.broker.config.legacy_api_versions_enable),
         throttle_time_ms: 0,
         supported_features: supported,
         finalized_features_epoch: image.last_offset(),
@@ -79,7 +79,8 @@ pub fn handle(
 /// the error and, as Kafka does, only the ApiVersions range, so the client can retry at a
 /// version both sides know.
 pub fn unsupported_version_response() -> ApiVersionsResponse {
-    let api_versions = api_keys()
+    // ApiVersions' own floor is the same with or without the legacy versions.
+    let api_versions = api_keys(true)
         .into_iter()
         .filter(|k| k.api_key == ApiKey::ApiVersions.key())
         .collect();
@@ -121,11 +122,13 @@ pub fn advertised(api: ApiKey, served: VersionRange) -> VersionRange {
     }
 }
 
-fn api_keys() -> Vec<ApiVersion> {
+/// Every API served and its advertised range; `legacy`: `legacy.api.versions.enable`.
+fn api_keys(legacy: bool) -> Vec<ApiVersion> {
     let mut keys: Vec<ApiVersion> = HANDLED
         .iter()
+        .filter_map(|(api, _)| Some((api, served_versions(*api, legacy)?)))
         .map(|(api, served)| {
-            let versions = advertised(*api, *served);
+            let versions = advertised(*api, served);
             ApiVersion {
                 api_key: api.key(),
                 min_version: versions.min,

@@ -30,8 +30,9 @@ use crate::cluster::controller::{ApiError, CreateTopicResult, NewTopic, ReplicaA
 use crate::cluster::random_uuid;
 use gregor_protocol::error_code;
 
-/// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 7 };
+/// Versions served: Kafka 3.9's 0-7 (Kafka 4 serves 2-7). v0 has no `validate_only` and
+/// v0's results no `error_message` (dropped on the wire); the handling is the same.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 7 };
 
 /// Kafka's metadata topic, which clients may not create.
 const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";

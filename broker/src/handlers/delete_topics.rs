@@ -1,4 +1,4 @@
-//! DeleteTopics: topics removed through the controller, by name (v1-v5) or by name or id
+//! DeleteTopics: topics removed through the controller, by name (v0-v5) or by name or id
 //! (v6), as Kafka's `ControllerApis.deleteTopics` answers:
 //!
 //! * `delete.topic.enable=false`: every topic gets `TOPIC_DELETION_DISABLED`, or
@@ -27,8 +27,9 @@ use super::{RequestContext, controller_failure, default_message};
 use crate::cluster::controller::{ApiError, TopicRef};
 use gregor_protocol::error_code;
 
-/// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 6 };
+/// Versions served: Kafka 3.9's 0-6 (Kafka 4 serves 1-6); v0 is v1 without the throttle
+/// time.
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 
 /// Answers a DeleteTopics request.
 pub async fn handle(

@@ -16,6 +16,15 @@
 //!   with Kafka's default message, as Kafka's `getErrorResponse`.
 //!
 //! `configuration_keys` null or empty means every config; unknown keys are ignored.
+//!
+//! v0 (Kafka 3.9, dropped by Kafka 4) has no config source and no synonyms: each entry
+//! says instead whether it is the default (`is_default`). Read-only and sensitive are as
+//! for v1+, as Kafka's `ConfigHelper` sets them whatever the version. `is_default` is true
+//! exactly when the source is Kafka's default (`DEFAULT_CONFIG`), the rule Kafka's broker
+//! applied before KAFKA-9432 and that its client still applies when it reads v0 (a false
+//! one becomes TOPIC_CONFIG or STATIC_BROKER_CONFIG). Since KAFKA-9432 (the generated
+//! DescribeConfigs messages) Kafka's broker, 3.9's included, never sets the field: every
+//! v0 entry says false, which tells a client nothing.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::describe_configs_request::{
@@ -32,15 +41,35 @@ use crate::cluster::controller::ApiError;
 use crate::topic_config::{ConfigSource, DescribedConfig};
 use gregor_protocol::error_code;
 
-/// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 4 };
+/// Versions served: Kafka 3.9's 0-4 (Kafka 4 serves 1-4).
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
 /// Answers a DescribeConfigs request.
 pub fn handle(
     ctx: &RequestContext,
-    _version: i16,
+    version: i16,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let mut response = describe_all(ctx, request);
+    if version == 0 {
+        mark_defaults(&mut response);
+    }
+    response
+}
+
+/// v0's `is_default`, from each entry's source (which v0 does not carry).
+fn mark_defaults(response: &mut DescribeConfigsResponse) {
+    for config in response
+        .results
+        .iter_mut()
+        .flat_map(|r| r.configs.iter_mut())
+    {
+        config.is_default = config.config_source == ConfigSource::DefaultConfig.id();
+    }
+}
+
+/// The response, with every version's fields (the encoder drops what the version lacks).
+fn describe_all(ctx: &RequestContext, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let known = [
         ConfigResource::TOPIC,
         ConfigResource::BROKER,

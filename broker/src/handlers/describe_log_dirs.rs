@@ -23,8 +23,8 @@ use gregor_protocol::messages::describe_log_dirs_response::{
 use super::RequestContext;
 use crate::broker::Broker;
 
-/// Versions served (Kafka 4.x: 1-5).
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 5 };
+/// Versions served: Kafka 3.9's floor, v0 (the same as v1), to Kafka 4.x's 5 (Kafka 4.x: 1-5).
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 
 /// Answers a DescribeLogDirs request (blocking file system calls, on the blocking pool).
 pub async fn handle(

@@ -1,5 +1,6 @@
 //! ListOffsets: the earliest (-2), latest (-1) and max-timestamp (-3) offsets, the first
-//! offset at or after a timestamp (through the time index), per partition.
+//! offset at or after a timestamp (through the time index), per partition. v0 (removed by
+//! Kafka 4) answers with a list of segment-boundary offsets instead, see [`legacy`].
 
 use std::collections::HashSet;
 
@@ -13,8 +14,10 @@ use super::RequestContext;
 use crate::storage::{PartitionLog, TimestampOffset};
 use gregor_protocol::error_code;
 
-/// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 11 };
+mod legacy;
+
+/// Versions served (v0 as Kafka 3.9 served it).
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 11 };
 
 /// The special timestamps of Kafka's ListOffsetsRequest.
 mod spec {
@@ -42,6 +45,18 @@ pub async fn handle(
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let broker = ctx.broker.clone();
+    if version == 0 {
+        let topics = tokio::task::spawn_blocking(move || legacy::answer(&broker, request))
+            .await
+            .unwrap_or_else(|err| {
+                tracing::error!("list offsets task failed: {err}");
+                Vec::new()
+            });
+        return ListOffsetsResponse {
+            topics,
+            ..Default::default()
+        };
+    }
     let read_committed = request.isolation_level == READ_COMMITTED;
     let topics = tokio::task::spawn_blocking(move || {
         let image = broker.image();

@@ -30,6 +30,7 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod legacy_versions;
 pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
@@ -95,6 +96,12 @@ impl RequestContext {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The versions of `api_key` served to this request: [`served_versions`] with the
+    /// broker's `legacy.api.versions.enable`.
+    pub fn served_versions(&self, api_key: ApiKey) -> Option<VersionRange> {
+        served_versions(api_key, self.broker.config.legacy_api_versions_enable)
     }
 }
 
@@ -168,6 +175,14 @@ pub fn supported_versions(api_key: ApiKey) -> Option<VersionRange> {
         .iter()
         .find(|(key, _)| *key == api_key)
         .map(|(_, versions)| *versions)
+}
+
+/// The versions of `api_key` served when the versions Kafka 4 dropped are served
+/// (`legacy`) or not: [`supported_versions`], from Kafka 4's floor up when not
+/// ([`legacy_versions::served`]).
+pub fn served_versions(api_key: ApiKey, legacy: bool) -> Option<VersionRange> {
+    supported_versions(api_key)
+        .and_then(|handled| legacy_versions::served(api_key, handled, legacy))
 }
 
 /// Runs the handler of `body`. `None` means no response is sent.

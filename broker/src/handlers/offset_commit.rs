@@ -1,7 +1,15 @@
-//! OffsetCommit v2-v10: topics by name (by id from v10); partitions of unknown topics get
+//! OffsetCommit v0-v10: topics by name (by id from v10); partitions of unknown topics get
 //! `UNKNOWN_TOPIC_OR_PARTITION` (`UNKNOWN_TOPIC_ID`) as Kafka checks them against the
 //! metadata before the coordinator sees the request, the rest are committed to the group
 //! (generation checked) and written to `__consumer_offsets`.
+//!
+//! The versions Kafka 4 removed, served as Kafka 3.9 did: v1 is v2 with a per-partition
+//! `commit_timestamp` stored as the commit time (-1: the broker's clock), so offset
+//! expiration counts from it; it has no retention time, so no explicit expire timestamp.
+//! v0 commits went to ZooKeeper in Kafka 3.9 (`KafkaApis.commitOffsetsToZookeeper`); a
+//! KRaft broker, like this one, has none and refused them: once a partition passes the
+//! metadata checks, the whole request is answered with `UNSUPPORTED_VERSION` for every
+//! partition (the error response of `requireZkOrThrow`'s exception).
 
 use gregor_protocol::messages::offset_commit_request::OffsetCommitRequest;
 use gregor_protocol::messages::offset_commit_response::{
@@ -14,7 +22,7 @@ use crate::groups::{CommitParams, CommitPartition};
 use gregor_protocol::error_code;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 10 };
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 10 };
 
 /// A request topic: its name, id, and each partition's error (`None`: being committed).
 type TopicResult = (String, Uuid, Vec<(i32, Option<i16>)>);
@@ -56,6 +64,7 @@ pub async fn handle(
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata.as_deref().map(str::to_string),
+                    commit_timestamp_ms: if version == 1 { p.commit_timestamp } else { -1 },
                 });
             }
             partitions.push((p.partition_index, error));
@@ -70,7 +79,14 @@ pub async fn handle(
             partitions,
         ));
     }
-    if !commits.is_empty() {
+    if version == 0 && !commits.is_empty() {
+        // Kafka 3.9 in KRaft mode: no ZooKeeper to store a v0 commit in.
+        for (_, _, partitions) in &mut topics {
+            for (_, error) in partitions.iter_mut() {
+                *error = Some(error_code::UNSUPPORTED_VERSION);
+            }
+        }
+    } else if !commits.is_empty() {
         let codes = ctx
             .broker
             .groups

@@ -1,8 +1,13 @@
-//! OffsetFetch v1-v10: one group (v1-v7) or several (v8+), some topics or all of them
+//! OffsetFetch v0-v10: one group (v1-v7) or several (v8+), some topics or all of them
 //! (null), by name or by id (v10). Partitions without a committed offset, and unknown
 //! groups, get offset -1 without an error, as Kafka answers. With `require_stable` (v7+,
 //! KIP-447) a partition with a transactional offset not yet committed or aborted gets
 //! `UNSTABLE_OFFSET_COMMIT` and offset -1, as Kafka's `OffsetMetadataManager.fetchOffsets`.
+//!
+//! v0 (removed by Kafka 4) read offsets from ZooKeeper in Kafka 3.9
+//! (`KafkaApis.handleOffsetFetchRequestFromZookeeper`); a KRaft broker, like this one, has
+//! none and answered every requested partition with `UNSUPPORTED_VERSION`, offset -1 and
+//! empty metadata (`OffsetFetchRequest.getErrorResponse`), as [`v0_response`] does.
 
 use gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use gregor_protocol::messages::offset_fetch_response::{
@@ -16,7 +21,7 @@ use crate::groups::FetchedOffset;
 use gregor_protocol::error_code;
 
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 10 };
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 10 };
 
 /// One requested topic: name (or id) and partitions.
 struct Wanted {
@@ -31,6 +36,9 @@ pub async fn handle(
     version: i16,
     request: OffsetFetchRequest,
 ) -> OffsetFetchResponse {
+    if version == 0 {
+        return v0_response(request);
+    }
     let image = ctx.broker.image();
     let use_ids = version >= 10;
     let groups: Vec<(String, Option<Vec<Wanted>>)> = if version >= 8 {
@@ -187,6 +195,35 @@ pub async fn handle(
             })
             .collect(),
         error_code: error_code::NONE,
+        ..Default::default()
+    }
+}
+
+/// The answer to a v0 request: `UNSUPPORTED_VERSION` for every requested partition (Kafka
+/// 3.9 in KRaft mode, which had no ZooKeeper to read v0 offsets from).
+fn v0_response(request: OffsetFetchRequest) -> OffsetFetchResponse {
+    OffsetFetchResponse {
+        topics: request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| OffsetFetchResponseTopic {
+                name: t.name,
+                partitions: t
+                    .partition_indexes
+                    .into_iter()
+                    .map(|partition_index| OffsetFetchResponsePartition {
+                        partition_index,
+                        committed_offset: -1,
+                        committed_leader_epoch: -1,
+                        metadata: Some("".into()),
+                        error_code: error_code::UNSUPPORTED_VERSION,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     }
 }

@@ -1,4 +1,4 @@
-//! OffsetForLeaderEpoch v2-v4 (KIP-101, KIP-320): the end offset of a leader epoch of each
+//! OffsetForLeaderEpoch v0-v4 (KIP-101, KIP-320): the end offset of a leader epoch of each
 //! partition, from its leader epoch cache (see [`crate::storage::leader_epoch`]), as
 //! Kafka's `ReplicaManager.lastOffsetForLeaderEpoch` answers it. Consumers send it to check,
 //! after a leader change or restart, that their position was not truncated away.
@@ -10,7 +10,9 @@
 //! the largest epoch not above the requested one and where it ends, `-1`/`-1` when the
 //! cache knows none (Kafka answers that without an error). `replica_id` (v3+) changes
 //! nothing: Kafka answers followers and consumers from the leader alike, and this broker
-//! leads every partition.
+//! leads every partition. v0 and v1 (served again as Kafka 3.9 did; Kafka 4 removed them)
+//! are answered alike; a v0 response has no `leader_epoch`, so the encoder drops it (the
+//! field is ignorable).
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -21,8 +23,8 @@ use gregor_protocol::messages::offset_for_leader_epoch_response::{
 
 use super::RequestContext;
 
-/// Versions served (Kafka 4 removed v0 and v1).
-pub const VERSIONS: VersionRange = VersionRange { min: 2, max: 4 };
+/// Versions served (Kafka 3.9's range; Kafka 4 removed v0 and v1).
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 4 };
 
 /// Answers an OffsetForLeaderEpoch request.
 pub async fn handle(

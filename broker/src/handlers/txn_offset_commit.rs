@@ -44,6 +44,8 @@ pub async fn handle(
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                    // TxnOffsetCommit has no commit timestamp: the broker's clock.
+                    commit_timestamp_ms: -1,
                 });
             } else {
                 answers.push((

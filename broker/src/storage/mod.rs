@@ -60,6 +60,7 @@ pub mod cleaner;
 mod config;
 mod index;
 pub mod leader_epoch;
+mod legacy_offsets;
 mod manager;
 pub mod move_replica;
 mod partition;
@@ -94,6 +95,7 @@ pub use checkpoint::{
 };
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use index::{OffsetIndexEntry, TimeIndexEntry};
+pub use legacy_offsets::LegacyOffsetsError;
 pub use manager::{DirError, LogManager, MaintenanceSchedule, parse_partition_dir_name};
 pub use move_replica::{FutureReplica, MoveError, MoveStart};
 pub use partition::{

@@ -90,7 +90,7 @@ pub fn clients_required() -> bool {
 }
 
 /// Reports a missing client: panics when clients are required, else prints the skip line.
-fn missing(client: &str, why: &str) {
+pub fn missing(client: &str, why: &str) {
     if clients_required() {
         panic!(
             "{client} not installed ({why}), and GREGOR_REQUIRE_CLIENTS=1: run `source scripts/install-test-clients.sh`"
@@ -109,7 +109,8 @@ fn not_found(variable: &str, fallback: &str) -> String {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The first file called `name` in a directory of `PATH`.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     env::split_paths(&env::var_os("PATH")?)
         .map(|dir| dir.join(name))
         .find(|path| path.is_file())

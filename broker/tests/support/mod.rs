@@ -9,6 +9,7 @@
 //!   pipelining and malformed frames.
 //! * [`kcat`], [`python`]: the real clients, skipped (or failed with
 //!   `GREGOR_REQUIRE_CLIENTS=1`) when not installed.
+//! * [`sarama`]: Shopify's Sarama (Go), through a driver built once per run.
 //! * [`ConsumedRecord`], [`assert_consumed_all`]: what a client read, compared with what
 //!   the fixture wrote.
 //! * [`Json`]: a reader for the clients' JSON output.
@@ -22,6 +23,7 @@ pub mod clients;
 pub mod consumed;
 pub mod datadir;
 pub mod json;
+pub mod sarama;
 
 pub use broker::{Broker, server_properties};
 pub use client::{RawClient, ReadOutcome, Response, advertised_versions, api_versions};
@@ -37,6 +39,7 @@ pub use datadir::{
     WrittenTopic, free_port, kafka_uuid_string, random_uuid, sample_record,
 };
 pub use json::{Json, JsonExt};
+pub use sarama::{sarama, sarama_package_version};
 
 /// Lowercase hex of `bytes` (how the Python drivers print keys, values and headers).
 pub fn hex(bytes: &[u8]) -> String {

@@ -6,7 +6,8 @@
 //!   kept (none for magic 0); a corrupt CRC is CORRUPT_MESSAGE, magic 1 in Produce v3 is
 //!   INVALID_RECORD, magic 2 batches in Produce v2 are stored as Kafka 3.9 stored them;
 //! * kafka-python pinned to `api_version=(0, 9)` (magic 0) and `(0, 10)` (magic 1) with
-//!   each codec, read back by confluent-kafka (a current librdkafka).
+//!   each codec, read back by confluent-kafka (a current librdkafka);
+//! * with `legacy.api.versions.enable=false`, Produce v0-v2 close the connection (Kafka 4).
 
 mod support;
 
@@ -239,4 +240,32 @@ fn kafka_python_with_old_api_versions_and_every_codec() {
             }
         }
     }
+}
+
+#[test]
+fn produce_v0_to_v2_are_refused_with_legacy_api_versions_off() {
+    let data = DataDir::builder()
+        .topic(TopicSpec::new("legacy", 1))
+        .build();
+    let broker = Broker::start_with(&data, &[("legacy.api.versions.enable", "false")]);
+    let set = Bytes::from(messages::message_set(
+        1,
+        Compression::None,
+        &[(wire::now_ms(), None, Some(&b"v"[..]))],
+    ));
+    let request = wire::produce_request("legacy", Uuid::nil(), -1, vec![(0, set)]);
+    for version in 0..3 {
+        // Kafka 4 closes the connection on a version it does not serve.
+        let mut client = wire::connect(&broker);
+        assert!(
+            client.call(&request, version).is_err(),
+            "Produce v{version} answered with legacy.api.versions.enable=false"
+        );
+    }
+    // Nothing was appended.
+    let mut client = wire::connect(&broker);
+    assert_eq!(
+        wire::fetch_all(&mut client, "legacy", 0, 0).high_watermark,
+        0
+    );
 }

@@ -70,6 +70,13 @@ const FILLERS: [(usize, Limit); 2] = [
     ),
 ];
 
+/// Messages (name, up to version) whose arrays hold elements of fixed-width fields only, so
+/// small on the wire that the large filler really decodes into thousands of them:
+/// ProduceResponse v0-v1 partitions are 14 bytes (index, error code, base offset) and ~170
+/// in memory, and a growing `Vec` briefly holds its old and new buffers. Such a decode holds
+/// what the input backs, at the elements' in-memory ratio; it gets the small filler's limit.
+const DENSE_FIXED_WIDTH: &[(&str, i16)] = &[("ProduceResponse", 1)];
+
 /// Random values encoded per message version.
 const VALUES: usize = 4;
 
@@ -171,7 +178,11 @@ fn sweep<T: Message + VersionedStrategy>(report: &mut Report) {
                 if !may_be_count(&encoded, pos, compact) || !seen.insert(encoded[..pos].to_vec()) {
                     continue;
                 }
+                let dense = DENSE_FIXED_WIDTH
+                    .iter()
+                    .any(|(name, max)| *name == T::NAME && version <= *max);
                 for (filler, limit) in FILLERS {
+                    let limit = if dense { FILLERS[1].1 } else { limit };
                     for count in hostile_counts(filler) {
                         let input = hostile_input(&encoded[..pos], count, compact, filler);
                         let len = input.len();

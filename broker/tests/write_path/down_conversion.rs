@@ -341,3 +341,89 @@ fn downconversion_disabled_and_zstd_answer_errors() {
     assert_eq!(p.error_code, 0);
     assert!(!p.records.unwrap().is_empty());
 }
+
+/// A modern producer (confluent-kafka, librdkafka: v2 batches with headers; gzip, lz4 and
+/// none) and kafka-python pinned to Kafka 0.10 (Fetch v2, magic 1) and 0.10.1 (Fetch v3):
+/// every record read back at its offset with its timestamp, key and value, without headers.
+#[test]
+fn kafka_python_as_0_10_reads_what_a_modern_producer_wrote() {
+    if crate::support::clients::python_path().is_none() {
+        let _ = crate::support::python("produce_confluent.py", &[]);
+        return;
+    }
+    const COUNT: usize = 1500;
+    let limit = std::time::Duration::from_secs(240);
+    let data = DataDir::builder().build();
+    let broker = Broker::start(&data);
+    let bootstrap = broker.bootstrap();
+    let pattern = crate::records::pattern();
+    let base_ts = wire::now_ms() - 60_000;
+    let (base, count) = (base_ts.to_string(), COUNT.to_string());
+    for (tag, codec) in [("gz", "gzip"), ("l4", "lz4"), ("no", "none")] {
+        let topic = format!("old-consumer-{tag}");
+        let created = wire::create_topic(&broker, &topic, 2, &[]).expect("CreateTopics");
+        assert_eq!(created.0, 0, "{created:?}");
+        let produce = [
+            "--bootstrap",
+            &bootstrap,
+            "--timeout",
+            "60",
+            "--topic",
+            &topic,
+            "--count",
+            &count,
+            "--tag",
+            tag,
+            "--base-ts",
+            &base,
+            "--compression",
+            codec,
+        ];
+        let out = crate::support::python_with_timeout("produce_confluent.py", &produce, limit)
+            .expect("the virtualenv");
+        out.assert_success();
+        let acks = crate::records::parse_acks(&out);
+        crate::records::check_acks("confluent", &acks, COUNT);
+        for api_version in ["0.10", "0.10.1"] {
+            let consume = [
+                "--bootstrap",
+                &bootstrap,
+                "--timeout",
+                "120",
+                "--topic",
+                &topic,
+                "--partitions",
+                "2",
+                "--count",
+                &count,
+                "--api-version",
+                api_version,
+            ];
+            let out = crate::support::python_with_timeout(
+                "consume_digest_old_format_kafka_python.py",
+                &consume,
+                limit,
+            )
+            .expect("the virtualenv");
+            out.assert_success();
+            println!("{codec}: {}", out.stderr.trim());
+            let consumed = crate::records::parse_digests(&out);
+            let by_position: BTreeMap<(i32, i64), &crate::records::Digest> = consumed
+                .iter()
+                .map(|d| ((d.partition, d.offset), d))
+                .collect();
+            assert_eq!(consumed.len(), acks.len(), "kafka-python {api_version}");
+            for &(i, p, o) in &acks {
+                let mut want = crate::records::generate(&pattern, tag, base_ts, i, true);
+                want.headers.clear(); // magic 1 has no headers
+                let want = crate::records::Digest::of(&want, p, o);
+                let got = by_position.get(&(p, o)).copied();
+                assert_eq!(
+                    got,
+                    Some(&want),
+                    "kafka-python {api_version} on {topic}: record {i}"
+                );
+            }
+        }
+    }
+}

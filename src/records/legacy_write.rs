@@ -295,7 +295,7 @@ fn write_messages<'a>(
         let message = message?;
         // Magic 1 wrappers hold offsets relative to the first record (`toInnerOffset`).
         let inner_offset = if target.magic > 0 {
-            message.offset - base_offset
+            message.offset.wrapping_sub(base_offset)
         } else {
             message.offset
         };

@@ -351,3 +351,33 @@ fn bad_input_gives_errors() {
     corrupt[70] ^= 0xff;
     assert!(down_convert(&Bytes::from(corrupt), 1, 0).is_err());
 }
+
+#[test]
+fn damaged_input_never_panics() {
+    let mut input = BytesMut::new();
+    input.extend_from_slice(&three(0, Compression::None));
+    input.extend_from_slice(&three(3, Compression::Gzip));
+    input.extend_from_slice(&control_batch(6));
+    input.extend_from_slice(&convert_one(&three(7, Compression::Snappy), 1, 7).unwrap());
+    input.extend_from_slice(&three(i64::MAX - 1, Compression::Lz4));
+    let input = input.freeze();
+    for at in 0..input.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut damaged = input.to_vec();
+            damaged[at] ^= flip;
+            let damaged = Bytes::from(damaged);
+            for magic in [0, 1] {
+                // An error or some answer, never a panic; an answer is never shorter than
+                // the batches read, unless none was whole (then empty, or the filler).
+                if let Ok(out) = down_convert(&damaged, magic, 1) {
+                    assert!(
+                        out.len() >= damaged.len() || out.len() <= MIN_OVERFLOW_MESSAGE_LENGTH,
+                        "{} bytes from {}",
+                        out.len(),
+                        damaged.len()
+                    );
+                }
+            }
+        }
+    }
+}

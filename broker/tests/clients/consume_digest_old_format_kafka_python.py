@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Reads a topic from offset 0 with kafka-python's KafkaConsumer pinned to an old broker
 version (`--api-version 0.10` fetches with Fetch v2 and reads magic 1 message sets,
-`0.10.1` Fetch v3, `0.9` Fetch v1 and magic 0), manual assignment, no group, and prints
+`0.10.1` Fetch v3, `0.9` Fetch v1 and `0.8.2` Fetch v0, both magic 0, whose missing
+timestamps are printed as -1), manual assignment, no group, and prints
 one digest line per record (_records.digest_line) until `--count` records were read.
 
 No ListOffsets: the versions before 0.10.1 have no end_offsets, so the caller says how
@@ -64,7 +65,9 @@ def main():
                 if last[tp] is not None and m.offset <= last[tp]:
                     _driver.fail(f"offset {m.offset} after {last[tp]} in partition {tp.partition}")
                 last[tp] = m.offset
-                out.write(_records.digest_line(m.partition, m.offset, m.timestamp, m.key,
+                # Magic 0 has no timestamps: kafka-python says None, printed as -1.
+                timestamp = -1 if m.timestamp is None else m.timestamp
+                out.write(_records.digest_line(m.partition, m.offset, timestamp, m.key,
                                                m.value, m.headers))
                 out.write("\n")
                 count += 1

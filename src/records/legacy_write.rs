@@ -265,7 +265,7 @@ fn write_messages<'a>(
     if target.codec == Compression::None {
         let mut count = 0;
         for message in messages {
-            write_plain(&target, &message?, Compression::None, None, out)?;
+            write_plain(&target, &message?, None, out)?;
             count += 1;
         }
         return Ok(count);
@@ -300,13 +300,7 @@ fn write_messages<'a>(
             message.offset
         };
         scratch.clear();
-        write_plain(
-            &target,
-            &message,
-            Compression::None,
-            Some(inner_offset),
-            &mut scratch,
-        )?;
+        write_plain(&target, &message, Some(inner_offset), &mut scratch)?;
         encoder.write_all(&scratch).map_err(io_err)?;
         count += 1;
         last_offset = message.offset;
@@ -356,7 +350,6 @@ fn stamped(target: &Target, timestamp: i64) -> i64 {
 fn write_plain(
     target: &Target,
     message: &Message<'_>,
-    codec: Compression,
     offset: Option<i64>,
     out: &mut BytesMut,
 ) -> Result<(), DownConvertError> {
@@ -372,7 +365,7 @@ fn write_plain(
     out.put_i32(size_field(size)?);
     out.put_u32(0); // crc, below
     out.put_i8(target.magic);
-    out.put_u8(target.attributes(codec));
+    out.put_u8(target.attributes(Compression::None));
     if target.magic > 0 {
         out.put_i64(timestamp);
     }

@@ -40,6 +40,7 @@ mod control;
 mod encode;
 mod error;
 mod legacy;
+pub mod legacy_write;
 mod recompress;
 mod record;
 mod section;

@@ -166,8 +166,7 @@ impl LogConfig {
             min_compaction_lag_ms: config.log_cleaner.min_compaction_lag_ms,
             max_compaction_lag_ms: config.log_cleaner.max_compaction_lag_ms,
             delete_retention_ms: config.log_cleaner.delete_retention_ms,
-            // `log.message.downconversion.enable` is accepted without effect: Kafka's default.
-            message_downconversion_enable: true,
+            message_downconversion_enable: config.log_message_downconversion_enable,
         }
     }
 

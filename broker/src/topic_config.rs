@@ -447,6 +447,16 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         &[syn("log.preallocate", Some("false"))],
         "Whether segment files are preallocated.",
     ),
+    // Kafka 3.9's topic config (removed in 4.0 with the old Fetch versions): whether
+    // Fetch v0-3 may have this topic's batches down-converted (KafkaApis.handleFetchRequest).
+    def(
+        "message.downconversion.enable",
+        Boolean,
+        "true",
+        Validator::None,
+        &[syn("log.message.downconversion.enable", Some("true"))],
+        "Whether fetches of versions 0-3 get this topic's records down-converted.",
+    ),
     def(
         "message.timestamp.type",
         Str,
@@ -1070,6 +1080,7 @@ fn describe_one(
 /// `max.message.bytes`, `message.timestamp.type`, `index.interval.bytes`,
 /// `segment.index.bytes`, `flush.messages`, `flush.ms`, `message.timestamp.before.max.ms`,
 /// `message.timestamp.after.max.ms`, `compression.type` and `compression.{gzip,lz4,zstd}.level`,
+/// `message.downconversion.enable`,
 /// and the cleaner's `min.cleanable.dirty.ratio`, `min.compaction.lag.ms`,
 /// `max.compaction.lag.ms` and `delete.retention.ms`. Other configs have no effect
 /// here; invalid values (which the controller never writes) are ignored with a warning.
@@ -1129,6 +1140,9 @@ pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, Stri
                     _ => None,
                 };
             }
+            ("message.downconversion.enable", ConfigValue::Boolean(v)) => {
+                config.message_downconversion_enable = v;
+            }
             ("compression.gzip.level", ConfigValue::Int(v)) => config.compression_gzip_level = v,
             ("compression.lz4.level", ConfigValue::Int(v)) => config.compression_lz4_level = v,
             ("compression.zstd.level", ConfigValue::Int(v)) => config.compression_zstd_level = v,
@@ -1175,7 +1189,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TOPIC_CONFIGS.len());
-        assert_eq!(TOPIC_CONFIGS.len(), 33);
+        assert_eq!(TOPIC_CONFIGS.len(), 34);
     }
 
     #[test]

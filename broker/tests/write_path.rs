@@ -46,6 +46,8 @@ mod concurrency;
 mod crash;
 #[path = "write_path/disk.rs"]
 mod disk;
+#[path = "write_path/down_conversion.rs"]
+mod down_conversion;
 #[path = "write_path/idempotence.rs"]
 mod idempotence;
 #[path = "write_path/kcat.rs"]

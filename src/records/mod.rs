@@ -41,6 +41,7 @@ mod encode;
 mod error;
 mod legacy;
 pub mod legacy_read;
+pub mod legacy_write;
 mod recompress;
 mod record;
 mod section;

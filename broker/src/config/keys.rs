@@ -40,7 +40,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "log.initial.task.delay.ms",
     "log.local.retention.bytes",
     "log.local.retention.ms",
-    "log.message.downconversion.enable",
     "log.message.format.version",
     "log.preallocate",
     "log.roll.jitter.hours",

@@ -387,6 +387,9 @@ pub struct Config {
     /// `log.message.timestamp.after.max.ms`: how far in the future a `CreateTime` timestamp may
     /// be; default 3600000 (1 hour, Kafka 4.0), >= 0.
     pub log_message_timestamp_after_max_ms: i64,
+    /// `log.message.downconversion.enable`: default of the topic config
+    /// `message.downconversion.enable` (whether Fetch v0-3 may down-convert); default true.
+    pub log_message_downconversion_enable: bool,
 
     // ----- Consumer groups and offsets -----
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`; default 50, >= 1.
@@ -1065,6 +1068,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         r.long("log.message.timestamp.before.max.ms", i64::MAX, 0)?;
     let log_message_timestamp_after_max_ms =
         r.long("log.message.timestamp.after.max.ms", 3_600_000, 0)?;
+    let log_message_downconversion_enable = r.boolean("log.message.downconversion.enable", true)?;
 
     // ----- Groups and offsets -----
     let offsets_topic_num_partitions = r.int("offsets.topic.num.partitions", 50, 1)?;
@@ -1162,6 +1166,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         log_message_timestamp_type,
         log_message_timestamp_before_max_ms,
         log_message_timestamp_after_max_ms,
+        log_message_downconversion_enable,
         offsets_topic_num_partitions,
         offsets_topic_replication_factor,
         offsets_topic_segment_bytes,

@@ -85,6 +85,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def("log.flush.scheduler.interval.ms", Long, Some("9223372036854775807"), false, "The frequency in ms that the log flusher checks whether any log needs to be flushed to disk."),
     def("log.index.interval.bytes", Int, Some("4096"), true, "The interval with which an entry is added to the offset index."),
     def("log.index.size.max.bytes", Int, Some("10485760"), true, "The maximum size in bytes of the offset index."),
+    def("log.message.downconversion.enable", Boolean, Some("true"), true, "Default of the topic config message.downconversion.enable: whether Fetch v0-3 may down-convert stored batches."),
     def("log.message.timestamp.after.max.ms", Long, Some("3600000"), true, "How far a message timestamp may be ahead of the broker's timestamp."),
     def("log.message.timestamp.before.max.ms", Long, Some("9223372036854775807"), true, "How far a message timestamp may be behind the broker's timestamp."),
     def("log.message.timestamp.type", Str, Some("CreateTime"), true, "Whether the timestamp in the message is message create time or log append time."),

@@ -4,9 +4,10 @@
 //! `partition_max_bytes` per partition, and in all the request's `max_bytes` capped by the
 //! broker's `fetch.max.bytes` (55 MiB by default), except that the first batch of the first
 //! partition with data is returned whole even when it is larger (KIP-74), so a consumer
-//! always progresses; `min_bytes` is capped by the same limit. (Fetch v0-2, which have no
-//! `max_bytes` and a hard limit without that exception, are not served.) An empty
-//! partition gets a zero-length `records`, never null. When less than `min_bytes` is
+//! always progresses; `min_bytes` is capped by the same limit. Fetch v0-2 have no
+//! `max_bytes` (only the broker's cap applies) and a hard limit without that exception
+//! (Kafka's `FetchParams.hardMaxBytesLimit`). An empty partition gets a zero-length
+//! `records`, never null. When less than `min_bytes` is
 //! available the request waits up to `max_wait_ms` for any of its partitions to grow.
 //!
 //! A partition named more than once is answered once, as Kafka's `FetchRequest.fetchData`
@@ -21,6 +22,9 @@
 //! their records. `last_stable_offset` is the partition's LSO at either level, as Kafka
 //! answers. A marker moves the high watermark with the LSO, so an incremental session
 //! sends the partition again whenever its LSO moved.
+//!
+//! Before v10 the response goes through [`down_convert`]: zstd topics refused, magic 0/1
+//! message sets for v0-3 (which have no `isolation_level`: READ_UNCOMMITTED).
 //!
 //! Fetch sessions (KIP-227) are [`crate::fetch_sessions`]: its context gives the partitions
 //! to read (the request's, or a session's) and filters the response (an incremental one
@@ -42,8 +46,10 @@ use crate::fetch_sessions::{self, RequestedPartition};
 use crate::storage::{AbortedTxn, PartitionLog, ReadError};
 use gregor_protocol::error_code;
 
+mod down_convert;
+
 /// Versions served.
-pub const VERSIONS: VersionRange = VersionRange { min: 4, max: 18 };
+pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 18 };
 
 /// Longest wait honoured, whatever the client asks (Kafka clients ask for 500 ms).
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
@@ -76,6 +82,9 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     if session.session_error().is_some() {
         return session.into_response(Vec::new());
     }
+    let from_follower = fetch_sessions::is_from_follower(version, &request);
+    // v0-2 have a hard byte limit: no oversized first batch (FetchParams.minOneMessage).
+    let min_one_message = version >= 3;
     let (topics, wanted) = resolve(ctx, session.partitions());
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = request.max_bytes.min(ctx.broker.config.fetch_max_bytes);
@@ -95,7 +104,10 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             .collect();
         let reads = {
             let wanted = wanted.clone();
-            tokio::task::spawn_blocking(move || read_all(&wanted, max_bytes, read_committed)).await
+            tokio::task::spawn_blocking(move || {
+                read_all(&wanted, max_bytes, min_one_message, read_committed)
+            })
+            .await
         };
         let reads = match reads {
             Ok(reads) => reads,
@@ -112,13 +124,21 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             || Instant::now() >= deadline
             || watches.is_empty()
         {
-            return session.into_response(responses(
+            let response =
+                session.into_response(responses(version, &topics, &wanted, reads, read_committed));
+            if !down_convert::needed(version) {
+                return response;
+            }
+            let logs = &ctx.broker.logs;
+            return down_convert::convert_response(
+                logs,
                 version,
+                from_follower,
                 &topics,
                 &wanted,
-                reads,
-                read_committed,
-            ));
+                response,
+            )
+            .await;
         }
         let changed =
             futures_util::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
@@ -188,9 +208,15 @@ struct PartitionRead {
     aborted: Option<Vec<AbortedTxn>>,
 }
 
-/// Reads every partition in request order within the byte budgets, up to the LSO with
+/// Reads every partition in request order within the byte budgets (the first batch of the
+/// first partition with data whole when `min_one_message`), up to the LSO with
 /// `read_committed` (blocking file I/O).
-fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<PartitionRead> {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    min_one_message: bool,
+    read_committed: bool,
+) -> Vec<PartitionRead> {
     let mut budget = max_bytes;
     let mut have_data = false;
     wanted
@@ -201,7 +227,12 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, read_committed: bool) -> Vec<Pa
                 Err(code) => return failed(*code, -1, -1, -1),
             };
             let limit = w.max_bytes.min(budget);
-            match log.read_isolated(w.fetch_offset, limit, !have_data, read_committed) {
+            match log.read_isolated(
+                w.fetch_offset,
+                limit,
+                min_one_message && !have_data,
+                read_committed,
+            ) {
                 Ok(read) => {
                     budget = budget.saturating_sub(read.records.len());
                     have_data |= !read.records.is_empty();

@@ -78,6 +78,9 @@ pub struct LogConfig {
     /// `delete.retention.ms`: how long tombstones (and transaction markers) survive once
     /// a cleaning reached them (KIP-534's delete horizon); default one day.
     pub delete_retention_ms: i64,
+    /// `message.downconversion.enable` (Kafka 3.9's topic config): whether Fetch v0-3 may
+    /// down-convert this log's batches; when false they get `UNSUPPORTED_VERSION`.
+    pub message_downconversion_enable: bool,
 }
 
 impl Default for LogConfig {
@@ -108,6 +111,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 86_400_000,
+            message_downconversion_enable: true,
         }
     }
 }
@@ -162,6 +166,7 @@ impl LogConfig {
             min_compaction_lag_ms: config.log_cleaner.min_compaction_lag_ms,
             max_compaction_lag_ms: config.log_cleaner.max_compaction_lag_ms,
             delete_retention_ms: config.log_cleaner.delete_retention_ms,
+            message_downconversion_enable: config.log_message_downconversion_enable,
         }
     }
 

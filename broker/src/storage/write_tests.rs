@@ -1354,6 +1354,7 @@ fn manager_configs_and_background_tasks() {
         ("compression.gzip.level", "5"),
         ("compression.lz4.level", "4"),
         ("compression.zstd.level", "-7"),
+        ("log.message.downconversion.enable", "false"),
     ])
     .expect("config");
     let from_broker = LogConfig::from_broker(&config);
@@ -1381,6 +1382,7 @@ fn manager_configs_and_background_tasks() {
             compression_gzip_level: 5,
             compression_lz4_level: 4,
             compression_zstd_level: -7,
+            message_downconversion_enable: false,
             ..LogConfig::default()
         }
     );

@@ -451,16 +451,16 @@ fn unknown_api_keys_and_unsupported_versions_close_the_connection() {
                 "unsupported Metadata version -1",
             ),
             (
-                "Fetch v3",
-                // (The body as v4 encodes it; v3 is not in the schema any more.)
+                "Fetch v19",
+                // (The body as v18 encodes it; v19 is past the schema.)
                 raw_request(
                     1,
-                    3,
+                    19,
                     7,
-                    1,
-                    &encoded(&simple_fetch(data.topic("records"), 0, 0), 4),
+                    2,
+                    &encoded(&simple_fetch(data.topic("records"), 0, 0), 18),
                 ),
-                "unsupported Fetch version 3",
+                "unsupported Fetch version 19",
             ),
             (
                 "DescribeTopicPartitions v1",

@@ -137,6 +137,8 @@ struct Producer {
     /// Next sequence number per partition.
     sequences: HashMap<i32, i32>,
     retry_for: Duration,
+    /// Coordinator requests sent again after a retriable error.
+    retries: u64,
 }
 
 impl Producer {
@@ -155,7 +157,7 @@ impl Producer {
     /// `TransactionManager` waits retry.backoff.ms (100 ms), but only 20 ms before
     /// retrying an AddPartitionsToTxn refused with CONCURRENT_TRANSACTIONS (the previous
     /// transaction's markers are usually written by then).
-    async fn backoff(&self, deadline: Instant, code: i16, what: &str) -> Result<()> {
+    async fn backoff(&mut self, deadline: Instant, code: i16, what: &str) -> Result<()> {
         if Instant::now() >= deadline {
             return Err(Error::Kafka {
                 context: format!(
@@ -173,6 +175,7 @@ impl Producer {
             RETRY_BACKOFF
         };
         tokio::time::sleep(wait).await;
+        self.retries += 1;
         Ok(())
     }
 
@@ -418,6 +421,8 @@ struct Load {
     partitions: Vec<i32>,
     timeout_ms: i32,
     stats: Arc<Stats>,
+    /// Produce requests sent again.
+    produce_retries: AtomicU64,
 }
 
 impl Load {
@@ -544,6 +549,9 @@ impl Load {
         retries.sort_by_key(|(sent, _)| (sent.partition, sent.sequence));
         for (sent, mut code) in retries {
             let deadline = Instant::now() + retry_for;
+            // A batch refused only because an earlier one of its partition was missing
+            // goes again at once, behind that one; anything else after the back-off.
+            let mut wait = code != OUT_OF_ORDER_SEQUENCE_NUMBER;
             loop {
                 if Instant::now() >= deadline {
                     return Err(Error::Kafka {
@@ -555,7 +563,11 @@ impl Load {
                         message: None,
                     });
                 }
-                tokio::time::sleep(RETRY_BACKOFF).await;
+                if wait {
+                    tokio::time::sleep(RETRY_BACKOFF).await;
+                }
+                wait = true;
+                self.produce_retries.fetch_add(1, Ordering::Relaxed);
                 let response = sent
                     .connection
                     .dispatch_at(&*sent.request, sent.version)
@@ -683,6 +695,12 @@ struct Summary {
     transaction_version: i16,
     producer_id: i64,
     producer_epoch: i16,
+    /// Coordinator requests (FindCoordinator, InitProducerId, AddPartitionsToTxn, EndTxn)
+    /// sent again after a retriable error, mostly CONCURRENT_TRANSACTIONS while the
+    /// previous transaction's markers are written.
+    coordinator_retries: u64,
+    /// Produce requests sent again after a retriable error.
+    produce_retries: u64,
     settings: Settings,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_error: Option<String>,
@@ -769,6 +787,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         transaction_version,
         sequences: HashMap::new(),
         retry_for,
+        retries: 0,
     };
     producer.init().await?;
     let timeout_ms = retry_for.as_millis().min(i32::MAX as u128) as i32;
@@ -782,6 +801,7 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         partitions,
         timeout_ms,
         stats: stats.clone(),
+        produce_retries: AtomicU64::new(0),
     };
     let budget = Budget {
         remaining: AtomicU64::new(args.num_records.unwrap_or(u64::MAX)),
@@ -841,6 +861,8 @@ pub async fn run(context: &Context, args: &Args) -> Result<()> {
         transaction_version,
         producer_id: producer.producer_id,
         producer_epoch: producer.epoch,
+        coordinator_retries: producer.retries,
+        produce_retries: load.produce_retries.load(Ordering::Relaxed),
         settings,
         first_error: stats
             .first_error

@@ -405,9 +405,14 @@ impl Producer {
     fn take_sequence(&mut self, partition: i32, count: u64) -> i32 {
         let next = self.sequences.entry(partition).or_insert(0);
         let first = *next;
-        *next = ((i64::from(first) + count as i64) % (i64::from(i32::MAX) + 1)) as i32;
+        *next = sequence_after(first, count);
         first
     }
+}
+
+/// The sequence number `count` records after `first`, wrapping from i32::MAX to 0.
+fn sequence_after(first: i32, count: u64) -> i32 {
+    ((i64::from(first) + (count % (1 << 31)) as i64) % (i64::from(i32::MAX) + 1)) as i32
 }
 
 /// Everything the batches need.
@@ -1023,4 +1028,34 @@ async fn one_transaction(
     load.resend(retries, false, producer.retry_for).await?;
     producer.end(true).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap_at_i32_max_to_zero() {
+        assert_eq!(sequence_after(0, 148), 148);
+        assert_eq!(sequence_after(i32::MAX - 1, 1), i32::MAX);
+        assert_eq!(sequence_after(i32::MAX, 1), 0);
+        assert_eq!(sequence_after(i32::MAX - 9, 20), 10);
+    }
+
+    #[test]
+    fn coordinator_errors_retry_or_look_up_again() {
+        assert!(matches!(retry_kind(CONCURRENT_TRANSACTIONS), Some(Retry::Same)));
+        assert!(matches!(retry_kind(COORDINATOR_LOAD_IN_PROGRESS), Some(Retry::Same)));
+        assert!(matches!(retry_kind(NOT_COORDINATOR), Some(Retry::Refind)));
+        assert!(matches!(retry_kind(COORDINATOR_NOT_AVAILABLE), Some(Retry::Refind)));
+        assert!(retry_kind(PRODUCER_FENCED).is_none());
+        assert!(retry_kind(INVALID_PRODUCER_EPOCH).is_none());
+        let fenced = Error::Kafka {
+            context: "EndTxn".into(),
+            code: PRODUCER_FENCED,
+            message: None,
+        };
+        assert!(is_fenced(&fenced));
+        assert!(fenced.to_string().contains("PRODUCER_FENCED (90)"));
+    }
 }

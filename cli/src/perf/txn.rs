@@ -1044,10 +1044,19 @@ mod tests {
 
     #[test]
     fn coordinator_errors_retry_or_look_up_again() {
-        assert!(matches!(retry_kind(CONCURRENT_TRANSACTIONS), Some(Retry::Same)));
-        assert!(matches!(retry_kind(COORDINATOR_LOAD_IN_PROGRESS), Some(Retry::Same)));
+        assert!(matches!(
+            retry_kind(CONCURRENT_TRANSACTIONS),
+            Some(Retry::Same)
+        ));
+        assert!(matches!(
+            retry_kind(COORDINATOR_LOAD_IN_PROGRESS),
+            Some(Retry::Same)
+        ));
         assert!(matches!(retry_kind(NOT_COORDINATOR), Some(Retry::Refind)));
-        assert!(matches!(retry_kind(COORDINATOR_NOT_AVAILABLE), Some(Retry::Refind)));
+        assert!(matches!(
+            retry_kind(COORDINATOR_NOT_AVAILABLE),
+            Some(Retry::Refind)
+        ));
         assert!(retry_kind(PRODUCER_FENCED).is_none());
         assert!(retry_kind(INVALID_PRODUCER_EPOCH).is_none());
         let fenced = Error::Kafka {

@@ -13,6 +13,7 @@ pub mod produce;
 pub mod requests;
 pub mod sessions;
 pub mod txn;
+mod txn_producer;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -105,6 +105,18 @@ const HINTS: &[(i16, &str)] = &[
     ),
     (44, "the request violates a policy configured on the broker"),
     (
+        47,
+        "a newer producer with the same transactional.id (or a newer epoch) took over; this one is fenced and must stop",
+    ),
+    (
+        48,
+        "the transaction is not in a state that allows this request (e.g. a write the coordinator did not verify)",
+    ),
+    (
+        51,
+        "the coordinator is still finishing the transaction's previous step; retry shortly",
+    ),
+    (
         56,
         "the broker failed to read or write its log directory; check its disk",
     ),
@@ -130,6 +142,10 @@ const HINTS: &[(i16, &str)] = &[
         "the broker rejected a record (e.g. a null key on a compacted topic)",
     ),
     (89, "a quota was exceeded; slow down and retry"),
+    (
+        90,
+        "another producer started with the same transactional.id (InitProducerId); this one is fenced and must stop",
+    ),
     (100, "no topic has this id; it may have been deleted"),
 ];
 

@@ -67,7 +67,8 @@ impl Default for ConnectOptions {
 struct Waiter {
     api: ApiKey,
     version: i16,
-    reply: oneshot::Sender<Result<Bytes>>,
+    /// The body after the response header, and the whole frame's size on the wire.
+    reply: oneshot::Sender<Result<(Bytes, usize)>>,
     /// The in-flight slot, freed with the waiter.
     _permit: OwnedSemaphorePermit,
 }
@@ -291,6 +292,7 @@ impl Connection {
         let permit = self.acquire().await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = self.encode(request, version, id)?;
+        let request_bytes = frame.len();
         let (reply, rx) = oneshot::channel();
         {
             let mut pending = self.shared.lock();
@@ -325,6 +327,7 @@ impl Connection {
             shared: self.shared.clone(),
             timeout: self.request_timeout,
             version,
+            request_bytes,
             _request: PhantomData,
         })
     }
@@ -390,11 +393,13 @@ impl Connection {
 
 /// A response on its way: [`ResponseFuture::wait`] for it.
 pub struct ResponseFuture<R: Request> {
-    rx: oneshot::Receiver<Result<Bytes>>,
+    rx: oneshot::Receiver<Result<(Bytes, usize)>>,
     id: i32,
     shared: Arc<Shared>,
     timeout: Duration,
     version: i16,
+    /// The request's frame on the wire, size prefix included.
+    request_bytes: usize,
     _request: PhantomData<fn() -> R>,
 }
 
@@ -405,16 +410,36 @@ impl<R: Request> ResponseFuture<R> {
         self
     }
 
+    /// Bytes of the request's frame on the wire (the 4-byte size prefix, the header and
+    /// the body).
+    pub fn request_bytes(&self) -> usize {
+        self.request_bytes
+    }
+
     /// Waits for the response and decodes it.
     pub async fn wait(self) -> Result<R::Response> {
+        Ok(self.wait_sized().await?.0)
+    }
+
+    /// Waits for the response and decodes it; with the bytes of its frame on the wire
+    /// (size prefix, header and body), for load generators that count traffic.
+    pub async fn wait_sized(self) -> Result<(R::Response, usize)> {
         let version = self.version;
         let shared = self.shared.clone();
-        let body = self.wait_raw().await?;
-        decode_body::<R::Response>(&shared.addr, body, version)
+        let (body, size) = self.wait_framed().await?;
+        Ok((
+            decode_body::<R::Response>(&shared.addr, body, version)?,
+            size,
+        ))
     }
 
     /// Waits for the response body, undecoded.
     async fn wait_raw(self) -> Result<Bytes> {
+        Ok(self.wait_framed().await?.0)
+    }
+
+    /// Waits for the response body, undecoded, and its frame's size on the wire.
+    async fn wait_framed(self) -> Result<(Bytes, usize)> {
         match tokio::time::timeout(self.timeout, self.rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => {
@@ -473,6 +498,7 @@ async fn read_loop(mut reader: BufReader<OwnedReadHalf>, shared: Arc<Shared>) {
             break io_reason(&e);
         }
         let mut frame = frame.freeze();
+        let wire_size = 4 + size;
         let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
         let waiter = {
             let mut pending = shared.lock();
@@ -488,7 +514,7 @@ async fn read_loop(mut reader: BufReader<OwnedReadHalf>, shared: Arc<Shared>) {
         let Some(waiter) = waiter else { continue };
         match decode_response_header(&mut frame, waiter.api, waiter.version) {
             Ok(_) => {
-                let _ = waiter.reply.send(Ok(frame));
+                let _ = waiter.reply.send(Ok((frame, wire_size)));
             }
             Err(e) => {
                 let message = format!(

@@ -78,7 +78,7 @@ impl Limits {
 }
 
 /// Counts the records at or after `from`, their key and value bytes, and the next offset.
-fn count_records(records: bytes::Bytes, from: i64) -> Result<(u64, u64, i64)> {
+pub(super) fn count_records(records: bytes::Bytes, from: i64) -> Result<(u64, u64, i64)> {
     let mut count = 0;
     let mut bytes = 0;
     let mut next = from;

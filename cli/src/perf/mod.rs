@@ -1,4 +1,4 @@
-//! `gregorctl perf produce|consume|requests`: the load generator, with the flags of Kafka's
+//! `gregorctl perf produce|consume|requests|fetch-sessions`: the load generator, with the flags of Kafka's
 //! kafka-producer-perf-test.sh and kafka-consumer-perf-test.sh, and a request-rate mode
 //! (ApiVersions or Metadata over pipelined connections).
 //!
@@ -11,6 +11,9 @@
 pub mod consume;
 pub mod produce;
 pub mod requests;
+pub mod sessions;
+pub mod txn;
+mod txn_producer;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +35,8 @@ pub enum Command {
     Consume(consume::Args),
     /// Request-rate load: ApiVersions or Metadata over pipelined connections.
     Requests(requests::Args),
+    /// Fetch cost with and without fetch sessions (KIP-227): bytes per fetch.
+    FetchSessions(sessions::Args),
 }
 
 /// Runs a perf subcommand.
@@ -40,6 +45,7 @@ pub async fn run(context: &Context, command: &Command) -> Result<()> {
         Command::Produce(args) => produce::run(context, args).await,
         Command::Consume(args) => consume::run(context, args).await,
         Command::Requests(args) => requests::run(context, args).await,
+        Command::FetchSessions(args) => sessions::run(context, args).await,
     }
 }
 

@@ -73,6 +73,25 @@ pub struct Args {
     /// Produce requests in flight per connection.
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// An idempotent producer (InitProducerId, sequence numbers), as Kafka's producer with
+    /// enable.idempotence=true; one producer on one connection per partition leader.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Produce in transactions with this transactional.id (implies --idempotent): see
+    /// `perf::txn`.
+    #[arg(long, value_name = "ID")]
+    pub transactional_id: Option<String>,
+    /// Records per transaction (with --transactional-id).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub transaction_records: u64,
+    /// transaction.timeout.ms sent in InitProducerId (Kafka's producer default).
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub transaction_timeout_ms: i32,
+    /// Use at most this transaction version (KIP-890): 0 or 1 sends AddPartitionsToTxn as
+    /// producers before Kafka 4.0 do, 2 adds partitions through Produce v12+; the default
+    /// is what the broker finalizes, as Kafka 4's producer does.
+    #[arg(long, value_name = "N")]
+    pub transaction_version: Option<i16>,
 }
 
 /// The producer settings in effect.
@@ -99,7 +118,7 @@ pub struct Settings {
 }
 
 /// Flags over --producer-props over Kafka 4's producer defaults.
-fn settings(args: &Args) -> Result<(Settings, Compression)> {
+pub(super) fn settings(args: &Args) -> Result<(Settings, Compression)> {
     let mut acks = "all".to_string();
     let mut batch_size = 16_384usize;
     let mut linger_ms = 5u64;
@@ -161,14 +180,14 @@ fn settings(args: &Args) -> Result<(Settings, Compression)> {
 }
 
 /// Records left to send, shared by the workers.
-struct Budget {
-    remaining: AtomicU64,
-    deadline: Option<Instant>,
+pub(super) struct Budget {
+    pub(super) remaining: AtomicU64,
+    pub(super) deadline: Option<Instant>,
 }
 
 impl Budget {
     /// Claims up to `n` records; 0 when the run is over.
-    fn claim(&self, n: u64) -> u64 {
+    pub(super) fn claim(&self, n: u64) -> u64 {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return 0;
         }
@@ -215,7 +234,7 @@ impl Due {
 /// Random payloads of uppercase letters, as Kafka's tool makes its one payload; several
 /// different ones (up to 256, at most 16 MiB in all) cycle over the records so that
 /// compression sees realistic data rather than one record repeated.
-fn payloads(size: usize) -> Vec<Bytes> {
+pub(super) fn payloads(size: usize) -> Vec<Bytes> {
     let count = (16 * 1024 * 1024 / size.max(1)).clamp(1, 256);
     let mut state = 0x2545_f491_4f6c_dd1du64 ^ size as u64;
     (0..count)
@@ -412,6 +431,9 @@ pub struct Summary {
 
 /// Runs the producer load.
 pub async fn run(context: &Context, args: &Args) -> Result<()> {
+    if args.idempotent || args.transactional_id.is_some() {
+        return super::txn::run(context, args).await;
+    }
     let (settings, codec) = settings(args)?;
     let mut options = context.options.clone();
     options.max_in_flight = settings.max_in_flight;

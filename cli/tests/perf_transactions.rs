@@ -320,6 +320,34 @@ fn transactional_perf_produce_commits_exactly_the_records_it_reports() {
     assert_eq!(broker.stored("idem"), 5000);
 }
 
+/// Transaction version 2 back to back: each transaction's first Produce can reach the
+/// partition before the previous transaction's marker does, and must be verified with the
+/// coordinator (retried on CONCURRENT_TRANSACTIONS), not refused with INVALID_TXN_STATE.
+#[test]
+fn back_to_back_version_2_transactions_all_commit() {
+    let broker = transactional_broker();
+    broker.create_topic("txn-v2", 1, &[]);
+    let s = summary(&broker.ctl(&[
+        "perf",
+        "produce",
+        "--topic",
+        "txn-v2",
+        "--transactional-id",
+        "perf-txn-v2",
+        "--transaction-records",
+        "10",
+        "--num-records",
+        "3000",
+        "--duration",
+        "120",
+    ]));
+    println!("v2, 300 transactions: {s}");
+    assert_eq!(s["transaction_version"], 2, "{s}");
+    assert_eq!(s["errors"], 0, "{s}");
+    assert_eq!(s["transactions"], 300, "{s}");
+    assert_committed(&broker, "txn-v2", 1, 3000);
+}
+
 #[test]
 fn a_fenced_transactional_producer_stops_with_the_error() {
     let broker = transactional_broker();

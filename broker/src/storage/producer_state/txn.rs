@@ -166,6 +166,15 @@ fn end_transaction(entry: &mut ProducerEntry, marker: &TxnMarker) {
     entry.last_timestamp = marker.timestamp;
 }
 
+/// Whether `entry` has an ongoing transaction of producer epoch `epoch` (Kafka 4's
+/// `UnifiedLog.hasOngoingTransaction(producerId, producerEpoch)`). The epoch matters under
+/// transaction version 2 (KIP-890 part 2), where every EndTxn bumps it: the first batch of
+/// the next transaction can arrive before the previous one's marker is written, and must
+/// still be verified with the coordinator instead of riding on the old transaction.
+fn in_transaction(entry: &ProducerEntry, epoch: i16) -> bool {
+    entry.current_txn_first_offset.is_some() && entry.epoch == epoch
+}
+
 impl ProducerStateManager {
     /// KIP-890's check (Kafka's `batchMissingRequiredVerification`): a transactional
     /// batch of a producer without an ongoing transaction (in the stored state) needs the
@@ -179,7 +188,7 @@ impl ProducerStateManager {
         let TxnVerification::Guard(guard) = verification else {
             return Ok(());
         };
-        let ongoing = current.is_some_and(|e| e.current_txn_first_offset.is_some());
+        let ongoing = current.is_some_and(|e| in_transaction(e, batch.epoch));
         if !batch.transactional || ongoing {
             return Ok(());
         }
@@ -221,7 +230,7 @@ impl ProducerStateManager {
         let ongoing = self
             .producers
             .get(&producer_id)
-            .is_some_and(|e| e.current_txn_first_offset.is_some());
+            .is_some_and(|e| in_transaction(e, epoch));
         if ongoing {
             return VerificationGuard::SENTINEL;
         }
@@ -493,6 +502,39 @@ mod tests {
         let again = state.start_verification(1, 1, 0, 0);
         assert_ne!(again, guard);
         assert_eq!(check(&state, data(1, 0, 1, 3, true), again), None);
+    }
+
+    #[test]
+    fn a_bumped_epoch_is_verified_while_the_previous_transaction_is_open() {
+        // Transaction version 2: epoch 0's transaction is still open here (its marker not
+        // yet written) when epoch 1's first batch arrives.
+        let mut state = ProducerStateManager::default();
+        append(&mut state, data(1, 0, 0, 0, true)).unwrap();
+        assert_eq!(
+            state.start_verification(1, 0, 0, 0),
+            VerificationGuard::SENTINEL,
+            "the open transaction's own epoch needs no verification"
+        );
+        let early = state.start_verification(1, 0, 1, 0);
+        assert_ne!(
+            early,
+            VerificationGuard::SENTINEL,
+            "a new epoch is verified"
+        );
+        // The coordinator answers CONCURRENT_TRANSACTIONS until every marker is written,
+        // and a marker ends verifications under way (Kafka's `updateProducers`), so the
+        // batch is verified again after the marker and then appended.
+        end(&mut state, marker(1, 0, 0, true, 1)).unwrap();
+        let refused = Some(gregor_protocol::error_code::INVALID_TXN_STATE);
+        let check = |s: &ProducerStateManager, g| {
+            s.check_with(&[data(1, 1, 0, 2, true)], TxnVerification::Guard(g))
+                .err()
+                .map(|e| e.code())
+        };
+        assert_eq!(check(&state, early), refused);
+        let verified = state.start_verification(1, 0, 1, 0);
+        assert_ne!(verified, VerificationGuard::SENTINEL);
+        assert_eq!(check(&state, verified), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 # transaction: (CPU of the phase - CPU of the idempotent phase) / transactions.
 #
 # Environment: BENCH_RUNS [3], BENCH_RECORDS [1000000], BENCH_RECORD_SIZE [100],
-#              BENCH_TXN_VERSION [1] (the transaction version the producer uses: 1 sends
+#              BENCH_TXN_VERSION [2] (the transaction version the producer uses: 1 sends
 #              AddPartitionsToTxn; 2, what the broker finalizes, adds partitions through
 #              Produce v12+), BENCH_DIR [$TMPDIR or /tmp], BENCH_WRITE [1] (0: print the
 #              section only, do not rewrite BENCHMARKS.md), BENCH_IDLE_SECONDS [20] (how
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 BENCH_RUNS=${BENCH_RUNS:-3}
 BENCH_RECORDS=${BENCH_RECORDS:-1000000}
 BENCH_RECORD_SIZE=${BENCH_RECORD_SIZE:-100}
-BENCH_TXN_VERSION=${BENCH_TXN_VERSION:-1}
+BENCH_TXN_VERSION=${BENCH_TXN_VERSION:-2}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}}
 BENCH_WRITE=${BENCH_WRITE:-1}
 BENCH_IDLE_SECONDS=${BENCH_IDLE_SECONDS:-20}

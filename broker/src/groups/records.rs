@@ -146,6 +146,8 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Decoded>, Str
             (k.group.to_string(), Some(k.topic.to_string()), k.partition)
         }
         GroupCoordinatorRecordKey::GroupMetadata(k) => (k.group.to_string(), None, -1),
+        // Types past 2 returned above.
+        _ => return Ok(None),
     };
     match topic {
         Some(topic) => {

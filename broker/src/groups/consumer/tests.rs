@@ -1,0 +1,233 @@
+//! Heartbeat state machine tests of consumer groups (no I/O).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gregor_protocol::Uuid;
+use gregor_protocol::error_code::*;
+
+use super::*;
+
+fn settings() -> ConsumerSettings {
+    ConsumerSettings {
+        session_timeout_ms: 45_000,
+        heartbeat_interval_ms: 5_000,
+        max_size: 3,
+        assignors: vec!["uniform".into(), "range".into()],
+    }
+}
+
+fn topic_id() -> Uuid {
+    Uuid::from_bytes([9; 16])
+}
+
+fn topics(partitions: i32) -> impl Fn(&str) -> Option<TopicMeta> {
+    move |name| {
+        (name == "t").then_some(TopicMeta {
+            id: topic_id(),
+            partitions,
+        })
+    }
+}
+
+fn join(member: &str) -> HeartbeatRequest {
+    HeartbeatRequest {
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(Assignment::new()),
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        ..Default::default()
+    }
+}
+
+fn beat(member: &str, epoch: i32, owned: &[i32]) -> HeartbeatRequest {
+    HeartbeatRequest {
+        member_id: member.into(),
+        member_epoch: epoch,
+        rebalance_timeout_ms: -1,
+        owned: Some(owned_of(owned)),
+        ..Default::default()
+    }
+}
+
+fn owned_of(ps: &[i32]) -> Assignment {
+    if ps.is_empty() {
+        Assignment::new()
+    } else {
+        BTreeMap::from([(topic_id(), ps.iter().copied().collect::<BTreeSet<i32>>())])
+    }
+}
+
+fn parts(outcome: &HeartbeatOutcome) -> Vec<i32> {
+    outcome
+        .assignment
+        .as_ref()
+        .and_then(|a| a.get(&topic_id()))
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default()
+}
+
+fn run(g: &mut ConsumerGroup, r: HeartbeatRequest, n: i32) -> Result<HeartbeatOutcome, OpError> {
+    let mut changes = Changes::default();
+    g.heartbeat(&settings(), r, &topics(n), 0, &mut changes)
+}
+
+#[test]
+fn first_member_gets_every_partition_at_epoch_one() {
+    let mut g = ConsumerGroup::new("g");
+    let out = run(&mut g, join("a"), 3).unwrap();
+    assert_eq!(out.member_epoch, 1);
+    assert_eq!(parts(&out), vec![0, 1, 2]);
+    assert_eq!(state_name(&g), "Stable");
+}
+
+#[test]
+fn a_second_member_waits_for_the_first_to_revoke() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, join("a"), 4).unwrap();
+    let b = run(&mut g, join("b"), 4).unwrap();
+    assert_eq!(b.member_epoch, 2);
+    // Nothing free yet: every partition is still a's.
+    assert!(parts(&b).is_empty());
+    assert_eq!(
+        g.members["b"].assignment.state,
+        MemberState::UnreleasedPartitions
+    );
+    // a is told to keep two and revoke two, still at epoch 1.
+    let a = run(&mut g, beat("a", 1, &[0, 1, 2, 3]), 4).unwrap();
+    assert_eq!(a.member_epoch, 1);
+    let kept = parts(&a);
+    assert_eq!(kept.len(), 2);
+    assert_eq!(state_name(&g), "Reconciling");
+    // a revokes: it moves to epoch 2.
+    let a = run(&mut g, beat("a", 1, &kept), 4).unwrap();
+    assert_eq!(a.member_epoch, 2);
+    // b now gets the released two.
+    let b = run(&mut g, beat("b", 2, &[]), 4).unwrap();
+    let got = parts(&b);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|p| !kept.contains(p)));
+    assert_eq!(state_name(&g), "Stable");
+}
+
+#[test]
+fn epochs_are_fenced_as_kafka_does() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, join("a"), 2).unwrap();
+    assert_eq!(
+        run(&mut g, beat("a", 5, &[]), 2).unwrap_err().0,
+        FENCED_MEMBER_EPOCH
+    );
+    assert_eq!(
+        run(&mut g, beat("zz", 1, &[]), 2).unwrap_err().0,
+        UNKNOWN_MEMBER_ID
+    );
+    // A new partition bumps the epoch; the previous epoch is still accepted once.
+    let out = run(&mut g, beat("a", 1, &[0, 1]), 3).unwrap();
+    assert_eq!(out.member_epoch, 2);
+    assert_eq!(parts(&out), vec![0, 1, 2]);
+    let again = run(&mut g, beat("a", 1, &[0, 1]), 3).unwrap();
+    assert_eq!(again.member_epoch, 2);
+}
+
+#[test]
+fn max_size_and_invalid_requests() {
+    let mut g = ConsumerGroup::new("g");
+    for m in ["a", "b", "c"] {
+        run(&mut g, join(m), 3).unwrap();
+    }
+    assert_eq!(
+        run(&mut g, join("d"), 3).unwrap_err().0,
+        GROUP_MAX_SIZE_REACHED
+    );
+    let s = settings();
+    let mut r = join("x");
+    r.rebalance_timeout_ms = -1;
+    assert_eq!(
+        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+            .unwrap_err()
+            .0,
+        INVALID_REQUEST
+    );
+    let mut r = join("x");
+    r.subscribed_topic_names = None;
+    assert_eq!(
+        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+            .unwrap_err()
+            .0,
+        INVALID_REQUEST
+    );
+    let r = join("");
+    assert_eq!(
+        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+            .unwrap_err()
+            .0,
+        INVALID_REQUEST
+    );
+    assert!(ConsumerGroup::validate_request("g", &r, false, 0, &s).is_ok());
+    let mut r = join("x");
+    r.server_assignor = Some("sticky".into());
+    assert_eq!(
+        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+            .unwrap_err()
+            .0,
+        UNSUPPORTED_ASSIGNOR
+    );
+}
+
+#[test]
+fn a_fenced_member_s_partitions_go_to_the_others() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, join("a"), 2).unwrap();
+    run(&mut g, join("b"), 2).unwrap();
+    let a = run(&mut g, beat("a", 1, &[0, 1]), 2).unwrap();
+    let kept = parts(&a);
+    run(&mut g, beat("a", 1, &kept), 2).unwrap();
+    let mut changes = Changes::default();
+    assert!(g.fence("a", &topics(2), &mut changes));
+    assert!(changes.records.iter().any(|r| r.value.is_none()));
+    let b = run(&mut g, beat("b", 2, &[]), 2).unwrap();
+    assert_eq!(parts(&b), vec![0, 1]);
+    assert_eq!(b.member_epoch, g.epoch);
+}
+
+#[test]
+fn offset_commit_checks_member_epochs() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, join("a"), 1).unwrap();
+    assert_eq!(g.validate_offset_commit("a", 1, 9), Ok(()));
+    assert_eq!(g.validate_offset_commit("a", 0, 9), Err(STALE_MEMBER_EPOCH));
+    assert_eq!(g.validate_offset_commit("b", 1, 9), Err(UNKNOWN_MEMBER_ID));
+    assert_eq!(
+        g.validate_offset_commit("a", 1, 8),
+        Err(UNSUPPORTED_VERSION)
+    );
+    assert_eq!(g.validate_offset_fetch(None, -1), Ok(()));
+    assert_eq!(
+        g.validate_offset_fetch(Some("a"), 2),
+        Err(STALE_MEMBER_EPOCH)
+    );
+}
+
+#[test]
+fn replayed_records_rebuild_the_group() {
+    let mut g = ConsumerGroup::new("g");
+    let mut all = Vec::new();
+    for r in [join("a"), join("b")] {
+        let mut changes = Changes::default();
+        g.heartbeat(&settings(), r, &topics(2), 0, &mut changes)
+            .unwrap();
+        all.extend(changes.records);
+    }
+    let mut replayed = ConsumerGroup::new("g");
+    for r in &all {
+        assert!(replayed.replay(r));
+    }
+    assert_eq!(replayed.epoch, g.epoch);
+    assert_eq!(replayed.assignment_epoch, g.assignment_epoch);
+    assert_eq!(replayed.target, g.target);
+    assert_eq!(replayed.members, g.members);
+    assert_eq!(replayed.metadata_hash, g.metadata_hash);
+}

@@ -32,6 +32,8 @@ mod support;
 mod clients;
 #[path = "groups/consumer_protocol.rs"]
 mod consumer_protocol;
+#[path = "groups/consumer_wire.rs"]
+mod consumer_wire;
 #[path = "groups/epoch_validation.rs"]
 mod epoch_validation;
 #[path = "groups/membership.rs"]

@@ -646,6 +646,9 @@ impl GroupCoordinator {
         let member_id = params.member_id.clone();
         {
             let mut group = cell.state.lock().await;
+            if let Err(code) = self.give_way_to_classic(&mut group).await {
+                return join_error(&member_id, code);
+            }
             group.join(
                 &self.config,
                 JoinRequest {

@@ -7,7 +7,7 @@ use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDes
 use gregor_protocol::messages::consumer_group_describe_response::{
     Assignment, ConsumerGroupDescribeResponse, DescribedGroup, Member, TopicPartitions,
 };
-use gregor_protocol::{VersionRange, error_code};
+use gregor_protocol::{ErrorCode, VersionRange, error_code};
 
 use super::RequestContext;
 use super::consumer_group_heartbeat::consumer_protocol_enabled;
@@ -48,7 +48,11 @@ pub async fn handle(
     for group_id in &request.group_ids {
         let failed = |code: i16, message: String| DescribedGroup {
             error_code: code,
-            error_message: Some(message.into()),
+            error_message: if message.is_empty() {
+                ErrorCode::from(code).default_message().map(Into::into)
+            } else {
+                Some(message.into())
+            },
             group_id: group_id.clone(),
             authorized_operations: NO_OPERATIONS,
             ..Default::default()

@@ -8,7 +8,7 @@ use gregor_protocol::messages::consumer_group_heartbeat_response::{
     Assignment, ConsumerGroupHeartbeatResponse, TopicPartitions,
 };
 use gregor_protocol::messages::request_header::RequestHeader;
-use gregor_protocol::{VersionRange, error_code};
+use gregor_protocol::{ErrorCode, VersionRange, error_code};
 
 use super::RequestContext;
 use crate::groups::client_host;
@@ -29,10 +29,17 @@ pub fn consumer_protocol_enabled(ctx: &RequestContext) -> bool {
         .is_some_and(|l| l >= 1)
 }
 
+/// An error answer; without a message of its own, the code's default message (Kafka's
+/// `ApiError` of the exception).
 fn error(code: i16, message: String) -> ConsumerGroupHeartbeatResponse {
+    let message = if message.is_empty() {
+        ErrorCode::from(code).default_message().map(str::to_string)
+    } else {
+        Some(message)
+    };
     ConsumerGroupHeartbeatResponse {
         error_code: code,
-        error_message: Some(message).filter(|m| !m.is_empty()).map(Into::into),
+        error_message: message.map(Into::into),
         ..Default::default()
     }
 }

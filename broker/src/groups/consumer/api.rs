@@ -274,6 +274,52 @@ impl GroupCoordinator {
         self.install(cell, &mut holder, copy, changes.timers);
     }
 
+    /// Before a classic JoinGroup: a consumer group of the id must give way. An empty one is
+    /// deleted (its records tombstoned, its offsets kept), as Kafka's
+    /// `getOrMaybeCreateClassicGroup` does; a non-empty one is INCONSISTENT_GROUP_PROTOCOL
+    /// (the online migration of members is phase 2 of issue 12).
+    pub(in crate::groups) async fn give_way_to_classic(
+        &self,
+        holder: &mut ClassicGroup,
+    ) -> Result<(), i16> {
+        let Some(group) = holder.consumer.as_deref() else {
+            return Ok(());
+        };
+        if !group.is_empty() {
+            return Err(INCONSISTENT_GROUP_PROTOCOL);
+        }
+        let group_id = group.group_id.clone();
+        let records: Vec<Record> = super::records::group_tombstones(&group_id)
+            .into_iter()
+            .map(|r| Record::Consumer(Box::new(r)))
+            .collect();
+        self.append(&group_id, &records)
+            .await
+            .map_err(group::group_metadata_append_error)?;
+        if let Some(mut old) = holder.consumer.take() {
+            old.timers.cancel_all();
+        }
+        Ok(())
+    }
+
+    /// OffsetFetch v9+ of a consumer group: Kafka's `ConsumerGroup.validateOffsetFetch`
+    /// (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID); other groups are not checked here.
+    pub async fn validate_consumer_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), i16> {
+        let Some(cell) = self.get(group_id) else {
+            return Ok(());
+        };
+        let holder = cell.state.lock().await;
+        match holder.consumer.as_deref() {
+            Some(group) => group.validate_offset_fetch(member_id, member_epoch),
+            None => Ok(()),
+        }
+    }
+
     /// ConsumerGroupDescribe of one group: the group, or the error code and message.
     pub async fn describe_consumer_group(
         &self,

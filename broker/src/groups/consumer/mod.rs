@@ -316,13 +316,13 @@ impl ConsumerGroup {
         member_id: Option<&str>,
         member_epoch: i32,
     ) -> Result<(), i16> {
-        let Some(member_id) = member_id.filter(|_| member_epoch >= 0) else {
-            if member_epoch < 0 {
-                return Ok(());
-            }
-            return Err(UNKNOWN_MEMBER_ID);
-        };
-        let member = self.members.get(member_id).ok_or(UNKNOWN_MEMBER_ID)?;
+        if member_id.is_none() && member_epoch < 0 {
+            return Ok(());
+        }
+        let member = self
+            .members
+            .get(member_id.unwrap_or(""))
+            .ok_or(UNKNOWN_MEMBER_ID)?;
         if member_epoch != member.assignment.epoch {
             return Err(STALE_MEMBER_EPOCH);
         }

@@ -1099,6 +1099,12 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         r.int("group.consumer.session.timeout.ms", 45_000, 1)?;
     let group_consumer_heartbeat_interval_ms =
         r.int("group.consumer.heartbeat.interval.ms", 5_000, 1)?;
+    if group_consumer_heartbeat_interval_ms >= group_consumer_session_timeout_ms {
+        return Err(ConfigError::Inconsistent(format!(
+            "group.consumer.heartbeat.interval.ms ({group_consumer_heartbeat_interval_ms}) must be \
+             less than group.consumer.session.timeout.ms ({group_consumer_session_timeout_ms})"
+        )));
+    }
     let group_consumer_max_size = r.int("group.consumer.max.size", i32::MAX, 1)?;
     let group_consumer_assignors = r
         .list("group.consumer.assignors")

@@ -2001,6 +2001,17 @@ impl ClassicGroup {
             Some(_) => None,
             None => Some(Box::new(|o: &OffsetAndMetadata| o.commit_timestamp_ms)),
         };
+        // A consumer group (KIP-848): the offsets of topics it subscribes to stay, the
+        // others expire from their commit time (Kafka's `ConsumerGroup`
+        // `offsetExpirationCondition` and `isSubscribedToTopic`).
+        let (uses_consumer, subscribed, base) = match self.consumer.as_deref() {
+            Some(consumer) => (
+                true,
+                Some(consumer.subscribed_topics()),
+                Some(Box::new(|o: &OffsetAndMetadata| o.commit_timestamp_ms) as BaseTimestamp),
+            ),
+            None => (uses_consumer, subscribed, base),
+        };
         let Some(base) = base else {
             return self.offsets.is_empty();
         };
@@ -2090,6 +2101,9 @@ impl ClassicGroup {
     /// Kafka caches the subscriptions when a generation starts; this reads the members'
     /// current metadata for the selected protocol, which is the same between rebalances.
     pub fn is_subscribed_to_topic(&self, topic: &str) -> bool {
+        if let Some(consumer) = self.consumer.as_deref() {
+            return consumer.is_subscribed_to_topic(topic);
+        }
         match self.subscribed_topics() {
             Some(topics) => topics.contains(topic),
             None => self.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE),

@@ -270,6 +270,7 @@ fn records_max_size_and_session_timeout() {
         &[
             ("group.consumer.max.size", "1"),
             ("group.consumer.session.timeout.ms", "1000"),
+            ("group.consumer.heartbeat.interval.ms", "500"),
         ],
     );
     let mut client = connect(&broker);

@@ -231,3 +231,63 @@ fn replayed_records_rebuild_the_group() {
     assert_eq!(replayed.members, g.members);
     assert_eq!(replayed.metadata_hash, g.metadata_hash);
 }
+
+#[test]
+fn deleted_topics_and_new_partitions_bump_the_epoch() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, join("a"), 2).unwrap();
+    assert_eq!(g.epoch, 1);
+    // The topic is gone: a new epoch, an empty target, the member revokes.
+    let mut changes = Changes::default();
+    let gone = |_: &str| None;
+    let out = g
+        .heartbeat(&settings(), beat("a", 1, &[0, 1]), &gone, 0, &mut changes)
+        .unwrap();
+    assert_eq!(g.epoch, 2);
+    assert!(parts(&out).is_empty());
+    assert_eq!(
+        g.members["a"].assignment.state,
+        MemberState::UnrevokedPartitions
+    );
+    let out = g
+        .heartbeat(&settings(), beat("a", 1, &[]), &gone, 0, &mut changes)
+        .unwrap();
+    assert_eq!(out.member_epoch, 2);
+}
+
+#[test]
+fn offsets_of_subscribed_topics_do_not_expire() {
+    use crate::groups::group::{ClassicGroup, OffsetAndMetadata, Record};
+    let mut consumer = ConsumerGroup::new("g");
+    run(&mut consumer, join("a"), 1).unwrap();
+    let mut holder = ClassicGroup::new("g");
+    holder.consumer = Some(Box::new(consumer));
+    let old = OffsetAndMetadata {
+        committed_offset: 1,
+        leader_epoch: None,
+        metadata: String::new(),
+        commit_timestamp_ms: 0,
+        expire_timestamp_ms: None,
+    };
+    for topic in ["t", "u"] {
+        holder
+            .offsets
+            .entry(topic.to_string())
+            .or_default()
+            .insert(0, old.clone());
+    }
+    assert!(!holder.expire_offsets(1_000_000, 1000));
+    let expired: Vec<String> = holder
+        .take_effects()
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Offset {
+                topic, value: None, ..
+            } => Some(topic.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(expired, ["u"]);
+    assert!(holder.is_subscribed_to_topic("t") && !holder.is_subscribed_to_topic("u"));
+}

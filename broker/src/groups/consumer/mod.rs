@@ -428,7 +428,9 @@ impl ConsumerGroup {
             ));
         }
         if request.member_id.is_empty() {
-            request.member_id = Uuid::new_v4().to_string();
+            // v0: the coordinator names the member (Kafka's `Uuid.randomUuid().toString()`,
+            // URL-safe base64).
+            request.member_id = crate::cluster::meta_properties::random_cluster_id();
         }
         let member_id = request.member_id.clone();
         let old = match self.members.get(&member_id) {
@@ -441,7 +443,10 @@ impl ConsumerGroup {
                 ));
             }
         };
-        if !joining || self.members.contains_key(&member_id) {
+        // Kafka's `throwIfConsumerGroupMemberEpochIsInvalid`. Epoch 0 is a (re)join and is
+        // never fenced, even for a member known at a higher epoch (KAFKA-19233: a fenced
+        // member rejoins with its member id and epoch 0).
+        if !joining {
             let current = old.assignment.epoch;
             let received = request.member_epoch;
             let fenced = if received > current {
@@ -452,7 +457,7 @@ impl ConsumerGroup {
             } else {
                 false
             };
-            if fenced && !(joining && received == 0) {
+            if fenced {
                 return Err((
                     FENCED_MEMBER_EPOCH,
                     format!(

@@ -291,3 +291,50 @@ fn offsets_of_subscribed_topics_do_not_expire() {
     assert_eq!(expired, ["u"]);
     assert!(holder.is_subscribed_to_topic("t") && !holder.is_subscribed_to_topic("u"));
 }
+
+#[test]
+fn a_known_member_rejoins_with_epoch_zero_and_revocations_have_a_deadline() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, join("a"), 2).unwrap();
+    run(&mut g, beat("a", 1, &[0, 1]), 2).unwrap();
+    // Rejoining with epoch 0 (after being fenced on the client side) is accepted.
+    let out = run(&mut g, join("a"), 2).unwrap();
+    assert_eq!(out.member_epoch, 1);
+    assert_eq!(parts(&out), vec![0, 1]);
+    // b joins: a must revoke, within its rebalance timeout.
+    run(&mut g, join("b"), 2).unwrap();
+    let mut changes = Changes::default();
+    g.heartbeat(
+        &settings(),
+        beat("a", 1, &[0, 1]),
+        &topics(2),
+        0,
+        &mut changes,
+    )
+    .unwrap();
+    assert!(
+        changes
+            .timers
+            .contains(&TimerChange::Rebalance("a".into(), 1, 30_000)),
+        "{:?}",
+        changes.timers
+    );
+    let mut changes = Changes::default();
+    let kept: Vec<i32> = g.members["a"].assignment.assigned[&topic_id()]
+        .iter()
+        .copied()
+        .collect();
+    g.heartbeat(
+        &settings(),
+        beat("a", 1, &kept),
+        &topics(2),
+        0,
+        &mut changes,
+    )
+    .unwrap();
+    assert!(
+        changes
+            .timers
+            .contains(&TimerChange::CancelRebalance("a".into()))
+    );
+}

@@ -300,6 +300,63 @@ fn consumer_protocol_member_commits_and_resumes() {
     assert_eq!(read.len(), PARTITIONS as usize * RECORDS);
 }
 
+/// KIP-848 static membership: a consumer with `group.instance.id` closes (a leave with
+/// epoch -2, its partitions kept), a new process with the same instance id takes its place
+/// without a rebalance and resumes from the committed offsets.
+#[test]
+fn consumer_protocol_static_member_comes_back() {
+    let data = kip848_fixture();
+    let broker = start(&data, &[]);
+    let args = [
+        "--protocol",
+        "consumer",
+        "--group-instance-id",
+        "static-1",
+        "--max-records",
+        "10",
+    ];
+    let Some(first) = consume(Client::Confluent, &broker, "kip848-static", &args) else {
+        return;
+    };
+    let committed = first.committed();
+    assert!(!committed.is_empty(), "{}", first.output);
+    assert!(
+        broker
+            .wait_for_log("static member left for now", Duration::from_secs(30))
+            .is_some(),
+        "no temporary leave"
+    );
+    let Some(second) = consume(
+        Client::Confluent,
+        &broker,
+        "kip848-static",
+        &["--protocol", "consumer", "--group-instance-id", "static-1"],
+    ) else {
+        return;
+    };
+    assert!(
+        broker
+            .log_text()
+            .contains("static member static-1 rejoins as"),
+        "the second process did not replace the first"
+    );
+    let mut read: BTreeSet<(i32, i64)> = first
+        .records
+        .iter()
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    for r in &second.records {
+        assert!(
+            committed.get(&r.partition).is_none_or(|c| r.offset >= *c),
+            "record {}:{} below the committed offset",
+            r.partition,
+            r.offset
+        );
+        read.insert((r.partition, r.offset));
+    }
+    assert_eq!(read.len(), PARTITIONS as usize * RECORDS);
+}
+
 #[test]
 fn two_kafka_python_members_split_the_partitions() {
     two_members_split_the_partitions(Client::KafkaPython, Client::KafkaPython);

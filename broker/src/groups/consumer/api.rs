@@ -120,20 +120,16 @@ impl GroupCoordinator {
         let mut copy = current;
         let mut changes = Changes::default();
         let outcome = if leaving {
-            if !copy.members.contains_key(&request.member_id) {
-                return Err((
-                    UNKNOWN_MEMBER_ID,
-                    format!(
-                        "Member {} is not a member of group {group_id}.",
-                        request.member_id
-                    ),
-                ));
-            }
-            tracing::info!(group = %group_id, member = %request.member_id, "member left the consumer group");
-            copy.fence(&request.member_id, &lookup, &mut changes);
+            let epoch = copy.leave(
+                &request.member_id,
+                request.instance_id.as_deref(),
+                request.member_epoch,
+                &lookup,
+                &mut changes,
+            )?;
             HeartbeatOutcome {
                 member_id: request.member_id.clone(),
-                member_epoch: request.member_epoch,
+                member_epoch: epoch,
                 assignment: None,
             }
         } else {

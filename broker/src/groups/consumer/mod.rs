@@ -13,9 +13,13 @@
 //!   copy of the group which replaces the group once its records are written, as Kafka's
 //!   coordinator applies records only when they are committed.
 //!
-//! Left for later (phase 2 of issue 12): static membership (`group.instance.id` is kept and
-//! reported, but a static member is treated as dynamic), regular-expression subscriptions
-//! (refused with INVALID_REQUEST), the online migration between classic and consumer groups.
+//! * Static members (`group.instance.id`): a leave with epoch -2 keeps the member and its
+//!   partitions until it comes back under a new member id (which takes them over) or its
+//!   session ends.
+//!
+//! Left for later (phase 2 of issue 12): regular-expression subscriptions (refused with
+//! INVALID_REQUEST), the online migration between classic and consumer groups (a classic
+//! member cannot join a non-empty consumer group: INCONSISTENT_GROUP_PROTOCOL).
 
 pub mod api;
 pub mod assignor;
@@ -433,6 +437,9 @@ impl ConsumerGroup {
             request.member_id = crate::cluster::meta_properties::random_cluster_id();
         }
         let member_id = request.member_id.clone();
+        if let Some(instance) = request.instance_id.clone() {
+            self.static_member(&member_id, &instance, joining, changes)?;
+        }
         let old = match self.members.get(&member_id) {
             Some(m) => m.clone(),
             None if joining => ConsumerMember::new(&member_id),
@@ -572,6 +579,133 @@ impl ConsumerGroup {
             member_epoch: after.epoch,
             assignment,
         })
+    }
+
+    /// The member of `instance` (static membership, KIP-345 in KIP-848's form): Kafka's
+    /// `getOrMaybeSubscribeStaticConsumerGroupMember`. Joining, a static member that left
+    /// for a while (epoch -2) is replaced by the new member id, which takes over its
+    /// assignment (tombstones for the old id, records for the new one); one still in the
+    /// group is UNRELEASED_INSTANCE_ID. Otherwise the instance must be known
+    /// (UNKNOWN_MEMBER_ID) and held by this member id (FENCED_INSTANCE_ID).
+    fn static_member(
+        &mut self,
+        member_id: &str,
+        instance: &str,
+        joining: bool,
+        changes: &mut Changes,
+    ) -> Result<(), OpError> {
+        let group_id = self.group_id.clone();
+        let existing = self
+            .members
+            .values()
+            .find(|m| m.instance_id.as_deref() == Some(instance))
+            .cloned();
+        if !joining {
+            let Some(existing) = existing else {
+                return Err((
+                    UNKNOWN_MEMBER_ID,
+                    format!("Instance id {instance} is unknown."),
+                ));
+            };
+            if existing.member_id != member_id {
+                return Err((
+                    FENCED_INSTANCE_ID,
+                    format!(
+                        "Static member {member_id} with instance id {instance} was fenced by \
+                         member {}.",
+                        existing.member_id
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        let Some(existing) = existing else {
+            return Ok(());
+        };
+        if existing.assignment.epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+            return Err((
+                UNRELEASED_INSTANCE_ID,
+                format!(
+                    "Static member {member_id} with instance id {instance} cannot join the group \
+                     because the instance id is owned by {} member.",
+                    existing.member_id
+                ),
+            ));
+        }
+        // Kafka's `replaceMember`: the old id's records go, the new id's come.
+        let old_id = existing.member_id.clone();
+        let mut replacement = existing;
+        replacement.member_id = member_id.to_string();
+        replacement.assignment.epoch = 0;
+        replacement.assignment.previous_epoch = 0;
+        self.members.remove(&old_id);
+        let target = self.target.remove(&old_id).unwrap_or_default();
+        changes
+            .records
+            .extend(records::member_tombstones(&group_id, &old_id));
+        changes.timers.push(TimerChange::CancelAll(old_id.clone()));
+        changes
+            .records
+            .push(records::member(&group_id, &replacement));
+        changes
+            .records
+            .push(records::target(&group_id, member_id, &target));
+        changes.records.push(records::current(
+            &group_id,
+            member_id,
+            &replacement.assignment,
+        ));
+        self.target.insert(member_id.to_string(), target);
+        self.members.insert(member_id.to_string(), replacement);
+        tracing::info!(
+            group = %group_id,
+            "static member {instance} rejoins as {member_id}, replacing {old_id}"
+        );
+        Ok(())
+    }
+
+    /// A leave (epoch -1, or -2 for a static member that comes back): Kafka's
+    /// `consumerGroupLeave`. Returns the epoch to answer with.
+    pub fn leave(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        member_epoch: i32,
+        lookup: &dyn Fn(&str) -> Option<TopicMeta>,
+        changes: &mut Changes,
+    ) -> Result<i32, OpError> {
+        let group_id = self.group_id.clone();
+        let target_id = match instance_id {
+            None => {
+                if !self.members.contains_key(member_id) {
+                    return Err((
+                        UNKNOWN_MEMBER_ID,
+                        format!("Member {member_id} is not a member of group {group_id}."),
+                    ));
+                }
+                member_id.to_string()
+            }
+            Some(instance) => {
+                self.static_member(member_id, instance, false, changes)?;
+                member_id.to_string()
+            }
+        };
+        if instance_id.is_some() && member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH {
+            // Kafka's `consumerGroupStaticMemberGroupLeave`: the member stays, at epoch -2,
+            // keeping its partitions until it comes back or its session ends.
+            let member = self.members.get_mut(&target_id).expect("checked above");
+            member.assignment.epoch = LEAVE_GROUP_STATIC_MEMBER_EPOCH;
+            member.assignment.pending_revocation.clear();
+            let assignment = member.assignment.clone();
+            changes
+                .records
+                .push(records::current(&group_id, &target_id, &assignment));
+            tracing::info!(group = %group_id, member = %target_id, "static member left for now");
+            return Ok(LEAVE_GROUP_STATIC_MEMBER_EPOCH);
+        }
+        tracing::info!(group = %group_id, member = %target_id, "member left the consumer group");
+        self.fence(&target_id, lookup, changes);
+        Ok(member_epoch)
     }
 
     /// Kafka's `TargetAssignmentBuilder`: a new target for every member at the group

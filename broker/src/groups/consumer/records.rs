@@ -290,7 +290,12 @@ impl ConsumerGroup {
                 K::ConsumerGroupCurrentMemberAssignment(k),
                 Some(V::ConsumerGroupCurrentMemberAssignment(v)),
             ) => {
-                if let Some(m) = self.members.get_mut(&*k.member_id) {
+                // Kafka's replay creates the member on any of its records.
+                let m = self
+                    .members
+                    .entry(k.member_id.to_string())
+                    .or_insert_with(|| ConsumerMember::new(&k.member_id));
+                {
                     m.assignment = MemberAssignment {
                         epoch: v.member_epoch,
                         previous_epoch: v.previous_member_epoch,

@@ -338,3 +338,73 @@ fn a_known_member_rejoins_with_epoch_zero_and_revocations_have_a_deadline() {
             .contains(&TimerChange::CancelRebalance("a".into()))
     );
 }
+
+fn static_join(member: &str, instance: &str) -> HeartbeatRequest {
+    HeartbeatRequest {
+        instance_id: Some(instance.into()),
+        ..join(member)
+    }
+}
+
+#[test]
+fn a_static_member_leaves_for_a_while_and_comes_back_with_its_partitions() {
+    let mut g = ConsumerGroup::new("g");
+    run(&mut g, static_join("a1", "i-a"), 2).unwrap();
+    run(&mut g, static_join("b1", "i-b"), 2).unwrap();
+    let a = run(&mut g, beat("a1", 1, &[0, 1]), 2).unwrap();
+    let kept = parts(&a);
+    run(&mut g, beat("a1", 1, &kept), 2).unwrap();
+    let b = run(&mut g, beat("b1", 2, &[]), 2).unwrap();
+    let b_parts = parts(&b);
+    assert_eq!(b_parts.len(), 1);
+    let epoch = g.epoch;
+
+    // The instance is taken: another member id cannot join with it.
+    let err = run(&mut g, static_join("a2", "i-a"), 2).unwrap_err();
+    assert_eq!(err.0, UNRELEASED_INSTANCE_ID);
+    // A heartbeat of the instance from another member id is fenced.
+    let mut r = beat("a2", 2, &[]);
+    r.instance_id = Some("i-a".into());
+    assert_eq!(run(&mut g, r, 2).unwrap_err().0, FENCED_INSTANCE_ID);
+    let mut r = beat("a2", 2, &[]);
+    r.instance_id = Some("i-x".into());
+    assert_eq!(run(&mut g, r, 2).unwrap_err().0, UNKNOWN_MEMBER_ID);
+
+    // a1 leaves for now (-2): it stays, at epoch -2, with its partitions; no new epoch.
+    let mut changes = Changes::default();
+    let answer = g
+        .leave("a1", Some("i-a"), -2, &topics(2), &mut changes)
+        .unwrap();
+    assert_eq!(answer, -2);
+    assert_eq!(g.epoch, epoch);
+    assert_eq!(g.members["a1"].assignment.epoch, -2);
+    // Its replacement takes over the same partitions without a rebalance.
+    let mut changes = Changes::default();
+    let back = g
+        .heartbeat(
+            &settings(),
+            static_join("a2", "i-a"),
+            &topics(2),
+            0,
+            &mut changes,
+        )
+        .unwrap();
+    assert_eq!(parts(&back), kept);
+    assert_eq!(back.member_epoch, epoch);
+    assert_eq!(g.epoch, epoch);
+    assert!(!g.members.contains_key("a1"));
+    assert!(
+        changes
+            .timers
+            .contains(&TimerChange::CancelAll("a1".into()))
+    );
+    // The records replay to the same group.
+    let tombstones = changes.records.iter().filter(|r| r.value.is_none()).count();
+    assert_eq!(tombstones, 3);
+    // A full leave (-1) of a static member removes it.
+    let mut changes = Changes::default();
+    g.leave("b1", Some("i-b"), -1, &topics(2), &mut changes)
+        .unwrap();
+    assert!(!g.members.contains_key("b1"));
+    assert_eq!(g.epoch, epoch + 1);
+}

@@ -147,7 +147,7 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Decoded>, Str
         return Err(format!("key of {} bytes", key.len()));
     }
     let record_type = i16::from_be_bytes([key[0], key[1]]);
-    if (3..=8).contains(&record_type) {
+    if (3..=8).contains(&record_type) || record_type == 16 {
         return super::consumer::records::decode(key, value);
     }
     if !(0..=2).contains(&record_type) {

@@ -86,7 +86,7 @@ pub async fn handle(
                             .iter()
                             .map(|t| t.as_str().into())
                             .collect(),
-                        subscribed_topic_regex: None,
+                        subscribed_topic_regex: m.subscribed_topic_regex.as_deref().map(Into::into),
                         assignment: assignment(&m.assignment.assigned),
                         target_assignment: assignment(
                             &group.target.get(&m.member_id).cloned().unwrap_or_default(),

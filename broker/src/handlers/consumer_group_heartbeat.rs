@@ -77,22 +77,16 @@ pub async fn handle(
             .subscribed_topic_names
             .as_ref()
             .map(|t| t.iter().map(|s| s.to_string()).collect()),
+        subscribed_topic_regex: request
+            .subscribed_topic_regex
+            .as_deref()
+            .map(str::to_string),
         server_assignor: request.server_assignor.as_deref().map(str::to_string),
         owned,
     };
     let groups = &ctx.broker.groups;
     match groups
-        .consumer_group_heartbeat(
-            &request.group_id,
-            params,
-            // An empty regex clears a regex subscription (librdkafka sends "" with topic
-            // names), as Kafka 4's `maybeUpdateSubscribedTopicRegex` reads it.
-            request
-                .subscribed_topic_regex
-                .as_deref()
-                .is_some_and(|r| !r.is_empty()),
-            version,
-        )
+        .consumer_group_heartbeat(&request.group_id, params, version)
         .await
     {
         Ok(outcome) => ConsumerGroupHeartbeatResponse {

@@ -15,6 +15,7 @@ use gregor_protocol::error_code::*;
 use super::{
     Changes, ConsumerGroup, ConsumerSettings, HeartbeatOutcome, HeartbeatRequest,
     LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, OpError, TimerChange, TopicMeta,
+    TopicSource,
 };
 use crate::broker::Broker;
 use crate::groups::group::{self, ClassicGroup, Record, now_ms};
@@ -52,15 +53,29 @@ impl ConsumerTimers {
 
 static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// The image's view of a topic for the assignment.
-fn lookup(broker: &Broker) -> impl Fn(&str) -> Option<TopicMeta> + use<> {
-    let image = broker.image();
-    move |name: &str| {
-        image.topic(name).map(|t| TopicMeta {
+/// The metadata image's topics, as a group sees them.
+struct ImageTopics(Arc<crate::cluster::image::MetadataImage>);
+
+impl TopicSource for ImageTopics {
+    fn meta(&self, name: &str) -> Option<TopicMeta> {
+        self.0.topic(name).map(|t| TopicMeta {
             id: t.id,
             partitions: t.partitions.len() as i32,
         })
     }
+
+    fn names(&self) -> Vec<String> {
+        self.0.topics().map(|t| t.name.clone()).collect()
+    }
+
+    fn version(&self) -> i64 {
+        self.0.last_offset()
+    }
+}
+
+/// The image's view of the topics for the assignment.
+fn lookup(broker: &Broker) -> ImageTopics {
+    ImageTopics(broker.image())
 }
 
 impl GroupCoordinator {
@@ -74,10 +89,9 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         request: HeartbeatRequest,
-        regex: bool,
         version: i16,
     ) -> Result<HeartbeatOutcome, OpError> {
-        ConsumerGroup::validate_request(group_id, &request, regex, version, &self.consumer)?;
+        ConsumerGroup::validate_request(group_id, &request, version, &self.consumer)?;
         let broker = self
             .broker()
             .ok_or((COORDINATOR_NOT_AVAILABLE, "no broker".to_string()))?;

@@ -17,9 +17,13 @@
 //!   partitions until it comes back under a new member id (which takes them over) or its
 //!   session ends.
 //!
-//! Left for later (phase 2 of issue 12): regular-expression subscriptions (refused with
-//! INVALID_REQUEST), the online migration between classic and consumer groups (a classic
-//! member cannot join a non-empty consumer group: INCONSISTENT_GROUP_PROTOCOL).
+//! * Regular-expression subscriptions (`subscribed_topic_regex`, whole names, internal
+//!   topics never matched): resolved against the image at each heartbeat, the resolution
+//!   kept as ConsumerGroupRegularExpression records; a topic created later is picked up.
+//!
+//! Left for later (phase 2 of issue 12): the online migration between classic and consumer
+//! groups (a classic member cannot join a non-empty consumer group:
+//! INCONSISTENT_GROUP_PROTOCOL).
 
 pub mod api;
 pub mod assignor;
@@ -77,6 +81,8 @@ pub struct ConsumerMember {
     pub client_host: String,
     /// Subscribed topic names (sorted, as Kafka keeps them).
     pub subscribed_topic_names: Vec<String>,
+    /// Subscribed regular expression.
+    pub subscribed_topic_regex: Option<String>,
     /// Rebalance timeout.
     pub rebalance_timeout_ms: i32,
     /// The assignor the member asks for.
@@ -95,6 +101,7 @@ impl ConsumerMember {
             client_id: String::new(),
             client_host: String::new(),
             subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
             rebalance_timeout_ms: -1,
             server_assignor: None,
             assignment: MemberAssignment::new(),
@@ -107,6 +114,7 @@ impl ConsumerMember {
             && self.client_id == other.client_id
             && self.client_host == other.client_host
             && self.subscribed_topic_names == other.subscribed_topic_names
+            && self.subscribed_topic_regex == other.subscribed_topic_regex
             && self.rebalance_timeout_ms == other.rebalance_timeout_ms
             && self.server_assignor == other.server_assignor
     }
@@ -119,6 +127,45 @@ pub struct TopicMeta {
     pub id: Uuid,
     /// Partition count.
     pub partitions: i32,
+}
+
+/// What a group sees of the cluster's topics: their metadata and, for regular-expression
+/// subscriptions, their names and the image offset they come from.
+pub trait TopicSource {
+    /// The metadata of a topic, `None` if it does not exist.
+    fn meta(&self, name: &str) -> Option<TopicMeta>;
+    /// Every topic name (for regular expressions).
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// The metadata image offset (the version of a resolved regular expression).
+    fn version(&self) -> i64 {
+        -1
+    }
+}
+
+impl<F: Fn(&str) -> Option<TopicMeta>> TopicSource for F {
+    fn meta(&self, name: &str) -> Option<TopicMeta> {
+        self(name)
+    }
+}
+
+/// Kafka's internal topics, never matched by a regular expression.
+const INTERNAL_TOPICS: &[&str] = &[
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+/// A subscription pattern (RE2/J syntax, which Rust's `regex` shares for what matters
+/// here), matching whole topic names as Java's `Matcher.matches`.
+pub fn compile_regex(regex: &str) -> Result<regex::Regex, OpError> {
+    regex::Regex::new(&format!("^(?:{regex})$")).map_err(|e| {
+        (
+            INVALID_REGULAR_EXPRESSION,
+            format!("SubscribedTopicRegex `{regex}` is not a valid regular expression: {e}."),
+        )
+    })
 }
 
 /// One consumer group.
@@ -136,6 +183,8 @@ pub struct ConsumerGroup {
     pub members: BTreeMap<String, ConsumerMember>,
     /// Target assignment by member id.
     pub target: BTreeMap<String, Assignment>,
+    /// Resolved regular expressions: the topics each matches.
+    pub regexes: BTreeMap<String, BTreeSet<String>>,
     /// Running session and revocation timers (not part of the state proper).
     pub timers: api::ConsumerTimers,
 }
@@ -189,6 +238,8 @@ pub struct HeartbeatRequest {
     pub client_host: String,
     /// Subscribed topics, null unchanged.
     pub subscribed_topic_names: Option<Vec<String>>,
+    /// Subscribed regular expression, null unchanged ("" for none).
+    pub subscribed_topic_regex: Option<String>,
     /// Assignor, null unchanged.
     pub server_assignor: Option<String>,
     /// Owned partitions by topic id, null unchanged.
@@ -244,19 +295,88 @@ impl ConsumerGroup {
 
     /// The subscribed topic names of all members.
     pub fn subscribed_topics(&self) -> BTreeSet<String> {
-        self.members
+        let mut topics: BTreeSet<String> = self
+            .members
             .values()
             .flat_map(|m| m.subscribed_topic_names.iter().cloned())
-            .collect()
+            .collect();
+        for m in self.members.values() {
+            if let Some(matched) = m
+                .subscribed_topic_regex
+                .as_ref()
+                .and_then(|r| self.regexes.get(r))
+            {
+                topics.extend(matched.iter().cloned());
+            }
+        }
+        topics
     }
 
-    fn subscription_metadata(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<TopicMeta>,
-    ) -> BTreeMap<String, TopicMeta> {
+    /// The topics one member subscribes to: its names and what its regex matches.
+    fn member_topics(&self, m: &ConsumerMember) -> BTreeSet<String> {
+        let mut topics: BTreeSet<String> = m.subscribed_topic_names.iter().cloned().collect();
+        if let Some(matched) = m
+            .subscribed_topic_regex
+            .as_ref()
+            .and_then(|r| self.regexes.get(r))
+        {
+            topics.extend(matched.iter().cloned());
+        }
+        topics
+    }
+
+    /// Resolves the members' regular expressions against the topics (Kafka resolves them
+    /// in the background and writes ConsumerGroupRegularExpression records; this resolves
+    /// them at each heartbeat): a record for each new or changed resolution, a tombstone
+    /// for each no member uses any more. The group epoch follows from the topics' hash.
+    fn refresh_regexes(&mut self, topics: &dyn TopicSource, now_ms: i64, changes: &mut Changes) {
+        let used: BTreeSet<String> = self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.clone())
+            .collect();
+        let gone: Vec<String> = self
+            .regexes
+            .keys()
+            .filter(|r| !used.contains(*r))
+            .cloned()
+            .collect();
+        for regex in gone {
+            self.regexes.remove(&regex);
+            changes
+                .records
+                .push(records::regex_tombstone(&self.group_id, &regex));
+        }
+        if used.is_empty() {
+            return;
+        }
+        let names = topics.names();
+        for regex in used {
+            let Ok(pattern) = compile_regex(&regex) else {
+                continue;
+            };
+            let matched: BTreeSet<String> = names
+                .iter()
+                .filter(|t| !INTERNAL_TOPICS.contains(&t.as_str()) && pattern.is_match(t))
+                .cloned()
+                .collect();
+            if self.regexes.get(&regex) != Some(&matched) {
+                changes.records.push(records::regex(
+                    &self.group_id,
+                    &regex,
+                    &matched,
+                    topics.version(),
+                    now_ms,
+                ));
+                self.regexes.insert(regex, matched);
+            }
+        }
+    }
+
+    fn subscription_metadata(&self, lookup: &dyn TopicSource) -> BTreeMap<String, TopicMeta> {
         self.subscribed_topics()
             .into_iter()
-            .filter_map(|t| lookup(&t).map(|m| (t, m)))
+            .filter_map(|t| lookup.meta(&t).map(|m| (t, m)))
             .collect()
     }
 
@@ -335,16 +455,13 @@ impl ConsumerGroup {
 
     /// Whether a member subscribes to `topic` (OffsetDelete and offset expiry).
     pub fn is_subscribed_to_topic(&self, topic: &str) -> bool {
-        self.members
-            .values()
-            .any(|m| m.subscribed_topic_names.iter().any(|t| t == topic))
+        self.subscribed_topics().contains(topic)
     }
 
     /// Checks a heartbeat's fields (Kafka's `throwIfConsumerGroupHeartbeatRequestIsInvalid`).
     pub fn validate_request(
         group_id: &str,
         request: &HeartbeatRequest,
-        regex: bool,
         version: i16,
         settings: &ConsumerSettings,
     ) -> Result<(), OpError> {
@@ -359,8 +476,12 @@ impl ConsumerGroup {
         if blank(&request.rack_id) {
             return invalid("RackId can't be empty.");
         }
-        if regex {
-            return invalid("SubscribedTopicRegex is not supported yet.");
+        if let Some(regex) = request
+            .subscribed_topic_regex
+            .as_deref()
+            .filter(|r| !r.is_empty())
+        {
+            compile_regex(regex)?;
         }
         if version >= CONSUMER_GENERATED_MEMBER_ID_VERSION && request.member_id.trim().is_empty() {
             return invalid("MemberId can't be empty.");
@@ -381,8 +502,14 @@ impl ConsumerGroup {
                 .subscribed_topic_names
                 .as_ref()
                 .is_none_or(|t| t.is_empty())
+                && request
+                    .subscribed_topic_regex
+                    .as_ref()
+                    .is_none_or(|r| r.is_empty())
             {
-                return invalid("SubscribedTopicNames must be set in first request.");
+                return invalid(
+                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.",
+                );
             }
         } else if epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH {
             if request.member_id.trim().is_empty() {
@@ -414,7 +541,7 @@ impl ConsumerGroup {
         &mut self,
         settings: &ConsumerSettings,
         mut request: HeartbeatRequest,
-        lookup: &dyn Fn(&str) -> Option<TopicMeta>,
+        lookup: &dyn TopicSource,
         now_ms: i64,
         changes: &mut Changes,
     ) -> Result<HeartbeatOutcome, OpError> {
@@ -499,15 +626,22 @@ impl ConsumerGroup {
             topics.dedup();
             member.subscribed_topic_names = topics;
         }
+        if let Some(regex) = request.subscribed_topic_regex.clone() {
+            // "" clears a regex subscription.
+            member.subscribed_topic_regex = Some(regex).filter(|r| !r.is_empty());
+        }
         member.client_id = request.client_id.clone();
         member.client_host = request.client_host.clone();
         let is_new = !self.members.contains_key(&member_id);
         let mut bump = false;
         if is_new || !member.metadata_equals(&old) {
             changes.records.push(records::member(&group_id, &member));
-            bump |= member.subscribed_topic_names != old.subscribed_topic_names || is_new;
+            bump |= member.subscribed_topic_names != old.subscribed_topic_names
+                || member.subscribed_topic_regex != old.subscribed_topic_regex
+                || is_new;
         }
         self.members.insert(member_id.clone(), member.clone());
+        self.refresh_regexes(lookup, now_ms, changes);
         let metadata = self.subscription_metadata(lookup);
         let hash = metadata_hash(&metadata);
         if hash != self.metadata_hash {
@@ -569,7 +703,8 @@ impl ConsumerGroup {
         changes.timers.push(TimerChange::Session(member_id.clone()));
         let full = joining
             || (request.rebalance_timeout_ms != -1
-                && request.subscribed_topic_names.is_some()
+                && (request.subscribed_topic_names.is_some()
+                    || request.subscribed_topic_regex.is_some())
                 && request.owned.is_some());
         let assignment =
             (full || after.assigned != before.assigned).then(|| after.assigned.clone());
@@ -671,7 +806,7 @@ impl ConsumerGroup {
         member_id: &str,
         instance_id: Option<&str>,
         member_epoch: i32,
-        lookup: &dyn Fn(&str) -> Option<TopicMeta>,
+        lookup: &dyn TopicSource,
         changes: &mut Changes,
     ) -> Result<i32, OpError> {
         let group_id = self.group_id.clone();
@@ -721,8 +856,8 @@ impl ConsumerGroup {
             .members
             .values()
             .map(|m| {
-                let topics = m
-                    .subscribed_topic_names
+                let topics = self
+                    .member_topics(m)
                     .iter()
                     .filter_map(|t| metadata.get(t).map(|meta| meta.id))
                     .collect();
@@ -758,7 +893,7 @@ impl ConsumerGroup {
     pub fn fence(
         &mut self,
         member_id: &str,
-        lookup: &dyn Fn(&str) -> Option<TopicMeta>,
+        lookup: &dyn TopicSource,
         changes: &mut Changes,
     ) -> bool {
         if self.members.remove(member_id).is_none() {
@@ -768,6 +903,7 @@ impl ConsumerGroup {
         changes
             .records
             .extend(records::member_tombstones(&self.group_id, member_id));
+        self.refresh_regexes(lookup, crate::groups::group::now_ms(), changes);
         let hash = metadata_hash(&self.subscription_metadata(lookup));
         self.epoch += 1;
         self.metadata_hash = hash;

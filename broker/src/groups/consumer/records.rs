@@ -15,6 +15,8 @@ use gregor_protocol::messages::consumer_group_member_metadata_key::ConsumerGroup
 use gregor_protocol::messages::consumer_group_member_metadata_value::ConsumerGroupMemberMetadataValue;
 use gregor_protocol::messages::consumer_group_metadata_key::ConsumerGroupMetadataKey;
 use gregor_protocol::messages::consumer_group_metadata_value::ConsumerGroupMetadataValue;
+use gregor_protocol::messages::consumer_group_regular_expression_key::ConsumerGroupRegularExpressionKey;
+use gregor_protocol::messages::consumer_group_regular_expression_value::ConsumerGroupRegularExpressionValue;
 use gregor_protocol::messages::consumer_group_target_assignment_member_key::ConsumerGroupTargetAssignmentMemberKey;
 use gregor_protocol::messages::consumer_group_target_assignment_member_value::{
     ConsumerGroupTargetAssignmentMemberValue, TopicPartition,
@@ -92,7 +94,7 @@ pub fn member(group_id: &str, member: &ConsumerMember) -> ConsumerRecord {
                     .iter()
                     .map(|t| t.as_str().into())
                     .collect(),
-                subscribed_topic_regex: None,
+                subscribed_topic_regex: member.subscribed_topic_regex.as_deref().map(Into::into),
                 rebalance_timeout_ms: member.rebalance_timeout_ms,
                 server_assignor: member.server_assignor.as_deref().map(Into::into),
                 ..Default::default()
@@ -200,6 +202,43 @@ pub fn member_tombstones(group_id: &str, member_id: &str) -> Vec<ConsumerRecord>
     .collect()
 }
 
+/// ConsumerGroupRegularExpression: what a regular expression resolved to, at which image
+/// offset, when.
+pub fn regex(
+    group_id: &str,
+    regex: &str,
+    topics: &std::collections::BTreeSet<String>,
+    version: i64,
+    now_ms: i64,
+) -> ConsumerRecord {
+    ConsumerRecord {
+        key: regex_key(group_id, regex),
+        value: Some(GroupCoordinatorRecordValue::ConsumerGroupRegularExpression(
+            ConsumerGroupRegularExpressionValue {
+                topics: topics.iter().map(|t| t.as_str().into()).collect(),
+                version,
+                timestamp: now_ms,
+                ..Default::default()
+            },
+        )),
+    }
+}
+
+/// The tombstone of a regular expression no member uses any more.
+pub fn regex_tombstone(group_id: &str, regex: &str) -> ConsumerRecord {
+    ConsumerRecord {
+        key: regex_key(group_id, regex),
+        value: None,
+    }
+}
+
+fn regex_key(group_id: &str, regex: &str) -> GroupCoordinatorRecordKey {
+    GroupCoordinatorRecordKey::ConsumerGroupRegularExpression(ConsumerGroupRegularExpressionKey {
+        group_id: group_id.into(),
+        regular_expression: regex.into(),
+    })
+}
+
 /// The tombstones that delete an empty group (Kafka's `createGroupTombstoneRecords`):
 /// target assignment metadata, then group metadata.
 pub fn group_tombstones(group_id: &str) -> Vec<ConsumerRecord> {
@@ -228,6 +267,7 @@ pub fn group_of(key: &GroupCoordinatorRecordKey) -> Option<String> {
         K::ConsumerGroupTargetAssignmentMetadata(k) => k.group_id.to_string(),
         K::ConsumerGroupTargetAssignmentMember(k) => k.group_id.to_string(),
         K::ConsumerGroupCurrentMemberAssignment(k) => k.group_id.to_string(),
+        K::ConsumerGroupRegularExpression(k) => k.group_id.to_string(),
         _ => return None,
     })
 }
@@ -258,6 +298,7 @@ impl ConsumerGroup {
                     .iter()
                     .map(|t| t.to_string())
                     .collect();
+                m.subscribed_topic_regex = v.subscribed_topic_regex.as_deref().map(str::to_string);
                 m.rebalance_timeout_ms = v.rebalance_timeout_ms;
                 m.server_assignor = v.server_assignor.as_deref().map(str::to_string);
             }
@@ -309,6 +350,15 @@ impl ConsumerGroup {
                 if let Some(m) = self.members.get_mut(&*k.member_id) {
                     m.assignment = MemberAssignment::new();
                 }
+            }
+            (K::ConsumerGroupRegularExpression(k), Some(V::ConsumerGroupRegularExpression(v))) => {
+                self.regexes.insert(
+                    k.regular_expression.to_string(),
+                    v.topics.iter().map(|t| t.to_string()).collect(),
+                );
+            }
+            (K::ConsumerGroupRegularExpression(k), None) => {
+                self.regexes.remove(&*k.regular_expression);
             }
             // PartitionMetadata (replaced by the hash) and mismatched pairs.
             _ => {}

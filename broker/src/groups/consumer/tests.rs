@@ -146,7 +146,7 @@ fn max_size_and_invalid_requests() {
     let mut r = join("x");
     r.rebalance_timeout_ms = -1;
     assert_eq!(
-        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+        ConsumerGroup::validate_request("g", &r, 1, &s)
             .unwrap_err()
             .0,
         INVALID_REQUEST
@@ -154,23 +154,23 @@ fn max_size_and_invalid_requests() {
     let mut r = join("x");
     r.subscribed_topic_names = None;
     assert_eq!(
-        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+        ConsumerGroup::validate_request("g", &r, 1, &s)
             .unwrap_err()
             .0,
         INVALID_REQUEST
     );
     let r = join("");
     assert_eq!(
-        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+        ConsumerGroup::validate_request("g", &r, 1, &s)
             .unwrap_err()
             .0,
         INVALID_REQUEST
     );
-    assert!(ConsumerGroup::validate_request("g", &r, false, 0, &s).is_ok());
+    assert!(ConsumerGroup::validate_request("g", &r, 0, &s).is_ok());
     let mut r = join("x");
     r.server_assignor = Some("sticky".into());
     assert_eq!(
-        ConsumerGroup::validate_request("g", &r, false, 1, &s)
+        ConsumerGroup::validate_request("g", &r, 1, &s)
             .unwrap_err()
             .0,
         UNSUPPORTED_ASSIGNOR
@@ -407,4 +407,89 @@ fn a_static_member_leaves_for_a_while_and_comes_back_with_its_partitions() {
         .unwrap();
     assert!(!g.members.contains_key("b1"));
     assert_eq!(g.epoch, epoch + 1);
+}
+
+/// Topics by name with ids 1, 2, ... in name order.
+struct Cluster(Vec<(&'static str, i32)>);
+
+impl TopicSource for Cluster {
+    fn meta(&self, name: &str) -> Option<TopicMeta> {
+        self.0
+            .iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| TopicMeta {
+                id: Uuid::from_bytes([i as u8 + 1; 16]),
+                partitions: self.0[i].1,
+            })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(n, _)| n.to_string()).collect()
+    }
+
+    fn version(&self) -> i64 {
+        self.0.len() as i64
+    }
+}
+
+#[test]
+fn regex_subscriptions_pick_up_topics_created_later() {
+    let mut g = ConsumerGroup::new("g");
+    let mut request = join("a");
+    request.subscribed_topic_names = None;
+    request.subscribed_topic_regex = Some("ev.*".into());
+    assert!(ConsumerGroup::validate_request("g", &request, 1, &settings()).is_ok());
+    let mut bad = request.clone();
+    bad.subscribed_topic_regex = Some("(".into());
+    assert_eq!(
+        ConsumerGroup::validate_request("g", &bad, 1, &settings())
+            .unwrap_err()
+            .0,
+        INVALID_REGULAR_EXPRESSION
+    );
+    let mut all = Vec::new();
+    let before = Cluster(vec![("__consumer_offsets", 3), ("events", 2), ("other", 1)]);
+    let mut changes = Changes::default();
+    let out = g
+        .heartbeat(&settings(), request, &before, 0, &mut changes)
+        .unwrap();
+    let events = Uuid::from_bytes([2; 16]);
+    assert_eq!(
+        out.assignment.unwrap().keys().copied().collect::<Vec<_>>(),
+        vec![events]
+    );
+    assert_eq!(g.regexes["ev.*"], BTreeSet::from(["events".to_string()]));
+    all.extend(changes.records);
+    // "evolved" appears: a new epoch and its partitions.
+    let after = Cluster(vec![
+        ("__consumer_offsets", 3),
+        ("events", 2),
+        ("evolved", 1),
+        ("other", 1),
+    ]);
+    let mut changes = Changes::default();
+    let mut r = beat("a", 1, &[0, 1]);
+    r.owned = Some(BTreeMap::from([(events, BTreeSet::from([0, 1]))]));
+    let out = g
+        .heartbeat(&settings(), r, &after, 0, &mut changes)
+        .unwrap();
+    assert_eq!(out.member_epoch, 2);
+    let assigned = out.assignment.unwrap();
+    assert_eq!(assigned.len(), 2, "{assigned:?}");
+    assert!(g.is_subscribed_to_topic("evolved"));
+    all.extend(changes.records);
+    // Replay gives the same group; leaving deletes the regex.
+    let mut replayed = ConsumerGroup::new("g");
+    for r in &all {
+        replayed.replay(r);
+    }
+    assert_eq!(replayed.regexes, g.regexes);
+    assert_eq!(replayed.members, g.members);
+    let mut changes = Changes::default();
+    g.fence("a", &after, &mut changes);
+    assert!(g.regexes.is_empty());
+    assert!(changes.records.iter().any(|r| matches!(
+        r.key,
+        gregor_protocol::messages::GroupCoordinatorRecordKey::ConsumerGroupRegularExpression(_)
+    ) && r.value.is_none()));
 }

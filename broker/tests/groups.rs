@@ -21,7 +21,9 @@
 //!   `kcat -G`; `gregorctl groups list|describe` and `consume --group`.
 //! - `consumer_protocol`: KIP-848 consumer groups with confluent-kafka
 //!   (`group.protocol=consumer`): members join and leave, partitions move incrementally,
-//!   every record is read once with commits, the group survives a broker restart.
+//!   every record is read once with commits, the group survives a broker restart; a regex
+//!   subscription picks up a new topic. `consumer_wire`: the same APIs with the raw client
+//!   (Kafka's error codes, member epochs in offset commits and fetches, records).
 //!
 //! The real clients come from `scripts/install-test-clients.sh`; their tests print
 //! `skipped: ...` without them (unless `GREGOR_REQUIRE_CLIENTS=1`).

@@ -2,7 +2,8 @@
 //! `group.protocol=consumer`. The broker computes the assignment; members join and leave
 //! while records arrive, partitions move one at a time (the others stay where they are),
 //! every record is consumed exactly once (each committed as soon as it is read), and a
-//! broker restart in the middle leaves the group and its offsets in place.
+//! broker restart in the middle leaves the group and its offsets in place; a
+//! regular-expression subscription picks up a topic created later.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::thread;
@@ -137,4 +138,47 @@ fn members_join_leave_and_survive_a_restart_reading_each_record_once() {
     // The restarted broker replayed the group from __consumer_offsets.
     let log = broker.log_text();
     assert!(log.contains("loaded 1 groups"), "{log}");
+}
+
+/// A regular-expression subscription (librdkafka sends `SubscribedTopicRegex`): the
+/// broker resolves it, and a topic created later that matches is assigned too.
+#[test]
+fn a_regex_subscription_picks_up_a_topic_created_later() {
+    let data = fixture();
+    let broker = start(&data, &[]);
+    let bootstrap = broker.bootstrap();
+    let args = [
+        "--bootstrap",
+        bootstrap.as_str(),
+        "--prefix",
+        "kip848-rx-",
+        "--group",
+        "kip848-regex",
+        "--timeout",
+        "90",
+    ];
+    let Some(output) = python_with_timeout(
+        "regex_subscription_confluent.py",
+        &args,
+        Duration::from_secs(120),
+    ) else {
+        return;
+    };
+    output.assert_success();
+    let report = output.json();
+    let mut read: BTreeMap<String, BTreeSet<(i64, i64)>> = BTreeMap::new();
+    for r in report.field("records").as_array().unwrap() {
+        let topic = r[0].as_str().unwrap().to_string();
+        read.entry(topic)
+            .or_default()
+            .insert((r[1].as_i64().unwrap(), r[2].as_i64().unwrap()));
+    }
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert_eq!(read["kip848-rx-a"].len(), 4);
+    assert_eq!(read["kip848-rx-b"].len(), 3);
+    // The fixture's topic does not match and was never assigned.
+    let assigned = report.field("assignments").to_string();
+    assert!(!assigned.contains(TOPIC), "{assigned}");
+    let log = broker.log_text();
+    assert!(log.contains("bumped the group epoch to 2"), "{log}");
 }

@@ -434,6 +434,24 @@ impl ConsumerGroup {
         Ok(())
     }
 
+    /// TxnOffsetCommit of a consumer group: Kafka's `validateOffsetCommit` with
+    /// `isTransactional`, a stale epoch answered ILLEGAL_GENERATION (TxnOffsetCommit has no
+    /// STALE_MEMBER_EPOCH; Kafka's `OffsetMetadataManager` translates it).
+    pub fn validate_txn_offset_commit(
+        &self,
+        member_id: &str,
+        member_epoch: i32,
+    ) -> Result<(), i16> {
+        if member_epoch < 0 && self.members.is_empty() {
+            return Ok(());
+        }
+        let member = self.members.get(member_id).ok_or(UNKNOWN_MEMBER_ID)?;
+        if member_epoch != member.assignment.epoch {
+            return Err(ILLEGAL_GENERATION);
+        }
+        Ok(())
+    }
+
     /// Kafka's `validateOffsetFetch` (`member_id` `None` with epoch -1: admin).
     pub fn validate_offset_fetch(
         &self,

@@ -205,6 +205,12 @@ fn offset_commit_checks_member_epochs() {
         Err(UNSUPPORTED_VERSION)
     );
     assert_eq!(g.validate_offset_fetch(None, -1), Ok(()));
+    assert_eq!(g.validate_txn_offset_commit("a", 1), Ok(()));
+    assert_eq!(
+        g.validate_txn_offset_commit("a", 0),
+        Err(ILLEGAL_GENERATION)
+    );
+    assert_eq!(g.validate_txn_offset_commit("", -1), Err(UNKNOWN_MEMBER_ID));
     assert_eq!(
         g.validate_offset_fetch(Some("a"), 2),
         Err(STALE_MEMBER_EPOCH)

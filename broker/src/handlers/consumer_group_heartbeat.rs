@@ -18,8 +18,7 @@ use crate::groups::consumer::assignor::Assignment as Partitions;
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
 
-/// The feature that turns the consumer protocol on.
-pub const GROUP_VERSION_FEATURE: &str = "group.version";
+use crate::cluster::controller::GROUP_VERSION_FEATURE;
 
 /// Whether `group.version` is finalized at 1 or more.
 pub fn consumer_protocol_enabled(ctx: &RequestContext) -> bool {

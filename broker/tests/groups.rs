@@ -22,6 +22,11 @@
 //! * `clients`: kafka-python and confluent-kafka consumers with a `group_id` consume,
 //!   commit and resume; two members split the partitions; offsets survive a restart;
 //!   `kcat -G`; `gregorctl groups list|describe` and `consume --group`.
+//! - `consumer_protocol`: KIP-848 consumer groups with confluent-kafka
+//!   (`group.protocol=consumer`): members join and leave, partitions move incrementally,
+//!   every record is read once with commits, the group survives a broker restart; a regex
+//!   subscription picks up a new topic. `consumer_wire`: the same APIs with the raw client
+//!   (Kafka's error codes, member epochs in offset commits and fetches, records).
 //!
 //! The real clients come from `scripts/install-test-clients.sh`; their tests print
 //! `skipped: ...` without them (unless `GREGOR_REQUIRE_CLIENTS=1`).
@@ -30,6 +35,10 @@ mod support;
 
 #[path = "groups/clients.rs"]
 mod clients;
+#[path = "groups/consumer_protocol.rs"]
+mod consumer_protocol;
+#[path = "groups/consumer_wire.rs"]
+mod consumer_wire;
 #[path = "groups/epoch_validation.rs"]
 mod epoch_validation;
 #[path = "groups/legacy_offsets.rs"]

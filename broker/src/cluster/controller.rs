@@ -339,11 +339,33 @@ pub const BOOTSTRAP_TRANSACTION_VERSION: i16 = if METADATA_VERSION >= 24 {
     0
 };
 
+/// The `group.version` levels served (Kafka's `GroupVersion`: 1 turns on the consumer
+/// group protocol of KIP-848).
+pub const MAX_GROUP_VERSION: i16 = 1;
+
+/// The feature of the consumer group protocol.
+pub const GROUP_VERSION_FEATURE: &str = "group.version";
+
+/// The `group.version` a new cluster is formatted with: 1 from `metadata.version`
+/// 4.0-IV0 (22), as Kafka's `GroupVersion.GV_1` bootstraps.
+pub const BOOTSTRAP_GROUP_VERSION: i16 = if METADATA_VERSION >= 22 {
+    MAX_GROUP_VERSION
+} else {
+    0
+};
+
 /// The features this node supports, as registered: `metadata.version` from
 /// [`MIN_METADATA_VERSION`] to [`MAX_METADATA_VERSION`], `kraft.version` 0,
 /// `transaction.version` 0 to [`MAX_TRANSACTION_VERSION`].
 pub fn supported_features() -> BTreeMap<String, VersionRange> {
     BTreeMap::from([
+        (
+            GROUP_VERSION_FEATURE.to_string(),
+            VersionRange {
+                min: 0,
+                max: MAX_GROUP_VERSION,
+            },
+        ),
         (
             crate::transactions::TRANSACTION_VERSION_FEATURE.to_string(),
             VersionRange {
@@ -703,6 +725,12 @@ fn bootstrap_records() -> Vec<VersionedRecord> {
         v0(MetadataRecord::FeatureLevel(FeatureLevelRecord {
             name: METADATA_VERSION_FEATURE.into(),
             feature_level: METADATA_VERSION,
+            ..Default::default()
+        })),
+        // The other features in name order, as Kafka's formatter writes them.
+        v0(MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: GROUP_VERSION_FEATURE.into(),
+            feature_level: BOOTSTRAP_GROUP_VERSION,
             ..Default::default()
         })),
         v0(MetadataRecord::FeatureLevel(FeatureLevelRecord {

@@ -178,7 +178,7 @@ fn fresh_log_bootstrap_and_registration() {
     assert_eq!(report.log.epoch, 1);
     assert_eq!(report.log.leader_change_offset, 0);
     assert_eq!(report.metadata_version, METADATA_VERSION);
-    assert_eq!(report.registered_broker, Some(5));
+    assert_eq!(report.registered_broker, Some(6));
     assert_eq!(report.log.truncated, None);
     assert_eq!(report.log.aborted_transaction, None);
 
@@ -209,29 +209,33 @@ fn fresh_log_bootstrap_and_registration() {
             .collect::<Vec<_>>(),
         [NODE]
     );
-    // Offsets 1-4: the bootstrap transaction (metadata.version, transaction.version).
+    // Offsets 1-5: the bootstrap transaction (metadata.version, group.version,
+    // transaction.version).
     assert!(!batches[1].control);
     assert!(batches[1].keys_null);
-    assert_eq!((batches[1].base_offset, batches[1].last_offset), (1, 4));
+    assert_eq!((batches[1].base_offset, batches[1].last_offset), (1, 5));
     assert!(matches!(
         &batches[1].records[..],
         [
             MetadataRecord::BeginTransaction(b),
             MetadataRecord::FeatureLevel(f),
+            MetadataRecord::FeatureLevel(g),
             MetadataRecord::FeatureLevel(t),
             MetadataRecord::EndTransaction(_)
         ] if b.name.as_deref() == Some("Bootstrap records")
             && &*f.name == "metadata.version"
             && f.feature_level == METADATA_VERSION
+            && &*g.name == "group.version"
+            && g.feature_level == 1
             && &*t.name == "transaction.version"
             && t.feature_level == 2
     ));
-    // Offset 5: this broker's registration, epoch = its offset.
+    // Offset 6: this broker's registration, epoch = its offset.
     let MetadataRecord::RegisterBroker(r) = &batches[2].records[0] else {
         panic!("{:?}", batches[2])
     };
     assert_eq!(r.broker_id, NODE);
-    assert_eq!(r.broker_epoch, 5);
+    assert_eq!(r.broker_epoch, 6);
     assert!(!r.fenced);
     assert_eq!(r.end_points.len(), 1);
     assert_eq!(&*r.end_points[0].name, "PLAINTEXT");
@@ -242,13 +246,13 @@ fn fresh_log_bootstrap_and_registration() {
     // The image the controller holds is what replay reads back.
     let image = controller.image();
     assert_eq!(image.metadata_version(), Some(METADATA_VERSION));
-    assert_eq!(image.last_offset(), 5);
+    assert_eq!(image.last_offset(), 6);
     let broker = image.broker(NODE).unwrap();
-    assert_eq!(broker.epoch, 5);
+    assert_eq!(broker.epoch, 6);
     assert!(!broker.fenced);
     assert_eq!(broker.supported_features, controller::supported_features());
     let loaded = load(dir.path()).unwrap();
-    assert_eq!(loaded.next_offset, 6);
+    assert_eq!(loaded.next_offset, 7);
     assert_eq!(loaded.last_epoch, 1);
     assert_eq!(loaded.image.broker(NODE), image.broker(NODE));
     assert_eq!(
@@ -271,7 +275,7 @@ fn restart_starts_a_new_epoch_and_reregisters_only_on_change() {
     let (second, report) = open(dir.path());
     assert!(!report.bootstrapped);
     assert_eq!(report.log.epoch, 2);
-    assert_eq!(report.log.leader_change_offset, 6);
+    assert_eq!(report.log.leader_change_offset, 7);
     assert_eq!(report.registered_broker, None);
     assert_eq!(second.epoch(), 2);
     assert_eq!(
@@ -291,9 +295,9 @@ fn restart_starts_a_new_epoch_and_reregisters_only_on_change() {
     opts.rack = Some("r1".into());
     let (third, report) = open_with(opts);
     assert_eq!(report.log.epoch, 3);
-    assert_eq!(report.registered_broker, Some(8));
+    assert_eq!(report.registered_broker, Some(9));
     let broker = third.image().broker(NODE).unwrap().clone();
-    assert_eq!(broker.epoch, 8);
+    assert_eq!(broker.epoch, 9);
     assert_eq!(broker.endpoints.len(), 2);
     assert_eq!(broker.rack.as_deref(), Some("r1"));
     assert_ne!(broker.incarnation_id, incarnation);
@@ -302,7 +306,7 @@ fn restart_starts_a_new_epoch_and_reregisters_only_on_change() {
     let mut endpoints = broker.endpoints.clone();
     endpoints[0].port = 40000;
     let epoch = third.update_broker_registration(endpoints.clone()).unwrap();
-    assert_eq!(epoch, Some(9));
+    assert_eq!(epoch, Some(10));
     assert_eq!(third.update_broker_registration(endpoints).unwrap(), None);
     drop(third);
 
@@ -313,10 +317,10 @@ fn restart_starts_a_new_epoch_and_reregisters_only_on_change() {
         .filter(|b| b.control)
         .map(|b| (b.base_offset, b.epoch))
         .collect();
-    assert_eq!(leader_changes, [(0, 1), (6, 2), (7, 3)]);
+    assert_eq!(leader_changes, [(0, 1), (7, 2), (8, 3)]);
     assert_eq!(
         read_leader_epoch_checkpoint(&partition_dir(dir.path())),
-        Some(vec![(1, 0), (2, 6), (3, 7)])
+        Some(vec![(1, 0), (2, 7), (3, 8)])
     );
     let loaded = load(dir.path()).unwrap();
     assert_eq!(loaded.image.broker(NODE).unwrap().endpoints[0].port, 40000);
@@ -334,7 +338,7 @@ fn controller_registration() {
         security_protocol: 0,
     }];
     let (controller, report) = open_with(opts.clone());
-    assert_eq!(report.registered_controller, Some(6));
+    assert_eq!(report.registered_controller, Some(7));
     let registration = controller.image().controllers()[&NODE].clone();
     assert_eq!(registration.endpoints, opts.controller_endpoints);
     drop(controller);

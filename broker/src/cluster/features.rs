@@ -341,10 +341,18 @@ mod tests {
         assert_eq!(
             refused(
                 &controller,
-                &[update("group.version", 1, UpgradeType::Upgrade)]
+                &[update("share.version", 1, UpgradeType::Upgrade)]
             ),
-            "Invalid update version 1 for feature group.version. Local controller 1 does not \
+            "Invalid update version 1 for feature share.version. Local controller 1 does not \
              support this feature."
+        );
+        assert_eq!(
+            refused(
+                &controller,
+                &[update("group.version", 2, UpgradeType::Upgrade)]
+            ),
+            "Invalid update version 2 for feature group.version. Local controller 1 only \
+             supports versions 0-1"
         );
         // validate_only checks and writes nothing.
         let before = controller.next_offset();

@@ -413,6 +413,15 @@ pub struct Config {
     pub group_max_session_timeout_ms: i32,
     /// `group.max.size`: members per classic group; default `i32::MAX`, >= 1.
     pub group_max_size: i32,
+    /// `group.consumer.session.timeout.ms`: consumer-group (KIP-848) sessions; default 45000.
+    pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: default 5000.
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`: members per consumer group; default `i32::MAX`, >= 1.
+    pub group_consumer_max_size: i32,
+    /// `group.consumer.assignors`: the server assignors, the first the default; default
+    /// `uniform,range` (only these two are known).
+    pub group_consumer_assignors: Vec<String>,
 
     // ----- Transactions and producers -----
     /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`; default 50.
@@ -1090,6 +1099,28 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         )));
     }
     let group_max_size = r.int("group.max.size", i32::MAX, 1)?;
+    let group_consumer_session_timeout_ms =
+        r.int("group.consumer.session.timeout.ms", 45_000, 1)?;
+    let group_consumer_heartbeat_interval_ms =
+        r.int("group.consumer.heartbeat.interval.ms", 5_000, 1)?;
+    if group_consumer_heartbeat_interval_ms >= group_consumer_session_timeout_ms {
+        return Err(ConfigError::Inconsistent(format!(
+            "group.consumer.heartbeat.interval.ms ({group_consumer_heartbeat_interval_ms}) must be \
+             less than group.consumer.session.timeout.ms ({group_consumer_session_timeout_ms})"
+        )));
+    }
+    let group_consumer_max_size = r.int("group.consumer.max.size", i32::MAX, 1)?;
+    let group_consumer_assignors = r
+        .list("group.consumer.assignors")
+        .unwrap_or_else(|| vec!["uniform".to_string(), "range".to_string()]);
+    if let Some(bad) = group_consumer_assignors
+        .iter()
+        .find(|a| !matches!(a.as_str(), "uniform" | "range"))
+    {
+        return Err(ConfigError::Inconsistent(format!(
+            "group.consumer.assignors: unknown assignor {bad} (known: uniform, range)"
+        )));
+    }
 
     // ----- Transactions -----
     let transaction_state_log_num_partitions =
@@ -1177,6 +1208,10 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         group_min_session_timeout_ms,
         group_max_session_timeout_ms,
         group_max_size,
+        group_consumer_session_timeout_ms,
+        group_consumer_heartbeat_interval_ms,
+        group_consumer_max_size,
+        group_consumer_assignors,
         transaction_state_log_num_partitions,
         transaction_state_log_replication_factor,
         transaction_state_log_segment_bytes,

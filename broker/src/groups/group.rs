@@ -237,6 +237,8 @@ pub enum Record {
         /// The offset, `None` for a tombstone.
         value: Option<OffsetAndMetadata>,
     },
+    /// A consumer-group (KIP-848) record.
+    Consumer(Box<super::consumer::records::ConsumerRecord>),
 }
 
 /// What to do once the records of an operation are written (Kafka's append futures).
@@ -409,6 +411,9 @@ pub struct ClassicGroup {
     new_member_added: bool,
     /// Committed offsets by topic and partition.
     pub offsets: BTreeMap<String, BTreeMap<i32, OffsetAndMetadata>>,
+    /// The consumer group (KIP-848) of this id, when it is one; the classic part is then
+    /// empty and only holds the offsets.
+    pub consumer: Option<Box<super::consumer::ConsumerGroup>>,
     timers: HashMap<TimerKey, TimerEntry>,
     effects: Effects,
 }
@@ -431,6 +436,7 @@ impl ClassicGroup {
             pending_sync: BTreeSet::new(),
             new_member_added: false,
             offsets: BTreeMap::new(),
+            consumer: None,
             timers: HashMap::new(),
             effects: Effects::default(),
         }
@@ -530,7 +536,7 @@ impl ClassicGroup {
 
     /// Whether the group has no members (Kafka's `isEmpty`: the Empty state).
     pub fn is_empty(&self) -> bool {
-        self.state == GroupState::Empty
+        self.state == GroupState::Empty && self.consumer.as_ref().is_none_or(|c| c.is_empty())
     }
 
     /// True for a group that only holds offsets committed without group management.
@@ -1995,6 +2001,17 @@ impl ClassicGroup {
             Some(_) => None,
             None => Some(Box::new(|o: &OffsetAndMetadata| o.commit_timestamp_ms)),
         };
+        // A consumer group (KIP-848): the offsets of topics it subscribes to stay, the
+        // others expire from their commit time (Kafka's `ConsumerGroup`
+        // `offsetExpirationCondition` and `isSubscribedToTopic`).
+        let (uses_consumer, subscribed, base) = match self.consumer.as_deref() {
+            Some(consumer) => (
+                true,
+                Some(consumer.subscribed_topics()),
+                Some(Box::new(|o: &OffsetAndMetadata| o.commit_timestamp_ms) as BaseTimestamp),
+            ),
+            None => (uses_consumer, subscribed, base),
+        };
         let Some(base) = base else {
             return self.offsets.is_empty();
         };
@@ -2084,6 +2101,9 @@ impl ClassicGroup {
     /// Kafka caches the subscriptions when a generation starts; this reads the members'
     /// current metadata for the selected protocol, which is the same between rebalances.
     pub fn is_subscribed_to_topic(&self, topic: &str) -> bool {
+        if let Some(consumer) = self.consumer.as_deref() {
+            return consumer.is_subscribed_to_topic(topic);
+        }
         match self.subscribed_topics() {
             Some(topics) => topics.contains(topic),
             None => self.protocol_type.as_deref() == Some(CONSUMER_PROTOCOL_TYPE),
@@ -2103,6 +2123,9 @@ impl ClassicGroup {
 
     /// Kafka's `validateDeleteGroup`.
     pub fn validate_delete(&self) -> Result<(), i16> {
+        if self.consumer.as_ref().is_some_and(|c| !c.is_empty()) {
+            return Err(NON_EMPTY_GROUP);
+        }
         match self.state {
             GroupState::Dead => Err(GROUP_ID_NOT_FOUND),
             GroupState::Stable
@@ -2125,7 +2148,14 @@ impl ClassicGroup {
                 })
             })
             .collect();
-        records.push(Record::GroupTombstone);
+        match &self.consumer {
+            Some(_) => records.extend(
+                super::consumer::records::group_tombstones(&self.group_id)
+                    .into_iter()
+                    .map(|r| Record::Consumer(Box::new(r))),
+            ),
+            None => records.push(Record::GroupTombstone),
+        }
         records
     }
 

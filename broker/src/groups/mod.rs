@@ -22,6 +22,7 @@
 //!   every `offsets.retention.check.interval.ms`; empty groups without offsets are then
 //!   deleted.
 
+pub mod consumer;
 pub mod errors;
 pub mod group;
 pub mod records;
@@ -259,6 +260,8 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// State name.
     pub state: &'static str,
+    /// Group type (ListGroups v5+): "classic" or "consumer".
+    pub group_type: &'static str,
 }
 
 /// The group coordinator (see the module docs).
@@ -271,6 +274,8 @@ pub struct GroupCoordinator {
     topic_creation: tokio::sync::Mutex<()>,
     /// Transactional offsets waiting for their transaction's marker.
     txn_offsets: txn_offsets::PendingTxnOffsets,
+    /// Consumer-group (KIP-848) settings.
+    consumer: consumer::ConsumerSettings,
 }
 
 impl GroupCoordinator {
@@ -296,6 +301,12 @@ impl GroupCoordinator {
             broker: OnceLock::new(),
             topic_creation: tokio::sync::Mutex::new(()),
             txn_offsets: txn_offsets::PendingTxnOffsets::default(),
+            consumer: consumer::ConsumerSettings {
+                session_timeout_ms: config.group_consumer_session_timeout_ms,
+                heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+                max_size: usize::try_from(config.group_consumer_max_size).unwrap_or(usize::MAX),
+                assignors: config.group_consumer_assignors.clone(),
+            },
         }
     }
 
@@ -322,6 +333,7 @@ impl GroupCoordinator {
                 state: tokio::sync::Mutex::new(group),
             });
             if let Ok(mut group) = cell.state.try_lock() {
+                self.start_loaded_consumer_group(&cell, &mut group);
                 let effects = group.take_effects();
                 self.spawn_timers(&cell, &mut group, effects.timers);
                 if !effects.records.is_empty() {
@@ -641,6 +653,9 @@ impl GroupCoordinator {
         let member_id = params.member_id.clone();
         {
             let mut group = cell.state.lock().await;
+            if let Err(code) = self.give_way_to_classic(&mut group).await {
+                return join_error(&member_id, code);
+            }
             group.join(
                 &self.config,
                 JoinRequest {
@@ -769,11 +784,20 @@ impl GroupCoordinator {
             None => return all(ILLEGAL_GENERATION),
         };
         let mut group = cell.state.lock().await;
-        if let Err(code) = group.validate_offset_commit(
-            &params.member_id,
-            params.group_instance_id.as_deref(),
-            params.generation_id,
-        ) {
+        let valid = match group.consumer.as_deref() {
+            // A consumer group (KIP-848): member epochs (Kafka's ConsumerGroup.validateOffsetCommit).
+            Some(consumer) => consumer.validate_offset_commit(
+                &params.member_id,
+                params.generation_id,
+                params.version,
+            ),
+            None => group.validate_offset_commit(
+                &params.member_id,
+                params.group_instance_id.as_deref(),
+                params.generation_id,
+            ),
+        };
+        if let Err(code) = valid {
             return all(code);
         }
         group.on_offset_commit(&params.member_id);
@@ -859,9 +883,7 @@ impl GroupCoordinator {
     pub async fn list_groups(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
         let states: Vec<String> = states.iter().map(|s| s.to_lowercase()).collect();
         let types: Vec<String> = types.iter().map(|s| s.to_lowercase()).collect();
-        if !types.is_empty() && !types.iter().any(|t| t == CLASSIC_GROUP_TYPE) {
-            return Vec::new();
-        }
+        let wanted = |t: &str| types.is_empty() || types.iter().any(|w| w == t);
         let mut cells: Vec<(String, Arc<GroupCell>)> = self
             .map()
             .iter()
@@ -871,6 +893,23 @@ impl GroupCoordinator {
         let mut listed = Vec::new();
         for (id, cell) in cells {
             let group = cell.state.lock().await;
+            if let Some(consumer) = group.consumer.as_deref() {
+                let state = consumer::state_name(consumer);
+                if wanted(consumer::CONSUMER_GROUP_TYPE)
+                    && (states.is_empty() || states.contains(&state.to_lowercase()))
+                {
+                    listed.push(ListedGroup {
+                        group_id: id,
+                        protocol_type: group::CONSUMER_PROTOCOL_TYPE.to_string(),
+                        state,
+                        group_type: consumer::CONSUMER_GROUP_TYPE,
+                    });
+                }
+                continue;
+            }
+            if !wanted(CLASSIC_GROUP_TYPE) {
+                continue;
+            }
             let state = group.state();
             if state == GroupState::Dead {
                 continue;
@@ -882,6 +921,7 @@ impl GroupCoordinator {
                 group_id: id,
                 protocol_type: group.protocol_type().unwrap_or("").to_string(),
                 state: state.name(),
+                group_type: CLASSIC_GROUP_TYPE,
             });
         }
         listed
@@ -891,7 +931,9 @@ impl GroupCoordinator {
     pub async fn describe_group(&self, group_id: &str) -> Option<GroupDescription> {
         let cell = self.get(group_id)?;
         let group = cell.state.lock().await;
-        (group.state() != GroupState::Dead).then(|| group.describe())
+        // A consumer group is not a classic group: Kafka's describeGroups answers as for
+        // an unknown group.
+        (group.state() != GroupState::Dead && group.consumer.is_none()).then(|| group.describe())
     }
 
     /// OffsetDelete of one group (Kafka's `OffsetMetadataManager.deleteOffsets`): for each

@@ -36,6 +36,12 @@ pub fn offset_commit_value_version(has_expire_timestamp: bool) -> i16 {
 /// The key and value bytes of `record` for `group_id`.
 pub fn encode(group_id: &str, record: &Record) -> (Bytes, Option<Bytes>) {
     let (key, value) = match record {
+        Record::Consumer(r) => (
+            r.key.clone(),
+            r.value
+                .clone()
+                .map(|v| (v, super::consumer::records::VALUE_VERSION)),
+        ),
         Record::GroupMetadata(value) => (
             GroupCoordinatorRecordKey::GroupMetadata(GroupMetadataKey {
                 group: group_id.into(),
@@ -125,6 +131,13 @@ pub enum Decoded {
         /// The metadata; `None` for a tombstone.
         value: Option<gregor_protocol::messages::group_metadata_value::GroupMetadataValue>,
     },
+    /// A consumer-group (KIP-848) record.
+    Consumer {
+        /// Group.
+        group: String,
+        /// The record.
+        record: Box<super::consumer::records::ConsumerRecord>,
+    },
 }
 
 /// Decodes one record; `Ok(None)` for record types this coordinator does not use
@@ -134,6 +147,9 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Decoded>, Str
         return Err(format!("key of {} bytes", key.len()));
     }
     let record_type = i16::from_be_bytes([key[0], key[1]]);
+    if (3..=8).contains(&record_type) || record_type == 16 {
+        return super::consumer::records::decode(key, value);
+    }
     if !(0..=2).contains(&record_type) {
         return Ok(None);
     }
@@ -146,6 +162,8 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Decoded>, Str
             (k.group.to_string(), Some(k.topic.to_string()), k.partition)
         }
         GroupCoordinatorRecordKey::GroupMetadata(k) => (k.group.to_string(), None, -1),
+        // Types past 2 returned above.
+        _ => return Ok(None),
     };
     match topic {
         Some(topic) => {
@@ -246,7 +264,26 @@ impl Replay {
                 self.groups.insert(group, loaded);
             }
             Decoded::GroupMetadata { group, value: None } => {
-                self.groups.remove(&group);
+                // A consumer group of the same id (written after the classic group gave
+                // way) stays.
+                let consumer = self.groups.remove(&group).and_then(|g| g.consumer);
+                if let Some(consumer) = consumer {
+                    let mut holder = ClassicGroup::new(&group);
+                    holder.consumer = Some(consumer);
+                    self.groups.insert(group, holder);
+                }
+            }
+            Decoded::Consumer { group, record } => {
+                let holder = self
+                    .groups
+                    .entry(group.clone())
+                    .or_insert_with(|| ClassicGroup::new(&group));
+                let consumer = holder
+                    .consumer
+                    .get_or_insert_with(|| Box::new(super::consumer::ConsumerGroup::new(&group)));
+                if !consumer.replay(&record) {
+                    holder.consumer = None;
+                }
             }
         }
     }

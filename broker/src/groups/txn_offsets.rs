@@ -126,7 +126,9 @@ impl GroupCoordinator {
         let anonymous = params.generation_id < 0
             && params.member_id.is_empty()
             && params.group_instance_id.is_none();
-        let valid = if group.state() == GroupState::Dead {
+        let valid = if let Some(consumer) = group.consumer.as_deref() {
+            consumer.validate_txn_offset_commit(&params.member_id, params.generation_id)
+        } else if group.state() == GroupState::Dead {
             Err(COORDINATOR_NOT_AVAILABLE)
         } else if anonymous {
             if group.state() == GroupState::CompletingRebalance {

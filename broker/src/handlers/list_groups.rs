@@ -6,7 +6,6 @@ use gregor_protocol::messages::list_groups_request::ListGroupsRequest;
 use gregor_protocol::messages::list_groups_response::{ListGroupsResponse, ListedGroup};
 
 use super::RequestContext;
-use crate::groups::CLASSIC_GROUP_TYPE;
 use gregor_protocol::error_code;
 
 /// Versions served.
@@ -41,7 +40,7 @@ pub async fn handle(
                 group_id: g.group_id.into(),
                 protocol_type: g.protocol_type.into(),
                 group_state: g.state.into(),
-                group_type: CLASSIC_GROUP_TYPE.into(),
+                group_type: g.group_type.into(),
                 ..Default::default()
             })
             .collect(),

@@ -8,6 +8,8 @@ pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod broker_configs;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -147,6 +149,14 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
     (ApiKey::ListGroups, list_groups::VERSIONS),
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        consumer_group_heartbeat::VERSIONS,
+    ),
+    (
+        ApiKey::ConsumerGroupDescribe,
+        consumer_group_describe::VERSIONS,
+    ),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
     (
@@ -264,6 +274,16 @@ pub async fn dispatch(
             .into(),
         RequestBody::SyncGroup(request) => sync_group::handle(ctx, version, request).await.into(),
         RequestBody::Heartbeat(request) => heartbeat::handle(ctx, version, request).await.into(),
+        RequestBody::ConsumerGroupHeartbeat(request) => {
+            consumer_group_heartbeat::handle(ctx, header, version, request)
+                .await
+                .into()
+        }
+        RequestBody::ConsumerGroupDescribe(request) => {
+            consumer_group_describe::handle(ctx, version, request)
+                .await
+                .into()
+        }
         RequestBody::LeaveGroup(request) => leave_group::handle(ctx, version, request).await.into(),
         RequestBody::OffsetCommit(request) => {
             offset_commit::handle(ctx, version, request).await.into()

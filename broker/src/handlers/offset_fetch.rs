@@ -41,6 +41,20 @@ pub async fn handle(
     }
     let image = ctx.broker.image();
     let use_ids = version >= 10;
+    // v9+: the member of a consumer group (KIP-848) whose epoch is checked.
+    let members: std::collections::HashMap<String, (Option<String>, i32)> = if version >= 9 {
+        request
+            .groups
+            .iter()
+            .map(|g| {
+                let member = g.member_id.as_deref().map(str::to_string);
+                (g.group_id.to_string(), (member, g.member_epoch))
+            })
+            .collect()
+    } else {
+        Default::default()
+    };
+    let mut group_errors: std::collections::HashMap<String, i16> = Default::default();
     let groups: Vec<(String, Option<Vec<Wanted>>)> = if version >= 8 {
         request
             .groups
@@ -79,6 +93,17 @@ pub async fn handle(
     let require_stable = version >= 7 && request.require_stable;
     let mut answers = Vec::with_capacity(groups.len());
     for (group_id, wanted) in groups {
+        if let Some((member_id, epoch)) = members.get(&group_id)
+            && let Err(code) = ctx
+                .broker
+                .groups
+                .validate_consumer_offset_fetch(&group_id, member_id.as_deref(), *epoch)
+                .await
+        {
+            group_errors.insert(group_id.clone(), code);
+            answers.push((group_id, Vec::new()));
+            continue;
+        }
         let topics: Vec<(String, Uuid, Vec<FetchedOffset>)> = match wanted {
             None => ctx
                 .broker
@@ -139,6 +164,10 @@ pub async fn handle(
             groups: answers
                 .into_iter()
                 .map(|(group_id, topics)| OffsetFetchResponseGroup {
+                    error_code: group_errors
+                        .get(&group_id)
+                        .copied()
+                        .unwrap_or(error_code::NONE),
                     group_id: group_id.into(),
                     topics: topics
                         .into_iter()
@@ -163,7 +192,6 @@ pub async fn handle(
                             ..Default::default()
                         })
                         .collect(),
-                    error_code: error_code::NONE,
                     ..Default::default()
                 })
                 .collect(),

@@ -72,7 +72,7 @@ fn update_features_v0_to_v2_change_metadata_version_and_survive_a_restart() {
         finalized(&before, "metadata.version"),
         Some((METADATA_VERSION, METADATA_VERSION))
     );
-    // Supported ranges as registered; features with min 0 (kraft.version,
+    // Supported ranges as registered; features with min 0 (group.version, kraft.version,
     // transaction.version) only from v4 (KAFKA-17492).
     let supported: Vec<(String, i16, i16)> = before
         .supported_features
@@ -82,6 +82,7 @@ fn update_features_v0_to_v2_change_metadata_version_and_survive_a_restart() {
     assert_eq!(
         supported,
         [
+            ("group.version".to_string(), 0, 1),
             ("kraft.version".to_string(), 0, 0),
             ("metadata.version".to_string(), 7, 29),
             ("transaction.version".to_string(), 0, 2)

@@ -36,6 +36,8 @@ def parser(description):
                         "partitions for 2 s, write its assignment here, wait for --members "
                         "reports, then leave")
     p.add_argument("--members", type=int, default=2)
+    p.add_argument("--protocol", default="classic", choices=["classic", "consumer"],
+                   help="group.protocol (consumer: KIP-848, confluent-kafka only)")
     return p
 
 

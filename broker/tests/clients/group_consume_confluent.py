@@ -27,16 +27,32 @@ def main():
         "fetch.wait.max.ms": 200,
         "reconnect.backoff.max.ms": 1000,
     }
+    if args.protocol == "consumer":
+        # KIP-848: the broker owns session and heartbeat timing and the assignment.
+        conf["group.protocol"] = "consumer"
+        del conf["session.timeout.ms"]
+        del conf["heartbeat.interval.ms"]
     if args.group_instance_id:
         conf["group.instance.id"] = args.group_instance_id
     errors = []
     conf["error_cb"] = lambda err: errors.append(str(err))
     consumer = Consumer(conf)
 
-    def on_assign(_consumer, partitions):
-        progress.on_assignment([tp.partition for tp in partitions])
+    def on_assign(consumer_, partitions):
+        if args.protocol == "consumer":
+            # Incremental: the callback names only the added partitions.
+            consumer_.incremental_assign(partitions)
+            held = consumer_.assignment()
+            progress.on_assignment([tp.partition for tp in held])
+        else:
+            progress.on_assignment([tp.partition for tp in partitions])
 
-    consumer.subscribe([args.topic], on_assign=on_assign)
+    def on_revoke(consumer_, partitions):
+        if args.protocol == "consumer":
+            consumer_.incremental_unassign(partitions)
+            progress.on_assignment([tp.partition for tp in consumer_.assignment()])
+
+    consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke)
     while not progress.done():
         msg = consumer.poll(0.2)
         if msg is None:

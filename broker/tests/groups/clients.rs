@@ -151,7 +151,15 @@ fn confluent_consumer_group_commits_and_resumes() {
 /// Two members of one group at once: each holds a share of the partitions (disjoint,
 /// together all of them), and between them every record is read.
 fn two_members_split_the_partitions(a: Client, b: Client) {
-    let data = fixture();
+    two_members_split_the_partitions_with(a, b, &[]);
+}
+
+fn two_members_split_the_partitions_with(a: Client, b: Client, extra: &'static [&'static str]) {
+    let data = if extra.is_empty() {
+        fixture()
+    } else {
+        kip848_fixture()
+    };
     let broker = start(&data, &[]);
     let reports = tempfile::tempdir().unwrap();
     let group = format!("{a:?}-{b:?}-pair").to_lowercase();
@@ -181,6 +189,8 @@ fn two_members_split_the_partitions(a: Client, b: Client) {
                 partitions.as_str(),
                 "--no-commit",
             ];
+            let mut args = args.to_vec();
+            args.extend_from_slice(extra);
             python_with_timeout(client.script(), &args, RUN_LIMIT)
         })
     };
@@ -229,6 +239,122 @@ fn two_members_split_the_partitions(a: Client, b: Client) {
 #[test]
 fn two_confluent_members_split_the_partitions() {
     two_members_split_the_partitions(Client::Confluent, Client::Confluent);
+}
+
+/// The topic of [`fixture`] in a cluster with `group.version` 1 finalized (KIP-848 on).
+fn kip848_fixture() -> crate::support::DataDir {
+    crate::support::DataDir::builder()
+        .topic(crate::support::TopicSpec::new(TOPIC, PARTITIONS).records(RECORDS))
+        .feature("group.version", 1)
+        .build()
+}
+
+/// KIP-848: two confluent-kafka members with `group.protocol=consumer`; the broker assigns.
+#[test]
+fn two_consumer_protocol_members_split_the_partitions() {
+    two_members_split_the_partitions_with(
+        Client::Confluent,
+        Client::Confluent,
+        &["--protocol", "consumer"],
+    );
+}
+
+/// KIP-848: a consumer-protocol member consumes and commits (OffsetCommit with its member
+/// epoch), and the next member resumes from the committed offsets.
+#[test]
+fn consumer_protocol_member_commits_and_resumes() {
+    let data = kip848_fixture();
+    let broker = start(&data, &[]);
+    let Some(run) = consume(
+        Client::Confluent,
+        &broker,
+        "kip848-resume",
+        &["--protocol", "consumer", "--max-records", "10"],
+    ) else {
+        return;
+    };
+    let committed = run.committed();
+    assert!(!committed.is_empty(), "{}", run.output);
+    let Some(second) = consume(
+        Client::Confluent,
+        &broker,
+        "kip848-resume",
+        &["--protocol", "consumer"],
+    ) else {
+        return;
+    };
+    let mut read: BTreeSet<(i32, i64)> = run
+        .records
+        .iter()
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    for r in &second.records {
+        assert!(
+            committed.get(&r.partition).is_none_or(|c| r.offset >= *c),
+            "record {}:{} below the committed offset",
+            r.partition,
+            r.offset
+        );
+        read.insert((r.partition, r.offset));
+    }
+    assert_eq!(read.len(), PARTITIONS as usize * RECORDS);
+}
+
+/// KIP-848 static membership: a consumer with `group.instance.id` closes (a leave with
+/// epoch -2, its partitions kept), a new process with the same instance id takes its place
+/// without a rebalance and resumes from the committed offsets.
+#[test]
+fn consumer_protocol_static_member_comes_back() {
+    let data = kip848_fixture();
+    let broker = start(&data, &[]);
+    let args = [
+        "--protocol",
+        "consumer",
+        "--group-instance-id",
+        "static-1",
+        "--max-records",
+        "10",
+    ];
+    let Some(first) = consume(Client::Confluent, &broker, "kip848-static", &args) else {
+        return;
+    };
+    let committed = first.committed();
+    assert!(!committed.is_empty(), "{}", first.output);
+    assert!(
+        broker
+            .wait_for_log("static member left for now", Duration::from_secs(30))
+            .is_some(),
+        "no temporary leave"
+    );
+    let Some(second) = consume(
+        Client::Confluent,
+        &broker,
+        "kip848-static",
+        &["--protocol", "consumer", "--group-instance-id", "static-1"],
+    ) else {
+        return;
+    };
+    assert!(
+        broker
+            .log_text()
+            .contains("static member static-1 rejoins as"),
+        "the second process did not replace the first"
+    );
+    let mut read: BTreeSet<(i32, i64)> = first
+        .records
+        .iter()
+        .map(|r| (r.partition, r.offset))
+        .collect();
+    for r in &second.records {
+        assert!(
+            committed.get(&r.partition).is_none_or(|c| r.offset >= *c),
+            "record {}:{} below the committed offset",
+            r.partition,
+            r.offset
+        );
+        read.insert((r.partition, r.offset));
+    }
+    assert_eq!(read.len(), PARTITIONS as usize * RECORDS);
 }
 
 #[test]

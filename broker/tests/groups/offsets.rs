@@ -451,7 +451,7 @@ fn describe_list_and_delete_groups() {
         .filter(|r| match &r.key {
             GroupCoordinatorRecordKey::OffsetCommit(k) => &*k.group == "idle",
             GroupCoordinatorRecordKey::GroupMetadata(k) => &*k.group == "idle",
-            GroupCoordinatorRecordKey::LegacyOffsetCommit(_) => false,
+            _ => false,
         })
         .collect();
     let tombstones: Vec<String> = idle
@@ -462,7 +462,7 @@ fn describe_list_and_delete_groups() {
                 format!("offset {}-{}", k.topic, k.partition)
             }
             GroupCoordinatorRecordKey::GroupMetadata(_) => "group".to_string(),
-            GroupCoordinatorRecordKey::LegacyOffsetCommit(_) => unreachable!(),
+            other => unreachable!("{other:?}"),
         })
         .collect();
     assert_eq!(

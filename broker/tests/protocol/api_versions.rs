@@ -334,6 +334,23 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
         ApiKey::OffsetFetch => offset_fetch_request::OffsetFetchRequest::default().into(),
         ApiKey::ListGroups => list_groups_request::ListGroupsRequest::default().into(),
         ApiKey::DescribeGroups => describe_groups_request::DescribeGroupsRequest::default().into(),
+        // An unknown member's heartbeat: GROUP_ID_NOT_FOUND for a group that does not exist.
+        ApiKey::ConsumerGroupHeartbeat => {
+            consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest {
+                group_id: "api-versions-cg".into(),
+                member_id: "m".into(),
+                member_epoch: 1,
+                ..Default::default()
+            }
+            .into()
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            consumer_group_describe_request::ConsumerGroupDescribeRequest {
+                group_ids: vec!["api-versions-cg".into()],
+                ..Default::default()
+            }
+            .into()
+        }
         ApiKey::DeleteGroups => delete_groups_request::DeleteGroupsRequest::default().into(),
         ApiKey::UpdateFeatures => update_features_request::UpdateFeaturesRequest::default().into(),
         ApiKey::DescribeQuorum => describe_quorum_request::DescribeQuorumRequest::default().into(),

@@ -1,0 +1,368 @@
+//! The coordinator side of consumer groups: ConsumerGroupHeartbeat and
+//! ConsumerGroupDescribe over the groups of [`GroupCoordinator`], their records written
+//! to `__consumer_offsets`, and the session and revocation timers.
+//!
+//! A consumer group lives in the same [`GroupCell`] as a classic group would (one id, one
+//! namespace, one lock), as the `consumer` part of that cell's group; the committed offsets
+//! stay where the classic code keeps them, so OffsetCommit/OffsetFetch, OffsetDelete,
+//! expiry and deletion work for both kinds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gregor_protocol::error_code::*;
+
+use super::{
+    Changes, ConsumerGroup, ConsumerSettings, HeartbeatOutcome, HeartbeatRequest,
+    LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH, OpError, TimerChange, TopicMeta,
+    TopicSource,
+};
+use crate::broker::Broker;
+use crate::groups::group::{self, ClassicGroup, Record, now_ms};
+use crate::groups::{GroupCell, GroupCoordinator};
+
+/// What timers of a consumer group a fired task may act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// The session timeout.
+    Session,
+    /// The revocation deadline at an epoch.
+    Rebalance(i32),
+}
+
+/// The running timers of a consumer group: by member, the token and task of each kind.
+#[derive(Clone, Debug, Default)]
+pub struct ConsumerTimers {
+    entries: std::collections::HashMap<(String, bool), (u64, tokio::task::AbortHandle)>,
+}
+
+impl ConsumerTimers {
+    fn cancel(&mut self, member_id: &str, session: bool) {
+        if let Some((_, abort)) = self.entries.remove(&(member_id.to_string(), session)) {
+            abort.abort();
+        }
+    }
+
+    /// Cancels every timer.
+    pub fn cancel_all(&mut self) {
+        for (_, (_, abort)) in self.entries.drain() {
+            abort.abort();
+        }
+    }
+}
+
+static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// The metadata image's topics, as a group sees them.
+struct ImageTopics(Arc<crate::cluster::image::MetadataImage>);
+
+impl TopicSource for ImageTopics {
+    fn meta(&self, name: &str) -> Option<TopicMeta> {
+        self.0.topic(name).map(|t| TopicMeta {
+            id: t.id,
+            partitions: t.partitions.len() as i32,
+        })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.topics().map(|t| t.name.clone()).collect()
+    }
+
+    fn version(&self) -> i64 {
+        self.0.last_offset()
+    }
+}
+
+/// The image's view of the topics for the assignment.
+fn lookup(broker: &Broker) -> ImageTopics {
+    ImageTopics(broker.image())
+}
+
+impl GroupCoordinator {
+    /// The consumer-group settings.
+    pub fn consumer_settings(&self) -> ConsumerSettings {
+        self.consumer.clone()
+    }
+
+    /// ConsumerGroupHeartbeat: the outcome, or Kafka's error code and message.
+    pub async fn consumer_group_heartbeat(
+        &self,
+        group_id: &str,
+        request: HeartbeatRequest,
+        version: i16,
+    ) -> Result<HeartbeatOutcome, OpError> {
+        ConsumerGroup::validate_request(group_id, &request, version, &self.consumer)?;
+        let broker = self
+            .broker()
+            .ok_or((COORDINATOR_NOT_AVAILABLE, "no broker".to_string()))?;
+        let not_found = || {
+            (
+                GROUP_ID_NOT_FOUND,
+                format!("Consumer group {group_id} not found."),
+            )
+        };
+        let not_consumer = || {
+            (
+                GROUP_ID_NOT_FOUND,
+                format!("Group {group_id} is not a consumer group"),
+            )
+        };
+        let leaving = request.member_epoch == LEAVE_GROUP_MEMBER_EPOCH
+            || request.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH;
+        let joining = request.member_epoch == 0;
+        let cell = if joining {
+            self.get_or_create(group_id).0
+        } else {
+            self.get(group_id).ok_or_else(not_found)?
+        };
+        let mut holder = cell.state.lock().await;
+        let mut extra: Vec<Record> = Vec::new();
+        let current = match holder.consumer.as_deref() {
+            Some(c) => c.clone(),
+            None if joining && holder.members().next().is_none() && holder.is_empty() => {
+                // Kafka's `maybeDeleteEmptyClassicGroup`: an empty classic group gives
+                // way (its metadata deleted, its offsets kept).
+                if holder.protocol_type().is_some() {
+                    extra.push(Record::GroupTombstone);
+                }
+                ConsumerGroup::new(group_id)
+            }
+            None if leaving || !joining => return Err(not_consumer()),
+            None => return Err(not_consumer()),
+        };
+        let lookup = lookup(&broker);
+        let mut copy = current;
+        let mut changes = Changes::default();
+        let outcome = if leaving {
+            let epoch = copy.leave(
+                &request.member_id,
+                request.instance_id.as_deref(),
+                request.member_epoch,
+                &lookup,
+                &mut changes,
+            )?;
+            HeartbeatOutcome {
+                member_id: request.member_id.clone(),
+                member_epoch: epoch,
+                assignment: None,
+            }
+        } else {
+            copy.heartbeat(&self.consumer, request, &lookup, now_ms(), &mut changes)?
+        };
+        let mut records = extra;
+        records.extend(
+            changes
+                .records
+                .into_iter()
+                .map(|r| Record::Consumer(Box::new(r))),
+        );
+        if !records.is_empty()
+            && let Err(code) = self.append(group_id, &records).await
+        {
+            return Err((group::group_metadata_append_error(code), String::new()));
+        }
+        self.install(&cell, &mut holder, copy, changes.timers);
+        Ok(outcome)
+    }
+
+    /// Puts `group` in place of the holder's consumer group and applies timer changes.
+    fn install(
+        &self,
+        cell: &Arc<GroupCell>,
+        holder: &mut ClassicGroup,
+        mut group: ConsumerGroup,
+        timers: Vec<TimerChange>,
+    ) {
+        if let Some(old) = holder.consumer.take() {
+            group.timers = old.timers;
+        }
+        for change in timers {
+            match change {
+                TimerChange::Session(member) => {
+                    let ms = self.consumer.session_timeout_ms;
+                    self.start_timer(cell, &mut group, &member, TimerKind::Session, ms);
+                }
+                TimerChange::Rebalance(member, epoch, ms) => {
+                    self.start_timer(cell, &mut group, &member, TimerKind::Rebalance(epoch), ms);
+                }
+                TimerChange::CancelRebalance(member) => group.timers.cancel(&member, false),
+                TimerChange::CancelAll(member) => {
+                    group.timers.cancel(&member, true);
+                    group.timers.cancel(&member, false);
+                }
+            }
+        }
+        holder.consumer = Some(Box::new(group));
+    }
+
+    fn start_timer(
+        &self,
+        cell: &Arc<GroupCell>,
+        group: &mut ConsumerGroup,
+        member_id: &str,
+        kind: TimerKind,
+        delay_ms: i32,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let Some(broker) = self.broker.get().cloned() else {
+            return;
+        };
+        let session = kind == TimerKind::Session;
+        let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let weak = Arc::downgrade(cell);
+        let member = member_id.to_string();
+        let task = runtime.spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay_ms.max(0) as u64)).await;
+            let (Some(broker), Some(cell)) = (broker.upgrade(), weak.upgrade()) else {
+                return;
+            };
+            broker
+                .groups
+                .consumer_timer_fired(&cell, &member, kind, token)
+                .await;
+        });
+        group.timers.cancel(member_id, session);
+        group.timers.entries.insert(
+            (member_id.to_string(), session),
+            (token, task.abort_handle()),
+        );
+    }
+
+    async fn consumer_timer_fired(
+        &self,
+        cell: &Arc<GroupCell>,
+        member_id: &str,
+        kind: TimerKind,
+        token: u64,
+    ) {
+        let Some(broker) = self.broker() else {
+            return;
+        };
+        let mut holder = cell.state.lock().await;
+        let Some(group) = holder.consumer.as_deref_mut() else {
+            return;
+        };
+        let session = kind == TimerKind::Session;
+        let key = (member_id.to_string(), session);
+        match group.timers.entries.get(&key) {
+            Some((t, _)) if *t == token => {
+                group.timers.entries.remove(&key);
+            }
+            _ => return,
+        }
+        if let TimerKind::Rebalance(epoch) = kind
+            && group
+                .members
+                .get(member_id)
+                .is_none_or(|m| m.assignment.epoch != epoch)
+        {
+            return;
+        }
+        let mut copy = group.clone();
+        let mut changes = Changes::default();
+        if !copy.fence(member_id, &lookup(&broker), &mut changes) {
+            return;
+        }
+        tracing::info!(
+            group = %copy.group_id,
+            member = %member_id,
+            "member fenced from the consumer group: its {} expired",
+            if session { "session" } else { "rebalance timeout" }
+        );
+        let group_id = copy.group_id.clone();
+        let records: Vec<Record> = changes
+            .records
+            .into_iter()
+            .map(|r| Record::Consumer(Box::new(r)))
+            .collect();
+        if let Err(code) = self.append(&group_id, &records).await {
+            tracing::warn!(group = %group_id, "cannot fence {member_id}: write error {code}");
+            return;
+        }
+        self.install(cell, &mut holder, copy, changes.timers);
+    }
+
+    /// Before a classic JoinGroup: a consumer group of the id must give way. An empty one is
+    /// deleted (its records tombstoned, its offsets kept), as Kafka's
+    /// `getOrMaybeCreateClassicGroup` does; a non-empty one is INCONSISTENT_GROUP_PROTOCOL
+    /// (the online migration of members is phase 2 of issue 12).
+    pub(in crate::groups) async fn give_way_to_classic(
+        &self,
+        holder: &mut ClassicGroup,
+    ) -> Result<(), i16> {
+        let Some(group) = holder.consumer.as_deref() else {
+            return Ok(());
+        };
+        if !group.is_empty() {
+            return Err(INCONSISTENT_GROUP_PROTOCOL);
+        }
+        let group_id = group.group_id.clone();
+        let records: Vec<Record> = super::records::group_tombstones(&group_id)
+            .into_iter()
+            .map(|r| Record::Consumer(Box::new(r)))
+            .collect();
+        self.append(&group_id, &records)
+            .await
+            .map_err(group::group_metadata_append_error)?;
+        if let Some(mut old) = holder.consumer.take() {
+            old.timers.cancel_all();
+        }
+        Ok(())
+    }
+
+    /// OffsetFetch v9+ of a consumer group: Kafka's `ConsumerGroup.validateOffsetFetch`
+    /// (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID); other groups are not checked here.
+    pub async fn validate_consumer_offset_fetch(
+        &self,
+        group_id: &str,
+        member_id: Option<&str>,
+        member_epoch: i32,
+    ) -> Result<(), i16> {
+        let Some(cell) = self.get(group_id) else {
+            return Ok(());
+        };
+        let holder = cell.state.lock().await;
+        match holder.consumer.as_deref() {
+            Some(group) => group.validate_offset_fetch(member_id, member_epoch),
+            None => Ok(()),
+        }
+    }
+
+    /// ConsumerGroupDescribe of one group: the group, or the error code and message.
+    pub async fn describe_consumer_group(
+        &self,
+        group_id: &str,
+    ) -> Result<(ConsumerGroup, String), OpError> {
+        let cell = self
+            .get(group_id)
+            .ok_or_else(|| (GROUP_ID_NOT_FOUND, format!("Group {group_id} not found.")))?;
+        let holder = cell.state.lock().await;
+        match holder.consumer.as_deref() {
+            Some(g) => Ok((g.clone(), g.assignor(&self.consumer))),
+            None => Err((
+                GROUP_ID_NOT_FOUND,
+                format!("Group {group_id} is not a consumer group."),
+            )),
+        }
+    }
+
+    /// Starts the session timers of the consumer groups loaded at start-up (Kafka's
+    /// `onLoaded` schedules every member's session timeout).
+    pub(in crate::groups) fn start_loaded_consumer_group(
+        &self,
+        cell: &Arc<GroupCell>,
+        holder: &mut ClassicGroup,
+    ) {
+        let Some(group) = holder.consumer.take() else {
+            return;
+        };
+        let timers = group
+            .members
+            .keys()
+            .map(|m| TimerChange::Session(m.clone()))
+            .collect();
+        self.install(cell, holder, *group, timers);
+    }
+}

@@ -42,6 +42,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod push_telemetry;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod update_features;
@@ -68,6 +70,9 @@ pub struct RequestContext {
     /// What the client said of itself in ApiVersions v3+ (kept for the connection, as
     /// Kafka's `ClientInformation` in the channel metadata).
     pub client_software: Arc<std::sync::Mutex<ClientSoftware>>,
+    /// Who the connection authenticated as (`User:ANONYMOUS` without authentication), for
+    /// authorization and quotas.
+    pub principal: Arc<crate::security::KafkaPrincipal>,
 }
 
 /// A connection's client software, from ApiVersions v3+ (Kafka's `ClientInformation`);
@@ -138,6 +143,8 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         incremental_alter_configs::VERSIONS,
     ),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
+    (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
     (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
     (ApiKey::JoinGroup, join_group::VERSIONS),
     (ApiKey::SyncGroup, sync_group::VERSIONS),
@@ -195,6 +202,10 @@ pub async fn dispatch(
     let _ = header;
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),
+        RequestBody::SaslHandshake(request) => sasl_handshake::handle(ctx, version, request).into(),
+        RequestBody::SaslAuthenticate(request) => {
+            sasl_authenticate::handle(ctx, version, request).into()
+        }
         RequestBody::Metadata(request) => metadata::handle(ctx, version, request).await.into(),
         RequestBody::DescribeTopicPartitions(request) => {
             describe_topic_partitions::handle(ctx, version, request).into()

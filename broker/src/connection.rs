@@ -174,6 +174,16 @@ pub async fn serve_stream<R, W>(
                             }
                         }
                         let _ = writer.flush().await;
+                        // Give the client up to a second to read the failure response and
+                        // close its end first: a FIN right behind the response makes some
+                        // clients (kafka-python 3) drop the response unread, and closing
+                        // with bytes unread here would reset the connection.
+                        let mut sink = [0u8; 512];
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                            while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+                        })
+                        .await;
+                        let _ = writer.shutdown().await;
                         return close(peer, reason);
                     }
                 }
@@ -214,6 +224,11 @@ pub async fn serve_stream<R, W>(
                         "connection from {peer} closed by the client in the middle of a frame ({} bytes unread)",
                         buf.len()
                     );
+                    return;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // TLS: the client closed without close_notify, as most Kafka clients do.
+                    tracing::debug!("connection from {peer} closed by the client: {err}");
                     return;
                 }
                 Err(err) => {

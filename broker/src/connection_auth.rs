@@ -196,7 +196,6 @@ fn handshake(
     let mut response = SaslHandshakeResponse {
         error_code: error_code::NONE,
         mechanisms: enabled.iter().map(|m| m.as_str().into()).collect(),
-        ..Default::default()
     };
     let server = enabled
         .contains(&mechanism)
@@ -280,6 +279,7 @@ fn authenticate(
             };
             match respond(SaslAuthenticateResponse {
                 error_code: error_code::NONE,
+                error_message: None,
                 auth_bytes: Bytes::from(bytes),
                 ..Default::default()
             }) {

@@ -113,3 +113,44 @@ mod tests {
         assert_eq!(hex_der(22, b"a@b"), "1603614062");
     }
 }
+
+#[cfg(test)]
+mod certificate_tests {
+    use super::*;
+
+    #[test]
+    fn subject_is_written_last_rdn_first() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CountryName, "US");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "a,b");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Alice");
+        let cert = params.self_signed(&key).unwrap();
+        let (_, parsed) = X509Certificate::from_der(cert.der()).unwrap();
+        let forward: Vec<String> = parsed
+            .subject()
+            .iter_attributes()
+            .map(|a| a.attr_type().to_id_string())
+            .collect();
+        let dn = subject_of_der(cert.der()).unwrap();
+        eprintln!("DER order {forward:?}; RFC 2253 {dn}");
+        // RFC 2253 reverses the DER sequence.
+        let mut expected: Vec<&str> = forward
+            .iter()
+            .map(|oid| match oid.as_str() {
+                "2.5.4.6" => "C=US",
+                "2.5.4.10" => "O=a\\,b",
+                _ => "CN=Alice",
+            })
+            .collect();
+        expected.reverse();
+        assert_eq!(dn, expected.join(","));
+    }
+}

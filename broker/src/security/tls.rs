@@ -253,8 +253,18 @@ fn pem_key(
 fn keystore(
     keys: &ListenerKeys<'_>,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
-    let (type_key, kind) = store_type(keys, "ssl.keystore.type")?;
     let location = keys.non_blank("ssl.keystore.location");
+    if location.is_none()
+        && keys.non_blank("ssl.keystore.certificate.chain").is_none()
+        && keys.non_blank("ssl.keystore.key").is_none()
+    {
+        return Err(err(
+            "ssl.keystore.location",
+            "a TLS listener needs a keystore: ssl.keystore.location, or \
+             ssl.keystore.certificate.chain and ssl.keystore.key",
+        ));
+    }
+    let (type_key, kind) = store_type(keys, "ssl.keystore.type")?;
     let password = keys.get("ssl.key.password");
     match kind.as_str() {
         "PEM" => {

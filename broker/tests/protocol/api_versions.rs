@@ -398,6 +398,14 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
         ApiKey::ListConfigResources => {
             list_config_resources_request::ListConfigResourcesRequest::default().into()
         }
+        ApiKey::SaslHandshake => {
+            gregor_protocol::messages::sasl_handshake_request::SaslHandshakeRequest::default()
+                .into()
+        }
+        ApiKey::SaslAuthenticate => {
+            gregor_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest::default()
+                .into()
+        }
         other => panic!(
             "{} is advertised: add a minimal request for it to `minimal_request`",
             other.name()

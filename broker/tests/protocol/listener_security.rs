@@ -93,6 +93,26 @@ fn security_settings_that_cannot_be_served_are_refused_naming_the_key() {
             ],
             vec!["ssl.keystore.type: JKS (Kafka's default) is a Java keystore format".to_string()],
         ),
+        (
+            vec![
+                ("listeners", ssl.as_str()),
+                (
+                    "ssl.cipher.suites",
+                    "TLS_AES_128_GCM_SHA256,TLS_RSA_WITH_AES_128_CBC_SHA",
+                ),
+            ],
+            vec![
+                "ssl.cipher.suites: cipher suite TLS_RSA_WITH_AES_128_CBC_SHA is not supported"
+                    .to_string(),
+            ],
+        ),
+        (
+            vec![
+                ("listeners", ssl.as_str()),
+                ("ssl.enabled.protocols", "TLSv1.4"),
+            ],
+            vec!["ssl.enabled.protocols: unknown protocol TLSv1.4".to_string()],
+        ),
         // Kafka's default mechanism, GSSAPI, is not implemented.
         (
             vec![("listeners", sasl.as_str())],

@@ -13,6 +13,8 @@ mod support;
 mod pki;
 #[path = "security/sasl.rs"]
 mod sasl;
+#[path = "security/scram.rs"]
+mod scram;
 #[path = "security/tls.rs"]
 mod tls;
 
@@ -41,6 +43,8 @@ pub struct SecureBroker {
     pub sasl_plaintext: SocketAddr,
     /// `SASL_SSL`: PLAIN and SCRAM.
     pub sasl_ssl: SocketAddr,
+    /// The `server.properties` keys it was started with.
+    keys: Vec<(String, String)>,
 }
 
 impl SecureBroker {
@@ -94,12 +98,13 @@ impl SecureBroker {
             ("connection.failed.authentication.delay.ms", "10"),
         ];
         keys.extend_from_slice(extra);
-        let broker = Broker::start_with_env(
-            &data,
-            &keys,
-            &[("RUST_LOG", "info,gregor_broker::connection_auth=debug")],
-        );
+        let keys: Vec<(String, String)> = keys
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let broker = start(&data, &keys);
         SecureBroker {
+            keys,
             broker,
             data,
             pki,
@@ -108,6 +113,23 @@ impl SecureBroker {
             sasl_plaintext,
             sasl_ssl,
         }
+    }
+}
+
+fn start(data: &DataDir, keys: &[(String, String)]) -> Broker {
+    let keys: Vec<(&str, &str)> = keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Broker::start_with_env(
+        data,
+        &keys,
+        &[("RUST_LOG", "info,gregor_broker::connection_auth=debug")],
+    )
+}
+
+impl SecureBroker {
+    /// Stops the broker (cleanly) and starts it again on the same data and configuration.
+    pub fn restart(&mut self) {
+        assert!(self.broker.stop().success());
+        self.broker = start(&self.data, &self.keys);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod broker_configs;
 pub mod create_partitions;
@@ -145,6 +146,10 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
     (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
     (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
+    (
+        ApiKey::AlterUserScramCredentials,
+        alter_user_scram_credentials::VERSIONS,
+    ),
     (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
     (ApiKey::JoinGroup, join_group::VERSIONS),
     (ApiKey::SyncGroup, sync_group::VERSIONS),
@@ -202,6 +207,11 @@ pub async fn dispatch(
     let _ = header;
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),
+        RequestBody::AlterUserScramCredentials(request) => {
+            alter_user_scram_credentials::handle(ctx, version, request)
+                .await
+                .into()
+        }
         RequestBody::SaslHandshake(request) => sasl_handshake::handle(ctx, version, request).into(),
         RequestBody::SaslAuthenticate(request) => {
             sasl_authenticate::handle(ctx, version, request).into()

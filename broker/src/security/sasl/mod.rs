@@ -6,6 +6,7 @@
 //! sees in the SaslAuthenticate response (`SASL_AUTHENTICATION_FAILED`).
 
 pub mod plain;
+pub mod scram;
 
 use super::KafkaPrincipal;
 use super::settings::SaslSettings;
@@ -114,17 +115,27 @@ pub fn new_server(
     settings: &SaslSettings,
     credentials: std::sync::Arc<dyn CredentialStore>,
 ) -> Option<Box<dyn SaslServer>> {
-    let _ = &credentials;
     match mechanism {
         "PLAIN" => Some(Box::new(plain::PlainServer::new(
             settings.plain_users.clone(),
         ))),
-        _ => None,
+        _ => ScramMechanism::from_name(mechanism)
+            .map(|m| Box::new(scram::ScramServer::new(m, credentials)) as Box<dyn SaslServer>),
     }
 }
 
 impl CredentialStore for crate::broker::Broker {
-    fn scram_credential(&self, _mechanism: ScramMechanism, _user: &str) -> Option<ScramCredential> {
-        None
+    /// From the current metadata image (`UserScramCredentialRecord`s).
+    fn scram_credential(&self, mechanism: ScramMechanism, user: &str) -> Option<ScramCredential> {
+        let image = self.image();
+        let record = image
+            .scram_credentials()
+            .get(&(user.to_string(), mechanism.type_code()))?;
+        Some(ScramCredential {
+            salt: record.salt.to_vec(),
+            stored_key: record.stored_key.to_vec(),
+            server_key: record.server_key.to_vec(),
+            iterations: record.iterations,
+        })
     }
 }

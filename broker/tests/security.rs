@@ -53,6 +53,11 @@ impl SecureBroker {
         let data = DataDir::builder()
             .topic(TopicSpec::new("secure", 1))
             .build();
+        SecureBroker::start_on(data, extra)
+    }
+
+    /// [`SecureBroker::start`] on `data`.
+    pub fn start_on(data: DataDir, extra: &[(&str, &str)]) -> SecureBroker {
         let pki = pki::Pki::generate();
         // Bound at once, so that the four are distinct.
         let held: Vec<std::net::TcpListener> = (0..4)

@@ -1064,7 +1064,21 @@ impl Controller {
         let mut bootstrapped = false;
         match image.metadata_version() {
             None => {
-                commit_to(&mut log, &mut image, bootstrap_records())?;
+                let mut records = bootstrap_records();
+                // `gregor.bootstrap.scram`, as `kafka-storage format --add-scram`: inside
+                // the bootstrap transaction (checked at start-up; a bad value adds nothing).
+                if let Some(text) = options.static_configs.get("gregor.bootstrap.scram") {
+                    let credentials =
+                        crate::security::bootstrap_scram::parse(text).unwrap_or_default();
+                    let end = records.pop();
+                    records.extend(
+                        crate::security::bootstrap_scram::records(&credentials)
+                            .into_iter()
+                            .map(|r| v0(MetadataRecord::UserScramCredential(r))),
+                    );
+                    records.extend(end);
+                }
+                commit_to(&mut log, &mut image, records)?;
                 tracing::info!(
                     metadata_version = METADATA_VERSION,
                     "wrote the bootstrap records (metadata.version {METADATA_VERSION_NAME})"

@@ -22,6 +22,7 @@ pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -147,6 +148,10 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
     (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
     (
+        ApiKey::DescribeUserScramCredentials,
+        describe_user_scram_credentials::VERSIONS,
+    ),
+    (
         ApiKey::AlterUserScramCredentials,
         alter_user_scram_credentials::VERSIONS,
     ),
@@ -207,6 +212,9 @@ pub async fn dispatch(
     let _ = header;
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),
+        RequestBody::DescribeUserScramCredentials(request) => {
+            describe_user_scram_credentials::handle(ctx, version, request).into()
+        }
         RequestBody::AlterUserScramCredentials(request) => {
             alter_user_scram_credentials::handle(ctx, version, request)
                 .await

@@ -15,6 +15,7 @@
 //! Authorization (ACLs) and quotas are not here yet: they will read the
 //! [`KafkaPrincipal`] from the request context.
 
+pub mod bootstrap_scram;
 pub mod dn;
 pub mod jaas;
 pub mod principal_mapping;

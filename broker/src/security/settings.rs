@@ -110,6 +110,15 @@ impl ListenerSecurity {
     /// The security of every listener this broker binds, by listener name; the first
     /// error names the key.
     pub fn for_config(config: &Config) -> Result<BTreeMap<String, ListenerSecurity>, ConfigError> {
+        if let Some(text) = &config.bootstrap_scram {
+            super::bootstrap_scram::parse(text).map_err(|e| ConfigError::InvalidValue {
+                key: "gregor.bootstrap.scram".to_string(),
+                value: "...".to_string(),
+                expected: format!(
+                    "SCRAM credentials as kafka-storage --add-scram takes them ({e})"
+                ),
+            })?;
+        }
         let mut out = BTreeMap::new();
         for listener in &config.listeners {
             let protocol = config

@@ -398,6 +398,10 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
         ApiKey::ListConfigResources => {
             list_config_resources_request::ListConfigResourcesRequest::default().into()
         }
+        ApiKey::DescribeUserScramCredentials => {
+            gregor_protocol::messages::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest::default()
+                .into()
+        }
         ApiKey::AlterUserScramCredentials => {
             gregor_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest::default()
                 .into()

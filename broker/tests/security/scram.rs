@@ -206,4 +206,103 @@ fn scram_credentials_from_the_metadata_log_authenticate_and_survive_a_restart() 
         "scram-after-restart",
     );
     assert_roundtrip(&out, "scram-after-restart", 20);
+    assert_eq!(
+        describe(&b, None),
+        [("alice".to_string(), 0, vec![(1, 4096), (2, 8192)])]
+    );
+}
+
+/// One user of a DescribeUserScramCredentials response: (user, error code,
+/// [(mechanism, iterations)]).
+type Described = (String, i16, Vec<(i8, i32)>);
+
+/// DescribeUserScramCredentials of `users` (all with `None`).
+fn describe(b: &SecureBroker, users: Option<&[&str]>) -> Vec<Described> {
+    use gregor_protocol::messages::describe_user_scram_credentials_request::{
+        DescribeUserScramCredentialsRequest, UserName,
+    };
+    let mut client = RawClient::connect(b.broker.addr()).unwrap();
+    let request = DescribeUserScramCredentialsRequest {
+        users: users.map(|u| {
+            u.iter()
+                .map(|n| UserName {
+                    name: (*n).into(),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        ..Default::default()
+    };
+    let response = client.call(&request, 0).unwrap();
+    assert_eq!(response.error_code, 0);
+    response
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.user.to_string(),
+                r.error_code,
+                r.credential_infos
+                    .iter()
+                    .map(|c| (c.mechanism, c.iterations))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gregor_bootstrap_scram_adds_credentials_when_the_log_is_formatted() {
+    // No metadata log yet: gregor formats it, with the credential of the key.
+    let data = crate::support::DataDir::builder()
+        .without_metadata_log()
+        .build();
+    let b = SecureBroker::start_on(
+        data,
+        &[
+            (
+                "listener.name.sasl_ssl.sasl.enabled.mechanisms",
+                "SCRAM-SHA-512",
+            ),
+            (
+                "gregor.bootstrap.scram",
+                "SCRAM-SHA-512=[name=boot,password=\"boot,secret\",iterations=4096]",
+            ),
+        ],
+    );
+    let bootstrap = b.sasl_ssl.to_string();
+    let ca = b.pki.path("ca.pem");
+    let run = |password: &str| {
+        python(
+            "secure_roundtrip_confluent.py",
+            &[
+                "--bootstrap",
+                bootstrap.as_str(),
+                "--metadata-only",
+                "--timeout",
+                "15",
+                "--security-protocol",
+                "SASL_SSL",
+                "--ca",
+                ca.as_str(),
+                "--mechanism",
+                "SCRAM-SHA-512",
+                "--username",
+                "boot",
+                "--password",
+                password,
+            ],
+        )
+    };
+    let Some(out) = run("boot,secret") else {
+        return;
+    };
+    out.assert_success();
+    assert!(out.stdout.contains("\"topics\""), "{out:?}");
+    let out = run("wrong").unwrap();
+    assert!(!out.success(), "{out:?}");
+    assert_eq!(
+        describe(&b, None),
+        [("boot".to_string(), 0, vec![(2, 4096)])]
+    );
 }

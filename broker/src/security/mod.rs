@@ -23,6 +23,9 @@ pub mod sasl;
 pub mod settings;
 pub mod tls;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use settings::{ListenerSecurity, SaslSettings};
 
 use std::fmt;

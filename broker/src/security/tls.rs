@@ -447,3 +447,82 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| err(&key_name, format!("unusable certificate or key: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PKCS#8 key encrypted with PBES2 (PBKDF2-SHA256, AES-256-CBC), as `openssl pkcs8
+    /// -topk8 -v2 aes256` writes it, in PEM.
+    fn encrypted_pem(password: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = key.serialize_der();
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).unwrap();
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16])
+                .unwrap();
+        let encrypted = info.encrypt_with_params(params, password).unwrap();
+        pkcs8::der::pem::encode_string(
+            "ENCRYPTED PRIVATE KEY",
+            pkcs8::der::pem::LineEnding::LF,
+            encrypted.as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn encrypted_pem_keys_take_ssl_key_password() {
+        let pem = encrypted_pem("key-secret");
+        let password = Some(("ssl.key.password".to_string(), "key-secret"));
+        assert!(matches!(
+            pem_key("ssl.keystore.key", pem.as_bytes(), password),
+            Ok(PrivateKeyDer::Pkcs8(_))
+        ));
+        let wrong = Some(("ssl.key.password".to_string(), "nope"));
+        let err = pem_key("ssl.keystore.key", pem.as_bytes(), wrong).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("ssl.keystore.key: the private key could not be decrypted"),
+            "{err}"
+        );
+        let err = pem_key("ssl.keystore.key", pem.as_bytes(), None).unwrap_err();
+        assert!(
+            err.to_string().contains("ssl.key.password is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cipher_suites_and_protocols_map_kafka_names() {
+        let props = std::collections::BTreeMap::from([
+            (
+                "ssl.cipher.suites".to_string(),
+                "TLS_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".to_string(),
+            ),
+            (
+                "ssl.enabled.protocols".to_string(),
+                "TLSv1.2,TLSv1".to_string(),
+            ),
+        ]);
+        let keys = ListenerKeys::new(&props, "SSL");
+        #[allow(deprecated)]
+        let all = rustls::crypto::ring::default_provider().cipher_suites;
+        let suites = cipher_suites(&keys, &all).unwrap();
+        assert_eq!(
+            suites.iter().map(|s| s.suite()).collect::<Vec<_>>(),
+            [
+                rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+                rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            ]
+        );
+        assert_eq!(protocol_versions(&keys).unwrap().len(), 1);
+        let props = std::collections::BTreeMap::from([(
+            "listener.name.ssl.ssl.cipher.suites".to_string(),
+            "TLS_RSA_WITH_NULL_SHA".to_string(),
+        )]);
+        let err = cipher_suites(&ListenerKeys::new(&props, "SSL"), &all).unwrap_err();
+        assert!(err.to_string().starts_with(
+            "listener.name.ssl.ssl.cipher.suites: cipher suite TLS_RSA_WITH_NULL_SHA is not supported"
+        ), "{err}");
+    }
+}

@@ -18,8 +18,9 @@
 #        - with log.flush.interval.messages=1 (fsync before the acknowledgement):
 #          `gregorctl perf produce` for BENCH_FSYNC_SECONDS, 8 producers on 1 partition
 #          and 8 producers on 8 partitions;
-#      and the disk ceiling of the fsync rows: dd of 16 KiB writes (a Produce of one full
-#      default batch) with oflag=dsync (write + fdatasync each), in the data directory;
+#      and, just before each broker's fsync rows, their disk ceiling: dd of 16 KiB (one
+#      full default batch) and 256 KiB writes with oflag=dsync (write + fdatasync each), in
+#      the data directory;
 #   3. writes the medians, ranges and ratios (this tree / baseline, per round).
 #
 # Environment (defaults in brackets):
@@ -28,7 +29,7 @@
 #   BENCH_RUNS [3]              rounds (medians over them)
 #   BENCH_RECORDS [10000000]    records per page-cache run (10M x 100 B)
 #   BENCH_FSYNC_SECONDS [10]    duration of each flush.messages=1 run
-#   BENCH_DD_COUNT [2000]       16 KiB dsync writes of the disk ceiling
+#   BENCH_DD_COUNT [2000]       16 KiB dsync writes of the disk ceiling (as many bytes at 256 KiB)
 #   BENCH_RDKAFKA_SRC []        a librdkafka source tree (with src/ and examples/)
 #   BENCH_DIR [$TMPDIR or /tmp] where the temporary data directories go
 #   BENCH_OUTPUT [BENCHMARKS.md]
@@ -168,14 +169,30 @@ stop_broker() {
 
 ctl() { "$CTL" --bootstrap-server "$BOOT" "$@"; }
 
+# context_switches: the broker's threads' voluntary and involuntary context switches so far
+# (threads that exited are not counted: a lower bound).
+context_switches() {
+    cat /proc/"$BROKER_PID"/task/*/status 2>/dev/null |
+        awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {s += $2} END {print s + 0}'
+}
+
+# record_switches NAME KEY ROUND BEFORE: appends the switches since BEFORE to the results.
+record_switches() {
+    "$PY" "$REPORT" switches "$RESULTS" --bench "$1" --key "$2" --round "$3" \
+        --count "$(($(context_switches) - $4))"
+}
+
 # case BROKER-NAME BINARY ROUND KEY PARTITIONS EXTRA-PROPS TOOL-ARGS...
 run_case() {
     local name=$1 binary=$2 round=$3 key=$4 partitions=$5 extra=$6
     shift 6
     start_broker "$binary" "$extra"
     ctl topics create --topic bench --partitions "$partitions" --replication-factor 1 >/dev/null
+    local switches
+    switches=$(context_switches)
     "$PY" "$HELPER" run "$RESULTS" --bench "$name" --key "$key" --round "$round" \
         --broker-pid "$BROKER_PID" -- "${@//BOOT_PLACEHOLDER/$BOOT}"
+    record_switches "$name" "$key" "$round" "$switches"
     stop_broker
 }
 
@@ -183,19 +200,29 @@ run_rdkafka() {
     local name=$1 binary=$2 round=$3
     start_broker "$binary" ""
     ctl topics create --topic bench --partitions 1 --replication-factor 1 >/dev/null
+    local switches
+    switches=$(context_switches)
     "$PY" "$REPORT" rdkafka "$RESULTS" --bench "$name" --key "rdkafka/100/-1/1" --round "$round" \
         --records "$BENCH_RECORDS" --broker-pid "$BROKER_PID" -- \
         "$RDKAFKA" -P -t bench -p 0 -b "$BOOT" -s 100 -c "$BENCH_RECORDS" -a -1 \
         -X linger.ms=5 -X batch.size=16384 -X max.in.flight=5 -X enable.idempotence=false -q
+    record_switches "$name" "rdkafka/100/-1/1" "$round" "$switches"
     stop_broker
 }
 
+# measure_dd ROUND: the disk ceiling of the fsync rows, in the data directory's file system:
+# sequential 16 KiB and 256 KiB writes, each followed by its fdatasync (oflag=dsync).
 measure_dd() {
-    local round=$1 out
-    out=$(LC_ALL=C dd if=/dev/zero of="$WORK/dd.bin" bs=16K count="$BENCH_DD_COUNT" oflag=dsync 2>&1) ||
-        die "dd failed: $out"
-    rm -f "$WORK/dd.bin"
-    "$PY" "$REPORT" dd "$RESULTS" --round "$round" --dd-output "$out" --count "$BENCH_DD_COUNT"
+    local round=$1 out size count
+    for size in 16 256; do
+        count=$((BENCH_DD_COUNT * 16 / size))
+        [ "$count" -ge 50 ] || count=50
+        out=$(LC_ALL=C dd if=/dev/zero of="$WORK/dd.bin" bs="${size}K" count="$count" oflag=dsync 2>&1) ||
+            die "dd failed: $out"
+        rm -f "$WORK/dd.bin"
+        "$PY" "$REPORT" dd "$RESULTS" --round "$round" --dd-output "$out" --count "$count" \
+            --name "dsync${size}k"
+    done
 }
 
 brokers=()
@@ -204,7 +231,6 @@ brokers+=("current=$CURRENT")
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$BENCH_RUNS"); do
     step "round $round of $BENCH_RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    measure_dd "$round"
     for entry in "${brokers[@]}"; do
         name=${entry%%=*}
         binary=${entry#*=}
@@ -214,6 +240,8 @@ for round in $(seq 1 "$BENCH_RUNS"); do
                 --record-size 100 --acks -1 --connections "$producers" --num-records "$BENCH_RECORDS"
         done
         if [ -n "$RDKAFKA" ]; then run_rdkafka "$name" "$binary" "$round"; fi
+        # The disk is shared: its ceiling is taken next to each broker's fsync rows.
+        measure_dd "$round"
         run_case "$name" "$binary" "$round" "fsync/100/-1/8x1" 1 "log.flush.interval.messages=1" \
             "$CTL" --bootstrap-server BOOT_PLACEHOLDER perf produce --topic bench \
             --record-size 100 --acks -1 --connections 8 --duration "$BENCH_FSYNC_SECONDS"

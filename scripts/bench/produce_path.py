@@ -50,9 +50,14 @@ def cmd_dd(args):
     if not m:
         raise SystemExit(f"cannot read dd's output: {args.dd_output}")
     size, seconds = int(m.group(1)), float(m.group(2))
-    append(args.results, {"type": "ceiling", "name": "dsync16k", "round": args.round,
+    append(args.results, {"type": "ceiling", "name": args.name, "round": args.round,
                           "mib_per_sec": size / 1048576 / seconds,
                           "writes_per_sec": args.count / seconds})
+
+
+def cmd_switches(args):
+    append(args.results, {"type": "switches", "bench": args.bench, "key": args.key,
+                          "round": args.round, "count": args.count})
 
 
 def med(values):
@@ -73,7 +78,7 @@ LABELS = {
 
 
 def cmd_report(args):
-    runs, dd = [], []
+    runs, dd, switches = [], [], {}
     with open(args.results) as f:
         for line in f:
             r = json.loads(line)
@@ -81,8 +86,11 @@ def cmd_report(args):
                 runs.append(r)
             elif r["type"] == "ceiling":
                 dd.append(r)
-    dd_writes = [r["writes_per_sec"] for r in dd]
-    dd_mib = [r["mib_per_sec"] for r in dd]
+            elif r["type"] == "switches":
+                switches[(r["key"], r["bench"], r["round"])] = r["count"]
+    dd_writes = [r["writes_per_sec"] for r in dd if r["name"] == "dsync16k"]
+    dd_mib = [r["mib_per_sec"] for r in dd if r["name"] == "dsync16k"]
+    dd_big = [r["mib_per_sec"] for r in dd if r["name"] == "dsync256k"]
     by = {}
     for r in runs:
         by.setdefault((r["key"], r["bench"]), {})[r["round"]] = r
@@ -100,8 +108,9 @@ def cmd_report(args):
         out.append(f"rdkafka_performance: {args.rdkafka_note}.")
         out.append("")
     out.append("| case | broker | records/s | runs | MB/s | p50 ms | p99 ms | broker CPU s / M records "
-               "| of disk (dsync 16 KiB) | records/s vs baseline | CPU per record vs baseline |")
-    out.append("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+               "| broker context switches / 1,000 records | of disk (dsync 16 KiB) | records/s vs baseline "
+               "| CPU per record vs baseline |")
+    out.append("| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     disk = med(dd_mib)
     for key in [k for k in LABELS if any(kk == k for kk, _ in by)]:
         base = by.get((key, "baseline"), {})
@@ -116,6 +125,9 @@ def cmd_report(args):
             p50 = [x["p50"] for x in lat if "p50" in x]
             p99 = [x["p99"] for x in lat if "p99" in x]
             cpu = [r["broker_cpu_s"] / max(r["summary"]["records"], 1) * 1e6 for r in rs]
+            sw = [switches[(key, name, r["round"])] / max(r["summary"]["records"], 1) * 1000
+                  for r in rs if (key, name, r["round"]) in switches]
+            sw_text = f"{med(sw):.2f}" if sw else "–"
             ratio = cpu_ratio = ""
             if name == "current" and base:
                 common = [k for k in rounds if k in base]
@@ -129,14 +141,15 @@ def cmd_report(args):
             of_disk = f"{med(mbs) / disk * 100:.0f} %" if key.startswith("fsync") and disk else ""
             fmt_ms = lambda v: f"{med(v):.2f}" if v else "–"  # noqa: E731
             out.append(f"| {LABELS[key]} | {name} | **{med(rates):,.0f}** | {rng(rates)} | {med(mbs):.1f} "
-                       f"| {fmt_ms(p50)} | {fmt_ms(p99)} | {med(cpu):.2f} | {of_disk} | {ratio} | {cpu_ratio} |")
+                       f"| {fmt_ms(p50)} | {fmt_ms(p99)} | {med(cpu):.2f} | {sw_text} | {of_disk} | {ratio} | {cpu_ratio} |")
     out.append("")
     if dd_writes:
-        out.append(f"Disk ceiling of the flush.messages=1 rows, measured in the same rounds: `dd bs=16K oflag=dsync` "
-                   f"(a write and its fdatasync, one at a time, 16 KiB = one full default batch) "
+        out.append(f"Disk ceiling of the flush.messages=1 rows, measured next to them (before each broker's "
+                   f"fsync rows, every round; the disk is shared with other work): sequential writes each followed "
+                   f"by its fdatasync (`dd oflag=dsync`): 16 KiB (one full default batch) "
                    f"**{med(dd_writes):,.0f} writes/s** [{rng(dd_writes)}], {med(dd_mib):.1f} MiB/s "
-                   f"[{rng(dd_mib, '{:.1f}')}]: the \"of disk\" column divides by this MiB/s (record values "
-                   "against bytes written).")
+                   f"[{rng(dd_mib, '{:.1f}')}]; 256 KiB {med(dd_big):.1f} MiB/s [{rng(dd_big, '{:.1f}')}]. "
+                   "The \"of disk\" column divides the record values' MB/s by the 16 KiB figure.")
         out.append("")
     out.append(END)
     text = open(args.output).read() if os.path.exists(args.output) else ""
@@ -165,6 +178,13 @@ def main():
     d.add_argument("--round", type=int, required=True)
     d.add_argument("--dd-output", required=True)
     d.add_argument("--count", type=int, required=True)
+    d.add_argument("--name", required=True)
+    sw = sub.add_parser("switches")
+    sw.add_argument("results")
+    for a in ("--bench", "--key"):
+        sw.add_argument(a, required=True)
+    sw.add_argument("--round", type=int, required=True)
+    sw.add_argument("--count", type=int, required=True)
     rep = sub.add_parser("report")
     rep.add_argument("results")
     for a in ("--output", "--commit", "--baseline", "--rdkafka-note", "--load", "--settings"):
@@ -176,7 +196,7 @@ def main():
         argv = argv[:argv.index("--")]
     args = p.parse_args(argv)
     args.cmd = cmd
-    {"rdkafka": cmd_rdkafka, "dd": cmd_dd, "report": cmd_report}[args.command](args)
+    {"rdkafka": cmd_rdkafka, "dd": cmd_dd, "switches": cmd_switches, "report": cmd_report}[args.command](args)
 
 
 if __name__ == "__main__":

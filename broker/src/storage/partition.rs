@@ -34,6 +34,7 @@ use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 mod compaction;
+mod group_commit;
 mod inline;
 mod open;
 mod producers;
@@ -242,9 +243,8 @@ pub struct PartitionLog {
     recovery_point: AtomicI64,
     /// Wall-clock time of the last flush, for `flush.ms`.
     last_flush_ms: AtomicI64,
-    /// Taken by [`Self::flush`] around its syncs: appends waiting to flush queue here and
-    /// share the next sync (group commit).
-    flush_lock: Mutex<()>,
+    /// The flushes' syncs in flight, shared by concurrent flushes (group commit).
+    group_commit: group_commit::GroupCommit,
     log_starts: Option<Arc<LogStartOffsets>>,
     /// Idempotent producers' epochs and last batches. Changed only under the writer lock
     /// (always taken first), so that checks, offsets and updates are atomic with appends.
@@ -993,17 +993,26 @@ impl PartitionLog {
     /// and the active segment's index files: `fdatasync`) and moves the recovery point to
     /// the log end offset. Appends continue meanwhile. Blocking file I/O.
     ///
-    /// Group commit (issue 14): flushes queue on a lock around the syncs; one that gets it
-    /// after another flush covered its log end offset returns without syncing, and each sync
-    /// covers every append written when it started. With `flush.messages=1` concurrent
-    /// producers to one partition then share `fdatasync`s instead of queueing one each
-    /// (Kafka's `UnifiedLog.flush` similarly skips offsets below the recovery point).
+    /// Group commit (issue 14, [`group_commit`]): a flush whose appends a sync in flight
+    /// already covers waits for it instead of syncing again, so concurrent producers to one
+    /// partition with `flush.messages=1` share `fdatasync`s (Kafka's `UnifiedLog.flush`
+    /// likewise skips what is below the recovery point).
     pub fn flush(&self) -> Result<(), StorageError> {
         let wanted = self.log_end_offset();
-        let _flushing = unpoison(self.flush_lock.lock());
-        if self.recovery_point() >= wanted {
+        let turn =
+            self.group_commit
+                .join(wanted, || self.recovery_point(), || self.log_end_offset());
+        if turn == group_commit::Turn::Covered {
             return Ok(());
         }
+        let synced = self.sync_to_end();
+        self.group_commit
+            .finish(synced.is_ok(), self.recovery_point());
+        synced
+    }
+
+    /// [`Self::flush`]'s syncs.
+    fn sync_to_end(&self) -> Result<(), StorageError> {
         let (end, index_files) = {
             let writer = unpoison(self.writer.lock());
             let index_files = writer.as_ref().map(|active| {

@@ -64,6 +64,7 @@ mod legacy_offsets;
 mod manager;
 pub mod move_replica;
 mod partition;
+mod positional_read;
 pub mod producer_snapshot;
 pub mod producer_state;
 mod segment;

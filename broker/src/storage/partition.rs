@@ -497,19 +497,20 @@ impl PartitionLog {
         let records = if total == 0 {
             Bytes::new()
         } else {
-            let mut buf = BytesMut::zeroed(total);
-            let mut at = 0;
+            let mut buf = Vec::with_capacity(total);
             for range in ranges.iter().flatten() {
-                range
-                    .file
-                    .read_exact_at(&mut buf[at..at + range.len], range.position)
-                    .map_err(|source| ReadError::Io {
-                        segment_base_offset: range.segment_base_offset,
-                        source,
-                    })?;
-                at += range.len;
+                super::positional_read::read_exact_appending(
+                    &range.file,
+                    &mut buf,
+                    range.len,
+                    range.position,
+                )
+                .map_err(|source| ReadError::Io {
+                    segment_base_offset: range.segment_base_offset,
+                    source,
+                })?;
             }
-            buf.freeze()
+            Bytes::from(buf)
         };
         Ok(LogRead {
             records,

@@ -59,9 +59,16 @@ class Member:
                 self.assignment = {tp.partition for tp in c.assignment()}
 
         def on_revoke(c, partitions):
-            c.incremental_unassign(partitions)
+            try:
+                c.incremental_unassign(partitions)
+                held = {tp.partition for tp in c.assignment()}
+            except KafkaException as e:
+                # close() revokes while it destroys the handle (_DESTROY): nothing held.
+                if e.args[0].code() != confluent_kafka.KafkaError._DESTROY:
+                    raise
+                held = set()
             with self.lock:
-                self.assignment = {tp.partition for tp in c.assignment()}
+                self.assignment = held
 
         consumer.subscribe([self.args.topic], on_assign=on_assign, on_revoke=on_revoke)
         while not self.stop.is_set():

@@ -49,8 +49,16 @@ def main():
 
     def on_revoke(consumer_, partitions):
         if args.protocol == "consumer":
-            consumer_.incremental_unassign(partitions)
-            progress.on_assignment([tp.partition for tp in consumer_.assignment()])
+            try:
+                consumer_.incremental_unassign(partitions)
+                held = consumer_.assignment()
+            except KafkaException as e:
+                # close() revokes everything while it destroys the handle: librdkafka
+                # then answers _DESTROY, and there is nothing left to record.
+                if e.args[0].code() == confluent_kafka.KafkaError._DESTROY:
+                    return
+                raise
+            progress.on_assignment([tp.partition for tp in held])
 
     consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke)
     while not progress.done():

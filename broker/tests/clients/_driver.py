@@ -80,3 +80,25 @@ def partition_list(text):
     if text is None:
         return None
     return [int(p) for p in text.split(",") if p.strip()]
+
+
+def kafka_python_group_poll(consumer, **poll_args):
+    """KafkaConsumer.poll for a group member, working around a kafka-python 3.0.x race.
+
+    When the leader rejoins because its topic metadata changed, kafka-python 3.0.12 drops
+    the finished join if the poll's timer ran out while the SyncGroup was in flight: the
+    leader's new assignment already made `need_rejoin()` false, so no later poll collects
+    the join's result, and the member neither takes its partitions nor heartbeats (the
+    coordinator then removes it). Seen as "timeout in ensure_active_group" followed by
+    `need_rejoin: False` forever in kafka-python's debug log. After each poll this asks
+    for a fresh rejoin when a finished join was left uncollected; the broker sees an
+    ordinary rejoin. Uses kafka-python's private fields, so it does nothing when they
+    are not there.
+    """
+    batches = consumer.poll(**poll_args)
+    coordinator = getattr(consumer, "_coordinator", None)
+    task = getattr(coordinator, "_join_task", None)
+    if task is not None and getattr(task, "is_done", False) and not coordinator.need_rejoin():
+        coordinator._join_task = None
+        coordinator.request_rejoin()
+    return batches

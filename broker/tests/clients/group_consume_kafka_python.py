@@ -47,7 +47,7 @@ def main():
         _driver.fail(f"cannot create the consumer: {type(e).__name__}: {e}")
     consumer.subscribe([args.topic], listener=Listener(progress))
     while not progress.done():
-        batches = consumer.poll(timeout_ms=200, max_records=100)
+        batches = _driver.kafka_python_group_poll(consumer, timeout_ms=200, max_records=100)
         for tp, messages in sorted(batches.items()):
             for m in messages:
                 if args.max_records is not None and progress.count >= args.max_records:

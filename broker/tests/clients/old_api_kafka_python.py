@@ -79,7 +79,7 @@ def group(args, report, deadline):
             report["errors"].append(
                 f"timed out with {len(report['records'])} of {args.max_records} records")
             break
-        batches = consumer.poll(timeout_ms=200, max_records=100)
+        batches = _driver.kafka_python_group_poll(consumer, timeout_ms=200, max_records=100)
         for tp, messages in sorted(batches.items()):
             for m in messages:
                 if len(report["records"]) >= args.max_records:

@@ -59,7 +59,7 @@ def main():
         while len(consumed) < args.count:
             if time.monotonic() > deadline:
                 stop(f"timed out with {len(consumed)} records")
-            for _, messages in consumer.poll(timeout_ms=500).items():
+            for _, messages in _driver.kafka_python_group_poll(consumer, timeout_ms=500).items():
                 for m in messages:
                     value = m.value.decode()
                     if value.startswith(args.tag + "-"):

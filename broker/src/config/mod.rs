@@ -422,6 +422,10 @@ pub struct Config {
     /// `group.consumer.assignors`: the server assignors, the first the default; default
     /// `uniform,range` (only these two are known).
     pub group_consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy`: `disabled`, `upgrade`, `downgrade` or
+    /// `bidirectional` (the default), the online conversions between classic and consumer
+    /// groups allowed.
+    pub group_consumer_migration_policy: String,
 
     // ----- Transactions and producers -----
     /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`; default 50.
@@ -1122,6 +1126,20 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         )));
     }
 
+    let group_consumer_migration_policy = r
+        .string("group.consumer.migration.policy")
+        .map(|p| p.trim().to_ascii_lowercase())
+        .unwrap_or_else(|| "bidirectional".to_string());
+    if !matches!(
+        group_consumer_migration_policy.as_str(),
+        "disabled" | "upgrade" | "downgrade" | "bidirectional"
+    ) {
+        return Err(ConfigError::Inconsistent(format!(
+            "group.consumer.migration.policy: unknown policy {group_consumer_migration_policy} \
+             (known: disabled, upgrade, downgrade, bidirectional)"
+        )));
+    }
+
     // ----- Transactions -----
     let transaction_state_log_num_partitions =
         r.int("transaction.state.log.num.partitions", 50, 1)?;
@@ -1212,6 +1230,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         group_consumer_heartbeat_interval_ms,
         group_consumer_max_size,
         group_consumer_assignors,
+        group_consumer_migration_policy,
         transaction_state_log_num_partitions,
         transaction_state_log_replication_factor,
         transaction_state_log_segment_bytes,

@@ -82,6 +82,7 @@ pub async fn handle(
             .map(str::to_string),
         server_assignor: request.server_assignor.as_deref().map(str::to_string),
         owned,
+        classic: None,
     };
     let groups = &ctx.broker.groups;
     match groups

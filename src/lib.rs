@@ -25,6 +25,7 @@ pub mod codec;
 pub mod error;
 pub mod error_code;
 pub mod frame;
+pub mod kip896;
 pub mod message;
 pub mod metadata_frame;
 pub mod records;

@@ -21,11 +21,12 @@ use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::peek_request_api;
 use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::{ApiKey, ChunkedBuf, Decodable, RequestBody};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 
 use crate::broker::Broker;
+use crate::connection_auth::{AuthOutcome, ConnectionAuth};
 use crate::handlers::{self, ClientSoftware, RequestContext};
 
 /// Values of at least this size go to the socket from their own buffer, uncopied.
@@ -46,6 +47,8 @@ pub enum CloseReason {
     Malformed(String),
     /// The response could not be encoded (a broker bug, logged loudly).
     Encode(String),
+    /// SASL authentication failed, or a request came before it completed.
+    Authentication(String),
 }
 
 impl std::fmt::Display for CloseReason {
@@ -73,20 +76,52 @@ impl std::fmt::Display for CloseReason {
             },
             Self::Malformed(err) => write!(f, "malformed request: {err}"),
             Self::Encode(err) => write!(f, "could not encode the response: {err}"),
+            Self::Authentication(err) => write!(f, "authentication: {err}"),
         }
     }
 }
 
-/// Serves one connection until the client closes it, it misbehaves, or shutdown.
+/// Serves one plain TCP connection (a PLAINTEXT listener, `User:ANONYMOUS`) until the
+/// client closes it, it misbehaves, or shutdown.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     listener: String,
     broker: Arc<Broker>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let auth = ConnectionAuth::authenticated(crate::security::KafkaPrincipal::anonymous());
+    serve_tcp(stream, peer, listener, broker, shutdown, auth).await
+}
+
+/// Serves a plain TCP connection with `auth` (a SASL exchange to complete first, or the
+/// principal).
+pub async fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: String,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+    auth: ConnectionAuth,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
+    serve_stream(reader, writer, peer, listener, broker, shutdown, auth).await
+}
+
+/// Serves a connection over any byte stream (plain TCP, TLS), one request loop for all.
+pub async fn serve_stream<R, W>(
+    mut reader: R,
+    writer: W,
+    peer: SocketAddr,
+    listener: String,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+    mut auth: ConnectionAuth,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let max = broker.config.socket_request_max_bytes;
@@ -118,11 +153,46 @@ pub async fn serve(
                 peer,
                 listener: listener.clone(),
                 client_software: client_software.clone(),
+                principal: auth.principal.clone(),
             };
-            // A long-polling fetch must not hold up shutdown.
-            let outcome = tokio::select! {
-                outcome = handle_frame(&ctx, frame) => outcome,
-                _ = shutdown.changed() => return,
+            let outcome = if auth.authenticating() {
+                // SASL first: nothing reaches the handlers before the exchange completes.
+                match auth.on_frame(&ctx, frame).await {
+                    AuthOutcome::Respond(response) => Ok(response),
+                    AuthOutcome::Fail {
+                        response,
+                        delay,
+                        reason,
+                    } => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        for chunk in response.into_iter().flatten() {
+                            if writer.write_all(&chunk).await.is_err() {
+                                return;
+                            }
+                        }
+                        let _ = writer.flush().await;
+                        // Give the client up to a second to read the failure response and
+                        // close its end first: a FIN right behind the response makes some
+                        // clients (kafka-python 3) drop the response unread, and closing
+                        // with bytes unread here would reset the connection.
+                        let mut sink = [0u8; 512];
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                            while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+                        })
+                        .await;
+                        let _ = writer.shutdown().await;
+                        return close(peer, reason);
+                    }
+                }
+            } else {
+                // A long-polling fetch must not hold up shutdown.
+                tokio::select! {
+                    outcome = handle_frame(&ctx, frame) => outcome,
+                    _ = shutdown.changed() => return,
+                }
             };
             match outcome {
                 Ok(Some(chunks)) => {
@@ -154,6 +224,11 @@ pub async fn serve(
                         "connection from {peer} closed by the client in the middle of a frame ({} bytes unread)",
                         buf.len()
                     );
+                    return;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // TLS: the client closed without close_notify, as most Kafka clients do.
+                    tracing::debug!("connection from {peer} closed by the client: {err}");
                     return;
                 }
                 Err(err) => {
@@ -216,6 +291,9 @@ async fn reserve(
 fn close(peer: SocketAddr, reason: CloseReason) {
     match reason {
         CloseReason::Encode(_) => tracing::error!("closing connection from {peer}: {reason}"),
+        CloseReason::Authentication(_) => {
+            tracing::info!("closing connection from {peer}: {reason}")
+        }
         _ => tracing::warn!("closing connection from {peer}: {reason}"),
     }
 }
@@ -242,7 +320,7 @@ fn next_frame(buf: &mut BytesMut, max: i32) -> Result<Option<Bytes>, CloseReason
 
 /// Decodes one request, runs its handler and encodes the response frame as chunks.
 /// `Ok(None)` means no response is due (a Produce with acks=0).
-async fn handle_frame(
+pub(crate) async fn handle_frame(
     ctx: &RequestContext,
     mut frame: Bytes,
 ) -> Result<Option<Vec<Bytes>>, CloseReason> {
@@ -274,7 +352,7 @@ async fn handle_frame(
     }
 }
 
-fn encode(
+pub(crate) fn encode(
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,

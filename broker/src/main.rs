@@ -91,6 +91,13 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
         Some(path) => format!("{}: {e}", path.display()),
         None => e.to_string(),
     })?;
+    // Keystores, truststores, mechanisms and JAAS users of the TLS and SASL listeners.
+    gregor_broker::security::ListenerSecurity::for_config(&config).map_err(|e| {
+        match &cli.config {
+            Some(path) => format!("{}: {e}", path.display()),
+            None => e.to_string(),
+        }
+    })?;
     for key in config.inert_security_keys() {
         tracing::warn!("configuration key {key:?} has no effect: no listener uses TLS or SASL");
     }

@@ -15,7 +15,6 @@ use tokio::task::JoinSet;
 
 use crate::broker::{Broker, StartError};
 use crate::config::Config;
-use crate::connection;
 use crate::connection_quotas::ConnectionQuotas;
 use crate::storage::{LogManager, MaintenanceSchedule};
 
@@ -25,6 +24,8 @@ use crate::storage::{LogManager, MaintenanceSchedule};
 /// ([`Config::check_enforceable`]) before opening anything.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     config.check_enforceable()?;
+    // Keystores, truststores, JAAS users: read and checked before anything is opened.
+    let security = crate::security::ListenerSecurity::for_config(&config)?;
     let broker = tokio::task::spawn_blocking(move || Broker::open(config))
         .await
         .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
@@ -85,9 +86,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (name, socket) in listeners {
+        let listener_security = security
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(crate::security::ListenerSecurity::plaintext);
         tasks.spawn(accept_loop(
             socket,
             name,
+            listener_security,
             broker.clone(),
             quotas.clone(),
             stop_rx.clone(),
@@ -108,6 +114,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 async fn accept_loop(
     socket: TcpListener,
     listener: String,
+    security: crate::security::ListenerSecurity,
     broker: Arc<Broker>,
     quotas: Arc<ConnectionQuotas>,
     mut stop: watch::Receiver<bool>,
@@ -131,7 +138,14 @@ async fn accept_loop(
                         }
                     };
                     tracing::debug!("connection from {peer} on {listener}");
-                    let serve = connection::serve(stream, peer, listener.clone(), broker.clone(), stop.clone());
+                    let serve = crate::connection_auth::serve_secured(
+                        stream,
+                        peer,
+                        listener.clone(),
+                        security.clone(),
+                        broker.clone(),
+                        stop.clone(),
+                    );
                     connections.spawn(async move {
                         serve.await;
                         drop(slot);

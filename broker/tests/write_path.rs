@@ -11,6 +11,9 @@
 //! * `crash`: acks=-1 with `log.flush.interval.messages=1`, kill -9 mid-stream (several
 //!   kill points, `GREGOR_CRASH_SEED`), restart: every acknowledged record is there exactly
 //!   once, in order; damaged index files are rebuilt.
+//! * `group_commit`: six producers on one partition (sharing fsyncs) and one on another,
+//!   acks=-1 with `log.flush.interval.messages=1`, kill -9: every acknowledged batch is
+//!   at its offset after the restart.
 //! * `recovery`: after a kill -9, a torn, corrupt, zero-filled or garbage tail, or a
 //!   corrupt batch in an older segment; the broker serves what precedes the damage and
 //!   nothing after, and appends at the right offset. The same for a garbage tail of the
@@ -48,6 +51,8 @@ mod crash;
 mod disk;
 #[path = "write_path/down_conversion.rs"]
 mod down_conversion;
+#[path = "write_path/group_commit.rs"]
+mod group_commit;
 #[path = "write_path/idempotence.rs"]
 mod idempotence;
 #[path = "write_path/kcat.rs"]

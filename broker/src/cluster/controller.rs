@@ -136,11 +136,13 @@ pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 use gregor_protocol::error_code::*;
 
 mod alter_configs;
+mod scram_credentials;
 mod snapshots;
 pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
 };
+pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 
 /// A Kafka error code and message for one item of a request.
@@ -1090,7 +1092,21 @@ impl Controller {
         let mut bootstrapped = false;
         match image.metadata_version() {
             None => {
-                commit_to(&mut log, &mut image, bootstrap_records())?;
+                let mut records = bootstrap_records();
+                // `gregor.bootstrap.scram`, as `kafka-storage format --add-scram`: inside
+                // the bootstrap transaction (checked at start-up; a bad value adds nothing).
+                if let Some(text) = options.static_configs.get("gregor.bootstrap.scram") {
+                    let credentials =
+                        crate::security::bootstrap_scram::parse(text).unwrap_or_default();
+                    let end = records.pop();
+                    records.extend(
+                        crate::security::bootstrap_scram::records(&credentials)
+                            .into_iter()
+                            .map(|r| v0(MetadataRecord::UserScramCredential(r))),
+                    );
+                    records.extend(end);
+                }
+                commit_to(&mut log, &mut image, records)?;
                 tracing::info!(
                     metadata_version = METADATA_VERSION,
                     "wrote the bootstrap records (metadata.version {METADATA_VERSION_NAME})"

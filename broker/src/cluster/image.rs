@@ -61,6 +61,7 @@ use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
 use gregor_protocol::messages::partition_record::PartitionRecord;
 use gregor_protocol::messages::register_broker_record::RegisterBrokerRecord;
 use gregor_protocol::messages::register_controller_record::RegisterControllerRecord;
+use gregor_protocol::messages::user_scram_credential_record::UserScramCredentialRecord;
 use uuid::Uuid;
 
 /// Leader id of a partition without a leader.
@@ -533,6 +534,8 @@ pub struct MetadataImage {
     configs: Arc<BTreeMap<ConfigResource, BTreeMap<String, String>>>,
     next_producer_id: Option<i64>,
     pending: Option<Arc<PendingTransaction>>,
+    /// SCRAM credentials by (user, mechanism type), Kafka's `ScramImage`.
+    scram: Arc<BTreeMap<(String, i8), UserScramCredentialRecord>>,
 }
 
 impl Default for MetadataImage {
@@ -554,6 +557,7 @@ impl MetadataImage {
             configs: Arc::default(),
             next_producer_id: None,
             pending: None,
+            scram: Arc::default(),
         }
     }
 
@@ -585,6 +589,12 @@ impl MetadataImage {
             && self.controllers.is_empty()
             && self.configs.is_empty()
             && self.next_producer_id.is_none()
+            && self.scram.is_empty()
+    }
+
+    /// The SCRAM credentials (`UserScramCredentialRecord`s), by user and mechanism type.
+    pub fn scram_credentials(&self) -> &BTreeMap<(String, i8), UserScramCredentialRecord> {
+        &self.scram
     }
 
     /// The topic named `name`.
@@ -880,11 +890,17 @@ impl MetadataImage {
                 self.next_producer_id = Some(r.next_producer_id);
             }
             // Security, quotas and migration state: decoded but not used by this broker.
+            MetadataRecord::UserScramCredential(r) => {
+                Arc::make_mut(&mut self.scram).insert((r.name.to_string(), r.mechanism), r.clone());
+            }
+            MetadataRecord::RemoveUserScramCredential(r) => {
+                // Kafka's ScramControlManager.replay fails on an unknown credential; an
+                // image only drops it (the controller never writes such a removal).
+                Arc::make_mut(&mut self.scram).remove(&(r.name.to_string(), r.mechanism));
+            }
             MetadataRecord::AccessControlEntry(_)
             | MetadataRecord::RemoveAccessControlEntry(_)
             | MetadataRecord::ClientQuota(_)
-            | MetadataRecord::UserScramCredential(_)
-            | MetadataRecord::RemoveUserScramCredential(_)
             | MetadataRecord::DelegationToken(_)
             | MetadataRecord::RemoveDelegationToken(_)
             | MetadataRecord::ZkMigrationState(_)

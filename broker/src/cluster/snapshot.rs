@@ -270,6 +270,11 @@ pub fn image_records(image: &MetadataImage) -> Result<Vec<VersionedRecord>, Snap
             ..Default::default()
         })));
     }
+
+    // ScramImage: every credential (after the ACLs, which this broker has none of).
+    for record in image.scram_credentials().values() {
+        out.push(v0(MetadataRecord::UserScramCredential(record.clone())));
+    }
     Ok(out)
 }
 

@@ -73,6 +73,15 @@ pub enum ConfigError {
         .0.join("; ")
     )]
     Unenforceable(Vec<String>),
+    /// A TLS or SASL setting that cannot be used (a missing or unreadable keystore, a key
+    /// that does not match its certificate, an unknown cipher suite, ...): names the key.
+    #[error("{key}: {message}")]
+    Security {
+        /// The key as written (`listener.name.<l>.ssl.keystore.location`, say).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A `--override` argument that is not `key=value`.
     #[error("invalid override {0:?}: expected key=value")]
     Override(String),

@@ -2,10 +2,11 @@
 //!
 //! A key of a Kafka `server.properties` is one of three kinds here:
 //! - used: read into a field of [`Config`](super::Config);
-//! - known but without effect: listed below (thread pools, socket buffers, TLS and SASL
-//!   tuning, the log cleaner, replication tuning, quotas, ...), collected in
-//!   [`Config::ignored_keys`](super::Config::ignored_keys). The security keys among them that
-//!   turn TLS, SASL or an authorizer on are accepted only at their "off" values: see
+//! - known but not read into [`Config`](super::Config): listed below (thread pools, socket
+//!   buffers, the log cleaner, replication tuning, quotas, ...), collected in
+//!   [`Config::ignored_keys`](super::Config::ignored_keys). The `ssl.*`, `sasl.*` and
+//!   `listener.name.*` keys among them are read per listener by `crate::security::settings`
+//!   (as is `connection.failed.authentication.delay.ms`); an authorizer is refused: see
 //!   [`Config::check_enforceable`](super::Config::check_enforceable);
 //! - anything else: [`Config::unknown_keys`](super::Config::unknown_keys), as Kafka's
 //!   "supplied but isn't a known config" warning.

@@ -252,6 +252,10 @@ pub struct Config {
     pub controller_quorum_bootstrap_servers: Vec<HostPort>,
     /// `broker.rack`: the rack reported in metadata; default none (also when blank).
     pub broker_rack: Option<String>,
+    /// `gregor.bootstrap.scram`: SCRAM credentials written with the bootstrap records when
+    /// the metadata log is formatted, as `kafka-storage format --add-scram` (see
+    /// `crate::security::bootstrap_scram`).
+    pub bootstrap_scram: Option<String>,
 
     // ----- Sockets and listeners -----
     /// `listeners`: the endpoints to bind; default `PLAINTEXT://:9092`.
@@ -849,6 +853,9 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
             .collect::<Result<_, _>>()?,
     };
     let broker_rack = r.string("broker.rack").filter(|rack| !rack.is_empty());
+    let bootstrap_scram = r
+        .string("gregor.bootstrap.scram")
+        .filter(|value| !value.trim().is_empty());
 
     // ----- Listeners -----
     let controller_listener_names: Vec<String> = {
@@ -1171,6 +1178,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         controller_quorum_voters,
         controller_quorum_bootstrap_servers,
         broker_rack,
+        bootstrap_scram,
         listeners,
         advertised_listeners,
         controller_listener_names,

@@ -1,26 +1,24 @@
 //! What the configuration asks for in security, checked against what this broker enforces.
 //!
-//! The broker implements the PLAINTEXT security protocol only: no TLS, no SASL, no ACLs. A
-//! configuration that asks for any of them must not start, because serving it would give
-//! every client less protection than the operator configured: a SASL_PLAINTEXT listener
-//! would answer clients that never authenticated, an SSL listener would talk in clear text,
-//! an authorizer would allow everything. [`Config::check_enforceable`] lists every such
-//! request; `gregor` refuses to start on any of them (exit code 2) and `server::run` refuses
-//! them too, so an embedding program cannot skip the check.
+//! The broker serves the four security protocols (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL;
+//! see `crate::security`), but not yet authorization (ACLs) nor custom SASL callback
+//! handlers. A configuration that asks for either must not start, because serving it would
+//! give clients less protection than the operator configured: an authorizer would allow
+//! everything. [`Config::check_enforceable`] lists every such request; `gregor` refuses to
+//! start on any of them (exit code 2) and `server::run` refuses them too, so an embedding
+//! program cannot skip the check. Whether the TLS and SASL settings themselves can be
+//! served (keystores, mechanisms, JAAS users) is checked when the listeners are built
+//! (`ListenerSecurity::for_config`), before anything is bound.
 //!
-//! What counts as asking, besides a listener whose protocol is not PLAINTEXT: a setting that
-//! turns on authentication, encryption or authorization (a keystore or truststore, client
-//! certificate authentication, SASL mechanisms, JAAS credentials, an authentication
-//! callback, an authorizer), set broker-wide or for one listener
-//! (`listener.name.<listener>.<key>`, and `listener.name.<listener>.<mechanism>.<key>` for
-//! the SASL keys, as Kafka spells them). Tuning keys of those features (protocol versions,
-//! cipher suites, Kerberos and login refresh settings, ...) ask for nothing by themselves;
-//! they have no effect here and `gregor` warns about each ([`Config::inert_security_keys`]).
+//! Keys are matched broker-wide or for one listener (`listener.name.<listener>.<key>`, and
+//! `listener.name.<listener>.<mechanism>.<key>` for the SASL keys, as Kafka spells them).
+//! With only PLAINTEXT listeners the `ssl.*` and `sasl.*` keys have no effect, in Kafka as
+//! here, and `gregor` warns about each ([`Config::inert_security_keys`]).
 
 use super::{Config, SecurityProtocol};
 
 /// The security protocols this broker enforces on a listener.
-pub const ENFORCED_PROTOCOLS: &[SecurityProtocol] = &[SecurityProtocol::Plaintext];
+pub const ENFORCED_PROTOCOLS: &[SecurityProtocol] = &SecurityProtocol::ALL;
 
 /// One thing the configuration asks for that this broker cannot enforce.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,33 +94,14 @@ impl std::fmt::Display for Unenforceable {
 enum Asks {
     /// The key asks for the feature whenever it has a non-blank value.
     WhenSet(&'static str),
-    /// `ssl.client.auth`: asks for client certificates unless `none`.
-    ClientAuth,
 }
 
 /// The keys (without a `listener.name.` prefix) that turn a security feature on.
 const FEATURE_KEYS: &[(&str, Asks)] = &[
     ("authorizer.class.name", Asks::WhenSet("ACL authorization")),
-    ("ssl.keystore.location", Asks::WhenSet("TLS")),
-    ("ssl.keystore.certificate.chain", Asks::WhenSet("TLS")),
-    ("ssl.keystore.key", Asks::WhenSet("TLS")),
-    (
-        "ssl.truststore.location",
-        Asks::WhenSet("TLS client authentication"),
-    ),
-    (
-        "ssl.truststore.certificates",
-        Asks::WhenSet("TLS client authentication"),
-    ),
-    ("ssl.client.auth", Asks::ClientAuth),
-    (
-        "sasl.enabled.mechanisms",
-        Asks::WhenSet("SASL authentication"),
-    ),
-    ("sasl.jaas.config", Asks::WhenSet("SASL authentication")),
     (
         "sasl.server.callback.handler.class",
-        Asks::WhenSet("SASL authentication"),
+        Asks::WhenSet("a custom SASL callback handler"),
     ),
 ];
 
@@ -190,9 +169,6 @@ impl Config {
             let value = value.trim();
             let feature = match asks {
                 Asks::WhenSet(feature) if !value.is_empty() => feature,
-                Asks::ClientAuth if !value.is_empty() && !value.eq_ignore_ascii_case("none") => {
-                    "TLS client authentication"
-                }
                 _ => continue,
             };
             let shown_value = if hides_value(key) {
@@ -226,6 +202,13 @@ impl Config {
     /// nothing by themselves (tuning of TLS or SASL); with only PLAINTEXT listeners they have
     /// no effect, in Kafka as here.
     pub fn inert_security_keys(&self) -> Vec<&str> {
+        let secured = self.listeners.iter().any(|l| {
+            self.security_protocol_for(&l.name)
+                .is_some_and(|p| p != SecurityProtocol::Plaintext)
+        });
+        if secured {
+            return Vec::new();
+        }
         self.properties()
             .keys()
             .map(String::as_str)
@@ -271,79 +254,40 @@ mod tests {
     }
 
     #[test]
-    fn listeners_of_unimplemented_protocols_are_named() {
+    fn tls_and_sasl_listeners_are_enforced() {
         let c = Config::parse(
             "node.id=1\nprocess.roles=broker,controller\ncontroller.quorum.voters=1@localhost:9093\n\
              listeners=PLAINTEXT://:9092,SASL_PLAINTEXT://127.0.0.1:9094,CONTROLLER://:9093,EXTERNAL://:9095\n\
              controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,EXTERNAL:SSL\n",
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,EXTERNAL:SSL\n\
+             ssl.client.auth=required\nsasl.enabled.mechanisms=PLAIN\n",
         )
         .unwrap();
-        assert_eq!(
-            messages(&c),
-            [
-                "listener SASL_PLAINTEXT://127.0.0.1:9094 uses security protocol SASL_PLAINTEXT, \
-                 which this broker does not implement yet (it serves PLAINTEXT only)",
-                "listener EXTERNAL://:9095 uses security protocol SSL (from \
-                 listener.security.protocol.map), which this broker does not implement yet (it \
-                 serves PLAINTEXT only)",
-            ]
-        );
-        let err = c.check_enforceable().unwrap_err().to_string();
-        assert!(err.contains("SASL_PLAINTEXT://127.0.0.1:9094"), "{err}");
-        assert!(err.contains("EXTERNAL://:9095"), "{err}");
+        assert!(messages(&c).is_empty(), "{:?}", messages(&c));
+        // With a TLS or SASL listener the ssl/sasl keys are in use.
+        assert!(c.inert_security_keys().is_empty());
     }
 
     #[test]
-    fn a_controller_listener_mapped_to_tls_is_refused() {
-        let c = Config::parse(
-            "node.id=1\nprocess.roles=broker,controller\ncontroller.quorum.voters=1@localhost:9093\n\
-             listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:SSL,PLAINTEXT:PLAINTEXT\n",
-        )
-        .unwrap();
-        assert_eq!(c.unenforceable_security().len(), 1);
-        assert!(
-            messages(&c)[0].starts_with("listener CONTROLLER://:9093 uses security protocol SSL")
-        );
-    }
-
-    #[test]
-    fn settings_that_turn_security_on_are_named() {
+    fn settings_that_turn_on_what_is_not_implemented_are_named() {
         let c = config(
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
-             ssl.client.auth=required\nsasl.enabled.mechanisms=PLAIN\n\
-             listener.name.plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"secret\";\n\
-             listener.name.plaintext.ssl.keystore.location=/etc/kafka/keystore.p12\n",
+             listener.name.plaintext.plain.sasl.server.callback.handler.class=com.example.Handler\n\
+             ssl.client.auth=required\nsasl.enabled.mechanisms=PLAIN\n",
         );
         let found = messages(&c);
-        assert_eq!(found.len(), 5, "{found:?}");
+        assert_eq!(found.len(), 2, "{found:?}");
         assert!(found.contains(
             &"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer asks \
               for ACL authorization, which this broker does not implement yet"
                 .to_string()
         ));
-        assert!(
-            found.contains(
-                &"ssl.client.auth=required asks for TLS client authentication, which this broker \
-              does not implement yet"
-                    .to_string()
-            )
-        );
-        assert!(found.contains(
-            &"sasl.enabled.mechanisms=PLAIN asks for SASL authentication, which this broker does \
-              not implement yet"
-                .to_string()
-        ));
-        // Credentials are named by key, never printed.
-        let jaas = found
-            .iter()
-            .find(|m| m.starts_with("listener.name.plaintext.plain.sasl.jaas.config"))
-            .unwrap();
-        assert!(!jaas.contains("secret"), "{jaas}");
         assert!(found.iter().any(|m| m.starts_with(
-            "listener.name.plaintext.ssl.keystore.location=/etc/kafka/keystore.p12 asks for TLS"
+            "listener.name.plaintext.plain.sasl.server.callback.handler.class=com.example.Handler \
+             asks for a custom SASL callback handler"
         )));
+        let err = c.check_enforceable().unwrap_err().to_string();
+        assert!(err.contains("authorizer.class.name"), "{err}");
     }
 
     #[test]
@@ -359,6 +303,7 @@ mod tests {
             [
                 "listener.name.plaintext.scram-sha-256.sasl.login.refresh.buffer.seconds",
                 "sasl.kerberos.service.name",
+                "ssl.client.auth",
                 "ssl.enabled.protocols",
             ]
         );

@@ -6,42 +6,13 @@
 //! [`KAFKA4_FLOORS`] up, whatever its handler could do below that, ApiVersions advertises
 //! that, and an older request is refused as Kafka 4 refuses a version it does not know.
 //!
-//! The floors here are Kafka 4.3.1's (its `validVersions`), for the APIs whose floor moved;
-//! they are applied to the handlers' ranges as they are at run time, so a handler that
+//! The floors are Kafka 4.3.1's (its `validVersions`), for the APIs whose floor moved
+//! (`gregor_protocol::kip896`, which `gregorctl` uses too); they are applied to the handlers' ranges as they are at run time, so a handler that
 //! widens or narrows its own range needs no change here.
 
 use gregor_protocol::{ApiKey, VersionRange};
 
-/// Kafka 4.3.1's oldest version of every API whose oldest version Kafka 3.9 served was
-/// lower (KIP-896). APIs not listed kept their floor.
-pub const KAFKA4_FLOORS: &[(ApiKey, i16)] = &[
-    (ApiKey::Produce, 3),
-    (ApiKey::Fetch, 4),
-    (ApiKey::ListOffsets, 1),
-    (ApiKey::OffsetCommit, 2),
-    (ApiKey::OffsetFetch, 1),
-    (ApiKey::CreateTopics, 2),
-    (ApiKey::DeleteTopics, 1),
-    (ApiKey::OffsetForLeaderEpoch, 2),
-    (ApiKey::DescribeAcls, 1),
-    (ApiKey::CreateAcls, 1),
-    (ApiKey::DeleteAcls, 1),
-    (ApiKey::DescribeConfigs, 1),
-    (ApiKey::AlterReplicaLogDirs, 1),
-    (ApiKey::DescribeLogDirs, 1),
-    (ApiKey::CreateDelegationToken, 1),
-    (ApiKey::RenewDelegationToken, 1),
-    (ApiKey::ExpireDelegationToken, 1),
-    (ApiKey::DescribeDelegationToken, 1),
-];
-
-/// Kafka 4's oldest version of `api`, when it is above what Kafka 3.9 served.
-pub fn kafka4_floor(api: ApiKey) -> Option<i16> {
-    KAFKA4_FLOORS
-        .iter()
-        .find(|(key, _)| *key == api)
-        .map(|(_, floor)| *floor)
-}
+pub use gregor_protocol::kip896::{KAFKA4_FLOORS, kafka4_floor};
 
 /// The versions of `api` served, given what its handler serves (`handled`) and whether
 /// the versions Kafka 4 dropped are served (`legacy`, the config key

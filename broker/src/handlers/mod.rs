@@ -6,6 +6,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod broker_configs;
 pub mod consumer_group_describe;
@@ -23,6 +24,7 @@ pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
+pub mod describe_user_scram_credentials;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -44,6 +46,8 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod push_telemetry;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod update_features;
@@ -70,6 +74,9 @@ pub struct RequestContext {
     /// What the client said of itself in ApiVersions v3+ (kept for the connection, as
     /// Kafka's `ClientInformation` in the channel metadata).
     pub client_software: Arc<std::sync::Mutex<ClientSoftware>>,
+    /// Who the connection authenticated as (`User:ANONYMOUS` without authentication), for
+    /// authorization and quotas.
+    pub principal: Arc<crate::security::KafkaPrincipal>,
 }
 
 /// A connection's client software, from ApiVersions v3+ (Kafka's `ClientInformation`);
@@ -140,6 +147,16 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         incremental_alter_configs::VERSIONS,
     ),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::SaslHandshake, sasl_handshake::VERSIONS),
+    (ApiKey::SaslAuthenticate, sasl_authenticate::VERSIONS),
+    (
+        ApiKey::DescribeUserScramCredentials,
+        describe_user_scram_credentials::VERSIONS,
+    ),
+    (
+        ApiKey::AlterUserScramCredentials,
+        alter_user_scram_credentials::VERSIONS,
+    ),
     (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
     (ApiKey::JoinGroup, join_group::VERSIONS),
     (ApiKey::SyncGroup, sync_group::VERSIONS),
@@ -205,6 +222,18 @@ pub async fn dispatch(
     let _ = header;
     Some(match body {
         RequestBody::ApiVersions(request) => api_versions::handle(ctx, version, request).into(),
+        RequestBody::DescribeUserScramCredentials(request) => {
+            describe_user_scram_credentials::handle(ctx, version, request).into()
+        }
+        RequestBody::AlterUserScramCredentials(request) => {
+            alter_user_scram_credentials::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::SaslHandshake(request) => sasl_handshake::handle(ctx, version, request).into(),
+        RequestBody::SaslAuthenticate(request) => {
+            sasl_authenticate::handle(ctx, version, request).into()
+        }
         RequestBody::Metadata(request) => metadata::handle(ctx, version, request).await.into(),
         RequestBody::DescribeTopicPartitions(request) => {
             describe_topic_partitions::handle(ctx, version, request).into()

@@ -39,9 +39,11 @@ use gregor_protocol::{Uuid, VersionRange};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::storage::{
-    PartitionLog, StorageError, TxnVerification, VerificationGuard, is_legacy_message_set,
-    validate_legacy_records, validate_records,
+    AppendInfo, PartitionLog, StorageError, TxnVerification, ValidatedRecords, VerificationGuard,
+    is_legacy_message_set, validate_legacy_records, validate_records,
 };
+
+mod inline;
 use gregor_protocol::error_code;
 
 /// Versions served.
@@ -164,12 +166,7 @@ pub async fn handle(
     } else {
         None
     };
-    let results = tokio::task::spawn_blocking(move || append_all(targets, fixed_error, version))
-        .await
-        .unwrap_or_else(|err| {
-            tracing::error!("produce task failed: {err}");
-            Vec::new()
-        });
+    let results = append_all(targets, fixed_error, version).await;
     if acks == 0 {
         return None;
     }
@@ -270,8 +267,11 @@ fn refuse_transactions(request: &ProduceRequest) -> Option<i16> {
     }
 }
 
-/// Validates and appends every partition (blocking file I/O).
-fn append_all(
+/// Validates and appends every partition: on the runtime thread where that only costs
+/// memory work and page-cache writes ([`inline`]), the rest together in one blocking task
+/// (rolls, flushes, compressed batches worth decompressing off the runtime, legacy message
+/// sets).
+async fn append_all(
     targets: Vec<Target>,
     fixed_error: Option<i16>,
     version: i16,
@@ -279,41 +279,43 @@ fn append_all(
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    targets
-        .into_iter()
-        .map(|target| {
-            let response = match (fixed_error, target.log) {
-                (Some(code), _) | (None, Err(code)) => failed(target.index, code, None),
-                (None, Ok((log, leader_epoch))) => append(
-                    &log,
-                    target.index,
-                    target.records,
-                    leader_epoch,
-                    now_ms,
-                    version,
-                    target.verification,
-                ),
-            };
-            (target.topic, response)
-        })
-        .collect()
+    let (mut results, deferred) = inline::append_inline(targets, fixed_error, version, now_ms);
+    if deferred.is_empty() {
+        return results.into_iter().flatten().collect();
+    }
+    let finished = tokio::task::spawn_blocking(move || {
+        deferred
+            .into_iter()
+            .map(|(slot, work)| (slot, work.run(version, now_ms)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_else(|err| {
+        tracing::error!("produce task failed: {err}");
+        Vec::new()
+    });
+    for (slot, result) in finished {
+        results[slot] = Some(result);
+    }
+    results.into_iter().flatten().collect()
 }
 
-fn append(
+/// Validates one partition's records; the error response if they are refused (the rare
+/// path: not boxed).
+#[allow(clippy::result_large_err)]
+fn validate(
     log: &PartitionLog,
     index: i32,
     records: Option<Bytes>,
-    leader_epoch: i32,
     now_ms: i64,
     version: i16,
-    verification: TxnVerification,
-) -> PartitionProduceResponse {
+) -> Result<ValidatedRecords, PartitionProduceResponse> {
     let Some(records) = records else {
-        return failed(
+        return Err(failed(
             index,
             error_code::INVALID_RECORD,
             Some("records must not be null".into()),
-        );
+        ));
     };
     let config = log.config();
     // Produce v0-v2 may carry magic 0/1 message sets, up-converted to v2 as Kafka 3.x did
@@ -339,19 +341,48 @@ fn append(
                 })
                 .collect();
             response.log_start_offset = log.log_start_offset();
-            return response;
+            return Err(response);
         }
     };
     // zstd arrived with Produce v7 (KIP-110): older requests may not carry it.
     if version < 7 && validated.uses_zstd() {
         let message = "zstd compression needs Produce v7 or later";
-        return failed(
+        return Err(failed(
             index,
             error_code::UNSUPPORTED_COMPRESSION_TYPE,
             Some(message.into()),
-        );
+        ));
     }
-    match log.append_with_verification(validated, leader_epoch, now_ms, verification) {
+    Ok(validated)
+}
+
+/// Validates and appends one partition's records (blocking file I/O).
+fn append(
+    log: &PartitionLog,
+    index: i32,
+    records: Option<Bytes>,
+    leader_epoch: i32,
+    now_ms: i64,
+    version: i16,
+    verification: TxnVerification,
+) -> PartitionProduceResponse {
+    match validate(log, index, records, now_ms, version) {
+        Ok(validated) => answer(
+            log,
+            index,
+            log.append_with_verification(validated, leader_epoch, now_ms, verification),
+        ),
+        Err(response) => response,
+    }
+}
+
+/// The response to an append's outcome.
+fn answer(
+    log: &PartitionLog,
+    index: i32,
+    result: Result<AppendInfo, StorageError>,
+) -> PartitionProduceResponse {
+    match result {
         Ok(info) => {
             if info.duplicate {
                 tracing::debug!(

@@ -34,6 +34,8 @@ use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 mod compaction;
+mod group_commit;
+mod inline;
 mod open;
 mod producers;
 mod retention;
@@ -42,6 +44,8 @@ mod transactions;
 pub(crate) use self::compaction::CleaningView;
 #[cfg(test)]
 pub(crate) use self::compaction::CrashPoint;
+use self::inline::AppendError;
+pub use self::inline::{InlineAppend, PendingAppend};
 use self::open::*;
 use self::producers::ProducerLoad;
 
@@ -239,6 +243,8 @@ pub struct PartitionLog {
     recovery_point: AtomicI64,
     /// Wall-clock time of the last flush, for `flush.ms`.
     last_flush_ms: AtomicI64,
+    /// The flushes' syncs in flight, shared by concurrent flushes (group commit).
+    group_commit: group_commit::GroupCommit,
     log_starts: Option<Arc<LogStartOffsets>>,
     /// Idempotent producers' epochs and last batches. Changed only under the writer lock
     /// (always taken first), so that checks, offsets and updates are atomic with appends.
@@ -623,22 +629,47 @@ impl PartitionLog {
         now_ms: i64,
         config: &LogConfig,
     ) -> Result<AppendInfo, StorageError> {
+        self.write_batches(buf, batches, mode, now_ms, config, false)
+            .map_err(AppendError::into_storage)
+    }
+
+    /// [`Self::append_buffer`]; with `inline`, [`AppendError::WouldBlock`] (before `buf` or
+    /// the log changed) instead of anything that may block for long: see [`inline`].
+    fn write_batches(
+        &self,
+        buf: &mut [u8],
+        batches: &[ValidatedBatch],
+        mode: AppendMode,
+        now_ms: i64,
+        config: &LogConfig,
+        inline: bool,
+    ) -> Result<AppendInfo, AppendError> {
         let record_count: i64 = batches.iter().map(|b| i64::from(b.record_count)).sum();
         if batches.is_empty() || record_count <= 0 {
-            return Err(StorageError::InvalidBatch("no records"));
+            return Err(StorageError::InvalidBatch("no records").into());
         }
         let size = buf.len() as u64;
-        let mut writer = unpoison(self.writer.lock());
+        let mut writer = if inline {
+            self.try_lock_writer()?
+        } else {
+            unpoison(self.writer.lock())
+        };
         if let Some(next) = self.successor.get() {
             // The replica moved to another log directory while this append waited for the
             // lock: it belongs to the log that replaced this one.
             drop(writer);
-            return next.append_buffer(buf, batches, mode, now_ms, &next.config());
+            return next.write_batches(buf, batches, mode, now_ms, &next.config(), inline);
         }
         self.check_writable()?;
         let base_offset = self.log_end_offset();
+        if inline {
+            self.check_inline(&writer, batches, mode, record_count, size, now_ms, config)?;
+        }
         let producer_batches = producer_batches(batches, base_offset, mode.log_append_time);
         let marker = transactions::control_marker(buf, batches, base_offset, mode.log_append_time);
+        if inline && marker.is_some() {
+            return Err(AppendError::WouldBlock);
+        }
         let marker_update = match &marker {
             Some(marker) => Some(self.marker_update(marker, mode.check_producers)?),
             None => None,
@@ -729,7 +760,7 @@ impl PartitionLog {
         if let Err(error) = active.file.write_all_at(buf, active.position) {
             // Do not leave part of a batch behind; the next append overwrites it anyway.
             let _ = active.file.set_len(active.position);
-            return Err(StorageError::io(path, error));
+            return Err(StorageError::io(path, error).into());
         }
         let mut index = active.index.clone();
         let mut index_append = IndexAppend::default();
@@ -749,14 +780,14 @@ impl PartitionLog {
         }
         if let Err(error) = self.write_index_entries(active, &index_append) {
             let _ = active.file.set_len(active.position);
-            return Err(error);
+            return Err(error.into());
         }
         let aborted = marker_update.as_ref().and_then(|u| u.aborted_txn());
         if let Some(aborted) = &aborted
             && let Err(error) = self.append_aborted_txn(active.base_offset, aborted)
         {
             let _ = active.file.set_len(active.position);
-            return Err(error);
+            return Err(error.into());
         }
         active.index = index;
         active.position += size;
@@ -784,14 +815,19 @@ impl PartitionLog {
             state.first_unstable_offset = first_unstable_offset;
             state.log_start_offset
         };
-        self.update_epochs(|cache| {
-            new_epochs.iter().fold(false, |changed, e| {
-                cache.assign(e.epoch, e.start_offset) | changed
-            })
-        });
+        // Inline appends were checked to leave the epoch cache as it is (`check_inline`).
+        if !inline {
+            self.update_epochs(|cache| {
+                new_epochs.iter().fold(false, |changed, e| {
+                    cache.assign(e.epoch, e.start_offset) | changed
+                })
+            });
+        }
         drop(writer);
         self.end_offset.send_replace(next);
-        if self.unflushed_messages() >= config.flush_messages {
+        // An inline append was checked to stay below `flush.messages`; a later append that
+        // reaches it (not inline, then) flushes for both.
+        if !inline && self.unflushed_messages() >= config.flush_messages {
             self.flush()?;
         }
         Ok(AppendInfo {
@@ -956,7 +992,27 @@ impl PartitionLog {
     /// Syncs everything appended so far to disk (the segments from the recovery point on
     /// and the active segment's index files: `fdatasync`) and moves the recovery point to
     /// the log end offset. Appends continue meanwhile. Blocking file I/O.
+    ///
+    /// Group commit (issue 14, [`group_commit`]): a flush whose appends a sync in flight
+    /// already covers waits for it instead of syncing again, so concurrent producers to one
+    /// partition with `flush.messages=1` share `fdatasync`s (Kafka's `UnifiedLog.flush`
+    /// likewise skips what is below the recovery point).
     pub fn flush(&self) -> Result<(), StorageError> {
+        let wanted = self.log_end_offset();
+        let turn =
+            self.group_commit
+                .join(wanted, || self.recovery_point(), || self.log_end_offset());
+        if turn == group_commit::Turn::Covered {
+            return Ok(());
+        }
+        let synced = self.sync_to_end();
+        self.group_commit
+            .finish(synced.is_ok(), self.recovery_point());
+        synced
+    }
+
+    /// [`Self::flush`]'s syncs.
+    fn sync_to_end(&self) -> Result<(), StorageError> {
         let (end, index_files) = {
             let writer = unpoison(self.writer.lock());
             let index_files = writer.as_ref().map(|active| {

@@ -402,6 +402,22 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
         ApiKey::ListConfigResources => {
             list_config_resources_request::ListConfigResourcesRequest::default().into()
         }
+        ApiKey::DescribeUserScramCredentials => {
+            gregor_protocol::messages::describe_user_scram_credentials_request::DescribeUserScramCredentialsRequest::default()
+                .into()
+        }
+        ApiKey::AlterUserScramCredentials => {
+            gregor_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest::default()
+                .into()
+        }
+        ApiKey::SaslHandshake => {
+            gregor_protocol::messages::sasl_handshake_request::SaslHandshakeRequest::default()
+                .into()
+        }
+        ApiKey::SaslAuthenticate => {
+            gregor_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest::default()
+                .into()
+        }
         other => panic!(
             "{} is advertised: add a minimal request for it to `minimal_request`",
             other.name()

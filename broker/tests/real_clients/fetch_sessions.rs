@@ -2,7 +2,9 @@
 //! records in every tenth, read to the end in many fetches while the broker logs each session's fetches
 //! (`gregor_broker::fetch_sessions` at debug). kafka-python implements KIP-227: after its
 //! first, full, fetch its fetches must be incremental and their responses must carry fewer
-//! partitions than the session holds. librdkafka does not implement sessions (its fetches
+//! partitions than the session holds. (The session may shrink for a while: kafka-python
+//! leaves out of a fetch, as forgotten partitions, those it still holds buffered records
+//! of, and adds them back later.) librdkafka does not implement sessions (its fetches
 //! are all sessionless): it must read everything without one.
 
 use crate::support::{
@@ -92,8 +94,9 @@ fn kafka_python_consumer_of_1000_partitions_fetches_incrementally() {
     assert!(
         incremental
             .iter()
-            .all(|&(size, returned)| size == PARTITIONS as usize && returned < size),
-        "every incremental fetch holds the {PARTITIONS} partitions and returns fewer: {incremental:?}"
+            .all(|&(size, returned)| size <= PARTITIONS as usize && returned < size),
+        "every incremental fetch holds at most the {PARTITIONS} partitions and returns fewer \
+         than it holds: {incremental:?}"
     );
 }
 

@@ -69,9 +69,12 @@ impl BrokerVersions {
     }
 }
 
-/// The versions of `api` this client can speak: every version of the generated types.
+/// The versions of `api` this client can speak: the generated types' versions from Kafka 4's
+/// floors up.
 pub fn client_range(api: ApiKey) -> VersionRange {
-    api.valid_versions()
+    // gregorctl is a Kafka 4 client: it writes v2 batches and reads only v2 batches, so it
+    // never speaks the versions KIP-896 dropped, though our definitions carry them.
+    gregor_protocol::kip896::kafka4_range(api)
 }
 
 /// Why no version could be picked.

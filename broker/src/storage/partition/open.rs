@@ -244,6 +244,7 @@ impl PartitionLog {
             config: ArcSwap::from_pointee(params.config),
             recovery_point: AtomicI64::new(recovery_point),
             last_flush_ms: AtomicI64::new(now_ms()),
+            group_commit: Default::default(),
             log_starts: params.log_starts,
             producers: Mutex::new(producers),
             successor: std::sync::OnceLock::new(),

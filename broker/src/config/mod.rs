@@ -421,6 +421,15 @@ pub struct Config {
     pub group_consumer_session_timeout_ms: i32,
     /// `group.consumer.heartbeat.interval.ms`: default 5000.
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.min.session.timeout.ms`: the lowest `consumer.session.timeout.ms` a
+    /// group may set; default 45000.
+    pub group_consumer_min_session_timeout_ms: i32,
+    /// `group.consumer.max.session.timeout.ms`: default 60000.
+    pub group_consumer_max_session_timeout_ms: i32,
+    /// `group.consumer.min.heartbeat.interval.ms`: default 5000.
+    pub group_consumer_min_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.heartbeat.interval.ms`: default 15000.
+    pub group_consumer_max_heartbeat_interval_ms: i32,
     /// `group.consumer.max.size`: members per consumer group; default `i32::MAX`, >= 1.
     pub group_consumer_max_size: i32,
     /// `group.consumer.assignors`: the server assignors, the first the default; default
@@ -1114,11 +1123,54 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         r.int("group.consumer.session.timeout.ms", 45_000, 1)?;
     let group_consumer_heartbeat_interval_ms =
         r.int("group.consumer.heartbeat.interval.ms", 5_000, 1)?;
-    if group_consumer_heartbeat_interval_ms >= group_consumer_session_timeout_ms {
-        return Err(ConfigError::Inconsistent(format!(
-            "group.consumer.heartbeat.interval.ms ({group_consumer_heartbeat_interval_ms}) must be \
-             less than group.consumer.session.timeout.ms ({group_consumer_session_timeout_ms})"
-        )));
+    let group_consumer_min_session_timeout_ms =
+        r.int("group.consumer.min.session.timeout.ms", 45_000, 1)?;
+    let group_consumer_max_session_timeout_ms =
+        r.int("group.consumer.max.session.timeout.ms", 60_000, 1)?;
+    let group_consumer_min_heartbeat_interval_ms =
+        r.int("group.consumer.min.heartbeat.interval.ms", 5_000, 1)?;
+    let group_consumer_max_heartbeat_interval_ms =
+        r.int("group.consumer.max.heartbeat.interval.ms", 15_000, 1)?;
+    // Kafka's `GroupCoordinatorConfig` checks, in its order and words.
+    let consumer_bounds = [
+        (
+            group_consumer_max_heartbeat_interval_ms >= group_consumer_min_heartbeat_interval_ms,
+            "group.consumer.max.heartbeat.interval.ms must be greater than or equal to \
+             group.consumer.min.heartbeat.interval.ms",
+        ),
+        (
+            group_consumer_heartbeat_interval_ms >= group_consumer_min_heartbeat_interval_ms,
+            "group.consumer.heartbeat.interval.ms must be greater than or equal to \
+             group.consumer.min.heartbeat.interval.ms",
+        ),
+        (
+            group_consumer_heartbeat_interval_ms <= group_consumer_max_heartbeat_interval_ms,
+            "group.consumer.heartbeat.interval.ms must be less than or equal to \
+             group.consumer.max.heartbeat.interval.ms",
+        ),
+        (
+            group_consumer_max_session_timeout_ms >= group_consumer_min_session_timeout_ms,
+            "group.consumer.max.session.timeout.ms must be greater than or equal to \
+             group.consumer.min.session.timeout.ms",
+        ),
+        (
+            group_consumer_session_timeout_ms >= group_consumer_min_session_timeout_ms,
+            "group.consumer.session.timeout.ms must be greater than or equal to \
+             group.consumer.min.session.timeout.ms",
+        ),
+        (
+            group_consumer_session_timeout_ms <= group_consumer_max_session_timeout_ms,
+            "group.consumer.session.timeout.ms must be less than or equal to \
+             group.consumer.max.session.timeout.ms",
+        ),
+        (
+            group_consumer_heartbeat_interval_ms < group_consumer_session_timeout_ms,
+            "group.consumer.heartbeat.interval.ms must be less than \
+             group.consumer.session.timeout.ms",
+        ),
+    ];
+    if let Some((_, message)) = consumer_bounds.iter().find(|(ok, _)| !ok) {
+        return Err(ConfigError::Inconsistent((*message).to_string()));
     }
     let group_consumer_max_size = r.int("group.consumer.max.size", i32::MAX, 1)?;
     let group_consumer_assignors = r
@@ -1236,6 +1288,10 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         group_max_size,
         group_consumer_session_timeout_ms,
         group_consumer_heartbeat_interval_ms,
+        group_consumer_min_session_timeout_ms,
+        group_consumer_max_session_timeout_ms,
+        group_consumer_min_heartbeat_interval_ms,
+        group_consumer_max_heartbeat_interval_ms,
         group_consumer_max_size,
         group_consumer_assignors,
         group_consumer_migration_policy,

@@ -89,6 +89,28 @@ impl GroupCoordinator {
         self.consumer.clone()
     }
 
+    /// The session timeout and heartbeat interval of consumer group `group_id`: its group
+    /// configs (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`, resource
+    /// type GROUP in the metadata image) over the broker's defaults, as Kafka's
+    /// `GroupMetadataManager.consumerGroupSessionTimeoutMs` reads them at each use.
+    pub fn consumer_group_timeouts(&self, group_id: &str) -> crate::group_config::GroupTimeouts {
+        let bounds = crate::group_config::Bounds {
+            session_timeout_ms: self.consumer.session_timeout_ms,
+            heartbeat_interval_ms: self.consumer.heartbeat_interval_ms,
+            ..Default::default()
+        };
+        match self.broker() {
+            Some(broker) => {
+                let image = broker.image();
+                crate::group_config::timeouts(
+                    image.config(crate::cluster::ConfigResource::GROUP, group_id),
+                    &bounds,
+                )
+            }
+            None => crate::group_config::timeouts(None, &bounds),
+        }
+    }
+
     /// ConsumerGroupHeartbeat: the outcome, or Kafka's error code and message.
     pub async fn consumer_group_heartbeat(
         &self,
@@ -255,7 +277,13 @@ impl GroupCoordinator {
                         .members
                         .get(&member)
                         .and_then(|m| m.classic.as_ref())
-                        .map_or(self.consumer.session_timeout_ms, |c| c.session_timeout_ms);
+                        .map_or_else(
+                            || {
+                                self.consumer_group_timeouts(&group.group_id)
+                                    .session_timeout_ms
+                            },
+                            |c| c.session_timeout_ms,
+                        );
                     self.start_timer(cell, &mut group, &member, TimerKind::Session, ms);
                 }
                 TimerChange::Rebalance(member, epoch, ms) => {

@@ -551,15 +551,9 @@ impl ConsumerGroup {
         if unknown && request.requires_known_member_id && request.instance_id.is_none() {
             return Ok(ClassicJoinOutcome::MemberIdRequired(member_id));
         }
-        if !unknown && request.instance_id.is_none() && !self.members.contains_key(&member_id) {
-            return Err((
-                UNKNOWN_MEMBER_ID,
-                format!(
-                    "Member {member_id} is not a member of group {}.",
-                    self.group_id
-                ),
-            ));
-        }
+        // A dynamic member id the group does not know (the one MEMBER_ID_REQUIRED handed
+        // out) creates the member: Kafka's `getOrMaybeSubscribeDynamicConsumerGroupMember`
+        // with `createIfNotExists`.
         // The subscription of the member's first protocol (Kafka's `deserializeSubscription`).
         let first = request
             .protocols

@@ -128,6 +128,7 @@ offsets.topic.replication.factor=1
 offsets.topic.num.partitions=3
 group.initial.rebalance.delay.ms=0
 group.consumer.heartbeat.interval.ms={args.consumer_heartbeat_ms}
+group.consumer.min.heartbeat.interval.ms={min(args.consumer_heartbeat_ms, 5000)}
 """)
     broker = subprocess.Popen([args.gregor, props], stdout=subprocess.DEVNULL,
                               stderr=open(os.path.join(work, "broker.log"), "w"))

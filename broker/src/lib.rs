@@ -15,6 +15,7 @@ pub mod connection_auth;
 pub mod connection_quotas;
 pub mod dynamic_broker_config;
 pub mod fetch_sessions;
+pub mod group_config;
 pub mod groups;
 pub mod handlers;
 pub mod security;

@@ -27,6 +27,10 @@
 //!   every record is read once with commits, the group survives a broker restart; a regex
 //!   subscription picks up a new topic. `consumer_wire`: the same APIs with the raw client
 //!   (Kafka's error codes, member epochs in offset commits and fetches, records).
+//!   `migration_wire`: the online upgrade of classic groups and the downgrade back under
+//!   each `group.consumer.migration.policy`; `consumer_protocol` runs it with real clients.
+//!   `group_configs`: per-group `consumer.session.timeout.ms` / `consumer.heartbeat.interval.ms`
+//!   (IncrementalAlterConfigs, DescribeConfigs, a restart, the heartbeat interval answered).
 //!
 //! The real clients come from `scripts/install-test-clients.sh`; their tests print
 //! `skipped: ...` without them (unless `GREGOR_REQUIRE_CLIENTS=1`).
@@ -41,10 +45,14 @@ mod consumer_protocol;
 mod consumer_wire;
 #[path = "groups/epoch_validation.rs"]
 mod epoch_validation;
+#[path = "groups/group_configs.rs"]
+mod group_configs;
 #[path = "groups/legacy_offsets.rs"]
 mod legacy_offsets;
 #[path = "groups/membership.rs"]
 mod membership;
+#[path = "groups/migration_wire.rs"]
+mod migration_wire;
 #[path = "groups/offset_delete.rs"]
 mod offset_delete;
 #[path = "groups/offsets.rs"]

@@ -1967,6 +1967,10 @@ impl Controller {
                         .map(|records| (records, None))
                 } else if resource.resource_type == ConfigResource::CLIENT_METRICS {
                     super::client_metrics::plan_alter(image, resource).map(|r| (r, None))
+                } else if resource.resource_type == ConfigResource::GROUP {
+                    let bounds =
+                        crate::group_config::Bounds::from_properties(&self.options.static_configs);
+                    super::group_configs::plan_alter(image, resource, &bounds).map(|r| (r, None))
                 } else if resource.resource_type != ConfigResource::TOPIC {
                     Err(ApiError::new(
                         INVALID_REQUEST,

@@ -27,6 +27,7 @@
 pub mod client_metrics;
 pub mod controller;
 pub mod features;
+pub mod group_configs;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;

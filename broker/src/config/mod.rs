@@ -421,11 +421,24 @@ pub struct Config {
     pub group_consumer_session_timeout_ms: i32,
     /// `group.consumer.heartbeat.interval.ms`: default 5000.
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.min.session.timeout.ms`: the lowest `consumer.session.timeout.ms` a
+    /// group may set; default 45000.
+    pub group_consumer_min_session_timeout_ms: i32,
+    /// `group.consumer.max.session.timeout.ms`: default 60000.
+    pub group_consumer_max_session_timeout_ms: i32,
+    /// `group.consumer.min.heartbeat.interval.ms`: default 5000.
+    pub group_consumer_min_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.heartbeat.interval.ms`: default 15000.
+    pub group_consumer_max_heartbeat_interval_ms: i32,
     /// `group.consumer.max.size`: members per consumer group; default `i32::MAX`, >= 1.
     pub group_consumer_max_size: i32,
     /// `group.consumer.assignors`: the server assignors, the first the default; default
     /// `uniform,range` (only these two are known).
     pub group_consumer_assignors: Vec<String>,
+    /// `group.consumer.migration.policy`: `disabled`, `upgrade`, `downgrade` or
+    /// `bidirectional` (the default), the online conversions between classic and consumer
+    /// groups allowed.
+    pub group_consumer_migration_policy: String,
 
     // ----- Transactions and producers -----
     /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`; default 50.
@@ -1110,11 +1123,54 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         r.int("group.consumer.session.timeout.ms", 45_000, 1)?;
     let group_consumer_heartbeat_interval_ms =
         r.int("group.consumer.heartbeat.interval.ms", 5_000, 1)?;
-    if group_consumer_heartbeat_interval_ms >= group_consumer_session_timeout_ms {
-        return Err(ConfigError::Inconsistent(format!(
-            "group.consumer.heartbeat.interval.ms ({group_consumer_heartbeat_interval_ms}) must be \
-             less than group.consumer.session.timeout.ms ({group_consumer_session_timeout_ms})"
-        )));
+    let group_consumer_min_session_timeout_ms =
+        r.int("group.consumer.min.session.timeout.ms", 45_000, 1)?;
+    let group_consumer_max_session_timeout_ms =
+        r.int("group.consumer.max.session.timeout.ms", 60_000, 1)?;
+    let group_consumer_min_heartbeat_interval_ms =
+        r.int("group.consumer.min.heartbeat.interval.ms", 5_000, 1)?;
+    let group_consumer_max_heartbeat_interval_ms =
+        r.int("group.consumer.max.heartbeat.interval.ms", 15_000, 1)?;
+    // Kafka's `GroupCoordinatorConfig` checks, in its order and words.
+    let consumer_bounds = [
+        (
+            group_consumer_max_heartbeat_interval_ms >= group_consumer_min_heartbeat_interval_ms,
+            "group.consumer.max.heartbeat.interval.ms must be greater than or equal to \
+             group.consumer.min.heartbeat.interval.ms",
+        ),
+        (
+            group_consumer_heartbeat_interval_ms >= group_consumer_min_heartbeat_interval_ms,
+            "group.consumer.heartbeat.interval.ms must be greater than or equal to \
+             group.consumer.min.heartbeat.interval.ms",
+        ),
+        (
+            group_consumer_heartbeat_interval_ms <= group_consumer_max_heartbeat_interval_ms,
+            "group.consumer.heartbeat.interval.ms must be less than or equal to \
+             group.consumer.max.heartbeat.interval.ms",
+        ),
+        (
+            group_consumer_max_session_timeout_ms >= group_consumer_min_session_timeout_ms,
+            "group.consumer.max.session.timeout.ms must be greater than or equal to \
+             group.consumer.min.session.timeout.ms",
+        ),
+        (
+            group_consumer_session_timeout_ms >= group_consumer_min_session_timeout_ms,
+            "group.consumer.session.timeout.ms must be greater than or equal to \
+             group.consumer.min.session.timeout.ms",
+        ),
+        (
+            group_consumer_session_timeout_ms <= group_consumer_max_session_timeout_ms,
+            "group.consumer.session.timeout.ms must be less than or equal to \
+             group.consumer.max.session.timeout.ms",
+        ),
+        (
+            group_consumer_heartbeat_interval_ms < group_consumer_session_timeout_ms,
+            "group.consumer.heartbeat.interval.ms must be less than \
+             group.consumer.session.timeout.ms",
+        ),
+    ];
+    if let Some((_, message)) = consumer_bounds.iter().find(|(ok, _)| !ok) {
+        return Err(ConfigError::Inconsistent((*message).to_string()));
     }
     let group_consumer_max_size = r.int("group.consumer.max.size", i32::MAX, 1)?;
     let group_consumer_assignors = r
@@ -1126,6 +1182,20 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     {
         return Err(ConfigError::Inconsistent(format!(
             "group.consumer.assignors: unknown assignor {bad} (known: uniform, range)"
+        )));
+    }
+
+    let group_consumer_migration_policy = r
+        .string("group.consumer.migration.policy")
+        .map(|p| p.trim().to_ascii_lowercase())
+        .unwrap_or_else(|| "bidirectional".to_string());
+    if !matches!(
+        group_consumer_migration_policy.as_str(),
+        "disabled" | "upgrade" | "downgrade" | "bidirectional"
+    ) {
+        return Err(ConfigError::Inconsistent(format!(
+            "group.consumer.migration.policy: unknown policy {group_consumer_migration_policy} \
+             (known: disabled, upgrade, downgrade, bidirectional)"
         )));
     }
 
@@ -1218,8 +1288,13 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         group_max_size,
         group_consumer_session_timeout_ms,
         group_consumer_heartbeat_interval_ms,
+        group_consumer_min_session_timeout_ms,
+        group_consumer_max_session_timeout_ms,
+        group_consumer_min_heartbeat_interval_ms,
+        group_consumer_max_heartbeat_interval_ms,
         group_consumer_max_size,
         group_consumer_assignors,
+        group_consumer_migration_policy,
         transaction_state_log_num_partitions,
         transaction_state_log_replication_factor,
         transaction_state_log_segment_bytes,

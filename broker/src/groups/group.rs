@@ -9,6 +9,8 @@
 //! records are written), which the coordinator carries out while it still holds the
 //! group's lock.
 
+mod convert;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

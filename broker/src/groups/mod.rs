@@ -306,6 +306,10 @@ impl GroupCoordinator {
                 heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
                 max_size: usize::try_from(config.group_consumer_max_size).unwrap_or(usize::MAX),
                 assignors: config.group_consumer_assignors.clone(),
+                migration: consumer::migration::MigrationPolicy::parse(
+                    &config.group_consumer_migration_policy,
+                ),
+                classic_max_size: usize::try_from(config.group_max_size).unwrap_or(usize::MAX),
             },
         }
     }
@@ -653,6 +657,11 @@ impl GroupCoordinator {
         let member_id = params.member_id.clone();
         {
             let mut group = cell.state.lock().await;
+            if consumer::classic_api::is_live_consumer_group(&group) {
+                return self
+                    .classic_join_to_consumer(&cell, &mut group, params)
+                    .await;
+            }
             if let Err(code) = self.give_way_to_classic(&mut group).await {
                 return join_error(&member_id, code);
             }
@@ -692,6 +701,9 @@ impl GroupCoordinator {
         };
         let outcome = {
             let mut group = cell.state.lock().await;
+            if consumer::classic_api::is_live_consumer_group(&group) {
+                return self.classic_sync_to_consumer(&cell, &mut group, params);
+            }
             if group.is_empty() {
                 return sync_error(UNKNOWN_MEMBER_ID);
             }
@@ -727,6 +739,15 @@ impl GroupCoordinator {
             return UNKNOWN_MEMBER_ID;
         };
         let mut group = cell.state.lock().await;
+        if consumer::classic_api::is_live_consumer_group(&group) {
+            return self.classic_heartbeat_to_consumer(
+                &cell,
+                &mut group,
+                member_id,
+                group_instance_id,
+                generation_id,
+            );
+        }
         let code = group.heartbeat(member_id, group_instance_id, generation_id);
         self.finish(&cell, &mut group).await;
         code
@@ -754,6 +775,11 @@ impl GroupCoordinator {
             return (error_code::NONE, responses);
         };
         let mut group = cell.state.lock().await;
+        if consumer::classic_api::is_live_consumer_group(&group) {
+            return self
+                .classic_leave_to_consumer(&cell, &mut group, members)
+                .await;
+        }
         let outcome = group.leave(&self.config, members);
         self.finish(&cell, &mut group).await;
         outcome

@@ -265,11 +265,14 @@ impl Replay {
             }
             Decoded::GroupMetadata { group, value: None } => {
                 // A consumer group of the same id (written after the classic group gave
-                // way) stays.
-                let consumer = self.groups.remove(&group).and_then(|g| g.consumer);
-                if let Some(consumer) = consumer {
+                // way) stays, and so do the offsets (an upgrade writes this tombstone and
+                // keeps them; a deletion writes their tombstones first).
+                if let Some(previous) = self.groups.remove(&group)
+                    && (previous.consumer.is_some() || !previous.offsets.is_empty())
+                {
                     let mut holder = ClassicGroup::new(&group);
-                    holder.consumer = Some(consumer);
+                    holder.consumer = previous.consumer;
+                    holder.offsets = previous.offsets;
                     self.groups.insert(group, holder);
                 }
             }

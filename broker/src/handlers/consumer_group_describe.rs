@@ -91,8 +91,13 @@ pub async fn handle(
                         target_assignment: assignment(
                             &group.target.get(&m.member_id).cloned().unwrap_or_default(),
                         ),
-                        // v1: 1 for a member of the consumer protocol (KIP-1099).
-                        member_type: if version >= 1 { 1 } else { -1 },
+                        // v1: 1 for a member of the consumer protocol, 0 for one of the
+                        // classic protocol (KIP-1099).
+                        member_type: match (version >= 1, m.classic.is_some()) {
+                            (false, _) => -1,
+                            (true, true) => 0,
+                            (true, false) => 1,
+                        },
                         ..Default::default()
                     })
                     .collect();

@@ -82,6 +82,7 @@ pub async fn handle(
             .map(str::to_string),
         server_assignor: request.server_assignor.as_deref().map(str::to_string),
         owned,
+        classic: None,
     };
     let groups = &ctx.broker.groups;
     match groups
@@ -92,7 +93,9 @@ pub async fn handle(
             error_code: error_code::NONE,
             member_id: Some(outcome.member_id.as_str().into()),
             member_epoch: outcome.member_epoch,
-            heartbeat_interval_ms: groups.consumer_settings().heartbeat_interval_ms,
+            heartbeat_interval_ms: groups
+                .consumer_group_timeouts(&request.group_id)
+                .heartbeat_interval_ms,
             assignment: outcome.assignment.map(|a| Assignment {
                 topic_partitions: a
                     .iter()

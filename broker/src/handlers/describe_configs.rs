@@ -10,8 +10,10 @@
 //!   dynamic defaults; another id `INVALID_REQUEST` "Unexpected broker id, expected N or
 //!   empty string, but received M".
 //! * CLIENT_METRICS (16): the subscription's configs from the metadata log.
-//! * BROKER_LOGGER (8) and GROUP (32): not supported here, `INVALID_REQUEST` saying so
-//!   (after Kafka's own name checks).
+//! * GROUP (32): the group configs ([`crate::group_config`]) with the group's values or
+//!   the broker's defaults; an empty name `INVALID_REQUEST`.
+//! * BROKER_LOGGER (8): not supported here, `INVALID_REQUEST` saying so (after Kafka's
+//!   own name checks).
 //! * Another resource type fails the whole request: every resource gets `INVALID_REQUEST`
 //!   with Kafka's default message, as Kafka's `getErrorResponse`.
 //!
@@ -261,11 +263,62 @@ fn describe(
             if name.is_empty() {
                 return Err(invalid("Group name must not be empty".into()));
             }
-            Err(invalid(
-                "Describing group configs is not supported by this broker.".into(),
+            Ok(group_entries(
+                ctx,
+                name,
+                keys.as_deref(),
+                synonyms,
+                documentation,
             ))
         }
     }
+}
+
+/// Kafka's `createGroupConfigEntry` for every group config: the group's value (source
+/// GROUP_CONFIG) or the broker's default (DEFAULT_CONFIG), one synonym of that source when
+/// asked, type INT, never read-only. Any group id is described, known or not.
+fn group_entries(
+    ctx: &RequestContext,
+    name: &str,
+    keys: Option<&[String]>,
+    synonyms: bool,
+    documentation: bool,
+) -> Vec<DescribeConfigsResourceResult> {
+    use crate::group_config;
+    let bounds = group_config::Bounds::from_config(&ctx.broker.config);
+    let image = ctx.broker.image();
+    let stored = image.config(ConfigResource::GROUP, name);
+    group_config::NAMES
+        .iter()
+        .filter(|key| keys.is_none_or(|keys| keys.iter().any(|k| k == *key)))
+        .map(|key| {
+            let (value, source) = match stored.and_then(|c| c.get(*key)) {
+                Some(v) => (v.clone(), ConfigSource::GroupConfig),
+                None => (
+                    bounds.default_of(key).unwrap_or_default().to_string(),
+                    ConfigSource::DefaultConfig,
+                ),
+            };
+            DescribeConfigsResourceResult {
+                name: (*key).into(),
+                value: Some(value.as_str().into()),
+                read_only: false,
+                config_source: source.id(),
+                is_sensitive: false,
+                synonyms: if synonyms {
+                    vec![synonym(key, Some(value.clone()), source)]
+                } else {
+                    Vec::new()
+                },
+                config_type: crate::topic_config::ConfigType::Int.id(),
+                documentation: documentation
+                    .then(|| group_config::documentation(key))
+                    .flatten()
+                    .map(Into::into),
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 fn topic_entry(config: DescribedConfig) -> DescribeConfigsResourceResult {

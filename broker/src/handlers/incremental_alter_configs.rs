@@ -21,7 +21,10 @@
 //! * Client-metrics subscriptions (CLIENT_METRICS, 16) are altered by the controller too
 //!   (see [`crate::cluster::client_metrics`]).
 //!
-//! Logger levels and group configs are not supported: such resources get
+//! * GROUP resources (Kafka 4's group configs) are checked and written by the controller
+//!   ([`crate::cluster::group_configs`]); the coordinator reads them at each use.
+//!
+//! Logger levels are not supported: such resources get
 //! `INVALID_REQUEST` with a message saying so. The new configs of altered topics apply to
 //! their partition logs at once (retention, `max.message.bytes`, segment settings, ...).
 

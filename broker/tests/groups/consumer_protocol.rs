@@ -182,3 +182,94 @@ fn a_regex_subscription_picks_up_a_topic_created_later() {
     let log = broker.log_text();
     assert!(log.contains("bumped the group epoch to 2"), "{log}");
 }
+
+/// The online migration (KIP-848): a classic consumer alone, then a consumer-protocol
+/// member joins and the group becomes a consumer group shared by both, then it leaves and
+/// the group is classic again; every record read once, with commits.
+#[test]
+fn a_classic_group_is_upgraded_online_and_downgraded_back() {
+    let data = fixture();
+    let broker = start(&data, &[]);
+    let bootstrap = broker.bootstrap();
+    let partitions = PARTITIONS.to_string();
+    let args = [
+        "--bootstrap",
+        bootstrap.as_str(),
+        "--topic",
+        TOPIC,
+        "--group",
+        "kip848-migration",
+        "--partitions",
+        partitions.as_str(),
+        "--timeout",
+        "150",
+    ];
+    let Some(output) = python_with_timeout(
+        "migration_scenario_confluent.py",
+        &args,
+        Duration::from_secs(200),
+    ) else {
+        return;
+    };
+    output.assert_success();
+    let report = output.json();
+    let watermarks: Vec<i64> = report
+        .field("watermarks")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_i64().unwrap())
+        .collect();
+    assert_eq!(watermarks, vec![RECORDS as i64 + 20; PARTITIONS as usize]);
+    let mut seen: BTreeMap<(i64, i64), String> = BTreeMap::new();
+    for entry in report.field("consumed").as_array().unwrap() {
+        let member = entry[0].as_str().unwrap().to_string();
+        let key = (entry[1].as_i64().unwrap(), entry[2].as_i64().unwrap());
+        if let Some(first) = seen.insert(key, member.clone()) {
+            panic!("{key:?} consumed by {first} and again by {member}\n{output}");
+        }
+    }
+    let expected: BTreeSet<(i64, i64)> = watermarks
+        .iter()
+        .enumerate()
+        .flat_map(|(p, hw)| (0..*hw).map(move |o| (p as i64, o)))
+        .collect();
+    assert_eq!(seen.keys().copied().collect::<BTreeSet<_>>(), expected);
+
+    let phases = report.field("phases").as_array().unwrap().clone();
+    assert_eq!(phases.len(), 3, "{phases:?}");
+    let types: Vec<&str> = phases
+        .iter()
+        .map(|p| p.field("type").as_str().unwrap())
+        .collect();
+    assert_eq!(types, vec!["classic", "consumer", "classic"]);
+    let all: BTreeSet<i64> = (0..i64::from(PARTITIONS)).collect();
+    assert_eq!(partitions_of(phases[0].field("assignment"), "a"), all);
+    // Both members hold partitions in the consumer group.
+    let a = partitions_of(phases[1].field("assignment"), "a");
+    let b = partitions_of(phases[1].field("assignment"), "b");
+    assert!(!a.is_empty() && !b.is_empty(), "{phases:?}");
+    assert_eq!(a.union(&b).copied().collect::<BTreeSet<_>>(), all);
+    // DescribeConsumerGroups sees the consumer group with both members.
+    let described = phases[1].field("described");
+    assert_eq!(
+        described.field("type").as_str(),
+        Some("consumer"),
+        "{described:?}"
+    );
+    assert_eq!(
+        described.field("members").to_string(),
+        r#"["a","b"]"#,
+        "{described:?}"
+    );
+    assert_eq!(partitions_of(phases[2].field("assignment"), "a"), all);
+    let log = broker.log_text();
+    assert!(
+        log.contains("upgrading the classic group to a consumer group"),
+        "{log}"
+    );
+    assert!(
+        log.contains("downgraded the consumer group to a classic group"),
+        "{log}"
+    );
+}

@@ -54,7 +54,7 @@ impl ConsumerTimers {
 static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The metadata image's topics, as a group sees them.
-struct ImageTopics(Arc<crate::cluster::image::MetadataImage>);
+pub(in crate::groups) struct ImageTopics(Arc<crate::cluster::image::MetadataImage>);
 
 impl TopicSource for ImageTopics {
     fn meta(&self, name: &str) -> Option<TopicMeta> {
@@ -75,6 +75,11 @@ impl TopicSource for ImageTopics {
 
 /// The image's view of the topics for the assignment.
 fn lookup(broker: &Broker) -> ImageTopics {
+    image_topics(broker)
+}
+
+/// The image's view of the topics (for the classic members' APIs too).
+pub(in crate::groups) fn image_topics(broker: &Broker) -> ImageTopics {
     ImageTopics(broker.image())
 }
 
@@ -82,6 +87,28 @@ impl GroupCoordinator {
     /// The consumer-group settings.
     pub fn consumer_settings(&self) -> ConsumerSettings {
         self.consumer.clone()
+    }
+
+    /// The session timeout and heartbeat interval of consumer group `group_id`: its group
+    /// configs (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`, resource
+    /// type GROUP in the metadata image) over the broker's defaults, as Kafka's
+    /// `GroupMetadataManager.consumerGroupSessionTimeoutMs` reads them at each use.
+    pub fn consumer_group_timeouts(&self, group_id: &str) -> crate::group_config::GroupTimeouts {
+        let bounds = crate::group_config::Bounds {
+            session_timeout_ms: self.consumer.session_timeout_ms,
+            heartbeat_interval_ms: self.consumer.heartbeat_interval_ms,
+            ..Default::default()
+        };
+        match self.broker() {
+            Some(broker) => {
+                let image = broker.image();
+                crate::group_config::timeouts(
+                    image.config(crate::cluster::ConfigResource::GROUP, group_id),
+                    &bounds,
+                )
+            }
+            None => crate::group_config::timeouts(None, &bounds),
+        }
     }
 
     /// ConsumerGroupHeartbeat: the outcome, or Kafka's error code and message.
@@ -117,6 +144,8 @@ impl GroupCoordinator {
         };
         let mut holder = cell.state.lock().await;
         let mut extra: Vec<Record> = Vec::new();
+        let mut upgraded = false;
+        let lookup = lookup(&broker);
         let current = match holder.consumer.as_deref() {
             Some(c) => c.clone(),
             None if joining && holder.members().next().is_none() && holder.is_empty() => {
@@ -127,12 +156,42 @@ impl GroupCoordinator {
                 }
                 ConsumerGroup::new(group_id)
             }
-            None if leaving || !joining => return Err(not_consumer()),
+            None if joining && ConsumerGroup::upgrade_allowed(&holder, &self.consumer) => {
+                // Kafka's `convertToConsumerGroup`: the classic group's tombstone, then the
+                // records of the consumer group its members make.
+                let group = ConsumerGroup::from_classic(&holder, &lookup)?;
+                extra.push(Record::GroupTombstone);
+                extra.extend(
+                    group
+                        .creation_records(now_ms())
+                        .into_iter()
+                        .map(|r| Record::Consumer(Box::new(r))),
+                );
+                upgraded = true;
+                tracing::info!(group = %group_id, "upgrading the classic group to a consumer group");
+                group
+            }
             None => return Err(not_consumer()),
         };
-        let lookup = lookup(&broker);
         let mut copy = current;
         let mut changes = Changes::default();
+        if upgraded {
+            changes
+                .timers
+                .extend(copy.members.keys().map(|m| TimerChange::Session(m.clone())));
+        }
+        if request.member_epoch == LEAVE_GROUP_MEMBER_EPOCH
+            && copy.downgrade_allowed(&request.member_id, &self.consumer)
+        {
+            let member_id = request.member_id.clone();
+            self.downgrade(&cell, &mut holder, &copy, &member_id, &lookup)
+                .await?;
+            return Ok(HeartbeatOutcome {
+                member_id,
+                member_epoch: LEAVE_GROUP_MEMBER_EPOCH,
+                assignment: None,
+            });
+        }
         let outcome = if leaving {
             let epoch = copy.leave(
                 &request.member_id,
@@ -161,12 +220,46 @@ impl GroupCoordinator {
         {
             return Err((group::group_metadata_append_error(code), String::new()));
         }
+        if upgraded {
+            holder.clear_for_upgrade();
+        }
         self.install(&cell, &mut holder, copy, changes.timers);
         Ok(outcome)
     }
 
+    /// Kafka's `convertToClassicGroup` when `leaving` goes: the consumer group's tombstones
+    /// and the classic group's GroupMetadata record written, then the classic group in
+    /// place, rebalancing.
+    pub(in crate::groups) async fn downgrade(
+        &self,
+        cell: &Arc<GroupCell>,
+        holder: &mut ClassicGroup,
+        group: &ConsumerGroup,
+        leaving: &str,
+        lookup: &ImageTopics,
+    ) -> Result<(), OpError> {
+        let group_id = group.group_id.clone();
+        let value = group.to_classic(leaving, lookup, now_ms());
+        let mut records: Vec<Record> = group
+            .all_tombstones()
+            .into_iter()
+            .map(|r| Record::Consumer(Box::new(r)))
+            .collect();
+        records.push(Record::GroupMetadata(value.clone()));
+        if let Err(code) = self.append(&group_id, &records).await {
+            return Err((group::group_metadata_append_error(code), String::new()));
+        }
+        tracing::info!(group = %group_id, "downgraded the consumer group to a classic group as {leaving} left");
+        if let Some(mut old) = holder.consumer.take() {
+            old.timers.cancel_all();
+        }
+        holder.adopt_downgrade(&self.config, &value);
+        self.finish(cell, holder).await;
+        Ok(())
+    }
+
     /// Puts `group` in place of the holder's consumer group and applies timer changes.
-    fn install(
+    pub(in crate::groups) fn install(
         &self,
         cell: &Arc<GroupCell>,
         holder: &mut ClassicGroup,
@@ -179,7 +272,18 @@ impl GroupCoordinator {
         for change in timers {
             match change {
                 TimerChange::Session(member) => {
-                    let ms = self.consumer.session_timeout_ms;
+                    // A member using the classic protocol keeps its JoinGroup's timeout.
+                    let ms = group
+                        .members
+                        .get(&member)
+                        .and_then(|m| m.classic.as_ref())
+                        .map_or_else(
+                            || {
+                                self.consumer_group_timeouts(&group.group_id)
+                                    .session_timeout_ms
+                            },
+                            |c| c.session_timeout_ms,
+                        );
                     self.start_timer(cell, &mut group, &member, TimerKind::Session, ms);
                 }
                 TimerChange::Rebalance(member, epoch, ms) => {
@@ -262,7 +366,17 @@ impl GroupCoordinator {
         }
         let mut copy = group.clone();
         let mut changes = Changes::default();
-        if !copy.fence(member_id, &lookup(&broker), &mut changes) {
+        let lookup = lookup(&broker);
+        if copy.downgrade_allowed(member_id, &self.consumer) {
+            if let Err((code, _)) = self
+                .downgrade(cell, &mut holder, &copy, member_id, &lookup)
+                .await
+            {
+                tracing::warn!(group = %copy.group_id, "cannot downgrade as {member_id} expired: write error {code}");
+            }
+            return;
+        }
+        if !copy.fence(member_id, &lookup, &mut changes) {
             return;
         }
         tracing::info!(
@@ -287,7 +401,7 @@ impl GroupCoordinator {
     /// Before a classic JoinGroup: a consumer group of the id must give way. An empty one is
     /// deleted (its records tombstoned, its offsets kept), as Kafka's
     /// `getOrMaybeCreateClassicGroup` does; a non-empty one is INCONSISTENT_GROUP_PROTOCOL
-    /// (the online migration of members is phase 2 of issue 12).
+    /// (the caller sends a JoinGroup to a non-empty one to the consumer group).
     pub(in crate::groups) async fn give_way_to_classic(
         &self,
         holder: &mut ClassicGroup,

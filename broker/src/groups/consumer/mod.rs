@@ -21,12 +21,15 @@
 //!   topics never matched): resolved against the image at each heartbeat, the resolution
 //!   kept as ConsumerGroupRegularExpression records; a topic created later is picked up.
 //!
-//! Left for later (phase 2 of issue 12): the online migration between classic and consumer
-//! groups (a classic member cannot join a non-empty consumer group:
-//! INCONSISTENT_GROUP_PROTOCOL).
+//! * The online migration between classic and consumer groups ([`migration`]): a
+//!   ConsumerGroupHeartbeat upgrades a classic group, the classic members stay as members
+//!   using the classic protocol, and the group goes back to classic when the last
+//!   consumer-protocol member leaves (`group.consumer.migration.policy`).
 
 pub mod api;
 pub mod assignor;
+pub mod classic_api;
+pub mod migration;
 pub mod reconcile;
 pub mod records;
 
@@ -61,6 +64,10 @@ pub struct ConsumerSettings {
     pub max_size: usize,
     /// `group.consumer.assignors`: names, the first the default.
     pub assignors: Vec<String>,
+    /// `group.consumer.migration.policy`.
+    pub migration: migration::MigrationPolicy,
+    /// `group.max.size`: the most members a classic group may have (a downgrade's bound).
+    pub classic_max_size: usize,
 }
 
 /// An error of an operation: Kafka's code and message.
@@ -89,6 +96,8 @@ pub struct ConsumerMember {
     pub server_assignor: Option<String>,
     /// Epochs, state and partitions.
     pub assignment: MemberAssignment,
+    /// For a member using the classic protocol: its session timeout and protocols.
+    pub classic: Option<migration::ClassicMeta>,
 }
 
 impl ConsumerMember {
@@ -105,6 +114,7 @@ impl ConsumerMember {
             rebalance_timeout_ms: -1,
             server_assignor: None,
             assignment: MemberAssignment::new(),
+            classic: None,
         }
     }
 
@@ -117,6 +127,7 @@ impl ConsumerMember {
             && self.subscribed_topic_regex == other.subscribed_topic_regex
             && self.rebalance_timeout_ms == other.rebalance_timeout_ms
             && self.server_assignor == other.server_assignor
+            && self.classic == other.classic
     }
 }
 
@@ -244,6 +255,8 @@ pub struct HeartbeatRequest {
     pub server_assignor: Option<String>,
     /// Owned partitions by topic id, null unchanged.
     pub owned: Option<Assignment>,
+    /// A classic member's JoinGroup: its session timeout and protocols.
+    pub classic: Option<migration::ClassicMeta>,
 }
 
 /// What a heartbeat answers.
@@ -424,12 +437,18 @@ impl ConsumerGroup {
             return Ok(());
         }
         let member = self.members.get(member_id).ok_or(UNKNOWN_MEMBER_ID)?;
-        if version < 9 {
+        if version < 9 && member.classic.is_none() {
             // Members of the consumer protocol must commit with v9+ (member epochs).
             return Err(UNSUPPORTED_VERSION);
         }
         if member_epoch != member.assignment.epoch {
-            return Err(STALE_MEMBER_EPOCH);
+            // Kafka's `validateMemberEpoch`: a member using the classic protocol has a
+            // generation, hence ILLEGAL_GENERATION.
+            return Err(if member.classic.is_some() {
+                ILLEGAL_GENERATION
+            } else {
+                STALE_MEMBER_EPOCH
+            });
         }
         Ok(())
     }
@@ -583,7 +602,10 @@ impl ConsumerGroup {
         }
         let member_id = request.member_id.clone();
         if let Some(instance) = request.instance_id.clone() {
-            self.static_member(&member_id, &instance, joining, changes)?;
+            // A known member using the classic protocol rejoins (JoinGroup) without the
+            // replacement of a joining static member (Kafka creates only unknown ones).
+            let rejoining = request.classic.is_some() && self.members.contains_key(&member_id);
+            self.static_member(&member_id, &instance, joining && !rejoining, changes)?;
         }
         let old = match self.members.get(&member_id) {
             Some(m) => m.clone(),
@@ -650,6 +672,11 @@ impl ConsumerGroup {
         }
         member.client_id = request.client_id.clone();
         member.client_host = request.client_host.clone();
+        if let Some(classic) = request.classic.clone() {
+            member.classic = Some(classic);
+            // Kafka's `maybeUpdateServerAssignorName(Optional.empty())`: classic members
+            // ask for no server assignor.
+        }
         let is_new = !self.members.contains_key(&member_id);
         let mut bump = false;
         if is_new || !member.metadata_equals(&old) {
@@ -702,7 +729,10 @@ impl ConsumerGroup {
                 changes
                     .records
                     .push(records::current(&group_id, &member_id, &after));
-                if after.state == MemberState::UnrevokedPartitions {
+                if member.classic.is_some() {
+                    // Members using the classic protocol have no revocation deadline
+                    // (Kafka's `maybeReconcile`): they rejoin.
+                } else if after.state == MemberState::UnrevokedPartitions {
                     changes.timers.push(TimerChange::Rebalance(
                         member_id.clone(),
                         after.epoch,
@@ -948,3 +978,6 @@ fn is_subset(owned: Option<&Assignment>, assigned: &Assignment) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod migration_tests;

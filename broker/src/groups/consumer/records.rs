@@ -97,6 +97,10 @@ pub fn member(group_id: &str, member: &ConsumerMember) -> ConsumerRecord {
                 subscribed_topic_regex: member.subscribed_topic_regex.as_deref().map(Into::into),
                 rebalance_timeout_ms: member.rebalance_timeout_ms,
                 server_assignor: member.server_assignor.as_deref().map(Into::into),
+                classic_member_metadata: member
+                    .classic
+                    .as_ref()
+                    .map(super::migration::ClassicMeta::to_record),
                 ..Default::default()
             },
         )),
@@ -301,6 +305,10 @@ impl ConsumerGroup {
                 m.subscribed_topic_regex = v.subscribed_topic_regex.as_deref().map(str::to_string);
                 m.rebalance_timeout_ms = v.rebalance_timeout_ms;
                 m.server_assignor = v.server_assignor.as_deref().map(str::to_string);
+                m.classic = v
+                    .classic_member_metadata
+                    .as_ref()
+                    .map(super::migration::ClassicMeta::from_record);
             }
             (K::ConsumerGroupMemberMetadata(k), None) => {
                 self.members.remove(&*k.member_id);

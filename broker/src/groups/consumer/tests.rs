@@ -13,6 +13,8 @@ fn settings() -> ConsumerSettings {
         heartbeat_interval_ms: 5_000,
         max_size: 3,
         assignors: vec!["uniform".into(), "range".into()],
+        migration: migration::MigrationPolicy::Bidirectional,
+        classic_max_size: 10,
     }
 }
 

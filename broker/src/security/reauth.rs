@@ -150,4 +150,54 @@ mod tests {
         )]);
         assert!(max_reauth_ms(&ListenerKeys::new(&bad, "X"), "PLAIN").is_err());
     }
+
+    fn listener() -> Listener {
+        Listener {
+            name: "SASL".to_string(),
+            host: "127.0.0.1".to_string(),
+            port: 9092,
+        }
+    }
+
+    fn options_of(pairs: &[(&str, &str)]) -> Result<UnsecuredValidatorOptions, ConfigError> {
+        let props: std::collections::BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        oauthbearer_options(&ListenerKeys::new(&props, "SASL"), &listener())
+    }
+
+    #[test]
+    fn oauthbearer_reads_the_listener_and_mechanism_prefixed_jaas_line() {
+        const KEY: &str = "listener.name.sasl.oauthbearer.sasl.jaas.config";
+        let options = options_of(&[(
+            KEY,
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             unsecuredLoginStringClaim_sub=\"admin\" unsecuredValidatorPrincipalClaimName=\"uid\" \
+             unsecuredValidatorRequiredScope=\"a b\" unsecuredValidatorAllowableClockSkewMs=\"30\";",
+        )])
+        .unwrap();
+        assert_eq!(options.principal_claim, "uid");
+        assert_eq!(options.scope_claim, "scope");
+        assert_eq!(options.required_scope, ["a", "b"]);
+        assert_eq!(options.clock_skew_ms, 30);
+        // Missing, two entries, a bad option, another validator: refused at start-up.
+        assert!(options_of(&[]).is_err());
+        assert!(options_of(&[(KEY, "a required; b required;")]).is_err());
+        let bad_skew = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                        required unsecuredValidatorAllowableClockSkewMs=\"x\";";
+        assert!(options_of(&[(KEY, bad_skew)]).is_err());
+        let err = options_of(&[
+            (
+                KEY,
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+            ),
+            (
+                "listener.name.sasl.oauthbearer.sasl.server.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+            ),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("jwks"), "{err}");
+    }
 }

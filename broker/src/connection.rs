@@ -155,8 +155,9 @@ pub async fn serve_stream<R, W>(
                 client_software: client_software.clone(),
                 principal: auth.principal.clone(),
             };
-            let outcome = if auth.authenticating() {
-                // SASL first: nothing reaches the handlers before the exchange completes.
+            let outcome = if auth.intercepts(&frame) {
+                // SASL first: nothing reaches the handlers before the exchange completes
+                // (nor after its session expired, KIP-368).
                 match auth.on_frame(&ctx, frame).await {
                     AuthOutcome::Respond(response) => Ok(response),
                     AuthOutcome::Fail {

@@ -12,9 +12,15 @@
 //! to a client that did not authenticate. A failed exchange is answered with
 //! SASL_AUTHENTICATION_FAILED and Kafka's message, after
 //! `connection.failed.authentication.delay.ms`, and the connection closed.
+//!
+//! Re-authentication (KIP-368): a completed exchange whose session has a lifetime (see
+//! `security::reauth`) expires; the first request after that closes the connection
+//! unanswered, unless it is a SaslHandshake on a connection that authenticated after a
+//! SaslHandshake v1, which starts a new exchange (v1 handshake, same mechanism) that must
+//! end with the same principal (Kafka's `SaslServerAuthenticator.ReauthInfo`).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_protocol::frame::peek_request_api;
@@ -66,6 +72,84 @@ struct Exchange {
     server: Option<Box<dyn SaslServer>>,
     /// SaslHandshake v1+: tokens come in SaslAuthenticate requests.
     framed: bool,
+    /// When the completed session expires (KIP-368); `None`: never.
+    session_expiry: Option<Instant>,
+    /// When the last re-authentication started.
+    last_reauth_start: Option<Instant>,
+    /// The exchange in progress is a re-authentication of this principal and mechanism.
+    reauth: Option<(Arc<KafkaPrincipal>, String)>,
+    /// A re-authentication asked for another mechanism: the failure its token gets.
+    bad_mechanism: Option<String>,
+    /// Re-authentications completed on this connection.
+    reauthentications: u64,
+}
+
+impl Exchange {
+    /// Kafka's `KafkaChannel.maybeBeginServerReauthentication`: only a session that
+    /// expires can be renewed, and at most once a second; here only on connections that
+    /// authenticated with SaslAuthenticate requests (SaslHandshake v1).
+    fn may_reauthenticate(&self) -> bool {
+        self.state == State::Complete
+            && self.framed
+            && self.session_expiry.is_some()
+            && self
+                .last_reauth_start
+                .is_none_or(|t| t.elapsed() >= crate::security::reauth::MIN_REAUTH_INTERVAL)
+    }
+
+    fn expired(&self) -> bool {
+        self.state == State::Complete && self.session_expiry.is_some_and(|t| Instant::now() > t)
+    }
+
+    /// Records a completed exchange: the principal (unchanged on re-authentication, as
+    /// Kafka insists) and the session's lifetime, returned in ms (0: none).
+    fn complete(
+        &mut self,
+        who: KafkaPrincipal,
+        principal: &mut Arc<KafkaPrincipal>,
+        peer: std::net::SocketAddr,
+    ) -> Result<i64, String> {
+        let credential = self
+            .server
+            .as_ref()
+            .and_then(|s| s.credential_lifetime_ms());
+        if let Some((previous, _)) = &self.reauth {
+            if **previous != who {
+                return Err(format!(
+                    "Cannot change principals during re-authentication from {}.{}: {}.{}",
+                    previous.principal_type, previous.name, who.principal_type, who.name
+                ));
+            }
+        }
+        let max = self
+            .settings
+            .max_reauth_ms
+            .get(&self.mechanism)
+            .copied()
+            .unwrap_or(0);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let lifetime = crate::security::reauth::session_lifetime_ms(max, credential, now_ms);
+        self.session_expiry = lifetime.map(|ms| Instant::now() + Duration::from_millis(ms as u64));
+        if self.reauth.take().is_some() {
+            self.reauthentications += 1;
+            tracing::info!(
+                peer = %peer,
+                mechanism = self.mechanism,
+                "re-authenticated as {who} (re-authentication {} of this connection; session lifetime {} ms)",
+                self.reauthentications,
+                lifetime.unwrap_or(0)
+            );
+        } else {
+            tracing::debug!(peer = %peer, mechanism = self.mechanism, "authenticated as {who}");
+        }
+        *principal = Arc::new(who);
+        self.state = State::Complete;
+        self.server = None;
+        Ok(lifetime.unwrap_or(0))
+    }
 }
 
 impl ConnectionAuth {
@@ -87,6 +171,11 @@ impl ConnectionAuth {
                 mechanism: String::new(),
                 server: None,
                 framed: false,
+                session_expiry: None,
+                last_reauth_start: None,
+                reauth: None,
+                bad_mechanism: None,
+                reauthentications: 0,
             }),
         }
     }
@@ -98,13 +187,45 @@ impl ConnectionAuth {
             .is_some_and(|e| e.state != State::Complete)
     }
 
-    /// Handles one frame (without its size prefix) of a connection still authenticating.
+    /// Whether `frame` must go to [`ConnectionAuth::on_frame`] rather than the handlers:
+    /// while authenticating, once the session expired (KIP-368), and for a SaslHandshake
+    /// that starts a re-authentication.
+    pub fn intercepts(&self, frame: &Bytes) -> bool {
+        let Some(exchange) = self.sasl.as_ref() else {
+            return false;
+        };
+        exchange.state != State::Complete
+            || exchange.expired()
+            || (exchange.may_reauthenticate() && is_handshake(frame))
+    }
+
+    /// Handles one frame (without its size prefix) that [`ConnectionAuth::intercepts`].
     pub async fn on_frame(&mut self, ctx: &RequestContext, frame: Bytes) -> AuthOutcome {
         let Some(exchange) = self.sasl.as_mut() else {
             return AuthOutcome::Respond(None);
         };
+        if exchange.state == State::Complete {
+            // SocketServer.Processor: a SaslHandshake may begin a re-authentication even
+            // after the session expired; anything else on an expired session closes it.
+            if exchange.may_reauthenticate() && is_handshake(&frame) {
+                exchange.last_reauth_start = Some(Instant::now());
+                exchange.reauth = Some((self.principal.clone(), exchange.mechanism.clone()));
+                exchange.bad_mechanism = None;
+                exchange.state = State::Handshake;
+            } else if exchange.expired() {
+                return refuse(CloseReason::Authentication(format!(
+                    "the SASL session of {} expired without re-authentication (KIP-368, \
+                     connections.max.reauth.ms or the credential's lifetime)",
+                    self.principal
+                )));
+            } else {
+                return refuse(CloseReason::Authentication(
+                    "not authenticating".to_string(),
+                ));
+            }
+        }
         if exchange.state == State::Authenticate && !exchange.framed {
-            return raw_token(exchange, &mut self.principal, frame);
+            return raw_token(exchange, &mut self.principal, ctx.peer, frame);
         }
         let Some((key, version)) = peek_request_api(&frame) else {
             return refuse(CloseReason::ShortFrame(frame.len()));
@@ -148,6 +269,10 @@ impl ConnectionAuth {
             ))),
         }
     }
+}
+
+fn is_handshake(frame: &Bytes) -> bool {
+    peek_request_api(frame).is_some_and(|(key, _)| key == ApiKey::SaslHandshake as i16)
 }
 
 fn refuse(reason: CloseReason) -> AuthOutcome {
@@ -216,8 +341,24 @@ fn handshake(
             reason: CloseReason::Authentication(format!("Unsupported SASL mechanism {mechanism}")),
         };
     };
-    exchange.mechanism = mechanism;
-    exchange.server = Some(server);
+    if let Some((_, previous)) = &exchange.reauth {
+        if version < 1 {
+            return refuse(CloseReason::Authentication(format!(
+                "re-authentication needs SaslHandshake v1 or later, not v{version}"
+            )));
+        }
+        if *previous != mechanism {
+            // Kafka answers the handshake and fails the next token (REAUTH_BAD_MECHANISM).
+            exchange.bad_mechanism = Some(format!(
+                "SASL mechanism '{mechanism}' requested by client is not supported for \
+                 re-authentication of mechanism '{previous}'"
+            ));
+        }
+    }
+    if exchange.bad_mechanism.is_none() {
+        exchange.mechanism = mechanism;
+        exchange.server = Some(server);
+    }
     exchange.framed = version >= 1;
     exchange.state = State::Authenticate;
     match encode(
@@ -249,11 +390,6 @@ fn authenticate(
     let RequestBody::SaslAuthenticate(request) = body else {
         return refuse(CloseReason::Malformed("not a SaslAuthenticate".to_string()));
     };
-    let Some(server) = exchange.server.as_mut() else {
-        return refuse(CloseReason::Authentication(
-            "no SASL mechanism chosen".to_string(),
-        ));
-    };
     let respond = |response: SaslAuthenticateResponse| {
         encode(
             ApiKey::SaslAuthenticate,
@@ -262,25 +398,32 @@ fn authenticate(
             &response.into(),
         )
     };
-    match server.evaluate(&request.auth_bytes) {
-        Ok(step) => {
-            let bytes = match step {
-                Step::Continue(bytes) => bytes,
-                Step::Complete {
-                    response,
-                    principal: who,
-                } => {
-                    tracing::debug!(peer = %ctx.peer, mechanism = exchange.mechanism, "authenticated as {who}");
-                    *principal = Arc::new(who);
-                    exchange.state = State::Complete;
-                    exchange.server = None;
-                    response
-                }
-            };
+    let evaluated = match (exchange.bad_mechanism.clone(), exchange.server.as_mut()) {
+        (Some(message), _) => Err(sasl::SaslFailure(message)),
+        (None, Some(server)) => server.evaluate(&request.auth_bytes),
+        (None, None) => {
+            return refuse(CloseReason::Authentication(
+                "no SASL mechanism chosen".to_string(),
+            ));
+        }
+    };
+    let evaluated = evaluated.and_then(|step| match step {
+        Step::Continue(bytes) => Ok((bytes, 0)),
+        Step::Complete {
+            response,
+            principal: who,
+        } => exchange
+            .complete(who, principal, ctx.peer)
+            .map(|lifetime| (response, lifetime))
+            .map_err(sasl::SaslFailure),
+    });
+    match evaluated {
+        Ok((bytes, session_lifetime_ms)) => {
             match respond(SaslAuthenticateResponse {
                 error_code: error_code::NONE,
                 error_message: None,
                 auth_bytes: Bytes::from(bytes),
+                session_lifetime_ms,
                 ..Default::default()
             }) {
                 Ok(chunks) => AuthOutcome::Respond(Some(chunks)),
@@ -308,6 +451,7 @@ fn authenticate(
 fn raw_token(
     exchange: &mut Exchange,
     principal: &mut Arc<KafkaPrincipal>,
+    peer: std::net::SocketAddr,
     frame: Bytes,
 ) -> AuthOutcome {
     let Some(server) = exchange.server.as_mut() else {
@@ -315,20 +459,20 @@ fn raw_token(
             "no SASL mechanism chosen".to_string(),
         ));
     };
-    match server.evaluate(&frame) {
-        Ok(step) => {
-            let bytes = match step {
-                Step::Continue(bytes) => bytes,
-                Step::Complete {
-                    response,
-                    principal: who,
-                } => {
-                    *principal = Arc::new(who);
-                    exchange.state = State::Complete;
-                    exchange.server = None;
-                    response
-                }
-            };
+    // The session expires here too (Kafka computes it for v0 clients, which cannot learn
+    // it nor re-authenticate).
+    let evaluated = server.evaluate(&frame).and_then(|step| match step {
+        Step::Continue(bytes) => Ok(bytes),
+        Step::Complete {
+            response,
+            principal: who,
+        } => exchange
+            .complete(who, principal, peer)
+            .map(|_| response)
+            .map_err(sasl::SaslFailure),
+    });
+    match evaluated {
+        Ok(bytes) => {
             let mut out = BytesMut::with_capacity(4 + bytes.len());
             out.put_u32(bytes.len() as u32);
             out.put_slice(&bytes);

@@ -1,6 +1,6 @@
 //! Transport security of the `gregor` binary (issue 13): SSL listeners (server-only and
 //! mutual TLS with the principal from the client certificate), SASL_PLAINTEXT with PLAIN,
-//! SASL_SSL, with real clients (kcat, confluent-kafka, kafka-python) and with exact
+//! SASL_SSL, OAUTHBEARER and re-authentication (KIP-368), with real clients (kcat, confluent-kafka, kafka-python) and with exact
 //! requests for the SASL state machine (the v0 handshake's bare tokens, requests before
 //! authentication, Kafka's error codes and messages).
 //!
@@ -9,6 +9,8 @@
 
 mod support;
 
+#[path = "security/oauth.rs"]
+mod oauth;
 #[path = "security/pki.rs"]
 mod pki;
 #[path = "security/sasl.rs"]

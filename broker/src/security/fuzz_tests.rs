@@ -1,7 +1,9 @@
 //! Property tests in place of a fuzz target (the fuzz crate builds against the protocol
-//! crate only): the parsers of what clients send (SCRAM and PLAIN messages) and of what
-//! operators write (JAAS, principal mapping rules, `gregor.bootstrap.scram`) return an
-//! error, never panic, on any input.
+//! crate only, and linking the broker into it would need a second, sanitizer-built copy of
+//! the broker's dependencies): the parsers of what clients send (SCRAM and PLAIN messages,
+//! OAUTHBEARER client-first messages and their tokens) and of what operators write (JAAS,
+//! principal mapping rules, `gregor.bootstrap.scram`) return an error, never panic, on any
+//! input.
 
 use std::sync::Arc;
 
@@ -16,6 +18,23 @@ impl CredentialStore for One {
     fn scram_credential(&self, _m: ScramMechanism, user: &str) -> Option<ScramCredential> {
         (user == "alice").then(|| self.0.clone())
     }
+}
+
+/// OAUTHBEARER client-first messages: random bytes, near-valid framings, and tokens made of
+/// random JSON-ish sections in base64.
+fn oauth_message() -> impl Strategy<Value = Vec<u8>> {
+    use base64::Engine;
+    let section = "[{}\\[\\]\":,a-z0-9. -]{0,40}"
+        .prop_map(|json| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json));
+    let jws = (section.clone(), section, "[A-Za-z0-9_-]{0,4}")
+        .prop_map(|(h, c, sig)| format!("{h}.{c}.{sig}"));
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..120),
+        ("[na,=2CD\x01-\x7f]{0,10}", "[ -~\t\x01]{0,40}")
+            .prop_map(|(head, rest)| format!("{head}\x01auth={rest}\x01\x01").into_bytes()),
+        (jws, "(a=[a-z]{0,4})?", "([a-z]{1,3}=[ -~]{1,5}\x01){0,2}")
+            .prop_map(|(t, a, ext)| format!("n,{a},\x01auth=Bearer {t}\x01{ext}\x01").into_bytes()),
+    ]
 }
 
 fn scram_message() -> impl Strategy<Value = Vec<u8>> {
@@ -44,6 +63,25 @@ proptest! {
         let outcome = super::sasl::plain::PlainServer::new(users).evaluate(&token);
         if outcome.is_ok() {
             prop_assert!(token.ends_with(b"\0alice\0pw"));
+        }
+    }
+
+    #[test]
+    fn oauthbearer_exchanges_never_panic(first in oauth_message(), now in any::<i64>()) {
+        use super::sasl::oauthbearer::{OAuthBearerServer, UnsecuredValidatorOptions};
+        let mut server = OAuthBearerServer::new(Arc::new(UnsecuredValidatorOptions::default()));
+        match server.evaluate_at(&first, now) {
+            // A refused token: the JSON challenge; the client's \x01 then fails.
+            Ok(Step::Continue(challenge)) => {
+                let is_json_error = challenge.starts_with(br#"{"status":"#);
+                prop_assert!(is_json_error);
+                prop_assert!(server.evaluate_at(b"\x01", now).is_err());
+            }
+            Ok(Step::Complete { principal, .. }) => {
+                prop_assert!(!principal.name.trim().is_empty());
+                prop_assert!(server.credential_lifetime_ms().is_some());
+            }
+            Err(_) => {}
         }
     }
 

@@ -9,8 +9,10 @@
 //! - [`dn`] and [`principal_mapping`]: the client certificate's subject as Java's
 //!   `X500Principal.getName()` writes it, mapped by `ssl.principal.mapping.rules`.
 //! - [`jaas`]: Kafka's JAAS configuration syntax (`sasl.jaas.config`).
-//! - [`sasl`]: the SASL mechanisms (PLAIN, SCRAM) as server-side state machines; the
-//!   connection drives them (`connection_auth.rs`).
+//! - [`sasl`]: the SASL mechanisms (PLAIN, SCRAM, OAUTHBEARER with Kafka's unsecured-JWS
+//!   validator) as server-side state machines; the connection drives them
+//!   (`connection_auth.rs`).
+//! - [`reauth`]: re-authentication (KIP-368): `connections.max.reauth.ms` and session lifetimes.
 //!
 //! Authorization (ACLs) and quotas are not here yet: they will read the
 //! [`KafkaPrincipal`] from the request context.
@@ -19,6 +21,7 @@ pub mod bootstrap_scram;
 pub mod dn;
 pub mod jaas;
 pub mod principal_mapping;
+pub mod reauth;
 pub mod sasl;
 pub mod settings;
 pub mod tls;

@@ -20,7 +20,8 @@ use super::principal_mapping::PrincipalMapper;
 use super::tls;
 
 /// The mechanisms this broker implements, in the order Kafka lists its own.
-pub const IMPLEMENTED_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const IMPLEMENTED_MECHANISMS: &[&str] =
+    &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 /// Kafka's `JaasContext` login module class for PLAIN.
 pub const PLAIN_LOGIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
@@ -94,6 +95,11 @@ pub struct SaslSettings {
     /// `connection.failed.authentication.delay.ms`: how long a failed authentication waits
     /// before its answer and the close (Kafka's brake on password guessing).
     pub failed_authentication_delay_ms: u64,
+    /// OAUTHBEARER's unsecured-JWS validator options, when OAUTHBEARER is enabled.
+    pub oauthbearer: Option<Arc<super::sasl::oauthbearer::UnsecuredValidatorOptions>>,
+    /// `connections.max.reauth.ms` of each enabled mechanism (KIP-368), as
+    /// [`super::reauth::max_reauth_ms`] resolves it; 0 or less: no limit.
+    pub max_reauth_ms: BTreeMap<String, i64>,
 }
 
 impl ListenerSecurity {
@@ -266,9 +272,25 @@ fn sasl_settings(
         }
         None => 100,
     };
+    let oauthbearer = if mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+        Some(Arc::new(super::reauth::oauthbearer_options(
+            keys, listener,
+        )?))
+    } else {
+        None
+    };
+    let mut max_reauth_ms = BTreeMap::new();
+    for mechanism in &mechanisms {
+        max_reauth_ms.insert(
+            mechanism.clone(),
+            super::reauth::max_reauth_ms(keys, mechanism)?,
+        );
+    }
     Ok(SaslSettings {
         mechanisms,
         plain_users,
         failed_authentication_delay_ms,
+        oauthbearer,
+        max_reauth_ms,
     })
 }

@@ -5,6 +5,7 @@
 //! the bytes. Each failure carries the message Kafka's `SaslServer` gives, which the client
 //! sees in the SaslAuthenticate response (`SASL_AUTHENTICATION_FAILED`).
 
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 
@@ -33,6 +34,13 @@ pub struct SaslFailure(pub String);
 pub trait SaslServer: Send {
     /// Evaluates the client's next token.
     fn evaluate(&mut self, token: &[u8]) -> Result<Step, SaslFailure>;
+
+    /// When the credential of a completed exchange expires, in milliseconds since the
+    /// epoch (Kafka's `CREDENTIAL_LIFETIME_MS_SASL_NEGOTIATED_PROPERTY_KEY`): an
+    /// OAUTHBEARER token's `exp`; `None` for passwords.
+    fn credential_lifetime_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Where SCRAM credentials are looked up.
@@ -119,6 +127,9 @@ pub fn new_server(
         "PLAIN" => Some(Box::new(plain::PlainServer::new(
             settings.plain_users.clone(),
         ))),
+        "OAUTHBEARER" => settings.oauthbearer.clone().map(|options| {
+            Box::new(oauthbearer::OAuthBearerServer::new(options)) as Box<dyn SaslServer>
+        }),
         _ => ScramMechanism::from_name(mechanism)
             .map(|m| Box::new(scram::ScramServer::new(m, credentials)) as Box<dyn SaslServer>),
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -23,7 +24,7 @@ pub enum Decision {
 /// configured super users and default.
 #[derive(Debug, Clone, Default)]
 pub struct AclSet {
-    acls: BTreeMap<Uuid, StandardAcl>,
+    acls: Arc<BTreeMap<Uuid, StandardAcl>>,
     super_users: Vec<String>,
     allow_if_no_acl: bool,
 }
@@ -52,8 +53,17 @@ fn pattern_covers(acl: &StandardAcl, name: &str) -> bool {
 impl AclSet {
     /// An empty set with the configured super users and default.
     pub fn new(settings: &AuthorizerSettings) -> AclSet {
+        AclSet::with_acls(settings, Arc::default())
+    }
+
+    /// The set of `acls` (the metadata image's, shared, not copied) with the configured
+    /// super users and default.
+    pub fn with_acls(
+        settings: &AuthorizerSettings,
+        acls: Arc<BTreeMap<Uuid, StandardAcl>>,
+    ) -> AclSet {
         AclSet {
-            acls: BTreeMap::new(),
+            acls,
             super_users: settings.super_users.clone(),
             allow_if_no_acl: settings.allow_everyone_if_no_acl_found,
         }
@@ -61,12 +71,12 @@ impl AclSet {
 
     /// Adds (or replaces) the ACL with this id, as replaying an `AccessControlEntryRecord`.
     pub fn insert(&mut self, id: Uuid, acl: StandardAcl) {
-        self.acls.insert(id, acl);
+        Arc::make_mut(&mut self.acls).insert(id, acl);
     }
 
     /// Removes the ACL with this id, as replaying a `RemoveAccessControlEntryRecord`.
     pub fn remove(&mut self, id: &Uuid) -> Option<StandardAcl> {
-        self.acls.remove(id)
+        Arc::make_mut(&mut self.acls).remove(id)
     }
 
     /// Every ACL with its id, in id order.

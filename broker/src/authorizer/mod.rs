@@ -6,11 +6,15 @@
 //! - [`matching`]: [`AclSet`], the decision for one action (Kafka's
 //!   `StandardAuthorizerData.authorize`) and the binding filters of DescribeAcls/DeleteAcls.
 //!
-//! This module is state: it never imports from the handlers. Not wired yet: the metadata
-//! records, the ACL APIs and the handlers' checks are phase 2b (see the report of this
-//! branch).
+//! - `records`: `AccessControlEntryRecord` to and from [`StandardAcl`].
+//!
+//! This module is state: it never imports from the handlers. The ACLs themselves live in
+//! the metadata image (`cluster::image`, replayed from `AccessControlEntryRecord` and
+//! `RemoveAccessControlEntryRecord`); the controller writes them (`cluster/controller/acls.rs`);
+//! the broker combines them with the settings into an [`AclSet`] per decision.
 
 pub mod matching;
+mod records;
 pub mod settings;
 pub mod types;
 

@@ -21,6 +21,37 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
+use crate::cluster::MetadataImage;
 pub use matching::{AclBindingFilter, AclSet, Decision};
 pub use settings::AuthorizerSettings;
 pub use types::{AclOperation, AclPermission, PatternType, ResourceType, StandardAcl};
+
+/// The configured authorizer (present only when `authorizer.class.name` names the
+/// StandardAuthorizer): its settings, combined with the image's ACLs per decision.
+#[derive(Debug, Clone)]
+pub struct Authorizer {
+    settings: AuthorizerSettings,
+}
+
+impl Authorizer {
+    /// The authorizer `authorizer.class.name`, `super.users` and
+    /// `allow.everyone.if.no.acl.found` ask for; `None` without one. The error names the key.
+    pub fn from_config(config: &crate::config::Config) -> Result<Option<Authorizer>, String> {
+        let settings = AuthorizerSettings::parse(
+            config.get("authorizer.class.name"),
+            config.get("super.users"),
+            config.get("allow.everyone.if.no.acl.found"),
+        )?;
+        Ok(settings.enabled.then_some(Authorizer { settings }))
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AuthorizerSettings {
+        &self.settings
+    }
+
+    /// The ACLs of `image` with the settings, ready for decisions (shares the image's map).
+    pub fn acls(&self, image: &MetadataImage) -> AclSet {
+        AclSet::with_acls(&self.settings, std::sync::Arc::clone(image.acls()))
+    }
+}

@@ -156,6 +156,75 @@ impl AclSet {
         }
     }
 
+    /// May `principal` do `operation` on some resource of `resource_type`? Kafka's default
+    /// `Authorizer.authorizeByResourceType` (which `StandardAuthorizer` keeps): allowed when
+    /// the resource `hardcode` would be, or when an ALLOW ACL (the operation or ALL) for
+    /// the principal names some resource that no DENY (literal of the same name, or a
+    /// prefix of it) takes back; a DENY of the literal `*` denies outright.
+    pub fn authorize_by_resource_type(
+        &self,
+        principal: &KafkaPrincipal,
+        host: IpAddr,
+        operation: AclOperation,
+        resource_type: ResourceType,
+    ) -> Decision {
+        if self.authorize(principal, host, operation, resource_type, "hardcode")
+            == Decision::Allowed
+        {
+            return Decision::Allowed;
+        }
+        let principal_text = principal.to_string();
+        let host_text = host.to_string();
+        let mut deny_literal = std::collections::BTreeSet::new();
+        let mut deny_prefixed = std::collections::BTreeSet::new();
+        let mut allows: Vec<(PatternType, &str)> = Vec::new();
+        for acl in self.acls.values() {
+            if acl.resource_type != resource_type
+                || (acl.host != WILDCARD && acl.host != host_text)
+                || (acl.principal != super::types::WILDCARD_PRINCIPAL
+                    && acl.principal != principal_text)
+                || (acl.operation != operation && acl.operation != AclOperation::All)
+            {
+                continue;
+            }
+            let name = acl.resource_name.as_str();
+            match (acl.permission, acl.pattern_type) {
+                (AclPermission::Deny, PatternType::Literal) if name == WILDCARD => {
+                    return Decision::Denied;
+                }
+                (AclPermission::Deny, PatternType::Literal) => {
+                    deny_literal.insert(name);
+                }
+                (AclPermission::Deny, PatternType::Prefixed) => {
+                    deny_prefixed.insert(name);
+                }
+                (AclPermission::Allow, PatternType::Literal | PatternType::Prefixed) => {
+                    allows.push((acl.pattern_type, name))
+                }
+                _ => {}
+            }
+        }
+        if allows
+            .iter()
+            .any(|(p, n)| *p == PatternType::Literal && *n == WILDCARD)
+        {
+            return Decision::Allowed;
+        }
+        let survives = |(pattern, name): &(PatternType, &str)| {
+            if *pattern == PatternType::Literal && deny_literal.contains(name) {
+                return false;
+            }
+            !(1..=name.len())
+                .filter(|end| name.is_char_boundary(*end))
+                .any(|end| deny_prefixed.contains(&name[..end]))
+        };
+        if allows.iter().any(survives) {
+            Decision::Allowed
+        } else {
+            Decision::Denied
+        }
+    }
+
     /// The ACLs `filter` matches, with their ids (DescribeAcls, DeleteAcls).
     pub fn matching<'a>(
         &'a self,

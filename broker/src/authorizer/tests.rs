@@ -493,3 +493,53 @@ fn wire_codes_round_trip() {
     assert_eq!(PatternType::from_code(4), Some(PatternType::Prefixed));
     assert_eq!(AclPermission::from_code(2), Some(AclPermission::Deny));
 }
+
+#[test]
+fn authorize_by_resource_type_as_kafkas_default() {
+    let by_type = |s: &AclSet| {
+        s.authorize_by_resource_type(&alice(), local(), AclOperation::Write, ResourceType::Topic)
+            == Decision::Allowed
+    };
+    let strict = AuthorizerSettings::default();
+    assert!(!by_type(&set(&strict, vec![])));
+    // Any literal ALLOW of WRITE (or ALL) on some topic is enough.
+    let one = topic_allow(
+        "orders",
+        PatternType::Literal,
+        "User:alice",
+        AclOperation::Write,
+    );
+    assert!(by_type(&set(&strict, vec![one.clone()])));
+    let all = topic_allow("x-", PatternType::Prefixed, "User:*", AclOperation::All);
+    assert!(by_type(&set(&strict, vec![all])));
+    // READ does not count for WRITE.
+    let read = topic_allow(
+        "orders",
+        PatternType::Literal,
+        "User:alice",
+        AclOperation::Read,
+    );
+    assert!(!by_type(&set(&strict, vec![read])));
+    // A DENY of the same literal, or of a prefix of it, takes the ALLOW back.
+    let mut deny = one.clone();
+    deny.permission = AclPermission::Deny;
+    assert!(!by_type(&set(&strict, vec![one.clone(), deny])));
+    let mut deny_prefix = topic_allow(
+        "ord",
+        PatternType::Prefixed,
+        "User:alice",
+        AclOperation::Write,
+    );
+    deny_prefix.permission = AclPermission::Deny;
+    assert!(!by_type(&set(
+        &strict,
+        vec![one.clone(), deny_prefix.clone()]
+    )));
+    let other = topic_allow(
+        "logs",
+        PatternType::Literal,
+        "User:alice",
+        AclOperation::Write,
+    );
+    assert!(by_type(&set(&strict, vec![one, deny_prefix, other])));
+}

@@ -98,6 +98,22 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// May the principal do `operation` on some resource of `resource_type` (Kafka's
+    /// `authorizeByResourceType`, e.g. any topic WRITE for an idempotent producer)?
+    pub fn any_of_type(&self, operation: AclOperation, resource_type: ResourceType) -> bool {
+        match &self.acls {
+            None => true,
+            Some(acls) => {
+                acls.authorize_by_resource_type(
+                    &self.ctx.principal,
+                    self.ctx.peer.ip(),
+                    operation,
+                    resource_type,
+                ) == Decision::Allowed
+            }
+        }
+    }
+
     /// May the principal do `operation` on the cluster?
     pub fn cluster(&self, operation: AclOperation) -> bool {
         self.allowed(operation, ResourceType::Cluster, CLUSTER_NAME)

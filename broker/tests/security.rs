@@ -9,6 +9,8 @@
 
 mod support;
 
+#[path = "security/acls.rs"]
+mod acls;
 #[path = "security/pki.rs"]
 mod pki;
 #[path = "security/sasl.rs"]

@@ -97,7 +97,7 @@ impl AclSet {
     /// Whether `principal` is a super user (`super.users` names it).
     pub fn is_super_user(&self, principal: &KafkaPrincipal) -> bool {
         let text = principal.to_string();
-        self.super_users.iter().any(|u| *u == text)
+        self.super_users.contains(&text)
     }
 
     /// May `principal`, connected from `host`, do `operation` on the resource

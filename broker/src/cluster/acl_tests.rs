@@ -73,7 +73,7 @@ fn created_acls_survive_a_restart_and_duplicates_write_nothing() {
     assert_eq!(err.message.as_deref(), Some("Invalid patternType MATCH"));
     let offset = controller.next_offset();
     // Creating an ACL that exists is a success that writes no record.
-    assert!(controller.create_acls(&[a.clone()]).unwrap()[0].is_ok());
+    assert!(controller.create_acls(std::slice::from_ref(&a)).unwrap()[0].is_ok());
     assert_eq!(controller.next_offset(), offset);
     let mut expected = vec![a.clone(), b.clone()];
     expected.sort();

@@ -156,6 +156,28 @@ impl<'a> Checker<'a> {
         (!self.cluster(operation)).then_some(error_code::CLUSTER_AUTHORIZATION_FAILED)
     }
 
+    /// The error for a config resource (`ConfigResource` type code and name) without
+    /// `operation` (ALTER_CONFIGS or DESCRIBE_CONFIGS), as `KafkaApis.configsAuthorizationApiError`:
+    /// brokers, loggers and client-metrics subscriptions are the cluster's
+    /// (CLUSTER_AUTHORIZATION_FAILED), topics TOPIC_AUTHORIZATION_FAILED, groups
+    /// GROUP_AUTHORIZATION_FAILED; other types are left to the handler.
+    pub fn config_resource_error(
+        &self,
+        operation: AclOperation,
+        resource_type: i8,
+        name: &str,
+    ) -> Option<i16> {
+        use crate::cluster::image::ConfigResource;
+        match resource_type {
+            ConfigResource::BROKER
+            | ConfigResource::BROKER_LOGGER
+            | ConfigResource::CLIENT_METRICS => self.cluster_error(operation),
+            ConfigResource::TOPIC => self.topic_error(operation, name),
+            ConfigResource::GROUP => self.group_error(operation, name),
+            _ => None,
+        }
+    }
+
     /// The authorized operations on (`resource_type`, `name`) as Kafka's bit set (bit =
     /// operation code), as `AuthHelper.authorizedOperations`: every supported operation
     /// without an authorizer.

@@ -8,6 +8,7 @@ run, one JSON line on stdout:
   --action delete --acls JSON     AdminClient.delete_acls of a list of filters;
                                   {"deleted": [[binding...] | "ERROR_NAME"]}
   --action produce --topic T      produces --count records; {"delivered": n, "errors": [...]}
+  --action metadata               all-topics metadata; {"topics": [name...]} (sorted)
   --action consume --topic T --group G
                                   subscribes and polls until --count records or an error;
                                   {"consumed": n, "error": null | "ERROR_NAME"}
@@ -53,7 +54,7 @@ def error_name(exc):
 def main():
     p = _security.add_options(_driver.parser(__doc__))
     p.add_argument("--action", required=True,
-                   choices=["create", "describe", "delete", "produce", "consume"])
+                   choices=["create", "describe", "delete", "produce", "consume", "metadata"])
     p.add_argument("--acls", default="[]")
     p.add_argument("--topic", default=None)
     p.add_argument("--group", default=None)
@@ -95,6 +96,10 @@ def main():
                 except KafkaException as e:
                     deleted.append(error_name(e))
             out = {"deleted": deleted}
+    elif args.action == "metadata":
+        admin = AdminClient(conf)
+        meta = admin.list_topics(timeout=30)
+        out = {"topics": sorted(meta.topics)}
     elif args.action == "produce":
         errors = []
         delivered = [0]

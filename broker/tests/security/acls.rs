@@ -101,6 +101,17 @@ fn acls_decide_what_real_clients_may_do_and_survive_a_restart() {
         "{described}"
     );
 
+    // All-topics metadata leaves out the topics alice may not DESCRIBE (the prefixed ALL
+    // implies DESCRIBE); the super user sees all.
+    let meta = run(&b, "alice", &["--action", "metadata"]).unwrap();
+    assert_eq!(meta["topics"], json!(["acl-denied", "acl-ok"]), "{meta}");
+    let meta = run(&b, "admin", &["--action", "metadata"]).unwrap();
+    assert_eq!(
+        meta["topics"],
+        json!(["acl-denied", "acl-ok", "secure"]),
+        "{meta}"
+    );
+
     // The prefixed ALLOW lets alice write acl-ok; the DENY wins on acl-denied; a topic no
     // ACL names is denied.
     let ok = run(&b, "alice", &["--action", "produce", "--topic", "acl-ok"]).unwrap();

@@ -90,6 +90,8 @@ pub struct Broker {
     /// (`connection.rs`), as Kafka's `SimpleMemoryPool` mutes a channel until its request
     /// fits. The config guarantees that one request of `socket.request.max.bytes` fits.
     pub request_bytes: Option<Arc<tokio::sync::Semaphore>>,
+    /// The authorizer (`authorizer.class.name`), `None` when ACLs are not enforced.
+    pub authorizer: Option<crate::authorizer::Authorizer>,
 }
 
 /// The semaphore behind [`Broker::request_bytes`] for `queued.max.request.bytes`.
@@ -103,6 +105,8 @@ fn request_bytes_budget(bytes: i64) -> Option<Arc<tokio::sync::Semaphore>> {
 impl Broker {
     /// Opens the data directory (blocking file I/O; call before serving).
     pub fn open(config: Config) -> Result<Arc<Broker>, StartError> {
+        let authorizer =
+            crate::authorizer::Authorizer::from_config(&config).map_err(StartError::Config)?;
         let dir = config.primary_log_dir().to_path_buf();
         let data_dir_error = |message: String| StartError::DataDir {
             path: dir.display().to_string(),
@@ -196,6 +200,7 @@ impl Broker {
             telemetry,
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
+            authorizer,
         });
         broker.groups.start(&broker);
         let markers = Arc::new(BrokerMarkers {

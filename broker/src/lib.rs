@@ -7,6 +7,7 @@
 //! [`connection_quotas`]), and each [`connection`]
 //! reads frames and hands them to [`handlers`], one module per API.
 
+pub mod authorizer;
 pub mod broker;
 pub mod cluster;
 pub mod config;

@@ -98,6 +98,11 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
             None => e.to_string(),
         }
     })?;
+    // The authorizer keys (only the StandardAuthorizer is implemented).
+    gregor_broker::authorizer::Authorizer::from_config(&config).map_err(|e| match &cli.config {
+        Some(path) => format!("{}: {e}; refusing to start", path.display()),
+        None => format!("{e}; refusing to start"),
+    })?;
     for key in config.inert_security_keys() {
         tracing::warn!("configuration key {key:?} has no effect: no listener uses TLS or SASL");
     }

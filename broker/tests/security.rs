@@ -9,6 +9,8 @@
 
 mod support;
 
+#[path = "security/acls.rs"]
+mod acls;
 #[path = "security/oauth.rs"]
 mod oauth;
 #[path = "security/pki.rs"]

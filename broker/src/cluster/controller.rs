@@ -135,9 +135,11 @@ pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 // The controller answers with Kafka's error codes (the protocol library's table).
 use gregor_protocol::error_code::*;
 
+mod acls;
 mod alter_configs;
 mod scram_credentials;
 mod snapshots;
+pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
 pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, check_no_nulls, check_unique_names,

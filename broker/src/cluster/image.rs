@@ -44,8 +44,11 @@
 //! * `ProducerIdsRecord` sets the next producer id.
 //! * Records between `BeginTransactionRecord` and `EndTransactionRecord` are buffered and
 //!   applied together at the end (all or nothing); `AbortTransactionRecord` discards them.
-//! * ACL, client quota, SCRAM credential, delegation token, ZooKeeper migration state and
-//!   no-op records are accepted and ignored (the broker does not use them).
+//! * `AccessControlEntryRecord` adds an ACL under its id, `RemoveAccessControlEntryRecord`
+//!   drops it (Kafka's `AclsImage`); `UserScramCredentialRecord` and its removal keep the
+//!   SCRAM credentials.
+//! * Client quota, delegation token, ZooKeeper migration state and no-op records are
+//!   accepted and ignored (the broker does not use them).
 //!
 //! Records that refer to unknown topics, partitions or brokers, or hold invalid values, fail
 //! with an [`ImageError`] naming the offset, as they make Kafka's loader fail; a failed
@@ -536,6 +539,8 @@ pub struct MetadataImage {
     pending: Option<Arc<PendingTransaction>>,
     /// SCRAM credentials by (user, mechanism type), Kafka's `ScramImage`.
     scram: Arc<BTreeMap<(String, i8), UserScramCredentialRecord>>,
+    /// ACLs by the id of their `AccessControlEntryRecord`, Kafka's `AclsImage`.
+    acls: Arc<BTreeMap<Uuid, crate::authorizer::StandardAcl>>,
 }
 
 impl Default for MetadataImage {
@@ -558,6 +563,7 @@ impl MetadataImage {
             next_producer_id: None,
             pending: None,
             scram: Arc::default(),
+            acls: Arc::default(),
         }
     }
 
@@ -590,6 +596,13 @@ impl MetadataImage {
             && self.configs.is_empty()
             && self.next_producer_id.is_none()
             && self.scram.is_empty()
+            && self.acls.is_empty()
+    }
+
+    /// The ACLs (`AccessControlEntryRecord`s), by id; shared, so an authorizer can hold
+    /// them without copying.
+    pub fn acls(&self) -> &Arc<BTreeMap<Uuid, crate::authorizer::StandardAcl>> {
+        &self.acls
     }
 
     /// The SCRAM credentials (`UserScramCredentialRecord`s), by user and mechanism type.
@@ -898,9 +911,24 @@ impl MetadataImage {
                 // image only drops it (the controller never writes such a removal).
                 Arc::make_mut(&mut self.scram).remove(&(r.name.to_string(), r.mechanism));
             }
-            MetadataRecord::AccessControlEntry(_)
-            | MetadataRecord::RemoveAccessControlEntry(_)
-            | MetadataRecord::ClientQuota(_)
+            MetadataRecord::AccessControlEntry(r) => {
+                // Kafka's AclControlManager.replay fails on a record it cannot read; the
+                // image skips it (and says so) rather than refuse to start.
+                match crate::authorizer::StandardAcl::from_record(r) {
+                    Ok(acl) => {
+                        Arc::make_mut(&mut self.acls).insert(r.id, acl);
+                    }
+                    Err(reason) => {
+                        tracing::warn!("skipping AccessControlEntryRecord {}: {reason}", r.id)
+                    }
+                }
+            }
+            MetadataRecord::RemoveAccessControlEntry(r) => {
+                if self.acls.contains_key(&r.id) {
+                    Arc::make_mut(&mut self.acls).remove(&r.id);
+                }
+            }
+            MetadataRecord::ClientQuota(_)
             | MetadataRecord::DelegationToken(_)
             | MetadataRecord::RemoveDelegationToken(_)
             | MetadataRecord::ZkMigrationState(_)

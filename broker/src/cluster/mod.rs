@@ -37,6 +37,8 @@ pub mod snapshot;
 pub mod snapshot_retention;
 
 #[cfg(test)]
+mod acl_tests;
+#[cfg(test)]
 mod controller_tests;
 #[cfg(test)]
 mod recovery_tests;

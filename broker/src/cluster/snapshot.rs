@@ -12,7 +12,7 @@
 //! 2. data batches of framed metadata records, [`image_records`]: the image in the order of
 //!    Kafka's `MetadataImage.write` (features with `metadata.version` first, brokers and
 //!    controllers, topics with their partitions, configs (client-metrics subscriptions
-//!    included), producer ids). The image keeps no ACLs, client quotas, SCRAM credentials
+//!    included), producer ids, ACLs, SCRAM credentials). The image keeps no client quotas
 //!    or delegation tokens (it accepts and ignores their records), so there are none to
 //!    write. Record versions follow the `metadata.version` as Kafka's `ImageWriterOptions`
 //!    pick them; state a version cannot express is an error (Kafka's default loss handler
@@ -271,7 +271,13 @@ pub fn image_records(image: &MetadataImage) -> Result<Vec<VersionedRecord>, Snap
         })));
     }
 
-    // ScramImage: every credential (after the ACLs, which this broker has none of).
+    // AclsImage: every ACL, under its id (Kafka's MetadataImage writes ACLs before
+    // SCRAM credentials).
+    for (id, acl) in image.acls().iter() {
+        out.push(v0(MetadataRecord::AccessControlEntry(acl.to_record(*id))));
+    }
+
+    // ScramImage: every credential.
     for record in image.scram_credentials().values() {
         out.push(v0(MetadataRecord::UserScramCredential(record.clone())));
     }

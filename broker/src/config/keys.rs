@@ -6,13 +6,15 @@
 //!   buffers, the log cleaner, replication tuning, quotas, ...), collected in
 //!   [`Config::ignored_keys`](super::Config::ignored_keys). The `ssl.*`, `sasl.*` and
 //!   `listener.name.*` keys among them are read per listener by `crate::security::settings`
-//!   (as is `connection.failed.authentication.delay.ms`); an authorizer is refused: see
-//!   [`Config::check_enforceable`](super::Config::check_enforceable);
+//!   (as is `connection.failed.authentication.delay.ms`); the authorizer keys
+//!   (`authorizer.class.name`, `super.users`, `allow.everyone.if.no.acl.found`) by
+//!   `crate::authorizer`;
 //! - anything else: [`Config::unknown_keys`](super::Config::unknown_keys), as Kafka's
 //!   "supplied but isn't a known config" warning.
 
 /// Kafka broker configuration keys (Kafka 4.x) that are accepted and have no effect here.
 pub const IGNORED_KEYS: &[&str] = &[
+    "allow.everyone.if.no.acl.found",
     "alter.config.policy.class.name",
     "authorizer.class.name",
     "auto.include.jmx.reporter",
@@ -71,6 +73,7 @@ pub const IGNORED_KEYS: &[&str] = &[
     "socket.listen.backlog.size",
     "socket.receive.buffer.bytes",
     "socket.send.buffer.bytes",
+    "super.users",
     "transaction.partition.verification.enable",
     "transaction.state.log.load.buffer.size",
     "transaction.two.phase.commit.enable",

@@ -1,10 +1,10 @@
 //! What the configuration asks for in security, checked against what this broker enforces.
 //!
 //! The broker serves the four security protocols (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL;
-//! see `crate::security`), but not yet authorization (ACLs) nor custom SASL callback
-//! handlers. A configuration that asks for either must not start, because serving it would
-//! give clients less protection than the operator configured: an authorizer would allow
-//! everything. [`Config::check_enforceable`] lists every such request; `gregor` refuses to
+//! see `crate::security`) and Kafka's StandardAuthorizer (`crate::authorizer`; another
+//! `authorizer.class.name` fails `Broker::open`), but not custom SASL callback handlers. A
+//! configuration that asks for one must not start, because serving it would give clients
+//! less protection than the operator configured. [`Config::check_enforceable`] lists every such request; `gregor` refuses to
 //! start on any of them (exit code 2) and `server::run` refuses them too, so an embedding
 //! program cannot skip the check. Whether the TLS and SASL settings themselves can be
 //! served (keystores, mechanisms, JAAS users) is checked when the listeners are built
@@ -97,13 +97,10 @@ enum Asks {
 }
 
 /// The keys (without a `listener.name.` prefix) that turn a security feature on.
-const FEATURE_KEYS: &[(&str, Asks)] = &[
-    ("authorizer.class.name", Asks::WhenSet("ACL authorization")),
-    (
-        "sasl.server.callback.handler.class",
-        Asks::WhenSet("a custom SASL callback handler"),
-    ),
-];
+const FEATURE_KEYS: &[(&str, Asks)] = &[(
+    "sasl.server.callback.handler.class",
+    Asks::WhenSet("a custom SASL callback handler"),
+)];
 
 /// Keys whose values are secrets or long texts: the error names the key, not the value.
 fn hides_value(key: &str) -> bool {
@@ -270,24 +267,20 @@ mod tests {
 
     #[test]
     fn settings_that_turn_on_what_is_not_implemented_are_named() {
+        // The StandardAuthorizer is enforced (crate::authorizer), so it asks for nothing here.
         let c = config(
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n\
              listener.name.plaintext.plain.sasl.server.callback.handler.class=com.example.Handler\n\
              ssl.client.auth=required\nsasl.enabled.mechanisms=PLAIN\n",
         );
         let found = messages(&c);
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found.contains(
-            &"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer asks \
-              for ACL authorization, which this broker does not implement yet"
-                .to_string()
-        ));
+        assert_eq!(found.len(), 1, "{found:?}");
         assert!(found.iter().any(|m| m.starts_with(
             "listener.name.plaintext.plain.sasl.server.callback.handler.class=com.example.Handler \
              asks for a custom SASL callback handler"
         )));
         let err = c.check_enforceable().unwrap_err().to_string();
-        assert!(err.contains("authorizer.class.name"), "{err}");
+        assert!(err.contains("sasl.server.callback.handler.class"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,21 @@ pub async fn handle(
     request: AddOffsetsToTxnRequest,
 ) -> AddOffsetsToTxnResponse {
     let broker = &ctx.broker;
+    // KafkaApis.handleAddOffsetsToTxnRequest: WRITE on the transactional id, READ on the
+    // group.
+    let checker = super::authorize::Checker::new(ctx);
+    if let Some(error_code) = checker
+        .transactional_id_error(
+            crate::authorizer::AclOperation::Write,
+            &request.transactional_id,
+        )
+        .or_else(|| checker.group_error(crate::authorizer::AclOperation::Read, &request.group_id))
+    {
+        return AddOffsetsToTxnResponse {
+            error_code,
+            ..Default::default()
+        };
+    }
     // The offsets partition must exist for its marker to be written.
     let mut code = match broker.groups.ensure_offsets_topic().await {
         Err(code) => code,

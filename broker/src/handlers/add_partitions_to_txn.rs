@@ -79,6 +79,38 @@ async fn handle_one(
     partitions: Vec<TopicPartition>,
 ) -> Vec<(TopicPartition, i16)> {
     let image = ctx.broker.image();
+    // KafkaApis.handleAddPartitionsToTxnRequest: v4+ (broker to broker) needs
+    // CLUSTER_ACTION; before, WRITE on the transactional id, then WRITE on each
+    // (non-internal) topic: TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED.
+    let checker = super::authorize::Checker::new(ctx);
+    let whole = if version >= 4 {
+        checker.cluster_error(crate::authorizer::AclOperation::ClusterAction)
+    } else {
+        checker.transactional_id_error(crate::authorizer::AclOperation::Write, transactional_id)
+    };
+    if let Some(code) = whole {
+        return partitions.iter().map(|tp| (tp.clone(), code)).collect();
+    }
+    let denied: BTreeSet<&TopicPartition> = partitions
+        .iter()
+        .filter(|(t, _)| {
+            !crate::topic_names::is_internal(t)
+                && !checker.topic(crate::authorizer::AclOperation::Write, t)
+        })
+        .collect();
+    if !denied.is_empty() {
+        return partitions
+            .iter()
+            .map(|tp| {
+                let code = if denied.contains(tp) {
+                    error_code::TOPIC_AUTHORIZATION_FAILED
+                } else {
+                    error_code::OPERATION_NOT_ATTEMPTED
+                };
+                (tp.clone(), code)
+            })
+            .collect();
+    }
     let missing: BTreeSet<&TopicPartition> = partitions
         .iter()
         .filter(|(t, p)| {

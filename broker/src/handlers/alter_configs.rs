@@ -121,8 +121,21 @@ where
     let mut outcomes: Vec<Result<usize, ApiError>> = Vec::new();
     let mut forwarded: Vec<T> = Vec::new();
     let mut touches_broker = false;
+    // KafkaApis.handleAlterConfigsRequest / handleIncrementalAlterConfigsRequest:
+    // ALTER_CONFIGS on each resource.
+    let checker = super::authorize::Checker::new(ctx);
     for (at, key) in keys.iter().enumerate() {
-        let outcome = if counts[key] > 1 {
+        let denied = checker.config_resource_error(
+            crate::authorizer::AclOperation::AlterConfigs,
+            key.0,
+            key.1,
+        );
+        let outcome = if let Some(code) = denied {
+            Err(ApiError {
+                code,
+                message: None,
+            })
+        } else if counts[key] > 1 {
             Err(ApiError::new(
                 error_code::INVALID_REQUEST,
                 "Each resource must appear at most once.",

@@ -54,6 +54,12 @@ pub async fn handle(
         return error(error_code::UNSUPPORTED_VERSION, String::new());
     }
     tracing::trace!("ConsumerGroupHeartbeat v{version}: {request:?}");
+    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED.
+    if let Some(code) = super::authorize::Checker::new(ctx)
+        .group_error(crate::authorizer::AclOperation::Read, &request.group_id)
+    {
+        return error(code, String::new());
+    }
     let owned = request.topic_partitions.as_ref().map(|list| {
         let mut a = Partitions::new();
         for tp in list {

@@ -39,8 +39,20 @@ pub async fn handle(
     let mut results = Vec::new();
     let mut duplicates: Vec<&str> = Vec::new();
     let mut topics = Vec::new();
+    // KafkaApis.handleCreatePartitionsRequest: ALTER on each topic.
+    let checker = super::authorize::Checker::new(ctx);
     for topic in &request.topics {
         let name: &str = &topic.name;
+        if counts[name] == 1 && !checker.topic(crate::authorizer::AclOperation::Alter, name) {
+            results.push(result(
+                name,
+                &ApiError::new(
+                    error_code::TOPIC_AUTHORIZATION_FAILED,
+                    "The topic authorization is failed.",
+                ),
+            ));
+            continue;
+        }
         if counts[name] > 1 {
             if !duplicates.contains(&name) {
                 duplicates.push(name);

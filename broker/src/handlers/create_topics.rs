@@ -50,13 +50,18 @@ pub async fn handle(
     let mut duplicates: Vec<String> = Vec::new();
     let mut refused: Vec<String> = Vec::new();
     let mut topics: Vec<NewTopic> = Vec::new();
+    // KafkaApis.handleCreateTopicsRequest: CREATE on the cluster or on the topic.
+    let checker = super::authorize::Checker::new(ctx);
+    let cluster_create = checker.cluster(crate::authorizer::AclOperation::Create);
     for topic in &request.topics {
         let name: &str = topic.name.as_ref();
         if counts[name] > 1 {
             if !duplicates.iter().any(|d| d == name) {
                 duplicates.push(name.to_string());
             }
-        } else if name == CLUSTER_METADATA_TOPIC {
+        } else if name == CLUSTER_METADATA_TOPIC
+            || !(cluster_create || checker.topic(crate::authorizer::AclOperation::Create, name))
+        {
             refused.push(name.to_string());
         } else {
             topics.push(NewTopic {

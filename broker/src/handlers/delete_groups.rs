@@ -19,8 +19,14 @@ pub async fn handle(
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
     let mut results = Vec::with_capacity(request.groups_names.len());
+    let checker = super::authorize::Checker::new(ctx);
     for group_id in request.groups_names {
-        let error_code = ctx.broker.groups.delete_group(&group_id).await;
+        // KafkaApis.handleDeleteGroupsRequest: DELETE on the group.
+        let error_code =
+            match checker.group_error(crate::authorizer::AclOperation::Delete, &group_id) {
+                Some(code) => code,
+                None => ctx.broker.groups.delete_group(&group_id).await,
+            };
         results.push(DeletableGroupResult {
             group_id,
             error_code,

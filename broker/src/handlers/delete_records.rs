@@ -61,13 +61,26 @@ pub async fn handle(
         }
     }
     let broker = ctx.broker.clone();
+    // KafkaApis.handleDeleteRecordsRequest: DELETE on each topic.
+    let checker = super::authorize::Checker::new(ctx);
+    let denied: std::collections::HashSet<String> = topics
+        .iter()
+        .filter(|(name, _)| !checker.topic(crate::authorizer::AclOperation::Delete, name))
+        .map(|(name, _)| name.clone())
+        .collect();
     let results = tokio::task::spawn_blocking(move || {
         topics
             .into_iter()
             .map(|(name, partitions)| DeleteRecordsTopicResult {
                 partitions: partitions
                     .into_iter()
-                    .map(|(partition, offset)| delete(&broker, &name, partition, offset))
+                    .map(|(partition, offset)| {
+                        if denied.contains(&name) {
+                            failed(partition, error_code::TOPIC_AUTHORIZATION_FAILED)
+                        } else {
+                            delete(&broker, &name, partition, offset)
+                        }
+                    })
                     .collect(),
                 name: name.into(),
                 ..Default::default()

@@ -113,15 +113,37 @@ pub async fn handle(
 
     // Resolve ids, then names, as Kafka's findTopicNames and findTopicIds.
     let image = broker.image();
+    // KafkaApis.handleDeleteTopicsRequest: DESCRIBE and DELETE on each topic (a name is
+    // checked before its existence); TOPIC_AUTHORIZATION_FAILED.
+    let checker = super::authorize::Checker::new(ctx);
+    let may_delete = |name: &str| {
+        checker.topic(crate::authorizer::AclOperation::Describe, name)
+            && checker.topic(crate::authorizer::AclOperation::Delete, name)
+    };
     let mut to_delete: Vec<(Uuid, String)> = Vec::new();
     for id in &ids {
         match image.topic_by_id(id) {
+            Some(topic) if !may_delete(&topic.name) => responses.push(result(
+                None,
+                *id,
+                error_code::TOPIC_AUTHORIZATION_FAILED,
+                None,
+            )),
             Some(topic) => to_delete.push((*id, topic.name.clone())),
             None => responses.push(unknown(None, *id, error_code::UNKNOWN_TOPIC_ID)),
         }
     }
     let mut clashing: BTreeSet<Uuid> = duplicate_ids.iter().copied().collect();
     for name in &names {
+        if !may_delete(name) {
+            responses.push(result(
+                Some(name),
+                Uuid::nil(),
+                error_code::TOPIC_AUTHORIZATION_FAILED,
+                None,
+            ));
+            continue;
+        }
         let Some(topic) = image.topic(name) else {
             responses.push(unknown(
                 Some(name),

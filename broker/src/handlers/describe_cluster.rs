@@ -13,7 +13,7 @@ use gregor_protocol::messages::describe_cluster_response::{
 };
 
 use super::RequestContext;
-use super::metadata::{AUTHORIZED_OPERATIONS_OMITTED, CLUSTER_OPERATIONS};
+use super::metadata::AUTHORIZED_OPERATIONS_OMITTED;
 use gregor_protocol::error_code;
 
 /// Versions served.
@@ -80,8 +80,17 @@ pub fn handle(
         // An alive (unfenced) broker stands for the controller, -1 when there is none.
         controller_id: if fenced { -1 } else { broker.node_id },
         brokers,
+        // Kafka: the cluster's authorized operations with DESCRIBE on it, else none.
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS
+            let checker = super::authorize::Checker::new(ctx);
+            if checker.cluster(crate::authorizer::AclOperation::Describe) {
+                checker.operations(
+                    crate::authorizer::ResourceType::Cluster,
+                    super::authorize::CLUSTER_NAME,
+                )
+            } else {
+                0
+            }
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },

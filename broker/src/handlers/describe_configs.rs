@@ -109,11 +109,25 @@ fn describe_all(ctx: &RequestContext, request: DescribeConfigsRequest) -> Descri
     }
     let synonyms = request.include_synonyms;
     let documentation = request.include_documentation;
+    // KafkaApis (ConfigHelper.handleDescribeConfigsRequest): DESCRIBE_CONFIGS on each
+    // resource.
+    let checker = super::authorize::Checker::new(ctx);
     let results = request
         .resources
         .iter()
         .map(|resource| {
-            let mut result = match describe(ctx, resource, synonyms, documentation) {
+            let answer = match checker.config_resource_error(
+                crate::authorizer::AclOperation::DescribeConfigs,
+                resource.resource_type,
+                &resource.resource_name,
+            ) {
+                Some(code) => Err(ApiError {
+                    code,
+                    message: None,
+                }),
+                None => describe(ctx, resource, synonyms, documentation),
+            };
+            let mut result = match answer {
                 Ok(configs) => DescribeConfigsResult {
                     error_code: error_code::NONE,
                     configs,

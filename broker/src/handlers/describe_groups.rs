@@ -10,15 +10,17 @@ use gregor_protocol::messages::describe_groups_response::{
 
 use super::RequestContext;
 use super::metadata::AUTHORIZED_OPERATIONS_OMITTED;
+use crate::authorizer::{AclOperation, ResourceType};
 use gregor_protocol::error_code;
 use gregor_protocol::error_code::GROUP_ID_NOT_FOUND;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 
-/// Every group operation (no authorizer): READ, DELETE, DESCRIBE, as a bit set of Kafka's
-/// ACL operation codes.
-pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// Every group operation (no authorizer; Kafka's `AclEntry.supportedOperations`): READ,
+/// DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS, as a bit set of Kafka's ACL
+/// operation codes.
+pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 
 /// Answers a DescribeGroups request.
 pub async fn handle(
@@ -28,7 +30,19 @@ pub async fn handle(
 ) -> DescribeGroupsResponse {
     let include_ops = version >= 3 && request.include_authorized_operations;
     let mut groups = Vec::with_capacity(request.groups.len());
+    let checker = super::authorize::Checker::new(ctx);
     for group_id in request.groups {
+        // KafkaApis.handleDescribeGroupsRequest: DESCRIBE on the group
+        // (DescribeGroupsResponse.groupError).
+        if let Some(code) = checker.group_error(AclOperation::Describe, &group_id) {
+            groups.push(DescribedGroup {
+                error_code: code,
+                group_id: group_id.clone(),
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            });
+            continue;
+        }
         let mut described = match ctx.broker.groups.describe_group(&group_id).await {
             Some(group) => DescribedGroup {
                 error_code: error_code::NONE,
@@ -67,7 +81,7 @@ pub async fn handle(
         };
         described.authorized_operations = if include_ops && described.error_code == error_code::NONE
         {
-            GROUP_OPERATIONS
+            checker.operations(ResourceType::Group, &group_id)
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         };

@@ -17,6 +17,18 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 5 };
 pub async fn handle(ctx: &RequestContext, version: i16, request: EndTxnRequest) -> EndTxnResponse {
     // Kafka: a v5 request means the client supports transaction version 2.
     let client_tv = if version > 4 { 2 } else { 0 };
+    // KafkaApis.handleEndTxnRequest: WRITE on the transactional id.
+    if let Some(code) = super::authorize::Checker::new(ctx).transactional_id_error(
+        crate::authorizer::AclOperation::Write,
+        &request.transactional_id,
+    ) {
+        return EndTxnResponse {
+            error_code: code,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        };
+    }
     let result = ctx
         .broker
         .transactions

@@ -85,7 +85,7 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     let from_follower = fetch_sessions::is_from_follower(version, &request);
     // v0-2 have a hard byte limit: no oversized first batch (FetchParams.minOneMessage).
     let min_one_message = version >= 3;
-    let (topics, wanted) = resolve(ctx, session.partitions());
+    let (topics, wanted) = resolve(ctx, from_follower, session.partitions());
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = request.max_bytes.min(ctx.broker.config.fetch_max_bytes);
     let min_bytes = request.min_bytes.min(max_bytes);
@@ -153,9 +153,15 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
 /// every partition with its log.
 fn resolve(
     ctx: &RequestContext,
+    from_follower: bool,
     partitions: &[RequestedPartition],
 ) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
     let image = ctx.broker.image();
+    // KafkaApis.handleFetchRequest: a follower needs CLUSTER_ACTION on the cluster, a
+    // consumer READ on each topic (checked before existence); TOPIC_AUTHORIZATION_FAILED.
+    let checker = super::authorize::Checker::new(ctx);
+    let follower_allowed =
+        !from_follower || checker.cluster(crate::authorizer::AclOperation::ClusterAction);
     let mut topics: Vec<(String, Uuid)> = Vec::new();
     let mut wanted = Vec::new();
     for partition in partitions {
@@ -163,6 +169,13 @@ fn resolve(
         // UNKNOWN_TOPIC_OR_PARTITION (KafkaApis.handleFetchRequest).
         let found = match &partition.topic {
             None => Err(error_code::UNKNOWN_TOPIC_ID),
+            Some(_) if !follower_allowed => Err(error_code::TOPIC_AUTHORIZATION_FAILED),
+            Some(name)
+                if !from_follower
+                    && !checker.topic(crate::authorizer::AclOperation::Read, name) =>
+            {
+                Err(error_code::TOPIC_AUTHORIZATION_FAILED)
+            }
             Some(name) if image.topic(name).is_some() => Ok(name.clone()),
             Some(_) => Err(error_code::UNKNOWN_TOPIC_OR_PARTITION),
         };

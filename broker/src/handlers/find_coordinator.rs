@@ -9,6 +9,7 @@ use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use gregor_protocol::messages::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
 
 use super::RequestContext;
+use crate::authorizer::AclOperation;
 use crate::groups::errors;
 use gregor_protocol::error_code;
 
@@ -24,6 +25,45 @@ pub const KEY_TYPE_SHARE: i8 = 2;
 
 /// Answers a FindCoordinator request.
 pub async fn handle(
+    ctx: &RequestContext,
+    version: i16,
+    request: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    // KafkaApis.getCoordinator: DESCRIBE on the group or transactional id of each key.
+    let key_type = if version >= 1 {
+        request.key_type
+    } else {
+        KEY_TYPE_GROUP
+    };
+    let checker = super::authorize::Checker::new(ctx);
+    let denied = |key: &str| match key_type {
+        KEY_TYPE_GROUP => checker.group_error(AclOperation::Describe, key),
+        KEY_TYPE_TRANSACTION => checker.transactional_id_error(AclOperation::Describe, key),
+        _ => None,
+    };
+    let single_denied = (version < 4).then(|| denied(&request.key)).flatten();
+    let mut response = answer(ctx, version, request).await;
+    if let Some(code) = single_denied {
+        response.error_code = code;
+        response.error_message = Some(errors::message(code).into());
+        response.node_id = -1;
+        response.host = Default::default();
+        response.port = -1;
+    }
+    for coordinator in &mut response.coordinators {
+        if let Some(code) = denied(&coordinator.key) {
+            coordinator.error_code = code;
+            coordinator.error_message = None;
+            coordinator.node_id = -1;
+            coordinator.host = Default::default();
+            coordinator.port = -1;
+        }
+    }
+    response
+}
+
+/// The answer before authorization.
+async fn answer(
     ctx: &RequestContext,
     version: i16,
     request: FindCoordinatorRequest,

@@ -16,6 +16,15 @@ pub async fn handle(
     _version: i16,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
+    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED.
+    if let Some(error_code) = super::authorize::Checker::new(ctx)
+        .group_error(crate::authorizer::AclOperation::Read, &request.group_id)
+    {
+        return HeartbeatResponse {
+            error_code,
+            ..Default::default()
+        };
+    }
     let error_code = ctx
         .broker
         .groups

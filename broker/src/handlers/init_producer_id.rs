@@ -40,6 +40,28 @@ pub async fn handle(
     if given_id != given_epoch {
         return failed(error_code::INVALID_REQUEST);
     }
+    // KafkaApis.handleInitProducerIdRequest: WRITE on the transactional id; an idempotent
+    // producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic (Kafka 4).
+    let checker = super::authorize::Checker::new(ctx);
+    match transactional_id.filter(|id| !id.is_empty()) {
+        Some(id) => {
+            if let Some(code) =
+                checker.transactional_id_error(crate::authorizer::AclOperation::Write, id)
+            {
+                return failed(code);
+            }
+        }
+        None => {
+            if !checker.cluster(crate::authorizer::AclOperation::IdempotentWrite)
+                && !checker.any_of_type(
+                    crate::authorizer::AclOperation::Write,
+                    crate::authorizer::ResourceType::Topic,
+                )
+            {
+                return failed(error_code::CLUSTER_AUTHORIZATION_FAILED);
+            }
+        }
+    }
     if let Some(id) = transactional_id.filter(|id| !id.is_empty()) {
         if request.enable2_pc {
             // Kafka's `TransactionCoordinator`: 2PC needs

@@ -20,6 +20,18 @@ pub async fn handle(
     version: i16,
     request: JoinGroupRequest,
 ) -> JoinGroupResponse {
+    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED.
+    if let Some(code) = super::authorize::Checker::new(ctx)
+        .group_error(crate::authorizer::AclOperation::Read, &request.group_id)
+    {
+        // As Kafka's JoinGroupRequest.getErrorResponse.
+        return JoinGroupResponse {
+            error_code: code,
+            generation_id: -1,
+            protocol_name: Some("".into()),
+            ..Default::default()
+        };
+    }
     let params = JoinParams {
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),

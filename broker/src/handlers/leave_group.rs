@@ -17,6 +17,15 @@ pub async fn handle(
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED.
+    if let Some(error_code) = super::authorize::Checker::new(ctx)
+        .group_error(crate::authorizer::AclOperation::Read, &request.group_id)
+    {
+        return LeaveGroupResponse {
+            error_code,
+            ..Default::default()
+        };
+    }
     let members: Vec<(String, Option<String>, Option<String>)> = if version < 3 {
         vec![(request.member_id.to_string(), None, None)]
     } else {

@@ -31,7 +31,13 @@ pub async fn handle(
     } else {
         Vec::new()
     };
-    let groups = ctx.broker.groups.list_groups(&states, &types).await;
+    let mut groups = ctx.broker.groups.list_groups(&states, &types).await;
+    // KafkaApis.handleListGroupsRequest: all groups with DESCRIBE on the cluster, else
+    // those with DESCRIBE on the group.
+    let checker = super::authorize::Checker::new(ctx);
+    if !checker.cluster(crate::authorizer::AclOperation::Describe) {
+        groups.retain(|g| checker.group(crate::authorizer::AclOperation::Describe, &g.group_id));
+    }
     ListGroupsResponse {
         error_code: error_code::NONE,
         groups: groups

@@ -42,6 +42,46 @@ const READ_COMMITTED: i8 = 1;
 pub async fn handle(
     ctx: &RequestContext,
     version: i16,
+    mut request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    // KafkaApis.handleListOffsetRequest: DESCRIBE on each topic; the unauthorized ones
+    // are answered TOPIC_AUTHORIZATION_FAILED after the others.
+    let checker = super::authorize::Checker::new(ctx);
+    let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+        .into_iter()
+        .partition(|t| checker.topic(crate::authorizer::AclOperation::Describe, &t.name));
+    request.topics = allowed;
+    let unauthorized: Vec<ListOffsetsTopicResponse> = denied
+        .into_iter()
+        .map(|t| ListOffsetsTopicResponse {
+            name: t.name,
+            partitions: t
+                .partitions
+                .iter()
+                .map(|p| error(p.partition_index, error_code::TOPIC_AUTHORIZATION_FAILED))
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    let mut response = answer(ctx, version, request).await;
+    response.topics.extend(unauthorized);
+    if version < 4 {
+        // Leader epochs arrived with v4; the field must keep its default before.
+        for partition in response
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+        {
+            partition.leader_epoch = -1;
+        }
+    }
+    response
+}
+
+/// Answers the (authorized) topics of a request.
+async fn answer(
+    ctx: &RequestContext,
+    version: i16,
     request: ListOffsetsRequest,
 ) -> ListOffsetsResponse {
     let broker = ctx.broker.clone();
@@ -109,22 +149,11 @@ pub async fn handle(
         tracing::error!("list offsets task failed: {err}");
         Vec::new()
     });
-    let mut response = ListOffsetsResponse {
+    ListOffsetsResponse {
         throttle_time_ms: 0,
         topics,
         ..Default::default()
-    };
-    if version < 4 {
-        // Leader epochs arrived with v4; the field must keep its default before.
-        for partition in response
-            .topics
-            .iter_mut()
-            .flat_map(|t| t.partitions.iter_mut())
-        {
-            partition.leader_epoch = -1;
-        }
     }
-    response
 }
 
 /// FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH when the client's epoch is not current.

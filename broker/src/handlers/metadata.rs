@@ -9,6 +9,8 @@ use gregor_protocol::messages::metadata_response::{
 };
 
 use super::RequestContext;
+use super::authorize::{CLUSTER_NAME, Checker};
+use crate::authorizer::{AclOperation, ResourceType};
 use crate::broker::Broker;
 use crate::cluster::{MetadataImage, TopicImage};
 use crate::topic_names;
@@ -35,10 +37,20 @@ pub async fn handle(
     request: MetadataRequest,
 ) -> MetadataResponse {
     let broker = &ctx.broker;
+    let checker = Checker::new(ctx);
     // Before v4 every Metadata request allowed auto-creation.
     let allow_create = version < 4 || request.allow_auto_topic_creation;
+    // KafkaApis.getTopicMetadata: a missing topic is created only for a principal with
+    // DESCRIBE on it and CREATE on the cluster or the topic; the others are answered
+    // TOPIC_AUTHORIZATION_FAILED.
+    let mut create_denied = std::collections::HashSet::new();
     if allow_create && broker.config.auto_create_topics_enable {
-        auto_create(broker, &request).await;
+        let cluster_create = checker.cluster(AclOperation::Create);
+        create_denied = auto_create(broker, &request, |name| {
+            checker.topic(AclOperation::Describe, name)
+                && (cluster_create || checker.topic(AclOperation::Create, name))
+        })
+        .await;
     }
     let image = broker.image();
     let (host, port) = broker.advertised_endpoint(&ctx.listener);
@@ -61,9 +73,11 @@ pub async fn handle(
         && wanted
             .iter()
             .any(|t| t.name.is_none() || !t.topic_id.is_nil());
-    let topics = if all {
+    let mut topics: Vec<MetadataResponseTopic> = if all {
+        // All topics: those without DESCRIBE are left out, not reported.
         image
             .topics()
+            .filter(|t| checker.topic(AclOperation::Describe, &t.name))
             .map(|t| topic_response(broker, &image, t, include_ops))
             .collect()
     } else if ids_too_early {
@@ -84,11 +98,27 @@ pub async fn handle(
             .into_iter()
             .filter(|t| seen.insert((t.name.clone(), t.topic_id)))
             .map(|wanted| match (&wanted.name, wanted.topic_id) {
+                // Without DESCRIBE the topic's existence is not disclosed.
+                (Some(name), _)
+                    if !name.is_empty()
+                        && (!checker.topic(AclOperation::Describe, name)
+                            || create_denied.contains(&**name)) =>
+                {
+                    error_topic(
+                        Some(name),
+                        Uuid::nil(),
+                        error_code::TOPIC_AUTHORIZATION_FAILED,
+                    )
+                }
                 (Some(name), _) if !name.is_empty() => match image.topic(name) {
                     Some(topic) => topic_response(broker, &image, topic, include_ops),
                     None => error_topic(Some(name), Uuid::nil(), unknown_name_error(name)),
                 },
                 (_, id) if !id.is_nil() => match image.topic_by_id(&id) {
+                    // Topic ids are not secret: the id is answered with the error.
+                    Some(topic) if !checker.topic(AclOperation::Describe, &topic.name) => {
+                        error_topic(None, id, error_code::TOPIC_AUTHORIZATION_FAILED)
+                    }
                     Some(topic) => topic_response(broker, &image, topic, include_ops),
                     None => error_topic(None, id, error_code::UNKNOWN_TOPIC_ID),
                 },
@@ -96,14 +126,28 @@ pub async fn handle(
             })
             .collect()
     };
+    if include_ops && checker.enabled() {
+        for topic in &mut topics {
+            if topic.error_code != error_code::TOPIC_AUTHORIZATION_FAILED
+                && let Some(name) = &topic.name
+            {
+                topic.topic_authorized_operations = checker.operations(ResourceType::Topic, name);
+            }
+        }
+    }
     MetadataResponse {
         throttle_time_ms: 0,
         brokers,
         cluster_id: Some(broker.cluster_id.as_str().into()),
         controller_id: broker.node_id,
         topics,
+        // Without DESCRIBE on the cluster, no operations (KafkaApis: 0).
         cluster_authorized_operations: if request.include_cluster_authorized_operations {
-            CLUSTER_OPERATIONS
+            if checker.cluster(AclOperation::Describe) {
+                checker.operations(ResourceType::Cluster, CLUSTER_NAME)
+            } else {
+                0
+            }
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
@@ -112,10 +156,15 @@ pub async fn handle(
     }
 }
 
-/// Creates the requested topics that do not exist (legal, non-internal names only).
-async fn auto_create(broker: &std::sync::Arc<crate::broker::Broker>, request: &MetadataRequest) {
+/// Creates the requested topics that do not exist (legal, non-internal names only) and
+/// that `may_create` allows; returns the missing ones it did not allow.
+async fn auto_create(
+    broker: &std::sync::Arc<crate::broker::Broker>,
+    request: &MetadataRequest,
+    may_create: impl Fn(&str) -> bool,
+) -> std::collections::HashSet<String> {
     let Some(topics) = &request.topics else {
-        return;
+        return Default::default();
     };
     let image = broker.image();
     let mut missing: Vec<String> = topics
@@ -127,9 +176,12 @@ async fn auto_create(broker: &std::sync::Arc<crate::broker::Broker>, request: &M
         .collect();
     missing.sort();
     missing.dedup();
+    let (missing, denied): (Vec<String>, Vec<String>) =
+        missing.into_iter().partition(|name| may_create(name));
     for (name, error) in broker.auto_create_topics(missing).await {
         tracing::warn!("auto-creating topic {name} failed: {error:?}");
     }
+    denied.into_iter().collect()
 }
 
 /// UNKNOWN_TOPIC_OR_PARTITION for a legal name, INVALID_TOPIC_EXCEPTION otherwise.

@@ -8,14 +8,18 @@ pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
+pub mod authorize;
 pub mod broker_configs;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -194,6 +198,9 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         ApiKey::OffsetForLeaderEpoch,
         offset_for_leader_epoch::VERSIONS,
     ),
+    (ApiKey::CreateAcls, create_acls::VERSIONS),
+    (ApiKey::DescribeAcls, describe_acls::VERSIONS),
+    (ApiKey::DeleteAcls, delete_acls::VERSIONS),
 ];
 
 /// The versions of `api_key` this broker serves, if any.
@@ -361,6 +368,9 @@ pub async fn dispatch(
                 .await
                 .into()
         }
+        RequestBody::CreateAcls(request) => create_acls::handle(ctx, version, request).await.into(),
+        RequestBody::DescribeAcls(request) => describe_acls::handle(ctx, version, request).into(),
+        RequestBody::DeleteAcls(request) => delete_acls::handle(ctx, version, request).await.into(),
         other => {
             // The connection checks `supported_versions` first, so this is a broker bug.
             tracing::error!("no handler for {}", other.api_key().name());

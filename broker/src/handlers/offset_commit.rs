@@ -18,6 +18,7 @@ use gregor_protocol::messages::offset_commit_response::{
 use gregor_protocol::{Uuid, VersionRange};
 
 use super::RequestContext;
+use crate::authorizer::AclOperation;
 use crate::groups::{CommitParams, CommitPartition};
 use gregor_protocol::error_code;
 
@@ -35,6 +36,10 @@ pub async fn handle(
 ) -> OffsetCommitResponse {
     let image = ctx.broker.image();
     let use_ids = version >= 10;
+    // KafkaApis.handleOffsetCommitRequest: READ on the group (every partition gets
+    // GROUP_AUTHORIZATION_FAILED), then READ on each topic (before existence).
+    let checker = super::authorize::Checker::new(ctx);
+    let group_error = checker.group_error(AclOperation::Read, &request.group_id);
     let mut topics: Vec<TopicResult> = Vec::new();
     let mut commits: Vec<(String, Vec<CommitPartition>)> = Vec::new();
     let mut slots: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -50,6 +55,10 @@ pub async fn handle(
         let mut positions = Vec::new();
         for (i, p) in topic.partitions.iter().enumerate() {
             let error = match (&name, found) {
+                _ if group_error.is_some() => group_error,
+                (Some(n), _) if !checker.topic(AclOperation::Read, n) => {
+                    Some(error_code::TOPIC_AUTHORIZATION_FAILED)
+                }
                 (None, _) => Some(error_code::UNKNOWN_TOPIC_ID),
                 (Some(_), None) => Some(error_code::UNKNOWN_TOPIC_OR_PARTITION),
                 (Some(_), Some(t)) if t.partition(p.partition_index).is_none() => {

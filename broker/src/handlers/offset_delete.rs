@@ -38,11 +38,29 @@ pub async fn handle(
     request: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
     let image = ctx.broker.image();
+    // KafkaApis.handleOffsetDeleteRequest: DELETE on the group, READ on each topic.
+    let checker = super::authorize::Checker::new(ctx);
+    if let Some(error_code) =
+        checker.group_error(crate::authorizer::AclOperation::Delete, &request.group_id)
+    {
+        return OffsetDeleteResponse {
+            error_code,
+            ..Default::default()
+        };
+    }
     let mut results: Results = Vec::new();
     let mut known: Vec<(String, Vec<i32>)> = Vec::new();
     for topic in &request.topics {
         let name = topic.name.to_string();
         let partitions = topic.partitions.iter().map(|p| p.partition_index);
+        if !checker.topic(crate::authorizer::AclOperation::Read, &name) {
+            add(
+                &mut results,
+                &name,
+                partitions.map(|p| (p, error_code::TOPIC_AUTHORIZATION_FAILED)),
+            );
+            continue;
+        }
         let Some(found) = image.topic(&name) else {
             add(
                 &mut results,

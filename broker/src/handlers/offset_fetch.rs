@@ -17,6 +17,7 @@ use gregor_protocol::messages::offset_fetch_response::{
 use gregor_protocol::{Uuid, VersionRange};
 
 use super::RequestContext;
+use crate::authorizer::AclOperation;
 use crate::groups::FetchedOffset;
 use gregor_protocol::error_code;
 
@@ -91,6 +92,11 @@ pub async fn handle(
         vec![(request.group_id.to_string(), topics)]
     };
     let require_stable = version >= 7 && request.require_stable;
+    let fetch_all: std::collections::HashSet<String> = groups
+        .iter()
+        .filter(|(_, wanted)| wanted.is_none())
+        .map(|(id, _)| id.clone())
+        .collect();
     let mut answers = Vec::with_capacity(groups.len());
     for (group_id, wanted) in groups {
         if let Some((member_id, epoch)) = members.get(&group_id)
@@ -159,6 +165,31 @@ pub async fn handle(
         };
         answers.push((group_id, topics));
     }
+    // KafkaApis.handleOffsetFetchRequest: DESCRIBE on the group (else
+    // GROUP_AUTHORIZATION_FAILED), DESCRIBE on each topic: left out of a fetch of all
+    // offsets, TOPIC_AUTHORIZATION_FAILED for a named one.
+    let checker = super::authorize::Checker::new(ctx);
+    for (group_id, topics) in &mut answers {
+        if let Some(code) = checker.group_error(AclOperation::Describe, group_id) {
+            group_errors.insert(group_id.clone(), code);
+            topics.clear();
+            continue;
+        }
+        if fetch_all.contains(group_id) {
+            topics.retain(|(name, _, _)| checker.topic(AclOperation::Describe, name));
+            continue;
+        }
+        for (name, _, offsets) in topics.iter_mut() {
+            if !name.is_empty() && !checker.topic(AclOperation::Describe, name) {
+                for o in offsets.iter_mut() {
+                    o.offset = -1;
+                    o.leader_epoch = -1;
+                    o.metadata = String::new();
+                    o.error_code = error_code::TOPIC_AUTHORIZATION_FAILED;
+                }
+            }
+        }
+    }
     if version >= 8 {
         return OffsetFetchResponse {
             groups: answers
@@ -198,11 +229,20 @@ pub async fn handle(
             ..Default::default()
         };
     }
+    let group_error = group_errors.values().next().copied();
     let topics = answers
         .into_iter()
         .next()
         .map(|(_, topics)| topics)
         .unwrap_or_default();
+    if let Some(code) = group_error
+        && code == error_code::GROUP_AUTHORIZATION_FAILED
+    {
+        return OffsetFetchResponse {
+            error_code: code,
+            ..Default::default()
+        };
+    }
     OffsetFetchResponse {
         topics: topics
             .into_iter()

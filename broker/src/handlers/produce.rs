@@ -37,6 +37,7 @@ use gregor_protocol::records::{BatchHeader, MAGIC_V2};
 use gregor_protocol::{Uuid, VersionRange};
 
 use super::RequestContext;
+use crate::authorizer::AclOperation;
 use crate::broker::Broker;
 use crate::storage::{
     AppendInfo, PartitionLog, StorageError, TxnVerification, ValidatedRecords, VerificationGuard,
@@ -157,7 +158,8 @@ pub async fn handle(
         .as_deref()
         .filter(|id| !id.is_empty())
         .map(str::to_owned);
-    let (topics, mut targets) = resolve(&broker, version, request);
+    let checker = super::authorize::Checker::new(ctx);
+    let (topics, mut targets) = resolve(&broker, &checker, version, request);
     if let Some(id) = &transactional_id {
         verify_transactional(&broker, version, id, &topics, &mut targets).await;
     }
@@ -195,13 +197,14 @@ pub async fn handle(
 /// (name, id) per requested topic, and each partition's target log and leader epoch.
 fn resolve(
     broker: &Broker,
+    checker: &super::authorize::Checker<'_>,
     version: i16,
     request: ProduceRequest,
 ) -> (Vec<(String, Uuid)>, Vec<Target>) {
     let image = broker.image();
     let mut topics = Vec::new();
     let mut targets = Vec::new();
-    let refused = refuse_transactions(&request);
+    let refused = refuse_transactions(&request, checker);
     for (index, topic) in request.topic_data.into_iter().enumerate() {
         let found = if version >= 13 {
             image
@@ -215,6 +218,15 @@ fn resolve(
         let name = found
             .map(|t| t.name.clone())
             .unwrap_or_else(|_| topic.name.to_string());
+        // KafkaApis.handleProduceRequest: WRITE on the topic, checked before existence
+        // (by name; a topic id must resolve first).
+        let found = match found {
+            Err(code) if version >= 13 => Err(code),
+            _ if !checker.topic(AclOperation::Write, &name) => {
+                Err(error_code::TOPIC_AUTHORIZATION_FAILED)
+            }
+            other => other,
+        };
         topics.push((name.clone(), topic.topic_id));
         for partition in topic.partition_data {
             let log = match (&found, refused) {
@@ -245,13 +257,16 @@ fn resolve(
 
 /// The error every partition of a transactional request gets when it cannot be served:
 /// Kafka's `TRANSACTIONAL_ID_AUTHORIZATION_FAILED` for transactional batches without a
-/// transactional id (Kafka's `hasTransactionalRecords` looks at each partition's first
-/// batch).
-fn refuse_transactions(request: &ProduceRequest) -> Option<i16> {
+/// transactional id or without WRITE on it (Kafka's `hasTransactionalRecords` looks at
+/// each partition's first batch).
+fn refuse_transactions(
+    request: &ProduceRequest,
+    checker: &super::authorize::Checker<'_>,
+) -> Option<i16> {
     let transactional_id = request
         .transactional_id
         .as_deref()
-        .is_some_and(|id| !id.is_empty());
+        .is_some_and(|id| !id.is_empty() && checker.transactional_id(AclOperation::Write, id));
     let transactional_records = request.topic_data.iter().any(|topic| {
         topic.partition_data.iter().any(|p| {
             p.records

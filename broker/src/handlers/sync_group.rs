@@ -18,6 +18,15 @@ pub async fn handle(
     version: i16,
     request: SyncGroupRequest,
 ) -> SyncGroupResponse {
+    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED.
+    if let Some(code) = super::authorize::Checker::new(ctx)
+        .group_error(crate::authorizer::AclOperation::Read, &request.group_id)
+    {
+        return SyncGroupResponse {
+            error_code: code,
+            ..Default::default()
+        };
+    }
     // From v5 the protocol type and name are mandatory.
     if version >= 5 && (request.protocol_type.is_none() || request.protocol_name.is_none()) {
         return SyncGroupResponse {

@@ -28,6 +28,15 @@ pub async fn handle(
     request: TxnOffsetCommitRequest,
 ) -> TxnOffsetCommitResponse {
     let image = ctx.broker.image();
+    // KafkaApis.handleTxnOffsetCommitRequest: WRITE on the transactional id, READ on the
+    // group (every partition gets the error), READ on each topic.
+    let checker = super::authorize::Checker::new(ctx);
+    let request_error = checker
+        .transactional_id_error(
+            crate::authorizer::AclOperation::Write,
+            &request.transactional_id,
+        )
+        .or_else(|| checker.group_error(crate::authorizer::AclOperation::Read, &request.group_id));
     // Per requested partition: Some(error) decided here, None when passed on.
     let mut decided: Vec<(String, Vec<Answer>)> = Vec::new();
     let mut valid: Vec<(String, Vec<CommitPartition>)> = Vec::new();
@@ -36,8 +45,12 @@ pub async fn handle(
         let known = image.topic(&name);
         let mut passed = Vec::new();
         let mut answers = Vec::new();
+        let topic_error = request_error
+            .or_else(|| checker.topic_error(crate::authorizer::AclOperation::Read, &name));
         for p in &topic.partitions {
-            if known.and_then(|t| t.partition(p.partition_index)).is_some() {
+            if let Some(code) = topic_error {
+                answers.push((p.partition_index, Some(code)));
+            } else if known.and_then(|t| t.partition(p.partition_index)).is_some() {
                 answers.push((p.partition_index, None));
                 passed.push(CommitPartition {
                     partition: p.partition_index,

@@ -357,11 +357,12 @@ fn describe_list_and_delete_groups() {
     );
     assert_eq!(&*described.group_state, "Dead");
     assert_eq!(described.authorized_operations, OPERATIONS_OMITTED);
-    // Authorized operations (READ, DELETE, DESCRIBE) when asked for (v3+).
+    // Authorized operations (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS: every
+    // group operation of Kafka's AclEntry.supportedOperations) when asked for (v3+).
     let described = describe(&mut client, 3, "busy");
     assert_eq!(
         described.authorized_operations,
-        (1 << 3) | (1 << 6) | (1 << 8)
+        (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
     );
     assert_eq!(
         describe(&mut client, 2, "busy").authorized_operations,

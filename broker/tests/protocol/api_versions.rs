@@ -410,6 +410,15 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
             gregor_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest::default()
                 .into()
         }
+        ApiKey::CreateAcls => {
+            gregor_protocol::messages::create_acls_request::CreateAclsRequest::default().into()
+        }
+        ApiKey::DescribeAcls => {
+            gregor_protocol::messages::describe_acls_request::DescribeAclsRequest::default().into()
+        }
+        ApiKey::DeleteAcls => {
+            gregor_protocol::messages::delete_acls_request::DeleteAclsRequest::default().into()
+        }
         ApiKey::SaslHandshake => {
             gregor_protocol::messages::sasl_handshake_request::SaslHandshakeRequest::default()
                 .into()

@@ -1,6 +1,6 @@
 //! Listener security: a configuration whose TLS or SASL settings cannot be served (no
-//! keystore, an unreadable file, an unimplemented mechanism, no PLAIN users), or that asks
-//! for an authorizer, must not start (exit code 2, a message naming the key), and nothing is
+//! keystore, an unreadable file, an unimplemented mechanism, no PLAIN users), or that names
+//! an authorizer other than the StandardAuthorizer, must not start (exit code 2, a message naming the key), and nothing is
 //! bound; PLAINTEXT-only configurations start as before. Served TLS and SASL listeners are
 //! tested in `tests/security.rs`.
 
@@ -126,12 +126,14 @@ fn security_settings_that_cannot_be_served_are_refused_naming_the_key() {
             vec!["listener.name.sasl_plaintext.plain.sasl.jaas.config is not set".to_string()],
         ),
         (
+            // Only Kafka's StandardAuthorizer is implemented (crate::authorizer).
             vec![(
                 "authorizer.class.name",
-                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                "kafka.security.authorizer.AclAuthorizer",
             )],
             vec![
-                "asks for ACL authorization".to_string(),
+                "authorizer.class.name: kafka.security.authorizer.AclAuthorizer is not supported"
+                    .to_string(),
                 "refusing to start".to_string(),
             ],
         ),

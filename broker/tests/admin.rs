@@ -1524,10 +1524,28 @@ fn describe_configs_errors_per_resource_and_for_the_whole_request() {
         )
     );
     assert_eq!(summary[4].0, error::INVALID_REQUEST);
-    assert_eq!(summary[5].0, error::INVALID_REQUEST);
+    // A group nobody configured is described with the broker's defaults (Kafka 4's
+    // GROUP resource, KIP-848).
+    assert_eq!(summary[5].0, error::NONE);
+    let group_configs: Vec<String> = results[5]
+        .configs
+        .iter()
+        .map(|c| c.name.to_string())
+        .collect();
+    for name in [
+        "consumer.session.timeout.ms",
+        "consumer.heartbeat.interval.ms",
+    ] {
+        assert!(group_configs.iter().any(|c| c == name), "{group_configs:?}");
+    }
     // A client-metrics subscription nobody set has no configs.
     assert_eq!(summary[6], (error::NONE, Some("")));
-    assert!(results.iter().all(|r| r.configs.is_empty()));
+    assert!(
+        results
+            .iter()
+            .enumerate()
+            .all(|(i, r)| i == 5 || r.configs.is_empty())
+    );
 
     // An unknown resource type fails every resource of the request.
     let results = describe_configs(

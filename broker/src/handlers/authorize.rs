@@ -151,6 +151,24 @@ impl<'a> Checker<'a> {
             .then_some(error_code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     }
 
+    /// Why a CreateAcls or DeleteAcls request is refused as a whole, as Kafka's `AclApis`
+    /// decides: CLUSTER_AUTHORIZATION_FAILED without ALTER on the cluster, then
+    /// SECURITY_DISABLED when no authorizer is configured; the code and its message.
+    pub fn acl_change_refusal(&self, broker_has_authorizer: bool) -> Option<(i16, Option<String>)> {
+        if let Some(code) = self.cluster_error(AclOperation::Alter) {
+            let message = gregor_protocol::ErrorCode::from(code)
+                .default_message()
+                .map(str::to_string);
+            return Some((code, message));
+        }
+        (!broker_has_authorizer).then(|| {
+            (
+                error_code::SECURITY_DISABLED,
+                Some("No Authorizer is configured.".to_string()),
+            )
+        })
+    }
+
     /// CLUSTER_AUTHORIZATION_FAILED unless the principal may do `operation` on the cluster.
     pub fn cluster_error(&self, operation: AclOperation) -> Option<i16> {
         (!self.cluster(operation)).then_some(error_code::CLUSTER_AUTHORIZATION_FAILED)

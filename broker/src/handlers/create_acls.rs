@@ -5,7 +5,7 @@
 
 use gregor_protocol::messages::create_acls_request::{AclCreation, CreateAclsRequest};
 use gregor_protocol::messages::create_acls_response::{AclCreationResult, CreateAclsResponse};
-use gregor_protocol::{ErrorCode, VersionRange, error_code};
+use gregor_protocol::{VersionRange, error_code};
 
 use super::authorize::{CLUSTER_NAME, Checker};
 use super::{RequestContext, controller_failure};
@@ -75,17 +75,10 @@ pub async fn handle(
             .collect(),
         ..Default::default()
     };
-    if let Some(code) = Checker::new(ctx).cluster_error(AclOperation::Alter) {
-        return all(
-            code,
-            ErrorCode::from(code).default_message().map(str::to_string),
-        );
-    }
-    if ctx.broker.authorizer.is_none() {
-        return all(
-            error_code::SECURITY_DISABLED,
-            Some("No Authorizer is configured.".to_string()),
-        );
+    if let Some((code, message)) =
+        Checker::new(ctx).acl_change_refusal(ctx.broker.authorizer.is_some())
+    {
+        return all(code, message);
     }
     let checked: Vec<Result<StandardAcl, String>> = request
         .creations

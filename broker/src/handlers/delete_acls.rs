@@ -6,12 +6,12 @@ use gregor_protocol::messages::delete_acls_request::DeleteAclsRequest;
 use gregor_protocol::messages::delete_acls_response::{
     DeleteAclsFilterResult, DeleteAclsMatchingAcl, DeleteAclsResponse,
 };
-use gregor_protocol::{ErrorCode, VersionRange, error_code};
+use gregor_protocol::{VersionRange, error_code};
 
 use super::authorize::Checker;
 use super::describe_acls::filter_of;
 use super::{RequestContext, controller_failure};
-use crate::authorizer::{AclBindingFilter, AclOperation, PatternType};
+use crate::authorizer::{AclBindingFilter, PatternType};
 
 /// Versions served (Kafka 3.9's; Kafka 4 serves 1+, see `legacy_versions`).
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 3 };
@@ -38,17 +38,10 @@ pub async fn handle(
             .collect(),
         ..Default::default()
     };
-    if let Some(code) = Checker::new(ctx).cluster_error(AclOperation::Alter) {
-        return all(
-            code,
-            ErrorCode::from(code).default_message().map(str::to_string),
-        );
-    }
-    if ctx.broker.authorizer.is_none() {
-        return all(
-            error_code::SECURITY_DISABLED,
-            Some("No Authorizer is configured.".to_string()),
-        );
+    if let Some((code, message)) =
+        Checker::new(ctx).acl_change_refusal(ctx.broker.authorizer.is_some())
+    {
+        return all(code, message);
     }
     let parsed: Vec<Result<AclBindingFilter, String>> = request
         .filters

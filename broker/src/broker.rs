@@ -90,6 +90,8 @@ pub struct Broker {
     /// (`connection.rs`), as Kafka's `SimpleMemoryPool` mutes a channel until its request
     /// fits. The config guarantees that one request of `socket.request.max.bytes` fits.
     pub request_bytes: Option<Arc<tokio::sync::Semaphore>>,
+    /// The clients' rates against their quotas (`quotas/`).
+    pub client_quotas: crate::quotas::ClientQuotaManager,
 }
 
 /// The semaphore behind [`Broker::request_bytes`] for `queued.max.request.bytes`.
@@ -183,6 +185,7 @@ impl Broker {
                 .is_some_and(|v| !v.trim().is_empty()),
         );
         let config_queued_bytes = config.queued_max_request_bytes;
+        let client_quotas = crate::quotas::ClientQuotaManager::from_config(&config);
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -196,6 +199,7 @@ impl Broker {
             telemetry,
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
+            client_quotas,
         });
         broker.groups.start(&broker);
         let markers = Arc::new(BrokerMarkers {

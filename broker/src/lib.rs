@@ -16,6 +16,7 @@ pub mod connection_quotas;
 pub mod dynamic_broker_config;
 pub mod fetch_sessions;
 pub mod groups;
+pub mod quotas;
 pub mod handlers;
 pub mod security;
 pub mod server;

@@ -136,12 +136,14 @@ pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 use gregor_protocol::error_code::*;
 
 mod alter_configs;
+mod client_quotas;
 mod scram_credentials;
 mod snapshots;
 pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
 };
+pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 

@@ -44,8 +44,9 @@
 //! * `ProducerIdsRecord` sets the next producer id.
 //! * Records between `BeginTransactionRecord` and `EndTransactionRecord` are buffered and
 //!   applied together at the end (all or nothing); `AbortTransactionRecord` discards them.
-//! * ACL, client quota, SCRAM credential, delegation token, ZooKeeper migration state and
-//!   no-op records are accepted and ignored (the broker does not use them).
+//! * `UserScramCredentialRecord`s and `ClientQuotaRecord`s (`client_quotas.rs`) are kept;
+//!   ACL, delegation token, ZooKeeper migration state and no-op records are accepted and
+//!   ignored (the broker does not use them).
 //!
 //! Records that refer to unknown topics, partitions or brokers, or hold invalid values, fail
 //! with an [`ImageError`] naming the offset, as they make Kafka's loader fail; a failed
@@ -536,6 +537,8 @@ pub struct MetadataImage {
     pending: Option<Arc<PendingTransaction>>,
     /// SCRAM credentials by (user, mechanism type), Kafka's `ScramImage`.
     scram: Arc<BTreeMap<(String, i8), UserScramCredentialRecord>>,
+    /// Client quotas by entity, Kafka's `ClientQuotasImage`.
+    client_quotas: Arc<super::client_quotas::ClientQuotasImage>,
 }
 
 impl Default for MetadataImage {
@@ -558,6 +561,7 @@ impl MetadataImage {
             next_producer_id: None,
             pending: None,
             scram: Arc::default(),
+            client_quotas: Arc::default(),
         }
     }
 
@@ -590,6 +594,12 @@ impl MetadataImage {
             && self.configs.is_empty()
             && self.next_producer_id.is_none()
             && self.scram.is_empty()
+            && self.client_quotas.is_empty()
+    }
+
+    /// The client quotas (`ClientQuotaRecord`s), by entity.
+    pub fn client_quotas(&self) -> &super::client_quotas::ClientQuotasImage {
+        &self.client_quotas
     }
 
     /// The SCRAM credentials (`UserScramCredentialRecord`s), by user and mechanism type.
@@ -898,9 +908,11 @@ impl MetadataImage {
                 // image only drops it (the controller never writes such a removal).
                 Arc::make_mut(&mut self.scram).remove(&(r.name.to_string(), r.mechanism));
             }
+            MetadataRecord::ClientQuota(r) => {
+                Arc::make_mut(&mut self.client_quotas).apply(r);
+            }
             MetadataRecord::AccessControlEntry(_)
             | MetadataRecord::RemoveAccessControlEntry(_)
-            | MetadataRecord::ClientQuota(_)
             | MetadataRecord::DelegationToken(_)
             | MetadataRecord::RemoveDelegationToken(_)
             | MetadataRecord::ZkMigrationState(_)

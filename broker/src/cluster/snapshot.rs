@@ -12,7 +12,7 @@
 //! 2. data batches of framed metadata records, [`image_records`]: the image in the order of
 //!    Kafka's `MetadataImage.write` (features with `metadata.version` first, brokers and
 //!    controllers, topics with their partitions, configs (client-metrics subscriptions
-//!    included), producer ids). The image keeps no ACLs, client quotas, SCRAM credentials
+//!    included), client quotas, producer ids, SCRAM credentials). The image keeps no ACLs
 //!    or delegation tokens (it accepts and ignores their records), so there are none to
 //!    write. Record versions follow the `metadata.version` as Kafka's `ImageWriterOptions`
 //!    pick them; state a version cannot express is an error (Kafka's default loss handler
@@ -257,6 +257,11 @@ pub fn image_records(image: &MetadataImage) -> Result<Vec<VersionedRecord>, Snap
                 ..Default::default()
             })));
         }
+    }
+
+    // ClientQuotasImage: one record per entity and key.
+    for record in image.client_quotas().records() {
+        out.push(v0(MetadataRecord::ClientQuota(record)));
     }
 
     // ProducerIdsImage: written when a block was ever handed out.

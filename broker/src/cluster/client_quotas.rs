@@ -185,11 +185,10 @@ impl ClientQuotasImage {
                 if strict && entity.len() != exact.len() + typed.len() {
                     return false;
                 }
-                exact.iter().all(|(t, name)| {
-                    entity
-                        .get(*t)
-                        .is_some_and(|have| have.as_deref() == *name)
-                }) && typed.iter().all(|t| entity.contains_key(*t))
+                exact
+                    .iter()
+                    .all(|(t, name)| entity.get(*t).is_some_and(|have| have.as_deref() == *name))
+                    && typed.iter().all(|t| entity.contains_key(*t))
             })
             .collect())
     }
@@ -211,7 +210,12 @@ pub fn entity_data(entity: &QuotaEntity) -> Vec<EntityData> {
 mod tests {
     use super::*;
 
-    fn record(entity: &[(&str, Option<&str>)], key: &str, value: f64, remove: bool) -> ClientQuotaRecord {
+    fn record(
+        entity: &[(&str, Option<&str>)],
+        key: &str,
+        value: f64,
+        remove: bool,
+    ) -> ClientQuotaRecord {
         ClientQuotaRecord {
             entity: entity
                 .iter()
@@ -239,13 +243,33 @@ mod tests {
     #[test]
     fn records_set_and_remove_keys_and_empty_entities_go() {
         let mut image = ClientQuotasImage::default();
-        image.apply(&record(&[(USER, Some("alice"))], "producer_byte_rate", 1024.0, false));
-        image.apply(&record(&[(USER, Some("alice"))], "consumer_byte_rate", 2048.0, false));
-        image.apply(&record(&[(USER, Some("alice"))], "producer_byte_rate", 0.0, true));
+        image.apply(&record(
+            &[(USER, Some("alice"))],
+            "producer_byte_rate",
+            1024.0,
+            false,
+        ));
+        image.apply(&record(
+            &[(USER, Some("alice"))],
+            "consumer_byte_rate",
+            2048.0,
+            false,
+        ));
+        image.apply(&record(
+            &[(USER, Some("alice"))],
+            "producer_byte_rate",
+            0.0,
+            true,
+        ));
         let alice: QuotaEntity = [(USER.to_string(), Some("alice".to_string()))].into();
         assert_eq!(image.value(&alice, "consumer_byte_rate"), Some(2048.0));
         assert_eq!(image.value(&alice, "producer_byte_rate"), None);
-        image.apply(&record(&[(USER, Some("alice"))], "consumer_byte_rate", 0.0, true));
+        image.apply(&record(
+            &[(USER, Some("alice"))],
+            "consumer_byte_rate",
+            0.0,
+            true,
+        ));
         assert!(image.is_empty());
         // A removal of what is not there changes nothing.
         image.apply(&record(&[(USER, None)], "consumer_byte_rate", 0.0, true));
@@ -255,12 +279,25 @@ mod tests {
     #[test]
     fn describe_follows_kafkas_filters() {
         let mut image = ClientQuotasImage::default();
-        image.apply(&record(&[(USER, Some("alice"))], "producer_byte_rate", 1.0, false));
+        image.apply(&record(
+            &[(USER, Some("alice"))],
+            "producer_byte_rate",
+            1.0,
+            false,
+        ));
         image.apply(&record(&[(USER, None)], "producer_byte_rate", 2.0, false));
-        image.apply(
-            &record(&[(USER, Some("alice")), (CLIENT_ID, Some("app"))], "producer_byte_rate", 3.0, false),
-        );
-        image.apply(&record(&[(CLIENT_ID, None)], "producer_byte_rate", 4.0, false));
+        image.apply(&record(
+            &[(USER, Some("alice")), (CLIENT_ID, Some("app"))],
+            "producer_byte_rate",
+            3.0,
+            false,
+        ));
+        image.apply(&record(
+            &[(CLIENT_ID, None)],
+            "producer_byte_rate",
+            4.0,
+            false,
+        ));
         let values = |found: Vec<(&QuotaEntity, &BTreeMap<String, f64>)>| {
             let mut v: Vec<f64> = found.iter().map(|(_, q)| q["producer_byte_rate"]).collect();
             v.sort_by(f64::total_cmp);
@@ -268,20 +305,36 @@ mod tests {
         };
         let all = image.describe(&[], false).unwrap();
         assert_eq!(values(all), vec![1.0, 2.0, 3.0, 4.0]);
-        let alice = image.describe(&[filter(USER, 0, Some("alice"))], false).unwrap();
+        let alice = image
+            .describe(&[filter(USER, 0, Some("alice"))], false)
+            .unwrap();
         assert_eq!(values(alice), vec![1.0, 3.0]);
-        let alice_only = image.describe(&[filter(USER, 0, Some("alice"))], true).unwrap();
+        let alice_only = image
+            .describe(&[filter(USER, 0, Some("alice"))], true)
+            .unwrap();
         assert_eq!(values(alice_only), vec![1.0]);
         let default_user = image.describe(&[filter(USER, 1, None)], false).unwrap();
         assert_eq!(values(default_user), vec![2.0]);
-        let named_clients = image.describe(&[filter(CLIENT_ID, 2, None)], false).unwrap();
+        let named_clients = image
+            .describe(&[filter(CLIENT_ID, 2, None)], false)
+            .unwrap();
         assert_eq!(values(named_clients), vec![3.0, 4.0]);
 
-        let err = |components: &[QuotaFilterComponent]| image.describe(components, false).unwrap_err();
-        assert_eq!(err(&[filter("", 0, Some("x"))]).0, error_code::INVALID_REQUEST);
-        assert_eq!(err(&[filter("topic", 0, Some("x"))]).0, error_code::UNSUPPORTED_VERSION);
+        let err =
+            |components: &[QuotaFilterComponent]| image.describe(components, false).unwrap_err();
+        assert_eq!(
+            err(&[filter("", 0, Some("x"))]).0,
+            error_code::INVALID_REQUEST
+        );
+        assert_eq!(
+            err(&[filter("topic", 0, Some("x"))]).0,
+            error_code::UNSUPPORTED_VERSION
+        );
         assert_eq!(err(&[filter(USER, 0, None)]).0, error_code::INVALID_REQUEST);
-        assert_eq!(err(&[filter(USER, 1, Some("x"))]).0, error_code::INVALID_REQUEST);
+        assert_eq!(
+            err(&[filter(USER, 1, Some("x"))]).0,
+            error_code::INVALID_REQUEST
+        );
         assert_eq!(err(&[filter(USER, 7, None)]).0, error_code::INVALID_REQUEST);
         assert_eq!(
             err(&[filter(USER, 2, None), filter(USER, 1, None)]).0,
@@ -296,8 +349,18 @@ mod tests {
     #[test]
     fn records_rebuild_the_image() {
         let mut image = ClientQuotasImage::default();
-        image.apply(&record(&[(USER, None), (CLIENT_ID, Some("c"))], "request_percentage", 12.5, false));
-        image.apply(&record(&[(IP, Some("10.0.0.1"))], "connection_creation_rate", 5.0, false));
+        image.apply(&record(
+            &[(USER, None), (CLIENT_ID, Some("c"))],
+            "request_percentage",
+            12.5,
+            false,
+        ));
+        image.apply(&record(
+            &[(IP, Some("10.0.0.1"))],
+            "connection_creation_rate",
+            5.0,
+            false,
+        ));
         let mut again = ClientQuotasImage::default();
         for r in image.records() {
             again.apply(&r);

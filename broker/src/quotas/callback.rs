@@ -77,7 +77,12 @@ mod tests {
 
     const KEY: &str = "producer_byte_rate";
 
-    fn set(image: &mut ClientQuotasImage, user: Option<Option<&str>>, client: Option<Option<&str>>, value: f64) {
+    fn set(
+        image: &mut ClientQuotasImage,
+        user: Option<Option<&str>>,
+        client: Option<Option<&str>>,
+        value: f64,
+    ) {
         let mut parts = Vec::new();
         if let Some(u) = user {
             parts.push(EntityData {
@@ -136,12 +141,18 @@ mod tests {
     fn a_client_id_quota_is_shared_by_every_user_of_that_client() {
         let mut image = ClientQuotasImage::default();
         set(&mut image, None, Some(Some("c")), 100.0);
-        assert_eq!(metric_tags(&image, KEY, "u", "c"), (String::new(), "c".into()));
+        assert_eq!(
+            metric_tags(&image, KEY, "u", "c"),
+            (String::new(), "c".into())
+        );
         assert_eq!(limit(&image, "u", "c"), Some(100.0));
         assert_eq!(limit(&image, "u", "other"), None);
         // A user quota makes that user's tags (user, "").
         set(&mut image, Some(Some("u")), None, 50.0);
-        assert_eq!(metric_tags(&image, KEY, "u", "c"), ("u".into(), String::new()));
+        assert_eq!(
+            metric_tags(&image, KEY, "u", "c"),
+            ("u".into(), String::new())
+        );
         assert_eq!(limit(&image, "u", "c"), Some(50.0));
     }
 }

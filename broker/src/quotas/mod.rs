@@ -100,7 +100,9 @@ impl ClientQuotaManager {
             Some(text) => match text.trim().parse::<i64>() {
                 Ok(v) if (1..=i64::from(i32::MAX)).contains(&v) => v,
                 _ => {
-                    tracing::warn!("{key}={text:?} is not an integer of at least 1; using {default}");
+                    tracing::warn!(
+                        "{key}={text:?} is not an integer of at least 1; using {default}"
+                    );
                     default
                 }
             },
@@ -211,11 +213,24 @@ pub fn client_throttles(api: ApiKey, version: i16) -> bool {
         | "ListPartitionReassignments"
         | "IncrementalAlterConfigs"
         | "OffsetDelete" => 0,
-        "AddOffsetsToTxn" | "AddPartitionsToTxn" | "AlterConfigs" | "AlterReplicaLogDirs"
-        | "CreateAcls" | "CreateDelegationToken" | "CreatePartitions" | "DeleteAcls"
-        | "DeleteGroups" | "DeleteRecords" | "DescribeAcls" | "DescribeDelegationToken"
-        | "DescribeLogDirs" | "EndTxn" | "ExpireDelegationToken" | "InitProducerId"
-        | "RenewDelegationToken" | "TxnOffsetCommit" => 1,
+        "AddOffsetsToTxn"
+        | "AddPartitionsToTxn"
+        | "AlterConfigs"
+        | "AlterReplicaLogDirs"
+        | "CreateAcls"
+        | "CreateDelegationToken"
+        | "CreatePartitions"
+        | "DeleteAcls"
+        | "DeleteGroups"
+        | "DeleteRecords"
+        | "DescribeAcls"
+        | "DescribeDelegationToken"
+        | "DescribeLogDirs"
+        | "EndTxn"
+        | "ExpireDelegationToken"
+        | "InitProducerId"
+        | "RenewDelegationToken"
+        | "TxnOffsetCommit" => 1,
         "ApiVersions" | "DeleteTopics" | "DescribeConfigs" | "DescribeGroups"
         | "FindCoordinator" | "Heartbeat" | "LeaveGroup" | "ListGroups" | "SyncGroup" => 2,
         "CreateTopics" | "JoinGroup" | "ListOffsets" => 3,
@@ -277,9 +292,8 @@ pub fn throttle(
     let user = ctx.principal.name.as_str();
     let client_id = header.client_id.as_deref().unwrap_or("");
     let now = manager.now_ms();
-    let record = |quota: QuotaType, value: f64| {
-        manager.record(quotas, quota, user, client_id, value, now)
-    };
+    let record =
+        |quota: QuotaType, value: f64| manager.record(quotas, quota, user, client_id, value, now);
     let bandwidth = match (api, &response) {
         (ApiKey::Produce, _) => record(QuotaType::Produce, request_size as f64),
         (ApiKey::Fetch, Some(body)) => record(QuotaType::Fetch, body.encoded_len(version) as f64),
@@ -299,7 +313,13 @@ pub fn throttle(
     if let Some(body) = response {
         body.set_throttle_time_ms(version, ms as i32);
     }
-    tracing::debug!(user, client_id, api = api.name(), throttle_ms = ms, "quota exceeded");
+    tracing::debug!(
+        user,
+        client_id,
+        api = api.name(),
+        throttle_ms = ms,
+        "quota exceeded"
+    );
     Throttle {
         duration: Duration::from_millis(ms as u64),
         client_throttles: client_throttles(api, version),

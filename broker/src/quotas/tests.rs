@@ -27,8 +27,14 @@ fn the_throttle_time_brings_the_rate_back_to_the_quota() {
     let throttle = manager.record(&image, QuotaType::Produce, "ANONYMOUS", "app", 2000.0, 0);
     assert_eq!(throttle, 10_000);
     // Other clients and other quota types are not charged.
-    assert_eq!(manager.record(&image, QuotaType::Produce, "ANONYMOUS", "other", 1e9, 0), 0);
-    assert_eq!(manager.record(&image, QuotaType::Fetch, "ANONYMOUS", "app", 1e9, 0), 0);
+    assert_eq!(
+        manager.record(&image, QuotaType::Produce, "ANONYMOUS", "other", 1e9, 0),
+        0
+    );
+    assert_eq!(
+        manager.record(&image, QuotaType::Fetch, "ANONYMOUS", "app", 1e9, 0),
+        0
+    );
 }
 
 #[test]
@@ -67,7 +73,9 @@ fn responses_get_the_throttle_time_where_they_have_the_field() {
     use gregor_protocol::messages::produce_response::ProduceResponse;
     let mut body: ResponseBody = ProduceResponse::default().into();
     assert!(body.set_throttle_time_ms(7, 250));
-    let ResponseBody::Produce(produce) = &body else { unreachable!() };
+    let ResponseBody::Produce(produce) = &body else {
+        unreachable!()
+    };
     assert_eq!(produce.throttle_time_ms, 250);
     // Produce v0 has no throttle_time_ms.
     let mut old: ResponseBody = ProduceResponse::default().into();

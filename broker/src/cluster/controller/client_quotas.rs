@@ -116,11 +116,7 @@ fn keys_for(entity: &QuotaEntity) -> Result<&'static [(&'static str, KeyType)], 
 }
 
 /// Kafka's `validateQuotaKeyValue`.
-fn validate_value(
-    keys: &[(&str, KeyType)],
-    key: &str,
-    value: f64,
-) -> Result<(), (i16, String)> {
+fn validate_value(keys: &[(&str, KeyType)], key: &str, value: f64) -> Result<(), (i16, String)> {
     let Some((_, key_type)) = keys.iter().find(|(k, _)| *k == key) else {
         return Err(invalid(format!("Invalid configuration key {key}")));
     };
@@ -166,8 +162,8 @@ impl Controller {
         let mut results: Vec<QuotaAlterationResult> = Vec::new();
         let mut records: Vec<ClientQuotaRecord> = Vec::new();
         let set_result = |results: &mut Vec<QuotaAlterationResult>,
-                              entity: &QuotaEntity,
-                              error: Result<(), (i16, String)>| {
+                          entity: &QuotaEntity,
+                          error: Result<(), (i16, String)>| {
             let (error_code, error_message) = match error {
                 Ok(()) => (error_code::NONE, None),
                 Err((code, message)) => (code, Some(message)),
@@ -296,11 +292,26 @@ mod tests {
         assert!(validate_value(keys, "producer_byte_rate", 1024.0).is_ok());
         assert!(validate_value(keys, "request_percentage", 12.5).is_ok());
         let err = |key: &str, value: f64| validate_value(keys, key, value).unwrap_err().1;
-        assert_eq!(err("producer_byte_rate", 1.5), "producer_byte_rate cannot be a fractional value.");
-        assert_eq!(err("producer_byte_rate", 0.0), "Quota producer_byte_rate must be greater than 0");
-        assert_eq!(err("producer_byte_rate", f64::NAN), "Quota producer_byte_rate must be greater than 0");
-        assert_eq!(err("connection_creation_rate", 1.0), "Invalid configuration key connection_creation_rate");
-        assert_eq!(err("producer_byte_rate", 1e30), "Proposed value for producer_byte_rate is too large for a LONG.");
+        assert_eq!(
+            err("producer_byte_rate", 1.5),
+            "producer_byte_rate cannot be a fractional value."
+        );
+        assert_eq!(
+            err("producer_byte_rate", 0.0),
+            "Quota producer_byte_rate must be greater than 0"
+        );
+        assert_eq!(
+            err("producer_byte_rate", f64::NAN),
+            "Quota producer_byte_rate must be greater than 0"
+        );
+        assert_eq!(
+            err("connection_creation_rate", 1.0),
+            "Invalid configuration key connection_creation_rate"
+        );
+        assert_eq!(
+            err("producer_byte_rate", 1e30),
+            "Proposed value for producer_byte_rate is too large for a LONG."
+        );
         let ip = entity(&[(IP, Some("127.0.0.1"))]);
         let ip_keys = keys_for(&ip).unwrap();
         assert!(validate_value(ip_keys, "connection_creation_rate", 10.0).is_ok());

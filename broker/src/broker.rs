@@ -92,6 +92,8 @@ pub struct Broker {
     pub request_bytes: Option<Arc<tokio::sync::Semaphore>>,
     /// The authorizer (`authorizer.class.name`), `None` when ACLs are not enforced.
     pub authorizer: Option<crate::authorizer::Authorizer>,
+    /// The clients' rates against their quotas (`quotas/`).
+    pub client_quotas: crate::quotas::ClientQuotaManager,
 }
 
 /// The semaphore behind [`Broker::request_bytes`] for `queued.max.request.bytes`.
@@ -187,6 +189,7 @@ impl Broker {
                 .is_some_and(|v| !v.trim().is_empty()),
         );
         let config_queued_bytes = config.queued_max_request_bytes;
+        let client_quotas = crate::quotas::ClientQuotaManager::from_config(&config);
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -201,6 +204,7 @@ impl Broker {
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
             authorizer,
+            client_quotas,
         });
         broker.groups.start(&broker);
         let markers = Arc::new(BrokerMarkers {

@@ -28,6 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use crate::broker::Broker;
 use crate::connection_auth::{AuthOutcome, ConnectionAuth};
 use crate::handlers::{self, ClientSoftware, RequestContext};
+use crate::quotas::Throttle;
 
 /// Values of at least this size go to the socket from their own buffer, uncopied.
 const SHARED_CHUNK_MIN: usize = 16 * 1024;
@@ -159,7 +160,7 @@ pub async fn serve_stream<R, W>(
                 // SASL first: nothing reaches the handlers before the exchange completes
                 // (nor after its session expired, KIP-368).
                 match auth.on_frame(&ctx, frame).await {
-                    AuthOutcome::Respond(response) => Ok(response),
+                    AuthOutcome::Respond(response) => Ok((response, Throttle::NONE)),
                     AuthOutcome::Fail {
                         response,
                         delay,
@@ -191,20 +192,31 @@ pub async fn serve_stream<R, W>(
             } else {
                 // A long-polling fetch must not hold up shutdown.
                 tokio::select! {
-                    outcome = handle_frame(&ctx, frame) => outcome,
+                    outcome = handle_frame_throttled(&ctx, frame) => outcome,
                     _ = shutdown.changed() => return,
                 }
             };
             match outcome {
-                Ok(Some(chunks)) => {
-                    for chunk in chunks {
+                Ok((chunks, throttle)) => {
+                    // Quotas (KIP-219): the response waits, or the connection reads no
+                    // further request for the throttle time after sending it.
+                    drop(_held);
+                    if throttle.before_response() && !throttle.wait(&mut shutdown).await {
+                        return;
+                    }
+                    for chunk in chunks.into_iter().flatten() {
                         if writer.write_all(&chunk).await.is_err() {
                             return;
                         }
+                        wrote = true;
                     }
-                    wrote = true;
+                    if throttle.after_response() {
+                        if writer.flush().await.is_err() || !throttle.wait(&mut shutdown).await {
+                            return;
+                        }
+                        wrote = false;
+                    }
                 }
-                Ok(None) => {}
                 Err(reason) => {
                     let _ = writer.flush().await;
                     return close(peer, reason);
@@ -323,8 +335,18 @@ fn next_frame(buf: &mut BytesMut, max: i32) -> Result<Option<Bytes>, CloseReason
 /// `Ok(None)` means no response is due (a Produce with acks=0).
 pub(crate) async fn handle_frame(
     ctx: &RequestContext,
-    mut frame: Bytes,
+    frame: Bytes,
 ) -> Result<Option<Vec<Bytes>>, CloseReason> {
+    Ok(handle_frame_throttled(ctx, frame).await?.0)
+}
+
+/// [`handle_frame`], with the response charged to the client's quotas (`quotas/`) and the
+/// throttle the connection applies.
+pub(crate) async fn handle_frame_throttled(
+    ctx: &RequestContext,
+    mut frame: Bytes,
+) -> Result<(Option<Vec<Bytes>>, Throttle), CloseReason> {
+    let request_size = frame.len();
     let (key, version) = peek_request_api(&frame).ok_or(CloseReason::ShortFrame(frame.len()))?;
     let api_key = ApiKey::from_i16(key).ok_or(CloseReason::UnknownApiKey(key))?;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
@@ -340,16 +362,29 @@ pub(crate) async fn handle_frame(
         if api_key == ApiKey::ApiVersions {
             // KIP-511: UNSUPPORTED_VERSION in a v0 body with our ApiVersions range.
             let body = handlers::api_versions::unsupported_version_response();
-            return encode(api_key, 0, correlation_id, &body.into()).map(Some);
+            return encode(api_key, 0, correlation_id, &body.into())
+                .map(|chunks| (Some(chunks), Throttle::NONE));
         }
         return Err(CloseReason::UnsupportedVersion(api_key, version, served));
     }
     let body = RequestBody::decode(api_key, version, &mut frame)
         .map_err(|e| CloseReason::Malformed(format!("{} v{version}: {e}", api_key.name())))?;
     tracing::debug!(peer = %ctx.peer, api = api_key.name(), version, correlation_id, client = ?header.client_id, "request");
-    match handlers::dispatch(ctx, &header, version, body).await {
-        Some(response) => encode(api_key, version, correlation_id, &response).map(Some),
-        None => Ok(None),
+    let dispatched = std::pin::pin!(handlers::dispatch(ctx, &header, version, body));
+    let (mut response, handler_time) = crate::quotas::PollTimed::new(dispatched).await;
+    let throttle = crate::quotas::throttle(
+        ctx,
+        &header,
+        api_key,
+        version,
+        request_size,
+        handler_time,
+        response.as_mut(),
+    );
+    match response {
+        Some(response) => encode(api_key, version, correlation_id, &response)
+            .map(|chunks| (Some(chunks), throttle)),
+        None => Ok((None, throttle)),
     }
 }
 

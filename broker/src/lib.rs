@@ -19,6 +19,7 @@ pub mod fetch_sessions;
 pub mod group_config;
 pub mod groups;
 pub mod handlers;
+pub mod quotas;
 pub mod security;
 pub mod server;
 pub mod storage;

@@ -137,6 +137,7 @@ use gregor_protocol::error_code::*;
 
 mod acls;
 mod alter_configs;
+mod client_quotas;
 mod scram_credentials;
 mod snapshots;
 pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
@@ -144,6 +145,7 @@ pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
 };
+pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 

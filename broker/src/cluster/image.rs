@@ -46,9 +46,9 @@
 //!   applied together at the end (all or nothing); `AbortTransactionRecord` discards them.
 //! * `AccessControlEntryRecord` adds an ACL under its id, `RemoveAccessControlEntryRecord`
 //!   drops it (Kafka's `AclsImage`); `UserScramCredentialRecord` and its removal keep the
-//!   SCRAM credentials.
-//! * Client quota, delegation token, ZooKeeper migration state and no-op records are
-//!   accepted and ignored (the broker does not use them).
+//!   SCRAM credentials; `ClientQuotaRecord`s (`client_quotas.rs`) keep the client quotas.
+//! * Delegation token, ZooKeeper migration state and no-op records are accepted and
+//!   ignored (the broker does not use them).
 //!
 //! Records that refer to unknown topics, partitions or brokers, or hold invalid values, fail
 //! with an [`ImageError`] naming the offset, as they make Kafka's loader fail; a failed
@@ -541,6 +541,8 @@ pub struct MetadataImage {
     scram: Arc<BTreeMap<(String, i8), UserScramCredentialRecord>>,
     /// ACLs by the id of their `AccessControlEntryRecord`, Kafka's `AclsImage`.
     acls: Arc<BTreeMap<Uuid, crate::authorizer::StandardAcl>>,
+    /// Client quotas by entity, Kafka's `ClientQuotasImage`.
+    client_quotas: Arc<super::client_quotas::ClientQuotasImage>,
 }
 
 impl Default for MetadataImage {
@@ -564,6 +566,7 @@ impl MetadataImage {
             pending: None,
             scram: Arc::default(),
             acls: Arc::default(),
+            client_quotas: Arc::default(),
         }
     }
 
@@ -597,12 +600,18 @@ impl MetadataImage {
             && self.next_producer_id.is_none()
             && self.scram.is_empty()
             && self.acls.is_empty()
+            && self.client_quotas.is_empty()
     }
 
     /// The ACLs (`AccessControlEntryRecord`s), by id; shared, so an authorizer can hold
     /// them without copying.
     pub fn acls(&self) -> &Arc<BTreeMap<Uuid, crate::authorizer::StandardAcl>> {
         &self.acls
+    }
+
+    /// The client quotas (`ClientQuotaRecord`s), by entity.
+    pub fn client_quotas(&self) -> &super::client_quotas::ClientQuotasImage {
+        &self.client_quotas
     }
 
     /// The SCRAM credentials (`UserScramCredentialRecord`s), by user and mechanism type.
@@ -928,8 +937,10 @@ impl MetadataImage {
                     Arc::make_mut(&mut self.acls).remove(&r.id);
                 }
             }
-            MetadataRecord::ClientQuota(_)
-            | MetadataRecord::DelegationToken(_)
+            MetadataRecord::ClientQuota(r) => {
+                Arc::make_mut(&mut self.client_quotas).apply(r);
+            }
+            MetadataRecord::DelegationToken(_)
             | MetadataRecord::RemoveDelegationToken(_)
             | MetadataRecord::ZkMigrationState(_)
             | MetadataRecord::NoOp(_) => {}

@@ -25,6 +25,7 @@
 //!   to create or delete at start-up so that the disk matches the image.
 
 pub mod client_metrics;
+pub mod client_quotas;
 pub mod controller;
 pub mod features;
 pub mod group_configs;

@@ -12,8 +12,8 @@
 //! 2. data batches of framed metadata records, [`image_records`]: the image in the order of
 //!    Kafka's `MetadataImage.write` (features with `metadata.version` first, brokers and
 //!    controllers, topics with their partitions, configs (client-metrics subscriptions
-//!    included), producer ids, ACLs, SCRAM credentials). The image keeps no client quotas
-//!    or delegation tokens (it accepts and ignores their records), so there are none to
+//!    included), client quotas, producer ids, ACLs, SCRAM credentials). The image keeps no
+//!    delegation tokens (it accepts and ignores their records), so there are none to
 //!    write. Record versions follow the `metadata.version` as Kafka's `ImageWriterOptions`
 //!    pick them; state a version cannot express is an error (Kafka's default loss handler
 //!    throws too), not a silent loss;
@@ -257,6 +257,11 @@ pub fn image_records(image: &MetadataImage) -> Result<Vec<VersionedRecord>, Snap
                 ..Default::default()
             })));
         }
+    }
+
+    // ClientQuotasImage: one record per entity and key.
+    for record in image.client_quotas().records() {
+        out.push(v0(MetadataRecord::ClientQuota(record)));
     }
 
     // ProducerIdsImage: written when a block was ever handed out.

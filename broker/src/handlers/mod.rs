@@ -4,6 +4,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod alter_user_scram_credentials;
@@ -20,6 +21,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -161,6 +163,11 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         ApiKey::AlterUserScramCredentials,
         alter_user_scram_credentials::VERSIONS,
     ),
+    (
+        ApiKey::DescribeClientQuotas,
+        describe_client_quotas::VERSIONS,
+    ),
+    (ApiKey::AlterClientQuotas, alter_client_quotas::VERSIONS),
     (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
     (ApiKey::JoinGroup, join_group::VERSIONS),
     (ApiKey::SyncGroup, sync_group::VERSIONS),
@@ -234,6 +241,14 @@ pub async fn dispatch(
         }
         RequestBody::AlterUserScramCredentials(request) => {
             alter_user_scram_credentials::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::DescribeClientQuotas(request) => {
+            describe_client_quotas::handle(ctx, version, request).into()
+        }
+        RequestBody::AlterClientQuotas(request) => {
+            alter_client_quotas::handle(ctx, version, request)
                 .await
                 .into()
         }

@@ -419,6 +419,14 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
         ApiKey::DeleteAcls => {
             gregor_protocol::messages::delete_acls_request::DeleteAclsRequest::default().into()
         }
+        ApiKey::DescribeClientQuotas => {
+            gregor_protocol::messages::describe_client_quotas_request::DescribeClientQuotasRequest::default()
+                .into()
+        }
+        ApiKey::AlterClientQuotas => {
+            gregor_protocol::messages::alter_client_quotas_request::AlterClientQuotasRequest::default()
+                .into()
+        }
         ApiKey::SaslHandshake => {
             gregor_protocol::messages::sasl_handshake_request::SaslHandshakeRequest::default()
                 .into()

@@ -73,6 +73,7 @@ pub fn emit(messages: &[Message]) -> TokenStream {
     let response_header: Vec<_> = apis.iter().map(response_header_version).collect();
     let requests: Vec<_> = apis.iter().map(|a| type_path(a.request)).collect();
     let responses: Vec<_> = apis.iter().map(|a| type_path(a.response)).collect();
+    let throttle_arms: Vec<TokenStream> = apis.iter().filter_map(throttle_arm).collect();
     let docs: Vec<String> = apis
         .iter()
         .map(|a| {
@@ -204,6 +205,15 @@ pub fn emit(messages: &[Message]) -> TokenStream {
             pub const fn api_key(&self) -> ApiKey {
                 match self { #(ResponseBody::#variants(_) => ApiKey::#variants,)* }
             }
+            /// Sets the top-level `throttle_time_ms` (KIP-219) when the response has one at
+            /// `version`; false when it has none there.
+            pub fn set_throttle_time_ms(&mut self, version: i16, throttle_time_ms: i32) -> bool {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#throttle_arms)*
+                    _ => false,
+                }
+            }
         }
 
         impl Encodable for ResponseBody {
@@ -224,6 +234,28 @@ pub fn emit(messages: &[Message]) -> TokenStream {
             }
         )*
     }
+}
+
+/// The `set_throttle_time_ms` arm of a response with a top-level int32 `ThrottleTimeMs`.
+fn throttle_arm(api: &Api<'_>) -> Option<TokenStream> {
+    let field = api
+        .response
+        .root()
+        .fields
+        .iter()
+        .find(|f| f.name == "ThrottleTimeMs" && f.ty == crate::model::Type::Int32)?;
+    let variant = variant_ident(&api.request.name, "Request");
+    let member = super::field_member(field);
+    let (low, high) = (
+        Literal::i16_unsuffixed(field.versions.lowest),
+        Literal::i16_unsuffixed(field.versions.highest),
+    );
+    Some(quote! {
+        ResponseBody::#variant(body) if (#low..=#high).contains(&version) => {
+            body.#member = throttle_time_ms;
+            true
+        }
+    })
 }
 
 fn names_of(api: &Api<'_>) -> String {

@@ -6,11 +6,11 @@
 //! ([`crate::telemetry::validate`]), and each changed key becomes a `ConfigRecord` of
 //! resource type 16. Deleting every config removes the subscription.
 
-use gregor_protocol::MetadataRecord;
-use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::metadata_frame::VersionedRecord;
 
-use super::controller::{AlterConfigOp, AlterConfigsResource, ApiError, apply_changes, v0};
+use super::controller::{
+    AlterConfigOp, AlterConfigsResource, ApiError, apply_changes, changed_config_records,
+};
 use super::image::{ConfigResource, MetadataImage};
 use crate::telemetry;
 
@@ -44,18 +44,10 @@ pub fn plan_alter(
         },
     )?;
     telemetry::validate(name, &next)?;
-    let keys: std::collections::BTreeSet<&String> = current.keys().chain(next.keys()).collect();
-    Ok(keys
-        .into_iter()
-        .filter(|k| current.get(*k) != next.get(*k))
-        .map(|k| {
-            v0(MetadataRecord::Config(ConfigRecord {
-                resource_type: ConfigResource::CLIENT_METRICS,
-                resource_name: name.into(),
-                name: k.as_str().into(),
-                value: next.get(k).map(|v| v.as_str().into()),
-                ..Default::default()
-            }))
-        })
-        .collect())
+    Ok(changed_config_records(
+        ConfigResource::CLIENT_METRICS,
+        name,
+        &current,
+        &next,
+    ))
 }

@@ -143,7 +143,7 @@ mod snapshots;
 pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
 pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
-    apply_changes, apply_changes_with, check_no_nulls, check_unique_names,
+    apply_changes, apply_changes_with, changed_config_records, check_no_nulls, check_unique_names,
 };
 pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
@@ -2032,12 +2032,7 @@ impl Controller {
                 format!("The topic '{name}' does not exist."),
             ));
         };
-        let keys: BTreeSet<&String> = current.keys().chain(next.keys()).collect();
-        let records: Vec<VersionedRecord> = keys
-            .into_iter()
-            .filter(|k| current.get(*k) != next.get(*k))
-            .map(|k| config_record(name, k, next.get(k).map(String::as_str)))
-            .collect();
+        let records = changed_config_records(ConfigResource::TOPIC, name, &current, &next);
         let changed = (!records.is_empty()).then(|| ReconfiguredTopic {
             name: name.to_string(),
             id: topic.id,

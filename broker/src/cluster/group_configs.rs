@@ -5,12 +5,10 @@
 //! `GroupConfig.validate` ([`crate::group_config::validate`], `INVALID_CONFIG`) against the
 //! broker's bounds, and each changed key becomes a `ConfigRecord` of resource type 32.
 
-use gregor_protocol::MetadataRecord;
 use gregor_protocol::error_code::{INVALID_CONFIG, INVALID_REQUEST};
-use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::metadata_frame::VersionedRecord;
 
-use super::controller::{AlterConfigsResource, ApiError, apply_changes, v0};
+use super::controller::{AlterConfigsResource, ApiError, apply_changes, changed_config_records};
 use super::image::{ConfigResource, MetadataImage};
 use crate::group_config::{self, Bounds};
 
@@ -37,18 +35,10 @@ pub fn plan_alter(
         |_, old, _| old.to_string(),
     )?;
     group_config::validate(&next, bounds).map_err(|m| ApiError::new(INVALID_CONFIG, m))?;
-    let keys: std::collections::BTreeSet<&String> = current.keys().chain(next.keys()).collect();
-    Ok(keys
-        .into_iter()
-        .filter(|k| current.get(*k) != next.get(*k))
-        .map(|k| {
-            v0(MetadataRecord::Config(ConfigRecord {
-                resource_type: ConfigResource::GROUP,
-                resource_name: name.into(),
-                name: k.as_str().into(),
-                value: next.get(k).map(|v| v.as_str().into()),
-                ..Default::default()
-            }))
-        })
-        .collect())
+    Ok(changed_config_records(
+        ConfigResource::GROUP,
+        name,
+        &current,
+        &next,
+    ))
 }

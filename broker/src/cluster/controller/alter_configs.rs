@@ -49,6 +49,21 @@ fn record(resource_type: i8, name: &str, key: &str, value: Option<&str>) -> Vers
     }))
 }
 
+/// The `ConfigRecord`s that take a resource's configs from `current` to `next`: one per key
+/// whose value changed (a null value for a key `next` no longer has), in key order.
+pub(crate) fn changed_config_records(
+    resource_type: i8,
+    name: &str,
+    current: &BTreeMap<String, String>,
+    next: &BTreeMap<String, String>,
+) -> Vec<VersionedRecord> {
+    let keys: BTreeSet<&String> = current.keys().chain(next.keys()).collect();
+    keys.into_iter()
+        .filter(|k| current.get(*k) != next.get(*k))
+        .map(|k| record(resource_type, name, k, next.get(k).map(String::as_str)))
+        .collect()
+}
+
 /// `ControllerConfigurationValidator.validateBrokerName`, then the existence check: a
 /// non-empty name must be a registered broker.
 fn check_broker_name(image: &MetadataImage, name: &str) -> Result<(), ApiError> {

@@ -20,83 +20,10 @@ import threading
 import time
 
 import _driver
+from _scenario import Member
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-
-
-class Member:
-    """One consumer on a thread of its own."""
-
-    def __init__(self, name, args, lock, consumed, errors):
-        self.name = name
-        self.args = args
-        self.lock = lock
-        self.consumed = consumed
-        self.errors = errors
-        self.assignment = set()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        conf = {
-            "bootstrap.servers": self.args.bootstrap,
-            "client.id": self.name,
-            "group.id": self.args.group,
-            "group.protocol": "consumer",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "fetch.wait.max.ms": 200,
-            "reconnect.backoff.max.ms": 500,
-            "error_cb": lambda err: self.note(f"error_cb: {err}"),
-        }
-        consumer = Consumer(conf)
-
-        def on_assign(c, partitions):
-            c.incremental_assign(partitions)
-            with self.lock:
-                self.assignment = {tp.partition for tp in c.assignment()}
-
-        def on_revoke(c, partitions):
-            try:
-                c.incremental_unassign(partitions)
-                held = {tp.partition for tp in c.assignment()}
-            except KafkaException as e:
-                # close() revokes while it destroys the handle (_DESTROY): nothing held.
-                if e.args[0].code() != confluent_kafka.KafkaError._DESTROY:
-                    raise
-                held = set()
-            with self.lock:
-                self.assignment = held
-
-        consumer.subscribe([self.args.topic], on_assign=on_assign, on_revoke=on_revoke)
-        while not self.stop.is_set():
-            msg = consumer.poll(0.1)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() != confluent_kafka.KafkaError._PARTITION_EOF:
-                    self.note(f"consume: {msg.error()}")
-                continue
-            with self.lock:
-                self.consumed.append((self.name, msg.partition(), msg.offset()))
-            for attempt in range(20):
-                try:
-                    consumer.commit(message=msg, asynchronous=False)
-                    break
-                except KafkaException as e:
-                    self.note(f"commit {msg.partition()}:{msg.offset()}: {e}")
-                    time.sleep(0.2)
-        consumer.close()
-
-    def note(self, text):
-        with self.lock:
-            self.errors.append(f"{self.name}: {text}")
-
-    def leave(self):
-        self.stop.set()
-        self.thread.join(30)
 
 
 def main():
@@ -154,9 +81,9 @@ def main():
             time.sleep(0.2)
 
     for name in ["a", "b"]:
-        members[name] = Member(name, args, lock, consumed, errors)
+        members[name] = Member(name, "consumer", args, lock, consumed, errors)
     settle(1)
-    members["c"] = Member("c", args, lock, consumed, errors)
+    members["c"] = Member("c", "consumer", args, lock, consumed, errors)
     produce(30, "two")
     settle(2)
     members.pop("b").leave()

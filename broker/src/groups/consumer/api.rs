@@ -61,6 +61,7 @@ impl TopicSource for ImageTopics {
         self.0.topic(name).map(|t| TopicMeta {
             id: t.id,
             partitions: t.partitions.len() as i32,
+            hash: super::metadata_hash::topic_hash(t, &self.0),
         })
     }
 

@@ -31,10 +31,7 @@ struct Topics;
 
 impl TopicSource for Topics {
     fn meta(&self, name: &str) -> Option<TopicMeta> {
-        (name == "t").then_some(TopicMeta {
-            id: topic_id(),
-            partitions: 4,
-        })
+        (name == "t").then_some(TopicMeta::without_racks(name, topic_id(), 4))
     }
 
     fn names(&self) -> Vec<String> {

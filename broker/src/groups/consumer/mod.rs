@@ -29,12 +29,12 @@
 pub mod api;
 pub mod assignor;
 pub mod classic_api;
+pub mod metadata_hash;
 pub mod migration;
 pub mod reconcile;
 pub mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
 
 use gregor_protocol::Uuid;
 use gregor_protocol::error_code::*;
@@ -138,6 +138,21 @@ pub struct TopicMeta {
     pub id: Uuid,
     /// Partition count.
     pub partitions: i32,
+    /// Kafka's hash of the topic's id, name, partitions and racks (KIP-1101,
+    /// [`metadata_hash::topic_hash`]).
+    pub hash: i64,
+}
+
+impl TopicMeta {
+    /// The metadata of topic `name` whose replicas' brokers have no racks.
+    pub fn without_racks(name: &str, id: Uuid, partitions: i32) -> TopicMeta {
+        let hash = metadata_hash::hash_topic(name, id, partitions, |_| Vec::new());
+        TopicMeta {
+            id,
+            partitions,
+            hash,
+        }
+    }
 }
 
 /// What a group sees of the cluster's topics: their metadata and, for regular-expression
@@ -217,17 +232,11 @@ pub fn state_name(group: &ConsumerGroup) -> &'static str {
     }
 }
 
-/// A hash of the subscribed topics' metadata. Kafka 4.1+ stores a Murmur3 hash of each
-/// topic's name, id, partition count and racks (KIP-1101); this broker's hash covers name,
-/// id and partition count with a hasher of its own, so a Kafka coordinator reading these
-/// records rebalances once, which is harmless.
+/// The group's metadata hash over its subscribed topics (KIP-1101): Kafka's
+/// `computeGroupHash` of each topic's `computeTopicHash`, so a group written by Kafka reads
+/// back without an epoch bump.
 pub fn metadata_hash(topics: &BTreeMap<String, TopicMeta>) -> i64 {
-    if topics.is_empty() {
-        return 0;
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    topics.hash(&mut h);
-    h.finish() as i64
+    metadata_hash::group_hash(topics.iter().map(|(name, meta)| (name.as_str(), meta.hash)))
 }
 
 /// A heartbeat as the handler passes it on.

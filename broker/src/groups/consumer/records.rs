@@ -4,8 +4,8 @@
 //!
 //! Kafka 4.1+ keeps the subscribed topics' metadata as a hash in
 //! ConsumerGroupMetadataValue (KIP-1101) and no longer writes
-//! ConsumerGroupPartitionMetadata; this does the same (the hash is this broker's own, see
-//! [`super::metadata_hash`]), and ignores PartitionMetadata records when replaying.
+//! ConsumerGroupPartitionMetadata; this does the same (Kafka's XXH3 layout, see
+//! [`super::metadata_hash()`]), and ignores PartitionMetadata records when replaying.
 
 use gregor_protocol::messages::consumer_group_current_member_assignment_key::ConsumerGroupCurrentMemberAssignmentKey;
 use gregor_protocol::messages::consumer_group_current_member_assignment_value::{

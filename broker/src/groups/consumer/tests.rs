@@ -23,12 +23,7 @@ fn topic_id() -> Uuid {
 }
 
 fn topics(partitions: i32) -> impl Fn(&str) -> Option<TopicMeta> {
-    move |name| {
-        (name == "t").then_some(TopicMeta {
-            id: topic_id(),
-            partitions,
-        })
-    }
+    move |name| (name == "t").then_some(TopicMeta::without_racks(name, topic_id(), partitions))
 }
 
 fn join(member: &str) -> HeartbeatRequest {
@@ -422,13 +417,9 @@ struct Cluster(Vec<(&'static str, i32)>);
 
 impl TopicSource for Cluster {
     fn meta(&self, name: &str) -> Option<TopicMeta> {
-        self.0
-            .iter()
-            .position(|(n, _)| *n == name)
-            .map(|i| TopicMeta {
-                id: Uuid::from_bytes([i as u8 + 1; 16]),
-                partitions: self.0[i].1,
-            })
+        self.0.iter().position(|(n, _)| *n == name).map(|i| {
+            TopicMeta::without_racks(name, Uuid::from_bytes([i as u8 + 1; 16]), self.0[i].1)
+        })
     }
 
     fn names(&self) -> Vec<String> {

@@ -56,6 +56,13 @@ struct Cli {
     /// Longest wait for each response, in milliseconds (Kafka's request.timeout.ms).
     #[arg(long, global = true, default_value_t = 30_000, value_name = "MS")]
     request_timeout_ms: u64,
+    /// Client properties (Kafka's keys): security.protocol, sasl.mechanism, sasl.jaas.config,
+    /// ssl.truststore.location, ssl.keystore.location, ... (as kafka-*.sh --command-config).
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
+    /// One client property, over the --command-config file (repeatable).
+    #[arg(long, global = true, value_name = "KEY=VALUE")]
+    command_property: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,8 +97,34 @@ enum Command {
     Perf(perf::Command),
 }
 
+/// The security settings of `--command-config` and `--command-property`.
+fn security(cli: &Cli) -> client::Result<client::security::Security> {
+    let mut props = match &cli.command_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                client::Error::io(format!("--command-config {}", path.display()), e)
+            })?;
+            client::security::parse_properties(&text)
+        }
+        None => Default::default(),
+    };
+    for property in &cli.command_property {
+        let Some((key, value)) = property.split_once('=') else {
+            return Err(client::Error::Usage(format!(
+                "--command-property {property}: expected KEY=VALUE"
+            )));
+        };
+        props.insert(key.trim().to_string(), value.trim().to_string());
+    }
+    client::security::Security::from_properties(&props)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let security = match security(&cli) {
+        Ok(security) => security,
+        Err(e) => return finish(Err(e)),
+    };
     let context = Context {
         bootstrap: cli.bootstrap_server.clone(),
         json: cli.json,
@@ -99,6 +132,7 @@ fn main() -> ExitCode {
             client_id: cli.client_id.clone(),
             connect_timeout: Duration::from_millis(cli.connect_timeout_ms),
             request_timeout: Duration::from_millis(cli.request_timeout_ms),
+            security,
             ..ConnectOptions::default()
         },
     };

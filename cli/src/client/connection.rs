@@ -22,14 +22,19 @@ use gregor_protocol::frame::{decode_response_header, encode_request};
 use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
 use gregor_protocol::messages::api_versions_response::ApiVersionsResponse;
 use gregor_protocol::{ApiKey, Decodable, Request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::negotiate::BrokerVersions;
-use super::{Error, Result, io_reason};
+use super::security::Security;
+use super::{Error, Result, io_reason, sasl};
+
+/// The read half of a connection (TCP, or TLS over TCP).
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a connection.
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Largest response frame accepted (a fetch response is bounded by the request's max
 /// bytes; this only guards against a garbage size prefix).
@@ -50,6 +55,8 @@ pub struct ConnectOptions {
     pub request_timeout: Duration,
     /// Most requests outstanding on the connection at once.
     pub max_in_flight: usize,
+    /// TLS and SASL (`--command-config`); PLAINTEXT by default.
+    pub security: Security,
 }
 
 impl Default for ConnectOptions {
@@ -59,6 +66,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_in_flight: 5,
+            security: Security::default(),
         }
     }
 }
@@ -172,7 +180,15 @@ impl Connection {
             };
         // Requests are small and latency matters (acks are measured): no Nagle delay.
         let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+        let (read, write) =
+            tokio::time::timeout(options.connect_timeout, secure(stream, addr, options))
+                .await
+                .map_err(|_| {
+                    connect_error(format!(
+                        "the TLS or SASL handshake took longer than {:?}",
+                        options.connect_timeout
+                    ))
+                })??;
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
             pending: Mutex::default(),
@@ -479,8 +495,46 @@ fn decode_body<T: Decodable + gregor_protocol::Message>(
     })
 }
 
+/// The TLS handshake and SASL exchange `options.security` asks for, then the stream's
+/// two halves.
+async fn secure(
+    stream: TcpStream,
+    addr: &str,
+    options: &ConnectOptions,
+) -> Result<(ReadHalf, WriteHalf)> {
+    let security = &options.security;
+    let Some(tls) = &security.tls else {
+        let mut stream = stream;
+        if let Some(sasl) = &security.sasl {
+            sasl::authenticate(&mut stream, addr, sasl, &options.client_id).await?;
+        }
+        let (read, write) = stream.into_split();
+        return Ok((Box::new(read), Box::new(write)));
+    };
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            reason: format!("{host:?} is not a TLS server name: {e}"),
+        })?;
+    let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+    let mut stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| Error::Connect {
+            addr: addr.to_string(),
+            reason: format!("TLS handshake failed: {e}"),
+        })?;
+    if let Some(sasl) = &security.sasl {
+        sasl::authenticate(&mut stream, addr, sasl, &options.client_id).await?;
+    }
+    let (read, write) = tokio::io::split(stream);
+    Ok((Box::new(read), Box::new(write)))
+}
+
 /// Reads response frames and completes their waiters until the socket ends.
-async fn read_loop(mut reader: BufReader<OwnedReadHalf>, shared: Arc<Shared>) {
+async fn read_loop(mut reader: BufReader<ReadHalf>, shared: Arc<Shared>) {
     let reason = loop {
         let mut size = [0u8; 4];
         if let Err(e) = reader.read_exact(&mut size).await {
@@ -532,7 +586,7 @@ async fn read_loop(mut reader: BufReader<OwnedReadHalf>, shared: Arc<Shared>) {
 
 /// Writes queued frames, flushing once per burst.
 async fn write_loop(
-    mut writer: BufWriter<OwnedWriteHalf>,
+    mut writer: BufWriter<WriteHalf>,
     mut queue: mpsc::Receiver<Outbound>,
     shared: Arc<Shared>,
 ) {

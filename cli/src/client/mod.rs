@@ -5,10 +5,14 @@
 //! * [`negotiate`]: ApiVersions on connect, then the highest version both sides support
 //!   for each API.
 //! * [`cluster`]: bootstrap, Metadata, a connection per broker id, leader routing.
+//! * [`security`]: TLS and SASL from Kafka's client properties; [`sasl`]: the SASL
+//!   exchange (PLAIN, SCRAM-SHA-256/512).
 
 pub mod cluster;
 pub mod connection;
 pub mod negotiate;
+pub mod sasl;
+pub mod security;
 
 use std::io;
 use std::time::Duration;

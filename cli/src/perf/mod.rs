@@ -1,6 +1,6 @@
-//! `gregorctl perf produce|consume|requests|fetch-sessions`: the load generator, with the flags of Kafka's
-//! kafka-producer-perf-test.sh and kafka-consumer-perf-test.sh, and a request-rate mode
-//! (ApiVersions or Metadata over pipelined connections).
+//! `gregorctl perf produce|consume|requests|fetch-sessions|connections`: the load generator, with the flags of Kafka's
+//! kafka-producer-perf-test.sh and kafka-consumer-perf-test.sh, a request-rate mode
+//! (ApiVersions or Metadata over pipelined connections) and the connection set-up cost.
 //!
 //! Both report records/s, MB/s (MiB, as Kafka's tools compute it) and latency
 //! percentiles from an HDR histogram (microsecond precision): for produce the time from
@@ -8,6 +8,7 @@
 //! trip. On a terminal a progress line updates every second; the last stdout line is
 //! always one JSON summary for scripts.
 
+pub mod connections;
 pub mod consume;
 pub mod produce;
 pub mod requests;
@@ -37,6 +38,8 @@ pub enum Command {
     Requests(requests::Args),
     /// Fetch cost with and without fetch sessions (KIP-227): bytes per fetch.
     FetchSessions(sessions::Args),
+    /// Connection set-up cost: TCP, TLS, SASL (`--command-config`) and ApiVersions.
+    Connections(connections::Args),
 }
 
 /// Runs a perf subcommand.
@@ -46,6 +49,7 @@ pub async fn run(context: &Context, command: &Command) -> Result<()> {
         Command::Consume(args) => consume::run(context, args).await,
         Command::Requests(args) => requests::run(context, args).await,
         Command::FetchSessions(args) => sessions::run(context, args).await,
+        Command::Connections(args) => connections::run(context, args).await,
     }
 }
 

@@ -1,7 +1,10 @@
 //! ConsumerGroupDescribe v0-v1 (KIP-848): each consumer group's epochs, assignor and
 //! members with their current and target assignments (topic names from the image).
 //! A group that does not exist or is not a consumer group is GROUP_ID_NOT_FOUND, as
-//! Kafka's `consumerGroupDescribe` answers.
+//! Kafka's `consumerGroupDescribe` answers. A group the principal may not DESCRIBE is
+//! GROUP_AUTHORIZATION_FAILED (no message), listed before the others as Kafka's
+//! `handleConsumerGroupDescribe` does; the others carry the principal's authorized
+//! operations on the group when `include_authorized_operations` asks.
 
 use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_describe_response::{
@@ -44,8 +47,23 @@ pub async fn handle(
         ..Default::default()
     };
     let enabled = consumer_protocol_enabled(ctx);
+    let checker = super::authorize::Checker::new(ctx);
     let mut groups = Vec::with_capacity(request.group_ids.len());
+    let mut authorized = Vec::with_capacity(request.group_ids.len());
     for group_id in &request.group_ids {
+        if enabled && !checker.group(crate::authorizer::AclOperation::Describe, group_id) {
+            groups.push(DescribedGroup {
+                error_code: error_code::GROUP_AUTHORIZATION_FAILED,
+                error_message: None,
+                group_id: group_id.clone(),
+                authorized_operations: NO_OPERATIONS,
+                ..Default::default()
+            });
+        } else {
+            authorized.push(group_id);
+        }
+    }
+    for group_id in authorized {
         let failed = |code: i16, message: String| DescribedGroup {
             error_code: code,
             error_message: if message.is_empty() {
@@ -110,7 +128,11 @@ pub async fn handle(
                     assignment_epoch: group.assignment_epoch,
                     assignor_name: assignor.as_str().into(),
                     members,
-                    authorized_operations: NO_OPERATIONS,
+                    authorized_operations: if request.include_authorized_operations {
+                        checker.operations(crate::authorizer::ResourceType::Group, group_id)
+                    } else {
+                        NO_OPERATIONS
+                    },
                     ..Default::default()
                 });
             }

@@ -34,8 +34,8 @@ pub async fn handle(
     _version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
-    if let Some(code) = super::authorize::Checker::new(ctx)
-        .cluster_error(crate::authorizer::AclOperation::Describe)
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Describe)
     {
         return DescribeLogDirsResponse {
             error_code: code,

@@ -42,12 +42,14 @@ pub fn handle(
     version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
-    if let Some(code) = super::authorize::Checker::new(ctx)
-        .cluster_error(crate::authorizer::AclOperation::Describe)
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Describe)
     {
         return DescribeQuorumResponse {
             error_code: code,
-            error_message: ErrorCode::from(code).default_message().map(ByteString::from),
+            error_message: ErrorCode::from(code)
+                .default_message()
+                .map(ByteString::from),
             topics: Vec::new(),
             ..Default::default()
         };

@@ -57,13 +57,13 @@ pub async fn handle(
                 listed
             }
             .into_iter()
-                .map(|t| TransactionState {
-                    transactional_id: t.transactional_id.into(),
-                    producer_id: t.producer_id,
-                    transaction_state: t.state.into(),
-                    ..Default::default()
-                })
-                .collect(),
+            .map(|t| TransactionState {
+                transactional_id: t.transactional_id.into(),
+                producer_id: t.producer_id,
+                transaction_state: t.state.into(),
+                ..Default::default()
+            })
+            .collect(),
             ..Default::default()
         },
         Err(code) => ListTransactionsResponse {

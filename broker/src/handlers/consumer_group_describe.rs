@@ -4,7 +4,8 @@
 //! Kafka's `consumerGroupDescribe` answers. A group the principal may not DESCRIBE is
 //! GROUP_AUTHORIZATION_FAILED (no message), listed before the others as Kafka's
 //! `handleConsumerGroupDescribe` does; the others carry the principal's authorized
-//! operations on the group when `include_authorized_operations` asks.
+//! operations on the group when `include_authorized_operations` asks. A group assigning
+//! a topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, without members.
 
 use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_describe_response::{
@@ -19,6 +20,10 @@ use crate::groups::consumer::state_name;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
+
+/// Kafka's message for a group hidden for its topics.
+const UNDESCRIBABLE_TOPICS: &str =
+    "The group has described topic(s) that the client is not authorized to describe.";
 
 /// Kafka's "no authorized operations asked for" value.
 const NO_OPERATIONS: i32 = i32::MIN;
@@ -135,6 +140,32 @@ pub async fn handle(
                     },
                     ..Default::default()
                 });
+            }
+        }
+    }
+    // Kafka's `handleConsumerGroupDescribe`: a group whose members' current or target
+    // assignments name a topic the principal may not DESCRIBE is not shown.
+    if checker.enabled() {
+        for group in groups
+            .iter_mut()
+            .filter(|g| g.error_code == error_code::NONE)
+        {
+            let hidden = group
+                .members
+                .iter()
+                .flat_map(|m| {
+                    (m.assignment.topic_partitions.iter())
+                        .chain(&m.target_assignment.topic_partitions)
+                })
+                .any(|t| !checker.topic(crate::authorizer::AclOperation::Describe, &t.topic_name));
+            if hidden {
+                *group = DescribedGroup {
+                    error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                    error_message: Some(UNDESCRIBABLE_TOPICS.into()),
+                    group_id: group.group_id.clone(),
+                    authorized_operations: NO_OPERATIONS,
+                    ..Default::default()
+                };
             }
         }
     }

@@ -408,6 +408,21 @@ fn group_summary(groups: &[DescribedGroup]) -> Vec<(String, i16, i32)> {
         .collect()
 }
 
+/// A consumer-protocol join of `group` subscribed to `topic`: (error, message).
+fn join(c: &mut RawClient, group: &str, member: &str, topic: &str) -> (i16, Option<String>) {
+    let request = ConsumerGroupHeartbeatRequest {
+        group_id: group.into(),
+        member_id: member.into(),
+        member_epoch: 0,
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec![topic.into()]),
+        topic_partitions: Some(Vec::new()),
+        ..Default::default()
+    };
+    let r = c.call(&request, 1).unwrap();
+    (r.error_code, r.error_message.as_deref().map(str::to_string))
+}
+
 fn s(v: &str) -> String {
     v.to_string()
 }
@@ -470,21 +485,8 @@ fn the_describe_admin_and_transaction_apis_ask_kafkas_acls() {
             .all(|p| p.partition_error_code == 0),
         "{added:?}"
     );
-    let joined = admin
-        .call(
-            &ConsumerGroupHeartbeatRequest {
-                group_id: "g1".into(),
-                member_id: "m1".into(),
-                member_epoch: 0,
-                rebalance_timeout_ms: 30_000,
-                subscribed_topic_names: Some(vec!["secure".into()]),
-                topic_partitions: Some(Vec::new()),
-                ..Default::default()
-            },
-            1,
-        )
-        .unwrap();
-    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert_eq!(join(&mut admin, "g1", "m1", "secure"), (0, None));
+    assert_eq!(join(&mut admin, "g4", "m4", "other"), (0, None));
 
     // The super user: everything, every operation.
     let admin_scram = describe_scram(&mut admin);
@@ -632,6 +634,11 @@ fn the_describe_admin_and_transaction_apis_ask_kafkas_acls() {
         [(s("g1"), error_code::GROUP_AUTHORIZATION_FAILED, i32::MIN)]
     );
     assert_eq!(groups[0].error_message, None);
+    // Joining needs READ on the group (then DESCRIBE on the subscribed topics).
+    assert_eq!(
+        join(&mut alice, "g3", "a1", "secure"),
+        (error_code::GROUP_AUTHORIZATION_FAILED, None)
+    );
 
     // READ on one topic, DESCRIBE on the group and the transactional id.
     grant(
@@ -639,6 +646,8 @@ fn the_describe_admin_and_transaction_apis_ask_kafkas_acls() {
         &[
             (TOPIC, "secure", READ),
             (GROUP, "g1", DESCRIBE),
+            (GROUP, "g3", READ),
+            (GROUP, "g4", DESCRIBE),
             (TRANSACTIONAL_ID, "tx1", DESCRIBE),
         ],
     );
@@ -691,6 +700,24 @@ fn the_describe_admin_and_transaction_apis_ask_kafkas_acls() {
             (s("g1"), error_code::NONE, 1 << 8),
         ]
     );
+
+    // A group assigning a topic alice may not DESCRIBE is hidden.
+    let groups = describe_groups(&mut alice, &["g4"]);
+    assert_eq!(
+        group_summary(&groups),
+        [(s("g4"), error_code::TOPIC_AUTHORIZATION_FAILED, i32::MIN)]
+    );
+    assert_eq!(
+        groups[0].error_message.as_deref(),
+        Some("The group has described topic(s) that the client is not authorized to describe.")
+    );
+    assert!(groups[0].members.is_empty());
+    // A subscription to a topic alice may not DESCRIBE is refused, one she may is served.
+    assert_eq!(
+        join(&mut alice, "g3", "a1", "other"),
+        (error_code::TOPIC_AUTHORIZATION_FAILED, None)
+    );
+    assert_eq!(join(&mut alice, "g3", "a1", "secure"), (0, None));
 
     // ALTER and ALTER_CONFIGS on the cluster (implying DESCRIBE and DESCRIBE_CONFIGS):
     // alice gets what the super user got.

@@ -9,6 +9,8 @@
 
 mod support;
 
+#[path = "security/acl_apis.rs"]
+mod acl_apis;
 #[path = "security/acls.rs"]
 mod acls;
 #[path = "security/oauth.rs"]

@@ -1,7 +1,8 @@
 //! AlterClientQuotas (KIP-546): quotas set or removed in the metadata log through the
 //! controller (`cluster/controller/client_quotas.rs`), or only checked with
-//! `validate_only`. Without an authorizer every principal may (Kafka asks ALTER_CONFIGS on
-//! the cluster).
+//! `validate_only`. Without ALTER_CONFIGS on the cluster every entry of the request, as
+//! sent, gets CLUSTER_AUTHORIZATION_FAILED with its default message (Kafka's
+//! `AlterClientQuotasRequest.getErrorResponse`).
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::alter_client_quotas_request::AlterClientQuotasRequest;
@@ -22,6 +23,32 @@ pub async fn handle(
     _version: i16,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    if let Some(code) = super::authorize::Checker::new(ctx)
+        .cluster_error(crate::authorizer::AclOperation::AlterConfigs)
+    {
+        let message = gregor_protocol::ErrorCode::from(code).default_message();
+        return AlterClientQuotasResponse {
+            entries: request
+                .entries
+                .iter()
+                .map(|e| EntryData {
+                    error_code: code,
+                    error_message: message.map(Into::into),
+                    entity: e
+                        .entity
+                        .iter()
+                        .map(|d| EntityData {
+                            entity_type: d.entity_type.clone(),
+                            entity_name: d.entity_name.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     let alterations: Vec<QuotaAlteration> = request
         .entries
         .iter()

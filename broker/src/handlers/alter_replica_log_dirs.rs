@@ -8,6 +8,8 @@
 //! future directory's name would exceed 255 bytes, `REPLICA_NOT_AVAILABLE` for a partition
 //! without a replica here. Otherwise `NONE` once the future replica exists (or the replica
 //! is already there): the copy runs in the background, as Kafka's ReplicaAlterLogDirsThread.
+//! Without ALTER on the cluster every partition of the request, as sent (directory by
+//! directory, topic by topic), is CLUSTER_AUTHORIZATION_FAILED (Kafka's `getErrorResponse`).
 
 use std::collections::HashMap;
 
@@ -30,6 +32,32 @@ pub async fn handle(
     _version: i16,
     request: AlterReplicaLogDirsRequest,
 ) -> AlterReplicaLogDirsResponse {
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Alter)
+    {
+        let results = request
+            .dirs
+            .iter()
+            .flat_map(|dir| dir.topics.iter())
+            .map(|topic| AlterReplicaLogDirTopicResult {
+                topic_name: topic.name.clone(),
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|&partition_index| AlterReplicaLogDirPartitionResult {
+                        partition_index,
+                        error_code: code,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        return AlterReplicaLogDirsResponse {
+            results,
+            ..Default::default()
+        };
+    }
     // (topic, partition) -> target path, in order of first appearance; the last path wins.
     let mut order: Vec<(String, i32)> = Vec::new();
     let mut targets: HashMap<(String, i32), String> = HashMap::new();

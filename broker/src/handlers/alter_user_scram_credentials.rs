@@ -1,7 +1,7 @@
 //! AlterUserScramCredentials (KIP-554): SCRAM credentials created, replaced or deleted in
 //! the metadata log through the controller (`cluster/controller/scram_credentials.rs`).
-//! Without an authorizer every principal may (ACLs are phase 2 of issue 13: Kafka asks
-//! ALTER on the cluster).
+//! Without ALTER on the cluster (Kafka's `ControllerApis.handleAlterUserScramCredentials`)
+//! every named user, once each and sorted, gets CLUSTER_AUTHORIZATION_FAILED.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::alter_user_scram_credentials_request::AlterUserScramCredentialsRequest;
@@ -45,6 +45,23 @@ pub async fn handle(
         .map(|d| d.name.clone())
         .chain(upsertions.iter().map(|u| u.name.clone()))
         .collect();
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Alter)
+    {
+        let sorted: std::collections::BTreeSet<String> = users.into_iter().collect();
+        return AlterUserScramCredentialsResponse {
+            results: sorted
+                .into_iter()
+                .map(|user| AlterUserScramCredentialsResult {
+                    user: user.into(),
+                    error_code: code,
+                    error_message: None,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     let outcome = ctx
         .broker
         .controller

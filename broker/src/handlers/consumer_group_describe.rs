@@ -1,7 +1,11 @@
 //! ConsumerGroupDescribe v0-v1 (KIP-848): each consumer group's epochs, assignor and
 //! members with their current and target assignments (topic names from the image).
 //! A group that does not exist or is not a consumer group is GROUP_ID_NOT_FOUND, as
-//! Kafka's `consumerGroupDescribe` answers.
+//! Kafka's `consumerGroupDescribe` answers. A group the principal may not DESCRIBE is
+//! GROUP_AUTHORIZATION_FAILED (no message), listed before the others as Kafka's
+//! `handleConsumerGroupDescribe` does; the others carry the principal's authorized
+//! operations on the group when `include_authorized_operations` asks. A group assigning
+//! a topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED, without members.
 
 use gregor_protocol::messages::consumer_group_describe_request::ConsumerGroupDescribeRequest;
 use gregor_protocol::messages::consumer_group_describe_response::{
@@ -16,6 +20,10 @@ use crate::groups::consumer::state_name;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
+
+/// Kafka's message for a group hidden for its topics.
+const UNDESCRIBABLE_TOPICS: &str =
+    "The group has described topic(s) that the client is not authorized to describe.";
 
 /// Kafka's "no authorized operations asked for" value.
 const NO_OPERATIONS: i32 = i32::MIN;
@@ -44,8 +52,23 @@ pub async fn handle(
         ..Default::default()
     };
     let enabled = consumer_protocol_enabled(ctx);
+    let checker = super::authorize::Checker::new(ctx);
     let mut groups = Vec::with_capacity(request.group_ids.len());
+    let mut authorized = Vec::with_capacity(request.group_ids.len());
     for group_id in &request.group_ids {
+        if enabled && !checker.group(crate::authorizer::AclOperation::Describe, group_id) {
+            groups.push(DescribedGroup {
+                error_code: error_code::GROUP_AUTHORIZATION_FAILED,
+                error_message: None,
+                group_id: group_id.clone(),
+                authorized_operations: NO_OPERATIONS,
+                ..Default::default()
+            });
+        } else {
+            authorized.push(group_id);
+        }
+    }
+    for group_id in authorized {
         let failed = |code: i16, message: String| DescribedGroup {
             error_code: code,
             error_message: if message.is_empty() {
@@ -110,9 +133,39 @@ pub async fn handle(
                     assignment_epoch: group.assignment_epoch,
                     assignor_name: assignor.as_str().into(),
                     members,
-                    authorized_operations: NO_OPERATIONS,
+                    authorized_operations: if request.include_authorized_operations {
+                        checker.operations(crate::authorizer::ResourceType::Group, group_id)
+                    } else {
+                        NO_OPERATIONS
+                    },
                     ..Default::default()
                 });
+            }
+        }
+    }
+    // Kafka's `handleConsumerGroupDescribe`: a group whose members' current or target
+    // assignments name a topic the principal may not DESCRIBE is not shown.
+    if checker.enabled() {
+        for group in groups
+            .iter_mut()
+            .filter(|g| g.error_code == error_code::NONE)
+        {
+            let hidden = group
+                .members
+                .iter()
+                .flat_map(|m| {
+                    (m.assignment.topic_partitions.iter())
+                        .chain(&m.target_assignment.topic_partitions)
+                })
+                .any(|t| !checker.topic(crate::authorizer::AclOperation::Describe, &t.topic_name));
+            if hidden {
+                *group = DescribedGroup {
+                    error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                    error_message: Some(UNDESCRIBABLE_TOPICS.into()),
+                    group_id: group.group_id.clone(),
+                    authorized_operations: NO_OPERATIONS,
+                    ..Default::default()
+                };
             }
         }
     }

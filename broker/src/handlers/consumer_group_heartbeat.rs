@@ -54,11 +54,24 @@ pub async fn handle(
         return error(error_code::UNSUPPORTED_VERSION, String::new());
     }
     tracing::trace!("ConsumerGroupHeartbeat v{version}: {request:?}");
-    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED.
-    if let Some(code) = super::authorize::Checker::new(ctx)
+    // KafkaApis: READ on the group, or GROUP_AUTHORIZATION_FAILED; then DESCRIBE on every
+    // subscribed topic named, or TOPIC_AUTHORIZATION_FAILED. Both without a message
+    // (`ConsumerGroupHeartbeatRequest.getErrorResponse` sets only the code).
+    let checker = super::authorize::Checker::new(ctx);
+    let denied = checker
         .group_error(crate::authorizer::AclOperation::Read, &request.group_id)
-    {
-        return error(code, String::new());
+        .or_else(|| {
+            let names = request.subscribed_topic_names.iter().flatten();
+            names
+                .into_iter()
+                .find_map(|t| checker.topic_error(crate::authorizer::AclOperation::Describe, t))
+        });
+    if let Some(code) = denied {
+        return ConsumerGroupHeartbeatResponse {
+            error_code: code,
+            error_message: None,
+            ..Default::default()
+        };
     }
     let owned = request.topic_partitions.as_ref().map(|list| {
         let mut a = Partitions::new();

@@ -1,7 +1,8 @@
 //! DescribeClientQuotas (KIP-546): the image's client quotas that match the request's filter
 //! (`cluster/client_quotas.rs`, Kafka's `ClientQuotasImage.describe`); an invalid filter
-//! fails the whole request with null entries, as Kafka's `getErrorResponse`. Without an
-//! authorizer every principal may (Kafka asks DESCRIBE_CONFIGS on the cluster).
+//! fails the whole request with null entries, as Kafka's `getErrorResponse`; so does a
+//! principal without DESCRIBE_CONFIGS on the cluster (CLUSTER_AUTHORIZATION_FAILED, no
+//! message).
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::messages::describe_client_quotas_request::DescribeClientQuotasRequest;
@@ -21,6 +22,16 @@ pub fn handle(
     _version: i16,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    if let Some(code) = super::authorize::Checker::new(ctx)
+        .cluster_error(crate::authorizer::AclOperation::DescribeConfigs)
+    {
+        return DescribeClientQuotasResponse {
+            error_code: code,
+            error_message: None,
+            entries: None,
+            ..Default::default()
+        };
+    }
     let components: Vec<QuotaFilterComponent> = request
         .components
         .iter()

@@ -8,7 +8,9 @@
 //! here by AlterReplicaLogDirs, its future replica (`is_future_key`, lag = how far it trails
 //! the current replica). v4+ carries the file system's total and usable bytes. An offline
 //! directory is answered `KAFKA_STORAGE_ERROR` with no topics (sizes -1). Cordoning (v5) is
-//! not supported: never cordoned.
+//! not supported: never cordoned. Without DESCRIBE on the cluster the answer is
+//! CLUSTER_AUTHORIZATION_FAILED (top level, v3+) and no directories, as Kafka's
+//! `handleDescribeLogDirsRequest`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -32,6 +34,15 @@ pub async fn handle(
     _version: i16,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Describe)
+    {
+        return DescribeLogDirsResponse {
+            error_code: code,
+            results: Vec::new(),
+            ..Default::default()
+        };
+    }
     let wanted: Option<HashSet<(String, i32)>> = request.topics.map(|topics| {
         topics
             .into_iter()

@@ -1,7 +1,8 @@
 //! DescribeProducers (KIP-664): the idempotent producers a partition's state holds, as
 //! Kafka's `ReplicaManager.activeProducerState` answers.
 //!
-//! Per partition: `UNKNOWN_TOPIC_OR_PARTITION` when the metadata has no such partition,
+//! Per partition: `TOPIC_AUTHORIZATION_FAILED` without READ on the topic (Kafka's
+//! `handleDescribeProducersRequest`, before it looks the topic up), `UNKNOWN_TOPIC_OR_PARTITION` when the metadata has no such partition,
 //! `KAFKA_STORAGE_ERROR` when it has one without a log here (offline, as Produce answers).
 //! Otherwise each producer with its epoch, last sequence, last batch timestamp, the epoch
 //! of the coordinator that wrote its last transaction marker (-1 if none) and the first
@@ -26,10 +27,12 @@ pub fn handle(
     request: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let image = ctx.broker.image();
+    let checker = super::authorize::Checker::new(ctx);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let denied = checker.topic_error(crate::authorizer::AclOperation::Read, &topic.name);
             let known = image.topic(&topic.name);
             let partitions = topic
                 .partition_indexes
@@ -39,6 +42,10 @@ pub fn handle(
                         partition_index: index,
                         ..Default::default()
                     };
+                    if let Some(code) = denied {
+                        response.error_code = code;
+                        return response;
+                    }
                     if !known.is_some_and(|t| t.partitions.contains_key(&index)) {
                         response.error_code = error_code::UNKNOWN_TOPIC_OR_PARTITION;
                         return response;

@@ -3,6 +3,8 @@
 //! brokers forward the request to the controller; this process is both, so it answers on
 //! the broker listeners itself.
 //!
+//! * Without DESCRIBE on the cluster (Kafka's `ControllerApis.handleDescribeQuorum`) the
+//!   top-level error is CLUSTER_AUTHORIZATION_FAILED with its default message, no topics.
 //! * The request must name exactly `__cluster_metadata` partition 0, else every partition
 //!   asked about gets `UNKNOWN_TOPIC_OR_PARTITION` (with Kafka's default message from v2).
 //! * The leader is this node, the epoch that of the metadata log; every record is fsync'd
@@ -40,6 +42,18 @@ pub fn handle(
     version: i16,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Describe)
+    {
+        return DescribeQuorumResponse {
+            error_code: code,
+            error_message: ErrorCode::from(code)
+                .default_message()
+                .map(ByteString::from),
+            topics: Vec::new(),
+            ..Default::default()
+        };
+    }
     let valid = matches!(&request.topics[..], [topic]
         if &*topic.topic_name == METADATA_TOPIC
             && matches!(&topic.partitions[..], [p] if p.partition_index == 0));

@@ -1,5 +1,10 @@
 //! DescribeTopicPartitions (KIP-966): topics sorted by name, partitions in index order, at
 //! most `response_partition_limit` partitions per response, and a cursor to continue from.
+//!
+//! Authorization as Kafka's `DescribeTopicPartitionsRequestHandler`: topics without
+//! DESCRIBE are left out before paging; when topics are named, each of those is answered
+//! after the others with `TOPIC_AUTHORIZATION_FAILED` and the zero topic id (its existence
+//! not disclosed). Every other topic carries the principal's authorized operations on it.
 
 use gregor_protocol::Uuid;
 use gregor_protocol::VersionRange;
@@ -54,6 +59,10 @@ pub fn handle(
         start_partition = cursor.partition_index;
     }
     let cursor_topic = request.cursor.as_ref().map(|c| c.topic_name.to_string());
+    let checker = super::authorize::Checker::new(ctx);
+    let (names, unauthorized): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|name| checker.topic(crate::authorizer::AclOperation::Describe, name));
 
     let mut remaining = limit;
     let mut topics = Vec::new();
@@ -83,6 +92,24 @@ pub fn handle(
             next_cursor = Some(cursor(name, partition));
             break;
         }
+    }
+    for topic in &mut topics {
+        let name = topic.name.as_deref().unwrap_or_default();
+        topic.topic_authorized_operations =
+            checker.operations(crate::authorizer::ResourceType::Topic, name);
+    }
+    if !describe_all {
+        topics.extend(
+            unauthorized
+                .into_iter()
+                .map(|name| DescribeTopicPartitionsResponseTopic {
+                    error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                    name: Some(name.into()),
+                    topic_id: Uuid::nil(),
+                    is_internal: false,
+                    ..Default::default()
+                }),
+        );
     }
     DescribeTopicPartitionsResponse {
         throttle_time_ms: 0,

@@ -1,6 +1,8 @@
 //! DescribeTransactions: each id's state, producer, timeout, start and partitions
 //! (Kafka's `handleDescribeTransactions`): `TRANSACTIONAL_ID_NOT_FOUND` for an unknown
-//! (or expiring) id, `INVALID_REQUEST` for an empty one.
+//! (or expiring) id, `INVALID_REQUEST` for an empty one. An id the principal may not
+//! DESCRIBE is `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`, and only the topics it may DESCRIBE
+//! are listed (Kafka's `handleDescribeTransactionsRequest`).
 
 use std::collections::BTreeMap;
 
@@ -22,12 +24,26 @@ pub async fn handle(
     _version: i16,
     request: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
+    let checker = super::authorize::Checker::new(ctx);
     let mut states = Vec::with_capacity(request.transactional_ids.len());
     for id in &request.transactional_ids {
+        if let Some(code) =
+            checker.transactional_id_error(crate::authorizer::AclOperation::Describe, id)
+        {
+            states.push(TransactionState {
+                error_code: code,
+                transactional_id: id.clone(),
+                ..Default::default()
+            });
+            continue;
+        }
         let state = match ctx.broker.transactions.describe(id).await {
             Ok(txn) => {
                 let mut topics: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-                for (topic, partition) in &txn.partitions {
+                let visible = txn.partitions.iter().filter(|(topic, _)| {
+                    checker.topic(crate::authorizer::AclOperation::Describe, topic)
+                });
+                for (topic, partition) in visible {
                     topics.entry(topic.clone()).or_default().push(*partition);
                 }
                 TransactionState {

@@ -2,6 +2,9 @@
 //! `ScramImage.describe`: every user with a credential when none are named; a named user
 //! without one gets RESOURCE_NOT_FOUND, one named twice DUPLICATE_RESOURCE, each with
 //! Kafka's message. Only mechanisms and iteration counts are told, never the keys.
+//! Without DESCRIBE on the cluster the whole request fails with
+//! CLUSTER_AUTHORIZATION_FAILED (Kafka's `getErrorResponse`: the top-level code and one
+//! nameless result per named user).
 
 use std::collections::BTreeMap;
 
@@ -23,6 +26,22 @@ pub fn handle(
     _version: i16,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Describe)
+    {
+        return DescribeUserScramCredentialsResponse {
+            error_code: code,
+            error_message: None,
+            results: (request.users.iter().flatten())
+                .map(|_| DescribeUserScramCredentialsResult {
+                    error_code: code,
+                    error_message: None,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     let image = ctx.broker.image();
     let credentials = image.scram_credentials();
     // User name to "named twice".

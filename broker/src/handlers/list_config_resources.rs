@@ -5,7 +5,8 @@
 //! every supported one: topic 2, broker 4, broker logger 8, client metrics 16, group 32); a
 //! type outside those fails the request with `UNSUPPORTED_VERSION`. Topics are every topic
 //! of the metadata, brokers and broker loggers every registered broker (by id), groups and
-//! client metrics those with dynamic configs in the metadata.
+//! client metrics those with dynamic configs in the metadata. Without DESCRIBE_CONFIGS on
+//! the cluster the request fails with CLUSTER_AUTHORIZATION_FAILED and nothing listed.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -31,6 +32,14 @@ pub fn handle(
     version: i16,
     request: ListConfigResourcesRequest,
 ) -> ListConfigResourcesResponse {
+    if let Some(code) = super::authorize::Checker::new(ctx)
+        .cluster_error(crate::authorizer::AclOperation::DescribeConfigs)
+    {
+        return ListConfigResourcesResponse {
+            error_code: code,
+            ..Default::default()
+        };
+    }
     let supported: &[i8] = if version == 0 {
         &[CLIENT_METRICS]
     } else {

@@ -1,6 +1,8 @@
 //! ListTransactions: the transactions matching the state, producer id (v0+), duration
 //! (v1+) and transactional id pattern (v2+) filters (Kafka's `listTransactionStates`);
-//! state names the coordinator does not know come back in `unknown_state_filters`.
+//! state names the coordinator does not know come back in `unknown_state_filters`. Only
+//! the transactional ids the principal may DESCRIBE are listed (Kafka's
+//! `handleListTransactionsRequest`).
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -40,19 +42,28 @@ pub async fn handle(
         .list(&states, &request.producer_id_filters, duration, pattern)
         .await
     {
-        Ok((unknown, listed)) => ListTransactionsResponse {
+        Ok((unknown, mut listed)) => ListTransactionsResponse {
             throttle_time_ms: 0,
             error_code: error_code::NONE,
             unknown_state_filters: unknown.into_iter().map(Into::into).collect(),
-            transaction_states: listed
-                .into_iter()
-                .map(|t| TransactionState {
-                    transactional_id: t.transactional_id.into(),
-                    producer_id: t.producer_id,
-                    transaction_state: t.state.into(),
-                    ..Default::default()
-                })
-                .collect(),
+            transaction_states: {
+                let checker = super::authorize::Checker::new(ctx);
+                listed.retain(|t| {
+                    checker.transactional_id(
+                        crate::authorizer::AclOperation::Describe,
+                        &t.transactional_id,
+                    )
+                });
+                listed
+            }
+            .into_iter()
+            .map(|t| TransactionState {
+                transactional_id: t.transactional_id.into(),
+                producer_id: t.producer_id,
+                transaction_state: t.state.into(),
+                ..Default::default()
+            })
+            .collect(),
             ..Default::default()
         },
         Err(code) => ListTransactionsResponse {

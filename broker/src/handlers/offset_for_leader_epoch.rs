@@ -13,6 +13,11 @@
 //! leads every partition. v0 and v1 (served again as Kafka 3.9 did; Kafka 4 removed them)
 //! are answered alike; a v0 response has no `leader_epoch`, so the encoder drops it (the
 //! field is ignorable).
+//!
+//! Authorization (Kafka's `handleOffsetForLeaderEpochRequest`): CLUSTER_ACTION on the
+//! cluster (a follower) allows every topic, else each topic needs DESCRIBE (a consumer,
+//! KIP-320); the partitions of the others are `TOPIC_AUTHORIZATION_FAILED`, listed after
+//! the authorized topics.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -32,6 +37,34 @@ pub async fn handle(
     _version: i16,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    use crate::authorizer::AclOperation;
+    let checker = super::authorize::Checker::new(ctx);
+    let mut request = request;
+    let mut unauthorized = Vec::new();
+    if !checker.cluster(AclOperation::ClusterAction) {
+        let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut request.topics)
+            .into_iter()
+            .partition(|t| checker.topic(AclOperation::Describe, &t.topic));
+        request.topics = allowed;
+        unauthorized = denied
+            .into_iter()
+            .map(|topic| OffsetForLeaderTopicResult {
+                topic: topic.topic,
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| EpochEndOffset {
+                        error_code: error_code::TOPIC_AUTHORIZATION_FAILED,
+                        partition: p.partition,
+                        leader_epoch: -1,
+                        end_offset: -1,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+    }
     let broker = ctx.broker.clone();
     // A lookup may rewrite a `leader-epoch-checkpoint` (blocking file I/O).
     let topics = tokio::task::spawn_blocking(move || {
@@ -92,6 +125,8 @@ pub async fn handle(
         tracing::error!("offset for leader epoch task failed: {err}");
         Vec::new()
     });
+    let mut topics = topics;
+    topics.extend(unauthorized);
     OffsetForLeaderEpochResponse {
         throttle_time_ms: 0,
         topics,

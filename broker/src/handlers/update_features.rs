@@ -4,7 +4,9 @@
 //! for all features since the following feature had an error: ..." with no per-feature
 //! results; on success v0 and v1 list every feature of the request with error 0 (v2 lists
 //! none). In v0 `AllowDowngrade` asks for a safe downgrade (`UpdateFeaturesRequest`'s
-//! reading of v0), from v1 `UpgradeType` says which change is allowed.
+//! reading of v0), from v1 `UpgradeType` says which change is allowed. Without ALTER on
+//! the cluster (Kafka's `ControllerApis.handleUpdateFeatures`) the top-level error is
+//! CLUSTER_AUTHORIZATION_FAILED with no results.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -25,6 +27,16 @@ pub async fn handle(
     version: i16,
     request: UpdateFeaturesRequest,
 ) -> UpdateFeaturesResponse {
+    if let Some(code) =
+        super::authorize::Checker::new(ctx).cluster_error(crate::authorizer::AclOperation::Alter)
+    {
+        return UpdateFeaturesResponse {
+            error_code: code,
+            error_message: None,
+            results: Vec::new(),
+            ..Default::default()
+        };
+    }
     let updates: Vec<FeatureUpdate> = request
         .feature_updates
         .iter()

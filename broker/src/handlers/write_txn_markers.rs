@@ -2,7 +2,9 @@
 //! transaction coordinator sends partition leaders; on this single node the coordinator
 //! writes its markers directly, through the same
 //! [`crate::transactions::markers::MarkerWriter`] entry point this handler calls).
-//! A partition that does not exist gets `UNKNOWN_TOPIC_OR_PARTITION`.
+//! A partition that does not exist gets `UNKNOWN_TOPIC_OR_PARTITION`. The sender needs
+//! ALTER or CLUSTER_ACTION on the cluster (Kafka's `handleWriteTxnMarkersRequest`), else
+//! every partition of every marker is `CLUSTER_AUTHORIZATION_FAILED`.
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -25,6 +27,39 @@ pub async fn handle(
     _version: i16,
     request: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
+    let checker = super::authorize::Checker::new(ctx);
+    let denied = !checker.cluster(crate::authorizer::AclOperation::Alter)
+        && !checker.cluster(crate::authorizer::AclOperation::ClusterAction);
+    if denied {
+        return WriteTxnMarkersResponse {
+            markers: request
+                .markers
+                .iter()
+                .map(|marker| WritableTxnMarkerResult {
+                    producer_id: marker.producer_id,
+                    topics: marker
+                        .topics
+                        .iter()
+                        .map(|topic| WritableTxnMarkerTopicResult {
+                            name: topic.name.clone(),
+                            partitions: topic
+                                .partition_indexes
+                                .iter()
+                                .map(|&partition_index| WritableTxnMarkerPartitionResult {
+                                    partition_index,
+                                    error_code: error_code::CLUSTER_AUTHORIZATION_FAILED,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+    }
     let broker = ctx.broker.clone();
     let task = tokio::task::spawn_blocking(move || {
         let writer = BrokerMarkers {

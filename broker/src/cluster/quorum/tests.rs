@@ -1,1 +1,438 @@
-//! Tests of the metadata quorum.
+//! Tests of the metadata quorum: real openraft nodes in one process, talking over TCP on
+//! 127.0.0.1, each with its own temporary log directory. Waits are bounded by generous
+//! timeouts; nothing asserts on timing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gregor_protocol::messages::feature_level_record::FeatureLevelRecord;
+use gregor_protocol::messages::topic_record::TopicRecord;
+use gregor_protocol::metadata_frame::VersionedRecord;
+use gregor_protocol::{MetadataRecord, Uuid};
+use tokio::net::TcpListener;
+
+use super::entry::{self, QuorumEntry, QuorumPayload};
+use super::{Quorum, QuorumError, QuorumOptions, VoterNode, quorum_state};
+use crate::cluster::controller::METADATA_VERSION;
+use crate::cluster::image::METADATA_VERSION_FEATURE;
+use crate::cluster::replay::{self, METADATA_PARTITION_DIR, parse_segment_file_name};
+use crate::cluster::snapshot::image_records;
+use crate::cluster::snapshot_retention::list_snapshots;
+
+/// The longest any wait may take (a loaded machine is slow; nothing here is timed).
+const WAIT: Duration = Duration::from_secs(120);
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("gregor-quorum-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+fn topic(name: &str) -> VersionedRecord {
+    VersionedRecord {
+        version: 0,
+        record: MetadataRecord::Topic(TopicRecord {
+            name: name.to_string().into(),
+            topic_id: Uuid::new_v4(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// `metadata.version` first, as the controller's bootstrap writes it (snapshots need it).
+fn metadata_version() -> VersionedRecord {
+    VersionedRecord {
+        version: 0,
+        record: MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: METADATA_VERSION_FEATURE.into(),
+            feature_level: METADATA_VERSION,
+            ..Default::default()
+        }),
+    }
+}
+
+/// A test cluster: the voters, their directories and the running nodes.
+struct Cluster {
+    voters: BTreeMap<i32, VoterNode>,
+    dirs: BTreeMap<i32, PathBuf>,
+    nodes: BTreeMap<i32, Quorum>,
+    /// Settings changed by a test before nodes start.
+    tweak: fn(&mut QuorumOptions),
+}
+
+fn fast(options: &mut QuorumOptions) {
+    options.election_timeout_ms = (400, 800);
+    options.heartbeat_interval_ms = 100;
+}
+
+impl Cluster {
+    /// `n` voters on free ports of 127.0.0.1, directories under `root`.
+    async fn new(root: &Path, n: i32, tweak: fn(&mut QuorumOptions)) -> Cluster {
+        let mut voters = BTreeMap::new();
+        let mut dirs = BTreeMap::new();
+        for id in 1..=n {
+            // Reserve a port: bind, note it, release; the node binds it again.
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            drop(listener);
+            voters.insert(id, VoterNode::new("127.0.0.1", port));
+            let dir = root.join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            dirs.insert(id, dir);
+        }
+        Cluster {
+            voters,
+            dirs,
+            nodes: BTreeMap::new(),
+            tweak,
+        }
+    }
+
+    fn options(&self, id: i32) -> QuorumOptions {
+        let mut options = QuorumOptions::new(id, self.dirs[&id].clone(), self.voters.clone());
+        options.cluster_id = Some("quorum-test-cluster".to_string());
+        fast(&mut options);
+        (self.tweak)(&mut options);
+        options
+    }
+
+    /// Starts node `id` from its directory, serving on its port.
+    async fn start(&mut self, id: i32) {
+        let node = &self.voters[&id];
+        let listener = TcpListener::bind(("127.0.0.1", node.port))
+            .await
+            .expect("bind the node's port");
+        let quorum = Quorum::open(self.options(id)).await.expect("open");
+        quorum.serve(listener);
+        self.nodes.insert(id, quorum);
+    }
+
+    async fn start_all(&mut self) {
+        for id in self.voters.keys().copied().collect::<Vec<_>>() {
+            self.start(id).await;
+        }
+    }
+
+    /// Stops node `id` (what killing a process does to the quorum: it stops answering).
+    async fn stop(&mut self, id: i32) {
+        if let Some(quorum) = self.nodes.remove(&id) {
+            quorum.shutdown().await;
+        }
+    }
+
+    /// Waits until the running nodes agree on a leader among them; returns it.
+    async fn leader(&self) -> i32 {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let leaders: Vec<Option<i32>> = self.nodes.values().map(|q| q.leader()).collect();
+            if let Some(Some(leader)) = leaders.first()
+                && leaders.iter().all(|l| l == &Some(*leader))
+                && self.nodes.contains_key(leader)
+            {
+                return *leader;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no agreed leader: {leaders:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Proposes at the leader, retrying while leadership moves.
+    async fn propose(&self, records: Vec<VersionedRecord>) -> (i64, i64) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let leader = self.leader().await;
+            match self.nodes[&leader].propose(records.clone()).await {
+                Ok(offsets) => return offsets,
+                Err(QuorumError::NotLeader { .. }) => {}
+                Err(e) => panic!("propose failed: {e}"),
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no leader accepted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every running node applied `offset`.
+    async fn applied_everywhere(&self, offset: i64) {
+        for (id, quorum) in &self.nodes {
+            quorum
+                .raft()
+                .wait(Some(WAIT))
+                .applied_index_at_least(Some(offset as u64), format!("node {id} applies {offset}"))
+                .await
+                .expect("applied");
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        for id in self.nodes.keys().copied().collect::<Vec<_>>() {
+            self.stop(id).await;
+        }
+    }
+}
+
+/// Every entry of the segments of `log_dir`, in offset order.
+fn log_entries(log_dir: &Path) -> Vec<QuorumEntry> {
+    let dir = log_dir.join(METADATA_PARTITION_DIR);
+    let mut segments: Vec<(i64, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let base = parse_segment_file_name(e.file_name().to_str()?)?;
+            Some((base, e.path()))
+        })
+        .collect();
+    segments.sort();
+    let mut out = Vec::new();
+    for (_, path) in segments {
+        let data = bytes::Bytes::from(std::fs::read(&path).unwrap());
+        out.extend(entry::decode_entries(data).expect("valid Kafka batches"));
+    }
+    out
+}
+
+/// Checks what Kafka requires of a metadata log: offsets contiguous, epochs never
+/// decreasing, and every epoch starting with a LeaderChange naming its leader.
+fn check_kafka_log(entries: &[QuorumEntry]) {
+    let mut previous: Option<&QuorumEntry> = None;
+    for e in entries {
+        if let Some(p) = previous {
+            assert_eq!(e.log_id.index, p.log_id.index + 1, "contiguous offsets");
+            assert!(
+                e.log_id.leader_id.term >= p.log_id.leader_id.term,
+                "monotonic epochs"
+            );
+        }
+        let new_epoch = previous.is_none_or(|p| p.log_id.leader_id.term < e.log_id.leader_id.term);
+        if new_epoch {
+            match &e.payload {
+                QuorumPayload::LeaderChange(Some(message)) => {
+                    assert!(
+                        message.leader_id >= 0,
+                        "the LeaderChange names its leader: {e}"
+                    )
+                }
+                other => panic!("epoch {} starts with {other:?}", e.log_id.leader_id.term),
+            }
+        }
+        previous = Some(e);
+    }
+}
+
+fn topic_names(quorum: &Quorum) -> Vec<String> {
+    let mut names: Vec<String> = quorum.image().topics().map(|t| t.name.clone()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_voter_elects_itself_and_behaves_as_one_node() {
+    let root = tempdir();
+    let mut cluster = Cluster::new(root.path(), 1, |_| {}).await;
+    cluster.start(1).await;
+    let quorum = cluster.nodes[&1].clone();
+    // Open returns with the node elected and settled: it can write at once.
+    assert_eq!(quorum.leader(), Some(1));
+    assert_eq!(quorum.epoch(), 1);
+    let (first, last) = quorum.propose(vec![metadata_version()]).await.unwrap();
+    assert_eq!(
+        (first, last),
+        (1, 1),
+        "offset 0 is the LeaderChange of epoch 1"
+    );
+    quorum.propose(vec![topic("a")]).await.unwrap();
+    assert_eq!(topic_names(&quorum), ["a"]);
+    let (first, last) = quorum.propose(vec![topic("b"), topic("c")]).await.unwrap();
+    assert_eq!((first, last), (3, 6), "begin, two records, end");
+    assert_eq!(topic_names(&quorum), ["a", "b", "c"]);
+    assert_eq!(quorum.image().last_offset(), 6);
+
+    let state = quorum_state::read(&root.path().join("node-1").join(METADATA_PARTITION_DIR))
+        .unwrap()
+        .expect("quorum-state written");
+    assert!(state.vote.committed);
+    assert_eq!(state.vote.leader_id.voted_for, Some(1));
+    assert_eq!(state.vote.leader_id.term, 1);
+    cluster.shutdown().await;
+
+    // The start-up reader reads what the quorum wrote.
+    let dir = root.path().join("node-1");
+    let loaded = replay::load(&dir).unwrap();
+    assert_eq!(loaded.next_offset, 7);
+    assert_eq!(loaded.last_epoch, 1);
+    assert!(loaded.image.topic("c").is_some());
+    check_kafka_log(&log_entries(&dir));
+
+    // A restart continues the log and the image.
+    cluster.start(1).await;
+    let quorum = cluster.nodes[&1].clone();
+    assert_eq!(quorum.leader(), Some(1));
+    assert_eq!(topic_names(&quorum), ["a", "b", "c"]);
+    let (first, _) = quorum.propose(vec![topic("d")]).await.unwrap();
+    assert!(first >= 7);
+    assert_eq!(topic_names(&quorum), ["a", "b", "c", "d"]);
+    cluster.shutdown().await;
+    let entries = log_entries(&dir);
+    check_kafka_log(&entries);
+    assert!(replay::load(&dir).unwrap().image.topic("d").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_replicate_fail_over_and_catch_up() {
+    let root = tempdir();
+    let mut cluster = Cluster::new(root.path(), 3, |_| {}).await;
+    cluster.start_all().await;
+    let first_leader = cluster.leader().await;
+    let first_epoch = cluster.nodes[&first_leader].epoch();
+    cluster.propose(vec![metadata_version()]).await;
+    for i in 0..5 {
+        cluster.propose(vec![topic(&format!("t{i}"))]).await;
+    }
+    let (_, last) = cluster.propose(vec![topic("txn-a"), topic("txn-b")]).await;
+    cluster.applied_everywhere(last).await;
+    let images: Vec<_> = cluster
+        .nodes
+        .values()
+        .map(|q| image_records(&q.image()).unwrap())
+        .collect();
+    assert!(images.windows(2).all(|w| w[0] == w[1]), "identical images");
+    assert_eq!(topic_names(&cluster.nodes[&1]).len(), 7);
+
+    // Kill the leader: another is elected in a later epoch and takes proposals.
+    cluster.stop(first_leader).await;
+    let second_leader = cluster.leader().await;
+    assert_ne!(second_leader, first_leader);
+    let second_epoch = cluster.nodes[&second_leader].epoch();
+    assert!(second_epoch > first_epoch, "{second_epoch} > {first_epoch}");
+    for i in 0..3 {
+        cluster.propose(vec![topic(&format!("after-{i}"))]).await;
+    }
+    let (_, last) = cluster.propose(vec![topic("last")]).await;
+    cluster.applied_everywhere(last).await;
+
+    // The old leader restarts from its directory and catches up.
+    cluster.start(first_leader).await;
+    cluster.applied_everywhere(last).await;
+    let images: Vec<_> = cluster
+        .nodes
+        .values()
+        .map(|q| image_records(&q.image()).unwrap())
+        .collect();
+    assert_eq!(images.len(), 3);
+    assert!(images.windows(2).all(|w| w[0] == w[1]), "identical images");
+    assert_eq!(topic_names(&cluster.nodes[&first_leader]).len(), 11);
+    cluster.shutdown().await;
+
+    // The logs are valid Kafka logs with the same records, up to the last proposal.
+    let logs: Vec<Vec<QuorumEntry>> = cluster
+        .dirs
+        .values()
+        .map(|dir| {
+            let mut entries = log_entries(dir);
+            check_kafka_log(&entries);
+            entries.retain(|e| e.log_id.index as i64 <= last);
+            entries
+        })
+        .collect();
+    assert_eq!(logs[0].len() as i64, last + 1);
+    assert!(logs.windows(2).all(|w| w[0] == w[1]), "identical records");
+    let epochs: Vec<u64> = logs[0].iter().map(|e| e.log_id.leader_id.term).collect();
+    assert!(epochs.contains(&(first_epoch as u64)) && epochs.contains(&(second_epoch as u64)));
+    for dir in cluster.dirs.values() {
+        let loaded = replay::load(dir).unwrap();
+        assert!(loaded.image.topic("last").is_some());
+        assert!(loaded.image.topic("txn-b").is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_voter_gets_a_snapshot_after_the_leader_purged_its_log() {
+    let root = tempdir();
+    let mut cluster = Cluster::new(root.path(), 3, |o| {
+        o.snapshot_after_entries = 20;
+        o.entries_kept_after_snapshot = 0;
+        o.log.segment_bytes = 512;
+    })
+    .await;
+    cluster.start_all().await;
+    let leader = cluster.leader().await;
+    let lagging = *cluster.voters.keys().find(|id| **id != leader).unwrap();
+    let (_, last) = cluster
+        .propose(vec![metadata_version(), topic("early")])
+        .await;
+    cluster.applied_everywhere(last).await;
+    cluster.stop(lagging).await;
+
+    let mut last = 0;
+    for i in 0..60 {
+        last = cluster.propose(vec![topic(&format!("t{i}"))]).await.1;
+    }
+    // The leader snapshots and purges below the snapshot (deleting whole segments).
+    let quorum = &cluster.nodes[&leader];
+    quorum
+        .raft()
+        .wait(Some(WAIT))
+        .metrics(
+            |m| m.purged.is_some_and(|p| p.index > 30),
+            "the leader purged its log",
+        )
+        .await
+        .expect("purged");
+    let leader_dir = cluster.dirs[&leader].join(METADATA_PARTITION_DIR);
+    assert!(!list_snapshots(&leader_dir).unwrap().is_empty());
+    let first_segment = log_entries(&cluster.dirs[&leader])[0].log_id.index;
+    assert!(
+        first_segment > 2,
+        "segments below the snapshot were deleted"
+    );
+
+    cluster.start(lagging).await;
+    cluster.applied_everywhere(last).await;
+    let lagging_dir = cluster.dirs[&lagging].join(METADATA_PARTITION_DIR);
+    assert!(
+        !list_snapshots(&lagging_dir).unwrap().is_empty(),
+        "the lagging voter installed a .checkpoint"
+    );
+    let a = image_records(&cluster.nodes[&leader].image()).unwrap();
+    let b = image_records(&cluster.nodes[&lagging].image()).unwrap();
+    assert_eq!(a, b);
+    assert!(cluster.nodes[&lagging].image().topic("t59").is_some());
+    // It keeps following after the snapshot.
+    let (_, last) = cluster.propose(vec![topic("after-snapshot")]).await;
+    cluster.applied_everywhere(last).await;
+    cluster.shutdown().await;
+    let loaded = replay::load(&cluster.dirs[&lagging]).unwrap();
+    assert!(loaded.image.topic("after-snapshot").is_some());
+    assert!(loaded.snapshot.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quorum_state_round_trips_in_kafkas_json() {
+    let dir = tempdir();
+    let state = quorum_state::QuorumState {
+        vote: openraft::Vote::new_committed(7, 2),
+        voted_directory_id: Uuid::nil(),
+    };
+    quorum_state::write(dir.path(), &state).unwrap();
+    let text = std::fs::read_to_string(dir.path().join(quorum_state::QUORUM_STATE_FILE)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["leaderId"], 2);
+    assert_eq!(json["leaderEpoch"], 7);
+    assert_eq!(json["votedId"], 2);
+    assert_eq!(json["data_version"], 1);
+    assert_eq!(quorum_state::read(dir.path()).unwrap(), Some(state));
+    // A Kafka follower that voted but knows no leader yet.
+    std::fs::write(
+        dir.path().join(quorum_state::QUORUM_STATE_FILE),
+        r#"{"clusterId":"","leaderId":-1,"leaderEpoch":3,"votedId":1,"appliedOffset":0,"currentVoters":[{"voterId":1}],"data_version":0}"#,
+    )
+    .unwrap();
+    let read = quorum_state::read(dir.path()).unwrap().unwrap();
+    assert_eq!(read.vote, openraft::Vote::new(3, 1));
+    std::fs::write(dir.path().join(quorum_state::QUORUM_STATE_FILE), "{").unwrap();
+    assert!(quorum_state::read(dir.path()).is_err());
+}

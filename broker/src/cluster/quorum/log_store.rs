@@ -22,6 +22,9 @@
 //! The log is behind a mutex shared with the reader openraft hands to replication; file
 //! I/O is blocking and short (one fsync per batch), as the single-node appender's.
 
+// openraft's StorageError is what its traits return, large or not.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};

@@ -4,8 +4,8 @@
 //!
 //! * **Vote** is Kafka's `Vote` API (key 52, version 1, the generated types), for the topic
 //!   `__cluster_metadata` partition 0: `CandidateEpoch` = the candidate's term,
-//!   `CandidateId`, `LastOffsetEpoch`/`LastOffset` = the term and end offset (last index +
-//!   1) of the candidate's log. The response's `LeaderEpoch` is the voter's term and
+//!   `CandidateId`, `LastOffsetEpoch`/`LastOffset` = the term and end offset (one past
+//!   the last index) of the candidate's log. The response's `LeaderEpoch` is the voter's term and
 //!   `LeaderId` its leader when it has one. Kafka's response has no field for the voter's
 //!   last log id, which openraft only uses to delay a candidate's next election, nor for
 //!   an uncommitted vote for somebody else (the candidate learns the term only); both are
@@ -32,6 +32,9 @@
 //! The server side is [`FrameHandler`]: whatever listener receives a frame (the tiny
 //! [`serve`] loop here, later the broker's controller listener) hands it to the quorum and
 //! writes back the response frame.
+
+// openraft's error types are what its traits return, large or not.
+#![allow(clippy::result_large_err)]
 
 use std::future::Future;
 use std::io;

@@ -405,7 +405,11 @@ impl Quorum {
 
     /// Writes `records` and returns the offsets of the first and last record written once
     /// they are committed and applied to the image. More than one record is wrapped in a
-    /// metadata transaction (the offsets are then those of its begin and end markers).
+    /// metadata transaction (the offsets are then those of its begin and end markers),
+    /// unless they already start with a `BeginTransactionRecord`. Fails with
+    /// [`QuorumError::NotLeader`] on a follower; after any failure some of the records may
+    /// still be committed (as after a failed write to Kafka's quorum), but a transaction
+    /// left open is aborted before anything else is written.
     pub async fn propose(&self, records: Vec<VersionedRecord>) -> Result<(i64, i64), QuorumError> {
         if records.is_empty() {
             return Err(QuorumError::Invalid("nothing to propose".to_string()));
@@ -422,7 +426,12 @@ impl Quorum {
             });
         }
         self.inner.settle(&mut settled, term).await?;
-        let records = if records.len() > 1 {
+        // A caller's own transaction (the controller's bootstrap writes one) is kept as is.
+        let own_transaction = matches!(
+            records.first().map(|r| &r.record),
+            Some(MetadataRecord::BeginTransaction(_))
+        );
+        let records = if records.len() > 1 && !own_transaction {
             let mut wrapped = Vec::with_capacity(records.len() + 2);
             wrapped.push(VersionedRecord {
                 version: 0,

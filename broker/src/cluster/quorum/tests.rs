@@ -436,3 +436,146 @@ async fn a_quorum_state_round_trips_in_kafkas_json() {
     std::fs::write(dir.path().join(quorum_state::QUORUM_STATE_FILE), "{").unwrap();
     assert!(quorum_state::read(dir.path()).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_leader_aborts_the_unfinished_transaction_of_the_old_one() {
+    let root = tempdir();
+    let mut cluster = Cluster::new(root.path(), 3, |_| {}).await;
+    cluster.start_all().await;
+    cluster.propose(vec![metadata_version()]).await;
+    // An old leader that wrote the start of a transaction and then died.
+    let begin = VersionedRecord {
+        version: 0,
+        record: MetadataRecord::BeginTransaction(Default::default()),
+    };
+    let (begin_offset, _) = cluster.propose(vec![begin]).await;
+    let (_, last) = cluster.propose(vec![topic("inside")]).await;
+    cluster.applied_everywhere(last).await;
+    let old = cluster.leader().await;
+    assert_eq!(
+        cluster.nodes[&old].image().pending_transaction(),
+        Some(begin_offset)
+    );
+    assert!(cluster.nodes[&old].image().topic("inside").is_none());
+    cluster.stop(old).await;
+
+    // The new leader aborts it before anything else: the records inside are dropped.
+    let (offset, _) = cluster.propose(vec![topic("after")]).await;
+    cluster.applied_everywhere(offset).await;
+    for quorum in cluster.nodes.values() {
+        let image = quorum.image();
+        assert_eq!(image.pending_transaction(), None);
+        assert!(image.topic("inside").is_none());
+        assert!(image.topic("after").is_some());
+    }
+    let new = cluster.leader().await;
+    cluster.shutdown().await;
+    let entries = log_entries(&cluster.dirs[&new]);
+    check_kafka_log(&entries);
+    let abort = entries
+        .iter()
+        .position(|e| {
+            matches!(&e.payload, QuorumPayload::Record(r)
+                if matches!(r.record, MetadataRecord::AbortTransaction(_)))
+        })
+        .expect("an AbortTransactionRecord");
+    assert!(abort as i64 > last && (abort as i64) < offset);
+    assert!(matches!(
+        entries[abort - 1].payload,
+        QuorumPayload::LeaderChange(_)
+    ));
+    let loaded = replay::load(&cluster.dirs[&new]).unwrap();
+    assert!(loaded.image.topic("inside").is_none());
+    assert!(loaded.image.topic("after").is_some());
+}
+
+#[test]
+fn the_log_truncates_a_conflicting_suffix_inside_a_batch() {
+    use crate::cluster::metadata_log::{MetadataLog, MetadataLogOptions};
+    let root = tempdir();
+    let loaded = replay::load(root.path()).unwrap();
+    let mut options = MetadataLogOptions::new(1);
+    options.segment_bytes = 300;
+    let mut log = MetadataLog::open_replica(root.path(), &loaded, options.clone()).unwrap();
+    let entry_at = |term: i32, index: i64, payload: QuorumPayload| QuorumEntry {
+        log_id: entry::log_id(term, index),
+        timestamp: 1000 + index,
+        payload,
+    };
+    let record = |name: &str| QuorumPayload::Record(topic(name));
+    let mut entries = vec![entry_at(
+        1,
+        0,
+        QuorumPayload::LeaderChange(Some(entry::leader_change(1, &[1, 2, 3]))),
+    )];
+    entries.push(entry_at(1, 1, QuorumPayload::Record(metadata_version())));
+    for i in 2..8 {
+        entries.push(entry_at(1, i, record(&format!("t{i}"))));
+    }
+    let fill = |_: &QuorumEntry| entry::leader_change(-1, &[]);
+    for batch in entry::encode_entries(&entries, 0, &fill).unwrap() {
+        log.append_batch_at(
+            &batch.bytes,
+            batch.base_offset,
+            batch.count,
+            batch.epoch,
+            batch.max_timestamp,
+        )
+        .unwrap();
+    }
+    // Offsets 1..=7 are one batch; a leader of epoch 2 disagrees from offset 5 on.
+    assert!(log.segments().unwrap().len() >= 2, "segments rolled");
+    let rewritten = log
+        .truncate_to(5)
+        .unwrap()
+        .expect("the straddling batch is rewritten");
+    assert_eq!((rewritten.base_offset, rewritten.last_offset), (1, 4));
+    assert_eq!(log.next_offset(), 5);
+    let mut more = vec![entry_at(
+        2,
+        5,
+        QuorumPayload::LeaderChange(Some(entry::leader_change(2, &[1, 2, 3]))),
+    )];
+    more.push(entry_at(2, 6, record("new")));
+    for batch in entry::encode_entries(&more, 0, &fill).unwrap() {
+        log.append_batch_at(
+            &batch.bytes,
+            batch.base_offset,
+            batch.count,
+            batch.epoch,
+            batch.max_timestamp,
+        )
+        .unwrap();
+    }
+    assert_eq!(log.epochs(), [(1, 0), (2, 5)]);
+    // An append that does not continue the log, or goes back an epoch, is refused.
+    let stale = entry::encode_entries(&[entry_at(1, 7, record("x"))], 0, &fill).unwrap();
+    assert!(log.append_batch_at(&stale[0].bytes, 7, 1, 1, 0).is_err());
+    assert!(log.append_batch_at(&stale[0].bytes, 3, 1, 2, 0).is_err());
+    drop(log);
+
+    let read = log_entries(root.path());
+    let mut expected: Vec<QuorumEntry> = entries[..5].to_vec();
+    expected.extend(more);
+    assert_eq!(read, expected);
+    let loaded = replay::load(root.path()).unwrap();
+    assert_eq!(loaded.next_offset, 7);
+    assert_eq!(loaded.last_epoch, 2);
+    assert!(loaded.image.topic("t4").is_some());
+    assert!(loaded.image.topic("t5").is_none());
+    assert!(loaded.image.topic("new").is_some());
+    assert_eq!(
+        crate::cluster::metadata_log::read_leader_epoch_checkpoint(
+            &root.path().join(METADATA_PARTITION_DIR)
+        ),
+        Some(vec![(1, 0), (2, 5)])
+    );
+
+    // Starting over past a snapshot leaves one empty segment at the new start.
+    let mut log = MetadataLog::open_replica(root.path(), &loaded, options).unwrap();
+    log.reset_to(100).unwrap();
+    assert_eq!(log.next_offset(), 100);
+    let segments = log.segments().unwrap();
+    assert_eq!(segments.len(), 1);
+    assert_eq!(segments[0].0, 100);
+}

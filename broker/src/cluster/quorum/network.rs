@@ -2,9 +2,9 @@
 //! size, a request header v2 (API key, version, correlation id, client id, tagged fields),
 //! the body; responses carry a response header v1 (correlation id, tagged fields).
 //!
-//! * **Vote** is Kafka's `Vote` API (key 52, version 1, the generated types), for the topic
-//!   `__cluster_metadata` partition 0: `CandidateEpoch` = the candidate's term,
-//!   `CandidateId`, `LastOffsetEpoch`/`LastOffset` = the term and end offset (one past
+//! * **Vote** is Kafka's `Vote` API (key 52, version 2, the generated types), for the topic
+//!   `__cluster_metadata` partition 0: `ReplicaEpoch` = the candidate's term,
+//!   `ReplicaId`, `LastOffsetEpoch`/`LastOffset` = the term and end offset (one past
 //!   the last index) of the candidate's log. The response's `LeaderEpoch` is the voter's term and
 //!   `LeaderId` its leader when it has one. Kafka's response has no field for the voter's
 //!   last log id, which openraft only uses to delay a candidate's next election, nor for
@@ -69,8 +69,8 @@ use super::{NodeId, Raft, TypeConfig, VoterNode};
 pub const APPEND_ENTRIES_KEY: i16 = 32_000;
 /// Private API key of InstallSnapshot.
 pub const INSTALL_SNAPSHOT_KEY: i16 = 32_001;
-/// The version of the Vote API used (KIP-853's).
-pub const VOTE_VERSION: i16 = 1;
+/// The version of the Vote API used (Kafka 4's, with KIP-996's `PreVote`, always false).
+pub const VOTE_VERSION: i16 = 2;
 /// The largest frame accepted (a snapshot chunk is at most a quarter of it).
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
 /// The client id the quorum's requests carry.
@@ -527,13 +527,14 @@ async fn answer_vote(
     else {
         return error(error_code::INVALID_REQUEST);
     };
-    if partition.candidate_epoch < 0 || partition.candidate_id < 0 {
+    // openraft 0.9 has no pre-vote (KIP-996); this quorum never sends one.
+    if partition.pre_vote || partition.replica_epoch < 0 || partition.replica_id < 0 {
         return error(error_code::INVALID_REQUEST);
     }
     let rpc = VoteRequest {
         vote: Vote::new(
-            partition.candidate_epoch as u64,
-            partition.candidate_id as NodeId,
+            partition.replica_epoch as u64,
+            partition.replica_id as NodeId,
         ),
         last_log_id: (partition.last_offset > 0)
             .then(|| entry::log_id(partition.last_offset_epoch, partition.last_offset - 1)),
@@ -729,8 +730,8 @@ impl RaftNetwork<TypeConfig> for Peer {
                 topic_name: METADATA_TOPIC.into(),
                 partitions: vec![vote_request::PartitionData {
                     partition_index: 0,
-                    candidate_epoch: rpc.vote.leader_id.term.min(i32::MAX as u64) as i32,
-                    candidate_id: candidate as i32,
+                    replica_epoch: rpc.vote.leader_id.term.min(i32::MAX as u64) as i32,
+                    replica_id: candidate as i32,
                     last_offset_epoch: last_epoch,
                     last_offset,
                     ..Default::default()

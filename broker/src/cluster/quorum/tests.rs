@@ -579,3 +579,147 @@ fn the_log_truncates_a_conflicting_suffix_inside_a_batch() {
     assert_eq!(segments.len(), 1);
     assert_eq!(segments[0].0, 100);
 }
+
+#[test]
+fn entries_round_trip_through_kafka_batches() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut nodes = BTreeMap::new();
+    nodes.insert(1, VoterNode::new("127.0.0.1", 9093));
+    nodes.insert(2, VoterNode::new("127.0.0.1", 9094));
+    let membership = openraft::Membership::new(vec![BTreeSet::from([1, 2])], nodes.clone());
+    let voters = entry::voters_record(&membership).unwrap();
+    assert_eq!(voters.voters.len(), 2);
+    assert_eq!(voters.voters[1].endpoints[0].port, 9094);
+    assert_eq!(
+        voters.voters[0].kraft_version_feature.max_supported_version,
+        1
+    );
+    let entries = vec![
+        QuorumEntry {
+            log_id: entry::log_id(3, 10),
+            timestamp: 5,
+            payload: QuorumPayload::LeaderChange(Some(entry::leader_change(2, &[1, 2]))),
+        },
+        QuorumEntry {
+            log_id: entry::log_id(3, 11),
+            timestamp: 6,
+            payload: QuorumPayload::Voters(Box::new((membership.clone(), voters))),
+        },
+        QuorumEntry {
+            log_id: entry::log_id(3, 12),
+            timestamp: 7,
+            payload: QuorumPayload::Record(topic("x")),
+        },
+        QuorumEntry {
+            log_id: entry::log_id(4, 13),
+            timestamp: 8,
+            payload: QuorumPayload::Record(topic("y")),
+        },
+    ];
+    let fill = |_: &QuorumEntry| entry::leader_change(-1, &[]);
+    let batches = entry::encode_entries(&entries, 0, &fill).unwrap();
+    // Control records, data of epoch 3, data of epoch 4: three batches.
+    assert_eq!(batches.len(), 3);
+    assert_eq!(
+        batches
+            .iter()
+            .map(|b| (b.base_offset, b.count, b.epoch))
+            .collect::<Vec<_>>(),
+        [(10, 2, 3), (12, 1, 3), (13, 1, 4)]
+    );
+    let mut bytes = Vec::new();
+    for b in &batches {
+        bytes.extend_from_slice(&b.bytes);
+    }
+    let decoded = entry::decode_entries(bytes::Bytes::from(bytes.clone())).unwrap();
+    assert_eq!(decoded, entries);
+    use openraft::entry::RaftPayload;
+    assert_eq!(decoded[1].get_membership(), Some(&membership));
+    assert!(decoded[0].is_blank());
+
+    // A joint membership has no VotersRecord; a gap or damaged bytes are refused.
+    let joint = openraft::Membership::new(vec![BTreeSet::from([1]), BTreeSet::from([1, 2])], nodes);
+    assert!(entry::voters_record(&joint).is_err());
+    let mut gap = entries[2..].to_vec();
+    gap[1].log_id = entry::log_id(3, 20);
+    assert!(entry::encode_entries(&gap, 0, &fill).is_err());
+    let mut damaged = bytes.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    assert!(entry::decode_entries(bytes::Bytes::from(damaged)).is_err());
+    assert!(entry::decode_entries(bytes::Bytes::from(bytes[..bytes.len() - 3].to_vec())).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quorum_listener_answers_kafka_vote_and_survives_bad_frames() {
+    use bytes::BytesMut;
+    use gregor_protocol::frame::{decode_response_header, encode_request};
+    use gregor_protocol::messages::vote_request::{PartitionData, TopicData, VoteRequest};
+    use gregor_protocol::messages::vote_response::VoteResponse;
+    use gregor_protocol::{ApiKey, Decodable, error_code};
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    let root = tempdir();
+    let mut cluster = Cluster::new(root.path(), 1, |_| {}).await;
+    cluster.start(1).await;
+    let port = cluster.voters[&1].port;
+    let epoch = cluster.nodes[&1].epoch();
+
+    // Garbage, then an oversized frame: each connection is closed, the listener lives on.
+    for frame in [&[0, 0, 0, 3, 1, 2, 3][..], &[0x7f, 0xff, 0xff, 0xff][..]] {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(frame).await.unwrap();
+        let answer = super::network::read_frame(&mut stream).await;
+        assert!(matches!(answer, Ok(None) | Err(_)), "closed: {answer:?}");
+    }
+
+    let vote = |cluster_id: &str, candidate_epoch: i32| VoteRequest {
+        cluster_id: Some(cluster_id.into()),
+        voter_id: 1,
+        topics: vec![TopicData {
+            topic_name: "__cluster_metadata".into(),
+            partitions: vec![PartitionData {
+                partition_index: 0,
+                replica_epoch: candidate_epoch,
+                replica_id: 2,
+                last_offset_epoch: 0,
+                last_offset: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ask = |request: VoteRequest| async move {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut buf = BytesMut::new();
+        encode_request(&mut buf, &request, 2, 42, Some("test")).unwrap();
+        stream.write_all(&buf).await.unwrap();
+        let mut frame = super::network::read_frame(&mut stream)
+            .await
+            .unwrap()
+            .unwrap();
+        let header = decode_response_header(&mut frame, ApiKey::Vote, 2).unwrap();
+        assert_eq!(header.correlation_id, 42);
+        VoteResponse::decode(&mut frame, 2).unwrap()
+    };
+    let wrong_cluster = ask(vote("another-cluster", epoch + 1)).await;
+    assert_eq!(
+        wrong_cluster.error_code,
+        error_code::INCONSISTENT_CLUSTER_ID
+    );
+    // A stale candidate is refused and told the epoch and leader.
+    let stale = ask(vote("quorum-test-cluster", 0)).await;
+    assert_eq!(stale.error_code, error_code::NONE);
+    let partition = &stale.topics[0].partitions[0];
+    assert!(!partition.vote_granted);
+    assert_eq!(partition.leader_epoch, epoch);
+    assert_eq!(partition.leader_id, 1);
+    // The node still works.
+    cluster.nodes[&1]
+        .propose(vec![metadata_version()])
+        .await
+        .unwrap();
+    cluster.shutdown().await;
+}

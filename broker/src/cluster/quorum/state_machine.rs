@@ -13,7 +13,8 @@
 //!   metadata transaction: the snapshot is taken at the last applied entry outside one.
 //!   The snapshot data openraft sends to a lagging follower is the file's bytes; the
 //!   follower writes them as its own `.checkpoint` (`.part`, fsync, rename) and loads it
-//!   with the start-up reader ([`load_snapshot_file`]).
+//!   with the start-up reader ([`load_snapshot_file`]). The newest [`SNAPSHOTS_KEPT`]
+//!   snapshots are kept.
 //! * **membership**: a snapshot's `VotersRecord` (KIP-853, `kraft.version` 1) when there is
 //!   one; else the static voters of `controller.quorum.voters` (`kraft.version` 0, where
 //!   Kafka, too, takes the voters from the configuration and not from the log). A
@@ -37,6 +38,7 @@ use super::{Applied, NodeId, TypeConfig, VoterNode};
 use crate::cluster::image::MetadataImage;
 use crate::cluster::replay::{SnapshotId, load_snapshot_file};
 use crate::cluster::snapshot::{KRaftState, PARTIAL_SUFFIX, write_snapshot};
+use crate::cluster::snapshot_retention::list_snapshots;
 
 /// The state machine (cheap to clone: clones share the state).
 #[derive(Clone)]
@@ -322,6 +324,34 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+/// How many snapshots are kept: the newest, and one before it for start-up to fall back on
+/// if the newest is damaged (see [`replay`](crate::cluster::replay)).
+pub const SNAPSHOTS_KEPT: usize = 2;
+
+/// Deletes all but the newest [`SNAPSHOTS_KEPT`] snapshots. The log below the newest is
+/// purged by openraft, so older snapshots only matter for that fallback; a failure is
+/// logged and retried after the next snapshot.
+fn remove_old_snapshots(dir: &Path) {
+    let snapshots = match list_snapshots(dir) {
+        Ok(snapshots) => snapshots,
+        Err(e) => {
+            tracing::warn!("cannot list the metadata snapshots: {e}");
+            return;
+        }
+    };
+    let old = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
+    for snapshot in &snapshots[..old] {
+        match fs::remove_file(&snapshot.path) {
+            Ok(()) => {
+                tracing::info!(snapshot = %snapshot.path.display(), "deleted an old metadata snapshot")
+            }
+            Err(e) => {
+                tracing::warn!(snapshot = %snapshot.path.display(), "cannot delete an old metadata snapshot: {e}")
+            }
+        }
+    }
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let point = self.lock().stable.clone();
@@ -345,6 +375,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             snapshot_id: snapshot_name(id),
         };
         self.lock().snapshot = Some((meta.clone(), path));
+        remove_old_snapshots(&dir);
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),

@@ -383,7 +383,8 @@ async fn a_lagging_voter_gets_a_snapshot_after_the_leader_purged_its_log() {
         .await
         .expect("purged");
     let leader_dir = cluster.dirs[&leader].join(METADATA_PARTITION_DIR);
-    assert!(!list_snapshots(&leader_dir).unwrap().is_empty());
+    let snapshots = list_snapshots(&leader_dir).unwrap().len();
+    assert!((1..=super::state_machine::SNAPSHOTS_KEPT).contains(&snapshots));
     let first_segment = log_entries(&cluster.dirs[&leader])[0].log_id.index;
     assert!(
         first_segment > 2,
@@ -722,4 +723,44 @@ async fn the_quorum_listener_answers_kafka_vote_and_survives_bad_frames() {
         .await
         .unwrap();
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_voter_continues_a_log_of_the_single_node_appender() {
+    use crate::cluster::metadata_log::{MetadataLog, MetadataLogOptions};
+    let root = tempdir();
+    let dir = root.path().join("node-1");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Today's single node: two starts (epochs 1 and 2), one of them ending inside a
+    // transaction.
+    let loaded = replay::load(&dir).unwrap();
+    let (mut log, _) = MetadataLog::open(&dir, &loaded, MetadataLogOptions::new(1)).unwrap();
+    log.append(&[metadata_version(), topic("old")]).unwrap();
+    drop(log);
+    let loaded = replay::load(&dir).unwrap();
+    let (mut log, report) = MetadataLog::open(&dir, &loaded, MetadataLogOptions::new(1)).unwrap();
+    assert_eq!(report.epoch, 2);
+    let begin = VersionedRecord {
+        version: 0,
+        record: MetadataRecord::BeginTransaction(Default::default()),
+    };
+    log.append(&[begin, topic("half")]).unwrap();
+    drop(log);
+
+    let mut cluster = Cluster::new(root.path(), 1, |_| {}).await;
+    cluster.start(1).await;
+    let quorum = cluster.nodes[&1].clone();
+    assert_eq!(quorum.leader(), Some(1));
+    assert_eq!(quorum.epoch(), 3, "a new epoch after the log's last");
+    assert_eq!(topic_names(&quorum), ["old"]);
+    assert_eq!(quorum.image().pending_transaction(), None, "aborted");
+    quorum.propose(vec![topic("new")]).await.unwrap();
+    assert_eq!(topic_names(&quorum), ["new", "old"]);
+    assert_eq!(quorum.epochs().last().map(|e| e.0), Some(3));
+    cluster.shutdown().await;
+    let entries = log_entries(&dir);
+    check_kafka_log(&entries);
+    let loaded = replay::load(&dir).unwrap();
+    assert!(loaded.image.topic("new").is_some() && loaded.image.topic("half").is_none());
+    assert_eq!(loaded.discarded_transaction, None);
 }

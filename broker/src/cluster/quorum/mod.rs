@@ -57,7 +57,8 @@ use gregor_protocol::messages::begin_transaction_record::BeginTransactionRecord;
 use gregor_protocol::messages::end_transaction_record::EndTransactionRecord;
 use gregor_protocol::metadata_frame::VersionedRecord;
 use gregor_protocol::{MetadataRecord, Uuid};
-use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, Fatal, RaftError};
+use openraft::metrics::WaitError;
 use openraft::{Config, Membership, RaftMetrics, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -240,12 +241,21 @@ impl Drop for Inner {
 /// leader's first entry to apply.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn fatal<E: std::fmt::Display>(e: E) -> QuorumError {
-    let text = e.to_string();
-    if text.contains("shutting down") || text.contains("Stopped") {
-        QuorumError::ShuttingDown
-    } else {
-        QuorumError::Raft(text)
+impl From<Fatal<NodeId>> for QuorumError {
+    fn from(fatal: Fatal<NodeId>) -> Self {
+        match fatal {
+            Fatal::Stopped => QuorumError::ShuttingDown,
+            other => QuorumError::Raft(other.to_string()),
+        }
+    }
+}
+
+impl From<WaitError> for QuorumError {
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::ShuttingDown => QuorumError::ShuttingDown,
+            other => QuorumError::Raft(other.to_string()),
+        }
     }
 }
 
@@ -331,8 +341,7 @@ impl Quorum {
             log.clone(),
             state_machine.clone(),
         )
-        .await
-        .map_err(fatal)?;
+        .await?;
         let quorum = Quorum {
             inner: Arc::new(Inner {
                 raft,
@@ -348,7 +357,7 @@ impl Quorum {
         if options.voters.len() == 1 {
             let already = quorum.leader() == Some(options.node_id);
             if !already {
-                quorum.inner.raft.trigger().elect().await.map_err(fatal)?;
+                quorum.inner.raft.trigger().elect().await?;
             }
             quorum.wait_for_leader(SETTLE_TIMEOUT).await?;
             let term = quorum.inner.raft.metrics().borrow().current_term;
@@ -504,8 +513,7 @@ impl Quorum {
             .raft
             .wait(Some(timeout))
             .metrics(|m| m.current_leader.is_some(), "a leader")
-            .await
-            .map_err(fatal)?;
+            .await?;
         Ok(metrics.current_leader.unwrap_or_default() as i32)
     }
 
@@ -541,7 +549,8 @@ impl Inner {
                     leader: f.leader_id.map(|id| id as i32),
                 });
             }
-            Ok(Err(e)) => return Err(fatal(e)),
+            Ok(Err(RaftError::APIError(e))) => return Err(QuorumError::Raft(e.to_string())),
+            Ok(Err(RaftError::Fatal(f))) => return Err(f.into()),
             Ok(Ok(_)) => {}
         }
         if let Some(begin) = self.state_machine.image().pending_transaction() {
@@ -567,7 +576,7 @@ impl Inner {
     async fn write(&self, records: Vec<VersionedRecord>) -> Result<(i64, i64), QuorumError> {
         let mut receivers = Vec::with_capacity(records.len());
         for record in records {
-            receivers.push(self.raft.client_write_ff(record).await.map_err(fatal)?);
+            receivers.push(self.raft.client_write_ff(record).await?);
         }
         let mut first = None;
         let mut last = -1;

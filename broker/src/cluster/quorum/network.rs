@@ -516,8 +516,9 @@ async fn answer_vote(
     if !cluster_matches(cluster_id, request.cluster_id.as_deref()) {
         return error(error_code::INCONSISTENT_CLUSTER_ID);
     }
+    // Kafka's `KafkaRaftClient.handleVoteRequest` refuses a request for another voter.
     if request.voter_id >= 0 && request.voter_id as NodeId != node_id {
-        return error(error_code::INVALID_REQUEST);
+        return error(error_code::INVALID_VOTER_KEY);
     }
     let Some(partition) = request
         .topics

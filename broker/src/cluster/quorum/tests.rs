@@ -279,6 +279,10 @@ async fn a_single_voter_elects_itself_and_behaves_as_one_node() {
     let entries = log_entries(&dir);
     check_kafka_log(&entries);
     assert!(replay::load(&dir).unwrap().image.topic("d").is_some());
+    assert!(matches!(
+        quorum.propose(vec![topic("e")]).await,
+        Err(QuorumError::ShuttingDown)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,11 @@ impl MetadataLog {
         Ok(Self::open_files(log_dir, loaded, options)?.0)
     }
 
+    /// This node's id (the options').
+    pub fn node_id(&self) -> i32 {
+        self.options.node_id
+    }
+
     /// Every batch of every segment, in offset order (reads the segments' batch headers).
     pub fn batch_locations(&self) -> Result<Vec<BatchLocation>, MetadataLogError> {
         let mut out = Vec::new();

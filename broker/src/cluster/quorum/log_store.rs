@@ -15,7 +15,8 @@
 //! * **last purged log id** after a restart: the newest snapshot's last entry (its
 //!   `<end offset>-<epoch>` id), since openraft only purges what a snapshot holds and the
 //!   state machine restarts from that snapshot.
-//! * **vote** after a restart: `quorum-state`, but never below the epoch of the last batch
+//! * **vote** after a restart: `quorum-state` (a leader's own leadership read back as a
+//!   plain vote for itself: it resigns, as in Kafka), but never below the epoch of the last batch
 //!   (a log written by the single-node appender has no `quorum-state`: Kafka, too, derives
 //!   the epoch from the log then), so that a new election always starts a higher epoch.
 //!
@@ -87,7 +88,16 @@ impl LogStore {
             .filter(|id| id.end_offset > 0)
             .map(|id| entry::log_id(id.epoch, id.end_offset - 1));
         let state = quorum_state::read(log.dir())?;
+        let me = log.node_id() as NodeId;
         let mut vote = state.map(|s| s.vote);
+        // A leader that restarts resigns, as Kafka's `QuorumState.initialize` does: its
+        // leadership reads back as a plain vote for itself, and it elects anew.
+        if let Some(v) = &mut vote
+            && v.committed
+            && v.leader_id.voted_for == Some(me)
+        {
+            v.committed = false;
+        }
         let last_epoch = log.epoch().max(loaded.last_epoch).max(0) as u64;
         if vote.is_none_or(|v| v.leader_id.term < last_epoch) {
             let mut derived = Vote::default();

@@ -27,9 +27,6 @@
 //!
 //! * Replication is pushed by the leader (Raft's AppendEntries) rather than pulled by
 //!   followers with Fetch; brokers that only follow the log will still Fetch it.
-//! * Kafka starts a new epoch at every election like Raft, but a leader restarting from a
-//!   `quorum-state` naming itself resumes its epoch (openraft restores it as leader); a
-//!   single voter also starts a new epoch when it elects itself at start-up.
 //! * The high watermark is not persisted (Kafka does not either): after a restart, entries
 //!   past the snapshot are applied again once the leader confirms them committed.
 //! * Voter changes (KIP-853 AddRaftVoter/RemoveRaftVoter) are not offered yet: openraft
@@ -355,10 +352,9 @@ impl Quorum {
         };
         quorum.spawn_leader_watch();
         if options.voters.len() == 1 {
-            let already = quorum.leader() == Some(options.node_id);
-            if !already {
-                quorum.inner.raft.trigger().elect().await?;
-            }
+            // At once rather than after an election timeout; a new epoch at every start,
+            // as Kafka's single voter and the single-node appender have.
+            quorum.inner.raft.trigger().elect().await?;
             quorum.wait_for_leader(SETTLE_TIMEOUT).await?;
             let term = quorum.inner.raft.metrics().borrow().current_term;
             let mut settled = quorum.inner.propose.lock().await;

@@ -271,6 +271,7 @@ async fn a_single_voter_elects_itself_and_behaves_as_one_node() {
     cluster.start(1).await;
     let quorum = cluster.nodes[&1].clone();
     assert_eq!(quorum.leader(), Some(1));
+    assert_eq!(quorum.epoch(), 2, "a new epoch per start");
     assert_eq!(topic_names(&quorum), ["a", "b", "c"]);
     let (first, _) = quorum.propose(vec![topic("d")]).await.unwrap();
     assert!(first >= 7);

@@ -1,6 +1,6 @@
 //! openraft's [`RaftLogStorage`] over Kafka's `__cluster_metadata-0`: entries are records
-//! of the segments [`MetadataLog`] writes (see [`entry`](super::entry) for the mapping),
-//! the vote is Kafka's `quorum-state` file ([`quorum_state`](super::quorum_state)).
+//! of the segments [`MetadataLog`] writes (see [`entry`] for the mapping),
+//! the vote is Kafka's `quorum-state` file ([`quorum_state`]).
 //!
 //! * **append**: the entries are encoded into batches (one per run of one term and kind)
 //!   and each is appended at its own offset and epoch and fsynced before openraft is told

@@ -31,6 +31,13 @@
 //!   past the snapshot are applied again once the leader confirms them committed.
 //! * Voter changes (KIP-853 AddRaftVoter/RemoveRaftVoter) are not offered yet: openraft
 //!   changes membership through a joint configuration, which a `VotersRecord` cannot hold.
+//! * No pre-vote (KIP-996; openraft 0.9 has none); a Vote response does not carry the
+//!   voter's last log id (see [`network`]); a `LeaderChangeMessage` lists only the leader
+//!   among the granting voters (openraft does not report who granted).
+//! * Snapshots follow openraft's policy (every [`QuorumOptions::snapshot_after_entries`]
+//!   entries) rather than `metadata.log.max.record.bytes.between.snapshots`, and the two
+//!   newest are kept rather than `metadata.max.retention.*` applying: openraft must decide
+//!   what it purges from its log.
 
 pub mod entry;
 pub mod log_store;

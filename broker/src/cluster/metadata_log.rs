@@ -75,6 +75,9 @@ use gregor_protocol::{Encodable, MetadataRecord};
 
 use crate::storage::leader_epoch::{self, EpochEntry};
 
+mod quorum_ops;
+pub use quorum_ops::BatchLocation;
+
 use super::replay::{
     LoadedMetadata, METADATA_PARTITION_DIR, parse_segment_file_name, segment_file_name,
 };
@@ -549,6 +552,47 @@ impl MetadataLog {
         loaded: &LoadedMetadata,
         options: MetadataLogOptions,
     ) -> Result<(MetadataLog, OpenReport), MetadataLogError> {
+        let (mut log, truncated) = Self::open_files(log_dir, loaded, options)?;
+        log.epoch = log.epoch.max(0) + 1;
+        let leader_change_offset = log.append_leader_change()?;
+        let mut aborted_transaction = None;
+        if let Some(begin_offset) = loaded.discarded_transaction {
+            let abort = MetadataRecord::AbortTransaction(AbortTransactionRecord {
+                reason: Some(ABORT_REASON.into()),
+                ..Default::default()
+            });
+            let appended = log.append(&[VersionedRecord {
+                version: 0,
+                record: abort,
+            }])?;
+            tracing::warn!(
+                begin_offset,
+                abort_offset = appended.base_offset,
+                "aborted the unfinished metadata transaction"
+            );
+            aborted_transaction = Some(AbortedTransaction {
+                begin_offset,
+                abort_offset: appended.base_offset,
+            });
+        }
+        let report = OpenReport {
+            truncated,
+            epoch: log.epoch,
+            leader_change_offset,
+            aborted_transaction,
+        };
+        Ok((log, report))
+    }
+
+    /// Steps 1 and 2 of [`MetadataLog::open`]: truncates the torn tail and picks the active
+    /// segment; the log's epoch is the last one written (0 for an empty log), and nothing is
+    /// appended. Returns the log and the truncation done.
+    #[allow(clippy::type_complexity)]
+    fn open_files(
+        log_dir: &Path,
+        loaded: &LoadedMetadata,
+        options: MetadataLogOptions,
+    ) -> Result<(MetadataLog, Option<(PathBuf, u64)>), MetadataLogError> {
         let dir = log_dir.join(METADATA_PARTITION_DIR);
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let mut truncated = None;
@@ -582,10 +626,10 @@ impl MetadataLog {
             .last()
             .map_or(loaded.last_epoch, |(e, _)| (*e).max(loaded.last_epoch));
 
-        let mut log = MetadataLog {
+        let log = MetadataLog {
             dir,
             options,
-            epoch: last_epoch.max(0) + 1,
+            epoch: last_epoch.max(0),
             next_offset: loaded.next_offset,
             active,
             epochs,
@@ -593,34 +637,7 @@ impl MetadataLog {
             appended_bytes: 0,
             last_timestamp: -1,
         };
-        let leader_change_offset = log.append_leader_change()?;
-        let mut aborted_transaction = None;
-        if let Some(begin_offset) = loaded.discarded_transaction {
-            let abort = MetadataRecord::AbortTransaction(AbortTransactionRecord {
-                reason: Some(ABORT_REASON.into()),
-                ..Default::default()
-            });
-            let appended = log.append(&[VersionedRecord {
-                version: 0,
-                record: abort,
-            }])?;
-            tracing::warn!(
-                begin_offset,
-                abort_offset = appended.base_offset,
-                "aborted the unfinished metadata transaction"
-            );
-            aborted_transaction = Some(AbortedTransaction {
-                begin_offset,
-                abort_offset: appended.base_offset,
-            });
-        }
-        let report = OpenReport {
-            truncated,
-            epoch: log.epoch,
-            leader_change_offset,
-            aborted_transaction,
-        };
-        Ok((log, report))
+        Ok((log, truncated))
     }
 
     /// Picks the active segment (see the module docs).

@@ -11,6 +11,8 @@
 //!   segments of `__cluster_metadata-0`.
 //! * [`metadata_log`]: [`MetadataLog`], the appender of `__cluster_metadata-0` (new epoch
 //!   per start, one fsync'd batch per change, segments and indexes in Kafka's format).
+//! * [`quorum`]: the metadata quorum of several controllers on openraft, keeping Kafka's
+//!   files (log segments, `quorum-state`, `.checkpoint` snapshots).
 //! * [`snapshot`]: the image written as a `.checkpoint` snapshot in Kafka's format;
 //!   [`snapshot_retention`]: which snapshots and segments go (Kafka's `KafkaMetadataLog`
 //!   retention); `controller/snapshots.rs` decides when (Kafka's `SnapshotGenerator`).
@@ -32,6 +34,7 @@ pub mod group_configs;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;
+pub mod quorum;
 pub mod reconcile;
 pub mod replay;
 pub mod snapshot;

@@ -360,6 +360,18 @@ pub fn load(log_dir: &Path) -> Result<LoadedMetadata, ReplayError> {
     Ok(loaded)
 }
 
+/// Reads the snapshot file `path` of snapshot `id` alone (no log segments): its image (at
+/// the snapshot's last offset and epoch) and its KRaft version and voters. What the metadata
+/// quorum's state machine starts from, and what it installs from a leader.
+pub fn load_snapshot_file(
+    path: &Path,
+    id: SnapshotId,
+) -> Result<(MetadataImage, KRaftState), ReplayError> {
+    let mut replay = Replay::new();
+    replay.load_snapshot(path, id)?;
+    Ok((replay.image, replay.kraft))
+}
+
 type Listing = (Vec<(SnapshotId, PathBuf)>, Vec<(i64, PathBuf)>);
 
 /// The snapshots and segments of the metadata partition, each sorted by offset; `None` if

@@ -1,0 +1,88 @@
+//! Replication's part in a Produce (Kafka's `ReplicaManager.appendRecords` with
+//! `Partition.appendRecordsToLeader` and `DelayedProduce`), for partitions replication
+//! gave a role here; a partition without one (the single-node default) is untouched:
+//!
+//! * before anything is appended: a partition this broker follows is
+//!   NOT_LEADER_OR_FOLLOWER; with `acks=all`, a led partition whose ISR is smaller than
+//!   `min.insync.replicas` is NOT_ENOUGH_REPLICAS (19);
+//! * after: with `acks=all`, each appended partition waits until its high watermark passes
+//!   the append (the ISR has it), at most the request's `timeout_ms` (REQUEST_TIMED_OUT),
+//!   NOT_ENOUGH_REPLICAS_AFTER_APPEND (20) if the ISR shrank below `min.insync.replicas`
+//!   meanwhile. The waits run together.
+//!
+//! The offset waited for is the log end offset right after the append (Kafka's
+//! `requiredOffset` is the append's own last offset + 1, at most that: a concurrent append
+//! can only make the wait longer, never shorter).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gregor_protocol::error_code;
+use gregor_protocol::messages::produce_response::PartitionProduceResponse;
+
+use super::Target;
+use crate::broker::Broker;
+use crate::replication::{LeaderPartition, Role};
+
+/// Refuses, before the append, the partitions replication says may not take it now.
+pub(super) fn refuse_before_append(
+    broker: &Broker,
+    acks: i16,
+    names: &[(String, gregor_protocol::Uuid)],
+    targets: &mut [Target],
+) {
+    for target in targets.iter_mut() {
+        if target.log.is_err() {
+            continue;
+        }
+        let name = &names[target.topic].0;
+        let refused = match broker.replicas.role(name, target.index) {
+            None => None,
+            Some(Role::Follower { .. }) => Some(error_code::NOT_LEADER_OR_FOLLOWER),
+            Some(Role::Leader(leader)) if acks == -1 => leader.check_acks_all().err(),
+            Some(Role::Leader(leader)) => {
+                (!leader.is_leading()).then_some(error_code::NOT_LEADER_OR_FOLLOWER)
+            }
+        };
+        if let Some(code) = refused {
+            target.log = Err(code);
+        }
+    }
+}
+
+/// With `acks=all`, waits for the ISR of every led partition appended to, and puts each
+/// one's outcome in its response.
+pub(super) async fn wait_for_replication(
+    broker: &Broker,
+    acks: i16,
+    timeout_ms: i32,
+    names: &[(String, gregor_protocol::Uuid)],
+    results: &mut [(usize, PartitionProduceResponse)],
+) {
+    if acks != -1 {
+        return;
+    }
+    let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    let mut waits: Vec<(usize, Arc<LeaderPartition>, i64)> = Vec::new();
+    for (slot, (topic, response)) in results.iter().enumerate() {
+        if response.error_code != error_code::NONE {
+            continue;
+        }
+        if let Some(leader) = broker.replicas.leader(&names[*topic].0, response.index) {
+            let required = leader.log().log_end_offset();
+            waits.push((slot, leader, required));
+        }
+    }
+    if waits.is_empty() {
+        return;
+    }
+    let outcomes = futures_util::future::join_all(waits.iter().map(|(_, leader, required)| {
+        crate::replication::acks::wait_for_isr(leader, *required, timeout)
+    }))
+    .await;
+    for ((slot, _, _), code) in waits.iter().zip(outcomes) {
+        if code != error_code::NONE {
+            results[*slot].1.error_code = code;
+        }
+    }
+}

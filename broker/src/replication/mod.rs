@@ -33,6 +33,8 @@ pub mod leader;
 pub mod replica;
 
 #[cfg(test)]
+mod fetch_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;

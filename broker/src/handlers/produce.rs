@@ -195,11 +195,15 @@ pub async fn handle(
     for (topic, response) in results {
         responses[topic].partition_responses.push(response);
     }
-    Some(ProduceResponse {
+    let mut response = ProduceResponse {
         responses,
         throttle_time_ms: 0,
         ..Default::default()
-    })
+    };
+    if version >= 10 {
+        acks::add_current_leaders(&broker, &ctx.listener, &mut response);
+    }
+    Some(response)
 }
 
 /// (name, id) per requested topic, and each partition's target log and leader epoch.

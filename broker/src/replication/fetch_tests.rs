@@ -494,3 +494,83 @@ async fn consumers_read_below_the_high_watermark_and_followers_are_sent_to_the_l
     leader.broker.replicas.shutdown();
     let _ = leader.stop.send(true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_and_offset_for_leader_epoch_go_to_the_leader() {
+    use gregor_protocol::messages::offset_for_leader_epoch_request::{
+        OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic,
+    };
+    let leader = start_leader().await;
+    let (id, _) = create_topic(&leader, "elsewhere").await;
+    let log = leader.broker.logs.get("elsewhere", 0).expect("log");
+    leader.broker.replicas.become_follower(
+        Arc::clone(&log),
+        id,
+        &LeaderEndpoint {
+            id: 3,
+            host: "127.0.0.1".to_owned(),
+            port: free_port(),
+        },
+        4,
+    );
+    let mut client = client(leader.port).await;
+    let version = client
+        .version_for::<ProduceRequest>(10, 11)
+        .expect("version");
+    let request = ProduceRequest {
+        acks: -1,
+        timeout_ms: 30_000,
+        topic_data: vec![TopicProduceData {
+            name: "elsewhere".into(),
+            partition_data: vec![PartitionProduceData {
+                index: 0,
+                records: Some(batch("z", 1)),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let response = client
+        .send(&request, version, PATIENCE)
+        .await
+        .expect("send");
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, error_code::NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(
+        (
+            partition.current_leader.leader_id,
+            partition.current_leader.leader_epoch
+        ),
+        (3, 4)
+    );
+    assert_eq!(log.log_end_offset(), 0, "nothing appended");
+
+    let version = client
+        .version_for::<OffsetForLeaderEpochRequest>(3, 4)
+        .expect("version");
+    let request = OffsetForLeaderEpochRequest {
+        replica_id: -1,
+        topics: vec![OffsetForLeaderTopic {
+            topic: "elsewhere".into(),
+            partitions: vec![OffsetForLeaderPartition {
+                partition: 0,
+                current_leader_epoch: 4,
+                leader_epoch: 4,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let response = client
+        .send(&request, version, PATIENCE)
+        .await
+        .expect("send");
+    assert_eq!(
+        response.topics[0].partitions[0].error_code,
+        error_code::NOT_LEADER_OR_FOLLOWER
+    );
+    leader.broker.replicas.shutdown();
+    let _ = leader.stop.send(true);
+}

@@ -10,6 +10,9 @@
 //!   NOT_ENOUGH_REPLICAS_AFTER_APPEND (20) if the ISR shrank below `min.insync.replicas`
 //!   meanwhile. The waits run together.
 //!
+//! NOT_LEADER_OR_FOLLOWER answers carry the current leader and, in the response, its
+//! endpoint on the request's listener (KIP-951, Produce v10+).
+//!
 //! The offset waited for is the log end offset right after the append (Kafka's
 //! `requiredOffset` is the append's own last offset + 1, at most that: a concurrent append
 //! can only make the wait longer, never shorter).
@@ -18,7 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_protocol::error_code;
-use gregor_protocol::messages::produce_response::PartitionProduceResponse;
+use gregor_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, ProduceResponse,
+};
 
 use super::Target;
 use crate::broker::Broker;
@@ -37,7 +42,14 @@ pub(super) fn refuse_before_append(
         }
         let name = &names[target.topic].0;
         let refused = match broker.replicas.role(name, target.index) {
-            None => None,
+            // No role: this broker is the partition's replica, unless the metadata names
+            // another leader.
+            None => broker
+                .image()
+                .topic(name)
+                .and_then(|t| t.partitions.get(&target.index))
+                .filter(|p| p.leader >= 0 && p.leader != broker.node_id)
+                .map(|_| error_code::NOT_LEADER_OR_FOLLOWER),
             Some(Role::Follower { .. }) => Some(error_code::NOT_LEADER_OR_FOLLOWER),
             Some(Role::Leader(leader)) if acks == -1 => leader.check_acks_all().err(),
             Some(Role::Leader(leader)) => {
@@ -85,4 +97,67 @@ pub(super) async fn wait_for_replication(
             results[*slot].1.error_code = code;
         }
     }
+}
+
+/// KIP-951: the current leader of each partition answered NOT_LEADER_OR_FOLLOWER (from
+/// replication's role, else the metadata) and those leaders' endpoints on `listener`.
+pub(super) fn add_current_leaders(broker: &Broker, listener: &str, response: &mut ProduceResponse) {
+    let image = broker.image();
+    let mut leaders: Vec<i32> = Vec::new();
+    for topic in &mut response.responses {
+        let name = if topic.name.is_empty() {
+            image
+                .topic_by_id(&topic.topic_id)
+                .map(|t| t.name.clone())
+                .unwrap_or_default()
+        } else {
+            topic.name.to_string()
+        };
+        for partition in &mut topic.partition_responses {
+            if partition.error_code != error_code::NOT_LEADER_OR_FOLLOWER {
+                continue;
+            }
+            let current = match broker.replicas.role(&name, partition.index) {
+                Some(Role::Follower {
+                    leader_id,
+                    leader_epoch,
+                }) => Some((leader_id, leader_epoch)),
+                _ => image
+                    .topic(&name)
+                    .and_then(|t| t.partitions.get(&partition.index))
+                    .filter(|p| p.leader >= 0)
+                    .map(|p| (p.leader, p.leader_epoch)),
+            };
+            // This broker named as leader (a log closing at shutdown) tells the client
+            // nothing new: the answer stays as the single-node broker gives it.
+            if let Some((leader_id, leader_epoch)) = current.filter(|(id, _)| *id != broker.node_id)
+            {
+                partition.current_leader = LeaderIdAndEpoch {
+                    leader_id,
+                    leader_epoch,
+                    ..Default::default()
+                };
+                leaders.push(leader_id);
+            }
+        }
+    }
+    leaders.sort_unstable();
+    leaders.dedup();
+    response.node_endpoints = leaders
+        .into_iter()
+        .filter_map(|id| {
+            let broker = image.broker(id)?;
+            let endpoint = broker
+                .endpoints
+                .iter()
+                .find(|e| e.listener.eq_ignore_ascii_case(listener))?;
+            Some(NodeEndpoint {
+                node_id: id,
+                host: endpoint.host.as_str().into(),
+                port: i32::from(endpoint.port),
+                rack: broker.rack.as_deref().map(Into::into),
+                ..Default::default()
+            })
+        })
+        .collect();
 }

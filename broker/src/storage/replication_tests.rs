@@ -200,6 +200,14 @@ fn truncation_then_the_leaders_batches_give_the_leaders_log() {
     assert_eq!(read_all(&follower, 0), read_all(&leader, 0));
     assert_eq!(segment_bytes(&follower), segment_bytes(&leader));
     assert_eq!(follower.leader_epochs(), leader.leader_epochs());
+    for suffix in ["index", "timeindex"] {
+        let name = format!("{:020}.{suffix}", 0);
+        assert_eq!(
+            fs::read(follower.dir().join(&name)).expect("follower index"),
+            fs::read(leader.dir().join(&name)).expect("leader index"),
+            "{name}"
+        );
+    }
 
     // The indexes were rebuilt for the truncated segment: a reopened follower agrees.
     follower.close().expect("close");

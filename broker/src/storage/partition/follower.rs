@@ -185,7 +185,8 @@ impl PartitionLog {
             txn_index::write_txn_index(&self.dir, base, &txns)
                 .map_err(|e| StorageError::io(txn_index::txn_index_path(&self.dir, base), e))?;
         }
-        {
+        if !truncate_index_files(&self.dir, base, new_end) {
+            // Missing or malformed: rebuilt from the batches kept, as recovery would.
             let state = unpoison(self.state.read());
             let segment = state.segments.last().expect("the first segment is kept");
             load_or_rebuild_indexes(&self.dir, segment, &self.config(), true)
@@ -272,6 +273,31 @@ impl PartitionLog {
         );
         Ok(())
     }
+}
+
+/// Kafka's `OffsetIndex.truncateTo` and `TimeIndex.truncateTo` on the index files of the
+/// segment at `base`: the entries for offsets at or above `end` are cut off (the others
+/// point into the batches kept). False if a file is missing, malformed or cannot be
+/// written; the caller rebuilds both then.
+fn truncate_index_files(dir: &Path, base: i64, end: i64) -> bool {
+    let offset_path = index::offset_index_path(dir, base);
+    let time_path = index::time_index_path(dir, base);
+    let (Ok(Some(offset_bytes)), Ok(Some(time_bytes))) = (
+        index::read_index_file(&offset_path),
+        index::read_index_file(&time_path),
+    ) else {
+        return false;
+    };
+    let (Some(offsets), Some(times)) = (
+        index::decode_offset_index(&offset_bytes, base),
+        index::decode_time_index(&time_bytes, base),
+    ) else {
+        return false;
+    };
+    let keep_offsets = offsets.partition_point(|e| e.offset < end) * index::OFFSET_ENTRY_SIZE;
+    let keep_times = times.partition_point(|e| e.offset < end) * index::TIME_ENTRY_SIZE;
+    index::write_index_file(&offset_path, &offset_bytes[..keep_offsets]).is_ok()
+        && index::write_index_file(&time_path, &time_bytes[..keep_times]).is_ok()
 }
 
 /// The first offsets of a follower append's batches, as the leader assigned them: the

@@ -180,6 +180,7 @@ impl Broker {
         for problem in logs.errors() {
             tracing::warn!("{problem:?}");
         }
+        crate::replication::hold_replicated_high_watermarks(&image, &logs);
         let groups = crate::groups::GroupCoordinator::new(&config);
         let transactions = crate::transactions::TransactionCoordinator::new(&config);
         let fetch_sessions = crate::fetch_sessions::FetchManager::new(

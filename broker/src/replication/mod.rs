@@ -51,7 +51,7 @@ pub use self::config::ReplicationConfig;
 pub use self::fetcher::{FetcherManager, LeaderEndpoint};
 pub use self::leader::{LeaderPartition, Leadership};
 use crate::cluster::image::MetadataImage;
-use crate::storage::{PartitionLog, unpoison};
+use crate::storage::{LogManager, PartitionLog, unpoison};
 
 /// This broker's role for one partition.
 #[derive(Clone, Debug)]
@@ -261,6 +261,27 @@ impl ReplicaManager {
     pub fn shutdown(&self) {
         self.fetchers.shutdown();
     }
+}
+
+/// At start-up, before any role is applied: the logs of partitions the metadata gives
+/// more than one replica stop taking their log end offset as high watermark, so that
+/// neither reads nor the `replication-offset-checkpoint` get ahead of what the ISR has
+/// (the checkpointed value stands until a role says more). Partitions with one replica,
+/// every partition of a single-node broker, are left as they are. Returns how many logs
+/// it changed.
+pub fn hold_replicated_high_watermarks(image: &MetadataImage, logs: &LogManager) -> usize {
+    let mut held = 0;
+    for topic in image.topics() {
+        for (index, partition) in &topic.partitions {
+            if partition.replicas.len() > 1
+                && let Some(log) = logs.get(&topic.name, *index)
+            {
+                log.set_hw_follows_leo(false);
+                held += 1;
+            }
+        }
+    }
+    held
 }
 
 /// The endpoint of broker `id` on `listener` (the `inter.broker.listener.name`) in the

@@ -476,3 +476,50 @@ fn a_follower_fetch_checks_epochs_and_answers_a_diverging_epoch() {
     );
     assert_eq!(beyond.error, error_code::OFFSET_OUT_OF_RANGE);
 }
+
+#[test]
+fn replicated_partitions_hold_their_high_watermark_at_start_up() {
+    use crate::cluster::image::MetadataImage;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let logs = LogManager::open(&[tmp.path().to_owned()]).expect("logs");
+    let single = logs.create("single", 0).expect("log");
+    append(&single, 3, 0);
+    // An image without topics (a single-node broker's partitions have one replica): nothing
+    // changes.
+    assert_eq!(
+        hold_replicated_high_watermarks(&MetadataImage::empty(), &logs),
+        0
+    );
+    assert!(single.hw_follows_leo());
+
+    use gregor_protocol::MetadataRecord;
+    use gregor_protocol::messages::partition_record::PartitionRecord;
+    use gregor_protocol::messages::topic_record::TopicRecord;
+    let id = gregor_protocol::Uuid::from_u128(7);
+    let mut image = MetadataImage::empty();
+    let records = [
+        MetadataRecord::Topic(TopicRecord {
+            name: "single".into(),
+            topic_id: id,
+            ..Default::default()
+        }),
+        MetadataRecord::Partition(PartitionRecord {
+            partition_id: 0,
+            topic_id: id,
+            replicas: vec![0, 1, 2],
+            isr: vec![0, 1, 2],
+            leader: 1,
+            ..Default::default()
+        }),
+    ];
+    for (offset, record) in records.iter().enumerate() {
+        image.apply(offset as i64, record).expect("apply");
+    }
+    single.restore_high_watermark(1);
+    assert_eq!(hold_replicated_high_watermarks(&image, &logs), 1);
+    assert_eq!(
+        (single.high_watermark(), single.log_end_offset()),
+        (1, 3),
+        "the checkpointed high watermark, not the log end"
+    );
+}

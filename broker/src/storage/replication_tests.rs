@@ -138,16 +138,29 @@ fn a_follower_append_refuses_what_the_leader_could_not_have_sent() {
         follower.append_as_follower(Bytes::from(bad)),
         Err(StorageError::InvalidBatch(_))
     ));
-    // A torn batch.
-    let mut torn = records.to_vec();
-    gregor_protocol::records::set_base_offset(&mut torn, 3).expect("v2");
-    torn.truncate(torn.len() - 5);
-    assert!(matches!(
-        follower.append_as_follower(Bytes::from(torn)),
-        Err(StorageError::InvalidBatch(_))
-    ));
-    assert_eq!(follower.log_end_offset(), 3);
-    assert_eq!(read_all(&follower, 0), records);
+    // A response cut inside its last batch: the whole ones go in, the rest is left out.
+    let mut next = records.to_vec();
+    gregor_protocol::records::set_base_offset(&mut next, 3).expect("v2");
+    let mut cut = next.clone();
+    gregor_protocol::records::set_base_offset(&mut cut, 6).expect("v2");
+    let whole = next.len();
+    next.extend_from_slice(&cut[..cut.len() - 5]);
+    assert_eq!(
+        follower
+            .append_as_follower(Bytes::from(next.clone()))
+            .expect("append")
+            .map(|info| (info.base_offset, info.last_offset)),
+        Some((3, 5))
+    );
+    assert_eq!(follower.log_end_offset(), 6);
+    assert_eq!(
+        follower
+            .append_as_follower(Bytes::from(cut[..10].to_vec()))
+            .expect("nothing whole"),
+        None
+    );
+    assert_eq!(follower.log_end_offset(), 6);
+    assert_eq!(read_all(&follower, 3), Bytes::from(next[..whole].to_vec()));
 }
 
 #[test]

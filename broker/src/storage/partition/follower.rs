@@ -15,14 +15,16 @@ use super::*;
 use crate::storage::txn_index;
 
 impl PartitionLog {
-    /// Appends the leader's `records` (whole v2 batches, as a Fetch response carries them)
-    /// keeping their offsets and partition leader epochs. `Ok(None)` for empty records.
+    /// Appends the leader's `records` (v2 batches, as a Fetch response carries them)
+    /// keeping their offsets and partition leader epochs. A partial batch at the end (a
+    /// response cut at its byte limit) is left out; `Ok(None)` when no whole batch is
+    /// there.
     ///
     /// Errors: [`StorageError::OffsetOutOfRange`] when the first batch starts below the log
     /// end offset (Kafka's `UnexpectedAppendOffsetException`: the follower must truncate
     /// first); [`StorageError::InvalidBatch`] for anything else that is not a valid batch
-    /// sequence (a torn batch, a bad CRC, offsets going back, a batch over
-    /// `max.message.bytes`). Nothing is appended then. Blocking file I/O.
+    /// sequence (a bad CRC, offsets going back, a batch over `max.message.bytes`, a
+    /// header that is not v2). Nothing is appended then. Blocking file I/O.
     pub fn append_as_follower(&self, records: Bytes) -> Result<Option<AppendInfo>, StorageError> {
         if records.is_empty() {
             return Ok(None);
@@ -33,13 +35,18 @@ impl PartitionLog {
         let mut position = 0;
         while position < records.len() {
             let rest = &records[position..];
-            let header = BatchHeader::decode(rest)
-                .ok_or(StorageError::InvalidBatch("a partial batch header"))?;
+            // A leader may cut its answer inside the last batch (Kafka's file slices do):
+            // the whole batches before it are appended, the rest is fetched again.
+            let Some(header) = BatchHeader::decode(rest) else {
+                break;
+            };
             let size = usize::try_from(header.batch_length)
                 .ok()
                 .and_then(|length| length.checked_add(LOG_OVERHEAD))
-                .filter(|&size| size <= rest.len())
-                .ok_or(StorageError::InvalidBatch("a partial batch"))?;
+                .ok_or(StorageError::InvalidBatch("a negative batch length"))?;
+            if size > rest.len() {
+                break;
+            }
             let header = check_batch(&rest[..size])?;
             if size > max_message_bytes {
                 return Err(StorageError::InvalidBatch(
@@ -54,6 +61,10 @@ impl PartitionLog {
             batches.push(ValidatedBatch::from_header(&header, position, size));
             position += size;
         }
+        if batches.is_empty() {
+            return Ok(None);
+        }
+        let records = records.slice(..position);
         let mut buf = records
             .try_into_mut()
             .unwrap_or_else(|shared| BytesMut::from(&shared[..]));

@@ -172,11 +172,13 @@ pub async fn handle(
     } else {
         None
     };
-    if fixed_error.is_none() {
-        acks::refuse_before_append(&broker, acks, &topics, &mut targets);
-    }
+    let appending = if fixed_error.is_none() {
+        acks::refuse_before_append(&broker, acks, &topics, &mut targets)
+    } else {
+        Vec::new()
+    };
     let mut results = append_all(targets, fixed_error, version).await;
-    acks::wait_for_replication(&broker, acks, timeout_ms, &topics, &mut results).await;
+    acks::wait_for_replication(&broker, acks, timeout_ms, &topics, &appending, &mut results).await;
     if acks == 0 {
         return None;
     }

@@ -13,9 +13,10 @@
 //! NOT_LEADER_OR_FOLLOWER answers carry the current leader and, in the response, its
 //! endpoint on the request's listener (KIP-951, Produce v10+).
 //!
-//! The offset waited for is the log end offset right after the append (Kafka's
-//! `requiredOffset` is the append's own last offset + 1, at most that: a concurrent append
-//! can only make the wait longer, never shorter).
+//! The offset waited for is Kafka's `requiredOffset`: the append's last offset + 1, from
+//! the answered base offset and the records the batches hold (for legacy message sets,
+//! whose count is not in a header, the log end offset right after the append: at least
+//! that, so the wait is never shorter).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,13 +30,34 @@ use super::Target;
 use crate::broker::Broker;
 use crate::replication::{LeaderPartition, Role};
 
-/// Refuses, before the append, the partitions replication says may not take it now.
+/// What an `acks=all` wait needs of a partition, learnt before the append: (topic slot,
+/// partition, records in the request's batches).
+pub(super) type Appending = Vec<(usize, i32, Option<i64>)>;
+
+/// The records in whole v2 batches (`None` for anything else: legacy message sets).
+fn record_count(records: &[u8]) -> Option<i64> {
+    let mut at = 0;
+    let mut count = 0i64;
+    while at < records.len() {
+        let header = gregor_protocol::records::BatchHeader::decode(&records[at..])?;
+        if header.magic != gregor_protocol::records::MAGIC_V2 || header.last_offset_delta < 0 {
+            return None;
+        }
+        count += i64::from(header.last_offset_delta) + 1;
+        at += usize::try_from(header.batch_length).ok()? + gregor_protocol::records::LOG_OVERHEAD;
+    }
+    Some(count)
+}
+
+/// Refuses, before the append, the partitions replication says may not take it now, and
+/// with `acks=all` returns what the waits after it need.
 pub(super) fn refuse_before_append(
     broker: &Broker,
     acks: i16,
     names: &[(String, gregor_protocol::Uuid)],
     targets: &mut [Target],
-) {
+) -> Appending {
+    let mut appending = Vec::new();
     for target in targets.iter_mut() {
         if target.log.is_err() {
             continue;
@@ -58,8 +80,12 @@ pub(super) fn refuse_before_append(
         };
         if let Some(code) = refused {
             target.log = Err(code);
+        } else if acks == -1 {
+            let count = target.records.as_deref().and_then(record_count);
+            appending.push((target.topic, target.index, count));
         }
     }
+    appending
 }
 
 /// With `acks=all`, waits for the ISR of every led partition appended to, and puts each
@@ -69,6 +95,7 @@ pub(super) async fn wait_for_replication(
     acks: i16,
     timeout_ms: i32,
     names: &[(String, gregor_protocol::Uuid)],
+    appending: &Appending,
     results: &mut [(usize, PartitionProduceResponse)],
 ) {
     if acks != -1 {
@@ -81,7 +108,14 @@ pub(super) async fn wait_for_replication(
             continue;
         }
         if let Some(leader) = broker.replicas.leader(&names[*topic].0, response.index) {
-            let required = leader.log().log_end_offset();
+            let count = appending
+                .iter()
+                .find(|(t, p, _)| t == topic && *p == response.index)
+                .and_then(|(_, _, count)| *count);
+            let required = match count {
+                Some(count) if response.base_offset >= 0 => response.base_offset + count,
+                _ => leader.log().log_end_offset(),
+            };
             waits.push((slot, leader, required));
         }
     }

@@ -388,3 +388,36 @@ fn follower_transactions_fill_the_transaction_index_and_truncation_cuts_it() {
     );
     assert_eq!(follower.last_stable_offset(), 0);
 }
+
+#[test]
+fn a_follower_keeps_the_leaders_producer_state_for_when_it_leads() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    fs::create_dir_all(&a).expect("dir");
+    fs::create_dir_all(&b).expect("dir");
+    let leader = PartitionLog::create(&a, TOPIC, 0).expect("leader");
+    let follower = PartitionLog::create(&b, TOPIC, 0).expect("follower");
+    append(&leader, idempotent(11, 0, 3, false), 0);
+    append(&leader, idempotent(11, 3, 2, false), 0);
+    follower
+        .append_as_follower(read_all(&leader, 0))
+        .expect("append");
+    assert_eq!(follower.producer_state(11), leader.producer_state(11));
+    // Leading now: the producer's retry is recognised, its next batch continues the
+    // sequence, a gap is refused, as on the old leader.
+    let now = now_ms();
+    let retry =
+        validate_records(idempotent(11, 3, 2, false), &follower.config(), now).expect("valid");
+    let info = follower.append(retry, 1, now).expect("retry");
+    assert!(info.duplicate);
+    assert_eq!(info.base_offset, 3);
+    let next =
+        validate_records(idempotent(11, 5, 1, false), &follower.config(), now).expect("valid");
+    assert_eq!(follower.append(next, 1, now).expect("next").base_offset, 5);
+    let gap =
+        validate_records(idempotent(11, 9, 1, false), &follower.config(), now).expect("valid");
+    assert!(matches!(
+        follower.append(gap, 1, now),
+        Err(StorageError::Producer(_))
+    ));
+}

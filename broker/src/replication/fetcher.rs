@@ -370,9 +370,11 @@ async fn fetch_round(
             };
             // Still fetched from this leader in this epoch (not removed or re-added while
             // the request was out, as Kafka checks its partition states before processing).
-            let current = unpoison(shared.partitions.lock()).get(key).is_some_and(|now| {
-                now.leader_epoch == fetch.leader_epoch && Arc::ptr_eq(&now.log, &fetch.log)
-            });
+            let current = unpoison(shared.partitions.lock())
+                .get(key)
+                .is_some_and(|now| {
+                    now.leader_epoch == fetch.leader_epoch && Arc::ptr_eq(&now.log, &fetch.log)
+                });
             if !current {
                 continue;
             }

@@ -94,6 +94,9 @@ pub struct Broker {
     pub authorizer: Option<crate::authorizer::Authorizer>,
     /// The clients' rates against their quotas (`quotas/`).
     pub client_quotas: crate::quotas::ClientQuotaManager,
+    /// Partition replication: the roles the metadata gave this broker's partitions, the
+    /// led partitions' ISR and high watermark, the follower fetchers.
+    pub replicas: Arc<crate::replication::ReplicaManager>,
 }
 
 /// The semaphore behind [`Broker::request_bytes`] for `queued.max.request.bytes`.
@@ -177,6 +180,7 @@ impl Broker {
         for problem in logs.errors() {
             tracing::warn!("{problem:?}");
         }
+        crate::replication::hold_replicated_high_watermarks(&image, &logs);
         let groups = crate::groups::GroupCoordinator::new(&config);
         let transactions = crate::transactions::TransactionCoordinator::new(&config);
         let fetch_sessions = crate::fetch_sessions::FetchManager::new(
@@ -190,6 +194,13 @@ impl Broker {
         );
         let config_queued_bytes = config.queued_max_request_bytes;
         let client_quotas = crate::quotas::ClientQuotaManager::from_config(&config);
+        let replication = crate::replication::ReplicationConfig::from_config(&config)
+            .map_err(StartError::Config)?;
+        let replicas = Arc::new(crate::replication::ReplicaManager::new(
+            config.node_id,
+            replication,
+            None,
+        ));
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -205,6 +216,7 @@ impl Broker {
             request_bytes: request_bytes_budget(config_queued_bytes),
             authorizer,
             client_quotas,
+            replicas,
         });
         broker.groups.start(&broker);
         let markers = Arc::new(BrokerMarkers {

@@ -20,6 +20,7 @@ pub mod group_config;
 pub mod groups;
 pub mod handlers;
 pub mod quotas;
+pub mod replication;
 pub mod security;
 pub mod server;
 pub mod storage;

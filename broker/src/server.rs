@@ -83,6 +83,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         crate::storage::cleaner::CleanerConfig::from_broker(&broker.config),
     );
 
+    // Kafka's `isr-expiration`: a no-op until the metadata makes this broker a leader
+    // of replicated partitions.
+    let isr_expiration = broker.replicas.spawn_isr_expiration();
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     for (name, socket) in listeners {
@@ -104,6 +108,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     maintenance.abort();
+    isr_expiration.abort();
+    broker.replicas.shutdown();
     let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
     let closing = broker.clone();
     let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;

@@ -1113,6 +1113,7 @@ pub fn log_config(broker_defaults: &LogConfig, overrides: &BTreeMap<String, Stri
             ("segment.bytes", ConfigValue::Int(v)) => config.segment_bytes = i64::from(v),
             ("segment.ms", ConfigValue::Long(v)) => config.segment_ms = v,
             ("max.message.bytes", ConfigValue::Int(v)) => config.max_message_bytes = v,
+            ("min.insync.replicas", ConfigValue::Int(v)) => config.min_insync_replicas = v,
             ("message.timestamp.type", ConfigValue::String(s)) => {
                 config.timestamp_type = if s == "LogAppendTime" {
                     TimestampType::LogAppendTime

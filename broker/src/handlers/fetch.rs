@@ -29,6 +29,13 @@
 //! Fetch sessions (KIP-227) are [`crate::fetch_sessions`]: its context gives the partitions
 //! to read (the request's, or a session's) and filters the response (an incremental one
 //! carries only the partitions that changed).
+//!
+//! Replication ([`replica`]): a follower's fetch (replica id >= 0, from v15 in its
+//! `ReplicaState`) needs CLUSTER_ACTION, reads a partition this broker leads up to its log
+//! end offset, moves the follower's state (and maybe the ISR and the high watermark) and
+//! may be answered a `diverging_epoch`; a partition led elsewhere is NOT_LEADER_OR_FOLLOWER
+//! with `current_leader` and, from v16, the leader's endpoint in `node_endpoints`
+//! (KIP-951). Consumers read up to the high watermark.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +43,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use gregor_protocol::messages::fetch_request::FetchRequest;
 use gregor_protocol::messages::fetch_response::{
-    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchResponse, FetchableTopicResponse, LeaderIdAndEpoch,
+    NodeEndpoint, PartitionData,
 };
 use gregor_protocol::{Uuid, VersionRange};
 use tokio::time::Instant;
@@ -47,6 +55,7 @@ use crate::storage::{AbortedTxn, PartitionLog, ReadError};
 use gregor_protocol::error_code;
 
 mod down_convert;
+mod replica;
 
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 18 };
@@ -64,6 +73,8 @@ struct Wanted {
     fetch_offset: i64,
     max_bytes: usize,
     log: Result<Arc<PartitionLog>, i16>,
+    /// How replication has the partition read.
+    route: replica::Route,
 }
 
 /// Answers a Fetch request, waiting for data when asked to.
@@ -85,7 +96,8 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     let from_follower = fetch_sessions::is_from_follower(version, &request);
     // v0-2 have a hard byte limit: no oversized first batch (FetchParams.minOneMessage).
     let min_one_message = version >= 3;
-    let (topics, wanted) = resolve(ctx, from_follower, session.partitions());
+    let follower = from_follower.then(|| replica::replica_of(version, &request));
+    let (topics, wanted) = resolve(ctx, version, follower, session.partitions());
     let read_committed = request.isolation_level == READ_COMMITTED;
     let max_bytes = request.max_bytes.min(ctx.broker.config.fetch_max_bytes);
     let min_bytes = request.min_bytes.min(max_bytes);
@@ -117,15 +129,25 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
             }
         };
         let total: usize = reads.iter().map(|r| r.records.len()).sum();
-        let has_error = reads.iter().any(|r| r.error != error_code::NONE);
+        // A diverging epoch is answered at once, as an error is.
+        let has_error = reads
+            .iter()
+            .any(|r| r.error != error_code::NONE || r.diverging.is_some());
         if total >= min_bytes
             || has_error
             || wait.is_zero()
             || Instant::now() >= deadline
             || watches.is_empty()
         {
-            let response =
+            let leaders: Vec<i32> = reads
+                .iter()
+                .filter_map(|r| r.current_leader.map(|(id, _)| id))
+                .collect();
+            let mut response =
                 session.into_response(responses(version, &topics, &wanted, reads, read_committed));
+            if version >= 16 {
+                response.node_endpoints = node_endpoints(ctx, leaders);
+            }
             if !down_convert::needed(version) {
                 return response;
             }
@@ -153,9 +175,11 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
 /// every partition with its log.
 fn resolve(
     ctx: &RequestContext,
-    from_follower: bool,
+    version: i16,
+    follower: Option<(i32, i64)>,
     partitions: &[RequestedPartition],
 ) -> (Vec<(String, Uuid)>, Vec<Wanted>) {
+    let from_follower = follower.is_some();
     let image = ctx.broker.image();
     // KafkaApis.handleFetchRequest: a follower needs CLUSTER_ACTION on the cluster, a
     // consumer READ on each topic (checked before existence); TOPIC_AUTHORIZATION_FAILED.
@@ -199,12 +223,27 @@ fn resolve(
                     }
                 })
         });
+        let max_bytes = usize::try_from(partition.max_bytes).unwrap_or(0);
+        let route = match (&log, &partition.topic) {
+            (Ok(_), Some(name)) => replica::route(
+                &ctx.broker.replicas,
+                &image,
+                ctx.broker.node_id,
+                version,
+                follower,
+                name,
+                partition,
+                max_bytes,
+            ),
+            _ => replica::Route::Local,
+        };
         wanted.push(Wanted {
             topic: topics.len() - 1,
             partition: partition.partition,
             fetch_offset: partition.fetch_offset,
-            max_bytes: usize::try_from(partition.max_bytes).unwrap_or(0),
+            max_bytes,
             log,
+            route,
         });
     }
     (topics, wanted)
@@ -219,6 +258,10 @@ struct PartitionRead {
     records: Bytes,
     /// READ_COMMITTED: the aborted transactions overlapping `records`.
     aborted: Option<Vec<AbortedTxn>>,
+    /// A follower's diverging epoch (KIP-320): (epoch, end offset).
+    diverging: Option<(i32, i64)>,
+    /// The current leader and its epoch, for NOT_LEADER_OR_FOLLOWER (KIP-951).
+    current_leader: Option<(i32, i32)>,
 }
 
 /// Reads every partition in request order within the byte budgets (the first batch of the
@@ -240,6 +283,36 @@ fn read_all(
                 Err(code) => return failed(*code, -1, -1, -1),
             };
             let limit = w.max_bytes.min(budget);
+            match &w.route {
+                replica::Route::Local => {}
+                replica::Route::Refused(code, leader) => {
+                    let mut read = failed(*code, -1, -1, -1);
+                    read.current_leader = *leader;
+                    return read;
+                }
+                replica::Route::Follower(leader, fetch) => {
+                    let mut fetch = *fetch;
+                    fetch.max_bytes = limit;
+                    fetch.min_one_message = min_one_message && !have_data;
+                    let answer = crate::replication::follower_fetch::read_for_follower(
+                        leader,
+                        &fetch,
+                        crate::replication::leader::now_ms(),
+                    );
+                    budget = budget.saturating_sub(answer.records.len());
+                    have_data |= !answer.records.is_empty();
+                    return PartitionRead {
+                        error: answer.error,
+                        high_watermark: answer.high_watermark,
+                        last_stable_offset: answer.last_stable_offset,
+                        log_start_offset: answer.log_start_offset,
+                        records: answer.records,
+                        aborted: None,
+                        diverging: answer.diverging_epoch,
+                        current_leader: None,
+                    };
+                }
+            }
             match log.read_isolated(
                 w.fetch_offset,
                 limit,
@@ -256,6 +329,8 @@ fn read_all(
                         log_start_offset: read.log_start_offset,
                         records: read.records,
                         aborted: read.aborted_transactions,
+                        diverging: None,
+                        current_leader: None,
                     }
                 }
                 // Kafka reports unknown offsets (-1) with OFFSET_OUT_OF_RANGE.
@@ -284,6 +359,8 @@ fn failed(
         log_start_offset,
         records: Bytes::new(),
         aborted: None,
+        diverging: None,
+        current_leader: None,
     }
 }
 
@@ -329,9 +406,51 @@ fn responses(
                     .collect()
             }),
             preferred_read_replica: -1,
+            // Tagged fields of v12+: absent (default) before.
+            diverging_epoch: match read.diverging {
+                Some((epoch, end_offset)) if version >= 12 => EpochEndOffset {
+                    epoch,
+                    end_offset,
+                    ..Default::default()
+                },
+                _ => EpochEndOffset::default(),
+            },
+            current_leader: match read.current_leader {
+                Some((leader_id, leader_epoch)) if version >= 12 => LeaderIdAndEpoch {
+                    leader_id,
+                    leader_epoch,
+                    ..Default::default()
+                },
+                _ => LeaderIdAndEpoch::default(),
+            },
             records: Some(read.records),
             ..Default::default()
         });
     }
     responses
+}
+
+/// KIP-951: the endpoints, on the listener the request came by, of the leaders named in
+/// NOT_LEADER_OR_FOLLOWER / FENCED_LEADER_EPOCH answers (each once).
+fn node_endpoints(ctx: &RequestContext, mut leaders: Vec<i32>) -> Vec<NodeEndpoint> {
+    leaders.sort_unstable();
+    leaders.dedup();
+    let image = ctx.broker.image();
+    leaders
+        .into_iter()
+        .filter_map(|id| {
+            let broker = image.broker(id)?;
+            let endpoint = broker
+                .endpoints
+                .iter()
+                .find(|e| e.listener.eq_ignore_ascii_case(&ctx.listener))?;
+            Some(NodeEndpoint {
+                node_id: id,
+                host: endpoint.host.as_str().into(),
+                port: i32::from(endpoint.port),
+                rack: broker.rack.as_deref().map(Into::into),
+                ..Default::default()
+            })
+        })
+        .collect()
 }

@@ -98,6 +98,9 @@ async fn answer(
         };
     }
     let read_committed = request.isolation_level == READ_COMMITTED;
+    // Kafka's `isFromConsumer`: a replica (or the debugging id -2) sees up to the log end
+    // offset, a consumer up to the high watermark (or the LSO).
+    let from_replica = request.replica_id != -1;
     let topics = tokio::task::spawn_blocking(move || {
         let image = broker.image();
         let mut seen = HashSet::new();
@@ -132,6 +135,7 @@ async fn answer(
                             p.timestamp,
                             partition.leader_epoch,
                             read_committed,
+                            from_replica,
                             index,
                         )
                     })
@@ -183,12 +187,15 @@ fn lookup(
     timestamp: i64,
     leader_epoch: i32,
     read_committed: bool,
+    from_replica: bool,
     index: i32,
 ) -> ListOffsetsPartitionResponse {
     if version < min_version(timestamp) {
         return error(index, error_code::UNSUPPORTED_VERSION);
     }
-    let last_fetchable = if read_committed {
+    let last_fetchable = if from_replica {
+        log.log_end_offset()
+    } else if read_committed {
         log.last_stable_offset()
     } else {
         log.high_watermark()

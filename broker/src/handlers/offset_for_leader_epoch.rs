@@ -9,8 +9,9 @@
 //! (`FENCED_LEADER_EPOCH` below it, `UNKNOWN_LEADER_EPOCH` above); otherwise the answer is
 //! the largest epoch not above the requested one and where it ends, `-1`/`-1` when the
 //! cache knows none (Kafka answers that without an error). `replica_id` (v3+) changes
-//! nothing: Kafka answers followers and consumers from the leader alike, and this broker
-//! leads every partition. v0 and v1 (served again as Kafka 3.9 did; Kafka 4 removed them)
+//! nothing: Kafka answers followers and consumers from the leader alike. A partition
+//! replication made this broker follow is NOT_LEADER_OR_FOLLOWER; one it leads is checked
+//! against the epoch it leads in. v0 and v1 (served again as Kafka 3.9 did; Kafka 4 removed them)
 //! are answered alike; a v0 response has no `leader_epoch`, so the encoder drops it (the
 //! field is ignorable).
 //!
@@ -93,8 +94,16 @@ pub async fn handle(
                         let Some(log) = broker.logs.get(&name, p.partition) else {
                             return error(error_code::KAFKA_STORAGE_ERROR);
                         };
-                        // Kafka's `Partition.checkCurrentLeaderEpoch`.
-                        let current = partition.leader_epoch;
+                        // Kafka's `Partition.checkCurrentLeaderEpoch`, against the epoch
+                        // replication leads in when it gave the partition a role (only
+                        // the leader answers: `fetchOnlyFromLeader`).
+                        let current = match broker.replicas.role(&name, p.partition) {
+                            None => partition.leader_epoch,
+                            Some(crate::replication::Role::Leader(leader)) => leader.leader_epoch(),
+                            Some(crate::replication::Role::Follower { .. }) => {
+                                return error(error_code::NOT_LEADER_OR_FOLLOWER);
+                            }
+                        };
                         match p.current_leader_epoch {
                             -1 => {}
                             e if e < current => return error(error_code::FENCED_LEADER_EPOCH),

@@ -8,7 +8,9 @@
 //! and v0-v1 no log append time; the generated encoder leaves out what a version lacks.
 //!
 //! Single node: the in-sync replica set is this broker, so `acks=-1` and `acks=1` are both
-//! answered once the append returns; `acks=0` gets no response at all.
+//! answered once the append returns; `acks=0` gets no response at all. A partition that
+//! replication leads with other replicas: `acks=-1` checks `min.insync.replicas` first and
+//! waits for the ISR after the append ([`acks`]).
 //!
 //! Idempotent producers (KIP-98): the partition log checks each batch's producer epoch and
 //! sequence when it assigns offsets ([`crate::storage::producer_state`]). A retried batch
@@ -44,6 +46,7 @@ use crate::storage::{
     is_legacy_message_set, validate_legacy_records, validate_records,
 };
 
+mod acks;
 mod inline;
 use gregor_protocol::error_code;
 
@@ -149,6 +152,7 @@ pub async fn handle(
     request: ProduceRequest,
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
+    let timeout_ms = request.timeout_ms;
     let broker = ctx.broker.clone();
     // Kafka never creates a topic from a Produce: producers create topics through Metadata
     // with allow_auto_topic_creation (KafkaApis.handleProduceRequest answers
@@ -168,7 +172,13 @@ pub async fn handle(
     } else {
         None
     };
-    let results = append_all(targets, fixed_error, version).await;
+    let appending = if fixed_error.is_none() {
+        acks::refuse_before_append(&broker, acks, &topics, &mut targets)
+    } else {
+        Vec::new()
+    };
+    let mut results = append_all(targets, fixed_error, version).await;
+    acks::wait_for_replication(&broker, acks, timeout_ms, &topics, &appending, &mut results).await;
     if acks == 0 {
         return None;
     }
@@ -187,11 +197,15 @@ pub async fn handle(
     for (topic, response) in results {
         responses[topic].partition_responses.push(response);
     }
-    Some(ProduceResponse {
+    let mut response = ProduceResponse {
         responses,
         throttle_time_ms: 0,
         ..Default::default()
-    })
+    };
+    if version >= 10 {
+        acks::add_current_leaders(&broker, &ctx.listener, &mut response);
+    }
+    Some(response)
 }
 
 /// (name, id) per requested topic, and each partition's target log and leader epoch.

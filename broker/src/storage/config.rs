@@ -35,6 +35,9 @@ pub struct LogConfig {
     pub retention_bytes: i64,
     /// `max.message.bytes`: the largest record batch accepted.
     pub max_message_bytes: i32,
+    /// `min.insync.replicas`: in-sync replicas an `acks=all` produce needs (Kafka's
+    /// `LogConfig.minInSyncReplicas`; at most the replica count applies).
+    pub min_insync_replicas: i32,
     /// `message.timestamp.type`.
     pub timestamp_type: TimestampType,
     /// `cleanup.policy`.
@@ -91,6 +94,7 @@ impl Default for LogConfig {
             retention_ms: 7 * 24 * 3600 * 1000,
             retention_bytes: -1,
             max_message_bytes: 1_048_588,
+            min_insync_replicas: 1,
             timestamp_type: TimestampType::CreateTime,
             cleanup_policy: CleanupPolicy {
                 delete: true,
@@ -136,6 +140,7 @@ impl LogConfig {
             retention_ms: config.log_retention_ms,
             retention_bytes: config.log_retention_bytes,
             max_message_bytes: config.message_max_bytes,
+            min_insync_replicas: config.min_insync_replicas,
             timestamp_type: match config.log_message_timestamp_type {
                 BrokerTimestamp::CreateTime => TimestampType::CreateTime,
                 BrokerTimestamp::LogAppendTime => TimestampType::LogAppendTime,

@@ -70,6 +70,8 @@ struct DirFiles {
     clean_shutdown: bool,
     recovery_points: Offsets,
     log_start_offsets: Offsets,
+    /// `replication-offset-checkpoint`: the high watermarks.
+    high_watermarks: Offsets,
 }
 
 impl DirFiles {
@@ -89,6 +91,7 @@ impl DirFiles {
             clean_shutdown: checkpoint::has_clean_shutdown(log_dir),
             recovery_points: read(checkpoint::RECOVERY_POINT_CHECKPOINT),
             log_start_offsets: read(checkpoint::LOG_START_OFFSET_CHECKPOINT),
+            high_watermarks: read(checkpoint::REPLICATION_OFFSET_CHECKPOINT),
         }
     }
 }
@@ -196,6 +199,8 @@ impl LogManager {
         let mut log_starts = Vec::new();
         let mut offline = Vec::new();
         let mut futures = Vec::new();
+        // Each directory's checkpointed high watermarks, restored once the logs are open.
+        let mut high_watermarks: HashMap<PathBuf, Offsets> = HashMap::new();
         for log_dir in log_dirs {
             let first = candidates.len();
             let first_future = futures.len();
@@ -216,6 +221,7 @@ impl LogManager {
                             log_starts: Some(Arc::clone(&starts)),
                         };
                     }
+                    high_watermarks.insert(log_dir.clone(), files.high_watermarks);
                     usable.push(log_dir.clone());
                     log_starts.push(starts);
                 }
@@ -269,7 +275,16 @@ impl LogManager {
         let mut count = 0;
         for (candidate, opened) in candidates.iter().zip(open_all(&candidates)) {
             let log = match opened {
-                Ok(log) => log,
+                Ok(log) => {
+                    let key = (candidate.topic.clone(), candidate.partition);
+                    if let Some(&hw) = high_watermarks
+                        .get(&candidate.log_dir)
+                        .and_then(|offsets| offsets.get(&key))
+                    {
+                        log.restore_high_watermark(hw);
+                    }
+                    log
+                }
                 Err(error) => {
                     errors.push(DirError {
                         path: candidate

@@ -79,6 +79,8 @@ mod epoch_tests;
 #[cfg(test)]
 mod producer_tests;
 #[cfg(test)]
+mod replication_tests;
+#[cfg(test)]
 mod snapshot_tests;
 #[cfg(test)]
 mod tests;
@@ -100,8 +102,8 @@ pub use legacy_offsets::LegacyOffsetsError;
 pub use manager::{DirError, LogManager, MaintenanceSchedule, parse_partition_dir_name};
 pub use move_replica::{FutureReplica, MoveError, MoveStart};
 pub use partition::{
-    AppendInfo, InlineAppend, LogRead, MAX_SEGMENTS_PER_READ, OpenReport, PartitionLog,
-    PendingAppend, SegmentInfo, TimestampOffset, TornTail, partition_dir_name,
+    AppendInfo, FetchIsolation, InlineAppend, LogRead, MAX_SEGMENTS_PER_READ, OpenReport,
+    PartitionLog, PendingAppend, SegmentInfo, TimestampOffset, TornTail, partition_dir_name,
 };
 pub use producer_state::{
     BatchMetadata, INVALID_PRODUCER_EPOCH, NUM_BATCHES_TO_RETAIN, OUT_OF_ORDER_SEQUENCE_NUMBER,

@@ -34,7 +34,9 @@ use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 mod compaction;
+mod follower;
 mod group_commit;
+mod high_watermark;
 mod inline;
 mod open;
 mod producers;
@@ -44,6 +46,7 @@ mod transactions;
 pub(crate) use self::compaction::CleaningView;
 #[cfg(test)]
 pub(crate) use self::compaction::CrashPoint;
+pub use self::high_watermark::FetchIsolation;
 use self::inline::AppendError;
 pub use self::inline::{InlineAppend, PendingAppend};
 use self::open::*;
@@ -71,7 +74,8 @@ pub struct LogRead {
     /// Whole batches, exactly as stored (v2 batches, or legacy messages from old logs);
     /// empty at the log end or when nothing fits.
     pub records: Bytes,
-    /// The high watermark (the log end offset on this single-node broker).
+    /// The high watermark (the log end offset while the log is its partition's only
+    /// replica, see [`PartitionLog::high_watermark`]).
     pub high_watermark: i64,
     /// The log start offset.
     pub log_start_offset: i64,
@@ -267,6 +271,12 @@ struct LogState {
     /// First offset of the oldest ongoing transaction (Kafka's `firstUnstableOffset`),
     /// published with the batches that change it.
     first_unstable_offset: Option<i64>,
+    /// The high watermark as last set (see [`high_watermark`]); kept equal to the log end
+    /// offset while `hw_follows_leo`.
+    high_watermark: i64,
+    /// Whether the high watermark is the log end offset (a partition whose only replica is
+    /// this log: the single-node default), rather than set by replication.
+    hw_follows_leo: bool,
 }
 
 /// The write handles of the active (last) segment and its index files.
@@ -302,6 +312,9 @@ struct AppendMode {
     check_producers: bool,
     /// KIP-890 verification of transactional batches (client appends).
     verification: TxnVerification,
+    /// Whether the batches keep the offsets they carry (a follower's append of what the
+    /// leader assigned: Kafka's `appendAsFollower`) instead of getting the next ones.
+    keep_offsets: bool,
 }
 
 impl PartitionLog {
@@ -373,10 +386,11 @@ impl PartitionLog {
         unpoison(self.state.read()).log_end_offset
     }
 
-    /// The high watermark: the log end offset, as every write is committed on this
-    /// single-node broker.
+    /// The high watermark: the offset below which every record is on all in-sync
+    /// replicas. The log end offset while the log is its partition's only replica (the
+    /// default); set by replication otherwise (see [`high_watermark`]).
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
+        unpoison(self.state.read()).high_watermark()
     }
 
     /// The last stable offset (Kafka's `UnifiedLog.lastStableOffset`): the first offset of
@@ -463,6 +477,25 @@ impl PartitionLog {
         min_one_message: bool,
         read_committed: bool,
     ) -> Result<LogRead, ReadError> {
+        let isolation = if read_committed {
+            FetchIsolation::TxnCommitted
+        } else {
+            FetchIsolation::HighWatermark
+        };
+        self.read_with_isolation(fetch_offset, max_bytes, min_one_message, isolation)
+    }
+
+    /// [`Self::read`] bounded as Kafka's `FetchIsolation` says: consumers read up to the
+    /// high watermark (READ_UNCOMMITTED) or the last stable offset (READ_COMMITTED, with
+    /// the aborted transactions), followers up to the log end offset.
+    pub fn read_with_isolation(
+        &self,
+        fetch_offset: i64,
+        max_bytes: usize,
+        min_one_message: bool,
+        isolation: FetchIsolation,
+    ) -> Result<LogRead, ReadError> {
+        let read_committed = isolation == FetchIsolation::TxnCommitted;
         let mut ranges: [Option<ReadRange>; MAX_SEGMENTS_PER_READ] =
             [const { None }; MAX_SEGMENTS_PER_READ];
         let (log_start_offset, high_watermark, last_stable_offset, total, aborted) = {
@@ -472,7 +505,12 @@ impl PartitionLog {
                 return Err(ReadError::OffsetOutOfRange { log_start, log_end });
             }
             let last_stable = state.last_stable_offset();
-            let max_offset = if read_committed { last_stable } else { log_end };
+            let high_watermark = state.high_watermark();
+            let max_offset = match isolation {
+                FetchIsolation::LogEnd => log_end,
+                FetchIsolation::HighWatermark => high_watermark,
+                FetchIsolation::TxnCommitted => last_stable,
+            };
             let (total, upper) = if fetch_offset < max_offset {
                 plan_read(
                     &state.segments,
@@ -492,7 +530,7 @@ impl PartitionLog {
                     transactions::collect_aborted_transactions(&state.segments, fetch_offset, upper)
                 }
             });
-            (log_start, log_end, last_stable, total, aborted)
+            (log_start, high_watermark, last_stable, total, aborted)
         };
         let records = if total == 0 {
             Bytes::new()
@@ -616,6 +654,7 @@ impl PartitionLog {
             log_append_time: None,
             check_producers: false,
             verification: TxnVerification::NotRequired,
+            keep_offsets: false,
         };
         self.append_buffer(batch, &described, mode, now_ms(), &self.config())
     }
@@ -662,12 +701,20 @@ impl PartitionLog {
             return next.write_batches(buf, batches, mode, now_ms, &next.config(), inline);
         }
         self.check_writable()?;
-        let base_offset = self.log_end_offset();
+        // The batches' first offsets: given by the leader (checked to follow the log end
+        // and each other), else assigned from the log end on (empty: no allocation).
+        let kept = if mode.keep_offsets {
+            follower::kept_offsets(buf, batches, self.log_end_offset())?
+        } else {
+            Vec::new()
+        };
+        let base_offset = kept.first().copied().unwrap_or(self.log_end_offset());
         if inline {
             self.check_inline(&writer, batches, mode, record_count, size, now_ms, config)?;
         }
-        let producer_batches = producer_batches(batches, base_offset, mode.log_append_time);
-        let marker = transactions::control_marker(buf, batches, base_offset, mode.log_append_time);
+        let producer_batches = producer_batches(batches, base_offset, &kept, mode.log_append_time);
+        let marker =
+            transactions::control_marker(buf, batches, base_offset, &kept, mode.log_append_time);
         if inline && marker.is_some() {
             return Err(AppendError::WouldBlock);
         }
@@ -695,8 +742,11 @@ impl PartitionLog {
             None
         };
         self.prepare_writer(&mut writer)?;
-        let last_offset = base_offset
-            .checked_add(record_count - 1)
+        let last_offset = match (kept.last(), batches.last()) {
+            (Some(first), Some(batch)) => first.checked_add(i64::from(batch.record_count) - 1),
+            _ => base_offset.checked_add(record_count - 1),
+        };
+        let last_offset = last_offset
             .filter(|last| *last < i64::MAX)
             .ok_or(StorageError::InvalidBatch("offsets overflow"))?;
         let max_timestamp = mode.log_append_time.unwrap_or_else(|| {
@@ -715,10 +765,13 @@ impl PartitionLog {
         let mut entries = Vec::with_capacity(batches.len());
         let mut new_epochs: Vec<EpochEntry> = Vec::new();
         let mut next = base_offset;
-        for batch in batches {
+        for (i, batch) in batches.iter().enumerate() {
             let bytes = &mut buf[batch.position..batch.position + batch.size];
             let not_v2 = |_| StorageError::InvalidBatch("not a v2 batch");
-            set_base_offset(bytes, next).map_err(not_v2)?;
+            match kept.get(i) {
+                Some(&given) => next = given,
+                None => set_base_offset(bytes, next).map_err(not_v2)?,
+            }
             if let Some(epoch) = mode.leader_epoch {
                 set_partition_leader_epoch(bytes, epoch).map_err(not_v2)?;
             }
@@ -813,6 +866,9 @@ impl PartitionLog {
             }
             segment.aborted_txns.extend(aborted);
             state.log_end_offset = next;
+            if state.hw_follows_leo {
+                state.high_watermark = next;
+            }
             state.first_unstable_offset = first_unstable_offset;
             state.log_start_offset
         };
@@ -1473,12 +1529,13 @@ fn first_record(
 fn producer_batches(
     batches: &[ValidatedBatch],
     base_offset: i64,
+    kept: &[i64],
     log_append_time: Option<i64>,
 ) -> Vec<ProducerBatch> {
     let mut found = Vec::new();
     let mut next = base_offset;
-    for batch in batches {
-        let first = next;
+    for (i, batch) in batches.iter().enumerate() {
+        let first = kept.get(i).copied().unwrap_or(next);
         next = next.saturating_add(i64::from(batch.record_count));
         if batch.producer_id >= 0 && !batch.control {
             found.push(ProducerBatch {

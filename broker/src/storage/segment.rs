@@ -160,6 +160,26 @@ impl Segment {
         self.batches.push(entry);
     }
 
+    /// Forgets the batches from index `keep` on (a follower's truncation, Kafka's
+    /// `LogSegment.truncateTo`): the valid length ends at the first one dropped and the
+    /// largest timestamp is that of the batches kept.
+    pub(crate) fn truncate_batches(&mut self, keep: usize) {
+        let Some(first_dropped) = self.batches.get(keep) else {
+            return;
+        };
+        self.valid_len = u64::from(first_dropped.position);
+        self.file_len = self.file_len.min(self.valid_len);
+        self.batches.truncate(keep);
+        self.max_timestamp = NO_TIMESTAMP;
+        self.offset_of_max_timestamp = self.base_offset;
+        for batch in &self.batches {
+            if batch.max_timestamp > self.max_timestamp {
+                self.max_timestamp = batch.max_timestamp;
+                self.offset_of_max_timestamp = batch.last_offset;
+            }
+        }
+    }
+
     /// Opens the segment at `path` and indexes its batches by reading each header, and
     /// with `verify` each whole batch to check its CRC (recovery after an unclean
     /// shutdown).

@@ -112,6 +112,7 @@ pub(super) fn client_mode(
         log_append_time: (config.timestamp_type == TimestampType::LogAppendTime).then_some(now_ms),
         check_producers: true,
         verification,
+        keep_offsets: false,
     }
 }
 

@@ -234,6 +234,8 @@ impl PartitionLog {
                 log_start_offset,
                 log_end_offset,
                 first_unstable_offset,
+                high_watermark: log_end_offset,
+                hw_follows_leo: true,
             }),
             writer: Mutex::new(None),
             end_offset,

@@ -301,3 +301,38 @@ fn replay_headers(
     }
     Ok(())
 }
+
+impl PartitionLog {
+    /// Kafka's `rebuildProducerState` after a truncation to `log_end`, under the writer
+    /// lock: the snapshots above it are deleted, the newest one at or below it loaded (or
+    /// the empty state from the log start offset) and the batch headers after it replayed
+    /// from the files; the first unstable offset is published with it.
+    pub(super) fn rebuild_producers(&self, log_end: i64) -> Result<(), StorageError> {
+        let offsets = producer_snapshot::list_snapshots(&self.dir).unwrap_or_default();
+        let (above, kept): (Vec<i64>, Vec<i64>) =
+            offsets.into_iter().partition(|&offset| offset > log_end);
+        producer_snapshot::delete_snapshots(&self.dir, above);
+        let config = self.config();
+        let state = unpoison(self.state.read());
+        let log_start = state.log_start_offset;
+        let (mut producers, from) = match producer_snapshot::load_latest(&self.dir, &kept, log_end)
+        {
+            Some((offset, entries)) => (
+                ProducerStateManager::from_snapshot(
+                    offset,
+                    &entries,
+                    now_ms(),
+                    config.producer_id_expiration_ms,
+                ),
+                offset.max(log_start),
+            ),
+            None => (ProducerStateManager::default(), log_start),
+        };
+        replay_headers(&state.segments, from, &mut producers)?;
+        drop(state);
+        let first_unstable_offset = producers.first_unstable_offset();
+        *unpoison(self.producers.lock()) = producers;
+        unpoison(self.state.write()).first_unstable_offset = first_unstable_offset;
+        Ok(())
+    }
+}

@@ -34,7 +34,7 @@ impl PartitionLog {
         let mut writer = unpoison(self.writer.lock());
         let (start, high_watermark) = {
             let state = unpoison(self.state.read());
-            (state.log_start_offset, state.log_end_offset)
+            (state.log_start_offset, state.high_watermark())
         };
         let target = if offset == -1 { high_watermark } else { offset };
         if target < 0 || target > high_watermark {
@@ -181,7 +181,7 @@ impl PartitionLog {
 /// [`PartitionLog::enforce_retention`]).
 pub(super) fn retention_count(state: &LogState, config: &LogConfig, now_ms: i64) -> usize {
     let segments = &state.segments;
-    let high_watermark = state.log_end_offset;
+    let high_watermark = state.high_watermark();
     let deletable = |i: usize| {
         let segment: &Segment = &segments[i];
         let upper = segments

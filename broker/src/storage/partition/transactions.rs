@@ -25,8 +25,8 @@ impl LogState {
     /// watermark.
     pub(super) fn last_stable_offset(&self) -> i64 {
         match self.first_unstable_offset {
-            Some(first) => first.max(self.log_start_offset).min(self.log_end_offset),
-            None => self.log_end_offset,
+            Some(first) => first.max(self.log_start_offset).min(self.high_watermark()),
+            None => self.high_watermark(),
         }
     }
 }
@@ -99,6 +99,7 @@ impl PartitionLog {
                 .then_some(now_ms),
             check_producers: true,
             verification: TxnVerification::NotRequired,
+            keep_offsets: false,
         };
         self.append_buffer(&mut buf, &described, mode, now_ms, &config)
     }
@@ -125,6 +126,7 @@ impl PartitionLog {
                 .then_some(now_ms),
             check_producers: true,
             verification,
+            keep_offsets: false,
         };
         self.append_buffer(&mut buf, &batches, mode, now_ms, &config)
     }
@@ -228,11 +230,12 @@ pub(super) fn control_marker(
     buf: &[u8],
     batches: &[ValidatedBatch],
     base_offset: i64,
+    kept: &[i64],
     log_append_time: Option<i64>,
 ) -> Option<TxnMarker> {
     let mut next = base_offset;
-    for batch in batches {
-        let offset = next;
+    for (i, batch) in batches.iter().enumerate() {
+        let offset = kept.get(i).copied().unwrap_or(next);
         next = next.saturating_add(i64::from(batch.record_count));
         if !batch.control || batch.producer_id < 0 {
             continue;

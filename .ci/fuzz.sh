@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target in fuzz/ for a bounded time and fails if any finds a crash.
+# Runs every cargo-fuzz target in fuzz/ (protocol decoders) and fuzz/broker/ (the broker's
+# SASL exchanges) for a bounded time and fails if any finds a crash.
 #
 #   FUZZ_SECONDS=20     seconds per target (default 20)
-#   FUZZ_TARGETS="a b"  only these targets (default: all, from `cargo fuzz list`)
+#   FUZZ_TARGETS="a b"  only these targets (default: all, from `cargo fuzz list` of both dirs)
+#   FUZZ_BROKER=0       skip fuzz/broker/ (its build compiles the broker crate under ASan)
 #   FUZZ_SANITIZER=address|none
 #                       default: address, falling back to none if the ASan build fails
 #   FUZZ_SEEDS=0        skip writing seed inputs (fuzz/examples/seeds.rs) into fuzz/corpus/
@@ -13,7 +15,8 @@
 # are accepted by stable rustc with RUSTC_BOOTSTRAP=1, and the ASan runtime ships with the
 # stable x86_64-unknown-linux-gnu standard library. Builds are optimized (-O, cargo fuzz's
 # default) with debug assertions and overflow checks on (-a). Corpora (fuzz/corpus/) and
-# crash inputs (fuzz/artifacts/) are gitignored.
+# crash inputs (fuzz/artifacts/, fuzz/broker/artifacts/) are gitignored. Both fuzz dirs build
+# into fuzz/target, so what they share is compiled once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +29,23 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+fuzz_dirs=(fuzz)
+if [[ "${FUZZ_BROKER:-1}" != 0 ]]; then
+    fuzz_dirs+=(fuzz/broker)
+fi
+# `cargo fuzz` in one fuzz dir, every dir building into fuzz/target.
+in_dir() {
+    local dir="$1" command="$2"
+    shift 2
+    cargo fuzz "$command" --fuzz-dir "$dir" "$@"
+}
 sanitizer="${FUZZ_SANITIZER:-address}"
-build() { cargo fuzz build -O -a --sanitizer "$sanitizer" "$@"; }
+build() {
+    local dir
+    for dir in "${fuzz_dirs[@]}"; do
+        in_dir "$dir" build -O -a --sanitizer "$sanitizer" --target-dir fuzz/target || return 1
+    done
+}
 echo "fuzz: building the targets (sanitizer: $sanitizer)"
 if ! build; then
     if [[ "$sanitizer" == address && -z "${FUZZ_SANITIZER:-}" ]]; then
@@ -44,26 +62,41 @@ if [[ "${FUZZ_SEEDS:-1}" != 0 ]]; then
     (cd fuzz && cargo run --quiet --release --example seeds) || echo "fuzz: seeds failed (continuing without)" >&2
 fi
 
+# "dir:target" for every target of every fuzz dir.
+all_targets=()
+for dir in "${fuzz_dirs[@]}"; do
+    while read -r name; do
+        all_targets+=("$dir:$name")
+    done < <(in_dir "$dir" list)
+done
+targets=()
 if [[ -n "${FUZZ_TARGETS:-}" ]]; then
-    read -r -a targets <<<"$FUZZ_TARGETS"
+    read -r -a wanted <<<"$FUZZ_TARGETS"
+    for entry in "${all_targets[@]}"; do
+        for name in "${wanted[@]}"; do
+            [[ "${entry#*:}" == "$name" ]] && targets+=("$entry")
+        done
+    done
 else
-    mapfile -t targets < <(cargo fuzz list)
+    targets=("${all_targets[@]}")
 fi
 
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 failed=()
-for target in "${targets[@]}"; do
-    mkdir -p "fuzz/artifacts/$target" "fuzz/corpus/$target"
+for entry in "${targets[@]}"; do
+    dir="${entry%%:*}"
+    target="${entry#*:}"
+    mkdir -p "$dir/artifacts/$target" "$dir/corpus/$target"
     touch "$logs/$target.start"
     sleep 1 # artifacts written from now on are newer than the marker
     echo "fuzz: $target for ${FUZZ_SECONDS}s"
     status=0
-    cargo fuzz run -O -a --sanitizer "$sanitizer" "$target" -- \
+    in_dir "$dir" run -O -a --sanitizer "$sanitizer" --target-dir fuzz/target "$target" -- \
         -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout="$FUZZ_TIMEOUT" \
         -print_final_stats=1 >"$logs/$target.log" 2>&1 || status=$?
     grep -E '^(Done|stat::number_of_executed_units|#[0-9]+ +DONE)' "$logs/$target.log" | tail -2 | sed "s/^/fuzz: $target: /" || true
-    mapfile -t found < <(find "fuzz/artifacts/$target" -type f -newer "$logs/$target.start")
+    mapfile -t found < <(find "$dir/artifacts/$target" -type f -newer "$logs/$target.start")
     if [[ "$status" != 0 || "${#found[@]}" != 0 ]]; then
         failed+=("$target")
         echo "fuzz: $target FAILED (exit $status):" >&2
@@ -76,7 +109,7 @@ for target in "${targets[@]}"; do
         fi
         for input in "${found[@]}"; do
             echo "fuzz: $target crash input: $PWD/$input" >&2
-            echo "fuzz:   reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a --sanitizer $sanitizer $target $input" >&2
+            echo "fuzz:   reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir $dir -O -a --sanitizer $sanitizer $target $input" >&2
             if [[ -n "${FUZZ_ARTIFACTS_DIR:-}" ]]; then
                 mkdir -p "$FUZZ_ARTIFACTS_DIR/$target"
                 cp "$input" "$FUZZ_ARTIFACTS_DIR/$target/"

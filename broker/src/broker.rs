@@ -14,6 +14,7 @@ use crate::cluster::controller::{
     ApiError, Applied, Controller, ControllerError, ControllerOptions, CreatePartitionsResult,
     CreateTopicResult, CreatedPartition, NewPartitions, NewTopic, PartitionStore, TopicDelta,
 };
+use crate::cluster::controller::{MutationQuota, Unbounded};
 use crate::cluster::meta_properties::MetaProperties;
 use crate::cluster::reconcile::{PartitionDir, PartitionMetadata, reconcile};
 use crate::cluster::{self, MetadataImage};
@@ -410,10 +411,22 @@ impl Broker {
         topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        self.create_topics_limited(topics, validate_only, Arc::new(Unbounded))
+            .await
+    }
+
+    /// [`Self::create_topics`] with each topic charged to a controller mutation quota.
+    pub async fn create_topics_limited(
+        self: &Arc<Self>,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+        quota: Arc<dyn MutationQuota>,
+    ) -> Result<Applied<CreateTopicResult>, ControllerError> {
         let broker = self.clone();
         self.controller
             .run(move |controller| {
-                controller.create_topics_with(&topics, validate_only, broker.as_ref())
+                let store = broker.as_ref();
+                controller.create_topics_limited(&topics, validate_only, store, quota.as_ref())
             })
             .await
     }
@@ -424,10 +437,22 @@ impl Broker {
         topics: Vec<NewPartitions>,
         validate_only: bool,
     ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
+        self.create_partitions_limited(topics, validate_only, Arc::new(Unbounded))
+            .await
+    }
+
+    /// [`Self::create_partitions`] with each topic charged to a controller mutation quota.
+    pub async fn create_partitions_limited(
+        self: &Arc<Self>,
+        topics: Vec<NewPartitions>,
+        validate_only: bool,
+        quota: Arc<dyn MutationQuota>,
+    ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
         let broker = self.clone();
         self.controller
             .run(move |controller| {
-                controller.create_partitions_with(&topics, validate_only, broker.as_ref())
+                let store = broker.as_ref();
+                controller.create_partitions_limited(&topics, validate_only, store, quota.as_ref())
             })
             .await
     }

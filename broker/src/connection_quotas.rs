@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use tokio::sync::Notify;
 
 use crate::config::Config;
+use crate::connection_rate::{ConnectionRates, RateLimits};
 
 /// The connection limits of the broker and the connections counted against them.
 #[derive(Debug)]
@@ -36,6 +37,10 @@ pub struct ConnectionQuotas {
     limits: RwLock<Limits>,
     counts: Mutex<Counts>,
     freed: Notify,
+    /// Connection creation rates (`connection_rate.rs`), their limits replaced with
+    /// [`Self::apply`] as the others are.
+    rate_limits: RwLock<RateLimits>,
+    rates: ConnectionRates,
 }
 
 /// The limits, as one configuration gives them.
@@ -104,6 +109,8 @@ impl ConnectionQuotas {
             limits: RwLock::new(Limits::from_config(config, listeners)?),
             counts: Mutex::new(Counts::default()),
             freed: Notify::new(),
+            rate_limits: RwLock::new(RateLimits::from_config(config, listeners)?),
+            rates: ConnectionRates::default(),
         })
     }
 
@@ -113,10 +120,20 @@ impl ConnectionQuotas {
     /// for a slot look again. Returns whether anything changed.
     pub fn apply(&self, config: &Config) -> Result<bool, String> {
         let limits = Limits::from_config(config, &self.listeners)?;
+        let rate_limits = RateLimits::from_config(config, &self.listeners)?;
+        let rates_changed = {
+            let mut current = self
+                .rate_limits
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let changed = *current != rate_limits;
+            *current = rate_limits;
+            changed
+        };
         {
             let mut current = self.limits.write().unwrap_or_else(PoisonError::into_inner);
             if *current == limits {
-                return Ok(false);
+                return Ok(rates_changed);
             }
             *current = limits;
         }
@@ -192,6 +209,38 @@ impl ConnectionQuotas {
             listener: listener.to_string(),
             ip,
         })
+    }
+
+    /// Counts a connection accepted on `listener` in the connection creation rates and
+    /// returns how long the listener waits before serving it (see `connection_rate.rs`).
+    pub fn record_connection(&self, listener: &str) -> std::time::Duration {
+        let protected = self.is_protected(listener);
+        let limits = self
+            .rate_limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.rates.record_connection(&limits, listener, protected)
+    }
+
+    /// Counts a connection from `ip` against its `connection_creation_rate` (`limit`);
+    /// `Some(delay)`: over it, the connection is closed after `delay` without being served.
+    pub fn record_ip_connection(
+        &self,
+        listener: &str,
+        ip: IpAddr,
+        limit: Option<f64>,
+    ) -> Option<std::time::Duration> {
+        let protected = self.is_protected(listener);
+        let limits = self
+            .rate_limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.rates
+            .record_ip_connection(&limits, listener, protected, ip, limit)
+    }
+
+    fn is_protected(&self, listener: &str) -> bool {
+        self.limits().protected_listener.as_deref() == Some(listener)
     }
 
     /// Connections counted now: on all listeners, and from `ip`.

@@ -14,6 +14,7 @@ pub mod config;
 pub mod connection;
 pub mod connection_auth;
 pub mod connection_quotas;
+pub mod connection_rate;
 pub mod dynamic_broker_config;
 pub mod fetch_sessions;
 pub mod group_config;

@@ -1,8 +1,11 @@
 //! The accept loop: one task per connection, a shutdown signal broadcast to all of them.
 //!
 //! Each listener accepts only while [`ConnectionQuotas`] has a slot for it (otherwise new
-//! connections wait in the listen backlog, as in Kafka), and closes at once a connection
-//! from an address over its limit. A failing `accept` (out of file descriptors, say) is
+//! connections wait in the listen backlog, as in Kafka), waits after a connection that
+//! takes the broker or the listener over its connection creation rate, closes after a
+//! delay a connection from an address over its `connection_creation_rate`
+//! (`connection_rate.rs`), and closes at once a connection from an address over its
+//! connection count. A failing `accept` (out of file descriptors, say) is
 //! retried after a pause; the connections already open are served by their own tasks
 //! meanwhile, and accepting resumes once descriptors are free again.
 
@@ -135,6 +138,33 @@ async fn accept_loop(
         tokio::select! {
             accepted = next => match accepted {
                 Ok((stream, peer)) => {
+                    // Kafka's ConnectionQuotas.inc: the creation rates first (the acceptor
+                    // waits; a throttled address's connection is closed after its delay),
+                    // then the connection counts.
+                    let delay = quotas.record_connection(&listener);
+                    if !delay.is_zero() {
+                        tracing::debug!("delaying connection from {peer} on {listener} by {delay:?}");
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = stop.changed() => break,
+                        }
+                    }
+                    let ip_limit = crate::connection_rate::ip_rate_limit(
+                        broker.image().client_quotas(),
+                        peer.ip(),
+                    );
+                    if let Some(close_after) = quotas.record_ip_connection(&listener, peer.ip(), ip_limit) {
+                        tracing::debug!("throttled connection from {peer} on {listener}: closing it in {close_after:?}");
+                        let mut stop = stop.clone();
+                        connections.spawn(async move {
+                            tokio::select! {
+                                _ = tokio::time::sleep(close_after) => {}
+                                _ = stop.changed() => {}
+                            }
+                            drop(stream);
+                        });
+                        continue;
+                    }
                     let slot = match quotas.register(&listener, peer.ip()) {
                         Ok(slot) => slot,
                         Err(refused) => {

@@ -1,9 +1,16 @@
 //! Client quotas with the real binary: AlterClientQuotas and DescribeClientQuotas at both
 //! versions with Kafka's validation errors and `validate_only`, the quotas kept across a
 //! restart (from the log and from a snapshot), and a confluent-kafka producer held to a
-//! `producer_byte_rate` of 1 MB/s with the throttle times it is told.
+//! `producer_byte_rate` of 1 MB/s with the throttle times it is told; the controller
+//! mutation quota (`quotas/controller_mutation.rs`); connection creation rates
+//! (`quotas/connection_rate.rs`).
 
 mod support;
+
+#[path = "quotas/connection_rate.rs"]
+mod connection_rate;
+#[path = "quotas/controller_mutation.rs"]
+mod controller_mutation;
 
 use std::collections::BTreeMap;
 

@@ -138,6 +138,7 @@ use gregor_protocol::error_code::*;
 mod acls;
 mod alter_configs;
 mod client_quotas;
+mod mutation_quota;
 mod scram_credentials;
 mod snapshots;
 pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
@@ -146,6 +147,7 @@ pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, changed_config_records, check_no_nulls, check_unique_names,
 };
 pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
+pub use mutation_quota::{MutationQuota, Unbounded};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 
@@ -1312,6 +1314,19 @@ impl Controller {
         validate_only: bool,
         store: &dyn PartitionStore,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        self.create_topics_limited(topics, validate_only, store, &Unbounded)
+    }
+
+    /// [`Self::create_topics_with`], each topic that passes its checks charged to `quota`
+    /// with its partition count (Kafka's `createTopic`: the quota is asked last, also for
+    /// `validate_only`); a refused topic gets the quota's error and is not created.
+    pub fn create_topics_limited(
+        &self,
+        topics: &[NewTopic],
+        validate_only: bool,
+        store: &dyn PartitionStore,
+        quota: &dyn MutationQuota,
+    ) -> Result<Applied<CreateTopicResult>, ControllerError> {
         let mut log = self.lock();
         let image = self.image.load_full();
         let (firsts, duplicates) = split_duplicates(topics, |t| t.name.as_str());
@@ -1366,7 +1381,14 @@ impl Controller {
                 ));
                 continue;
             }
-            match self.plan_topic(&image, topic, validate_only) {
+            let planned = self
+                .plan_topic(&image, topic, validate_only)
+                .and_then(|plan| {
+                    quota
+                        .apply_partition_change(plan.partitions.len())
+                        .map(|()| plan)
+                });
+            match planned {
                 Ok(plan) => {
                     pending_names.push(name);
                     results.push(plan.result.clone());
@@ -1610,6 +1632,16 @@ impl Controller {
         &self,
         topics: &[TopicRef],
     ) -> Result<Applied<DeleteTopicResult>, ControllerError> {
+        self.delete_topics_limited(topics, &Unbounded)
+    }
+
+    /// [`Self::delete_topics`], each topic to delete charged to `quota` with its partition
+    /// count (Kafka's `deleteTopic`); a refused topic gets the quota's error and stays.
+    pub fn delete_topics_limited(
+        &self,
+        topics: &[TopicRef],
+        quota: &dyn MutationQuota,
+    ) -> Result<Applied<DeleteTopicResult>, ControllerError> {
         let mut log = self.lock();
         let image = self.image.load_full();
         let result = |name: Option<&str>, id: Uuid, error: Option<ApiError>| DeleteTopicResult {
@@ -1707,10 +1739,14 @@ impl Controller {
         }
         let mut records = Vec::new();
         let mut delta = TopicDelta::default();
-        for id in deleting.keys() {
+        for (id, &at) in &deleting {
             let Some(topic) = image.topic_by_id(id) else {
                 continue;
             };
+            if let Err(error) = quota.apply_partition_change(topic.partitions.len()) {
+                results[at].error = Some(error);
+                continue;
+            }
             records.push(v0(MetadataRecord::RemoveTopic(RemoveTopicRecord {
                 topic_id: *id,
                 ..Default::default()
@@ -1754,6 +1790,19 @@ impl Controller {
         validate_only: bool,
         store: &dyn PartitionStore,
     ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
+        self.create_partitions_limited(topics, validate_only, store, &Unbounded)
+    }
+
+    /// [`Self::create_partitions_with`], each topic that passes its checks charged to
+    /// `quota` with the partitions it adds (Kafka's `createPartitions`, also for
+    /// `validate_only`); a refused topic gets the quota's error and keeps its partitions.
+    pub fn create_partitions_limited(
+        &self,
+        topics: &[NewPartitions],
+        validate_only: bool,
+        store: &dyn PartitionStore,
+        quota: &dyn MutationQuota,
+    ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
         let mut log = self.lock();
         let image = self.image.load_full();
         let (firsts, duplicates) = split_duplicates(topics, |t| t.topic.as_str());
@@ -1766,6 +1815,11 @@ impl Controller {
                 Err(ApiError::new(INVALID_REQUEST, "Duplicate topic name."))
             } else {
                 self.plan_partitions(&image, topic, &mut total_added)
+                    .and_then(|(records, created)| {
+                        quota
+                            .apply_partition_change(created.len())
+                            .map(|()| (records, created))
+                    })
             };
             let outcome = match outcome {
                 Ok((records, created)) if !validate_only => match store.prepare(&created) {

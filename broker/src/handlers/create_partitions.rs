@@ -18,6 +18,7 @@ use gregor_protocol::messages::create_partitions_request::CreatePartitionsReques
 use gregor_protocol::messages::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
+use gregor_protocol::messages::request_header::RequestHeader;
 
 use super::{RequestContext, controller_failure, default_message};
 use crate::cluster::controller::{ApiError, NewPartitions};
@@ -29,9 +30,12 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 3 };
 /// Answers a CreatePartitions request.
 pub async fn handle(
     ctx: &RequestContext,
-    _version: i16,
+    header: &RequestHeader,
+    version: i16,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    // KIP-599: strict from v3 (ControllerApis.createPartitions).
+    let quota = crate::quotas::controller_mutation::for_request(ctx, header, version, 3);
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *counts.entry(&*topic.name).or_default() += 1;
@@ -89,7 +93,10 @@ pub async fn handle(
             });
         }
         let validate_only = request.validate_only;
-        match ctx.broker.create_partitions(topics, validate_only).await {
+        let limited = ctx
+            .broker
+            .create_partitions_limited(topics, validate_only, quota.clone());
+        match limited.await {
             Ok(applied) => {
                 for r in applied.results {
                     results.push(match &r.error {
@@ -107,7 +114,7 @@ pub async fn handle(
         }
     }
     CreatePartitionsResponse {
-        throttle_time_ms: 0,
+        throttle_time_ms: quota.throttle_time_ms(),
         results,
         ..Default::default()
     }

@@ -23,6 +23,7 @@ use gregor_protocol::messages::create_topics_request::CreateTopicsRequest;
 use gregor_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
+use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::{Uuid, VersionRange};
 
 use super::{RequestContext, controller_failure};
@@ -40,9 +41,12 @@ const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
 /// Answers a CreateTopics request.
 pub async fn handle(
     ctx: &RequestContext,
-    _version: i16,
+    header: &RequestHeader,
+    version: i16,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    // KIP-599: strict from v6 (ControllerApis.createTopics).
+    let quota = crate::quotas::controller_mutation::for_request(ctx, header, version, 6);
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for topic in &request.topics {
         *counts.entry(topic.name.as_ref()).or_default() += 1;
@@ -102,7 +106,10 @@ pub async fn handle(
     let validate_only = request.validate_only;
     let mut results = Vec::new();
     if !topics.is_empty() {
-        match ctx.broker.create_topics(topics, validate_only).await {
+        let limited = ctx
+            .broker
+            .create_topics_limited(topics, validate_only, quota.clone());
+        match limited.await {
             Ok(applied) => results.extend(
                 applied
                     .results
@@ -120,7 +127,7 @@ pub async fn handle(
     );
     results.extend(refused.iter().map(|name| failed(name, &unauthorized)));
     CreateTopicsResponse {
-        throttle_time_ms: 0,
+        throttle_time_ms: quota.throttle_time_ms(),
         topics: results,
         ..Default::default()
     }

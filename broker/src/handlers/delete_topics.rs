@@ -21,6 +21,7 @@ use gregor_protocol::messages::delete_topics_request::DeleteTopicsRequest;
 use gregor_protocol::messages::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,
 };
+use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::{Uuid, VersionRange};
 
 use super::{RequestContext, controller_failure, default_message};
@@ -34,9 +35,12 @@ pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 6 };
 /// Answers a DeleteTopics request.
 pub async fn handle(
     ctx: &RequestContext,
+    header: &RequestHeader,
     version: i16,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    // KIP-599: strict from v5 (ControllerApis.deleteTopics).
+    let quota = crate::quotas::controller_mutation::for_request(ctx, header, version, 5);
     let broker = ctx.broker.clone();
     // (name, id) as given: the `topics` array from v6, the names before.
     let entries: Vec<(Option<String>, Uuid)> = if version >= 6 {
@@ -174,10 +178,11 @@ pub async fn handle(
         let refs: Vec<TopicRef> = to_delete.iter().map(|(id, _)| TopicRef::Id(*id)).collect();
         let names_by_id: HashMap<Uuid, String> = to_delete.into_iter().collect();
         let applier = broker.clone();
+        let limit = quota.clone();
         let applied = broker
             .controller
             .run(move |controller| {
-                let applied = controller.delete_topics(&refs);
+                let applied = controller.delete_topics_limited(&refs, limit.as_ref());
                 if let Ok(applied) = &applied {
                     applier.apply_delta(&applied.delta);
                 }
@@ -206,7 +211,7 @@ pub async fn handle(
         }
     }
     DeleteTopicsResponse {
-        throttle_time_ms: 0,
+        throttle_time_ms: quota.throttle_time_ms(),
         responses,
         ..Default::default()
     }

@@ -265,12 +265,12 @@ pub async fn dispatch(
             list_offsets::handle(ctx, version, request).await.into()
         }
         RequestBody::Produce(request) => produce::handle(ctx, version, request).await?.into(),
-        RequestBody::CreateTopics(request) => {
-            create_topics::handle(ctx, version, request).await.into()
-        }
-        RequestBody::DeleteTopics(request) => {
-            delete_topics::handle(ctx, version, request).await.into()
-        }
+        RequestBody::CreateTopics(request) => create_topics::handle(ctx, header, version, request)
+            .await
+            .into(),
+        RequestBody::DeleteTopics(request) => delete_topics::handle(ctx, header, version, request)
+            .await
+            .into(),
         RequestBody::DeleteRecords(request) => {
             delete_records::handle(ctx, version, request).await.into()
         }
@@ -303,9 +303,11 @@ pub async fn dispatch(
         RequestBody::DescribeConfigs(request) => {
             describe_configs::handle(ctx, version, request).into()
         }
-        RequestBody::CreatePartitions(request) => create_partitions::handle(ctx, version, request)
-            .await
-            .into(),
+        RequestBody::CreatePartitions(request) => {
+            create_partitions::handle(ctx, header, version, request)
+                .await
+                .into()
+        }
         RequestBody::AlterConfigs(request) => {
             alter_configs::handle(ctx, version, request).await.into()
         }

@@ -20,6 +20,7 @@
 //! Rates whose tags saw nothing for an hour are dropped (Kafka's sensor expiry).
 
 pub mod callback;
+pub mod controller_mutation;
 pub mod rate;
 
 use std::collections::HashMap;
@@ -76,6 +77,8 @@ struct Sensors {
 /// The rates of every client, per quota type and metric tags.
 #[derive(Debug)]
 pub struct ClientQuotaManager {
+    /// The token buckets of `controller_mutation_rate` (KIP-599).
+    pub controller_mutation: controller_mutation::ControllerMutationQuotaManager,
     config: RateConfig,
     start: Instant,
     sensors: Mutex<Sensors>,
@@ -85,6 +88,7 @@ impl ClientQuotaManager {
     /// A manager sampling as `config` says.
     pub fn new(config: RateConfig) -> ClientQuotaManager {
         ClientQuotaManager {
+            controller_mutation: controller_mutation::ControllerMutationQuotaManager::new(config),
             config,
             start: Instant::now(),
             sensors: Mutex::default(),
@@ -95,22 +99,13 @@ impl ClientQuotaManager {
     /// (Kafka's defaults, 11 and 1, when absent; a value that is not an integer of at
     /// least 1 is logged and the default used).
     pub fn from_config(config: &Config) -> ClientQuotaManager {
-        let read = |key: &str, default: i64| match config.get(key) {
-            None => default,
-            Some(text) => match text.trim().parse::<i64>() {
-                Ok(v) if (1..=i64::from(i32::MAX)).contains(&v) => v,
-                _ => {
-                    tracing::warn!(
-                        "{key}={text:?} is not an integer of at least 1; using {default}"
-                    );
-                    default
-                }
-            },
-        };
-        ClientQuotaManager::new(RateConfig {
-            samples: read("quota.window.num", 11) as u32,
-            window_ms: read("quota.window.size.seconds", 1) * 1000,
-        })
+        let mut manager = ClientQuotaManager::new(RateConfig {
+            samples: positive_int(config, "quota.window.num", 11) as u32,
+            window_ms: positive_int(config, "quota.window.size.seconds", 1) * 1000,
+        });
+        manager.controller_mutation =
+            controller_mutation::ControllerMutationQuotaManager::from_config(config);
+        manager
     }
 
     /// Milliseconds on the manager's monotonic clock.
@@ -161,6 +156,33 @@ impl ClientQuotaManager {
             _ => throttle,
         }
     }
+}
+
+/// The integer `key` of `config`, at least 1 (`default` when absent; a value that is not
+/// an integer of at least 1 is logged and the default used).
+fn positive_int(config: &Config, key: &str, default: i64) -> i64 {
+    match config.get(key) {
+        None => default,
+        Some(text) => match text.trim().parse::<i64>() {
+            Ok(v) if (1..=i64::from(i32::MAX)).contains(&v) => v,
+            _ => {
+                tracing::warn!("{key}={text:?} is not an integer of at least 1; using {default}");
+                default
+            }
+        },
+    }
+}
+
+/// The throttle time a handler already put in its response: the controller mutation
+/// quota's (Kafka's `sendResponseMaybeThrottleWithControllerQuota` takes the larger of it
+/// and the request quota's).
+fn handler_throttle_ms(response: Option<&ResponseBody>) -> i64 {
+    i64::from(match response {
+        Some(ResponseBody::CreateTopics(r)) => r.throttle_time_ms,
+        Some(ResponseBody::CreatePartitions(r)) => r.throttle_time_ms,
+        Some(ResponseBody::DeleteTopics(r)) => r.throttle_time_ms,
+        _ => 0,
+    })
 }
 
 /// How long a connection waits because of a response's quotas.
@@ -285,7 +307,8 @@ pub fn throttle(
 ) -> Throttle {
     let image = ctx.broker.image();
     let quotas = image.client_quotas();
-    if quotas.is_empty() {
+    let from_handler = handler_throttle_ms(response.as_deref());
+    if quotas.is_empty() && from_handler == 0 {
         return Throttle::NONE;
     }
     let manager = &ctx.broker.client_quotas;
@@ -306,7 +329,10 @@ pub fn throttle(
         let percent = handler_time.as_nanos() as f64 * NANOS_TO_PERCENTAGE_PER_SECOND;
         record(QuotaType::Request, percent)
     };
-    let ms = bandwidth.max(request).clamp(0, i64::from(i32::MAX));
+    let ms = bandwidth
+        .max(request)
+        .max(from_handler)
+        .clamp(0, i64::from(i32::MAX));
     if ms == 0 {
         return Throttle::NONE;
     }

@@ -1,9 +1,8 @@
-//! Property tests in place of a fuzz target (the fuzz crate builds against the protocol
-//! crate only, and linking the broker into it would need a second, sanitizer-built copy of
-//! the broker's dependencies): the parsers of what clients send (SCRAM and PLAIN messages,
-//! OAUTHBEARER client-first messages and their tokens) and of what operators write (JAAS,
-//! principal mapping rules, `gregor.bootstrap.scram`) return an error, never panic, on any
-//! input.
+//! Property tests, alongside the cargo-fuzz targets of `fuzz/broker/` (`sasl_scram`,
+//! `sasl_plain`, `sasl_oauthbearer`, which check the same invariants on coverage-guided
+//! input): the parsers of what clients send (SCRAM and PLAIN messages, OAUTHBEARER
+//! client-first messages and their tokens) and of what operators write (JAAS, principal
+//! mapping rules, `gregor.bootstrap.scram`) return an error, never panic, on any input.
 
 use std::sync::Arc;
 

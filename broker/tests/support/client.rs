@@ -77,6 +77,19 @@ impl RawClient {
         })
     }
 
+    /// A client on a stream connected already (from a chosen source address, say).
+    pub fn from_stream(stream: TcpStream) -> io::Result<RawClient> {
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_write_timeout(Some(READ_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(RawClient {
+            stream,
+            next_correlation_id: 1,
+            pending: VecDeque::new(),
+            client_id: Some(CLIENT_ID.to_string()),
+        })
+    }
+
     /// Sets the client id of later requests (`None` sends a null client id).
     pub fn set_client_id(&mut self, client_id: Option<&str>) {
         self.client_id = client_id.map(str::to_string);

@@ -131,6 +131,9 @@ enum State {
         nonce: String,
     },
     Complete,
+    /// A message was refused: nothing more is taken (Kafka's `ScramSaslServer` state
+    /// `FAILED`), so one connection cannot try again.
+    Failed,
 }
 
 /// The SCRAM server of one connection.
@@ -298,14 +301,19 @@ impl ScramServer {
 
 impl SaslServer for ScramServer {
     fn evaluate(&mut self, token: &[u8]) -> Result<Step, SaslFailure> {
-        let Ok(message) = std::str::from_utf8(token) else {
-            return Err(self.invalid("the SCRAM message is not UTF-8"));
+        let outcome = match std::str::from_utf8(token) {
+            Err(_) => Err(self.invalid("the SCRAM message is not UTF-8")),
+            Ok(message) => match self.state {
+                State::ReceiveClientFirst => self.client_first(message),
+                State::ReceiveClientFinal { .. } => self.client_final(message),
+                State::Complete => Err(self.invalid("Authentication exchange has completed")),
+                State::Failed => Err(self.invalid("the exchange has already failed")),
+            },
         };
-        match self.state {
-            State::ReceiveClientFirst => self.client_first(message),
-            State::ReceiveClientFinal { .. } => self.client_final(message),
-            State::Complete => Err(self.invalid("Authentication exchange has completed")),
+        if outcome.is_err() {
+            self.state = State::Failed;
         }
+        outcome
     }
 }
 

@@ -142,8 +142,9 @@ for round in $(seq "$BENCH_RUNS"); do
     done
 done
 
-"$PY" - "$RESULTS" "$BENCH_OUTPUT" "$BENCH_RUNS" "$BENCH_RECORDS" "$BENCH_LARGE" \
+PYTHONPATH="$PWD/scripts/bench" "$PY" - "$RESULTS" "$BENCH_OUTPUT" "$BENCH_RUNS" "$BENCH_RECORDS" "$BENCH_LARGE" \
     "$BENCH_CONNECTIONS" "$(git rev-parse --short HEAD)" "$(($(date +%s) - started_at))" <<'PY'
+from section import replace_section
 import json, statistics, sys, time
 results, output, runs, records, large, conns, commit, total = sys.argv[1:]
 rows = [json.loads(l) for l in open(results)]
@@ -191,13 +192,6 @@ for case, label, unit in cases:
             f"| {label} | {listener} | **{med(rates):,.1f}** {unit} | {min(rates):,.1f}–{max(rates):,.1f} "
             f"| {ratio} | {p50:.2f} | {p99:.2f} | {cpu:.2f} |"
         )
-text = open(output).read()
-begin, end = "<!-- bench-security:begin -->", "<!-- bench-security:end -->"
-block = begin + "\n\n" + "\n".join(out) + "\n\n" + end
-if begin in text and end in text:
-    text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
-else:
-    text = text.rstrip("\n") + "\n\n## TLS and SASL (issue 13)\n\n" + block + "\n"
-open(output, "w").write(text)
+replace_section(output, "bench-security", "TLS and SASL (issue 13)", out)
 print("\n".join(out))
 PY

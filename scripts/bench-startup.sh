@@ -134,8 +134,9 @@ for round in $(seq "$BENCH_RUNS"); do
     stop TERM
 done
 
-"$PY" - "$RESULTS" "$BENCH_OUTPUT" "$data_bytes" "$BENCH_PARTITIONS" "$BENCH_RUNS" \
+PYTHONPATH="$PWD/scripts/bench" "$PY" - "$RESULTS" "$BENCH_OUTPUT" "$data_bytes" "$BENCH_PARTITIONS" "$BENCH_RUNS" \
     "$BENCH_DIRTY_MB" "$(git rev-parse --short HEAD)" "$(($(date +%s) - started_at))" <<'PY'
+from section import replace_section
 import statistics, sys, time, os
 results, output, data_bytes, partitions, runs, dirty, commit, total = sys.argv[1:]
 rows = {}
@@ -168,13 +169,6 @@ for case in ("empty", "clean", "kill-idle", "kill-dirty"):
         f"| {names[case]} | **{statistics.median(ms):.1f}** | {min(ms):.1f}–{max(ms):.1f} "
         f"| {statistics.median(rss):.1f} |"
     )
-text = open(output).read()
-begin, end = "<!-- bench-startup:begin -->", "<!-- bench-startup:end -->"
-block = begin + "\n\n" + "\n".join(out) + "\n\n" + end
-if begin in text and end in text:
-    text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
-else:
-    text = text.rstrip("\n") + "\n\n## Start-up and memory (issue 14)\n\n" + block + "\n"
-open(output, "w").write(text)
+replace_section(output, "bench-startup", "Start-up and memory (issue 14)", out)
 print("\n".join(out))
 PY

@@ -8,7 +8,9 @@
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
-use gregor_protocol::messages::write_txn_markers_request::WriteTxnMarkersRequest;
+use gregor_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WriteTxnMarkersRequest,
+};
 use gregor_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
     WriteTxnMarkersResponse,
@@ -21,6 +23,39 @@ use crate::transactions::markers::MarkerWriter;
 /// Versions served.
 pub const VERSIONS: VersionRange = VersionRange { min: 1, max: 2 };
 
+/// The response shape for `request`: every partition of every marker, its error code
+/// from `code(marker, topic, partition)`.
+fn results(
+    request: &WriteTxnMarkersRequest,
+    mut code: impl FnMut(&WritableTxnMarker, &str, i32) -> i16,
+) -> Vec<WritableTxnMarkerResult> {
+    request
+        .markers
+        .iter()
+        .map(|marker| WritableTxnMarkerResult {
+            producer_id: marker.producer_id,
+            topics: marker
+                .topics
+                .iter()
+                .map(|topic| WritableTxnMarkerTopicResult {
+                    name: topic.name.clone(),
+                    partitions: topic
+                        .partition_indexes
+                        .iter()
+                        .map(|&partition_index| WritableTxnMarkerPartitionResult {
+                            partition_index,
+                            error_code: code(marker, &topic.name, partition_index),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// Answers a WriteTxnMarkers request.
 pub async fn handle(
     ctx: &RequestContext,
@@ -32,31 +67,7 @@ pub async fn handle(
         && !checker.cluster(crate::authorizer::AclOperation::ClusterAction);
     if denied {
         return WriteTxnMarkersResponse {
-            markers: request
-                .markers
-                .iter()
-                .map(|marker| WritableTxnMarkerResult {
-                    producer_id: marker.producer_id,
-                    topics: marker
-                        .topics
-                        .iter()
-                        .map(|topic| WritableTxnMarkerTopicResult {
-                            name: topic.name.clone(),
-                            partitions: topic
-                                .partition_indexes
-                                .iter()
-                                .map(|&partition_index| WritableTxnMarkerPartitionResult {
-                                    partition_index,
-                                    error_code: error_code::CLUSTER_AUTHORIZATION_FAILED,
-                                    ..Default::default()
-                                })
-                                .collect(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect(),
+            markers: results(&request, |_, _, _| error_code::CLUSTER_AUTHORIZATION_FAILED),
             ..Default::default()
         };
     }
@@ -66,52 +77,23 @@ pub async fn handle(
             broker: std::sync::Arc::downgrade(&broker),
         };
         let image = broker.image();
-        request
-            .markers
-            .iter()
-            .map(|marker| WritableTxnMarkerResult {
-                producer_id: marker.producer_id,
-                topics: marker
-                    .topics
-                    .iter()
-                    .map(|topic| WritableTxnMarkerTopicResult {
-                        name: topic.name.clone(),
-                        partitions: topic
-                            .partition_indexes
-                            .iter()
-                            .map(|&p| {
-                                let exists = image
-                                    .topic(&topic.name)
-                                    .and_then(|t| t.partition(p))
-                                    .is_some();
-                                let code = if !exists {
-                                    error_code::UNKNOWN_TOPIC_OR_PARTITION
-                                } else {
-                                    match writer.write_marker(
-                                        &topic.name,
-                                        p,
-                                        marker.producer_id,
-                                        marker.producer_epoch,
-                                        marker.coordinator_epoch,
-                                        marker.transaction_result,
-                                    ) {
-                                        Ok(()) => error_code::NONE,
-                                        Err(code) => code,
-                                    }
-                                };
-                                WritableTxnMarkerPartitionResult {
-                                    partition_index: p,
-                                    error_code: code,
-                                    ..Default::default()
-                                }
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            })
-            .collect::<Vec<_>>()
+        results(&request, |marker, topic, p| {
+            let exists = image.topic(topic).and_then(|t| t.partition(p)).is_some();
+            if !exists {
+                return error_code::UNKNOWN_TOPIC_OR_PARTITION;
+            }
+            match writer.write_marker(
+                topic,
+                p,
+                marker.producer_id,
+                marker.producer_epoch,
+                marker.coordinator_epoch,
+                marker.transaction_result,
+            ) {
+                Ok(()) => error_code::NONE,
+                Err(code) => code,
+            }
+        })
     });
     WriteTxnMarkersResponse {
         markers: task.await.unwrap_or_default(),

@@ -30,7 +30,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
     let mut listeners = Vec::new();
-    for listener in broker.config.broker_listeners() {
+    // The controller listeners too when this node is a controller: brokers register and
+    // heartbeat there (`handlers/controller_apis.rs`).
+    let controller_listeners = broker
+        .config
+        .controller_listeners()
+        .filter(|_| broker.config.is_controller());
+    for listener in broker.config.broker_listeners().chain(controller_listeners) {
         let address = listener.bind_address();
         let socket = TcpListener::bind(&address)
             .await
@@ -85,6 +91,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    // Brokers whose sessions expire are fenced (Kafka's `maybeFenceStaleBroker`).
+    tasks.spawn(crate::cluster::controller::run_session_timer(
+        broker.controller.clone(),
+        stop_rx.clone(),
+    ));
     for (name, socket) in listeners {
         let listener_security = security
             .get(&name)

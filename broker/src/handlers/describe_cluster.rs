@@ -58,19 +58,19 @@ pub fn handle(
     }
     let image = broker.image();
     let fenced = image.broker(broker.node_id).is_some_and(|b| b.fenced);
-    let (host, port) = broker.advertised_endpoint(&ctx.listener);
-    let mut brokers = Vec::new();
-    if !fenced || request.include_fenced_brokers {
-        brokers.push(DescribeClusterBroker {
-            broker_id: broker.node_id,
-            host: host.into(),
-            port: i32::from(port),
-            rack: broker.config.broker_rack.clone().map(Into::into),
+    let brokers = super::metadata::live_brokers(ctx, &image, request.include_fenced_brokers)
+        .into_iter()
+        .filter(|b| !b.fenced || request.include_fenced_brokers)
+        .map(|b| DescribeClusterBroker {
+            broker_id: b.id,
+            host: b.host.into(),
+            port: i32::from(b.port),
+            rack: b.rack.map(Into::into),
             // A v2 field: v0 and v1 never list fenced brokers, so it stays false there.
-            is_fenced: fenced,
+            is_fenced: b.fenced,
             ..Default::default()
-        });
-    }
+        })
+        .collect();
     DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: error_code::NONE,

@@ -468,6 +468,27 @@ fn brokers_register_on_the_controller_listener_and_get_replicas_spread_over_rack
         assert_eq!(racks.len(), 2, "{p:?}");
     }
 
+    // The controller listener's DescribeCluster lists the controllers.
+    let controllers = controller
+        .call(
+            &DescribeClusterRequest {
+                endpoint_type: 2,
+                ..Default::default()
+            },
+            1,
+        )
+        .unwrap();
+    assert_eq!(controllers.error_code, error::NONE);
+    let listed: Vec<(i32, i32)> = controllers
+        .brokers
+        .iter()
+        .map(|b| (b.broker_id, b.port))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![(1, i32::from(node.broker.controller_addr().port()))]
+    );
+
     // A restart keeps the registrations (and the topics' replicas) from the metadata log.
     node.restart();
     let mut client = node.client();
@@ -662,6 +683,31 @@ fn alter_partition_changes_the_isr_and_refuses_stale_requests() {
     assert_eq!(
         unknown.topics[0].partitions[0].error_code,
         error::UNKNOWN_TOPIC_ID
+    );
+    // UnregisterBroker removes broker 4 (never this node's own broker).
+    let unregister = |client: &mut RawClient, id: i32| {
+        client
+            .call(
+                &gregor_protocol::messages::unregister_broker_request::UnregisterBrokerRequest {
+                    broker_id: id,
+                    ..Default::default()
+                },
+                0,
+            )
+            .expect("UnregisterBroker")
+    };
+    assert_eq!(
+        unregister(&mut client, 1).error_code,
+        error::INVALID_REQUEST
+    );
+    assert_eq!(
+        unregister(&mut client, 9).error_code,
+        error::BROKER_ID_NOT_REGISTERED
+    );
+    assert_eq!(unregister(&mut controller, 4).error_code, error::NONE);
+    assert_eq!(
+        four.heartbeat(&mut controller, false, false).error_code,
+        error::STALE_BROKER_EPOCH
     );
     // The leader expands the ISR again.
     let grown = alter(&mut controller, &two, topic_id, epoch, 1, &[&two, &three]);

@@ -32,6 +32,9 @@ pub fn handle(
 ) -> DescribeClusterResponse {
     let broker = &ctx.broker;
     let requested = request.endpoint_type;
+    if ctx.on_controller_listener() {
+        return controllers(ctx, version, requested);
+    }
     if requested != ENDPOINT_BROKER {
         let (code, message) = if requested == ENDPOINT_CONTROLLER {
             (
@@ -94,6 +97,66 @@ pub fn handle(
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
+        ..Default::default()
+    }
+}
+
+/// DescribeCluster on the controller listener, as Kafka's `ControllerApis` answers it: the
+/// registered controllers at their endpoints on that listener for endpoint type CONTROLLER
+/// (this node stands for the active controller); `MISMATCHED_ENDPOINT_TYPE` for BROKER
+/// (`INVALID_REQUEST` at v0, which cannot ask for controllers).
+fn controllers(ctx: &RequestContext, version: i16, requested: i8) -> DescribeClusterResponse {
+    let refuse = |code: i16, message: String| DescribeClusterResponse {
+        error_code: if version == 0 {
+            error_code::INVALID_REQUEST
+        } else {
+            code
+        },
+        error_message: Some(message.into()),
+        ..Default::default()
+    };
+    match requested {
+        ENDPOINT_CONTROLLER => {}
+        ENDPOINT_BROKER => {
+            return refuse(
+                error_code::MISMATCHED_ENDPOINT_TYPE,
+                "The request was sent to an endpoint of type CONTROLLER, but we wanted an \
+                 endpoint of type BROKER"
+                    .to_string(),
+            );
+        }
+        other => {
+            return refuse(
+                error_code::UNSUPPORTED_ENDPOINT_TYPE,
+                format!("Unsupported endpoint type {other}"),
+            );
+        }
+    }
+    let image = ctx.broker.image();
+    let brokers = image
+        .controllers()
+        .values()
+        .filter_map(|c| {
+            let endpoint = c
+                .endpoints
+                .iter()
+                .find(|e| e.listener.eq_ignore_ascii_case(&ctx.listener))?;
+            Some(DescribeClusterBroker {
+                broker_id: c.id,
+                host: endpoint.host.as_str().into(),
+                port: i32::from(endpoint.port),
+                rack: None,
+                ..Default::default()
+            })
+        })
+        .collect();
+    DescribeClusterResponse {
+        error_code: error_code::NONE,
+        endpoint_type: ENDPOINT_CONTROLLER,
+        cluster_id: ctx.broker.cluster_id.as_str().into(),
+        controller_id: ctx.broker.node_id,
+        brokers,
+        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
         ..Default::default()
     }
 }

@@ -494,7 +494,17 @@ impl Controller {
     /// UnregisterBroker as Kafka's `ReplicationControlManager.unregisterBroker`:
     /// `BROKER_ID_NOT_REGISTERED` for an unknown broker; else its ISR memberships and
     /// leaderships move away and an `UnregisterBrokerRecord` removes it.
+    ///
+    /// This node's own broker cannot be unregistered while it runs (a Kafka broker would
+    /// register again at its next heartbeat; this one is registered only at start-up):
+    /// `INVALID_REQUEST`.
     pub fn unregister_broker(&self, broker: i32) -> Result<(), ApiError> {
+        if broker == self.options.node_id {
+            return Err(ApiError::new(
+                INVALID_REQUEST,
+                format!("Broker {broker} is this node's own broker, which is running."),
+            ));
+        }
         let mut log = self.lock();
         let image = self.image.load_full();
         let Some(registration) = image.broker(broker) else {

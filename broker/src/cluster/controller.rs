@@ -142,6 +142,8 @@ mod brokers;
 mod client_quotas;
 mod elect_leaders;
 pub mod heartbeats;
+#[cfg(test)]
+mod membership_tests;
 pub mod partition_change;
 pub mod placement;
 mod scram_credentials;

@@ -33,7 +33,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
     let mut listeners = Vec::new();
-    for listener in broker.config.broker_listeners() {
+    // The controller listeners too when this node is a controller: brokers register and
+    // heartbeat there (`handlers/controller_apis.rs`).
+    let controller_listeners = broker
+        .config
+        .controller_listeners()
+        .filter(|_| broker.config.is_controller());
+    for listener in broker.config.broker_listeners().chain(controller_listeners) {
         let address = listener.bind_address();
         let socket = TcpListener::bind(&address)
             .await
@@ -44,18 +50,38 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             })?;
         listeners.push((listener.name.clone(), socket));
     }
-    let served: Vec<String> = listeners.iter().map(|(name, _)| name.clone()).collect();
+    // The controller listeners count against quotas of their own, as Kafka's controller
+    // has a socket server of its own (and they do not make PLAINTEXT a "protected"
+    // inter-broker listener of the broker's).
+    let is_controller_listener =
+        |name: &str| broker.config.is_controller() && broker.config.is_controller_listener(name);
+    let served: Vec<String> = listeners
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| !is_controller_listener(name))
+        .collect();
+    let controller_served: Vec<String> = listeners
+        .iter()
+        .map(|(name, _)| name.clone())
+        .filter(|name| is_controller_listener(name))
+        .collect();
     // With the dynamic broker configs already in the metadata log on top.
     let quota_config = crate::dynamic_broker_config::effective_config(
         &broker.config,
         &broker.image(),
         broker.node_id,
     );
-    let quotas = tokio::task::spawn_blocking(move || ConnectionQuotas::new(&quota_config, &served))
-        .await
-        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
-        .map_err(StartError::Config)?;
+    let (quotas, controller_quotas) = tokio::task::spawn_blocking(move || {
+        Ok::<_, String>((
+            ConnectionQuotas::new(&quota_config, &served)?,
+            ConnectionQuotas::new(&quota_config, &controller_served)?,
+        ))
+    })
+    .await
+    .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
+    .map_err(StartError::Config)?;
     let quotas = Arc::new(quotas);
+    let controller_quotas = Arc::new(controller_quotas);
     let _ = broker.connection_quotas.set(quotas.clone());
     let names: Vec<String> = listeners
         .iter()
@@ -92,17 +118,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    // Brokers whose sessions expire are fenced (Kafka's `maybeFenceStaleBroker`).
+    tasks.spawn(crate::cluster::controller::run_session_timer(
+        broker.controller.clone(),
+        stop_rx.clone(),
+    ));
     for (name, socket) in listeners {
         let listener_security = security
             .get(&name)
             .cloned()
             .unwrap_or_else(crate::security::ListenerSecurity::plaintext);
+        let listener_quotas = if is_controller_listener(&name) {
+            controller_quotas.clone()
+        } else {
+            quotas.clone()
+        };
         tasks.spawn(accept_loop(
             socket,
             name,
             listener_security,
             broker.clone(),
-            quotas.clone(),
+            listener_quotas,
             stop_rx.clone(),
         ));
     }

@@ -137,8 +137,16 @@ use gregor_protocol::error_code::*;
 
 mod acls;
 mod alter_configs;
+mod alter_partition;
+mod brokers;
 mod client_quotas;
 mod mutation_quota;
+mod elect_leaders;
+pub mod heartbeats;
+#[cfg(test)]
+mod membership_tests;
+pub mod partition_change;
+pub mod placement;
 mod scram_credentials;
 mod snapshots;
 pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
@@ -146,8 +154,10 @@ pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, changed_config_records, check_no_nulls, check_unique_names,
 };
+pub use brokers::{HeartbeatReply, run_session_timer};
 pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
 pub use mutation_quota::{MutationQuota, Unbounded};
+pub use elect_leaders::{ElectionType, TopicElection};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 
@@ -248,6 +258,10 @@ pub struct ControllerOptions {
     /// The static broker configs (`server.properties` with overrides), for the defaults
     /// and synonyms of topic configs.
     pub static_configs: BTreeMap<String, String>,
+    /// The cluster id (`meta.properties`): brokers registering must have the same.
+    pub cluster_id: String,
+    /// `broker.session.timeout.ms`: brokers that do not heartbeat for this long are fenced.
+    pub broker_session_timeout_ms: u64,
 }
 
 /// Kafka's id of a security protocol.
@@ -303,6 +317,8 @@ impl ControllerOptions {
             metadata_segment_ms: metadata_log.segment_ms,
             snapshots,
             static_configs: config.properties().clone(),
+            cluster_id: meta.cluster_id.clone(),
+            broker_session_timeout_ms: config.broker_session_timeout_ms.max(1) as u64,
         }
     }
 
@@ -329,6 +345,8 @@ impl ControllerOptions {
             metadata_segment_ms: DEFAULT_SEGMENT_MS,
             snapshots: SnapshotOptions::default(),
             static_configs: BTreeMap::new(),
+            cluster_id: String::new(),
+            broker_session_timeout_ms: 9000,
         }
     }
 }
@@ -698,6 +716,8 @@ pub struct Controller {
     snapshots: Mutex<snapshots::SnapshotState>,
     /// The rest of the producer-id block this node handed out last: `[next, end)`.
     producer_ids: Mutex<Option<(i64, i64)>>,
+    /// Brokers' sessions (see `brokers.rs`). Taken after the log lock, never before.
+    members: Mutex<heartbeats::Heartbeats>,
 }
 
 /// Applies `records` to `image` at the log's next offsets (checking them), appends them as
@@ -894,53 +914,15 @@ fn default_dir(image: &MetadataImage, broker: i32) -> Uuid {
     }
 }
 
-/// Places `count` partitions starting at index `start`, `replication_factor` replicas
-/// each, on the registered brokers (a simplification of Kafka's `StripedReplicaPlacer`:
-/// active brokers first, round robin); the error is the placer's message.
+/// Places `count` partitions, `replication_factor` replicas each, on the usable brokers
+/// with Kafka's `StripedReplicaPlacer` (see `controller/placement.rs`); the error is the
+/// placer's message.
 fn place_replicas(
     image: &MetadataImage,
-    start: i32,
     count: i32,
     replication_factor: i16,
 ) -> Result<Vec<Vec<i32>>, String> {
-    if replication_factor <= 0 {
-        return Err(format!(
-            "Invalid replication factor {replication_factor}: the replication factor must be \
-             positive."
-        ));
-    }
-    let registered = image.brokers().len();
-    if registered < replication_factor as usize {
-        return Err(format!(
-            "The target replication factor of {replication_factor} cannot be reached because \
-             only {registered} broker(s) are registered."
-        ));
-    }
-    let mut brokers: Vec<i32> = image
-        .brokers()
-        .keys()
-        .copied()
-        .filter(|b| is_active(image, *b))
-        .collect();
-    if brokers.is_empty() {
-        return Err("All brokers are currently fenced.".to_string());
-    }
-    brokers.extend(
-        image
-            .brokers()
-            .keys()
-            .copied()
-            .filter(|b| !is_active(image, *b)),
-    );
-    let n = brokers.len();
-    Ok((0..count)
-        .map(|i| {
-            let first = (start as usize + i as usize) % n;
-            (0..replication_factor as usize)
-                .map(|r| brokers[(first + r) % n])
-                .collect()
-        })
-        .collect())
+    placement::place(image, count, replication_factor)
 }
 
 /// Kafka's `validateManualPartitionAssignment`.
@@ -1154,12 +1136,25 @@ impl Controller {
             registered_controller,
             metadata_version: image.metadata_version().unwrap_or(METADATA_VERSION),
         };
+        // Every registered broker gets a fresh session, as Kafka's controller gives them
+        // when it becomes active (`ClusterControlManager.activate`).
+        let mut members = heartbeats::Heartbeats::new(std::time::Duration::from_millis(
+            options.broker_session_timeout_ms,
+        ));
+        let now = std::time::Instant::now();
+        for broker in image.brokers().values() {
+            members.register(broker.id, broker.fenced, now);
+            if broker.id == options.node_id {
+                members.touch(broker.id, broker.fenced, log.next_offset() - 1, now);
+            }
+        }
         let controller = Controller {
             options,
             log: Arc::new(Mutex::new(log)),
             image: ArcSwap::from_pointee(image),
             snapshots: Mutex::new(snapshot_state),
             producer_ids: Mutex::new(None),
+            members: Mutex::new(members),
         };
         Ok((controller, report))
     }
@@ -1568,7 +1563,7 @@ impl Controller {
                     ),
                 )
             };
-            let placements = place_replicas(image, 0, count, replication_factor).map_err(unable)?;
+            let placements = place_replicas(image, count, replication_factor).map_err(unable)?;
             for (index, replicas) in placements.into_iter().enumerate() {
                 let isr: Vec<i32> = replicas
                     .iter()
@@ -1953,7 +1948,7 @@ impl Controller {
             }
             None => {
                 let rf = replication_factor as i16;
-                let placed = place_replicas(image, start, additional, rf).map_err(|reason| {
+                let placed = place_replicas(image, additional, rf).map_err(|reason| {
                     ApiError::new(
                         INVALID_REPLICATION_FACTOR,
                         format!("Unable to replicate the partition {rf} time(s): {reason}"),

@@ -413,6 +413,11 @@ pub struct Config {
     pub group_initial_rebalance_delay_ms: i32,
     /// `group.min.session.timeout.ms`: default 6000.
     pub group_min_session_timeout_ms: i32,
+    /// `broker.session.timeout.ms`: a broker that has not heartbeated to the controller for
+    /// this long is fenced; default 9000, >= 1.
+    pub broker_session_timeout_ms: i32,
+    /// `broker.heartbeat.interval.ms`: how often a broker heartbeats; default 2000, >= 1.
+    pub broker_heartbeat_interval_ms: i32,
     /// `group.max.session.timeout.ms`: default 1800000.
     pub group_max_session_timeout_ms: i32,
     /// `group.max.size`: members per classic group; default `i32::MAX`, >= 1.
@@ -1110,6 +1115,8 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     let offset_metadata_max_bytes = r.int("offset.metadata.max.bytes", 4096, i32::MIN)?;
     let group_initial_rebalance_delay_ms = r.int("group.initial.rebalance.delay.ms", 3000, 0)?;
     let group_min_session_timeout_ms = r.int("group.min.session.timeout.ms", 6000, i32::MIN)?;
+    let broker_session_timeout_ms = r.int("broker.session.timeout.ms", 9000, 1)?;
+    let broker_heartbeat_interval_ms = r.int("broker.heartbeat.interval.ms", 2000, 1)?;
     let group_max_session_timeout_ms =
         r.int("group.max.session.timeout.ms", 1_800_000, i32::MIN)?;
     if group_max_session_timeout_ms < group_min_session_timeout_ms {
@@ -1284,6 +1291,8 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         offset_metadata_max_bytes,
         group_initial_rebalance_delay_ms,
         group_min_session_timeout_ms,
+        broker_session_timeout_ms,
+        broker_heartbeat_interval_ms,
         group_max_session_timeout_ms,
         group_max_size,
         group_consumer_session_timeout_ms,

@@ -65,7 +65,11 @@ pub fn handle(
         .collect();
     ApiVersionsResponse {
         error_code: error_code::NONE,
-        api_keys: api_keys(ctx.broker.config.legacy_api_versions_enable),
+        api_keys: if ctx.on_controller_listener() {
+            controller_api_keys(ctx.broker.config.legacy_api_versions_enable)
+        } else {
+            api_keys(ctx.broker.config.legacy_api_versions_enable)
+        },
         throttle_time_ms: 0,
         supported_features: supported,
         finalized_features_epoch: image.last_offset(),
@@ -139,6 +143,22 @@ fn api_keys(legacy: bool) -> Vec<ApiVersion> {
         .collect();
     keys.sort_by_key(|k| k.api_key);
     keys
+}
+
+/// The controller listener's APIs ([`super::controller_apis`]) and advertised ranges.
+fn controller_api_keys(legacy: bool) -> Vec<ApiVersion> {
+    super::controller_apis::all(legacy)
+        .into_iter()
+        .map(|(api, served)| {
+            let versions = advertised(api, served);
+            ApiVersion {
+                api_key: api.key(),
+                min_version: versions.min,
+                max_version: versions.max,
+                ..Default::default()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub fn handle(
 ) -> DescribeClusterResponse {
     let broker = &ctx.broker;
     let requested = request.endpoint_type;
+    if ctx.on_controller_listener() {
+        return controllers(ctx, version, requested);
+    }
     if requested != ENDPOINT_BROKER {
         let (code, message) = if requested == ENDPOINT_CONTROLLER {
             (
@@ -58,19 +61,19 @@ pub fn handle(
     }
     let image = broker.image();
     let fenced = image.broker(broker.node_id).is_some_and(|b| b.fenced);
-    let (host, port) = broker.advertised_endpoint(&ctx.listener);
-    let mut brokers = Vec::new();
-    if !fenced || request.include_fenced_brokers {
-        brokers.push(DescribeClusterBroker {
-            broker_id: broker.node_id,
-            host: host.into(),
-            port: i32::from(port),
-            rack: broker.config.broker_rack.clone().map(Into::into),
+    let brokers = super::metadata::live_brokers(ctx, &image, request.include_fenced_brokers)
+        .into_iter()
+        .filter(|b| !b.fenced || request.include_fenced_brokers)
+        .map(|b| DescribeClusterBroker {
+            broker_id: b.id,
+            host: b.host.into(),
+            port: i32::from(b.port),
+            rack: b.rack.map(Into::into),
             // A v2 field: v0 and v1 never list fenced brokers, so it stays false there.
-            is_fenced: fenced,
+            is_fenced: b.fenced,
             ..Default::default()
-        });
-    }
+        })
+        .collect();
     DescribeClusterResponse {
         throttle_time_ms: 0,
         error_code: error_code::NONE,
@@ -94,6 +97,66 @@ pub fn handle(
         } else {
             AUTHORIZED_OPERATIONS_OMITTED
         },
+        ..Default::default()
+    }
+}
+
+/// DescribeCluster on the controller listener, as Kafka's `ControllerApis` answers it: the
+/// registered controllers at their endpoints on that listener for endpoint type CONTROLLER
+/// (this node stands for the active controller); `MISMATCHED_ENDPOINT_TYPE` for BROKER
+/// (`INVALID_REQUEST` at v0, which cannot ask for controllers).
+fn controllers(ctx: &RequestContext, version: i16, requested: i8) -> DescribeClusterResponse {
+    let refuse = |code: i16, message: String| DescribeClusterResponse {
+        error_code: if version == 0 {
+            error_code::INVALID_REQUEST
+        } else {
+            code
+        },
+        error_message: Some(message.into()),
+        ..Default::default()
+    };
+    match requested {
+        ENDPOINT_CONTROLLER => {}
+        ENDPOINT_BROKER => {
+            return refuse(
+                error_code::MISMATCHED_ENDPOINT_TYPE,
+                "The request was sent to an endpoint of type CONTROLLER, but we wanted an \
+                 endpoint of type BROKER"
+                    .to_string(),
+            );
+        }
+        other => {
+            return refuse(
+                error_code::UNSUPPORTED_ENDPOINT_TYPE,
+                format!("Unsupported endpoint type {other}"),
+            );
+        }
+    }
+    let image = ctx.broker.image();
+    let brokers = image
+        .controllers()
+        .values()
+        .filter_map(|c| {
+            let endpoint = c
+                .endpoints
+                .iter()
+                .find(|e| e.listener.eq_ignore_ascii_case(&ctx.listener))?;
+            Some(DescribeClusterBroker {
+                broker_id: c.id,
+                host: endpoint.host.as_str().into(),
+                port: i32::from(endpoint.port),
+                rack: None,
+                ..Default::default()
+            })
+        })
+        .collect();
+    DescribeClusterResponse {
+        error_code: error_code::NONE,
+        endpoint_type: ENDPOINT_CONTROLLER,
+        cluster_id: ctx.broker.cluster_id.as_str().into(),
+        controller_id: ctx.broker.node_id,
+        brokers,
+        cluster_authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
         ..Default::default()
     }
 }

@@ -53,14 +53,16 @@ pub async fn handle(
         .await;
     }
     let image = broker.image();
-    let (host, port) = broker.advertised_endpoint(&ctx.listener);
-    let brokers = vec![MetadataResponseBroker {
-        node_id: broker.node_id,
-        host: host.into(),
-        port: i32::from(port),
-        rack: broker.config.broker_rack.clone().map(Into::into),
-        ..Default::default()
-    }];
+    let brokers = live_brokers(ctx, &image, false)
+        .into_iter()
+        .map(|b| MetadataResponseBroker {
+            node_id: b.id,
+            host: b.host.into(),
+            port: i32::from(b.port),
+            rack: b.rack.map(Into::into),
+            ..Default::default()
+        })
+        .collect();
     let include_ops = request.include_topic_authorized_operations;
     // v0 asks for all topics with an empty list; v1+ with null.
     let all = match &request.topics {
@@ -239,6 +241,61 @@ fn topic_response(
         },
         ..Default::default()
     }
+}
+
+/// A broker as Metadata and DescribeCluster list it.
+pub(super) struct ListedBroker {
+    /// Its id.
+    pub id: i32,
+    /// The host of its endpoint on the request's listener.
+    pub host: String,
+    /// The port of that endpoint.
+    pub port: u16,
+    /// Its rack.
+    pub rack: Option<String>,
+    /// Whether it is fenced.
+    pub fenced: bool,
+}
+
+/// The brokers to list, by id: this node (always, at its advertised endpoint for the
+/// listener the request came on) and every other registered broker that has an endpoint
+/// on that listener and is unfenced, or fenced too with `include_fenced` (Kafka's
+/// `KRaftMetadataCache.getAliveBrokerNodes`: the live brokers on the listener name).
+pub(super) fn live_brokers(
+    ctx: &RequestContext,
+    image: &MetadataImage,
+    include_fenced: bool,
+) -> Vec<ListedBroker> {
+    let broker = &ctx.broker;
+    let (host, port) = broker.advertised_endpoint(&ctx.listener);
+    let mut listed = vec![ListedBroker {
+        id: broker.node_id,
+        host,
+        port,
+        rack: broker.config.broker_rack.clone(),
+        fenced: image.broker(broker.node_id).is_some_and(|b| b.fenced),
+    }];
+    for registration in image.brokers().values() {
+        if registration.id == broker.node_id || (registration.fenced && !include_fenced) {
+            continue;
+        }
+        let Some(endpoint) = registration
+            .endpoints
+            .iter()
+            .find(|e| e.listener.eq_ignore_ascii_case(&ctx.listener))
+        else {
+            continue;
+        };
+        listed.push(ListedBroker {
+            id: registration.id,
+            host: endpoint.host.clone(),
+            port: endpoint.port,
+            rack: registration.rack.clone(),
+            fenced: registration.fenced,
+        });
+    }
+    listed.sort_by_key(|b| b.id);
+    listed
 }
 
 /// A partition's leader, offline replicas and error as Metadata and DescribeTopicPartitions

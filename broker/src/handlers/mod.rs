@@ -6,13 +6,18 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;
 pub mod alter_configs;
+pub mod alter_partition;
 pub mod alter_replica_log_dirs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod authorize;
 pub mod broker_configs;
+pub mod broker_heartbeat;
+pub mod broker_registration;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod controller_apis;
+pub mod controller_registration;
 pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
@@ -31,6 +36,7 @@ pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
+pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
@@ -56,6 +62,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
+pub mod unregister_broker;
 pub mod update_features;
 pub mod write_txn_markers;
 
@@ -116,7 +123,18 @@ impl RequestContext {
     /// The versions of `api_key` served to this request: [`served_versions`] with the
     /// broker's `legacy.api.versions.enable`.
     pub fn served_versions(&self, api_key: ApiKey) -> Option<VersionRange> {
-        served_versions(api_key, self.broker.config.legacy_api_versions_enable)
+        let legacy = self.broker.config.legacy_api_versions_enable;
+        if self.on_controller_listener() {
+            return controller_apis::served(api_key, legacy);
+        }
+        served_versions(api_key, legacy)
+    }
+
+    /// Whether the request came in on a controller listener (`controller.listener.names`),
+    /// which serves [`controller_apis`].
+    pub fn on_controller_listener(&self) -> bool {
+        self.broker.config.is_controller()
+            && self.broker.config.is_controller_listener(&self.listener)
     }
 }
 
@@ -205,6 +223,8 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         ApiKey::OffsetForLeaderEpoch,
         offset_for_leader_epoch::VERSIONS,
     ),
+    (ApiKey::ElectLeaders, elect_leaders::VERSIONS),
+    (ApiKey::UnregisterBroker, unregister_broker::VERSIONS),
     (ApiKey::CreateAcls, create_acls::VERSIONS),
     (ApiKey::DescribeAcls, describe_acls::VERSIONS),
     (ApiKey::DeleteAcls, delete_acls::VERSIONS),
@@ -386,6 +406,26 @@ pub async fn dispatch(
                 .into()
         }
         RequestBody::CreateAcls(request) => create_acls::handle(ctx, version, request).await.into(),
+        RequestBody::BrokerRegistration(request) => {
+            broker_registration::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::BrokerHeartbeat(request) => {
+            broker_heartbeat::handle(ctx, version, request).await.into()
+        }
+        RequestBody::UnregisterBroker(request) => unregister_broker::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::ControllerRegistration(request) => {
+            controller_registration::handle(ctx, version, request).into()
+        }
+        RequestBody::AlterPartition(request) => {
+            alter_partition::handle(ctx, version, request).await.into()
+        }
+        RequestBody::ElectLeaders(request) => {
+            elect_leaders::handle(ctx, version, request).await.into()
+        }
         RequestBody::DescribeAcls(request) => describe_acls::handle(ctx, version, request).into(),
         RequestBody::DeleteAcls(request) => delete_acls::handle(ctx, version, request).await.into(),
         other => {

@@ -435,6 +435,13 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
             gregor_protocol::messages::sasl_authenticate_request::SaslAuthenticateRequest::default()
                 .into()
         }
+        ApiKey::ElectLeaders => {
+            gregor_protocol::messages::elect_leaders_request::ElectLeadersRequest::default().into()
+        }
+        ApiKey::UnregisterBroker => {
+            gregor_protocol::messages::unregister_broker_request::UnregisterBrokerRequest::default()
+                .into()
+        }
         other => panic!(
             "{} is advertised: add a minimal request for it to `minimal_request`",
             other.name()

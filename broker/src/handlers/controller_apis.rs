@@ -1,0 +1,54 @@
+//! The APIs of the controller listener (the listeners named in `controller.listener.names`,
+//! bound when `process.roles` contains `controller`), as Kafka's `ControllerApis` serves
+//! them: the APIs only brokers send to their controller (BrokerRegistration,
+//! BrokerHeartbeat, ControllerRegistration, AlterPartition), and of the APIs this broker
+//! handles those whose definition lists the `controller` listener (Kafka's
+//! `ListenerType.CONTROLLER`), except Fetch: the controller listener's Fetch serves only
+//! the metadata log to other nodes, which this controller does not do yet. ApiVersions on
+//! the controller listener advertises exactly these.
+
+use gregor_protocol::{ApiKey, VersionRange};
+
+use super::{
+    alter_partition, broker_heartbeat, broker_registration, controller_registration,
+    served_versions,
+};
+
+/// The APIs served only on the controller listener.
+pub const CONTROLLER_ONLY: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::AlterPartition, alter_partition::VERSIONS),
+    (ApiKey::BrokerRegistration, broker_registration::VERSIONS),
+    (ApiKey::BrokerHeartbeat, broker_heartbeat::VERSIONS),
+    (
+        ApiKey::ControllerRegistration,
+        controller_registration::VERSIONS,
+    ),
+];
+
+/// The versions of `api_key` served on the controller listener; `legacy`:
+/// `legacy.api.versions.enable`.
+pub fn served(api_key: ApiKey, legacy: bool) -> Option<VersionRange> {
+    if let Some((_, versions)) = CONTROLLER_ONLY.iter().find(|(key, _)| *key == api_key) {
+        return Some(*versions);
+    }
+    if api_key == ApiKey::Fetch || !api_key.listeners().contains(&"controller") {
+        return None;
+    }
+    served_versions(api_key, legacy)
+}
+
+/// Every API served on the controller listener with its versions, by key.
+pub fn all(legacy: bool) -> Vec<(ApiKey, VersionRange)> {
+    let mut apis: Vec<(ApiKey, VersionRange)> = CONTROLLER_ONLY
+        .iter()
+        .copied()
+        .chain(
+            super::HANDLED
+                .iter()
+                .filter_map(|(api, _)| Some((*api, served(*api, legacy)?))),
+        )
+        .collect();
+    apis.sort_by_key(|(api, _)| api.key());
+    apis.dedup_by_key(|(api, _)| api.key());
+    apis
+}

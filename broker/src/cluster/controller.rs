@@ -140,11 +140,11 @@ mod alter_configs;
 mod alter_partition;
 mod brokers;
 mod client_quotas;
-mod mutation_quota;
 mod elect_leaders;
 pub mod heartbeats;
 #[cfg(test)]
 mod membership_tests;
+mod mutation_quota;
 pub mod partition_change;
 pub mod placement;
 mod scram_credentials;
@@ -156,8 +156,8 @@ pub(crate) use alter_configs::{
 };
 pub use brokers::{HeartbeatReply, run_session_timer};
 pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
-pub use mutation_quota::{MutationQuota, Unbounded};
 pub use elect_leaders::{ElectionType, TopicElection};
+pub use mutation_quota::{MutationQuota, Unbounded};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 

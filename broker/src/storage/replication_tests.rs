@@ -20,16 +20,9 @@ fn batch(tag: &str, count: usize) -> Bytes {
     RecordBatchBuilder::new().build(&records).expect("batch")
 }
 
+/// A batch of producer `pid` (`txn_tests`' builder).
 fn idempotent(pid: i64, seq: i32, count: usize, transactional: bool) -> Bytes {
-    let records: Vec<NewRecord> = (0..count)
-        .map(|i| NewRecord::new(now_ms(), None, Some(Bytes::from(format!("p{seq}-{i}")))))
-        .collect();
-    RecordBatchBuilder::new()
-        .producer(pid, 0)
-        .base_sequence(seq)
-        .transactional(transactional)
-        .build(&records)
-        .expect("batch")
+    super::txn_tests::batch(pid, seq, count, transactional)
 }
 
 fn append(log: &PartitionLog, records: Bytes, epoch: i32) -> AppendInfo {

@@ -22,7 +22,7 @@ fn tmp() -> (tempfile::TempDir, PathBuf) {
 }
 
 /// A batch of `count` records of producer `pid`, transactional or not.
-fn batch(pid: i64, seq: i32, count: usize, transactional: bool) -> Bytes {
+pub(super) fn batch(pid: i64, seq: i32, count: usize, transactional: bool) -> Bytes {
     let records: Vec<NewRecord> = (0..count)
         .map(|i| NewRecord::new(now_ms(), None, Some(Bytes::from(format!("v{seq}-{i}")))))
         .collect();

@@ -65,16 +65,7 @@ pub struct RawClient {
 impl RawClient {
     /// Connects to `addr` (timeouts of [`READ_TIMEOUT`]).
     pub fn connect(addr: SocketAddr) -> io::Result<RawClient> {
-        let stream = TcpStream::connect_timeout(&addr, READ_TIMEOUT)?;
-        stream.set_read_timeout(Some(READ_TIMEOUT))?;
-        stream.set_write_timeout(Some(READ_TIMEOUT))?;
-        stream.set_nodelay(true)?;
-        Ok(RawClient {
-            stream,
-            next_correlation_id: 1,
-            pending: VecDeque::new(),
-            client_id: Some(CLIENT_ID.to_string()),
-        })
+        RawClient::from_stream(TcpStream::connect_timeout(&addr, READ_TIMEOUT)?)
     }
 
     /// A client on a stream connected already (from a chosen source address, say).

@@ -106,6 +106,20 @@ impl Secure {
         path
     }
 
+    /// The SASL_SSL / SCRAM-SHA-512 properties of user bob.
+    fn scram_ssl_config(&self) -> PathBuf {
+        self.config(
+            "scram.properties",
+            &[
+                "security.protocol=SASL_SSL".into(),
+                "sasl.mechanism=SCRAM-SHA-512".into(),
+                "sasl.username=bob".into(),
+                "sasl.password=bob-secret".into(),
+                format!("ssl.truststore.location={}", self.ca.display()),
+            ],
+        )
+    }
+
     fn ctl(&self, bootstrap: &str, config: &Path, args: &[&str]) -> support::Run {
         let mut all = vec![
             "--bootstrap-server",
@@ -134,16 +148,7 @@ fn produce_and_consume_over_ssl_and_sasl() {
             "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"alice-secret\";".into(),
         ],
     );
-    let scram = s.config(
-        "scram.properties",
-        &[
-            "security.protocol=SASL_SSL".into(),
-            "sasl.mechanism=SCRAM-SHA-512".into(),
-            "sasl.username=bob".into(),
-            "sasl.password=bob-secret".into(),
-            ca.clone(),
-        ],
-    );
+    let scram = s.scram_ssl_config();
     s.ctl(
         &s.sasl_plaintext,
         &plain,
@@ -227,16 +232,7 @@ fn wrong_credentials_and_an_unknown_ca_are_clear_errors() {
 #[test]
 fn perf_measures_connection_set_up_with_scram_over_tls() {
     let s = Secure::start();
-    let scram = s.config(
-        "scram.properties",
-        &[
-            "security.protocol=SASL_SSL".into(),
-            "sasl.mechanism=SCRAM-SHA-512".into(),
-            "sasl.username=bob".into(),
-            "sasl.password=bob-secret".into(),
-            format!("ssl.truststore.location={}", s.ca.display()),
-        ],
-    );
+    let scram = s.scram_ssl_config();
     let run = s.ctl(
         &s.sasl_ssl,
         &scram,

@@ -333,9 +333,8 @@ fn reserve(
 /// A wait for `queued.max.request.bytes`.
 type BudgetWait = std::pin::Pin<
     Box<
-        dyn std::future::Future<
-                Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>,
-            > + Send,
+        dyn std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>
+            + Send,
     >,
 >;
 

@@ -58,14 +58,14 @@ mod down_conversion;
 mod group_commit;
 #[path = "write_path/idempotence.rs"]
 mod idempotence;
-#[path = "write_path/pipelining.rs"]
-mod pipelining;
 #[path = "write_path/kcat.rs"]
 mod kcat;
 #[path = "write_path/lifecycle.rs"]
 mod lifecycle;
 #[path = "write_path/memory.rs"]
 mod memory;
+#[path = "write_path/pipelining.rs"]
+mod pipelining;
 #[path = "write_path/records.rs"]
 mod records;
 #[path = "write_path/recovery.rs"]

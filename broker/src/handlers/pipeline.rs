@@ -41,9 +41,7 @@ impl Passed {
 
 /// Runs `request` with an order point; the receiver completes (with `Ok` or, once the
 /// request finished without signalling, with `Err`) when it was passed.
-pub fn scope<F: Future>(
-    request: F,
-) -> (impl Future<Output = F::Output>, oneshot::Receiver<()>) {
+pub fn scope<F: Future>(request: F) -> (impl Future<Output = F::Output>, oneshot::Receiver<()>) {
     let (tx, rx) = oneshot::channel();
     let point = OrderPoint(Mutex::new(Some(tx)));
     (ORDER_POINT.scope(point, request), rx)

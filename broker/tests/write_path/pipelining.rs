@@ -21,13 +21,7 @@ const TOPIC: &str = "pipelined";
 /// One idempotent batch of 3 records, sequence `3 * n`.
 fn batch(producer: Option<(i64, i16)>, n: usize) -> Bytes {
     let records: Vec<NewRecord> = (0..3)
-        .map(|j| {
-            NewRecord::new(
-                wire::now_ms(),
-                None,
-                Some(Bytes::from(format!("b{n}-{j}"))),
-            )
-        })
+        .map(|j| NewRecord::new(wire::now_ms(), None, Some(Bytes::from(format!("b{n}-{j}")))))
         .collect();
     let mut builder = RecordBatchBuilder::new();
     if let Some((pid, epoch)) = producer {
@@ -106,7 +100,9 @@ fn pipelined_produces_land_in_order(props: &[(&str, &str)], idempotent: bool) {
     let requests: Vec<(ProduceRequest, i16)> = (0..count)
         .map(|n| (produce(topic_id, batch(producer, n)), wire::PRODUCE_BY_NAME))
         .collect();
-    client.send_all(&requests).expect("send the pipelined requests");
+    client
+        .send_all(&requests)
+        .expect("send the pipelined requests");
     for n in 0..count {
         let response = client
             .recv::<ProduceRequest>()
@@ -155,7 +151,9 @@ fn a_mixed_pipeline_keeps_request_order() {
         client
             .send(&produce(topic_id, batch(None, n)), wire::PRODUCE_BY_NAME)
             .expect("send Produce");
-        client.send(&fetch(), wire::FETCH_VERSION).expect("send Fetch");
+        client
+            .send(&fetch(), wire::FETCH_VERSION)
+            .expect("send Fetch");
         client
             .send(
                 &MetadataRequest {
@@ -190,7 +188,10 @@ fn a_mixed_pipeline_keeps_request_order() {
         );
         let metadata = client.recv::<MetadataRequest>().expect("Metadata").body;
         assert_eq!(metadata.topics.len(), 1, "round {n}: {metadata:?}");
-        let versions = client.recv::<ApiVersionsRequest>().expect("ApiVersions").body;
+        let versions = client
+            .recv::<ApiVersionsRequest>()
+            .expect("ApiVersions")
+            .body;
         assert_eq!(versions.error_code, error::NONE);
     }
 }
@@ -237,7 +238,10 @@ fn confluent_idempotent_producer_with_five_in_flight_keeps_order() {
     let data = DataDir::builder().build();
     let broker = Broker::start_with(
         &data,
-        &[("num.partitions", "1"), ("log.flush.interval.messages", "1")],
+        &[
+            ("num.partitions", "1"),
+            ("log.flush.interval.messages", "1"),
+        ],
     );
     let topic = "pipelined-confluent";
     let count = 20_000;
@@ -274,7 +278,11 @@ fn confluent_idempotent_producer_with_five_in_flight_keeps_order() {
     println!("{}", out.stderr.trim());
     let acks = records::parse_acks(&out);
     let counts = records::check_acks("confluent-kafka", &acks, count);
-    assert_eq!(counts.get(&0), Some(&(count as i64)), "one partition: {counts:?}");
+    assert_eq!(
+        counts.get(&0),
+        Some(&(count as i64)),
+        "one partition: {counts:?}"
+    );
     let mut client = wire::connect(&broker);
     let log = wire::fetch_all(&mut client, topic, 0, 0);
     assert_eq!(log.high_watermark, count as i64);

@@ -103,7 +103,11 @@ impl PendingAppend {
         self.finish_with(log, true)
     }
 
-    fn finish_with(mut self, log: &PartitionLog, defer_flush: bool) -> Result<AppendInfo, StorageError> {
+    fn finish_with(
+        mut self,
+        log: &PartitionLog,
+        defer_flush: bool,
+    ) -> Result<AppendInfo, StorageError> {
         let config = log.config();
         let mut mode = client_mode(&config, self.leader_epoch, self.now_ms, self.verification);
         mode.defer_flush = defer_flush;

@@ -16,7 +16,8 @@
 #          and with 8 producers (partitions);
 #        - `rdkafka_performance -P`, the same records, one producer, one partition;
 #        - with log.flush.interval.messages=1 (fsync before the acknowledgement):
-#          `gregorctl perf produce` for BENCH_FSYNC_SECONDS, 8 producers on 1 partition
+#          `gregorctl perf produce` for BENCH_FSYNC_SECONDS, 1 producer on 1 partition,
+#          8 producers on 1 partition
 #          and 8 producers on 8 partitions;
 #      and, just before each broker's fsync rows, their disk ceiling: dd of 16 KiB (one
 #      full default batch) and 256 KiB writes with oflag=dsync (write + fdatasync each), in
@@ -242,6 +243,11 @@ for round in $(seq 1 "$BENCH_RUNS"); do
         if [ -n "$RDKAFKA" ]; then run_rdkafka "$name" "$binary" "$round"; fi
         # The disk is shared: its ceiling is taken next to each broker's fsync rows.
         measure_dd "$round"
+        # One producer: its five requests in flight share syncs only if the connection
+        # pipelines them (issue 14, phase 2).
+        run_case "$name" "$binary" "$round" "fsync/100/-1/1x1" 1 "log.flush.interval.messages=1" \
+            "$CTL" --bootstrap-server BOOT_PLACEHOLDER perf produce --topic bench \
+            --record-size 100 --acks -1 --connections 1 --duration "$BENCH_FSYNC_SECONDS"
         run_case "$name" "$binary" "$round" "fsync/100/-1/8x1" 1 "log.flush.interval.messages=1" \
             "$CTL" --bootstrap-server BOOT_PLACEHOLDER perf produce --topic bench \
             --record-size 100 --acks -1 --connections 8 --duration "$BENCH_FSYNC_SECONDS"

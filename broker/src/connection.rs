@@ -141,9 +141,10 @@ pub async fn serve_stream<R, W>(
     let mut pipeline = Pipeline::new();
     // The client closed its side: answer what is in flight, then close.
     let mut eof = false;
+    // Responses written to `writer` and not flushed yet.
+    let mut wrote = false;
     loop {
         // Write every response that is ready, in order.
-        let mut wrote = false;
         while let Some(outcome) = pipeline.ready() {
             match respond(&mut writer, outcome, &mut shutdown, peer).await {
                 Some(unflushed) => wrote |= unflushed,
@@ -158,11 +159,11 @@ pub async fn serve_stream<R, W>(
             }
             // SASL frames (the exchange, a re-authentication, an expired session) wait
             // until nothing is in flight.
-            let intercepted = match frames.peek_frame_head() {
-                Some(head) => auth.intercepts(&head),
-                None => false,
-            };
-            if intercepted && !pipeline.is_empty() {
+            if !pipeline.is_empty()
+                && frames
+                    .peek_frame_head()
+                    .is_some_and(|head| auth.intercepts(&head))
+            {
                 break;
             }
             let frame = match frames.next_frame() {
@@ -173,6 +174,7 @@ pub async fn serve_stream<R, W>(
                     return close(peer, reason);
                 }
             };
+            let intercepted = auth.intercepts(&frame);
             // Held until the handler returns, then back to the budget.
             let held = reserved.take();
             let ctx = RequestContext {
@@ -184,6 +186,14 @@ pub async fn serve_stream<R, W>(
             };
             if !intercepted {
                 pipeline.start(ctx, frame, held);
+                // Run it now: most requests finish at once, and the frames behind it are
+                // answered in this same pass, before one flush.
+                while let Some(outcome) = pipeline.ready() {
+                    match respond(&mut writer, outcome, &mut shutdown, peer).await {
+                        Some(unflushed) => wrote |= unflushed,
+                        None => return,
+                    }
+                }
                 continue;
             }
             // SASL first: nothing reaches the handlers before the exchange completes
@@ -227,8 +237,11 @@ pub async fn serve_stream<R, W>(
                 }
             }
         }
-        if wrote && writer.flush().await.is_err() {
-            return;
+        if wrote {
+            if writer.flush().await.is_err() {
+                return;
+            }
+            wrote = false;
         }
         if eof && pipeline.is_empty() {
             return;
@@ -259,14 +272,9 @@ pub async fn serve_stream<R, W>(
         };
         match event {
             Wake::Pipeline(Event::Done(outcome)) => {
+                // Flushed before the next wait, with whatever else is ready by then.
                 match respond(&mut writer, outcome, &mut shutdown, peer).await {
-                    // Flushed at the top of the loop, with whatever else is ready.
-                    Some(true) => {
-                        if pipeline.is_empty() && writer.flush().await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(false) => {}
+                    Some(unflushed) => wrote |= unflushed,
                     None => return,
                 }
             }

@@ -72,6 +72,7 @@ LABELS = {
     "perf/100/-1/1": "`gregorctl perf produce`, 1 producer, 1 partition",
     "perf/100/-1/8": "`gregorctl perf produce`, 8 producers, 8 partitions",
     "rdkafka/100/-1/1": "`rdkafka_performance -P`, 1 producer, 1 partition",
+    "fsync/100/-1/1x1": "flush.messages=1: `perf produce`, 1 producer, 1 partition",
     "fsync/100/-1/8x1": "flush.messages=1: `perf produce`, 8 producers, 1 partition",
     "fsync/100/-1/8x8": "flush.messages=1: `perf produce`, 8 producers, 8 partitions",
 }

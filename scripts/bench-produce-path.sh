@@ -11,7 +11,8 @@
 #      that source). Without a source tree or a C compiler its rows are skipped with a
 #      message;
 #   2. BENCH_RUNS rounds; in each, for each broker (BENCH_BASELINE first when given, then
-#      this tree's), a fresh broker per case on a temporary data directory:
+#      this tree's; the other way round in even rounds), a fresh broker per case on a
+#      temporary data directory:
 #        - `gregorctl perf produce`, 100 B records, acks=-1, BENCH_RECORDS records, with 1
 #          and with 8 producers (partitions);
 #        - `rdkafka_performance -P`, the same records, one producer, one partition;
@@ -232,7 +233,10 @@ brokers+=("current=$CURRENT")
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$BENCH_RUNS"); do
     step "round $round of $BENCH_RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    for entry in "${brokers[@]}"; do
+    # The load of a shared machine drifts: even rounds run this tree's broker first.
+    order=("${brokers[@]}")
+    if [ $((round % 2)) -eq 0 ] && [ "${#brokers[@]}" -eq 2 ]; then order=("${brokers[1]}" "${brokers[0]}"); fi
+    for entry in "${order[@]}"; do
         name=${entry%%=*}
         binary=${entry#*=}
         for producers in 1 8; do

@@ -160,3 +160,4 @@ pub enum Event {
     /// The last request started passed its order point: the next may start.
     Passed,
 }
+

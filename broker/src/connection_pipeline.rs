@@ -160,4 +160,3 @@ pub enum Event {
     /// The last request started passed its order point: the next may start.
     Passed,
 }
-

@@ -11,12 +11,14 @@
 #      that source). Without a source tree or a C compiler its rows are skipped with a
 #      message;
 #   2. BENCH_RUNS rounds; in each, for each broker (BENCH_BASELINE first when given, then
-#      this tree's), a fresh broker per case on a temporary data directory:
+#      this tree's; the other way round in even rounds), a fresh broker per case on a
+#      temporary data directory:
 #        - `gregorctl perf produce`, 100 B records, acks=-1, BENCH_RECORDS records, with 1
 #          and with 8 producers (partitions);
 #        - `rdkafka_performance -P`, the same records, one producer, one partition;
 #        - with log.flush.interval.messages=1 (fsync before the acknowledgement):
-#          `gregorctl perf produce` for BENCH_FSYNC_SECONDS, 8 producers on 1 partition
+#          `gregorctl perf produce` for BENCH_FSYNC_SECONDS, 1 producer on 1 partition,
+#          8 producers on 1 partition
 #          and 8 producers on 8 partitions;
 #      and, just before each broker's fsync rows, their disk ceiling: dd of 16 KiB (one
 #      full default batch) and 256 KiB writes with oflag=dsync (write + fdatasync each), in
@@ -231,7 +233,10 @@ brokers+=("current=$CURRENT")
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq 1 "$BENCH_RUNS"); do
     step "round $round of $BENCH_RUNS (load $(cut -d' ' -f1-3 /proc/loadavg))"
-    for entry in "${brokers[@]}"; do
+    # The load of a shared machine drifts: even rounds run this tree's broker first.
+    order=("${brokers[@]}")
+    if [ $((round % 2)) -eq 0 ] && [ "${#brokers[@]}" -eq 2 ]; then order=("${brokers[1]}" "${brokers[0]}"); fi
+    for entry in "${order[@]}"; do
         name=${entry%%=*}
         binary=${entry#*=}
         for producers in 1 8; do
@@ -242,6 +247,11 @@ for round in $(seq 1 "$BENCH_RUNS"); do
         if [ -n "$RDKAFKA" ]; then run_rdkafka "$name" "$binary" "$round"; fi
         # The disk is shared: its ceiling is taken next to each broker's fsync rows.
         measure_dd "$round"
+        # One producer: its five requests in flight share syncs only if the connection
+        # pipelines them (issue 14, phase 2).
+        run_case "$name" "$binary" "$round" "fsync/100/-1/1x1" 1 "log.flush.interval.messages=1" \
+            "$CTL" --bootstrap-server BOOT_PLACEHOLDER perf produce --topic bench \
+            --record-size 100 --acks -1 --connections 1 --duration "$BENCH_FSYNC_SECONDS"
         run_case "$name" "$binary" "$round" "fsync/100/-1/8x1" 1 "log.flush.interval.messages=1" \
             "$CTL" --bootstrap-server BOOT_PLACEHOLDER perf produce --topic bench \
             --record-size 100 --acks -1 --connections 8 --duration "$BENCH_FSYNC_SECONDS"

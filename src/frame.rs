@@ -27,6 +27,7 @@ pub fn encode_request<R: Request>(
     };
     let header_version = R::API_KEY.request_header_version(version);
     let size = header.encoded_len(header_version) + body.encoded_len(version);
+    buf.reserve_hint(4 + size);
     write_size(buf, size)?;
     header.encode_to(buf, header_version)?;
     body.encode_to(buf, version)

@@ -20,12 +20,23 @@ pub trait WriteBuf {
     fn put_u8(&mut self, value: u8) {
         self.put_slice(&[value]);
     }
+
+    /// Says that `total` more bytes are about to be written (the size an encoder computed
+    /// up front), so the buffer can allocate once instead of growing; a hint only.
+    #[inline]
+    fn reserve_hint(&mut self, total: usize) {
+        let _ = total;
+    }
 }
 
 impl WriteBuf for BytesMut {
     #[inline]
     fn put_slice(&mut self, bytes: &[u8]) {
         BufMut::put_slice(self, bytes);
+    }
+
+    fn reserve_hint(&mut self, total: usize) {
+        self.reserve(total);
     }
 
     #[inline]
@@ -49,6 +60,8 @@ pub struct ChunkedBuf {
     current: BytesMut,
     min_shared: usize,
     len: usize,
+    /// The most a [`WriteBuf::reserve_hint`] allocates up front (0: nothing).
+    reserve_limit: usize,
 }
 
 impl ChunkedBuf {
@@ -58,6 +71,14 @@ impl ChunkedBuf {
             min_shared,
             ..Default::default()
         }
+    }
+
+    /// Lets [`WriteBuf::reserve_hint`] allocate the buffer for copied bytes once, up to
+    /// `limit` bytes: the whole encoding for messages that share no large values, a small
+    /// limit for those whose size is mostly shared chunks (a Fetch response's records).
+    pub fn with_reserve_limit(mut self, limit: usize) -> Self {
+        self.reserve_limit = limit;
+        self
     }
 
     /// Total bytes written.
@@ -90,6 +111,10 @@ impl WriteBuf for ChunkedBuf {
         self.current.extend_from_slice(bytes);
     }
 
+    fn reserve_hint(&mut self, total: usize) {
+        self.current.reserve(total.min(self.reserve_limit));
+    }
+
     fn put_shared(&mut self, bytes: &Bytes) {
         if bytes.len() < self.min_shared {
             self.put_slice(bytes);
@@ -120,5 +145,19 @@ mod tests {
         // Same memory as the input: shared, not copied.
         assert_eq!(chunks[1].as_ptr(), big.as_ptr());
         assert_eq!(&chunks[2][..], b"small!");
+    }
+
+    #[test]
+    fn a_reserve_hint_allocates_once_up_to_the_limit() {
+        let mut buf = ChunkedBuf::new(1024).with_reserve_limit(100);
+        buf.reserve_hint(60);
+        let capacity = buf.current.capacity();
+        assert!(capacity >= 60);
+        let start = buf.current.as_ptr();
+        buf.put_slice(&[1u8; 60]);
+        assert_eq!(buf.current.as_ptr(), start, "no reallocation");
+        let mut capped = ChunkedBuf::new(1024).with_reserve_limit(100);
+        capped.reserve_hint(1 << 30);
+        assert!(capped.current.capacity() < 1 << 20);
     }
 }

@@ -1,14 +1,16 @@
 //! One client connection: read size-prefixed frames, answer each request in order, and
 //! close the connection (never the broker) on bad input, with a log line saying why.
 //!
-//! Frames are read into one growing buffer; a frame larger than `socket.request.max.bytes`
-//! is refused from its size prefix alone, before anything is allocated for it. Requests are
-//! processed one at a time, in order, as Kafka does; pipelined requests wait in the read
-//! buffer and their responses are written together before one flush.
+//! Frames are read by [`FrameReader`] (`connection_frames.rs`); a frame larger than
+//! `socket.request.max.bytes` is refused from its size prefix alone, before anything is
+//! allocated for it. Requests go through a [`Pipeline`] (`connection_pipeline.rs`, issue 14):
+//! a request starts once the one before passed its order point (its completion, or for a
+//! Produce its appends), at most five are in flight, and responses are written in request
+//! order, those ready together before one flush.
 //!
 //! Memory: once a frame's size prefix is read, its size is taken from the broker-wide
 //! `queued.max.request.bytes` budget ([`Broker::request_bytes`]) before the rest is read,
-//! and given back once its response is written. A connection whose next request does not
+//! and given back once its handler returned. A connection whose next request does not
 //! fit waits without reading (the client's sends back up in TCP), as Kafka mutes such a
 //! channel; the config makes the budget at least `socket.request.max.bytes`, so every
 //! acceptable frame fits on its own. Waiters are served in order (tokio's semaphore is
@@ -17,13 +19,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use gregor_protocol::frame::peek_request_api;
 use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::{ApiKey, ChunkedBuf, Decodable, RequestBody};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, watch};
+
+use crate::connection_frames::FrameReader;
+use crate::connection_pipeline::{Event, Pipeline};
 
 use crate::broker::Broker;
 use crate::connection_auth::{AuthOutcome, ConnectionAuth};
@@ -110,7 +115,8 @@ pub async fn serve_tcp(
     serve_stream(reader, writer, peer, listener, broker, shutdown, auth).await
 }
 
-/// Serves a connection over any byte stream (plain TCP, TLS), one request loop for all.
+/// Serves a connection over any byte stream (plain TCP, TLS), one request loop for all:
+/// requests are read, started as [`Pipeline`] allows and answered in order.
 pub async fn serve_stream<R, W>(
     mut reader: R,
     writer: W,
@@ -124,31 +130,53 @@ pub async fn serve_stream<R, W>(
     W: AsyncWrite + Unpin,
 {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let max = broker.config.socket_request_max_bytes;
+    let mut frames = FrameReader::new(broker.config.socket_request_max_bytes);
     let idle = idle_limit(broker.config.connections_max_idle_ms);
-    // The budget held for the frame at the front of `buf`, once its size is known.
+    // The budget held for the next frame, once its size is known.
     let mut reserved: Option<OwnedSemaphorePermit> = None;
+    // Waiting for that budget (kept across loop turns: the semaphore serves in order).
+    let mut waiting: Option<BudgetWait> = None;
     // What the client says of itself in ApiVersions, for the rest of the connection.
     let client_software = Arc::new(std::sync::Mutex::new(ClientSoftware::default()));
+    let mut pipeline = Pipeline::new();
+    // The client closed its side: answer what is in flight, then close.
+    let mut eof = false;
+    // Responses written to `writer` and not flushed yet.
+    let mut wrote = false;
     loop {
-        // Answer every complete frame already buffered, then flush once.
-        let mut wrote = false;
-        loop {
-            if reserved.is_none() {
-                // Waiting for budget must not hold up shutdown either.
-                tokio::select! {
-                    permit = reserve(&broker, &buf, max, peer) => reserved = permit,
-                    _ = shutdown.changed() => return,
-                }
+        // Write every response that is ready, in order.
+        while let Some(outcome) = pipeline.ready() {
+            match respond(&mut writer, outcome, &mut shutdown, peer).await {
+                Some(unflushed) => wrote |= unflushed,
+                None => return,
             }
-            let frame = match next_frame(&mut buf, max) {
+        }
+        // Start what the pipeline allows of the frames already buffered.
+        while !eof && pipeline.may_start() {
+            reserve(&broker, &frames, &mut reserved, &mut waiting, peer);
+            if waiting.is_some() {
+                break;
+            }
+            // SASL frames (the exchange, a re-authentication, an expired session) wait
+            // until nothing is in flight.
+            if !pipeline.is_empty()
+                && frames
+                    .peek_frame_head()
+                    .is_some_and(|head| auth.intercepts(&head))
+            {
+                break;
+            }
+            let frame = match frames.next_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(reason) => return close(peer, reason),
+                Err(reason) => {
+                    let _ = writer.flush().await;
+                    return close(peer, reason);
+                }
             };
-            // Held until the response is written, then back to the budget.
-            let _held = reserved.take();
+            let intercepted = auth.intercepts(&frame);
+            // Held until the handler returns, then back to the budget.
+            let held = reserved.take();
             let ctx = RequestContext {
                 broker: broker.clone(),
                 peer,
@@ -156,102 +184,84 @@ pub async fn serve_stream<R, W>(
                 client_software: client_software.clone(),
                 principal: auth.principal.clone(),
             };
-            let outcome = if auth.intercepts(&frame) {
-                // SASL first: nothing reaches the handlers before the exchange completes
-                // (nor after its session expired, KIP-368).
-                match auth.on_frame(&ctx, frame).await {
-                    AuthOutcome::Respond(response) => Ok((response, Throttle::NONE)),
-                    AuthOutcome::Fail {
-                        response,
-                        delay,
-                        reason,
-                    } => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(delay) => {}
-                            _ = shutdown.changed() => return,
-                        }
-                        for chunk in response.into_iter().flatten() {
-                            if writer.write_all(&chunk).await.is_err() {
-                                return;
-                            }
-                        }
-                        let _ = writer.flush().await;
-                        // Give the client up to a second to read the failure response and
-                        // close its end first: a FIN right behind the response makes some
-                        // clients (kafka-python 3) drop the response unread, and closing
-                        // with bytes unread here would reset the connection.
-                        let mut sink = [0u8; 512];
-                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
-                            while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
-                        })
-                        .await;
-                        let _ = writer.shutdown().await;
-                        return close(peer, reason);
+            if !intercepted {
+                pipeline.start(ctx, frame, held);
+                // Run it now: most requests finish at once, and the frames behind it are
+                // answered in this same pass, before one flush.
+                while let Some(outcome) = pipeline.ready() {
+                    match respond(&mut writer, outcome, &mut shutdown, peer).await {
+                        Some(unflushed) => wrote |= unflushed,
+                        None => return,
                     }
                 }
-            } else {
-                // A long-polling fetch must not hold up shutdown.
-                tokio::select! {
-                    outcome = handle_frame_throttled(&ctx, frame) => outcome,
-                    _ = shutdown.changed() => return,
-                }
-            };
-            match outcome {
-                Ok((chunks, throttle)) => {
-                    // Quotas (KIP-219): the response waits, or the connection reads no
-                    // further request for the throttle time after sending it.
-                    drop(_held);
-                    if throttle.before_response() && !throttle.wait(&mut shutdown).await {
-                        return;
-                    }
-                    for chunk in chunks.into_iter().flatten() {
+                continue;
+            }
+            // SASL first: nothing reaches the handlers before the exchange completes
+            // (nor after its session expired, KIP-368).
+            match auth.on_frame(&ctx, frame).await {
+                AuthOutcome::Respond(response) => {
+                    drop(held);
+                    for chunk in response.into_iter().flatten() {
                         if writer.write_all(&chunk).await.is_err() {
                             return;
                         }
                         wrote = true;
                     }
-                    if throttle.after_response() {
-                        if writer.flush().await.is_err() || !throttle.wait(&mut shutdown).await {
+                }
+                AuthOutcome::Fail {
+                    response,
+                    delay,
+                    reason,
+                } => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    for chunk in response.into_iter().flatten() {
+                        if writer.write_all(&chunk).await.is_err() {
                             return;
                         }
-                        wrote = false;
                     }
-                }
-                Err(reason) => {
                     let _ = writer.flush().await;
+                    // Give the client up to a second to read the failure response and
+                    // close its end first: a FIN right behind the response makes some
+                    // clients (kafka-python 3) drop the response unread, and closing
+                    // with bytes unread here would reset the connection.
+                    let mut sink = [0u8; 512];
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                        while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
+                    })
+                    .await;
+                    let _ = writer.shutdown().await;
                     return close(peer, reason);
                 }
             }
         }
-        if wrote && writer.flush().await.is_err() {
+        if wrote {
+            if writer.flush().await.is_err() {
+                return;
+            }
+            wrote = false;
+        }
+        if eof && pipeline.is_empty() {
             return;
         }
-        tokio::select! {
-            read = reader.read_buf(&mut buf) => match read {
-                Ok(0) if buf.is_empty() => {
-                    tracing::debug!("connection from {peer} closed by the client");
-                    return;
+        // Read only while no whole frame waits and the next frame's budget is held (the
+        // budget is taken from its size prefix before the rest is read): a connection that
+        // may not start its next request leaves the rest in the socket.
+        reserve(&broker, &frames, &mut reserved, &mut waiting, peer);
+        let want_read = !eof && waiting.is_none() && !frames.has_frame();
+        let event = tokio::select! {
+            event = pipeline.event() => Wake::Pipeline(event),
+            permit = async {
+                match waiting.as_mut() {
+                    Some(wait) => wait.await.ok(),
+                    None => std::future::pending().await,
                 }
-                Ok(0) => {
-                    tracing::info!(
-                        "connection from {peer} closed by the client in the middle of a frame ({} bytes unread)",
-                        buf.len()
-                    );
-                    return;
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    // TLS: the client closed without close_notify, as most Kafka clients do.
-                    tracing::debug!("connection from {peer} closed by the client: {err}");
-                    return;
-                }
-                Err(err) => {
-                    tracing::info!("connection from {peer} failed: {err}");
-                    return;
-                }
-                Ok(_) => {}
-            },
-            // Only reached with no request in flight; any bytes received start it again.
-            _ = idle_expired(idle) => {
+            }, if waiting.is_some() => Wake::Budget(permit),
+            read = frames.read(&mut reader), if want_read => Wake::Read(read),
+            // Only with no request in flight; any bytes received start it again.
+            _ = idle_expired(idle), if pipeline.is_empty() => {
                 tracing::debug!(
                     "closing connection from {peer}: idle for more than {} ms (connections.max.idle.ms)",
                     broker.config.connections_max_idle_ms
@@ -259,6 +269,127 @@ pub async fn serve_stream<R, W>(
                 return;
             }
             _ = shutdown.changed() => return,
+        };
+        match event {
+            Wake::Pipeline(Event::Done(outcome)) => {
+                // Flushed before the next wait, with whatever else is ready by then.
+                match respond(&mut writer, outcome, &mut shutdown, peer).await {
+                    Some(unflushed) => wrote |= unflushed,
+                    None => return,
+                }
+            }
+            Wake::Pipeline(Event::Passed) => {}
+            Wake::Budget(permit) => {
+                waiting = None;
+                reserved = permit;
+            }
+            Wake::Read(read) => match read {
+                Ok(0) if frames.is_empty() => {
+                    tracing::debug!("connection from {peer} closed by the client");
+                    eof = true;
+                }
+                Ok(0) => {
+                    tracing::info!(
+                        "connection from {peer} closed by the client in the middle of a frame ({} bytes unread)",
+                        frames.buffered()
+                    );
+                    return;
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // TLS: the client closed without close_notify, as most Kafka clients do.
+                    tracing::debug!("connection from {peer} closed by the client: {err}");
+                    eof = true;
+                }
+                Err(err) => {
+                    tracing::info!("connection from {peer} failed: {err}");
+                    return;
+                }
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// Takes the size of the next frame, once its size prefix is read, from the broker's
+/// request budget (`queued.max.request.bytes`), or starts waiting for it in `waiting`.
+fn reserve(
+    broker: &Broker,
+    frames: &FrameReader,
+    reserved: &mut Option<OwnedSemaphorePermit>,
+    waiting: &mut Option<BudgetWait>,
+    peer: SocketAddr,
+) {
+    if reserved.is_some() || waiting.is_some() {
+        return;
+    }
+    let (Some(budget), Some(size)) = (broker.request_bytes.as_ref(), frames.next_size()) else {
+        return;
+    };
+    match budget.clone().try_acquire_many_owned(size) {
+        Ok(permit) => *reserved = Some(permit),
+        Err(_) => {
+            tracing::debug!(
+                "request of {size} bytes from {peer} waits for queued.max.request.bytes ({} bytes free)",
+                budget.available_permits()
+            );
+            // The semaphore is never closed.
+            *waiting = Some(Box::pin(budget.clone().acquire_many_owned(size)));
+        }
+    }
+}
+
+/// A wait for `queued.max.request.bytes`.
+type BudgetWait = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>
+            + Send,
+    >,
+>;
+
+/// What woke the connection up.
+enum Wake {
+    Pipeline(Event),
+    Budget(Option<OwnedSemaphorePermit>),
+    Read(std::io::Result<usize>),
+}
+
+/// Writes one request's response and applies its throttle (KIP-219: the response waits,
+/// or the connection reads no further request for the throttle time after sending it).
+/// `Some(true)` when bytes were written and not flushed yet, `None` when the connection
+/// closes.
+async fn respond<W: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<W>,
+    outcome: crate::connection_pipeline::Outcome,
+    shutdown: &mut watch::Receiver<bool>,
+    peer: SocketAddr,
+) -> Option<bool> {
+    match outcome {
+        Ok((chunks, throttle)) => {
+            if throttle.before_response() {
+                // Everything before it goes out first, as it would have serially.
+                if writer.flush().await.is_err() || !throttle.wait(shutdown).await {
+                    return None;
+                }
+            }
+            let mut wrote = false;
+            for chunk in chunks.into_iter().flatten() {
+                if writer.write_all(&chunk).await.is_err() {
+                    return None;
+                }
+                wrote = true;
+            }
+            if throttle.after_response() {
+                if writer.flush().await.is_err() || !throttle.wait(shutdown).await {
+                    return None;
+                }
+                wrote = false;
+            }
+            Some(wrote)
+        }
+        Err(reason) => {
+            let _ = writer.flush().await;
+            close(peer, reason);
+            None
         }
     }
 }
@@ -277,30 +408,6 @@ async fn idle_expired(idle: Option<std::time::Duration>) {
     }
 }
 
-/// Takes the size of the frame whose size prefix starts `buf` from the broker's request
-/// budget, waiting until it fits. `None` when there is no budget, no complete size prefix
-/// yet, or a size that [`next_frame`] refuses.
-async fn reserve(
-    broker: &Broker,
-    buf: &BytesMut,
-    max: i32,
-    peer: SocketAddr,
-) -> Option<OwnedSemaphorePermit> {
-    let budget = broker.request_bytes.as_ref()?;
-    let prefix = buf.get(..4)?;
-    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
-    let size = u32::try_from(size).ok().filter(|&s| s <= max as u32)?;
-    if let Ok(permit) = budget.clone().try_acquire_many_owned(size) {
-        return Some(permit);
-    }
-    tracing::debug!(
-        "request of {size} bytes from {peer} waits for queued.max.request.bytes ({} bytes free)",
-        budget.available_permits()
-    );
-    // The semaphore is never closed.
-    budget.clone().acquire_many_owned(size).await.ok()
-}
-
 fn close(peer: SocketAddr, reason: CloseReason) {
     match reason {
         CloseReason::Encode(_) => tracing::error!("closing connection from {peer}: {reason}"),
@@ -309,26 +416,6 @@ fn close(peer: SocketAddr, reason: CloseReason) {
         }
         _ => tracing::warn!("closing connection from {peer}: {reason}"),
     }
-}
-
-/// Splits the next complete frame (without its size prefix) off the buffer, reserving room
-/// for a partial one only after its size has been checked.
-fn next_frame(buf: &mut BytesMut, max: i32) -> Result<Option<Bytes>, CloseReason> {
-    if buf.len() < 4 {
-        return Ok(None);
-    }
-    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    if size < 0 || size > max {
-        return Err(CloseReason::FrameTooLarge(size, max));
-    }
-    let total = 4 + size as usize;
-    if buf.len() < total {
-        buf.reserve(total - buf.len());
-        return Ok(None);
-    }
-    let mut frame = buf.split_to(total);
-    frame.advance(4);
-    Ok(Some(frame.freeze()))
 }
 
 /// Decodes one request, runs its handler and encodes the response frame as chunks.
@@ -394,37 +481,15 @@ pub(crate) fn encode(
     correlation_id: i32,
     body: &gregor_protocol::ResponseBody,
 ) -> Result<Vec<Bytes>, CloseReason> {
-    let mut out = ChunkedBuf::new(SHARED_CHUNK_MIN);
+    // One allocation at the size the encoder computes (issue 14), except where most of the
+    // response is records that go out as shared chunks of their own.
+    let limit = if api_key == ApiKey::Fetch {
+        4096
+    } else {
+        usize::MAX
+    };
+    let mut out = ChunkedBuf::new(SHARED_CHUNK_MIN).with_reserve_limit(limit);
     gregor_protocol::frame::encode_response(&mut out, api_key, version, correlation_id, body)
         .map_err(|e| CloseReason::Encode(format!("{} v{version}: {e}", api_key.name())))?;
     Ok(out.into_chunks())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_are_split_only_when_complete() {
-        let mut buf = BytesMut::from(&[0, 0, 0, 3, 1, 2][..]);
-        assert!(next_frame(&mut buf, 100).unwrap().is_none());
-        buf.extend_from_slice(&[3, 0, 0]);
-        assert_eq!(&next_frame(&mut buf, 100).unwrap().unwrap()[..], &[1, 2, 3]);
-        assert_eq!(buf.len(), 2);
-    }
-
-    #[test]
-    fn oversized_and_negative_sizes_are_refused_before_allocating() {
-        let mut buf = BytesMut::from(&[0x7f, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(
-            next_frame(&mut buf, 1024),
-            Err(CloseReason::FrameTooLarge(_, 1024))
-        ));
-        assert!(buf.capacity() < 1024);
-        let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert!(matches!(
-            next_frame(&mut buf, 1024),
-            Err(CloseReason::FrameTooLarge(-1, _))
-        ));
-    }
 }

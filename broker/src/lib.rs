@@ -13,6 +13,8 @@ pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod connection_auth;
+pub mod connection_frames;
+pub mod connection_pipeline;
 pub mod connection_quotas;
 pub mod connection_rate;
 pub mod dynamic_broker_config;

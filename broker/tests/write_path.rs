@@ -24,6 +24,9 @@
 //! * `topic_configs`: LogAppendTime and max.message.bytes, before and after a restart.
 //! * `lifecycle`: a topic deleted and created again starts empty; partitions added later.
 //! * `idempotence`: a retried idempotent batch is not appended twice (KIP-98).
+//! * `pipelining`: requests sent without waiting (raw Produce, Fetch, Metadata, ApiVersions;
+//!   confluent-kafka's idempotent producer with five in flight) are answered in request
+//!   order and appended in request order (issue 14, phase 2).
 //! * `memory`: decompression bombs, unread fetches naming a partition 20 times and large
 //!   requests under `queued.max.request.bytes`, with the broker's peak resident set bounded.
 //!
@@ -61,6 +64,8 @@ mod kcat;
 mod lifecycle;
 #[path = "write_path/memory.rs"]
 mod memory;
+#[path = "write_path/pipelining.rs"]
+mod pipelining;
 #[path = "write_path/records.rs"]
 mod records;
 #[path = "write_path/recovery.rs"]

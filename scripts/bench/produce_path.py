@@ -72,6 +72,7 @@ LABELS = {
     "perf/100/-1/1": "`gregorctl perf produce`, 1 producer, 1 partition",
     "perf/100/-1/8": "`gregorctl perf produce`, 8 producers, 8 partitions",
     "rdkafka/100/-1/1": "`rdkafka_performance -P`, 1 producer, 1 partition",
+    "fsync/100/-1/1x1": "flush.messages=1: `perf produce`, 1 producer, 1 partition",
     "fsync/100/-1/8x1": "flush.messages=1: `perf produce`, 8 producers, 1 partition",
     "fsync/100/-1/8x8": "flush.messages=1: `perf produce`, 8 producers, 8 partitions",
 }
@@ -99,7 +100,7 @@ def cmd_report(args):
                f"commit `{args.commit}`"
                + (f", baseline `{os.path.basename(args.baseline)}` (the broker before this work)" if args.baseline else "")
                + f"; {args.settings}; load average {args.load}. Medians of the rounds (ranges in brackets); "
-               "each round runs the baseline and this tree's broker one after the other, each case on a fresh broker, "
+               "each round runs the baseline and this tree's broker one after the other (this tree's first in even rounds), each case on a fresh broker, "
                "and the ratio is taken within a round before the median. 100 B records, acks=-1, Kafka's producer "
                "defaults (batch.size 16384, linger.ms 5, max.in.flight 5). Broker CPU is CPU seconds of the broker's "
                "process per million records acknowledged.")

@@ -56,6 +56,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
+pub mod pipeline;
 pub mod produce;
 pub mod push_telemetry;
 pub mod sasl_authenticate;

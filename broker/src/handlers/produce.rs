@@ -310,13 +310,22 @@ async fn append_all(
         .map_or(0, |d| d.as_millis() as i64);
     let (mut results, deferred) = inline::append_inline(targets, fixed_error, version, now_ms);
     if deferred.is_empty() {
+        // Inline appends never flush: the records are written, the connection may go on.
+        super::pipeline::pass();
         return results.into_iter().flatten().collect();
     }
+    // Pipelined connections (issue 14): the next request starts once every partition is
+    // appended, while this one still waits for its `flush.messages` syncs.
+    let passed = super::pipeline::take();
     let finished = tokio::task::spawn_blocking(move || {
-        deferred
+        let appended: Vec<_> = deferred
             .into_iter()
-            .map(|(slot, work)| (slot, work.run(version, now_ms)))
-            .collect::<Vec<_>>()
+            .map(|(slot, work)| (slot, work.run_unflushed(version, now_ms)))
+            .collect();
+        if let Some(passed) = passed {
+            passed.send();
+        }
+        inline::flush_appended(appended)
     })
     .await
     .unwrap_or_else(|err| {
@@ -383,26 +392,6 @@ fn validate(
         ));
     }
     Ok(validated)
-}
-
-/// Validates and appends one partition's records (blocking file I/O).
-fn append(
-    log: &PartitionLog,
-    index: i32,
-    records: Option<Bytes>,
-    leader_epoch: i32,
-    now_ms: i64,
-    version: i16,
-    verification: TxnVerification,
-) -> PartitionProduceResponse {
-    match validate(log, index, records, now_ms, version) {
-        Ok(validated) => answer(
-            log,
-            index,
-            log.append_with_verification(validated, leader_epoch, now_ms, verification),
-        ),
-        Err(response) => response,
-    }
 }
 
 /// The response to an append's outcome.

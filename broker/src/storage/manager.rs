@@ -612,6 +612,13 @@ impl LogManager {
         for (log_dir, starts) in self.log_dirs.iter().zip(&self.log_starts) {
             let in_dir: Vec<&Arc<PartitionLog>> =
                 logs.iter().filter(|log| log.log_dir() == log_dir).collect();
+            // Flushes leave the active segments' index files unsynced (issue 14): they are
+            // synced here, next to the recovery point they go with.
+            for log in &in_dir {
+                if let Err(error) = log.sync_active_indexes() {
+                    tracing::warn!(partition = %log.name(), %error, "could not sync the index files");
+                }
+            }
             let entries = |offset: &dyn Fn(&PartitionLog) -> i64| -> Vec<(String, i32, i64)> {
                 in_dir
                     .iter()

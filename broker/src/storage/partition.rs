@@ -34,6 +34,7 @@ use super::validate::{ValidatedBatch, ValidatedRecords, set_max_timestamp};
 use super::{ReadError, StorageError, unpoison};
 
 mod compaction;
+mod deferred_flush;
 mod follower;
 mod group_commit;
 mod high_watermark;
@@ -315,6 +316,9 @@ struct AppendMode {
     /// Whether the batches keep the offsets they carry (a follower's append of what the
     /// leader assigned: Kafka's `appendAsFollower`) instead of getting the next ones.
     keep_offsets: bool,
+    /// Leave a due `flush.messages` flush to the caller ([`PartitionLog::flush_if_reached`],
+    /// issue 14's pipelined Produce: the next request appends while this one syncs).
+    defer_flush: bool,
 }
 
 impl PartitionLog {
@@ -655,6 +659,7 @@ impl PartitionLog {
             check_producers: false,
             verification: TxnVerification::NotRequired,
             keep_offsets: false,
+            defer_flush: false,
         };
         self.append_buffer(batch, &described, mode, now_ms(), &self.config())
     }
@@ -884,7 +889,7 @@ impl PartitionLog {
         self.end_offset.send_replace(next);
         // An inline append was checked to stay below `flush.messages`; a later append that
         // reaches it (not inline, then) flushes for both.
-        if !inline && self.unflushed_messages() >= config.flush_messages {
+        if !inline && !mode.defer_flush && self.unflushed_messages() >= config.flush_messages {
             self.flush()?;
         }
         Ok(AppendInfo {
@@ -1046,8 +1051,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Syncs everything appended so far to disk (the segments from the recovery point on
-    /// and the active segment's index files: `fdatasync`) and moves the recovery point to
+    /// Syncs everything appended so far to disk (the segments from the recovery point on:
+    /// one `fdatasync` of the active segment) and moves the recovery point to
     /// the log end offset. Appends continue meanwhile. Blocking file I/O.
     ///
     /// Group commit (issue 14, [`group_commit`]): a flush whose appends a sync in flight
@@ -1070,28 +1075,19 @@ impl PartitionLog {
 
     /// [`Self::flush`]'s syncs.
     fn sync_to_end(&self) -> Result<(), StorageError> {
-        let (end, index_files) = {
-            let writer = unpoison(self.writer.lock());
-            let index_files = writer.as_ref().map(|active| {
-                (
-                    Arc::clone(&active.offset_index),
-                    Arc::clone(&active.time_index),
-                    active.base_offset,
-                )
-            });
-            (self.log_end_offset(), index_files)
+        let end = {
+            let _writer = unpoison(self.writer.lock());
+            self.log_end_offset()
         };
         let recovery_point = self.recovery_point();
         if end > recovery_point {
             self.sync_segments_from(recovery_point)?;
-            if let Some((offset_index, time_index, base)) = index_files {
-                offset_index
-                    .sync_data()
-                    .map_err(|e| StorageError::io(index::offset_index_path(&self.dir, base), e))?;
-                time_index
-                    .sync_data()
-                    .map_err(|e| StorageError::io(index::time_index_path(&self.dir, base), e))?;
-            }
+            // The active segment's `.index` and `.timeindex` are not synced here (issue 14):
+            // recovery after a crash always rebuilds the active segment's indexes from its
+            // batches (`open.rs`: it has no upper bound, so it is past any recovery point),
+            // as Kafka's `LogLoader` recovers every segment from the checkpointed recovery
+            // point on. They are synced before the recovery point is checkpointed
+            // ([`Self::sync_active_indexes`]) and when the segment is rolled.
             self.recovery_point.fetch_max(end, Ordering::AcqRel);
         }
         self.last_flush_ms.store(now_ms(), Ordering::Release);

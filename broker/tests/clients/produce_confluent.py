@@ -32,6 +32,8 @@ def main():
                    help="enable.idempotence (needs InitProducerId); off by default")
     p.add_argument("--max-in-flight", type=int, default=5)
     p.add_argument("--linger-ms", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=256 * 1024,
+                   help="batch.size (small values make many small batches)")
     p.add_argument("--debug", default=None, help="librdkafka debug contexts (to stderr)")
     args = p.parse_args()
     deadline = _driver.start_watchdog(args.timeout)
@@ -49,7 +51,7 @@ def main():
         "enable.idempotence": args.idempotence,
         "compression.type": args.compression,
         "linger.ms": args.linger_ms,
-        "batch.size": 256 * 1024,
+        "batch.size": args.batch_size,
         "message.max.bytes": 4 * 1024 * 1024,
         "max.in.flight.requests.per.connection": args.max_in_flight,
         "socket.timeout.ms": 30000,

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use gregor_protocol::messages::produce_response::PartitionProduceResponse;
 use gregor_protocol::records::{BatchHeader, Compression, LOG_OVERHEAD, MAGIC_V2};
 
-use super::{Target, answer, append, failed, validate};
+use super::{Target, answer, failed, validate};
 use crate::storage::{InlineAppend, PartitionLog, PendingAppend, TxnVerification};
 
 /// Largest uncompressed records of one partition validated on the runtime thread.
@@ -48,8 +48,9 @@ pub(super) enum Deferred {
 }
 
 impl Deferred {
-    /// Runs the deferred work (blocking file I/O).
-    pub(super) fn run(self, version: i16, now_ms: i64) -> (usize, PartitionProduceResponse) {
+    /// Runs the deferred work (blocking file I/O), without the `flush.messages` flush the
+    /// append may make due: the log comes back with the response, for [`flush_appended`].
+    pub(super) fn run_unflushed(self, version: i16, now_ms: i64) -> Unflushed {
         match self {
             Deferred::Whole {
                 topic,
@@ -59,25 +60,68 @@ impl Deferred {
                 leader_epoch,
                 verification,
             } => {
-                let response = append(
-                    &log,
-                    index,
-                    records,
-                    leader_epoch,
-                    now_ms,
-                    version,
-                    verification,
-                );
-                (topic, response)
+                let response = match validate(&log, index, records, now_ms, version) {
+                    Ok(validated) => answer(
+                        &log,
+                        index,
+                        log.append_unflushed(validated, leader_epoch, now_ms, verification),
+                    ),
+                    Err(response) => response,
+                };
+                (topic, response, log)
             }
             Deferred::Finish {
                 topic,
                 index,
                 log,
                 pending,
-            } => (topic, answer(&log, index, pending.finish(&log))),
+            } => {
+                let response = answer(&log, index, pending.finish_unflushed(&log));
+                (topic, response, log)
+            }
         }
     }
+}
+
+/// A deferred partition's (topic, response, log), before the log's flush.
+pub(super) type Unflushed = (usize, PartitionProduceResponse, Arc<PartitionLog>);
+
+/// An [`Unflushed`] with its slot in the request.
+pub(super) type Appended = (usize, Unflushed);
+
+/// Runs the `flush.messages` flushes the appends made due, once per log, and answers a
+/// partition whose flush failed with `KAFKA_STORAGE_ERROR`, as a failed flush inside the
+/// append is answered (blocking file I/O).
+pub(super) fn flush_appended(
+    appended: Vec<Appended>,
+) -> Vec<(usize, (usize, PartitionProduceResponse))> {
+    let mut flushed: Vec<(Arc<PartitionLog>, Option<String>)> = Vec::new();
+    appended
+        .into_iter()
+        .map(|(slot, (topic, mut response, log))| {
+            if response.error_code == gregor_protocol::error_code::NONE {
+                let outcome = match flushed.iter().find(|(l, _)| Arc::ptr_eq(l, &log)) {
+                    Some((_, outcome)) => outcome.clone(),
+                    None => {
+                        let outcome = log.flush_if_reached().err().map(|err| {
+                            tracing::error!("flushing {}: {err}", log.name());
+                            err.to_string()
+                        });
+                        flushed.push((log.clone(), outcome.clone()));
+                        outcome
+                    }
+                };
+                if let Some(message) = outcome {
+                    response = failed(
+                        response.index,
+                        gregor_protocol::error_code::KAFKA_STORAGE_ERROR,
+                        Some(message),
+                    );
+                }
+            }
+            (slot, (topic, response))
+        })
+        .collect()
 }
 
 /// The responses of the partitions done inline (`None` at the slots deferred) and the

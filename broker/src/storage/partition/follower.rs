@@ -74,6 +74,7 @@ impl PartitionLog {
             check_producers: false,
             verification: TxnVerification::NotRequired,
             keep_offsets: true,
+            defer_flush: false,
         };
         // Checked whole first, so that nothing is appended if any batch is out of order
         // (the groups below are checked again under the writer lock).

@@ -93,9 +93,24 @@ pub struct PendingAppend {
 impl PendingAppend {
     /// Appends as [`PartitionLog::append_with_verification`] does: may roll, flush and
     /// block (call it from `spawn_blocking`).
-    pub fn finish(mut self, log: &PartitionLog) -> Result<AppendInfo, StorageError> {
+    pub fn finish(self, log: &PartitionLog) -> Result<AppendInfo, StorageError> {
+        self.finish_with(log, false)
+    }
+
+    /// [`Self::finish`], leaving a due `flush.messages` flush to
+    /// [`PartitionLog::flush_if_reached`] (issue 14's pipelined Produce).
+    pub fn finish_unflushed(self, log: &PartitionLog) -> Result<AppendInfo, StorageError> {
+        self.finish_with(log, true)
+    }
+
+    fn finish_with(
+        mut self,
+        log: &PartitionLog,
+        defer_flush: bool,
+    ) -> Result<AppendInfo, StorageError> {
         let config = log.config();
-        let mode = client_mode(&config, self.leader_epoch, self.now_ms, self.verification);
+        let mut mode = client_mode(&config, self.leader_epoch, self.now_ms, self.verification);
+        mode.defer_flush = defer_flush;
         log.append_buffer(&mut self.buf, &self.batches, mode, self.now_ms, &config)
     }
 }
@@ -113,6 +128,7 @@ pub(super) fn client_mode(
         check_producers: true,
         verification,
         keep_offsets: false,
+        defer_flush: false,
     }
 }
 

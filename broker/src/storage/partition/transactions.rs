@@ -100,6 +100,7 @@ impl PartitionLog {
             check_producers: true,
             verification: TxnVerification::NotRequired,
             keep_offsets: false,
+            defer_flush: false,
         };
         self.append_buffer(&mut buf, &described, mode, now_ms, &config)
     }
@@ -115,6 +116,19 @@ impl PartitionLog {
         now_ms: i64,
         verification: TxnVerification,
     ) -> Result<AppendInfo, StorageError> {
+        self.append_client(validated, leader_epoch, now_ms, verification, false)
+    }
+
+    /// [`Self::append_with_verification`]; with `defer_flush`, a `flush.messages` flush the
+    /// append makes due is left to [`Self::flush_if_reached`].
+    pub(super) fn append_client(
+        &self,
+        validated: ValidatedRecords,
+        leader_epoch: i32,
+        now_ms: i64,
+        verification: TxnVerification,
+        defer_flush: bool,
+    ) -> Result<AppendInfo, StorageError> {
         let (records, batches) = validated.into_parts();
         let mut buf = records
             .try_into_mut()
@@ -127,6 +141,7 @@ impl PartitionLog {
             check_producers: true,
             verification,
             keep_offsets: false,
+            defer_flush,
         };
         self.append_buffer(&mut buf, &batches, mode, now_ms, &config)
     }

@@ -74,14 +74,14 @@ pub const NO_LEADER_CHANGE: i32 = -2;
 /// The feature whose level is the metadata version.
 pub const METADATA_VERSION_FEATURE: &str = "metadata.version";
 
-/// Directory id of a replica not assigned to a directory yet (Kafka's
-/// `DirectoryId.UNASSIGNED`).
-pub const DIRECTORY_UNASSIGNED: Uuid = Uuid::from_u64_pair(0, 0);
-/// Directory id of a replica on a directory that went offline (`DirectoryId.LOST`).
-pub const DIRECTORY_LOST: Uuid = Uuid::from_u64_pair(0, 1);
 /// Directory id of a replica whose directory is unknown because it was created before
-/// directory assignment (`DirectoryId.MIGRATING`).
-pub const DIRECTORY_MIGRATING: Uuid = Uuid::from_u64_pair(0, 2);
+/// directory assignment (Kafka's `DirectoryId.MIGRATING`, the all-zero id: what a record
+/// written before KIP-858 reads as).
+pub const DIRECTORY_MIGRATING: Uuid = Uuid::from_u64_pair(0, 0);
+/// Directory id of a replica not assigned to a directory yet (`DirectoryId.UNASSIGNED`).
+pub const DIRECTORY_UNASSIGNED: Uuid = Uuid::from_u64_pair(0, 1);
+/// Directory id of a replica on a directory that went offline (`DirectoryId.LOST`).
+pub const DIRECTORY_LOST: Uuid = Uuid::from_u64_pair(0, 2);
 
 /// Whether a partition's leader came from an unclean election and is still recovering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

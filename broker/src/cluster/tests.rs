@@ -1557,3 +1557,14 @@ fn file_names() {
     );
     assert_eq!(replay::parse_segment_file_name("5000.log"), None);
 }
+
+/// The reserved directory ids are Kafka's `DirectoryId` values, as its tools print them: a
+/// record written before directory assignment (all zeros) must read as MIGRATING.
+#[test]
+fn reserved_directory_ids_are_kafkas() {
+    use super::image::{DIRECTORY_LOST, DIRECTORY_UNASSIGNED};
+    use super::meta_properties::uuid_to_base64;
+    assert_eq!(uuid_to_base64(DIRECTORY_MIGRATING), "AAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(uuid_to_base64(DIRECTORY_UNASSIGNED), "AAAAAAAAAAAAAAAAAAAAAQ");
+    assert_eq!(uuid_to_base64(DIRECTORY_LOST), "AAAAAAAAAAAAAAAAAAAAAg");
+}

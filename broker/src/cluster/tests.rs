@@ -1564,7 +1564,13 @@ fn file_names() {
 fn reserved_directory_ids_are_kafkas() {
     use super::image::{DIRECTORY_LOST, DIRECTORY_UNASSIGNED};
     use super::meta_properties::uuid_to_base64;
-    assert_eq!(uuid_to_base64(DIRECTORY_MIGRATING), "AAAAAAAAAAAAAAAAAAAAAA");
-    assert_eq!(uuid_to_base64(DIRECTORY_UNASSIGNED), "AAAAAAAAAAAAAAAAAAAAAQ");
+    assert_eq!(
+        uuid_to_base64(DIRECTORY_MIGRATING),
+        "AAAAAAAAAAAAAAAAAAAAAA"
+    );
+    assert_eq!(
+        uuid_to_base64(DIRECTORY_UNASSIGNED),
+        "AAAAAAAAAAAAAAAAAAAAAQ"
+    );
     assert_eq!(uuid_to_base64(DIRECTORY_LOST), "AAAAAAAAAAAAAAAAAAAAAg");
 }

@@ -567,6 +567,18 @@ impl Config {
         self.process_roles.contains(&ProcessRole::Controller)
     }
 
+    /// Whether this node is part of a multi-node cluster (issue 15): `controller.quorum.voters`
+    /// names more than one voter (a controller is always one of them), or the quorum is
+    /// found through `controller.quorum.bootstrap.servers`, or this node is not a controller. Then the
+    /// metadata goes through the Raft quorum, this node registers with the active controller
+    /// over the network and follows the metadata log; otherwise it is today's single node,
+    /// its own only voter, committing the metadata log locally.
+    pub fn is_cluster(&self) -> bool {
+        !self.is_controller()
+            || !self.controller_quorum_bootstrap_servers.is_empty()
+            || self.controller_quorum_voters.len() > 1
+    }
+
     /// Whether `name` (any case) is one of `controller.listener.names`.
     pub fn is_controller_listener(&self, name: &str) -> bool {
         self.controller_listener_names

@@ -1262,3 +1262,27 @@ fn compression_levels_are_parsed_with_kafkas_ranges() {
         assert!(message.contains(key), "{bad}: {message}");
     }
 }
+
+#[test]
+fn a_node_is_in_a_cluster_unless_it_is_its_own_only_voter() {
+    assert!(!Config::embedded_default().is_cluster());
+    let combined = "process.roles=broker,controller\ncontroller.listener.names=CONTROLLER\n\
+                    listeners=PLAINTEXT://:9092,CONTROLLER://:9093\n";
+    let alone = parse(&format!(
+        "node.id=1\n{combined}controller.quorum.voters=1@localhost:9093\n"
+    ));
+    assert!(!alone.is_cluster());
+    let three = parse(&format!(
+        "node.id=1\n{combined}controller.quorum.voters=1@localhost:9093,2@localhost:9095,3@localhost:9097\n"
+    ));
+    assert!(three.is_cluster());
+    let bootstrap = parse(&format!(
+        "node.id=1\n{combined}controller.quorum.bootstrap.servers=localhost:9093\n"
+    ));
+    assert!(bootstrap.is_cluster());
+    let broker_only = parse(
+        "node.id=4\nprocess.roles=broker\ncontroller.listener.names=CONTROLLER\n\
+         controller.quorum.voters=1@localhost:9093\n",
+    );
+    assert!(broker_only.is_cluster());
+}

@@ -718,6 +718,8 @@ pub struct Controller {
     producer_ids: Mutex<Option<(i64, i64)>>,
     /// Brokers' sessions (see `brokers.rs`). Taken after the log lock, never before.
     members: Mutex<heartbeats::Heartbeats>,
+    /// Every published image, for those that follow the metadata (the broker's publisher).
+    published: tokio::sync::watch::Sender<Arc<MetadataImage>>,
 }
 
 /// Applies `records` to `image` at the log's next offsets (checking them), appends them as
@@ -1148,10 +1150,12 @@ impl Controller {
                 members.touch(broker.id, broker.fenced, log.next_offset() - 1, now);
             }
         }
+        let image = Arc::new(image);
         let controller = Controller {
             options,
             log: Arc::new(Mutex::new(log)),
-            image: ArcSwap::from_pointee(image),
+            published: tokio::sync::watch::Sender::new(Arc::clone(&image)),
+            image: ArcSwap::new(image),
             snapshots: Mutex::new(snapshot_state),
             producer_ids: Mutex::new(None),
             members: Mutex::new(members),
@@ -1162,6 +1166,22 @@ impl Controller {
     /// The current metadata image (what every handler reads).
     pub fn image(&self) -> Arc<MetadataImage> {
         self.image.load_full()
+    }
+
+    /// A receiver of the image after each committed change (the current one first).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<MetadataImage>> {
+        self.published.subscribe()
+    }
+
+    /// Whether this node's controller is the active one, which alone commits metadata
+    /// changes (always, on a single node).
+    pub fn is_active(&self) -> bool {
+        true
+    }
+
+    /// The id of the active controller, if one is known.
+    pub fn active_controller_id(&self) -> Option<i32> {
+        Some(self.options.node_id)
     }
 
     /// This node's id.
@@ -1224,6 +1244,7 @@ impl Controller {
         let offsets = commit_to(log, &mut image, records)?;
         let image = Arc::new(image);
         self.image.store(Arc::clone(&image));
+        self.published.send_replace(Arc::clone(&image));
         self.maybe_snapshot(log, &image);
         Ok(Some(offsets))
     }

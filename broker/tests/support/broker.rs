@@ -56,12 +56,18 @@ impl Broker {
     /// Starts the process without waiting for it to listen (for tests of start-up
     /// failures: see [`Broker::wait_exit`]).
     pub fn spawn(data: &DataDir, extra: &[(&str, &str)], env: &[(&str, &str)]) -> Broker {
+        Broker::spawn_properties(data, &server_properties(data, extra), env)
+    }
+
+    /// Starts the process on `data` with exactly `properties` as its `server.properties`
+    /// (without waiting; see [`Broker::wait_ready`] and [`Broker::wait_ready_at`]).
+    pub fn spawn_properties(data: &DataDir, properties: &str, env: &[(&str, &str)]) -> Broker {
         let work = tempfile::Builder::new()
             .prefix("gregor-broker-")
             .tempdir()
             .expect("create the broker's work directory");
         let config_path = work.path().join("server.properties");
-        fs::write(&config_path, server_properties(data, extra)).expect("write server.properties");
+        fs::write(&config_path, properties).expect("write server.properties");
         let log_path = work.path().join("broker.log");
         let log = File::create(&log_path).expect("create the broker log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_gregor"));
@@ -89,10 +95,17 @@ impl Broker {
 
     /// Waits until the PLAINTEXT port accepts a connection; panics with the log when the
     /// process exits first or [`START_TIMEOUT`] passes.
-    pub fn wait_ready(mut self) -> Broker {
+    pub fn wait_ready(self) -> Broker {
+        let addr = self.addr;
+        self.wait_ready_at(addr)
+    }
+
+    /// Like [`Broker::wait_ready`], waiting for `addr` (the CONTROLLER listener of a
+    /// controller-only node, say).
+    pub fn wait_ready_at(mut self, addr: SocketAddr) -> Broker {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return self;
             }
             if let Some(status) = self.try_exit() {
@@ -105,8 +118,7 @@ impl Broker {
             if Instant::now() > deadline {
                 self.log_shown = true;
                 panic!(
-                    "gregor did not accept connections on {} within {START_TIMEOUT:?}\n--- broker log ---\n{}",
-                    self.addr,
+                    "gregor did not accept connections on {addr} within {START_TIMEOUT:?}\n--- broker log ---\n{}",
                     self.log_text()
                 );
             }
@@ -210,6 +222,16 @@ impl Broker {
                 );
             }
         }
+    }
+
+    /// Sends `signal` (a name `kill` knows: `STOP`, `CONT`, ...) to the running process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.pid().expect("a process").to_string();
+        let sent = Command::new("kill")
+            .args([format!("-{signal}").as_str(), &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} {pid} failed");
     }
 
     /// Kills the process with SIGKILL (a crash) and reaps it.

@@ -311,9 +311,17 @@ pub struct DataDirBuilder {
     topics: Vec<TopicSpec>,
     metadata_log: bool,
     metadata_first_offset: i64,
+    cluster_id: Option<String>,
 }
 
 impl DataDirBuilder {
+    /// Sets the `cluster.id` of `meta.properties` (default: a new random one), as
+    /// `kafka-storage format --cluster-id` gives every node of a cluster the same.
+    pub fn cluster_id(mut self, cluster_id: &str) -> Self {
+        self.cluster_id = Some(cluster_id.to_string());
+        self
+    }
+
     /// Sets the node id (default 1).
     pub fn node_id(mut self, node_id: i32) -> Self {
         self.node_id = node_id;
@@ -376,7 +384,10 @@ impl DataDirBuilder {
         let mut data = DataDir {
             dir,
             node_id: self.node_id,
-            cluster_id: kafka_uuid_string(random_uuid()),
+            cluster_id: self
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| kafka_uuid_string(random_uuid())),
             directory_id: random_uuid(),
             incarnation_id: random_uuid(),
             ports,
@@ -524,6 +535,7 @@ impl DataDir {
             topics: Vec::new(),
             metadata_log: true,
             metadata_first_offset: 0,
+            cluster_id: None,
         }
     }
 

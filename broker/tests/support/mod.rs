@@ -20,6 +20,7 @@
 pub mod broker;
 pub mod client;
 pub mod clients;
+pub mod cluster;
 pub mod consumed;
 pub mod datadir;
 pub mod json;

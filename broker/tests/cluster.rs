@@ -1,0 +1,559 @@
+//! Several `gregor` processes as one cluster (issue 15), driven by confluent-kafka:
+//!
+//! * three combined nodes, a topic with RF 3 and `min.insync.replicas=2`: an idempotent
+//!   acks=all producer and a consumer group run while the leader of a partition is killed
+//!   with SIGKILL and restarted, again and again; at the end every acknowledged record is
+//!   in the log exactly once and in order, and the group never read below an offset it had
+//!   committed. `GREGOR_CLUSTER_KILLS` sets the number of kills (default 3 in CI's short
+//!   form; the issue's long form is 20: `GREGOR_CLUSTER_KILLS=20`);
+//! * a paused node (SIGSTOP) leaves the ISR after `replica.lag.time.max.ms`, acks=all goes
+//!   on with 2 of 3 and fails with NOT_ENOUGH_REPLICAS with 1, and the node catches up after
+//!   SIGCONT (two controller-only voters keep the quorum's majority while two of the
+//!   three brokers are paused);
+//! * a quorum of three goes on with one controller down; without a majority, metadata
+//!   changes stop but a partition's leader keeps serving produce and fetch.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use gregor_protocol::messages::metadata_response::MetadataResponse;
+use support::cluster::{Cluster, Role, wait_for};
+use support::json::JsonExt;
+use support::{RawClient, python_with_timeout};
+
+/// How long the cluster may take to settle (elections, registrations, ISR changes).
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// One partition as a broker's Metadata shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PartitionView {
+    leader: i32,
+    leader_epoch: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+}
+
+/// The partitions of `topic` in node `addr`'s Metadata, with the brokers it lists; `None`
+/// when it cannot be asked or does not know the topic.
+fn metadata(
+    addr: SocketAddr,
+    topic: &str,
+) -> Option<(BTreeSet<i32>, BTreeMap<i32, PartitionView>)> {
+    let mut client = RawClient::connect(addr).ok()?;
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(topic.into()),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    let response: MetadataResponse = client.call(&request, 12).ok()?;
+    let brokers = response.brokers.iter().map(|b| b.node_id).collect();
+    let found = response.topics.first()?;
+    if found.error_code != 0 {
+        return None;
+    }
+    let partitions = found
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                PartitionView {
+                    leader: p.leader_id,
+                    leader_epoch: p.leader_epoch,
+                    replicas: p.replica_nodes.clone(),
+                    isr: p.isr_nodes.clone(),
+                },
+            )
+        })
+        .collect();
+    Some((brokers, partitions))
+}
+
+/// Waits until every running broker of `cluster` lists `topic` with a leader for each of
+/// its `partitions` and an ISR of `isr_size`; returns the first running broker's view.
+fn wait_for_topic(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: i32,
+    isr_size: usize,
+) -> BTreeMap<i32, PartitionView> {
+    wait_for(
+        &format!("{topic} with {isr_size} in every ISR"),
+        SETTLE,
+        || {
+            let mut first = None;
+            for node in cluster
+                .nodes
+                .iter()
+                .filter(|n| n.role.is_broker() && n.is_up())
+            {
+                let (_, view) = metadata(node.addr(), topic)?;
+                let complete = view.len() == partitions as usize
+                    && view
+                        .values()
+                        .all(|p| p.leader >= 0 && p.isr.len() == isr_size);
+                if !complete {
+                    return None;
+                }
+                first.get_or_insert(view);
+            }
+            first
+        },
+    )
+}
+
+/// Creates `topic` through confluent-kafka's AdminClient.
+fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, rf: i32, configs: &[&str]) {
+    let partitions = partitions.to_string();
+    let rf = rf.to_string();
+    let bootstrap = cluster.bootstrap();
+    let mut args = vec![
+        "--bootstrap",
+        &bootstrap,
+        "--op",
+        "create",
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions,
+        "--replication-factor",
+        &rf,
+    ];
+    for config in configs {
+        args.extend(["--config", config]);
+    }
+    let Some(out) = python_with_timeout("cluster_confluent.py", &args, SETTLE) else {
+        return;
+    };
+    out.assert_success();
+    assert!(
+        out.json().field("error").is_null(),
+        "CreateTopics {topic}: {out}"
+    );
+}
+
+/// Acknowledged records of a producer run: index -> (partition, offset).
+fn parse_acked(stdout: &str) -> BTreeMap<i64, (i32, i64)> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().map(|f| f.parse::<i64>().ok());
+            let (i, p, o) = (fields.next()??, fields.next()??, fields.next()??);
+            Some((i, (p as i32, o)))
+        })
+        .collect()
+}
+
+/// Writes the expected indexes for the group member (atomically: it polls for the file).
+fn write_expected(path: &Path, acked: &BTreeMap<i64, (i32, i64)>) {
+    let text: String = acked.keys().map(|i| format!("{i}\n")).collect();
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, text).expect("write the expected indexes");
+    std::fs::rename(&partial, path).expect("publish the expected indexes");
+}
+
+/// Checks a group member's output: no record read below an offset the group had already
+/// committed for its partition (commits seen so far in the output, by any member).
+fn assert_never_behind_commits(output: &str) {
+    let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
+    for line in output.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields.as_slice() {
+            ["C", p, o] => {
+                let (p, o): (i32, i64) = (p.parse().unwrap(), o.parse().unwrap());
+                let entry = committed.entry(p).or_insert(o);
+                *entry = (*entry).max(o);
+            }
+            ["R", p, o, _] => {
+                let (p, o): (i32, i64) = (p.parse().unwrap(), o.parse().unwrap());
+                if let Some(&c) = committed.get(&p) {
+                    assert!(
+                        o >= c,
+                        "partition {p}: read offset {o} after committing {c}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Reads every partition of `topic` from the start (a fresh consumer, nothing committed)
+/// and returns, per partition, the producer indexes of `tag` in log order.
+fn read_all(cluster: &Cluster, topic: &str, partitions: i32) -> BTreeMap<i32, Vec<i64>> {
+    let bootstrap = cluster.bootstrap();
+    let list: Vec<String> = (0..partitions).map(|p| p.to_string()).collect();
+    let list = list.join(",");
+    let out = python_with_timeout(
+        "consume_confluent.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            topic,
+            "--partitions",
+            &list,
+            "--until",
+            "end-offsets",
+            "--timeout",
+            "120",
+        ],
+        Duration::from_secs(150),
+    )
+    .expect("the clients are installed");
+    out.assert_success();
+    let mut read: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    for record in support::parse_driver_records(&out) {
+        let value = String::from_utf8(record.value.unwrap_or_default()).expect("utf-8 value");
+        let (_, index) = value.split_once(':').expect("<tag>:<i>");
+        read.entry(record.partition)
+            .or_default()
+            .push(index.parse().expect("an index"));
+    }
+    read
+}
+
+/// Every acknowledged index once, at the partition and offset it was acknowledged with,
+/// and each partition's indexes in increasing order (one idempotent producer).
+fn assert_exactly_once_in_order(acked: &BTreeMap<i64, (i32, i64)>, read: &BTreeMap<i32, Vec<i64>>) {
+    let mut count: BTreeMap<i64, usize> = BTreeMap::new();
+    for (partition, indexes) in read {
+        for pair in indexes.windows(2) {
+            assert!(
+                pair[0] < pair[1],
+                "partition {partition}: {} before {}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for i in indexes {
+            *count.entry(*i).or_default() += 1;
+        }
+    }
+    let missing: Vec<i64> = acked
+        .keys()
+        .filter(|i| !count.contains_key(i))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged records lost: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    let doubled: Vec<i64> = count
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(i, _)| *i)
+        .collect();
+    assert!(doubled.is_empty(), "records written twice: {doubled:?}");
+}
+
+/// The number of leader kills of [`leaders_killed_in_a_loop_lose_no_acknowledged_record`].
+fn kills() -> usize {
+    std::env::var("GREGOR_CLUSTER_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+#[test]
+fn leaders_killed_in_a_loop_lose_no_acknowledged_record() {
+    if support::clients::python_path().is_none() && !support::clients_required() {
+        return;
+    }
+    let mut cluster = Cluster::combined(3);
+    cluster.start();
+    let topic = "kill-loop";
+    create_topic(&cluster, topic, 3, 3, &["min.insync.replicas=2"]);
+    wait_for_topic(&cluster, topic, 3, 3);
+
+    let kills = kills();
+    let seconds_per_kill = 12;
+    let rate = 100.0;
+    let count = (kills * seconds_per_kill) as f64 * rate + 500.0;
+    let work = tempfile::tempdir().expect("a work directory");
+    let expect_file = work.path().join("expected");
+    let timeout = (kills * seconds_per_kill) as u64 + 240;
+    let producer = {
+        let (bootstrap, count) = (cluster.bootstrap(), (count as i64).to_string());
+        let timeout = timeout.to_string();
+        std::thread::spawn(move || {
+            python_with_timeout(
+                "cluster_confluent.py",
+                &[
+                    "--bootstrap",
+                    &bootstrap,
+                    "--op",
+                    "produce",
+                    "--topic",
+                    "kill-loop",
+                    "--count",
+                    &count,
+                    "--rate",
+                    "100",
+                    "--tag",
+                    "loop",
+                    "--timeout",
+                    &timeout,
+                ],
+                Duration::from_secs(timeout.parse::<u64>().unwrap() + 30),
+            )
+        })
+    };
+    let member = {
+        let (bootstrap, expect) = (cluster.bootstrap(), expect_file.display().to_string());
+        let timeout = (timeout + 120).to_string();
+        std::thread::spawn(move || {
+            python_with_timeout(
+                "cluster_confluent.py",
+                &[
+                    "--bootstrap",
+                    &bootstrap,
+                    "--op",
+                    "group",
+                    "--topic",
+                    "kill-loop",
+                    "--tag",
+                    "loop",
+                    "--group",
+                    "loop-group",
+                    "--expect-file",
+                    &expect,
+                    "--timeout",
+                    &timeout,
+                ],
+                Duration::from_secs(timeout.parse::<u64>().unwrap() + 30),
+            )
+        })
+    };
+
+    for round in 0..kills {
+        std::thread::sleep(Duration::from_secs(4));
+        let partition = (round % 3) as i32;
+        let view = wait_for_topic(&cluster, topic, 3, 3);
+        let leader = view[&partition].leader;
+        cluster.kill9(leader);
+        // A new leader from the ISR, announced by the others.
+        wait_for("a new leader", SETTLE, || {
+            let alive = cluster.nodes.iter().find(|n| n.is_up())?;
+            let (_, view) = metadata(alive.addr(), topic)?;
+            let p = &view[&partition];
+            (p.leader >= 0 && p.leader != leader).then_some(())
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        cluster.restart(leader);
+    }
+
+    let produced = producer
+        .join()
+        .expect("producer thread")
+        .expect("clients installed");
+    let acked = parse_acked(&produced.stdout);
+    assert!(
+        acked.len() as f64 >= count * 0.5,
+        "only {} of {count} acknowledged\n{}",
+        acked.len(),
+        produced.stderr
+    );
+    write_expected(&expect_file, &acked);
+    let consumed = member
+        .join()
+        .expect("member thread")
+        .expect("clients installed");
+    consumed.assert_success();
+    assert_never_behind_commits(&consumed.stdout);
+
+    wait_for_topic(&cluster, topic, 3, 3);
+    let read = read_all(&cluster, topic, 3);
+    assert_exactly_once_in_order(&acked, &read);
+    // And at the offsets the producer was told.
+    for (i, (partition, offset)) in &acked {
+        let position = read[partition].iter().position(|x| x == i);
+        assert!(
+            position.is_some(),
+            "record {i} not at partition {partition} offset {offset}"
+        );
+    }
+}
+
+#[test]
+fn a_paused_broker_leaves_the_isr_and_catches_up() {
+    if support::clients::python_path().is_none() && !support::clients_required() {
+        return;
+    }
+    // Five voters: two controller-only nodes keep the majority while two brokers pause.
+    let mut cluster = Cluster::new(&[
+        Role::Controller,
+        Role::Controller,
+        Role::Combined,
+        Role::Combined,
+        Role::Combined,
+    ]);
+    cluster.set("replica.lag.time.max.ms", "4000");
+    cluster.start();
+    let topic = "paused";
+    create_topic(&cluster, topic, 1, 3, &["min.insync.replicas=2"]);
+    let view = wait_for_topic(&cluster, topic, 1, 3);
+    let leader = view[&0].leader;
+    let followers: Vec<i32> = view[&0]
+        .replicas
+        .iter()
+        .copied()
+        .filter(|&r| r != leader)
+        .collect();
+    let produce = |tag: &str, count: &str, timeout: &str| {
+        python_with_timeout(
+            "cluster_confluent.py",
+            &[
+                "--bootstrap",
+                &cluster.node(leader).addr().to_string(),
+                "--op",
+                "produce",
+                "--topic",
+                topic,
+                "--count",
+                count,
+                "--rate",
+                "1000",
+                "--tag",
+                tag,
+                "--timeout",
+                timeout,
+            ],
+            Duration::from_secs(120),
+        )
+        .expect("clients installed")
+    };
+
+    cluster.pause(followers[0]);
+    wait_for_topic(&cluster, topic, 1, 2);
+    let two = produce("two", "200", "30");
+    assert_eq!(parse_acked(&two.stdout).len(), 200, "{}", two.stderr);
+
+    cluster.pause(followers[1]);
+    // The ISR shrinks to the leader alone: below min.insync.replicas.
+    wait_for("an ISR of the leader alone", SETTLE, || {
+        let (_, view) = metadata(cluster.node(leader).addr(), topic)?;
+        (view[&0].isr == [leader]).then_some(())
+    });
+    let one = produce("one", "20", "10");
+    assert!(parse_acked(&one.stdout).is_empty(), "{}", one.stdout);
+    assert!(
+        one.stderr.contains("NOT_ENOUGH_REPLICAS")
+            || one.stderr.contains("Broker: Not enough in-sync replicas"),
+        "{}",
+        one.stderr
+    );
+
+    cluster.resume(followers[0]);
+    cluster.resume(followers[1]);
+    wait_for_topic(&cluster, topic, 1, 3);
+    let again = produce("again", "200", "60");
+    assert_eq!(parse_acked(&again.stdout).len(), 200, "{}", again.stderr);
+}
+
+#[test]
+fn the_quorum_serves_with_one_controller_down_and_only_stops_changes_without_a_majority() {
+    if support::clients::python_path().is_none() && !support::clients_required() {
+        return;
+    }
+    let mut cluster = Cluster::combined(3);
+    cluster.start();
+    // One partition on each node.
+    create_topic(&cluster, "solo", 3, 1, &[]);
+    let solo = wait_for_topic(&cluster, "solo", 3, 1);
+
+    // One node down: metadata changes go on.
+    cluster.kill9(3);
+    create_topic(&cluster, "with-two", 1, 2, &[]);
+    wait_for_topic(&cluster, "with-two", 1, 2);
+
+    // Two down: no change commits...
+    let survivor = 1;
+    cluster.kill9(2);
+    let bootstrap = cluster.node(survivor).addr().to_string();
+    let out = python_with_timeout(
+        "cluster_confluent.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--op",
+            "create",
+            "--topic",
+            "without-majority",
+            "--partitions",
+            "1",
+            "--replication-factor",
+            "1",
+            "--timeout",
+            "15",
+        ],
+        Duration::from_secs(60),
+    )
+    .expect("clients installed");
+    assert!(
+        !out.json().field("error").is_null(),
+        "a topic was created without a majority: {out}"
+    );
+    assert!(metadata(cluster.node(survivor).addr(), "without-majority").is_none());
+
+    // ... but the survivor's own partition takes acks=all writes and serves them.
+    let (&partition, _) = solo
+        .iter()
+        .find(|(_, p)| p.leader == survivor)
+        .expect("a partition led by the survivor");
+    let partition_arg = partition.to_string();
+    let produced = python_with_timeout(
+        "cluster_confluent.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--op",
+            "produce",
+            "--topic",
+            "solo",
+            "--partition",
+            &partition_arg,
+            "--count",
+            "100",
+            "--rate",
+            "1000",
+            "--tag",
+            "solo",
+            "--timeout",
+            "30",
+        ],
+        Duration::from_secs(60),
+    )
+    .expect("clients installed");
+    let acked = parse_acked(&produced.stdout);
+    assert_eq!(acked.len(), 100, "{}", produced.stderr);
+    let read = python_with_timeout(
+        "consume_confluent.py",
+        &[
+            "--bootstrap",
+            &bootstrap,
+            "--topic",
+            "solo",
+            "--partitions",
+            &partition_arg,
+            "--until",
+            "end-offsets",
+            "--timeout",
+            "30",
+        ],
+        Duration::from_secs(60),
+    )
+    .expect("clients installed");
+    read.assert_success();
+    assert_eq!(support::parse_driver_records(&read).len(), 100);
+}

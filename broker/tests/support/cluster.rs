@@ -1,0 +1,342 @@
+//! [`Cluster`]: several `gregor` processes forming one Kafka cluster on 127.0.0.1 (issue
+//! 15), each on a [`DataDir`] of its own formatted with the same cluster id (as
+//! `kafka-storage format --cluster-id` leaves every node of a cluster), with the voters of
+//! `controller.quorum.voters` and the roles of `process.roles`. Nodes are killed, paused
+//! and restarted one by one; a restarted node keeps its data directory and ports.
+//!
+//! The processes of earlier runs of a node are kept until the cluster is dropped, so that
+//! when a test panics every run's log tail is printed, not only the last one's.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::broker::{Broker, server_properties};
+use super::datadir::{DataDir, kafka_uuid_string, random_uuid};
+
+/// What one node of a [`Cluster`] runs (`process.roles`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `broker,controller`.
+    Combined,
+    /// `controller` only: a voter with no broker listener.
+    Controller,
+    /// `broker` only: registers with the controllers and follows the metadata log.
+    Broker,
+}
+
+impl Role {
+    /// Whether the node serves clients.
+    pub fn is_broker(self) -> bool {
+        self != Role::Controller
+    }
+
+    /// Whether the node is a voter of the metadata quorum.
+    pub fn is_controller(self) -> bool {
+        self != Role::Broker
+    }
+
+    fn process_roles(self) -> &'static str {
+        match self {
+            Role::Combined => "broker,controller",
+            Role::Controller => "controller",
+            Role::Broker => "broker",
+        }
+    }
+}
+
+/// One node of a [`Cluster`].
+#[derive(Debug)]
+pub struct Node {
+    /// `node.id`.
+    pub id: i32,
+    /// Its roles.
+    pub role: Role,
+    /// Its data directory (kept across restarts).
+    pub data: DataDir,
+    /// The process, while it runs (or is paused).
+    process: Option<Broker>,
+    /// Processes of earlier runs (for their logs).
+    past: Vec<Broker>,
+}
+
+impl Node {
+    /// The PLAINTEXT listener (brokers).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.data.ports.plaintext))
+    }
+
+    /// The CONTROLLER listener (controllers).
+    pub fn controller_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.data.ports.controller))
+    }
+
+    /// The running process; panics when the node is down.
+    pub fn process(&self) -> &Broker {
+        self.process.as_ref().expect("the node is running")
+    }
+
+    /// Whether a process runs (or is paused).
+    pub fn is_up(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Everything the current process printed so far (empty when down).
+    pub fn log_text(&self) -> String {
+        self.process
+            .as_ref()
+            .map(Broker::log_text)
+            .unwrap_or_default()
+    }
+}
+
+/// Several `gregor` processes forming one cluster (see the module docs).
+#[derive(Debug)]
+pub struct Cluster {
+    /// The cluster id every node was formatted with.
+    pub cluster_id: String,
+    /// The nodes, in id order (ids from 1).
+    pub nodes: Vec<Node>,
+    /// `server.properties` keys every node gets on top of the harness's.
+    extra: Vec<(String, String)>,
+}
+
+impl Cluster {
+    /// `count` combined nodes (ids 1..=count, every one a voter), not started yet.
+    pub fn combined(count: usize) -> Cluster {
+        Cluster::new(&vec![Role::Combined; count])
+    }
+
+    /// `controllers` controller-only nodes (ids 1..) and `brokers` broker-only nodes (the
+    /// ids after them), not started yet.
+    pub fn split(controllers: usize, brokers: usize) -> Cluster {
+        let mut roles = vec![Role::Controller; controllers];
+        roles.extend(std::iter::repeat_n(Role::Broker, brokers));
+        Cluster::new(&roles)
+    }
+
+    /// One node per entry of `roles` (ids 1..), not started yet.
+    pub fn new(roles: &[Role]) -> Cluster {
+        let cluster_id = kafka_uuid_string(random_uuid());
+        let nodes = roles
+            .iter()
+            .enumerate()
+            .map(|(i, &role)| Node {
+                id: i as i32 + 1,
+                role,
+                data: DataDir::builder()
+                    .node_id(i as i32 + 1)
+                    .cluster_id(&cluster_id)
+                    .without_metadata_log()
+                    .build(),
+                process: None,
+                past: Vec::new(),
+            })
+            .collect();
+        let brokers = roles.iter().filter(|r| r.is_broker()).count();
+        let replication = brokers.clamp(1, 3).to_string();
+        let min_isr = if brokers >= 3 { "2" } else { "1" };
+        let extra = [
+            ("offsets.topic.replication.factor", replication.as_str()),
+            ("transaction.state.log.replication.factor", &replication),
+            ("transaction.state.log.min.isr", min_isr),
+            ("default.replication.factor", &replication),
+            // Kafka's defaults, spelled out: the tests pause nodes past them.
+            ("broker.session.timeout.ms", "9000"),
+            ("broker.heartbeat.interval.ms", "2000"),
+            ("replica.lag.time.max.ms", "30000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Cluster {
+            cluster_id,
+            nodes,
+            extra,
+        }
+    }
+
+    /// Sets (or replaces) a `server.properties` key on every node, for the next starts.
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Cluster {
+        match self.extra.iter_mut().find(|(k, _)| k == key) {
+            Some(line) => line.1 = value.to_string(),
+            None => self.extra.push((key.to_string(), value.to_string())),
+        }
+        self
+    }
+
+    /// `controller.quorum.voters` of this cluster.
+    pub fn voters(&self) -> String {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_controller())
+            .map(|n| format!("{}@127.0.0.1:{}", n.id, n.data.ports.controller))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The `server.properties` of node `id`.
+    pub fn properties(&self, id: i32) -> String {
+        let node = self.node(id);
+        let (plaintext, controller) = (node.data.ports.plaintext, node.data.ports.controller);
+        let voters = self.voters();
+        let mut extra: Vec<(&str, String)> = vec![
+            ("process.roles", node.role.process_roles().to_string()),
+            ("controller.quorum.voters", voters),
+        ];
+        match node.role {
+            Role::Combined => {}
+            Role::Controller => {
+                extra.push(("listeners", format!("CONTROLLER://127.0.0.1:{controller}")))
+            }
+            Role::Broker => extra.push(("listeners", format!("PLAINTEXT://127.0.0.1:{plaintext}"))),
+        }
+        extra.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let borrowed: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let text = server_properties(&node.data, &borrowed);
+        if node.role == Role::Controller {
+            // A controller-only node has no broker listener to advertise.
+            text.lines()
+                .filter(|l| {
+                    !l.starts_with("advertised.listeners=")
+                        && !l.starts_with("inter.broker.listener.name=")
+                })
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            text
+        }
+    }
+
+    /// Node `id`.
+    pub fn node(&self, id: i32) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    fn node_mut(&mut self, id: i32) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .unwrap_or_else(|| panic!("no node {id}"))
+    }
+
+    /// Starts every node that is down, all at once (a quorum needs a majority before any
+    /// of them is ready), then waits until each accepts connections.
+    pub fn start(&mut self) -> &mut Cluster {
+        let ids: Vec<i32> = self
+            .nodes
+            .iter()
+            .filter(|n| !n.is_up())
+            .map(|n| n.id)
+            .collect();
+        for &id in &ids {
+            self.spawn(id);
+        }
+        for &id in &ids {
+            self.wait_ready(id);
+        }
+        self
+    }
+
+    fn spawn(&mut self, id: i32) {
+        let properties = self.properties(id);
+        let env = [("RUST_LOG", "info")];
+        let node = self.node_mut(id);
+        assert!(node.process.is_none(), "node {id} is already running");
+        node.process = Some(Broker::spawn_properties(&node.data, &properties, &env));
+    }
+
+    fn wait_ready(&mut self, id: i32) {
+        let node = self.node_mut(id);
+        let addr = if node.role.is_broker() {
+            node.addr()
+        } else {
+            node.controller_addr()
+        };
+        let process = node.process.take().expect("spawned");
+        node.process = Some(process.wait_ready_at(addr));
+    }
+
+    /// Starts node `id` again (it must be down) and waits until it accepts connections.
+    pub fn restart(&mut self, id: i32) {
+        self.spawn(id);
+        self.wait_ready(id);
+    }
+
+    /// Kills node `id` with SIGKILL (a crash).
+    pub fn kill9(&mut self, id: i32) {
+        let node = self.node_mut(id);
+        let mut process = node.process.take().expect("the node is running");
+        process.kill9();
+        node.past.push(process);
+    }
+
+    /// Stops node `id` with SIGTERM (a clean, controlled shutdown) and waits for its exit.
+    pub fn stop(&mut self, id: i32) {
+        let node = self.node_mut(id);
+        let mut process = node.process.take().expect("the node is running");
+        process.stop();
+        node.past.push(process);
+    }
+
+    /// Pauses node `id` (SIGSTOP): it keeps its sockets but answers nothing.
+    pub fn pause(&self, id: i32) {
+        self.node(id).process().signal("STOP");
+    }
+
+    /// Resumes a paused node (SIGCONT).
+    pub fn resume(&self, id: i32) {
+        self.node(id).process().signal("CONT");
+    }
+
+    /// The broker nodes that run, as a bootstrap list for clients.
+    pub fn bootstrap(&self) -> String {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_broker() && n.is_up())
+            .map(|n| n.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The ids of the broker nodes.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_broker())
+            .map(|n| n.id)
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Paused processes must be resumed to die of SIGKILL's reaping promptly.
+        for node in &self.nodes {
+            if let Some(process) = &node.process
+                && process.pid().is_some()
+            {
+                let _ = std::process::Command::new("kill")
+                    .args(["-CONT", &process.pid().unwrap_or_default().to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Polls `check` every 200 ms until it returns `Some`, or panics with `what` after
+/// `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -46,7 +46,7 @@ impl Controller {
         partitions: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<TopicElection>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        let image = self.image();
         let mut records = Vec::new();
         let mut results = Vec::new();
         match partitions {

@@ -461,6 +461,34 @@ impl Quorum {
         self.inner.write(records).await
     }
 
+    /// Settles this leader's term now (its first entry applied, an unfinished transaction
+    /// aborted), so that [`Self::log_end_offset`] is where the next proposal lands.
+    /// [`QuorumError::NotLeader`] on a follower.
+    pub async fn settle_leadership(&self) -> Result<(), QuorumError> {
+        let mut settled = self.inner.propose.lock().await;
+        let (leader, term) = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.current_term)
+        };
+        if leader != Some(self.inner.node_id) {
+            return Err(QuorumError::NotLeader {
+                leader: leader.map(|id| id as i32),
+            });
+        }
+        self.inner.settle(&mut settled, term).await
+    }
+
+    /// One past the last entry of this node's log (appended, not necessarily committed).
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .map_or(0, |index| index as i64 + 1)
+    }
+
     /// The image after the last applied entry.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.inner.state_machine.image()

@@ -22,11 +22,14 @@ use gregor_protocol::messages::broker_registration_request::{
     BrokerRegistrationRequest, Feature, Listener,
 };
 use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use gregor_protocol::messages::create_topics_response::CreateTopicsResponse;
+use gregor_protocol::messages::default_principal_data::DefaultPrincipalData;
 use gregor_protocol::messages::describe_quorum_request::{
     DescribeQuorumRequest, PartitionData as QuorumPartition, TopicData as QuorumTopic,
 };
+use gregor_protocol::messages::envelope_request::EnvelopeRequest;
 use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use gregor_protocol::{Uuid, error_code as error};
+use gregor_protocol::{Decodable, Encodable, Request, Uuid, error_code as error};
 
 use support::{RawClient, free_port, random_uuid};
 
@@ -376,6 +379,105 @@ fn wait_for_topic_everywhere(nodes: &[Node], name: &str) -> Uuid {
     }
 }
 
+/// A whole request frame without its size: what an Envelope carries.
+fn inner_frame<R: Request>(request: &R, version: i16, correlation_id: i32) -> bytes::Bytes {
+    let mut buf = bytes::BytesMut::new();
+    gregor_protocol::frame::encode_request(&mut buf, request, version, correlation_id, Some("c"))
+        .expect("encode");
+    buf.split_off(4).freeze()
+}
+
+/// Kafka's serialized default principal (an int16 version, then `DefaultPrincipalData`).
+fn principal_bytes(name: &str) -> bytes::Bytes {
+    let data = DefaultPrincipalData {
+        r#type: "User".into(),
+        name: name.into(),
+        token_authenticated: false,
+        ..Default::default()
+    };
+    let mut buf = bytes::BytesMut::new();
+    buf.extend_from_slice(&0i16.to_be_bytes());
+    data.encode_to(&mut buf, 0).expect("encode the principal");
+    buf.freeze()
+}
+
+fn create_request(name: &str) -> CreateTopicsRequest {
+    CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    }
+}
+
+/// CreateTopics forwarded in an Envelope to the active controller's controller listener
+/// (as a broker forwards a client's request, KIP-590), and the envelope's refusals.
+fn create_topic_in_envelope(active: &Node, name: &str) {
+    let mut client = RawClient::connect(active.controller_addr()).expect("controller listener");
+    let envelope = EnvelopeRequest {
+        request_data: inner_frame(&create_request(name), 7, 4242),
+        request_principal: Some(principal_bytes("alice")),
+        client_host_address: vec![127, 0, 0, 9].into(),
+        ..Default::default()
+    };
+    let response = client.call(&envelope, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::NONE);
+    let mut data = response.response_data.expect("the forwarded response");
+    let header = gregor_protocol::frame::decode_response_header(
+        &mut data,
+        gregor_protocol::ApiKey::CreateTopics,
+        7,
+    )
+    .expect("the inner response header");
+    assert_eq!(header.correlation_id, 4242);
+    let inner = CreateTopicsResponse::decode(&mut data, 7).expect("the inner response");
+    assert_eq!(inner.topics[0].name.to_string(), name);
+    assert_eq!(
+        inner.topics[0].error_code,
+        error::NONE,
+        "{:?}",
+        inner.topics[0].error_message
+    );
+
+    // Metadata is not forwardable.
+    let not_forwardable = EnvelopeRequest {
+        request_data: inner_frame(&MetadataRequest::default(), 12, 1),
+        ..envelope.clone()
+    };
+    let response = client.call(&not_forwardable, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::INVALID_REQUEST);
+    assert!(response.response_data.is_none());
+    // No principal to act as.
+    let anonymous = EnvelopeRequest {
+        request_principal: None,
+        ..envelope.clone()
+    };
+    let response = client.call(&anonymous, 0).expect("Envelope");
+    assert_eq!(
+        response.error_code,
+        error::PRINCIPAL_DESERIALIZATION_FAILURE
+    );
+    // An address that is neither IPv4 nor IPv6.
+    let bad_address = EnvelopeRequest {
+        client_host_address: vec![1, 2, 3].into(),
+        ..envelope
+    };
+    let response = client.call(&bad_address, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::INVALID_REQUEST);
+}
+
+/// A controller that is not the active one refuses metadata changes with NOT_CONTROLLER.
+fn assert_not_controller(node: &Node, name: &str) {
+    let mut client = RawClient::connect(node.addr()).expect("broker listener");
+    let response = client.call(&create_request(name), 7).expect("CreateTopics");
+    assert_eq!(response.topics[0].error_code, error::NOT_CONTROLLER);
+    assert_eq!(topic_id(node, name), None);
+}
+
 fn meta_properties(dir: &Path) -> String {
     fs::read_to_string(dir.join("meta.properties")).expect("meta.properties")
 }
@@ -459,6 +561,10 @@ fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed
     register_brokers(&nodes, &nodes[active], &cluster_id);
     create_topic(&nodes[active], "first");
     let first = wait_for_topic_everywhere(&nodes, "first");
+    let follower = (active + 1) % nodes.len();
+    assert_not_controller(&nodes[follower], "refused");
+    create_topic_in_envelope(&nodes[active], "enveloped");
+    wait_for_topic_everywhere(&nodes, "enveloped");
 
     // The active controller dies; the other two elect a new one, which commits.
     nodes[active].kill9();

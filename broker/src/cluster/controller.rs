@@ -140,6 +140,8 @@ mod activation;
 mod alter_configs;
 mod alter_partition;
 mod backend;
+#[cfg(test)]
+mod backend_tests;
 mod brokers;
 mod client_quotas;
 mod elect_leaders;
@@ -1318,6 +1320,7 @@ impl Controller {
         endpoints: Vec<Endpoint>,
     ) -> Result<Option<i64>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         match broker_registration(&self.options, &endpoints, &image, log.next_offset()) {
             None => Ok(None),
@@ -1346,6 +1349,7 @@ impl Controller {
             return Ok(id);
         }
         let mut log = self.lock();
+        log.check_active().map_err(|e| e.to_api_error())?;
         let image = self.image();
         let first = image.next_producer_id().unwrap_or(0);
         if first > i64::MAX - PRODUCER_ID_BLOCK_SIZE {
@@ -1406,6 +1410,7 @@ impl Controller {
         quota: &dyn MutationQuota,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let (firsts, duplicates) = split_duplicates(topics, |t| t.name.as_str());
         let total: i64 = firsts
@@ -1721,6 +1726,7 @@ impl Controller {
         quota: &dyn MutationQuota,
     ) -> Result<Applied<DeleteTopicResult>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let result = |name: Option<&str>, id: Uuid, error: Option<ApiError>| DeleteTopicResult {
             name: name.map(str::to_string),
@@ -1882,6 +1888,7 @@ impl Controller {
         quota: &dyn MutationQuota,
     ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let (firsts, duplicates) = split_duplicates(topics, |t| t.topic.as_str());
         let mut results = Vec::new();

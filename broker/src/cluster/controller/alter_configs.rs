@@ -181,6 +181,7 @@ impl Controller {
         plan: impl Fn(&MetadataImage, &R) -> Result<Planned, ApiError>,
     ) -> Result<Applied<AlterConfigsResult>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
         for r in resources {

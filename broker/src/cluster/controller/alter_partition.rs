@@ -121,6 +121,7 @@ impl Controller {
         request: &AlterPartitionRequest,
     ) -> Result<AlterPartitionResponse, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         if let Err(error) = check_broker_epoch(&image, request.broker_id, request.broker_epoch) {
             tracing::info!(

@@ -247,6 +247,7 @@ impl Controller {
     /// keeping epoch, fencing and controlled shutdown. Returns the broker epoch.
     pub fn register_broker(&self, request: &BrokerRegistrationRequest) -> Result<i64, ApiError> {
         let mut log = self.lock();
+        log.check_active().map_err(|e| e.to_api_error())?;
         let image = self.image();
         let now = Instant::now();
         if *request.cluster_id != *self.options.cluster_id {
@@ -428,6 +429,7 @@ impl Controller {
         request: &BrokerHeartbeatRequest,
     ) -> Result<HeartbeatReply, ApiError> {
         let mut log = self.lock();
+        log.check_active().map_err(|e| e.to_api_error())?;
         let image = self.image();
         let id = request.broker_id;
         check_broker_epoch(&image, id, request.broker_epoch)?;
@@ -510,6 +512,7 @@ impl Controller {
             ));
         }
         let mut log = self.lock();
+        log.check_active().map_err(|e| e.to_api_error())?;
         let image = self.image();
         let Some(registration) = image.broker(broker) else {
             return Err(ApiError::new(
@@ -540,6 +543,7 @@ impl Controller {
         let mut fenced = Vec::new();
         loop {
             let mut log = self.lock();
+            log.check_active()?;
             let image = self.image();
             let now = Instant::now();
             let stale = {

@@ -46,6 +46,7 @@ impl Controller {
         partitions: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<TopicElection>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let mut records = Vec::new();
         let mut results = Vec::new();

@@ -100,8 +100,10 @@ fn quorum_error(error: QuorumError) -> ControllerError {
     }
 }
 
-/// The controller's log: local, or the cluster's quorum.
+/// The controller's log: local, or the cluster's quorum. One per controller, behind its
+/// lock (the size difference of the variants does not matter).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Backend {
     /// A single node's own metadata log.
     Local(MetadataLog),

@@ -594,3 +594,43 @@ fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed
     assert_eq!(wait_for_topic_everywhere(&nodes, "first"), first);
     assert_eq!(wait_for_topic_everywhere(&nodes, "second"), second);
 }
+
+#[test]
+fn a_single_node_controller_serves_envelopes_and_refuses_them_without_cluster_action() {
+    // No authorizer: any principal may send envelopes, and the forwarded request runs.
+    let data = support::DataDir::builder().build();
+    let broker = support::Broker::start(&data);
+    let mut client = RawClient::connect(broker.controller_addr()).expect("controller listener");
+    let envelope = EnvelopeRequest {
+        request_data: inner_frame(&create_request("single"), 7, 7),
+        request_principal: Some(principal_bytes("alice")),
+        client_host_address: vec![0; 16].into(),
+        ..Default::default()
+    };
+    let response = client.call(&envelope, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::NONE);
+    let mut data_bytes = response.response_data.expect("the forwarded response");
+    gregor_protocol::frame::decode_response_header(
+        &mut data_bytes,
+        gregor_protocol::ApiKey::CreateTopics,
+        7,
+    )
+    .expect("header");
+    let inner = CreateTopicsResponse::decode(&mut data_bytes, 7).expect("body");
+    assert_eq!(inner.topics[0].error_code, error::NONE);
+    drop(broker);
+
+    // With the StandardAuthorizer, the anonymous principal lacks CLUSTER_ACTION.
+    let data = support::DataDir::builder().build();
+    let broker = support::Broker::start_with(
+        &data,
+        &[(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )],
+    );
+    let mut client = RawClient::connect(broker.controller_addr()).expect("controller listener");
+    let response = client.call(&envelope, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::CLUSTER_AUTHORIZATION_FAILED);
+    assert!(response.response_data.is_none());
+}

@@ -111,6 +111,33 @@ fn request_bytes_budget(bytes: i64) -> Option<Arc<tokio::sync::Semaphore>> {
 impl Broker {
     /// Opens the data directory (blocking file I/O; call before serving).
     pub fn open(config: Config) -> Result<Arc<Broker>, StartError> {
+        Broker::open_with(config, None)
+    }
+
+    /// [`Self::open`] for a cluster controller: its metadata is `quorum`'s (opened by
+    /// `server::run`, see `server_quorum.rs`) rather than a local log. In cluster mode
+    /// every directory must have been formatted (`gregor format`): the nodes of a cluster
+    /// share one cluster id, which a node must not make up.
+    pub fn open_with(
+        config: Config,
+        quorum: Option<crate::cluster::quorum::Quorum>,
+    ) -> Result<Arc<Broker>, StartError> {
+        if config.is_cluster() {
+            for dir in crate::cluster::storage_tool::directories(&config) {
+                let missing = crate::cluster::meta_properties::MetaProperties::read(&dir)
+                    .map_err(|e| StartError::DataDir {
+                        path: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?
+                    .is_none();
+                if missing {
+                    return Err(StartError::DataDir {
+                        path: dir.display().to_string(),
+                        message: crate::cluster::storage_tool::unformatted_message(&dir),
+                    });
+                }
+            }
+        }
         let authorizer =
             crate::authorizer::Authorizer::from_config(&config).map_err(StartError::Config)?;
         let dir = config.primary_log_dir().to_path_buf();
@@ -129,8 +156,6 @@ impl Broker {
             );
         }
         let metadata_dir = config.effective_metadata_log_dir().to_path_buf();
-        let loaded =
-            cluster::load(&metadata_dir).map_err(|e| StartError::Metadata(e.to_string()))?;
         let mut options = ControllerOptions::from_config(&config, &meta);
         // Every log directory is formatted with the cluster id and a directory id of its own,
         // as `kafka-storage.sh format` does, and registered (Kafka's JBOD, KIP-858).
@@ -155,9 +180,18 @@ impl Broker {
                 }
             }
         }
-        let (controller, report) =
-            Controller::open(options, loaded).map_err(|e| StartError::Metadata(e.to_string()))?;
-        tracing::debug!(?report, "controller ready");
+        let controller = match quorum {
+            // A cluster controller's quorum replayed the metadata itself.
+            Some(quorum) => Controller::open_quorum(options, quorum),
+            None => {
+                let loaded = cluster::load(&metadata_dir)
+                    .map_err(|e| StartError::Metadata(e.to_string()))?;
+                let (controller, report) = Controller::open(options, loaded)
+                    .map_err(|e| StartError::Metadata(e.to_string()))?;
+                tracing::debug!(?report, "controller ready");
+                controller
+            }
+        };
         let controller = Arc::new(controller);
         let image = controller.image();
 

@@ -435,6 +435,10 @@ pub(crate) async fn handle_frame_throttled(
 ) -> Result<(Option<Vec<Bytes>>, Throttle), CloseReason> {
     let request_size = frame.len();
     let (key, version) = peek_request_api(&frame).ok_or(CloseReason::ShortFrame(frame.len()))?;
+    // A cluster controller's quorum RPCs on the controller listener (`connection_quorum.rs`).
+    if let Some(answer) = crate::connection_quorum::route(ctx, key, &frame).await {
+        return answer.map(|chunks| (chunks, Throttle::NONE));
+    }
     let api_key = ApiKey::from_i16(key).ok_or(CloseReason::UnknownApiKey(key))?;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| {

@@ -1,5 +1,11 @@
 //! `gregor [PATH/server.properties] [--override key=value ...]`: runs the broker.
 //!
+//! `gregor format --cluster-id ID [--config FILE] [--override key=value ...]
+//! [--ignore-formatted]` and `gregor random-uuid` are Kafka's `kafka-storage.sh format` and
+//! `random-uuid` (a cluster's nodes are formatted with one cluster id before their first
+//! start; see `cluster/storage_tool.rs`). A configuration file literally named `format` or
+//! `random-uuid` is given as `./format`.
+//!
 //! Without a file it uses an embedded default equivalent to Kafka's KRaft quickstart
 //! configuration (PLAINTEXT on :9092, data under /tmp/kraft-combined-logs).
 
@@ -25,10 +31,77 @@ struct Cli {
     overrides: Vec<String>,
 }
 
+/// `gregor format` / `gregor random-uuid`, following kafka-storage.sh.
+#[derive(Parser, Debug)]
+#[command(name = "gregor", about = "Formats a node's directories for a cluster")]
+enum StorageCli {
+    /// Writes meta.properties with the cluster id into every log directory and the
+    /// metadata log directory.
+    Format {
+        /// The cluster id every node of the cluster is formatted with (see random-uuid).
+        #[arg(short = 't', long = "cluster-id")]
+        cluster_id: String,
+        /// Kafka server.properties file; the embedded default when omitted.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Overrides a property of the file, as `key=value` (repeatable).
+        #[arg(long = "override", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Leaves directories already formatted alone and formats the others.
+        #[arg(short = 'g', long = "ignore-formatted")]
+        ignore_formatted: bool,
+    },
+    /// Prints a new random cluster id.
+    RandomUuid,
+}
+
+/// Runs `gregor format` / `gregor random-uuid`.
+fn storage_tool() -> ExitCode {
+    match StorageCli::parse() {
+        StorageCli::RandomUuid => {
+            println!(
+                "{}",
+                gregor_broker::cluster::storage_tool::random_cluster_id()
+            );
+            ExitCode::SUCCESS
+        }
+        StorageCli::Format {
+            cluster_id,
+            config,
+            overrides,
+            ignore_formatted,
+        } => {
+            let cli = Cli { config, overrides };
+            let formatted = load_config(&cli).and_then(|config| {
+                gregor_broker::cluster::storage_tool::format(&config, &cluster_id, ignore_formatted)
+            });
+            match formatted {
+                Ok(lines) => {
+                    for line in lines {
+                        println!("{line}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("{err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    if matches!(
+        std::env::args().nth(1).as_deref(),
+        Some("format" | "random-uuid")
+    ) {
+        return storage_tool();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
         )
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))

@@ -29,7 +29,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     config.check_enforceable()?;
     // Keystores, truststores, JAAS users: read and checked before anything is opened.
     let security = crate::security::ListenerSecurity::for_config(&config)?;
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+    // A cluster controller's metadata quorum first (`server_quorum.rs`).
+    let quorum = crate::server_quorum::open(&config).await?;
+    let broker = tokio::task::spawn_blocking(move || Broker::open_with(config, quorum))
         .await
         .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
     let mut listeners = Vec::new();
@@ -123,6 +125,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         broker.controller.clone(),
         stop_rx.clone(),
     ));
+    // A cluster controller activates itself whenever it becomes the quorum's leader.
+    tasks.spawn(crate::cluster::controller::run_activation(
+        broker.controller.clone(),
+        stop_rx.clone(),
+    ));
     for (name, socket) in listeners {
         let listener_security = security
             .get(&name)
@@ -149,6 +156,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     maintenance.abort();
     isr_expiration.abort();
     broker.replicas.shutdown();
+    if let Some(quorum) = broker.controller.quorum() {
+        quorum.shutdown().await;
+    }
     let _ = tokio::task::spawn_blocking(move || cleaner.shutdown()).await;
     let closing = broker.clone();
     let _ = tokio::task::spawn_blocking(move || closing.shutdown()).await;

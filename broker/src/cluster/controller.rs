@@ -136,8 +136,12 @@ pub const BOOTSTRAP_TRANSACTION: &str = "Bootstrap records";
 use gregor_protocol::error_code::*;
 
 mod acls;
+mod activation;
 mod alter_configs;
 mod alter_partition;
+mod backend;
+#[cfg(test)]
+mod backend_tests;
 mod brokers;
 mod client_quotas;
 mod elect_leaders;
@@ -150,10 +154,12 @@ pub mod placement;
 mod scram_credentials;
 mod snapshots;
 pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
+pub use activation::run_activation;
 pub use alter_configs::ReplaceConfigsResource;
 pub(crate) use alter_configs::{
     apply_changes, apply_changes_with, changed_config_records, check_no_nulls, check_unique_names,
 };
+pub use backend::{Backend, PROPOSAL_TIMEOUT, QuorumBackend};
 pub use brokers::{HeartbeatReply, run_session_timer};
 pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
 pub use elect_leaders::{ElectionType, TopicElection};
@@ -206,6 +212,20 @@ pub enum ControllerError {
     /// The records built do not apply to the image (a bug).
     #[error("internal error: {0}")]
     Image(#[from] ImageError),
+    /// This node is not the active controller of the cluster (Kafka's
+    /// `NotControllerException`): nothing was written.
+    #[error("this node is not the active controller (active: {active:?})")]
+    NotController {
+        /// The active controller, if known.
+        active: Option<i32>,
+    },
+    /// The metadata quorum failed the proposal (some records may still commit, as after a
+    /// failed write to Kafka's quorum).
+    #[error("metadata quorum: {0}")]
+    Quorum(String),
+    /// The proposal was not committed in time (no majority, say).
+    #[error("the metadata change was not committed within {} s", PROPOSAL_TIMEOUT.as_secs())]
+    Timeout,
 }
 
 impl ControllerError {
@@ -215,6 +235,8 @@ impl ControllerError {
             ControllerError::Log(MetadataLogError::Io { .. } | MetadataLogError::Failed(_)) => {
                 KAFKA_STORAGE_ERROR
             }
+            ControllerError::NotController { .. } => NOT_CONTROLLER,
+            ControllerError::Timeout => REQUEST_TIMED_OUT,
             _ => UNKNOWN_SERVER_ERROR,
         }
     }
@@ -711,7 +733,8 @@ pub struct Applied<T> {
 pub struct Controller {
     options: ControllerOptions,
     /// Shared with the snapshot thread, which applies retention once a snapshot is written.
-    log: Arc<Mutex<MetadataLog>>,
+    log: Arc<Mutex<Backend>>,
+    /// The image of a single node (in quorum mode the quorum's state machine holds it).
     image: ArcSwap<MetadataImage>,
     snapshots: Mutex<snapshots::SnapshotState>,
     /// The rest of the producer-id block this node handed out last: `[next, end)`.
@@ -720,6 +743,9 @@ pub struct Controller {
     members: Mutex<heartbeats::Heartbeats>,
     /// Every published image, for those that follow the metadata (the broker's publisher).
     published: tokio::sync::watch::Sender<Arc<MetadataImage>>,
+    /// The cluster's quorum (`Config::is_cluster`), also inside the locked [`Backend`]
+    /// (kept here for reads that must not wait for the lock).
+    quorum: Option<QuorumBackend>,
 }
 
 /// Applies `records` to `image` at the log's next offsets (checking them), appends them as
@@ -772,6 +798,24 @@ fn bootstrap_records() -> Vec<VersionedRecord> {
             EndTransactionRecord::default(),
         )),
     ]
+}
+
+/// The bootstrap transaction of a fresh log: [`bootstrap_records`] with the SCRAM
+/// credentials of `gregor.bootstrap.scram` (as `kafka-storage format --add-scram`) inside
+/// it (checked at start-up; a bad value adds nothing).
+fn bootstrap_batch(options: &ControllerOptions) -> Vec<VersionedRecord> {
+    let mut records = bootstrap_records();
+    if let Some(text) = options.static_configs.get("gregor.bootstrap.scram") {
+        let credentials = crate::security::bootstrap_scram::parse(text).unwrap_or_default();
+        let end = records.pop();
+        records.extend(
+            crate::security::bootstrap_scram::records(&credentials)
+                .into_iter()
+                .map(|r| v0(MetadataRecord::UserScramCredential(r))),
+        );
+        records.extend(end);
+    }
+    records
 }
 
 /// A new `RegisterBrokerRecord` for this node at `offset`, unless the image already has
@@ -1082,20 +1126,7 @@ impl Controller {
         let mut bootstrapped = false;
         match image.metadata_version() {
             None => {
-                let mut records = bootstrap_records();
-                // `gregor.bootstrap.scram`, as `kafka-storage format --add-scram`: inside
-                // the bootstrap transaction (checked at start-up; a bad value adds nothing).
-                if let Some(text) = options.static_configs.get("gregor.bootstrap.scram") {
-                    let credentials =
-                        crate::security::bootstrap_scram::parse(text).unwrap_or_default();
-                    let end = records.pop();
-                    records.extend(
-                        crate::security::bootstrap_scram::records(&credentials)
-                            .into_iter()
-                            .map(|r| v0(MetadataRecord::UserScramCredential(r))),
-                    );
-                    records.extend(end);
-                }
+                let records = bootstrap_batch(&options);
                 commit_to(&mut log, &mut image, records)?;
                 tracing::info!(
                     metadata_version = METADATA_VERSION,
@@ -1153,35 +1184,59 @@ impl Controller {
         let image = Arc::new(image);
         let controller = Controller {
             options,
-            log: Arc::new(Mutex::new(log)),
+            log: Arc::new(Mutex::new(Backend::Local(log))),
             published: tokio::sync::watch::Sender::new(Arc::clone(&image)),
             image: ArcSwap::new(image),
             snapshots: Mutex::new(snapshot_state),
             producer_ids: Mutex::new(None),
             members: Mutex::new(members),
+            quorum: None,
         };
         Ok((controller, report))
     }
 
     /// The current metadata image (what every handler reads).
     pub fn image(&self) -> Arc<MetadataImage> {
-        self.image.load_full()
+        match &self.quorum {
+            Some(q) => q.quorum.image(),
+            None => self.image.load_full(),
+        }
     }
 
-    /// A receiver of the image after each committed change (the current one first).
+    /// A receiver of the image after each committed change (the current one first); in
+    /// a cluster, after each entry of the committed log this node applied.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<MetadataImage>> {
-        self.published.subscribe()
+        match &self.quorum {
+            Some(q) => q.quorum.subscribe(),
+            None => self.published.subscribe(),
+        }
     }
 
     /// Whether this node's controller is the active one, which alone commits metadata
-    /// changes (always, on a single node).
+    /// changes (always, on a single node; the quorum's leader in a cluster).
     pub fn is_active(&self) -> bool {
-        true
+        match &self.quorum {
+            Some(q) => q.is_leader(),
+            None => true,
+        }
     }
 
     /// The id of the active controller, if one is known.
     pub fn active_controller_id(&self) -> Option<i32> {
-        Some(self.options.node_id)
+        match &self.quorum {
+            Some(q) => q.quorum.leader(),
+            None => Some(self.options.node_id),
+        }
+    }
+
+    /// The metadata quorum, in a cluster.
+    pub fn quorum(&self) -> Option<&crate::cluster::quorum::Quorum> {
+        self.quorum.as_ref().map(|q| &q.quorum)
+    }
+
+    /// Whether this controller commits through a quorum of several nodes (`is_cluster`).
+    pub fn is_cluster(&self) -> bool {
+        self.quorum.is_some()
     }
 
     /// This node's id.
@@ -1226,7 +1281,7 @@ impl Controller {
         }
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, MetadataLog> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Backend> {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -1234,13 +1289,22 @@ impl Controller {
     /// holds the log lock.
     pub(super) fn commit(
         &self,
-        log: &mut MetadataLog,
+        log: &mut Backend,
         records: Vec<VersionedRecord>,
     ) -> Result<Option<(i64, i64)>, ControllerError> {
+        log.check_active()?;
         if records.is_empty() {
             return Ok(None);
         }
-        let mut image = MetadataImage::clone(&self.image.load());
+        let log = match log {
+            Backend::Local(log) => log,
+            Backend::Quorum(q) => {
+                let predicted = (records.len() == 1).then(|| q.quorum.log_end_offset());
+                let (offsets, _image) = backend::commit_quorum(q, records, predicted)?;
+                return Ok(Some(offsets));
+            }
+        };
+        let mut image = MetadataImage::clone(&self.image());
         let offsets = commit_to(log, &mut image, records)?;
         let image = Arc::new(image);
         self.image.store(Arc::clone(&image));
@@ -1256,7 +1320,8 @@ impl Controller {
         endpoints: Vec<Endpoint>,
     ) -> Result<Option<i64>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         match broker_registration(&self.options, &endpoints, &image, log.next_offset()) {
             None => Ok(None),
             Some(record) => Ok(self
@@ -1284,7 +1349,8 @@ impl Controller {
             return Ok(id);
         }
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active().map_err(|e| e.to_api_error())?;
+        let image = self.image();
         let first = image.next_producer_id().unwrap_or(0);
         if first > i64::MAX - PRODUCER_ID_BLOCK_SIZE {
             return Err(ApiError::new(
@@ -1344,7 +1410,8 @@ impl Controller {
         quota: &dyn MutationQuota,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         let (firsts, duplicates) = split_duplicates(topics, |t| t.name.as_str());
         let total: i64 = firsts
             .iter()
@@ -1659,7 +1726,8 @@ impl Controller {
         quota: &dyn MutationQuota,
     ) -> Result<Applied<DeleteTopicResult>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         let result = |name: Option<&str>, id: Uuid, error: Option<ApiError>| DeleteTopicResult {
             name: name.map(str::to_string),
             topic_id: id,
@@ -1820,7 +1888,8 @@ impl Controller {
         quota: &dyn MutationQuota,
     ) -> Result<Applied<CreatePartitionsResult>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         let (firsts, duplicates) = split_duplicates(topics, |t| t.topic.as_str());
         let mut results = Vec::new();
         let mut records = Vec::new();

@@ -39,6 +39,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod snapshot;
 pub mod snapshot_retention;
+pub mod storage_tool;
 
 #[cfg(test)]
 mod acl_tests;

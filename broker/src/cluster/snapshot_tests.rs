@@ -780,7 +780,9 @@ fn retention_by_time_keeps_the_newest_snapshot() {
         retention_bytes: -1,
         retention_ms: 1000,
     };
-    let report = snapshot_retention::maybe_clean(&mut log, policy, i64::MAX / 2).unwrap();
+    let report =
+        snapshot_retention::maybe_clean(log.local().expect("a local log"), policy, i64::MAX / 2)
+            .unwrap();
     drop(log);
     assert_eq!(report.deleted_snapshots, ids[..2].to_vec());
     assert_eq!(files(dir.path()).0, vec![ids[2]]);

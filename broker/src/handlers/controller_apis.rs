@@ -10,7 +10,7 @@
 use gregor_protocol::{ApiKey, VersionRange};
 
 use super::{
-    alter_partition, broker_heartbeat, broker_registration, controller_registration,
+    alter_partition, broker_heartbeat, broker_registration, controller_registration, envelope,
     served_versions,
 };
 
@@ -23,6 +23,8 @@ pub const CONTROLLER_ONLY: &[(ApiKey, VersionRange)] = &[
         ApiKey::ControllerRegistration,
         controller_registration::VERSIONS,
     ),
+    // Requests brokers forward on their clients' behalf (`envelope.rs`).
+    (ApiKey::Envelope, envelope::VERSIONS),
 ];
 
 /// The versions of `api_key` served on the controller listener; `legacy`:

@@ -14,6 +14,13 @@
 //!   another voter (never expected with one node) is unknown: -1 for all three. No
 //!   observers: the only broker is this process. Directory ids are zero: a static quorum
 //!   (`kraft.version` 0) has none.
+//! * In a cluster (`Config::is_cluster`) the answer is the quorum's
+//!   ([`Quorum::status`](crate::cluster::quorum::Quorum::status)): the leader, its epoch,
+//!   the high watermark and each voter's log end offset as the leader's replication
+//!   reports it; a controller that is not the leader answers `NOT_LEADER_OR_FOLLOWER` for
+//!   the partition, as Kafka's `KafkaRaftClient.handleDescribeQuorumRequest` does. The
+//!   timestamps are now for the leader and for voters it has replicated to, -1 otherwise
+//!   (openraft does not report when a follower last acknowledged).
 //! * Nodes (v2): each voter with its controller listener: this node's registered
 //!   controller endpoints (bound ports), else its configured controller listeners; another
 //!   voter with the `controller.quorum.voters` address under the first
@@ -88,11 +95,40 @@ pub fn handle(
     let broker = &ctx.broker;
     let controller = &broker.controller;
     let node_id = broker.node_id;
-    let end_offset = controller.next_offset();
-    let epoch = controller.epoch();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    let status = controller.quorum().map(|q| q.status());
+    if let Some(status) = &status
+        && status.leader != Some(node_id)
+    {
+        return DescribeQuorumResponse {
+            error_code: error_code::NONE,
+            topics: vec![TopicData {
+                topic_name: METADATA_TOPIC.into(),
+                partitions: vec![PartitionData {
+                    partition_index: 0,
+                    error_code: error_code::NOT_LEADER_OR_FOLLOWER,
+                    error_message: if version >= 2 {
+                        ErrorCode::from(error_code::NOT_LEADER_OR_FOLLOWER)
+                            .default_message()
+                            .map(ByteString::from)
+                    } else {
+                        None
+                    },
+                    leader_id: status.leader.unwrap_or(-1),
+                    leader_epoch: status.epoch,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+    }
+    let (end_offset, epoch) = match &status {
+        Some(status) => (status.high_watermark, status.epoch),
+        None => (controller.next_offset(), controller.epoch()),
+    };
     let config = &broker.config;
     let mut voter_ids: Vec<i32> = config
         .controller_quorum_voters
@@ -105,6 +141,21 @@ pub fn handle(
     let voters = voter_ids
         .iter()
         .map(|&id| {
+            if let Some(status) = &status {
+                let end = status
+                    .voters
+                    .iter()
+                    .find(|(voter, _)| *voter == id)
+                    .and_then(|(_, end)| *end);
+                return ReplicaState {
+                    replica_id: id,
+                    replica_directory_id: Uuid::nil(),
+                    log_end_offset: end.unwrap_or(-1),
+                    last_fetch_timestamp: if end.is_some() { now } else { -1 },
+                    last_caught_up_timestamp: if end.is_some() { now } else { -1 },
+                    ..Default::default()
+                };
+            }
             let own = id == node_id;
             ReplicaState {
                 replica_id: id,

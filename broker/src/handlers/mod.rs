@@ -38,6 +38,7 @@ pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
+pub mod envelope;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod get_telemetry_subscriptions;
@@ -427,6 +428,7 @@ pub async fn dispatch(
         RequestBody::ElectLeaders(request) => {
             elect_leaders::handle(ctx, version, request).await.into()
         }
+        RequestBody::Envelope(request) => envelope::handle(ctx, version, request).await.into(),
         RequestBody::DescribeAcls(request) => describe_acls::handle(ctx, version, request).into(),
         RequestBody::DeleteAcls(request) => delete_acls::handle(ctx, version, request).await.into(),
         other => {

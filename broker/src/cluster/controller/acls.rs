@@ -29,6 +29,7 @@ impl Controller {
         acls: &[StandardAcl],
     ) -> Result<Vec<Result<(), ApiError>>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let mut existing: BTreeSet<&StandardAcl> = image.acls().values().collect();
         let mut taken: BTreeSet<Uuid> = image.acls().keys().copied().collect();
@@ -76,6 +77,7 @@ impl Controller {
         filters: &[AclBindingFilter],
     ) -> Result<Vec<AclDeletion>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let mut removed: BTreeSet<Uuid> = BTreeSet::new();
         let mut results = Vec::with_capacity(filters.len());

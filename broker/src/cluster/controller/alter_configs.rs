@@ -181,7 +181,8 @@ impl Controller {
         plan: impl Fn(&MetadataImage, &R) -> Result<Planned, ApiError>,
     ) -> Result<Applied<AlterConfigsResult>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         let mut counts: HashMap<(i8, &str), usize> = HashMap::new();
         for r in resources {
             *counts.entry(key(r)).or_default() += 1;

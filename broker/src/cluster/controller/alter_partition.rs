@@ -121,7 +121,8 @@ impl Controller {
         request: &AlterPartitionRequest,
     ) -> Result<AlterPartitionResponse, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         if let Err(error) = check_broker_epoch(&image, request.broker_id, request.broker_epoch) {
             tracing::info!(
                 broker = request.broker_id,

@@ -228,6 +228,10 @@ impl Controller {
     /// This node's own session: always current, at the end of the log.
     fn touch_self(&self, members: &mut Heartbeats, next_offset: i64, now: Instant) {
         let id = self.options.node_id;
+        if self.is_cluster() {
+            // In a cluster this node's broker heartbeats like any other.
+            return;
+        }
         if members.session(id).is_some_and(|s| !s.fenced) {
             members.touch(id, false, next_offset - 1, now);
         }
@@ -243,7 +247,8 @@ impl Controller {
     /// keeping epoch, fencing and controlled shutdown. Returns the broker epoch.
     pub fn register_broker(&self, request: &BrokerRegistrationRequest) -> Result<i64, ApiError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active().map_err(|e| e.to_api_error())?;
+        let image = self.image();
         let now = Instant::now();
         if *request.cluster_id != *self.options.cluster_id {
             return Err(ApiError::new(
@@ -424,7 +429,8 @@ impl Controller {
         request: &BrokerHeartbeatRequest,
     ) -> Result<HeartbeatReply, ApiError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active().map_err(|e| e.to_api_error())?;
+        let image = self.image();
         let id = request.broker_id;
         check_broker_epoch(&image, id, request.broker_epoch)?;
         let now = Instant::now();
@@ -499,14 +505,15 @@ impl Controller {
     /// register again at its next heartbeat; this one is registered only at start-up):
     /// `INVALID_REQUEST`.
     pub fn unregister_broker(&self, broker: i32) -> Result<(), ApiError> {
-        if broker == self.options.node_id {
+        if broker == self.options.node_id && !self.is_cluster() {
             return Err(ApiError::new(
                 INVALID_REQUEST,
                 format!("Broker {broker} is this node's own broker, which is running."),
             ));
         }
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active().map_err(|e| e.to_api_error())?;
+        let image = self.image();
         let Some(registration) = image.broker(broker) else {
             return Err(ApiError::new(
                 BROKER_ID_NOT_REGISTERED,
@@ -536,12 +543,13 @@ impl Controller {
         let mut fenced = Vec::new();
         loop {
             let mut log = self.lock();
-            let image = self.image.load_full();
+            log.check_active()?;
+            let image = self.image();
             let now = Instant::now();
             let stale = {
                 let mut members = self.members();
                 self.touch_self(&mut members, log.next_offset(), now);
-                members.stale_broker(now, self.options.node_id)
+                members.stale_broker(now, self.session_exempt())
             };
             let Some(broker) = stale else {
                 return Ok(fenced);
@@ -563,7 +571,7 @@ impl Controller {
     pub fn has_stale_session(&self) -> bool {
         let now = Instant::now();
         self.members()
-            .next_expiry(self.options.node_id)
+            .next_expiry(self.session_exempt())
             .is_some_and(|expiry| expiry < now)
     }
 
@@ -587,7 +595,8 @@ pub async fn run_session_timer(
             _ = tokio::time::sleep(tick) => {}
             _ = stop.changed() => return,
         }
-        if !controller.has_stale_session() {
+        // Only the active controller fences (Kafka schedules the event on it alone).
+        if !controller.is_active() || !controller.has_stale_session() {
             continue;
         }
         if let Err(err) = controller.run(|c| c.fence_stale_brokers()).await {

@@ -158,6 +158,7 @@ impl Controller {
         validate_only: bool,
     ) -> Result<Vec<QuotaAlterationResult>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let mut results: Vec<QuotaAlterationResult> = Vec::new();
         let mut records: Vec<ClientQuotaRecord> = Vec::new();

@@ -46,7 +46,8 @@ impl Controller {
         partitions: Option<&[(String, Vec<i32>)]>,
     ) -> Result<Vec<TopicElection>, ControllerError> {
         let mut log = self.lock();
-        let image = self.image.load_full();
+        log.check_active()?;
+        let image = self.image();
         let mut records = Vec::new();
         let mut results = Vec::new();
         match partitions {

@@ -86,6 +86,7 @@ impl Controller {
         upsertions: &[ScramUpsertion],
     ) -> Result<Vec<ScramResult>, ControllerError> {
         let mut log = self.lock();
+        log.check_active()?;
         let image = self.image();
         let supported = image
             .metadata_version()

@@ -104,7 +104,7 @@ fn join(handle: JoinHandle<SnapshotOutcome>) -> SnapshotOutcome {
 
 /// Writes snapshot `id` of `image` and applies retention (on the snapshot thread).
 fn write_and_clean(
-    log: &Mutex<MetadataLog>,
+    log: &Mutex<super::Backend>,
     dir: &std::path::Path,
     id: SnapshotId,
     image: &MetadataImage,
@@ -123,8 +123,11 @@ fn write_and_clean(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "Successfully wrote the metadata snapshot"
     );
-    let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-    let report = snapshot_retention::maybe_clean(&mut log, retention, now_ms())
+    let mut backend = log.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(log) = backend.local() else {
+        return Ok((written, CleanReport::default()));
+    };
+    let report = snapshot_retention::maybe_clean(log, retention, now_ms())
         .map_err(|e| format!("metadata retention after {}: {e}", id.file_name()))?;
     Ok((written, report))
 }
@@ -230,7 +233,11 @@ impl Controller {
             let outcome = join(handle);
             self.snapshot_state().last = Some(outcome);
         }
-        let mut log = self.lock();
+        let mut backend = self.lock();
+        // In a cluster the quorum writes its own snapshots (openraft's policy).
+        let Some(log) = backend.local() else {
+            return Ok(None);
+        };
         let image = self.image();
         if image.pending_transaction().is_some() {
             return Ok(None);
@@ -261,7 +268,7 @@ impl Controller {
             state.since = Instant::now();
         }
         let report =
-            snapshot_retention::maybe_clean(&mut log, self.options.snapshots.retention, now_ms())?;
+            snapshot_retention::maybe_clean(log, self.options.snapshots.retention, now_ms())?;
         let outcome = (written, report);
         self.snapshot_state().last = Some(Ok(outcome.clone()));
         Ok(Some(outcome))

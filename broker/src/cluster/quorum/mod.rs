@@ -179,6 +179,19 @@ impl QuorumOptions {
     }
 }
 
+/// The quorum as DescribeQuorum reports it (see [`Quorum::status`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumStatus {
+    /// The leader, if known.
+    pub leader: Option<i32>,
+    /// The current epoch.
+    pub epoch: i32,
+    /// One past the last entry applied on this node.
+    pub high_watermark: i64,
+    /// Each voter with its log end offset, if known.
+    pub voters: Vec<(i32, Option<i64>)>,
+}
+
 /// Why a quorum operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum QuorumError {
@@ -459,6 +472,66 @@ impl Quorum {
             records
         };
         self.inner.write(records).await
+    }
+
+    /// Settles this leader's term now (its first entry applied, an unfinished transaction
+    /// aborted), so that [`Self::log_end_offset`] is where the next proposal lands.
+    /// [`QuorumError::NotLeader`] on a follower.
+    pub async fn settle_leadership(&self) -> Result<(), QuorumError> {
+        let mut settled = self.inner.propose.lock().await;
+        let (leader, term) = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.current_term)
+        };
+        if leader != Some(self.inner.node_id) {
+            return Err(QuorumError::NotLeader {
+                leader: leader.map(|id| id as i32),
+            });
+        }
+        self.inner.settle(&mut settled, term).await
+    }
+
+    /// One past the last entry of this node's log (appended, not necessarily committed).
+    pub fn log_end_offset(&self) -> i64 {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .last_log_index
+            .map_or(0, |index| index as i64 + 1)
+    }
+
+    /// What DescribeQuorum reports (Kafka's `LeaderState.describeQuorum`): the leader, the
+    /// epoch, the high watermark (one past the last entry applied here: on the leader at
+    /// most the committed end) and each voter's log end offset as the leader knows it
+    /// (openraft's replication metrics: one past the entry it matched; `None` when unknown
+    /// or on a follower).
+    pub fn status(&self) -> QuorumStatus {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        let voters = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .map(|id| {
+                let end = if Some(id) == m.current_leader && id == self.inner.node_id {
+                    m.last_log_index.map(|i| i as i64 + 1)
+                } else {
+                    m.replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).cloned())
+                        .map(|matched| matched.map_or(0, |l| l.index as i64 + 1))
+                };
+                (id as i32, end)
+            })
+            .collect();
+        QuorumStatus {
+            leader: m.current_leader.map(|id| id as i32),
+            epoch: m.current_term as i32,
+            high_watermark: m.last_applied.map_or(0, |l| l.index as i64 + 1),
+            voters,
+        }
     }
 
     /// The image after the last applied entry.

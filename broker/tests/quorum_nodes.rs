@@ -1,0 +1,636 @@
+//! Three combined `gregor` processes (`process.roles=broker,controller`) forming one
+//! metadata quorum (`controller.quorum.voters` of three), against the real binary: they are
+//! formatted with one cluster id (`gregor format`), elect an active controller, agree on
+//! one metadata log, and every node's image follows it; the active controller is killed
+//! (SIGKILL), another is elected and commits, and the killed node catches up on restart.
+//!
+//! Brokers are registered by the test over the controller listener (BrokerRegistration,
+//! BrokerHeartbeat, as Kafka's brokers send them), so that topics can be placed; what this
+//! checks is the metadata only (topics and their ids in every node's Metadata), not the
+//! replication of partition data. Waits poll with generous deadlines (no timed assertions).
+
+mod support;
+
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gregor_protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest;
+use gregor_protocol::messages::broker_registration_request::{
+    BrokerRegistrationRequest, Feature, Listener,
+};
+use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use gregor_protocol::messages::create_topics_response::CreateTopicsResponse;
+use gregor_protocol::messages::default_principal_data::DefaultPrincipalData;
+use gregor_protocol::messages::describe_quorum_request::{
+    DescribeQuorumRequest, PartitionData as QuorumPartition, TopicData as QuorumTopic,
+};
+use gregor_protocol::messages::envelope_request::EnvelopeRequest;
+use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use gregor_protocol::{Decodable, Encodable, Request, Uuid, error_code as error};
+
+use support::{RawClient, free_port, random_uuid};
+
+/// How long a test waits for something the nodes do on their own.
+const DEADLINE: Duration = Duration::from_secs(120);
+/// An offset past anything these tests write: the registered brokers report it as
+/// replayed, so that the controller unfences them.
+const CAUGHT_UP: i64 = 1 << 40;
+
+/// One node of the cluster: its directory, ports and process.
+struct Node {
+    id: i32,
+    dir: tempfile::TempDir,
+    plaintext: u16,
+    controller: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("server.properties")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("node.log")
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.plaintext))
+    }
+
+    fn controller_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.controller))
+    }
+
+    fn write_config(&self, voters: &str) {
+        let text = format!(
+            "process.roles=broker,controller\n\
+             node.id={id}\n\
+             controller.quorum.voters={voters}\n\
+             listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{p}\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             controller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+             log.dirs={dir}\n\
+             num.partitions=1\n\
+             default.replication.factor=1\n\
+             offsets.topic.replication.factor=1\n\
+             transaction.state.log.replication.factor=1\n\
+             transaction.state.log.min.isr=1\n\
+             broker.session.timeout.ms=600000\n",
+            id = self.id,
+            p = self.plaintext,
+            c = self.controller,
+            dir = self.data_dir().display(),
+        );
+        fs::write(self.config_path(), text).expect("write server.properties");
+    }
+
+    fn start(&mut self) {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open the node log");
+        let child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .arg(self.config_path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start gregor");
+        self.child = Some(child);
+        let deadline = Instant::now() + DEADLINE;
+        while TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "node {} exited at start-up ({status})\n{}",
+                    self.id,
+                    self.log_text()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not listen\n{}",
+                self.id,
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn directory_id(&self) -> Uuid {
+        let text =
+            fs::read_to_string(self.data_dir().join("meta.properties")).expect("meta.properties");
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("directory.id="))
+            .expect("a directory.id");
+        gregor_broker::cluster::meta_properties::uuid_from_base64(line.trim())
+            .expect("a base64 directory id")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(child) = &self.child
+        {
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!(
+                "--- node {} (pid {}) log tail ---\n{}",
+                self.id,
+                child.id(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        self.kill9();
+    }
+}
+
+/// Runs `gregor` with `args` and returns its exit success and output.
+fn gregor(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(args)
+        .output()
+        .expect("run gregor");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+fn nodes() -> Vec<Node> {
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|id| Node {
+            id,
+            dir: tempfile::Builder::new()
+                .prefix("gregor-quorum-")
+                .tempdir()
+                .expect("a temporary directory"),
+            plaintext: free_port(),
+            controller: free_port(),
+            child: None,
+        })
+        .collect();
+    let voters = nodes
+        .iter()
+        .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller))
+        .collect::<Vec<_>>()
+        .join(",");
+    for node in &mut nodes {
+        node.write_config(&voters);
+    }
+    nodes
+}
+
+fn quorum_request() -> DescribeQuorumRequest {
+    DescribeQuorumRequest {
+        topics: vec![QuorumTopic {
+            topic_name: "__cluster_metadata".into(),
+            partitions: vec![QuorumPartition {
+                partition_index: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// The node that answers DescribeQuorum as the leader, among the running ones.
+fn wait_for_active(nodes: &[Node]) -> usize {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        for (i, node) in nodes.iter().enumerate() {
+            if node.child.is_none() {
+                continue;
+            }
+            let Ok(mut client) = RawClient::connect(node.controller_addr()) else {
+                continue;
+            };
+            let Ok(response) = client.call(&quorum_request(), 2) else {
+                continue;
+            };
+            let partition = &response.topics[0].partitions[0];
+            if response.error_code == error::NONE
+                && partition.error_code == error::NONE
+                && partition.leader_id == node.id
+            {
+                assert!(partition.leader_epoch > 0);
+                assert_eq!(partition.current_voters.len(), 3);
+                return i;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no active controller was elected"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Registers every node's broker with the active controller and unfences it.
+fn register_brokers(nodes: &[Node], active: &Node, cluster_id: &str) {
+    let mut client = RawClient::connect(active.controller_addr()).expect("controller listener");
+    let feature = |name: &str, min: i16, max: i16| Feature {
+        name: name.into(),
+        min_supported_version: min,
+        max_supported_version: max,
+        ..Default::default()
+    };
+    for node in nodes {
+        let request = BrokerRegistrationRequest {
+            broker_id: node.id,
+            cluster_id: cluster_id.into(),
+            incarnation_id: random_uuid(),
+            listeners: vec![Listener {
+                name: "PLAINTEXT".into(),
+                host: "127.0.0.1".into(),
+                port: node.plaintext,
+                security_protocol: 0,
+                ..Default::default()
+            }],
+            features: vec![
+                feature("metadata.version", 7, 29),
+                feature("kraft.version", 0, 1),
+                feature("group.version", 0, 1),
+                feature("transaction.version", 0, 2),
+            ],
+            log_dirs: vec![node.directory_id()],
+            previous_broker_epoch: -1,
+            ..Default::default()
+        };
+        let response = client.call(&request, 4).expect("BrokerRegistration");
+        assert_eq!(
+            response.error_code,
+            error::NONE,
+            "registration of {}",
+            node.id
+        );
+        let heartbeat = BrokerHeartbeatRequest {
+            broker_id: node.id,
+            broker_epoch: response.broker_epoch,
+            current_metadata_offset: CAUGHT_UP,
+            want_fence: false,
+            ..Default::default()
+        };
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let answer = client.call(&heartbeat, 1).expect("BrokerHeartbeat");
+            assert_eq!(answer.error_code, error::NONE, "heartbeat of {}", node.id);
+            if !answer.is_fenced {
+                break;
+            }
+            assert!(Instant::now() < deadline, "broker {} stays fenced", node.id);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Creates `name` through `node`'s broker listener (the ordinary CreateTopics handler).
+fn create_topic(node: &Node, name: &str) {
+    let mut client = RawClient::connect(node.addr()).expect("broker listener");
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        validate_only: false,
+        ..Default::default()
+    };
+    let response = client.call(&request, 7).expect("CreateTopics");
+    let result = &response.topics[0];
+    assert_eq!(
+        result.error_code,
+        error::NONE,
+        "CreateTopics {name} on node {}: {:?}",
+        node.id,
+        result.error_message
+    );
+}
+
+/// The topic id `node`'s Metadata gives `name`, if it lists it.
+fn topic_id(node: &Node, name: &str) -> Option<Uuid> {
+    let mut client = RawClient::connect(node.addr()).ok()?;
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some(name.into()),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    let response = client.call(&request, 12).ok()?;
+    let topic = response.topics.first()?;
+    (topic.error_code == error::NONE).then_some(topic.topic_id)
+}
+
+/// Waits until every running node lists `name` with one id, and returns it.
+fn wait_for_topic_everywhere(nodes: &[Node], name: &str) -> Uuid {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let ids: Vec<Option<Uuid>> = nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| topic_id(n, name))
+            .collect();
+        if let Some(Some(first)) = ids.first()
+            && ids.iter().all(|id| id == &Some(*first))
+        {
+            assert_ne!(*first, Uuid::nil());
+            return *first;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes do not agree on topic {name}: {ids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A whole request frame without its size: what an Envelope carries.
+fn inner_frame<R: Request>(request: &R, version: i16, correlation_id: i32) -> bytes::Bytes {
+    let mut buf = bytes::BytesMut::new();
+    gregor_protocol::frame::encode_request(&mut buf, request, version, correlation_id, Some("c"))
+        .expect("encode");
+    buf.split_off(4).freeze()
+}
+
+/// Kafka's serialized default principal (an int16 version, then `DefaultPrincipalData`).
+fn principal_bytes(name: &str) -> bytes::Bytes {
+    let data = DefaultPrincipalData {
+        r#type: "User".into(),
+        name: name.into(),
+        token_authenticated: false,
+        ..Default::default()
+    };
+    let mut buf = bytes::BytesMut::new();
+    buf.extend_from_slice(&0i16.to_be_bytes());
+    data.encode_to(&mut buf, 0).expect("encode the principal");
+    buf.freeze()
+}
+
+fn create_request(name: &str) -> CreateTopicsRequest {
+    CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: 1,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    }
+}
+
+/// CreateTopics forwarded in an Envelope to the active controller's controller listener
+/// (as a broker forwards a client's request, KIP-590), and the envelope's refusals.
+fn create_topic_in_envelope(active: &Node, name: &str) {
+    let mut client = RawClient::connect(active.controller_addr()).expect("controller listener");
+    let envelope = EnvelopeRequest {
+        request_data: inner_frame(&create_request(name), 7, 4242),
+        request_principal: Some(principal_bytes("alice")),
+        client_host_address: vec![127, 0, 0, 9].into(),
+        ..Default::default()
+    };
+    let response = client.call(&envelope, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::NONE);
+    let mut data = response.response_data.expect("the forwarded response");
+    let header = gregor_protocol::frame::decode_response_header(
+        &mut data,
+        gregor_protocol::ApiKey::CreateTopics,
+        7,
+    )
+    .expect("the inner response header");
+    assert_eq!(header.correlation_id, 4242);
+    let inner = CreateTopicsResponse::decode(&mut data, 7).expect("the inner response");
+    assert_eq!(inner.topics[0].name.to_string(), name);
+    assert_eq!(
+        inner.topics[0].error_code,
+        error::NONE,
+        "{:?}",
+        inner.topics[0].error_message
+    );
+
+    // Metadata is not forwardable.
+    let not_forwardable = EnvelopeRequest {
+        request_data: inner_frame(&MetadataRequest::default(), 12, 1),
+        ..envelope.clone()
+    };
+    let response = client.call(&not_forwardable, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::INVALID_REQUEST);
+    assert!(response.response_data.is_none());
+    // No principal to act as.
+    let anonymous = EnvelopeRequest {
+        request_principal: None,
+        ..envelope.clone()
+    };
+    let response = client.call(&anonymous, 0).expect("Envelope");
+    assert_eq!(
+        response.error_code,
+        error::PRINCIPAL_DESERIALIZATION_FAILURE
+    );
+    // An address that is neither IPv4 nor IPv6.
+    let bad_address = EnvelopeRequest {
+        client_host_address: vec![1, 2, 3].into(),
+        ..envelope
+    };
+    let response = client.call(&bad_address, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::INVALID_REQUEST);
+}
+
+/// A controller that is not the active one refuses metadata changes with NOT_CONTROLLER.
+fn assert_not_controller(node: &Node, name: &str) {
+    let mut client = RawClient::connect(node.addr()).expect("broker listener");
+    let response = client.call(&create_request(name), 7).expect("CreateTopics");
+    assert_eq!(response.topics[0].error_code, error::NOT_CONTROLLER);
+    assert_eq!(topic_id(node, name), None);
+}
+
+fn meta_properties(dir: &Path) -> String {
+    fs::read_to_string(dir.join("meta.properties")).expect("meta.properties")
+}
+
+#[test]
+fn an_unformatted_cluster_node_refuses_to_start_and_format_writes_kafka_meta_properties() {
+    let nodes = nodes();
+    let node = &nodes[0];
+    // A node of a cluster must not make up a cluster id of its own.
+    let output = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .arg(node.config_path())
+        .output()
+        .expect("run gregor");
+    assert!(!output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("No `meta.properties` found in"), "{text}");
+    assert!(text.contains("gregor format"), "{text}");
+    assert!(!node.data_dir().join("meta.properties").exists());
+
+    let (ok, cluster_id) = gregor(&["random-uuid"]);
+    assert!(ok, "{cluster_id}");
+    let cluster_id = cluster_id.trim().to_string();
+    assert_eq!(cluster_id.len(), 22);
+    let config = node.config_path().display().to_string();
+    let (ok, text) = gregor(&["format", "--cluster-id", &cluster_id, "--config", &config]);
+    assert!(ok, "{text}");
+    let written = meta_properties(&node.data_dir());
+    assert!(
+        written.contains(&format!("cluster.id={cluster_id}\n")),
+        "{written}"
+    );
+    assert!(written.contains("node.id=1\n"), "{written}");
+    assert!(written.contains("version=1\n"), "{written}");
+    assert!(written.contains("directory.id="), "{written}");
+    // Formatted already: refused, unless told to leave it alone.
+    let (ok, text) = gregor(&["format", "-t", &cluster_id, "-c", &config]);
+    assert!(!ok);
+    assert!(
+        text.contains("is already formatted. Use --ignore-formatted"),
+        "{text}"
+    );
+    let (ok, text) = gregor(&[
+        "format",
+        "-t",
+        &cluster_id,
+        "-c",
+        &config,
+        "--ignore-formatted",
+    ]);
+    assert!(ok, "{text}");
+    assert_eq!(meta_properties(&node.data_dir()), written);
+    // Another cluster's id is refused even then.
+    let (_, other) = gregor(&["random-uuid"]);
+    let (ok, text) = gregor(&["format", "-t", other.trim(), "-c", &config, "-g"]);
+    assert!(!ok);
+    assert!(text.contains("Invalid cluster.id in:"), "{text}");
+    let (ok, text) = gregor(&["format", "-t", "not-a-uuid", "-c", &config]);
+    assert!(!ok);
+    assert!(
+        text.contains("does not appear to be a valid UUID"),
+        "{text}"
+    );
+}
+
+#[test]
+fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed() {
+    let mut nodes = nodes();
+    let (ok, cluster_id) = gregor(&["random-uuid"]);
+    assert!(ok);
+    let cluster_id = cluster_id.trim().to_string();
+    for node in &nodes {
+        let config = node.config_path().display().to_string();
+        let (ok, text) = gregor(&["format", "-t", &cluster_id, "-c", &config]);
+        assert!(ok, "format node {}: {text}", node.id);
+    }
+    for node in &mut nodes {
+        node.start();
+    }
+    let active = wait_for_active(&nodes);
+    register_brokers(&nodes, &nodes[active], &cluster_id);
+    create_topic(&nodes[active], "first");
+    let first = wait_for_topic_everywhere(&nodes, "first");
+    let follower = (active + 1) % nodes.len();
+    assert_not_controller(&nodes[follower], "refused");
+    create_topic_in_envelope(&nodes[active], "enveloped");
+    wait_for_topic_everywhere(&nodes, "enveloped");
+
+    // The active controller dies; the other two elect a new one, which commits.
+    nodes[active].kill9();
+    let next = wait_for_active(&nodes);
+    assert_ne!(next, active);
+    create_topic(&nodes[next], "second");
+    let second = wait_for_topic_everywhere(&nodes, "second");
+    assert_ne!(first, second);
+
+    // The killed node comes back and catches up with what it missed.
+    nodes[active].start();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let ids = (
+            topic_id(&nodes[active], "first"),
+            topic_id(&nodes[active], "second"),
+        );
+        if ids == (Some(first), Some(second)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restarted node did not catch up: {ids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(wait_for_topic_everywhere(&nodes, "first"), first);
+    assert_eq!(wait_for_topic_everywhere(&nodes, "second"), second);
+}
+
+#[test]
+fn a_single_node_controller_serves_envelopes_and_refuses_them_without_cluster_action() {
+    // No authorizer: any principal may send envelopes, and the forwarded request runs.
+    let data = support::DataDir::builder().build();
+    let broker = support::Broker::start(&data);
+    let mut client = RawClient::connect(broker.controller_addr()).expect("controller listener");
+    let envelope = EnvelopeRequest {
+        request_data: inner_frame(&create_request("single"), 7, 7),
+        request_principal: Some(principal_bytes("alice")),
+        client_host_address: vec![0; 16].into(),
+        ..Default::default()
+    };
+    let response = client.call(&envelope, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::NONE);
+    let mut data_bytes = response.response_data.expect("the forwarded response");
+    gregor_protocol::frame::decode_response_header(
+        &mut data_bytes,
+        gregor_protocol::ApiKey::CreateTopics,
+        7,
+    )
+    .expect("header");
+    let inner = CreateTopicsResponse::decode(&mut data_bytes, 7).expect("body");
+    assert_eq!(inner.topics[0].error_code, error::NONE);
+    drop(broker);
+
+    // With the StandardAuthorizer, the anonymous principal lacks CLUSTER_ACTION.
+    let data = support::DataDir::builder().build();
+    let broker = support::Broker::start_with(
+        &data,
+        &[(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )],
+    );
+    let mut client = RawClient::connect(broker.controller_addr()).expect("controller listener");
+    let response = client.call(&envelope, 0).expect("Envelope");
+    assert_eq!(response.error_code, error::CLUSTER_AUTHORIZATION_FAILED);
+    assert!(response.response_data.is_none());
+}

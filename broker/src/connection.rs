@@ -434,6 +434,8 @@ pub(crate) async fn handle_frame_throttled(
     mut frame: Bytes,
 ) -> Result<(Option<Vec<Bytes>>, Throttle), CloseReason> {
     let request_size = frame.len();
+    // The frame as received, for a request forwarded to the controller (cheap: shared).
+    let raw = frame.clone();
     let (key, version) = peek_request_api(&frame).ok_or(CloseReason::ShortFrame(frame.len()))?;
     let api_key = ApiKey::from_i16(key).ok_or(CloseReason::UnknownApiKey(key))?;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
@@ -457,6 +459,21 @@ pub(crate) async fn handle_frame_throttled(
     let body = RequestBody::decode(api_key, version, &mut frame)
         .map_err(|e| CloseReason::Malformed(format!("{} v{version}: {e}", api_key.name())))?;
     tracing::debug!(peer = %ctx.peer, api = api_key.name(), version, correlation_id, client = ?header.client_id, "request");
+    if handlers::forwarding::should_forward(ctx, api_key) {
+        let forwarded =
+            handlers::forwarding::forward(ctx, &header, api_key, version, raw, &body).await;
+        match forwarded {
+            handlers::forwarding::Forwarded::Answer(response) => {
+                return encode(api_key, version, correlation_id, &response)
+                    .map(|chunks| (Some(chunks), Throttle::NONE));
+            }
+            handlers::forwarding::Forwarded::Close(reason) => {
+                tracing::info!(peer = %ctx.peer, "{reason}");
+                return Err(CloseReason::UnsupportedVersion(api_key, version, None));
+            }
+            handlers::forwarding::Forwarded::No => {}
+        }
+    }
     let dispatched = std::pin::pin!(handlers::dispatch(ctx, &header, version, body));
     let (mut response, handler_time) = crate::quotas::PollTimed::new(dispatched).await;
     let throttle = crate::quotas::throttle(

@@ -166,10 +166,13 @@ pub async fn run(
 /// Queues `item` unless a change of the same partition is queued already.
 fn add(pending: &mut BTreeMap<(Uuid, i32), IsrChangeRequest>, item: IsrChangeRequest) {
     let key = (item.change.topic_id, item.change.partition);
-    if pending.contains_key(&key) {
-        let _ = item.reply.send(Err(error_code::OPERATION_NOT_ATTEMPTED));
-    } else {
-        pending.insert(key, item);
+    match pending.entry(key) {
+        std::collections::btree_map::Entry::Occupied(_) => {
+            let _ = item.reply.send(Err(error_code::OPERATION_NOT_ATTEMPTED));
+        }
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(item);
+        }
     }
 }
 

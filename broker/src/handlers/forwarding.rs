@@ -55,7 +55,7 @@ pub enum Forwarded {
     /// Not forwarded: handle the request here.
     No,
     /// The response to answer the client with.
-    Answer(ResponseBody),
+    Answer(Box<ResponseBody>),
     /// Close the client's connection (Kafka: the controller no longer serves the version).
     Close(String),
 }
@@ -150,7 +150,7 @@ pub async fn forward(
             ResponseBody::decode(api_key, version, &mut frame).map_err(|e| e.to_string())
         });
     match decoded {
-        Ok(body) => Forwarded::Answer(body),
+        Ok(body) => Forwarded::Answer(Box::new(body)),
         Err(error) => {
             tracing::error!(api = api_key.name(), %error, "cannot read a forwarded response");
             answer_error(body, error_code::UNKNOWN_SERVER_ERROR)
@@ -160,7 +160,7 @@ pub async fn forward(
 
 fn answer_error(body: &RequestBody, code: i16) -> Forwarded {
     match error_response(body, code) {
-        Some(response) => Forwarded::Answer(response),
+        Some(response) => Forwarded::Answer(Box::new(response)),
         None => Forwarded::Close(format!("cannot forward {}", body.api_key().name())),
     }
 }

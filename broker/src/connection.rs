@@ -459,23 +459,26 @@ pub(crate) async fn handle_frame_throttled(
     let body = RequestBody::decode(api_key, version, &mut frame)
         .map_err(|e| CloseReason::Malformed(format!("{} v{version}: {e}", api_key.name())))?;
     tracing::debug!(peer = %ctx.peer, api = api_key.name(), version, correlation_id, client = ?header.client_id, "request");
-    if handlers::forwarding::should_forward(ctx, api_key) {
-        let forwarded =
-            handlers::forwarding::forward(ctx, &header, api_key, version, raw, &body).await;
-        match forwarded {
-            handlers::forwarding::Forwarded::Answer(response) => {
-                return encode(api_key, version, correlation_id, &response)
-                    .map(|chunks| (Some(chunks), Throttle::NONE));
+    // In a cluster the admin APIs Kafka forwards go to the active controller (KIP-590);
+    // their responses are charged to the quotas as any other.
+    let dispatched = std::pin::pin!(async {
+        if handlers::forwarding::should_forward(ctx, api_key) {
+            match handlers::forwarding::forward(ctx, &header, api_key, version, raw, &body).await {
+                handlers::forwarding::Forwarded::Answer(response) => return Ok(Some(*response)),
+                handlers::forwarding::Forwarded::Close(reason) => return Err(reason),
+                handlers::forwarding::Forwarded::No => {}
             }
-            handlers::forwarding::Forwarded::Close(reason) => {
-                tracing::info!(peer = %ctx.peer, "{reason}");
-                return Err(CloseReason::UnsupportedVersion(api_key, version, None));
-            }
-            handlers::forwarding::Forwarded::No => {}
         }
-    }
-    let dispatched = std::pin::pin!(handlers::dispatch(ctx, &header, version, body));
-    let (mut response, handler_time) = crate::quotas::PollTimed::new(dispatched).await;
+        Ok(handlers::dispatch(ctx, &header, version, body).await)
+    });
+    let (outcome, handler_time) = crate::quotas::PollTimed::new(dispatched).await;
+    let mut response = match outcome {
+        Ok(response) => response,
+        Err(reason) => {
+            tracing::info!(peer = %ctx.peer, "{reason}");
+            return Err(CloseReason::UnsupportedVersion(api_key, version, None));
+        }
+    };
     let throttle = crate::quotas::throttle(
         ctx,
         &header,

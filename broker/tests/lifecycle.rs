@@ -101,21 +101,20 @@ fn start_controller(data: &DataDir) -> Broker {
     controller
 }
 
-fn start_broker(data: &DataDir, controller: &DataDir) -> Broker {
+/// Starts the broker-only node; `quorum` says where the controllers are
+/// (`controller.quorum.voters` or `controller.quorum.bootstrap.servers`).
+fn start_broker(data: &DataDir, quorum: &[(&str, &str)]) -> Broker {
     let port = data.ports.plaintext;
     let listener = format!("PLAINTEXT://127.0.0.1:{port}");
-    let voters = format!("1@127.0.0.1:{}", controller.ports.controller);
-    Broker::start_with(
-        data,
-        &[
-            ("process.roles", "broker"),
-            ("listeners", &listener),
-            ("advertised.listeners", &listener),
-            ("controller.quorum.voters", &voters),
-            ("broker.heartbeat.interval.ms", "300"),
-            ("broker.session.timeout.ms", "6000"),
-        ],
-    )
+    let mut keys = vec![
+        ("process.roles", "broker"),
+        ("listeners", listener.as_str()),
+        ("advertised.listeners", listener.as_str()),
+        ("broker.heartbeat.interval.ms", "300"),
+        ("broker.session.timeout.ms", "6000"),
+    ];
+    keys.extend_from_slice(quorum);
+    Broker::start_with(data, &keys)
 }
 
 #[test]
@@ -130,7 +129,8 @@ fn a_broker_only_node_registers_heartbeats_forwards_and_shuts_down_with_the_cont
         broker_data.directory_id,
     );
     let _controller = start_controller(&controller_data);
-    let mut broker = start_broker(&broker_data, &controller_data);
+    let voters = format!("1@127.0.0.1:{}", controller_data.ports.controller);
+    let mut broker = start_broker(&broker_data, &[("controller.quorum.voters", &voters)]);
 
     // Registered, then unfenced once caught up (heartbeats with wantFence=false).
     let registered = wait_for_broker(&controller_data, 2, "unfenced", |b| !b.fenced);
@@ -201,11 +201,31 @@ fn a_broker_only_node_registers_heartbeats_forwards_and_shuts_down_with_the_cont
     let stopped = wait_for_broker(&controller_data, 2, "fenced", |b| b.fenced);
     assert_eq!(stopped.epoch, registered.epoch);
 
-    // Started again it registers anew; killed, its session expires and it is fenced.
-    let mut broker = start_broker(&broker_data, &controller_data);
+    // Started again it registers anew, this time finding the controller through
+    // bootstrap servers whose first one is down (the channel moves on to the next);
+    // killed, its session expires and it is fenced.
+    let dead = support::free_port();
+    let bootstrap = format!(
+        "127.0.0.1:{dead},127.0.0.1:{}",
+        controller_data.ports.controller
+    );
+    let mut broker = start_broker(
+        &broker_data,
+        &[
+            ("controller.quorum.voters", ""),
+            ("controller.quorum.bootstrap.servers", &bootstrap),
+        ],
+    );
     let again = wait_for_broker(&controller_data, 2, "unfenced again", |b| {
         !b.fenced && b.epoch > registered.epoch
     });
+    let log = broker.log_text();
+    let connected = format!(
+        "connected to controller 127.0.0.1:{}",
+        controller_data.ports.controller
+    );
+    assert!(log.contains(&connected), "{log}");
+    assert!(!log.contains(&format!("connected to controller 127.0.0.1:{dead}")));
     broker.kill9();
     let fenced = wait_for_broker(&controller_data, 2, "fenced after kill -9", |b| b.fenced);
     assert_eq!(fenced.epoch, again.epoch);

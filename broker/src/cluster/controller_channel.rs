@@ -300,7 +300,7 @@ impl ControllerChannel {
             )
             .await
             .map_err(|e| AttemptError::Failed(index, e.to_string()))?;
-            tracing::debug!(client = %self.options.client_id, "connected to controller {}", self.describe(index));
+            tracing::info!(client = %self.options.client_id, "connected to controller {}", self.describe(index));
             state.connection = Some((index, client));
         }
         let (index, client) = state.connection.as_mut().expect("connected above");

@@ -237,6 +237,9 @@ impl ControllerChannel {
         let started = Instant::now();
         let mut state = self.state.lock().await;
         let mut backoff = self.options.retry_backoff;
+        // The controllers that serve no version of the request: once all of them say so
+        // (or the active one does), the request cannot be sent.
+        let mut unsupported_by = std::collections::BTreeSet::new();
         loop {
             let last = match self.attempt(&mut state, request, floor, ours).await {
                 Ok(response) if response.top_level_error() == error_code::NOT_CONTROLLER => {
@@ -249,8 +252,17 @@ impl ControllerChannel {
                     )
                 }
                 Ok(response) => return Ok(response),
-                Err(AttemptError::Unsupported(message)) => {
-                    return Err(ChannelError::Unsupported(message));
+                Err(AttemptError::Unsupported(index, message)) => {
+                    unsupported_by.insert(index);
+                    if self.hinted() == Some(index)
+                        || unsupported_by.len() >= self.options.controllers.len()
+                    {
+                        return Err(ChannelError::Unsupported(message));
+                    }
+                    // One that is not active may run other software: try the others.
+                    state.connection = None;
+                    state.next = index + 1;
+                    format!("controller {}: {message}", self.describe(index))
                 }
                 Err(AttemptError::Failed(index, message)) => {
                     state.connection = None;
@@ -308,12 +320,7 @@ impl ControllerChannel {
         let version = match client.version_for::<R>(floor, ours) {
             Ok(version) => version,
             Err(ClientError::Unsupported(message)) => {
-                // A controller that is not active may still be another version of the
-                // software: try the others before giving up (the last word is kept).
-                if self.options.controllers.len() > 1 && self.hinted().is_none() {
-                    return Err(AttemptError::Failed(index, message));
-                }
-                return Err(AttemptError::Unsupported(message));
+                return Err(AttemptError::Unsupported(index, message));
             }
             Err(other) => return Err(AttemptError::Failed(index, other.to_string())),
         };
@@ -337,6 +344,6 @@ impl ControllerChannel {
 enum AttemptError {
     /// Try again elsewhere: the controller at this index failed.
     Failed(usize, String),
-    /// The request cannot be sent at any version.
-    Unsupported(String),
+    /// The controller at this index serves no version of the request this broker sends.
+    Unsupported(usize, String),
 }

@@ -52,6 +52,8 @@ mod acl_tests;
 #[cfg(test)]
 mod controller_tests;
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]
 mod snapshot_tests;

@@ -438,6 +438,18 @@ impl Broker {
         validate_only: bool,
         quota: Arc<dyn MutationQuota>,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        // In a cluster, a node that is not the active controller asks it (Kafka's
+        // AutoTopicCreationManager); client CreateTopics requests are forwarded before this.
+        if let Some(link) = self.controller_link.get()
+            && (!self.config.is_controller() || !self.controller.is_active())
+        {
+            let timeout = std::time::Duration::from_secs(30);
+            return Ok(Applied {
+                results: link.create_topics(&topics, validate_only, timeout).await,
+                delta: TopicDelta::default(),
+                offsets: None,
+            });
+        }
         let broker = self.clone();
         self.controller
             .run(move |controller| {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use gregor_broker::cluster::{BrokerRegistration, MetadataImage};
 use gregor_protocol::ApiKey;
 use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use support::{Broker, DataDir, RawClient, api_versions, kafka_uuid_string};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -187,6 +188,32 @@ fn a_broker_only_node_registers_heartbeats_forwards_and_shuts_down_with_the_cont
                 .is_none()
         );
     }
+
+    // Auto-creation (Metadata with allow_auto_topic_creation) asks the controller, which
+    // places the replica on the only unfenced broker, 2 (Kafka's AutoTopicCreationManager).
+    let request = MetadataRequest {
+        topics: Some(vec![MetadataRequestTopic {
+            name: Some("auto-created".into()),
+            ..Default::default()
+        }]),
+        allow_auto_topic_creation: true,
+        ..Default::default()
+    };
+    client.call(&request, 12).expect("Metadata answered");
+    let deadline = Instant::now() + WAIT;
+    let auto = loop {
+        if let Some(topic) = controller_image(&controller_data).topic("auto-created") {
+            break topic.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the auto-created topic never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(auto.partitions[&0].replicas, vec![2]);
+    // Metadata does not list broker 2 as holding it yet: the broker-only node does not
+    // follow the metadata log (TODO of the metadata follower).
 
     // SIGTERM: heartbeats with wantShutDown until the controller says it may stop.
     let status = broker.stop();

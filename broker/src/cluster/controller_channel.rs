@@ -64,6 +64,25 @@ controller_response!(
     envelope_response::EnvelopeResponse,
 );
 
+/// CreateTopics has no top-level error: a controller that is not active answers every
+/// topic NOT_CONTROLLER.
+impl ControllerResponse
+    for gregor_protocol::messages::create_topics_response::CreateTopicsResponse
+{
+    fn top_level_error(&self) -> i16 {
+        let all_not_controller = !self.topics.is_empty()
+            && self
+                .topics
+                .iter()
+                .all(|t| t.error_code == error_code::NOT_CONTROLLER);
+        if all_not_controller {
+            error_code::NOT_CONTROLLER
+        } else {
+            error_code::NONE
+        }
+    }
+}
+
 /// Why a request could not be answered by the active controller in time.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {

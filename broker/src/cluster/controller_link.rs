@@ -234,3 +234,84 @@ async fn register_controller(channel: ControllerChannel, request: ControllerRegi
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
+
+impl ControllerLink {
+    /// Kafka's `AutoTopicCreationManager`: topics this node creates by itself (auto-created
+    /// topics, `__consumer_offsets`, `__transaction_state`) are created by the active
+    /// controller, with a CreateTopics request of the broker's own (not in an Envelope:
+    /// there is no client principal to carry for internal topics). A request the
+    /// controller does not answer in time fails every topic with REQUEST_TIMED_OUT.
+    pub async fn create_topics(
+        &self,
+        topics: &[super::controller::NewTopic],
+        validate_only: bool,
+        timeout: Duration,
+    ) -> Vec<super::controller::CreateTopicResult> {
+        use gregor_protocol::messages::create_topics_request::{
+            CreatableReplicaAssignment, CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+        };
+        let request = CreateTopicsRequest {
+            topics: topics
+                .iter()
+                .map(|t| CreatableTopic {
+                    name: t.name.clone().into(),
+                    num_partitions: t.num_partitions,
+                    replication_factor: t.replication_factor,
+                    assignments: t
+                        .assignments
+                        .iter()
+                        .map(|a| CreatableReplicaAssignment {
+                            partition_index: a.partition,
+                            broker_ids: a.broker_ids.clone(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    configs: t
+                        .configs
+                        .iter()
+                        .map(|(name, value)| CreatableTopicConfig {
+                            name: name.clone().into(),
+                            value: value.clone().map(Into::into),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            timeout_ms: i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX),
+            validate_only,
+            ..Default::default()
+        };
+        let failed = |code: i16, message: String| {
+            topics
+                .iter()
+                .map(|t| super::controller::CreateTopicResult {
+                    name: t.name.clone(),
+                    error: Some(super::ApiError::new(code, message.clone())),
+                    topic_id: gregor_protocol::Uuid::nil(),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    configs: Vec::new(),
+                })
+                .collect()
+        };
+        match self.forwarding.send(&request, 5, 7, timeout).await {
+            Ok(response) => response
+                .topics
+                .into_iter()
+                .map(|t| super::controller::CreateTopicResult {
+                    name: t.name.to_string(),
+                    error: (t.error_code != error_code::NONE).then(|| super::ApiError {
+                        code: t.error_code,
+                        message: t.error_message.map(|m| m.to_string()),
+                    }),
+                    topic_id: t.topic_id,
+                    num_partitions: t.num_partitions,
+                    replication_factor: t.replication_factor,
+                    configs: Vec::new(),
+                })
+                .collect(),
+            Err(error) => failed(error_code::REQUEST_TIMED_OUT, error.to_string()),
+        }
+    }
+}

@@ -98,6 +98,13 @@ pub struct Broker {
     /// Partition replication: the roles the metadata gave this broker's partitions, the
     /// led partitions' ISR and high watermark, the follower fetchers.
     pub replicas: Arc<crate::replication::ReplicaManager>,
+    /// In a multi-node cluster, the link to the active controller (lifecycle, forwarding,
+    /// AlterPartition), started by `server::run` once the listeners are bound.
+    pub controller_link: std::sync::OnceLock<Arc<crate::cluster::controller_link::ControllerLink>>,
+    /// The ReplicaManager's ISR changes, until the controller link takes them (cluster
+    /// mode only).
+    pub pending_isr_changes:
+        std::sync::Mutex<Option<crate::replication::alter_partition::AlterPartitionReceiver>>,
 }
 
 /// The semaphore behind [`Broker::request_bytes`] for `queued.max.request.bytes`.
@@ -231,10 +238,17 @@ impl Broker {
         let client_quotas = crate::quotas::ClientQuotaManager::from_config(&config);
         let replication = crate::replication::ReplicationConfig::from_config(&config)
             .map_err(StartError::Config)?;
+        // In a cluster the leader's ISR changes go to the controller (AlterPartition).
+        let (alter, pending_isr_changes) = if config.is_cluster() {
+            let (sender, receiver) = crate::replication::alter_partition::channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
         let replicas = Arc::new(crate::replication::ReplicaManager::new(
             config.node_id,
             replication,
-            None,
+            alter,
         ));
         let broker = Arc::new(Broker {
             node_id: config.node_id,
@@ -252,6 +266,8 @@ impl Broker {
             authorizer,
             client_quotas,
             replicas,
+            controller_link: std::sync::OnceLock::new(),
+            pending_isr_changes: std::sync::Mutex::new(pending_isr_changes),
         });
         broker.groups.start(&broker);
         let markers = Arc::new(BrokerMarkers {
@@ -456,6 +472,18 @@ impl Broker {
         validate_only: bool,
         quota: Arc<dyn MutationQuota>,
     ) -> Result<Applied<CreateTopicResult>, ControllerError> {
+        // In a cluster, a node that is not the active controller asks it (Kafka's
+        // AutoTopicCreationManager); client CreateTopics requests are forwarded before this.
+        if let Some(link) = self.controller_link.get()
+            && (!self.config.is_controller() || !self.controller.is_active())
+        {
+            let timeout = std::time::Duration::from_secs(30);
+            return Ok(Applied {
+                results: link.create_topics(&topics, validate_only, timeout).await,
+                delta: TopicDelta::default(),
+                offsets: None,
+            });
+        }
         let broker = self.clone();
         self.controller
             .run(move |controller| {

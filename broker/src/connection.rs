@@ -434,6 +434,8 @@ pub(crate) async fn handle_frame_throttled(
     mut frame: Bytes,
 ) -> Result<(Option<Vec<Bytes>>, Throttle), CloseReason> {
     let request_size = frame.len();
+    // The frame as received, for a request forwarded to the controller (cheap: shared).
+    let raw = frame.clone();
     let (key, version) = peek_request_api(&frame).ok_or(CloseReason::ShortFrame(frame.len()))?;
     // A cluster controller's quorum RPCs on the controller listener (`connection_quorum.rs`).
     if let Some(answer) = crate::connection_quorum::route(ctx, key, &frame).await {
@@ -461,8 +463,26 @@ pub(crate) async fn handle_frame_throttled(
     let body = RequestBody::decode(api_key, version, &mut frame)
         .map_err(|e| CloseReason::Malformed(format!("{} v{version}: {e}", api_key.name())))?;
     tracing::debug!(peer = %ctx.peer, api = api_key.name(), version, correlation_id, client = ?header.client_id, "request");
-    let dispatched = std::pin::pin!(handlers::dispatch(ctx, &header, version, body));
-    let (mut response, handler_time) = crate::quotas::PollTimed::new(dispatched).await;
+    // In a cluster the admin APIs Kafka forwards go to the active controller (KIP-590);
+    // their responses are charged to the quotas as any other.
+    let dispatched = std::pin::pin!(async {
+        if handlers::forwarding::should_forward(ctx, api_key) {
+            match handlers::forwarding::forward(ctx, &header, api_key, version, raw, &body).await {
+                handlers::forwarding::Forwarded::Answer(response) => return Ok(Some(*response)),
+                handlers::forwarding::Forwarded::Close(reason) => return Err(reason),
+                handlers::forwarding::Forwarded::No => {}
+            }
+        }
+        Ok(handlers::dispatch(ctx, &header, version, body).await)
+    });
+    let (outcome, handler_time) = crate::quotas::PollTimed::new(dispatched).await;
+    let mut response = match outcome {
+        Ok(response) => response,
+        Err(reason) => {
+            tracing::info!(peer = %ctx.peer, "{reason}");
+            return Err(CloseReason::UnsupportedVersion(api_key, version, None));
+        }
+    };
     let throttle = crate::quotas::throttle(
         ctx,
         &header,

@@ -118,6 +118,25 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // of replicated partitions.
     let isr_expiration = broker.replicas.spawn_isr_expiration();
 
+    // In a cluster: register with the active controller and heartbeat, forward admin
+    // requests, send ISR changes (Kafka's BrokerServer.startup, after the socket server).
+    if broker.config.is_cluster() {
+        let isr_changes = broker
+            .pending_isr_changes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let link = crate::cluster::controller_link::ControllerLink::start(
+            &broker.config,
+            &broker.cluster_id,
+            &broker.controller,
+            &broker.replicas,
+            isr_changes,
+        )
+        .map_err(StartError::Config)?;
+        let _ = broker.controller_link.set(link);
+    }
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     // Brokers whose sessions expire are fenced (Kafka's `maybeFenceStaleBroker`).
@@ -151,6 +170,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     shutdown.await;
     tracing::info!("shutting down");
+    // Kafka's BrokerServer.shutdown: the controlled shutdown before the listeners close.
+    if let Some(link) = broker.controller_link.get() {
+        link.shutdown().await;
+    }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     maintenance.abort();

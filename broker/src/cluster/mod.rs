@@ -23,12 +23,19 @@
 //!   and safe downgrades) with the checks of Kafka's `FeatureControlManager`.
 //! * [`client_metrics`]: client-metrics subscriptions (KIP-714) altered through
 //!   IncrementalAlterConfigs, validated as Kafka's `ClientMetricsConfigs`.
+//! * [`controller_link`]: in a multi-node cluster, what this node sends to the active
+//!   controller over [`controller_channel`]: [`broker_lifecycle`] (registration, heartbeats,
+//!   controlled shutdown), forwarded admin requests, [`alter_partition_sender`].
 //! * [`mod@reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
 //!   to create or delete at start-up so that the disk matches the image.
 
+pub mod alter_partition_sender;
+pub mod broker_lifecycle;
 pub mod client_metrics;
 pub mod client_quotas;
 pub mod controller;
+pub mod controller_channel;
+pub mod controller_link;
 pub mod features;
 pub mod group_configs;
 pub mod image;
@@ -45,6 +52,8 @@ pub mod storage_tool;
 mod acl_tests;
 #[cfg(test)]
 mod controller_tests;
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod recovery_tests;
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub mod end_txn;
 pub mod envelope;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod forwarding;
 pub mod get_telemetry_subscriptions;
 pub mod heartbeat;
 pub mod incremental_alter_configs;

@@ -23,17 +23,26 @@
 //!   and safe downgrades) with the checks of Kafka's `FeatureControlManager`.
 //! * [`client_metrics`]: client-metrics subscriptions (KIP-714) altered through
 //!   IncrementalAlterConfigs, validated as Kafka's `ClientMetricsConfigs`.
+//! * [`publisher`]: in a multi-node cluster, each committed image applied to this broker's
+//!   local state (logs made and deleted, leader/follower roles, coordinators loaded and
+//!   unloaded, configs), against the one before it ([`local_changes`]).
+//! * [`coordinator_partitions`]: which internal-topic partitions the coordinators serve.
 //! * [`mod@reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
 //!   to create or delete at start-up so that the disk matches the image.
 
 pub mod client_metrics;
 pub mod client_quotas;
 pub mod controller;
+pub mod coordinator_partitions;
 pub mod features;
 pub mod group_configs;
 pub mod image;
+pub mod local_changes;
 pub mod meta_properties;
 pub mod metadata_log;
+pub mod publisher;
+#[cfg(test)]
+mod publisher_tests;
 pub mod quorum;
 pub mod reconcile;
 pub mod replay;

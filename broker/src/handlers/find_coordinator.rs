@@ -1,5 +1,6 @@
-//! FindCoordinator: this broker coordinates every group and every transactional id
-//! (key type 1), on the listener the request came in on. `__consumer_offsets` and
+//! FindCoordinator: on a single node this broker coordinates every group and every
+//! transactional id (key type 1), on the listener the request came in on; in a cluster
+//! the coordinator of a key is the leader of its partition of the internal topic. `__consumer_offsets` and
 //! `__transaction_state` are created on first use; while one cannot be (a replication
 //! factor above the broker count, say) the answer is `COORDINATOR_NOT_AVAILABLE`, as Kafka
 //! answers. Share coordinators are not supported (`INVALID_REQUEST`).
@@ -95,10 +96,26 @@ async fn answer(
         },
         _ => error_code::INVALID_REQUEST,
     };
-    let (node_id, host, port) = if error == error_code::NONE {
-        node
-    } else {
-        (-1, String::new(), -1)
+    let no_node = (-1, String::new(), -1);
+    // Each key's coordinator: this broker on a single node; in a cluster the leader of
+    // the key's partition of the internal topic, on the listener the request came in on
+    // (Kafka's `getCoordinator` via `metadataCache.getPartitionLeaderEndpoint`).
+    let coordinator_of = |key: &str| -> (i16, (i32, String, i32)) {
+        if error != error_code::NONE {
+            return (error, no_node.clone());
+        }
+        if !ctx.broker.config.is_cluster() {
+            return (error, node.clone());
+        }
+        let topic = if key_type == KEY_TYPE_GROUP {
+            crate::groups::OFFSETS_TOPIC
+        } else {
+            crate::transactions::TRANSACTION_STATE_TOPIC
+        };
+        match leader_endpoint(&ctx.broker.image(), topic, key, &ctx.listener) {
+            Some(found) => (error_code::NONE, found),
+            None => (error_code::COORDINATOR_NOT_AVAILABLE, no_node.clone()),
+        }
     };
     if version >= 4 {
         // Kafka sets a message only when the whole request fails (an unknown key type).
@@ -106,19 +123,23 @@ async fn answer(
         FindCoordinatorResponse {
             coordinators: keys
                 .into_iter()
-                .map(|key| Coordinator {
-                    key: key.into(),
-                    node_id,
-                    host: host.as_str().into(),
-                    port,
-                    error_code: error,
-                    error_message: message.clone().map(Into::into),
-                    ..Default::default()
+                .map(|key| {
+                    let (error, (node_id, host, port)) = coordinator_of(&key);
+                    Coordinator {
+                        key: key.into(),
+                        node_id,
+                        host: host.as_str().into(),
+                        port,
+                        error_code: error,
+                        error_message: message.clone().map(Into::into),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
             ..Default::default()
         }
     } else {
+        let (error, (node_id, host, port)) = coordinator_of(&keys[0]);
         FindCoordinatorResponse {
             error_code: error,
             error_message: Some(errors::message(error).into()),
@@ -128,4 +149,19 @@ async fn answer(
             ..Default::default()
         }
     }
+}
+
+/// The leader of `key`'s partition of `topic` and its endpoint on `listener`, from the
+/// image; `None` while the partition has no leader or the leader no such endpoint.
+fn leader_endpoint(
+    image: &crate::cluster::MetadataImage,
+    topic: &str,
+    key: &str,
+    listener: &str,
+) -> Option<(i32, String, i32)> {
+    let found = image.topic(topic)?;
+    let partition = crate::groups::partition_for(key, found.partitions.len() as i32);
+    let leader = found.partition(partition)?.leader;
+    let endpoint = image.broker(leader)?.endpoint(listener)?;
+    Some((leader, endpoint.host.clone(), i32::from(endpoint.port)))
 }

@@ -24,9 +24,10 @@ impl CoordinatorPartitions {
         CoordinatorPartitions::default()
     }
 
-    /// From now on only elected partitions are (cluster mode, before the first image).
+    /// From now on only elected partitions are (cluster mode, before the first image);
+    /// partitions already elected stay.
     pub fn only_elected(&self) {
-        *unpoison(self.owned.lock()) = Some(BTreeMap::new());
+        unpoison(self.owned.lock()).get_or_insert_with(BTreeMap::new);
     }
 
     /// Whether `partition` is coordinated here.

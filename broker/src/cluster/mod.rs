@@ -42,6 +42,8 @@ pub mod meta_properties;
 pub mod metadata_log;
 pub mod publisher;
 #[cfg(test)]
+mod publisher_broker_tests;
+#[cfg(test)]
 mod publisher_tests;
 pub mod quorum;
 pub mod reconcile;

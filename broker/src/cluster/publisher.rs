@@ -51,7 +51,10 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher that has published nothing yet: its first image gives every local
     /// partition its role.
+    /// The broker's coordinators serve only the partitions it is elected for from now on.
     pub fn new(broker: &Arc<Broker>) -> Publisher {
+        broker.groups.coordinate_elected_only();
+        broker.transactions.coordinate_elected_only();
         Publisher {
             broker: Arc::downgrade(broker),
             previous: Arc::new(MetadataImage::empty()),

@@ -3,10 +3,8 @@
 //! coordinators.
 
 use gregor_protocol::MetadataRecord;
-use gregor_protocol::messages::config_record::ConfigRecord;
 use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
 use gregor_protocol::messages::partition_record::PartitionRecord;
-use gregor_protocol::messages::register_broker_record::{BrokerEndpoint, RegisterBrokerRecord};
 use gregor_protocol::messages::remove_topic_record::RemoveTopicRecord;
 use gregor_protocol::messages::topic_record::TopicRecord;
 use uuid::Uuid;
@@ -60,32 +58,6 @@ fn change(
 fn remove_topic(topic_id: Uuid) -> MetadataRecord {
     MetadataRecord::RemoveTopic(RemoveTopicRecord {
         topic_id,
-        ..Default::default()
-    })
-}
-
-fn topic_config(name: &str, key: &str, value: &str) -> MetadataRecord {
-    MetadataRecord::Config(ConfigRecord {
-        resource_type: 2,
-        resource_name: name.to_string().into(),
-        name: key.to_string().into(),
-        value: Some(value.to_string().into()),
-        ..Default::default()
-    })
-}
-
-fn register(broker_id: i32, host: &str, port: u16) -> MetadataRecord {
-    MetadataRecord::RegisterBroker(RegisterBrokerRecord {
-        broker_id,
-        incarnation_id: id(1000 + broker_id as u64),
-        broker_epoch: 10 + i64::from(broker_id),
-        end_points: vec![BrokerEndpoint {
-            name: "PLAINTEXT".to_string().into(),
-            host: host.to_string().into(),
-            port,
-            security_protocol: 0,
-            ..Default::default()
-        }],
         ..Default::default()
     })
 }

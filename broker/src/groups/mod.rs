@@ -325,7 +325,7 @@ impl GroupCoordinator {
     pub fn start(&self, broker: &Arc<Broker>) {
         let _ = self.broker.set(Arc::downgrade(broker));
         if broker.config.is_cluster() {
-            self.owned.only_elected();
+            self.coordinate_elected_only();
         } else {
             let replay = load(broker, None);
             self.install_replay(replay);
@@ -372,6 +372,12 @@ impl GroupCoordinator {
             "no longer coordinating the groups of {OFFSETS_TOPIC}-{partition} ({} unloaded)",
             before - map.len()
         );
+    }
+
+    /// From now on this broker coordinates only the partitions it is elected for
+    /// ([`Self::on_election`]): a broker whose state follows the metadata publisher.
+    pub fn coordinate_elected_only(&self) {
+        self.owned.only_elected();
     }
 
     /// `NOT_COORDINATOR` when `group_id`'s partition is not coordinated by this broker.

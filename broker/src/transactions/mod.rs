@@ -169,7 +169,7 @@ impl TransactionCoordinator {
         let _ = self.markers.set(markers);
         if broker.config.is_cluster() {
             // The metadata publisher loads the partitions this broker leads (on_election).
-            self.owned.only_elected();
+            self.coordinate_elected_only();
         } else {
             self.load_partitions(broker, None);
         }
@@ -209,6 +209,12 @@ impl TransactionCoordinator {
             "no longer coordinating the transactional ids of {TRANSACTION_STATE_TOPIC}-{partition} ({} unloaded)",
             before - map.len()
         );
+    }
+
+    /// From now on this broker coordinates only the partitions it is elected for
+    /// ([`Self::on_election`]): a broker whose state follows the metadata publisher.
+    pub fn coordinate_elected_only(&self) {
+        self.owned.only_elected();
     }
 
     /// `NOT_COORDINATOR` when `id`'s partition is not coordinated by this broker.

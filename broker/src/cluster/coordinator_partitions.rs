@@ -7,8 +7,52 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
+use gregor_protocol::error_code;
+
+use crate::replication::{ReplicaManager, Role};
 use crate::storage::unpoison;
+
+/// How long a group coordinator's write waits for the ISR (Kafka's
+/// `offsets.commit.timeout.ms` default).
+pub const OFFSETS_WRITE_TIMEOUT: Duration = Duration::from_millis(5_000);
+/// How long a transaction coordinator's write waits for the ISR (Kafka's
+/// `TransactionStateManager` appends with `request.timeout.ms`, 30 s by default).
+pub const TRANSACTION_WRITE_TIMEOUT: Duration = Duration::from_millis(30_000);
+
+/// Before a coordinator's write to its partition: the coordinators write with
+/// `acks=all` (Kafka's `CoordinatorRuntime` and `appendTransactionToLog` append with
+/// `requiredAcks = -1`), so a replicated partition refuses it as an `acks=all` produce
+/// would (NOT_ENOUGH_REPLICAS under `min.insync.replicas`, NOT_LEADER_OR_FOLLOWER on a
+/// follower). A partition without a role (a single node) takes it.
+pub fn check_write(replicas: &ReplicaManager, topic: &str, partition: i32) -> Result<(), i16> {
+    match replicas.role(topic, partition) {
+        None => Ok(()),
+        Some(Role::Follower { .. }) => Err(error_code::NOT_LEADER_OR_FOLLOWER),
+        Some(Role::Leader(leader)) => leader.check_acks_all(),
+    }
+}
+
+/// After a coordinator's write ending before `end_offset`: waits until the ISR has it
+/// (at most `timeout`), so that what the coordinator answers survives the loss of its
+/// broker. Immediate for a partition without a role (a single node).
+pub async fn wait_replicated(
+    replicas: &ReplicaManager,
+    topic: &str,
+    partition: i32,
+    end_offset: i64,
+    timeout: Duration,
+) -> Result<(), i16> {
+    let Some(leader) = replicas.leader(topic, partition) else {
+        return Ok(());
+    };
+    replicas.after_leader_append(topic, partition);
+    match crate::replication::acks::wait_for_isr(&leader, end_offset, timeout).await {
+        error_code::NONE => Ok(()),
+        code => Err(code),
+    }
+}
 
 /// The coordinated partitions and the leader epoch each was elected in (see the module
 /// docs).

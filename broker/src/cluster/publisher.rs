@@ -89,6 +89,7 @@ impl Publisher {
                 followers = changes.followers.len(),
                 "publishing the first metadata image"
             );
+            report_strays(&broker, &image);
         }
         apply_configs(&broker, &previous, &image);
         for removal in &changes.removed {
@@ -163,6 +164,35 @@ fn apply_configs(broker: &Broker, previous: &MetadataImage, image: &MetadataImag
                 .set_topic_config(&topic.name, topic_config::log_config(&defaults, overrides)),
             None => broker.logs.clear_topic_config(&topic.name),
         }
+    }
+}
+
+/// Kafka's stray logs (`LogManager.isStrayKraftReplica`): logs on disk the first image
+/// does not give this broker (topic unknown, another topic id, not a replica). Kafka
+/// renames them `-stray` and keeps them; they are kept here as they are, reported, and
+/// served to no one (the handlers go by the image). One of an older topic of the same
+/// name is deleted when the new topic's replica needs its place ([`local_log`]).
+fn report_strays(broker: &Broker, image: &MetadataImage) {
+    let dirs: Vec<super::reconcile::PartitionDir> = broker
+        .logs
+        .partitions()
+        .into_iter()
+        .filter_map(|(topic, partition)| {
+            let log = broker.logs.get(&topic, partition)?;
+            Some(super::reconcile::PartitionDir {
+                path: log.dir().to_path_buf(),
+                topic_id: log_topic_id(&log),
+                topic,
+                partition,
+            })
+        })
+        .collect();
+    for (dir, reason) in super::reconcile::reconcile(image, broker.node_id, &dirs).to_delete {
+        tracing::warn!(
+            dir = %dir.path.display(),
+            ?reason,
+            "stray partition log: kept, not served"
+        );
     }
 }
 

@@ -403,10 +403,28 @@ async fn the_group_coordinator_follows_the_leadership_of_its_partition() {
     // Back here in a new epoch: loaded again from the log.
     let elected = with(&resigned, &[change(offsets_id, 0, |c| c.leader = 1)]);
     publisher = publish(publisher, &elected).await;
-    let _ = publisher;
     assert_eq!(role(broker, OFFSETS_TOPIC, 0), Some((true, 2)));
     assert_eq!(broker.groups.coordinator_error("g"), None);
     assert_eq!(committed(broker, "g").await, 42);
+    // Coordinators write with acks=all: broker 2, in the ISR, never fetches, so the
+    // commit is not acknowledged (Kafka's REQUEST_TIMED_OUT, answered
+    // COORDINATOR_NOT_AVAILABLE after `offsets.commit.timeout.ms`).
+    assert_eq!(
+        broker.groups.commit_offsets(commit("g", 44)).await,
+        vec![vec![error_code::COORDINATOR_NOT_AVAILABLE]]
+    );
+    // Once the ISR is this broker alone, a commit is acknowledged.
+    let alone = with(
+        &elected,
+        &[change(offsets_id, 0, |c| c.isr = Some(vec![1]))],
+    );
+    publisher = publish(publisher, &alone).await;
+    let _ = publisher;
+    assert_eq!(
+        broker.groups.commit_offsets(commit("g", 45)).await,
+        vec![vec![error_code::NONE]]
+    );
+    assert_eq!(committed(broker, "g").await, 45);
 }
 
 fn batch(tag: &str, count: usize) -> Bytes {

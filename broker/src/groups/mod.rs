@@ -494,7 +494,10 @@ impl GroupCoordinator {
         self.ensure_offsets_topic()
             .await
             .map_err(|_| error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let (log, _, leader_epoch) = broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
+        let (log, partition, leader_epoch) =
+            broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
+        use crate::cluster::coordinator_partitions as replicated;
+        replicated::check_write(&broker.replicas, OFFSETS_TOPIC, partition)?;
         let now = now_ms();
         let batch = records::build_batch(group_id, records, now).map_err(|err| {
             tracing::error!(group = %group_id, "cannot encode the group's records: {err}");
@@ -507,10 +510,20 @@ impl GroupCoordinator {
                 err.code
             })?;
             log.append(validated, leader_epoch, now)
-                .map(|_| ())
+                .map(|info| info.last_offset + 1)
                 .map_err(|err| err.coordinator_write_code(&log.name()))
         });
-        task.await.unwrap_or(Err(error_code::UNKNOWN_SERVER_ERROR))
+        let end = task
+            .await
+            .unwrap_or(Err(error_code::UNKNOWN_SERVER_ERROR))?;
+        replicated::wait_replicated(
+            &broker.replicas,
+            OFFSETS_TOPIC,
+            partition,
+            end,
+            replicated::OFFSETS_WRITE_TIMEOUT,
+        )
+        .await
     }
 
     /// Carries out the effects an operation left in `group` (timers, records, and what

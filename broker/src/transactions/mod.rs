@@ -341,7 +341,10 @@ impl TransactionCoordinator {
         self.ensure_topic()
             .await
             .map_err(|_| UNKNOWN_TOPIC_OR_PARTITION)?;
-        let (log, _, leader_epoch) = broker.coordinator_partition(TRANSACTION_STATE_TOPIC, id)?;
+        let (log, partition, leader_epoch) =
+            broker.coordinator_partition(TRANSACTION_STATE_TOPIC, id)?;
+        use crate::cluster::coordinator_partitions as replicated;
+        replicated::check_write(&broker.replicas, TRANSACTION_STATE_TOPIC, partition)?;
         let image = broker.image();
         let now = now_ms();
         let tv = image
@@ -358,10 +361,18 @@ impl TransactionCoordinator {
                 err.code
             })?;
             log.append(validated, leader_epoch, now)
-                .map(|_| ())
+                .map(|info| info.last_offset + 1)
                 .map_err(|err| err.coordinator_write_code(&log.name()))
         });
-        task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))
+        let end = task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))?;
+        replicated::wait_replicated(
+            &broker.replicas,
+            TRANSACTION_STATE_TOPIC,
+            partition,
+            end,
+            replicated::TRANSACTION_WRITE_TIMEOUT,
+        )
+        .await
     }
 
     /// Writes `transit` and applies it to `meta` (whose lock the caller holds); on a

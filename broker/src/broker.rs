@@ -675,6 +675,13 @@ impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
         let Some(leader_epoch) = topic_image.partition(partition).map(|p| p.leader_epoch) else {
             return Err(gregor_protocol::error_code::UNKNOWN_TOPIC_OR_PARTITION);
         };
+        // A follower's log takes only what its leader has (a cluster's markers go to the
+        // partition's leader).
+        if let Some(crate::replication::Role::Follower { .. }) =
+            broker.replicas.role(topic, partition)
+        {
+            return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER);
+        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

@@ -73,6 +73,9 @@ async fn start_node(node_id: i32) -> Node {
         ("log.dirs", dir.path().display().to_string()),
         ("offsets.topic.num.partitions", "1".to_owned()),
         ("offsets.topic.replication.factor", "1".to_owned()),
+        ("transaction.state.log.num.partitions", "1".to_owned()),
+        ("transaction.state.log.replication.factor", "1".to_owned()),
+        ("transaction.state.log.min.isr", "1".to_owned()),
         ("replica.fetch.backoff.ms", "20".to_owned()),
         ("replica.fetch.wait.max.ms", "200".to_owned()),
     ])
@@ -425,6 +428,56 @@ async fn the_group_coordinator_follows_the_leadership_of_its_partition() {
         vec![vec![error_code::NONE]]
     );
     assert_eq!(committed(broker, "g").await, 45);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transaction_coordinator_follows_the_leadership_of_its_partition() {
+    use crate::transactions::TRANSACTION_STATE_TOPIC;
+    let node = start_node(1).await;
+    let broker = &node.broker;
+    let txns = &broker.transactions;
+    let (producer_id, epoch) = txns
+        .init_producer_id("tx", 60_000, None)
+        .await
+        .expect("init");
+    let image = broker.image();
+    let state_id = image.topic(TRANSACTION_STATE_TOPIC).expect("topic").id;
+
+    let mut publisher = Publisher::new(broker);
+    assert_eq!(
+        txns.coordinator_error("tx"),
+        Some(error_code::NOT_COORDINATOR)
+    );
+    assert_eq!(
+        txns.init_producer_id("tx", 60_000, None).await,
+        Err(error_code::NOT_COORDINATOR)
+    );
+    publisher = publish(publisher, &image).await;
+    assert_eq!(txns.coordinator_error("tx"), None);
+    // Loaded from the log: the same producer id, the next epoch.
+    assert_eq!(
+        txns.init_producer_id("tx", 60_000, None).await,
+        Ok((producer_id, epoch + 1))
+    );
+
+    let resigned = with(
+        &image,
+        &[change(state_id, 0, |c| {
+            c.replicas = Some(vec![1, 2]);
+            c.isr = Some(vec![1, 2]);
+            c.leader = 2;
+        })],
+    );
+    publisher = publish(publisher, &resigned).await;
+    let _ = publisher;
+    assert_eq!(
+        txns.coordinator_error("tx"),
+        Some(error_code::NOT_COORDINATOR)
+    );
+    assert_eq!(
+        txns.describe("tx").await.map(|d| d.producer_id),
+        Err(error_code::NOT_COORDINATOR)
+    );
 }
 
 fn batch(tag: &str, count: usize) -> Bytes {

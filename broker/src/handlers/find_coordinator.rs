@@ -165,3 +165,80 @@ fn leader_endpoint(
     let endpoint = image.broker(leader)?.endpoint(listener)?;
     Some((leader, endpoint.host.clone(), i32::from(endpoint.port)))
 }
+
+#[cfg(test)]
+mod tests {
+    use gregor_protocol::MetadataRecord;
+    use gregor_protocol::messages::partition_record::PartitionRecord;
+    use gregor_protocol::messages::register_broker_record::{BrokerEndpoint, RegisterBrokerRecord};
+    use gregor_protocol::messages::topic_record::TopicRecord;
+
+    use super::leader_endpoint;
+    use crate::cluster::MetadataImage;
+    use crate::groups::{OFFSETS_TOPIC, partition_for};
+
+    #[test]
+    fn the_coordinator_is_the_leader_of_the_keys_partition_on_the_listener() {
+        let topic_id = uuid::Uuid::from_u64_pair(1, 2);
+        let mut records = vec![MetadataRecord::Topic(TopicRecord {
+            name: OFFSETS_TOPIC.to_string().into(),
+            topic_id,
+            ..Default::default()
+        })];
+        for index in 0..3 {
+            records.push(MetadataRecord::Partition(PartitionRecord {
+                partition_id: index,
+                topic_id,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2, 3],
+                leader: index + 1,
+                leader_epoch: 0,
+                ..Default::default()
+            }));
+        }
+        for id in [1, 2] {
+            records.push(MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+                broker_id: id,
+                broker_epoch: i64::from(id),
+                end_points: vec![BrokerEndpoint {
+                    name: "PLAINTEXT".to_string().into(),
+                    host: format!("b{id}").into(),
+                    port: 9000 + id as u16,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }));
+        }
+        let mut image = MetadataImage::empty();
+        for (offset, record) in records.iter().enumerate() {
+            image.apply(offset as i64, record).expect("apply");
+        }
+        let key_of = |partition: i32| {
+            (0..)
+                .map(|n| format!("group-{n}"))
+                .find(|k| partition_for(k, 3) == partition)
+                .expect("a key")
+        };
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(1), "PLAINTEXT"),
+            Some((2, "b2".to_string(), 9002))
+        );
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(0), "PLAINTEXT"),
+            Some((1, "b1".to_string(), 9001))
+        );
+        // The leader of partition 2 (broker 3) is not registered; no such listener.
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(2), "PLAINTEXT"),
+            None
+        );
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(0), "SSL"),
+            None
+        );
+        assert_eq!(
+            leader_endpoint(&image, "__transaction_state", "x", "PLAINTEXT"),
+            None
+        );
+    }
+}

@@ -202,7 +202,12 @@ impl Broker {
         let controller = Arc::new(controller);
         let image = controller.image();
 
-        reconcile_directories(&config, &image).map_err(StartError::Storage)?;
+        // In a cluster the image at start-up may lag behind the quorum (a broker-only node
+        // has none yet): the metadata publisher settles the directories with the first
+        // committed image instead (cluster/publisher.rs), never deleting on a stale one.
+        if !config.is_cluster() {
+            reconcile_directories(&config, &image).map_err(StartError::Storage)?;
+        }
         let effective =
             crate::dynamic_broker_config::effective_config(&config, &image, config.node_id);
         let default_log_config = LogConfig::from_broker(&effective);
@@ -320,6 +325,10 @@ impl Broker {
     /// removed topics' partitions and updates the configs of reconfigured topics (new
     /// partitions already have their logs: see [`PartitionStore`]). Blocking file I/O.
     pub fn apply_delta(&self, delta: &TopicDelta) {
+        if self.config.is_cluster() {
+            // The metadata publisher applies the committed image on every broker.
+            return;
+        }
         for deleted in &delta.deleted {
             for partition in &deleted.partitions {
                 if let Err(err) = self.logs.remove(&deleted.name, *partition) {
@@ -584,6 +593,11 @@ impl PartitionStore for Broker {
         let Some(first) = partitions.first() else {
             return Ok(());
         };
+        if self.config.is_cluster() {
+            // Each replica's broker makes its log when the committed image reaches it
+            // (cluster/publisher.rs), as Kafka's brokers do.
+            return Ok(());
+        }
         let config = topic_config::log_config(&self.default_log_config(), &first.config);
         self.logs.set_topic_config(&first.topic, config);
         for (made, created) in partitions.iter().enumerate() {
@@ -616,6 +630,9 @@ impl PartitionStore for Broker {
     }
 
     fn abort(&self, partitions: &[CreatedPartition]) {
+        if self.config.is_cluster() {
+            return;
+        }
         let mut start = 0;
         while start < partitions.len() {
             let topic = &partitions[start].topic;
@@ -720,6 +737,13 @@ impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
         let Some(leader_epoch) = topic_image.partition(partition).map(|p| p.leader_epoch) else {
             return Err(gregor_protocol::error_code::UNKNOWN_TOPIC_OR_PARTITION);
         };
+        // A follower's log takes only what its leader has (a cluster's markers go to the
+        // partition's leader).
+        if let Some(crate::replication::Role::Follower { .. }) =
+            broker.replicas.role(topic, partition)
+        {
+            return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER);
+        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

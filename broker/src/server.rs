@@ -117,6 +117,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // Kafka's `isr-expiration`: a no-op until the metadata makes this broker a leader
     // of replicated partitions.
     let isr_expiration = broker.replicas.spawn_isr_expiration();
+    // In a cluster, the committed metadata makes this broker's local state
+    // (cluster/publisher.rs); a single node makes it on the request path.
+    let publisher = broker
+        .config
+        .is_cluster()
+        .then(|| crate::cluster::publisher::spawn(&broker, broker.controller.subscribe()));
 
     // In a cluster: register with the active controller and heartbeat, forward admin
     // requests, send ISR changes (Kafka's BrokerServer.startup, after the socket server).
@@ -178,6 +184,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     while tasks.join_next().await.is_some() {}
     maintenance.abort();
     isr_expiration.abort();
+    if let Some(publisher) = publisher {
+        publisher.abort();
+    }
     broker.replicas.shutdown();
     if let Some(quorum) = broker.controller.quorum() {
         quorum.shutdown().await;

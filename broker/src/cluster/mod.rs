@@ -26,6 +26,10 @@
 //! * [`controller_link`]: in a multi-node cluster, what this node sends to the active
 //!   controller over [`controller_channel`]: [`broker_lifecycle`] (registration, heartbeats,
 //!   controlled shutdown), forwarded admin requests, [`alter_partition_sender`].
+//! * [`publisher`]: in a multi-node cluster, each committed image applied to this broker's
+//!   local state (logs made and deleted, leader/follower roles, coordinators loaded and
+//!   unloaded, configs), against the one before it ([`local_changes`]).
+//! * [`coordinator_partitions`]: which internal-topic partitions the coordinators serve.
 //! * [`mod@reconcile`]: `partition.metadata` and [`reconcile()`], which partition directories
 //!   to create or delete at start-up so that the disk matches the image.
 
@@ -36,11 +40,18 @@ pub mod client_quotas;
 pub mod controller;
 pub mod controller_channel;
 pub mod controller_link;
+pub mod coordinator_partitions;
 pub mod features;
 pub mod group_configs;
 pub mod image;
+pub mod local_changes;
 pub mod meta_properties;
 pub mod metadata_log;
+pub mod publisher;
+#[cfg(test)]
+mod publisher_broker_tests;
+#[cfg(test)]
+mod publisher_tests;
 pub mod quorum;
 pub mod reconcile;
 pub mod replay;

@@ -2233,7 +2233,10 @@ pub fn group_metadata_append_error(code: i16) -> i16 {
     use crate::storage::{MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE};
     use gregor_protocol::error_code::*;
     match code {
-        UNKNOWN_TOPIC_OR_PARTITION | REQUEST_TIMED_OUT => COORDINATOR_NOT_AVAILABLE,
+        UNKNOWN_TOPIC_OR_PARTITION
+        | REQUEST_TIMED_OUT
+        | NOT_ENOUGH_REPLICAS
+        | NOT_ENOUGH_REPLICAS_AFTER_APPEND => COORDINATOR_NOT_AVAILABLE,
         NOT_LEADER_OR_FOLLOWER | KAFKA_STORAGE_ERROR => NOT_COORDINATOR,
         MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE => UNKNOWN_SERVER_ERROR,
         other => other,
@@ -2246,7 +2249,10 @@ pub fn offset_commit_append_error(code: i16) -> i16 {
     use crate::storage::{MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE};
     use gregor_protocol::error_code::*;
     match code {
-        UNKNOWN_TOPIC_OR_PARTITION | REQUEST_TIMED_OUT => COORDINATOR_NOT_AVAILABLE,
+        UNKNOWN_TOPIC_OR_PARTITION
+        | REQUEST_TIMED_OUT
+        | NOT_ENOUGH_REPLICAS
+        | NOT_ENOUGH_REPLICAS_AFTER_APPEND => COORDINATOR_NOT_AVAILABLE,
         NOT_LEADER_OR_FOLLOWER | KAFKA_STORAGE_ERROR => NOT_COORDINATOR,
         MESSAGE_TOO_LARGE | RECORD_LIST_TOO_LARGE => INVALID_COMMIT_OFFSET_SIZE,
         other => other,

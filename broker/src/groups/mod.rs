@@ -276,6 +276,8 @@ pub struct GroupCoordinator {
     txn_offsets: txn_offsets::PendingTxnOffsets,
     /// Consumer-group (KIP-848) settings.
     consumer: consumer::ConsumerSettings,
+    /// The `__consumer_offsets` partitions coordinated here (all on a single node).
+    owned: crate::cluster::coordinator_partitions::CoordinatorPartitions,
 }
 
 impl GroupCoordinator {
@@ -311,15 +313,80 @@ impl GroupCoordinator {
                 ),
                 classic_max_size: usize::try_from(config.group_max_size).unwrap_or(usize::MAX),
             },
+            owned: crate::cluster::coordinator_partitions::CoordinatorPartitions::all(),
         }
     }
 
     /// Loads the groups from `__consumer_offsets` (blocking file I/O), starts the loaded
     /// members' session timers and the offset expiration task. Called once by
-    /// [`Broker::open`], inside the tokio runtime (without one, no timers run).
+    /// [`Broker::open`], inside the tokio runtime (without one, no timers run). In cluster
+    /// mode nothing is loaded here: the metadata publisher loads each partition this
+    /// broker comes to lead ([`Self::on_election`]).
     pub fn start(&self, broker: &Arc<Broker>) {
         let _ = self.broker.set(Arc::downgrade(broker));
-        let replay = load(broker);
+        if broker.config.is_cluster() {
+            self.coordinate_elected_only();
+        } else {
+            let replay = load(broker, None);
+            self.install_replay(replay);
+        }
+        self.spawn_expiration();
+        self.spawn_topic_watch(broker);
+    }
+
+    /// Kafka's `GroupCoordinator.onElection`: this broker now leads partition `partition`
+    /// of `__consumer_offsets` in `leader_epoch`; unless it already coordinated it, its
+    /// groups and offsets are replayed from the log (blocking file I/O; call inside the
+    /// tokio runtime) and served from now on.
+    pub fn on_election(&self, partition: i32, leader_epoch: i32) {
+        if !self.owned.elect(partition, leader_epoch) {
+            return;
+        }
+        let Some(broker) = self.broker() else {
+            return;
+        };
+        let replay = load(&broker, Some(partition));
+        tracing::info!(
+            partition,
+            leader_epoch,
+            "coordinating the groups of {OFFSETS_TOPIC}-{partition} ({} loaded)",
+            replay.groups.len()
+        );
+        self.install_replay(replay);
+    }
+
+    /// Kafka's `GroupCoordinator.onResignation`: this broker no longer leads partition
+    /// `partition` (`leader_epoch`: the epoch it resigns in, when known); its groups are
+    /// dropped from memory (their timers end, waiting joins fail) and requests for them
+    /// are answered `NOT_COORDINATOR` from now on.
+    pub fn on_resignation(&self, partition: i32, leader_epoch: Option<i32>) {
+        if !self.owned.resign(partition, leader_epoch) {
+            return;
+        }
+        let count = self.partition_count();
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|id, _| partition_for(id, count) != partition);
+        tracing::info!(
+            partition,
+            "no longer coordinating the groups of {OFFSETS_TOPIC}-{partition} ({} unloaded)",
+            before - map.len()
+        );
+    }
+
+    /// From now on this broker coordinates only the partitions it is elected for
+    /// ([`Self::on_election`]): a broker whose state follows the metadata publisher.
+    pub fn coordinate_elected_only(&self) {
+        self.owned.only_elected();
+    }
+
+    /// `NOT_COORDINATOR` when `group_id`'s partition is not coordinated by this broker.
+    pub fn coordinator_error(&self, group_id: &str) -> Option<i16> {
+        (!self.owned.owns(self.partition_of(group_id))).then_some(NOT_COORDINATOR)
+    }
+
+    /// Puts the replayed groups in place (as Kafka's `onLoaded`: session timers again).
+    fn install_replay(&self, replay: records::Replay) {
         if replay.records > 0 || replay.skipped > 0 {
             tracing::info!(
                 "loaded {} groups from {} records of {OFFSETS_TOPIC} ({} skipped)",
@@ -346,8 +413,6 @@ impl GroupCoordinator {
             }
             self.map().insert(id, cell);
         }
-        self.spawn_expiration();
-        self.spawn_topic_watch(broker);
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<GroupCell>>> {
@@ -429,7 +494,10 @@ impl GroupCoordinator {
         self.ensure_offsets_topic()
             .await
             .map_err(|_| error_code::UNKNOWN_TOPIC_OR_PARTITION)?;
-        let (log, _, leader_epoch) = broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
+        let (log, partition, leader_epoch) =
+            broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
+        use crate::cluster::coordinator_partitions as replicated;
+        replicated::check_write(&broker.replicas, OFFSETS_TOPIC, partition)?;
         let now = now_ms();
         let batch = records::build_batch(group_id, records, now).map_err(|err| {
             tracing::error!(group = %group_id, "cannot encode the group's records: {err}");
@@ -442,10 +510,20 @@ impl GroupCoordinator {
                 err.code
             })?;
             log.append(validated, leader_epoch, now)
-                .map(|_| ())
+                .map(|info| info.last_offset + 1)
                 .map_err(|err| err.coordinator_write_code(&log.name()))
         });
-        task.await.unwrap_or(Err(error_code::UNKNOWN_SERVER_ERROR))
+        let end = task
+            .await
+            .unwrap_or(Err(error_code::UNKNOWN_SERVER_ERROR))?;
+        replicated::wait_replicated(
+            &broker.replicas,
+            OFFSETS_TOPIC,
+            partition,
+            end,
+            replicated::OFFSETS_WRITE_TIMEOUT,
+        )
+        .await
     }
 
     /// Carries out the effects an operation left in `group` (timers, records, and what
@@ -640,6 +718,9 @@ impl GroupCoordinator {
         if params.group_id.is_empty() {
             return join_error(&params.member_id, INVALID_GROUP_ID);
         }
+        if let Some(code) = self.coordinator_error(&params.group_id) {
+            return join_error(&params.member_id, code);
+        }
         if params.session_timeout_ms < self.settings.min_session_timeout_ms
             || params.session_timeout_ms > self.settings.max_session_timeout_ms
         {
@@ -696,6 +777,9 @@ impl GroupCoordinator {
         if params.group_id.is_empty() {
             return sync_error(INVALID_GROUP_ID);
         }
+        if let Some(code) = self.coordinator_error(&params.group_id) {
+            return sync_error(code);
+        }
         let Some(cell) = self.get(&params.group_id) else {
             return sync_error(UNKNOWN_MEMBER_ID);
         };
@@ -735,6 +819,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return INVALID_GROUP_ID;
         }
+        if let Some(code) = self.coordinator_error(group_id) {
+            return code;
+        }
         let Some(cell) = self.get(group_id) else {
             return UNKNOWN_MEMBER_ID;
         };
@@ -762,6 +849,9 @@ impl GroupCoordinator {
     ) -> (i16, Vec<LeftMember>) {
         if group_id.is_empty() {
             return (INVALID_GROUP_ID, Vec::new());
+        }
+        if let Some(code) = self.coordinator_error(group_id) {
+            return (code, Vec::new());
         }
         let Some(cell) = self.get(group_id) else {
             let responses = members
@@ -796,6 +886,9 @@ impl GroupCoordinator {
         };
         if params.group_id.is_empty() {
             return all(INVALID_GROUP_ID);
+        }
+        if let Some(code) = self.coordinator_error(&params.group_id) {
+            return all(code);
         }
         let cell = match self.get(&params.group_id) {
             Some(cell) => cell,
@@ -980,6 +1073,9 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(INVALID_GROUP_ID);
         }
+        if let Some(code) = self.coordinator_error(group_id) {
+            return Err(code);
+        }
         let cell = self.get(group_id).ok_or(GROUP_ID_NOT_FOUND)?;
         let mut group = cell.state.lock().await;
         group.validate_offset_delete()?;
@@ -1008,6 +1104,9 @@ impl GroupCoordinator {
 
     /// DeleteGroups of one group: its error code.
     pub async fn delete_group(&self, group_id: &str) -> i16 {
+        if let Some(code) = self.coordinator_error(group_id) {
+            return code;
+        }
         let Some(cell) = self.get(group_id) else {
             return GROUP_ID_NOT_FOUND;
         };
@@ -1029,14 +1128,17 @@ impl GroupCoordinator {
     }
 }
 
-/// Replays every partition of `__consumer_offsets` (blocking file I/O).
-fn load(broker: &Broker) -> records::Replay {
+/// Replays every partition of `__consumer_offsets`, or only `only` (blocking file I/O).
+fn load(broker: &Broker, only: Option<i32>) -> records::Replay {
     let mut replay = records::Replay::default();
     let image = broker.image();
     let Some(topic) = image.topic(OFFSETS_TOPIC) else {
         return replay;
     };
     for partition in topic.partitions.keys() {
+        if only.is_some_and(|only| only != *partition) {
+            continue;
+        }
         let Some(log) = broker.logs.get(OFFSETS_TOPIC, *partition) else {
             continue;
         };

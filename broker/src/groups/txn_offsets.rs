@@ -112,6 +112,9 @@ impl GroupCoordinator {
         if params.group_id.is_empty() {
             return all(INVALID_GROUP_ID);
         }
+        if let Some(code) = self.coordinator_error(&params.group_id) {
+            return all(code);
+        }
         if let Err(code) = self.ensure_offsets_topic().await {
             return all(code);
         }

@@ -43,6 +43,15 @@ pub async fn handle(
             });
             continue;
         }
+        if let Some(code) = ctx.broker.groups.coordinator_error(&group_id) {
+            groups.push(DescribedGroup {
+                error_code: code,
+                group_id: group_id.clone(),
+                authorized_operations: AUTHORIZED_OPERATIONS_OMITTED,
+                ..Default::default()
+            });
+            continue;
+        }
         let mut described = match ctx.broker.groups.describe_group(&group_id).await {
             Some(group) => DescribedGroup {
                 error_code: error_code::NONE,

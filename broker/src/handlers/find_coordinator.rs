@@ -1,5 +1,6 @@
-//! FindCoordinator: this broker coordinates every group and every transactional id
-//! (key type 1), on the listener the request came in on. `__consumer_offsets` and
+//! FindCoordinator: on a single node this broker coordinates every group and every
+//! transactional id (key type 1), on the listener the request came in on; in a cluster
+//! the coordinator of a key is the leader of its partition of the internal topic. `__consumer_offsets` and
 //! `__transaction_state` are created on first use; while one cannot be (a replication
 //! factor above the broker count, say) the answer is `COORDINATOR_NOT_AVAILABLE`, as Kafka
 //! answers. Share coordinators are not supported (`INVALID_REQUEST`).
@@ -95,10 +96,26 @@ async fn answer(
         },
         _ => error_code::INVALID_REQUEST,
     };
-    let (node_id, host, port) = if error == error_code::NONE {
-        node
-    } else {
-        (-1, String::new(), -1)
+    let no_node = (-1, String::new(), -1);
+    // Each key's coordinator: this broker on a single node; in a cluster the leader of
+    // the key's partition of the internal topic, on the listener the request came in on
+    // (Kafka's `getCoordinator` via `metadataCache.getPartitionLeaderEndpoint`).
+    let coordinator_of = |key: &str| -> (i16, (i32, String, i32)) {
+        if error != error_code::NONE {
+            return (error, no_node.clone());
+        }
+        if !ctx.broker.config.is_cluster() {
+            return (error, node.clone());
+        }
+        let topic = if key_type == KEY_TYPE_GROUP {
+            crate::groups::OFFSETS_TOPIC
+        } else {
+            crate::transactions::TRANSACTION_STATE_TOPIC
+        };
+        match leader_endpoint(&ctx.broker.image(), topic, key, &ctx.listener) {
+            Some(found) => (error_code::NONE, found),
+            None => (error_code::COORDINATOR_NOT_AVAILABLE, no_node.clone()),
+        }
     };
     if version >= 4 {
         // Kafka sets a message only when the whole request fails (an unknown key type).
@@ -106,19 +123,23 @@ async fn answer(
         FindCoordinatorResponse {
             coordinators: keys
                 .into_iter()
-                .map(|key| Coordinator {
-                    key: key.into(),
-                    node_id,
-                    host: host.as_str().into(),
-                    port,
-                    error_code: error,
-                    error_message: message.clone().map(Into::into),
-                    ..Default::default()
+                .map(|key| {
+                    let (error, (node_id, host, port)) = coordinator_of(&key);
+                    Coordinator {
+                        key: key.into(),
+                        node_id,
+                        host: host.as_str().into(),
+                        port,
+                        error_code: error,
+                        error_message: message.clone().map(Into::into),
+                        ..Default::default()
+                    }
                 })
                 .collect(),
             ..Default::default()
         }
     } else {
+        let (error, (node_id, host, port)) = coordinator_of(&keys[0]);
         FindCoordinatorResponse {
             error_code: error,
             error_message: Some(errors::message(error).into()),
@@ -127,5 +148,97 @@ async fn answer(
             port,
             ..Default::default()
         }
+    }
+}
+
+/// The leader of `key`'s partition of `topic` and its endpoint on `listener`, from the
+/// image; `None` while the partition has no leader or the leader no such endpoint.
+fn leader_endpoint(
+    image: &crate::cluster::MetadataImage,
+    topic: &str,
+    key: &str,
+    listener: &str,
+) -> Option<(i32, String, i32)> {
+    let found = image.topic(topic)?;
+    let partition = crate::groups::partition_for(key, found.partitions.len() as i32);
+    let leader = found.partition(partition)?.leader;
+    let endpoint = image.broker(leader)?.endpoint(listener)?;
+    Some((leader, endpoint.host.clone(), i32::from(endpoint.port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use gregor_protocol::MetadataRecord;
+    use gregor_protocol::messages::partition_record::PartitionRecord;
+    use gregor_protocol::messages::register_broker_record::{BrokerEndpoint, RegisterBrokerRecord};
+    use gregor_protocol::messages::topic_record::TopicRecord;
+
+    use super::leader_endpoint;
+    use crate::cluster::MetadataImage;
+    use crate::groups::{OFFSETS_TOPIC, partition_for};
+
+    #[test]
+    fn the_coordinator_is_the_leader_of_the_keys_partition_on_the_listener() {
+        let topic_id = uuid::Uuid::from_u64_pair(1, 2);
+        let mut records = vec![MetadataRecord::Topic(TopicRecord {
+            name: OFFSETS_TOPIC.to_string().into(),
+            topic_id,
+            ..Default::default()
+        })];
+        for index in 0..3 {
+            records.push(MetadataRecord::Partition(PartitionRecord {
+                partition_id: index,
+                topic_id,
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 2, 3],
+                leader: index + 1,
+                leader_epoch: 0,
+                ..Default::default()
+            }));
+        }
+        for id in [1, 2] {
+            records.push(MetadataRecord::RegisterBroker(RegisterBrokerRecord {
+                broker_id: id,
+                broker_epoch: i64::from(id),
+                end_points: vec![BrokerEndpoint {
+                    name: "PLAINTEXT".to_string().into(),
+                    host: format!("b{id}").into(),
+                    port: 9000 + id as u16,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }));
+        }
+        let mut image = MetadataImage::empty();
+        for (offset, record) in records.iter().enumerate() {
+            image.apply(offset as i64, record).expect("apply");
+        }
+        let key_of = |partition: i32| {
+            (0..)
+                .map(|n| format!("group-{n}"))
+                .find(|k| partition_for(k, 3) == partition)
+                .expect("a key")
+        };
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(1), "PLAINTEXT"),
+            Some((2, "b2".to_string(), 9002))
+        );
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(0), "PLAINTEXT"),
+            Some((1, "b1".to_string(), 9001))
+        );
+        // The leader of partition 2 (broker 3) is not registered; no such listener.
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(2), "PLAINTEXT"),
+            None
+        );
+        assert_eq!(
+            leader_endpoint(&image, OFFSETS_TOPIC, &key_of(0), "SSL"),
+            None
+        );
+        assert_eq!(
+            leader_endpoint(&image, "__transaction_state", "x", "PLAINTEXT"),
+            None
+        );
     }
 }

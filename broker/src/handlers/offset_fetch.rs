@@ -99,6 +99,12 @@ pub async fn handle(
         .collect();
     let mut answers = Vec::with_capacity(groups.len());
     for (group_id, wanted) in groups {
+        // Only the coordinator of the group's partition answers (a cluster's other brokers).
+        if let Some(code) = ctx.broker.groups.coordinator_error(&group_id) {
+            group_errors.insert(group_id.clone(), code);
+            answers.push((group_id, Vec::new()));
+            continue;
+        }
         if let Some((member_id, epoch)) = members.get(&group_id)
             && let Err(code) = ctx
                 .broker

@@ -200,6 +200,31 @@ impl ReplicaManager {
             .add_partition(leader, topic_id, log, leader_epoch);
     }
 
+    /// [`Self::become_follower`] for a partition whose leader cannot be fetched from: it
+    /// has none (`leader_id` -1) or the metadata gives it no endpoint on the inter-broker
+    /// listener. Produces are refused as by any follower and nothing is fetched (Kafka's
+    /// `makeFollower` without a fetcher) until the metadata names a reachable leader.
+    pub fn become_follower_without_fetching(
+        &self,
+        log: Arc<PartitionLog>,
+        leader_id: i32,
+        leader_epoch: i32,
+    ) {
+        let key = (log.topic().to_owned(), log.partition());
+        self.fetchers.remove_partition(&key.0, key.1);
+        let previous = unpoison(self.roles.write()).insert(
+            key,
+            Role::Follower {
+                leader_id,
+                leader_epoch,
+            },
+        );
+        if let Some(Role::Leader(previous)) = previous {
+            previous.resign();
+        }
+        log.set_hw_follows_leo(false);
+    }
+
     /// The partition no longer has a role here (deleted, or reassigned away): fetching
     /// stops and waiting produces end.
     pub fn stop_replica(&self, topic: &str, partition: i32) {

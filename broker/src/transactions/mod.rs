@@ -123,6 +123,8 @@ pub struct TransactionCoordinator {
     broker: OnceLock<Weak<Broker>>,
     markers: OnceLock<Arc<dyn MarkerWriter>>,
     topic_creation: tokio::sync::Mutex<()>,
+    /// The `__transaction_state` partitions coordinated here (all on a single node).
+    owned: crate::cluster::coordinator_partitions::CoordinatorPartitions,
 }
 
 impl std::fmt::Debug for TransactionCoordinator {
@@ -154,6 +156,7 @@ impl TransactionCoordinator {
             broker: OnceLock::new(),
             markers: OnceLock::new(),
             topic_creation: tokio::sync::Mutex::new(()),
+            owned: crate::cluster::coordinator_partitions::CoordinatorPartitions::all(),
         }
     }
 
@@ -164,10 +167,71 @@ impl TransactionCoordinator {
     pub fn start(&self, broker: &Arc<Broker>, markers: Arc<dyn MarkerWriter>) {
         let _ = self.broker.set(Arc::downgrade(broker));
         let _ = self.markers.set(markers);
+        if broker.config.is_cluster() {
+            // The metadata publisher loads the partitions this broker leads (on_election).
+            self.coordinate_elected_only();
+        } else {
+            self.load_partitions(broker, None);
+        }
+        self.spawn_periodic();
+    }
+
+    /// Kafka's `TransactionCoordinator.onElection`: this broker now leads partition
+    /// `partition` of `__transaction_state` in `leader_epoch`; unless it already
+    /// coordinated it, its transactional ids are replayed from the log (blocking file
+    /// I/O; call inside the tokio runtime), and transactions found preparing complete.
+    pub fn on_election(&self, partition: i32, leader_epoch: i32) {
+        if !self.owned.elect(partition, leader_epoch) {
+            return;
+        }
+        if let Some(broker) = self.broker() {
+            tracing::info!(
+                partition,
+                leader_epoch,
+                "coordinating the transactional ids of {TRANSACTION_STATE_TOPIC}-{partition}"
+            );
+            self.load_partitions(&broker, Some(partition));
+        }
+    }
+
+    /// Kafka's `TransactionCoordinator.onResignation`: the partition's transactional ids
+    /// are dropped from memory and answered `NOT_COORDINATOR` from now on.
+    pub fn on_resignation(&self, partition: i32, leader_epoch: Option<i32>) {
+        if !self.owned.resign(partition, leader_epoch) {
+            return;
+        }
+        let count = self.partition_count();
+        let mut map = self.map();
+        let before = map.len();
+        map.retain(|id, _| partition_for(id, count) != partition);
+        tracing::info!(
+            partition,
+            "no longer coordinating the transactional ids of {TRANSACTION_STATE_TOPIC}-{partition} ({} unloaded)",
+            before - map.len()
+        );
+    }
+
+    /// From now on this broker coordinates only the partitions it is elected for
+    /// ([`Self::on_election`]): a broker whose state follows the metadata publisher.
+    pub fn coordinate_elected_only(&self) {
+        self.owned.only_elected();
+    }
+
+    /// `NOT_COORDINATOR` when `id`'s partition is not coordinated by this broker.
+    pub fn coordinator_error(&self, id: &str) -> Option<i16> {
+        let partition = partition_for(id, self.partition_count());
+        (!self.owned.owns(partition)).then_some(NOT_COORDINATOR)
+    }
+
+    /// Replays every partition of `__transaction_state` (or only `only`) into memory.
+    fn load_partitions(&self, broker: &Broker, only: Option<i32>) {
         let mut replay = log::Replay::default();
         let image = broker.image();
         if let Some(topic) = image.topic(TRANSACTION_STATE_TOPIC) {
             for partition in topic.partitions.keys() {
+                if only.is_some_and(|only| only != *partition) {
+                    continue;
+                }
                 if let Some(log) = broker.logs.get(TRANSACTION_STATE_TOPIC, *partition) {
                     replay.load(&log);
                 }
@@ -201,7 +265,6 @@ impl TransactionCoordinator {
             tracing::info!(transactional_id = %id, "completing a transaction found preparing");
             self.spawn_markers(&id);
         }
-        self.spawn_periodic();
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TxnCell>>> {
@@ -278,7 +341,10 @@ impl TransactionCoordinator {
         self.ensure_topic()
             .await
             .map_err(|_| UNKNOWN_TOPIC_OR_PARTITION)?;
-        let (log, _, leader_epoch) = broker.coordinator_partition(TRANSACTION_STATE_TOPIC, id)?;
+        let (log, partition, leader_epoch) =
+            broker.coordinator_partition(TRANSACTION_STATE_TOPIC, id)?;
+        use crate::cluster::coordinator_partitions as replicated;
+        replicated::check_write(&broker.replicas, TRANSACTION_STATE_TOPIC, partition)?;
         let image = broker.image();
         let now = now_ms();
         let tv = image
@@ -295,10 +361,18 @@ impl TransactionCoordinator {
                 err.code
             })?;
             log.append(validated, leader_epoch, now)
-                .map(|_| ())
+                .map(|info| info.last_offset + 1)
                 .map_err(|err| err.coordinator_write_code(&log.name()))
         });
-        task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))
+        let end = task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))?;
+        replicated::wait_replicated(
+            &broker.replicas,
+            TRANSACTION_STATE_TOPIC,
+            partition,
+            end,
+            replicated::TRANSACTION_WRITE_TIMEOUT,
+        )
+        .await
     }
 
     /// Writes `transit` and applies it to `meta` (whose lock the caller holds); on a
@@ -362,6 +436,9 @@ impl TransactionCoordinator {
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), i16> {
         self.check_active()?;
+        if let Some(code) = self.coordinator_error(id) {
+            return Err(code);
+        }
         if timeout_ms <= 0 || timeout_ms > self.settings.max_timeout_ms {
             return Err(INVALID_TRANSACTION_TIMEOUT);
         }
@@ -441,6 +518,9 @@ impl TransactionCoordinator {
         if let Err(code) = self.check_active() {
             return code;
         }
+        if let Some(code) = self.coordinator_error(id) {
+            return code;
+        }
         let Some(cell) = self.get(id) else {
             return INVALID_PRODUCER_ID_MAPPING;
         };
@@ -479,6 +559,9 @@ impl TransactionCoordinator {
         if let Err(code) = self.check_active() {
             return all(code);
         }
+        if let Some(code) = self.coordinator_error(id) {
+            return all(code);
+        }
         let Some(cell) = self.get(id) else {
             return all(INVALID_PRODUCER_ID_MAPPING);
         };
@@ -506,6 +589,9 @@ impl TransactionCoordinator {
             return Err(INVALID_REQUEST);
         }
         self.check_active()?;
+        if let Some(code) = self.coordinator_error(id) {
+            return Err(code);
+        }
         let Some(cell) = self.get(id) else {
             return Err(INVALID_PRODUCER_ID_MAPPING);
         };
@@ -699,6 +785,9 @@ impl TransactionCoordinator {
         self.check_active()?;
         if id.is_empty() {
             return Err(INVALID_REQUEST);
+        }
+        if let Some(code) = self.coordinator_error(id) {
+            return Err(code);
         }
         let cell = self.get(id).ok_or(TRANSACTIONAL_ID_NOT_FOUND)?;
         let meta = cell.meta.lock().await;

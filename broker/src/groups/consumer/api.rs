@@ -120,6 +120,9 @@ impl GroupCoordinator {
         version: i16,
     ) -> Result<HeartbeatOutcome, OpError> {
         ConsumerGroup::validate_request(group_id, &request, version, &self.consumer)?;
+        if let Some(code) = self.coordinator_error(group_id) {
+            return Err((code, String::new()));
+        }
         let broker = self
             .broker()
             .ok_or((COORDINATOR_NOT_AVAILABLE, "no broker".to_string()))?;

@@ -4,10 +4,10 @@
 //! one metadata log, and every node's image follows it; the active controller is killed
 //! (SIGKILL), another is elected and commits, and the killed node catches up on restart.
 //!
-//! Brokers are registered by the test over the controller listener (BrokerRegistration,
-//! BrokerHeartbeat, as Kafka's brokers send them), so that topics can be placed; what this
+//! Each node's broker registers itself with the active controller; a CreateTopics sent to a
+//! node whose controller is not the active one is forwarded in an Envelope. What this
 //! checks is the metadata only (topics and their ids in every node's Metadata), not the
-//! replication of partition data. Waits poll with generous deadlines (no timed assertions).
+//! replication of partition data (`tests/cluster.rs`). Waits poll with generous deadlines (no timed assertions).
 
 mod support;
 
@@ -17,10 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gregor_protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest;
-use gregor_protocol::messages::broker_registration_request::{
-    BrokerRegistrationRequest, Feature, Listener,
-};
 use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use gregor_protocol::messages::create_topics_response::CreateTopicsResponse;
 use gregor_protocol::messages::default_principal_data::DefaultPrincipalData;
@@ -31,13 +27,10 @@ use gregor_protocol::messages::envelope_request::EnvelopeRequest;
 use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use gregor_protocol::{Decodable, Encodable, Request, Uuid, error_code as error};
 
-use support::{RawClient, free_port, random_uuid};
+use support::{RawClient, free_port};
 
 /// How long a test waits for something the nodes do on their own.
 const DEADLINE: Duration = Duration::from_secs(120);
-/// An offset past anything these tests write: the registered brokers report it as
-/// replayed, so that the controller unfences them.
-const CAUGHT_UP: i64 = 1 << 40;
 
 /// One node of the cluster: its directory, ports and process.
 struct Node {
@@ -141,17 +134,6 @@ impl Node {
 
     fn log_text(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn directory_id(&self) -> Uuid {
-        let text =
-            fs::read_to_string(self.data_dir().join("meta.properties")).expect("meta.properties");
-        let line = text
-            .lines()
-            .find_map(|l| l.strip_prefix("directory.id="))
-            .expect("a directory.id");
-        gregor_broker::cluster::meta_properties::uuid_from_base64(line.trim())
-            .expect("a base64 directory id")
     }
 }
 
@@ -257,61 +239,35 @@ fn wait_for_active(nodes: &[Node]) -> usize {
     }
 }
 
-/// Registers every node's broker with the active controller and unfences it.
-fn register_brokers(nodes: &[Node], active: &Node, cluster_id: &str) {
-    let mut client = RawClient::connect(active.controller_addr()).expect("controller listener");
-    let feature = |name: &str, min: i16, max: i16| Feature {
-        name: name.into(),
-        min_supported_version: min,
-        max_supported_version: max,
-        ..Default::default()
-    };
-    for node in nodes {
-        let request = BrokerRegistrationRequest {
-            broker_id: node.id,
-            cluster_id: cluster_id.into(),
-            incarnation_id: random_uuid(),
-            listeners: vec![Listener {
-                name: "PLAINTEXT".into(),
-                host: "127.0.0.1".into(),
-                port: node.plaintext,
-                security_protocol: 0,
+/// Waits until every node's Metadata lists all the nodes' brokers (each registered itself
+/// with the active controller and was unfenced: `cluster/broker_lifecycle.rs`).
+fn wait_for_brokers(nodes: &[Node]) {
+    let want: Vec<i32> = nodes.iter().map(|n| n.id).collect();
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let listed = nodes.iter().all(|node| {
+            let Ok(mut client) = RawClient::connect(node.addr()) else {
+                return false;
+            };
+            let request = MetadataRequest {
+                topics: Some(Vec::new()),
                 ..Default::default()
-            }],
-            features: vec![
-                feature("metadata.version", 7, 29),
-                feature("kraft.version", 0, 1),
-                feature("group.version", 0, 1),
-                feature("transaction.version", 0, 2),
-            ],
-            log_dirs: vec![node.directory_id()],
-            previous_broker_epoch: -1,
-            ..Default::default()
-        };
-        let response = client.call(&request, 4).expect("BrokerRegistration");
-        assert_eq!(
-            response.error_code,
-            error::NONE,
-            "registration of {}",
-            node.id
-        );
-        let heartbeat = BrokerHeartbeatRequest {
-            broker_id: node.id,
-            broker_epoch: response.broker_epoch,
-            current_metadata_offset: CAUGHT_UP,
-            want_fence: false,
-            ..Default::default()
-        };
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let answer = client.call(&heartbeat, 1).expect("BrokerHeartbeat");
-            assert_eq!(answer.error_code, error::NONE, "heartbeat of {}", node.id);
-            if !answer.is_fenced {
-                break;
-            }
-            assert!(Instant::now() < deadline, "broker {} stays fenced", node.id);
-            std::thread::sleep(Duration::from_millis(100));
+            };
+            let Ok(response) = client.call(&request, 12) else {
+                return false;
+            };
+            let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id).collect();
+            ids.sort_unstable();
+            ids == want
+        });
+        if listed {
+            return;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the brokers did not all register"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -470,14 +426,6 @@ fn create_topic_in_envelope(active: &Node, name: &str) {
     assert_eq!(response.error_code, error::INVALID_REQUEST);
 }
 
-/// A controller that is not the active one refuses metadata changes with NOT_CONTROLLER.
-fn assert_not_controller(node: &Node, name: &str) {
-    let mut client = RawClient::connect(node.addr()).expect("broker listener");
-    let response = client.call(&create_request(name), 7).expect("CreateTopics");
-    assert_eq!(response.topics[0].error_code, error::NOT_CONTROLLER);
-    assert_eq!(topic_id(node, name), None);
-}
-
 fn meta_properties(dir: &Path) -> String {
     fs::read_to_string(dir.join("meta.properties")).expect("meta.properties")
 }
@@ -558,11 +506,13 @@ fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed
         node.start();
     }
     let active = wait_for_active(&nodes);
-    register_brokers(&nodes, &nodes[active], &cluster_id);
+    wait_for_brokers(&nodes);
     create_topic(&nodes[active], "first");
     let first = wait_for_topic_everywhere(&nodes, "first");
+    // A node whose controller is not the active one forwards the request (KIP-590).
     let follower = (active + 1) % nodes.len();
-    assert_not_controller(&nodes[follower], "refused");
+    create_topic(&nodes[follower], "forwarded");
+    wait_for_topic_everywhere(&nodes, "forwarded");
     create_topic_in_envelope(&nodes[active], "enveloped");
     wait_for_topic_everywhere(&nodes, "enveloped");
 

@@ -258,7 +258,8 @@ pub struct ControllerOptions {
     /// The directory ids of every log directory (`directory.id` of their
     /// `meta.properties`), registered as the broker's log directories.
     pub directory_ids: Vec<Uuid>,
-    /// The broker's advertised endpoints (registered; clients get them in Metadata).
+    /// The broker's advertised endpoints (registered; clients get them in Metadata); none
+    /// on a controller-only node, which registers no broker.
     pub endpoints: Vec<Endpoint>,
     /// The controller listeners (registered with `RegisterControllerRecord`; none skips
     /// the controller registration).
@@ -325,7 +326,12 @@ impl ControllerOptions {
             node_id: config.node_id,
             metadata_log_dir: config.effective_metadata_log_dir().to_path_buf(),
             directory_ids: meta.directory_id.into_iter().collect(),
-            endpoints: config.broker_advertised_listeners().map(endpoint).collect(),
+            // A controller-only node is no broker: it never registers as one.
+            endpoints: if config.is_broker() {
+                config.broker_advertised_listeners().map(endpoint).collect()
+            } else {
+                Vec::new()
+            },
             controller_endpoints: if config.is_controller() {
                 config.controller_listeners().map(endpoint).collect()
             } else {
@@ -826,6 +832,9 @@ fn broker_registration(
     image: &MetadataImage,
     offset: i64,
 ) -> Option<VersionedRecord> {
+    if endpoints.is_empty() {
+        return None;
+    }
     let features = supported_features();
     if let Some(current) = image.broker(options.node_id)
         && !current.fenced

@@ -101,6 +101,9 @@ pub struct Broker {
     /// In a multi-node cluster, the link to the active controller (lifecycle, forwarding,
     /// AlterPartition), started by `server::run` once the listeners are bound.
     pub controller_link: std::sync::OnceLock<Arc<crate::cluster::controller_link::ControllerLink>>,
+    /// Internal topics being created through the active controller (cluster mode; see
+    /// [`Self::ensure_internal_topic`]).
+    internal_creations: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The ReplicaManager's ISR changes, until the controller link takes them (cluster
     /// mode only).
     pub pending_isr_changes:
@@ -273,6 +276,7 @@ impl Broker {
             replicas,
             controller_link: std::sync::OnceLock::new(),
             pending_isr_changes: std::sync::Mutex::new(pending_isr_changes),
+            internal_creations: std::sync::Mutex::new(std::collections::HashSet::new()),
         });
         broker.groups.start(&broker);
         let markers = Arc::new(BrokerMarkers {
@@ -420,21 +424,47 @@ impl Broker {
     /// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) on first use
     /// unless it exists, one creation at a time through `creating`; any failure (for example
     /// a replication factor above the broker count, named by `replication_key`) is
-    /// `COORDINATOR_NOT_AVAILABLE`, as Kafka's coordinators answer then.
+    /// `COORDINATOR_NOT_AVAILABLE`, as Kafka's coordinators answer then. In a cluster the
+    /// creation goes to the active controller in the background (Kafka's
+    /// `AutoTopicCreationManager`) and the caller gets `COORDINATOR_NOT_AVAILABLE` at once,
+    /// which clients retry: a request waiting on the controller would hold up the
+    /// connection's next requests, and without a quorum it would wait for the timeout.
     pub async fn ensure_internal_topic(
         self: &Arc<Self>,
         creating: &tokio::sync::Mutex<()>,
         topic: NewTopic,
         replication_key: &str,
     ) -> Result<(), i16> {
-        use gregor_protocol::error_code::{COORDINATOR_NOT_AVAILABLE, TOPIC_ALREADY_EXISTS};
+        use gregor_protocol::error_code::COORDINATOR_NOT_AVAILABLE;
         if self.image().topic(&topic.name).is_some() {
             return Ok(());
+        }
+        if self.config.is_cluster() {
+            let name = topic.name.clone();
+            if crate::storage::unpoison(self.internal_creations.lock()).insert(name.clone()) {
+                let this = Arc::clone(self);
+                let replication_key = replication_key.to_string();
+                tokio::spawn(async move {
+                    let _ = this.create_internal_topic(topic, &replication_key).await;
+                    crate::storage::unpoison(this.internal_creations.lock()).remove(&name);
+                });
+            }
+            return Err(COORDINATOR_NOT_AVAILABLE);
         }
         let _creating = creating.lock().await;
         if self.image().topic(&topic.name).is_some() {
             return Ok(());
         }
+        self.create_internal_topic(topic, replication_key).await
+    }
+
+    /// Creates `topic` (see [`Self::ensure_internal_topic`]).
+    async fn create_internal_topic(
+        self: &Arc<Self>,
+        topic: NewTopic,
+        replication_key: &str,
+    ) -> Result<(), i16> {
+        use gregor_protocol::error_code::{COORDINATOR_NOT_AVAILABLE, TOPIC_ALREADY_EXISTS};
         let (name, partitions, replication) = (
             topic.name.clone(),
             topic.num_partitions,
@@ -461,6 +491,25 @@ impl Broker {
                 Err(COORDINATOR_NOT_AVAILABLE)
             }
         }
+    }
+
+    /// The next producer id for an idempotent or transactional producer: on a single node
+    /// from the local controller's block; in a cluster from the block the active
+    /// controller handed this broker over AllocateProducerIds (`cluster/controller_link.rs`).
+    pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        if let Some(link) = self.controller_link.get() {
+            return link
+                .allocate_producer_id(
+                    self.node_id,
+                    self.replicas.broker_epoch(),
+                    // Kafka's `request.timeout.ms` default: the producer retries after it.
+                    std::time::Duration::from_secs(30),
+                )
+                .await;
+        }
+        self.controller
+            .run(|controller| controller.allocate_producer_id())
+            .await
     }
 
     /// CreateTopics through the controller, each topic's logs made before its records are

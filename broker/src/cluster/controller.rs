@@ -1357,9 +1357,34 @@ impl Controller {
             *next += 1;
             return Ok(id);
         }
+        let broker_epoch = self
+            .image()
+            .broker(self.options.node_id)
+            .map_or(-1, |b| b.epoch);
+        let (first, len) = self.allocate_producer_ids(self.options.node_id, broker_epoch, false)?;
+        let end = first + i64::from(len);
+        tracing::debug!(first, end, "took a block of producer ids");
+        *block = Some((first + 1, end));
+        Ok(first)
+    }
+
+    /// Hands broker `broker_id` the next block of producer ids (Kafka's
+    /// `ProducerIdControlManager.generateNextProducerId`, behind AllocateProducerIds):
+    /// a `ProducerIdsRecord` moves the cluster's next producer id past it. `check_epoch`:
+    /// the broker's registration must have `broker_epoch` (STALE_BROKER_EPOCH otherwise);
+    /// this node's own allocations skip it. Returns the block's first id and length.
+    pub fn allocate_producer_ids(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        check_epoch: bool,
+    ) -> Result<(i64, i32), ApiError> {
         let mut log = self.lock();
         log.check_active().map_err(|e| e.to_api_error())?;
         let image = self.image();
+        if check_epoch {
+            brokers::check_broker_epoch(&image, broker_id, broker_epoch)?;
+        }
         let first = image.next_producer_id().unwrap_or(0);
         if first > i64::MAX - PRODUCER_ID_BLOCK_SIZE {
             return Err(ApiError::new(
@@ -1368,18 +1393,15 @@ impl Controller {
                  the int64 type limit",
             ));
         }
-        let end = first + PRODUCER_ID_BLOCK_SIZE;
         let record = v0(MetadataRecord::ProducerIds(ProducerIdsRecord {
-            broker_id: self.options.node_id,
-            broker_epoch: image.broker(self.options.node_id).map_or(-1, |b| b.epoch),
-            next_producer_id: end,
+            broker_id,
+            broker_epoch,
+            next_producer_id: first + PRODUCER_ID_BLOCK_SIZE,
             ..Default::default()
         }));
         self.commit(&mut log, vec![record])
             .map_err(|e| e.to_api_error())?;
-        tracing::debug!(first, end, "took a block of producer ids");
-        *block = Some((first + 1, end));
-        Ok(first)
+        Ok((first, PRODUCER_ID_BLOCK_SIZE as i32))
     }
 
     /// Creates topics as Kafka's CreateTopics does (see the module docs for the checks and

@@ -62,6 +62,7 @@ controller_response!(
     controller_registration_response::ControllerRegistrationResponse,
     alter_partition_response::AlterPartitionResponse,
     envelope_response::EnvelopeResponse,
+    allocate_producer_ids_response::AllocateProducerIdsResponse,
 );
 
 /// CreateTopics has no top-level error: a controller that is not active answers every

@@ -36,6 +36,9 @@ pub struct ControllerLink {
     pub lifecycle: Option<Arc<BrokerLifecycle>>,
     controlled_shutdown: bool,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The rest of the producer-id block the active controller gave this broker last:
+    /// `[next, end)` (Kafka's `RPCProducerIdManager`).
+    producer_ids: tokio::sync::Mutex<Option<(i64, i64)>>,
 }
 
 impl ControllerLink {
@@ -150,7 +153,65 @@ impl ControllerLink {
             controlled_shutdown: config.get("controlled.shutdown.enable").map(str::trim)
                 != Some("false"),
             tasks: std::sync::Mutex::new(tasks),
+            producer_ids: tokio::sync::Mutex::new(None),
         }))
+    }
+
+    /// The next producer id for this broker (Kafka's `RPCProducerIdManager`): from the
+    /// block the active controller handed out last, asking it for another block with
+    /// AllocateProducerIds (as `broker_id` in `broker_epoch`) once that one is used up.
+    /// The rest of a block is lost at shutdown, as in Kafka. A controller that does not
+    /// answer within `timeout` gives COORDINATOR_LOAD_IN_PROGRESS, which clients retry
+    /// (Kafka's manager answers so while its block request is pending).
+    pub async fn allocate_producer_id(
+        &self,
+        broker_id: i32,
+        broker_epoch: i64,
+        timeout: Duration,
+    ) -> Result<i64, super::ApiError> {
+        use gregor_protocol::messages::allocate_producer_ids_request::AllocateProducerIdsRequest;
+        let mut block = self.producer_ids.lock().await;
+        if let Some((next, end)) = block.as_mut()
+            && *next < *end
+        {
+            let id = *next;
+            *next += 1;
+            return Ok(id);
+        }
+        let request = AllocateProducerIdsRequest {
+            broker_id,
+            broker_epoch,
+            ..Default::default()
+        };
+        let pending = || {
+            super::ApiError::new(
+                error_code::COORDINATOR_LOAD_IN_PROGRESS,
+                "the active controller has not handed out a block of producer ids yet",
+            )
+        };
+        let response = match self.forwarding.send(&request, 0, 0, timeout).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::warn!("AllocateProducerIds: {e}");
+                return Err(pending());
+            }
+        };
+        if response.error_code != error_code::NONE {
+            tracing::warn!(code = response.error_code, "AllocateProducerIds refused");
+            return Err(match response.error_code {
+                error_code::STALE_BROKER_EPOCH | error_code::NOT_CONTROLLER => pending(),
+                code => super::ApiError::with_default_message(code),
+            });
+        }
+        let first = response.producer_id_start;
+        let end = first + i64::from(response.producer_id_len.max(1));
+        tracing::debug!(
+            first,
+            end,
+            "the controller handed out a block of producer ids"
+        );
+        *block = Some((first + 1, end));
+        Ok(first)
     }
 
     /// Kafka's `BrokerServer.shutdown` start: the controlled shutdown (unless

@@ -1,7 +1,7 @@
 //! The APIs of the controller listener (the listeners named in `controller.listener.names`,
 //! bound when `process.roles` contains `controller`), as Kafka's `ControllerApis` serves
 //! them: the APIs only brokers send to their controller (BrokerRegistration,
-//! BrokerHeartbeat, ControllerRegistration, AlterPartition), and of the APIs this broker
+//! BrokerHeartbeat, ControllerRegistration, AlterPartition, AllocateProducerIds), and of the APIs this broker
 //! handles those whose definition lists the `controller` listener (Kafka's
 //! `ListenerType.CONTROLLER`), except Fetch: the controller listener's Fetch serves only
 //! the metadata log to other nodes, which this controller does not do yet. ApiVersions on
@@ -10,12 +10,13 @@
 use gregor_protocol::{ApiKey, VersionRange};
 
 use super::{
-    alter_partition, broker_heartbeat, broker_registration, controller_registration, envelope,
-    served_versions,
+    allocate_producer_ids, alter_partition, broker_heartbeat, broker_registration,
+    controller_registration, envelope, served_versions,
 };
 
 /// The APIs served only on the controller listener.
 pub const CONTROLLER_ONLY: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::AllocateProducerIds, allocate_producer_ids::VERSIONS),
     (ApiKey::AlterPartition, alter_partition::VERSIONS),
     (ApiKey::BrokerRegistration, broker_registration::VERSIONS),
     (ApiKey::BrokerHeartbeat, broker_heartbeat::VERSIONS),

@@ -92,12 +92,7 @@ pub async fn handle(
         // An empty transactional id (the producer client refuses it as well).
         return failed(error_code::INVALID_REQUEST);
     }
-    match ctx
-        .broker
-        .controller
-        .run(|controller| controller.allocate_producer_id())
-        .await
-    {
+    match ctx.broker.allocate_producer_id().await {
         Ok(producer_id) => InitProducerIdResponse {
             throttle_time_ms: 0,
             error_code: error_code::NONE,

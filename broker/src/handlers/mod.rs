@@ -4,6 +4,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod allocate_producer_ids;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition;
@@ -416,6 +417,11 @@ pub async fn dispatch(
         }
         RequestBody::BrokerHeartbeat(request) => {
             broker_heartbeat::handle(ctx, version, request).await.into()
+        }
+        RequestBody::AllocateProducerIds(request) => {
+            allocate_producer_ids::handle(ctx, version, request)
+                .await
+                .into()
         }
         RequestBody::UnregisterBroker(request) => unregister_broker::handle(ctx, version, request)
             .await

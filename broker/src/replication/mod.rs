@@ -112,6 +112,11 @@ impl ReplicaManager {
         self.broker_epoch.store(epoch, Ordering::Release);
     }
 
+    /// This broker's registration epoch (-1 before it registered).
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(Ordering::Acquire)
+    }
+
     /// The partition's role, if the metadata gave it one.
     pub fn role(&self, topic: &str, partition: i32) -> Option<Role> {
         unpoison(self.roles.read())

@@ -401,14 +401,10 @@ impl TransactionCoordinator {
 
     async fn allocate_producer_id(&self) -> Result<i64, i16> {
         let broker = self.broker().ok_or(COORDINATOR_NOT_AVAILABLE)?;
-        broker
-            .controller
-            .run(|controller| controller.allocate_producer_id())
-            .await
-            .map_err(|error| {
-                tracing::error!("allocating a producer id: {error:?}");
-                error.code
-            })
+        broker.allocate_producer_id().await.map_err(|error| {
+            tracing::error!("allocating a producer id: {error:?}");
+            error.code
+        })
     }
 
     /// A producer id allocated ahead when `meta`'s epoch is exhausted (the rules call

@@ -19,6 +19,7 @@ acknowledged.
                producer is done) was read, or fails at --timeout naming what is missing
 """
 
+import concurrent.futures
 import json
 import os
 import sys
@@ -38,11 +39,13 @@ def create(args):
                      replication_factor=args.replication_factor, config=configs)
     future = admin.create_topics([topic], request_timeout=args.timeout)[args.topic]
     try:
-        future.result(timeout=args.timeout)
+        future.result(timeout=args.timeout + 5)
         out = {"error": None, "code": None}
     except KafkaException as e:
         err = e.args[0]
         out = {"error": str(err), "code": err.name()}
+    except concurrent.futures.TimeoutError:
+        out = {"error": f"no answer within {args.timeout + 5}s", "code": "_TIMED_OUT"}
     print(json.dumps(out))
 
 
@@ -53,7 +56,7 @@ def produce(args):
         "bootstrap.servers": args.bootstrap,
         "client.id": args.client_id,
         "acks": "all",
-        "enable.idempotence": True,
+        "enable.idempotence": not args.no_idempotence,
         "linger.ms": 5,
         "message.timeout.ms": int(args.timeout * 1000),
         "socket.timeout.ms": 10000,
@@ -186,6 +189,8 @@ def main():
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--rate", type=float, default=200.0)
     p.add_argument("--tag", default="cluster")
+    p.add_argument("--no-idempotence", action="store_true",
+                   help="a plain acks=all producer (needs no producer id from the controller)")
     p.add_argument("--group", default="cluster-group")
     p.add_argument("--expect-file", default=None)
     args = p.parse_args()

@@ -10,6 +10,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use gregor_protocol::messages::metadata_request::MetadataRequest;
+use gregor_protocol::messages::metadata_response::MetadataResponse;
+
 use super::broker::{Broker, server_properties};
 use super::datadir::{DataDir, kafka_uuid_string, random_uuid};
 
@@ -222,9 +225,35 @@ impl Cluster {
             .unwrap_or_else(|| panic!("no node {id}"))
     }
 
+    /// Starts every node that is down (see [`Cluster::start_nodes`]) and waits until every
+    /// running broker lists every broker of the cluster in its Metadata (each registered
+    /// with the active controller and was unfenced).
+    pub fn start(&mut self) -> &mut Cluster {
+        self.start_nodes();
+        self.wait_for_brokers();
+        self
+    }
+
+    /// Waits until every running broker's Metadata lists every broker of the cluster.
+    pub fn wait_for_brokers(&self) {
+        let want = self.broker_ids();
+        wait_for(
+            "every broker registered and unfenced",
+            Duration::from_secs(90),
+            || {
+                let listed = self
+                    .nodes
+                    .iter()
+                    .filter(|n| n.role.is_broker() && n.is_up())
+                    .all(|n| broker_ids_listed_by(n.addr()).as_deref() == Some(&want[..]));
+                listed.then_some(())
+            },
+        );
+    }
+
     /// Starts every node that is down, all at once (a quorum needs a majority before any
     /// of them is ready), then waits until each accepts connections.
-    pub fn start(&mut self) -> &mut Cluster {
+    pub fn start_nodes(&mut self) -> &mut Cluster {
         let ids: Vec<i32> = self
             .nodes
             .iter()
@@ -324,6 +353,19 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// The broker ids `addr`'s Metadata lists, sorted (`None` when it does not answer).
+pub fn broker_ids_listed_by(addr: SocketAddr) -> Option<Vec<i32>> {
+    let mut client = super::RawClient::connect(addr).ok()?;
+    let request = MetadataRequest {
+        topics: Some(Vec::new()),
+        ..Default::default()
+    };
+    let response: MetadataResponse = client.call(&request, 12).ok()?;
+    let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id).collect();
+    ids.sort_unstable();
+    Some(ids)
 }
 
 /// Polls `check` every 200 ms until it returns `Some`, or panics with `what` after

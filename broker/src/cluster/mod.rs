@@ -34,6 +34,7 @@ pub mod group_configs;
 pub mod image;
 pub mod meta_properties;
 pub mod metadata_log;
+pub mod observer;
 pub mod quorum;
 pub mod reconcile;
 pub mod replay;

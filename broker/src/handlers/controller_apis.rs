@@ -37,6 +37,28 @@ pub fn served(api_key: ApiKey, legacy: bool) -> Option<VersionRange> {
     served_versions(api_key, legacy)
 }
 
+/// [`served`] for a node that is (`cluster`) or is not part of a cluster: a cluster
+/// controller's listener also serves Fetch, of the metadata partition only
+/// (`metadata_fetch.rs`), as Kafka's `ControllerApis.handleFetch` hands it to the Raft
+/// client.
+pub fn served_in(api_key: ApiKey, legacy: bool, cluster: bool) -> Option<VersionRange> {
+    if cluster && api_key == ApiKey::Fetch {
+        return served_versions(api_key, legacy);
+    }
+    served(api_key, legacy)
+}
+
+/// [`all`] for a node that is (`cluster`) or is not part of a cluster (see [`served_in`]).
+pub fn all_in(legacy: bool, cluster: bool) -> Vec<(ApiKey, VersionRange)> {
+    let mut apis = all(legacy);
+    if let Some(fetch) = served_in(ApiKey::Fetch, legacy, cluster) {
+        apis.push((ApiKey::Fetch, fetch));
+        apis.sort_by_key(|(api, _)| api.key());
+        apis.dedup_by_key(|(api, _)| api.key());
+    }
+    apis
+}
+
 /// Every API served on the controller listener with its versions, by key.
 pub fn all(legacy: bool) -> Vec<(ApiKey, VersionRange)> {
     let mut apis: Vec<(ApiKey, VersionRange)> = CONTROLLER_ONLY

@@ -52,6 +52,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod list_transactions;
 pub mod metadata;
+pub mod metadata_fetch;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
@@ -126,7 +127,7 @@ impl RequestContext {
     pub fn served_versions(&self, api_key: ApiKey) -> Option<VersionRange> {
         let legacy = self.broker.config.legacy_api_versions_enable;
         if self.on_controller_listener() {
-            return controller_apis::served(api_key, legacy);
+            return controller_apis::served_in(api_key, legacy, self.broker.config.is_cluster());
         }
         served_versions(api_key, legacy)
     }

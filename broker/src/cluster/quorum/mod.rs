@@ -40,6 +40,7 @@
 //!   what it purges from its log.
 
 pub mod entry;
+pub mod fetch_serve;
 pub mod log_store;
 pub mod network;
 pub mod quorum_state;

@@ -1,1 +1,141 @@
+//! Tests of the observer's local copy ([`FollowerLog`]) with batches a real quorum's
+//! leader answers a Fetch with (an in-process single voter); the fetch loop itself runs
+//! against real processes in `broker/tests/observer.rs`.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use gregor_protocol::messages::feature_level_record::FeatureLevelRecord;
+use gregor_protocol::messages::topic_record::TopicRecord;
+use gregor_protocol::metadata_frame::VersionedRecord;
+use gregor_protocol::{MetadataRecord, Uuid};
+
+use super::FollowerLog;
+use crate::cluster::controller::METADATA_VERSION;
+use crate::cluster::image::METADATA_VERSION_FEATURE;
+use crate::cluster::metadata_log::MetadataLogOptions;
+use crate::cluster::quorum::fetch_serve::{FetchOutcome, MetadataFetch};
+use crate::cluster::quorum::{Quorum, QuorumOptions, VoterNode};
+use crate::cluster::replay;
+
+fn topic(name: &str) -> VersionedRecord {
+    VersionedRecord {
+        version: 0,
+        record: MetadataRecord::Topic(TopicRecord {
+            name: name.to_string().into(),
+            topic_id: Uuid::new_v4(),
+            ..Default::default()
+        }),
+    }
+}
+
+fn metadata_version() -> VersionedRecord {
+    VersionedRecord {
+        version: 0,
+        record: MetadataRecord::FeatureLevel(FeatureLevelRecord {
+            name: METADATA_VERSION_FEATURE.into(),
+            feature_level: METADATA_VERSION,
+            ..Default::default()
+        }),
+    }
+}
+
+async fn single_voter(dir: &std::path::Path) -> Quorum {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let voters: BTreeMap<i32, VoterNode> = [(1, VoterNode::new("127.0.0.1", port))].into();
+    let mut options = QuorumOptions::new(1, dir.to_path_buf(), voters);
+    options.cluster_id = Some("observer-test".to_string());
+    Quorum::open(options).await.expect("open")
+}
+
+/// What the leader sends a fetcher at `log`'s position: its batches and high watermark.
+fn fetch_from(quorum: &Quorum, log: &FollowerLog) -> (bytes::Bytes, i64) {
+    let answer = quorum.answer_fetch(&MetadataFetch {
+        fetch_offset: log.fetch_offset(),
+        last_fetched_epoch: log.last_fetched_epoch(),
+        current_leader_epoch: quorum.epoch(),
+        max_bytes: 1 << 20,
+    });
+    match answer.outcome {
+        FetchOutcome::Records(bytes) => (bytes, answer.high_watermark),
+        other => panic!("records expected: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_keeps_committed_batches_builds_the_image_and_survives_a_restart() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let copy_dir = tempfile::tempdir().unwrap();
+    let quorum = single_voter(leader_dir.path()).await;
+    quorum
+        .propose(vec![metadata_version(), topic("a")])
+        .await
+        .unwrap();
+    let options = MetadataLogOptions::new(2);
+    let mut log = FollowerLog::open(copy_dir.path(), options.clone()).unwrap();
+    assert_eq!(log.fetch_offset(), 0);
+    assert_eq!(log.applied_offset(), -1);
+
+    let (bytes, hw) = fetch_from(&quorum, &log);
+    assert!(log.add_fetched(bytes.clone()).unwrap() > 0);
+    // The same batches again are skipped (a fetch answered twice).
+    assert_eq!(log.add_fetched(bytes).unwrap(), 0);
+    // Nothing is committed below offset 0: the batches stay in memory.
+    assert!(!log.commit_to(0).unwrap());
+    assert!(log.image().topic("a").is_none());
+    assert!(log.commit_to(hw).unwrap());
+    assert!(log.image().topic("a").is_some());
+    assert_eq!(log.applied_offset(), hw - 1);
+    assert_eq!(log.fetch_offset(), hw);
+
+    quorum.propose(vec![topic("b")]).await.unwrap();
+    let (bytes, hw) = fetch_from(&quorum, &log);
+    log.add_fetched(bytes).unwrap();
+    log.commit_to(hw).unwrap();
+    assert!(log.image().topic("b").is_some());
+    drop(log);
+
+    // The disk holds Kafka's segments: a restart replays them and continues at the end.
+    let loaded = replay::load(copy_dir.path()).unwrap();
+    assert!(loaded.image.topic("b").is_some());
+    let log = FollowerLog::open(copy_dir.path(), options).unwrap();
+    assert_eq!(log.fetch_offset(), hw);
+    assert!(log.image().topic("a").is_some());
+    assert_eq!(log.last_fetched_epoch(), quorum.epoch());
+    quorum.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverging_epoch_drops_the_uncommitted_tail() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let copy_dir = tempfile::tempdir().unwrap();
+    let quorum = single_voter(leader_dir.path()).await;
+    quorum
+        .propose(vec![metadata_version(), topic("a")])
+        .await
+        .unwrap();
+    let mut log = FollowerLog::open(copy_dir.path(), MetadataLogOptions::new(2)).unwrap();
+    let (bytes, hw) = fetch_from(&quorum, &log);
+    log.add_fetched(bytes).unwrap();
+    // Hold the last batch back as if it were not committed yet.
+    let last_base = {
+        let entries = crate::cluster::quorum::entry::decode_entries(fetch_from(&quorum, &log).0);
+        entries.unwrap().len()
+    };
+    assert_eq!(last_base, 0, "nothing past what is held");
+    log.commit_to(1).unwrap();
+    let committed_end = log.applied_offset() + 1;
+    assert!(committed_end < hw, "some batches are still held in memory");
+    // The leader says the log diverges at the committed end: the tail goes.
+    assert!(!log.truncate_to(committed_end).unwrap());
+    assert_eq!(log.fetch_offset(), committed_end);
+    // Fetching again brings it back.
+    let (bytes, hw) = fetch_from(&quorum, &log);
+    log.add_fetched(bytes).unwrap();
+    log.commit_to(hw).unwrap();
+    assert!(log.image().topic("a").is_some());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    quorum.shutdown().await;
+}

@@ -98,15 +98,13 @@ impl Quorum {
 
     /// Answers `fetch` at once (see the module docs).
     pub fn answer_fetch(&self, fetch: &MetadataFetch) -> MetadataFetchAnswer {
-        let (leader, epoch, applied) = {
+        let (leader, epoch) = {
             let m = self.inner.raft.metrics();
             let m = m.borrow();
-            (
-                m.current_leader.map(|id| id as i32),
-                m.current_term as i32,
-                m.last_applied,
-            )
+            (m.current_leader.map(|id| id as i32), m.current_term as i32)
         };
+        // The state machine's own applied id: openraft's metrics report it a moment later.
+        let applied = self.inner.state_machine.applied();
         let log_start_offset = self.inner.log.start_offset();
         let refuse = |error: i16| MetadataFetchAnswer {
             error,
@@ -224,8 +222,9 @@ impl Quorum {
         let moved = |m: &openraft::RaftMetrics<super::NodeId, super::VoterNode>| {
             (m.last_log_index, m.last_applied, m.current_term)
         };
-        let start = moved(&metrics.borrow_and_update());
+        let mut seen = moved(&metrics.borrow_and_update());
         let answer = self.answer_fetch(&fetch);
+        let high_watermark = answer.high_watermark;
         if answer.complete() || max_wait.is_zero() {
             return answer;
         }
@@ -233,8 +232,15 @@ impl Quorum {
         loop {
             match tokio::time::timeout_at(deadline, metrics.changed()).await {
                 Ok(Ok(())) => {
-                    if moved(&metrics.borrow_and_update()) != start {
-                        return self.answer_fetch(&fetch);
+                    let now = moved(&metrics.borrow_and_update());
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    // Something to send, or a new high watermark to tell.
+                    let answer = self.answer_fetch(&fetch);
+                    if answer.complete() || answer.high_watermark != high_watermark {
+                        return answer;
                     }
                 }
                 // Timed out, or the quorum stopped: answer what there is.

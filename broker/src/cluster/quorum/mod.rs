@@ -47,6 +47,8 @@ pub mod quorum_state;
 pub mod state_machine;
 
 #[cfg(test)]
+mod fetch_serve_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -24,7 +24,7 @@ use gregor_protocol::messages::fetch_response::FetchResponse;
 
 use super::{FollowerLog, ObserverOptions, Shared, Target};
 use crate::cluster::meta_properties::METADATA_TOPIC_ID;
-use crate::replication::client::BrokerClient;
+use crate::replication::client::{BrokerClient, ClientError};
 
 /// Lowest Fetch version sent: topic ids (the metadata topic's is reserved).
 const MIN_FETCH_VERSION: i16 = 13;
@@ -104,10 +104,14 @@ async fn rounds(
             (log.fetch_offset(), log.last_fetched_epoch())
         };
         let epoch = shared.epoch.load(Ordering::Acquire).max(last_epoch);
-        let request = request(options, fetch_offset, last_epoch, epoch);
+        let request = request(options, version, fetch_offset, last_epoch, epoch);
         let wait = options.fetch_max_wait + options.request_timeout;
         let response = match client.send(&request, version, wait).await {
             Ok(r) => r,
+            Err(e @ ClientError::Protocol(_)) => {
+                tracing::warn!(host = %target.host, port = target.port, "metadata fetch failed: {e}");
+                return Next::Retry;
+            }
             Err(e) => {
                 tracing::debug!(host = %target.host, port = target.port, "metadata fetch failed: {e}");
                 return Next::Retry;
@@ -120,16 +124,31 @@ async fn rounds(
     }
 }
 
-/// The Fetch of one round.
-fn request(options: &ObserverOptions, offset: i64, last_epoch: i32, epoch: i32) -> FetchRequest {
+/// The Fetch of one round, at `version` (13 or above: the topic by id; from 15 the
+/// replica id in `ReplicaState`, KIP-903).
+fn request(
+    options: &ObserverOptions,
+    version: i16,
+    offset: i64,
+    last_epoch: i32,
+    epoch: i32,
+) -> FetchRequest {
+    let (replica_id, replica_state) = if version >= 15 {
+        (
+            -1,
+            ReplicaState {
+                replica_id: options.node_id,
+                replica_epoch: -1,
+                ..Default::default()
+            },
+        )
+    } else {
+        (options.node_id, ReplicaState::default())
+    };
     FetchRequest {
         cluster_id: Some(options.cluster_id.as_str().into()),
-        replica_id: options.node_id,
-        replica_state: ReplicaState {
-            replica_id: options.node_id,
-            replica_epoch: -1,
-            ..Default::default()
-        },
+        replica_id,
+        replica_state,
         max_wait_ms: i32::try_from(options.fetch_max_wait.as_millis()).unwrap_or(i32::MAX),
         min_bytes: 0,
         max_bytes: options.fetch_max_bytes,
@@ -137,7 +156,6 @@ fn request(options: &ObserverOptions, offset: i64, last_epoch: i32, epoch: i32) 
         session_id: 0,
         session_epoch: -1,
         topics: vec![FetchTopic {
-            topic: crate::handlers::metadata_fetch::METADATA_TOPIC.into(),
             topic_id: METADATA_TOPIC_ID,
             partitions: vec![FetchPartition {
                 partition: 0,

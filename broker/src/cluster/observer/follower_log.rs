@@ -54,9 +54,10 @@ pub struct FollowerLog {
     options: MetadataLogOptions,
     log: MetadataLog,
     pending: Vec<Pending>,
+    /// The image after every record applied.
+    working: MetadataImage,
+    /// The last image outside a transaction (the one published).
     image: MetadataImage,
-    /// The last image outside a transaction.
-    stable: MetadataImage,
     /// Offset of the last record applied (-1 for none).
     applied: i64,
 }
@@ -91,7 +92,7 @@ impl FollowerLog {
             options,
             log,
             pending: Vec::new(),
-            stable: loaded.image.clone(),
+            working: loaded.image.clone(),
             image: loaded.image,
             applied: next - 1,
         })
@@ -119,7 +120,7 @@ impl FollowerLog {
 
     /// The image to publish: the last one outside a metadata transaction.
     pub fn image(&self) -> &MetadataImage {
-        &self.stable
+        &self.image
     }
 
     /// Keeps the whole v2 batches of `records` that continue what is held (those already
@@ -179,7 +180,7 @@ impl FollowerLog {
                 let offset = e.log_id.index as i64;
                 if let QuorumPayload::Record(versioned) = &e.payload
                     && let Err(error) =
-                        self.image
+                        self.working
                             .apply_with_epoch(offset, batch.epoch, &versioned.record)
                 {
                     tracing::error!(
@@ -188,8 +189,8 @@ impl FollowerLog {
                     );
                 }
                 self.applied = offset;
-                if self.image.pending_transaction().is_none() {
-                    self.stable = self.image.clone();
+                if self.working.pending_transaction().is_none() {
+                    self.image = self.working.clone();
                     changed = true;
                 }
             }

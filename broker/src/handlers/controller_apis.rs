@@ -45,17 +45,22 @@ pub fn served_in(api_key: ApiKey, legacy: bool, cluster: bool) -> Option<Version
     if cluster && api_key == ApiKey::Fetch {
         return served_versions(api_key, legacy);
     }
+    if cluster && api_key == ApiKey::FetchSnapshot {
+        return Some(super::fetch_snapshot::VERSIONS);
+    }
     served(api_key, legacy)
 }
 
 /// [`all`] for a node that is (`cluster`) or is not part of a cluster (see [`served_in`]).
 pub fn all_in(legacy: bool, cluster: bool) -> Vec<(ApiKey, VersionRange)> {
     let mut apis = all(legacy);
-    if let Some(fetch) = served_in(ApiKey::Fetch, legacy, cluster) {
-        apis.push((ApiKey::Fetch, fetch));
-        apis.sort_by_key(|(api, _)| api.key());
-        apis.dedup_by_key(|(api, _)| api.key());
+    for api in [ApiKey::Fetch, ApiKey::FetchSnapshot] {
+        if let Some(versions) = served_in(api, legacy, cluster) {
+            apis.push((api, versions));
+        }
     }
+    apis.sort_by_key(|(api, _)| api.key());
+    apis.dedup_by_key(|(api, _)| api.key());
     apis
 }
 

@@ -39,6 +39,7 @@ pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
 pub mod fetch;
+pub mod fetch_snapshot;
 pub mod find_coordinator;
 pub mod get_telemetry_subscriptions;
 pub mod heartbeat;
@@ -283,6 +284,7 @@ pub async fn dispatch(
             describe_topic_partitions::handle(ctx, version, request).into()
         }
         RequestBody::Fetch(request) => fetch::handle(ctx, version, request).await.into(),
+        RequestBody::FetchSnapshot(request) => fetch_snapshot::handle(ctx, version, request).into(),
         RequestBody::ListOffsets(request) => {
             list_offsets::handle(ctx, version, request).await.into()
         }

@@ -7,7 +7,8 @@
 //!
 //! * records: kept, and written and applied once the answer's high watermark covers them;
 //! * a diverging epoch: what is held is truncated to the epoch's end in the leader's log;
-//! * a snapshot id: logged (FetchSnapshot is not implemented), retried after a backoff;
+//! * a snapshot id: the snapshot is downloaded with FetchSnapshot (API 59) and installed
+//!   (the local log starts over at its end);
 //! * `FENCED_LEADER_EPOCH` / `NOT_LEADER_OR_FOLLOWER` / `UNKNOWN_LEADER_EPOCH`: the answer's
 //!   `CurrentLeader` (and `NodeEndpoints`) name the leader to go to; without one (an
 //!   election is under way) the next voter is asked after the backoff;
@@ -21,9 +22,13 @@ use gregor_protocol::messages::fetch_request::{
     FetchPartition, FetchRequest, FetchTopic, ReplicaState,
 };
 use gregor_protocol::messages::fetch_response::FetchResponse;
+use gregor_protocol::messages::fetch_snapshot_request::{
+    FetchSnapshotRequest, PartitionSnapshot, SnapshotId as RequestSnapshotId, TopicSnapshot,
+};
 
 use super::{FollowerLog, ObserverOptions, Shared, Target};
 use crate::cluster::meta_properties::METADATA_TOPIC_ID;
+use crate::cluster::replay::SnapshotId;
 use crate::replication::client::{BrokerClient, ClientError};
 
 /// Lowest Fetch version sent: topic ids (the metadata topic's is reserved).
@@ -117,7 +122,7 @@ async fn rounds(
                 return Next::Retry;
             }
         };
-        match handle(response, target, options, log, shared, epoch).await {
+        match handle(client, response, target, options, log, shared, epoch).await {
             Round::Again => {}
             Round::Done(next) => return next,
         }
@@ -180,8 +185,95 @@ enum Round {
     Done(Next),
 }
 
+/// Downloads snapshot `id` with FetchSnapshot (Kafka's `buildFetchSnapshotRequest` and
+/// `handleFetchSnapshotResponse`: chunks from position 0 until the snapshot's size) and
+/// installs it.
+async fn download(
+    client: &mut BrokerClient,
+    options: &ObserverOptions,
+    log: &Arc<Mutex<FollowerLog>>,
+    shared: &Arc<Shared>,
+    id: SnapshotId,
+    epoch: i32,
+) -> Result<(), String> {
+    let version = client
+        .version_for::<FetchSnapshotRequest>(0, 1)
+        .map_err(|e| e.to_string())?;
+    let mut bytes: Vec<u8> = Vec::new();
+    loop {
+        let request = FetchSnapshotRequest {
+            cluster_id: Some(options.cluster_id.as_str().into()),
+            replica_id: options.node_id,
+            max_bytes: options.fetch_max_bytes,
+            topics: vec![TopicSnapshot {
+                name: crate::handlers::metadata_fetch::METADATA_TOPIC.into(),
+                partitions: vec![PartitionSnapshot {
+                    partition: 0,
+                    current_leader_epoch: epoch,
+                    snapshot_id: RequestSnapshotId {
+                        end_offset: id.end_offset,
+                        epoch: id.epoch,
+                        ..Default::default()
+                    },
+                    position: bytes.len() as i64,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let response = client
+            .send(&request, version, options.request_timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.error_code != error_code::NONE {
+            return Err(gregor_protocol::ErrorCode::from(response.error_code).to_string());
+        }
+        let part = response
+            .topics
+            .into_iter()
+            .next()
+            .and_then(|t| t.partitions.into_iter().next())
+            .ok_or("an answer without the partition")?;
+        if part.error_code != error_code::NONE {
+            return Err(gregor_protocol::ErrorCode::from(part.error_code).to_string());
+        }
+        if part.position != bytes.len() as i64 || part.size < 0 {
+            return Err(format!(
+                "a chunk at position {} of {} bytes when {} were expected next",
+                part.position,
+                part.size,
+                bytes.len()
+            ));
+        }
+        if part.unaligned_records.is_empty() && (bytes.len() as i64) < part.size {
+            return Err("an empty chunk before the end of the snapshot".to_string());
+        }
+        bytes.extend_from_slice(&part.unaligned_records);
+        if bytes.len() as i64 > part.size {
+            return Err("more bytes than the snapshot's size".to_string());
+        }
+        if bytes.len() as i64 == part.size {
+            break;
+        }
+    }
+    let work = Arc::clone(log);
+    let installed = tokio::task::spawn_blocking(move || {
+        let mut log = lock(&work);
+        log.install_snapshot(id, &bytes)?;
+        Ok::<_, super::FollowerLogError>((Arc::new(log.image().clone()), log.applied_offset()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    shared.applied.store(installed.1, Ordering::Release);
+    shared.image.send_replace(installed.0);
+    Ok(())
+}
+
 /// Applies one answer (see the module docs).
 async fn handle(
+    client: &mut BrokerClient,
     response: FetchResponse,
     target: &Target,
     options: &ObserverOptions,
@@ -246,14 +338,27 @@ async fn handle(
         }
     }
     if data.snapshot_id.end_offset >= 0 || data.snapshot_id.epoch >= 0 {
-        tracing::error!(
-            snapshot_end_offset = data.snapshot_id.end_offset,
-            snapshot_epoch = data.snapshot_id.epoch,
-            "the leader sends this node to a metadata snapshot, which it cannot download yet \
-             (FetchSnapshot is not implemented)"
-        );
-        tokio::time::sleep(options.retry_backoff * 50).await;
-        return Round::Done(Next::Retry);
+        let id = SnapshotId {
+            end_offset: data.snapshot_id.end_offset,
+            epoch: data.snapshot_id.epoch,
+        };
+        tracing::info!(?id, "the leader sends this node to a metadata snapshot");
+        return match download(
+            client,
+            options,
+            log,
+            shared,
+            id,
+            sent_epoch.max(leader_epoch),
+        )
+        .await
+        {
+            Ok(()) => Round::Again,
+            Err(e) => {
+                tracing::warn!(?id, "cannot download the metadata snapshot: {e}");
+                Round::Done(Next::Retry)
+            }
+        };
     }
     let diverging = (data.diverging_epoch.epoch >= 0 || data.diverging_epoch.end_offset >= 0)
         .then_some(data.diverging_epoch.end_offset);

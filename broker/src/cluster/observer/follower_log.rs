@@ -217,3 +217,51 @@ impl FollowerLog {
         Ok(true)
     }
 }
+
+impl FollowerLog {
+    /// Installs snapshot `id` (the whole `.checkpoint` file the leader sent, `bytes`):
+    /// checks that it reads, writes it durably next to the segments, starts the log over at
+    /// its end offset (Kafka's `truncateFullyAndStartAt` after a follower's snapshot
+    /// download) and replays again. Blocking file I/O.
+    pub fn install_snapshot(
+        &mut self,
+        id: replay::SnapshotId,
+        bytes: &[u8],
+    ) -> Result<(), FollowerLogError> {
+        use std::io::Write;
+        let dir = self.log.dir().to_path_buf();
+        let path = dir.join(id.file_name());
+        let partial = dir.join(format!(
+            "{}{}",
+            id.file_name().trim_end_matches(replay::SNAPSHOT_SUFFIX),
+            crate::cluster::snapshot::PARTIAL_SUFFIX
+        ));
+        let io = |source| MetadataLogError::Io {
+            path: partial.clone(),
+            source,
+        };
+        let written = (|| {
+            let mut file = std::fs::File::create(&partial)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        })();
+        written.map_err(io)?;
+        // A snapshot that does not read is not kept (the leader is asked again).
+        if let Err(e) = replay::load_snapshot_file(&partial, id) {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e.into());
+        }
+        std::fs::rename(&partial, &path).map_err(io)?;
+        if let Ok(handle) = std::fs::File::open(&dir) {
+            let _ = handle.sync_all();
+        }
+        self.pending.clear();
+        self.log.reset_to(id.end_offset)?;
+        *self = FollowerLog::open(&self.log_dir.clone(), self.options.clone())?;
+        tracing::info!(
+            snapshot = %path.display(),
+            "installed a metadata snapshot from the leader"
+        );
+        Ok(())
+    }
+}

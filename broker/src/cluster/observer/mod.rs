@@ -16,9 +16,10 @@
 //! # What differs from Kafka
 //!
 //! * Only committed batches are written to disk (see [`follower_log`]).
-//! * A snapshot the leader points to (a fetch below its log start) cannot be downloaded yet
-//!   (FetchSnapshot is not implemented): the observer logs it and retries; the observer
-//!   writes no snapshots of its own either.
+//! * A snapshot the leader points to (a fetch below its log start) is downloaded whole with
+//!   FetchSnapshot (API 59) before it is installed. The observer writes no snapshots of its
+//!   own, so its copy of the log is never trimmed (Kafka's brokers write them through
+//!   `SnapshotGenerator`).
 
 pub mod fetcher;
 pub mod follower_log;

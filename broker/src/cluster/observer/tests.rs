@@ -139,3 +139,88 @@ async fn a_diverging_epoch_drops_the_uncommitted_tail() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     quorum.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetcher_below_the_log_start_installs_the_leaders_snapshot_in_chunks() {
+    use gregor_protocol::error_code;
+    let leader_dir = tempfile::tempdir().unwrap();
+    let copy_dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let voters: BTreeMap<i32, VoterNode> = [(1, VoterNode::new("127.0.0.1", port))].into();
+    let mut options = QuorumOptions::new(1, leader_dir.path().to_path_buf(), voters);
+    options.snapshot_after_entries = 10;
+    options.entries_kept_after_snapshot = 0;
+    options.log.segment_bytes = 512;
+    let quorum = Quorum::open(options).await.expect("open");
+    quorum
+        .propose(vec![metadata_version(), topic("a")])
+        .await
+        .unwrap();
+    for i in 0..40 {
+        quorum.propose(vec![topic(&format!("t{i}"))]).await.unwrap();
+    }
+    quorum
+        .raft()
+        .wait(Some(Duration::from_secs(120)))
+        .metrics(|m| m.purged.is_some(), "a purged log")
+        .await
+        .expect("purged");
+    let mut log = FollowerLog::open(copy_dir.path(), MetadataLogOptions::new(2)).unwrap();
+    let answer = quorum.answer_fetch(&MetadataFetch {
+        fetch_offset: 0,
+        last_fetched_epoch: 0,
+        current_leader_epoch: quorum.epoch(),
+        max_bytes: 1 << 20,
+    });
+    let FetchOutcome::Snapshot(id) = answer.outcome else {
+        panic!("a snapshot id expected: {answer:?}");
+    };
+    // Refusals first.
+    let missing = replay::SnapshotId {
+        end_offset: id.end_offset + 1000,
+        epoch: id.epoch,
+    };
+    assert_eq!(
+        quorum.read_snapshot(missing, 0, 100),
+        Err(error_code::SNAPSHOT_NOT_FOUND)
+    );
+    assert_eq!(
+        quorum.read_snapshot(id, i64::MAX, 100),
+        Err(error_code::POSITION_OUT_OF_RANGE)
+    );
+    // In chunks of 100 bytes, as FetchSnapshot sends them.
+    let mut bytes = Vec::new();
+    loop {
+        let chunk = quorum.read_snapshot(id, bytes.len() as i64, 100).unwrap();
+        assert_eq!(chunk.position, bytes.len() as i64);
+        assert!(chunk.bytes.len() <= 100);
+        bytes.extend_from_slice(&chunk.bytes);
+        if bytes.len() as i64 == chunk.size {
+            break;
+        }
+    }
+    log.install_snapshot(id, &bytes).unwrap();
+    assert_eq!(log.fetch_offset(), id.end_offset);
+    assert!(log.image().topic("t5").is_some());
+    // A snapshot that does not read is refused and not kept.
+    let bad = replay::SnapshotId {
+        end_offset: id.end_offset + 1,
+        epoch: id.epoch,
+    };
+    assert!(log.install_snapshot(bad, b"not a snapshot").is_err());
+    assert_eq!(log.fetch_offset(), id.end_offset);
+    // Then the log after the snapshot.
+    quorum.propose(vec![topic("after")]).await.unwrap();
+    let (records, hw) = fetch_from(&quorum, &log);
+    log.add_fetched(records).unwrap();
+    log.commit_to(hw).unwrap();
+    let leader = crate::cluster::snapshot::image_records(&quorum.image()).unwrap();
+    let copy = crate::cluster::snapshot::image_records(log.image()).unwrap();
+    assert_eq!(leader, copy);
+    drop(log);
+    let reopened = FollowerLog::open(copy_dir.path(), MetadataLogOptions::new(2)).unwrap();
+    assert!(reopened.image().topic("after").is_some());
+    quorum.shutdown().await;
+}

@@ -84,7 +84,75 @@ impl MetadataFetchAnswer {
     }
 }
 
+/// A slice of a snapshot file (FetchSnapshot's `UnalignedRecords`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotChunk {
+    /// Size of the whole file.
+    pub size: i64,
+    /// Where in the file `bytes` start.
+    pub position: i64,
+    /// The bytes.
+    pub bytes: Bytes,
+}
+
 impl Quorum {
+    /// Why this node may not answer a leader-only request (Fetch, FetchSnapshot) made in
+    /// `current_leader_epoch` (Kafka's `validateLeaderOnlyRequest`); `None` on the leader
+    /// of that epoch.
+    pub fn leader_only_error(&self, current_leader_epoch: i32) -> Option<i16> {
+        let (leader, epoch) = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.current_term as i32)
+        };
+        if current_leader_epoch < epoch {
+            Some(error_code::FENCED_LEADER_EPOCH)
+        } else if current_leader_epoch > epoch {
+            Some(error_code::UNKNOWN_LEADER_EPOCH)
+        } else if leader != Some(self.inner.node_id) {
+            Some(error_code::NOT_LEADER_OR_FOLLOWER)
+        } else {
+            None
+        }
+    }
+
+    /// Up to `max_bytes` of snapshot `id`'s `.checkpoint` file from `position` (Kafka's
+    /// `KafkaRaftClient.handleFetchSnapshotRequest`): `SNAPSHOT_NOT_FOUND` when there is no
+    /// such snapshot, `POSITION_OUT_OF_RANGE` for a position outside the file.
+    pub fn read_snapshot(
+        &self,
+        id: SnapshotId,
+        position: i64,
+        max_bytes: usize,
+    ) -> Result<SnapshotChunk, i16> {
+        use std::io::{Read, Seek, SeekFrom};
+        if id.end_offset < 0 || id.epoch < 0 {
+            return Err(error_code::SNAPSHOT_NOT_FOUND);
+        }
+        let path = self.inner.log.dir().join(id.file_name());
+        let mut file = std::fs::File::open(&path).map_err(|_| error_code::SNAPSHOT_NOT_FOUND)?;
+        let size = file
+            .metadata()
+            .map_err(|_| error_code::SNAPSHOT_NOT_FOUND)?
+            .len() as i64;
+        if position < 0 || position >= size.max(1) {
+            return Err(error_code::POSITION_OUT_OF_RANGE);
+        }
+        let want = ((size - position) as u64).min(max_bytes.max(1) as u64);
+        let mut bytes = vec![0u8; want as usize];
+        file.seek(SeekFrom::Start(position as u64))
+            .and_then(|_| file.read_exact(&mut bytes))
+            .map_err(|e| {
+                tracing::warn!(snapshot = %path.display(), "cannot read a snapshot: {e}");
+                error_code::UNKNOWN_SERVER_ERROR
+            })?;
+        Ok(SnapshotChunk {
+            size,
+            position,
+            bytes: Bytes::from(bytes),
+        })
+    }
+
     /// The id of the newest snapshot, if there is one.
     pub fn latest_snapshot(&self) -> Option<SnapshotId> {
         let snapshot = self.inner.raft.metrics().borrow().snapshot;

@@ -355,3 +355,10 @@ impl LogStore {
             .map_or(0, |id| id.index as i64 + 1)
     }
 }
+
+impl LogStore {
+    /// The partition directory (`__cluster_metadata-0`), where the snapshots are too.
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.lock().log.dir().to_path_buf()
+    }
+}

@@ -28,10 +28,14 @@ use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTop
 use gregor_protocol::messages::describe_quorum_request::{
     DescribeQuorumRequest, PartitionData as QuorumPartition, TopicData as QuorumTopic,
 };
+use gregor_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use gregor_protocol::{Uuid, error_code as error};
+use gregor_protocol::{ApiKey, Uuid, error_code as error};
 
-use support::{RawClient, free_port, random_uuid};
+use support::{RawClient, api_versions, free_port, random_uuid};
+
+/// Kafka's `Uuid.METADATA_TOPIC_ID`.
+const METADATA_TOPIC_ID: Uuid = Uuid::from_u64_pair(0, 1);
 
 const DEADLINE: Duration = Duration::from_secs(120);
 /// An offset past anything written here: the broker reports it so that it is unfenced.
@@ -457,6 +461,66 @@ fn a_broker_only_node_follows_a_new_leader_after_the_old_one_is_killed() {
     register(&controllers[active], &broker, &cluster_id);
     let first = create_topic(&controllers[active], "before");
     wait_for_topic(&broker, "before", first);
+
+    // A voter that does not lead names the leader; another topic than the metadata
+    // partition is refused.
+    let follower = (0..controllers.len()).find(|i| *i != active).unwrap();
+    let apis = api_versions(controllers[follower].controller_addr()).expect("ApiVersions");
+    let keys: Vec<i16> = apis.api_keys.iter().map(|k| k.api_key).collect();
+    assert!(keys.contains(&ApiKey::Fetch.key()), "{keys:?}");
+    assert!(keys.contains(&ApiKey::FetchSnapshot.key()), "{keys:?}");
+    let fetch = |topic_id: Uuid, epoch: i32| FetchRequest {
+        cluster_id: Some(cluster_id.as_str().into()),
+        max_wait_ms: 0,
+        topics: vec![FetchTopic {
+            topic_id,
+            partitions: vec![FetchPartition {
+                partition: 0,
+                current_leader_epoch: epoch,
+                fetch_offset: 0,
+                last_fetched_epoch: 0,
+                partition_max_bytes: 1 << 20,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut client = RawClient::connect(controllers[follower].controller_addr()).unwrap();
+    // Until the follower has heard from the leader (it may lag the majority).
+    let deadline = Instant::now() + DEADLINE;
+    let epoch = loop {
+        let answer = client
+            .call(&fetch(METADATA_TOPIC_ID, 0), 17)
+            .expect("Fetch");
+        let partition = &answer.responses[0].partitions[0];
+        assert_eq!(partition.error_code, error::FENCED_LEADER_EPOCH);
+        if partition.current_leader.leader_id == controllers[active].id {
+            break partition.current_leader.leader_epoch;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the follower does not know the leader"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let answer = client
+        .call(&fetch(METADATA_TOPIC_ID, epoch), 17)
+        .expect("Fetch");
+    let partition = &answer.responses[0].partitions[0];
+    assert_eq!(partition.error_code, error::NOT_LEADER_OR_FOLLOWER);
+    assert_eq!(partition.current_leader.leader_id, controllers[active].id);
+    let answer = client.call(&fetch(first, epoch), 17).expect("Fetch");
+    assert_eq!(answer.error_code, error::INVALID_REQUEST);
+    // The leader sends its log, with the high watermark.
+    let mut client = RawClient::connect(controllers[active].controller_addr()).unwrap();
+    let answer = client
+        .call(&fetch(METADATA_TOPIC_ID, epoch), 17)
+        .expect("Fetch");
+    let partition = &answer.responses[0].partitions[0];
+    assert_eq!(partition.error_code, error::NONE);
+    assert!(partition.high_watermark > 0);
+    assert!(partition.records.as_ref().is_some_and(|r| !r.is_empty()));
 
     controllers[active].kill9();
     let next = wait_for_active(&controllers);

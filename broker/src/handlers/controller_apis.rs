@@ -4,8 +4,9 @@
 //! BrokerHeartbeat, ControllerRegistration, AlterPartition), and of the APIs this broker
 //! handles those whose definition lists the `controller` listener (Kafka's
 //! `ListenerType.CONTROLLER`), except Fetch: the controller listener's Fetch serves only
-//! the metadata log to other nodes, which this controller does not do yet. ApiVersions on
-//! the controller listener advertises exactly these.
+//! the metadata log to other nodes, which a cluster controller does ([`served_in`]:
+//! `metadata_fetch.rs`, with FetchSnapshot in `fetch_snapshot.rs`). ApiVersions on the
+//! controller listener advertises exactly these.
 
 use gregor_protocol::{ApiKey, VersionRange};
 

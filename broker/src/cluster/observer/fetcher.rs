@@ -35,6 +35,9 @@ use crate::replication::client::{BrokerClient, ClientError};
 const MIN_FETCH_VERSION: i16 = 13;
 /// Highest: Kafka 4.0's Raft client sends 17.
 const MAX_FETCH_VERSION: i16 = 17;
+/// The largest snapshot downloaded (it is held in memory until installed; metadata
+/// snapshots are far smaller).
+const MAX_SNAPSHOT_BYTES: i64 = 1024 * 1024 * 1024;
 
 /// What to do after a connection's rounds end.
 enum Next {
@@ -238,6 +241,12 @@ async fn download(
         if part.error_code != error_code::NONE {
             return Err(gregor_protocol::ErrorCode::from(part.error_code).to_string());
         }
+        if part.size > MAX_SNAPSHOT_BYTES {
+            return Err(format!(
+                "a snapshot of {} bytes is over the {MAX_SNAPSHOT_BYTES} this node downloads",
+                part.size
+            ));
+        }
         if part.position != bytes.len() as i64 || part.size < 0 {
             return Err(format!(
                 "a chunk at position {} of {} bytes when {} were expected next",
@@ -372,18 +381,28 @@ async fn handle(
             let end = end.max(0);
             tracing::info!(truncate_to = end, "the leader's metadata log diverges");
             changed |= log.truncate_to(end)?;
-        } else {
-            log.add_fetched(records)?;
         }
+        let before = log.applied_offset();
+        let kept = if diverging.is_none() && !records.is_empty() {
+            Some(log.add_fetched(records)?)
+        } else {
+            None
+        };
         if high_watermark >= 0 {
             changed |= log.commit_to(high_watermark)?;
         }
+        // Records came but none could be kept or committed: no progress (see
+        // `MAX_PENDING_BYTES`), so the next round waits a little.
+        let stalled = kept == Some(0) && log.applied_offset() == before;
         let image = changed.then(|| Arc::new(log.image().clone()));
-        Ok::<_, super::FollowerLogError>((image, log.applied_offset()))
+        Ok::<_, super::FollowerLogError>((image, log.applied_offset(), stalled))
     })
     .await;
     match done {
-        Ok(Ok((image, applied))) => {
+        Ok(Ok((image, applied, stalled))) => {
+            if stalled {
+                tokio::time::sleep(options.retry_backoff).await;
+            }
             shared.applied.store(applied, Ordering::Release);
             shared
                 .high_watermark

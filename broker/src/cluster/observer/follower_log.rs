@@ -36,6 +36,11 @@ pub enum FollowerLogError {
     Decode(String),
 }
 
+/// Most bytes of uncommitted batches held in memory: past it, fetched batches are dropped
+/// until the high watermark moves (a leader's uncommitted tail is small; this bounds what
+/// a leader that never commits can make this node hold).
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
+
 /// One fetched batch not yet covered by the high watermark.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -124,10 +129,15 @@ impl FollowerLog {
     }
 
     /// Keeps the whole v2 batches of `records` that continue what is held (those already
-    /// held are skipped; a torn last batch is dropped). Returns how many were kept.
+    /// held are skipped; a torn last batch is dropped; nothing more once
+    /// [`MAX_PENDING_BYTES`] are held). Returns how many were kept.
     pub fn add_fetched(&mut self, records: Bytes) -> Result<usize, FollowerLogError> {
         let mut kept = 0;
+        let mut held: usize = self.pending.iter().map(|p| p.bytes.len()).sum();
         for batch in RecordBatches::new(records) {
+            if held >= MAX_PENDING_BYTES {
+                break;
+            }
             let Ok(Batch::V2(batch)) = batch else {
                 break;
             };
@@ -153,6 +163,7 @@ impl FollowerLog {
                 max_timestamp: header.max_timestamp,
                 bytes: batch.as_bytes().clone(),
             });
+            held += batch.as_bytes().len();
             kept += 1;
         }
         Ok(kept)

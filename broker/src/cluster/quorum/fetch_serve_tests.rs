@@ -43,20 +43,30 @@ fn metadata_version() -> VersionedRecord {
     }
 }
 
-fn voters(n: i32) -> BTreeMap<i32, VoterNode> {
-    (1..=n)
-        .map(|id| {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            (id, VoterNode::new("127.0.0.1", port))
-        })
-        .collect()
+/// `n` voters with their listeners, bound at once (so no other test takes the ports).
+fn voters(
+    n: i32,
+) -> (
+    BTreeMap<i32, VoterNode>,
+    BTreeMap<i32, std::net::TcpListener>,
+) {
+    let mut voters = BTreeMap::new();
+    let mut listeners = BTreeMap::new();
+    for id in 1..=n {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        voters.insert(id, VoterNode::new("127.0.0.1", port));
+        listeners.insert(id, listener);
+    }
+    (voters, listeners)
 }
 
 async fn open(
     root: &Path,
     id: i32,
     voters: &BTreeMap<i32, VoterNode>,
+    listener: std::net::TcpListener,
     tweak: impl Fn(&mut QuorumOptions),
 ) -> Quorum {
     let dir = root.join(format!("node-{id}"));
@@ -66,9 +76,7 @@ async fn open(
     options.election_timeout_ms = (400, 800);
     options.heartbeat_interval_ms = 100;
     tweak(&mut options);
-    let listener = TcpListener::bind(("127.0.0.1", voters[&id].port))
-        .await
-        .unwrap();
+    let listener = TcpListener::from_std(listener).unwrap();
     let quorum = Quorum::open(options).await.expect("open the quorum");
     quorum.serve(listener);
     quorum
@@ -107,8 +115,15 @@ fn topic_names(bytes: bytes::Bytes) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_sends_its_batches_with_the_high_watermark_and_waits_for_new_ones() {
     let root = tempfile::tempdir().unwrap();
-    let voters = voters(1);
-    let quorum = open(root.path(), 1, &voters, |_| {}).await;
+    let (voters, mut listeners) = voters(1);
+    let quorum = open(
+        root.path(),
+        1,
+        &voters,
+        listeners.remove(&1).unwrap(),
+        |_| {},
+    )
+    .await;
     let (_, last) = quorum
         .propose(vec![metadata_version(), topic("a")])
         .await
@@ -139,8 +154,15 @@ async fn the_leader_sends_its_batches_with_the_high_watermark_and_waits_for_new_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetcher_past_the_end_of_its_epoch_gets_the_diverging_epoch() {
     let root = tempfile::tempdir().unwrap();
-    let voters = voters(1);
-    let quorum = open(root.path(), 1, &voters, |_| {}).await;
+    let (voters, mut listeners) = voters(1);
+    let quorum = open(
+        root.path(),
+        1,
+        &voters,
+        listeners.remove(&1).unwrap(),
+        |_| {},
+    )
+    .await;
     quorum
         .propose(vec![metadata_version(), topic("a")])
         .await
@@ -150,7 +172,9 @@ async fn a_fetcher_past_the_end_of_its_epoch_gets_the_diverging_epoch() {
     quorum.shutdown().await;
     drop(quorum);
     // A single voter starts a new epoch at every start.
-    let quorum = open(root.path(), 1, &voters, |_| {}).await;
+    let again = std::net::TcpListener::bind(("127.0.0.1", voters[&1].port)).unwrap();
+    again.set_nonblocking(true).unwrap();
+    let quorum = open(root.path(), 1, &voters, again, |_| {}).await;
     quorum.propose(vec![topic("b")]).await.unwrap();
     let epoch = quorum.epoch();
     assert!(epoch > old_epoch);
@@ -177,12 +201,18 @@ async fn a_fetcher_past_the_end_of_its_epoch_gets_the_diverging_epoch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetcher_below_the_log_start_is_sent_to_the_snapshot() {
     let root = tempfile::tempdir().unwrap();
-    let voters = voters(1);
-    let quorum = open(root.path(), 1, &voters, |o| {
-        o.snapshot_after_entries = 10;
-        o.entries_kept_after_snapshot = 0;
-        o.log.segment_bytes = 512;
-    })
+    let (voters, mut listeners) = voters(1);
+    let quorum = open(
+        root.path(),
+        1,
+        &voters,
+        listeners.remove(&1).unwrap(),
+        |o| {
+            o.snapshot_after_entries = 10;
+            o.entries_kept_after_snapshot = 0;
+            o.log.segment_bytes = 512;
+        },
+    )
     .await;
     quorum
         .propose(vec![metadata_version(), topic("a")])
@@ -219,10 +249,11 @@ async fn a_fetcher_below_the_log_start_is_sent_to_the_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voter_that_does_not_lead_names_the_leader() {
     let root = tempfile::tempdir().unwrap();
-    let voters = voters(3);
+    let (voters, mut listeners) = voters(3);
     let mut nodes = Vec::new();
     for id in 1..=3 {
-        nodes.push(open(root.path(), id, &voters, |_| {}).await);
+        let listener = listeners.remove(&id).unwrap();
+        nodes.push(open(root.path(), id, &voters, listener, |_| {}).await);
     }
     let leader = nodes[0].wait_for_leader(WAIT).await.unwrap();
     // Until every node knows the leader of one epoch.

@@ -132,6 +132,16 @@ impl Broker {
         config: Config,
         quorum: Option<crate::cluster::quorum::Quorum>,
     ) -> Result<Arc<Broker>, StartError> {
+        Broker::open_following(config, quorum, None)
+    }
+
+    /// [`Self::open_with`], or for a broker-only node of a cluster, opened on the
+    /// `observer` that follows the metadata log (`server_observer.rs`).
+    pub fn open_following(
+        config: Config,
+        quorum: Option<crate::cluster::quorum::Quorum>,
+        observer: Option<crate::cluster::observer::Observer>,
+    ) -> Result<Arc<Broker>, StartError> {
         if config.is_cluster() {
             for dir in crate::cluster::storage_tool::directories(&config) {
                 let missing = crate::cluster::meta_properties::MetaProperties::read(&dir)
@@ -193,6 +203,8 @@ impl Broker {
         let controller = match quorum {
             // A cluster controller's quorum replayed the metadata itself.
             Some(quorum) => Controller::open_quorum(options, quorum),
+            // A broker-only node's observer replayed its local copy.
+            None if let Some(observer) = observer => Controller::open_observer(options, observer),
             None => {
                 let loaded = cluster::load(&metadata_dir)
                     .map_err(|e| StartError::Metadata(e.to_string()))?;

@@ -27,6 +27,7 @@ pub mod quotas;
 pub mod replication;
 pub mod security;
 pub mod server;
+pub mod server_observer;
 pub mod server_quorum;
 pub mod storage;
 pub mod telemetry;

@@ -31,9 +31,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let security = crate::security::ListenerSecurity::for_config(&config)?;
     // A cluster controller's metadata quorum first (`server_quorum.rs`).
     let quorum = crate::server_quorum::open(&config).await?;
-    let broker = tokio::task::spawn_blocking(move || Broker::open_with(config, quorum))
-        .await
-        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
+    // A broker-only node of a cluster follows the metadata log (`server_observer.rs`).
+    let observer = crate::server_observer::open(&config).await?;
+    let broker =
+        tokio::task::spawn_blocking(move || Broker::open_following(config, quorum, observer))
+            .await
+            .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))??;
     let mut listeners = Vec::new();
     // The controller listeners too when this node is a controller: brokers register and
     // heartbeat there (`handlers/controller_apis.rs`).

@@ -149,6 +149,7 @@ pub mod heartbeats;
 #[cfg(test)]
 mod membership_tests;
 mod mutation_quota;
+mod observing;
 pub mod partition_change;
 pub mod placement;
 mod scram_credentials;
@@ -752,6 +753,8 @@ pub struct Controller {
     /// The cluster's quorum (`Config::is_cluster`), also inside the locked [`Backend`]
     /// (kept here for reads that must not wait for the lock).
     quorum: Option<QuorumBackend>,
+    /// What a broker-only node of a cluster follows the metadata with (`observing.rs`).
+    observer: Option<crate::cluster::observer::Observer>,
 }
 
 /// Applies `records` to `image` at the log's next offsets (checking them), appends them as
@@ -1200,12 +1203,16 @@ impl Controller {
             producer_ids: Mutex::new(None),
             members: Mutex::new(members),
             quorum: None,
+            observer: None,
         };
         Ok((controller, report))
     }
 
     /// The current metadata image (what every handler reads).
     pub fn image(&self) -> Arc<MetadataImage> {
+        if let Some(observer) = &self.observer {
+            return observer.image();
+        }
         match &self.quorum {
             Some(q) => q.quorum.image(),
             None => self.image.load_full(),
@@ -1215,6 +1222,9 @@ impl Controller {
     /// A receiver of the image after each committed change (the current one first); in
     /// a cluster, after each entry of the committed log this node applied.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<MetadataImage>> {
+        if let Some(observer) = &self.observer {
+            return observer.subscribe();
+        }
         match &self.quorum {
             Some(q) => q.quorum.subscribe(),
             None => self.published.subscribe(),
@@ -1224,6 +1234,9 @@ impl Controller {
     /// Whether this node's controller is the active one, which alone commits metadata
     /// changes (always, on a single node; the quorum's leader in a cluster).
     pub fn is_active(&self) -> bool {
+        if self.observer.is_some() {
+            return false;
+        }
         match &self.quorum {
             Some(q) => q.is_leader(),
             None => true,
@@ -1232,6 +1245,9 @@ impl Controller {
 
     /// The id of the active controller, if one is known.
     pub fn active_controller_id(&self) -> Option<i32> {
+        if let Some(observer) = &self.observer {
+            return observer.leader();
+        }
         match &self.quorum {
             Some(q) => q.quorum.leader(),
             None => Some(self.options.node_id),
@@ -1245,7 +1261,12 @@ impl Controller {
 
     /// Whether this controller commits through a quorum of several nodes (`is_cluster`).
     pub fn is_cluster(&self) -> bool {
-        self.quorum.is_some()
+        self.quorum.is_some() || self.observer.is_some()
+    }
+
+    /// What a broker-only node of a cluster follows the metadata with.
+    pub fn observer(&self) -> Option<&crate::cluster::observer::Observer> {
+        self.observer.as_ref()
     }
 
     /// This node's id.
@@ -1307,6 +1328,9 @@ impl Controller {
         }
         let log = match log {
             Backend::Local(log) => log,
+            Backend::Observer(o) => {
+                return Err(ControllerError::NotController { active: o.leader() });
+            }
             Backend::Quorum(q) => {
                 let predicted = (records.len() == 1).then(|| q.quorum.log_end_offset());
                 let (offsets, _image) = backend::commit_quorum(q, records, predicted)?;

@@ -47,6 +47,7 @@ pub mod image;
 pub mod local_changes;
 pub mod meta_properties;
 pub mod metadata_log;
+pub mod observer;
 pub mod publisher;
 #[cfg(test)]
 mod publisher_broker_tests;

@@ -572,9 +572,11 @@ impl Config {
     /// found through `controller.quorum.bootstrap.servers`, or this node is not a controller. Then the
     /// metadata goes through the Raft quorum, this node registers with the active controller
     /// over the network and follows the metadata log; otherwise it is today's single node,
-    /// its own only voter, committing the metadata log locally.
+    /// its own only voter, committing the metadata log locally. A controller-only node
+    /// (`process.roles=controller`) is always in a cluster: its brokers are other nodes.
     pub fn is_cluster(&self) -> bool {
         !self.is_controller()
+            || !self.is_broker()
             || !self.controller_quorum_bootstrap_servers.is_empty()
             || self.controller_quorum_voters.len() > 1
     }

@@ -1285,4 +1285,9 @@ fn a_node_is_in_a_cluster_unless_it_is_its_own_only_voter() {
          controller.quorum.voters=1@localhost:9093\n",
     );
     assert!(broker_only.is_cluster());
+    let controller_only = parse(
+        "node.id=1\nprocess.roles=controller\ncontroller.listener.names=CONTROLLER\n\
+         listeners=CONTROLLER://:9093\ncontroller.quorum.voters=1@localhost:9093\n",
+    );
+    assert!(controller_only.is_cluster());
 }

@@ -66,7 +66,10 @@ pub fn handle(
     ApiVersionsResponse {
         error_code: error_code::NONE,
         api_keys: if ctx.on_controller_listener() {
-            controller_api_keys(ctx.broker.config.legacy_api_versions_enable)
+            controller_api_keys(
+                ctx.broker.config.legacy_api_versions_enable,
+                ctx.broker.config.is_cluster(),
+            )
         } else {
             api_keys(ctx.broker.config.legacy_api_versions_enable)
         },
@@ -146,8 +149,8 @@ fn api_keys(legacy: bool) -> Vec<ApiVersion> {
 }
 
 /// The controller listener's APIs ([`super::controller_apis`]) and advertised ranges.
-fn controller_api_keys(legacy: bool) -> Vec<ApiVersion> {
-    super::controller_apis::all(legacy)
+fn controller_api_keys(legacy: bool, cluster: bool) -> Vec<ApiVersion> {
+    super::controller_apis::all_in(legacy, cluster)
         .into_iter()
         .map(|(api, served)| {
             let versions = advertised(api, served);

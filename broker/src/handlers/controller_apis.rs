@@ -4,8 +4,9 @@
 //! BrokerHeartbeat, ControllerRegistration, AlterPartition, AllocateProducerIds), and of the APIs this broker
 //! handles those whose definition lists the `controller` listener (Kafka's
 //! `ListenerType.CONTROLLER`), except Fetch: the controller listener's Fetch serves only
-//! the metadata log to other nodes, which this controller does not do yet. ApiVersions on
-//! the controller listener advertises exactly these.
+//! the metadata log to other nodes, which a cluster controller does ([`served_in`]:
+//! `metadata_fetch.rs`, with FetchSnapshot in `fetch_snapshot.rs`). ApiVersions on the
+//! controller listener advertises exactly these.
 
 use gregor_protocol::{ApiKey, VersionRange};
 
@@ -38,6 +39,33 @@ pub fn served(api_key: ApiKey, legacy: bool) -> Option<VersionRange> {
         return None;
     }
     served_versions(api_key, legacy)
+}
+
+/// [`served`] for a node that is (`cluster`) or is not part of a cluster: a cluster
+/// controller's listener also serves Fetch, of the metadata partition only
+/// (`metadata_fetch.rs`), as Kafka's `ControllerApis.handleFetch` hands it to the Raft
+/// client.
+pub fn served_in(api_key: ApiKey, legacy: bool, cluster: bool) -> Option<VersionRange> {
+    if cluster && api_key == ApiKey::Fetch {
+        return served_versions(api_key, legacy);
+    }
+    if cluster && api_key == ApiKey::FetchSnapshot {
+        return Some(super::fetch_snapshot::VERSIONS);
+    }
+    served(api_key, legacy)
+}
+
+/// [`all`] for a node that is (`cluster`) or is not part of a cluster (see [`served_in`]).
+pub fn all_in(legacy: bool, cluster: bool) -> Vec<(ApiKey, VersionRange)> {
+    let mut apis = all(legacy);
+    for api in [ApiKey::Fetch, ApiKey::FetchSnapshot] {
+        if let Some(versions) = served_in(api, legacy, cluster) {
+            apis.push((api, versions));
+        }
+    }
+    apis.sort_by_key(|(api, _)| api.key());
+    apis.dedup_by_key(|(api, _)| api.key());
+    apis
 }
 
 /// Every API served on the controller listener with its versions, by key.

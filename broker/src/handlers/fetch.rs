@@ -79,6 +79,10 @@ struct Wanted {
 
 /// Answers a Fetch request, waiting for data when asked to.
 pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -> FetchResponse {
+    // A controller listener serves only the metadata log (`metadata_fetch.rs`).
+    if ctx.on_controller_listener() {
+        return super::metadata_fetch::handle(ctx, version, request).await;
+    }
     let image = ctx.broker.image();
     let topic_name = |id: &Uuid| image.topic_by_id(id).map(|t| t.name.clone());
     let (fetch, forget) = fetch_sessions::request_partitions(version, &request, topic_name);

@@ -41,6 +41,7 @@ pub mod elect_leaders;
 pub mod end_txn;
 pub mod envelope;
 pub mod fetch;
+pub mod fetch_snapshot;
 pub mod find_coordinator;
 pub mod forwarding;
 pub mod get_telemetry_subscriptions;
@@ -55,6 +56,7 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod list_transactions;
 pub mod metadata;
+pub mod metadata_fetch;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
@@ -129,7 +131,7 @@ impl RequestContext {
     pub fn served_versions(&self, api_key: ApiKey) -> Option<VersionRange> {
         let legacy = self.broker.config.legacy_api_versions_enable;
         if self.on_controller_listener() {
-            return controller_apis::served(api_key, legacy);
+            return controller_apis::served_in(api_key, legacy, self.broker.config.is_cluster());
         }
         served_versions(api_key, legacy)
     }
@@ -285,6 +287,7 @@ pub async fn dispatch(
             describe_topic_partitions::handle(ctx, version, request).into()
         }
         RequestBody::Fetch(request) => fetch::handle(ctx, version, request).await.into(),
+        RequestBody::FetchSnapshot(request) => fetch_snapshot::handle(ctx, version, request).into(),
         RequestBody::ListOffsets(request) => {
             list_offsets::handle(ctx, version, request).await.into()
         }

@@ -48,6 +48,7 @@ impl Controller {
             producer_ids: Mutex::new(None),
             members: Mutex::new(members),
             quorum: Some(backend),
+            observer: None,
         }
     }
 

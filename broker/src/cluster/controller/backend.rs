@@ -109,6 +109,9 @@ pub enum Backend {
     Local(MetadataLog),
     /// The replicated log of a cluster.
     Quorum(QuorumBackend),
+    /// A broker-only node of a cluster: it follows the log (a KRaft observer,
+    /// [`crate::cluster::observer`]) and never commits.
+    Observer(crate::cluster::observer::Observer),
 }
 
 impl Backend {
@@ -120,6 +123,7 @@ impl Backend {
             Backend::Quorum(q) => q
                 .settled_end()
                 .unwrap_or_else(|_| q.quorum.applied_offset() + 1),
+            Backend::Observer(o) => o.applied_offset() + 1,
         }
     }
 
@@ -128,6 +132,7 @@ impl Backend {
         match self {
             Backend::Local(log) => log.epoch(),
             Backend::Quorum(q) => q.quorum.epoch(),
+            Backend::Observer(o) => o.epoch(),
         }
     }
 
@@ -135,14 +140,14 @@ impl Backend {
     pub fn local(&mut self) -> Option<&mut MetadataLog> {
         match self {
             Backend::Local(log) => Some(log),
-            Backend::Quorum(_) => None,
+            Backend::Quorum(_) | Backend::Observer(_) => None,
         }
     }
 
     /// The quorum (`None` on a single node).
     pub fn quorum(&self) -> Option<&QuorumBackend> {
         match self {
-            Backend::Local(_) => None,
+            Backend::Local(_) | Backend::Observer(_) => None,
             Backend::Quorum(q) => Some(q),
         }
     }
@@ -153,6 +158,7 @@ impl Backend {
             Backend::Quorum(q) if !q.is_leader() => Err(ControllerError::NotController {
                 active: q.quorum.leader(),
             }),
+            Backend::Observer(o) => Err(ControllerError::NotController { active: o.leader() }),
             _ => Ok(()),
         }
     }

@@ -307,3 +307,58 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// What a reader of the log outside openraft (the leader answering an observer's Fetch,
+/// `fetch_serve.rs`) may ask of it.
+impl LogStore {
+    /// The whole batches from the one holding `offset` on, concatenated as on disk: at
+    /// least one batch if there is any at or past `offset`, then more while they fit in
+    /// `max_bytes` (Kafka's log read returns at least one batch whatever the limit).
+    pub fn read_batches_from(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<bytes::Bytes, crate::cluster::metadata_log::MetadataLogError> {
+        let inner = self.lock();
+        let from = inner
+            .batches
+            .range(..=offset)
+            .next_back()
+            .filter(|(_, b)| b.last_offset >= offset)
+            .map_or(offset, |(base, _)| *base);
+        let mut out = bytes::BytesMut::new();
+        for location in inner.batches.range(from..).map(|(_, b)| b) {
+            if !out.is_empty() && out.len() as u64 + location.size > max_bytes as u64 {
+                break;
+            }
+            out.extend_from_slice(&inner.log.read_batch(location)?);
+        }
+        Ok(out.freeze())
+    }
+
+    /// The first offset still in the log (one past the last purged entry; 0 for a log that
+    /// was never purged).
+    pub fn start_offset(&self) -> i64 {
+        let inner = self.lock();
+        let purged = inner.purged.map_or(0, |id| id.index as i64 + 1);
+        inner
+            .batches
+            .keys()
+            .next()
+            .map_or(purged, |first| (*first).max(purged))
+    }
+
+    /// One past the last entry on disk.
+    pub fn end_offset(&self) -> i64 {
+        self.lock()
+            .last_log_id()
+            .map_or(0, |id| id.index as i64 + 1)
+    }
+}
+
+impl LogStore {
+    /// The partition directory (`__cluster_metadata-0`), where the snapshots are too.
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.lock().log.dir().to_path_buf()
+    }
+}

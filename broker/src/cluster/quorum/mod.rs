@@ -40,11 +40,14 @@
 //!   what it purges from its log.
 
 pub mod entry;
+pub mod fetch_serve;
 pub mod log_store;
 pub mod network;
 pub mod quorum_state;
 pub mod state_machine;
 
+#[cfg(test)]
+mod fetch_serve_tests;
 #[cfg(test)]
 mod tests;
 

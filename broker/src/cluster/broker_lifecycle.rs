@@ -32,11 +32,9 @@ use super::{Endpoint, MetadataImage};
 pub enum MetadataOffset {
     /// The last applied offset of the image the broker serves from.
     Image(watch::Receiver<Arc<MetadataImage>>),
-    /// TODO(metadata follower, issue 15): a broker-only node does not yet fetch the
-    /// metadata log from the controllers, so it has no image of the cluster to catch up
-    /// with. Until it does, it reports its own registration offset (its broker epoch),
-    /// which is what Kafka's controller waits for before unfencing: the broker is treated
-    /// as caught up at once. Replace with [`MetadataOffset::Image`] of the followed log.
+    /// The broker's own registration offset (its broker epoch), which the controller takes
+    /// as caught up at once: for a lifecycle run without an image of its own (the
+    /// in-process tests).
     AssumeCaughtUp,
 }
 

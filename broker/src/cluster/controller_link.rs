@@ -95,11 +95,9 @@ impl ControllerLink {
         let forwarding =
             ControllerChannel::from_config(config, "forwarding", request_timeout, hint.clone())?;
         let options = controller.options();
-        let offsets = if config.is_controller() {
-            MetadataOffset::Image(controller.subscribe())
-        } else {
-            MetadataOffset::AssumeCaughtUp
-        };
+        // A controller's image follows the quorum, a broker-only node's the metadata log it
+        // fetches (`cluster/observer/`): either way the offset of its last applied record.
+        let offsets = MetadataOffset::Image(controller.subscribe());
         let (epoch_tx, epoch_rx) = watch::channel(-1i64);
         let epoch_replicas = Arc::clone(replicas);
         let lifecycle = config.is_broker().then(|| {

@@ -257,9 +257,10 @@ pub(super) struct ListedBroker {
     pub fenced: bool,
 }
 
-/// The brokers to list, by id: this node (always, at its advertised endpoint for the
-/// listener the request came on) and every other registered broker that has an endpoint
-/// on that listener and is unfenced, or fenced too with `include_fenced` (Kafka's
+/// The brokers to list, by id: this node (at its advertised endpoint for the listener the
+/// request came on; always on a single node, in a cluster once it is registered and
+/// unfenced or with `include_fenced`) and every other registered broker that has an
+/// endpoint on that listener and is unfenced, or fenced too with `include_fenced` (Kafka's
 /// `KRaftMetadataCache.getAliveBrokerNodes`: the live brokers on the listener name).
 pub(super) fn live_brokers(
     ctx: &RequestContext,
@@ -268,13 +269,21 @@ pub(super) fn live_brokers(
 ) -> Vec<ListedBroker> {
     let broker = &ctx.broker;
     let (host, port) = broker.advertised_endpoint(&ctx.listener);
-    let mut listed = vec![ListedBroker {
-        id: broker.node_id,
-        host,
-        port,
-        rack: broker.config.broker_rack.clone(),
-        fenced: image.broker(broker.node_id).is_some_and(|b| b.fenced),
-    }];
+    let own = image.broker(broker.node_id);
+    let mut listed = Vec::new();
+    // A cluster's broker is live for the others once the controller unfenced it: until
+    // then it lists itself no more than they do.
+    let own_listed =
+        !broker.config.is_cluster() || own.is_some_and(|b| include_fenced || !b.fenced);
+    if own_listed {
+        listed.push(ListedBroker {
+            id: broker.node_id,
+            host,
+            port,
+            rack: broker.config.broker_rack.clone(),
+            fenced: own.is_some_and(|b| b.fenced),
+        });
+    }
     for registration in image.brokers().values() {
         if registration.id == broker.node_id || (registration.fenced && !include_fenced) {
             continue;

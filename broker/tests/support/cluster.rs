@@ -60,6 +60,8 @@ pub struct Node {
     process: Option<Broker>,
     /// Processes of earlier runs (for their logs).
     past: Vec<Broker>,
+    /// Stopped with SIGSTOP (see [`Cluster::pause`]).
+    paused: bool,
 }
 
 impl Node {
@@ -81,6 +83,11 @@ impl Node {
     /// Whether a process runs (or is paused).
     pub fn is_up(&self) -> bool {
         self.process.is_some()
+    }
+
+    /// Whether a process runs and is not paused: it answers requests.
+    pub fn is_serving(&self) -> bool {
+        self.is_up() && !self.paused
     }
 
     /// Everything the current process printed so far (empty when down).
@@ -133,6 +140,7 @@ impl Cluster {
                     .build(),
                 process: None,
                 past: Vec::new(),
+                paused: false,
             })
             .collect();
         let brokers = roles.iter().filter(|r| r.is_broker()).count();
@@ -244,7 +252,7 @@ impl Cluster {
                 let listed = self
                     .nodes
                     .iter()
-                    .filter(|n| n.role.is_broker() && n.is_up())
+                    .filter(|n| n.role.is_broker() && n.is_serving())
                     .all(|n| broker_ids_listed_by(n.addr()).as_deref() == Some(&want[..]));
                 listed.then_some(())
             },
@@ -299,6 +307,7 @@ impl Cluster {
         let node = self.node_mut(id);
         let mut process = node.process.take().expect("the node is running");
         process.kill9();
+        node.paused = false;
         node.past.push(process);
     }
 
@@ -311,20 +320,22 @@ impl Cluster {
     }
 
     /// Pauses node `id` (SIGSTOP): it keeps its sockets but answers nothing.
-    pub fn pause(&self, id: i32) {
+    pub fn pause(&mut self, id: i32) {
         self.node(id).process().signal("STOP");
+        self.node_mut(id).paused = true;
     }
 
     /// Resumes a paused node (SIGCONT).
-    pub fn resume(&self, id: i32) {
+    pub fn resume(&mut self, id: i32) {
         self.node(id).process().signal("CONT");
+        self.node_mut(id).paused = false;
     }
 
-    /// The broker nodes that run, as a bootstrap list for clients.
+    /// The broker nodes that serve, as a bootstrap list for clients.
     pub fn bootstrap(&self) -> String {
         self.nodes
             .iter()
-            .filter(|n| n.role.is_broker() && n.is_up())
+            .filter(|n| n.role.is_broker() && n.is_serving())
             .map(|n| n.addr().to_string())
             .collect::<Vec<_>>()
             .join(",")

@@ -40,6 +40,13 @@ impl RunningController {
             dir.path().display()
         );
         let config = Config::parse(&text).expect("controller config");
+        // A controller-only node is a cluster node: its directory is formatted first.
+        crate::cluster::meta_properties::MetaProperties::new(
+            &crate::cluster::meta_properties::random_cluster_id(),
+            1,
+        )
+        .write(dir.path())
+        .expect("format the controller's directory");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {

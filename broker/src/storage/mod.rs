@@ -77,6 +77,8 @@ mod compression_tests;
 #[cfg(test)]
 mod epoch_tests;
 #[cfg(test)]
+mod indexed_open_tests;
+#[cfg(test)]
 mod producer_tests;
 #[cfg(test)]
 mod replication_tests;

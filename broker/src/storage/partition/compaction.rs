@@ -63,7 +63,7 @@ impl PartitionLog {
                 .map(|s| SegmentToClean {
                     base_offset: s.base_offset,
                     file: Arc::clone(&s.file),
-                    batches: s.batches.clone(),
+                    batches: s.batches().to_vec(),
                     size: s.valid_len,
                     offset_index_bytes: 0,
                     time_index_bytes: 0,

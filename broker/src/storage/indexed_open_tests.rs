@@ -261,3 +261,79 @@ fn the_epoch_cache_comes_from_its_checkpoint_after_a_clean_shutdown() {
     assert!(log.open_report().indexed_segments > 1);
     assert_eq!(log.leader_epochs(), epochs);
 }
+
+/// Flips a byte in the records of the batch of the log's segment `path` holding `offset`
+/// (its CRC no longer matches).
+fn corrupt_batch(log: &PartitionLog, path: &std::path::Path, offset: i64) {
+    let entry = log.find_batch(offset).expect("batch");
+    let mut bytes = fs::read(path).expect("segment");
+    let at = entry.position as usize + entry.size as usize - 3;
+    bytes[at] ^= 0x55;
+    fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn recovery_verifies_only_from_the_recovery_point() {
+    let (_tmp, dir) = tmp();
+    let dirs = vec![dir.clone()];
+    let manager = LogManager::open(&dirs).expect("open");
+    let log = manager.create("r", 0).expect("create");
+    for i in 0..3 {
+        append(&log, batch(2, 100, NOW + i));
+        log.roll_segment().expect("roll");
+    }
+    for i in 0..10 {
+        append(&log, batch(2, 100, NOW + 10 + i));
+    }
+    log.flush().expect("flush");
+    let recovery_point = log.recovery_point();
+    assert_eq!(recovery_point, 26);
+    manager.checkpoint().expect("checkpoint");
+    for i in 0..5 {
+        append(&log, batch(2, 100, NOW + 30 + i));
+    }
+    let end = log.log_end_offset();
+    let active = log.segments().last().expect("segment").path.clone();
+    // Below the recovery point (synced, checkpointed: not verified again) and above it.
+    corrupt_batch(&log, &active, 20);
+    drop((log, manager));
+    let reopen = || {
+        let manager = LogManager::open(&dirs).expect("open");
+        let log = manager.get("r", 0).expect("log");
+        (manager, log)
+    };
+    // A torn tail (half a batch) after a kill -9: cut off, the rest kept.
+    let tail = batch(2, 100, NOW + 99);
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&active)
+        .expect("open");
+    std::io::Write::write_all(&mut file, &tail[..tail.len() / 2]).expect("write");
+    drop(file);
+    let (manager, log) = reopen();
+    let report = log.open_report().clone();
+    assert!(!report.clean_shutdown);
+    assert_eq!(report.verified_segments, 1, "{report:?}");
+    assert_eq!(
+        report.indexed_segments, 3,
+        "the segments below the recovery point"
+    );
+    assert_eq!(
+        log.log_end_offset(),
+        end,
+        "the corrupt batch below it is not read"
+    );
+    assert_eq!(
+        log.torn_tail().expect("torn").reason,
+        "batch cut short by the end of the file"
+    );
+    // A corrupt batch past the recovery point ends the log there.
+    corrupt_batch(&log, &active, 30);
+    drop((log, manager));
+    let (_manager, log) = reopen();
+    assert_eq!(log.log_end_offset(), 30);
+    assert_eq!(
+        log.torn_tail().expect("torn").reason,
+        "corrupt batch (CRC mismatch or malformed)"
+    );
+}

@@ -179,7 +179,7 @@ impl Segment {
             0,
             self.base_offset,
             None,
-            false,
+            None,
             &mut |_, _, _| {},
         );
         match scanned {
@@ -260,13 +260,14 @@ impl Segment {
     }
 
     /// Opens the segment at `path` and indexes its batches by reading each header, and
-    /// with `verify` each whole batch to check its CRC (recovery after an unclean
-    /// shutdown).
+    /// with `verify_from` each whole batch whose last offset is at or above it to check its
+    /// CRC (recovery after an unclean shutdown, from the recovery point: what is below it
+    /// was synced and checkpointed).
     ///
     /// Batches must chain: every offset at or above `max(base_offset, min_offset)`, each
     /// batch above the previous one, all below `upper` (the next segment's base offset).
     /// The scan stops at the first batch that is cut short by the end of the file, breaks
-    /// these rules or (with `verify`) is corrupt; nothing from there on is indexed.
+    /// these rules or (when verified) is corrupt; nothing from there on is indexed.
     ///
     /// `on_v2_batch` sees the header of every v2 batch indexed, in order, with the file and
     /// the batch's position in it (the producer state is rebuilt from them; transaction
@@ -276,7 +277,7 @@ impl Segment {
         base_offset: i64,
         min_offset: i64,
         upper: Option<i64>,
-        verify: bool,
+        verify_from: Option<i64>,
         on_v2_batch: &mut dyn FnMut(&BatchHeader, &File, u64),
     ) -> io::Result<(Segment, Option<ScanStop>)> {
         let file = File::open(&path)?;
@@ -287,7 +288,7 @@ impl Segment {
             0,
             base_offset.max(min_offset),
             upper,
-            verify,
+            verify_from,
             on_v2_batch,
         )?;
         let mut segment = Segment {
@@ -325,7 +326,8 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Reads the batch headers of `file` from byte `start` (a batch boundary): returns the
-/// entries, the position they end at and, if the scan stopped early, why. Each v2 batch
+/// entries, the position they end at and, if the scan stopped early, why. Batches whose
+/// last offset is at or above `verify_from` are read whole and checked. Each v2 batch
 /// indexed is shown to `on_v2_batch`.
 pub(crate) fn scan(
     file: &File,
@@ -333,7 +335,7 @@ pub(crate) fn scan(
     start: u64,
     mut next_offset: i64,
     upper: Option<i64>,
-    verify: bool,
+    verify_from: Option<i64>,
     on_v2_batch: &mut dyn FnMut(&BatchHeader, &File, u64),
 ) -> io::Result<(Vec<BatchEntry>, u64, Option<ScanStop>)> {
     let mut batches = Vec::new();
@@ -419,7 +421,7 @@ pub(crate) fn scan(
         let Some(next) = last.checked_add(1) else {
             break stop("last offset overflows");
         };
-        if verify {
+        if verify_from.is_some_and(|from| last >= from) {
             match verify_batch(file, position, size as usize, magic) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::InvalidData => {

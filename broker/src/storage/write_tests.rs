@@ -935,7 +935,13 @@ fn clean_shutdown_marker_and_checkpoints() {
     assert_eq!(b.recovery_point(), 5);
     drop((a, b, manager));
 
-    // ...found and truncated without the marker (a crash).
+    // ...found and truncated without the marker (a crash) when it is past the recovery
+    // point (what is below it was synced and checkpointed, and is not verified again).
+    fs::write(
+        dir.join(RECOVERY_POINT_CHECKPOINT),
+        "0\n2\nalpha 0 0\nbeta-x 3 5\n",
+    )
+    .unwrap();
     let manager = LogManager::open(&dirs).expect("open");
     let a = manager.get("alpha", 0).expect("log");
     assert!(!a.open_report().clean_shutdown);

@@ -321,9 +321,8 @@ pub(super) fn complete_interrupted_cleaning(part_dir: &Path) -> Result<(), Stora
     swaps.sort_unstable();
     for base in &swaps {
         let swap = part_dir.join(format!("{}{SWAP_SUFFIX}", segment_file_name(*base)));
-        let (segment, _) =
-            Segment::open(swap.clone(), *base, *base, None, false, &mut |_, _, _| {})
-                .map_err(|e| StorageError::io(&swap, e))?;
+        let (segment, _) = Segment::open(swap.clone(), *base, *base, None, None, &mut |_, _, _| {})
+            .map_err(|e| StorageError::io(&swap, e))?;
         let next = segment.next_offset();
         drop(segment);
         for (old, _) in list_segment_files(part_dir)? {

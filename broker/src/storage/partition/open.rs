@@ -43,34 +43,33 @@ impl PartitionLog {
 
     /// [`Self::open_with_config`] with what the caller read from the log directory.
     ///
-    /// After a clean shutdown the segments are first opened from their index files
-    /// ([`Segment::open_indexed`]: no batch of a closed segment is read, the active one's
-    /// end is found from its last index entry) with the leader epoch cache taken from its
-    /// checkpoint; a segment whose index files fail Kafka's sanity check or whose batches
-    /// the producer state must replay is scanned as before. A damaged segment found that
-    /// way, an unusable transaction index or a missing epoch checkpoint makes the open
-    /// start over, scanning every segment: exactly the old behaviour.
+    /// The segments that need no recovery (all of them after a clean shutdown, those
+    /// wholly below the recovery point after an unclean one, as Kafka's `LogLoader` trusts
+    /// their indexes) are first opened from their index files ([`Segment::open_indexed`]:
+    /// no batch of a closed segment is read, the active one's end is found from its last
+    /// index entry) with the leader epoch cache taken from its checkpoint; a segment whose
+    /// index files fail Kafka's sanity check or whose batches the producer state must
+    /// replay is scanned as before. The segments to recover are scanned, and only their
+    /// batches from the recovery point on verified (CRC). A damaged segment found after a
+    /// clean shutdown, an unusable transaction index or a missing epoch checkpoint makes
+    /// the open start over, scanning every segment: exactly the old behaviour.
     pub(crate) fn open_with(
         dir: &Path,
         topic: &str,
         partition: i32,
         params: OpenParams,
     ) -> Result<PartitionLog, StorageError> {
-        let params = if params.clean_shutdown {
-            match PartitionLog::open_scanning(dir, topic, partition, params, true)? {
-                Ok(log) => return Ok(log),
-                Err((params, reason)) => {
-                    tracing::info!(
-                        topic,
-                        partition,
-                        reason,
-                        "scanning every segment of the log: its index files cannot be used"
-                    );
-                    params
-                }
+        let params = match PartitionLog::open_scanning(dir, topic, partition, params, true)? {
+            Ok(log) => return Ok(log),
+            Err((params, reason)) => {
+                tracing::info!(
+                    topic,
+                    partition,
+                    reason,
+                    "scanning every segment of the log: its index files cannot be used"
+                );
+                params
             }
-        } else {
-            params
         };
         match PartitionLog::open_scanning(dir, topic, partition, params, false)? {
             Ok(log) => Ok(log),
@@ -109,16 +108,18 @@ impl PartitionLog {
         // batches after it (see `producers.rs`).
         let mut producers = ProducerLoad::start(&part_dir, &found, &params, recovery_point);
         // The leader epoch cache is rebuilt from the headers: every batch that starts a
-        // newer epoch starts an entry. When segments are opened from their index files, it
-        // starts from its checkpoint (as Kafka's `LogLoader` always does), and the headers
-        // scanned only add newer epochs.
+        // newer epoch starts an entry. For segments opened from their index files, the
+        // entries starting in them come from the checkpoint (which Kafka's `LogLoader`
+        // always trusts).
         let mut epochs = LeaderEpochCache::default();
-        if indexed {
+        let checkpointed_epochs = if indexed {
             match leader_epoch::read_checkpoint(&part_dir) {
-                Ok(Some(entries)) => epochs = LeaderEpochCache::from_entries(entries),
+                Ok(Some(entries)) => entries,
                 _ => return Ok(Err((params, "no readable leader-epoch-checkpoint"))),
             }
-        }
+        } else {
+            Vec::new()
+        };
         // And the aborted transactions of each segment (its transaction index as Kafka's
         // `LogSegment.recover` rebuilds it), from the markers in it.
         let mut replayed_aborts: Vec<(Vec<AbortedTxn>, StoredTxnIndex)> =
@@ -173,20 +174,14 @@ impl PartitionLog {
                         });
                     }
                 }
-                if !indexed
-                    || epochs
-                        .latest_epoch()
-                        .is_none_or(|latest| header.partition_leader_epoch > latest)
-                {
-                    epochs.assign(header.partition_leader_epoch, header.base_offset);
-                }
+                epochs.assign(header.partition_leader_epoch, header.base_offset);
             };
             if indexed && stored.is_err() {
                 // Its rebuild needs the transactions the scan of every earlier segment sees.
                 return Ok(Err((params, "an unusable transaction index")));
             }
             let mut opened = None;
-            if indexed {
+            if indexed && !verify {
                 match Segment::open_indexed(&part_dir, path.clone(), *base, upper)
                     .map_err(|e| StorageError::io(path, e))?
                 {
@@ -205,11 +200,34 @@ impl PartitionLog {
             let opened_from_index = opened.is_some();
             let (segment, stop) = match opened {
                 Some(segment) => (segment, None),
-                None => Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
-                    .map_err(|e| StorageError::io(path, e))?,
+                None => {
+                    // What is below the recovery point was synced and checkpointed: only
+                    // the batches from it on are verified (Kafka verifies whole segments).
+                    let verify_from = verify.then_some(recovery_point);
+                    Segment::open(
+                        path.clone(),
+                        *base,
+                        min_offset,
+                        upper,
+                        verify_from,
+                        &mut replay,
+                    )
+                    .map_err(|e| StorageError::io(path, e))?
+                }
             };
-            if indexed && stop.is_some() {
+            if indexed && clean && stop.is_some() {
                 return Ok(Err((params, "a damaged segment")));
+            }
+            if opened_from_index {
+                // The epochs starting in a segment whose batches are not read come from the
+                // checkpoint (those of scanned segments from their headers).
+                let low = if i == 0 { i64::MIN } else { *base };
+                for entry in checkpointed_epochs
+                    .iter()
+                    .filter(|e| e.start_offset >= low && upper.is_none_or(|u| e.start_offset < u))
+                {
+                    epochs.assign(entry.epoch, entry.start_offset);
+                }
             }
             from_index.push(opened_from_index);
             report.indexed_segments += usize::from(opened_from_index);

@@ -114,7 +114,7 @@ impl Segment {
             start,
             base_offset,
             upper,
-            false,
+            None,
             &mut |_, _, _| {},
         )?;
         if stop.is_some() || end != file_len {

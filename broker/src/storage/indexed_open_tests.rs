@@ -156,6 +156,13 @@ fn reading_the_tail_loads_only_the_active_segment() {
     fs::write(dir.join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
     let log = PartitionLog::open_with_config(&dir, "t", 0, config).expect("open");
     assert!(log.open_report().indexed_segments > 3);
+    let size: u64 = fs::read_dir(dir.join("t-0"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .map(|p| fs::metadata(p).expect("metadata").len())
+        .sum();
+    assert_eq!(log.size_bytes(), size);
     assert_eq!(log.segments_with_batches_loaded(), 0);
     let read = log.read(end - 3, 1 << 20, true).expect("read");
     assert!(!read.records.is_empty());

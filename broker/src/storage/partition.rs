@@ -407,7 +407,15 @@ impl PartitionLog {
         unpoison(self.state.read()).last_stable_offset()
     }
 
-    /// The segments, in offset order.
+    /// The bytes of the log's segments (what DescribeLogDirs reports), without reading
+    /// any segment's batch list (unlike [`Self::segments`]).
+    pub fn size_bytes(&self) -> u64 {
+        let state = unpoison(self.state.read());
+        state.segments.iter().map(|s| s.valid_len).sum()
+    }
+
+    /// The segments, in offset order. `batch_count` reads the batch list of segments opened
+    /// from their index files and not read since.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         unpoison(self.state.read())
             .segments

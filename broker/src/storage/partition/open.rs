@@ -62,12 +62,22 @@ impl PartitionLog {
         let params = match PartitionLog::open_scanning(dir, topic, partition, params, true)? {
             Ok(log) => return Ok(log),
             Err((params, reason)) => {
-                tracing::info!(
-                    topic,
-                    partition,
-                    reason,
-                    "scanning every segment of the log: its index files cannot be used"
-                );
+                if reason == NO_EPOCH_CHECKPOINT {
+                    // Routine for a new partition.
+                    tracing::debug!(
+                        topic,
+                        partition,
+                        reason,
+                        "scanning every segment of the log"
+                    );
+                } else {
+                    tracing::info!(
+                        topic,
+                        partition,
+                        reason,
+                        "scanning every segment of the log"
+                    );
+                }
                 params
             }
         };
@@ -89,6 +99,16 @@ impl PartitionLog {
         indexed: bool,
     ) -> Result<Result<PartitionLog, (OpenParams, &'static str)>, StorageError> {
         let part_dir = dir.join(partition_dir_name(topic, partition));
+        // Read first: without it (a new partition, or a log written by other tools) the
+        // open scans every segment.
+        let checkpointed_epochs = if indexed {
+            match leader_epoch::read_checkpoint(&part_dir) {
+                Ok(Some(entries)) => entries,
+                _ => return Ok(Err((params, NO_EPOCH_CHECKPOINT))),
+            }
+        } else {
+            Vec::new()
+        };
         // A cleaning interrupted by a crash: finish or undo its swap first.
         super::compaction::complete_interrupted_cleaning(&part_dir)?;
         let found = list_segment_files(&part_dir)?;
@@ -112,14 +132,6 @@ impl PartitionLog {
         // entries starting in them come from the checkpoint (which Kafka's `LogLoader`
         // always trusts).
         let mut epochs = LeaderEpochCache::default();
-        let checkpointed_epochs = if indexed {
-            match leader_epoch::read_checkpoint(&part_dir) {
-                Ok(Some(entries)) => entries,
-                _ => return Ok(Err((params, "no readable leader-epoch-checkpoint"))),
-            }
-        } else {
-            Vec::new()
-        };
         // And the aborted transactions of each segment (its transaction index as Kafka's
         // `LogSegment.recover` rebuilds it), from the markers in it.
         let mut replayed_aborts: Vec<(Vec<AbortedTxn>, StoredTxnIndex)> =
@@ -603,6 +615,9 @@ pub(super) fn load_or_rebuild_indexes(
     index::write_index_file(&time_path, &files.time_bytes)?;
     Ok((builder, true))
 }
+
+/// Why an open scans every segment: no readable epoch checkpoint (a new partition).
+const NO_EPOCH_CHECKPOINT: &str = "no readable leader-epoch-checkpoint";
 
 /// A segment's `.txnindex` as read at open.
 type StoredTxnIndex = Result<Vec<AbortedTxn>, txn_index::TxnIndexError>;

@@ -42,7 +42,7 @@ impl RunningController {
         let config = Config::parse(&text).expect("controller config");
         // A controller-only node is a cluster node: its directory is formatted first.
         crate::cluster::meta_properties::MetaProperties::new(
-            &crate::cluster::meta_properties::random_cluster_id(),
+            crate::cluster::meta_properties::random_cluster_id(),
             1,
         )
         .write(dir.path())

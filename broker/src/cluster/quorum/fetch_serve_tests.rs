@@ -152,9 +152,14 @@ async fn the_leader_sends_its_batches_with_the_high_watermark_and_waits_for_new_
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut high_watermark = answer.high_watermark;
     while high_watermark <= end {
-        assert!(std::time::Instant::now() < deadline, "the high watermark stays at {high_watermark}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the high watermark stays at {high_watermark}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
-        high_watermark = quorum.answer_fetch(&fetch(end, epoch, epoch)).high_watermark;
+        high_watermark = quorum
+            .answer_fetch(&fetch(end, epoch, epoch))
+            .high_watermark;
     }
     quorum.shutdown().await;
 }

@@ -1,159 +1,35 @@
 //! Three combined `gregor` processes (`process.roles=broker,controller`) forming one
-//! metadata quorum (`controller.quorum.voters` of three), against the real binary: they are
-//! formatted with one cluster id (`gregor format`), elect an active controller, agree on
+//! metadata quorum (`controller.quorum.voters` of three), against the real binary
+//! (`support/cluster.rs`): they are formatted with one cluster id (what `gregor format`
+//! writes, tested first), elect an active controller, agree on
 //! one metadata log, and every node's image follows it; the active controller is killed
 //! (SIGKILL), another is elected and commits, and the killed node catches up on restart.
 //!
 //! Each node's broker registers itself with the active controller; a CreateTopics sent to a
 //! node whose controller is not the active one is forwarded in an Envelope. What this
 //! checks is the metadata only (topics and their ids in every node's Metadata), not the
-//! replication of partition data (`tests/cluster.rs`). Waits poll with generous deadlines (no timed assertions).
+//! replication of partition data (`tests/cluster.rs`). Waits poll with generous deadlines
+//! (no timed assertions).
 
 mod support;
 
-use std::fs::{self, File};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use gregor_protocol::messages::create_topics_response::CreateTopicsResponse;
 use gregor_protocol::messages::default_principal_data::DefaultPrincipalData;
-use gregor_protocol::messages::describe_quorum_request::{
-    DescribeQuorumRequest, PartitionData as QuorumPartition, TopicData as QuorumTopic,
-};
 use gregor_protocol::messages::envelope_request::EnvelopeRequest;
 use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use gregor_protocol::{Decodable, Encodable, Request, Uuid, error_code as error};
 
-use support::{RawClient, free_port};
+use support::RawClient;
+use support::cluster::{Cluster, Node};
 
 /// How long a test waits for something the nodes do on their own.
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// One node of the cluster: its directory, ports and process.
-struct Node {
-    id: i32,
-    dir: tempfile::TempDir,
-    plaintext: u16,
-    controller: u16,
-    child: Option<Child>,
-}
-
-impl Node {
-    fn config_path(&self) -> PathBuf {
-        self.dir.path().join("server.properties")
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("node.log")
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.plaintext))
-    }
-
-    fn controller_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.controller))
-    }
-
-    fn write_config(&self, voters: &str) {
-        let text = format!(
-            "process.roles=broker,controller\n\
-             node.id={id}\n\
-             controller.quorum.voters={voters}\n\
-             listeners=PLAINTEXT://127.0.0.1:{p},CONTROLLER://127.0.0.1:{c}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{p}\n\
-             inter.broker.listener.name=PLAINTEXT\n\
-             controller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
-             log.dirs={dir}\n\
-             num.partitions=1\n\
-             default.replication.factor=1\n\
-             offsets.topic.replication.factor=1\n\
-             transaction.state.log.replication.factor=1\n\
-             transaction.state.log.min.isr=1\n\
-             broker.session.timeout.ms=600000\n",
-            id = self.id,
-            p = self.plaintext,
-            c = self.controller,
-            dir = self.data_dir().display(),
-        );
-        fs::write(self.config_path(), text).expect("write server.properties");
-    }
-
-    fn start(&mut self) {
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("open the node log");
-        let child = Command::new(env!("CARGO_BIN_EXE_gregor"))
-            .arg(self.config_path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone the log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("start gregor");
-        self.child = Some(child);
-        let deadline = Instant::now() + DEADLINE;
-        while TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)).is_err() {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!(
-                    "node {} exited at start-up ({status})\n{}",
-                    self.id,
-                    self.log_text()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not listen\n{}",
-                self.id,
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if std::thread::panicking()
-            && let Some(child) = &self.child
-        {
-            let text = self.log_text();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            eprintln!(
-                "--- node {} (pid {}) log tail ---\n{}",
-                self.id,
-                child.id(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        self.kill9();
-    }
-}
 
 /// Runs `gregor` with `args` and returns its exit success and output.
 fn gregor(args: &[&str]) -> (bool, String) {
@@ -167,108 +43,6 @@ fn gregor(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.success(), text)
-}
-
-fn nodes() -> Vec<Node> {
-    let mut nodes: Vec<Node> = (1..=3)
-        .map(|id| Node {
-            id,
-            dir: tempfile::Builder::new()
-                .prefix("gregor-quorum-")
-                .tempdir()
-                .expect("a temporary directory"),
-            plaintext: free_port(),
-            controller: free_port(),
-            child: None,
-        })
-        .collect();
-    let voters = nodes
-        .iter()
-        .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller))
-        .collect::<Vec<_>>()
-        .join(",");
-    for node in &mut nodes {
-        node.write_config(&voters);
-    }
-    nodes
-}
-
-fn quorum_request() -> DescribeQuorumRequest {
-    DescribeQuorumRequest {
-        topics: vec![QuorumTopic {
-            topic_name: "__cluster_metadata".into(),
-            partitions: vec![QuorumPartition {
-                partition_index: 0,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
-}
-
-/// The node that answers DescribeQuorum as the leader, among the running ones.
-fn wait_for_active(nodes: &[Node]) -> usize {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        for (i, node) in nodes.iter().enumerate() {
-            if node.child.is_none() {
-                continue;
-            }
-            let Ok(mut client) = RawClient::connect(node.controller_addr()) else {
-                continue;
-            };
-            let Ok(response) = client.call(&quorum_request(), 2) else {
-                continue;
-            };
-            let partition = &response.topics[0].partitions[0];
-            if response.error_code == error::NONE
-                && partition.error_code == error::NONE
-                && partition.leader_id == node.id
-            {
-                assert!(partition.leader_epoch > 0);
-                assert_eq!(partition.current_voters.len(), 3);
-                return i;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no active controller was elected"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// Waits until every node's Metadata lists all the nodes' brokers (each registered itself
-/// with the active controller and was unfenced: `cluster/broker_lifecycle.rs`).
-fn wait_for_brokers(nodes: &[Node]) {
-    let want: Vec<i32> = nodes.iter().map(|n| n.id).collect();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let listed = nodes.iter().all(|node| {
-            let Ok(mut client) = RawClient::connect(node.addr()) else {
-                return false;
-            };
-            let request = MetadataRequest {
-                topics: Some(Vec::new()),
-                ..Default::default()
-            };
-            let Ok(response) = client.call(&request, 12) else {
-                return false;
-            };
-            let mut ids: Vec<i32> = response.brokers.iter().map(|b| b.node_id).collect();
-            ids.sort_unstable();
-            ids == want
-        });
-        if listed {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the brokers did not all register"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Creates `name` through `node`'s broker listener (the ordinary CreateTopics handler).
@@ -313,12 +87,13 @@ fn topic_id(node: &Node, name: &str) -> Option<Uuid> {
 }
 
 /// Waits until every running node lists `name` with one id, and returns it.
-fn wait_for_topic_everywhere(nodes: &[Node], name: &str) -> Uuid {
+fn wait_for_topic_everywhere(cluster: &Cluster, name: &str) -> Uuid {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let ids: Vec<Option<Uuid>> = nodes
+        let ids: Vec<Option<Uuid>> = cluster
+            .nodes
             .iter()
-            .filter(|n| n.child.is_some())
+            .filter(|n| n.is_serving())
             .map(|n| topic_id(n, name))
             .collect();
         if let Some(Some(first)) = ids.first()
@@ -432,11 +207,19 @@ fn meta_properties(dir: &Path) -> String {
 
 #[test]
 fn an_unformatted_cluster_node_refuses_to_start_and_format_writes_kafka_meta_properties() {
-    let nodes = nodes();
-    let node = &nodes[0];
+    // Node 1 of a three-node cluster, on a directory nothing formatted.
+    let cluster = Cluster::combined(3);
+    let work = tempfile::tempdir().expect("a work directory");
+    let data = work.path().join("data");
+    let formatted = cluster.node(1).data.path().display().to_string();
+    let properties = cluster
+        .properties(1)
+        .replace(&formatted, &data.display().to_string());
+    let config_path = work.path().join("server.properties");
+    fs::write(&config_path, properties).expect("write server.properties");
     // A node of a cluster must not make up a cluster id of its own.
     let output = Command::new(env!("CARGO_BIN_EXE_gregor"))
-        .arg(node.config_path())
+        .arg(&config_path)
         .output()
         .expect("run gregor");
     assert!(!output.status.success());
@@ -444,16 +227,16 @@ fn an_unformatted_cluster_node_refuses_to_start_and_format_writes_kafka_meta_pro
         + &String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("No `meta.properties` found in"), "{text}");
     assert!(text.contains("gregor format"), "{text}");
-    assert!(!node.data_dir().join("meta.properties").exists());
+    assert!(!data.join("meta.properties").exists());
 
     let (ok, cluster_id) = gregor(&["random-uuid"]);
     assert!(ok, "{cluster_id}");
     let cluster_id = cluster_id.trim().to_string();
     assert_eq!(cluster_id.len(), 22);
-    let config = node.config_path().display().to_string();
+    let config = config_path.display().to_string();
     let (ok, text) = gregor(&["format", "--cluster-id", &cluster_id, "--config", &config]);
     assert!(ok, "{text}");
-    let written = meta_properties(&node.data_dir());
+    let written = meta_properties(&data);
     assert!(
         written.contains(&format!("cluster.id={cluster_id}\n")),
         "{written}"
@@ -477,7 +260,7 @@ fn an_unformatted_cluster_node_refuses_to_start_and_format_writes_kafka_meta_pro
         "--ignore-formatted",
     ]);
     assert!(ok, "{text}");
-    assert_eq!(meta_properties(&node.data_dir()), written);
+    assert_eq!(meta_properties(&data), written);
     // Another cluster's id is refused even then.
     let (_, other) = gregor(&["random-uuid"]);
     let (ok, text) = gregor(&["format", "-t", other.trim(), "-c", &config, "-g"]);
@@ -493,44 +276,35 @@ fn an_unformatted_cluster_node_refuses_to_start_and_format_writes_kafka_meta_pro
 
 #[test]
 fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed() {
-    let mut nodes = nodes();
-    let (ok, cluster_id) = gregor(&["random-uuid"]);
-    assert!(ok);
-    let cluster_id = cluster_id.trim().to_string();
-    for node in &nodes {
-        let config = node.config_path().display().to_string();
-        let (ok, text) = gregor(&["format", "-t", &cluster_id, "-c", &config]);
-        assert!(ok, "format node {}: {text}", node.id);
-    }
-    for node in &mut nodes {
-        node.start();
-    }
-    let active = wait_for_active(&nodes);
-    wait_for_brokers(&nodes);
-    create_topic(&nodes[active], "first");
-    let first = wait_for_topic_everywhere(&nodes, "first");
+    // Formatted with one cluster id (as `gregor format` does: the test above), started
+    // together, and every broker registered.
+    let mut cluster = Cluster::combined(3);
+    cluster.start();
+    let active = cluster.wait_for_active_controller();
+    create_topic(cluster.node(active), "first");
+    let first = wait_for_topic_everywhere(&cluster, "first");
     // A node whose controller is not the active one forwards the request (KIP-590).
-    let follower = (active + 1) % nodes.len();
-    create_topic(&nodes[follower], "forwarded");
-    wait_for_topic_everywhere(&nodes, "forwarded");
-    create_topic_in_envelope(&nodes[active], "enveloped");
-    wait_for_topic_everywhere(&nodes, "enveloped");
+    let follower = active % 3 + 1;
+    create_topic(cluster.node(follower), "forwarded");
+    wait_for_topic_everywhere(&cluster, "forwarded");
+    create_topic_in_envelope(cluster.node(active), "enveloped");
+    wait_for_topic_everywhere(&cluster, "enveloped");
 
     // The active controller dies; the other two elect a new one, which commits.
-    nodes[active].kill9();
-    let next = wait_for_active(&nodes);
+    cluster.kill9(active);
+    let next = cluster.wait_for_active_controller();
     assert_ne!(next, active);
-    create_topic(&nodes[next], "second");
-    let second = wait_for_topic_everywhere(&nodes, "second");
+    create_topic(cluster.node(next), "second");
+    let second = wait_for_topic_everywhere(&cluster, "second");
     assert_ne!(first, second);
 
     // The killed node comes back and catches up with what it missed.
-    nodes[active].start();
+    cluster.restart(active);
     let deadline = Instant::now() + DEADLINE;
     loop {
         let ids = (
-            topic_id(&nodes[active], "first"),
-            topic_id(&nodes[active], "second"),
+            topic_id(cluster.node(active), "first"),
+            topic_id(cluster.node(active), "second"),
         );
         if ids == (Some(first), Some(second)) {
             break;
@@ -541,8 +315,8 @@ fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(wait_for_topic_everywhere(&nodes, "first"), first);
-    assert_eq!(wait_for_topic_everywhere(&nodes, "second"), second);
+    assert_eq!(wait_for_topic_everywhere(&cluster, "first"), first);
+    assert_eq!(wait_for_topic_everywhere(&cluster, "second"), second);
 }
 
 #[test]

@@ -10,6 +10,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use gregor_protocol::messages::describe_quorum_request::{
+    DescribeQuorumRequest, PartitionData as QuorumPartition, TopicData as QuorumTopic,
+};
+use gregor_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
 use gregor_protocol::messages::metadata_request::MetadataRequest;
 use gregor_protocol::messages::metadata_response::MetadataResponse;
 
@@ -96,6 +100,15 @@ impl Node {
             .as_ref()
             .map(Broker::log_text)
             .unwrap_or_default()
+    }
+
+    /// What every run of the node printed, the earlier runs first.
+    pub fn all_logs(&self) -> String {
+        self.past
+            .iter()
+            .chain(self.process.as_ref())
+            .map(Broker::log_text)
+            .collect()
     }
 }
 
@@ -331,6 +344,31 @@ impl Cluster {
         self.node_mut(id).paused = false;
     }
 
+    /// Waits until a serving controller answers DescribeQuorum as the leader of an epoch
+    /// with every voter listed; its id.
+    pub fn wait_for_active_controller(&self) -> i32 {
+        let voters = self.nodes.iter().filter(|n| n.role.is_controller()).count();
+        wait_for("an active controller", Duration::from_secs(120), || {
+            self.nodes
+                .iter()
+                .filter(|n| n.role.is_controller() && n.is_serving())
+                .find_map(|node| {
+                    let mut client = super::RawClient::connect(node.controller_addr()).ok()?;
+                    let response: DescribeQuorumResponse =
+                        client.call(&describe_quorum(), 2).ok()?;
+                    let partition = response.topics.first()?.partitions.first()?;
+                    let leads = response.error_code == 0
+                        && partition.error_code == 0
+                        && partition.leader_id == node.id;
+                    if leads {
+                        assert!(partition.leader_epoch > 0, "{response:?}");
+                        assert_eq!(partition.current_voters.len(), voters, "{response:?}");
+                    }
+                    leads.then_some(node.id)
+                })
+        })
+    }
+
     /// The broker nodes that serve, as a bootstrap list for clients.
     pub fn bootstrap(&self) -> String {
         self.nodes
@@ -363,6 +401,21 @@ impl Drop for Cluster {
                     .status();
             }
         }
+    }
+}
+
+/// DescribeQuorum of `__cluster_metadata-0`.
+pub fn describe_quorum() -> DescribeQuorumRequest {
+    DescribeQuorumRequest {
+        topics: vec![QuorumTopic {
+            topic_name: "__cluster_metadata".into(),
+            partitions: vec![QuorumPartition {
+                partition_index: 0,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
     }
 }
 

@@ -96,7 +96,7 @@ fn describe(
             if log.log_dir() != log_dir.as_path() {
                 continue;
             }
-            let size = log.size_bytes();
+            let size: u64 = log.segments().iter().map(|s| s.size).sum();
             topics
                 .entry(topic)
                 .or_default()

@@ -6,9 +6,7 @@
 //! (`gregor format`): its cluster id is the one every Fetch carries.
 
 use crate::broker::StartError;
-use crate::cluster::meta_properties::MetaProperties;
 use crate::cluster::observer::{Observer, ObserverOptions};
-use crate::cluster::storage_tool;
 use crate::config::Config;
 
 /// Starts the observer of a broker-only cluster node; `None` for any other node.
@@ -16,24 +14,7 @@ pub async fn open(config: &Config) -> Result<Option<Observer>, StartError> {
     if !config.is_cluster() || config.is_controller() {
         return Ok(None);
     }
-    let dir = config.effective_metadata_log_dir().to_path_buf();
-    let read_dir = dir.clone();
-    let meta = tokio::task::spawn_blocking(move || MetaProperties::read(&read_dir))
-        .await
-        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
-        .map_err(|e| StartError::DataDir {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?
-        .ok_or_else(|| StartError::DataDir {
-            path: dir.display().to_string(),
-            message: storage_tool::unformatted_message(&dir),
-        })?;
-    meta.check_node_id(config.node_id, &dir.join("meta.properties"))
-        .map_err(|e| StartError::DataDir {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let (_, meta) = crate::server_quorum::formatted_metadata_dir(config).await?;
     if config.controller_quorum_voters.is_empty()
         && config.controller_quorum_bootstrap_servers.is_empty()
     {

@@ -16,24 +16,7 @@ pub async fn open(config: &Config) -> Result<Option<Quorum>, StartError> {
     if !config.is_cluster() || !config.is_controller() {
         return Ok(None);
     }
-    let dir = config.effective_metadata_log_dir().to_path_buf();
-    let read_dir = dir.clone();
-    let meta = tokio::task::spawn_blocking(move || MetaProperties::read(&read_dir))
-        .await
-        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
-        .map_err(|e| StartError::DataDir {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?
-        .ok_or_else(|| StartError::DataDir {
-            path: dir.display().to_string(),
-            message: storage_tool::unformatted_message(&dir),
-        })?;
-    meta.check_node_id(config.node_id, &dir.join("meta.properties"))
-        .map_err(|e| StartError::DataDir {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        })?;
+    let (dir, meta) = formatted_metadata_dir(config).await?;
     if config.controller_quorum_voters.is_empty() {
         return Err(StartError::Config(
             "a cluster controller needs controller.quorum.voters (dynamic quorums through \
@@ -57,4 +40,30 @@ pub async fn open(config: &Config) -> Result<Option<Quorum>, StartError> {
         "opened the metadata quorum"
     );
     Ok(Some(quorum))
+}
+
+/// The metadata log directory of a cluster node and its `meta.properties`, which must be
+/// there (`gregor format`) and name this node: a cluster node never formats itself.
+pub(crate) async fn formatted_metadata_dir(
+    config: &Config,
+) -> Result<(std::path::PathBuf, MetaProperties), StartError> {
+    let dir = config.effective_metadata_log_dir().to_path_buf();
+    let read_dir = dir.clone();
+    let meta = tokio::task::spawn_blocking(move || MetaProperties::read(&read_dir))
+        .await
+        .map_err(|e| StartError::Storage(format!("start-up task failed: {e}")))?
+        .map_err(|e| StartError::DataDir {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| StartError::DataDir {
+            path: dir.display().to_string(),
+            message: storage_tool::unformatted_message(&dir),
+        })?;
+    meta.check_node_id(config.node_id, &dir.join("meta.properties"))
+        .map_err(|e| StartError::DataDir {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+    Ok((dir, meta))
 }

@@ -27,27 +27,7 @@ pub async fn handle(
         .cluster_error(crate::authorizer::AclOperation::AlterConfigs)
     {
         let message = gregor_protocol::ErrorCode::from(code).default_message();
-        return AlterClientQuotasResponse {
-            entries: request
-                .entries
-                .iter()
-                .map(|e| EntryData {
-                    error_code: code,
-                    error_message: message.map(Into::into),
-                    entity: e
-                        .entity
-                        .iter()
-                        .map(|d| EntityData {
-                            entity_type: d.entity_type.clone(),
-                            entity_name: d.entity_name.clone(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        };
+        return all_failed(&request, code, message);
     }
     let alterations: Vec<QuotaAlteration> = request
         .entries
@@ -111,6 +91,35 @@ fn entry(entity: &QuotaEntity, error_code: i16, error_message: Option<String>) -
             .map(|(entity_type, name)| EntityData {
                 entity_type: entity_type.as_str().into(),
                 entity_name: name.as_deref().map(Into::into),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Every entry of `request` failed with `code` (and `message`).
+pub(crate) fn all_failed(
+    request: &AlterClientQuotasRequest,
+    code: i16,
+    message: Option<&str>,
+) -> AlterClientQuotasResponse {
+    AlterClientQuotasResponse {
+        entries: request
+            .entries
+            .iter()
+            .map(|e| EntryData {
+                error_code: code,
+                error_message: message.map(Into::into),
+                entity: e
+                    .entity
+                    .iter()
+                    .map(|d| EntityData {
+                        entity_type: d.entity_type.clone(),
+                        entity_name: d.entity_name.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..Default::default()
             })
             .collect(),

@@ -22,7 +22,8 @@ use crate::cluster::controller::ElectionType;
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 2 };
 
 /// Every partition asked for with the same error.
-fn all_failed(
+/// Every asked partition failed with `code` (and `message`).
+pub(crate) fn all_failed(
     request: &ElectLeadersRequest,
     code: i16,
     message: Option<String>,

@@ -296,28 +296,7 @@ pub fn error_response(body: &RequestBody, code: i16) -> Option<ResponseBody> {
             .into()
         }
         RequestBody::AlterClientQuotas(r) => {
-            use alter_client_quotas_response::{AlterClientQuotasResponse, EntityData, EntryData};
-            AlterClientQuotasResponse {
-                entries: r
-                    .entries
-                    .iter()
-                    .map(|e| EntryData {
-                        error_code: code,
-                        entity: e
-                            .entity
-                            .iter()
-                            .map(|d| EntityData {
-                                entity_type: d.entity_type.clone(),
-                                entity_name: d.entity_name.clone(),
-                                ..Default::default()
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }
-            .into()
+            super::alter_client_quotas::all_failed(r, code, None).into()
         }
         RequestBody::AlterUserScramCredentials(r) => {
             use alter_user_scram_credentials_response::{
@@ -349,34 +328,12 @@ pub fn error_response(body: &RequestBody, code: i16) -> Option<ResponseBody> {
             ..Default::default()
         }
         .into(),
-        RequestBody::ElectLeaders(r) => {
-            use elect_leaders_response::{
-                ElectLeadersResponse, PartitionResult, ReplicaElectionResult,
-            };
-            ElectLeadersResponse {
-                error_code: code,
-                replica_election_results: r
-                    .topic_partitions
-                    .iter()
-                    .flatten()
-                    .map(|t| ReplicaElectionResult {
-                        topic: t.topic.clone(),
-                        partition_result: t
-                            .partitions
-                            .iter()
-                            .map(|p| PartitionResult {
-                                partition_id: *p,
-                                error_code: code,
-                                ..Default::default()
-                            })
-                            .collect(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            }
-            .into()
+        RequestBody::ElectLeaders(r) => elect_leaders_response::ElectLeadersResponse {
+            error_code: code,
+            replica_election_results: super::elect_leaders::all_failed(r, code, None),
+            ..Default::default()
         }
+        .into(),
         RequestBody::UnregisterBroker(_) => unregister_broker_response::UnregisterBrokerResponse {
             error_code: code,
             ..Default::default()

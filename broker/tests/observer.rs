@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
 use gregor_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
-use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use gregor_protocol::{ApiKey, Uuid, error_code as error};
 
 use support::cluster::{Cluster, Node};
@@ -55,26 +54,10 @@ fn create_topic(controller: &Node, name: &str) -> Uuid {
     result.topic_id
 }
 
-/// The id `node`'s Metadata gives `name`, if listed.
-fn topic_id(node: &Node, name: &str) -> Option<Uuid> {
-    let mut client = RawClient::connect(node.addr()).ok()?;
-    let request = MetadataRequest {
-        topics: Some(vec![MetadataRequestTopic {
-            name: Some(name.into()),
-            ..Default::default()
-        }]),
-        allow_auto_topic_creation: false,
-        ..Default::default()
-    };
-    let response = client.call(&request, 12).ok()?;
-    let topic = response.topics.first()?;
-    (topic.error_code == error::NONE).then_some(topic.topic_id)
-}
-
 fn wait_for_topic(node: &Node, name: &str, id: Uuid) {
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let seen = topic_id(node, name);
+        let seen = node.topic_id(name);
         if seen == Some(id) {
             return;
         }
@@ -213,5 +196,5 @@ fn a_broker_only_node_follows_a_new_leader_after_the_old_one_is_killed() {
     assert_ne!(next, active);
     let second = create_topic(cluster.node(next), "after");
     wait_for_topic(cluster.node(4), "after", second);
-    assert_eq!(topic_id(cluster.node(4), "before"), Some(first));
+    assert_eq!(cluster.node(4).topic_id("before"), Some(first));
 }

@@ -22,7 +22,7 @@ use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTop
 use gregor_protocol::messages::create_topics_response::CreateTopicsResponse;
 use gregor_protocol::messages::default_principal_data::DefaultPrincipalData;
 use gregor_protocol::messages::envelope_request::EnvelopeRequest;
-use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use gregor_protocol::messages::metadata_request::MetadataRequest;
 use gregor_protocol::{Decodable, Encodable, Request, Uuid, error_code as error};
 
 use support::RawClient;
@@ -70,22 +70,6 @@ fn create_topic(node: &Node, name: &str) {
     );
 }
 
-/// The topic id `node`'s Metadata gives `name`, if it lists it.
-fn topic_id(node: &Node, name: &str) -> Option<Uuid> {
-    let mut client = RawClient::connect(node.addr()).ok()?;
-    let request = MetadataRequest {
-        topics: Some(vec![MetadataRequestTopic {
-            name: Some(name.into()),
-            ..Default::default()
-        }]),
-        allow_auto_topic_creation: false,
-        ..Default::default()
-    };
-    let response = client.call(&request, 12).ok()?;
-    let topic = response.topics.first()?;
-    (topic.error_code == error::NONE).then_some(topic.topic_id)
-}
-
 /// Waits until every running node lists `name` with one id, and returns it.
 fn wait_for_topic_everywhere(cluster: &Cluster, name: &str) -> Uuid {
     let deadline = Instant::now() + DEADLINE;
@@ -94,7 +78,7 @@ fn wait_for_topic_everywhere(cluster: &Cluster, name: &str) -> Uuid {
             .nodes
             .iter()
             .filter(|n| n.is_serving())
-            .map(|n| topic_id(n, name))
+            .map(|n| n.topic_id(name))
             .collect();
         if let Some(Some(first)) = ids.first()
             && ids.iter().all(|id| id == &Some(*first))
@@ -303,8 +287,8 @@ fn three_controllers_agree_on_one_metadata_log_and_survive_the_active_one_killed
     let deadline = Instant::now() + DEADLINE;
     loop {
         let ids = (
-            topic_id(cluster.node(active), "first"),
-            topic_id(cluster.node(active), "second"),
+            cluster.node(active).topic_id("first"),
+            cluster.node(active).topic_id("second"),
         );
         if ids == (Some(first), Some(second)) {
             break;

@@ -102,6 +102,24 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// The topic id this node's Metadata gives `name`, if it lists the topic.
+    pub fn topic_id(&self, name: &str) -> Option<gregor_protocol::Uuid> {
+        let mut client = super::RawClient::connect(self.addr()).ok()?;
+        let request = MetadataRequest {
+            topics: Some(vec![
+                gregor_protocol::messages::metadata_request::MetadataRequestTopic {
+                    name: Some(name.into()),
+                    ..Default::default()
+                },
+            ]),
+            allow_auto_topic_creation: false,
+            ..Default::default()
+        };
+        let response: MetadataResponse = client.call(&request, 12).ok()?;
+        let topic = response.topics.first()?;
+        (topic.error_code == 0).then_some(topic.topic_id)
+    }
+
     /// What every run of the node printed, the earlier runs first.
     pub fn all_logs(&self) -> String {
         self.past

@@ -51,11 +51,11 @@ fn now_secs() -> f64 {
 /// An unsecured JWS for `sub`, expiring `life` seconds from now.
 fn token(sub: &str, life: f64) -> String {
     let now = now_secs();
-    let claims = format!(
-        r#"{{"sub":"{sub}","iat":{:.3},"exp":{:.3}}}"#,
-        now - 1.0,
-        now + life
-    );
+    // Whole milliseconds, rounded down: the broker rounds a claim to ms (Kafka's
+    // `convertClaimTimeInSecondsToMs`), so printing `now + life` to 3 places could make the
+    // token outlive `life` by a millisecond.
+    let exp = ((now + life) * 1000.0).floor() / 1000.0;
+    let claims = format!(r#"{{"sub":"{sub}","iat":{:.3},"exp":{exp:.3}}}"#, now - 1.0);
     format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(&claims))
 }
 

@@ -252,6 +252,14 @@ impl Drop for Broker {
         if self.child.is_some() && self.try_exit().is_none() {
             self.kill9();
         }
+        if std::thread::panicking()
+            && let Some(dir) = std::env::var_os("GREGOR_TEST_KEEP_LOGS")
+        {
+            // For debugging a failure: the whole log, named after the work directory.
+            let name = self.work.path().file_name().unwrap_or_default();
+            let _ = fs::create_dir_all(&dir);
+            let _ = fs::copy(&self.log_path, PathBuf::from(dir).join(name).with_extension("log"));
+        }
         if std::thread::panicking() && !self.log_shown {
             let log = self.log_text();
             let lines: Vec<&str> = log.lines().collect();

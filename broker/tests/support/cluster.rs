@@ -310,7 +310,9 @@ impl Cluster {
 
     fn spawn(&mut self, id: i32) {
         let properties = self.properties(id);
-        let env = [("RUST_LOG", "info")];
+        // GREGOR_CLUSTER_LOG: another RUST_LOG filter for the nodes, when debugging a failure.
+        let filter = std::env::var("GREGOR_CLUSTER_LOG").unwrap_or_else(|_| "info".into());
+        let env = [("RUST_LOG", filter.as_str())];
         let node = self.node_mut(id);
         assert!(node.process.is_none(), "node {id} is already running");
         node.process = Some(Broker::spawn_properties(&node.data, &properties, &env));

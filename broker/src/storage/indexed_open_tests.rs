@@ -9,6 +9,7 @@ use bytes::Bytes;
 use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
 
 use super::*;
+use crate::storage::leader_epoch::EpochEntry;
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -343,4 +344,126 @@ fn recovery_verifies_only_from_the_recovery_point() {
         log.torn_tail().expect("torn").reason,
         "corrupt batch (CRC mismatch or malformed)"
     );
+}
+
+/// Appends a batch of `count` records in leader epoch `epoch`.
+fn append_in_epoch(log: &PartitionLog, count: usize, epoch: i32, ts: i64) {
+    let validated = validate_records(batch(count, 50, ts), &log.config(), NOW).expect("valid");
+    log.append(validated, epoch, NOW).expect("append");
+}
+
+/// OffsetForLeaderEpoch's answers for epochs 0 to 8 (the leader's epoch in the metadata
+/// being the latest written, so nothing is recorded by the lookups).
+fn epoch_answers(log: &PartitionLog) -> Vec<(i32, i64)> {
+    let current = log.leader_epochs().last().map_or(-1, |e| e.epoch);
+    (0..=8)
+        .map(|epoch| log.end_offset_for_epoch(epoch, current))
+        .collect()
+}
+
+/// Issue 14's bug: after DeleteRecords and a clean shutdown, an index-based open took the
+/// epoch cache from the checkpoint without looking at it, so a damaged (or stale) file made
+/// every OffsetForLeaderEpoch answer the log end offset. The checkpoint is used only when
+/// it agrees with the batch headers the open reads; otherwise every segment is scanned and
+/// the file rebuilt. A kill -9 restart still recovers from the recovery point.
+#[test]
+fn delete_records_then_clean_reopens_keep_the_epoch_answers() {
+    let (_tmp, dir) = tmp();
+    let dirs = vec![dir.clone()];
+    let manager = LogManager::open(&dirs).expect("open");
+    let log = manager.create("e", 0).expect("create");
+    // Epoch 0 at 0, 2 at 10, 5 at 20, one segment each, and an active segment in epoch 5.
+    for (segment, epoch) in [0, 2, 5].into_iter().enumerate() {
+        for i in 0..2 {
+            append_in_epoch(&log, 5, epoch, NOW + (segment * 2 + i) as i64);
+        }
+        log.roll_segment().expect("roll");
+    }
+    append_in_epoch(&log, 4, 5, NOW + 10);
+    assert_eq!(log.log_end_offset(), 34);
+    // Deletes the first segment and moves epoch 2's entry up to the new log start.
+    assert_eq!(
+        manager.delete_records("e", 0, 12).expect("delete"),
+        Some(12)
+    );
+    let entries = |pairs: &[(i32, i64)]| -> Vec<EpochEntry> {
+        pairs
+            .iter()
+            .map(|&(epoch, start_offset)| EpochEntry {
+                epoch,
+                start_offset,
+            })
+            .collect()
+    };
+    assert_eq!(log.leader_epochs(), entries(&[(2, 12), (5, 20)]));
+    let expected = epoch_answers(&log);
+    assert_eq!(
+        expected,
+        [
+            (0, 12),
+            (1, 12),
+            (2, 20),
+            (2, 20),
+            (2, 20),
+            (5, 34),
+            (-1, -1),
+            (-1, -1),
+            (-1, -1)
+        ]
+    );
+    let checkpoint = dir.join("e-0").join(leader_epoch::LEADER_EPOCH_CHECKPOINT);
+    let good = "0\n2\n2 12\n5 20\n";
+    assert_eq!(fs::read_to_string(&checkpoint).expect("checkpoint"), good);
+    manager.shutdown().expect("shutdown");
+    drop((log, manager));
+
+    let reopen = || {
+        let manager = LogManager::open(&dirs).expect("open");
+        let log = manager.get("e", 0).expect("log");
+        (manager, log)
+    };
+    // A clean reopen trusts the agreeing file: every segment opened from its indexes.
+    let (manager, log) = reopen();
+    assert!(log.open_report().clean_shutdown);
+    assert_eq!(
+        log.open_report().indexed_segments,
+        3,
+        "{:?}",
+        log.open_report()
+    );
+    assert_eq!(log.log_start_offset(), 12);
+    assert_eq!(epoch_answers(&log), expected);
+    manager.shutdown().expect("shutdown");
+    drop((log, manager));
+
+    // A damaged file (the protocol test's) and a stale one (its newest epoch never
+    // written): not trusted, the cache rebuilt from the batches, the file repaired.
+    for bad in ["0\n1\n9 999\n", "0\n1\n2 12\n", "0\n3\n0 0\n2 12\n5 25\n"] {
+        fs::write(&checkpoint, bad).expect("damage");
+        let (manager, log) = reopen();
+        assert!(log.open_report().clean_shutdown);
+        assert_eq!(epoch_answers(&log), expected, "{bad:?}");
+        assert_eq!(log.leader_epochs(), entries(&[(2, 12), (5, 20)]), "{bad:?}");
+        assert_eq!(log.open_report().indexed_segments, 0, "{bad:?}");
+        assert_eq!(fs::read_to_string(&checkpoint).expect("checkpoint"), good);
+        manager.shutdown().expect("shutdown");
+        drop((log, manager));
+    }
+
+    // kill -9 after more writes in a new epoch (nothing synced or checkpointed): the
+    // segments below the recovery point are opened from their indexes, the rest scanned
+    // and verified, the new epoch found in the batches.
+    let (manager, log) = reopen();
+    append_in_epoch(&log, 3, 7, NOW + 20);
+    drop((log, manager));
+    let (_manager, log) = reopen();
+    let report = log.open_report().clone();
+    assert!(!report.clean_shutdown);
+    assert_eq!(report.verified_segments, 1, "{report:?}");
+    assert_eq!(report.indexed_segments, 2, "{report:?}");
+    assert_eq!(log.log_end_offset(), 37);
+    assert_eq!(log.leader_epochs(), entries(&[(2, 12), (5, 20), (7, 34)]));
+    assert_eq!(log.end_offset_for_epoch(5, 7), (5, 34));
+    assert_eq!(log.end_offset_for_epoch(0, 7), (0, 12));
+    assert_eq!(log.end_offset_for_epoch(7, 7), (7, 37));
 }

@@ -1308,8 +1308,9 @@ impl PartitionLog {
     }
 
     /// Changes the epoch cache with `change` and, if it says it changed something, rewrites
-    /// `leader-epoch-checkpoint` (not for a deleted log). A failed write is logged: the
-    /// file is rebuilt from the batches when the log is next opened.
+    /// `leader-epoch-checkpoint` (not for a deleted log). A failed write is logged and the
+    /// old file removed if possible: a stale file would be trusted by the next index-based
+    /// open, a missing one makes it rebuild the cache from every batch.
     fn update_epochs(&self, change: impl FnOnce(&mut LeaderEpochCache) -> bool) {
         let mut cache = unpoison(self.epochs.lock());
         if !change(&mut cache) || self.deleted.load(Ordering::Acquire) {
@@ -1327,6 +1328,7 @@ impl PartitionLog {
                 %error,
                 "cannot write {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
             );
+            let _ = fs::remove_file(self.dir.join(leader_epoch::LEADER_EPOCH_CHECKPOINT));
         }
     }
 

@@ -14,6 +14,8 @@ use gregor_protocol::records::{
 
 mod indexed;
 
+pub(crate) use indexed::SampledEpoch;
+
 /// Largest segment file this module writes or indexes: Kafka's own limit (`segment.bytes`
 /// is an `int`, positions in its indexes are 32-bit).
 pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, hash_map};
 
 use super::transactions::{load_txn_index, read_marker};
 use super::*;
+use crate::storage::segment::SampledEpoch;
 use crate::storage::txn_index;
 
 impl PartitionLog {
@@ -47,11 +48,13 @@ impl PartitionLog {
     /// wholly below the recovery point after an unclean one, as Kafka's `LogLoader` trusts
     /// their indexes) are first opened from their index files ([`Segment::open_indexed`]:
     /// no batch of a closed segment is read, the active one's end is found from its last
-    /// index entry) with the leader epoch cache taken from its checkpoint; a segment whose
+    /// index entry) with the leader epoch cache taken from its checkpoint, once the batch
+    /// headers read agree with the file (see [`checkpoint_disagreement`]); a segment whose
     /// index files fail Kafka's sanity check or whose batches the producer state must
     /// replay is scanned as before. The segments to recover are scanned, and only their
     /// batches from the recovery point on verified (CRC). A damaged segment found after a
-    /// clean shutdown, an unusable transaction index or a missing epoch checkpoint makes
+    /// clean shutdown, an unusable transaction index or a missing or disagreeing epoch
+    /// checkpoint makes
     /// the open start over, scanning every segment: exactly the old behaviour.
     pub(crate) fn open_with(
         dir: &Path,
@@ -112,6 +115,13 @@ impl PartitionLog {
         // A cleaning interrupted by a crash: finish or undo its swap first.
         super::compaction::complete_interrupted_cleaning(&part_dir)?;
         let found = list_segment_files(&part_dir)?;
+        // The checkpoint as a cache, to check it against the batch headers an index-based
+        // open reads, from the lowest offset the log can start at on.
+        let checkpoint_cache = LeaderEpochCache::from_entries(checkpointed_epochs.iter().copied());
+        let start_bound = found
+            .first()
+            .map_or(0, |(base, _)| *base)
+            .max(params.log_start_offset.unwrap_or(i64::MIN));
         let recovery_point = params.recovery_point.unwrap_or(0);
         let clean = params.clean_shutdown;
         let mut report = OpenReport {
@@ -198,7 +208,23 @@ impl PartitionLog {
                     .map_err(|e| StorageError::io(path, e))?
                 {
                     // Batches the producer state must replay are read the old way.
-                    Ok(segment) if segment.next_offset() <= replays_from => {
+                    Ok((segment, sampled)) if segment.next_offset() <= replays_from => {
+                        // Its epochs are taken from the checkpoint: only if the file agrees
+                        // with the headers read (a damaged or stale one would answer
+                        // OffsetForLeaderEpoch wrongly and make followers truncate wrongly).
+                        if let Some(disagreement) =
+                            checkpoint_disagreement(&checkpoint_cache, &sampled, start_bound)
+                        {
+                            tracing::warn!(
+                                segment = %path.display(),
+                                batch_base_offset = disagreement.base_offset,
+                                batch_epoch = disagreement.epoch,
+                                checkpoint = ?checkpointed_epochs,
+                                "the {} disagrees with a batch of the log",
+                                leader_epoch::LEADER_EPOCH_CHECKPOINT
+                            );
+                            return Ok(Err((params, EPOCHS_DISAGREE)));
+                        }
                         opened = Some(segment);
                     }
                     Ok(_) => {}
@@ -618,6 +644,27 @@ pub(super) fn load_or_rebuild_indexes(
 
 /// Why an open scans every segment: no readable epoch checkpoint (a new partition).
 const NO_EPOCH_CHECKPOINT: &str = "no readable leader-epoch-checkpoint";
+
+/// Why an open scans every segment: the epoch checkpoint disagrees with a batch header.
+const EPOCHS_DISAGREE: &str = "a leader-epoch-checkpoint that disagrees with the batches";
+
+/// The first of the `sampled` batches (of a segment opened from its index files) whose
+/// leader epoch is not the one the epoch checkpoint (as `checkpoint`) gives its offsets,
+/// where the log has them (from `start_bound` on; the checkpoint was truncated from the
+/// start at the log start offset, its entry covering it moved there, as Kafka's
+/// `truncateFromStart` does). Batches without an epoch are not checked: Kafka's `assign`
+/// ignores them.
+fn checkpoint_disagreement(
+    checkpoint: &LeaderEpochCache,
+    sampled: &[SampledEpoch],
+    start_bound: i64,
+) -> Option<SampledEpoch> {
+    sampled.iter().copied().find(|batch| {
+        batch.epoch >= 0
+            && batch.last_offset >= start_bound
+            && checkpoint.epoch_at(batch.base_offset.max(start_bound)) != Some(batch.epoch)
+    })
+}
 
 /// A segment's `.txnindex` as read at open.
 type StoredTxnIndex = Result<Vec<AbortedTxn>, txn_index::TxnIndexError>;

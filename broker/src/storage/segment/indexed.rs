@@ -9,15 +9,54 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use gregor_protocol::records::NO_TIMESTAMP;
+use gregor_protocol::records::{BatchHeader, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD};
 
-use super::{Segment, now_ms, scan};
+use super::{MAGIC_AT, Segment, now_ms, scan};
 use crate::storage::index::{
     OFFSET_ENTRY_SIZE, TIME_ENTRY_SIZE, offset_index_path, time_index_path,
 };
 
 /// Why a segment could not be opened from its index files (the caller scans it instead).
 pub(crate) type NotIndexed = &'static str;
+
+/// The leader epoch of a v2 batch whose header an index-based open read (the segment's
+/// first batch, those after its last offset index entry): what the epoch checkpoint the
+/// open takes the segment's epochs from must say about those offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SampledEpoch {
+    /// The batch's first offset.
+    pub(crate) base_offset: i64,
+    /// The batch's last offset.
+    pub(crate) last_offset: i64,
+    /// Its partition leader epoch (negative: none, as Kafka's `assign` ignores it).
+    pub(crate) epoch: i32,
+}
+
+impl SampledEpoch {
+    fn of(header: &BatchHeader) -> SampledEpoch {
+        SampledEpoch {
+            base_offset: header.base_offset,
+            last_offset: header
+                .base_offset
+                .saturating_add(i64::from(header.last_offset_delta)),
+            epoch: header.partition_leader_epoch,
+        }
+    }
+}
+
+/// The header of the v2 batch at the start of `file`, if it has one (a legacy message
+/// carries no epoch).
+fn first_v2_header(file: &File, file_len: u64) -> io::Result<Option<BatchHeader>> {
+    if file_len < RECORD_BATCH_OVERHEAD as u64 {
+        return Ok(None);
+    }
+    let mut buf = [0u8; RECORD_BATCH_OVERHEAD];
+    file.read_exact_at(&mut buf, 0)?;
+    if buf[MAGIC_AT] as i8 != MAGIC_V2 {
+        return Ok(None);
+    }
+    Ok(BatchHeader::decode(&buf).filter(|h| h.last_offset_delta >= 0))
+}
 
 /// The first and last entries of an index file (`None` if it is empty).
 type FirstAndLast<const N: usize> = Option<([u8; N], [u8; N])>;
@@ -52,7 +91,9 @@ impl Segment {
     /// reads the last offset index entry and the batch headers from its position to the end
     /// of the file (the next offset), and the last time index entry (the largest timestamp:
     /// a cleanly closed segment's time index ends with it). The batch list is read only
-    /// when first needed ([`Segment::batches`]).
+    /// when first needed ([`Segment::batches`]). Also gives the leader epochs of the batch
+    /// headers read: those of the tail and, when the tail does not start the file, the
+    /// first batch's (one more header read), for the caller to check the epoch checkpoint.
     ///
     /// `Ok(Err(reason))` if the index files fail Kafka's sanity check (missing, size not a
     /// multiple of the entry size, last offset below the base offset, last timestamp below
@@ -63,7 +104,7 @@ impl Segment {
         path: PathBuf,
         base_offset: i64,
         upper: Option<i64>,
-    ) -> io::Result<Result<Segment, NotIndexed>> {
+    ) -> io::Result<Result<(Segment, Vec<SampledEpoch>), NotIndexed>> {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
         let offsets =
@@ -108,6 +149,12 @@ impl Segment {
                 (last_ts, offset)
             }
         };
+        let mut sampled = Vec::new();
+        if start > 0
+            && let Some(header) = first_v2_header(&file, file_len)?
+        {
+            sampled.push(SampledEpoch::of(&header));
+        }
         let (tail, end, stop) = scan(
             &file,
             file_len,
@@ -115,7 +162,7 @@ impl Segment {
             base_offset,
             upper,
             None,
-            &mut |_, _, _| {},
+            &mut |header, _, _| sampled.push(SampledEpoch::of(header)),
         )?;
         if stop.is_some() || end != file_len {
             return Ok(Err(
@@ -144,7 +191,7 @@ impl Segment {
             }
         }
         let next_offset = tail.last().map_or(base_offset, |b| b.last_offset + 1);
-        Ok(Ok(Segment {
+        let segment = Segment {
             base_offset,
             path,
             file: Arc::new(file),
@@ -156,6 +203,7 @@ impl Segment {
             offset_of_max_timestamp,
             created_ms: now_ms(),
             aborted_txns: Vec::new(),
-        }))
+        };
+        Ok(Ok((segment, sampled)))
     }
 }

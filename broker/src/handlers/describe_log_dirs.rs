@@ -96,7 +96,7 @@ fn describe(
             if log.log_dir() != log_dir.as_path() {
                 continue;
             }
-            let size: u64 = log.segments().iter().map(|s| s.size).sum();
+            let size = log.size_bytes();
             topics
                 .entry(topic)
                 .or_default()

@@ -21,9 +21,10 @@
 //! their size is always a whole number of entries, as Kafka leaves them after a clean
 //! shutdown.
 //!
-//! The broker itself serves reads from the in-memory batch index of each segment, which is
-//! finer than these files; the files are kept so that Kafka and its tools can use the data
-//! directory, and are checked against the segment when it is opened.
+//! The broker opens segments that need no recovery from these files (see
+//! `segment/indexed.rs`: their last entries give the segment's end and largest timestamp)
+//! and serves reads from the in-memory batch list of each segment, read from the file on
+//! first use and finer than these files. Kafka and its tools can use the data directory.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

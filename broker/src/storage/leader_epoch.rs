@@ -18,10 +18,14 @@
 //!   batch's base offset (and the file is rewritten before the append returns);
 //! * raising the log start offset (DeleteRecords, retention) truncates it from the start:
 //!   entries wholly below the new start go, the last of them moves up to it;
-//! * when the log is opened the cache is rebuilt from the batch headers the scan reads
-//!   anyway (so a missing or stale file is repaired, and a torn tail cut off takes its
-//!   epochs with it), then truncated to the log start and end offsets as Kafka's
-//!   `LogLoader` truncates the file's;
+//! * when the log is opened, the entries starting in segments opened from their index
+//!   files come from the file, as Kafka's `LogLoader` trusts it, but only once the batch
+//!   headers read anyway (each such segment's first batch and those after its last index
+//!   entry) agree with it: a file that disagrees (stale after a failed write, damaged) is
+//!   not trusted and every segment is scanned. The entries of scanned segments are
+//!   rebuilt from their batch headers (so a missing file is repaired, and a torn tail cut
+//!   off takes its epochs with it). The cache is then truncated to the log start and end
+//!   offsets as Kafka's `LogLoader` truncates the file's;
 //! * a leader epoch in the metadata newer than the cache's latest is recorded at the log
 //!   end offset when a lookup first sees it, as Kafka's `Partition.makeLeader` records it
 //!   when the broker becomes leader (before anything is written in it).
@@ -77,6 +81,16 @@ impl LeaderEpochCache {
     /// The latest epoch, if any.
     pub fn latest_epoch(&self) -> Option<i32> {
         self.latest().map(|e| e.epoch)
+    }
+
+    /// The epoch of the entry covering `offset` (the last one starting at or below it), if
+    /// any.
+    pub fn epoch_at(&self, offset: i64) -> Option<i32> {
+        self.entries
+            .iter()
+            .take_while(|e| e.start_offset <= offset)
+            .last()
+            .map(|e| e.epoch)
     }
 
     /// Kafka's `assign`: records that `epoch` starts at `start_offset`. Negative epochs or
@@ -286,6 +300,17 @@ mod tests {
         assert_eq!(pairs(&c), [(0, 0), (1, 100)]);
         assert!(c.truncate_from_end(0));
         assert!(c.entries().is_empty());
+    }
+
+    #[test]
+    fn the_epoch_covering_an_offset() {
+        let c = cache(&[(1, 10), (3, 30)]);
+        assert_eq!(c.epoch_at(9), None);
+        assert_eq!(c.epoch_at(10), Some(1));
+        assert_eq!(c.epoch_at(29), Some(1));
+        assert_eq!(c.epoch_at(30), Some(3));
+        assert_eq!(c.epoch_at(i64::MAX), Some(3));
+        assert_eq!(LeaderEpochCache::default().epoch_at(0), None);
     }
 
     #[test]

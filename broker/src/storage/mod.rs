@@ -12,7 +12,7 @@
 //!     00000000000000000000.timeindex     time index (12-byte entries)
 //!     00000000000000000000.txnindex      aborted transactions (34-byte entries, see [`txn_index`])
 //!     00000000000000001234.snapshot      producer state at offset 1234 (Kafka's format)
-//!     leader-epoch-checkpoint             leader epoch cache (rebuilt from the batches at open)
+//!     leader-epoch-checkpoint             leader epoch cache (from it and the batches scanned at open)
 //!     partition.metadata                  (ignored)
 //!   __cluster_metadata-0/                the KRaft metadata log (handled by `cluster`)
 //!   <topic>-<partition>.<uuid>-delete/   being deleted (skipped)
@@ -25,12 +25,15 @@
 //!   shares the request's bytes.
 //! * [`validate_legacy_records`]: the same for the magic 0/1 message sets of Produce v0-v2,
 //!   up-converted to one v2 batch as Kafka 3.x did, so the log only ever holds v2 batches.
-//! * [`PartitionLog`]: one partition. [`PartitionLog::open`] lists the segments and scans
-//!   the batch headers (one positional 61-byte read per batch) into an in-memory index;
-//!   after an unclean shutdown the segments from the recovery point on are read whole and
-//!   every CRC checked. A torn or corrupt tail is truncated (later segments removed) and
-//!   reported ([`PartitionLog::torn_tail`]); index files that are missing or do not match
-//!   are rebuilt. [`PartitionLog::read`] serves whole batches with Fetch semantics, one file
+//! * [`PartitionLog`]: one partition. [`PartitionLog::open`] lists the segments; those
+//!   that need no recovery are opened from their `.index`/`.timeindex` (Kafka's sanity
+//!   check, then the headers after the last offset index entry for the next offset), the
+//!   others scanned (one positional 61-byte read per batch), and after an unclean shutdown
+//!   the batches from the recovery point on read whole and every CRC checked. A segment's
+//!   in-memory batch list (what reads, time lookups and the cleaner use) is read from its
+//!   file on first use. A torn or corrupt tail is truncated (later segments removed) and
+//!   reported ([`PartitionLog::torn_tail`]); index files that are missing or fail the
+//!   checks are rebuilt. [`PartitionLog::read`] serves whole batches with Fetch semantics, one file
 //!   read per contiguous range straight into the result buffer. [`PartitionLog::append`]
 //!   checks idempotent producers' epochs and sequences (duplicates are answered with the
 //!   original offsets, not appended; see [`producer_state`]), assigns offsets, leader epoch
@@ -76,6 +79,8 @@ mod validate_legacy;
 mod compression_tests;
 #[cfg(test)]
 mod epoch_tests;
+#[cfg(test)]
+mod indexed_open_tests;
 #[cfg(test)]
 mod producer_tests;
 #[cfg(test)]

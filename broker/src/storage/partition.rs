@@ -171,6 +171,9 @@ pub struct OpenReport {
     pub rebuilt_indexes: usize,
     /// Bytes cut off the end of the log (torn or corrupt tail and removed segments).
     pub truncated_bytes: u64,
+    /// Segments opened from their index files after a clean shutdown, their batches not
+    /// read (only those after the last offset index entry, for the next offset).
+    pub indexed_segments: usize,
 }
 
 /// How to open a log: its config and what the log directory's files say about it.
@@ -404,7 +407,15 @@ impl PartitionLog {
         unpoison(self.state.read()).last_stable_offset()
     }
 
-    /// The segments, in offset order.
+    /// The bytes of the log's segments (what DescribeLogDirs reports), without reading
+    /// any segment's batch list (unlike [`Self::segments`]).
+    pub fn size_bytes(&self) -> u64 {
+        let state = unpoison(self.state.read());
+        state.segments.iter().map(|s| s.valid_len).sum()
+    }
+
+    /// The segments, in offset order. `batch_count` reads the batch list of segments opened
+    /// from their index files and not read since.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         unpoison(self.state.read())
             .segments
@@ -413,7 +424,7 @@ impl PartitionLog {
                 base_offset: segment.base_offset,
                 next_offset: segment.next_offset(),
                 size: segment.valid_len,
-                batch_count: segment.batches.len(),
+                batch_count: segment.batches().len(),
                 max_timestamp: segment.max_timestamp(),
                 path: segment.path.clone(),
             })
@@ -439,8 +450,10 @@ impl PartitionLog {
         let segments = &state.segments;
         let first = segments.partition_point(|s| s.next_offset() <= offset);
         segments[first..].iter().find_map(|segment| {
-            let at = segment.batches.partition_point(|b| b.last_offset < offset);
-            segment.batches.get(at).copied()
+            let at = segment
+                .batches()
+                .partition_point(|b| b.last_offset < offset);
+            segment.batches().get(at).copied()
         })
     }
 
@@ -977,7 +990,7 @@ impl PartitionLog {
             let done = state
                 .segments
                 .last()
-                .is_some_and(|s| s.batches.is_empty() && s.base_offset == end);
+                .is_some_and(|s| s.is_empty() && s.base_offset == end);
             (end, done)
         };
         if !done {
@@ -1041,7 +1054,7 @@ impl PartitionLog {
             state
                 .segments
                 .iter()
-                .filter(|s| s.next_offset() > from || s.batches.is_empty())
+                .filter(|s| s.next_offset() > from || s.is_empty())
                 .map(|s| (Arc::clone(&s.file), s.path.clone()))
                 .collect()
         };
@@ -1168,7 +1181,7 @@ impl PartitionLog {
                     if s.base_offset >= start {
                         s.max_timestamp()
                     } else {
-                        s.batches
+                        s.batches()
                             .iter()
                             .filter(|b| b.last_offset >= start)
                             .map(|b| b.max_timestamp)
@@ -1217,8 +1230,16 @@ impl PartitionLog {
             .segments
             .iter()
             .find(|s| s.base_offset == base_offset)
-            .map(|s| s.batches.clone())
+            .map(|s| s.batches().to_vec())
             .unwrap_or_default()
+    }
+
+    /// How many segments hold their batch list in memory (the others were opened from
+    /// their index files and not read since).
+    #[cfg(test)]
+    pub(crate) fn segments_with_batches_loaded(&self) -> usize {
+        let state = unpoison(self.state.read());
+        state.segments.iter().filter(|s| s.batches_loaded()).count()
     }
 
     /// Marks the log deleted: later appends and rolls fail. Taken under the writer lock so
@@ -1287,8 +1308,9 @@ impl PartitionLog {
     }
 
     /// Changes the epoch cache with `change` and, if it says it changed something, rewrites
-    /// `leader-epoch-checkpoint` (not for a deleted log). A failed write is logged: the
-    /// file is rebuilt from the batches when the log is next opened.
+    /// `leader-epoch-checkpoint` (not for a deleted log). A failed write is logged and the
+    /// old file removed if possible: a stale file would be trusted by the next index-based
+    /// open, a missing one makes it rebuild the cache from every batch.
     fn update_epochs(&self, change: impl FnOnce(&mut LeaderEpochCache) -> bool) {
         let mut cache = unpoison(self.epochs.lock());
         if !change(&mut cache) || self.deleted.load(Ordering::Acquire) {
@@ -1306,6 +1328,7 @@ impl PartitionLog {
                 %error,
                 "cannot write {}", leader_epoch::LEADER_EPOCH_CHECKPOINT
             );
+            let _ = fs::remove_file(self.dir.join(leader_epoch::LEADER_EPOCH_CHECKPOINT));
         }
     }
 
@@ -1465,8 +1488,8 @@ fn find_batch_from(
 ) -> Option<(Arc<File>, i64, BatchEntry)> {
     let first = segments.partition_point(|s| s.next_offset() <= from);
     segments[first..].iter().find_map(|segment| {
-        let start = segment.batches.partition_point(|b| b.last_offset < from);
-        segment.batches[start..]
+        let start = segment.batches().partition_point(|b| b.last_offset < from);
+        segment.batches()[start..]
             .iter()
             .find(|b| wanted(b))
             .map(|b| (Arc::clone(&segment.file), segment.base_offset, *b))
@@ -1596,12 +1619,12 @@ fn plan_read(
         if used == ranges.len() {
             break;
         }
-        let batches = &segment.batches;
+        let batches = segment.batches();
         let from = batches.partition_point(|b| b.last_offset < fetch_offset);
         let allowed = batches.partition_point(|b| b.last_offset < max_offset);
         let batches = &batches[..allowed.max(from)];
         let Some(first_batch) = batches.get(from) else {
-            if allowed < segment.batches.len() {
+            if allowed < segment.batches().len() {
                 break;
             }
             continue;
@@ -1618,7 +1641,7 @@ fn plan_read(
         };
         if count > 0 {
             let last = from + count - 1;
-            upper = match segment.batches.get(last + 1) {
+            upper = match segment.batches().get(last + 1) {
                 Some(next) => next.base_offset,
                 None => segments
                     .get(i + 1)
@@ -1634,7 +1657,7 @@ fn plan_read(
             used += 1;
             total += len;
         }
-        if stop || allowed < segment.batches.len() {
+        if stop || allowed < segment.batches().len() {
             break;
         }
     }

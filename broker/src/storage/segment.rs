@@ -4,13 +4,17 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use gregor_protocol::records::{
     BatchHeader, LOG_OVERHEAD, LegacyMessage, MAGIC_V2, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD,
     RecordBatch,
 };
+
+mod indexed;
+
+pub(crate) use indexed::SampledEpoch;
 
 /// Largest segment file this module writes or indexes: Kafka's own limit (`segment.bytes`
 /// is an `int`, positions in its indexes are 32-bit).
@@ -96,8 +100,13 @@ pub(crate) struct Segment {
     /// stays readable for them even if the segment is deleted meanwhile).
     pub(crate) file: Arc<File>,
     /// Batches in file order: positions contiguous from 0, offsets increasing. Appended to
-    /// only through [`Segment::push`].
-    pub(crate) batches: Vec<BatchEntry>,
+    /// only through [`Segment::push`]. Empty until first needed for a segment opened from
+    /// its index files after a clean shutdown ([`Segment::open_indexed`]): then filled by a
+    /// scan of the file's headers on first use ([`Segment::batches`]).
+    entries: OnceLock<Vec<BatchEntry>>,
+    /// The offset after the last batch (the base offset if empty), kept without the
+    /// batch list.
+    next_offset: i64,
     /// Bytes of whole, indexed batches: where the next append goes.
     pub(crate) valid_len: u64,
     /// Size of the file when it was scanned (above `valid_len` after a torn tail, until an
@@ -122,7 +131,8 @@ impl Segment {
             base_offset,
             path,
             file,
-            batches: Vec::new(),
+            entries: OnceLock::from(Vec::new()),
+            next_offset: base_offset,
             valid_len: 0,
             file_len: 0,
             max_timestamp: NO_TIMESTAMP,
@@ -134,9 +144,73 @@ impl Segment {
 
     /// The offset after the last batch, or the base offset of an empty segment.
     pub(crate) fn next_offset(&self) -> i64 {
-        self.batches
-            .last()
-            .map_or(self.base_offset, |batch| batch.last_offset + 1)
+        self.next_offset
+    }
+
+    /// Whether the segment holds no batch.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.valid_len == 0
+    }
+
+    /// Whether the batch list is in memory (always, but for a segment opened from its
+    /// index files and not used since).
+    #[cfg(test)]
+    pub(crate) fn batches_loaded(&self) -> bool {
+        self.entries.get().is_some()
+    }
+
+    /// The segment's batches in file order; a segment opened from its index files reads
+    /// them (headers only) from its file on the first call. A scan that does not end where
+    /// the open found the end (the file changed under the broker) is logged and the batches
+    /// it found are served.
+    pub(crate) fn batches(&self) -> &[BatchEntry] {
+        self.entries.get_or_init(|| self.load_batches())
+    }
+
+    /// The batch list, read from the file if needed, for changing it.
+    fn batches_mut(&mut self) -> &mut Vec<BatchEntry> {
+        self.batches();
+        self.entries.get_mut().expect("just loaded")
+    }
+
+    /// Scans the file's batch headers up to `valid_len` (see [`Segment::batches`]).
+    fn load_batches(&self) -> Vec<BatchEntry> {
+        let scanned = scan(
+            &self.file,
+            self.valid_len,
+            0,
+            self.base_offset,
+            None,
+            None,
+            &mut |_, _, _| {},
+        );
+        match scanned {
+            Ok((batches, end, stop)) => {
+                let next = batches
+                    .last()
+                    .map_or(self.base_offset, |b| b.last_offset + 1);
+                if stop.is_some() || end != self.valid_len || next != self.next_offset {
+                    tracing::error!(
+                        segment = %self.path.display(),
+                        scanned_to = end,
+                        expected_end = self.valid_len,
+                        next_offset = next,
+                        expected_next_offset = self.next_offset,
+                        reason = stop.map_or("", |s| s.reason),
+                        "the segment's batches do not match what its index said at open"
+                    );
+                }
+                batches
+            }
+            Err(error) => {
+                tracing::error!(
+                    segment = %self.path.display(),
+                    %error,
+                    "cannot read the segment's batch headers; serving none"
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// Largest batch max timestamp in the segment ([`NO_TIMESTAMP`] if none).
@@ -146,7 +220,7 @@ impl Segment {
 
     /// Kafka's `rollingBasedTimestamp`: the first batch's max timestamp.
     pub(crate) fn rolling_timestamp(&self) -> Option<i64> {
-        self.batches.first().map(|batch| batch.max_timestamp)
+        self.batches().first().map(|batch| batch.max_timestamp)
     }
 
     /// Adds a batch written at the end of the file.
@@ -155,24 +229,31 @@ impl Segment {
             self.max_timestamp = entry.max_timestamp;
             self.offset_of_max_timestamp = entry.last_offset;
         }
+        self.batches_mut().push(entry);
         self.valid_len = entry.end_position();
         self.file_len = self.file_len.max(self.valid_len);
-        self.batches.push(entry);
+        self.next_offset = entry.last_offset + 1;
     }
 
     /// Forgets the batches from index `keep` on (a follower's truncation, Kafka's
     /// `LogSegment.truncateTo`): the valid length ends at the first one dropped and the
     /// largest timestamp is that of the batches kept.
     pub(crate) fn truncate_batches(&mut self, keep: usize) {
-        let Some(first_dropped) = self.batches.get(keep) else {
+        let batches = self.batches_mut();
+        let Some(first_dropped) = batches.get(keep) else {
             return;
         };
-        self.valid_len = u64::from(first_dropped.position);
+        let valid_len = u64::from(first_dropped.position);
+        batches.truncate(keep);
+        self.valid_len = valid_len;
         self.file_len = self.file_len.min(self.valid_len);
-        self.batches.truncate(keep);
+        let batches = self.entries.get().expect("loaded above");
+        self.next_offset = batches
+            .last()
+            .map_or(self.base_offset, |b| b.last_offset + 1);
         self.max_timestamp = NO_TIMESTAMP;
         self.offset_of_max_timestamp = self.base_offset;
-        for batch in &self.batches {
+        for batch in batches {
             if batch.max_timestamp > self.max_timestamp {
                 self.max_timestamp = batch.max_timestamp;
                 self.offset_of_max_timestamp = batch.last_offset;
@@ -181,13 +262,14 @@ impl Segment {
     }
 
     /// Opens the segment at `path` and indexes its batches by reading each header, and
-    /// with `verify` each whole batch to check its CRC (recovery after an unclean
-    /// shutdown).
+    /// with `verify_from` each whole batch whose last offset is at or above it to check its
+    /// CRC (recovery after an unclean shutdown, from the recovery point: what is below it
+    /// was synced and checkpointed).
     ///
     /// Batches must chain: every offset at or above `max(base_offset, min_offset)`, each
     /// batch above the previous one, all below `upper` (the next segment's base offset).
     /// The scan stops at the first batch that is cut short by the end of the file, breaks
-    /// these rules or (with `verify`) is corrupt; nothing from there on is indexed.
+    /// these rules or (when verified) is corrupt; nothing from there on is indexed.
     ///
     /// `on_v2_batch` sees the header of every v2 batch indexed, in order, with the file and
     /// the batch's position in it (the producer state is rebuilt from them; transaction
@@ -197,7 +279,7 @@ impl Segment {
         base_offset: i64,
         min_offset: i64,
         upper: Option<i64>,
-        verify: bool,
+        verify_from: Option<i64>,
         on_v2_batch: &mut dyn FnMut(&BatchHeader, &File, u64),
     ) -> io::Result<(Segment, Option<ScanStop>)> {
         let file = File::open(&path)?;
@@ -205,16 +287,18 @@ impl Segment {
         let (batches, valid_len, stop) = scan(
             &file,
             file_len,
+            0,
             base_offset.max(min_offset),
             upper,
-            verify,
+            verify_from,
             on_v2_batch,
         )?;
         let mut segment = Segment {
             base_offset,
             path,
             file: Arc::new(file),
-            batches: Vec::with_capacity(batches.len()),
+            entries: OnceLock::from(Vec::with_capacity(batches.len())),
+            next_offset: base_offset,
             valid_len: 0,
             file_len,
             max_timestamp: NO_TIMESTAMP,
@@ -243,19 +327,21 @@ pub(crate) fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Reads the batch headers of `file` from position 0: returns the entries, the number of
-/// bytes they cover and, if the scan stopped early, why. Each v2 batch indexed is shown to
-/// `on_v2_batch`.
-fn scan(
+/// Reads the batch headers of `file` from byte `start` (a batch boundary): returns the
+/// entries, the position they end at and, if the scan stopped early, why. Batches whose
+/// last offset is at or above `verify_from` are read whole and checked. Each v2 batch
+/// indexed is shown to `on_v2_batch`.
+pub(crate) fn scan(
     file: &File,
     file_len: u64,
+    start: u64,
     mut next_offset: i64,
     upper: Option<i64>,
-    verify: bool,
+    verify_from: Option<i64>,
     on_v2_batch: &mut dyn FnMut(&BatchHeader, &File, u64),
 ) -> io::Result<(Vec<BatchEntry>, u64, Option<ScanStop>)> {
     let mut batches = Vec::new();
-    let mut position = 0u64;
+    let mut position = start;
     let mut header = [0u8; RECORD_BATCH_OVERHEAD];
     let stop = loop {
         let remaining = file_len - position;
@@ -337,7 +423,7 @@ fn scan(
         let Some(next) = last.checked_add(1) else {
             break stop("last offset overflows");
         };
-        if verify {
+        if verify_from.is_some_and(|from| last >= from) {
             match verify_batch(file, position, size as usize, magic) {
                 Ok(()) => {}
                 Err(error) if error.kind() == io::ErrorKind::InvalidData => {

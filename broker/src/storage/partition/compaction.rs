@@ -63,7 +63,7 @@ impl PartitionLog {
                 .map(|s| SegmentToClean {
                     base_offset: s.base_offset,
                     file: Arc::clone(&s.file),
-                    batches: s.batches.clone(),
+                    batches: s.batches().to_vec(),
                     size: s.valid_len,
                     offset_index_bytes: 0,
                     time_index_bytes: 0,
@@ -321,9 +321,8 @@ pub(super) fn complete_interrupted_cleaning(part_dir: &Path) -> Result<(), Stora
     swaps.sort_unstable();
     for base in &swaps {
         let swap = part_dir.join(format!("{}{SWAP_SUFFIX}", segment_file_name(*base)));
-        let (segment, _) =
-            Segment::open(swap.clone(), *base, *base, None, false, &mut |_, _, _| {})
-                .map_err(|e| StorageError::io(&swap, e))?;
+        let (segment, _) = Segment::open(swap.clone(), *base, *base, None, None, &mut |_, _, _| {})
+            .map_err(|e| StorageError::io(&swap, e))?;
         let next = segment.next_offset();
         drop(segment);
         for (old, _) in list_segment_files(part_dir)? {

@@ -160,13 +160,15 @@ impl PartitionLog {
                 .segments
                 .last_mut()
                 .expect("the first segment is kept");
-            let cut = segment.batches.partition_point(|b| b.last_offset < target);
+            let cut = segment
+                .batches()
+                .partition_point(|b| b.last_offset < target);
             let new_end = segment
-                .batches
+                .batches()
                 .get(cut)
                 .map_or(target, |b| b.base_offset.min(target));
             let position = segment
-                .batches
+                .batches()
                 .get(cut)
                 .map_or(segment.valid_len, |b| u64::from(b.position));
             segment.truncate_batches(cut);

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, hash_map};
 
 use super::transactions::{load_txn_index, read_marker};
 use super::*;
+use crate::storage::segment::SampledEpoch;
 use crate::storage::txn_index;
 
 impl PartitionLog {
@@ -42,16 +43,85 @@ impl PartitionLog {
     }
 
     /// [`Self::open_with_config`] with what the caller read from the log directory.
+    ///
+    /// The segments that need no recovery (all of them after a clean shutdown, those
+    /// wholly below the recovery point after an unclean one, as Kafka's `LogLoader` trusts
+    /// their indexes) are first opened from their index files ([`Segment::open_indexed`]:
+    /// no batch of a closed segment is read, the active one's end is found from its last
+    /// index entry) with the leader epoch cache taken from its checkpoint, once the batch
+    /// headers read agree with the file (see [`checkpoint_disagreement`]); a segment whose
+    /// index files fail Kafka's sanity check or whose batches the producer state must
+    /// replay is scanned as before. The segments to recover are scanned, and only their
+    /// batches from the recovery point on verified (CRC). A damaged segment found after a
+    /// clean shutdown, an unusable transaction index or a missing or disagreeing epoch
+    /// checkpoint makes
+    /// the open start over, scanning every segment: exactly the old behaviour.
     pub(crate) fn open_with(
         dir: &Path,
         topic: &str,
         partition: i32,
         params: OpenParams,
     ) -> Result<PartitionLog, StorageError> {
+        let params = match PartitionLog::open_scanning(dir, topic, partition, params, true)? {
+            Ok(log) => return Ok(log),
+            Err((params, reason)) => {
+                if reason == NO_EPOCH_CHECKPOINT {
+                    // Routine for a new partition.
+                    tracing::debug!(
+                        topic,
+                        partition,
+                        reason,
+                        "scanning every segment of the log"
+                    );
+                } else {
+                    tracing::info!(
+                        topic,
+                        partition,
+                        reason,
+                        "scanning every segment of the log"
+                    );
+                }
+                params
+            }
+        };
+        match PartitionLog::open_scanning(dir, topic, partition, params, false)? {
+            Ok(log) => Ok(log),
+            Err((_, reason)) => unreachable!("no fallback from a full scan: {reason}"),
+        }
+    }
+
+    /// [`Self::open_with`]: with `indexed`, segments are opened from their index files where
+    /// possible, and `Ok(Err(reason))` gives `params` back where the open must scan every
+    /// segment instead.
+    #[allow(clippy::type_complexity)]
+    fn open_scanning(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        params: OpenParams,
+        indexed: bool,
+    ) -> Result<Result<PartitionLog, (OpenParams, &'static str)>, StorageError> {
         let part_dir = dir.join(partition_dir_name(topic, partition));
+        // Read first: without it (a new partition, or a log written by other tools) the
+        // open scans every segment.
+        let checkpointed_epochs = if indexed {
+            match leader_epoch::read_checkpoint(&part_dir) {
+                Ok(Some(entries)) => entries,
+                _ => return Ok(Err((params, NO_EPOCH_CHECKPOINT))),
+            }
+        } else {
+            Vec::new()
+        };
         // A cleaning interrupted by a crash: finish or undo its swap first.
         super::compaction::complete_interrupted_cleaning(&part_dir)?;
         let found = list_segment_files(&part_dir)?;
+        // The checkpoint as a cache, to check it against the batch headers an index-based
+        // open reads, from the lowest offset the log can start at on.
+        let checkpoint_cache = LeaderEpochCache::from_entries(checkpointed_epochs.iter().copied());
+        let start_bound = found
+            .first()
+            .map_or(0, |(base, _)| *base)
+            .max(params.log_start_offset.unwrap_or(i64::MIN));
         let recovery_point = params.recovery_point.unwrap_or(0);
         let clean = params.clean_shutdown;
         let mut report = OpenReport {
@@ -61,12 +131,16 @@ impl PartitionLog {
 
         let mut segments: Vec<Segment> = Vec::with_capacity(found.len());
         let mut verified = Vec::with_capacity(found.len());
+        // Whether each segment was opened from its index files.
+        let mut from_index = Vec::with_capacity(found.len());
         let mut torn_tail = None;
         // The producer state starts from the newest usable snapshot; the scan replays the
         // batches after it (see `producers.rs`).
         let mut producers = ProducerLoad::start(&part_dir, &found, &params, recovery_point);
         // The leader epoch cache is rebuilt from the headers: every batch that starts a
-        // newer epoch starts an entry.
+        // newer epoch starts an entry. For segments opened from their index files, the
+        // entries starting in them come from the checkpoint (which Kafka's `LogLoader`
+        // always trusts).
         let mut epochs = LeaderEpochCache::default();
         // And the aborted transactions of each segment (its transaction index as Kafka's
         // `LogSegment.recover` rebuilds it), from the markers in it.
@@ -86,6 +160,7 @@ impl PartitionLog {
             let stored = txn_index::read_txn_index(&part_dir, *base);
             let wants_aborts = verify || upper.is_none() || stored.is_err();
             let mut aborts = Vec::new();
+            let replays_from = producers.replays_from();
             let mut replay = |header: &BatchHeader, file: &File, position: u64| {
                 if !header.is_control() {
                     producers.replay(header);
@@ -123,9 +198,77 @@ impl PartitionLog {
                 }
                 epochs.assign(header.partition_leader_epoch, header.base_offset);
             };
-            let (segment, stop) =
-                Segment::open(path.clone(), *base, min_offset, upper, verify, &mut replay)
-                    .map_err(|e| StorageError::io(path, e))?;
+            if indexed && stored.is_err() {
+                // Its rebuild needs the transactions the scan of every earlier segment sees.
+                return Ok(Err((params, "an unusable transaction index")));
+            }
+            let mut opened = None;
+            if indexed && !verify {
+                match Segment::open_indexed(&part_dir, path.clone(), *base, upper)
+                    .map_err(|e| StorageError::io(path, e))?
+                {
+                    // Batches the producer state must replay are read the old way.
+                    Ok((segment, sampled)) if segment.next_offset() <= replays_from => {
+                        // Its epochs are taken from the checkpoint: only if the file agrees
+                        // with the headers read (a damaged or stale one would answer
+                        // OffsetForLeaderEpoch wrongly and make followers truncate wrongly).
+                        if let Some(disagreement) =
+                            checkpoint_disagreement(&checkpoint_cache, &sampled, start_bound)
+                        {
+                            tracing::warn!(
+                                segment = %path.display(),
+                                batch_base_offset = disagreement.base_offset,
+                                batch_epoch = disagreement.epoch,
+                                checkpoint = ?checkpointed_epochs,
+                                "the {} disagrees with a batch of the log",
+                                leader_epoch::LEADER_EPOCH_CHECKPOINT
+                            );
+                            return Ok(Err((params, EPOCHS_DISAGREE)));
+                        }
+                        opened = Some(segment);
+                    }
+                    Ok(_) => {}
+                    Err(reason) => tracing::info!(
+                        segment = %path.display(),
+                        reason,
+                        "scanning a segment whose index files cannot be used"
+                    ),
+                }
+            }
+            let opened_from_index = opened.is_some();
+            let (segment, stop) = match opened {
+                Some(segment) => (segment, None),
+                None => {
+                    // What is below the recovery point was synced and checkpointed: only
+                    // the batches from it on are verified (Kafka verifies whole segments).
+                    let verify_from = verify.then_some(recovery_point);
+                    Segment::open(
+                        path.clone(),
+                        *base,
+                        min_offset,
+                        upper,
+                        verify_from,
+                        &mut replay,
+                    )
+                    .map_err(|e| StorageError::io(path, e))?
+                }
+            };
+            if indexed && clean && stop.is_some() {
+                return Ok(Err((params, "a damaged segment")));
+            }
+            if opened_from_index {
+                // The epochs starting in a segment whose batches are not read come from the
+                // checkpoint (those of scanned segments from their headers).
+                let low = if i == 0 { i64::MIN } else { *base };
+                for entry in checkpointed_epochs
+                    .iter()
+                    .filter(|e| e.start_offset >= low && upper.is_none_or(|u| e.start_offset < u))
+                {
+                    epochs.assign(entry.epoch, entry.start_offset);
+                }
+            }
+            from_index.push(opened_from_index);
+            report.indexed_segments += usize::from(opened_from_index);
             replayed_aborts.push((aborts, stored));
             report.verified_segments += usize::from(verify);
             let file_len = segment.file_len;
@@ -171,12 +314,20 @@ impl PartitionLog {
             }
         }
         let truncated_at = torn_tail.as_ref().map(|t| t.segment_base_offset);
-        for ((segment, verified), replayed) in
-            segments.iter_mut().zip(&verified).zip(replayed_aborts)
+        for (((segment, verified), replayed), opened_from_index) in segments
+            .iter_mut()
+            .zip(&verified)
+            .zip(replayed_aborts)
+            .zip(&from_index)
         {
             let force = *verified || truncated_at == Some(segment.base_offset);
             let (replayed, stored) = replayed;
             segment.aborted_txns = load_txn_index(&part_dir, segment, replayed, stored, force);
+            if *opened_from_index {
+                // Already checked (Kafka's sanity check); the active segment's files are
+                // checked against its batches when its writer is set up.
+                continue;
+            }
             let segment = &*segment;
             match load_or_rebuild_indexes(&part_dir, segment, &params.config, force) {
                 Ok((_, rebuilt)) => report.rebuilt_indexes += usize::from(rebuilt),
@@ -224,7 +375,7 @@ impl PartitionLog {
             rebuilt_indexes = report.rebuilt_indexes,
             "opened partition log"
         );
-        Ok(PartitionLog {
+        Ok(Ok(PartitionLog {
             topic: topic.to_owned(),
             partition,
             log_dir: dir.to_owned(),
@@ -251,7 +402,7 @@ impl PartitionLog {
             producers: Mutex::new(producers),
             successor: std::sync::OnceLock::new(),
             epochs: Mutex::new(epochs),
-        })
+        }))
     }
 
     /// Creates the directory of `topic`/`partition` in the log directory `dir` if needed
@@ -457,8 +608,8 @@ pub(super) fn load_or_rebuild_indexes(
         let time_index = index::read_index_file(&time_path)?
             .and_then(|bytes| index::decode_time_index(&bytes, base));
         let problem = match (&offset_index, &time_index) {
-            (Some(offsets), Some(times)) => index::check_offset_index(offsets, &segment.batches)
-                .and_then(|()| index::check_time_index(times, &segment.batches))
+            (Some(offsets), Some(times)) => index::check_offset_index(offsets, segment.batches())
+                .and_then(|()| index::check_time_index(times, segment.batches()))
                 .err(),
             _ => Some("missing or not a whole number of entries"),
         };
@@ -466,7 +617,7 @@ pub(super) fn load_or_rebuild_indexes(
             None => {
                 let builder = IndexBuilder::resume(
                     base,
-                    &segment.batches,
+                    segment.batches(),
                     offset_index.as_deref().unwrap_or_default(),
                     time_index.as_deref().unwrap_or_default(),
                 );
@@ -481,7 +632,7 @@ pub(super) fn load_or_rebuild_indexes(
     }
     let (files, builder) = index::build_indexes(
         base,
-        &segment.batches,
+        segment.batches(),
         u64::try_from(config.index_interval_bytes).unwrap_or(0),
         config.max_offset_index_entries(),
         config.max_time_index_entries(),
@@ -489,6 +640,30 @@ pub(super) fn load_or_rebuild_indexes(
     index::write_index_file(&offset_path, &files.offset_bytes)?;
     index::write_index_file(&time_path, &files.time_bytes)?;
     Ok((builder, true))
+}
+
+/// Why an open scans every segment: no readable epoch checkpoint (a new partition).
+const NO_EPOCH_CHECKPOINT: &str = "no readable leader-epoch-checkpoint";
+
+/// Why an open scans every segment: the epoch checkpoint disagrees with a batch header.
+const EPOCHS_DISAGREE: &str = "a leader-epoch-checkpoint that disagrees with the batches";
+
+/// The first of the `sampled` batches (of a segment opened from its index files) whose
+/// leader epoch is not the one the epoch checkpoint (as `checkpoint`) gives its offsets,
+/// where the log has them (from `start_bound` on; the checkpoint was truncated from the
+/// start at the log start offset, its entry covering it moved there, as Kafka's
+/// `truncateFromStart` does). Batches without an epoch are not checked: Kafka's `assign`
+/// ignores them.
+fn checkpoint_disagreement(
+    checkpoint: &LeaderEpochCache,
+    sampled: &[SampledEpoch],
+    start_bound: i64,
+) -> Option<SampledEpoch> {
+    sampled.iter().copied().find(|batch| {
+        batch.epoch >= 0
+            && batch.last_offset >= start_bound
+            && checkpoint.epoch_at(batch.base_offset.max(start_bound)) != Some(batch.epoch)
+    })
 }
 
 /// A segment's `.txnindex` as read at open.

@@ -190,6 +190,11 @@ impl ProducerLoad {
         }
     }
 
+    /// Batches ending below this offset are not replayed.
+    pub(super) fn replays_from(&self) -> i64 {
+        self.from
+    }
+
     /// Whether the batch of `header` is replayed into the state (it ends at or after where
     /// the loaded snapshot stands); a marker below it is already in the snapshot.
     pub(super) fn replays(&self, header: &BatchHeader) -> bool {
@@ -273,7 +278,7 @@ fn replay_headers(
     let mut buf = [0u8; RECORD_BATCH_OVERHEAD];
     for segment in segments.iter().filter(|s| s.next_offset() > from) {
         for entry in segment
-            .batches
+            .batches()
             .iter()
             .filter(|b| b.last_offset >= from && b.magic == MAGIC_V2)
         {

@@ -187,7 +187,7 @@ pub(super) fn retention_count(state: &LogState, config: &LogConfig, now_ms: i64)
         let upper = segments
             .get(i + 1)
             .map_or(state.log_end_offset, |next| next.base_offset);
-        let last_and_empty = i + 1 == segments.len() && segment.batches.is_empty();
+        let last_and_empty = i + 1 == segments.len() && segment.is_empty();
         upper <= high_watermark && !last_and_empty
     };
     let mut count = 0;

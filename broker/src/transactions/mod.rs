@@ -22,10 +22,13 @@
 //!   `transactional.id.expiration.ms` are removed with tombstones, checked every
 //!   `transaction.remove.expired.transaction.cleanup.interval.ms`.
 
+pub mod channel;
 pub mod log;
+pub mod marker_sender;
 pub mod markers;
 pub mod rules;
 pub mod state;
+pub mod verification;
 
 #[cfg(test)]
 mod tests;
@@ -125,6 +128,8 @@ pub struct TransactionCoordinator {
     topic_creation: tokio::sync::Mutex<()>,
     /// The `__transaction_state` partitions coordinated here (all on a single node).
     owned: crate::cluster::coordinator_partitions::CoordinatorPartitions,
+    /// Connections to the other brokers of a cluster (markers, KIP-890 verification).
+    channels: channel::BrokerChannels,
 }
 
 impl std::fmt::Debug for TransactionCoordinator {
@@ -157,6 +162,7 @@ impl TransactionCoordinator {
             markers: OnceLock::new(),
             topic_creation: tokio::sync::Mutex::new(()),
             owned: crate::cluster::coordinator_partitions::CoordinatorPartitions::all(),
+            channels: channel::BrokerChannels::new(),
         }
     }
 
@@ -710,8 +716,19 @@ impl TransactionCoordinator {
             (partitions, meta.producer_id, meta.producer_epoch, commit)
         };
         let coordinator_epoch = self.coordinator_epoch(id);
+        let cluster = self.broker().filter(|b| b.config.is_cluster());
         let round = if partitions.is_empty() {
             markers::MarkerRound::default()
+        } else if let Some(broker) = cluster {
+            // In a cluster each marker goes to its partition's leader.
+            let marker = marker_sender::Marker {
+                producer_id,
+                producer_epoch: epoch,
+                coordinator_epoch,
+                commit,
+                transaction_version: self.transaction_version(),
+            };
+            marker_sender::send_round(&broker, &self.channels, writer, &partitions, marker).await
         } else {
             let parts = partitions.clone();
             tokio::task::spawn_blocking(move || {

@@ -99,7 +99,13 @@ async fn verify_transactional(
     // coordinator may be another broker of the cluster (AddPartitionsToTxnManager).
     let partitions: Vec<(String, i32)> = asked.iter().map(|(_, tp)| tp.clone()).collect();
     let codes = coordinator
-        .verify_for_produce(transactional_id, producer_id, epoch, &partitions, version >= 12)
+        .verify_for_produce(
+            transactional_id,
+            producer_id,
+            epoch,
+            &partitions,
+            version >= 12,
+        )
         .await;
     for ((i, _), code) in asked.iter().zip(codes) {
         if code != error_code::NONE {

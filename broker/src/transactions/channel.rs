@@ -96,7 +96,9 @@ impl BrokerChannels {
                 CONNECT_TIMEOUT.min(timeout),
             )
             .await
-            .map_err(|e| ChannelError::Network(format!("connecting to broker {destination}: {e}")))?;
+            .map_err(|e| {
+                ChannelError::Network(format!("connecting to broker {destination}: {e}"))
+            })?;
             *slot = Some(Connection { endpoint, client });
         }
         let connection = slot.as_mut().expect("connected above");

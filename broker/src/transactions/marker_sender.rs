@@ -88,7 +88,10 @@ pub async fn send_round(
         })
         .await
         .unwrap_or_else(|_| MarkerRound {
-            retry: here.iter().map(|p| (p.clone(), UNKNOWN_SERVER_ERROR)).collect(),
+            retry: here
+                .iter()
+                .map(|p| (p.clone(), UNKNOWN_SERVER_ERROR))
+                .collect(),
             ..Default::default()
         })
     };

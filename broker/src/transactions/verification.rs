@@ -38,25 +38,31 @@ impl TransactionCoordinator {
         add: bool,
     ) -> Vec<i16> {
         let all = |code: i16| vec![code; partitions.len()];
-        let remote = self.broker().filter(|b| b.config.is_cluster()).and_then(|b| {
-            if self.coordinator_error(id).is_none() {
-                return None;
-            }
-            let image = b.image();
-            let leader = image.topic(TRANSACTION_STATE_TOPIC).and_then(|topic| {
-                let partition = partition_for(id, topic.partitions.len() as i32);
-                topic.partition(partition).map(|p| p.leader)
+        let remote = self
+            .broker()
+            .filter(|b| b.config.is_cluster())
+            .and_then(|b| {
+                // Another broker coordinates the id (NOT_COORDINATOR here).
+                self.coordinator_error(id)?;
+                let image = b.image();
+                let leader = image.topic(TRANSACTION_STATE_TOPIC).and_then(|topic| {
+                    let partition = partition_for(id, topic.partitions.len() as i32);
+                    topic.partition(partition).map(|p| p.leader)
+                });
+                Some((b, image, leader))
             });
-            Some((b, image, leader))
-        });
         let Some((broker, image, leader)) = remote else {
-            return self.verify_here(id, producer_id, epoch, partitions, add).await;
+            return self
+                .verify_here(id, producer_id, epoch, partitions, add)
+                .await;
         };
         let leader = match leader {
             // This broker leads the partition but has not loaded it yet: its own answer
             // (NOT_COORDINATOR for now, which the producer retries).
             Some(leader) if leader == broker.config.node_id => {
-                return self.verify_here(id, producer_id, epoch, partitions, add).await;
+                return self
+                    .verify_here(id, producer_id, epoch, partitions, add)
+                    .await;
             }
             Some(leader) if leader >= 0 => leader,
             _ => return all(COORDINATOR_NOT_AVAILABLE),

@@ -10,6 +10,10 @@
 //! * consume-transform-produce with `send_offsets_to_transaction`, the group coordinator on
 //!   another broker than the transaction coordinator: the output holds every input record
 //!   once and the group's offsets are committed with the transactions;
+//! * raw requests, one step at a time: a transactional Produce to a leader that is not the
+//!   coordinator and a TxnOffsetCommit to a group coordinator that is not either are
+//!   refused until the partitions are added (verified over the network), then accepted,
+//!   and the commit's markers reach both (the offsets become stable);
 //! * the transaction coordinator's node killed with SIGKILL while a transaction is open:
 //!   the new coordinator aborts it after its timeout, every partition's last stable offset
 //!   reaches its high watermark (read_committed consumers are not stuck), and only the
@@ -21,14 +25,28 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use gregor_protocol::error_code::{INVALID_TXN_STATE, NONE, TRANSACTION_ABORTABLE};
+use gregor_protocol::messages::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
+use gregor_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnRequest, AddPartitionsToTxnTopic,
+};
 use gregor_protocol::messages::describe_transactions_request::DescribeTransactionsRequest;
+use gregor_protocol::messages::end_txn_request::EndTxnRequest;
 use gregor_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
 };
 use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use gregor_protocol::messages::metadata_response::MetadataResponse;
 use gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest;
+use gregor_protocol::messages::produce_request::{
+    PartitionProduceData, ProduceRequest, TopicProduceData,
+};
+use gregor_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
+use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
 use support::RawClient;
 use support::cluster::{Cluster, wait_for};
 use support::json::JsonExt;
@@ -530,4 +548,213 @@ fn a_killed_coordinator_leaves_no_transaction_open() {
     );
     // It only slept in its open transaction; whatever it printed, that was not committed.
     let _ = hanging.join().expect("the hanging producer");
+}
+
+/// One transactional record of `producer` (sequence `sequence`) produced to
+/// `topic`-`partition` on its leader `addr` (Produce v9); the partition's error code.
+fn produce_transactional(
+    addr: SocketAddr,
+    id: &str,
+    producer: (i64, i16),
+    topic: &str,
+    partition: i32,
+    sequence: i32,
+) -> i16 {
+    let record = NewRecord {
+        timestamp: 0,
+        key: Some(bytes::Bytes::from_static(b"raw")),
+        value: Some(bytes::Bytes::from_static(b"raw:0")),
+        headers: Vec::new(),
+    };
+    let batch = RecordBatchBuilder::new()
+        .producer(producer.0, producer.1)
+        .base_sequence(sequence)
+        .transactional(true)
+        .build(&[record])
+        .expect("encode a record batch");
+    let request = ProduceRequest {
+        transactional_id: Some(id.into()),
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(batch),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut client = RawClient::connect(addr).expect("the leader's listener");
+    let response = client.call(&request, 9).expect("Produce");
+    response.responses[0].partition_responses[0].error_code
+}
+
+/// A TxnOffsetCommit at `version` of offset 1 of `topic`-0 for `group` on its coordinator
+/// `addr`; the partition's error code.
+fn txn_offset_commit(
+    addr: SocketAddr,
+    id: &str,
+    producer: (i64, i16),
+    group: &str,
+    topic: &str,
+    version: i16,
+) -> i16 {
+    let mut client = RawClient::connect(addr).expect("the group coordinator");
+    let response = client
+        .call(
+            &TxnOffsetCommitRequest {
+                transactional_id: id.into(),
+                group_id: group.into(),
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+                generation_id: -1,
+                topics: vec![TxnOffsetCommitRequestTopic {
+                    name: topic.into(),
+                    partitions: vec![TxnOffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 1,
+                        committed_leader_epoch: -1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            version,
+        )
+        .expect("TxnOffsetCommit");
+    response.topics[0].partitions[0].error_code
+}
+
+#[test]
+fn partition_leaders_verify_with_a_coordinator_on_another_broker() {
+    let cluster = cluster();
+    let leaders = create_topic(&cluster, "verified");
+    let id = "raw-txn";
+    let coordinator = wait_for_coordinator(&cluster, id, 1);
+    let coordinator_addr = cluster.node(coordinator).addr();
+    let mut client = RawClient::connect(coordinator_addr).expect("the coordinator");
+    let init = client
+        .call(
+            &InitProducerIdRequest {
+                transactional_id: Some(id.into()),
+                transaction_timeout_ms: 60_000,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            },
+            4,
+        )
+        .expect("InitProducerId");
+    assert_eq!(init.error_code, NONE);
+    let producer = (init.producer_id, init.producer_epoch);
+    // A partition led by another broker than the coordinator.
+    let (&partition, &leader) = leaders
+        .iter()
+        .find(|(_, l)| **l != coordinator)
+        .expect("a partition led elsewhere");
+    let leader_addr = cluster.node(leader).addr();
+    // Not in the transaction: the leader asks the coordinator (AddPartitionsToTxn v4+
+    // verify_only) and refuses (TRANSACTION_ABORTABLE as Produce v9 knows it).
+    assert_eq!(
+        produce_transactional(leader_addr, id, producer, "verified", partition, 0),
+        INVALID_TXN_STATE,
+        "a transactional produce to a partition not in the transaction"
+    );
+    let added = client
+        .call(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: id.into(),
+                v3_and_below_producer_id: producer.0,
+                v3_and_below_producer_epoch: producer.1,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: "verified".into(),
+                    partitions: vec![partition],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("AddPartitionsToTxn");
+    assert_eq!(
+        added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code,
+        NONE
+    );
+    assert_eq!(
+        produce_transactional(leader_addr, id, producer, "verified", partition, 0),
+        NONE,
+        "verified by the coordinator on broker {coordinator}"
+    );
+    // A group coordinated by another broker than the transaction coordinator.
+    let group = (0..64)
+        .map(|i| format!("raw-group-{i}"))
+        .find(|g| wait_for_coordinator(&cluster, g, 0) != coordinator)
+        .expect("a group coordinated elsewhere");
+    let group_addr = cluster
+        .node(wait_for_coordinator(&cluster, &group, 0))
+        .addr();
+    assert_eq!(
+        txn_offset_commit(group_addr, id, producer, &group, "verified", 3),
+        INVALID_TXN_STATE,
+        "offsets of a group not added with AddOffsetsToTxn"
+    );
+    // From v4 the client is told the transaction is abortable.
+    assert_eq!(
+        txn_offset_commit(group_addr, id, producer, &group, "verified", 4),
+        TRANSACTION_ABORTABLE
+    );
+    let response = client
+        .call(
+            &AddOffsetsToTxnRequest {
+                transactional_id: id.into(),
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+                group_id: group.as_str().into(),
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("AddOffsetsToTxn");
+    assert_eq!(response.error_code, NONE);
+    assert_eq!(
+        txn_offset_commit(group_addr, id, producer, &group, "verified", 3),
+        NONE
+    );
+    let ended = client
+        .call(
+            &EndTxnRequest {
+                transactional_id: id.into(),
+                producer_id: producer.0,
+                producer_epoch: producer.1,
+                committed: true,
+                ..Default::default()
+            },
+            3,
+        )
+        .expect("EndTxn");
+    assert_eq!(ended.error_code, NONE);
+    // The markers reach the other leaders: the record's partition is stable, and the
+    // group's offset is committed (its __consumer_offsets partition got the marker).
+    wait_for_stable(&cluster, "verified");
+    let committed = wait_for("the transactional offset committed", SETTLE, || {
+        let mut c = RawClient::connect(group_addr).ok()?;
+        let response = c
+            .call(
+                &OffsetFetchRequest {
+                    group_id: group.as_str().into(),
+                    topics: None,
+                    require_stable: true,
+                    ..Default::default()
+                },
+                7,
+            )
+            .ok()?;
+        let p = response.topics.first()?.partitions.first()?;
+        (p.error_code == NONE && p.committed_offset >= 0).then_some(p.committed_offset)
+    });
+    assert_eq!(committed, 1);
 }

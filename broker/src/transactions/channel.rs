@@ -1,6 +1,7 @@
 //! The transaction coordinator's connections to the other brokers of a cluster: one
 //! connection per destination broker (Kafka's `TransactionMarkerChannelManager` and
-//! `AddPartitionsToTxnManager` each keep one `NetworkClient` connection per node), over
+//! `AddPartitionsToTxnManager` each keep one `NetworkClient` connection per node; here
+//! each has its own [`BrokerChannels`] too), over
 //! the replication fetcher's [`BrokerClient`] to the destination's
 //! `inter.broker.listener.name` endpoint in the metadata image.
 //!

@@ -128,8 +128,12 @@ pub struct TransactionCoordinator {
     topic_creation: tokio::sync::Mutex<()>,
     /// The `__transaction_state` partitions coordinated here (all on a single node).
     owned: crate::cluster::coordinator_partitions::CoordinatorPartitions,
-    /// Connections to the other brokers of a cluster (markers, KIP-890 verification).
-    channels: channel::BrokerChannels,
+    /// Connections to the other brokers of a cluster for the markers, and apart from
+    /// them for KIP-890 verification (Kafka's `TransactionMarkerChannelManager` and
+    /// `AddPartitionsToTxnManager` have a client each: a marker waiting for a slow ISR
+    /// never holds up a producer's verification).
+    marker_channels: channel::BrokerChannels,
+    verification_channels: channel::BrokerChannels,
 }
 
 impl std::fmt::Debug for TransactionCoordinator {
@@ -162,7 +166,8 @@ impl TransactionCoordinator {
             markers: OnceLock::new(),
             topic_creation: tokio::sync::Mutex::new(()),
             owned: crate::cluster::coordinator_partitions::CoordinatorPartitions::all(),
-            channels: channel::BrokerChannels::new(),
+            marker_channels: channel::BrokerChannels::new(),
+            verification_channels: channel::BrokerChannels::new(),
         }
     }
 
@@ -728,7 +733,8 @@ impl TransactionCoordinator {
                 commit,
                 transaction_version: self.transaction_version(),
             };
-            marker_sender::send_round(&broker, &self.channels, writer, &partitions, marker).await
+            marker_sender::send_round(&broker, &self.marker_channels, writer, &partitions, marker)
+                .await
         } else {
             let parts = partitions.clone();
             tokio::task::spawn_blocking(move || {

@@ -4,7 +4,7 @@
 //! coordinates the transactional id the coordinator is called directly; in a cluster whose
 //! coordinator for the id is another broker, an AddPartitionsToTxn v4+ request goes there
 //! (Kafka's `AddPartitionsToTxnManager`, `verifyOnly` unless adding), over the
-//! coordinator's [`super::channel::BrokerChannels`].
+//! coordinator's verification [`super::channel::BrokerChannels`].
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -91,7 +91,7 @@ impl TransactionCoordinator {
         };
         let client_id = format!("broker-{}-txn-verification", broker.config.node_id);
         let answer = self
-            .channels
+            .verification_channels
             .call(
                 &image,
                 &broker.config.inter_broker_listener_name,

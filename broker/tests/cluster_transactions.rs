@@ -17,7 +17,9 @@
 //! * the transaction coordinator's node killed with SIGKILL while a transaction is open:
 //!   the new coordinator aborts it after its timeout, every partition's last stable offset
 //!   reaches its high watermark (read_committed consumers are not stuck), and only the
-//!   committed records are read.
+//!   committed records are read;
+//! * the same kill while a producer commits one transaction after another: it goes on
+//!   with the new coordinator, and exactly the transactions it committed are read.
 
 mod support;
 
@@ -757,4 +759,84 @@ fn partition_leaders_verify_with_a_coordinator_on_another_broker() {
         (p.error_code == NONE && p.committed_offset >= 0).then_some(p.committed_offset)
     });
     assert_eq!(committed, 1);
+}
+
+#[test]
+fn a_producer_goes_on_when_its_coordinator_is_killed() {
+    let mut cluster = cluster();
+    create_topic(&cluster, "through");
+    let id = "through-txn";
+    let bootstrap = cluster.bootstrap();
+    // Warm up: the coordinator is known and the producer id allocated.
+    eos_driver(
+        &cluster,
+        "produce",
+        &[
+            "--topic",
+            "through",
+            "--pattern",
+            "c",
+            "--per-txn",
+            "6",
+            "--transactional-id",
+            id,
+            "--tag",
+            "warm",
+        ],
+    )
+    .assert_success();
+    let coordinator = wait_for_coordinator(&cluster, id, 1);
+    let pattern = "c".repeat(120);
+    let running = std::thread::spawn(move || {
+        support::python_with_timeout(
+            "transactions_eos_confluent.py",
+            &[
+                "produce",
+                "--bootstrap",
+                &bootstrap,
+                "--topic",
+                "through",
+                "--pattern",
+                &pattern,
+                "--per-txn",
+                "6",
+                "--transactional-id",
+                id,
+                "--timeout",
+                "50",
+            ],
+            Duration::from_secs(90),
+        )
+        .expect("the clients are installed")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !running.is_finished(),
+        "the producer still running at the kill"
+    );
+    let killed = std::time::Instant::now();
+    cluster.kill9(coordinator);
+    let out = running.join().expect("the producer");
+    eprintln!("the producer ran {:?} after the kill", killed.elapsed());
+    let committed: BTreeSet<usize> = out
+        .json_lines()
+        .iter()
+        .filter(|line| line["outcome"] == "commit")
+        .map(|line| line["txn"].as_u64().expect("a transaction index") as usize)
+        .collect();
+    out.assert_success();
+    assert_eq!(committed.len(), 120, "every transaction committed: {out}");
+    wait_for_stable(&cluster, "through");
+    let read = read(&cluster, "through", "read_committed");
+    let keys: BTreeSet<String> = read
+        .iter()
+        .filter(|r| r.3.starts_with("v:"))
+        .map(|r| r.2.clone())
+        .collect();
+    assert_eq!(keys, keys_of(committed, 6));
+    assert_eq!(
+        read.iter().filter(|r| r.3.starts_with("v:")).count(),
+        120 * 6,
+        "no record twice"
+    );
 }

@@ -2,9 +2,10 @@
 //! `TransactionStateManager`.
 //!
 //! A single node coordinates every transactional id; a broker of a cluster those of the
-//! `__transaction_state` partitions it leads ([`TransactionCoordinator::on_election`]), and reaches the
-//! other brokers for markers ([`marker_sender`]) and KIP-890 verification
-//! ([`verification`]) over [`channel`]. An id lives in the partition
+//! `__transaction_state` partitions it leads
+//! ([`TransactionCoordinator::on_election`]), and reaches the other brokers for markers
+//! ([`marker_sender`]) and KIP-890 verification ([`verification`]) over [`channel`].
+//! An id lives in the partition
 //! `Utils.abs(transactionalId.hashCode()) % partitions` of `__transaction_state` (Java's
 //! `String.hashCode`), which is created through the controller on first use (internal,
 //! `transaction.state.log.num.partitions` partitions, `cleanup.policy=compact`,

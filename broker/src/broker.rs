@@ -798,13 +798,9 @@ impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
         let Some(leader_epoch) = topic_image.partition(partition).map(|p| p.leader_epoch) else {
             return Err(gregor_protocol::error_code::UNKNOWN_TOPIC_OR_PARTITION);
         };
-        // A follower's log takes only what its leader has (a cluster's markers go to the
-        // partition's leader).
-        if let Some(crate::replication::Role::Follower { .. }) =
-            broker.replicas.role(topic, partition)
-        {
-            return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER);
-        }
+        // A follower's log takes only what its leader has; a leader under
+        // `min.insync.replicas` refuses, as Kafka's `acks=all` marker append does.
+        crate::cluster::coordinator_partitions::check_write(&broker.replicas, topic, partition)?;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -818,7 +814,20 @@ impl crate::transactions::markers::MarkerWriter for BrokerMarkers {
             leader_epoch,
             now_ms,
         ) {
-            Ok(Some(_)) => {}
+            Ok(Some(info)) => {
+                // Kafka writes markers with `acks=all`: the marker is written once the ISR
+                // has it, so a new leader elected from the ISR has it too (called from a
+                // blocking thread of the runtime).
+                tokio::runtime::Handle::current().block_on(
+                    crate::cluster::coordinator_partitions::wait_replicated(
+                        &broker.replicas,
+                        topic,
+                        partition,
+                        info.last_offset + 1,
+                        crate::cluster::coordinator_partitions::TRANSACTION_WRITE_TIMEOUT,
+                    ),
+                )?;
+            }
             // The partition has no log on this broker (offline or being made).
             Ok(None) => return Err(gregor_protocol::error_code::NOT_LEADER_OR_FOLLOWER),
             Err(crate::storage::StorageError::Producer(error)) => return Err(error.code()),

@@ -246,7 +246,12 @@ impl GroupCoordinator {
         producer_epoch: i16,
     ) -> Result<(), i16> {
         let broker = self.broker().ok_or(UNKNOWN_TOPIC_OR_PARTITION)?;
-        let (log, _, leader_epoch) = broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
+        let (log, partition, leader_epoch) =
+            broker.coordinator_partition(OFFSETS_TOPIC, group_id)?;
+        // With `acks=all` as the group's other writes (Kafka's `CoordinatorRuntime`): the
+        // pending offsets survive the loss of this broker, as their marker will.
+        use crate::cluster::coordinator_partitions as replicated;
+        replicated::check_write(&broker.replicas, OFFSETS_TOPIC, partition)?;
         let now = now_ms();
         let encoded: Vec<NewRecord> = records
             .iter()
@@ -268,9 +273,17 @@ impl GroupCoordinator {
         let task = tokio::task::spawn_blocking(move || {
             let mut buf = BytesMut::from(&batch[..]);
             log.append_batch(&mut buf)
-                .map(|_| ())
+                .map(|info| info.last_offset + 1)
                 .map_err(|err| err.coordinator_write_code(&log.name()))
         });
-        task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))
+        let end = task.await.unwrap_or(Err(UNKNOWN_SERVER_ERROR))?;
+        replicated::wait_replicated(
+            &broker.replicas,
+            OFFSETS_TOPIC,
+            partition,
+            end,
+            replicated::OFFSETS_WRITE_TIMEOUT,
+        )
+        .await
     }
 }

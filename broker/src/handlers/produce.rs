@@ -95,22 +95,18 @@ async fn verify_transactional(
     };
     let coordinator = &broker.transactions;
     // Kafka 4's ReplicaManager: from Produce v12 (transactions v2) the partitions are
-    // added to the transaction implicitly; before, only verified (KIP-890 part 1).
-    let codes: Vec<i16> = if version >= 12 {
-        let partitions = asked.iter().map(|(_, tp)| tp.clone()).collect();
-        let code = coordinator
-            .add_partitions(transactional_id, producer_id, epoch, &partitions)
-            .await;
-        vec![code; asked.len()]
-    } else {
-        let partitions: Vec<(String, i32)> = asked.iter().map(|(_, tp)| tp.clone()).collect();
-        coordinator
-            .verify_partitions(transactional_id, producer_id, epoch, &partitions)
-            .await
-            .into_iter()
-            .map(|(_, code)| code)
-            .collect()
-    };
+    // added to the transaction implicitly; before, only verified (KIP-890 part 1). The
+    // coordinator may be another broker of the cluster (AddPartitionsToTxnManager).
+    let partitions: Vec<(String, i32)> = asked.iter().map(|(_, tp)| tp.clone()).collect();
+    let codes = coordinator
+        .verify_for_produce(
+            transactional_id,
+            producer_id,
+            epoch,
+            &partitions,
+            version >= 12,
+        )
+        .await;
     for ((i, _), code) in asked.iter().zip(codes) {
         if code != error_code::NONE {
             targets[*i].log = Err(verification_error(code, version));

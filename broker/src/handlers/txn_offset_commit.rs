@@ -3,6 +3,12 @@
 //! group coordinator until the transaction's marker ([`crate::groups::txn_offsets`]). An
 //! unknown topic or partition gets `UNKNOWN_TOPIC_OR_PARTITION`; before v2
 //! `COORDINATOR_LOAD_IN_PROGRESS` is answered as `COORDINATOR_NOT_AVAILABLE`.
+//!
+//! KIP-890 part 1: before the offsets are written, the transaction coordinator (this
+//! broker or, in a cluster, the one leading the id's `__transaction_state` partition)
+//! verifies that the group's `__consumer_offsets` partition is in the transaction (added
+//! by AddOffsetsToTxn), as Kafka's `CoordinatorPartitionWriter.maybeStartTransactionVerification`
+//! does; see [`verification_error`].
 
 use gregor_protocol::VersionRange;
 use gregor_protocol::error_code;
@@ -72,8 +78,18 @@ pub async fn handle(
             valid.push((name, passed));
         }
     }
+    let unverified = if valid.is_empty() {
+        None
+    } else {
+        verify(ctx, version, &request).await
+    };
     let codes = if valid.is_empty() {
         Vec::new()
+    } else if let Some(code) = unverified {
+        valid
+            .iter()
+            .map(|(_, partitions)| vec![code; partitions.len()])
+            .collect()
     } else {
         ctx.broker
             .groups
@@ -124,5 +140,54 @@ pub async fn handle(
         throttle_time_ms: 0,
         topics,
         ..Default::default()
+    }
+}
+
+/// KIP-890: the transaction coordinator's verification of the group's
+/// `__consumer_offsets` partition; the error for every partition when it is not verified.
+/// Left to the group coordinator (its NOT_COORDINATOR first) when the group is not
+/// coordinated here.
+async fn verify(
+    ctx: &RequestContext,
+    version: i16,
+    request: &TxnOffsetCommitRequest,
+) -> Option<i16> {
+    let groups = &ctx.broker.groups;
+    let group = request.group_id.to_string();
+    if request.transactional_id.is_empty() || groups.coordinator_error(&group).is_some() {
+        return None;
+    }
+    let partition = crate::groups::partition_for(&group, groups.partition_count());
+    let tp = (crate::groups::OFFSETS_TOPIC.to_string(), partition);
+    let codes = ctx
+        .broker
+        .transactions
+        .verify_for_produce(
+            &request.transactional_id,
+            request.producer_id,
+            request.producer_epoch,
+            &[tp],
+            false,
+        )
+        .await;
+    match codes.first().copied() {
+        None | Some(error_code::NONE) => None,
+        Some(code) => Some(verification_error(code, version)),
+    }
+}
+
+/// A failed verification as TxnOffsetCommit answers it (Kafka's `AddPartitionsToTxnManager`
+/// and the group coordinator's error normalization): a fenced producer is
+/// INVALID_PRODUCER_EPOCH, TRANSACTION_ABORTABLE is INVALID_TXN_STATE before v4 (the
+/// clients that do not know it), and a coordinator that could not be asked is
+/// COORDINATOR_NOT_AVAILABLE, which every client retries.
+fn verification_error(code: i16, version: i16) -> i16 {
+    match code {
+        error_code::PRODUCER_FENCED => error_code::INVALID_PRODUCER_EPOCH,
+        error_code::TRANSACTION_ABORTABLE if version < 4 => error_code::INVALID_TXN_STATE,
+        error_code::NETWORK_EXCEPTION | error_code::NOT_COORDINATOR => {
+            error_code::COORDINATOR_NOT_AVAILABLE
+        }
+        other => other,
     }
 }

@@ -1,7 +1,10 @@
 //! WriteTxnMarkers: appends COMMIT/ABORT markers to the named partitions (the request a
-//! transaction coordinator sends partition leaders; on this single node the coordinator
-//! writes its markers directly, through the same
-//! [`crate::transactions::markers::MarkerWriter`] entry point this handler calls).
+//! transaction coordinator sends partition leaders: in a cluster
+//! [`crate::transactions::marker_sender`] sends it to every leader but itself, on the
+//! leader's `inter.broker.listener.name` endpoint, which serves it as any broker listener
+//! does; a coordinator writes its own partitions' markers directly, through the same
+//! [`crate::transactions::markers::MarkerWriter`] entry point this handler calls, which
+//! answers once the ISR has the marker).
 //! A partition that does not exist gets `UNKNOWN_TOPIC_OR_PARTITION`. The sender needs
 //! ALTER or CLUSTER_ACTION on the cluster (Kafka's `handleWriteTxnMarkersRequest`), else
 //! every partition of every marker is `CLUSTER_AUTHORIZATION_FAILED`.

@@ -1,8 +1,9 @@
 //! Writing a transaction's markers (Kafka's `TransactionMarkerChannelManager` and
 //! `TransactionMarkerRequestCompletionHandler`), through [`MarkerWriter`]: the boundary
 //! between the coordinator and the partition logs. The broker implements it; on a single
-//! node the coordinator calls it directly, and the WriteTxnMarkers handler calls the same
-//! entry point.
+//! node the coordinator calls it directly, in a cluster for the partitions it leads (the
+//! others through [`super::marker_sender`]), and the WriteTxnMarkers handler calls the
+//! same entry point.
 
 use super::state::TopicPartition;
 use gregor_protocol::error_code::*;

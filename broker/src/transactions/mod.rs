@@ -1,7 +1,11 @@
 //! The transaction coordinator: Kafka's `TransactionCoordinator` and
-//! `TransactionStateManager` for a single node.
+//! `TransactionStateManager`.
 //!
-//! This broker coordinates every transactional id. An id lives in the partition
+//! A single node coordinates every transactional id; a broker of a cluster those of the
+//! `__transaction_state` partitions it leads
+//! ([`TransactionCoordinator::on_election`]), and reaches the other brokers for markers
+//! ([`marker_sender`]) and KIP-890 verification ([`verification`]) over [`channel`].
+//! An id lives in the partition
 //! `Utils.abs(transactionalId.hashCode()) % partitions` of `__transaction_state` (Java's
 //! `String.hashCode`), which is created through the controller on first use (internal,
 //! `transaction.state.log.num.partitions` partitions, `cleanup.policy=compact`,
@@ -22,10 +26,13 @@
 //!   `transactional.id.expiration.ms` are removed with tombstones, checked every
 //!   `transaction.remove.expired.transaction.cleanup.interval.ms`.
 
+pub mod channel;
 pub mod log;
+pub mod marker_sender;
 pub mod markers;
 pub mod rules;
 pub mod state;
+pub mod verification;
 
 #[cfg(test)]
 mod tests;
@@ -125,6 +132,12 @@ pub struct TransactionCoordinator {
     topic_creation: tokio::sync::Mutex<()>,
     /// The `__transaction_state` partitions coordinated here (all on a single node).
     owned: crate::cluster::coordinator_partitions::CoordinatorPartitions,
+    /// Connections to the other brokers of a cluster for the markers, and apart from
+    /// them for KIP-890 verification (Kafka's `TransactionMarkerChannelManager` and
+    /// `AddPartitionsToTxnManager` have a client each: a marker waiting for a slow ISR
+    /// never holds up a producer's verification).
+    marker_channels: channel::BrokerChannels,
+    verification_channels: channel::BrokerChannels,
 }
 
 impl std::fmt::Debug for TransactionCoordinator {
@@ -157,6 +170,8 @@ impl TransactionCoordinator {
             markers: OnceLock::new(),
             topic_creation: tokio::sync::Mutex::new(()),
             owned: crate::cluster::coordinator_partitions::CoordinatorPartitions::all(),
+            marker_channels: channel::BrokerChannels::new(),
+            verification_channels: channel::BrokerChannels::new(),
         }
     }
 
@@ -710,8 +725,20 @@ impl TransactionCoordinator {
             (partitions, meta.producer_id, meta.producer_epoch, commit)
         };
         let coordinator_epoch = self.coordinator_epoch(id);
+        let cluster = self.broker().filter(|b| b.config.is_cluster());
         let round = if partitions.is_empty() {
             markers::MarkerRound::default()
+        } else if let Some(broker) = cluster {
+            // In a cluster each marker goes to its partition's leader.
+            let marker = marker_sender::Marker {
+                producer_id,
+                producer_epoch: epoch,
+                coordinator_epoch,
+                commit,
+                transaction_version: self.transaction_version(),
+            };
+            marker_sender::send_round(&broker, &self.marker_channels, writer, &partitions, marker)
+                .await
         } else {
             let parts = partitions.clone();
             tokio::task::spawn_blocking(move || {

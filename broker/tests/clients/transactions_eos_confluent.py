@@ -13,7 +13,8 @@
            writes them upper-cased to O with send_offsets_to_transaction, and commits or
            aborts per letter (an abort rewinds the consumer to the group's committed
            offsets, so those records are processed again by a later transaction); stops
-           when the pattern is used up and prints {"done": n} with the records committed
+           when the pattern is used up (or --stop-after records are committed) and prints
+           {"done": n} with the records committed
   fence    --topic T  two producers with one transactional.id: the first begins a
            transaction and produces, the second initializes (fencing the first), the
            first's commit must fail as fenced; prints {"fenced": true, "error": "..."}
@@ -131,6 +132,8 @@ def mode_eos(args):
     committed = 0
     deadline = time.monotonic() + args.timeout
     for letter in args.pattern:
+        if args.stop_after is not None and committed >= args.stop_after:
+            break
         batch = []
         while len(batch) < args.per_txn and time.monotonic() < deadline:
             m = c.poll(1.0)
@@ -193,6 +196,8 @@ def main():
     p.add_argument("--transactional-id", default="gregor-txn")
     p.add_argument("--pattern", default="c")
     p.add_argument("--per-txn", type=int, default=10)
+    p.add_argument("--stop-after", type=int, default=None,
+                   help="eos: stop once this many records are committed")
     p.add_argument("--tag", default="v")
     p.add_argument("--transaction-timeout-ms", type=int, default=60000)
     p.add_argument("--isolation", default="read_committed",

@@ -415,9 +415,6 @@ fn leaders_killed_in_a_loop_lose_no_acknowledged_record() {
 }
 
 #[test]
-#[ignore = "fails about one run in four: after a controlled shutdown moves a leadership to a \
-            broker restarted shortly before, the idempotent producer gets \
-            OUT_OF_ORDER_SEQUENCE_NUMBER from it (issue 15, open); run with --ignored"]
 fn a_rolling_restart_of_three_controllers_and_three_brokers_loses_nothing() {
     if support::clients::python_path().is_none() && !support::clients_required() {
         return;

@@ -223,6 +223,29 @@ fn truncation_then_the_leaders_batches_give_the_leaders_log() {
     assert_eq!(reopened.leader_epochs(), leader.leader_epochs());
 }
 
+/// A broker that led an epoch without appending in it has the epoch cached at its log end;
+/// the new leader answers its fetch with the epoch before and that same end offset. The
+/// truncation there removes nothing from the log but must drop the cached epoch, or the
+/// follower sends it again with every fetch (Kafka's `truncateTo` comment on this case).
+#[test]
+fn truncation_at_the_log_end_drops_an_epoch_led_without_appends() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = PartitionLog::create(tmp.path(), TOPIC, 0).expect("log");
+    append(&log, batch("a", 4), 0);
+    // Leader in epoch 1 (cached at the log end, as `makeLeader` does), nothing appended.
+    log.end_offset_for_epoch(1, 1);
+    assert_eq!(pairs(&log.leader_epochs()), [(0, 0), (1, 4)]);
+
+    assert!(!log.truncate_to(4).expect("truncate"), "no batch removed");
+    assert_eq!(log.log_end_offset(), 4);
+    assert_eq!(pairs(&log.leader_epochs()), [(0, 0)]);
+    assert_eq!(
+        fs::read_to_string(log.dir().join(leader_epoch::LEADER_EPOCH_CHECKPOINT))
+            .expect("checkpoint"),
+        "0\n1\n0 0\n"
+    );
+}
+
 #[test]
 fn truncation_inside_a_batch_drops_the_whole_batch() {
     let tmp = tempfile::tempdir().expect("tempdir");

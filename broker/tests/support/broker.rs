@@ -258,7 +258,10 @@ impl Drop for Broker {
             // For debugging a failure: the whole log, named after the work directory.
             let name = self.work.path().file_name().unwrap_or_default();
             let _ = fs::create_dir_all(&dir);
-            let _ = fs::copy(&self.log_path, PathBuf::from(dir).join(name).with_extension("log"));
+            let _ = fs::copy(
+                &self.log_path,
+                PathBuf::from(dir).join(name).with_extension("log"),
+            );
         }
         if std::thread::panicking() && !self.log_shown {
             let log = self.log_text();

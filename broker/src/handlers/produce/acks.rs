@@ -31,8 +31,8 @@ use crate::broker::Broker;
 use crate::replication::{LeaderPartition, Role};
 
 /// What an `acks=all` wait needs of a partition, learnt before the append: (topic slot,
-/// partition, records in the request's batches).
-pub(super) type Appending = Vec<(usize, i32, Option<i64>)>;
+/// partition, records in the request's batches, the leadership checked).
+pub(super) type Appending = Vec<(usize, i32, Option<i64>, Option<Arc<LeaderPartition>>)>;
 
 /// The records in whole v2 batches (`None` for anything else: legacy message sets).
 fn record_count(records: &[u8]) -> Option<i64> {
@@ -63,7 +63,12 @@ pub(super) fn refuse_before_append(
             continue;
         }
         let name = &names[target.topic].0;
-        let refused = match broker.replicas.role(name, target.index) {
+        let role = broker.replicas.role(name, target.index);
+        let leading = match &role {
+            Some(Role::Leader(leader)) => Some(Arc::clone(leader)),
+            _ => None,
+        };
+        let refused = match role {
             // No role: this broker is the partition's replica, unless the metadata names
             // another leader.
             None => broker
@@ -82,7 +87,7 @@ pub(super) fn refuse_before_append(
             target.log = Err(code);
         } else if acks == -1 {
             let count = target.records.as_deref().and_then(record_count);
-            appending.push((target.topic, target.index, count));
+            appending.push((target.topic, target.index, count, leading));
         }
     }
     appending
@@ -107,11 +112,18 @@ pub(super) async fn wait_for_replication(
         if response.error_code != error_code::NONE {
             continue;
         }
-        if let Some(leader) = broker.replicas.leader(&names[*topic].0, response.index) {
-            let count = appending
-                .iter()
-                .find(|(t, p, _)| t == topic && *p == response.index)
-                .and_then(|(_, _, count)| *count);
+        let checked = appending
+            .iter()
+            .find(|(t, p, _, _)| t == topic && *p == response.index);
+        // The leadership checked before the append, not today's role: if this broker
+        // stopped leading since (a controlled shutdown moved the partition), the wait ends
+        // with NOT_LEADER_OR_FOLLOWER, as Kafka's `DelayedProduce` does for a partition
+        // whose leader changed, instead of answering an append the ISR may never get.
+        let leader = checked
+            .and_then(|(_, _, _, leader)| leader.clone())
+            .or_else(|| broker.replicas.leader(&names[*topic].0, response.index));
+        if let Some(leader) = leader {
+            let count = checked.and_then(|(_, _, count, _)| *count);
             let required = match count {
                 Some(count) if response.base_offset >= 0 => response.base_offset + count,
                 _ => leader.log().log_end_offset(),

@@ -143,6 +143,11 @@ impl PartitionLog {
             )
         };
         if target >= log_end {
+            // Kafka's `truncateTo` cuts the epoch cache at the log end even then: a broker
+            // that led an epoch and appended nothing in it has that epoch cached at its log
+            // end, which the new leader does not know; kept, every fetch would send it as
+            // the last fetched epoch and be answered with the same diverging epoch again.
+            self.update_epochs(|cache| cache.truncate_from_end(log_end));
             return Ok(false);
         }
         if first_base.is_none_or(|base| target <= base) {

@@ -17,6 +17,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use gregor_protocol::messages::create_topics_request::{CreatableTopic, CreateTopicsRequest};
+use gregor_protocol::messages::describe_quorum_response::DescribeQuorumResponse;
 use gregor_protocol::messages::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use gregor_protocol::{ApiKey, Uuid, error_code as error};
 
@@ -197,4 +198,34 @@ fn a_broker_only_node_follows_a_new_leader_after_the_old_one_is_killed() {
     let second = create_topic(cluster.node(next), "after");
     wait_for_topic(cluster.node(4), "after", second);
     assert_eq!(cluster.node(4).topic_id("before"), Some(first));
+
+    // DescribeQuorum: the new leader lists the broker as an observer (Kafka's LeaderState
+    // observer states; the test's own fetches, replica id -1, are not a replica's), a voter
+    // that does not lead lists none.
+    let describe = |id: i32| {
+        let mut client = RawClient::connect(cluster.node(id).controller_addr()).unwrap();
+        let response: DescribeQuorumResponse = client
+            .call(&support::cluster::describe_quorum(), 2)
+            .expect("DescribeQuorum");
+        response.topics[0].partitions[0].clone()
+    };
+    let partition = describe(next);
+    let [observer] = partition.observers.as_slice() else {
+        panic!("one observer: {partition:?}");
+    };
+    assert_eq!(observer.replica_id, 4, "{partition:?}");
+    assert!(observer.log_end_offset > 0, "{partition:?}");
+    assert!(
+        observer.log_end_offset <= partition.high_watermark,
+        "{partition:?}"
+    );
+    assert!(observer.last_fetch_timestamp > 0, "{partition:?}");
+    assert!(
+        observer.last_caught_up_timestamp > 0
+            && observer.last_caught_up_timestamp <= observer.last_fetch_timestamp,
+        "{partition:?}"
+    );
+    let other = (1..=3).find(|id| *id != next && *id != active).unwrap();
+    let partition = describe(other);
+    assert!(partition.observers.is_empty(), "{partition:?}");
 }

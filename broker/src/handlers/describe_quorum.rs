@@ -11,9 +11,11 @@
 //!   before it is applied, so the high watermark is the log end offset.
 //! * Voters: `controller.quorum.voters`, else this node. This node's log end offset is its
 //!   own, and its last fetch and caught-up timestamps are now (a leader reports itself so);
-//!   another voter (never expected with one node) is unknown: -1 for all three. No
-//!   observers: the only broker is this process. Directory ids are zero: a static quorum
-//!   (`kraft.version` 0) has none.
+//!   another voter (never expected with one node) is unknown: -1 for all three. Directory
+//!   ids are zero: a static quorum (`kraft.version` 0) has none.
+//! * Observers: on the quorum's leader, the broker-only nodes it saw fetch the metadata
+//!   log in this epoch (`cluster/quorum/observers.rs`, Kafka's `LeaderState`
+//!   observer states); none elsewhere, and none on a single node (its broker is a voter).
 //! * In a cluster (`Config::is_cluster`) the answer is the quorum's
 //!   ([`Quorum::status`](crate::cluster::quorum::Quorum::status)): the leader, its epoch,
 //!   the high watermark and each voter's log end offset as the leader's replication
@@ -167,6 +169,21 @@ pub fn handle(
             }
         })
         .collect();
+    // Broker-only nodes following the metadata log, as the leader saw them fetch.
+    let observers: Vec<ReplicaState> = controller
+        .quorum()
+        .map(|quorum| quorum.observers())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| ReplicaState {
+            replica_id: o.replica_id,
+            replica_directory_id: o.directory_id,
+            log_end_offset: o.log_end_offset,
+            last_fetch_timestamp: o.last_fetch_timestamp,
+            last_caught_up_timestamp: o.last_caught_up_timestamp,
+            ..Default::default()
+        })
+        .collect();
     let nodes = if version >= 2 {
         let image = broker.image();
         voter_ids
@@ -235,7 +252,7 @@ pub fn handle(
                 leader_epoch: epoch,
                 high_watermark: end_offset,
                 current_voters: voters,
-                observers: Vec::new(),
+                observers,
                 ..Default::default()
             }],
             ..Default::default()

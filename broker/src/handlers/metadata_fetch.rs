@@ -79,6 +79,19 @@ pub async fn handle(ctx: &RequestContext, version: i16, request: FetchRequest) -
     let wait =
         Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let answer = quorum.fetch(fetch, wait).await;
+    if answer.error == error_code::NONE && matches!(answer.outcome, FetchOutcome::Records(_)) {
+        // KIP-903: the replica id is in ReplicaState from version 15.
+        let replica_id = if version >= 15 {
+            request.replica_state.replica_id
+        } else {
+            request.replica_id
+        };
+        quorum.record_observer_fetch(
+            replica_id,
+            partition.replica_directory_id,
+            partition.fetch_offset,
+        );
+    }
     let endpoint = answer.leader.and_then(|leader| {
         let metrics = quorum.metrics();
         let m = metrics.borrow();

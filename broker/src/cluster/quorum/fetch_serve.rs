@@ -23,11 +23,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gregor_protocol::error_code;
+use uuid::Uuid;
 
 use super::Quorum;
+use super::observers::ObserverState;
 use super::state_machine::snapshot_id_of;
 use crate::cluster::replay::SnapshotId;
 use crate::storage::leader_epoch::{EpochEntry, LeaderEpochCache};
+use crate::storage::unpoison;
 
 /// One fetch of the metadata partition (the fields of Kafka's `FetchPartition` that matter).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +286,51 @@ impl Quorum {
             .map_or(0, |(epoch, _)| epoch)
     }
 
+    /// Records that observer `replica_id` (its metadata directory `directory_id`) fetched
+    /// from `fetch_offset` and was answered with records, if this node leads and the
+    /// replica is not a voter (see [`super::observers`]).
+    pub fn record_observer_fetch(&self, replica_id: i32, directory_id: Uuid, fetch_offset: i64) {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        if m.current_leader != Some(self.inner.node_id)
+            || m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|id| id as i32 == replica_id)
+        {
+            return;
+        }
+        let leader_end = m.last_log_index.map_or(0, |i| i as i64 + 1);
+        let epoch = m.current_term as i32;
+        drop(m);
+        unpoison(self.inner.observers.lock()).record_fetch(
+            epoch,
+            replica_id,
+            directory_id,
+            fetch_offset,
+            leader_end,
+            now_ms(),
+        );
+    }
+
+    /// The observers this node knows as the leader (empty elsewhere), by replica id.
+    pub fn observers(&self) -> Vec<ObserverState> {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow();
+        if m.current_leader != Some(self.inner.node_id) {
+            return Vec::new();
+        }
+        let epoch = m.current_term as i32;
+        let voters: Vec<i32> = m
+            .membership_config
+            .membership()
+            .voter_ids()
+            .map(|id| id as i32)
+            .collect();
+        drop(m);
+        unpoison(self.inner.observers.lock()).list(epoch, now_ms(), &voters)
+    }
+
     /// Answers `fetch`, waiting up to `max_wait` for something to send when there is
     /// nothing yet (see the module docs).
     pub async fn fetch(&self, fetch: MetadataFetch, max_wait: Duration) -> MetadataFetchAnswer {
@@ -316,4 +364,10 @@ impl Quorum {
             }
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -43,6 +43,7 @@ pub mod entry;
 pub mod fetch_serve;
 pub mod log_store;
 pub mod network;
+pub mod observers;
 pub mod quorum_state;
 pub mod state_machine;
 
@@ -247,6 +248,8 @@ struct Inner {
     /// Serialises proposals; the term whose leftovers were settled.
     propose: tokio::sync::Mutex<Option<u64>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The observers this node saw fetch while it led (DescribeQuorum's observers).
+    observers: Mutex<observers::Observers>,
 }
 
 impl Drop for Inner {
@@ -371,6 +374,7 @@ impl Quorum {
                 log,
                 propose: tokio::sync::Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
+                observers: Mutex::new(observers::Observers::default()),
             }),
         };
         quorum.spawn_leader_watch();

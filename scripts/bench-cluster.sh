@@ -18,7 +18,8 @@
 #          the start;
 #      with the brokers' CPU (utime + stime from /proc/<pid>/stat, summed over the three
 #      nodes for the cluster cases) over each;
-#   4. BENCH_RUNS kills: on an RF 3 topic (min.insync.replicas=2) whose ISR is all three,
+#   4. BENCH_RUNS kills: on an RF 3 topic (min.insync.replicas=2) whose ISR is all three
+#      (odd kills: one led by the active controller, even kills: one led by another node),
 #      kill -9 the partition's leader, then poll a surviving node every 10 ms with
 #      `gregorctl metadata` until it names another leader, then try a one-record acks=all
 #      `gregorctl produce` (bootstrapping from the survivors) every 10 ms until one
@@ -253,34 +254,47 @@ active_controller() {
 }
 
 echo "==> kill -9 the leader, $BENCH_RUNS times"
-create "$CLUSTER_BOOT" elect 3 2
+# Three RF 3 topics of one partition each, so that their leaders spread over the nodes: odd
+# kills take the one led by the active controller (a controller failover first), even kills
+# one led by another node, when there is one.
+for t in 1 2 3; do create "$CLUSTER_BOOT" "elect-$t" 3 2; done
+elect_isr_full() { isr_full 1 elect-1 && isr_full 1 elect-2 && isr_full 1 elect-3; }
 for round in $(seq "$BENCH_RUNS"); do
-    wait_until "the ISR of elect to be all three" isr_full 1 elect
-    read -r leader _ _ _ <<<"$(meta "${PLAIN[1]}" elect)"
+    wait_until "the ISR of the elect-* topics to be all three" elect_isr_full
     controller=$(active_controller)
     controller=${controller:--1}
-    echo "    round $round: leader $leader, active controller $controller"
-    "$CTL" --bootstrap-server "$CLUSTER_BOOT" perf produce --topic elect --num-records 10000 \
+    topic="" leader=""
+    for t in 1 2 3; do
+        read -r l _ _ _ <<<"$(meta "${PLAIN[1]}" "elect-$t")"
+        if { [ $((round % 2)) = 1 ] && [ "$l" = "$controller" ]; } ||
+            { [ $((round % 2)) = 0 ] && [ "$l" != "$controller" ]; }; then
+            topic="elect-$t" leader=$l
+            break
+        fi
+    done
+    [ -n "$topic" ] || { topic=elect-1 && read -r leader _ _ _ <<<"$(meta "${PLAIN[1]}" elect-1)"; }
+    echo "    round $round: $topic, leader $leader, active controller $controller"
+    "$CTL" --bootstrap-server "$CLUSTER_BOOT" perf produce --topic "$topic" --num-records 10000 \
         --acks -1 --json >/dev/null
     survivors=""
     for i in 1 2 3; do [ "$i" = "$leader" ] || survivors="$survivors${survivors:+,}127.0.0.1:${PLAIN[$i]}"; done
     # The kill and both polls in one process, so the clock starts at the kill.
-    "$PY" - "$CTL" "${PIDS[$leader]}" "$leader" "$controller" "$survivors" "$round" "$BENCH_WAIT_S" \
+    "$PY" - "$CTL" "${PIDS[$leader]}" "$leader" "$controller" "$survivors" "$round" "$BENCH_WAIT_S" "$topic" \
         >>"$ELECTIONS" <<'PY' || { logs_tail; exit 1; }
 import json, os, signal, subprocess, sys, time
-ctl, pid, leader, controller, survivors, round_, wait_s = sys.argv[1:]
+ctl, pid, leader, controller, survivors, round_, wait_s, topic = sys.argv[1:]
 leader, wait_s = int(leader), float(wait_s)
 first = survivors.split(",")[0]
 def metadata_leader():
     out = subprocess.run([ctl, "--bootstrap-server", first, "--request-timeout-ms", "2000",
-                          "metadata", "--topic", "elect", "--json"], capture_output=True, text=True)
+                          "metadata", "--topic", topic, "--json"], capture_output=True, text=True)
     if out.returncode != 0:
         return -1, 0
     parts = [p for t in json.loads(out.stdout)["topics"] for p in t["partitions"]]
     return (parts[0]["leader_id"], len(parts[0]["isr_nodes"])) if parts else (-1, 0)
 def produce_ok():
     out = subprocess.run([ctl, "--bootstrap-server", survivors, "--request-timeout-ms", "2000",
-                          "produce", "elect", "--acks", "-1", "--linger-ms", "0"],
+                          "produce", topic, "--acks", "-1", "--linger-ms", "0"],
                          input="after the kill\n", capture_output=True, text=True)
     return out.returncode == 0
 def poll(check, start):
@@ -297,7 +311,7 @@ os.kill(int(pid), signal.SIGKILL)
 elect_s, elect_polls, (new_leader, isr) = poll(
     lambda: (lambda l: l if l[0] not in (leader, -1) else None)(metadata_leader()), start)
 produce_s, produce_polls, _ = poll(produce_ok, start)
-print(json.dumps(dict(round=int(round_), killed=leader, was_controller=leader == int(controller),
+print(json.dumps(dict(round=int(round_), topic=topic, killed=leader, was_controller=leader == int(controller),
                       new_leader=new_leader, isr_after=isr, elect_ms=elect_s * 1000,
                       elect_polls=elect_polls, produce_ms=produce_s * 1000,
                       produce_polls=produce_polls)))
@@ -307,7 +321,7 @@ PY
     t0=$(date +%s%N)
     start_node "$leader"
     wait_port "$leader"
-    wait_until "the ISR of elect to return to three after node $leader restarted" isr_full 1 elect
+    wait_until "the ISR of $topic to return to three after node $leader restarted" isr_full 1 "$topic"
     t1=$(date +%s%N)
     "$PY" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readlines()[-1]); d["rejoin_ms"]=int(sys.argv[2])/1e6; print(json.dumps(d))' \
         "$ELECTIONS" $((t1 - t0)) >>"$ELECTIONS.rejoin"
@@ -385,9 +399,12 @@ out += [
 for k in kills:
     out.append(f"| {k['round']} | {k['killed']} | {'yes' if k['was_controller'] else 'no'} | {k['new_leader']} "
                f"| {k['elect_ms']:,.0f} | {k['produce_ms']:,.0f} | {k['elect_ms'] / k['elect_polls']:.0f} | {k['rejoin_ms']:,.0f} |")
-if kills:
-    out.append(f"| median | | | | **{med([k['elect_ms'] for k in kills]):,.0f}** "
-               f"| **{med([k['produce_ms'] for k in kills]):,.0f}** | | **{med([k['rejoin_ms'] for k in kills]):,.0f}** |")
+for label, group in (("median", kills),
+                     ("median, the leader was the active controller", [k for k in kills if k["was_controller"]]),
+                     ("median, it was not", [k for k in kills if not k["was_controller"]])):
+    if group:
+        out.append(f"| {label} ({len(group)}) | | | | **{med([k['elect_ms'] for k in group]):,.0f}** "
+                   f"| **{med([k['produce_ms'] for k in group]):,.0f}** | | **{med([k['rejoin_ms'] for k in group]):,.0f}** |")
 replace_section(output, "bench-cluster", "Cluster (issue 15)", out)
 print("\n".join(out))
 PY

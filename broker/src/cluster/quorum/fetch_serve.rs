@@ -26,6 +26,7 @@ use gregor_protocol::error_code;
 use uuid::Uuid;
 
 use super::Quorum;
+use super::network::now_ms;
 use super::observers::ObserverState;
 use super::state_machine::snapshot_id_of;
 use crate::cluster::replay::SnapshotId;
@@ -364,10 +365,4 @@ impl Quorum {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -781,7 +781,8 @@ impl RaftNetwork<TypeConfig> for Peer {
     }
 }
 
-fn now_ms() -> i64 {
+/// Wall-clock milliseconds since the Unix epoch.
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -22,8 +22,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use gregor_protocol::messages::metadata_response::MetadataResponse;
 use support::cluster::{Cluster, Role, wait_for};
 use support::json::JsonExt;
 use support::{RawClient, python_with_timeout};
@@ -46,16 +44,7 @@ fn metadata(
     addr: SocketAddr,
     topic: &str,
 ) -> Option<(BTreeSet<i32>, BTreeMap<i32, PartitionView>)> {
-    let mut client = RawClient::connect(addr).ok()?;
-    let request = MetadataRequest {
-        topics: Some(vec![MetadataRequestTopic {
-            name: Some(topic.into()),
-            ..Default::default()
-        }]),
-        allow_auto_topic_creation: false,
-        ..Default::default()
-    };
-    let response: MetadataResponse = client.call(&request, 12).ok()?;
+    let response = support::cluster::topic_metadata(addr, topic)?;
     let brokers = response.brokers.iter().map(|b| b.node_id).collect();
     let found = response.topics.first()?;
     if found.error_code != 0 {

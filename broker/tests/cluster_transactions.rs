@@ -39,8 +39,6 @@ use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
 };
-use gregor_protocol::messages::metadata_request::{MetadataRequest, MetadataRequestTopic};
-use gregor_protocol::messages::metadata_response::MetadataResponse;
 use gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest;
 use gregor_protocol::messages::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
@@ -79,16 +77,7 @@ fn cluster() -> Cluster {
 /// Each partition's leader in node `addr`'s Metadata of `topic` (`None` when it cannot be
 /// asked, does not know the topic, or a partition has no leader).
 fn leaders(addr: SocketAddr, topic: &str) -> Option<BTreeMap<i32, i32>> {
-    let mut client = RawClient::connect(addr).ok()?;
-    let request = MetadataRequest {
-        topics: Some(vec![MetadataRequestTopic {
-            name: Some(topic.into()),
-            ..Default::default()
-        }]),
-        allow_auto_topic_creation: false,
-        ..Default::default()
-    };
-    let response: MetadataResponse = client.call(&request, 12).ok()?;
+    let response = support::cluster::topic_metadata(addr, topic)?;
     let found = response.topics.first()?;
     if found.error_code != 0 || found.partitions.is_empty() {
         return None;

@@ -104,18 +104,7 @@ impl Node {
 
     /// The topic id this node's Metadata gives `name`, if it lists the topic.
     pub fn topic_id(&self, name: &str) -> Option<gregor_protocol::Uuid> {
-        let mut client = super::RawClient::connect(self.addr()).ok()?;
-        let request = MetadataRequest {
-            topics: Some(vec![
-                gregor_protocol::messages::metadata_request::MetadataRequestTopic {
-                    name: Some(name.into()),
-                    ..Default::default()
-                },
-            ]),
-            allow_auto_topic_creation: false,
-            ..Default::default()
-        };
-        let response: MetadataResponse = client.call(&request, 12).ok()?;
+        let response = topic_metadata(self.addr(), name)?;
         let topic = response.topics.first()?;
         (topic.error_code == 0).then_some(topic.topic_id)
     }
@@ -437,6 +426,23 @@ pub fn describe_quorum() -> DescribeQuorumRequest {
         }],
         ..Default::default()
     }
+}
+
+/// `addr`'s Metadata (v12) of the one topic `name`, without creating it (`None` when it
+/// does not answer).
+pub fn topic_metadata(addr: SocketAddr, name: &str) -> Option<MetadataResponse> {
+    let mut client = super::RawClient::connect(addr).ok()?;
+    let request = MetadataRequest {
+        topics: Some(vec![
+            gregor_protocol::messages::metadata_request::MetadataRequestTopic {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+        ]),
+        allow_auto_topic_creation: false,
+        ..Default::default()
+    };
+    client.call(&request, 12).ok()
 }
 
 /// The broker ids `addr`'s Metadata lists, sorted (`None` when it does not answer).

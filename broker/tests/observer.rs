@@ -91,6 +91,9 @@ fn segments(node: &Node) -> Vec<String> {
 fn a_broker_only_node_follows_the_controller_and_restarts_from_its_copy() {
     // Node 1 the controller, node 2 the broker (registered once `start` returns).
     let mut cluster = Cluster::split(1, 1);
+    // The broker's copy writes a snapshot after every batch (Kafka's brokers write their
+    // own, `SnapshotGenerator`).
+    cluster.set("metadata.log.max.record.bytes.between.snapshots", "1");
     cluster.start();
     let active = cluster.wait_for_active_controller();
     let first = create_topic(cluster.node(active), "observed");
@@ -98,6 +101,17 @@ fn a_broker_only_node_follows_the_controller_and_restarts_from_its_copy() {
     assert!(
         !segments(cluster.node(2)).is_empty(),
         "a local copy of the log"
+    );
+    let snapshot_dir = cluster.node(2).data.path().join("__cluster_metadata-0");
+    support::cluster::wait_for(
+        "a snapshot of the broker's own",
+        Duration::from_secs(20),
+        || {
+            fs::read_dir(&snapshot_dir)
+                .ok()?
+                .filter_map(|e| e.ok())
+                .find(|e| e.file_name().to_string_lossy().ends_with(".checkpoint"))
+        },
     );
 
     // Down while the metadata changes; back, it replays its copy and catches up.
@@ -118,6 +132,11 @@ fn a_broker_only_node_follows_the_controller_and_restarts_from_its_copy() {
     assert!(
         !replays[1].contains("next_offset=0"),
         "the restart starts from the copy: {}",
+        replays[1]
+    );
+    assert!(
+        replays[1].contains("snapshot=Some"),
+        "the restart starts from its snapshot: {}",
         replays[1]
     );
 }
@@ -209,7 +228,21 @@ fn a_broker_only_node_follows_a_new_leader_after_the_old_one_is_killed() {
             .expect("DescribeQuorum");
         response.topics[0].partitions[0].clone()
     };
-    let partition = describe(next);
+    // The caught-up time is set from the observer's second fetch to this leader on
+    // (Kafka's `updateFollowerState` compares with the leader's end at the previous
+    // fetch), which may come just after the topic arrived: asked until it is there.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let partition = loop {
+        let partition = describe(next);
+        let caught_up = partition
+            .observers
+            .first()
+            .is_some_and(|o| o.last_caught_up_timestamp > 0);
+        if caught_up || Instant::now() > deadline {
+            break partition;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     let [observer] = partition.observers.as_slice() else {
         panic!("one observer: {partition:?}");
     };

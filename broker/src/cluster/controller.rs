@@ -97,7 +97,7 @@ use super::metadata_log::{
     OpenReport,
 };
 use super::replay::LoadedMetadata;
-use super::snapshot_retention::{self, RetentionPolicy};
+use super::snapshot_retention;
 use crate::config::Config;
 use crate::config::{Listener, SecurityProtocol};
 use crate::topic_config::{self, BrokerConfigs, DescribedConfig};
@@ -314,15 +314,8 @@ impl ControllerOptions {
             port: l.port,
             security_protocol: security_protocol_id(config.security_protocol_for(&l.name)),
         };
+        let snapshots = SnapshotOptions::from_config(config);
         let metadata_log = &config.metadata_log;
-        let snapshots = SnapshotOptions {
-            max_bytes_between: metadata_log.max_record_bytes_between_snapshots.max(1) as u64,
-            max_interval_ms: metadata_log.max_snapshot_interval_ms,
-            retention: RetentionPolicy {
-                retention_bytes: metadata_log.max_retention_bytes,
-                retention_ms: metadata_log.max_retention_ms,
-            },
-        };
         ControllerOptions {
             node_id: config.node_id,
             metadata_log_dir: config.effective_metadata_log_dir().to_path_buf(),

@@ -58,6 +58,7 @@ pub mod reconcile;
 pub mod replay;
 pub mod snapshot;
 pub mod snapshot_retention;
+pub mod snapshot_trigger;
 pub mod storage_tool;
 
 #[cfg(test)]

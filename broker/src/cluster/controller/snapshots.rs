@@ -27,32 +27,9 @@ use crate::cluster::metadata_log::{MetadataLog, MetadataLogError};
 use crate::cluster::replay::SnapshotId;
 use crate::cluster::snapshot::{self, KRaftState, SnapshotError, WrittenSnapshot};
 use crate::cluster::snapshot_retention::{self, CleanReport, RetentionPolicy};
+use crate::cluster::snapshot_trigger::SnapshotTrigger;
 
-/// Kafka's default `metadata.log.max.record.bytes.between.snapshots` (20 MiB).
-pub const DEFAULT_MAX_BYTES_BETWEEN_SNAPSHOTS: u64 = 20 * 1024 * 1024;
-/// Kafka's default `metadata.log.max.snapshot.interval.ms` (1 hour).
-pub const DEFAULT_MAX_SNAPSHOT_INTERVAL_MS: i64 = 60 * 60 * 1000;
-
-/// When to write snapshots and what to keep.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnapshotOptions {
-    /// `metadata.log.max.record.bytes.between.snapshots`.
-    pub max_bytes_between: u64,
-    /// `metadata.log.max.snapshot.interval.ms` (0: no time-based snapshots).
-    pub max_interval_ms: i64,
-    /// `metadata.max.retention.bytes` and `metadata.max.retention.ms`.
-    pub retention: RetentionPolicy,
-}
-
-impl Default for SnapshotOptions {
-    fn default() -> Self {
-        SnapshotOptions {
-            max_bytes_between: DEFAULT_MAX_BYTES_BETWEEN_SNAPSHOTS,
-            max_interval_ms: DEFAULT_MAX_SNAPSHOT_INTERVAL_MS,
-            retention: RetentionPolicy::default(),
-        }
-    }
-}
+pub use crate::cluster::snapshot_trigger::SnapshotOptions;
 
 /// The outcome of a snapshot written on its thread.
 pub type SnapshotOutcome = Result<(WrittenSnapshot, CleanReport), String>;
@@ -60,12 +37,8 @@ pub type SnapshotOutcome = Result<(WrittenSnapshot, CleanReport), String>;
 /// The generator's counters and the snapshot being written.
 #[derive(Debug)]
 pub(crate) struct SnapshotState {
-    /// Bytes counted before the log was opened (replayed past the loaded snapshot).
-    carried_bytes: u64,
-    /// [`MetadataLog::appended_bytes`] when the counter was last reset.
-    mark: u64,
-    /// When the counters were last reset.
-    since: Instant,
+    /// When the next snapshot is due.
+    trigger: SnapshotTrigger,
     /// The KRaft version and voters, written into every snapshot header.
     kraft: KRaftState,
     running: Option<JoinHandle<SnapshotOutcome>>,
@@ -78,9 +51,7 @@ impl SnapshotState {
     /// snapshot, with `log` opened (its bytes so far count too).
     pub(crate) fn new(replayed_bytes: u64, kraft: KRaftState) -> SnapshotState {
         SnapshotState {
-            carried_bytes: replayed_bytes,
-            mark: 0,
-            since: Instant::now(),
+            trigger: SnapshotTrigger::new(replayed_bytes),
             kraft,
             running: None,
             last: None,
@@ -151,20 +122,7 @@ impl Controller {
         let mut state = self.snapshot_state();
         state.reap();
         let options = self.options.snapshots;
-        let bytes = state.carried_bytes + log.appended_bytes().saturating_sub(state.mark);
-        let reason = if bytes >= options.max_bytes_between {
-            format!(
-                "we have replayed at least {} bytes",
-                options.max_bytes_between
-            )
-        } else if options.max_interval_ms != 0
-            && state.since.elapsed().as_millis() >= options.max_interval_ms as u128
-        {
-            format!(
-                "we have waited at least {} minute(s)",
-                options.max_interval_ms / 60_000
-            )
-        } else {
+        let Some(reason) = state.trigger.due(log.appended_bytes(), &options) else {
             return;
         };
         if state.running.is_some() {
@@ -179,9 +137,7 @@ impl Controller {
             end_offset: log.next_offset(),
             epoch: log.epoch(),
         };
-        state.carried_bytes = 0;
-        state.mark = log.appended_bytes();
-        state.since = Instant::now();
+        state.trigger.reset(log.appended_bytes());
         if log.dir().join(id.file_name()).exists() {
             tracing::error!(snapshot = %id.file_name(), "Not generating the snapshot because it already exists");
             return;
@@ -262,10 +218,7 @@ impl Controller {
             Err(other) => return Err(MetadataLogError::Encode(other.to_string()).into()),
         };
         {
-            let mut state = self.snapshot_state();
-            state.carried_bytes = 0;
-            state.mark = log.appended_bytes();
-            state.since = Instant::now();
+            self.snapshot_state().trigger.reset(log.appended_bytes());
         }
         let report =
             snapshot_retention::maybe_clean(log, self.options.snapshots.retention, now_ms())?;

@@ -11,8 +11,16 @@
 //!
 //! The image is published only outside a metadata transaction (KIP-868), as Kafka's
 //! `MetadataLoader` publishes no half-applied transaction.
+//!
+//! The copy writes snapshots of its own, as Kafka's brokers do (`SnapshotGenerator` on the
+//! broker's `MetadataLoader`), by the rules of [`snapshot_trigger`]: the image is written
+//! to a `.checkpoint` file on a thread of its own (the fetch loop goes on), and once it is
+//! done, at the next batch applied, retention trims the segments and older snapshots
+//! (`metadata.max.retention.bytes` / `.ms`, [`snapshot_retention::maybe_clean`]). So a
+//! broker's copy stays bounded and a restart replays from its latest snapshot.
 
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use gregor_protocol::records::{Batch, RecordBatches};
@@ -21,6 +29,9 @@ use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_log::{MetadataLog, MetadataLogError, MetadataLogOptions};
 use crate::cluster::quorum::entry::{self, QuorumPayload};
 use crate::cluster::replay::{self, METADATA_PARTITION_DIR, ReplayError};
+use crate::cluster::snapshot::{self, KRaftState, WrittenSnapshot};
+use crate::cluster::snapshot_retention;
+use crate::cluster::snapshot_trigger::{SnapshotOptions, SnapshotTrigger};
 
 /// Why the local copy failed.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +76,14 @@ pub struct FollowerLog {
     image: MetadataImage,
     /// Offset of the last record applied (-1 for none).
     applied: i64,
+    /// When to write snapshots and what to keep.
+    snapshot_options: SnapshotOptions,
+    /// When the next snapshot is due.
+    trigger: SnapshotTrigger,
+    /// The KRaft version and voters at the last record applied (in every snapshot header).
+    kraft: KRaftState,
+    /// The snapshot being written.
+    running: Option<JoinHandle<Result<WrittenSnapshot, String>>>,
 }
 
 impl FollowerLog {
@@ -82,6 +101,9 @@ impl FollowerLog {
         let _ = crate::cluster::snapshot::remove_leftovers(&dir);
         let loaded = replay::load(log_dir)?;
         let mut log = MetadataLog::open_replica(log_dir, &loaded, options.clone())?;
+        for removed in snapshot_retention::recover_snapshots(&log)? {
+            tracing::debug!(file = %removed.display(), "removed a metadata snapshot leftover");
+        }
         let mut next = loaded.next_offset;
         if let Some(begin) = loaded.discarded_transaction {
             log.truncate_to(begin)?;
@@ -100,7 +122,17 @@ impl FollowerLog {
             working: loaded.image.clone(),
             image: loaded.image,
             applied: next - 1,
+            snapshot_options: SnapshotOptions::default(),
+            trigger: SnapshotTrigger::new(loaded.bytes_since_snapshot),
+            kraft: loaded.kraft,
+            running: None,
         })
+    }
+
+    /// The same copy, writing snapshots by `options` instead of Kafka's defaults.
+    pub fn with_snapshots(mut self, options: SnapshotOptions) -> FollowerLog {
+        self.snapshot_options = options;
+        self
     }
 
     /// Where the next fetch starts: one past the last batch held (on disk or in memory).
@@ -199,6 +231,14 @@ impl FollowerLog {
                         "a committed metadata record does not apply: {error}"
                     );
                 }
+                if let QuorumPayload::Voters(voters) = &e.payload {
+                    // As the quorum's state machine: a VotersRecord in the log is KIP-853's
+                    // kraft.version 1.
+                    self.kraft = KRaftState {
+                        kraft_version: entry::KRAFT_VERSION_MAX,
+                        voters: Some(voters.1.clone()),
+                    };
+                }
                 self.applied = offset;
                 if self.working.pending_transaction().is_none() {
                     self.image = self.working.clone();
@@ -206,7 +246,81 @@ impl FollowerLog {
                 }
             }
         }
+        if changed {
+            self.maybe_snapshot();
+        }
         Ok(changed)
+    }
+
+    /// After batches were applied: finishes a snapshot written meanwhile (retention runs
+    /// then) and starts the next one if it is due (see the module docs).
+    fn maybe_snapshot(&mut self) {
+        if self.running.as_ref().is_some_and(|h| h.is_finished()) {
+            self.finish_snapshot();
+        }
+        if self.running.is_some() || self.working.pending_transaction().is_some() {
+            return;
+        }
+        let Some(reason) = self
+            .trigger
+            .due(self.log.appended_bytes(), &self.snapshot_options)
+        else {
+            return;
+        };
+        self.trigger.reset(self.log.appended_bytes());
+        let id = replay::SnapshotId {
+            end_offset: self.log.next_offset(),
+            epoch: self.log.epoch(),
+        };
+        let dir = self.log.dir().to_path_buf();
+        if dir.join(id.file_name()).exists() {
+            return;
+        }
+        tracing::info!(snapshot = %id.file_name(), "Creating new KRaft snapshot file because {reason}");
+        let (image, kraft) = (self.image.clone(), self.kraft.clone());
+        let timestamp = self.log.last_append_timestamp();
+        let spawned = std::thread::Builder::new()
+            .name("metadata-snapshot".to_string())
+            .spawn(move || {
+                snapshot::write_snapshot(&dir, id, &image, timestamp, &kraft)
+                    .map_err(|e| format!("snapshot {}: {e}", id.file_name()))
+            });
+        match spawned {
+            Ok(handle) => self.running = Some(handle),
+            Err(e) => tracing::error!("cannot start the snapshot thread: {e}"),
+        }
+    }
+
+    /// Waits for the snapshot being written, if any, and applies retention after it.
+    /// Returns the snapshot written (for tests and tools).
+    pub fn finish_snapshot(&mut self) -> Option<WrittenSnapshot> {
+        let outcome = self
+            .running
+            .take()?
+            .join()
+            .unwrap_or_else(|_| Err("the snapshot thread panicked".to_string()));
+        let written = match outcome {
+            Ok(written) => written,
+            Err(error) => {
+                tracing::error!(%error, "KRaft snapshot file generation error");
+                return None;
+            }
+        };
+        tracing::info!(
+            snapshot = %written.id.file_name(),
+            bytes = written.size,
+            records = written.records,
+            "Successfully wrote the metadata snapshot"
+        );
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if let Err(error) =
+            snapshot_retention::maybe_clean(&mut self.log, self.snapshot_options.retention, now_ms)
+        {
+            tracing::warn!(%error, "metadata retention after a snapshot failed");
+        }
+        Some(written)
     }
 
     /// Truncates what is held to below `offset` (a diverging epoch). Committed batches
@@ -223,8 +337,16 @@ impl FollowerLog {
             "the leader's metadata log diverges below the committed copy: truncating it"
         );
         self.pending.clear();
+        self.finish_snapshot();
         self.log.truncate_to(offset)?;
-        *self = FollowerLog::open(&self.log_dir.clone(), self.options.clone())?;
+        // A snapshot past the new end holds what was truncated: not replayed again.
+        for file in snapshot_retention::list_snapshots(self.log.dir())? {
+            if file.id.end_offset > offset {
+                let _ = std::fs::remove_file(&file.path);
+            }
+        }
+        *self = FollowerLog::open(&self.log_dir.clone(), self.options.clone())?
+            .with_snapshots(self.snapshot_options);
         Ok(true)
     }
 }
@@ -267,8 +389,10 @@ impl FollowerLog {
             let _ = handle.sync_all();
         }
         self.pending.clear();
+        self.finish_snapshot();
         self.log.reset_to(id.end_offset)?;
-        *self = FollowerLog::open(&self.log_dir.clone(), self.options.clone())?;
+        *self = FollowerLog::open(&self.log_dir.clone(), self.options.clone())?
+            .with_snapshots(self.snapshot_options);
         tracing::info!(
             snapshot = %path.display(),
             "installed a metadata snapshot from the leader"

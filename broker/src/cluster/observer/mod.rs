@@ -17,9 +17,9 @@
 //!
 //! * Only committed batches are written to disk (see [`follower_log`]).
 //! * A snapshot the leader points to (a fetch below its log start) is downloaded whole with
-//!   FetchSnapshot (API 59) before it is installed. The observer writes no snapshots of its
-//!   own, so its copy of the log is never trimmed (Kafka's brokers write them through
-//!   `SnapshotGenerator`).
+//!   FetchSnapshot (API 59) before it is installed. The copy writes snapshots of its own
+//!   and trims itself by the `metadata.*` retention keys, as Kafka's brokers do
+//!   (see [`follower_log`]).
 
 pub mod fetcher;
 pub mod follower_log;
@@ -37,6 +37,7 @@ use tokio::task::JoinHandle;
 
 use crate::cluster::image::MetadataImage;
 use crate::cluster::metadata_log::MetadataLogOptions;
+use crate::cluster::snapshot_trigger::SnapshotOptions;
 pub use follower_log::{FollowerLog, FollowerLogError};
 
 /// Where the observer looks for the leader: a voter (id and address) or a bootstrap
@@ -72,6 +73,8 @@ pub struct ObserverOptions {
     pub retry_backoff: Duration,
     /// At most this many bytes of batches per fetch.
     pub fetch_max_bytes: i32,
+    /// When the local copy writes snapshots and what it keeps.
+    pub snapshots: SnapshotOptions,
 }
 
 impl ObserverOptions {
@@ -109,6 +112,7 @@ impl ObserverOptions {
             request_timeout: Duration::from_millis(2000),
             retry_backoff: Duration::from_millis(100),
             fetch_max_bytes: 8 * 1024 * 1024,
+            snapshots: SnapshotOptions::from_config(config),
         }
     }
 }
@@ -139,10 +143,12 @@ impl Observer {
     /// within a Tokio runtime). Fails only if the local copy cannot be read.
     pub async fn start(options: ObserverOptions) -> Result<Observer, FollowerLogError> {
         let dir = options.log_dir.clone();
-        let log_options = options.log.clone();
-        let log = tokio::task::spawn_blocking(move || FollowerLog::open(&dir, log_options))
-            .await
-            .map_err(|e| FollowerLogError::Decode(format!("start-up task failed: {e}")))??;
+        let (log_options, snapshots) = (options.log.clone(), options.snapshots);
+        let log = tokio::task::spawn_blocking(move || {
+            FollowerLog::open(&dir, log_options).map(|log| log.with_snapshots(snapshots))
+        })
+        .await
+        .map_err(|e| FollowerLogError::Decode(format!("start-up task failed: {e}")))??;
         let shared = Arc::new(Shared {
             image: watch::Sender::new(Arc::new(log.image().clone())),
             leader: AtomicI32::new(-1),

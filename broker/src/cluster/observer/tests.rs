@@ -221,3 +221,81 @@ async fn a_fetcher_below_the_log_start_installs_the_leaders_snapshot_in_chunks()
     assert!(reopened.image().topic("after").is_some());
     quorum.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copy_writes_its_own_snapshots_and_trims_the_log_behind_them() {
+    use crate::cluster::snapshot_retention::{RetentionPolicy, list_snapshots};
+    use crate::cluster::snapshot_trigger::SnapshotOptions;
+
+    let leader_dir = tempfile::tempdir().unwrap();
+    let copy_dir = tempfile::tempdir().unwrap();
+    let quorum = single_voter(leader_dir.path()).await;
+    quorum.propose(vec![metadata_version()]).await.unwrap();
+    let mut options = MetadataLogOptions::new(2);
+    // One segment per batch or so, so that retention has whole segments to delete.
+    options.segment_bytes = 200;
+    // A snapshot after every batch applied; retention keeps as little as it may.
+    let snapshots = SnapshotOptions {
+        max_bytes_between: 1,
+        max_interval_ms: 0,
+        retention: RetentionPolicy {
+            retention_bytes: 0,
+            retention_ms: -1,
+        },
+    };
+    let mut log = FollowerLog::open(copy_dir.path(), options.clone())
+        .unwrap()
+        .with_snapshots(snapshots);
+    let mut written = Vec::new();
+    for round in 0..6 {
+        quorum
+            .propose(vec![topic(&format!("t{round}"))])
+            .await
+            .unwrap();
+        let (bytes, hw) = fetch_from(&quorum, &log);
+        log.add_fetched(bytes).unwrap();
+        assert!(log.commit_to(hw).unwrap());
+        // Each round's snapshot finishes before the next one starts.
+        written.extend(log.finish_snapshot());
+    }
+    assert!(written.len() >= 5, "a snapshot per round: {written:?}");
+    let last = written.last().unwrap().id;
+    assert_eq!(
+        last.end_offset,
+        log.fetch_offset(),
+        "the image up to the log end"
+    );
+
+    // Retention kept the newest snapshot and dropped the segments and snapshots behind
+    // the older ones.
+    let dir = copy_dir.path().join(replay::METADATA_PARTITION_DIR);
+    let kept = list_snapshots(&dir).unwrap();
+    assert!(
+        kept.len() < written.len(),
+        "older snapshots deleted: {kept:?}"
+    );
+    assert!(kept.iter().any(|s| s.id == last));
+    let start = crate::cluster::metadata_log::MetadataLog::open_replica(
+        copy_dir.path(),
+        &replay::load(copy_dir.path()).unwrap(),
+        options.clone(),
+    )
+    .unwrap()
+    .log_start_offset()
+    .unwrap();
+    assert!(start > 0, "the log start moved past deleted segments");
+    drop(log);
+
+    // A restart starts from the snapshot and has every topic.
+    let loaded = replay::load(copy_dir.path()).unwrap();
+    assert!(loaded.snapshot.is_some());
+    let reopened = FollowerLog::open(copy_dir.path(), options).unwrap();
+    for round in 0..6 {
+        assert!(
+            reopened.image().topic(&format!("t{round}")).is_some(),
+            "t{round}"
+        );
+    }
+    assert_eq!(reopened.fetch_offset(), last.end_offset);
+    quorum.shutdown().await;
+}

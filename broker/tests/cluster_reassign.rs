@@ -82,9 +82,11 @@ fn view(addr: SocketAddr, topic: &str) -> Option<(i32, Vec<i32>, Vec<i32>)> {
 /// Waits until `addr` shows `topic`-0 as `(leader, replicas, isr)`.
 fn wait_for_view(addr: SocketAddr, topic: &str, expected: (i32, &[i32], &[i32])) {
     let expected = (expected.0, expected.1.to_vec(), expected.2.to_vec());
-    wait_for(&format!("{topic}-0 as {expected:?} on {addr}"), SETTLE, || {
-        (view(addr, topic)? == expected).then_some(())
-    });
+    wait_for(
+        &format!("{topic}-0 as {expected:?} on {addr}"),
+        SETTLE,
+        || (view(addr, topic)? == expected).then_some(()),
+    );
 }
 
 /// One partition of `topic` asked to move to `replicas` (`None` cancels).
@@ -214,9 +216,11 @@ fn a_partition_moves_to_new_brokers_and_keeps_every_record() {
         list(b3, None).topics.is_empty().then_some(())
     });
     assert!(has_partition_dir(cluster.node(4).data.path(), topic));
-    wait_for("broker 2's directory of the moved partition gone", SETTLE, || {
-        (!has_partition_dir(cluster.node(2).data.path(), topic)).then_some(())
-    });
+    wait_for(
+        "broker 2's directory of the moved partition gone",
+        SETTLE,
+        || (!has_partition_dir(cluster.node(2).data.path(), topic)).then_some(()),
+    );
     assert!(has_partition_dir(cluster.node(3).data.path(), topic));
 
     // Only broker 4 left: every acknowledged record is there.
@@ -307,8 +311,14 @@ fn a_move_in_progress_is_listed_and_cancelled_and_bad_requests_are_refused() {
     assert_eq!(alter(b2, topic, 0, None), NO_REASSIGNMENT_IN_PROGRESS);
 
     for addr in [b2, controller] {
-        assert_eq!(alter(addr, "nope", 0, Some(&[2])), UNKNOWN_TOPIC_OR_PARTITION);
-        assert_eq!(alter(addr, topic, 3, Some(&[2])), UNKNOWN_TOPIC_OR_PARTITION);
+        assert_eq!(
+            alter(addr, "nope", 0, Some(&[2])),
+            UNKNOWN_TOPIC_OR_PARTITION
+        );
+        assert_eq!(
+            alter(addr, topic, 3, Some(&[2])),
+            UNKNOWN_TOPIC_OR_PARTITION
+        );
         for bad in [&[][..], &[2, 2], &[2, -1], &[2, 99]] {
             assert_eq!(
                 alter(addr, topic, 0, Some(bad)),

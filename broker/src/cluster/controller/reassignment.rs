@@ -29,7 +29,9 @@ use gregor_protocol::metadata_frame::VersionedRecord;
 
 use super::brokers::unclean_enabled;
 use super::partition_change::{Election, PARTITION_CHANGE_RECORD_VERSION, PartitionChangeBuilder};
-use super::{ApiError, Controller, ControllerError, MAX_RECORDS_PER_USER_OP, default_dir, is_active};
+use super::{
+    ApiError, Controller, ControllerError, MAX_RECORDS_PER_USER_OP, default_dir, is_active,
+};
 use crate::cluster::image::{MetadataImage, PartitionImage};
 use gregor_protocol::error_code::*;
 
@@ -193,7 +195,8 @@ fn reassign(
     };
     let acceptable = |r: i32| is_active(image, r);
     let dir = |r: i32| default_dir(image, r);
-    let builder = PartitionChangeBuilder::new(partition, t.id, index, &acceptable).default_dir(&dir);
+    let builder =
+        PartitionChangeBuilder::new(partition, t.id, index, &acceptable).default_dir(&dir);
     let change = match target {
         None => {
             if !partition.is_reassigning() {

@@ -138,7 +138,10 @@ fn plan_and_revert_follow_kafka() {
         ..partition_template()
     };
     let r = revert(&moving).unwrap();
-    assert_eq!((r.replicas, r.isr, r.unclean), (vec![3, 2, 1], vec![1, 2], false));
+    assert_eq!(
+        (r.replicas, r.isr, r.unclean),
+        (vec![3, 2, 1], vec![1, 2], false)
+    );
     let only_new_in_isr = PartitionImage {
         isr: vec![4],
         ..moving
@@ -171,7 +174,10 @@ fn a_move_adds_then_completes_when_the_isr_catches_up_and_the_leader_hands_over(
     assert_eq!(alter(&controller, true, Some(&[3, 4])), None);
     let p = partition(&controller, id);
     assert_eq!(p.replicas, [3, 4, 1, 2]);
-    assert_eq!((p.adding_replicas.clone(), p.removing_replicas.clone()), (vec![3, 4], vec![1, 2]));
+    assert_eq!(
+        (p.adding_replicas.clone(), p.removing_replicas.clone()),
+        (vec![3, 4], vec![1, 2])
+    );
     assert_eq!((p.leader, p.isr.clone()), (1, vec![1, 2]));
     // New replicas get their brokers' directories, kept ones keep theirs.
     let image = controller.image();
@@ -195,9 +201,15 @@ fn a_move_adds_then_completes_when_the_isr_catches_up_and_the_leader_hands_over(
     assert!(partition(&controller, id).is_reassigning());
     // Both: the reassignment completes and leader 1, removed, hands over to 3.
     let before = partition(&controller, id);
-    assert_eq!(expand_isr(&controller, id, &[1, 2, 3, 4]), NEW_LEADER_ELECTED);
+    assert_eq!(
+        expand_isr(&controller, id, &[1, 2, 3, 4]),
+        NEW_LEADER_ELECTED
+    );
     let p = partition(&controller, id);
-    assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader), (vec![3, 4], vec![3, 4], 3));
+    assert_eq!(
+        (p.replicas.clone(), p.isr.clone(), p.leader),
+        (vec![3, 4], vec![3, 4], 3)
+    );
     assert!(!p.is_reassigning());
     assert_eq!(p.leader_epoch, before.leader_epoch + 1);
     assert_eq!(p.directories.len(), 2);
@@ -223,7 +235,10 @@ fn a_target_the_isr_already_holds_completes_at_once() {
     let epoch = p.leader_epoch;
     assert_eq!(alter(&controller, true, Some(&[2, 3])), None);
     let p = partition(&controller, id);
-    assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader), (vec![2, 3], vec![2, 3], 2));
+    assert_eq!(
+        (p.replicas.clone(), p.isr.clone(), p.leader),
+        (vec![2, 3], vec![2, 3], 2)
+    );
     assert_eq!(p.leader_epoch, epoch + 1);
     // Asking for the current assignment again writes nothing.
     let partition_epoch = p.partition_epoch;
@@ -240,12 +255,21 @@ fn cancel_reverts_to_the_original_replicas() {
     assert_eq!(alter(&controller, true, Some(&[2, 3])), None);
     assert_eq!(expand_isr(&controller, id, &[1, 2]), 0);
     let p = partition(&controller, id);
-    assert_eq!((p.replicas.clone(), p.adding_replicas.clone()), (vec![2, 3, 1], vec![3]));
+    assert_eq!(
+        (p.replicas.clone(), p.adding_replicas.clone()),
+        (vec![2, 3, 1], vec![3])
+    );
     assert_eq!(alter(&controller, true, None), None);
     let p = partition(&controller, id);
-    assert_eq!((p.replicas.clone(), p.isr.clone(), p.leader), (vec![2, 1], vec![1, 2], 1));
+    assert_eq!(
+        (p.replicas.clone(), p.isr.clone(), p.leader),
+        (vec![2, 1], vec![1, 2], 1)
+    );
     assert!(!p.is_reassigning());
-    assert_eq!(p.directories, vec![original.directories[1], original.directories[0]]);
+    assert_eq!(
+        p.directories,
+        vec![original.directories[1], original.directories[0]]
+    );
 }
 
 #[test]
@@ -253,7 +277,8 @@ fn refusals() {
     let dir = tempfile::tempdir().unwrap();
     let controller = open(dir.path());
     create(&controller, &[1, 2]);
-    let code = |allow: bool, target: Option<&[i32]>| alter(&controller, allow, target).map(|e| e.code);
+    let code =
+        |allow: bool, target: Option<&[i32]>| alter(&controller, allow, target).map(|e| e.code);
     assert_eq!(code(true, Some(&[])), Some(INVALID_REPLICA_ASSIGNMENT));
     assert_eq!(code(true, Some(&[1, 1])), Some(INVALID_REPLICA_ASSIGNMENT));
     assert_eq!(code(true, Some(&[1, -1])), Some(INVALID_REPLICA_ASSIGNMENT));
@@ -261,10 +286,16 @@ fn refusals() {
     assert_eq!(code(true, None), Some(NO_REASSIGNMENT_IN_PROGRESS));
     let rf = alter(&controller, false, Some(&[1, 2, 3])).unwrap();
     assert_eq!(rf.code, INVALID_REPLICATION_FACTOR);
-    assert_eq!(rf.message.as_deref(), Some("The replication factor is changed from 2 to 3"));
+    assert_eq!(
+        rf.message.as_deref(),
+        Some("The replication factor is changed from 2 to 3")
+    );
     assert_eq!(code(false, Some(&[3, 4])), None);
     // Heading for [3, 4]: a same-size move is still fine, another size is not.
-    assert_eq!(code(false, Some(&[4, 3, 2])), Some(INVALID_REPLICATION_FACTOR));
+    assert_eq!(
+        code(false, Some(&[4, 3, 2])),
+        Some(INVALID_REPLICATION_FACTOR)
+    );
     assert_eq!(code(false, Some(&[2, 3])), None);
     let asked = vec![
         ("nope".to_string(), vec![(0, Some(vec![1]))]),
@@ -274,13 +305,13 @@ fn refusals() {
         .alter_partition_reassignments(true, &asked)
         .unwrap();
     for (_, partitions) in results {
-        assert_eq!(partitions[0].1.as_ref().unwrap().code, UNKNOWN_TOPIC_OR_PARTITION);
+        assert_eq!(
+            partitions[0].1.as_ref().unwrap().code,
+            UNKNOWN_TOPIC_OR_PARTITION
+        );
     }
     // Listing unknown names and partitions not moving leaves them out.
-    let asked = vec![
-        ("nope".to_string(), vec![0]),
-        ("t".to_string(), vec![0, 5]),
-    ];
+    let asked = vec![("nope".to_string(), vec![0]), ("t".to_string(), vec![0, 5])];
     let listed = controller.list_partition_reassignments(Some(&asked));
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].1.len(), 1);

@@ -8,8 +8,8 @@
 //!   removed hands over to 3, broker 2 deletes its directory; with 2 killed and 3 stopped,
 //!   every acknowledged record is read from broker 4 alone;
 //! * a move to a broker that is down stays in progress (ListPartitionReassignments shows
-//!   it, from a broker and from the controller); cancelling it goes back to the original
-//!   replicas; the refusals (unknown topic or partition, bad replica lists, a replication
+//!   it, from a broker, from the controller and to kafka-python's admin client);
+//!   cancelling it (kafka-python) goes back to the original replicas; the refusals (unknown topic or partition, bad replica lists, a replication
 //!   factor change refused by v1, nothing to cancel, a timeout of 0, no authorizer needed)
 //!   come back as Kafka's codes, through a broker (forwarded) and on the controller
 //!   listener.
@@ -304,11 +304,34 @@ fn a_move_in_progress_is_listed_and_cancelled_and_bad_requests_are_refused() {
         Some("The replication factor is changed from 2 to 3")
     );
 
+    // kafka-python's admin client sees it, and cancels it (through the broker Metadata
+    // names as the controller, which forwards).
+    let bootstrap = b3.to_string();
+    let kafka_python = |args: &[&str]| {
+        let mut all = vec!["--bootstrap", &bootstrap];
+        all.extend(args);
+        python_with_timeout("reassign_kafka_python.py", &all, SETTLE).map(|out| {
+            out.assert_success();
+            out.json()
+        })
+    };
+    if let Some(listed) = kafka_python(&["--op", "list"]) {
+        let expected = serde_json::json!({"reassignments": {"cancelled-0": {
+            "replicas": [2, 4, 3], "adding": [4], "removing": [3]}}});
+        assert_eq!(listed, expected);
+        let cancelled = kafka_python(&["--op", "alter", "--topic", topic, "--replicas", "cancel"]);
+        assert_eq!(cancelled.unwrap(), serde_json::json!({"error": null}));
+    } else {
+        assert_eq!(alter(controller, topic, 0, None), NONE);
+    }
     // Cancelled: back to [2, 3], nothing listed, nothing more to cancel.
-    assert_eq!(alter(controller, topic, 0, None), NONE);
     wait_for_view(b2, topic, (2, &[2, 3], &[2, 3]));
     assert!(list(b2, None).topics.is_empty());
     assert_eq!(alter(b2, topic, 0, None), NO_REASSIGNMENT_IN_PROGRESS);
+    assert_eq!(
+        alter(controller, topic, 0, None),
+        NO_REASSIGNMENT_IN_PROGRESS
+    );
 
     for addr in [b2, controller] {
         assert_eq!(

@@ -16,7 +16,7 @@
 //!   does not from `metadata.version` 3.6 (`isLeaderEpochBumpRequiredOnIsrShrink`), which
 //!   every level this controller writes is;
 //! * a reassignment completes inside any change (Kafka's `completeReassignmentIfNeeded`,
-//!   see [`super::reassignment`]): once the target ISR, less the replicas being removed,
+//!   see `reassignment.rs`): once the target ISR, less the replicas being removed,
 //!   holds every replica that stays, the removed replicas leave the replica set and the
 //!   ISR and the adding/removing lists are cleared; the leader is then elected from the
 //!   new replica set (a removed leader hands over);

@@ -152,6 +152,7 @@ mod mutation_quota;
 mod observing;
 pub mod partition_change;
 pub mod placement;
+mod reassignment;
 mod scram_credentials;
 mod snapshots;
 pub use acls::{AclDeletion, MAX_RECORDS_PER_USER_OP};
@@ -165,6 +166,7 @@ pub use brokers::{HeartbeatReply, run_session_timer};
 pub use client_quotas::{QuotaAlteration, QuotaAlterationResult};
 pub use elect_leaders::{ElectionType, TopicElection};
 pub use mutation_quota::{MutationQuota, Unbounded};
+pub use reassignment::{OngoingReassignment, ReassignmentTarget, TopicReassignment};
 pub use scram_credentials::{ScramDeletion, ScramResult, ScramUpsertion};
 pub use snapshots::{SnapshotOptions, SnapshotOutcome};
 

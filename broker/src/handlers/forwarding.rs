@@ -42,6 +42,8 @@ pub const FORWARDED: &[ApiKey] = &[
     ApiKey::AlterUserScramCredentials,
     ApiKey::UpdateFeatures,
     ApiKey::ElectLeaders,
+    ApiKey::AlterPartitionReassignments,
+    ApiKey::ListPartitionReassignments,
     ApiKey::UnregisterBroker,
     ApiKey::DescribeQuorum,
 ];
@@ -334,6 +336,12 @@ pub fn error_response(body: &RequestBody, code: i16) -> Option<ResponseBody> {
             ..Default::default()
         }
         .into(),
+        RequestBody::AlterPartitionReassignments(r) => {
+            super::alter_partition_reassignments::all_failed(r, code, None).into()
+        }
+        RequestBody::ListPartitionReassignments(r) => {
+            super::list_partition_reassignments::all_failed(r, code, None).into()
+        }
         RequestBody::UnregisterBroker(_) => unregister_broker_response::UnregisterBrokerResponse {
             error_code: code,
             ..Default::default()

@@ -8,6 +8,7 @@ pub mod allocate_producer_ids;
 pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_partition;
+pub mod alter_partition_reassignments;
 pub mod alter_replica_log_dirs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -54,6 +55,7 @@ pub mod legacy_versions;
 pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_partition_reassignments;
 pub mod list_transactions;
 pub mod metadata;
 pub mod metadata_fetch;
@@ -230,6 +232,14 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
         offset_for_leader_epoch::VERSIONS,
     ),
     (ApiKey::ElectLeaders, elect_leaders::VERSIONS),
+    (
+        ApiKey::AlterPartitionReassignments,
+        alter_partition_reassignments::VERSIONS,
+    ),
+    (
+        ApiKey::ListPartitionReassignments,
+        list_partition_reassignments::VERSIONS,
+    ),
     (ApiKey::UnregisterBroker, unregister_broker::VERSIONS),
     (ApiKey::CreateAcls, create_acls::VERSIONS),
     (ApiKey::DescribeAcls, describe_acls::VERSIONS),
@@ -437,6 +447,16 @@ pub async fn dispatch(
         }
         RequestBody::ElectLeaders(request) => {
             elect_leaders::handle(ctx, version, request).await.into()
+        }
+        RequestBody::AlterPartitionReassignments(request) => {
+            alter_partition_reassignments::handle(ctx, version, request)
+                .await
+                .into()
+        }
+        RequestBody::ListPartitionReassignments(request) => {
+            list_partition_reassignments::handle(ctx, version, request)
+                .await
+                .into()
         }
         RequestBody::Envelope(request) => envelope::handle(ctx, version, request).await.into(),
         RequestBody::DescribeAcls(request) => describe_acls::handle(ctx, version, request).into(),

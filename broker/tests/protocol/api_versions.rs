@@ -442,6 +442,14 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
             gregor_protocol::messages::unregister_broker_request::UnregisterBrokerRequest::default()
                 .into()
         }
+        ApiKey::AlterPartitionReassignments => {
+            alter_partition_reassignments_request::AlterPartitionReassignmentsRequest::default()
+                .into()
+        }
+        ApiKey::ListPartitionReassignments => {
+            list_partition_reassignments_request::ListPartitionReassignmentsRequest::default()
+                .into()
+        }
         other => panic!(
             "{} is advertised: add a minimal request for it to `minimal_request`",
             other.name()

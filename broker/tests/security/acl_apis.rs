@@ -12,6 +12,9 @@ use gregor_protocol::messages::alter_client_quotas_request::{
     AlterClientQuotasRequest, EntityData, EntryData, OpData,
 };
 use gregor_protocol::messages::alter_client_quotas_response::AlterClientQuotasResponse;
+use gregor_protocol::messages::alter_partition_reassignments_request::{
+    AlterPartitionReassignmentsRequest, ReassignablePartition, ReassignableTopic,
+};
 use gregor_protocol::messages::alter_replica_log_dirs_request::{
     AlterReplicaLogDir, AlterReplicaLogDirTopic, AlterReplicaLogDirsRequest,
 };
@@ -41,6 +44,9 @@ use gregor_protocol::messages::describe_user_scram_credentials_request::{
 };
 use gregor_protocol::messages::init_producer_id_request::InitProducerIdRequest;
 use gregor_protocol::messages::list_config_resources_request::ListConfigResourcesRequest;
+use gregor_protocol::messages::list_partition_reassignments_request::{
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsTopics,
+};
 use gregor_protocol::messages::list_transactions_request::ListTransactionsRequest;
 use gregor_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderEpochRequest, OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -758,4 +764,68 @@ fn the_describe_admin_and_transaction_apis_ask_kafkas_acls() {
         leader_epochs(&mut alice, &["other", "secure"]),
         [(s("other"), 0), (s("secure"), 0)]
     );
+}
+
+/// AlterPartitionReassignments of `secure`-0 to broker 1 (where it is): (top-level code,
+/// the partition's code).
+fn alter_reassignments(c: &mut RawClient) -> (i16, i16) {
+    let request = AlterPartitionReassignmentsRequest {
+        timeout_ms: 30_000,
+        allow_replication_factor_change: true,
+        topics: vec![ReassignableTopic {
+            name: "secure".into(),
+            partitions: vec![ReassignablePartition {
+                partition_index: 0,
+                replicas: Some(vec![1]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let r = c.call(&request, 1).unwrap();
+    (r.error_code, r.responses[0].partitions[0].error_code)
+}
+
+/// ListPartitionReassignments of `secure`-0: (code, topics answered).
+fn list_reassignments(c: &mut RawClient) -> (i16, usize) {
+    let request = ListPartitionReassignmentsRequest {
+        timeout_ms: 30_000,
+        topics: Some(vec![ListPartitionReassignmentsTopics {
+            name: "secure".into(),
+            partition_indexes: vec![0],
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let r = c.call(&request, 0).unwrap();
+    (r.error_code, r.topics.len())
+}
+
+#[test]
+fn the_reassignment_apis_ask_for_cluster_alter_and_describe() {
+    let data = DataDir::builder()
+        .topic(TopicSpec::new("secure", 1))
+        .build();
+    let b = SecureBroker::start_on(
+        data,
+        &[
+            ("authorizer.class.name", AUTHORIZER),
+            ("super.users", "User:admin;User:ANONYMOUS"),
+        ],
+    );
+    let mut admin = login(&b, "admin");
+    let mut alice = login(&b, "alice");
+    let denied = error_code::CLUSTER_AUTHORIZATION_FAILED;
+    assert_eq!(alter_reassignments(&mut admin), (0, 0));
+    assert_eq!(list_reassignments(&mut admin), (0, 0));
+    // ControllerApis: ALTER on the cluster for 45, DESCRIBE for 46; the error responses
+    // name every partition asked (46 echoes the topics).
+    assert_eq!(alter_reassignments(&mut alice), (denied, denied));
+    assert_eq!(list_reassignments(&mut alice), (denied, 1));
+    grant(&mut admin, &[(CLUSTER, "kafka-cluster", DESCRIBE)]);
+    assert_eq!(list_reassignments(&mut alice), (0, 0));
+    assert_eq!(alter_reassignments(&mut alice), (denied, denied));
+    grant(&mut admin, &[(CLUSTER, "kafka-cluster", ALTER)]);
+    assert_eq!(alter_reassignments(&mut alice), (0, 0));
 }

@@ -1,7 +1,6 @@
 //! [`PartitionChangeBuilder`]: the `PartitionChangeRecord` that moves a partition to a target
 //! ISR and elects its leader, as Kafka's `PartitionChangeBuilder` builds it (without
-//! eligible leader replicas, which this controller never enables, and without
-//! reassignments, which it does not start yet).
+//! eligible leader replicas, which this controller never enables).
 //!
 //! Kafka's rules kept here:
 //! * the leader stays if it is still a valid leader (in the target ISR and acceptable:
@@ -16,12 +15,23 @@
 //! * a change of leader bumps the leader epoch (the image's merge does it); an ISR shrink
 //!   does not from `metadata.version` 3.6 (`isLeaderEpochBumpRequiredOnIsrShrink`), which
 //!   every level this controller writes is;
+//! * a reassignment completes inside any change (Kafka's `completeReassignmentIfNeeded`,
+//!   see `reassignment.rs`): once the target ISR, less the replicas being removed,
+//!   holds every replica that stays, the removed replicas leave the replica set and the
+//!   ISR and the adding/removing lists are cleared; the leader is then elected from the
+//!   new replica set (a removed leader hands over);
+//! * a new replica set that drops a replica bumps the leader epoch even without a new
+//!   leader (`triggerLeaderEpochBumpForReplicaReassignmentIfNeeded`); a changed replica
+//!   set carries its directories (a kept replica keeps its own, a new one gets the
+//!   broker's default, Kafka's `defaultDir`);
 //! * no record at all when nothing changes.
 
 use gregor_protocol::messages::partition_change_record::PartitionChangeRecord;
 use uuid::Uuid;
 
-use super::super::image::{LeaderRecoveryState, NO_LEADER, NO_LEADER_CHANGE, PartitionImage};
+use super::super::image::{
+    DIRECTORY_UNASSIGNED, LeaderRecoveryState, NO_LEADER, NO_LEADER_CHANGE, PartitionImage,
+};
 
 /// `PartitionChangeRecord` version at the `metadata.version` this controller writes
 /// (Kafka's `partitionChangeRecordVersion`: 2 with ELR support, 4.0-IV1 and later).
@@ -47,6 +57,10 @@ pub struct PartitionChangeBuilder<'a> {
     election: Election,
     target_isr: Vec<i32>,
     target_leader_recovery_state: LeaderRecoveryState,
+    target_replicas: Vec<i32>,
+    target_removing: Vec<i32>,
+    target_adding: Vec<i32>,
+    default_dir: Option<&'a dyn Fn(i32) -> Uuid>,
 }
 
 impl<'a> PartitionChangeBuilder<'a> {
@@ -66,7 +80,36 @@ impl<'a> PartitionChangeBuilder<'a> {
             election: Election::Online,
             target_isr: partition.isr.clone(),
             target_leader_recovery_state: partition.leader_recovery_state,
+            target_replicas: partition.replicas.clone(),
+            target_removing: partition.removing_replicas.clone(),
+            target_adding: partition.adding_replicas.clone(),
+            default_dir: None,
         }
+    }
+
+    /// Sets the target replica set (a reassignment starting or reverted).
+    pub fn target_replicas(mut self, replicas: Vec<i32>) -> Self {
+        self.target_replicas = replicas;
+        self
+    }
+
+    /// Sets the target list of replicas being removed.
+    pub fn target_removing(mut self, removing: Vec<i32>) -> Self {
+        self.target_removing = removing;
+        self
+    }
+
+    /// Sets the target list of replicas being added.
+    pub fn target_adding(mut self, adding: Vec<i32>) -> Self {
+        self.target_adding = adding;
+        self
+    }
+
+    /// Sets the directory of a replica new to the partition (Kafka's `defaultDir`); without
+    /// it a new replica's directory is `UNASSIGNED`.
+    pub fn default_dir(mut self, default_dir: &'a dyn Fn(i32) -> Uuid) -> Self {
+        self.default_dir = Some(default_dir);
+        self
     }
 
     /// Sets the election type.
@@ -93,7 +136,7 @@ impl<'a> PartitionChangeBuilder<'a> {
 
     /// Kafka's `electLeader`: the leader and whether the election was unclean.
     fn elect_leader(&self) -> (i32, bool) {
-        let replicas = &self.partition.replicas;
+        let replicas = &self.target_replicas;
         if self.election == Election::Preferred {
             if let Some(&preferred) = replicas.first()
                 && self.is_valid_new_leader(preferred)
@@ -128,8 +171,71 @@ impl<'a> PartitionChangeBuilder<'a> {
         (NO_LEADER, false)
     }
 
+    /// Kafka's `completeReassignmentIfNeeded` (`PartitionReassignmentReplicas
+    /// .maybeCompleteReassignment`): when the target ISR, without the replicas being
+    /// removed, is not empty and holds every remaining replica, the reassignment is done.
+    fn complete_reassignment_if_needed(&mut self) {
+        if self.target_removing.is_empty() && self.target_adding.is_empty() {
+            return;
+        }
+        let removing = &self.target_removing;
+        let isr: Vec<i32> = self
+            .target_isr
+            .iter()
+            .copied()
+            .filter(|r| !removing.contains(r))
+            .collect();
+        let replicas: Vec<i32> = self
+            .target_replicas
+            .iter()
+            .copied()
+            .filter(|r| !removing.contains(r))
+            .collect();
+        if isr.is_empty() || replicas.is_empty() || !replicas.iter().all(|r| isr.contains(r)) {
+            return;
+        }
+        self.target_isr = isr;
+        self.target_replicas = replicas;
+        self.target_removing = Vec::new();
+        self.target_adding = Vec::new();
+    }
+
+    /// The replica set, directories and reassignment lists of the record (Kafka's
+    /// `setAssignmentChanges`).
+    fn set_assignment_changes(&self, record: &mut PartitionChangeRecord) {
+        if !self.target_replicas.is_empty() && self.target_replicas != self.partition.replicas {
+            let directories: Vec<Uuid> = self
+                .target_replicas
+                .iter()
+                .map(|replica| {
+                    let kept = self
+                        .partition
+                        .replicas
+                        .iter()
+                        .position(|r| r == replica)
+                        .and_then(|i| self.partition.directories.get(i).copied());
+                    kept.unwrap_or_else(|| {
+                        self.default_dir
+                            .map_or(DIRECTORY_UNASSIGNED, |default_dir| default_dir(*replica))
+                    })
+                })
+                .collect();
+            if directories != self.partition.directories {
+                record.directories = Some(directories);
+            }
+            record.replicas = Some(self.target_replicas.clone());
+        }
+        if self.target_removing != self.partition.removing_replicas {
+            record.removing_replicas = Some(self.target_removing.clone());
+        }
+        if self.target_adding != self.partition.adding_replicas {
+            record.adding_replicas = Some(self.target_adding.clone());
+        }
+    }
+
     /// The change, or `None` when nothing changes.
-    pub fn build(self) -> Option<PartitionChangeRecord> {
+    pub fn build(mut self) -> Option<PartitionChangeRecord> {
+        self.complete_reassignment_if_needed();
         let mut record = PartitionChangeRecord {
             partition_id: self.partition_id,
             topic_id: self.topic_id,
@@ -160,18 +266,34 @@ impl<'a> PartitionChangeBuilder<'a> {
                 }
             }
         }
+        // Kafka's `triggerLeaderEpochBumpForReplicaReassignmentIfNeeded`: a replica set
+        // losing a member gets a new leader epoch, so that the replica leaving is fenced.
+        if record.leader == NO_LEADER_CHANGE
+            && !self
+                .partition
+                .replicas
+                .iter()
+                .all(|r| self.target_replicas.contains(r))
+        {
+            record.leader = self.partition.leader;
+        }
         if record.isr.is_none()
             && !self.target_isr.is_empty()
             && self.target_isr != self.partition.isr
         {
             record.isr = Some(self.target_isr.clone());
         }
+        self.set_assignment_changes(&mut record);
         if self.target_leader_recovery_state != self.partition.leader_recovery_state {
             record.leader_recovery_state = self.target_leader_recovery_state.as_i8();
         }
         let no_op = record.isr.is_none()
             && record.leader == NO_LEADER_CHANGE
-            && record.leader_recovery_state == -1;
+            && record.leader_recovery_state == -1
+            && record.replicas.is_none()
+            && record.removing_replicas.is_none()
+            && record.adding_replicas.is_none()
+            && record.directories.is_none();
         (!no_op).then_some(record)
     }
 }

@@ -40,16 +40,12 @@ use gregor_protocol::messages::list_offsets_request::{
     ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
 };
 use gregor_protocol::messages::offset_fetch_request::OffsetFetchRequest;
-use gregor_protocol::messages::produce_request::{
-    PartitionProduceData, ProduceRequest, TopicProduceData,
-};
 use gregor_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
-use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
-use support::RawClient;
 use support::cluster::{Cluster, wait_for};
 use support::json::JsonExt;
+use support::{RawClient, produce_transactional};
 
 /// How long the cluster may take to settle (elections, registrations, ISR changes).
 const SETTLE: Duration = Duration::from_secs(60);
@@ -539,48 +535,6 @@ fn a_killed_coordinator_leaves_no_transaction_open() {
     );
     // It only slept in its open transaction; whatever it printed, that was not committed.
     let _ = hanging.join().expect("the hanging producer");
-}
-
-/// One transactional record of `producer` (sequence `sequence`) produced to
-/// `topic`-`partition` on its leader `addr` (Produce v9); the partition's error code.
-fn produce_transactional(
-    addr: SocketAddr,
-    id: &str,
-    producer: (i64, i16),
-    topic: &str,
-    partition: i32,
-    sequence: i32,
-) -> i16 {
-    let record = NewRecord {
-        timestamp: 0,
-        key: Some(bytes::Bytes::from_static(b"raw")),
-        value: Some(bytes::Bytes::from_static(b"raw:0")),
-        headers: Vec::new(),
-    };
-    let batch = RecordBatchBuilder::new()
-        .producer(producer.0, producer.1)
-        .base_sequence(sequence)
-        .transactional(true)
-        .build(&[record])
-        .expect("encode a record batch");
-    let request = ProduceRequest {
-        transactional_id: Some(id.into()),
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.into(),
-            partition_data: vec![PartitionProduceData {
-                index: partition,
-                records: Some(batch),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let mut client = RawClient::connect(addr).expect("the leader's listener");
-    let response = client.call(&request, 9).expect("Produce");
-    response.responses[0].partition_responses[0].error_code
 }
 
 /// A TxnOffsetCommit at `version` of offset 1 of `topic`-0 for `group` on its coordinator

@@ -24,7 +24,7 @@ use gregor_protocol::messages::offset_fetch_request::{
 use gregor_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
-use support::{Broker, DataDir, RawClient, TopicSpec, python};
+use support::{Broker, DataDir, RawClient, TopicSpec, produce_transactional, python};
 
 const NONE: i16 = 0;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
@@ -702,4 +702,29 @@ fn kafka_python_read_committed_sees_only_committed_transactions() {
     };
     assert_eq!(keys("read_committed"), txn_keys(&[0, 3], 12));
     assert_eq!(keys("read_uncommitted"), txn_keys(&[0, 1, 2, 3], 12));
+}
+
+/// `transaction.partition.verification.enable` (KIP-890): on, a transactional batch for a
+/// partition never added to the transaction is refused (the coordinator does not verify
+/// it); off, the leader appends it without asking, as Kafka's
+/// `maybeStartTransactionVerificationForPartitions` skips the check.
+#[test]
+fn partition_verification_refuses_unadded_partitions_unless_disabled() {
+    for (enabled, expected) in [("true", INVALID_TXN_STATE), ("false", NONE)] {
+        let data = DataDir::builder()
+            .topic(TopicSpec::new("verify", 1))
+            .build();
+        let broker = Broker::start_with(
+            &data,
+            &[("transaction.partition.verification.enable", enabled)],
+        );
+        let mut client = connect(&broker);
+        let (code, pid, epoch) = init(&mut client, 4, "unadded", 60_000, (-1, -1));
+        assert_eq!(code, NONE);
+        assert_eq!(
+            produce_transactional(broker.addr(), "unadded", (pid, epoch), "verify", 0, 0),
+            expected,
+            "verification enabled: {enabled}"
+        );
+    }
 }

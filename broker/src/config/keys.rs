@@ -74,7 +74,6 @@ pub const IGNORED_KEYS: &[&str] = &[
     "socket.receive.buffer.bytes",
     "socket.send.buffer.bytes",
     "super.users",
-    "transaction.partition.verification.enable",
     "transaction.state.log.load.buffer.size",
     "transaction.two.phase.commit.enable",
     "unclean.leader.election.enable",

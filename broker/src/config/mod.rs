@@ -472,6 +472,10 @@ pub struct Config {
     /// `producer.id.expiration.check.interval.ms`: how often expired idempotent producers
     /// are removed from the partitions' state; default 600000 (10 minutes), >= 1.
     pub producer_id_expiration_check_interval_ms: i32,
+    /// `transaction.partition.verification.enable` (KIP-890): whether a transactional
+    /// batch needs the coordinator's word that its partition is in the transaction before
+    /// it is appended; default true. Dynamic in Kafka (`DynamicProducerStateManagerConfig`).
+    pub transaction_partition_verification_enable: bool,
 
     // ----- Keys not used -----
     /// Keys that are not Kafka broker keys (sorted): the binary warns about them and goes on.
@@ -1243,6 +1247,8 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
     let producer_id_expiration_ms = r.int("producer.id.expiration.ms", 86_400_000, 1)?;
     let producer_id_expiration_check_interval_ms =
         r.int("producer.id.expiration.check.interval.ms", 600_000, 1)?;
+    let transaction_partition_verification_enable =
+        r.boolean("transaction.partition.verification.enable", true)?;
 
     let (ignored_keys, unknown_keys) = r.leftovers();
     Ok(Config {
@@ -1328,6 +1334,7 @@ fn build(mut r: Reader) -> Result<Config, ConfigError> {
         transaction_remove_expired_cleanup_interval_ms,
         producer_id_expiration_ms,
         producer_id_expiration_check_interval_ms,
+        transaction_partition_verification_enable,
         unknown_keys,
         ignored_keys,
         properties: r.properties,

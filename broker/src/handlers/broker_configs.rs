@@ -117,6 +117,7 @@ pub const BROKER_CONFIGS: &[BrokerConfigDef] = &[
     def("security.inter.broker.protocol", Str, Some("PLAINTEXT"), false, "Security protocol used to communicate between brokers."),
     def("socket.request.max.bytes", Int, Some("104857600"), false, "The maximum number of bytes in a socket request."),
     def("transaction.max.timeout.ms", Int, Some("900000"), false, "The maximum allowed timeout for transactions."),
+    def("transaction.partition.verification.enable", Boolean, Some("true"), true, "Whether a partition leader asks the transaction coordinator that a partition joined the transaction before it appends the transaction's first batch there."),
     def("transaction.state.log.num.partitions", Int, Some("50"), false, "The number of partitions for the transaction topic."),
     def("transaction.state.log.replication.factor", Short, Some("3"), false, "The replication factor for the transaction topic."),
     def("transaction.state.log.segment.bytes", Int, Some("104857600"), false, "The transaction topic segment bytes."),

@@ -66,6 +66,12 @@ async fn verify_transactional(
     names: &[(String, Uuid)],
     targets: &mut [Target],
 ) {
+    // Kafka's `maybeStartTransactionVerificationForPartitions` skips it all when the
+    // broker's `transaction.partition.verification.enable` is off (then, as there,
+    // Produce v12+ adds no partition to the transaction either).
+    if !broker.default_log_config().transaction_verification {
+        return;
+    }
     // The partitions whose first transactional batch needs the coordinator's word.
     let mut asked: Vec<(usize, (String, i32))> = Vec::new();
     let mut producer: Option<(i64, i16)> = None;

@@ -154,7 +154,10 @@ async fn verify(
 ) -> Option<i16> {
     let groups = &ctx.broker.groups;
     let group = request.group_id.to_string();
-    if request.transactional_id.is_empty() || groups.coordinator_error(&group).is_some() {
+    if request.transactional_id.is_empty()
+        || groups.coordinator_error(&group).is_some()
+        || !ctx.broker.default_log_config().transaction_verification
+    {
         return None;
     }
     let partition = crate::groups::partition_for(&group, groups.partition_count());

@@ -59,6 +59,9 @@ pub struct LogConfig {
     /// The broker's `producer.id.expiration.ms` (not a topic config): an idempotent
     /// producer's state is dropped once its last batch's timestamp is this old.
     pub producer_id_expiration_ms: i64,
+    /// The broker's `transaction.partition.verification.enable` (not a topic config):
+    /// whether transactional appends are verified with the coordinator first (KIP-890).
+    pub transaction_verification: bool,
     /// `compression.type`: the codec batches are stored with; `None` is `producer` (the
     /// producer's codec is kept, Kafka's default), `Some(Compression::None)` is
     /// `uncompressed`.
@@ -107,6 +110,7 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: 3_600_000,
             producer_id_expiration_ms: super::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            transaction_verification: true,
             compression_type: None,
             compression_gzip_level: -1,
             compression_lz4_level: 9,
@@ -156,6 +160,7 @@ impl LogConfig {
             message_timestamp_before_max_ms: config.log_message_timestamp_before_max_ms,
             message_timestamp_after_max_ms: config.log_message_timestamp_after_max_ms,
             producer_id_expiration_ms: i64::from(config.producer_id_expiration_ms),
+            transaction_verification: config.transaction_partition_verification_enable,
             compression_type: match config.compression_type {
                 BrokerCompression::Producer => None,
                 BrokerCompression::Uncompressed => Some(Compression::None),

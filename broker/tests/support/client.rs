@@ -301,3 +301,50 @@ pub fn advertised_versions(addr: SocketAddr, api: ApiKey) -> Option<(i16, i16)> 
         .find(|k| k.api_key == api.key())
         .map(|k| (k.min_version, k.max_version))
 }
+
+/// One transactional record of `producer` (sequence `sequence`, transactional id `id`)
+/// produced to `topic`-`partition` on its leader `addr` with Produce v9 (before
+/// transactions v2: the partition must have been added); the partition's error code.
+pub fn produce_transactional(
+    addr: SocketAddr,
+    id: &str,
+    producer: (i64, i16),
+    topic: &str,
+    partition: i32,
+    sequence: i32,
+) -> i16 {
+    use gregor_protocol::messages::produce_request::{
+        PartitionProduceData, ProduceRequest, TopicProduceData,
+    };
+    use gregor_protocol::records::{NewRecord, RecordBatchBuilder};
+    let record = NewRecord {
+        timestamp: 0,
+        key: Some(Bytes::from_static(b"raw")),
+        value: Some(Bytes::from_static(b"raw:0")),
+        headers: Vec::new(),
+    };
+    let batch = RecordBatchBuilder::new()
+        .producer(producer.0, producer.1)
+        .base_sequence(sequence)
+        .transactional(true)
+        .build(&[record])
+        .expect("encode a record batch");
+    let request = ProduceRequest {
+        transactional_id: Some(id.into()),
+        acks: -1,
+        timeout_ms: 10_000,
+        topic_data: vec![TopicProduceData {
+            name: topic.into(),
+            partition_data: vec![PartitionProduceData {
+                index: partition,
+                records: Some(batch),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut client = RawClient::connect(addr).expect("the leader's listener");
+    let response = client.call(&request, 9).expect("Produce");
+    response.responses[0].partition_responses[0].error_code
+}

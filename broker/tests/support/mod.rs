@@ -27,7 +27,9 @@ pub mod json;
 pub mod sarama;
 
 pub use broker::{Broker, server_properties};
-pub use client::{RawClient, ReadOutcome, Response, advertised_versions, api_versions};
+pub use client::{
+    RawClient, ReadOutcome, Response, advertised_versions, api_versions, produce_transactional,
+};
 pub use clients::{
     ClientOutput, clients_required, kcat, kcat_version, kcat_with_timeout, python,
     python_client_versions, python_with_timeout,

@@ -241,7 +241,10 @@ async fn sessions_of_an_earlier_epoch_are_replaced_before_the_controller_acts() 
     // No activation ran yet: the registration activates first (bootstrap records).
     let deadline = tokio::time::Instant::now() + WAIT;
     let epoch = loop {
-        match controller.run(|c| c.register_broker(&registration(2))).await {
+        match controller
+            .run(|c| c.register_broker(&registration(2)))
+            .await
+        {
             Ok(epoch) => break epoch,
             Err(e) if e.code == NOT_CONTROLLER => {}
             Err(e) => panic!("registration: {e:?}"),

@@ -589,9 +589,11 @@ impl Controller {
                 self.members().fence(broker);
                 continue;
             }
-            tracing::info!(broker, "fencing the broker: its session has timed out");
             let records = self.broker_fenced_records(&image, broker);
+            // Logged once committed: a leader resumed after a pause tries with the contacts
+            // it had before, and fails (a newer epoch has its own controller).
             self.commit(&mut log, records)?;
+            tracing::info!(broker, "fenced the broker: its session had timed out");
             self.members().fence(broker);
             fenced.push(broker);
         }

@@ -197,7 +197,12 @@ fn a_new_incarnation_takes_the_previous_one_out_of_isrs_and_leaderships() {
         ..heartbeat(2, new)
     };
     assert!(controller.broker_heartbeat(&behind).unwrap().is_fenced);
-    assert!(!controller.broker_heartbeat(&heartbeat(2, new)).unwrap().is_fenced);
+    assert!(
+        !controller
+            .broker_heartbeat(&heartbeat(2, new))
+            .unwrap()
+            .is_fenced
+    );
     let image = controller.image();
     let p = image.partition(&id, 0).unwrap();
     assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use support::cluster::{Cluster, Role, wait_for};
 use support::json::JsonExt;
-use support::load::{SETTLE, create_topic, metadata, under_load, wait_for_topic};
+use support::load::{SETTLE, create_topic, metadata, parse_acked, under_load, wait_for_topic};
 use support::{RawClient, python_with_timeout};
 
 /// The error code of one raw Produce of a one-record batch to `topic`-0 with `acks`.

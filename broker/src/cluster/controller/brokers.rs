@@ -442,6 +442,11 @@ impl Controller {
                 epoch,
                 incarnation = %request.incarnation_id,
                 partitions_changed = moved,
+                previous_epoch = request.previous_broker_epoch,
+                // KIP-966: the previous incarnation ended cleanly if it names its epoch.
+                // Without eligible leader replicas nothing depends on it (Kafka's
+                // `handleBrokerShutdown` treats both alike then).
+                clean_shutdown = existing.is_some_and(|e| e.epoch == request.previous_broker_epoch),
                 "registered a new incarnation of the broker"
             );
         }

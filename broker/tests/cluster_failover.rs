@@ -8,7 +8,8 @@
 //!   heartbeat to whichever controller is elected, and none of them is ever fenced
 //!   (Metadata lists both all along, no controller logs a session expiry). A controller
 //!   active again after another was is `cluster::controller`'s unit test (SIGSTOP makes
-//!   it here, but with elections too unsteady for a test that must not flake).
+//!   it here, but with elections too unsteady for a test that must not flake). Then a
+//!   broker stopped cleanly registers again naming the epoch it stopped with.
 
 mod support;
 
@@ -95,6 +96,28 @@ fn brokers_heartbeating_to_a_new_active_controller_are_not_fenced() {
     }
     let last = cluster.wait_for_active_controller();
     assert_brokers_listed(&cluster, &brokers, Duration::from_secs(3));
+    // A clean shutdown (SIGTERM) names its broker epoch in the next registration (KIP-966);
+    // the SIGKILLed controllers' brokers above had none to name.
+    let broker = brokers[0];
+    cluster.stop(broker);
+    cluster.restart(broker);
+    cluster.wait_for_brokers();
+    wait_for(
+        "the clean restart registered",
+        Duration::from_secs(10),
+        || {
+            let mut controllers = cluster.nodes.iter().filter(|n| n.role.is_controller());
+            controllers
+                .any(|n| {
+                    n.all_logs().lines().any(|l| {
+                        l.contains("registered a new incarnation")
+                            && l.contains(&format!("broker={broker} "))
+                            && l.contains("clean_shutdown=true")
+                    })
+                })
+                .then_some(())
+        },
+    );
     for node in cluster.nodes.iter().filter(|n| n.role.is_controller()) {
         let logs = node.all_logs();
         assert!(

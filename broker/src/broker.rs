@@ -639,9 +639,10 @@ impl Broker {
         }
     }
 
-    /// Flushes every log and writes the clean-shutdown markers (blocking).
+    /// Flushes every log and writes the clean-shutdown markers, with this broker's
+    /// registration epoch (blocking).
     pub fn shutdown(&self) {
-        if let Err(err) = self.logs.shutdown() {
+        if let Err(err) = self.logs.shutdown_at_epoch(self.replicas.broker_epoch()) {
             tracing::error!("flushing the logs at shutdown: {err}");
         }
     }

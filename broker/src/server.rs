@@ -141,6 +141,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             &broker.controller,
             &broker.replicas,
             isr_changes,
+            // The epoch of the last clean shutdown (KIP-966), -1 after a crash.
+            broker.logs.previous_broker_epoch(),
         )
         .map_err(StartError::Config)?;
         let _ = broker.controller_link.set(link);

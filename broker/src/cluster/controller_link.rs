@@ -44,13 +44,15 @@ pub struct ControllerLink {
 impl ControllerLink {
     /// Starts the link for the node configured by `config` (cluster id `cluster_id`), whose
     /// local `controller` gives the endpoints, directory ids and, on a controller node, the
-    /// active controller; `alter` is the ReplicaManager's ISR change channel.
+    /// active controller; `alter` is the ReplicaManager's ISR change channel;
+    /// `previous_broker_epoch` is the epoch of the last clean shutdown (KIP-966), -1 if none.
     pub fn start(
         config: &Config,
         cluster_id: &str,
         controller: &Arc<Controller>,
         replicas: &Arc<ReplicaManager>,
         alter: Option<AlterPartitionReceiver>,
+        previous_broker_epoch: i64,
     ) -> Result<Arc<ControllerLink>, String> {
         let mut tasks = Vec::new();
         // On a controller node the local Raft node knows the leader (Kafka's
@@ -109,9 +111,7 @@ impl ControllerLink {
                     listeners: options.endpoints.clone(),
                     rack: options.rack.clone(),
                     log_dirs: options.directory_ids.clone(),
-                    // TODO(storage): Kafka reads the epoch of the last clean shutdown from
-                    // `.kafka_cleanshutdown` (KIP-966); this broker writes -1 there today.
-                    previous_broker_epoch: -1,
+                    previous_broker_epoch,
                     heartbeat_interval: Duration::from_millis(
                         config.broker_heartbeat_interval_ms.max(1) as u64,
                     ),

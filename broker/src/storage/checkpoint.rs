@@ -6,7 +6,7 @@
 //!   2                      number of entries
 //!   my-topic 0 1234        topic, partition, offset (one line each)
 //!   my-topic 1 99
-//! .kafka_cleanshutdown:    {"version":"0","broker_epoch":"-1"}
+//! .kafka_cleanshutdown:    {"version":0,"brokerEpoch":42}   (the broker epoch at the shutdown)
 //! ```
 //!
 //! Checkpoints are written as Kafka writes them: to `<name>.tmp`, synced, renamed over the
@@ -103,9 +103,11 @@ pub(crate) fn write_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> i
     write_atomically(path, text.as_bytes())
 }
 
-/// Writes the clean shutdown marker in `log_dir`, as Kafka's `CleanShutdownFileHandler`.
+/// Writes the clean shutdown marker in `log_dir`, as Kafka's `CleanShutdownFileHandler`:
+/// with the broker epoch of the registration that ends (-1 for none), which the next
+/// registration sends as its `PreviousBrokerEpoch` (KIP-966).
 pub(crate) fn write_clean_shutdown(log_dir: &Path, broker_epoch: i64) -> io::Result<()> {
-    let text = format!("{{\"version\":\"0\",\"broker_epoch\":\"{broker_epoch}\"}}");
+    let text = format!("{{\"version\":0,\"brokerEpoch\":{broker_epoch}}}");
     let path = log_dir.join(CLEAN_SHUTDOWN_FILE);
     let mut file = File::create(&path)?;
     file.write_all(text.as_bytes())?;
@@ -116,6 +118,14 @@ pub(crate) fn write_clean_shutdown(log_dir: &Path, broker_epoch: i64) -> io::Res
 /// Whether `log_dir` holds the clean shutdown marker.
 pub(crate) fn has_clean_shutdown(log_dir: &Path) -> bool {
     log_dir.join(CLEAN_SHUTDOWN_FILE).is_file()
+}
+
+/// The broker epoch in `log_dir`'s clean shutdown marker; `None` when there is no marker,
+/// it is not JSON or it has no numeric `brokerEpoch` (an empty marker of an older Kafka).
+pub(crate) fn read_clean_shutdown_epoch(log_dir: &Path) -> Option<i64> {
+    let text = fs::read(log_dir.join(CLEAN_SHUTDOWN_FILE)).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    value.get("brokerEpoch")?.as_i64()
 }
 
 /// Deletes the clean shutdown marker of `log_dir` (missing is fine).
@@ -189,5 +199,43 @@ impl LogStartOffsets {
             .map(|((topic, partition), offset)| (topic.clone(), *partition, *offset))
             .collect();
         write_checkpoint(&self.log_dir.join(LOG_START_OFFSET_CHECKPOINT), &entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::LogManager;
+    use super::*;
+
+    #[test]
+    fn the_broker_epoch_of_a_clean_shutdown_is_read_once_at_the_next_start() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dirs = vec![tmp.path().join("a"), tmp.path().join("b")];
+        let manager = LogManager::open(&dirs).expect("open");
+        assert_eq!(manager.previous_broker_epoch(), -1);
+        manager.shutdown_at_epoch(42).expect("shutdown");
+        drop(manager);
+        assert_eq!(read_clean_shutdown_epoch(&dirs[0]), Some(42));
+        let manager = LogManager::open(&dirs).expect("reopen");
+        assert_eq!(manager.previous_broker_epoch(), 42);
+        // The markers are gone: a crash now is no clean shutdown.
+        drop(manager);
+        assert_eq!(
+            LogManager::open(&dirs)
+                .expect("reopen")
+                .previous_broker_epoch(),
+            -1
+        );
+        // Directories that disagree, or an empty marker of an older Kafka: none.
+        write_clean_shutdown(&dirs[0], 7).expect("marker");
+        write_clean_shutdown(&dirs[1], 8).expect("marker");
+        assert_eq!(
+            LogManager::open(&dirs)
+                .expect("reopen")
+                .previous_broker_epoch(),
+            -1
+        );
+        fs::write(dirs[0].join(CLEAN_SHUTDOWN_FILE), b"").expect("marker");
+        assert_eq!(read_clean_shutdown_epoch(&dirs[0]), None);
     }
 }

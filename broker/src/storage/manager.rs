@@ -161,6 +161,10 @@ pub struct LogManager {
     topic_configs: RwLock<HashMap<String, LogConfig>>,
     /// Per log directory (same order as `log_dirs`).
     log_starts: Vec<Arc<LogStartOffsets>>,
+    /// The broker epoch the last clean shutdown wrote in every log directory, -1 if any
+    /// directory had none (or another one, or was unusable): see
+    /// [`Self::previous_broker_epoch`].
+    previous_broker_epoch: i64,
 }
 
 impl LogManager {
@@ -318,6 +322,7 @@ impl LogManager {
         for error in &errors {
             tracing::warn!(path = %error.path.display(), error = %error.error, "log directory problem");
         }
+        let previous_broker_epoch = clean_shutdown_epoch(&usable, offline.is_empty());
         for log_dir in &usable {
             if let Err(error) = checkpoint::delete_clean_shutdown(log_dir) {
                 tracing::warn!(dir = %log_dir.display(), %error, "could not delete the clean shutdown marker");
@@ -339,7 +344,15 @@ impl LogManager {
             default_config: RwLock::new(default_config),
             topic_configs: RwLock::new(topic_configs),
             log_starts,
+            previous_broker_epoch,
         })
+    }
+
+    /// The broker epoch of the registration that the last clean shutdown ended, read from
+    /// the clean shutdown markers before start-up deleted them; -1 after a crash. A broker
+    /// of a cluster sends it as `PreviousBrokerEpoch` in its BrokerRegistration (KIP-966).
+    pub fn previous_broker_epoch(&self) -> i64 {
+        self.previous_broker_epoch
     }
 
     /// The usable log directories.
@@ -655,6 +668,12 @@ impl LogManager {
     /// directory whose logs all closed, so that the next start skips recovery. Blocking file
     /// I/O.
     pub fn shutdown(&self) -> Result<(), StorageError> {
+        self.shutdown_at_epoch(-1)
+    }
+
+    /// [`Self::shutdown`], writing `broker_epoch` (this broker's registration epoch, -1 if
+    /// none) into the markers as Kafka's `LogManager.shutdown(brokerEpoch)` does.
+    pub fn shutdown_at_epoch(&self, broker_epoch: i64) -> Result<(), StorageError> {
         let mut failed_dirs: Vec<PathBuf> = Vec::new();
         let mut first_error = None;
         for log in self.all_logs() {
@@ -669,7 +688,7 @@ impl LogManager {
             if failed_dirs.contains(log_dir) {
                 continue;
             }
-            checkpoint::write_clean_shutdown(log_dir, -1)
+            checkpoint::write_clean_shutdown(log_dir, broker_epoch)
                 .map_err(|e| StorageError::io(log_dir.join(checkpoint::CLEAN_SHUTDOWN_FILE), e))?;
         }
         tracing::info!(
@@ -896,4 +915,24 @@ enum Job {
     Retention,
     Checkpoint,
     ProducerExpiration,
+}
+
+/// Kafka's `LogManager.readBrokerEpochFromCleanShutdownFiles`: the broker epoch of the
+/// clean shutdown markers of `dirs` if every directory is usable (`all_usable`) and every
+/// marker names the same one, else -1.
+fn clean_shutdown_epoch(dirs: &[PathBuf], all_usable: bool) -> i64 {
+    if !all_usable {
+        return -1;
+    }
+    let mut epochs = dirs
+        .iter()
+        .map(|d| checkpoint::read_clean_shutdown_epoch(d));
+    let Some(Some(first)) = epochs.next() else {
+        return -1;
+    };
+    if epochs.all(|e| e == Some(first)) {
+        first
+    } else {
+        -1
+    }
 }

@@ -893,7 +893,7 @@ fn clean_shutdown_marker_and_checkpoints() {
         Err(StorageError::Closed { .. })
     ));
     let marker = fs::read_to_string(dir.join(CLEAN_SHUTDOWN_FILE)).expect("marker");
-    assert_eq!(marker, r#"{"version":"0","broker_epoch":"-1"}"#);
+    assert_eq!(marker, r#"{"version":0,"brokerEpoch":-1}"#);
     let expected = |alpha: i64, beta: i64| {
         HashMap::from([
             (("alpha".to_owned(), 0), alpha),

@@ -13,6 +13,7 @@
 //! * [`ConsumedRecord`], [`assert_consumed_all`]: what a client read, compared with what
 //!   the fixture wrote.
 //! * [`Json`]: a reader for the clients' JSON output.
+//! * [`load`]: the cluster tests' views of a topic and their producer/consumer load.
 //!
 //! Each test file uses a part of this, hence `dead_code` is allowed here.
 #![allow(dead_code, unused_imports)]
@@ -24,6 +25,7 @@ pub mod cluster;
 pub mod consumed;
 pub mod datadir;
 pub mod json;
+pub mod load;
 pub mod sarama;
 
 pub use broker::{Broker, server_properties};

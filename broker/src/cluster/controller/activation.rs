@@ -52,18 +52,39 @@ impl Controller {
         }
     }
 
-    /// What a newly active controller does (see the module docs); `NOT_CONTROLLER` if this
-    /// node is not the leader (any more). Returns whether the bootstrap records were
-    /// written. Blocking: call it through [`Controller::run`].
+    /// What a newly active controller does (see the module docs), once per quorum epoch;
+    /// `NOT_CONTROLLER` if this node is not the leader (any more). Returns whether the
+    /// bootstrap records were written. Blocking: call it through [`Controller::run`].
     pub fn activate(&self) -> Result<bool, ControllerError> {
         let mut log = self.lock();
+        self.ensure_activated(&mut log)
+    }
+
+    /// Activates this controller for the current quorum epoch unless that was done
+    /// already; every operation on broker sessions calls it first, under the controller's
+    /// lock (`log`), since [`run_activation`] runs asynchronously after the leadership
+    /// changed and may come late. Without it a controller active again after another one
+    /// was (this node led epoch 3, lost epoch 4 to another voter, leads epoch 5) would
+    /// fence brokers by the contact times of epoch 3, although they heartbeat to epoch 4's
+    /// controller all along. Kafka's `QuorumController` has the same order by construction:
+    /// its activation (`claim`, `ClusterControlManager.activate`) is the first event of the
+    /// new epoch on its single event queue. Does nothing on a single node. Returns whether
+    /// the bootstrap records were written.
+    pub(super) fn ensure_activated(&self, log: &mut Backend) -> Result<bool, ControllerError> {
+        if log.quorum().is_none() {
+            return Ok(false);
+        }
         log.check_active()?;
         // Settles the term first: the image is then the whole committed log's.
         let _ = log.next_offset();
         log.check_active()?;
+        let epoch = log.epoch();
+        if self.members().epoch() == Some(epoch) {
+            return Ok(false);
+        }
         let mut bootstrapped = false;
         if self.image().metadata_version().is_none() {
-            self.commit(&mut log, bootstrap_batch(&self.options))?;
+            self.commit(log, bootstrap_batch(&self.options))?;
             tracing::info!(
                 metadata_version = METADATA_VERSION,
                 "wrote the bootstrap records of a new cluster (metadata.version \
@@ -73,9 +94,10 @@ impl Controller {
         }
         let image = self.image();
         let now = Instant::now();
-        let mut members = heartbeats::Heartbeats::new(Duration::from_millis(
-            self.options.broker_session_timeout_ms,
-        ));
+        let mut members = heartbeats::Heartbeats::for_epoch(
+            Duration::from_millis(self.options.broker_session_timeout_ms),
+            epoch,
+        );
         for broker in image.brokers().values() {
             members.register(broker.id, broker.fenced, now);
             members.set_registration_offset(broker.id, broker.epoch);
@@ -83,7 +105,7 @@ impl Controller {
         *self.members() = members;
         tracing::info!(
             node = self.options.node_id,
-            epoch = log.epoch(),
+            epoch,
             brokers = image.brokers().len(),
             "became the active controller"
         );

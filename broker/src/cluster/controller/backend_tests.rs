@@ -226,3 +226,67 @@ async fn followers_refuse_with_not_controller_and_follow_the_leaders_log() {
         quorum.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_of_an_earlier_epoch_are_replaced_before_the_controller_acts() {
+    let dir = tempdir();
+    let voters = BTreeMap::from([(1, VoterNode::new("127.0.0.1", 1))]);
+    let quorum = Quorum::open(quorum_options(1, dir.path(), &voters))
+        .await
+        .expect("open the quorum");
+    let mut opts = options(1, dir.path());
+    opts.broker_session_timeout_ms = 400;
+    let controller = Arc::new(Controller::open_quorum(opts, quorum.clone()));
+    quorum.wait_for_leader(WAIT).await.expect("a leader");
+    // No activation ran yet: the registration activates first (bootstrap records).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let epoch = loop {
+        match controller
+            .run(|c| c.register_broker(&registration(2)))
+            .await
+        {
+            Ok(epoch) => break epoch,
+            Err(e) if e.code == NOT_CONTROLLER => {}
+            Err(e) => panic!("registration: {e:?}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        controller.image().metadata_version(),
+        Some(METADATA_VERSION)
+    );
+    let quorum_epoch = controller.epoch();
+    assert_eq!(controller.members().epoch(), Some(quorum_epoch));
+    let beat = move |c: &Controller| {
+        c.broker_heartbeat(&BrokerHeartbeatRequest {
+            broker_id: 2,
+            broker_epoch: epoch,
+            current_metadata_offset: i64::MAX,
+            ..Default::default()
+        })
+    };
+    assert!(!controller.run(beat).await.expect("heartbeat").is_fenced);
+
+    // What this controller knew in an earlier epoch: broker 2 heard from long ago.
+    let mut stale = heartbeats::Heartbeats::for_epoch(Duration::from_millis(400), quorum_epoch - 1);
+    stale.register(2, false, std::time::Instant::now());
+    *controller.members() = stale;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(controller.has_stale_session());
+    let fenced = controller
+        .run(|c| c.fence_stale_brokers())
+        .await
+        .expect("fence");
+    assert_eq!(fenced, Vec::<i32>::new());
+    assert!(!controller.image().broker(2).unwrap().fenced);
+    assert_eq!(controller.members().epoch(), Some(quorum_epoch));
+    // The fresh session of this epoch does expire without heartbeats.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fenced = controller
+        .run(|c| c.fence_stale_brokers())
+        .await
+        .expect("fence");
+    assert_eq!(fenced, vec![2]);
+    quorum.shutdown().await;
+}

@@ -243,11 +243,14 @@ impl Controller {
     /// log directories (`INVALID_REGISTRATION`: none, reserved, duplicated, or another
     /// broker's), every finalized feature within the broker's ranges
     /// (`UNSUPPORTED_VERSION`). A new incarnation gets a fenced `RegisterBrokerRecord` whose
-    /// offset is its broker epoch; the same incarnation again amends its registration,
-    /// keeping epoch, fencing and controlled shutdown. Returns the broker epoch.
+    /// offset is its broker epoch, after the `PartitionChangeRecord`s that take the previous
+    /// incarnation out of every ISR and leadership; the same incarnation again amends its
+    /// registration, keeping epoch, fencing and controlled shutdown. Returns the broker
+    /// epoch.
     pub fn register_broker(&self, request: &BrokerRegistrationRequest) -> Result<i64, ApiError> {
         let mut log = self.lock();
-        log.check_active().map_err(|e| e.to_api_error())?;
+        self.ensure_activated(&mut log)
+            .map_err(|e| e.to_api_error())?;
         let image = self.image();
         let now = Instant::now();
         if *request.cluster_id != *self.options.cluster_id {
@@ -364,8 +367,23 @@ impl Controller {
                 check(name, 0, 0)?;
             }
         }
-        let offset = log.next_offset();
         let same_incarnation = existing.is_some_and(|e| e.incarnation_id == request.incarnation_id);
+        // A new incarnation first gives up what the previous one held, in the same batch
+        // (Kafka's `ClusterControlManager.registerBroker` through `addRecordsForShutdown`,
+        // `ReplicationControlManager.handleBrokerShutdown`, KAFKA-18106): without
+        // eligible leader replicas, clean shutdown or not, it leaves every ISR and
+        // leadership as a fenced broker would. A broker killed and restarted within its
+        // session timeout (whose old registration is still unfenced) must not lead
+        // partitions with a log it has not yet reconciled with the other replicas; it
+        // rejoins the ISRs by catching up, as any follower.
+        let mut records = if same_incarnation {
+            Vec::new()
+        } else {
+            self.leader_and_isr_updates(&image, id, NO_LEADER, |p| p.isr.contains(&id))
+        };
+        let moved = records.len();
+        // The registration is the batch's last record, and its offset is the broker epoch.
+        let offset = log.next_offset() + moved as i64;
         let (epoch, fenced, in_controlled_shutdown) = match existing {
             Some(e) if same_incarnation => (e.epoch, e.fenced, e.in_controlled_shutdown),
             _ => (offset, true, false),
@@ -394,18 +412,28 @@ impl Controller {
             cordoned_log_dirs: None,
             ..Default::default()
         };
-        let records = vec![VersionedRecord {
+        records.push(VersionedRecord {
             version: REGISTER_BROKER_RECORD_VERSION,
             record: MetadataRecord::RegisterBroker(record),
-        }];
-        self.commit(&mut log, records)
+        });
+        let written = self
+            .commit(&mut log, records)
             .map_err(|e| e.to_api_error())?;
+        let registered_at = written.map_or(offset, |(_, last)| last);
+        if registered_at != offset {
+            tracing::warn!(
+                broker = id,
+                predicted = offset,
+                written = registered_at,
+                "the registration landed at another offset than its broker epoch"
+            );
+        }
         let mut members = self.members();
         if !same_incarnation {
             members.remove(id);
         }
         members.register(id, fenced, now);
-        members.set_registration_offset(id, offset);
+        members.set_registration_offset(id, registered_at);
         if same_incarnation {
             tracing::info!(broker = id, epoch, "amended the broker's registration");
         } else {
@@ -413,6 +441,12 @@ impl Controller {
                 broker = id,
                 epoch,
                 incarnation = %request.incarnation_id,
+                partitions_changed = moved,
+                previous_epoch = request.previous_broker_epoch,
+                // KIP-966: the previous incarnation ended cleanly if it names its epoch.
+                // Without eligible leader replicas nothing depends on it (Kafka's
+                // `handleBrokerShutdown` treats both alike then).
+                clean_shutdown = existing.is_some_and(|e| e.epoch == request.previous_broker_epoch),
                 "registered a new incarnation of the broker"
             );
         }
@@ -429,7 +463,8 @@ impl Controller {
         request: &BrokerHeartbeatRequest,
     ) -> Result<HeartbeatReply, ApiError> {
         let mut log = self.lock();
-        log.check_active().map_err(|e| e.to_api_error())?;
+        self.ensure_activated(&mut log)
+            .map_err(|e| e.to_api_error())?;
         let image = self.image();
         let id = request.broker_id;
         check_broker_epoch(&image, id, request.broker_epoch)?;
@@ -543,7 +578,7 @@ impl Controller {
         let mut fenced = Vec::new();
         loop {
             let mut log = self.lock();
-            log.check_active()?;
+            self.ensure_activated(&mut log)?;
             let image = self.image();
             let now = Instant::now();
             let stale = {
@@ -559,9 +594,11 @@ impl Controller {
                 self.members().fence(broker);
                 continue;
             }
-            tracing::info!(broker, "fencing the broker: its session has timed out");
             let records = self.broker_fenced_records(&image, broker);
+            // Logged once committed: a leader resumed after a pause tries with the contacts
+            // it had before, and fails (a newer epoch has its own controller).
             self.commit(&mut log, records)?;
+            tracing::info!(broker, "fenced the broker: its session had timed out");
             self.members().fence(broker);
             fenced.push(broker);
         }

@@ -78,6 +78,11 @@ pub struct Heartbeats {
     /// (Kafka's `registerBrokerRecordOffsets`); a broker registered before the start has its
     /// broker epoch there, the offset of the record that began its incarnation.
     registration_offsets: BTreeMap<i32, i64>,
+    /// The quorum epoch these sessions were made for (`None` on a single node, where
+    /// there is one controller for the life of the process). A controller that was active
+    /// in an earlier epoch must not act on what it knew then: in between, the brokers'
+    /// heartbeats went to another controller.
+    epoch: Option<i32>,
 }
 
 impl Heartbeats {
@@ -87,7 +92,23 @@ impl Heartbeats {
             session_timeout,
             sessions: BTreeMap::new(),
             registration_offsets: BTreeMap::new(),
+            epoch: None,
         }
+    }
+
+    /// No sessions, made for quorum epoch `epoch` (see [`Heartbeats::epoch`]).
+    pub fn for_epoch(session_timeout: Duration, epoch: i32) -> Heartbeats {
+        Heartbeats {
+            epoch: Some(epoch),
+            ..Heartbeats::new(session_timeout)
+        }
+    }
+
+    /// The quorum epoch in which the active controller made these sessions, `None` if
+    /// they were not made by an activation (a single node's, or a cluster controller's
+    /// before its first activation).
+    pub fn epoch(&self) -> Option<i32> {
+        self.epoch
     }
 
     /// The offset of the latest `RegisterBrokerRecord` of `broker` this controller wrote.

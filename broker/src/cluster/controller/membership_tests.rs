@@ -153,3 +153,64 @@ fn registration_checks_and_amendments() {
         BROKER_ID_NOT_REGISTERED
     );
 }
+
+#[test]
+fn a_new_incarnation_takes_the_previous_one_out_of_isrs_and_leaderships() {
+    let dir = tempfile::tempdir().unwrap();
+    let controller = open(dir.path(), 200);
+    let old = controller.register_broker(&registration(2)).unwrap();
+    controller.broker_heartbeat(&heartbeat(2, old)).unwrap();
+    let topic = NewTopic {
+        assignments: vec![ReplicaAssignment {
+            partition: 0,
+            broker_ids: vec![2, 1],
+        }],
+        ..NewTopic::new("t", -1, -1)
+    };
+    let id = controller.create_topics(&[topic], false).unwrap().results[0].topic_id;
+    let before = controller.image().partition(&id, 0).unwrap().clone();
+    assert_eq!((before.leader, before.isr.clone()), (2, vec![2, 1]));
+    // Killed and restarted: the session ran out, but nothing fenced the registration yet.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!controller.image().broker(2).unwrap().fenced);
+    let new = controller.register_broker(&registration(2)).unwrap();
+    let image = controller.image();
+    let p = image.partition(&id, 0).unwrap();
+    assert_eq!(
+        (p.leader, p.isr.clone(), p.leader_epoch),
+        (1, vec![1], before.leader_epoch + 1)
+    );
+    let broker = image.broker(2).unwrap();
+    assert!(broker.fenced);
+    // The broker epoch is the offset of the registration, the batch's last record.
+    assert_eq!((broker.epoch, controller.next_offset() - 1), (new, new));
+    assert_eq!(
+        controller
+            .broker_heartbeat(&heartbeat(2, old))
+            .unwrap_err()
+            .code,
+        STALE_BROKER_EPOCH
+    );
+    // Not unfenced before it has replayed its registration; then it follows, not leads.
+    let behind = BrokerHeartbeatRequest {
+        current_metadata_offset: new - 1,
+        ..heartbeat(2, new)
+    };
+    assert!(controller.broker_heartbeat(&behind).unwrap().is_fenced);
+    assert!(
+        !controller
+            .broker_heartbeat(&heartbeat(2, new))
+            .unwrap()
+            .is_fenced
+    );
+    let image = controller.image();
+    let p = image.partition(&id, 0).unwrap();
+    assert_eq!((p.leader, p.isr.clone()), (1, vec![1]));
+    // The same incarnation registering again changes no partition.
+    let offset = controller.next_offset();
+    let mut again = registration(2);
+    again.incarnation_id = image.broker(2).unwrap().incarnation_id;
+    again.log_dirs = image.broker(2).unwrap().directories.clone();
+    assert_eq!(controller.register_broker(&again).unwrap(), new);
+    assert_eq!(controller.next_offset(), offset + 1);
+}

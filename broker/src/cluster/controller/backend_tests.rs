@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest;
-use gregor_protocol::messages::broker_registration_request::{
-    BrokerRegistrationRequest, Feature, Listener,
-};
 
 use super::*;
 use crate::cluster::quorum::{Quorum, QuorumOptions, VoterNode};
 
-const CLUSTER: &str = "AAAAAAAAAAAAAAAAAAAAAQ";
+use super::membership_tests::{CLUSTER, registration};
+
 /// The longest any wait may take (nothing here is timed).
 const WAIT: Duration = Duration::from_secs(120);
 
@@ -38,32 +36,6 @@ fn quorum_options(id: i32, dir: &Path, voters: &BTreeMap<i32, VoterNode>) -> Quo
     options.election_timeout_ms = (400, 800);
     options.heartbeat_interval_ms = 100;
     options
-}
-
-fn registration(id: i32) -> BrokerRegistrationRequest {
-    BrokerRegistrationRequest {
-        broker_id: id,
-        cluster_id: CLUSTER.into(),
-        incarnation_id: random_uuid(),
-        listeners: vec![Listener {
-            name: "PLAINTEXT".into(),
-            host: "localhost".into(),
-            port: 9000 + id as u16,
-            security_protocol: 0,
-            ..Default::default()
-        }],
-        features: supported_features()
-            .iter()
-            .map(|(name, range)| Feature {
-                name: name.as_str().into(),
-                min_supported_version: range.min,
-                max_supported_version: range.max,
-                ..Default::default()
-            })
-            .collect(),
-        log_dirs: vec![random_uuid()],
-        ..Default::default()
-    }
 }
 
 /// Registers broker `id` and unfences it; returns its epoch.

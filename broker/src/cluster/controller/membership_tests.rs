@@ -14,7 +14,8 @@ use super::*;
 use crate::cluster::meta_properties::MetaProperties;
 use crate::cluster::replay::load;
 
-const CLUSTER: &str = "AAAAAAAAAAAAAAAAAAAAAQ";
+/// The cluster id of the controller tests.
+pub(super) const CLUSTER: &str = "AAAAAAAAAAAAAAAAAAAAAQ";
 
 fn open(dir: &Path, session_ms: u64) -> Controller {
     let (meta, _) = MetaProperties::load_or_format(dir, 1, Some(CLUSTER)).unwrap();
@@ -25,7 +26,9 @@ fn open(dir: &Path, session_ms: u64) -> Controller {
     Controller::open(options, loaded).unwrap().0
 }
 
-fn registration(id: i32) -> BrokerRegistrationRequest {
+/// A registration of broker `id` with one PLAINTEXT listener and every supported feature
+/// (shared by the controller's test modules).
+pub(super) fn registration(id: i32) -> BrokerRegistrationRequest {
     BrokerRegistrationRequest {
         broker_id: id,
         cluster_id: CLUSTER.into(),

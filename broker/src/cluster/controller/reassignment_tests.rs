@@ -7,19 +7,14 @@ use gregor_protocol::messages::alter_partition_request::{
     AlterPartitionRequest, BrokerState, PartitionData, TopicData,
 };
 use gregor_protocol::messages::broker_heartbeat_request::BrokerHeartbeatRequest;
-use gregor_protocol::messages::broker_registration_request::{
-    BrokerRegistrationRequest, Feature, Listener,
-};
 use uuid::Uuid;
 
-use super::super::{
-    Controller, ControllerOptions, NewTopic, ReplicaAssignment, supported_features,
-};
+use super::super::{Controller, ControllerOptions, NewTopic, ReplicaAssignment};
 use super::*;
-use crate::cluster::meta_properties::{MetaProperties, random_uuid};
+use crate::cluster::meta_properties::MetaProperties;
 use crate::cluster::replay::load;
 
-const CLUSTER: &str = "AAAAAAAAAAAAAAAAAAAAAQ";
+use super::super::membership_tests::{CLUSTER, registration};
 
 fn open(dir: &Path) -> Controller {
     let (meta, _) = MetaProperties::load_or_format(dir, 1, Some(CLUSTER)).unwrap();
@@ -27,29 +22,7 @@ fn open(dir: &Path) -> Controller {
     options.cluster_id = CLUSTER.to_string();
     let controller = Controller::open(options, load(dir).unwrap()).unwrap().0;
     for id in [2, 3, 4] {
-        let request = BrokerRegistrationRequest {
-            broker_id: id,
-            cluster_id: CLUSTER.into(),
-            incarnation_id: random_uuid(),
-            listeners: vec![Listener {
-                name: "PLAINTEXT".into(),
-                host: "localhost".into(),
-                port: 9000 + id as u16,
-                security_protocol: 0,
-                ..Default::default()
-            }],
-            features: supported_features()
-                .iter()
-                .map(|(name, range)| Feature {
-                    name: name.as_str().into(),
-                    min_supported_version: range.min,
-                    max_supported_version: range.max,
-                    ..Default::default()
-                })
-                .collect(),
-            log_dirs: vec![random_uuid()],
-            ..Default::default()
-        };
+        let request = registration(id);
         let epoch = controller.register_broker(&request).unwrap();
         controller
             .broker_heartbeat(&BrokerHeartbeatRequest {

@@ -72,6 +72,9 @@ pub struct ObserverOptions {
     pub retry_backoff: Duration,
     /// At most this many bytes of batches per fetch.
     pub fetch_max_bytes: i32,
+    /// How to connect (TLS, SASL) to the controller listener; plain TCP from
+    /// [`ObserverOptions::from_config`], `server_observer` sets the configured one.
+    pub connector: crate::security::node_client::NodeConnector,
 }
 
 impl ObserverOptions {
@@ -108,6 +111,7 @@ impl ObserverOptions {
             fetch_max_wait: Duration::from_millis(500),
             request_timeout: Duration::from_millis(2000),
             retry_backoff: Duration::from_millis(100),
+            connector: crate::security::node_client::NodeConnector::plaintext(),
             fetch_max_bytes: 8 * 1024 * 1024,
         }
     }

@@ -153,3 +153,99 @@ impl ServerCertVerifier for AnyHostName {
         self.0.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::config::SecurityProtocol;
+
+    /// A CA and a server certificate for `localhost` only, as PEM: (ca, chain and key).
+    fn pki() -> (String, String) {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let cert = server.signed_by(&key, &issuer).unwrap();
+        (
+            ca_cert.pem(),
+            format!("{}{}", cert.pem(), key.serialize_pem()),
+        )
+    }
+
+    /// Whether a client with `extra` keys completes a handshake with the server when it
+    /// connects to 127.0.0.1 (an address the certificate does not name).
+    async fn handshake(extra: &[(&str, &str)]) -> Result<(), String> {
+        let (ca, server_pem) = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let server_file = dir.path().join("server.pem");
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&server_file, server_pem).unwrap();
+        std::fs::write(&ca_file, ca).unwrap();
+        let mut props = BTreeMap::new();
+        props.insert("ssl.keystore.type".to_string(), "PEM".to_string());
+        props.insert(
+            "ssl.keystore.location".to_string(),
+            server_file.display().to_string(),
+        );
+        props.insert("ssl.truststore.type".to_string(), "PEM".to_string());
+        props.insert(
+            "ssl.truststore.location".to_string(),
+            ca_file.display().to_string(),
+        );
+        for (k, v) in extra {
+            props.insert(k.to_string(), v.to_string());
+        }
+        let keys = ListenerKeys::new(&props, "INTERNAL");
+        let server = tls::server_config(&keys, SecurityProtocol::Ssl, "INTERNAL").unwrap();
+        let client = client_config(&keys, "INTERNAL").map_err(|e| e.to_string())?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(async move {
+            let mut tls = acceptor.accept(b).await.ok()?;
+            let mut byte = [0u8; 1];
+            tls.read_exact(&mut byte).await.ok()?;
+            Some(byte[0])
+        });
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector
+            .connect(name, a)
+            .await
+            .map_err(|e| e.to_string())?;
+        tls.write_all(&[7]).await.map_err(|e| e.to_string())?;
+        tls.flush().await.map_err(|e| e.to_string())?;
+        assert_eq!(served.await.unwrap(), Some(7));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn the_host_name_is_checked_unless_identification_is_off() {
+        let refused = handshake(&[]).await.unwrap_err();
+        assert!(refused.contains("not valid for name"), "{refused}");
+        handshake(&[("ssl.endpoint.identification.algorithm", "")])
+            .await
+            .unwrap();
+        let unknown = handshake(&[("ssl.endpoint.identification.algorithm", "ldaps")])
+            .await
+            .unwrap_err();
+        assert!(
+            unknown.contains("ssl.endpoint.identification.algorithm"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn a_tls_client_without_a_truststore_is_a_configuration_error() {
+        let props = BTreeMap::new();
+        let keys = ListenerKeys::new(&props, "CONTROLLER");
+        let error = client_config(&keys, "CONTROLLER").unwrap_err().to_string();
+        assert!(error.contains("ssl.truststore.location"), "{error}");
+    }
+}

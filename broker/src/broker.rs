@@ -98,6 +98,9 @@ pub struct Broker {
     /// Partition replication: the roles the metadata gave this broker's partitions, the
     /// led partitions' ISR and high watermark, the follower fetchers.
     pub replicas: Arc<crate::replication::ReplicaManager>,
+    /// How this broker reaches the other brokers' inter-broker listener (follower fetches,
+    /// transaction markers; `security::node_client`).
+    pub inter_broker_connector: crate::security::node_client::NodeConnector,
     /// In a multi-node cluster, the link to the active controller (lifecycle, forwarding,
     /// AlterPartition), started by `server::run` once the listeners are bound.
     pub controller_link: std::sync::OnceLock<Arc<crate::cluster::controller_link::ControllerLink>>,
@@ -265,11 +268,13 @@ impl Broker {
         } else {
             (None, None)
         };
-        let replicas = Arc::new(crate::replication::ReplicaManager::new(
-            config.node_id,
-            replication,
-            alter,
-        ));
+        let inter_broker_connector =
+            crate::security::node_client::NodeConnector::inter_broker(&config)
+                .map_err(|e| StartError::Config(e.to_string()))?;
+        let replicas = Arc::new(
+            crate::replication::ReplicaManager::new(config.node_id, replication, alter)
+                .with_node_connector(inter_broker_connector.clone()),
+        );
         let broker = Arc::new(Broker {
             node_id: config.node_id,
             cluster_id: meta.cluster_id.clone(),
@@ -281,6 +286,7 @@ impl Broker {
             transactions,
             fetch_sessions,
             telemetry,
+            inter_broker_connector,
             connection_quotas: std::sync::OnceLock::new(),
             request_bytes: request_bytes_budget(config_queued_bytes),
             authorizer,

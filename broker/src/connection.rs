@@ -55,6 +55,9 @@ pub enum CloseReason {
     Encode(String),
     /// SASL authentication failed, or a request came before it completed.
     Authentication(String),
+    /// A request the principal may not make and whose API has no error answer here
+    /// (the metadata quorum's RPCs, `connection_quorum.rs`).
+    Unauthorized(String),
 }
 
 impl std::fmt::Display for CloseReason {
@@ -83,6 +86,7 @@ impl std::fmt::Display for CloseReason {
             Self::Malformed(err) => write!(f, "malformed request: {err}"),
             Self::Encode(err) => write!(f, "could not encode the response: {err}"),
             Self::Authentication(err) => write!(f, "authentication: {err}"),
+            Self::Unauthorized(err) => write!(f, "not authorized: {err}"),
         }
     }
 }

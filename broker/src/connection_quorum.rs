@@ -4,6 +4,11 @@
 //! rather than to the handlers, so the controllers talk Raft on the same port as brokers
 //! register and heartbeat, as Kafka's controllers serve `Vote` and `Fetch` of the metadata
 //! partition on their controller listener.
+//!
+//! With an authorizer, the sender must hold CLUSTER_ACTION on the cluster, as Kafka's
+//! `ControllerApis` asks of Vote (a node's principal is usually one of `super.users`).
+//! Kafka answers CLUSTER_AUTHORIZATION_FAILED; here the connection is closed (the private
+//! keys have no error answer the peer would read as a refusal), logged with the principal.
 
 use bytes::Bytes;
 
@@ -29,6 +34,14 @@ pub(crate) async fn route(
         return None;
     }
     let quorum = broker.controller.quorum()?;
+    let checker = crate::handlers::authorize::Checker::new(ctx);
+    if !checker.cluster(crate::authorizer::AclOperation::ClusterAction) {
+        return Some(Err(CloseReason::Unauthorized(format!(
+            "{} may not send the metadata quorum's RPCs (key {key}): CLUSTER_ACTION on the \
+             cluster is needed",
+            ctx.principal
+        ))));
+    }
     let handler = quorum.handler();
     Some(match handler.handle_frame(frame.clone()).await {
         Some(response) => Ok(Some(vec![response.freeze()])),

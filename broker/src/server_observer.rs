@@ -24,7 +24,9 @@ pub async fn open(config: &Config) -> Result<Option<Observer>, StartError> {
                 .to_string(),
         ));
     }
-    let options = ObserverOptions::from_config(config, &meta.cluster_id);
+    let mut options = ObserverOptions::from_config(config, &meta.cluster_id);
+    options.connector = crate::security::node_client::NodeConnector::controller(config)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let observer = Observer::start(options)
         .await
         .map_err(|e| StartError::Metadata(e.to_string()))?;

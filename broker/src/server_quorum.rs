@@ -30,6 +30,8 @@ pub async fn open(config: &Config) -> Result<Option<Quorum>, StartError> {
     options.directory_id = meta.directory_id.unwrap_or_default();
     options.log.segment_bytes = config.metadata_log.segment_bytes.max(1) as u64;
     options.log.segment_ms = config.metadata_log.segment_ms;
+    options.connector = crate::security::node_client::NodeConnector::controller(config)
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let quorum = Quorum::open(options)
         .await
         .map_err(|e| StartError::Metadata(e.to_string()))?;

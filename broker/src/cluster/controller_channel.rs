@@ -12,9 +12,9 @@
 //! "alter-partition"), so a slow forwarded request never delays a heartbeat: so does the
 //! broker here, one [`ControllerChannel`] each.
 //!
-//! Only PLAINTEXT controller listeners are spoken to today: a controller listener mapped to
-//! SSL, SASL_PLAINTEXT or SASL_SSL in `listener.security.protocol.map` is refused when the
-//! channel is made ([`ControllerChannel::from_config`]), never silently sent in clear.
+//! The connection speaks the first controller listener's security protocol, with
+//! `sasl.mechanism.controller.protocol` (`security::node_client`); a controller that refuses
+//! this node's certificate or credentials is logged as an error at each attempt.
 
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,9 @@ use gregor_protocol::error_code;
 use gregor_protocol::message::Request;
 use tokio::sync::{Mutex, watch};
 
-use crate::config::{Config, SecurityProtocol};
+use crate::config::Config;
 use crate::replication::client::{BrokerClient, ClientError};
+use crate::security::node_client::NodeConnector;
 
 /// The largest response accepted from a controller (a forwarded request's response can be as
 /// large as a CreateTopics response for many topics).
@@ -114,30 +115,25 @@ pub struct ChannelOptions {
     pub retry_backoff: Duration,
     /// The longest wait between attempts (`retry.backoff.max.ms`).
     pub max_backoff: Duration,
+    /// How to connect (TLS, SASL) to the controller listener.
+    pub connector: NodeConnector,
 }
 
 impl ChannelOptions {
     /// The options for channel `name` of the broker configured by `config`, each attempt
-    /// bounded by `request_timeout`. Refuses a controller listener this broker cannot speak
-    /// to (not PLAINTEXT) and a configuration naming no controller.
+    /// bounded by `request_timeout`. Refuses a controller listener whose TLS or SASL
+    /// client settings are unusable and a configuration naming no controller.
     pub fn from_config(
         config: &Config,
         name: &str,
         request_timeout: Duration,
     ) -> Result<ChannelOptions, String> {
-        let listener = config
-            .controller_listener_names
-            .first()
-            .ok_or("controller.listener.names is empty: the broker cannot reach a controller")?;
-        match config.security_protocol_for(listener) {
-            None | Some(SecurityProtocol::Plaintext) => {}
-            Some(other) => {
-                return Err(format!(
-                    "the controller listener {listener} uses {other:?}: this broker reaches \
-                     controllers over PLAINTEXT only"
-                ));
-            }
+        if config.controller_listener_names.is_empty() {
+            return Err(
+                "controller.listener.names is empty: the broker cannot reach a controller".into(),
+            );
         }
+        let connector = NodeConnector::controller(config).map_err(|e| e.to_string())?;
         let mut controllers: Vec<ControllerAddress> = config
             .controller_quorum_voters
             .iter()
@@ -177,6 +173,7 @@ impl ChannelOptions {
             request_timeout,
             retry_backoff: Duration::from_millis(ms("retry.backoff.ms", 100).max(1)),
             max_backoff: Duration::from_millis(ms("retry.backoff.max.ms", 1000).max(1)),
+            connector,
         })
     }
 }
@@ -324,6 +321,7 @@ impl ControllerChannel {
             let index = self.hinted().unwrap_or(state.next % count);
             let target = &self.options.controllers[index];
             let client = BrokerClient::connect(
+                &self.options.connector,
                 &target.host,
                 target.port,
                 &self.options.client_id,
@@ -331,7 +329,17 @@ impl ControllerChannel {
                 timeout,
             )
             .await
-            .map_err(|e| AttemptError::Failed(index, e.to_string()))?;
+            .map_err(|e| {
+                if e.is_security() {
+                    tracing::error!(
+                        client = %self.options.client_id,
+                        listener = %self.options.connector.listener,
+                        "controller {} does not accept this node: {e}",
+                        self.describe(index)
+                    );
+                }
+                AttemptError::Failed(index, e.to_string())
+            })?;
             tracing::info!(client = %self.options.client_id, "connected to controller {}", self.describe(index));
             state.connection = Some((index, client));
         }

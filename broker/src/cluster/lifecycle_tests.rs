@@ -105,6 +105,7 @@ fn channel(ports: &[u16]) -> ControllerChannel {
             request_timeout: Duration::from_secs(5),
             retry_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_millis(50),
+            connector: crate::security::node_client::NodeConnector::plaintext(),
         },
         None,
     )

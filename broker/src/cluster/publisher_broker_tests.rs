@@ -494,9 +494,16 @@ fn batch(tag: &str, count: usize) -> Bytes {
 }
 
 async fn produce(port: u16, topic: &str, tag: &str) -> i16 {
-    let mut client = BrokerClient::connect("127.0.0.1", port, "test", 64 << 20, PATIENCE)
-        .await
-        .expect("connect");
+    let mut client = BrokerClient::connect(
+        &crate::security::node_client::NodeConnector::plaintext(),
+        "127.0.0.1",
+        port,
+        "test",
+        64 << 20,
+        PATIENCE,
+    )
+    .await
+    .expect("connect");
     let version = client
         .version_for::<ProduceRequest>(3, 11)
         .expect("version");

@@ -69,13 +69,13 @@ impl std::fmt::Display for Unenforceable {
                 write!(
                     f,
                     "listener {listener} uses security protocol {protocol}{source}, which this \
-                     broker does not implement yet (it serves PLAINTEXT only)"
+                     broker does not implement yet"
                 )
             }
             Unenforceable::InterBroker { listener, protocol } => write!(
                 f,
                 "the inter-broker listener {listener} uses security protocol {protocol}, which \
-                 this broker does not implement yet (it serves PLAINTEXT only)"
+                 this broker does not implement yet"
             ),
             Unenforceable::Setting {
                 key,

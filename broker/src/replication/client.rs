@@ -1,5 +1,6 @@
-//! A small Kafka client for broker-to-broker requests (the follower's Fetch and ListOffsets
-//! to the leader): one TCP connection, one request at a time, the generated types for every
+//! A small Kafka client for node-to-node requests (the follower's Fetch and ListOffsets
+//! to the leader, the controller channels, the metadata observer): one connection (TLS and
+//! SASL as `security::node_client` makes it), one request at a time, the generated types for every
 //! message, versions agreed with ApiVersions first (as Kafka's `NetworkClient` does).
 //!
 //! Responses are size-checked before anything is allocated (`max_response_bytes`), every
@@ -14,7 +15,8 @@ use gregor_protocol::message::{Decodable, Request};
 use gregor_protocol::messages::api_versions_request::ApiVersionsRequest;
 use gregor_protocol::messages::api_versions_response::ApiVersionsResponse;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use crate::security::node_client::{ConnectError, NodeConnector, NodeStream};
 
 /// Why a request to another broker failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +33,34 @@ pub enum ClientError {
     /// The other broker does not serve a version this broker can send.
     #[error("{0}")]
     Unsupported(String),
+    /// The TLS handshake or the SASL exchange failed: the other node does not accept this
+    /// one (see [`ConnectError`]).
+    #[error("{0}")]
+    Security(ConnectError),
+}
+
+impl From<ConnectError> for ClientError {
+    fn from(e: ConnectError) -> ClientError {
+        match e {
+            ConnectError::Io(e) => ClientError::Io(e),
+            ConnectError::Timeout(t) => ClientError::Timeout(t),
+            other => ClientError::Security(other),
+        }
+    }
+}
+
+impl ClientError {
+    /// Whether the other node refused this one (TLS or SASL): worth a warning, not a retry
+    /// in silence.
+    pub fn is_security(&self) -> bool {
+        matches!(self, ClientError::Security(_))
+    }
 }
 
 /// One connection to another broker.
 #[derive(Debug)]
 pub struct BrokerClient {
-    stream: TcpStream,
+    stream: NodeStream,
     client_id: String,
     correlation_id: i32,
     /// The versions the other broker serves, by API key (from ApiVersions).
@@ -45,18 +69,17 @@ pub struct BrokerClient {
 }
 
 impl BrokerClient {
-    /// Connects to `host:port` within `timeout` and asks for the broker's versions.
+    /// Connects to `host:port` through `connector` (TLS and SASL as the listener asks)
+    /// within `timeout` and asks for the broker's versions.
     pub async fn connect(
+        connector: &NodeConnector,
         host: &str,
         port: u16,
         client_id: &str,
         max_response_bytes: usize,
         timeout: Duration,
     ) -> Result<BrokerClient, ClientError> {
-        let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| ClientError::Timeout(timeout))??;
-        stream.set_nodelay(true)?;
+        let stream = connector.connect(host, port, client_id, timeout).await?;
         let mut client = BrokerClient {
             stream,
             client_id: client_id.to_owned(),
@@ -130,6 +153,7 @@ impl BrokerClient {
         )
         .map_err(|e| ClientError::Protocol(format!("cannot encode the request: {e}")))?;
         self.stream.write_all(&buf).await?;
+        self.stream.flush().await?;
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).await?;
         let size = usize::try_from(i32::from_be_bytes(size))

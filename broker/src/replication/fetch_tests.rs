@@ -95,9 +95,16 @@ async fn start_leader() -> Leader {
 }
 
 async fn client(port: u16) -> BrokerClient {
-    BrokerClient::connect("127.0.0.1", port, "test", 64 << 20, PATIENCE)
-        .await
-        .expect("connect")
+    BrokerClient::connect(
+        &crate::security::node_client::NodeConnector::plaintext(),
+        "127.0.0.1",
+        port,
+        "test",
+        64 << 20,
+        PATIENCE,
+    )
+    .await
+    .expect("connect")
 }
 
 async fn create_topic(leader: &Leader, name: &str) -> (gregor_protocol::Uuid, i32) {

@@ -39,6 +39,7 @@ use tokio::time::Instant;
 
 use super::client::{BrokerClient, ClientError};
 use super::config::ReplicationConfig;
+use crate::security::node_client::NodeConnector;
 use crate::storage::{PartitionLog, StorageError, unpoison};
 
 /// Highest Fetch version a follower sends (Kafka 4.0's replica fetcher uses 17).
@@ -93,6 +94,7 @@ pub struct FetcherManager {
     local_id: i32,
     broker_epoch: Arc<AtomicI64>,
     config: ReplicationConfig,
+    connector: NodeConnector,
     fetchers: Mutex<HashMap<i32, Fetcher>>,
 }
 
@@ -107,8 +109,14 @@ impl FetcherManager {
             local_id,
             broker_epoch,
             config,
+            connector: NodeConnector::plaintext(),
             fetchers: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Connects to leaders through `connector` from now on.
+    pub fn set_connector(&mut self, connector: NodeConnector) {
+        self.connector = connector;
     }
 
     /// Fetches `log`'s partition from `leader` in `leader_epoch` from now on (moving it off
@@ -139,6 +147,7 @@ impl FetcherManager {
                 self.local_id,
                 Arc::clone(&self.broker_epoch),
                 self.config,
+                self.connector.clone(),
             ));
             Fetcher {
                 endpoint: leader.clone(),
@@ -220,6 +229,7 @@ async fn run(
     local_id: i32,
     broker_epoch: Arc<AtomicI64>,
     config: ReplicationConfig,
+    connector: NodeConnector,
 ) {
     let backoff = Duration::from_millis(u64::try_from(config.fetch_backoff_ms).unwrap_or(0));
     let wait = Duration::from_millis(u64::try_from(config.fetch_wait_max_ms).unwrap_or(0));
@@ -259,6 +269,7 @@ async fn run(
         }
         if client.is_none() {
             match BrokerClient::connect(
+                &connector,
                 &leader.host,
                 leader.port,
                 &client_id,
@@ -268,6 +279,11 @@ async fn run(
             .await
             {
                 Ok(connected) => client = Some(connected),
+                Err(error) if error.is_security() => {
+                    tracing::error!(leader = leader.id, host = %leader.host, port = leader.port, listener = %connector.listener, %error, "the leader does not accept this broker (TLS or SASL of the inter-broker listener)");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(leader = leader.id, host = %leader.host, port = leader.port, %error, "cannot connect to the leader");
                     tokio::time::sleep(backoff).await;

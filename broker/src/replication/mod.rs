@@ -97,6 +97,16 @@ impl ReplicaManager {
         }
     }
 
+    /// Fetches from leaders through `connector` (TLS and SASL of the inter-broker
+    /// listener) instead of plain TCP.
+    pub fn with_node_connector(
+        mut self,
+        connector: crate::security::node_client::NodeConnector,
+    ) -> ReplicaManager {
+        self.fetchers.set_connector(connector);
+        self
+    }
+
     /// This broker's id.
     pub fn local_id(&self) -> i32 {
         self.local_id

@@ -13,6 +13,9 @@
 //!   validator) as server-side state machines; the connection drives them
 //!   (`connection_auth.rs`).
 //! - [`reauth`]: re-authentication (KIP-368): `connections.max.reauth.ms` and session lifetimes.
+//! - [`node_client`]: the client side between nodes (issue 15): which listener a node uses
+//!   to reach another, with [`tls_client`] (rustls client configuration) and
+//!   [`sasl_client`] (the node's own credentials, PLAIN and SCRAM client messages).
 //!
 //! Authorization (ACLs) and quotas are not here yet: they will read the
 //! [`KafkaPrincipal`] from the request context.
@@ -20,11 +23,14 @@
 pub mod bootstrap_scram;
 pub mod dn;
 pub mod jaas;
+pub mod node_client;
 pub mod principal_mapping;
 pub mod reauth;
 pub mod sasl;
+pub mod sasl_client;
 pub mod settings;
 pub mod tls;
+pub mod tls_client;
 
 #[cfg(test)]
 mod fuzz_tests;

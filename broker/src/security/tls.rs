@@ -84,7 +84,7 @@ const SUITES: &[(&str, rustls::CipherSuite)] = &[
 ];
 
 /// The cipher suites of `ssl.cipher.suites` (all of the provider's when blank).
-fn cipher_suites(
+pub(super) fn cipher_suites(
     keys: &ListenerKeys<'_>,
     all: &[SupportedCipherSuite],
 ) -> Result<Vec<SupportedCipherSuite>, ConfigError> {
@@ -115,7 +115,7 @@ fn cipher_suites(
 }
 
 /// The TLS versions of `ssl.enabled.protocols`.
-fn protocol_versions(
+pub(super) fn protocol_versions(
     keys: &ListenerKeys<'_>,
 ) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, ConfigError> {
     let Some((key, value)) = keys.non_blank("ssl.enabled.protocols") else {
@@ -250,7 +250,7 @@ fn pem_key(
 }
 
 /// The certificate chain and private key of the keystore.
-fn keystore(
+pub(super) fn keystore(
     keys: &ListenerKeys<'_>,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
     let location = keys.non_blank("ssl.keystore.location");
@@ -321,7 +321,7 @@ fn keystore(
 }
 
 /// The CAs of the truststore, if one is configured.
-fn truststore(keys: &ListenerKeys<'_>) -> Result<Option<RootCertStore>, ConfigError> {
+pub(super) fn truststore(keys: &ListenerKeys<'_>) -> Result<Option<RootCertStore>, ConfigError> {
     let location = keys.non_blank("ssl.truststore.location");
     let inline = keys.non_blank("ssl.truststore.certificates");
     if location.is_none() && inline.is_none() {

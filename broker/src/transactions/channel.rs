@@ -19,6 +19,7 @@ use gregor_protocol::message::Request;
 use crate::cluster::image::MetadataImage;
 use crate::replication::LeaderEndpoint;
 use crate::replication::client::{BrokerClient, ClientError};
+use crate::security::node_client::NodeConnector;
 use crate::storage::unpoison;
 
 /// The largest response accepted from another broker (WriteTxnMarkers and
@@ -69,7 +70,7 @@ impl BrokerChannels {
     pub async fn call<R: Request>(
         &self,
         image: &MetadataImage,
-        listener: &str,
+        connector: &NodeConnector,
         client_id: &str,
         destination: i32,
         request: &R,
@@ -77,7 +78,7 @@ impl BrokerChannels {
         ours: i16,
         timeout: Duration,
     ) -> Result<R::Response, ChannelError> {
-        let endpoint = crate::replication::leader_endpoint(image, destination, listener)
+        let endpoint = crate::replication::leader_endpoint(image, destination, &connector.listener)
             .ok_or(ChannelError::NoEndpoint(destination))?;
         let slot = unpoison(self.connections.lock())
             .entry(destination)
@@ -90,6 +91,7 @@ impl BrokerChannels {
         }
         if slot.is_none() {
             let client = BrokerClient::connect(
+                connector,
                 &endpoint.host,
                 endpoint.port,
                 client_id,

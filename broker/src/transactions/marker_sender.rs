@@ -147,7 +147,7 @@ async fn send_to(
     let answer = channels
         .call(
             image,
-            &broker.config.inter_broker_listener_name,
+            &broker.inter_broker_connector,
             &client_id,
             leader,
             &request,

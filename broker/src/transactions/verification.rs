@@ -94,7 +94,7 @@ impl TransactionCoordinator {
             .verification_channels
             .call(
                 &image,
-                &broker.config.inter_broker_listener_name,
+                &broker.inter_broker_connector,
                 &client_id,
                 leader,
                 &request,

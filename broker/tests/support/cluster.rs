@@ -128,6 +128,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// `server.properties` keys every node gets on top of the harness's.
     extra: Vec<(String, String)>,
+    /// Keys of one node (by id), over `extra`.
+    node_extra: Vec<(i32, String, String)>,
 }
 
 impl Cluster {
@@ -183,6 +185,7 @@ impl Cluster {
             cluster_id,
             nodes,
             extra,
+            node_extra: Vec::new(),
         }
     }
 
@@ -193,6 +196,36 @@ impl Cluster {
             None => self.extra.push((key.to_string(), value.to_string())),
         }
         self
+    }
+
+    /// Sets (or replaces) a `server.properties` key of node `id` only, over [`Cluster::set`].
+    pub fn set_node(&mut self, id: i32, key: &str, value: &str) -> &mut Cluster {
+        match self
+            .node_extra
+            .iter_mut()
+            .find(|(n, k, _)| *n == id && k == key)
+        {
+            Some(line) => line.2 = value.to_string(),
+            None => self
+                .node_extra
+                .push((id, key.to_string(), value.to_string())),
+        }
+        self
+    }
+
+    /// Starts nodes `ids` all at once and waits until each accepts connections.
+    pub fn start_some(&mut self, ids: &[i32]) {
+        for &id in ids {
+            self.spawn(id);
+        }
+        for &id in ids {
+            self.wait_ready(id);
+        }
+    }
+
+    /// Starts node `id` without waiting for it (a node that may never become ready).
+    pub fn spawn_node(&mut self, id: i32) {
+        self.spawn(id);
     }
 
     /// `controller.quorum.voters` of this cluster.
@@ -222,6 +255,12 @@ impl Cluster {
             Role::Broker => extra.push(("listeners", format!("PLAINTEXT://127.0.0.1:{plaintext}"))),
         }
         extra.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        for (_, key, value) in self.node_extra.iter().filter(|(n, _, _)| *n == id) {
+            match extra.iter_mut().find(|(k, _)| k == key) {
+                Some(line) => line.1 = value.clone(),
+                None => extra.push((key.as_str(), value.clone())),
+            }
+        }
         let borrowed: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let text = server_properties(&node.data, &borrowed);
         if node.role == Role::Controller {

@@ -65,6 +65,7 @@ pub(super) async fn run(options: ObserverOptions, log: FollowerLog, shared: Arc<
             options.targets[turn % options.targets.len()].clone()
         });
         let client = BrokerClient::connect(
+            &options.connector,
             &target.host,
             target.port,
             &format!("gregor-observer-{}", options.node_id),
@@ -74,6 +75,10 @@ pub(super) async fn run(options: ObserverOptions, log: FollowerLog, shared: Arc<
         .await;
         let next = match client {
             Ok(mut client) => rounds(&mut client, &target, &options, &log, &shared).await,
+            Err(e) if e.is_security() => {
+                tracing::error!(host = %target.host, port = target.port, listener = %options.connector.listener, "the controller does not accept this node: {e}");
+                Next::Retry
+            }
             Err(e) => {
                 tracing::debug!(host = %target.host, port = target.port, "cannot reach a controller: {e}");
                 Next::Retry

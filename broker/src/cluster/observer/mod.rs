@@ -75,6 +75,9 @@ pub struct ObserverOptions {
     pub fetch_max_bytes: i32,
     /// When the local copy writes snapshots and what it keeps.
     pub snapshots: SnapshotOptions,
+    /// How to connect (TLS, SASL) to the controller listener; plain TCP from
+    /// [`ObserverOptions::from_config`], `server_observer` sets the configured one.
+    pub connector: crate::security::node_client::NodeConnector,
 }
 
 impl ObserverOptions {
@@ -111,6 +114,7 @@ impl ObserverOptions {
             fetch_max_wait: Duration::from_millis(500),
             request_timeout: Duration::from_millis(2000),
             retry_backoff: Duration::from_millis(100),
+            connector: crate::security::node_client::NodeConnector::plaintext(),
             fetch_max_bytes: 8 * 1024 * 1024,
             snapshots: SnapshotOptions::from_config(config),
         }

@@ -155,6 +155,8 @@ pub struct QuorumOptions {
     pub snapshot_after_entries: u64,
     /// Entries kept in the log below a snapshot before they may be purged.
     pub entries_kept_after_snapshot: u64,
+    /// How to connect (TLS, SASL) to the other voters' controller listener.
+    pub connector: crate::security::node_client::NodeConnector,
 }
 
 impl QuorumOptions {
@@ -171,6 +173,7 @@ impl QuorumOptions {
             heartbeat_interval_ms: 200,
             snapshot_after_entries: 20_000,
             entries_kept_after_snapshot: 1000,
+            connector: crate::security::node_client::NodeConnector::plaintext(),
         }
     }
 
@@ -356,6 +359,7 @@ impl Quorum {
         let node_id = options.node_id as NodeId;
         let network = network::Network {
             cluster_id: options.cluster_id.clone(),
+            connector: options.connector.clone(),
         };
         let raft = Raft::new(
             node_id,

@@ -42,6 +42,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::security::node_client::{ConnectError, NodeConnector, NodeStream};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use gregor_protocol::frame::{
     decode_request_header, encode_request, encode_response, peek_request_api,
@@ -59,8 +60,8 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::{LeaderId, LogId, SnapshotMeta, StoredMembership, Vote};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 use super::entry::{self, QuorumEntry};
 use super::{NodeId, Raft, TypeConfig, VoterNode};
@@ -359,7 +360,7 @@ fn private_response(correlation_id: i32, body: &[u8]) -> io::Result<BytesMut> {
 }
 
 /// Reads one size-prefixed frame (without its size); `None` at a clean end of stream.
-pub async fn read_frame(stream: &mut TcpStream) -> io::Result<Option<Bytes>> {
+pub async fn read_frame<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<Option<Bytes>> {
     let mut size = [0u8; 4];
     match stream.read_exact(&mut size).await {
         Ok(_) => {}
@@ -577,6 +578,8 @@ async fn answer_vote(
 pub struct Network {
     /// The cluster id requests carry.
     pub cluster_id: Option<String>,
+    /// How to connect (TLS, SASL) to the voters' controller listener.
+    pub connector: NodeConnector,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -587,6 +590,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             node: node.clone(),
             cluster_id: self.cluster_id.clone(),
+            connector: self.connector.clone(),
             stream: None,
             correlation_id: 0,
         }
@@ -598,7 +602,8 @@ pub struct Peer {
     target: NodeId,
     node: VoterNode,
     cluster_id: Option<String>,
-    stream: Option<TcpStream>,
+    connector: NodeConnector,
+    stream: Option<NodeStream>,
     correlation_id: i32,
 }
 
@@ -621,21 +626,39 @@ impl Peer {
         let correlation_id = self.correlation_id;
         let addr = format!("{}:{}", self.node.host, self.node.port);
         if self.stream.is_none() {
-            let stream = match tokio::time::timeout(ttl, TcpStream::connect(&addr)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Err(RPCError::Unreachable(Unreachable::new(&e))),
-                Err(_) => {
+            let stream = match self
+                .connector
+                .connect(&self.node.host, self.node.port, CLIENT_ID, ttl)
+                .await
+            {
+                Ok(stream) => stream,
+                Err(ConnectError::Io(e)) => {
+                    return Err(RPCError::Unreachable(Unreachable::new(&e)));
+                }
+                Err(ConnectError::Timeout(_)) => {
                     let e =
                         io::Error::new(io::ErrorKind::TimedOut, format!("connecting to {addr}"));
                     return Err(RPCError::Unreachable(Unreachable::new(&e)));
                 }
+                Err(e) => {
+                    // Refused certificate or credentials: loud, it will not heal by itself.
+                    tracing::error!(
+                        voter = self.target,
+                        listener = %self.connector.listener,
+                        "voter {} does not accept this node: {e}",
+                        self.target
+                    );
+                    return Err(RPCError::Unreachable(Unreachable::new(&io::Error::other(
+                        e.to_string(),
+                    ))));
+                }
             };
-            let _ = stream.set_nodelay(true);
             self.stream = Some(stream);
         }
         let stream = self.stream.as_mut().expect("just connected");
         let exchange = async {
             stream.write_all(&frame).await?;
+            stream.flush().await?;
             read_frame(stream)
                 .await?
                 .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"))

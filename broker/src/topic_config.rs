@@ -240,7 +240,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "1073741824",
         Validator::AtLeast(1024 * 1024),
         &[syn("log.segment.bytes", Some("1073741824"))],
-        "The size at which a new log segment is rolled.",
+        "Size in bytes at which the partition's active segment is closed and a new one started.",
     ),
     def(
         "segment.ms",
@@ -255,7 +255,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
                 default: Some("168"),
             },
         ],
-        "The age at which a new log segment is rolled even if it is not full.",
+        "Milliseconds after which the active segment is rolled even when not full, so retention and compaction can act on it.",
     ),
     def(
         "segment.jitter.ms",
@@ -270,7 +270,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
                 default: Some("0"),
             },
         ],
-        "The maximum random jitter subtracted from segment.ms.",
+        "Upper bound of a random amount, in ms, taken off the roll time so that segments do not all roll at once.",
     ),
     def(
         "segment.index.bytes",
@@ -278,7 +278,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "10485760",
         Validator::AtLeast(4),
         &[syn("log.index.size.max.bytes", Some("10485760"))],
-        "The size of the offset index of a segment.",
+        "Bytes preallocated for each segment's offset index, which maps offsets to file positions.",
     ),
     def(
         "flush.messages",
@@ -286,7 +286,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         LONG_MAX,
         Validator::AtLeast(1),
         &[syn("log.flush.interval.messages", Some(LONG_MAX))],
-        "The number of messages after which the log is fsync'd.",
+        "Records appended between forced fsyncs of the partition.",
     ),
     def(
         "flush.ms",
@@ -297,7 +297,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
             syn("log.flush.interval.ms", None),
             syn("log.flush.scheduler.interval.ms", Some(LONG_MAX)),
         ],
-        "The time after which the log is fsync'd.",
+        "Milliseconds between forced fsyncs of the partition.",
     ),
     def(
         "retention.bytes",
@@ -305,7 +305,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "-1",
         Validator::None,
         &[syn("log.retention.bytes", Some("-1"))],
-        "The size a partition may grow to before old segments are deleted (-1: no limit).",
+        "Bytes a partition may hold under the delete policy before its oldest segments go (-1: unbounded).",
     ),
     def(
         "retention.ms",
@@ -325,7 +325,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
                 default: Some("168"),
             },
         ],
-        "How long old segments are kept before they are deleted (-1: no limit).",
+        "Milliseconds a segment is kept under the delete policy before removal (-1: forever).",
     ),
     def(
         "max.message.bytes",
@@ -333,7 +333,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "1048588",
         Validator::AtLeast(0),
         &[syn("message.max.bytes", Some("1048588"))],
-        "The largest record batch size allowed.",
+        "Largest record batch, in bytes after compression, this topic accepts.",
     ),
     def(
         "index.interval.bytes",
@@ -341,7 +341,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "4096",
         Validator::AtLeast(0),
         &[syn("log.index.interval.bytes", Some("4096"))],
-        "How often an entry is added to the offset index.",
+        "Bytes of records between two offset index entries; smaller gives finer seeks and bigger indexes.",
     ),
     def(
         "delete.retention.ms",
@@ -349,7 +349,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "86400000",
         Validator::AtLeast(0),
         &[syn("log.cleaner.delete.retention.ms", Some("86400000"))],
-        "How long delete tombstones are kept in compacted topics.",
+        "Milliseconds a tombstone survives in a compacted topic, so that consumers still see the delete.",
     ),
     def(
         "min.compaction.lag.ms",
@@ -357,7 +357,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "0",
         Validator::AtLeast(0),
         &[syn("log.cleaner.min.compaction.lag.ms", Some("0"))],
-        "The minimum time a message remains uncompacted.",
+        "Milliseconds a record stays exempt from compaction after it is written.",
     ),
     def(
         "max.compaction.lag.ms",
@@ -365,7 +365,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         LONG_MAX,
         Validator::AtLeast(1),
         &[syn("log.cleaner.max.compaction.lag.ms", Some(LONG_MAX))],
-        "The maximum time a message remains ineligible for compaction.",
+        "Longest time, in ms, a record can wait before the cleaner must compact its segment.",
     ),
     def(
         "file.delete.delay.ms",
@@ -373,7 +373,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "60000",
         Validator::AtLeast(0),
         &[syn("log.segment.delete.delay.ms", Some("60000"))],
-        "The time to wait before deleting a file from the filesystem.",
+        "Milliseconds a removed segment file waits before it is deleted from disk.",
     ),
     def(
         "min.cleanable.dirty.ratio",
@@ -381,7 +381,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "0.5",
         Validator::Between(0, 1),
         &[syn("log.cleaner.min.cleanable.ratio", Some("0.5"))],
-        "How dirty a log must be before the cleaner compacts it.",
+        "Share of uncompacted bytes in a log above which the cleaner compacts it.",
     ),
     def(
         "cleanup.policy",
@@ -389,7 +389,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "delete",
         Validator::ListOf(CLEANUP_POLICIES),
         &[syn("log.cleanup.policy", Some("delete"))],
-        "The retention policy of old segments: delete, compact, or both.",
+        "What to do with old segments: delete them, compact them by key, or both.",
     ),
     def(
         "unclean.leader.election.enable",
@@ -397,7 +397,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "false",
         Validator::None,
         &[syn("unclean.leader.election.enable", Some("false"))],
-        "Whether replicas not in the ISR may be elected leader.",
+        "Lets an out-of-sync replica become leader as a last resort, at the risk of losing records.",
     ),
     def(
         "min.insync.replicas",
@@ -405,7 +405,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "1",
         Validator::AtLeast(1),
         &[syn("min.insync.replicas", Some("1"))],
-        "The minimum number of in-sync replicas for acks=all writes.",
+        "In-sync replicas needed to accept an acks=all write to this topic.",
     ),
     def(
         "compression.type",
@@ -413,7 +413,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "producer",
         Validator::OneOf(COMPRESSION_TYPES),
         &[syn("compression.type", Some("producer"))],
-        "The compression of the stored batches (producer keeps the producer's).",
+        "Codec for this topic's stored batches; uncompressed stores them plain, producer keeps the producer's codec.",
     ),
     def(
         "compression.gzip.level",
@@ -421,7 +421,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "-1",
         Validator::GzipLevel,
         &[syn("compression.gzip.level", Some("-1"))],
-        "The gzip level when compression.type is gzip.",
+        "Level for gzip when compression.type is gzip (1-9, or -1 for gzip's own default).",
     ),
     def(
         "compression.lz4.level",
@@ -429,7 +429,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "9",
         Validator::Between(1, 17),
         &[syn("compression.lz4.level", Some("9"))],
-        "The lz4 level when compression.type is lz4.",
+        "Level for lz4 when compression.type is lz4 (1-17).",
     ),
     def(
         "compression.zstd.level",
@@ -437,7 +437,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "3",
         Validator::Between(-131_072, 22),
         &[syn("compression.zstd.level", Some("3"))],
-        "The zstd level when compression.type is zstd.",
+        "Level for zstd when compression.type is zstd (up to 22; negative levels are faster).",
     ),
     def(
         "preallocate",
@@ -445,7 +445,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "false",
         Validator::None,
         &[syn("log.preallocate", Some("false"))],
-        "Whether segment files are preallocated.",
+        "Whether new segment files are allocated on disk at full size up front.",
     ),
     // Kafka 3.9's topic config (removed in 4.0 with the old Fetch versions): whether
     // Fetch v0-3 may have this topic's batches down-converted (KafkaApis.handleFetchRequest).
@@ -455,7 +455,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "true",
         Validator::None,
         &[syn("log.message.downconversion.enable", Some("true"))],
-        "Whether fetches of versions 0-3 get this topic's records down-converted.",
+        "Lets fetches of versions 0-3 have this topic's batches converted to their older format.",
     ),
     def(
         "message.timestamp.type",
@@ -463,7 +463,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "CreateTime",
         Validator::OneOf(TIMESTAMP_TYPES),
         &[syn("log.message.timestamp.type", Some("CreateTime"))],
-        "Whether record timestamps are the producer's or the append time.",
+        "CreateTime keeps the producer's record timestamps; LogAppendTime replaces them with the broker's time.",
     ),
     def(
         "message.timestamp.before.max.ms",
@@ -471,7 +471,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         LONG_MAX,
         Validator::AtLeast(0),
         &[syn("log.message.timestamp.before.max.ms", Some(LONG_MAX))],
-        "How far in the past a record timestamp may be.",
+        "With CreateTime, how many ms a record's timestamp may trail the broker clock.",
     ),
     def(
         "message.timestamp.after.max.ms",
@@ -479,7 +479,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "3600000",
         Validator::AtLeast(0),
         &[syn("log.message.timestamp.after.max.ms", Some("3600000"))],
-        "How far in the future a record timestamp may be.",
+        "With CreateTime, how many ms a record's timestamp may lead the broker clock.",
     ),
     def(
         "leader.replication.throttled.replicas",
@@ -487,7 +487,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "",
         Validator::ThrottledReplicas,
         &[],
-        "Replicas whose leader side replication is throttled.",
+        "Replicas, as partitionId:brokerId pairs or *, whose traffic is throttled on the leader side.",
     ),
     def(
         "follower.replication.throttled.replicas",
@@ -495,7 +495,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "",
         Validator::ThrottledReplicas,
         &[],
-        "Replicas whose follower side replication is throttled.",
+        "Replicas, as partitionId:brokerId pairs or *, whose traffic is throttled on the follower side.",
     ),
     def(
         "remote.storage.enable",
@@ -503,7 +503,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "false",
         Validator::None,
         &[],
-        "Whether tiered storage is enabled for the topic.",
+        "Turns on tiered storage for this topic.",
     ),
     def(
         "local.retention.ms",
@@ -511,7 +511,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "-2",
         Validator::AtLeast(-2),
         &[syn("log.local.retention.ms", Some("-2"))],
-        "How long segments are kept locally with tiered storage (-2: retention.ms).",
+        "With tiered storage, ms a segment stays on local disk (-2: use retention.ms).",
     ),
     def(
         "local.retention.bytes",
@@ -519,7 +519,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "-2",
         Validator::AtLeast(-2),
         &[syn("log.local.retention.bytes", Some("-2"))],
-        "How much data is kept locally with tiered storage (-2: retention.bytes).",
+        "With tiered storage, bytes a partition keeps on local disk (-2: use retention.bytes).",
     ),
     def(
         "remote.log.copy.disable",
@@ -527,7 +527,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "false",
         Validator::None,
         &[],
-        "Whether copying segments to tiered storage is disabled.",
+        "Stops copying this topic's segments to tiered storage; remote copies stay readable.",
     ),
     def(
         "remote.log.delete.on.disable",
@@ -535,7 +535,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "false",
         Validator::None,
         &[],
-        "Whether remote data is deleted when tiered storage is disabled.",
+        "Confirms that turning tiered storage off for this topic deletes its remote data.",
     ),
 ];
 

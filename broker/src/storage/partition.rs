@@ -174,6 +174,9 @@ pub struct OpenReport {
     /// Segments opened from their index files after a clean shutdown, their batches not
     /// read (only those after the last offset index entry, for the next offset).
     pub indexed_segments: usize,
+    /// Segments recovered after an unclean shutdown from an offset index entry at or below
+    /// the recovery point, the batches before it not read (see `segment/recover_from.rs`).
+    pub recovered_from_index: usize,
 }
 
 /// How to open a log: its config and what the log directory's files say about it.

@@ -106,7 +106,8 @@ impl ProducerLoad {
     /// Loads the newest usable snapshot of `part_dir` before the segments (`found`) are
     /// scanned, as Kafka's `LogLoader` does: without the clean shutdown marker, snapshots
     /// above the base offset of the first segment to recover are deleted (they may describe
-    /// data the crash lost); snapshots at or below the log start offset are deleted
+    /// data the crash lost), or with `keep_to_recovery_point` only those above the recovery
+    /// point; snapshots at or below the log start offset are deleted
     /// (Kafka's `truncateAndReload`); corrupt ones are deleted and the next older one tried.
     /// Expired producers are left out of the loaded state.
     pub(super) fn start(
@@ -114,6 +115,7 @@ impl ProducerLoad {
         found: &[(i64, PathBuf)],
         params: &OpenParams,
         recovery_point: i64,
+        keep_to_recovery_point: bool,
     ) -> ProducerLoad {
         producer_snapshot::remove_temp_files(part_dir);
         let log_start = found
@@ -122,6 +124,12 @@ impl ProducerLoad {
             .max(params.log_start_offset.unwrap_or(i64::MIN));
         let bound = if params.clean_shutdown {
             i64::MAX
+        } else if keep_to_recovery_point {
+            // The recovery from the segment's index (`segment/recover_from.rs`) starts the
+            // state from a snapshot at or below the recovery point: what it describes was
+            // flushed before the point was checkpointed (snapshots are synced when
+            // written). Truncation below it reloads an older one (`finish`).
+            recovery_point
         } else {
             // Kafka recovers the segment holding the recovery point and every later one.
             found

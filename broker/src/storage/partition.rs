@@ -39,6 +39,7 @@ mod follower;
 mod group_commit;
 mod high_watermark;
 mod inline;
+mod listing;
 mod open;
 mod producers;
 mod retention;
@@ -50,6 +51,7 @@ pub(crate) use self::compaction::CrashPoint;
 pub use self::high_watermark::FetchIsolation;
 use self::inline::AppendError;
 pub use self::inline::{InlineAppend, PendingAppend};
+use self::listing::Listing;
 use self::open::*;
 use self::producers::ProducerLoad;
 

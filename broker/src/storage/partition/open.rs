@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, hash_map};
 use super::transactions::{load_txn_index, read_marker};
 use super::*;
 use crate::storage::segment::{IndexLimits, SampledEpoch};
-use crate::storage::txn_index;
+use crate::storage::{producer_snapshot, txn_index};
 
 impl PartitionLog {
     /// Opens the log of `topic`/`partition` in the log directory `dir` (the directory
@@ -112,9 +112,18 @@ impl PartitionLog {
         } else {
             Vec::new()
         };
-        // A cleaning interrupted by a crash: finish or undo its swap first.
-        super::compaction::complete_interrupted_cleaning(&part_dir)?;
-        let found = list_segment_files(&part_dir)?;
+        // The directory is listed once; what interrupted operations left (rare) is cleared
+        // up by their own passes first, and the directory listed again.
+        let mut listing = Listing::read(&part_dir)?;
+        if listing.leftovers {
+            // A cleaning interrupted by a crash: finish or undo its swap first.
+            super::compaction::complete_interrupted_cleaning(&part_dir)?;
+            // Removes unfinished deletions.
+            list_segment_files(&part_dir)?;
+            producer_snapshot::remove_temp_files(&part_dir);
+            listing = Listing::read(&part_dir)?;
+        }
+        let found = std::mem::take(&mut listing.segments);
         // The checkpoint as a cache, to check it against the batch headers an index-based
         // open reads, from the lowest offset the log can start at on.
         let checkpoint_cache = LeaderEpochCache::from_entries(checkpointed_epochs.iter().copied());
@@ -136,8 +145,14 @@ impl PartitionLog {
         let mut torn_tail = None;
         // The producer state starts from the newest usable snapshot; the scan replays the
         // batches after it (see `producers.rs`).
-        let mut producers =
-            ProducerLoad::start(&part_dir, &found, &params, recovery_point, indexed);
+        let mut producers = ProducerLoad::start(
+            &part_dir,
+            &found,
+            &params,
+            recovery_point,
+            indexed,
+            std::mem::take(&mut listing.snapshots),
+        );
         // The leader epoch cache is rebuilt from the headers: every batch that starts a
         // newer epoch starts an entry. For segments opened from their index files, the
         // entries starting in them come from the checkpoint (which Kafka's `LogLoader`
@@ -158,7 +173,11 @@ impl PartitionLog {
             let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
             // The aborted transactions are only needed where the index will be rebuilt.
             // The segment's transaction index as stored (read once: also what it is kept as).
-            let stored = txn_index::read_txn_index(&part_dir, *base);
+            let stored = if listing.has_txn_index(*base) {
+                txn_index::read_txn_index(&part_dir, *base)
+            } else {
+                Ok(Vec::new())
+            };
             let wants_aborts = verify || upper.is_none() || stored.is_err();
             let mut aborts = Vec::new();
             let replays_from = producers.replays_from();
@@ -437,7 +456,15 @@ impl PartitionLog {
         // rest.
         let producers = producers.finish(&part_dir, &segments, log_start_offset, log_end_offset)?;
         let first_unstable_offset = producers.first_unstable_offset();
-        let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
+        // The checkpoint as read at the start of an index-based open (nothing wrote it since).
+        let epoch_file = indexed.then_some(checkpointed_epochs);
+        let epochs = load_epochs(
+            &part_dir,
+            epochs,
+            log_start_offset,
+            log_end_offset,
+            epoch_file,
+        );
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(
             topic,
@@ -526,16 +553,22 @@ impl PartitionLog {
 /// offset, `truncateFromStart` at the log start offset). The checkpoint file says nothing
 /// the batches do not: every entry but a leader's newest starts at a batch, and Kafka
 /// drops that one at load too (it starts at the log end offset). So the file is only
-/// rewritten when it differs (or is missing or unreadable).
+/// rewritten when it differs (or is missing or unreadable). `known_file` is the file's
+/// contents if the caller read it already.
 pub(super) fn load_epochs(
     part_dir: &Path,
     mut epochs: LeaderEpochCache,
     log_start_offset: i64,
     log_end_offset: i64,
+    known_file: Option<Vec<EpochEntry>>,
 ) -> LeaderEpochCache {
     epochs.truncate_from_end(log_end_offset);
     epochs.truncate_from_start(log_start_offset);
-    let file = match leader_epoch::read_checkpoint(part_dir) {
+    let read = match known_file {
+        Some(file) => Ok(Some(file)),
+        None => leader_epoch::read_checkpoint(part_dir),
+    };
+    let file = match read {
         Ok(file) => file,
         Err(error) => {
             tracing::warn!(

@@ -84,6 +84,8 @@ mod indexed_open_tests;
 #[cfg(test)]
 mod producer_tests;
 #[cfg(test)]
+mod recover_from_tests;
+#[cfg(test)]
 mod replication_tests;
 #[cfg(test)]
 mod snapshot_tests;

@@ -39,6 +39,7 @@ mod follower;
 mod group_commit;
 mod high_watermark;
 mod inline;
+mod listing;
 mod open;
 mod producers;
 mod retention;
@@ -50,6 +51,7 @@ pub(crate) use self::compaction::CrashPoint;
 pub use self::high_watermark::FetchIsolation;
 use self::inline::AppendError;
 pub use self::inline::{InlineAppend, PendingAppend};
+use self::listing::Listing;
 use self::open::*;
 use self::producers::ProducerLoad;
 
@@ -174,6 +176,9 @@ pub struct OpenReport {
     /// Segments opened from their index files after a clean shutdown, their batches not
     /// read (only those after the last offset index entry, for the next offset).
     pub indexed_segments: usize,
+    /// Segments recovered after an unclean shutdown from an offset index entry at or below
+    /// the recovery point, the batches before it not read (see `segment/recover_from.rs`).
+    pub recovered_from_index: usize,
 }
 
 /// How to open a log: its config and what the log directory's files say about it.

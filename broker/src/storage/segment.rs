@@ -13,8 +13,10 @@ use gregor_protocol::records::{
 };
 
 mod indexed;
+mod recover_from;
 
 pub(crate) use indexed::SampledEpoch;
+pub(crate) use recover_from::IndexLimits;
 
 /// Largest segment file this module writes or indexes: Kafka's own limit (`segment.bytes`
 /// is an `int`, positions in its indexes are 32-bit).

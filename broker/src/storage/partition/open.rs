@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap, hash_map};
 
 use super::transactions::{load_txn_index, read_marker};
 use super::*;
-use crate::storage::segment::SampledEpoch;
-use crate::storage::txn_index;
+use crate::storage::segment::{IndexLimits, SampledEpoch};
+use crate::storage::{producer_snapshot, txn_index};
 
 impl PartitionLog {
     /// Opens the log of `topic`/`partition` in the log directory `dir` (the directory
@@ -112,9 +112,18 @@ impl PartitionLog {
         } else {
             Vec::new()
         };
-        // A cleaning interrupted by a crash: finish or undo its swap first.
-        super::compaction::complete_interrupted_cleaning(&part_dir)?;
-        let found = list_segment_files(&part_dir)?;
+        // The directory is listed once; what interrupted operations left (rare) is cleared
+        // up by their own passes first, and the directory listed again.
+        let mut listing = Listing::read(&part_dir)?;
+        if listing.leftovers {
+            // A cleaning interrupted by a crash: finish or undo its swap first.
+            super::compaction::complete_interrupted_cleaning(&part_dir)?;
+            // Removes unfinished deletions.
+            list_segment_files(&part_dir)?;
+            producer_snapshot::remove_temp_files(&part_dir);
+            listing = Listing::read(&part_dir)?;
+        }
+        let found = std::mem::take(&mut listing.segments);
         // The checkpoint as a cache, to check it against the batch headers an index-based
         // open reads, from the lowest offset the log can start at on.
         let checkpoint_cache = LeaderEpochCache::from_entries(checkpointed_epochs.iter().copied());
@@ -136,7 +145,14 @@ impl PartitionLog {
         let mut torn_tail = None;
         // The producer state starts from the newest usable snapshot; the scan replays the
         // batches after it (see `producers.rs`).
-        let mut producers = ProducerLoad::start(&part_dir, &found, &params, recovery_point);
+        let mut producers = ProducerLoad::start(
+            &part_dir,
+            &found,
+            &params,
+            recovery_point,
+            indexed,
+            std::mem::take(&mut listing.snapshots),
+        );
         // The leader epoch cache is rebuilt from the headers: every batch that starts a
         // newer epoch starts an entry. For segments opened from their index files, the
         // entries starting in them come from the checkpoint (which Kafka's `LogLoader`
@@ -157,10 +173,57 @@ impl PartitionLog {
             let verify = !clean && upper.is_none_or(|upper| upper > recovery_point);
             // The aborted transactions are only needed where the index will be rebuilt.
             // The segment's transaction index as stored (read once: also what it is kept as).
-            let stored = txn_index::read_txn_index(&part_dir, *base);
+            let stored = if listing.has_txn_index(*base) {
+                txn_index::read_txn_index(&part_dir, *base)
+            } else {
+                Ok(Vec::new())
+            };
             let wants_aborts = verify || upper.is_none() || stored.is_err();
             let mut aborts = Vec::new();
             let replays_from = producers.replays_from();
+            // The segment holding the recovery point is recovered from its last offset index
+            // entry at or below it (and at or below where the producer state stands, so that
+            // no batch the state needs is skipped): see `segment/recover_from.rs`. Kafka
+            // re-reads the whole segment.
+            let mut recovery_start = None;
+            if indexed && verify && *base <= recovery_point && stored.is_ok() {
+                let limit = recovery_point.min(replays_from);
+                match Segment::recovery_start(&part_dir, path.clone(), *base, min_offset, limit)
+                    .map_err(|e| StorageError::io(path, e))?
+                {
+                    Ok(start) => {
+                        if let Some(disagreement) =
+                            checkpoint_disagreement(&checkpoint_cache, &start.sampled, start_bound)
+                        {
+                            tracing::warn!(
+                                segment = %path.display(),
+                                batch_base_offset = disagreement.base_offset,
+                                batch_epoch = disagreement.epoch,
+                                checkpoint = ?checkpointed_epochs,
+                                "the {} disagrees with a batch of the log",
+                                leader_epoch::LEADER_EPOCH_CHECKPOINT
+                            );
+                            return Ok(Err((params, EPOCHS_DISAGREE)));
+                        }
+                        // The epochs starting before the tail come from the checkpoint, those
+                        // in it from the headers the recovery reads.
+                        let low = if i == 0 { i64::MIN } else { *base };
+                        for entry in checkpointed_epochs
+                            .iter()
+                            .filter(|e| e.start_offset >= low && e.start_offset < start.tail_offset)
+                        {
+                            epochs.assign(entry.epoch, entry.start_offset);
+                        }
+                        recovery_start = Some(start);
+                    }
+                    Err(reason) => tracing::debug!(
+                        segment = %path.display(),
+                        reason,
+                        "recovering the segment from its first batch"
+                    ),
+                }
+            }
+            let recovered_from_index = recovery_start.is_some();
             let mut replay = |header: &BatchHeader, file: &File, position: u64| {
                 if !header.is_control() {
                     producers.replay(header);
@@ -236,9 +299,27 @@ impl PartitionLog {
                 }
             }
             let opened_from_index = opened.is_some();
-            let (segment, stop) = match opened {
-                Some(segment) => (segment, None),
-                None => {
+            let (segment, stop) = match (opened, recovery_start) {
+                (Some(segment), _) => (segment, None),
+                (None, Some(start)) => {
+                    let limits = IndexLimits {
+                        interval_bytes: u64::try_from(params.config.index_interval_bytes)
+                            .unwrap_or(0),
+                        max_offset_entries: params.config.max_offset_index_entries(),
+                        max_time_entries: params.config.max_time_index_entries(),
+                    };
+                    match Segment::recover_from(start, upper, recovery_point, limits, &mut replay)
+                        .map_err(|e| StorageError::io(path, e))?
+                    {
+                        Ok(recovered) => {
+                            report.rebuilt_indexes += usize::from(recovered.rebuilt_indexes);
+                            report.recovered_from_index += 1;
+                            (recovered.segment, recovered.stop)
+                        }
+                        Err(reason) => return Ok(Err((params, reason))),
+                    }
+                }
+                (None, None) => {
                     // What is below the recovery point was synced and checkpointed: only
                     // the batches from it on are verified (Kafka verifies whole segments).
                     let verify_from = verify.then_some(recovery_point);
@@ -267,7 +348,20 @@ impl PartitionLog {
                     epochs.assign(entry.epoch, entry.start_offset);
                 }
             }
-            from_index.push(opened_from_index);
+            if recovered_from_index && let Ok(stored) = &stored {
+                // The markers before where the producer state stands were not replayed: the
+                // stored transaction index (flushed with the batches below the recovery
+                // point) gives their aborts.
+                let mut merged: Vec<AbortedTxn> = stored
+                    .iter()
+                    .filter(|a| a.last_offset < replays_from)
+                    .copied()
+                    .collect();
+                merged.extend(aborts.drain(..).filter(|a| a.last_offset >= replays_from));
+                aborts = merged;
+            }
+            // The index files of a recovered segment were brought up to date by its recovery.
+            from_index.push(opened_from_index || recovered_from_index);
             report.indexed_segments += usize::from(opened_from_index);
             replayed_aborts.push((aborts, stored));
             report.verified_segments += usize::from(verify);
@@ -362,7 +456,15 @@ impl PartitionLog {
         // rest.
         let producers = producers.finish(&part_dir, &segments, log_start_offset, log_end_offset)?;
         let first_unstable_offset = producers.first_unstable_offset();
-        let epochs = load_epochs(&part_dir, epochs, log_start_offset, log_end_offset);
+        // The checkpoint as read at the start of an index-based open (nothing wrote it since).
+        let epoch_file = indexed.then_some(checkpointed_epochs);
+        let epochs = load_epochs(
+            &part_dir,
+            epochs,
+            log_start_offset,
+            log_end_offset,
+            epoch_file,
+        );
         let (end_offset, _) = watch::channel(log_end_offset);
         tracing::debug!(
             topic,
@@ -451,16 +553,22 @@ impl PartitionLog {
 /// offset, `truncateFromStart` at the log start offset). The checkpoint file says nothing
 /// the batches do not: every entry but a leader's newest starts at a batch, and Kafka
 /// drops that one at load too (it starts at the log end offset). So the file is only
-/// rewritten when it differs (or is missing or unreadable).
+/// rewritten when it differs (or is missing or unreadable). `known_file` is the file's
+/// contents if the caller read it already.
 pub(super) fn load_epochs(
     part_dir: &Path,
     mut epochs: LeaderEpochCache,
     log_start_offset: i64,
     log_end_offset: i64,
+    known_file: Option<Vec<EpochEntry>>,
 ) -> LeaderEpochCache {
     epochs.truncate_from_end(log_end_offset);
     epochs.truncate_from_start(log_start_offset);
-    let file = match leader_epoch::read_checkpoint(part_dir) {
+    let read = match known_file {
+        Some(file) => Ok(Some(file)),
+        None => leader_epoch::read_checkpoint(part_dir),
+    };
+    let file = match read {
         Ok(file) => file,
         Err(error) => {
             tracing::warn!(

@@ -98,6 +98,10 @@ pub(super) struct ProducerLoad {
     from: i64,
     /// The loaded snapshot's offset.
     snapshot: Option<i64>,
+    /// The snapshot files in the directory, while they are known exactly (from the open's
+    /// listing, with what the load deleted and wrote); `None` once unsure (the directory
+    /// is listed again when they are needed).
+    known: Option<Vec<i64>>,
     now_ms: i64,
     expiration_ms: i64,
 }
@@ -106,22 +110,31 @@ impl ProducerLoad {
     /// Loads the newest usable snapshot of `part_dir` before the segments (`found`) are
     /// scanned, as Kafka's `LogLoader` does: without the clean shutdown marker, snapshots
     /// above the base offset of the first segment to recover are deleted (they may describe
-    /// data the crash lost); snapshots at or below the log start offset are deleted
+    /// data the crash lost), or with `keep_to_recovery_point` only those above the recovery
+    /// point; snapshots at or below the log start offset are deleted
     /// (Kafka's `truncateAndReload`); corrupt ones are deleted and the next older one tried.
-    /// Expired producers are left out of the loaded state.
+    /// Expired producers are left out of the loaded state. `snapshots` are the offsets of
+    /// the directory's snapshot files, sorted (from its listing).
     pub(super) fn start(
         part_dir: &Path,
         found: &[(i64, PathBuf)],
         params: &OpenParams,
         recovery_point: i64,
+        keep_to_recovery_point: bool,
+        snapshots: Vec<i64>,
     ) -> ProducerLoad {
-        producer_snapshot::remove_temp_files(part_dir);
         let log_start = found
             .first()
             .map_or(0, |(base, _)| *base)
             .max(params.log_start_offset.unwrap_or(i64::MIN));
         let bound = if params.clean_shutdown {
             i64::MAX
+        } else if keep_to_recovery_point {
+            // The recovery from the segment's index (`segment/recover_from.rs`) starts the
+            // state from a snapshot at or below the recovery point: what it describes was
+            // flushed before the point was checkpointed (snapshots are synced when
+            // written). Truncation below it reloads an older one (`finish`).
+            recovery_point
         } else {
             // Kafka recovers the segment holding the recovery point and every later one.
             found
@@ -134,14 +147,7 @@ impl ProducerLoad {
                 })
                 .map_or(i64::MAX, |(_, (base, _))| *base)
         };
-        let offsets = match producer_snapshot::list_snapshots(part_dir) {
-            Ok(offsets) => offsets,
-            Err(error) => {
-                tracing::warn!(dir = %part_dir.display(), %error, "cannot list producer snapshots");
-                Vec::new()
-            }
-        };
-        let (stale, usable): (Vec<i64>, Vec<i64>) = offsets
+        let (stale, usable): (Vec<i64>, Vec<i64>) = snapshots
             .into_iter()
             .partition(|&offset| offset > bound || offset <= log_start);
         producer_snapshot::delete_snapshots(part_dir, stale);
@@ -151,10 +157,15 @@ impl ProducerLoad {
             producers: ProducerStateManager::default(),
             from: log_start,
             snapshot: None,
+            known: None,
             now_ms,
             expiration_ms,
         };
         load.load_snapshot(part_dir, &usable, i64::MAX, log_start);
+        // The newest one loaded: none was found corrupt (and deleted) on the way.
+        if load.snapshot == usable.last().copied() {
+            load.known = Some(usable);
+        }
         load
     }
 
@@ -213,8 +224,19 @@ impl ProducerLoad {
         if !one_of_last_two || base_offset < self.from {
             return;
         }
-        if let Err(error) = take_snapshot(&mut self.producers, part_dir, base_offset) {
-            tracing::warn!(dir = %part_dir.display(), base_offset, %error, "could not write a producer state snapshot");
+        match take_snapshot(&mut self.producers, part_dir, base_offset) {
+            Ok(false) => {}
+            Ok(true) => {
+                if let Some(known) = &mut self.known
+                    && let Err(at) = known.binary_search(&base_offset)
+                {
+                    known.insert(at, base_offset);
+                }
+            }
+            Err(error) => {
+                self.known = None;
+                tracing::warn!(dir = %part_dir.display(), base_offset, %error, "could not write a producer state snapshot");
+            }
         }
     }
 
@@ -229,16 +251,21 @@ impl ProducerLoad {
         log_start: i64,
         log_end: i64,
     ) -> Result<ProducerStateManager, StorageError> {
-        let offsets = producer_snapshot::list_snapshots(part_dir).unwrap_or_default();
-        let (above, kept): (Vec<i64>, Vec<i64>) =
+        let offsets = match self.known.take() {
+            Some(known) => known,
+            None => producer_snapshot::list_snapshots(part_dir).unwrap_or_default(),
+        };
+        let (above, mut kept): (Vec<i64>, Vec<i64>) =
             offsets.into_iter().partition(|&offset| offset > log_end);
         producer_snapshot::delete_snapshots(part_dir, above);
         if self.snapshot.is_some_and(|offset| offset > log_end) {
             // The log ends before the snapshot (a torn or corrupt tail was cut off).
             self.load_snapshot(part_dir, &kept, log_end, log_start);
             replay_headers(segments, self.from, &mut self.producers)?;
+            // The load may have deleted corrupt ones.
+            kept = producer_snapshot::list_snapshots(part_dir).unwrap_or_default();
         }
-        remove_stray_snapshots(part_dir, segments);
+        remove_stray_snapshots(part_dir, segments, kept);
         if let Err(error) = take_snapshot(&mut self.producers, part_dir, log_end) {
             tracing::warn!(dir = %part_dir.display(), log_end, %error, "could not write a producer state snapshot");
         }
@@ -249,10 +276,7 @@ impl ProducerLoad {
 /// Kafka's `removeStraySnapshots`: snapshots at no segment's base offset are deleted, but
 /// the newest of them is kept when it is at or above the last segment's base offset (the
 /// snapshot of a clean shutdown).
-fn remove_stray_snapshots(part_dir: &Path, segments: &[Segment]) {
-    let Ok(offsets) = producer_snapshot::list_snapshots(part_dir) else {
-        return;
-    };
+fn remove_stray_snapshots(part_dir: &Path, segments: &[Segment], offsets: Vec<i64>) {
     let bases: Vec<i64> = segments.iter().map(|s| s.base_offset).collect();
     let strays: Vec<i64> = offsets
         .into_iter()

@@ -33,7 +33,7 @@ pub(crate) struct SampledEpoch {
 }
 
 impl SampledEpoch {
-    fn of(header: &BatchHeader) -> SampledEpoch {
+    pub(super) fn of(header: &BatchHeader) -> SampledEpoch {
         SampledEpoch {
             base_offset: header.base_offset,
             last_offset: header
@@ -46,7 +46,7 @@ impl SampledEpoch {
 
 /// The header of the v2 batch at the start of `file`, if it has one (a legacy message
 /// carries no epoch).
-fn first_v2_header(file: &File, file_len: u64) -> io::Result<Option<BatchHeader>> {
+pub(super) fn first_v2_header(file: &File, file_len: u64) -> io::Result<Option<BatchHeader>> {
     if file_len < RECORD_BATCH_OVERHEAD as u64 {
         return Ok(None);
     }

@@ -359,13 +359,19 @@ pub(crate) fn read_index_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
 
 /// Replaces the contents of an index file with `bytes` and syncs it.
 pub(crate) fn write_index_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_index_file_unsynced(path, bytes)?.sync_data()
+}
+
+/// Replaces the contents of an index file with `bytes` without syncing it (the caller
+/// syncs it before anything relies on it surviving a power loss); returns the open file.
+pub(crate) fn write_index_file_unsynced(path: &Path, bytes: &[u8]) -> io::Result<File> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(path)?;
     file.write_all(bytes)?;
-    file.sync_data()
+    Ok(file)
 }
 
 /// Opens an index file for appending entries at positional offsets (created if missing).

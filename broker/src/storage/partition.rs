@@ -268,6 +268,9 @@ pub struct PartitionLog {
     /// The leader epoch cache (see [`super::leader_epoch`]), mirrored in the partition
     /// directory's `leader-epoch-checkpoint`. Changed by appends under the writer lock.
     epochs: Mutex<LeaderEpochCache>,
+    /// Files the open wrote without syncing them, synced before the recovery point moves
+    /// (see [`deferred_flush::Unsynced`]).
+    unsynced: Mutex<deferred_flush::Unsynced>,
 }
 
 /// What readers look up.
@@ -1016,6 +1019,7 @@ impl PartitionLog {
             self.finish_segment(previous)?;
         }
         self.sync_segments_from(self.recovery_point())?;
+        self.sync_unsynced()?;
         self.new_segment(writer, base_offset)?;
         // Kafka's `roll` snapshots the producer state at the new segment's base offset.
         self.take_producer_snapshot(base_offset);
@@ -1100,6 +1104,7 @@ impl PartitionLog {
         let recovery_point = self.recovery_point();
         if end > recovery_point {
             self.sync_segments_from(recovery_point)?;
+            self.sync_unsynced()?;
             // The active segment's `.index` and `.timeindex` are not synced here (issue 14):
             // recovery after a crash always rebuilds the active segment's indexes from its
             // batches (`open.rs`: it has no upper bound, so it is past any recovery point),
@@ -1140,6 +1145,9 @@ impl PartitionLog {
             // Kafka's `close` snapshots the producer state at the log end offset.
             self.take_producer_snapshot(self.log_end_offset());
         }
+        // A clean shutdown makes the next open trust every file: those the open left
+        // unsynced are synced even when the recovery point does not move.
+        self.sync_unsynced()?;
         self.flush()
     }
 

@@ -196,6 +196,19 @@ pub(crate) fn write_snapshot(
     offset: i64,
     entries: &[SnapshotEntry],
 ) -> io::Result<PathBuf> {
+    write_snapshot_with(dir, offset, entries, true)
+}
+
+/// [`write_snapshot`] with `sync` false: written to `<name>.tmp` and renamed, nothing
+/// synced (Kafka's `takeSnapshot(false)`); [`sync_snapshot`] makes it durable later. A
+/// power loss before that leaves it whole, absent, or failing its CRC (then deleted at load
+/// and an older one used), never wrong.
+pub(crate) fn write_snapshot_with(
+    dir: &Path,
+    offset: i64,
+    entries: &[SnapshotEntry],
+    sync: bool,
+) -> io::Result<PathBuf> {
     let path = snapshot_path(dir, offset);
     let temp = dir.join(format!("{offset:020}{TEMP_SUFFIX}"));
     let bytes = encode(entries);
@@ -206,15 +219,33 @@ pub(crate) fn write_snapshot(
             .truncate(true)
             .open(&temp)?;
         file.write_all(&bytes)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
         fs::rename(&temp, &path)?;
-        checkpoint::sync_dir(dir)
+        if sync {
+            checkpoint::sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if let Err(error) = result {
         let _ = fs::remove_file(&temp);
         return Err(error);
     }
     Ok(path)
+}
+
+/// Syncs the snapshot at `offset` in `dir` written by [`write_snapshot_with`] without a
+/// sync, and the directory (its rename). Returns whether it still existed (one deleted
+/// since needs nothing).
+pub(crate) fn sync_snapshot(dir: &Path, offset: i64) -> io::Result<bool> {
+    match fs::File::open(snapshot_path(dir, offset)) {
+        Ok(file) => file.sync_all()?,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error),
+    }
+    checkpoint::sync_dir(dir)?;
+    Ok(true)
 }
 
 /// Reads and decodes the snapshot file at `path`. A file that is not a valid snapshot (or

@@ -357,3 +357,115 @@ fn producer_state_and_aborts_before_and_after_the_snapshot_survive() {
     assert!(log.producer_state(13).is_some());
     assert!(log.last_stable_offset() < log.log_end_offset());
 }
+
+/// A log with producers written as before a kill -9: returns the recovery point.
+fn write_with_producers(dir: &Path, interval: i32) -> i64 {
+    let log = PartitionLog::create_with_config(dir, TOPIC, 0, config(interval)).expect("create");
+    append(&log, producer_batch(7, 0, 2, true));
+    log.append_txn_marker(7, 0, 0, false, 0, now_ms())
+        .expect("abort");
+    for i in 0..10 {
+        append(&log, batch(2, 1_000 + i));
+    }
+    log.close().expect("close");
+    drop(log);
+    let params = OpenParams {
+        config: config(interval),
+        clean_shutdown: true,
+        ..OpenParams::default()
+    };
+    let log = PartitionLog::open_with(dir, TOPIC, 0, params).expect("reopen");
+    append(&log, producer_batch(9, 0, 3, false));
+    log.flush().expect("flush");
+    let recovery_point = log.recovery_point();
+    append(&log, producer_batch(11, 0, 2, true));
+    append(&log, producer_batch(9, 3, 2, false));
+    for i in 0..6 {
+        append(&log, batch(2, 3_000 + i * 10));
+    }
+    recovery_point
+}
+
+#[test]
+fn a_crash_right_after_the_recovery_recovers_the_same_log_again() {
+    for interval in [0, 300] {
+        let (_tmp, dir) = tmp();
+        let recovery_point = write_with_producers(&dir, interval);
+        let part = dir.join(partition_dir_name(TOPIC, 0));
+        let first = recover_and_compare(&dir, interval, recovery_point);
+        let end = first.log_end_offset();
+        // The open wrote its snapshot at the log end offset (unsynced) and did not move
+        // the recovery point.
+        assert!(producer_snapshot::exists(&part, end));
+        assert_eq!(first.recovery_point(), recovery_point);
+        let expected = state(&first, &dir);
+        // Killed again before any flush: the same recovery, from the same snapshots below
+        // the recovery point (the one above it is deleted), gives the same log.
+        drop(first);
+        let second = recover_and_compare(&dir, interval, recovery_point);
+        assert_eq!(state(&second, &dir), expected, "interval {interval}");
+        assert!(second.producer_state(11).is_some());
+        assert!(second.last_stable_offset() < second.log_end_offset());
+    }
+}
+
+/// [`write_with_producers`], then the offset index of the active segment gets zeros after
+/// its entries (preallocated space), which the recovery rewrites.
+fn write_with_stale_index(dir: &Path, interval: i32) -> i64 {
+    let recovery_point = write_with_producers(dir, interval);
+    let index = offset_index_path(&dir.join(partition_dir_name(TOPIC, 0)), 0);
+    let mut bytes = fs::read(&index).expect("index");
+    bytes.extend_from_slice(&[0u8; 64]);
+    fs::write(&index, &bytes).expect("write");
+    recovery_point
+}
+
+#[test]
+fn what_the_recovery_wrote_unsynced_is_synced_before_the_recovery_point_moves() {
+    let interval = 0;
+    // The offset index file and the snapshot at the log end.
+    let unsynced = 2;
+    let (_tmp, dir) = tmp();
+    let recovery_point = write_with_stale_index(&dir, interval);
+    let log = reopen(&dir, interval, recovery_point);
+    assert_eq!(log.open_report().recovered_from_index, 1);
+    assert_eq!(log.open_report().rebuilt_indexes, 1);
+    assert_eq!(log.unsynced_files(), unsynced);
+    log.flush().expect("flush");
+    assert_eq!(log.recovery_point(), log.log_end_offset());
+    assert_eq!(log.unsynced_files(), 0);
+    drop(log);
+
+    // A clean close syncs them even when the recovery point does not move.
+    let (_tmp, dir) = tmp();
+    let recovery_point = write_with_stale_index(&dir, interval);
+    let log = reopen(&dir, interval, recovery_point);
+    assert_eq!(log.unsynced_files(), unsynced);
+    log.close().expect("close");
+    assert_eq!(log.unsynced_files(), 0);
+    drop(log);
+
+    // And a roll moves the recovery point to the new segment: synced first.
+    let (_tmp, dir) = tmp();
+    let recovery_point = write_with_stale_index(&dir, interval);
+    let log = reopen(&dir, interval, recovery_point);
+    assert_eq!(log.unsynced_files(), unsynced);
+    log.roll_segment().expect("roll");
+    assert!(log.recovery_point() > recovery_point);
+    assert_eq!(log.unsynced_files(), 0);
+}
+
+#[test]
+fn an_open_with_nothing_past_the_recovery_point_rewrites_no_index() {
+    let (_tmp, dir) = tmp();
+    let interval = 100;
+    let recovery_point = write(&dir, interval, 30, 10, 0);
+    let log = reopen(&dir, interval, recovery_point);
+    assert_eq!(log.open_report().rebuilt_indexes, 0);
+    // Only the snapshot at the log end (the last one was taken at the clean close).
+    assert_eq!(log.unsynced_files(), 1);
+    assert!(producer_snapshot::exists(
+        &dir.join(partition_dir_name(TOPIC, 0)),
+        log.log_end_offset()
+    ));
+}

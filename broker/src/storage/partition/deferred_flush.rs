@@ -1,5 +1,6 @@
-//! Appends whose `flush.messages` flush the caller runs itself (issue 14, phase 2), and
-//! the index syncs that moved from every flush to the recovery-point checkpoint.
+//! Appends whose `flush.messages` flush the caller runs itself (issue 14, phase 2), the
+//! index syncs that moved from every flush to the recovery-point checkpoint, and the syncs
+//! of what the open of a log wrote, moved to the first flush that moves the recovery point.
 //!
 //! A pipelined connection (`connection_pipeline.rs`) starts its next request once a
 //! Produce's records are written, not synced: the Produce appends with
@@ -9,11 +10,12 @@
 //! next request's append with this one's `fdatasync`, which group commit
 //! ([`super::group_commit`]) then shares.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::super::producer_state::TxnVerification;
 use super::super::validate::ValidatedRecords;
-use super::super::{StorageError, index, unpoison};
+use super::super::{StorageError, index, producer_snapshot, unpoison};
 use super::{AppendInfo, PartitionLog};
 
 impl PartitionLog {
@@ -67,5 +69,50 @@ impl PartitionLog {
                 .map_err(|e| StorageError::io(index::time_index_path(self.dir(), base), e))?;
         }
         Ok(())
+    }
+}
+
+/// What the open of a log wrote without syncing it (issue 14): the index files a recovery
+/// from the offset index rewrote (`segment/recover_from.rs`) and the producer snapshot at
+/// the log end offset (`producers.rs`). Both describe offsets at or above the recovery
+/// point, which the open does not move: a crash before the next flush recovers the same
+/// tail again (and deletes the snapshots above the recovery point), so they are synced only
+/// before the recovery point moves ([`PartitionLog::flush`], a roll) or a clean close.
+#[derive(Debug, Default)]
+pub(super) struct Unsynced {
+    /// Index files to `fdatasync`.
+    pub(super) files: Vec<PathBuf>,
+    /// The offset of the producer snapshot to sync (with its directory).
+    pub(super) snapshot: Option<i64>,
+}
+
+impl PartitionLog {
+    /// Syncs what the open left unsynced ([`Unsynced`]), once; a file deleted since (a
+    /// segment removed by retention, a snapshot deleted) needs nothing. On an error the
+    /// rest is kept for the next try. Blocking file I/O.
+    pub(super) fn sync_unsynced(&self) -> Result<(), StorageError> {
+        let mut unsynced = unpoison(self.unsynced.lock());
+        while let Some(path) = unsynced.files.last() {
+            match std::fs::File::open(path) {
+                Ok(file) => file.sync_data().map_err(|e| StorageError::io(path, e))?,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(StorageError::io(path, error)),
+            }
+            unsynced.files.pop();
+        }
+        if let Some(offset) = unsynced.snapshot {
+            producer_snapshot::sync_snapshot(&self.dir, offset).map_err(|e| {
+                StorageError::io(producer_snapshot::snapshot_path(&self.dir, offset), e)
+            })?;
+            unsynced.snapshot = None;
+        }
+        Ok(())
+    }
+
+    /// How many files the open left unsynced (see [`Unsynced`]), for tests.
+    #[cfg(test)]
+    pub(crate) fn unsynced_files(&self) -> usize {
+        let unsynced = unpoison(self.unsynced.lock());
+        unsynced.files.len() + usize::from(unsynced.snapshot.is_some())
     }
 }

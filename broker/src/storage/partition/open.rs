@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, hash_map};
 
+use super::deferred_flush::Unsynced;
 use super::transactions::{load_txn_index, read_marker};
 use super::*;
 use crate::storage::segment::{IndexLimits, SampledEpoch};
@@ -143,6 +144,8 @@ impl PartitionLog {
         // Whether each segment was opened from its index files.
         let mut from_index = Vec::with_capacity(found.len());
         let mut torn_tail = None;
+        // Index files the recovery rewrote without a sync (see `Unsynced`).
+        let mut unsynced_files = Vec::new();
         // The producer state starts from the newest usable snapshot; the scan replays the
         // batches after it (see `producers.rs`).
         let mut producers = ProducerLoad::start(
@@ -313,6 +316,7 @@ impl PartitionLog {
                     {
                         Ok(recovered) => {
                             report.rebuilt_indexes += usize::from(recovered.rebuilt_indexes);
+                            unsynced_files.extend(recovered.unsynced);
                             report.recovered_from_index += 1;
                             (recovered.segment, recovered.stop)
                         }
@@ -454,7 +458,8 @@ impl PartitionLog {
         }
         // Kafka expires only the snapshot's producers at load; the periodic check does the
         // rest.
-        let producers = producers.finish(&part_dir, &segments, log_start_offset, log_end_offset)?;
+        let (producers, unsynced_snapshot) =
+            producers.finish(&part_dir, &segments, log_start_offset, log_end_offset)?;
         let first_unstable_offset = producers.first_unstable_offset();
         // The checkpoint as read at the start of an index-based open (nothing wrote it since).
         let epoch_file = indexed.then_some(checkpointed_epochs);
@@ -504,6 +509,10 @@ impl PartitionLog {
             producers: Mutex::new(producers),
             successor: std::sync::OnceLock::new(),
             epochs: Mutex::new(epochs),
+            unsynced: Mutex::new(Unsynced {
+                files: unsynced_files,
+                snapshot: unsynced_snapshot,
+            }),
         }))
     }
 

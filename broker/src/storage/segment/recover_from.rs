@@ -61,6 +61,9 @@ pub(crate) struct Recovered {
     pub(crate) stop: Option<ScanStop>,
     /// Whether either index file was rewritten (it differed from the recomputed one).
     pub(crate) rebuilt_indexes: bool,
+    /// The index files rewritten, not yet synced: the log syncs them before its recovery
+    /// point moves past this segment's tail (see `partition/deferred_flush.rs`).
+    pub(crate) unsynced: Vec<PathBuf>,
 }
 
 /// How the index files grow: the segment's `index.interval.bytes` and the entries each
@@ -278,19 +281,29 @@ impl Segment {
             );
         }
         builder.maybe_add_time_entry(&mut out);
-        let mut rebuilt = false;
+        // Written without a sync (issue 14): nothing relies on the tail's entries before the
+        // recovery point moves past them, and the log syncs these files before it moves it
+        // (its flush, roll or close). A power loss before that leaves each file with its old
+        // entries, a prefix of the new ones, or trailing zeros; `recovery_start` uses only
+        // entries at or below the recovery point that are at their batches, which the
+        // durable part of the segment (below that point) keeps true, and otherwise the next
+        // recovery reads the segment from its first byte.
+        let mut unsynced = Vec::new();
         let mut offsets = offset_bytes[..offset_kept * OFFSET_ENTRY_SIZE].to_vec();
         offsets.extend_from_slice(&out.offset_bytes);
         if offsets != offset_bytes {
-            index::write_index_file(&offset_index_path(path_dir(&path), base_offset), &offsets)?;
-            rebuilt = true;
+            let offset_path = offset_index_path(path_dir(&path), base_offset);
+            index::write_index_file_unsynced(&offset_path, &offsets)?;
+            unsynced.push(offset_path);
         }
         let mut times = time_prefix.to_vec();
         times.extend_from_slice(&out.time_bytes);
         if times != time_bytes {
-            index::write_index_file(&time_index_path(path_dir(&path), base_offset), &times)?;
-            rebuilt = true;
+            let time_path = time_index_path(path_dir(&path), base_offset);
+            index::write_index_file_unsynced(&time_path, &times)?;
+            unsynced.push(time_path);
         }
+        let rebuilt = !unsynced.is_empty();
         let segment = Segment {
             base_offset,
             path,
@@ -308,6 +321,7 @@ impl Segment {
             segment,
             stop,
             rebuilt_indexes: rebuilt,
+            unsynced,
         }))
     }
 }

@@ -23,7 +23,8 @@
 //! Kafka writes the file in place (`FileChannel` with `CREATE, WRITE`) and relies on the CRC
 //! to reject a torn one at load. This module writes `<name>.tmp`, syncs it, renames it over
 //! the final name and syncs the directory, so a snapshot is either whole or absent; the
-//! bytes are the same. Leftover `.snapshot.tmp` files are removed when the log is opened.
+//! bytes are the same. The snapshot an open takes at the log end is written without the
+//! syncs and synced later ([`write_snapshot_with`], [`sync_snapshot`]). Leftover `.snapshot.tmp` files are removed when the log is opened.
 //!
 //! A snapshot that fails to decode (unknown version, short, trailing bytes, CRC mismatch) is
 //! [`SnapshotError::Corrupt`]: the log deletes it and tries the next older one, then falls
@@ -191,6 +192,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<SnapshotEntry>, SnapshotError> {
 
 /// Writes the snapshot at `offset` in partition directory `dir`: to `<name>.tmp`, synced,
 /// renamed over `<name>`, directory synced. Returns the file's path.
+#[cfg(test)]
 pub(crate) fn write_snapshot(
     dir: &Path,
     offset: i64,

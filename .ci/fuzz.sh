@@ -2,7 +2,7 @@
 # Runs every cargo-fuzz target in fuzz/ (protocol decoders) and fuzz/broker/ (the broker's
 # SASL exchanges) for a bounded time and fails if any finds a crash.
 #
-#   FUZZ_SECONDS=20     seconds per target (default 20)
+#   FUZZ_SECONDS=10     seconds per target (default 10)
 #   FUZZ_TARGETS="a b"  only these targets (default: all, from `cargo fuzz list` of both dirs)
 #   FUZZ_BROKER=0       skip fuzz/broker/ (its build compiles the broker crate under ASan)
 #   FUZZ_SANITIZER=address|none
@@ -11,7 +11,12 @@
 #                       for fuzz/broker/ only; default: none (the SASL targets are safe
 #                       Rust looking for panics and hangs, and the broker crate's ASan
 #                       build alone took ~8 of CI's minutes). The long form:
-#                       FUZZ_BROKER_SANITIZER=address FUZZ_SECONDS=600 .ci/fuzz.sh
+#                       FUZZ_BROKER_SANITIZER=address FUZZ_BROKER_PROFILE=release \
+#                       FUZZ_SECONDS=600 .ci/fuzz.sh
+#   FUZZ_BROKER_PROFILE=dev|release
+#                       fuzz/broker/'s build; default: dev (unoptimized, debug assertions:
+#                       the broker crate's optimized build alone took ~4 of CI's minutes,
+#                       and a short run of a SASL exchange needs no speed)
 #   FUZZ_SEEDS=0        skip writing seed inputs (fuzz/examples/seeds.rs) into fuzz/corpus/
 #   FUZZ_ARTIFACTS_DIR  also copy crash inputs there (e.g. /tmp/fuzz-crashes)
 #   FUZZ_TIMEOUT=25     seconds one input may take before libFuzzer reports a timeout
@@ -25,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}"
 FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-25}"
 export RUSTC_BOOTSTRAP=1
 
@@ -54,10 +59,18 @@ sanitizer_of() {
         echo "$sanitizer"
     fi
 }
+# The build profile flag of one fuzz dir (see FUZZ_BROKER_PROFILE).
+profile_of() {
+    if [[ "$1" == fuzz/broker && "${FUZZ_BROKER_PROFILE:-dev}" == dev ]]; then
+        echo "--dev"
+    else
+        echo "-O"
+    fi
+}
 build() {
     local dir
     for dir in "${fuzz_dirs[@]}"; do
-        in_dir "$dir" build -O -a --sanitizer "$(sanitizer_of "$dir")" --target-dir fuzz/target || return 1
+        in_dir "$dir" build "$(profile_of "$dir")" -a --sanitizer "$(sanitizer_of "$dir")" --target-dir fuzz/target || return 1
     done
 }
 echo "fuzz: building the targets (sanitizer: $sanitizer; fuzz/broker: $broker_sanitizer)"
@@ -73,7 +86,8 @@ fi
 
 if [[ "${FUZZ_SEEDS:-1}" != 0 ]]; then
     echo "fuzz: writing seed inputs"
-    (cd fuzz && cargo run --quiet --release --example seeds) || echo "fuzz: seeds failed (continuing without)" >&2
+    # An unoptimized build: the seeds are a few small files.
+    (cd fuzz && cargo run --quiet --example seeds) || echo "fuzz: seeds failed (continuing without)" >&2
 fi
 
 # "dir:target" for every target of every fuzz dir.
@@ -106,7 +120,7 @@ for entry in "${targets[@]}"; do
     sleep 1 # artifacts written from now on are newer than the marker
     echo "fuzz: $target for ${FUZZ_SECONDS}s"
     status=0
-    in_dir "$dir" run -O -a --sanitizer "$(sanitizer_of "$dir")" --target-dir fuzz/target "$target" -- \
+    in_dir "$dir" run "$(profile_of "$dir")" -a --sanitizer "$(sanitizer_of "$dir")" --target-dir fuzz/target "$target" -- \
         -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout="$FUZZ_TIMEOUT" \
         -print_final_stats=1 >"$logs/$target.log" 2>&1 || status=$?
     grep -E '^(Done|stat::number_of_executed_units|#[0-9]+ +DONE)' "$logs/$target.log" | tail -2 | sed "s/^/fuzz: $target: /" || true
@@ -123,7 +137,7 @@ for entry in "${targets[@]}"; do
         fi
         for input in "${found[@]}"; do
             echo "fuzz: $target crash input: $PWD/$input" >&2
-            echo "fuzz:   reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir $dir -O -a --sanitizer $(sanitizer_of "$dir") $target $input" >&2
+            echo "fuzz:   reproduce: RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir $dir $(profile_of "$dir") -a --sanitizer $(sanitizer_of "$dir") $target $input" >&2
             if [[ -n "${FUZZ_ARTIFACTS_DIR:-}" ]]; then
                 mkdir -p "$FUZZ_ARTIFACTS_DIR/$target"
                 cp "$input" "$FUZZ_ARTIFACTS_DIR/$target/"

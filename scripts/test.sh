@@ -3,7 +3,7 @@
 # formatting, lints, unit/integration/property tests, the conformance build against Kafka's
 # own definitions, and short fuzz runs. This is what CI runs (.ci/run).
 #
-# Environment: FUZZ_SECONDS (per fuzz target, default 20; 0 skips fuzzing),
+# Environment: FUZZ_SECONDS (per fuzz target, default 10; 0 skips fuzzing),
 #              KAFKA_SCHEMAS (default ../shared/kafka-schemas).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +42,8 @@ else
     step "conformance skipped: $schemas not found"
 fi
 
-if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
-    step "fuzz: every target for ${FUZZ_SECONDS:-20}s"
+if [ "${FUZZ_SECONDS:-10}" != "0" ]; then
+    step "fuzz: every target for ${FUZZ_SECONDS:-10}s"
     .ci/fuzz.sh
 fi
 

@@ -198,14 +198,7 @@ impl PartitionLog {
                         if let Some(disagreement) =
                             checkpoint_disagreement(&checkpoint_cache, &start.sampled, start_bound)
                         {
-                            tracing::warn!(
-                                segment = %path.display(),
-                                batch_base_offset = disagreement.base_offset,
-                                batch_epoch = disagreement.epoch,
-                                checkpoint = ?checkpointed_epochs,
-                                "the {} disagrees with a batch of the log",
-                                leader_epoch::LEADER_EPOCH_CHECKPOINT
-                            );
+                            warn_epochs_disagree(path, &disagreement, &checkpointed_epochs);
                             return Ok(Err((params, EPOCHS_DISAGREE)));
                         }
                         // The epochs starting before the tail come from the checkpoint, those
@@ -281,14 +274,7 @@ impl PartitionLog {
                         if let Some(disagreement) =
                             checkpoint_disagreement(&checkpoint_cache, &sampled, start_bound)
                         {
-                            tracing::warn!(
-                                segment = %path.display(),
-                                batch_base_offset = disagreement.base_offset,
-                                batch_epoch = disagreement.epoch,
-                                checkpoint = ?checkpointed_epochs,
-                                "the {} disagrees with a batch of the log",
-                                leader_epoch::LEADER_EPOCH_CHECKPOINT
-                            );
+                            warn_epochs_disagree(path, &disagreement, &checkpointed_epochs);
                             return Ok(Err((params, EPOCHS_DISAGREE)));
                         }
                         opened = Some(segment);
@@ -764,6 +750,23 @@ const NO_EPOCH_CHECKPOINT: &str = "no readable leader-epoch-checkpoint";
 
 /// Why an open scans every segment: the epoch checkpoint disagrees with a batch header.
 const EPOCHS_DISAGREE: &str = "a leader-epoch-checkpoint that disagrees with the batches";
+
+/// Logs a batch that contradicts the `leader-epoch-checkpoint` (the open then falls back to
+/// the full scan, which rewrites the file).
+fn warn_epochs_disagree(
+    segment: &std::path::Path,
+    disagreement: &SampledEpoch,
+    checkpointed: &[leader_epoch::EpochEntry],
+) {
+    tracing::warn!(
+        segment = %segment.display(),
+        batch_base_offset = disagreement.base_offset,
+        batch_epoch = disagreement.epoch,
+        checkpoint = ?checkpointed,
+        "the {} disagrees with a batch of the log",
+        leader_epoch::LEADER_EPOCH_CHECKPOINT
+    );
+}
 
 /// The first of the `sampled` batches (of a segment opened from its index files) whose
 /// leader epoch is not the one the epoch checkpoint (as `checkpoint`) gives its offsets,

@@ -1,7 +1,7 @@
 //! `gregor [PATH/server.properties] [--override key=value ...]`: runs the broker.
 //!
 //! `gregor format --cluster-id ID [--config FILE] [--override key=value ...]
-//! [--ignore-formatted]` and `gregor random-uuid` are Kafka's `kafka-storage.sh format` and
+//! [--ignore-formatted] [--standalone | --initial-controllers LIST | --no-initial-controllers]` and `gregor random-uuid` are Kafka's `kafka-storage.sh format` and
 //! `random-uuid` (a cluster's nodes are formatted with one cluster id before their first
 //! start; see `cluster/storage_tool.rs`). A configuration file literally named `format` or
 //! `random-uuid` is given as `./format`.
@@ -50,6 +50,16 @@ enum StorageCli {
         /// Leaves directories already formatted alone and formats the others.
         #[arg(short = 'g', long = "ignore-formatted")]
         ignore_formatted: bool,
+        /// Makes this controller the only voter of a new dynamic quorum (KIP-853).
+        #[arg(short = 's', long = "standalone", group = "voters")]
+        standalone: bool,
+        /// The voters of a new dynamic quorum: `id@host:port:directory-id,...`, the same
+        /// list on every node.
+        #[arg(short = 'I', long = "initial-controllers", group = "voters")]
+        initial_controllers: Option<String>,
+        /// A node of a dynamic quorum that is not one of its first voters.
+        #[arg(short = 'N', long = "no-initial-controllers", group = "voters")]
+        no_initial_controllers: bool,
     },
     /// Prints a new random cluster id.
     RandomUuid,
@@ -70,10 +80,24 @@ fn storage_tool() -> ExitCode {
             config,
             overrides,
             ignore_formatted,
+            standalone,
+            initial_controllers,
+            no_initial_controllers,
         } => {
+            use gregor_broker::cluster::storage_tool::{self, InitialVoters};
             let cli = Cli { config, overrides };
-            let formatted = load_config(&cli).and_then(|config| {
-                gregor_broker::cluster::storage_tool::format(&config, &cluster_id, ignore_formatted)
+            let initial = match (standalone, initial_controllers, no_initial_controllers) {
+                (true, _, _) => Ok(InitialVoters::Standalone),
+                (_, Some(list), _) => {
+                    storage_tool::parse_initial_controllers(&list).map(InitialVoters::Listed)
+                }
+                (_, _, true) => Ok(InitialVoters::NoneYet),
+                _ => Ok(InitialVoters::Static),
+            };
+            let formatted = initial.and_then(|initial| {
+                load_config(&cli).and_then(|config| {
+                    storage_tool::format(&config, &cluster_id, ignore_formatted, &initial)
+                })
             });
             match formatted {
                 Ok(lines) => {

@@ -1,7 +1,8 @@
 //! Start-up of a cluster controller's metadata quorum (`Config::is_cluster` with the
 //! `controller` role), before the broker opens: Kafka's `KafkaRaftServer` starts its
 //! `RaftManager` before the controller and broker on top of it. The quorum's voters are
-//! `controller.quorum.voters`; its RPCs are served on the controller listener
+//! `controller.quorum.voters` (static), or those of its log (KIP-853: the bootstrap
+//! snapshot `gregor format` wrote, then `VotersRecord`s); its RPCs are served on the controller listener
 //! (`connection_quorum.rs`).
 
 use crate::broker::StartError;
@@ -17,10 +18,13 @@ pub async fn open(config: &Config) -> Result<Option<Quorum>, StartError> {
         return Ok(None);
     }
     let (dir, meta) = formatted_metadata_dir(config).await?;
-    if config.controller_quorum_voters.is_empty() {
+    if config.controller_quorum_voters.is_empty()
+        && config.controller_quorum_bootstrap_servers.is_empty()
+    {
         return Err(StartError::Config(
-            "a cluster controller needs controller.quorum.voters (dynamic quorums through \
-             controller.quorum.bootstrap.servers are not supported yet)"
+            "a cluster controller needs controller.quorum.voters (a static quorum) or \
+             controller.quorum.bootstrap.servers (a dynamic one, formatted with --standalone, \
+             --initial-controllers or --no-initial-controllers)"
                 .to_string(),
         ));
     }
@@ -37,7 +41,8 @@ pub async fn open(config: &Config) -> Result<Option<Quorum>, StartError> {
         .map_err(|e| StartError::Metadata(e.to_string()))?;
     tracing::info!(
         node = config.node_id,
-        voters = config.controller_quorum_voters.len(),
+        voters = quorum.voter_nodes().len(),
+        kraft_version = quorum.kraft_version(),
         cluster = %meta.cluster_id,
         "opened the metadata quorum"
     );

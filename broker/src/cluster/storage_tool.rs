@@ -4,6 +4,15 @@
 //! `meta.properties` with the given cluster id, this node's id and a directory id of their
 //! own.
 //!
+//! The voters of a dynamic quorum (KIP-853, `kraft.version` 1) come from the options of
+//! Kafka's formatter ([`InitialVoters`]): `--standalone` makes this controller the only
+//! voter, `--initial-controllers id@host:port:directory,...` names them all (this node's
+//! directory id is taken from the list), and both write the bootstrap snapshot
+//! `00000000000000000000-0000000000.checkpoint` (a header, the `KRaftVersionRecord`, the
+//! `VotersRecord`, a footer) into `__cluster_metadata-0`; `--no-initial-controllers`
+//! writes none (the controller learns the voters from the leader once it is added). A
+//! controller without `controller.quorum.voters` needs one of the three, as in Kafka.
+//!
 //! Differences from Kafka: no `bootstrap.checkpoint` is written; the first active
 //! controller of an empty metadata log writes the bootstrap records itself (at the
 //! `metadata.version` this broker writes), which is the content Kafka's formatter would
@@ -13,8 +22,83 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use gregor_protocol::Uuid;
+use gregor_protocol::messages::voters_record::{
+    Endpoint, KRaftVersionFeature, Voter, VotersRecord,
+};
+
 use super::meta_properties::{MetaProperties, uuid_from_base64};
+use super::quorum::entry::KRAFT_VERSION_MAX;
+use super::replay::{METADATA_PARTITION_DIR, SnapshotId};
+use super::snapshot::{KRaftState, encode_snapshot};
 use crate::config::Config;
+
+/// The initial voters of a dynamic quorum, as `format`'s options give them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InitialVoters {
+    /// None of the options: the static `controller.quorum.voters` (`kraft.version` 0).
+    #[default]
+    Static,
+    /// `--standalone`: this controller alone.
+    Standalone,
+    /// `--initial-controllers`: these voters.
+    Listed(Vec<InitialVoter>),
+    /// `--no-initial-controllers`: a dynamic quorum this node joins later.
+    NoneYet,
+}
+
+/// One voter of `--initial-controllers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitialVoter {
+    /// Its node id.
+    pub id: i32,
+    /// Host of its controller listener.
+    pub host: String,
+    /// Port of its controller listener.
+    pub port: u16,
+    /// Its metadata log directory id.
+    pub directory_id: Uuid,
+}
+
+/// Parses `--initial-controllers`: comma-separated `id@host:port:directory-id` (Kafka's
+/// `DynamicVoters.parse`; an IPv6 host in brackets).
+pub fn parse_initial_controllers(text: &str) -> Result<Vec<InitialVoter>, String> {
+    let mut voters: Vec<InitialVoter> = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        let bad = |why: &str| format!("Unable to parse {item:?} in --initial-controllers: {why}");
+        let (id, rest) = item.split_once('@').ok_or_else(|| bad("no @ found"))?;
+        let id: i32 = id
+            .parse()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| bad("the node id is not a non-negative integer"))?;
+        let (address, directory) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| bad("no directory id found"))?;
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| bad("no port found"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad("no hostname found"));
+        }
+        let port: u16 = port.parse().map_err(|_| bad("the port is not a number"))?;
+        let directory_id = uuid_from_base64(directory)
+            .map_err(|e| bad(&format!("the directory id is not a valid id: {e}")))?;
+        if voters.iter().any(|v| v.id == id) {
+            return Err(format!(
+                "Node id {id} was specified more than once in --initial-controllers"
+            ));
+        }
+        voters.push(InitialVoter {
+            id,
+            host: host.to_string(),
+            port,
+            directory_id,
+        });
+    }
+    Ok(voters)
+}
 
 /// The directories `format` writes: every log directory and the metadata log directory.
 pub fn directories(config: &Config) -> Vec<PathBuf> {
@@ -37,6 +121,7 @@ pub fn format(
     config: &Config,
     cluster_id: &str,
     ignore_formatted: bool,
+    initial: &InitialVoters,
 ) -> Result<Vec<String>, String> {
     uuid_from_base64(cluster_id).map_err(|e| {
         format!("Cluster ID string {cluster_id} does not appear to be a valid UUID: {e}")
@@ -44,6 +129,7 @@ pub fn format(
     if config.node_id < 0 {
         return Err("You must specify a valid non-negative node ID.".to_string());
     }
+    let voters = initial_voter_list(config, initial)?;
     let dirs = directories(config);
     let mut empty = Vec::new();
     let mut formatted = Vec::new();
@@ -89,18 +175,34 @@ pub fn format(
                 dir.display()
             )
         })?;
-        // A directory id of its own (`MetaProperties::new` draws one).
-        let meta = MetaProperties::new(cluster_id, config.node_id);
+        // A directory id of its own (`MetaProperties::new` draws one), but the metadata
+        // directory of an initial voter has the one the voter list names.
+        let mut meta = MetaProperties::new(cluster_id, config.node_id);
+        let own_voter = voters
+            .as_ref()
+            .and_then(|v| v.iter().find(|v| v.id == config.node_id));
+        if dir == metadata_dir
+            && let Some(voter) = own_voter
+        {
+            meta.directory_id = Some(voter.directory_id);
+        }
         meta.write(&dir).map_err(|e| {
             format!(
                 "Error while writing meta.properties file {}: {e}",
                 dir.display()
             )
         })?;
-        let kind = if dir == metadata_dir {
-            "metadata log directory"
-        } else {
+        let kind = if dir != metadata_dir {
             "data directory"
+        } else if let Some(voters) = &voters {
+            write_bootstrap_snapshot(&dir, config, voters)?;
+            if own_voter.is_some() {
+                "dynamic metadata voter directory"
+            } else {
+                "dynamic metadata directory"
+            }
+        } else {
+            "metadata log directory"
         };
         lines.push(format!(
             "Formatting {kind} {} with cluster id {cluster_id}.",
@@ -108,6 +210,113 @@ pub fn format(
         ));
     }
     Ok(lines)
+}
+
+/// The initial voters to write (`None`: no bootstrap snapshot), checked as Kafka's
+/// `StorageTool` checks them.
+fn initial_voter_list(
+    config: &Config,
+    initial: &InitialVoters,
+) -> Result<Option<Vec<InitialVoter>>, String> {
+    match initial {
+        InitialVoters::Static => {
+            if config.is_controller() && config.controller_quorum_voters.is_empty() {
+                return Err(
+                    "Because controller.quorum.voters is not set on this controller, \
+                            you must specify one of the following: --standalone, \
+                            --initial-controllers, or --no-initial-controllers."
+                        .to_string(),
+                );
+            }
+            Ok(None)
+        }
+        InitialVoters::NoneYet => Ok(None),
+        InitialVoters::Standalone => {
+            if !config.is_controller() {
+                return Err("You can only use --standalone on a controller.".to_string());
+            }
+            let listener = config
+                .controller_listener_names
+                .first()
+                .and_then(|name| config.advertised_listener_for(name))
+                .ok_or_else(|| "No controller listeners found.".to_string())?;
+            Ok(Some(vec![InitialVoter {
+                id: config.node_id,
+                host: if listener.host.is_empty() {
+                    "localhost".to_string()
+                } else {
+                    listener.host.clone()
+                },
+                port: listener.port,
+                directory_id: super::meta_properties::random_uuid(),
+            }]))
+        }
+        InitialVoters::Listed(voters) => {
+            if voters.is_empty() {
+                return Err("--initial-controllers names no controller".to_string());
+            }
+            Ok(Some(voters.clone()))
+        }
+    }
+}
+
+/// Writes the bootstrap snapshot of a dynamic quorum (see the module docs) into the
+/// metadata directory `dir`.
+fn write_bootstrap_snapshot(
+    dir: &Path,
+    config: &Config,
+    voters: &[InitialVoter],
+) -> Result<(), String> {
+    let listener = config
+        .controller_listener_names
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "CONTROLLER".to_string());
+    let record = VotersRecord {
+        version: 0,
+        voters: voters
+            .iter()
+            .map(|v| Voter {
+                voter_id: v.id,
+                voter_directory_id: v.directory_id,
+                endpoints: vec![Endpoint {
+                    name: listener.as_str().into(),
+                    host: v.host.as_str().into(),
+                    port: v.port,
+                    ..Default::default()
+                }],
+                kraft_version_feature: KRaftVersionFeature {
+                    min_supported_version: 0,
+                    max_supported_version: KRAFT_VERSION_MAX,
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let kraft = KRaftState {
+        kraft_version: KRAFT_VERSION_MAX,
+        voters: Some(record),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (bytes, _) = encode_snapshot(0, &[], now, &kraft, now).map_err(|e| e.to_string())?;
+    let partition = dir.join(METADATA_PARTITION_DIR);
+    let path = partition.join(
+        SnapshotId {
+            end_offset: 0,
+            epoch: 0,
+        }
+        .file_name(),
+    );
+    let written = std::fs::create_dir_all(&partition).and_then(|()| {
+        let mut file = std::fs::File::create(&path)?;
+        std::io::Write::write_all(&mut file, &bytes)?;
+        file.sync_all()
+    });
+    written.map_err(|e| format!("Error while writing {}: {e}", path.display()))
 }
 
 /// Kafka's refusal to start a KRaft node on an unformatted directory

@@ -9,7 +9,8 @@
 //!   asked about gets `UNKNOWN_TOPIC_OR_PARTITION` (with Kafka's default message from v2).
 //! * The leader is this node, the epoch that of the metadata log; every record is fsync'd
 //!   before it is applied, so the high watermark is the log end offset.
-//! * Voters: `controller.quorum.voters`, else this node. This node's log end offset is its
+//! * Voters: a dynamic quorum's (KIP-853: those of its last `VotersRecord`, with their
+//!   directory ids and endpoints), else `controller.quorum.voters`, else this node. This node's log end offset is its
 //!   own, and its last fetch and caught-up timestamps are now (a leader reports itself so);
 //!   another voter (never expected with one node) is unknown: -1 for all three. Directory
 //!   ids are zero: a static quorum (`kraft.version` 0) has none.
@@ -132,14 +133,28 @@ pub fn handle(
         None => (controller.next_offset(), controller.epoch()),
     };
     let config = &broker.config;
-    let mut voter_ids: Vec<i32> = config
-        .controller_quorum_voters
-        .iter()
-        .map(|v| v.id)
-        .collect();
+    // A dynamic quorum's voters (KIP-853) are those of its log, with directory ids.
+    let dynamic_voters = controller
+        .quorum()
+        .filter(|q| q.kraft_version() >= 1)
+        .map(|q| q.voter_nodes());
+    let mut voter_ids: Vec<i32> = match &dynamic_voters {
+        Some(voters) => voters.keys().copied().collect(),
+        None => config
+            .controller_quorum_voters
+            .iter()
+            .map(|v| v.id)
+            .collect(),
+    };
     if voter_ids.is_empty() {
         voter_ids.push(node_id);
     }
+    let directory_of = |id: i32| {
+        dynamic_voters
+            .as_ref()
+            .and_then(|voters| voters.get(&id))
+            .map_or(Uuid::nil(), |node| node.directory_id)
+    };
     let voters = voter_ids
         .iter()
         .map(|&id| {
@@ -151,7 +166,7 @@ pub fn handle(
                     .and_then(|(_, end)| *end);
                 return ReplicaState {
                     replica_id: id,
-                    replica_directory_id: Uuid::nil(),
+                    replica_directory_id: directory_of(id),
                     log_end_offset: end.unwrap_or(-1),
                     last_fetch_timestamp: if end.is_some() { now } else { -1 },
                     last_caught_up_timestamp: if end.is_some() { now } else { -1 },
@@ -161,7 +176,7 @@ pub fn handle(
             let own = id == node_id;
             ReplicaState {
                 replica_id: id,
-                replica_directory_id: Uuid::nil(),
+                replica_directory_id: directory_of(id),
                 log_end_offset: if own { end_offset } else { -1 },
                 last_fetch_timestamp: if own { now } else { -1 },
                 last_caught_up_timestamp: if own { now } else { -1 },
@@ -215,6 +230,13 @@ pub fn handle(
                             })
                             .collect(),
                     }
+                } else if let Some(node) = dynamic_voters.as_ref().and_then(|v| v.get(&id)) {
+                    vec![Listener {
+                        name: node.listener.as_str().into(),
+                        host: node.host.as_str().into(),
+                        port: node.port,
+                        ..Default::default()
+                    }]
                 } else {
                     config
                         .controller_quorum_voters

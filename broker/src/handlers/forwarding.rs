@@ -46,6 +46,8 @@ pub const FORWARDED: &[ApiKey] = &[
     ApiKey::ListPartitionReassignments,
     ApiKey::UnregisterBroker,
     ApiKey::DescribeQuorum,
+    ApiKey::AddRaftVoter,
+    ApiKey::RemoveRaftVoter,
 ];
 
 /// How long a forwarded request may wait for the active controller (Kafka's forwarding
@@ -352,6 +354,20 @@ pub fn error_response(body: &RequestBody, code: i16) -> Option<ResponseBody> {
             ..Default::default()
         }
         .into(),
+        RequestBody::AddRaftVoter(_) => {
+            gregor_protocol::messages::add_raft_voter_response::AddRaftVoterResponse {
+                error_code: code,
+                ..Default::default()
+            }
+            .into()
+        }
+        RequestBody::RemoveRaftVoter(_) => {
+            gregor_protocol::messages::remove_raft_voter_response::RemoveRaftVoterResponse {
+                error_code: code,
+                ..Default::default()
+            }
+            .into()
+        }
         _ => return None,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod add_raft_voter;
 pub mod allocate_producer_ids;
 pub mod alter_client_quotas;
 pub mod alter_configs;
@@ -66,12 +67,15 @@ pub mod offset_for_leader_epoch;
 pub mod pipeline;
 pub mod produce;
 pub mod push_telemetry;
+mod raft_voters;
+pub mod remove_raft_voter;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod update_features;
+pub mod update_raft_voter;
 pub mod write_txn_markers;
 
 use std::net::SocketAddr;
@@ -221,6 +225,9 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::ListConfigResources, list_config_resources::VERSIONS),
     (ApiKey::UpdateFeatures, update_features::VERSIONS),
     (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
+    (ApiKey::AddRaftVoter, add_raft_voter::VERSIONS),
+    (ApiKey::RemoveRaftVoter, remove_raft_voter::VERSIONS),
+    (ApiKey::UpdateRaftVoter, update_raft_voter::VERSIONS),
     (
         ApiKey::GetTelemetrySubscriptions,
         get_telemetry_subscriptions::VERSIONS,
@@ -408,6 +415,15 @@ pub async fn dispatch(
         RequestBody::DescribeQuorum(request) => {
             describe_quorum::handle(ctx, version, request).into()
         }
+        RequestBody::AddRaftVoter(request) => {
+            add_raft_voter::handle(ctx, version, request).await.into()
+        }
+        RequestBody::RemoveRaftVoter(request) => remove_raft_voter::handle(ctx, version, request)
+            .await
+            .into(),
+        RequestBody::UpdateRaftVoter(request) => update_raft_voter::handle(ctx, version, request)
+            .await
+            .into(),
         RequestBody::GetTelemetrySubscriptions(request) => {
             get_telemetry_subscriptions::handle(ctx, header, version, request).into()
         }

@@ -130,6 +130,9 @@ pub struct Cluster {
     extra: Vec<(String, String)>,
     /// Keys of one node (by id), over `extra`.
     node_extra: Vec<(i32, String, String)>,
+    /// A dynamic quorum (KIP-853): the nodes `controller.quorum.bootstrap.servers` names,
+    /// instead of every controller in `controller.quorum.voters`.
+    quorum_bootstrap: Option<Vec<i32>>,
 }
 
 impl Cluster {
@@ -186,6 +189,7 @@ impl Cluster {
             nodes,
             extra,
             node_extra: Vec::new(),
+            quorum_bootstrap: None,
         }
     }
 
@@ -228,6 +232,34 @@ impl Cluster {
         self.spawn(id);
     }
 
+    /// Makes the quorum dynamic (KIP-853): nodes find it through
+    /// `controller.quorum.bootstrap.servers` naming the controllers `ids`, and no node has
+    /// `controller.quorum.voters`; the voters are what `gregor format` writes
+    /// ([`Cluster::format`]) and AddRaftVoter/RemoveRaftVoter change.
+    pub fn dynamic_quorum(&mut self, ids: &[i32]) -> &mut Cluster {
+        self.quorum_bootstrap = Some(ids.to_vec());
+        self
+    }
+
+    /// Formats node `id` again with the real `gregor format` and `args` (`--standalone`,
+    /// `--no-initial-controllers`, ...) on its `server.properties`, replacing the
+    /// `meta.properties` the harness wrote; the command's output.
+    pub fn format(&self, id: i32, args: &[&str]) -> std::process::Output {
+        let node = self.node(id);
+        let _ = std::fs::remove_file(node.data.path().join("meta.properties"));
+        let file = node.data.path().join("format.properties");
+        std::fs::write(&file, self.properties(id)).expect("write the properties");
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gregor"))
+            .arg("format")
+            .args(["--cluster-id", &self.cluster_id, "--config"])
+            .arg(&file)
+            .args(args)
+            .output()
+            .expect("run gregor format");
+        let _ = std::fs::remove_file(&file);
+        output
+    }
+
     /// `controller.quorum.voters` of this cluster.
     pub fn voters(&self) -> String {
         self.nodes
@@ -243,9 +275,19 @@ impl Cluster {
         let node = self.node(id);
         let (plaintext, controller) = (node.data.ports.plaintext, node.data.ports.controller);
         let voters = self.voters();
+        let quorum = match &self.quorum_bootstrap {
+            None => ("controller.quorum.voters", voters),
+            Some(ids) => (
+                "controller.quorum.bootstrap.servers",
+                ids.iter()
+                    .map(|&id| format!("127.0.0.1:{}", self.node(id).data.ports.controller))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+        };
         let mut extra: Vec<(&str, String)> = vec![
             ("process.roles", node.role.process_roles().to_string()),
-            ("controller.quorum.voters", voters),
+            quorum,
         ];
         match node.role {
             Role::Combined => {}
@@ -262,7 +304,15 @@ impl Cluster {
             }
         }
         let borrowed: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let text = server_properties(&node.data, &borrowed);
+        let mut text = server_properties(&node.data, &borrowed);
+        if self.quorum_bootstrap.is_some() {
+            // The harness's one-node default names its own voter.
+            text = text
+                .lines()
+                .filter(|l| !l.starts_with("controller.quorum.voters="))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
         if node.role == Role::Controller {
             // A controller-only node has no broker listener to advertise.
             text.lines()

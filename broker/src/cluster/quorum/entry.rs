@@ -52,8 +52,8 @@ pub enum EntryError {
         /// The index.
         index: u64,
     },
-    /// A joint membership (openraft's two-phase change): KIP-853 has one voter set per
-    /// `VotersRecord`.
+    /// A joint membership of more than a single-voter change (openraft's two-phase change):
+    /// KIP-853 has one voter set per `VotersRecord`.
     #[error("a joint membership cannot be written as a VotersRecord")]
     JointMembership,
     /// A record or message does not encode.
@@ -151,7 +151,8 @@ impl RaftEntry<NodeId, VoterNode> for QuorumEntry {
     }
 
     fn new_membership(log_id: LogId<NodeId>, m: Membership<NodeId, VoterNode>) -> Self {
-        // A joint membership cannot be written: the log storage refuses it then.
+        // A joint membership of more than one voter's change cannot be written: the log
+        // storage refuses it then.
         let record = voters_record(&m).unwrap_or_default();
         QuorumEntry {
             log_id,
@@ -184,15 +185,27 @@ pub fn epoch_of(term: u64) -> Result<i32, EntryError> {
     i32::try_from(term).map_err(|_| EntryError::OutOfRange { term, index: 0 })
 }
 
-/// The `VotersRecord` of a (uniform) membership: its voters with their directory id and
-/// endpoint, each supporting `kraft.version` 0 to [`KRAFT_VERSION_MAX`].
-pub fn voters_record(m: &Membership<NodeId, VoterNode>) -> Result<VotersRecord, EntryError> {
-    let configs = m.get_joint_config();
-    if configs.len() != 1 {
-        return Err(EntryError::JointMembership);
+/// The one voter set a membership is written as: a uniform membership's voters; for the
+/// joint step of a single-voter change (openraft always passes through one), the larger of
+/// its two sets. Why that is exact: KIP-853 changes one voter at a time, and with sets `C`
+/// and `C + {v}` every majority of the larger set holds a majority of the smaller one, so
+/// "a majority of both" (the joint rule) and "a majority of the larger" decide the same
+/// elections and commits. Other joint memberships have no `VotersRecord`.
+pub fn written_voters(m: &Membership<NodeId, VoterNode>) -> Result<&BTreeSet<NodeId>, EntryError> {
+    match m.get_joint_config().as_slice() {
+        [only] => Ok(only),
+        [a, b] if a.is_subset(b) && b.len() == a.len() + 1 => Ok(b),
+        [a, b] if b.is_subset(a) && a.len() == b.len() + 1 => Ok(a),
+        _ => Err(EntryError::JointMembership),
     }
+}
+
+/// The `VotersRecord` of a membership ([`written_voters`]): its voters with their directory
+/// id and endpoint, each supporting `kraft.version` 0 to [`KRAFT_VERSION_MAX`]. Learners
+/// (openraft's non-voting members) are not written: Kafka's observers are not in the log.
+pub fn voters_record(m: &Membership<NodeId, VoterNode>) -> Result<VotersRecord, EntryError> {
     let mut voters = Vec::new();
-    for id in &configs[0] {
+    for id in written_voters(m)? {
         let node = m.get_node(id).cloned().unwrap_or_default();
         let voter_id = i32::try_from(*id).map_err(|_| EntryError::OutOfRange {
             term: 0,
@@ -307,9 +320,7 @@ fn key_value(
             (control(ControlRecordType::LeaderChange), Some(value))
         }
         QuorumPayload::Voters(voters) => {
-            if voters.0.get_joint_config().len() != 1 {
-                return Err(EntryError::JointMembership);
-            }
+            written_voters(&voters.0)?;
             let value = voters
                 .1
                 .to_bytes(0)

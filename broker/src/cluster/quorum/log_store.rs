@@ -36,7 +36,7 @@ use gregor_protocol::Uuid;
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{AnyError, LogId, OptionalSend, StorageError, StorageIOError, Vote};
 
-use super::entry::{self, QuorumEntry};
+use super::entry::{self, QuorumEntry, QuorumPayload};
 use super::quorum_state::{self, QuorumState};
 use super::{NodeId, TypeConfig};
 use crate::cluster::metadata_log::{BatchLocation, MetadataLog, MetadataLogOptions};
@@ -54,7 +54,8 @@ struct LogInner {
     batches: BTreeMap<i64, BatchLocation>,
     vote: Option<Vote<NodeId>>,
     purged: Option<LogId<NodeId>>,
-    /// The configured voters, named in `LeaderChangeMessage`s.
+    /// The voters named in `LeaderChangeMessage`s: the configured or bootstrap ones, then
+    /// those of the last `VotersRecord` appended.
     voters: Vec<i32>,
     directory_id: Uuid,
 }
@@ -255,6 +256,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     )
                     .map_err(write_error)?;
                 inner.batches.insert(location.base_offset, location);
+            }
+            // A new voter set (KIP-853) is what later leaders' `LeaderChangeMessage`s name.
+            if let Some(ids) = entries.iter().rev().find_map(|e| match &e.payload {
+                QuorumPayload::Voters(v) => entry::written_voters(&v.0).ok(),
+                _ => None,
+            }) {
+                inner.voters = ids.iter().map(|id| *id as i32).collect();
             }
             Ok::<(), StorageError<NodeId>>(())
         })();

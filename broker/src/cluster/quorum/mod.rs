@@ -29,8 +29,10 @@
 //!   followers with Fetch; brokers that only follow the log will still Fetch it.
 //! * The high watermark is not persisted (Kafka does not either): after a restart, entries
 //!   past the snapshot are applied again once the leader confirms them committed.
-//! * Voter changes (KIP-853 AddRaftVoter/RemoveRaftVoter) are not offered yet: openraft
-//!   changes membership through a joint configuration, which a `VotersRecord` cannot hold.
+//! * Voter changes (KIP-853, [`voters`]) go through openraft's joint configuration, whose
+//!   step is written as the larger voter set, and a new voter is first an openraft learner
+//!   pushed to by the leader rather than an observer fetching on its own; a learner's
+//!   directory id is taken from the request, not checked against the node.
 //! * No pre-vote (KIP-996; openraft 0.9 has none); a Vote response does not carry the
 //!   voter's last log id (see [`network`]); a `LeaderChangeMessage` lists only the leader
 //!   among the granting voters (openraft does not report who granted).
@@ -46,6 +48,7 @@ pub mod network;
 pub mod observers;
 pub mod quorum_state;
 pub mod state_machine;
+pub mod voters;
 
 #[cfg(test)]
 mod fetch_serve_tests;
@@ -74,6 +77,7 @@ use tokio::task::JoinHandle;
 
 pub use entry::{QuorumEntry, QuorumPayload};
 pub use network::FrameHandler;
+pub use voters::VoterChangeError;
 
 use super::image::MetadataImage;
 use super::metadata_log::{ABORT_REASON, MetadataLogError, MetadataLogOptions};
@@ -253,6 +257,8 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The observers this node saw fetch while it led (DescribeQuorum's observers).
     observers: Mutex<observers::Observers>,
+    /// Held while a KIP-853 voter change runs (one at a time, as Kafka's leader allows).
+    voter_change: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Inner {
@@ -291,11 +297,10 @@ impl Quorum {
     /// for a single voter, waits until it elected itself and applied the log. A node that is
     /// not the only voter serves nothing until [`Quorum::serve`] is given a listener.
     pub async fn open(options: QuorumOptions) -> Result<Quorum, QuorumError> {
-        if options.node_id < 0 || !options.voters.contains_key(&options.node_id) {
+        if options.node_id < 0 {
             return Err(QuorumError::Invalid(format!(
-                "node {} is not one of the voters {:?}",
-                options.node_id,
-                options.voters.keys().collect::<Vec<_>>()
+                "a negative node id {}",
+                options.node_id
             )));
         }
         if options.voters.keys().any(|id| *id < 0) {
@@ -305,6 +310,38 @@ impl Quorum {
         let loaded = tokio::task::spawn_blocking(move || replay::load(&log_dir))
             .await
             .map_err(|e| QuorumError::Raft(e.to_string()))??;
+        // The voters: KIP-853's from the log (the bootstrap snapshot of `format --standalone`
+        // / `--initial-controllers`, later `VotersRecord`s), else `controller.quorum.voters`.
+        // A controller formatted with `--no-initial-controllers` knows none yet: it waits
+        // to be added by the leader (AddRaftVoter).
+        let initial_voters = match &loaded.kraft.voters {
+            Some(record) if loaded.kraft.kraft_version >= 1 => entry::membership_of(record),
+            _ if !options.voters.is_empty() => {
+                if !options.voters.contains_key(&options.node_id) {
+                    return Err(QuorumError::Invalid(format!(
+                        "node {} is not one of the voters {:?}",
+                        options.node_id,
+                        options.voters.keys().collect::<Vec<_>>()
+                    )));
+                }
+                Membership::new(
+                    vec![
+                        options
+                            .voters
+                            .keys()
+                            .map(|id| *id as NodeId)
+                            .collect::<BTreeSet<_>>(),
+                    ],
+                    options
+                        .voters
+                        .iter()
+                        .map(|(id, node)| (*id as NodeId, node.clone()))
+                        .collect::<BTreeMap<_, _>>(),
+                )
+            }
+            _ => Membership::default(),
+        };
+        let voter_ids: Vec<i32> = initial_voters.voter_ids().map(|id| id as i32).collect();
         let dir = options.log_dir.join(METADATA_PARTITION_DIR);
         std::fs::create_dir_all(&dir).map_err(|source| MetadataLogError::Io {
             path: dir.clone(),
@@ -313,28 +350,14 @@ impl Quorum {
         let _ = crate::cluster::snapshot::remove_leftovers(&dir);
         let mut log_options = options.log.clone();
         log_options.node_id = options.node_id;
-        let voter_ids: Vec<i32> = options.voters.keys().copied().collect();
         let log = LogStore::open(
             &options.log_dir,
             &loaded,
             log_options,
-            voter_ids,
+            voter_ids.clone(),
             options.directory_id,
         )?;
-        let static_voters = Membership::new(
-            vec![
-                options
-                    .voters
-                    .keys()
-                    .map(|id| *id as NodeId)
-                    .collect::<BTreeSet<_>>(),
-            ],
-            options
-                .voters
-                .iter()
-                .map(|(id, node)| (*id as NodeId, node.clone()))
-                .collect::<BTreeMap<_, _>>(),
-        );
+        let static_voters = initial_voters;
         let state_machine = StateMachine::open(&dir, loaded.snapshot, static_voters)?;
         let config = Config {
             cluster_name: options
@@ -379,10 +402,11 @@ impl Quorum {
                 propose: tokio::sync::Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
                 observers: Mutex::new(observers::Observers::default()),
+                voter_change: tokio::sync::Mutex::new(()),
             }),
         };
         quorum.spawn_leader_watch();
-        if options.voters.len() == 1 {
+        if voter_ids == [options.node_id] {
             // At once rather than after an election timeout; a new epoch at every start,
             // as Kafka's single voter and the single-node appender have.
             quorum.inner.raft.trigger().elect().await?;

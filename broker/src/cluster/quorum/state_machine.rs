@@ -138,7 +138,11 @@ impl StateMachine {
                 last_membership: membership.clone(),
                 snapshot_id: snapshot_name(id),
             };
-            current_snapshot = Some((meta, path));
+            // The bootstrap snapshot `0-0` of a dynamic quorum (`format --standalone` or
+            // `--initial-controllers`) holds only the voters: nothing to install anywhere.
+            if id.end_offset > 0 {
+                current_snapshot = Some((meta, path));
+            }
             point = Point {
                 image,
                 applied,
@@ -176,6 +180,11 @@ impl StateMachine {
     /// The last applied image.
     pub fn image(&self) -> Arc<MetadataImage> {
         self.shared.image_tx.borrow().clone()
+    }
+
+    /// The `kraft.version` after the last applied entry (1 once voters are in the log).
+    pub fn kraft_version(&self) -> i16 {
+        self.lock().current.kraft.kraft_version
     }
 
     /// The last applied entry.

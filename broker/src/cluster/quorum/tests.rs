@@ -643,9 +643,30 @@ fn entries_round_trip_through_kafka_batches() {
     assert_eq!(decoded[1].get_membership(), Some(&membership));
     assert!(decoded[0].is_blank());
 
-    // A joint membership has no VotersRecord; a gap or damaged bytes are refused.
-    let joint = openraft::Membership::new(vec![BTreeSet::from([1]), BTreeSet::from([1, 2])], nodes);
-    assert!(entry::voters_record(&joint).is_err());
+    // The joint step of a single-voter change is written as its larger set (either way
+    // round); any other joint membership has no VotersRecord. A gap or damaged bytes are
+    // refused.
+    let adding = openraft::Membership::new(
+        vec![BTreeSet::from([1]), BTreeSet::from([1, 2])],
+        nodes.clone(),
+    );
+    let ids = |r: gregor_protocol::messages::voters_record::VotersRecord| {
+        r.voters.iter().map(|v| v.voter_id).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(entry::voters_record(&adding).unwrap()), [1, 2]);
+    let removing = openraft::Membership::new(
+        vec![BTreeSet::from([1, 2]), BTreeSet::from([2])],
+        nodes.clone(),
+    );
+    assert_eq!(ids(entry::voters_record(&removing).unwrap()), [1, 2]);
+    let swapping = openraft::Membership::new(
+        vec![BTreeSet::from([1]), BTreeSet::from([2])],
+        nodes.clone(),
+    );
+    assert!(entry::voters_record(&swapping).is_err());
+    let two_more =
+        openraft::Membership::new(vec![BTreeSet::from([1]), BTreeSet::from([1, 2, 3])], nodes);
+    assert!(entry::voters_record(&two_more).is_err());
     let mut gap = entries[2..].to_vec();
     gap[1].log_id = entry::log_id(3, 20);
     assert!(entry::encode_entries(&gap, 0, &fill).is_err());

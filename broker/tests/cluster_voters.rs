@@ -12,7 +12,10 @@
 //!   cluster id, a controller that is not the leader, a static quorum);
 //! * the leader killed: the two others elect one and topics are still created; the dead
 //!   voter is removed; a restart of a voter keeps the voter set of the log;
-//! * `format` refuses a controller without voters and without any of the three options.
+//! * three combined nodes formatted with one `--initial-controllers` list form the quorum
+//!   with those directory ids and endpoints, and keep it when all of them go down;
+//! * `format` refuses a controller without voters and without any of the three options,
+//!   and a list naming a node twice.
 
 mod support;
 
@@ -262,4 +265,65 @@ fn a_static_quorum_refuses_voter_changes_as_unsupported() {
     assert_eq!(refused.error_code, UNSUPPORTED_VERSION, "{refused:?}");
     let refused = call_remove(cluster.node(1).addr(), 1, Uuid::nil());
     assert_eq!(refused.error_code, UNSUPPORTED_VERSION, "{refused:?}");
+}
+
+#[test]
+fn initial_controllers_form_a_quorum_of_three_that_keeps_its_voters_when_all_go_down() {
+    let mut cluster = Cluster::combined(3);
+    cluster.dynamic_quorum(&[1, 2, 3]);
+    let dirs: Vec<Uuid> = (0..3).map(|_| support::datadir::random_uuid()).collect();
+    let list = (1..=3)
+        .map(|id: i32| {
+            format!(
+                "{id}@127.0.0.1:{}:{}",
+                cluster.node(id).data.ports.controller,
+                support::datadir::kafka_uuid_string(dirs[(id - 1) as usize])
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    for id in 1..=3 {
+        let out = cluster.format(id, &["--initial-controllers", &list]);
+        assert!(out.status.success(), "format {id}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("dynamic metadata voter directory"),
+            "{out:?}"
+        );
+        assert_eq!(directory_id(&cluster, id), dirs[(id - 1) as usize]);
+    }
+    // A list naming a node twice is refused before anything is written.
+    let twice = format!(
+        "{list},1@127.0.0.1:1:{}",
+        support::datadir::kafka_uuid_string(dirs[0])
+    );
+    let refused = cluster.format(1, &["--initial-controllers", &twice]);
+    assert!(!refused.status.success(), "{refused:?}");
+    let out = cluster.format(1, &["--initial-controllers", &list]);
+    assert!(out.status.success(), "{out:?}");
+
+    cluster.start();
+    let (leader, partition) = wait_for_voters(&cluster, &[1, 2, 3], &[1, 2, 3]);
+    let listed: Vec<Uuid> = partition
+        .current_voters
+        .iter()
+        .map(|v| v.replica_directory_id)
+        .collect();
+    assert_eq!(listed, dirs);
+    let (response, _) = quorum_seen_by(&cluster, leader).expect("DescribeQuorum");
+    for node in &response.nodes {
+        let port = cluster.node(node.node_id).data.ports.controller;
+        assert_eq!(node.listeners.len(), 1, "{response:?}");
+        assert_eq!(node.listeners[0].port, port, "{response:?}");
+    }
+    create_topic(&cluster, "three", 1, 3, &[]);
+    wait_for_topic(&cluster, "three", 1, 3);
+
+    // One clean stop, then the two others crash (a node whose quorum is gone cannot
+    // finish a controlled shutdown).
+    cluster.stop(1);
+    cluster.kill9(2);
+    cluster.kill9(3);
+    cluster.start();
+    wait_for_voters(&cluster, &[1, 2, 3], &[1, 2, 3]);
+    wait_for_topic(&cluster, "three", 1, 3);
 }

@@ -333,3 +333,86 @@ pub fn unformatted_message(dir: &Path) -> String {
 pub fn random_cluster_id() -> String {
     super::meta_properties::random_cluster_id()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::meta_properties::uuid_to_base64;
+
+    #[test]
+    fn initial_controllers_parse_as_kafka_writes_them_and_bad_entries_are_refused() {
+        let a = super::super::meta_properties::random_uuid();
+        let b = super::super::meta_properties::random_uuid();
+        let text = format!(
+            "1@host-a:9093:{},2@[::1]:9094:{}",
+            uuid_to_base64(a),
+            uuid_to_base64(b)
+        );
+        let voters = parse_initial_controllers(&text).unwrap();
+        assert_eq!(voters.len(), 2);
+        assert_eq!(
+            (voters[0].id, voters[0].host.as_str(), voters[0].port),
+            (1, "host-a", 9093)
+        );
+        assert_eq!(voters[0].directory_id, a);
+        assert_eq!(
+            (voters[1].host.as_str(), voters[1].directory_id),
+            ("::1", b)
+        );
+        let dir = uuid_to_base64(a);
+        for bad in [
+            format!("1host:9093:{dir}"),
+            format!("x@host:9093:{dir}"),
+            format!("-1@host:9093:{dir}"),
+            format!("1@host:port:{dir}"),
+            "1@host:9093:not-an-id".to_string(),
+            format!("1@:9093:{dir}"),
+            format!("1@h:9093:{dir},1@g:9094:{dir}"),
+        ] {
+            assert!(parse_initial_controllers(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_standalone_format_writes_a_bootstrap_snapshot_the_start_up_reads_as_the_voters() {
+        let root = tempfile::tempdir().unwrap();
+        let text = format!(
+            "process.roles=controller\nnode.id=3\nlisteners=CONTROLLER://127.0.0.1:19093\n\
+             controller.listener.names=CONTROLLER\n\
+             controller.quorum.bootstrap.servers=127.0.0.1:19093\nlog.dirs={}\n",
+            root.path().display()
+        );
+        let config = Config::parse(&text).unwrap();
+        let cluster_id = super::super::meta_properties::random_cluster_id();
+        // Without voters and without an option a controller is refused.
+        let refused = format(&config, &cluster_id, false, &InitialVoters::Static).unwrap_err();
+        assert!(refused.contains("--no-initial-controllers"), "{refused}");
+        let lines = format(&config, &cluster_id, false, &InitialVoters::Standalone).unwrap();
+        assert!(
+            lines[0].contains("dynamic metadata voter directory"),
+            "{lines:?}"
+        );
+        let loaded = crate::cluster::replay::load(root.path()).unwrap();
+        assert_eq!(loaded.kraft.kraft_version, 1);
+        let voters = loaded.kraft.voters.expect("voters");
+        assert_eq!(voters.voters.len(), 1);
+        let voter = &voters.voters[0];
+        assert_eq!(voter.voter_id, 3);
+        assert_eq!(
+            Some(voter.voter_directory_id),
+            loaded.meta.unwrap().directory_id
+        );
+        assert_eq!(voter.endpoints[0].port, 19093);
+        assert_eq!(&*voter.endpoints[0].name, "CONTROLLER");
+        assert_eq!(loaded.next_offset, 0);
+        // --standalone is for controllers only.
+        let broker_text = text
+            .replace("process.roles=controller", "process.roles=broker")
+            .replace(
+                "CONTROLLER://127.0.0.1:19093",
+                "PLAINTEXT://127.0.0.1:19092",
+            );
+        let broker = Config::parse(&broker_text).unwrap();
+        assert!(format(&broker, &cluster_id, true, &InitialVoters::Standalone).is_err());
+    }
+}

@@ -34,6 +34,22 @@ pub async fn open(config: &Config) -> Result<Option<Quorum>, StartError> {
     options.directory_id = meta.directory_id.unwrap_or_default();
     options.log.segment_bytes = config.metadata_log.segment_bytes.max(1) as u64;
     options.log.segment_ms = config.metadata_log.segment_ms;
+    // This node's controller endpoint as a voter entry names it (Kafka's
+    // `effectiveAdvertisedControllerListeners`, an empty host as localhost).
+    options.own_endpoint = config
+        .controller_listener_names
+        .first()
+        .and_then(|name| config.advertised_listener_for(name))
+        .map(|l| crate::cluster::quorum::VoterNode {
+            directory_id: meta.directory_id.unwrap_or_default(),
+            listener: config.controller_listener_names[0].clone(),
+            host: if l.host.is_empty() {
+                "localhost".to_string()
+            } else {
+                l.host.clone()
+            },
+            port: l.port,
+        });
     options.connector = crate::security::node_client::NodeConnector::controller(config)
         .map_err(|e| StartError::Config(e.to_string()))?;
     let quorum = Quorum::open(options)

@@ -407,6 +407,16 @@ impl Cluster {
         node.process = Some(process.wait_ready_at(addr));
     }
 
+    /// Gives node `id` (it must be down) a new controller listener port for its next
+    /// start; the new port.
+    pub fn move_controller_port(&mut self, id: i32) -> u16 {
+        let port = super::datadir::free_port();
+        let node = self.node_mut(id);
+        assert!(node.process.is_none(), "node {id} is running");
+        node.data.ports.controller = port;
+        port
+    }
+
     /// Starts node `id` again (it must be down) and waits until it accepts connections.
     pub fn restart(&mut self, id: i32) {
         self.spawn(id);

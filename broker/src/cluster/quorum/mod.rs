@@ -161,6 +161,10 @@ pub struct QuorumOptions {
     pub entries_kept_after_snapshot: u64,
     /// How to connect (TLS, SASL) to the other voters' controller listener.
     pub connector: crate::security::node_client::NodeConnector,
+    /// Where this node's controller listener is (its advertised endpoint); a voter of a
+    /// dynamic quorum whose entry in the voter set differs tells the leader
+    /// (UpdateRaftVoter). `None`: never.
+    pub own_endpoint: Option<VoterNode>,
 }
 
 impl QuorumOptions {
@@ -178,6 +182,7 @@ impl QuorumOptions {
             snapshot_after_entries: 20_000,
             entries_kept_after_snapshot: 1000,
             connector: crate::security::node_client::NodeConnector::plaintext(),
+            own_endpoint: None,
         }
     }
 
@@ -384,6 +389,7 @@ impl Quorum {
             cluster_id: options.cluster_id.clone(),
             connector: options.connector.clone(),
         };
+        let network_for_updates = network.clone();
         let raft = Raft::new(
             node_id,
             Arc::new(config),
@@ -406,6 +412,13 @@ impl Quorum {
             }),
         };
         quorum.spawn_leader_watch();
+        if let Some(own) = options.own_endpoint.clone() {
+            let own = VoterNode {
+                directory_id: options.directory_id,
+                ..own
+            };
+            quorum.spawn_endpoint_updates(own, network_for_updates);
+        }
         if voter_ids == [options.node_id] {
             // At once rather than after an election timeout; a new epoch at every start,
             // as Kafka's single voter and the single-node appender have.

@@ -49,6 +49,8 @@ use gregor_protocol::frame::{
 };
 use gregor_protocol::messages::request_header::RequestHeader;
 use gregor_protocol::messages::response_header::ResponseHeader;
+use gregor_protocol::messages::update_raft_voter_request::UpdateRaftVoterRequest;
+use gregor_protocol::messages::update_raft_voter_response::UpdateRaftVoterResponse;
 use gregor_protocol::messages::vote_request::{self, VoteRequest as KafkaVoteRequest};
 use gregor_protocol::messages::vote_response::{self, VoteResponse as KafkaVoteResponse};
 use gregor_protocol::messages::voters_record::VotersRecord;
@@ -686,6 +688,37 @@ impl Peer {
             return Err(network_error(malformed("correlation id")));
         }
         Ok(frame)
+    }
+
+    /// A peer for `target` at `node`, outside openraft (the KIP-853 UpdateRaftVoter a
+    /// voter sends to its leader).
+    pub fn to(network: &Network, target: NodeId, node: &VoterNode) -> Peer {
+        Peer {
+            target,
+            node: node.clone(),
+            cluster_id: network.cluster_id.clone(),
+            connector: network.connector.clone(),
+            stream: None,
+            correlation_id: 0,
+        }
+    }
+
+    /// Sends `request` (UpdateRaftVoter v0) and returns the leader's answer.
+    pub async fn update_voter(
+        &mut self,
+        request: &UpdateRaftVoterRequest,
+        ttl: Duration,
+    ) -> io::Result<UpdateRaftVoterResponse> {
+        let correlation = self.next_correlation_id();
+        let mut frame = BytesMut::new();
+        encode_request(&mut frame, request, 0, correlation, Some(CLIENT_ID))
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        let header_version = ApiKey::UpdateRaftVoter.response_header_version(0);
+        let mut body = self
+            .call::<openraft::error::Infallible>(frame, header_version, ttl)
+            .await
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        UpdateRaftVoterResponse::decode(&mut body, 0).map_err(|e| malformed(&e.to_string()))
     }
 
     fn next_correlation_id(&mut self) -> i32 {

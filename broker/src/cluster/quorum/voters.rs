@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use gregor_protocol::Uuid;
+use gregor_protocol::messages::update_raft_voter_request::{self, UpdateRaftVoterRequest};
 use openraft::ChangeMembers;
 use openraft::error::{ChangeMembershipError, ClientWriteError, RaftError};
 
@@ -172,6 +173,85 @@ impl Quorum {
             )));
         }
         Ok(())
+    }
+
+    /// Runs the task by which a voter of a dynamic quorum keeps its entry in the voter set
+    /// true (Kafka's voters send UpdateRaftVoter once they know the leader): every second,
+    /// while this node is a voter whose endpoint there differs from `own`, it sends the
+    /// leader its endpoint, or, leading itself, writes it.
+    pub(super) fn spawn_endpoint_updates(&self, own: VoterNode, network: super::network::Network) {
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let quorum = Quorum { inner };
+                if quorum.kraft_version() < 1 {
+                    continue;
+                }
+                let me = quorum.inner.node_id as i32;
+                let voters = quorum.voter_nodes();
+                let (Some(current), Some(leader)) = (voters.get(&me), quorum.leader()) else {
+                    continue;
+                };
+                if *current == own {
+                    continue;
+                }
+                if leader == me {
+                    // A leader corrects its own entry directly.
+                    match quorum.update_voter(me, own.directory_id, own.clone()).await {
+                        Ok(()) => tracing::info!(
+                            host = %own.host,
+                            port = own.port,
+                            "wrote this leader's new endpoint into the voter set"
+                        ),
+                        Err(e) => tracing::debug!("could not update this leader's entry: {e}"),
+                    }
+                    continue;
+                }
+                let Some(leader_node) = voters.get(&leader) else {
+                    continue;
+                };
+                let request = UpdateRaftVoterRequest {
+                    cluster_id: network.cluster_id.as_deref().map(Into::into),
+                    current_leader_epoch: quorum.epoch(),
+                    voter_id: me,
+                    voter_directory_id: own.directory_id,
+                    listeners: vec![update_raft_voter_request::Listener {
+                        name: own.listener.as_str().into(),
+                        host: own.host.as_str().into(),
+                        port: own.port,
+                        ..Default::default()
+                    }],
+                    kraft_version_feature: update_raft_voter_request::KRaftVersionFeature {
+                        min_supported_version: 0,
+                        max_supported_version: entry::KRAFT_VERSION_MAX,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                };
+                let mut peer = super::network::Peer::to(&network, leader as NodeId, leader_node);
+                match peer.update_voter(&request, CHANGE_TIMEOUT * 5).await {
+                    Ok(answer) if answer.error_code == 0 => {
+                        tracing::info!(
+                            leader,
+                            host = %own.host,
+                            port = own.port,
+                            "told the leader this voter's new endpoint"
+                        );
+                    }
+                    Ok(answer) => tracing::debug!(
+                        leader,
+                        error = answer.error_code,
+                        "the leader refused this voter's endpoint update"
+                    ),
+                    Err(e) => tracing::debug!(leader, "could not send UpdateRaftVoter: {e}"),
+                }
+            }
+        });
+        self.push_task(task);
     }
 
     /// Adds controller `id` (log directory `directory_id`, reached at `node`) to the voters

@@ -3,7 +3,8 @@
 //! `ControllerApis.handleEnvelopeRequest` and `EnvelopeUtils` serve it:
 //!
 //! * the sender must have CLUSTER_ACTION on the cluster (only brokers forward), else
-//!   `CLUSTER_AUTHORIZATION_FAILED` for the envelope;
+//!   `CLUSTER_AUTHORIZATION_FAILED` for the envelope; a cluster controller that is not the
+//!   active one answers `NOT_CONTROLLER` for the envelope;
 //! * `RequestPrincipal` is the client's principal as Kafka's `DefaultKafkaPrincipalBuilder`
 //!   serializes it (an int16 version, then `DefaultPrincipalData`): missing or undecodable,
 //!   `PRINCIPAL_DESERIALIZATION_FAILURE`; `ClientHostAddress` the client's IPv4 or IPv6
@@ -123,6 +124,13 @@ async fn answer(ctx: &RequestContext, request: EnvelopeRequest) -> EnvelopeRespo
             "refused an envelope: the principal does not have CLUSTER_ACTION on the cluster"
         );
         return failed(error_code::CLUSTER_AUTHORIZATION_FAILED);
+    }
+    // A controller that is not the active one does not run forwarded requests: it would
+    // hand some of them (CreateTopics) on to the active controller through its own broker
+    // channel, which may be the very channel waiting for this answer. NOT_CONTROLLER sends
+    // the forwarding broker to the next controller (Kafka's channel retries on it too).
+    if ctx.broker.config.is_cluster() && !ctx.broker.controller.is_active() {
+        return failed(error_code::NOT_CONTROLLER);
     }
     let Some((principal, _token)) = request
         .request_principal

@@ -30,10 +30,10 @@
 #
 # Only stable Rust is available: cargo-fuzz's nightly flags (-Zsanitizer, sancov passes)
 # are accepted by stable rustc with RUSTC_BOOTSTRAP=1, and the ASan runtime ships with the
-# stable x86_64-unknown-linux-gnu standard library. fuzz/'s builds are optimized (-O, cargo fuzz's
-# default) with debug assertions and overflow checks on (-a). Corpora (fuzz/corpus/) and
-# crash inputs (fuzz/artifacts/, fuzz/broker/artifacts/) are gitignored. Both fuzz dirs build
-# into fuzz/target, so what they share is compiled once.
+# stable x86_64-unknown-linux-gnu standard library. fuzz/'s builds are optimized (-O,
+# cargo fuzz's default), all with debug assertions and overflow checks on (-a). Corpora
+# (fuzz/corpus/) and crash inputs (fuzz/artifacts/, fuzz/broker/artifacts/) are gitignored.
+# Both fuzz dirs build into fuzz/target, so what they share at one profile is compiled once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

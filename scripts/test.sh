@@ -36,8 +36,15 @@ cargo test --workspace --no-run --message-format=json-render-diagnostics >target
 schemas="${KAFKA_SCHEMAS:-../shared/kafka-schemas}"
 fuzz=0
 [ "${FUZZ_SECONDS:-10}" != "0" ] && fuzz=1
-# The conformance and fuzz builds happen in the background, niced, while the test binaries
-# run: those mostly wait (session timeouts, client start-ups), leaving the cores idle.
+# The test binaries that need the machine to themselves first (SERIAL in
+# scripts/run-test-binaries.py), one at a time.
+step "cargo test: the test binaries that run alone"
+status=0
+python3 scripts/run-test-binaries.py --group serial target/test-binaries.json || status=$?
+
+# Then the conformance and fuzz builds happen in the background, niced, while the other
+# test binaries run: those mostly wait (session timeouts, client start-ups), leaving the
+# cores idle.
 background_builds() {
     if [ -d "$schemas" ]; then
         echo "background: conformance build"
@@ -55,9 +62,8 @@ nice -n 19 bash -c "$(declare -f background_builds); schemas='$schemas' fuzz=$fu
     >"$background_log" 2>&1 &
 background=$!
 
-step "cargo test: run the test binaries, ${TEST_JOBS:-2} at a time"
-status=0
-python3 scripts/run-test-binaries.py target/test-binaries.json || status=$?
+step "cargo test: the other test binaries, ${TEST_JOBS:-2} at a time"
+python3 scripts/run-test-binaries.py --group lanes target/test-binaries.json || status=$?
 
 step "cargo test --doc"
 cargo test --workspace --doc || status=$?

@@ -65,12 +65,21 @@ impl SecureBroker {
     /// [`SecureBroker::start`] on `data`.
     pub fn start_on(data: DataDir, extra: &[(&str, &str)]) -> SecureBroker {
         let pki = pki::Pki::generate();
-        // Bound at once, so that the four are distinct.
-        let held: Vec<std::net::TcpListener> = (0..4)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-            .collect();
+        // Bound at once, so that the four are distinct, and none of them the data dir's
+        // PLAINTEXT or CONTROLLER port: those were released when the data dir was built, so
+        // the system may hand them out again (it did, with other test binaries running).
+        let taken = [data.ports.plaintext, data.ports.controller];
+        let (mut held, mut skipped) = (Vec::new(), Vec::new());
+        while held.len() < 4 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+            if taken.contains(&listener.local_addr().unwrap().port()) {
+                skipped.push(listener); // held too, so the next bind gets another port
+            } else {
+                held.push(listener);
+            }
+        }
         let ports: [u16; 4] = std::array::from_fn(|i| held[i].local_addr().unwrap().port());
-        drop(held);
+        drop((held, skipped));
         let [ssl, mtls, sasl_plaintext, sasl_ssl] =
             ports.map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
         let (plaintext, controller) = (data.ports.plaintext, data.ports.controller);

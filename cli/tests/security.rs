@@ -56,14 +56,22 @@ impl Secure {
     fn start() -> Secure {
         let dir = tempfile::tempdir().expect("a directory");
         let (ca, server) = pki(dir.path(), "test");
-        let held: Vec<TcpListener> = (0..3)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
-            .collect();
-        let [ssl, sasl_plaintext, sasl_ssl] =
-            std::array::from_fn(|i| format!("127.0.0.1:{}", held[i].local_addr().unwrap().port()));
-        drop(held);
         let data = DataDir::empty();
         let (port, controller) = (data.port, data.controller_port);
+        // Held at once, so that the three are distinct, and none of them the data dir's
+        // ports (released when it was made, so the system may hand them out again).
+        let (mut held, mut skipped) = (Vec::new(), Vec::new());
+        while held.len() < 3 {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+            if [port, controller].contains(&listener.local_addr().unwrap().port()) {
+                skipped.push(listener);
+            } else {
+                held.push(listener);
+            }
+        }
+        let [ssl, sasl_plaintext, sasl_ssl] =
+            std::array::from_fn(|i| format!("127.0.0.1:{}", held[i].local_addr().unwrap().port()));
+        drop((held, skipped));
         let secured =
             format!("SSL://{ssl},SASL_PLAINTEXT://{sasl_plaintext},SASL_SSL://{sasl_ssl}");
         let data = data

@@ -23,12 +23,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use gregor_protocol::Uuid;
-use gregor_protocol::messages::voters_record::{
-    Endpoint, KRaftVersionFeature, Voter, VotersRecord,
-};
+use gregor_protocol::messages::voters_record::VotersRecord;
 
 use super::meta_properties::{MetaProperties, uuid_from_base64};
-use super::quorum::entry::KRAFT_VERSION_MAX;
+use super::quorum::VoterNode;
+use super::quorum::entry::{KRAFT_VERSION_MAX, voter_entry};
 use super::replay::{METADATA_PARTITION_DIR, SnapshotId};
 use super::snapshot::{KRaftState, encode_snapshot};
 use crate::config::Config;
@@ -276,21 +275,14 @@ fn write_bootstrap_snapshot(
         version: 0,
         voters: voters
             .iter()
-            .map(|v| Voter {
-                voter_id: v.id,
-                voter_directory_id: v.directory_id,
-                endpoints: vec![Endpoint {
-                    name: listener.as_str().into(),
-                    host: v.host.as_str().into(),
+            .map(|v| {
+                let node = VoterNode {
+                    directory_id: v.directory_id,
+                    listener: listener.clone(),
+                    host: v.host.clone(),
                     port: v.port,
-                    ..Default::default()
-                }],
-                kraft_version_feature: KRaftVersionFeature {
-                    min_supported_version: 0,
-                    max_supported_version: KRAFT_VERSION_MAX,
-                    ..Default::default()
-                },
-                ..Default::default()
+                };
+                voter_entry(v.id, &node)
             })
             .collect(),
         ..Default::default()

@@ -20,9 +20,8 @@ use gregor_protocol::messages::add_raft_voter_response::AddRaftVoterResponse;
 use gregor_protocol::{VersionRange, error_code};
 
 use super::RequestContext;
-use super::raft_voters::{Refusal, cluster_id_refusal, voter_change_refusal};
+use super::raft_voters::{Refusal, controller_endpoint, precheck, voter_change_refusal};
 use crate::authorizer::AclOperation;
-use crate::cluster::quorum::VoterNode;
 
 /// Versions served (all of Kafka's).
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
@@ -41,44 +40,35 @@ pub async fn handle(
     _version: i16,
     request: AddRaftVoterRequest,
 ) -> AddRaftVoterResponse {
-    if let Some(refusal) = super::raft_voters::authorize(ctx, AclOperation::Alter) {
-        return answer(refusal);
-    }
-    if let Some(refusal) = cluster_id_refusal(ctx, request.cluster_id.as_deref()) {
-        return answer(refusal);
-    }
-    let Some(quorum) = ctx.broker.controller.quorum() else {
-        return answer(Refusal::unsupported("adding"));
+    let quorum = match precheck(
+        ctx,
+        AclOperation::Alter,
+        request.cluster_id.as_deref(),
+        "adding",
+    ) {
+        Ok(quorum) => quorum,
+        Err(refusal) => return answer(refusal),
     };
-    let config = &ctx.broker.config;
-    let listener_name = config
-        .controller_listener_names
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let Some(listener) = request
+    let listeners = request
         .listeners
         .iter()
-        .find(|l| l.name.eq_ignore_ascii_case(&listener_name))
-    else {
-        let given: Vec<String> = request
-            .listeners
-            .iter()
-            .map(|l| format!("{}://{}:{}", &*l.name, &*l.host, l.port))
-            .collect();
-        return answer(Refusal::new(
-            error_code::INVALID_REQUEST,
-            format!(
-                "Add voter request didn't include the endpoint ({given:?}) for the default \
-                 listener {listener_name}"
-            ),
-        ));
-    };
-    let node = VoterNode {
-        directory_id: request.voter_directory_id,
-        listener: listener_name.clone(),
-        host: listener.host.to_string(),
-        port: listener.port,
+        .map(|l| (&*l.name, &*l.host, l.port));
+    let node = match controller_endpoint(ctx, request.voter_directory_id, listeners) {
+        Ok(node) => node,
+        Err(listener_name) => {
+            let given: Vec<String> = request
+                .listeners
+                .iter()
+                .map(|l| format!("{}://{}:{}", &*l.name, &*l.host, l.port))
+                .collect();
+            return answer(Refusal::new(
+                error_code::INVALID_REQUEST,
+                format!(
+                    "Add voter request didn't include the endpoint ({given:?}) for the default \
+                     listener {listener_name}"
+                ),
+            ));
+        }
     };
     let timeout = Duration::from_millis(request.timeout_ms.max(0) as u64);
     match quorum

@@ -7,7 +7,7 @@ use gregor_protocol::{ErrorCode, error_code};
 use super::RequestContext;
 use super::authorize::Checker;
 use crate::authorizer::AclOperation;
-use crate::cluster::quorum::VoterChangeError;
+use crate::cluster::quorum::{Quorum, VoterChangeError, VoterNode};
 
 /// An error code with its message.
 pub(crate) struct Refusal {
@@ -73,4 +73,50 @@ pub(crate) fn voter_change_refusal(e: VoterChangeError) -> Refusal {
         other => other.to_string(),
     };
     Refusal::new(code, message)
+}
+
+/// The checks every voter change starts with: `operation` on the cluster, the cluster id,
+/// and a quorum on this node (`what`: "adding", ... for the message of its absence).
+pub(crate) fn precheck<'a>(
+    ctx: &'a RequestContext,
+    operation: AclOperation,
+    cluster_id: Option<&str>,
+    what: &str,
+) -> Result<&'a Quorum, Refusal> {
+    if let Some(refusal) = authorize(ctx, operation) {
+        return Err(refusal);
+    }
+    if let Some(refusal) = cluster_id_refusal(ctx, cluster_id) {
+        return Err(refusal);
+    }
+    ctx.broker
+        .controller
+        .quorum()
+        .ok_or_else(|| Refusal::unsupported(what))
+}
+
+/// The voter entry of the request's endpoint on the first `controller.listener.names`
+/// listener (the one Kafka's quorum uses, `channel.listenerName()`), from `listeners`
+/// (name, host, port); `Err` names the listener looked for.
+pub(crate) fn controller_endpoint<'a>(
+    ctx: &RequestContext,
+    directory_id: gregor_protocol::Uuid,
+    mut listeners: impl Iterator<Item = (&'a str, &'a str, u16)>,
+) -> Result<VoterNode, String> {
+    let name = ctx
+        .broker
+        .config
+        .controller_listener_names
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    match listeners.find(|(listener, _, _)| listener.eq_ignore_ascii_case(&name)) {
+        Some((_, host, port)) => Ok(VoterNode {
+            directory_id,
+            listener: name,
+            host: host.to_string(),
+            port,
+        }),
+        None => Err(name),
+    }
 }

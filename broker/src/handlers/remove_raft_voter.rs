@@ -12,7 +12,7 @@ use gregor_protocol::messages::remove_raft_voter_request::RemoveRaftVoterRequest
 use gregor_protocol::messages::remove_raft_voter_response::RemoveRaftVoterResponse;
 
 use super::RequestContext;
-use super::raft_voters::{Refusal, cluster_id_refusal, voter_change_refusal};
+use super::raft_voters::{Refusal, precheck, voter_change_refusal};
 use crate::authorizer::AclOperation;
 
 /// Versions served (all of Kafka's).
@@ -32,14 +32,14 @@ pub async fn handle(
     _version: i16,
     request: RemoveRaftVoterRequest,
 ) -> RemoveRaftVoterResponse {
-    if let Some(refusal) = super::raft_voters::authorize(ctx, AclOperation::Alter) {
-        return answer(refusal);
-    }
-    if let Some(refusal) = cluster_id_refusal(ctx, request.cluster_id.as_deref()) {
-        return answer(refusal);
-    }
-    let Some(quorum) = ctx.broker.controller.quorum() else {
-        return answer(Refusal::unsupported("removing"));
+    let quorum = match precheck(
+        ctx,
+        AclOperation::Alter,
+        request.cluster_id.as_deref(),
+        "removing",
+    ) {
+        Ok(quorum) => quorum,
+        Err(refusal) => return answer(refusal),
     };
     match quorum
         .remove_voter(request.voter_id, request.voter_directory_id)

@@ -15,9 +15,8 @@ use gregor_protocol::messages::update_raft_voter_response::{
 use gregor_protocol::{VersionRange, error_code};
 
 use super::RequestContext;
-use super::raft_voters::{Refusal, cluster_id_refusal, voter_change_refusal};
+use super::raft_voters::{Refusal, controller_endpoint, precheck, voter_change_refusal};
 use crate::authorizer::AclOperation;
-use crate::cluster::quorum::VoterNode;
 
 /// Versions served (all of Kafka's).
 pub const VERSIONS: VersionRange = VersionRange { min: 0, max: 0 };
@@ -34,27 +33,20 @@ pub async fn handle(
         current_leader: leader.clone(),
         ..Default::default()
     };
-    if let Some(refusal) = super::raft_voters::authorize(ctx, AclOperation::ClusterAction) {
-        return answer(refusal);
-    }
-    if let Some(refusal) = cluster_id_refusal(ctx, request.cluster_id.as_deref()) {
-        return answer(refusal);
-    }
-    let Some(quorum) = ctx.broker.controller.quorum() else {
-        return answer(Refusal::unsupported("updating"));
+    let quorum = match precheck(
+        ctx,
+        AclOperation::ClusterAction,
+        request.cluster_id.as_deref(),
+        "updating",
+    ) {
+        Ok(quorum) => quorum,
+        Err(refusal) => return answer(refusal),
     };
-    let listener_name = ctx
-        .broker
-        .config
-        .controller_listener_names
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let Some(listener) = request
+    let listeners = request
         .listeners
         .iter()
-        .find(|l| l.name.eq_ignore_ascii_case(&listener_name))
-    else {
+        .map(|l| (&*l.name, &*l.host, l.port));
+    let Ok(node) = controller_endpoint(ctx, request.voter_directory_id, listeners) else {
         return answer(Refusal::new(error_code::INVALID_REQUEST, String::new()));
     };
     let range = &request.kraft_version_feature;
@@ -62,12 +54,6 @@ pub async fn handle(
     if range.min_supported_version > finalized || range.max_supported_version < finalized {
         return answer(Refusal::new(error_code::INVALID_REQUEST, String::new()));
     }
-    let node = VoterNode {
-        directory_id: request.voter_directory_id,
-        listener: listener_name,
-        host: listener.host.to_string(),
-        port: listener.port,
-    };
     match quorum
         .update_voter(request.voter_id, request.voter_directory_id, node)
         .await

@@ -211,28 +211,34 @@ pub fn voters_record(m: &Membership<NodeId, VoterNode>) -> Result<VotersRecord, 
             term: 0,
             index: *id,
         })?;
-        voters.push(Voter {
-            voter_id,
-            voter_directory_id: node.directory_id,
-            endpoints: vec![Endpoint {
-                name: node.listener.as_str().into(),
-                host: node.host.as_str().into(),
-                port: node.port,
-                ..Default::default()
-            }],
-            kraft_version_feature: KRaftVersionFeature {
-                min_supported_version: 0,
-                max_supported_version: KRAFT_VERSION_MAX,
-                ..Default::default()
-            },
-            ..Default::default()
-        });
+        voters.push(voter_entry(voter_id, &node));
     }
     Ok(VotersRecord {
         version: 0,
         voters,
         ..Default::default()
     })
+}
+
+/// The `VotersRecord` entry of voter `id` at `node` (one endpoint), supporting
+/// `kraft.version` 0 to [`KRAFT_VERSION_MAX`].
+pub fn voter_entry(id: i32, node: &VoterNode) -> Voter {
+    Voter {
+        voter_id: id,
+        voter_directory_id: node.directory_id,
+        endpoints: vec![Endpoint {
+            name: node.listener.as_str().into(),
+            host: node.host.as_str().into(),
+            port: node.port,
+            ..Default::default()
+        }],
+        kraft_version_feature: KRaftVersionFeature {
+            min_supported_version: 0,
+            max_supported_version: KRAFT_VERSION_MAX,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 /// The membership a `VotersRecord` stands for (one voter set; the first endpoint of each).

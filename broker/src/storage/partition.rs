@@ -1255,6 +1255,17 @@ impl PartitionLog {
         state.segments.iter().filter(|s| s.batches_loaded()).count()
     }
 
+    /// How many segments know their largest timestamp (for tests of the lazy time index).
+    #[cfg(test)]
+    pub(crate) fn segments_with_max_time_loaded(&self) -> usize {
+        let state = unpoison(self.state.read());
+        state
+            .segments
+            .iter()
+            .filter(|s| s.max_time_loaded())
+            .count()
+    }
+
     /// Marks the log deleted: later appends and rolls fail. Taken under the writer lock so
     /// that no append is in flight once it returns.
     pub(crate) fn mark_deleted(&self) {

@@ -114,10 +114,16 @@ pub(crate) struct Segment {
     /// Size of the file when it was scanned (above `valid_len` after a torn tail, until an
     /// append truncates it).
     pub(crate) file_len: u64,
-    /// Largest batch max timestamp ([`NO_TIMESTAMP`] if none).
-    max_timestamp: i64,
-    /// Last offset of the first batch carrying `max_timestamp`.
-    offset_of_max_timestamp: i64,
+    /// Largest batch max timestamp ([`NO_TIMESTAMP`] if none) and the last offset of the
+    /// first batch carrying it (the base offset if none). Unset for a segment opened from
+    /// its index files until first asked for: then taken from the last `.timeindex` entry
+    /// ([`Segment::max_time`]), as Kafka's `LogSegment.readMaxTimestampAndOffsetSoFar`
+    /// materializes its lazy time index only on first use.
+    max_time: OnceLock<(i64, i64)>,
+    /// For a segment opened from its index files: the largest timestamp (and its offset)
+    /// of the batches read after the last offset index entry at open, which the time
+    /// index's last entry is combined with on first use. Unused once `max_time` is set.
+    tail_max_time: (i64, i64),
     /// Wall-clock time (ms) the segment was created or opened: Kafka's `created`, used for
     /// time-based rolls when the batches carry no timestamp.
     pub(crate) created_ms: i64,
@@ -137,8 +143,8 @@ impl Segment {
             next_offset: base_offset,
             valid_len: 0,
             file_len: 0,
-            max_timestamp: NO_TIMESTAMP,
-            offset_of_max_timestamp: base_offset,
+            max_time: OnceLock::from((NO_TIMESTAMP, base_offset)),
+            tail_max_time: (NO_TIMESTAMP, base_offset),
             created_ms: now_ms(),
             aborted_txns: Vec::new(),
         }
@@ -217,7 +223,32 @@ impl Segment {
 
     /// Largest batch max timestamp in the segment ([`NO_TIMESTAMP`] if none).
     pub(crate) fn max_timestamp(&self) -> i64 {
-        self.max_timestamp
+        self.max_time().0
+    }
+
+    /// The largest batch max timestamp and the last offset of the first batch carrying it;
+    /// a segment opened from its index files reads its time index on the first call
+    /// (see `segment/indexed.rs`).
+    pub(crate) fn max_time(&self) -> (i64, i64) {
+        *self.max_time.get_or_init(|| self.load_max_time())
+    }
+
+    /// Whether the largest timestamp is known without reading the time index (always, but
+    /// for a segment opened from its index files and not asked since).
+    #[cfg(test)]
+    pub(crate) fn max_time_loaded(&self) -> bool {
+        self.max_time.get().is_some()
+    }
+
+    /// The largest timestamp of `batches` as [`Segment::max_time`] gives it.
+    fn max_time_of(base_offset: i64, batches: &[BatchEntry]) -> (i64, i64) {
+        let mut max = (NO_TIMESTAMP, base_offset);
+        for batch in batches {
+            if batch.max_timestamp > max.0 {
+                max = (batch.max_timestamp, batch.last_offset);
+            }
+        }
+        max
     }
 
     /// Kafka's `rollingBasedTimestamp`: the first batch's max timestamp.
@@ -227,9 +258,9 @@ impl Segment {
 
     /// Adds a batch written at the end of the file.
     pub(crate) fn push(&mut self, entry: BatchEntry) {
-        if entry.max_timestamp > self.max_timestamp {
-            self.max_timestamp = entry.max_timestamp;
-            self.offset_of_max_timestamp = entry.last_offset;
+        let max = self.max_time();
+        if entry.max_timestamp > max.0 {
+            self.max_time = OnceLock::from((entry.max_timestamp, entry.last_offset));
         }
         self.batches_mut().push(entry);
         self.valid_len = entry.end_position();
@@ -253,14 +284,7 @@ impl Segment {
         self.next_offset = batches
             .last()
             .map_or(self.base_offset, |b| b.last_offset + 1);
-        self.max_timestamp = NO_TIMESTAMP;
-        self.offset_of_max_timestamp = self.base_offset;
-        for batch in batches {
-            if batch.max_timestamp > self.max_timestamp {
-                self.max_timestamp = batch.max_timestamp;
-                self.offset_of_max_timestamp = batch.last_offset;
-            }
-        }
+        self.max_time = OnceLock::from(Segment::max_time_of(self.base_offset, batches));
     }
 
     /// Opens the segment at `path` and indexes its batches by reading each header, and
@@ -303,8 +327,8 @@ impl Segment {
             next_offset: base_offset,
             valid_len: 0,
             file_len,
-            max_timestamp: NO_TIMESTAMP,
-            offset_of_max_timestamp: base_offset,
+            max_time: OnceLock::from((NO_TIMESTAMP, base_offset)),
+            tail_max_time: (NO_TIMESTAMP, base_offset),
             created_ms: now_ms(),
             aborted_txns: Vec::new(),
         };

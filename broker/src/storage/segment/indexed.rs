@@ -81,6 +81,23 @@ fn first_and_last<const N: usize>(path: &Path) -> Result<FirstAndLast<N>, NotInd
     Ok(Some((first, last)))
 }
 
+/// The last entry of an index file, read by position, under the same checks as
+/// [`first_and_last`].
+fn last_entry<const N: usize>(path: &Path) -> Result<Option<[u8; N]>, NotIndexed> {
+    let file = File::open(path).map_err(|_| "index file missing or unreadable")?;
+    let len = file.metadata().map_err(|_| "index file unreadable")?.len();
+    if len % N as u64 != 0 {
+        return Err("index file size not a multiple of its entry size");
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8; N];
+    file.read_exact_at(&mut last, len - N as u64)
+        .map_err(|_| "index file unreadable")?;
+    Ok(Some(last))
+}
+
 /// A relative offset of an index entry as an absolute one.
 fn absolute(base_offset: i64, relative: [u8; 4]) -> i64 {
     base_offset + i64::from(i32::from_be_bytes(relative))
@@ -89,15 +106,15 @@ fn absolute(base_offset: i64, relative: [u8; 4]) -> i64 {
 impl Segment {
     /// Opens the segment at `path` from its index files in `dir`, after a clean shutdown:
     /// reads the last offset index entry and the batch headers from its position to the end
-    /// of the file (the next offset), and the last time index entry (the largest timestamp:
-    /// a cleanly closed segment's time index ends with it). The batch list is read only
-    /// when first needed ([`Segment::batches`]). Also gives the leader epochs of the batch
+    /// of the file (the next offset). The batch list is read only when first needed
+    /// ([`Segment::batches`]), and the time index (the largest timestamp: a cleanly closed
+    /// segment's time index ends with it) only when that is first asked for
+    /// ([`Segment::max_time`]). Also gives the leader epochs of the batch
     /// headers read: those of the tail and, when the tail does not start the file, the
     /// first batch's (one more header read), for the caller to check the epoch checkpoint.
     ///
-    /// `Ok(Err(reason))` if the index files fail Kafka's sanity check (missing, size not a
-    /// multiple of the entry size, last offset below the base offset, last timestamp below
-    /// the first) or the headers after the last entry do not end the file with whole
+    /// `Ok(Err(reason))` if the offset index fails Kafka's sanity check (missing, size not a
+    /// multiple of the entry size, last offset below the base offset) or the headers after the last entry do not end the file with whole
     /// chaining batches below `upper`: the caller then scans the segment.
     pub(crate) fn open_indexed(
         dir: &Path,
@@ -107,19 +124,14 @@ impl Segment {
     ) -> io::Result<Result<(Segment, Vec<SampledEpoch>), NotIndexed>> {
         let file = File::open(&path)?;
         let file_len = file.metadata()?.len();
-        let offsets =
-            match first_and_last::<OFFSET_ENTRY_SIZE>(&offset_index_path(dir, base_offset)) {
-                Ok(entries) => entries,
-                Err(reason) => return Ok(Err(reason)),
-            };
-        let times = match first_and_last::<TIME_ENTRY_SIZE>(&time_index_path(dir, base_offset)) {
-            Ok(entries) => entries,
+        let offsets = match last_entry::<OFFSET_ENTRY_SIZE>(&offset_index_path(dir, base_offset)) {
+            Ok(entry) => entry,
             Err(reason) => return Ok(Err(reason)),
         };
         // Where the tail scan starts, and the offset the batch there must hold.
         let (start, indexed_offset) = match offsets {
             None => (0, None),
-            Some((_, last)) => {
+            Some(last) => {
                 let offset = absolute(base_offset, last[0..4].try_into().expect("4 bytes"));
                 let position = i32::from_be_bytes(last[4..8].try_into().expect("4 bytes"));
                 if offset < base_offset {
@@ -132,21 +144,6 @@ impl Segment {
                     return Ok(Err("offset index entry past the end of the segment"));
                 }
                 (position, Some(offset))
-            }
-        };
-        let (mut max_timestamp, mut offset_of_max_timestamp) = match times {
-            None => (NO_TIMESTAMP, base_offset),
-            Some((first, last)) => {
-                let first_ts = i64::from_be_bytes(first[0..8].try_into().expect("8 bytes"));
-                let last_ts = i64::from_be_bytes(last[0..8].try_into().expect("8 bytes"));
-                let offset = absolute(base_offset, last[8..12].try_into().expect("4 bytes"));
-                if offset < base_offset {
-                    return Ok(Err("last time index entry below the base offset"));
-                }
-                if last_ts < first_ts {
-                    return Ok(Err("last time index entry older than the first"));
-                }
-                (last_ts, offset)
             }
         };
         let mut sampled = Vec::new();
@@ -176,20 +173,9 @@ impl Segment {
         {
             return Ok(Err("the last offset index entry is not at its batch"));
         }
-        if times.is_some_and(|_| {
-            tail.last()
-                .is_none_or(|b| b.last_offset < offset_of_max_timestamp)
-        }) {
-            return Ok(Err("time index entry past the end of the segment"));
-        }
-        // The tail may have grown the largest timestamp past the last time index entry (a
-        // segment closed without its final entry).
-        for batch in &tail {
-            if batch.max_timestamp > max_timestamp {
-                max_timestamp = batch.max_timestamp;
-                offset_of_max_timestamp = batch.last_offset;
-            }
-        }
+        // The tail's largest timestamp, for the time index's last entry to be combined with
+        // on first use (a segment closed without its final time entry has a larger one).
+        let tail_max_time = Segment::max_time_of(base_offset, &tail);
         let next_offset = tail.last().map_or(base_offset, |b| b.last_offset + 1);
         let segment = Segment {
             base_offset,
@@ -199,11 +185,63 @@ impl Segment {
             next_offset,
             valid_len: file_len,
             file_len,
-            max_timestamp,
-            offset_of_max_timestamp,
+            max_time: OnceLock::new(),
+            tail_max_time,
             created_ms: now_ms(),
             aborted_txns: Vec::new(),
         };
         Ok(Ok((segment, sampled)))
+    }
+
+    /// The largest timestamp of a segment opened from its index files, on first use: the
+    /// last `.timeindex` entry (Kafka's lazy time index) combined with the tail read at
+    /// open, once the file passes Kafka's sanity check (size a multiple of the entry size,
+    /// last entry not older than the first, its offset inside the segment). A file that
+    /// fails it is logged and the batches' own timestamps are used (their headers read
+    /// from the file; the open rebuilt no index for it).
+    pub(super) fn load_max_time(&self) -> (i64, i64) {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let checked = first_and_last::<TIME_ENTRY_SIZE>(&time_index_path(dir, self.base_offset))
+            .and_then(|entries| self.check_time_entries(entries));
+        match checked {
+            Ok(indexed) => {
+                if self.tail_max_time.0 > indexed.0 {
+                    self.tail_max_time
+                } else {
+                    indexed
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    segment = %self.path.display(),
+                    reason,
+                    "time index unusable; taking the largest timestamp from the batches"
+                );
+                Segment::max_time_of(self.base_offset, self.batches())
+            }
+        }
+    }
+
+    /// The last entry of the time index, if its entries pass the sanity check.
+    fn check_time_entries(
+        &self,
+        entries: FirstAndLast<TIME_ENTRY_SIZE>,
+    ) -> Result<(i64, i64), NotIndexed> {
+        let Some((first, last)) = entries else {
+            return Ok((NO_TIMESTAMP, self.base_offset));
+        };
+        let first_ts = i64::from_be_bytes(first[0..8].try_into().expect("8 bytes"));
+        let last_ts = i64::from_be_bytes(last[0..8].try_into().expect("8 bytes"));
+        let offset = absolute(self.base_offset, last[8..12].try_into().expect("4 bytes"));
+        if offset < self.base_offset {
+            return Err("last time index entry below the base offset");
+        }
+        if last_ts < first_ts {
+            return Err("last time index entry older than the first");
+        }
+        if offset >= self.next_offset {
+            return Err("time index entry past the end of the segment");
+        }
+        Ok((last_ts, offset))
     }
 }

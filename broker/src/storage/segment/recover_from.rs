@@ -312,8 +312,8 @@ impl Segment {
             next_offset,
             valid_len,
             file_len,
-            max_timestamp: builder.max_timestamp,
-            offset_of_max_timestamp: builder.offset_of_max_timestamp,
+            max_time: OnceLock::from((builder.max_timestamp, builder.offset_of_max_timestamp)),
+            tail_max_time: (NO_TIMESTAMP, base_offset),
             created_ms: now_ms(),
             aborted_txns: Vec::new(),
         };

@@ -1,7 +1,8 @@
 //! The APIs of the controller listener (the listeners named in `controller.listener.names`,
 //! bound when `process.roles` contains `controller`), as Kafka's `ControllerApis` serves
 //! them: the APIs only brokers send to their controller (BrokerRegistration,
-//! BrokerHeartbeat, ControllerRegistration, AlterPartition, AllocateProducerIds), and of the APIs this broker
+//! BrokerHeartbeat, ControllerRegistration, AlterPartition, AllocateProducerIds,
+//! UpdateRaftVoter), and of the APIs this broker
 //! handles those whose definition lists the `controller` listener (Kafka's
 //! `ListenerType.CONTROLLER`), except Fetch: the controller listener's Fetch serves only
 //! the metadata log to other nodes, which a cluster controller does ([`served_in`]:
@@ -12,7 +13,7 @@ use gregor_protocol::{ApiKey, VersionRange};
 
 use super::{
     allocate_producer_ids, alter_partition, broker_heartbeat, broker_registration,
-    controller_registration, envelope, served_versions,
+    controller_registration, envelope, served_versions, update_raft_voter,
 };
 
 /// The APIs served only on the controller listener.
@@ -27,6 +28,8 @@ pub const CONTROLLER_ONLY: &[(ApiKey, VersionRange)] = &[
     ),
     // Requests brokers forward on their clients' behalf (`envelope.rs`).
     (ApiKey::Envelope, envelope::VERSIONS),
+    // A voter telling the quorum's leader its new endpoint (KIP-853).
+    (ApiKey::UpdateRaftVoter, update_raft_voter::VERSIONS),
 ];
 
 /// The versions of `api_key` served on the controller listener; `legacy`:

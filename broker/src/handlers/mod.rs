@@ -227,7 +227,6 @@ pub const HANDLED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DescribeQuorum, describe_quorum::VERSIONS),
     (ApiKey::AddRaftVoter, add_raft_voter::VERSIONS),
     (ApiKey::RemoveRaftVoter, remove_raft_voter::VERSIONS),
-    (ApiKey::UpdateRaftVoter, update_raft_voter::VERSIONS),
     (
         ApiKey::GetTelemetrySubscriptions,
         get_telemetry_subscriptions::VERSIONS,

@@ -93,6 +93,50 @@ def artifacts(path):
     return found
 
 
+def built_binaries(path):
+    """The workspace's own executables (not test harnesses) of the same cargo output, by
+    name: the tests start `gregor` and `gregorctl` and would otherwise build them again."""
+    found = {}
+    with open(path) as messages:
+        for line in messages:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            message = json.loads(line)
+            if message.get("reason") != "compiler-artifact" or not message.get("executable"):
+                continue
+            if message.get("profile", {}).get("test"):
+                continue
+            if "bin" in message["target"].get("kind", []):
+                found[message["target"]["name"]] = message["executable"]
+    return found
+
+
+def tool_environment(artifacts_path):
+    """What cargo's own test runs pass on that a plain process lacks: the toolchain (cargo
+    run through rustup sets RUSTUP_TOOLCHAIN for its children; without it a nested `cargo
+    build` compiles registry crates in their own directory, where a crate's
+    rust-toolchain file can name a toolchain that is not installed) and the built broker
+    and gregorctl (GREGOR_BROKER_BIN, GREGORCTL_BIN: no nested build at all)."""
+    env = {}
+    if "RUSTUP_TOOLCHAIN" not in os.environ:
+        try:
+            active = subprocess.run(
+                ["rustup", "show", "active-toolchain"],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()
+            if active:
+                env["RUSTUP_TOOLCHAIN"] = active[0]
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    bins = built_binaries(artifacts_path)
+    if "gregor" in bins and "GREGOR_BROKER_BIN" not in os.environ:
+        env["GREGOR_BROKER_BIN"] = bins["gregor"]
+    if "gregorctl" in bins and "GREGORCTL_BIN" not in os.environ:
+        env["GREGORCTL_BIN"] = bins["gregorctl"]
+    return env
+
+
 def package_name(package_id, manifest):
     """A package's name from its cargo package id (both the old and the new format)."""
     # New: "path+file:///dir/broker#gregor-broker@0.1.0"; old: "gregor-broker 0.1.0 (path+...)".
@@ -119,8 +163,9 @@ def ordered(binaries):
 
 
 class Runner:
-    def __init__(self, extra_args, logdir):
+    def __init__(self, extra_args, logdir, tools):
         self.extra_args = extra_args
+        self.tools = tools
         self.logdir = logdir
         self.print_lock = threading.Lock()
         self.results = []
@@ -129,6 +174,7 @@ class Runner:
         """Runs one binary to its end, then prints its whole output."""
         log_path = os.path.join(self.logdir, binary["name"].replace("/", "__") + ".log")
         env = dict(os.environ)
+        env.update(self.tools)
         env["CARGO_MANIFEST_DIR"] = binary["cwd"]
         env["CARGO_PKG_NAME"] = binary["package"]
         env["CARGO_CRATE_NAME"] = binary["crate"]
@@ -194,7 +240,7 @@ def main():
         serial = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gregor-tests-") as logdir:
-        runner = Runner(extra, logdir)
+        runner = Runner(extra, logdir, tool_environment(args[0]))
         print(f"{len(serial)} test binaries alone, then {len(parallel)} in {jobs} lanes", flush=True)
         for binary in serial:
             runner.run(binary)

@@ -450,6 +450,14 @@ fn minimal_request(api: ApiKey, version: i16) -> gregor_protocol::RequestBody {
             list_partition_reassignments_request::ListPartitionReassignmentsRequest::default()
                 .into()
         }
+        ApiKey::AddRaftVoter => {
+            gregor_protocol::messages::add_raft_voter_request::AddRaftVoterRequest::default()
+                .into()
+        }
+        ApiKey::RemoveRaftVoter => {
+            gregor_protocol::messages::remove_raft_voter_request::RemoveRaftVoterRequest::default()
+                .into()
+        }
         other => panic!(
             "{} is advertised: add a minimal request for it to `minimal_request`",
             other.name()

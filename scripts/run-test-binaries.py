@@ -56,60 +56,56 @@ SERIAL = [
 ]
 
 
-def artifacts(path):
-    """The test executables of a `cargo test --no-run --message-format=json` output."""
-    found = []
-    seen = set()
+def compiler_artifacts(path):
+    """The `compiler-artifact` messages of a cargo `--message-format=json` output."""
     with open(path) as messages:
         for line in messages:
             line = line.strip()
             if not line.startswith("{"):
                 continue
             message = json.loads(line)
-            if message.get("reason") != "compiler-artifact":
-                continue
-            if not message.get("profile", {}).get("test") or not message.get("executable"):
-                continue
-            executable = message["executable"]
-            if executable in seen:
-                continue
-            seen.add(executable)
-            target = message["target"]
-            kinds = target.get("kind", [])
-            manifest = message["manifest_path"]
-            package = package_name(message.get("package_id", ""), manifest)
-            label = "lib" if "lib" in kinds else target["name"]
-            if "bin" in kinds:
-                label = "bin:" + target["name"]
-            found.append(
-                {
-                    "name": f"{package}/{label}",
-                    "executable": executable,
-                    "cwd": os.path.dirname(manifest),
-                    "package": package,
-                    "crate": target["name"].replace("-", "_"),
-                }
-            )
+            if message.get("reason") == "compiler-artifact":
+                yield message
+
+
+def artifacts(path):
+    """The test executables of a `cargo test --no-run --message-format=json` output."""
+    found = []
+    seen = set()
+    for message in compiler_artifacts(path):
+        executable = message.get("executable")
+        if not message.get("profile", {}).get("test") or not executable or executable in seen:
+            continue
+        seen.add(executable)
+        target = message["target"]
+        kinds = target.get("kind", [])
+        manifest = message["manifest_path"]
+        package = package_name(message.get("package_id", ""), manifest)
+        label = "lib" if "lib" in kinds else target["name"]
+        if "bin" in kinds:
+            label = "bin:" + target["name"]
+        found.append(
+            {
+                "name": f"{package}/{label}",
+                "executable": executable,
+                "cwd": os.path.dirname(manifest),
+                "package": package,
+                "crate": target["name"].replace("-", "_"),
+            }
+        )
     return found
 
 
 def built_binaries(path):
     """The workspace's own executables (not test harnesses) of the same cargo output, by
     name: the tests start `gregor` and `gregorctl` and would otherwise build them again."""
-    found = {}
-    with open(path) as messages:
-        for line in messages:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            message = json.loads(line)
-            if message.get("reason") != "compiler-artifact" or not message.get("executable"):
-                continue
-            if message.get("profile", {}).get("test"):
-                continue
-            if "bin" in message["target"].get("kind", []):
-                found[message["target"]["name"]] = message["executable"]
-    return found
+    return {
+        message["target"]["name"]: message["executable"]
+        for message in compiler_artifacts(path)
+        if message.get("executable")
+        and not message.get("profile", {}).get("test")
+        and "bin" in message["target"].get("kind", [])
+    }
 
 
 def tool_environment(artifacts_path):

@@ -118,19 +118,7 @@ fn wait_for_brokers(cluster: &Cluster, ids: &[i32]) {
 /// replicas are in sync: the followers fetch over the inter-broker listener.
 fn create_rf3_topic_in_sync(cluster: &Cluster, topic: &str) {
     let bootstrap = cluster.node(1).addr().to_string();
-    let args = [
-        "--bootstrap",
-        &bootstrap,
-        "--op",
-        "create",
-        "--topic",
-        topic,
-        "--partitions",
-        "1",
-        "--replication-factor",
-        "3",
-    ];
-    let Some(out) = python_with_timeout("cluster_confluent.py", &args, SETTLE) else {
+    let Some(out) = support::load::run_create_topic(&bootstrap, topic, 1, 3, &[]) else {
         return;
     };
     out.assert_success();

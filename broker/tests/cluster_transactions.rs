@@ -91,24 +91,14 @@ fn leaders(addr: SocketAddr, topic: &str) -> Option<BTreeMap<i32, i32>> {
 /// Creates `topic` (RF 3, `min.insync.replicas=2`) and waits until every running node
 /// knows a leader for each partition; returns the leaders.
 fn create_topic(cluster: &Cluster, topic: &str) -> BTreeMap<i32, i32> {
-    let partitions = PARTITIONS.to_string();
-    let bootstrap = cluster.bootstrap();
-    let args = [
-        "--bootstrap",
-        &bootstrap,
-        "--op",
-        "create",
-        "--topic",
+    let out = support::load::run_create_topic(
+        &cluster.bootstrap(),
         topic,
-        "--partitions",
-        &partitions,
-        "--replication-factor",
-        "3",
-        "--config",
-        "min.insync.replicas=2",
-    ];
-    let out = support::python_with_timeout("cluster_confluent.py", &args, SETTLE)
-        .expect("the clients are installed");
+        PARTITIONS,
+        3,
+        &["min.insync.replicas=2"],
+    )
+    .expect("the clients are installed");
     out.assert_success();
     assert!(
         out.json().field("error").is_null(),

@@ -30,10 +30,10 @@ use gregor_protocol::messages::add_raft_voter_response::AddRaftVoterResponse;
 use gregor_protocol::messages::describe_quorum_response::{DescribeQuorumResponse, PartitionData};
 use gregor_protocol::messages::remove_raft_voter_request::RemoveRaftVoterRequest;
 use gregor_protocol::messages::remove_raft_voter_response::RemoveRaftVoterResponse;
+use support::RawClient;
 use support::cluster::{Cluster, Role, describe_quorum, wait_for};
 use support::json::JsonExt;
-use support::load::wait_for_topic;
-use support::{RawClient, python_with_timeout};
+use support::load::{run_create_topic, wait_for_topic};
 
 /// How long the cluster may take to settle (elections, catching up, registrations).
 const SETTLE: Duration = Duration::from_secs(60);
@@ -43,21 +43,7 @@ const SETTLE: Duration = Duration::from_secs(60);
 /// the topic created by the first try, so TOPIC_ALREADY_EXISTS is success here (the name
 /// is new to this test; [`wait_for_topic`] then checks it is there).
 fn create_during_failover(cluster: &Cluster, topic: &str, rf: usize) {
-    let bootstrap = cluster.bootstrap();
-    let rf_text = rf.to_string();
-    let args = [
-        "--bootstrap",
-        &bootstrap,
-        "--op",
-        "create",
-        "--topic",
-        topic,
-        "--partitions",
-        "1",
-        "--replication-factor",
-        &rf_text,
-    ];
-    let Some(out) = python_with_timeout("cluster_confluent.py", &args, SETTLE) else {
+    let Some(out) = run_create_topic(&cluster.bootstrap(), topic, 1, rf as i32, &[]) else {
         return;
     };
     out.assert_success();

@@ -92,14 +92,20 @@ pub fn wait_for_topic(
     )
 }
 
-/// Creates `topic` through confluent-kafka's AdminClient.
-pub fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, rf: i32, configs: &[&str]) {
+/// Runs confluent-kafka's AdminClient creating `topic` through `bootstrap`; its output, or
+/// `None` when the clients are not installed (and not required).
+pub fn run_create_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    rf: i32,
+    configs: &[&str],
+) -> Option<super::ClientOutput> {
     let partitions = partitions.to_string();
     let rf = rf.to_string();
-    let bootstrap = cluster.bootstrap();
     let mut args = vec![
         "--bootstrap",
-        &bootstrap,
+        bootstrap,
         "--op",
         "create",
         "--topic",
@@ -112,7 +118,12 @@ pub fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, rf: i32, co
     for config in configs {
         args.extend(["--config", config]);
     }
-    let Some(out) = python_with_timeout("cluster_confluent.py", &args, SETTLE) else {
+    python_with_timeout("cluster_confluent.py", &args, SETTLE)
+}
+
+/// Creates `topic` through confluent-kafka's AdminClient.
+pub fn create_topic(cluster: &Cluster, topic: &str, partitions: i32, rf: i32, configs: &[&str]) {
+    let Some(out) = run_create_topic(&cluster.bootstrap(), topic, partitions, rf, configs) else {
         return;
     };
     out.assert_success();

@@ -61,18 +61,24 @@ pub(super) fn first_v2_header(file: &File, file_len: u64) -> io::Result<Option<B
 /// The first and last entries of an index file (`None` if it is empty).
 type FirstAndLast<const N: usize> = Option<([u8; N], [u8; N])>;
 
-/// The first and last entries of an index file, read by position (the rest of the file
-/// is not read): `Ok(None)` for an empty file, an error string if it is missing or its size
-/// is not a whole number of entries (Kafka's `sanityCheck`).
-fn first_and_last<const N: usize>(path: &Path) -> Result<FirstAndLast<N>, NotIndexed> {
+/// An index file opened for reading by position, with its length, under Kafka's
+/// `sanityCheck` of its size: `Ok(None)` for an empty file, an error string if it is
+/// missing or its size is not a whole number of `N`-byte entries.
+fn open_checked<const N: usize>(path: &Path) -> Result<Option<(File, u64)>, NotIndexed> {
     let file = File::open(path).map_err(|_| "index file missing or unreadable")?;
     let len = file.metadata().map_err(|_| "index file unreadable")?.len();
     if len % N as u64 != 0 {
         return Err("index file size not a multiple of its entry size");
     }
-    if len == 0 {
+    Ok((len > 0).then_some((file, len)))
+}
+
+/// The first and last entries of an index file, read by position (the rest of the file
+/// is not read), under the checks of [`open_checked`].
+fn first_and_last<const N: usize>(path: &Path) -> Result<FirstAndLast<N>, NotIndexed> {
+    let Some((file, len)) = open_checked::<N>(path)? else {
         return Ok(None);
-    }
+    };
     let mut first = [0u8; N];
     let mut last = [0u8; N];
     file.read_exact_at(&mut first, 0)
@@ -81,17 +87,12 @@ fn first_and_last<const N: usize>(path: &Path) -> Result<FirstAndLast<N>, NotInd
     Ok(Some((first, last)))
 }
 
-/// The last entry of an index file, read by position, under the same checks as
-/// [`first_and_last`].
+/// The last entry of an index file, read by position, under the checks of
+/// [`open_checked`].
 fn last_entry<const N: usize>(path: &Path) -> Result<Option<[u8; N]>, NotIndexed> {
-    let file = File::open(path).map_err(|_| "index file missing or unreadable")?;
-    let len = file.metadata().map_err(|_| "index file unreadable")?.len();
-    if len % N as u64 != 0 {
-        return Err("index file size not a multiple of its entry size");
-    }
-    if len == 0 {
+    let Some((file, len)) = open_checked::<N>(path)? else {
         return Ok(None);
-    }
+    };
     let mut last = [0u8; N];
     file.read_exact_at(&mut last, len - N as u64)
         .map_err(|_| "index file unreadable")?;
